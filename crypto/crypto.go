@@ -1,0 +1,185 @@
+package crypto
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Errors callers test for.
+var (
+	// ErrBadSignature: the signature does not verify for this key and message.
+	ErrBadSignature = errors.New("crypto: signature does not verify")
+	// ErrUnknownScheme: the key names a scheme this build does not support.
+	ErrUnknownScheme = errors.New("crypto: unknown key scheme")
+	// ErrBadKey: the key bytes have the wrong size or form for the scheme.
+	ErrBadKey = errors.New("crypto: malformed key")
+)
+
+// HashSize is the size of every hash govnode uses (SHA-256).
+const HashSize = sha256.Size
+
+// Hash returns SHA-256 of b.
+func Hash(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// PrivateKey signs. Implementations are safe for concurrent use.
+type PrivateKey interface {
+	// Scheme is the key's scheme.
+	Scheme() pb.KeyScheme
+	// Public returns the public key; the caller may not modify it.
+	Public() *pb.PublicKey
+	// Sign signs msg, which is already the full sign bytes.
+	Sign(msg []byte) ([]byte, error)
+	// Bytes returns the private key's encoding for the key file.
+	Bytes() []byte
+}
+
+// scheme is one signature scheme's implementation.
+type scheme struct {
+	name      string
+	pubSize   int
+	sigSize   int
+	generate  func(rand io.Reader) (PrivateKey, error)
+	fromBytes func(b []byte) (PrivateKey, error)
+	verify    func(pub, msg, sig []byte) bool
+}
+
+// schemeOf is the fixed table of supported schemes.
+func schemeOf(s pb.KeyScheme) (*scheme, error) {
+	switch s {
+	case pb.KeyScheme_KEY_SCHEME_ED25519:
+		return &ed25519Scheme, nil
+	default:
+		return nil, fmt.Errorf("%w: %v", ErrUnknownScheme, s)
+	}
+}
+
+// SchemeByName maps a scheme's name ("ed25519") to its id.
+func SchemeByName(name string) (pb.KeyScheme, error) {
+	switch name {
+	case "ed25519":
+		return pb.KeyScheme_KEY_SCHEME_ED25519, nil
+	default:
+		return pb.KeyScheme_KEY_SCHEME_UNSPECIFIED, fmt.Errorf("%w: %q", ErrUnknownScheme, name)
+	}
+}
+
+// SchemeName is the inverse of SchemeByName.
+func SchemeName(s pb.KeyScheme) string {
+	sc, err := schemeOf(s)
+	if err != nil {
+		return s.String()
+	}
+	return sc.name
+}
+
+// GenerateKey makes a new key of the scheme from rand (crypto/rand.Reader in
+// production; a seeded reader in tests and simulations).
+func GenerateKey(s pb.KeyScheme, rand io.Reader) (PrivateKey, error) {
+	sc, err := schemeOf(s)
+	if err != nil {
+		return nil, err
+	}
+	return sc.generate(rand)
+}
+
+// PrivateKeyFromBytes decodes a private key written by PrivateKey.Bytes.
+func PrivateKeyFromBytes(s pb.KeyScheme, b []byte) (PrivateKey, error) {
+	sc, err := schemeOf(s)
+	if err != nil {
+		return nil, err
+	}
+	return sc.fromBytes(b)
+}
+
+// ValidatePublicKey checks that pub names a supported scheme and has the
+// scheme's size.
+func ValidatePublicKey(pub *pb.PublicKey) error {
+	if pub == nil {
+		return fmt.Errorf("%w: missing public key", ErrBadKey)
+	}
+	sc, err := schemeOf(pub.GetScheme())
+	if err != nil {
+		return err
+	}
+	if len(pub.GetKey()) != sc.pubSize {
+		return fmt.Errorf("%w: %s public key is %d bytes, want %d", ErrBadKey, sc.name, len(pub.GetKey()), sc.pubSize)
+	}
+	return nil
+}
+
+// Verify checks sig over msg (the full sign bytes) with pub.
+func Verify(pub *pb.PublicKey, msg, sig []byte) error {
+	if err := ValidatePublicKey(pub); err != nil {
+		return err
+	}
+	sc, _ := schemeOf(pub.GetScheme())
+	if len(sig) != sc.sigSize {
+		return fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.sigSize)
+	}
+	if !sc.verify(pub.GetKey(), msg, sig) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// PublicKeyEqual reports whether a and b are the same key.
+func PublicKeyEqual(a, b *pb.PublicKey) bool {
+	return a.GetScheme() == b.GetScheme() && string(a.GetKey()) == string(b.GetKey())
+}
+
+// ---------------------------------------------------------------- ed25519
+
+var ed25519Scheme = scheme{
+	name:    "ed25519",
+	pubSize: ed25519.PublicKeySize,
+	sigSize: ed25519.SignatureSize,
+	generate: func(rand io.Reader) (PrivateKey, error) {
+		_, priv, err := ed25519.GenerateKey(rand)
+		if err != nil {
+			return nil, fmt.Errorf("generate ed25519 key: %w", err)
+		}
+		return newEd25519Key(priv), nil
+	},
+	fromBytes: func(b []byte) (PrivateKey, error) {
+		switch len(b) {
+		case ed25519.SeedSize:
+			return newEd25519Key(ed25519.NewKeyFromSeed(b)), nil
+		case ed25519.PrivateKeySize:
+			priv := ed25519.NewKeyFromSeed(b[:ed25519.SeedSize])
+			if string(priv[ed25519.SeedSize:]) != string(b[ed25519.SeedSize:]) {
+				return nil, fmt.Errorf("%w: ed25519 private key's public half does not match its seed", ErrBadKey)
+			}
+			return newEd25519Key(priv), nil
+		default:
+			return nil, fmt.Errorf("%w: ed25519 private key is %d bytes, want %d", ErrBadKey, len(b), ed25519.SeedSize)
+		}
+	},
+	verify: func(pub, msg, sig []byte) bool {
+		return ed25519.Verify(ed25519.PublicKey(pub), msg, sig)
+	},
+}
+
+type ed25519Key struct {
+	priv ed25519.PrivateKey
+	pub  *pb.PublicKey
+}
+
+func newEd25519Key(priv ed25519.PrivateKey) *ed25519Key {
+	pub := priv.Public().(ed25519.PublicKey)
+	return &ed25519Key{priv: priv, pub: &pb.PublicKey{Scheme: pb.KeyScheme_KEY_SCHEME_ED25519, Key: []byte(pub)}}
+}
+
+func (k *ed25519Key) Scheme() pb.KeyScheme  { return pb.KeyScheme_KEY_SCHEME_ED25519 }
+func (k *ed25519Key) Public() *pb.PublicKey { return k.pub }
+func (k *ed25519Key) Bytes() []byte         { return append([]byte(nil), k.priv.Seed()...) }
+func (k *ed25519Key) Sign(msg []byte) ([]byte, error) {
+	return ed25519.Sign(k.priv, msg), nil
+}
