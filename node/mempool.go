@@ -1,0 +1,277 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Mempool errors. The API maps them to status codes: ErrMempoolFull to
+// ResourceExhausted, the others to InvalidArgument or AlreadyExists.
+var (
+	ErrMempoolFull = errors.New("mempool full")
+	ErrDuplicateTx = errors.New("tx already in mempool")
+	ErrStaleNonce  = errors.New("nonce already used")
+	ErrNonceTaken  = errors.New("another tx with this nonce is pending")
+	ErrNonceTooFar = errors.New("nonce too far ahead of the signer's next nonce")
+	ErrTxTooLarge  = errors.New("tx too large")
+	ErrInvalidTx   = errors.New("invalid tx")
+)
+
+// TxMeta is what the checker tells the mempool about a tx.
+type TxMeta struct {
+	Hash   []byte
+	Signer string
+	Nonce  uint64
+	// NextNonce is the signer's next nonce in committed state.
+	NextNonce uint64
+}
+
+// TxChecker validates a tx against committed state (decode, size, chain id,
+// signature, signer active, permission pre-check). It must be safe for
+// concurrent use. A returned error is the reason the tx is refused.
+type TxChecker interface {
+	CheckTx(tx []byte) (*TxMeta, error)
+}
+
+// MempoolConfig bounds the mempool.
+type MempoolConfig struct {
+	MaxTxs   int
+	MaxBytes int
+	// MaxTxBytes bounds one tx.
+	MaxTxBytes int
+	// MaxNonceGap bounds how far ahead of a signer's next nonce a tx may be.
+	MaxNonceGap uint64
+}
+
+// Validate checks the bounds.
+func (c MempoolConfig) Validate() error {
+	switch {
+	case c.MaxTxs <= 0:
+		return fmt.Errorf("mempool.max_txs must be positive, got %d", c.MaxTxs)
+	case c.MaxBytes <= 0:
+		return fmt.Errorf("mempool.max_bytes must be positive, got %d", c.MaxBytes)
+	case c.MaxTxBytes <= 0 || c.MaxTxBytes > c.MaxBytes:
+		return fmt.Errorf("mempool max tx bytes must be in (0, max_bytes], got %d", c.MaxTxBytes)
+	case c.MaxNonceGap == 0:
+		return fmt.Errorf("mempool nonce gap must be positive")
+	}
+	return nil
+}
+
+type mempoolTx struct {
+	tx   []byte
+	meta TxMeta
+	seq  uint64 // arrival order
+}
+
+type signerQueue struct {
+	next uint64                // signer's next committed nonce, as last seen
+	txs  map[uint64]*mempoolTx // by nonce
+}
+
+// Mempool holds admitted transactions until they commit. Per signer, txs are
+// released in nonce order starting at the signer's next committed nonce; a
+// tx with a gap before it waits. It is safe for concurrent use: the API,
+// the gossip validator and the consensus driver all reach it.
+type Mempool struct {
+	cfg     MempoolConfig
+	checker TxChecker
+
+	mu      sync.Mutex
+	byHash  map[string]*mempoolTx
+	signers map[string]*signerQueue
+	bytes   int
+	seq     uint64
+}
+
+// NewMempool returns an empty mempool.
+func NewMempool(cfg MempoolConfig, checker TxChecker) (*Mempool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if checker == nil {
+		return nil, errors.New("mempool: nil checker")
+	}
+	return &Mempool{cfg: cfg, checker: checker, byHash: map[string]*mempoolTx{}, signers: map[string]*signerQueue{}}, nil
+}
+
+// Add checks and admits tx. It returns the tx's hash, or why it was refused;
+// a refused tx changes nothing.
+func (m *Mempool) Add(tx []byte) ([]byte, error) {
+	if len(tx) > m.cfg.MaxTxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTxTooLarge, len(tx), m.cfg.MaxTxBytes)
+	}
+	meta, err := m.checker.CheckTx(tx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidTx, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byHash[string(meta.Hash)]; ok {
+		return meta.Hash, ErrDuplicateTx
+	}
+	q := m.signers[meta.Signer]
+	next := meta.NextNonce
+	if q != nil && q.next > next {
+		next = q.next
+	}
+	switch {
+	case meta.Nonce < next:
+		return nil, fmt.Errorf("%w: nonce %d, signer %q is at %d", ErrStaleNonce, meta.Nonce, meta.Signer, next)
+	case meta.Nonce-next >= m.cfg.MaxNonceGap:
+		return nil, fmt.Errorf("%w: nonce %d, next is %d", ErrNonceTooFar, meta.Nonce, next)
+	}
+	if q != nil {
+		if _, taken := q.txs[meta.Nonce]; taken {
+			return nil, fmt.Errorf("%w: signer %q nonce %d", ErrNonceTaken, meta.Signer, meta.Nonce)
+		}
+	}
+	if len(m.byHash) >= m.cfg.MaxTxs || m.bytes+len(tx) > m.cfg.MaxBytes {
+		return nil, fmt.Errorf("%w: %d txs, %d bytes", ErrMempoolFull, len(m.byHash), m.bytes)
+	}
+	if q == nil {
+		q = &signerQueue{next: next, txs: map[uint64]*mempoolTx{}}
+		m.signers[meta.Signer] = q
+	}
+	m.seq++
+	mt := &mempoolTx{tx: tx, meta: *meta, seq: m.seq}
+	q.txs[meta.Nonce] = mt
+	m.byHash[string(meta.Hash)] = mt
+	m.bytes += len(tx)
+	return meta.Hash, nil
+}
+
+// Reap returns up to maxTxs txs and maxBytes bytes ready to propose: for each
+// signer, its contiguous run of nonces from its next nonce, signers taken in
+// the arrival order of their first ready tx. The txs stay in the mempool
+// until Update removes them.
+func (m *Mempool) Reap(maxTxs, maxBytes int) [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type head struct {
+		q   *signerQueue
+		seq uint64
+	}
+	var heads []head
+	for _, q := range m.signers {
+		if t, ok := q.txs[q.next]; ok {
+			heads = append(heads, head{q, t.seq})
+		}
+	}
+	sort.Slice(heads, func(i, j int) bool { return heads[i].seq < heads[j].seq })
+	var out [][]byte
+	size := 0
+	for _, h := range heads {
+		for n := h.q.next; ; n++ {
+			t, ok := h.q.txs[n]
+			if !ok {
+				break
+			}
+			if len(out) >= maxTxs || size+len(t.tx) > maxBytes {
+				return out
+			}
+			out = append(out, t.tx)
+			size += len(t.tx)
+		}
+	}
+	return out
+}
+
+// Has reports whether a tx with this hash is pending.
+func (m *Mempool) Has(hash []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.byHash[string(hash)]
+	return ok
+}
+
+// Get returns the pending tx with this hash.
+func (m *Mempool) Get(hash []byte) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.byHash[string(hash)]
+	if !ok {
+		return nil, false
+	}
+	return t.tx, true
+}
+
+// Size returns the number of pending txs and their bytes.
+func (m *Mempool) Size() (txs, bytes int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byHash), m.bytes
+}
+
+// Update removes committed txs and rechecks the rest against the new
+// committed state: a tx whose nonce is now used, or that no longer passes
+// the checker, is dropped. committed holds the hashes of the block's txs.
+func (m *Mempool) Update(committed [][]byte) {
+	m.mu.Lock()
+	for _, h := range committed {
+		if t, ok := m.byHash[string(h)]; ok {
+			if q := m.signers[t.meta.Signer]; q != nil && t.meta.Nonce+1 > q.next {
+				q.next = t.meta.Nonce + 1
+			}
+			m.removeLocked(t)
+		}
+	}
+	// Recheck outside the lock: the checker reads state and verifies.
+	var rest []*mempoolTx
+	for _, t := range m.byHash {
+		rest = append(rest, t)
+	}
+	m.mu.Unlock()
+
+	sort.Slice(rest, func(i, j int) bool { return rest[i].seq < rest[j].seq })
+	type verdict struct {
+		t    *mempoolTx
+		meta *TxMeta
+		err  error
+	}
+	verdicts := make([]verdict, len(rest))
+	for i, t := range rest {
+		meta, err := m.checker.CheckTx(t.tx)
+		verdicts[i] = verdict{t, meta, err}
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range verdicts {
+		if _, still := m.byHash[string(v.t.meta.Hash)]; !still {
+			continue
+		}
+		if v.err != nil || v.meta.Nonce < v.meta.NextNonce {
+			m.removeLocked(v.t)
+			continue
+		}
+		if q := m.signers[v.t.meta.Signer]; q != nil && v.meta.NextNonce > q.next {
+			q.next = v.meta.NextNonce
+		}
+	}
+	// Signers whose committed nonce moved past txs we never saw committed
+	// (another node's tx with the same nonce) drop those txs.
+	for signer, q := range m.signers {
+		for n, t := range q.txs {
+			if n < q.next {
+				m.removeLocked(t)
+			}
+		}
+		if len(q.txs) == 0 {
+			delete(m.signers, signer)
+		}
+	}
+}
+
+func (m *Mempool) removeLocked(t *mempoolTx) {
+	delete(m.byHash, string(t.meta.Hash))
+	m.bytes -= len(t.tx)
+	if q := m.signers[t.meta.Signer]; q != nil {
+		delete(q.txs, t.meta.Nonce)
+		if len(q.txs) == 0 {
+			delete(m.signers, t.meta.Signer)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/govnode/govnode/crypto"
+)
+
+// fakeChecker decodes "signer:nonce:payload" txs against a nonce table that
+// stands for committed state.
+type fakeChecker struct {
+	mu    sync.Mutex
+	next  map[string]uint64
+	calls int
+}
+
+func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	var signer string
+	var nonce uint64
+	parts := strings.SplitN(string(tx), ":", 3)
+	if len(parts) != 3 || parts[2] == "bad" {
+		return nil, errors.New("malformed")
+	}
+	signer = parts[0]
+	if _, err := fmt.Sscan(parts[1], &nonce); err != nil {
+		return nil, err
+	}
+	next := c.next[signer]
+	if next == 0 {
+		next = 1
+	}
+	return &TxMeta{Hash: crypto.Hash(tx), Signer: signer, Nonce: nonce, NextNonce: next}, nil
+}
+
+func (c *fakeChecker) commit(signer string, nonce uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next[signer] = nonce + 1
+}
+
+func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
+	t.Helper()
+	c := &fakeChecker{next: map[string]uint64{}}
+	m, err := NewMempool(cfg, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, c
+}
+
+var testMempoolCfg = MempoolConfig{MaxTxs: 100, MaxBytes: 10_000, MaxTxBytes: 1000, MaxNonceGap: 16}
+
+func tx(signer string, nonce int) []byte { return []byte(fmt.Sprintf("%s:%d:x", signer, nonce)) }
+
+func TestMempoolRefusals(t *testing.T) {
+	m, _ := newTestMempool(t, MempoolConfig{MaxTxs: 3, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 4})
+	if _, err := m.Add(tx("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		tx   []byte
+		want error
+	}{
+		{"duplicate", tx("a", 1), ErrDuplicateTx},
+		{"stale nonce", tx("a", 0), ErrStaleNonce},
+		{"same nonce other tx", []byte("a:1:other"), ErrNonceTaken},
+		{"too far ahead", tx("a", 9), ErrNonceTooFar},
+		{"too large", []byte("a:2:" + strings.Repeat("x", 200)), ErrTxTooLarge},
+		{"invalid", []byte("a:2:bad"), ErrInvalidTx},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before, beforeBytes := m.Size()
+			if _, err := m.Add(tc.tx); !errors.Is(err, tc.want) {
+				t.Fatalf("Add = %v, want %v", err, tc.want)
+			}
+			if n, b := m.Size(); n != before || b != beforeBytes {
+				t.Fatalf("refused tx changed the mempool: %d/%d -> %d/%d", before, beforeBytes, n, b)
+			}
+		})
+	}
+	// Full by count.
+	m.Add(tx("b", 1))
+	m.Add(tx("c", 1))
+	if _, err := m.Add(tx("d", 1)); !errors.Is(err, ErrMempoolFull) {
+		t.Fatalf("full mempool: %v", err)
+	}
+	// Full by bytes.
+	m2, _ := newTestMempool(t, MempoolConfig{MaxTxs: 100, MaxBytes: 10, MaxTxBytes: 10, MaxNonceGap: 4})
+	m2.Add([]byte("a:1:xxxx"))
+	if _, err := m2.Add([]byte("b:1:xxxx")); !errors.Is(err, ErrMempoolFull) {
+		t.Fatalf("full by bytes: %v", err)
+	}
+}
+
+func TestMempoolReapNonceOrder(t *testing.T) {
+	m, _ := newTestMempool(t, testMempoolCfg)
+	// a's nonces arrive out of order; 4 has a gap before it.
+	for _, x := range [][]byte{tx("a", 2), tx("b", 1), tx("a", 1), tx("a", 4), tx("b", 2)} {
+		if _, err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := m.Reap(100, 1<<20)
+	want := []string{"b:1:x", "b:2:x", "a:1:x", "a:2:x"} // b's head arrived first
+	if len(got) != len(want) {
+		t.Fatalf("reaped %q, want %q", got, want)
+	}
+	for i := range want {
+		if string(got[i]) != want[i] {
+			t.Fatalf("reaped %q, want %q", got, want)
+		}
+	}
+	if got := m.Reap(3, 1<<20); len(got) != 3 {
+		t.Fatalf("maxTxs ignored: %d", len(got))
+	}
+	if got := m.Reap(100, 10); len(got) != 2 {
+		t.Fatalf("maxBytes ignored: %q", got)
+	}
+}
+
+func TestMempoolUpdateRemovesCommittedAndStale(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	for _, x := range [][]byte{tx("a", 1), tx("a", 2), tx("a", 3), tx("b", 1)} {
+		if _, err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Block commits a:1 and a:2; b's nonce 1 was used by a tx from another
+	// node (so b:1 here is now stale).
+	c.commit("a", 2)
+	c.commit("b", 1)
+	m.Update([][]byte{crypto.Hash(tx("a", 1)), crypto.Hash(tx("a", 2))})
+	if n, _ := m.Size(); n != 1 {
+		t.Fatalf("after update %d txs, want 1 (a:3)", n)
+	}
+	if !m.Has(crypto.Hash(tx("a", 3))) {
+		t.Fatal("a:3 lost")
+	}
+	if got := m.Reap(10, 1<<20); len(got) != 1 || string(got[0]) != "a:3:x" {
+		t.Fatalf("reap after update %q", got)
+	}
+	// A committed nonce cannot come back.
+	if _, err := m.Add(tx("a", 2)); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("re-add committed: %v", err)
+	}
+}
+
+func TestMempoolConcurrentAdd(t *testing.T) {
+	m, _ := newTestMempool(t, MempoolConfig{MaxTxs: 10_000, MaxBytes: 1 << 20, MaxTxBytes: 100, MaxNonceGap: 1000})
+	var wg sync.WaitGroup
+	for s := 0; s < 8; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 1; n <= 100; n++ {
+				if _, err := m.Add(tx(fmt.Sprint("s", s), n)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n, _ := m.Size(); n != 800 {
+		t.Fatalf("%d txs", n)
+	}
+	if got := m.Reap(10_000, 1<<20); len(got) != 800 {
+		t.Fatalf("reaped %d", len(got))
+	}
+}
+
+func TestMempoolConfigValidate(t *testing.T) {
+	bad := []MempoolConfig{
+		{MaxTxs: 0, MaxBytes: 1, MaxTxBytes: 1, MaxNonceGap: 1},
+		{MaxTxs: 1, MaxBytes: 0, MaxTxBytes: 1, MaxNonceGap: 1},
+		{MaxTxs: 1, MaxBytes: 1, MaxTxBytes: 2, MaxNonceGap: 1},
+		{MaxTxs: 1, MaxBytes: 1, MaxTxBytes: 1, MaxNonceGap: 0},
+	}
+	for i, c := range bad {
+		if c.Validate() == nil {
+			t.Errorf("config %d accepted", i)
+		}
+	}
+	if _, err := NewMempool(testMempoolCfg, nil); err == nil {
+		t.Error("nil checker accepted")
+	}
+}
