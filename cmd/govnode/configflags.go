@@ -1,0 +1,67 @@
+package main
+
+import (
+	"slices"
+
+	"github.com/spf13/pflag"
+
+	"github.com/govnode/govnode/node"
+)
+
+// configFlags binds a flag to every node.Config field (but log_level, which
+// is the root's --log-level). Flag names are the TOML keys with '_' written
+// as '-'. Only flags given on the command line are applied, so a config
+// file's values survive unless overridden. `init` uses it now; `start` will
+// apply it over a loaded config.
+type configFlags struct {
+	fs    *pflag.FlagSet
+	vals  *node.Config
+	binds []func(dst *node.Config)
+}
+
+func bindFlag[T any](cf *configFlags, name, usage string, field func(*node.Config) *T,
+	register func(p *T, name string, value T, usage string), clone func(T) T) {
+	p := field(cf.vals)
+	register(p, name, *p, usage)
+	cf.binds = append(cf.binds, func(dst *node.Config) {
+		if cf.fs.Changed(name) {
+			*field(dst) = clone(*field(cf.vals))
+		}
+	})
+}
+
+func same[T any](v T) T { return v }
+
+func addConfigFlags(fs *pflag.FlagSet) *configFlags {
+	cf := &configFlags{fs: fs, vals: node.DefaultConfig("")}
+	bindFlag(cf, "moniker", "human name of the node", func(c *node.Config) *string { return &c.Moniker }, fs.StringVar, same)
+	bindFlag(cf, "log-format", "node log format: text, json or auto", func(c *node.Config) *string { return &c.LogFormat }, fs.StringVar, same)
+	bindFlag(cf, "data-dir", "data directory (relative to home)", func(c *node.Config) *string { return &c.DataDir }, fs.StringVar, same)
+	bindFlag(cf, "genesis-file", "genesis file (relative to home)", func(c *node.Config) *string { return &c.GenesisFile }, fs.StringVar, same)
+	bindFlag(cf, "validator-key-file", "validator key file (relative to home); empty for an observer", func(c *node.Config) *string { return &c.ValidatorKeyFile }, fs.StringVar, same)
+	bindFlag(cf, "node-key-file", "node (libp2p) key file (relative to home)", func(c *node.Config) *string { return &c.NodeKeyFile }, fs.StringVar, same)
+	bindFlag(cf, "api.listen-addr", "API listen address host:port", func(c *node.Config) *string { return &c.API.ListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "p2p.listen-addrs", "p2p listen multiaddrs", func(c *node.Config) *[]string { return &c.P2P.ListenAddrs }, fs.StringSliceVar, slices.Clone)
+	bindFlag(cf, "p2p.external-addrs", "p2p multiaddrs to announce", func(c *node.Config) *[]string { return &c.P2P.ExternalAddrs }, fs.StringSliceVar, slices.Clone)
+	bindFlag(cf, "p2p.persistent-peers", "peers to keep connected: multiaddrs ending in /p2p/<peer id>", func(c *node.Config) *[]string { return &c.P2P.PersistentPeers }, fs.StringSliceVar, slices.Clone)
+	bindFlag(cf, "p2p.observers", "peer ids of observer nodes allowed to connect", func(c *node.Config) *[]string { return &c.P2P.Observers }, fs.StringSliceVar, slices.Clone)
+	bindFlag(cf, "mempool.max-txs", "most transactions in the mempool", func(c *node.Config) *int { return &c.Mempool.MaxTxs }, fs.IntVar, same)
+	bindFlag(cf, "mempool.max-bytes", "most bytes in the mempool", func(c *node.Config) *int { return &c.Mempool.MaxBytes }, fs.IntVar, same)
+	bindFlag(cf, "mempool.max-tx-bytes", "largest transaction the mempool accepts", func(c *node.Config) *int { return &c.Mempool.MaxTxBytes }, fs.IntVar, same)
+	bindFlag(cf, "mempool.max-nonce-gap", "how far ahead of a signer's next nonce a tx may be", func(c *node.Config) *uint64 { return &c.Mempool.MaxNonceGap }, fs.Uint64Var, same)
+	bindFlag(cf, "metrics.listen-addr", "Prometheus /metrics address host:port; empty: off", func(c *node.Config) *string { return &c.Metrics.ListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "debug.pprof", "serve net/http/pprof", func(c *node.Config) *bool { return &c.Debug.Pprof }, fs.BoolVar, same)
+	bindFlag(cf, "debug.pprof-listen-addr", "pprof listen address host:port", func(c *node.Config) *string { return &c.Debug.PprofListenAddr }, fs.StringVar, same)
+	return cf
+}
+
+// apply copies the flags given on the command line into cfg; the root's
+// --log-level applies when given. flags is the command's full flag set.
+func (cf *configFlags) apply(c *cli, flags *pflag.FlagSet, cfg *node.Config) {
+	for _, b := range cf.binds {
+		b(cfg)
+	}
+	if flags.Changed("log-level") {
+		cfg.LogLevel = c.logLevel
+	}
+}

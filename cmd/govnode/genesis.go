@@ -1,0 +1,356 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+func newGenesisCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "genesis",
+		Short: "Create, extend, validate and hash the genesis document",
+		Long: `The genesis document (JSON, protobuf field names) fixes the chain id, the fault
+model, the chain parameters, the member departments with their validators, the
+initial identities, record types and contract templates. Its hash is SHA-256 of
+its deterministic protobuf encoding, independent of JSON formatting.`,
+	}
+	cmd.AddCommand(newGenesisNewCmd(c), newGenesisAddValidatorCmd(c), newGenesisAddIdentityCmd(c),
+		newGenesisValidateCmd(c), newGenesisHashCmd(c))
+	return cmd
+}
+
+func newGenesisNewCmd(c *cli) *cobra.Command {
+	var chainID, faultModel, out, genesisTime string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "new --chain-id ID",
+		Short: "Write a new genesis document with no members yet",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := genesis.ParseFaultModel(faultModel); err != nil {
+				return fmt.Errorf("--fault-model: %w", err)
+			}
+			t := time.Now().UTC().Truncate(time.Second)
+			if genesisTime != "" {
+				var err error
+				if t, err = time.Parse(time.RFC3339, genesisTime); err != nil {
+					return fmt.Errorf("--genesis-time: %q is not RFC 3339", genesisTime)
+				}
+			}
+			doc := genesis.New(chainID, faultModel, t)
+			// A new document has no validators yet; report the other problems.
+			_, err := genesis.Validate(doc)
+			if ve, ok := errors.AsType[*genesis.ValidationError](err); ok {
+				for _, p := range ve.Problems {
+					if p.Field != "validators" {
+						return fmt.Errorf("%s: %s", p.Field, p.Reason)
+					}
+				}
+			}
+			if err := genesis.Save(out, doc, force); err != nil {
+				if errors.Is(err, genesis.ErrExists) {
+					return fmt.Errorf("%w (use --force to replace it)", err)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote genesis %s (chain %s, %s faults); add validators with \"govnode genesis add-validator %s\"\n", out, chainID, faultModel, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id (letters, digits, '.', '_', '-')")
+	cmd.Flags().StringVar(&faultModel, "fault-model", genesis.FaultByzantine, "fault model: crash or byzantine")
+	cmd.Flags().StringVar(&out, "out", "genesis.json", "file to write")
+	cmd.Flags().StringVar(&genesisTime, "genesis-time", "", "genesis time, RFC 3339 (default: now)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
+	_ = cmd.MarkFlagRequired("chain-id")
+	return cmd
+}
+
+// parsePublicKey reads a "base64" or "scheme:base64" public key.
+func parsePublicKey(s string) (*pb.PublicKey, error) {
+	scheme := "ed25519"
+	if name, rest, ok := strings.Cut(s, ":"); ok {
+		scheme, s = name, rest
+	}
+	sc, err := crypto.SchemeByName(scheme)
+	if err != nil {
+		return nil, err
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("public key is not base64: %w", err)
+	}
+	pub := &pb.PublicKey{Scheme: sc, Key: b}
+	if err := crypto.ValidatePublicKey(pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+func newGenesisAddValidatorCmd(c *cli) *cobra.Command {
+	var deptID, name, consKey, peerID string
+	var addrs []string
+	cmd := &cobra.Command{
+		Use:   "add-validator FILE --department-id ID [--home DIR | --consensus-key K --peer-id P --addr A]",
+		Short: "Add a department and its validator to a genesis file",
+		Long: `Add-validator appends a department with its validator to FILE.
+
+Without --consensus-key and --peer-id, they are read from the node home (--home):
+the public halves of its validator and node keys (no passphrase needed), and the
+p2p addresses of its config.toml (external_addrs if set, else listen_addrs).
+Flags given override what the home says. --name defaults to the home's moniker.
+--consensus-key is base64 (or ed25519:base64), as "govnode keys show" prints it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[0]
+			doc, err := genesis.Load(file)
+			if err != nil {
+				return err
+			}
+			d := &pb.Department{Id: deptID, Name: name, PeerId: peerID, Addrs: addrs}
+			if consKey != "" {
+				if d.ConsensusKey, err = parsePublicKey(consKey); err != nil {
+					return fmt.Errorf("--consensus-key: %w", err)
+				}
+			}
+			if consKey == "" || peerID == "" {
+				if err := fillFromHome(c, d, !cmd.Flags().Changed("addr")); err != nil {
+					return err
+				}
+			}
+			if d.Name == "" {
+				d.Name = d.Id
+			}
+			if err := genesis.AddValidator(doc, d); err != nil {
+				return err
+			}
+			if err := genesis.Save(file, doc, true); err != nil {
+				return err
+			}
+			q := genesis.Quorum(doc.GetFaultModel(), len(doc.GetValidators()))
+			fmt.Fprintf(cmd.OutOrStdout(), "added validator %s (peer %s) to %s: %d validator(s), quorum %d\n", d.Id, d.PeerId, file, len(doc.GetValidators()), q)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&deptID, "department-id", "", "department id")
+	cmd.Flags().StringVar(&name, "name", "", "department name (default: the home's moniker, else the id)")
+	cmd.Flags().StringVar(&consKey, "consensus-key", "", "validator public key, base64 (default: from --home)")
+	cmd.Flags().StringVar(&peerID, "peer-id", "", "libp2p peer id of the node (default: from --home)")
+	cmd.Flags().StringSliceVar(&addrs, "addr", nil, "p2p multiaddr(s) of the node (default: from --home's config)")
+	_ = cmd.MarkFlagRequired("department-id")
+	return cmd
+}
+
+// fillFromHome completes d from the node home c.home.
+func fillFromHome(c *cli, d *pb.Department, takeAddrs bool) error {
+	cfgPath := filepath.Join(c.home, configFileName)
+	cfg, err := node.LoadConfig(cfgPath)
+	if err != nil {
+		return fmt.Errorf("read node home (or give --consensus-key and --peer-id): %w", err)
+	}
+	if d.ConsensusKey == nil {
+		if cfg.ValidatorKeyFile == "" {
+			return fmt.Errorf("%s has no validator_key_file: an observer cannot be a validator", cfgPath)
+		}
+		info, err := keystore.LoadPublic(cfg.ResolvePath(cfg.ValidatorKeyFile))
+		if err != nil {
+			return err
+		}
+		if info.Kind != keystore.KindValidator {
+			return fmt.Errorf("%s is a %s key, not a validator key", info.Path, info.Kind)
+		}
+		d.ConsensusKey = info.PublicKey
+	}
+	if d.PeerId == "" {
+		info, err := keystore.LoadPublic(cfg.ResolvePath(cfg.NodeKeyFile))
+		if err != nil {
+			return err
+		}
+		pid, err := keystore.PeerIDFromPublicKey(info.PublicKey)
+		if err != nil {
+			return err
+		}
+		d.PeerId = pid.String()
+	}
+	if takeAddrs {
+		d.Addrs = cfg.P2P.ExternalAddrs
+		if len(d.Addrs) == 0 {
+			d.Addrs = cfg.P2P.ListenAddrs
+		}
+	}
+	if d.Name == "" {
+		d.Name = cfg.Moniker
+	}
+	return nil
+}
+
+var roleNames = map[string]pb.Role{
+	"admin":     pb.Role_ROLE_ADMIN,
+	"registrar": pb.Role_ROLE_REGISTRAR,
+	"issuer":    pb.Role_ROLE_ISSUER,
+	"auditor":   pb.Role_ROLE_AUDITOR,
+}
+
+var kindNames = map[string]pb.IdentityKind{
+	"official": pb.IdentityKind_IDENTITY_KIND_OFFICIAL,
+	"citizen":  pb.IdentityKind_IDENTITY_KIND_CITIZEN,
+	"company":  pb.IdentityKind_IDENTITY_KIND_COMPANY,
+}
+
+func newGenesisAddIdentityCmd(c *cli) *cobra.Command {
+	var id, dept, name, kind, pubkey, keyFile string
+	var roles, recordTypes []string
+	cmd := &cobra.Command{
+		Use:   "add-identity FILE --id ID --department DEPT --kind KIND (--pubkey K | --key-file F)",
+		Short: "Add an initial identity (a department admin, an official, a citizen) to a genesis file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := args[0]
+			doc, err := genesis.Load(file)
+			if err != nil {
+				return err
+			}
+			k, ok := kindNames[strings.ToLower(kind)]
+			if !ok {
+				return fmt.Errorf("--kind: unknown kind %q (want official, citizen or company)", kind)
+			}
+			ident := &pb.Identity{Id: id, Kind: k, DepartmentId: dept, DisplayName: name,
+				Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE, IssuerRecordTypes: recordTypes}
+			for _, r := range roles {
+				role, ok := roleNames[strings.ToLower(strings.TrimSpace(r))]
+				if !ok {
+					return fmt.Errorf("--roles: unknown role %q (want admin, registrar, issuer or auditor)", r)
+				}
+				ident.Roles = append(ident.Roles, role)
+			}
+			switch {
+			case pubkey != "" && keyFile != "":
+				return errors.New("give --pubkey or --key-file, not both")
+			case pubkey != "":
+				if ident.PublicKey, err = parsePublicKey(pubkey); err != nil {
+					return fmt.Errorf("--pubkey: %w", err)
+				}
+			case keyFile != "":
+				info, err := keystore.LoadPublic(keyFile)
+				if err != nil {
+					return err
+				}
+				if info.Kind != keystore.KindAccount {
+					return fmt.Errorf("--key-file %s is a %s key; identities sign with account keys", keyFile, info.Kind)
+				}
+				ident.PublicKey = info.PublicKey
+			default:
+				return errors.New("give the identity's key: --pubkey or --key-file")
+			}
+			if err := genesis.AddIdentity(doc, ident); err != nil {
+				return err
+			}
+			if err := genesis.Save(file, doc, true); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "added identity %s (%s of %s) to %s\n", id, strings.ToLower(kind), dept, file)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "identity id")
+	cmd.Flags().StringVar(&dept, "department", "", "department id (of an official; registering department of a citizen or company)")
+	cmd.Flags().StringVar(&name, "name", "", "display name")
+	cmd.Flags().StringVar(&kind, "kind", "official", "official, citizen or company")
+	cmd.Flags().StringSliceVar(&roles, "roles", nil, "roles of an official: admin, registrar, issuer, auditor")
+	cmd.Flags().StringSliceVar(&recordTypes, "issuer-record-types", nil, "record types an issuer may issue")
+	cmd.Flags().StringVar(&pubkey, "pubkey", "", "public key, base64 (or ed25519:base64)")
+	cmd.Flags().StringVar(&keyFile, "key-file", "", "account key file to take the public key from (no passphrase needed)")
+	_ = cmd.MarkFlagRequired("id")
+	_ = cmd.MarkFlagRequired("department")
+	return cmd
+}
+
+func newGenesisValidateCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a genesis file; print warnings, fail listing every error",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc, err := genesis.Load(args[0])
+			if err != nil {
+				return err
+			}
+			warnings, verr := genesis.Validate(doc)
+			for _, w := range warnings {
+				warn(cmd, "%s: %s", w.Field, w.Reason)
+			}
+			if verr != nil {
+				return fmt.Errorf("%s: %w", args[0], verr)
+			}
+			h, err := genesis.Hash(doc)
+			if err != nil {
+				return err
+			}
+			n := len(doc.GetValidators())
+			view := struct {
+				File        string   `json:"file"`
+				Valid       bool     `json:"valid"`
+				ChainID     string   `json:"chain_id"`
+				FaultModel  string   `json:"fault_model"`
+				Validators  int      `json:"validators"`
+				Quorum      int      `json:"quorum"`
+				MaxFaults   int      `json:"max_faults"`
+				Identities  int      `json:"identities"`
+				RecordTypes int      `json:"record_types"`
+				Templates   int      `json:"contract_templates"`
+				Hash        string   `json:"hash"`
+				Warnings    []string `json:"warnings"`
+			}{
+				File: args[0], Valid: true, ChainID: doc.GetChainId(), FaultModel: doc.GetFaultModel(),
+				Validators: n, Quorum: genesis.Quorum(doc.GetFaultModel(), n), MaxFaults: genesis.MaxFaults(doc.GetFaultModel(), n),
+				Identities: len(doc.GetIdentities()), RecordTypes: len(doc.GetRecordTypes()), Templates: len(doc.GetContractTemplates()),
+				Hash: hex.EncodeToString(h), Warnings: []string{},
+			}
+			for _, w := range warnings {
+				view.Warnings = append(view.Warnings, w.String())
+			}
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), view)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid: chain %s, %s faults, %d validator(s) (quorum %d, tolerates %d faulty), %d identities, %d record types, %d contract templates\nhash %s\n",
+				view.File, view.ChainID, view.FaultModel, n, view.Quorum, view.MaxFaults, view.Identities, view.RecordTypes, view.Templates, view.Hash)
+			return nil
+		},
+	}
+}
+
+func newGenesisHashCmd(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash FILE",
+		Short: "Print the genesis hash (hex SHA-256 of the deterministic protobuf encoding)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			doc, err := genesis.Load(args[0])
+			if err != nil {
+				return err
+			}
+			h, err := genesis.Hash(doc)
+			if err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), map[string]string{"file": args[0], "hash": hex.EncodeToString(h)})
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(h))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// configFileName is the config file in a node's home.
+const configFileName = "config.toml"
+
+// homeResult is what a new node home holds that the genesis needs.
+type homeResult struct {
+	Home         string
+	ConfigPath   string
+	Config       *node.Config
+	ValidatorKey crypto.PrivateKey
+	NodeKey      crypto.PrivateKey
+	PeerID       string
+}
+
+// existingHomeFiles lists the files of a home that init would overwrite.
+func existingHomeFiles(cfg *node.Config) []string {
+	var found []string
+	for _, p := range []string{
+		filepath.Join(cfg.Home, configFileName),
+		cfg.ResolvePath(cfg.NodeKeyFile),
+		cfg.ResolvePath(cfg.ValidatorKeyFile),
+	} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
+// initHome writes cfg's config.toml, a node key and a validator key into
+// cfg.Home, and creates the data directory. The caller has validated cfg
+// and checked for existing files.
+func initHome(cfg *node.Config, opts keystore.Options) (*homeResult, error) {
+	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
+		return nil, fmt.Errorf("create home: %w", err)
+	}
+	nodeKey, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	nodeOpts := opts
+	nodeOpts.Kind = keystore.KindNode
+	if err := keystore.Save(cfg.ResolvePath(cfg.NodeKeyFile), nodeKey, nodeOpts); err != nil {
+		return nil, err
+	}
+	pid, err := keystore.PeerIDFromPublicKey(nodeKey.Public())
+	if err != nil {
+		return nil, err
+	}
+	res := &homeResult{Home: cfg.Home, Config: cfg, NodeKey: nodeKey, PeerID: pid.String()}
+	if cfg.ValidatorKeyFile != "" {
+		valKey, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		valOpts := opts
+		valOpts.Kind = keystore.KindValidator
+		if err := keystore.Save(cfg.ResolvePath(cfg.ValidatorKeyFile), valKey, valOpts); err != nil {
+			return nil, err
+		}
+		res.ValidatorKey = valKey
+	}
+	if err := os.MkdirAll(cfg.ResolvePath(cfg.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	res.ConfigPath = filepath.Join(cfg.Home, configFileName)
+	if err := node.WriteConfig(res.ConfigPath, cfg); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func newInitCmd(c *cli) *cobra.Command {
+	var kf keyFlags
+	var force bool
+	var cf *configFlags
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a node home: config.toml, a node key and a validator key",
+		Long: `Init creates the home directory of a node (--home): a commented config.toml,
+keys/node.key (the libp2p identity) and keys/validator.key (the consensus key),
+both encrypted with one passphrase unless --insecure-unencrypted, and the data
+directory. It refuses to touch a home that already has these files unless --force.
+
+Every config.toml key can be set here by its flag (e.g. --api.listen-addr).
+Hand the printed peer id and validator key to the consortium admin, or let them
+run "govnode genesis add-validator genesis.json --home <this home>".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := node.DefaultConfig(c.home)
+			if c.env.Hostname != "" {
+				cfg.Moniker = c.env.Hostname
+			}
+			cf.apply(c, cmd.Flags(), cfg)
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("config: %w", err)
+			}
+			if found := existingHomeFiles(cfg); len(found) > 0 && !force {
+				return fmt.Errorf("home %s is already initialised (%v exist): refusing to overwrite without --force", cfg.Home, found)
+			}
+			opts, err := c.saveOptions(cmd, &kf, keystore.KindValidator, force)
+			if err != nil {
+				return err
+			}
+			res, err := initHome(cfg, opts)
+			if err != nil {
+				return err
+			}
+			c.log.Info("node home initialised", "home", res.Home, "moniker", cfg.Moniker)
+			view := struct {
+				Home             string `json:"home"`
+				Config           string `json:"config"`
+				Moniker          string `json:"moniker"`
+				PeerID           string `json:"peer_id"`
+				NodeKeyFile      string `json:"node_key_file"`
+				ValidatorKey     string `json:"validator_public_key"`
+				ValidatorKeyFile string `json:"validator_key_file"`
+				Encrypted        bool   `json:"encrypted"`
+			}{
+				Home: res.Home, Config: res.ConfigPath, Moniker: cfg.Moniker, PeerID: res.PeerID,
+				NodeKeyFile: cfg.ResolvePath(cfg.NodeKeyFile), ValidatorKeyFile: cfg.ResolvePath(cfg.ValidatorKeyFile),
+				Encrypted: !opts.Unencrypted,
+			}
+			if res.ValidatorKey != nil {
+				view.ValidatorKey = base64.StdEncoding.EncodeToString(res.ValidatorKey.Public().GetKey())
+			}
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), view)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "initialised node home %s\n", view.Home)
+			fmt.Fprintf(w, "  config:           %s\n", view.Config)
+			fmt.Fprintf(w, "  moniker:          %s\n", view.Moniker)
+			fmt.Fprintf(w, "  node key:         %s\n", view.NodeKeyFile)
+			fmt.Fprintf(w, "  peer id:          %s\n", view.PeerID)
+			if view.ValidatorKey != "" {
+				fmt.Fprintf(w, "  validator key:    %s\n", view.ValidatorKeyFile)
+				fmt.Fprintf(w, "  validator pubkey: %s (ed25519)\n", view.ValidatorKey)
+			}
+			fmt.Fprintf(w, "next: put the chain's genesis.json at %s, then start the node\n", cfg.ResolvePath(cfg.GenesisFile))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing config.toml and keys (the old keys are lost)")
+	addKeyFlags(cmd, &kf, true)
+	cf = addConfigFlags(cmd.Flags())
+	return cmd
+}

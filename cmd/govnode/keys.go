@@ -1,0 +1,368 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
+)
+
+type loadedKey struct {
+	key  crypto.PrivateKey
+	info *keystore.Info
+}
+
+// keyView is how a key is printed (text or --output json).
+type keyView struct {
+	Name      string `json:"name,omitempty"`
+	File      string `json:"file"`
+	Kind      string `json:"kind,omitempty"`
+	Scheme    string `json:"scheme,omitempty"`
+	PublicKey string `json:"public_key,omitempty"`
+	Encrypted bool   `json:"encrypted"`
+	PeerID    string `json:"peer_id,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func viewOf(name string, info *keystore.Info) keyView {
+	v := keyView{
+		Name:      name,
+		File:      info.Path,
+		Kind:      string(info.Kind),
+		Scheme:    crypto.SchemeName(info.Scheme),
+		PublicKey: base64.StdEncoding.EncodeToString(info.PublicKey.GetKey()),
+		Encrypted: info.Encrypted,
+	}
+	if info.Kind == keystore.KindNode {
+		if id, err := keystore.PeerIDFromPublicKey(info.PublicKey); err == nil {
+			v.PeerID = id.String()
+		}
+	}
+	return v
+}
+
+func (c *cli) printKey(cmd *cobra.Command, v keyView) error {
+	if c.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), v)
+	}
+	w := cmd.OutOrStdout()
+	if v.Name != "" {
+		fmt.Fprintf(w, "name:       %s\n", v.Name)
+	}
+	fmt.Fprintf(w, "file:       %s\n", v.File)
+	fmt.Fprintf(w, "kind:       %s\n", v.Kind)
+	fmt.Fprintf(w, "scheme:     %s\n", v.Scheme)
+	fmt.Fprintf(w, "public key: %s\n", v.PublicKey)
+	fmt.Fprintf(w, "encrypted:  %t\n", v.Encrypted)
+	if v.PeerID != "" {
+		fmt.Fprintf(w, "peer id:    %s\n", v.PeerID)
+	}
+	return nil
+}
+
+type keysOpts struct {
+	dir string
+}
+
+func newKeysCmd(c *cli) *cobra.Command {
+	ko := &keysOpts{}
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create, show, list, import and export key files",
+		Long: `Key files hold validator (consensus), node (libp2p) and account (transaction) keys.
+They are encrypted with a passphrase (age, scrypt) and written with mode 0600; the
+public key can be read without the passphrase.
+
+A key is named by NAME, the file <keyring-dir>/NAME.key, or by a path (anything
+containing a path separator or ending in .key).`,
+	}
+	cmd.PersistentFlags().StringVar(&ko.dir, "keyring-dir", "", "directory of key files (default <home>/keys)")
+	cmd.AddCommand(newKeysNewCmd(c, ko), newKeysShowCmd(c, ko), newKeysListCmd(c, ko),
+		newKeysExportCmd(c, ko), newKeysImportCmd(c, ko))
+	return cmd
+}
+
+func (ko *keysOpts) keyring(c *cli) string {
+	if ko.dir != "" {
+		return ko.dir
+	}
+	return filepath.Join(c.home, "keys")
+}
+
+// keyPath maps a NAME or a path to a file.
+func (ko *keysOpts) keyPath(c *cli, nameOrPath string) (name, path string, err error) {
+	if nameOrPath == "" {
+		return "", "", errors.New("empty key name")
+	}
+	if strings.ContainsRune(nameOrPath, os.PathSeparator) || strings.Contains(nameOrPath, "/") || strings.HasSuffix(nameOrPath, keystore.FileExt) {
+		return strings.TrimSuffix(filepath.Base(nameOrPath), keystore.FileExt), nameOrPath, nil
+	}
+	if nameOrPath == "." || nameOrPath == ".." {
+		return "", "", fmt.Errorf("bad key name %q", nameOrPath)
+	}
+	return nameOrPath, filepath.Join(ko.keyring(c), nameOrPath+keystore.FileExt), nil
+}
+
+func newKeysNewCmd(c *cli, ko *keysOpts) *cobra.Command {
+	var kf keyFlags
+	var kind, scheme string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "new NAME",
+		Short: "Generate a new key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := keystore.ParseKind(kind)
+			if err != nil {
+				return fmt.Errorf("--kind: %w", err)
+			}
+			s, err := crypto.SchemeByName(scheme)
+			if err != nil {
+				return fmt.Errorf("--scheme: %w", err)
+			}
+			name, path, err := ko.keyPath(c, args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(path); err == nil && !force {
+				return fmt.Errorf("key file %s already exists (use --force to replace it)", path)
+			}
+			opts, err := c.saveOptions(cmd, &kf, k, force)
+			if err != nil {
+				return err
+			}
+			key, err := crypto.GenerateKey(s, rand.Reader)
+			if err != nil {
+				return err
+			}
+			if err := keystore.Save(path, key, opts); err != nil {
+				return err
+			}
+			info, err := keystore.LoadPublic(path)
+			if err != nil {
+				return err
+			}
+			c.log.Info("key created", "file", path, "kind", k)
+			return c.printKey(cmd, viewOf(name, info))
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", string(keystore.KindAccount), "key kind: validator, node or account")
+	cmd.Flags().StringVar(&scheme, "scheme", "ed25519", "signature scheme")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key file (the old key is lost)")
+	addKeyFlags(cmd, &kf, true)
+	return cmd
+}
+
+func newKeysShowCmd(c *cli, ko *keysOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a key's public part (no passphrase needed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, path, err := ko.keyPath(c, args[0])
+			if err != nil {
+				return err
+			}
+			info, err := keystore.LoadPublic(path)
+			if err != nil {
+				return err
+			}
+			return c.printKey(cmd, viewOf(name, info))
+		},
+	}
+}
+
+func newKeysListCmd(c *cli, ko *keysOpts) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the keys of the keyring directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := ko.keyring(c)
+			entries, err := keystore.List(dir)
+			if err != nil {
+				return err
+			}
+			views := make([]keyView, 0, len(entries))
+			for _, e := range entries {
+				if e.Err != nil {
+					views = append(views, keyView{Name: e.Name, File: e.Path, Error: e.Err.Error()})
+					continue
+				}
+				views = append(views, viewOf(e.Name, e.Info))
+			}
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), views)
+			}
+			if len(views) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "no keys in %s\n", dir)
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tSCHEME\tENCRYPTED\tPUBLIC KEY\tPEER ID")
+			for _, v := range views {
+				if v.Error != "" {
+					fmt.Fprintf(tw, "%s\t-\t-\t-\tERROR: %s\t\n", v.Name, v.Error)
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\t%s\n", v.Name, v.Kind, v.Scheme, v.Encrypted, v.PublicKey, v.PeerID)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newKeysExportCmd(c *cli, ko *keysOpts) *cobra.Command {
+	var kf keyFlags
+	var out, newPassFile string
+	var unencrypted, force bool
+	cmd := &cobra.Command{
+		Use:   "export NAME --out FILE",
+		Short: "Export a key re-encrypted with a new passphrase, or decrypted with --unencrypted",
+		Long: `Export writes the key to --out (or "-" for stdout) as a key file.
+
+By default the key is re-encrypted with a new passphrase, read from
+--new-passphrase-file or asked on the terminal.
+
+With --unencrypted the private key is written in the clear, in the documented
+plain form of the key file: the same JSON envelope with "encrypted": false and
+"data" the standard base64 of the private key bytes (for ed25519, the 32-byte
+seed of RFC 8032). Anyone holding that file can sign as the key.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return errors.New("--out is required (a file, or - for stdout)")
+			}
+			_, path, err := ko.keyPath(c, args[0])
+			if err != nil {
+				return err
+			}
+			if unencrypted && newPassFile != "" {
+				return errors.New("--unencrypted and --new-passphrase-file exclude each other")
+			}
+			lk, err := c.loadKey(cmd, path, kf.passphraseFile)
+			if err != nil {
+				return err
+			}
+			opts := keystore.Options{Kind: lk.info.Kind, Overwrite: force, ScryptWorkFactor: kf.workFactor}
+			if unencrypted {
+				opts.Unencrypted = true
+				warn(cmd, "exporting the private key UNENCRYPTED: anyone holding the output can sign as this key")
+			} else {
+				var pass string
+				if newPassFile != "" {
+					pass, err = readPassphraseFile(newPassFile)
+				} else {
+					pass, err = promptPassphrase(cmd, true, "new passphrase for the exported key", "--new-passphrase-file")
+				}
+				if err != nil {
+					return err
+				}
+				opts.Passphrase = pass
+			}
+			if out == "-" {
+				data, err := keystore.Encode(lk.key, opts)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(data)
+				return err
+			}
+			if err := keystore.Save(out, lk.key, opts); err != nil {
+				if errors.Is(err, keystore.ErrExists) {
+					return fmt.Errorf("%w (use --force to replace it)", err)
+				}
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %s key to %s (encrypted: %t)\n", lk.info.Kind, out, !unencrypted)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write, or - for stdout")
+	cmd.Flags().BoolVar(&unencrypted, "unencrypted", false, "write the private key in the clear (documented plain key file)")
+	cmd.Flags().StringVar(&newPassFile, "new-passphrase-file", "", "read the exported key's new passphrase from this file")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing --out file")
+	addKeyFlags(cmd, &kf, false)
+	cmd.Flags().IntVar(&kf.workFactor, "scrypt-work-factor", keystore.DefaultScryptWorkFactor, "log2 of the scrypt cost (lower only for tests)")
+	_ = cmd.Flags().MarkHidden("scrypt-work-factor")
+	return cmd
+}
+
+func newKeysImportCmd(c *cli, ko *keysOpts) *cobra.Command {
+	var kf keyFlags
+	var importPassFile, kind string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "import NAME FILE",
+		Short: "Import a key file (as written by keys export) into the keyring",
+		Long: `Import reads FILE, a key file encrypted or in the plain form that
+"keys export --unencrypted" writes, and stores it as NAME in the keyring,
+encrypted with the keyring passphrase (--passphrase-file, $` + envPassphrase + `,
+or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
+--import-passphrase-file or a prompt.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, path, err := ko.keyPath(c, args[0])
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(path); err == nil && !force {
+				return fmt.Errorf("key file %s already exists (use --force to replace it)", path)
+			}
+			src := args[1]
+			info, err := keystore.LoadPublic(src)
+			if err != nil {
+				return err
+			}
+			pass := ""
+			if info.Encrypted {
+				if importPassFile != "" {
+					pass, err = readPassphraseFile(importPassFile)
+				} else {
+					pass, err = promptPassphrase(cmd, false, "passphrase of "+src, "--import-passphrase-file")
+				}
+				if err != nil {
+					return err
+				}
+			}
+			key, info, err := keystore.LoadWithInfo(src, pass)
+			if err != nil {
+				return err
+			}
+			k := info.Kind
+			if kind != "" {
+				if k, err = keystore.ParseKind(kind); err != nil {
+					return fmt.Errorf("--kind: %w", err)
+				}
+			}
+			opts, err := c.saveOptions(cmd, &kf, k, force)
+			if err != nil {
+				return err
+			}
+			if err := keystore.Save(path, key, opts); err != nil {
+				return err
+			}
+			saved, err := keystore.LoadPublic(path)
+			if err != nil {
+				return err
+			}
+			return c.printKey(cmd, viewOf(name, saved))
+		},
+	}
+	cmd.Flags().StringVar(&importPassFile, "import-passphrase-file", "", "passphrase of the imported FILE, if it is encrypted")
+	cmd.Flags().StringVar(&kind, "kind", "", "record the key as this kind (default: the kind in FILE)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key of that name")
+	addKeyFlags(cmd, &kf, true)
+	return cmd
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

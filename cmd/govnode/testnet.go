@@ -1,0 +1,344 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Port layout of node i of a test network, from --base-port B:
+// p2p B+10i (TCP, and QUIC on the same UDP port), API B+10i+1, metrics
+// B+10i+2, pprof (off) B+10i+3.
+const (
+	portStride        = 10
+	portOffsetAPI     = 1
+	portOffsetMetrics = 2
+	portOffsetPprof   = 3
+)
+
+// Record types of a test network. Every department may issue every type,
+// so a benchmark can send a realistic mix through any node.
+func testnetRecordTypes(depts []string) []*pb.RecordType {
+	return []*pb.RecordType{
+		{
+			Id: "land_title", Name: "Land title",
+			CreateDepartments: depts, AmendDepartments: depts, TransferDepartments: depts, RevokeDepartments: depts,
+			MaxContentBytes: 4096, OnChainContent: true, Transferable: true, TransferNeedsConsent: true,
+		},
+		{
+			Id: "birth_certificate", Name: "Birth certificate",
+			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
+			MaxContentBytes: 2048, OnChainContent: true, AccessNeedsConsent: true,
+		},
+		{
+			Id: "business_license", Name: "Business license",
+			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
+			MaxContentBytes: 2048, OnChainContent: true,
+		},
+	}
+}
+
+// testnetProcurement is a small procurement template: created in draft,
+// active once buyer and supplier have signed, then delivered and accepted,
+// or cancelled. It has no guards, so it depends on no CEL environment.
+func testnetProcurement() *pb.ContractTemplate {
+	return &pb.ContractTemplate{
+		Id: "procurement", Name: "Procurement",
+		Roles:       []string{"buyer", "supplier"},
+		FieldNames:  []string{"amount", "item"},
+		DraftState:  "draft",
+		ActiveState: "active",
+		FinalStates: []string{"completed", "cancelled"},
+		Transitions: []*pb.Transition{
+			{Name: "deliver", From: []string{"active"}, To: "delivered", Roles: []string{"supplier"}},
+			{Name: "accept", From: []string{"delivered"}, To: "completed", Roles: []string{"buyer"}},
+			{Name: "cancel", From: []string{"draft", "active"}, To: "cancelled", Roles: []string{"buyer"}},
+		},
+		Milestones: []*pb.MilestoneSpec{
+			{Id: "delivery", Description: "goods delivered", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "active"},
+		},
+	}
+}
+
+// testnetSummary is DIR/testnet.json, for scripts. Paths are absolute.
+type testnetSummary struct {
+	ChainID     string           `json:"chain_id"`
+	FaultModel  string           `json:"fault_model"`
+	Quorum      int              `json:"quorum"`
+	Genesis     string           `json:"genesis"`
+	GenesisHash string           `json:"genesis_hash"`
+	Nodes       []testnetNode    `json:"nodes"`
+	Accounts    []testnetAccount `json:"accounts"`
+}
+
+type testnetNode struct {
+	Name          string         `json:"name"`
+	DepartmentID  string         `json:"department_id"`
+	Home          string         `json:"home"`
+	Config        string         `json:"config"`
+	PeerID        string         `json:"peer_id"`
+	APIAddr       string         `json:"api_addr"`
+	P2PAddr       string         `json:"p2p_addr"`
+	QUICAddr      string         `json:"quic_addr"`
+	MetricsAddr   string         `json:"metrics_addr"`
+	ValidatorKey  string         `json:"validator_key"`
+	NodeKey       string         `json:"node_key"`
+	Admin         testnetAccount `json:"admin"`
+	Official      testnetAccount `json:"official"`
+	ValidatorPub  string         `json:"validator_public_key"`
+	ListenP2PAddr []string       `json:"p2p_listen_addrs"`
+}
+
+type testnetAccount struct {
+	ID           string   `json:"id"`
+	Kind         string   `json:"kind"`
+	DepartmentID string   `json:"department_id"`
+	Roles        []string `json:"roles,omitempty"`
+	Key          string   `json:"key"`
+}
+
+type testnetOpts struct {
+	validators int
+	out        string
+	faultModel string
+	basePort   int
+	chainID    string
+	accounts   int
+	force      bool
+}
+
+func newTestnetCmd(c *cli) *cobra.Command {
+	o := &testnetOpts{}
+	cmd := &cobra.Command{
+		Use:   "testnet --validators N --out DIR",
+		Short: "Write a local test network on 127.0.0.1: genesis, N node homes, accounts",
+		Long: `Testnet writes everything a local network needs:
+
+  DIR/genesis.json              the genesis (departments dept0..dept{N-1})
+  DIR/testnet.json              summary for scripts: nodes, addresses, peer ids, key files
+  DIR/node{i}/config.toml       node i's config; genesis_file points at its own copy
+  DIR/node{i}/genesis.json      copy of DIR/genesis.json
+  DIR/node{i}/keys/node.key     libp2p key; validator.key consensus key
+  DIR/node{i}/keys/admin.key    key of identity dept{i}-admin (ROLE_ADMIN)
+  DIR/node{i}/keys/official.key key of dept{i}-official (ROLE_REGISTRAR, ROLE_ISSUER)
+  DIR/node{i}/data/             data directory
+  DIR/accounts/account{j}.key   citizen identity account{j}, registered by dept{j mod N}
+
+Ports of node i, from --base-port B: p2p B+10i (TCP, and QUIC on the same UDP
+port), API B+10i+1, metrics B+10i+2. Every node lists the others as persistent
+peers. Keys are written UNENCRYPTED: this is a recipe for one machine.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.runTestnet(cmd, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.validators, "validators", 4, "number of validators (departments)")
+	cmd.Flags().StringVar(&o.out, "out", "", "output directory")
+	cmd.Flags().StringVar(&o.faultModel, "fault-model", genesis.FaultByzantine, "fault model: crash or byzantine")
+	cmd.Flags().IntVar(&o.basePort, "base-port", node.DefaultP2PPort, "first port; node i uses base+10i .. base+10i+3")
+	cmd.Flags().StringVar(&o.chainID, "chain-id", "govnode-testnet", "chain id")
+	cmd.Flags().IntVar(&o.accounts, "accounts", 16, "number of citizen accounts for benchmarks")
+	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
+	n := o.validators
+	if n < 1 {
+		return fmt.Errorf("--validators: %d, want at least 1", n)
+	}
+	if o.accounts < 0 {
+		return fmt.Errorf("--accounts: %d, want 0 or more", o.accounts)
+	}
+	if _, err := genesis.ParseFaultModel(o.faultModel); err != nil {
+		return fmt.Errorf("--fault-model: %w", err)
+	}
+	if last := o.basePort + (n-1)*portStride + portOffsetPprof; o.basePort < 1 || last > 65535 {
+		return fmt.Errorf("--base-port: %d with %d validators needs ports %d..%d, outside 1..65535", o.basePort, n, o.basePort, last)
+	}
+	out, err := filepath.Abs(o.out)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if ents, err := os.ReadDir(out); err == nil && len(ents) > 0 && !o.force {
+		return fmt.Errorf("--out %s is not empty: refusing to overwrite without --force", out)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("--out: %w", err)
+	}
+
+	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
+	keyOpts := keystore.Options{Unencrypted: true, Overwrite: o.force}
+	doc := genesis.New(o.chainID, o.faultModel, time.Now().UTC().Truncate(time.Second))
+	sum := &testnetSummary{ChainID: o.chainID, FaultModel: o.faultModel, Quorum: genesis.Quorum(o.faultModel, n)}
+
+	depts := make([]string, n)
+	for i := range n {
+		depts[i] = fmt.Sprintf("dept%d", i)
+	}
+	doc.RecordTypes = testnetRecordTypes(depts)
+	doc.ContractTemplates = []*pb.ContractTemplate{testnetProcurement()}
+	allTypes := []string{}
+	for _, rt := range doc.RecordTypes {
+		allTypes = append(allTypes, rt.Id)
+	}
+
+	newAccount := func(path, id, dept string, kind pb.IdentityKind, roles []pb.Role, types []string) (testnetAccount, error) {
+		key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+		if err != nil {
+			return testnetAccount{}, err
+		}
+		opts := keyOpts
+		opts.Kind = keystore.KindAccount
+		if err := keystore.Save(path, key, opts); err != nil {
+			return testnetAccount{}, err
+		}
+		doc.Identities = append(doc.Identities, &pb.Identity{
+			Id: id, Kind: kind, DepartmentId: dept, DisplayName: id, PublicKey: key.Public(),
+			Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE, Roles: roles, IssuerRecordTypes: types,
+		})
+		a := testnetAccount{ID: id, Kind: kind.String(), DepartmentID: dept, Key: path}
+		for _, r := range roles {
+			a.Roles = append(a.Roles, r.String())
+		}
+		return a, nil
+	}
+
+	homes := make([]*homeResult, n)
+	for i := range n {
+		home := filepath.Join(out, fmt.Sprintf("node%d", i))
+		p2pPort := o.basePort + i*portStride
+		cfg := node.DefaultConfig(home)
+		cfg.Moniker = fmt.Sprintf("node%d", i)
+		cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
+		cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
+		cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
+		cfg.P2P.ListenAddrs = []string{
+			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
+			fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("node%d config: %w", i, err)
+		}
+		res, err := initHome(cfg, keyOpts)
+		if err != nil {
+			return fmt.Errorf("node%d: %w", i, err)
+		}
+		homes[i] = res
+		doc.Validators = append(doc.Validators, &pb.Department{
+			Id: depts[i], Name: fmt.Sprintf("Department %d", i), ConsensusKey: res.ValidatorKey.Public(),
+			PeerId: res.PeerID, Addrs: cfg.P2P.ListenAddrs,
+		})
+		tn := testnetNode{
+			Name: cfg.Moniker, DepartmentID: depts[i], Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
+			APIAddr: cfg.API.ListenAddr, MetricsAddr: cfg.Metrics.ListenAddr,
+			P2PAddr:       cfg.P2P.ListenAddrs[0] + "/p2p/" + res.PeerID,
+			QUICAddr:      cfg.P2P.ListenAddrs[1] + "/p2p/" + res.PeerID,
+			ValidatorKey:  cfg.ResolvePath(cfg.ValidatorKeyFile),
+			NodeKey:       cfg.ResolvePath(cfg.NodeKeyFile),
+			ValidatorPub:  keyString(res.ValidatorKey.Public()),
+			ListenP2PAddr: cfg.P2P.ListenAddrs,
+		}
+		if tn.Admin, err = newAccount(filepath.Join(home, "keys", "admin.key"), depts[i]+"-admin", depts[i],
+			pb.IdentityKind_IDENTITY_KIND_OFFICIAL, []pb.Role{pb.Role_ROLE_ADMIN}, nil); err != nil {
+			return err
+		}
+		if tn.Official, err = newAccount(filepath.Join(home, "keys", "official.key"), depts[i]+"-official", depts[i],
+			pb.IdentityKind_IDENTITY_KIND_OFFICIAL, []pb.Role{pb.Role_ROLE_REGISTRAR, pb.Role_ROLE_ISSUER}, allTypes); err != nil {
+			return err
+		}
+		sum.Nodes = append(sum.Nodes, tn)
+	}
+	for j := range o.accounts {
+		a, err := newAccount(filepath.Join(out, "accounts", fmt.Sprintf("account%d.key", j)), fmt.Sprintf("account%d", j),
+			depts[j%n], pb.IdentityKind_IDENTITY_KIND_CITIZEN, nil, nil)
+		if err != nil {
+			return err
+		}
+		sum.Accounts = append(sum.Accounts, a)
+	}
+
+	// Every node keeps the others as persistent peers.
+	for i, h := range homes {
+		h.Config.P2P.PersistentPeers = []string{}
+		for k := range homes {
+			if k != i {
+				h.Config.P2P.PersistentPeers = append(h.Config.P2P.PersistentPeers, sum.Nodes[k].P2PAddr)
+			}
+		}
+		if err := h.Config.Validate(); err != nil {
+			return fmt.Errorf("node%d config: %w", i, err)
+		}
+		if err := node.WriteConfig(h.ConfigPath, h.Config); err != nil {
+			return err
+		}
+	}
+
+	warnings, err := genesis.Validate(doc)
+	if err != nil {
+		return fmt.Errorf("testnet genesis: %w", err)
+	}
+	for _, w := range warnings {
+		warn(cmd, "genesis %s: %s", w.Field, w.Reason)
+	}
+	sum.Genesis = filepath.Join(out, "genesis.json")
+	if err := genesis.Save(sum.Genesis, doc, o.force); err != nil {
+		return err
+	}
+	for _, h := range homes {
+		if err := genesis.Save(h.Config.ResolvePath(h.Config.GenesisFile), doc, o.force); err != nil {
+			return err
+		}
+	}
+	hash, err := genesis.Hash(doc)
+	if err != nil {
+		return err
+	}
+	sum.GenesisHash = hex.EncodeToString(hash)
+	if err := writeJSONFile(filepath.Join(out, "testnet.json"), sum); err != nil {
+		return err
+	}
+
+	if c.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), sum)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "wrote a %d-validator %s test network (chain %s, quorum %d) to %s\n", n, o.faultModel, o.chainID, sum.Quorum, out)
+	for _, tn := range sum.Nodes {
+		fmt.Fprintf(w, "  %s  api %s  p2p %s\n", tn.Name, tn.APIAddr, tn.P2PAddr)
+	}
+	fmt.Fprintf(w, "  %d citizen accounts in %s\n", o.accounts, filepath.Join(out, "accounts"))
+	fmt.Fprintf(w, "genesis %s\nsummary %s\n", sum.GenesisHash, filepath.Join(out, "testnet.json"))
+	return nil
+}
+
+func keyString(pub *pb.PublicKey) string {
+	return crypto.SchemeName(pub.GetScheme()) + ":" + b64(pub.GetKey())
+}
+
+func writeJSONFile(path string, v any) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := writeJSON(f, v); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}

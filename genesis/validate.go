@@ -1,0 +1,554 @@
+package genesis
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Limits on the parameters, beyond which a value is a mistake, not a choice.
+const (
+	// MaxIDLen bounds chain ids and the ids of departments, identities,
+	// record types and contract templates.
+	MaxIDLen = 64
+	// MaxBlockBytesLimit bounds params.max_block_bytes.
+	MaxBlockBytesLimit = 64 << 20
+)
+
+// idPattern is the shape of the chain id (it appears in gossip topic names,
+// /govnode/<chain-id>/tx/1) and of every other id in genesis.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Problem is one finding of Validate: the field path and what is wrong.
+type Problem struct {
+	// Field is the path of the field, e.g. "validators[2].peer_id".
+	Field string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (p Problem) String() string { return p.Field + ": " + p.Reason }
+
+// ValidationError lists every problem Validate found.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid genesis: %d problem(s):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+type checker struct {
+	errs  []Problem
+	warns []Problem
+}
+
+func (c *checker) errf(field, format string, args ...any) {
+	c.errs = append(c.errs, Problem{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) warnf(field, format string, args ...any) {
+	c.warns = append(c.warns, Problem{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) result() ([]Problem, error) {
+	if len(c.errs) > 0 {
+		return c.warns, &ValidationError{Problems: c.errs}
+	}
+	return c.warns, nil
+}
+
+// checkID reports an empty, too long or oddly shaped id.
+func (c *checker) checkID(field, id string) bool {
+	switch {
+	case id == "":
+		c.errf(field, "empty")
+	case len(id) > MaxIDLen:
+		c.errf(field, "%d characters, at most %d", len(id), MaxIDLen)
+	case !idPattern.MatchString(id):
+		c.errf(field, "%q has bad characters (want letters, digits, '.', '_' or '-', starting with a letter or digit)", id)
+	default:
+		return true
+	}
+	return false
+}
+
+// Validate checks doc and returns every problem found as a
+// *ValidationError, and apart from it the warnings: legal but unwise
+// choices that an operator should see. Warnings are returned even when
+// err is not nil.
+func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
+	c := &checker{}
+	if doc == nil {
+		c.errf("genesis", "missing document")
+		return c.result()
+	}
+	c.checkID("chain_id", doc.GetChainId())
+	if doc.GetGenesisTime() == "" {
+		c.errf("genesis_time", "empty (want an RFC 3339 time)")
+	} else if _, err := time.Parse(time.RFC3339Nano, doc.GetGenesisTime()); err != nil {
+		c.errf("genesis_time", "%q is not an RFC 3339 time", doc.GetGenesisTime())
+	}
+	faultOK := true
+	if _, err := ParseFaultModel(doc.GetFaultModel()); err != nil {
+		c.errf("fault_model", "%v", err)
+		faultOK = false
+	}
+	c.checkParams(doc.GetParams())
+
+	depts := c.checkValidators(doc)
+	if n := len(doc.GetValidators()); faultOK && n > 0 && MaxFaults(doc.GetFaultModel(), n) == 0 {
+		if doc.GetFaultModel() == FaultByzantine {
+			c.warnf("validators", "a byzantine network of %d validator(s) tolerates no faulty validator (quorum %d of %d); use at least 4", n, Quorum(doc.GetFaultModel(), n), n)
+		} else {
+			c.warnf("validators", "a crash network of %d validator(s) tolerates no crashed validator (quorum %d of %d); use at least 3", n, Quorum(doc.GetFaultModel(), n), n)
+		}
+	}
+	types := c.checkRecordTypes(doc, depts)
+	c.checkIdentities(doc, depts, types)
+	c.checkTemplates(doc)
+	return c.result()
+}
+
+func (c *checker) checkParams(p *pb.Params) {
+	if p == nil {
+		c.errf("params", "missing")
+		return
+	}
+	if p.GetProposeTimeoutMs() == 0 {
+		c.errf("params.propose_timeout_ms", "must be > 0")
+	}
+	if p.GetMaxViewTimeoutMs() == 0 {
+		c.errf("params.max_view_timeout_ms", "must be > 0")
+	} else if p.GetMaxViewTimeoutMs() < p.GetProposeTimeoutMs() {
+		c.errf("params.max_view_timeout_ms", "%d is below propose_timeout_ms %d", p.GetMaxViewTimeoutMs(), p.GetProposeTimeoutMs())
+	}
+	if p.GetHeartbeatIntervalMs() == 0 {
+		c.errf("params.heartbeat_interval_ms", "must be > 0")
+	} else if p.GetProposeTimeoutMs() > 0 && p.GetHeartbeatIntervalMs() >= p.GetProposeTimeoutMs() {
+		c.errf("params.heartbeat_interval_ms", "%d must be below propose_timeout_ms %d, or an idle leader is replaced", p.GetHeartbeatIntervalMs(), p.GetProposeTimeoutMs())
+	}
+	if p.GetMaxTxBytes() == 0 {
+		c.errf("params.max_tx_bytes", "must be > 0")
+	}
+	switch {
+	case p.GetMaxBlockBytes() == 0:
+		c.errf("params.max_block_bytes", "must be > 0")
+	case p.GetMaxBlockBytes() > MaxBlockBytesLimit:
+		c.errf("params.max_block_bytes", "%d is above the limit %d", p.GetMaxBlockBytes(), MaxBlockBytesLimit)
+	case p.GetMaxBlockBytes() < p.GetMaxTxBytes():
+		c.errf("params.max_block_bytes", "%d is below max_tx_bytes %d: a largest transaction would fit in no block", p.GetMaxBlockBytes(), p.GetMaxTxBytes())
+	}
+	if p.GetMaxBlockTxs() == 0 {
+		c.errf("params.max_block_txs", "must be > 0")
+	}
+	if p.GetValidatorChangeDelay() == 0 {
+		c.errf("params.validator_change_delay", "must be > 0 (a change takes effect at a later height)")
+	}
+}
+
+// CheckDepartment checks one validator entry on its own (not against the
+// others) and returns its problems, with field paths under prefix.
+func CheckDepartment(prefix string, d *pb.Department) []Problem {
+	c := &checker{}
+	c.checkDepartment(prefix, d)
+	return c.errs
+}
+
+func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
+	c.checkID(f+".id", d.GetId())
+	if strings.TrimSpace(d.GetName()) == "" {
+		c.errf(f+".name", "empty")
+	}
+	if err := crypto.ValidatePublicKey(d.GetConsensusKey()); err != nil {
+		c.errf(f+".consensus_key", "bad key encoding: %v", err)
+	}
+	var id peer.ID
+	if d.GetPeerId() == "" {
+		c.errf(f+".peer_id", "empty")
+	} else if pid, err := peer.Decode(d.GetPeerId()); err != nil {
+		c.errf(f+".peer_id", "%q is not a libp2p peer id: %v", d.GetPeerId(), err)
+	} else {
+		id, peerOK = pid, true
+	}
+	if len(d.GetAddrs()) == 0 {
+		c.warnf(f+".addrs", "no address: other validators can only reach this one if it dials them")
+	}
+	for j, a := range d.GetAddrs() {
+		af := fmt.Sprintf("%s.addrs[%d]", f, j)
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			c.errf(af, "%q is not a multiaddr: %v", a, err)
+			continue
+		}
+		if manet.IsIPUnspecified(m) {
+			c.warnf(af, "%q is an unspecified address (0.0.0.0 or ::): other validators cannot dial it", a)
+		}
+		// An address may end in /p2p/<id>; that id must be the validator's.
+		if v, err := m.ValueForProtocol(ma.P_P2P); err == nil && peerOK {
+			if pid, err := peer.Decode(v); err != nil || pid != id {
+				c.errf(af, "/p2p/%s does not match peer_id %s", v, d.GetPeerId())
+			}
+		}
+	}
+	return peerOK
+}
+
+// checkValidators checks the validator list and returns the set of
+// department ids.
+func (c *checker) checkValidators(doc *pb.GenesisDoc) map[string]bool {
+	depts := map[string]bool{}
+	vals := doc.GetValidators()
+	if len(vals) == 0 {
+		c.errf("validators", "no validator: at least 1 is needed")
+	}
+	keys := map[string]int{}
+	peers := map[string]int{}
+	for i, d := range vals {
+		f := fmt.Sprintf("validators[%d]", i)
+		if d == nil {
+			c.errf(f, "null")
+			continue
+		}
+		peerOK := c.checkDepartment(f, d)
+		if id := d.GetId(); id != "" {
+			if depts[id] {
+				c.errf(f+".id", "duplicate department id %q", id)
+			}
+			depts[id] = true
+		}
+		if k := d.GetConsensusKey(); crypto.ValidatePublicKey(k) == nil {
+			ks := keyString(k)
+			if j, dup := keys[ks]; dup {
+				c.errf(f+".consensus_key", "duplicate validator key (also validators[%d])", j)
+			} else {
+				keys[ks] = i
+			}
+		}
+		if peerOK {
+			pid, _ := peer.Decode(d.GetPeerId())
+			if j, dup := peers[string(pid)]; dup {
+				c.errf(f+".peer_id", "duplicate peer id %s (also validators[%d])", d.GetPeerId(), j)
+			} else {
+				peers[string(pid)] = i
+			}
+		}
+	}
+	return depts
+}
+
+func keyString(k *pb.PublicKey) string {
+	return fmt.Sprintf("%d/%x", k.GetScheme(), k.GetKey())
+}
+
+func (c *checker) checkRecordTypes(doc *pb.GenesisDoc, depts map[string]bool) map[string]bool {
+	types := map[string]bool{}
+	for i, rt := range doc.GetRecordTypes() {
+		f := fmt.Sprintf("record_types[%d]", i)
+		if rt == nil {
+			c.errf(f, "null")
+			continue
+		}
+		if c.checkID(f+".id", rt.GetId()) {
+			if types[rt.GetId()] {
+				c.errf(f+".id", "duplicate record type id %q", rt.GetId())
+			}
+			types[rt.GetId()] = true
+		}
+		lists := []struct {
+			name string
+			ids  []string
+		}{
+			{"create_departments", rt.GetCreateDepartments()},
+			{"amend_departments", rt.GetAmendDepartments()},
+			{"transfer_departments", rt.GetTransferDepartments()},
+			{"revoke_departments", rt.GetRevokeDepartments()},
+		}
+		for _, l := range lists {
+			seen := map[string]bool{}
+			for j, d := range l.ids {
+				lf := fmt.Sprintf("%s.%s[%d]", f, l.name, j)
+				if !depts[d] {
+					c.errf(lf, "unknown department %q", d)
+				}
+				if seen[d] {
+					c.errf(lf, "duplicate department %q", d)
+				}
+				seen[d] = true
+			}
+		}
+		if len(rt.GetCreateDepartments()) == 0 {
+			c.warnf(f+".create_departments", "no department may create records of type %q", rt.GetId())
+		}
+		if !rt.GetTransferable() {
+			if rt.GetTransferNeedsConsent() {
+				c.errf(f+".transfer_needs_consent", "set on a type that is not transferable")
+			}
+			if len(rt.GetTransferDepartments()) > 0 {
+				c.errf(f+".transfer_departments", "set on a type that is not transferable")
+			}
+		}
+		if max := doc.GetParams().GetMaxTxBytes(); rt.GetOnChainContent() && max > 0 && uint64(rt.GetMaxContentBytes()) > max {
+			c.errf(f+".max_content_bytes", "%d is above params.max_tx_bytes %d: such content fits in no transaction", rt.GetMaxContentBytes(), max)
+		}
+		if rt.GetOnChainContent() && rt.GetMaxContentBytes() == 0 {
+			c.errf(f+".max_content_bytes", "must be > 0 when on_chain_content is set")
+		}
+	}
+	return types
+}
+
+func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bool) {
+	ids := map[string]int{}
+	keys := map[string]int{}
+	admins := map[string]bool{}
+	for i, id := range doc.GetIdentities() {
+		f := fmt.Sprintf("identities[%d]", i)
+		if id == nil {
+			c.errf(f, "null")
+			continue
+		}
+		if c.checkID(f+".id", id.GetId()) {
+			if j, dup := ids[id.GetId()]; dup {
+				c.errf(f+".id", "duplicate identity id %q (also identities[%d])", id.GetId(), j)
+			} else {
+				ids[id.GetId()] = i
+			}
+		}
+		switch id.GetKind() {
+		case pb.IdentityKind_IDENTITY_KIND_OFFICIAL, pb.IdentityKind_IDENTITY_KIND_CITIZEN, pb.IdentityKind_IDENTITY_KIND_COMPANY:
+		default:
+			c.errf(f+".kind", "must be IDENTITY_KIND_OFFICIAL, _CITIZEN or _COMPANY, not %v", id.GetKind())
+		}
+		if id.GetDepartmentId() == "" {
+			c.errf(f+".department_id", "empty")
+		} else if !depts[id.GetDepartmentId()] {
+			c.errf(f+".department_id", "unknown department %q", id.GetDepartmentId())
+		}
+		if id.GetPublicKey() == nil {
+			c.errf(f+".public_key", "missing key")
+		} else if err := crypto.ValidatePublicKey(id.GetPublicKey()); err != nil {
+			c.errf(f+".public_key", "bad key encoding: %v", err)
+		} else {
+			ks := keyString(id.GetPublicKey())
+			if j, dup := keys[ks]; dup {
+				c.errf(f+".public_key", "duplicate public key (also identities[%d])", j)
+			} else {
+				keys[ks] = i
+			}
+		}
+		switch id.GetStatus() {
+		case pb.IdentityStatus_IDENTITY_STATUS_UNSPECIFIED, pb.IdentityStatus_IDENTITY_STATUS_ACTIVE:
+		default:
+			c.errf(f+".status", "a genesis identity must be active, not %v", id.GetStatus())
+		}
+		seenRoles := map[pb.Role]bool{}
+		for j, r := range id.GetRoles() {
+			rf := fmt.Sprintf("%s.roles[%d]", f, j)
+			if _, known := pb.Role_name[int32(r)]; !known || r == pb.Role_ROLE_UNSPECIFIED {
+				c.errf(rf, "unknown role %v", r)
+			}
+			if seenRoles[r] {
+				c.errf(rf, "duplicate role %v", r)
+			}
+			seenRoles[r] = true
+			if id.GetKind() != pb.IdentityKind_IDENTITY_KIND_OFFICIAL {
+				c.errf(rf, "only officials hold roles, this identity is %v", id.GetKind())
+			}
+		}
+		if seenRoles[pb.Role_ROLE_ADMIN] && id.GetKind() == pb.IdentityKind_IDENTITY_KIND_OFFICIAL {
+			admins[id.GetDepartmentId()] = true
+		}
+		for j, t := range id.GetIssuerRecordTypes() {
+			if !types[t] {
+				c.errf(fmt.Sprintf("%s.issuer_record_types[%d]", f, j), "unknown record type %q", t)
+			}
+		}
+		if len(id.GetIssuerRecordTypes()) > 0 && !seenRoles[pb.Role_ROLE_ISSUER] {
+			c.errf(f+".issuer_record_types", "set on an identity without ROLE_ISSUER")
+		}
+		if id.GetCreatedHeight() != 0 || id.GetUpdatedHeight() != 0 || len(id.GetKeyHistory()) > 0 {
+			c.errf(f, "created_height, updated_height and key_history must be empty in genesis")
+		}
+	}
+	for i, d := range doc.GetValidators() {
+		if d.GetId() != "" && !admins[d.GetId()] {
+			c.warnf(fmt.Sprintf("validators[%d]", i), "department %q has no admin identity (an official with ROLE_ADMIN): it cannot manage its officials or vote in governance", d.GetId())
+		}
+	}
+}
+
+func (c *checker) checkTemplates(doc *pb.GenesisDoc) {
+	seen := map[string]bool{}
+	for i, t := range doc.GetContractTemplates() {
+		f := fmt.Sprintf("contract_templates[%d]", i)
+		if t == nil {
+			c.errf(f, "null")
+			continue
+		}
+		if c.checkID(f+".id", t.GetId()) {
+			if seen[t.GetId()] {
+				c.errf(f+".id", "duplicate contract template id %q", t.GetId())
+			}
+			seen[t.GetId()] = true
+		}
+		c.checkTemplate(f, t)
+	}
+}
+
+// checkTemplate checks the structure of a template's state machine: the
+// names it uses are declared, every state a transition leaves can be
+// entered, final states can be reached and are not left.
+func (c *checker) checkTemplate(f string, t *pb.ContractTemplate) {
+	roles := uniqueSet(c, f+".roles", "role", t.GetRoles())
+	if len(t.GetRoles()) == 0 {
+		c.errf(f+".roles", "empty: a contract needs at least one party role")
+	}
+	fields := uniqueSet(c, f+".field_names", "field name", t.GetFieldNames())
+	draft, active := t.GetDraftState(), t.GetActiveState()
+	if draft == "" {
+		c.errf(f+".draft_state", "empty")
+	}
+	if active == "" {
+		c.errf(f+".active_state", "empty")
+	} else if active == draft {
+		c.errf(f+".active_state", "same as draft_state %q", draft)
+	}
+	finals := uniqueSet(c, f+".final_states", "final state", t.GetFinalStates())
+	for j, s := range t.GetFinalStates() {
+		if s == draft || s == active {
+			c.errf(fmt.Sprintf("%s.final_states[%d]", f, j), "%q is the draft or active state", s)
+		}
+	}
+
+	// entered: states a contract can be in. targets: states some transition enters.
+	entered := map[string]bool{draft: true, active: true}
+	targets := map[string]bool{}
+	for _, tr := range t.GetTransitions() {
+		if tr.GetTo() != "" {
+			entered[tr.GetTo()] = true
+			targets[tr.GetTo()] = true
+		}
+	}
+	trans := map[string]*pb.Transition{}
+	for j, tr := range t.GetTransitions() {
+		tf := fmt.Sprintf("%s.transitions[%d]", f, j)
+		if tr == nil {
+			c.errf(tf, "null")
+			continue
+		}
+		if tr.GetName() == "" {
+			c.errf(tf+".name", "empty")
+		} else if trans[tr.GetName()] != nil {
+			c.errf(tf+".name", "duplicate transition %q", tr.GetName())
+		} else {
+			trans[tr.GetName()] = tr
+		}
+		if len(tr.GetFrom()) == 0 {
+			c.errf(tf+".from", "empty")
+		}
+		for k, s := range tr.GetFrom() {
+			sf := fmt.Sprintf("%s.from[%d]", tf, k)
+			switch {
+			case s == "":
+				c.errf(sf, "empty")
+			case finals[s]:
+				c.errf(sf, "%q is a final state: no transition leaves it", s)
+			case !entered[s]:
+				c.errf(sf, "state %q is never entered (it is not the draft or active state nor the target of any transition)", s)
+			}
+		}
+		if tr.GetTo() == "" {
+			c.errf(tf+".to", "empty")
+		} else if tr.GetTo() == draft {
+			c.errf(tf+".to", "%q is the draft state: a contract does not return to draft", draft)
+		}
+		for k, r := range tr.GetRoles() {
+			if !roles[r] {
+				c.errf(fmt.Sprintf("%s.roles[%d]", tf, k), "unknown role %q", r)
+			}
+		}
+		for k, a := range tr.GetSet() {
+			af := fmt.Sprintf("%s.set[%d]", tf, k)
+			if !fields[a.GetField()] {
+				c.errf(af+".field", "unknown field %q", a.GetField())
+			}
+			if strings.TrimSpace(a.GetExpr()) == "" {
+				c.errf(af+".expr", "empty")
+			}
+		}
+	}
+	for j, s := range t.GetFinalStates() {
+		if !targets[s] {
+			c.errf(fmt.Sprintf("%s.final_states[%d]", f, j), "final state %q is not the target of any transition", s)
+		}
+	}
+	for j, d := range t.GetDeadlines() {
+		df := fmt.Sprintf("%s.deadlines[%d]", f, j)
+		if !entered[d.GetState()] || d.GetState() == "" {
+			c.errf(df+".state", "unknown state %q", d.GetState())
+		} else if finals[d.GetState()] {
+			c.errf(df+".state", "%q is a final state", d.GetState())
+		}
+		if strings.TrimSpace(d.GetAt()) == "" {
+			c.errf(df+".at", "empty")
+		}
+		tr := trans[d.GetTransition()]
+		switch {
+		case tr == nil:
+			c.errf(df+".transition", "unknown transition %q", d.GetTransition())
+		case !slices.Contains(tr.GetFrom(), d.GetState()):
+			c.errf(df+".transition", "transition %q does not leave state %q", d.GetTransition(), d.GetState())
+		}
+	}
+	ms := map[string]bool{}
+	for j, m := range t.GetMilestones() {
+		mf := fmt.Sprintf("%s.milestones[%d]", f, j)
+		if m.GetId() == "" {
+			c.errf(mf+".id", "empty")
+		} else if ms[m.GetId()] {
+			c.errf(mf+".id", "duplicate milestone %q", m.GetId())
+		}
+		ms[m.GetId()] = true
+		if !roles[m.GetSubmitterRole()] {
+			c.errf(mf+".submitter_role", "unknown role %q", m.GetSubmitterRole())
+		}
+		if !roles[m.GetAcceptorRole()] {
+			c.errf(mf+".acceptor_role", "unknown role %q", m.GetAcceptorRole())
+		}
+		if !entered[m.GetState()] || m.GetState() == "" {
+			c.errf(mf+".state", "unknown state %q", m.GetState())
+		}
+	}
+}
+
+func uniqueSet(c *checker, field, what string, xs []string) map[string]bool {
+	set := map[string]bool{}
+	for i, x := range xs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if x == "" {
+			c.errf(f, "empty")
+			continue
+		}
+		if set[x] {
+			c.errf(f, "duplicate %s %q", what, x)
+		}
+		set[x] = true
+	}
+	return set
+}

@@ -1,0 +1,471 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Default ports: p2p (TCP and QUIC/UDP), then API, then metrics, the same
+// spacing `govnode testnet` uses.
+const (
+	DefaultP2PPort     = 26656
+	DefaultAPIPort     = 26657
+	DefaultMetricsPort = 26658
+)
+
+// Log levels and formats accepted in Config.
+var (
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+	LogFormats = []string{"auto", "text", "json"}
+)
+
+// Config is a node's configuration, the contents of <home>/config.toml. The
+// toml tag of each field is its key in the file and, with '_' written as
+// '-', the name of its command-line flag (api.listen_addr is
+// --api.listen-addr).
+type Config struct {
+	// Home is the node's home directory, against which relative paths are
+	// resolved. It is not stored in the file: LoadConfig sets it to the
+	// file's directory.
+	Home string `toml:"-"`
+
+	// Moniker is a human name for the node in logs and status.
+	Moniker string `toml:"moniker"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogFormat is text, json, or auto (text on a terminal, else json).
+	LogFormat string `toml:"log_format"`
+	// DataDir holds the node's LevelDB and consensus safety state.
+	DataDir string `toml:"data_dir"`
+	// GenesisFile is the genesis document.
+	GenesisFile string `toml:"genesis_file"`
+	// ValidatorKeyFile is the consensus key; empty runs the node as an
+	// observer that follows the chain without voting.
+	ValidatorKeyFile string `toml:"validator_key_file"`
+	// NodeKeyFile is the libp2p host key; its peer id is in genesis.
+	NodeKeyFile string `toml:"node_key_file"`
+
+	API     APISection     `toml:"api"`
+	P2P     P2PSection     `toml:"p2p"`
+	Mempool MempoolSection `toml:"mempool"`
+	Metrics MetricsSection `toml:"metrics"`
+	Debug   DebugSection   `toml:"debug"`
+}
+
+// APISection configures the API server (gRPC and JSON over HTTP on one port).
+type APISection struct {
+	// ListenAddr is host:port; bound to localhost unless configured.
+	ListenAddr string `toml:"listen_addr"`
+}
+
+// P2PSection configures the libp2p host.
+type P2PSection struct {
+	// ListenAddrs are multiaddrs to listen on (TCP and QUIC).
+	ListenAddrs []string `toml:"listen_addrs"`
+	// ExternalAddrs are multiaddrs to announce instead of the listen
+	// addresses (behind NAT or a load balancer); empty announces those.
+	ExternalAddrs []string `toml:"external_addrs"`
+	// PersistentPeers are multiaddrs ending in /p2p/<peer id> that the node
+	// keeps dialling.
+	PersistentPeers []string `toml:"persistent_peers"`
+	// Observers are peer ids of non-validator nodes (a public portal, a
+	// department's read replica) that the permissioned gater admits
+	// besides the validators in genesis.
+	Observers []string `toml:"observers"`
+}
+
+// MempoolSection bounds the mempool; MempoolConfig converts it.
+type MempoolSection struct {
+	MaxTxs      int    `toml:"max_txs"`
+	MaxBytes    int    `toml:"max_bytes"`
+	MaxTxBytes  int    `toml:"max_tx_bytes"`
+	MaxNonceGap uint64 `toml:"max_nonce_gap"`
+}
+
+// MempoolConfig is the section as the mempool takes it.
+func (s MempoolSection) MempoolConfig() MempoolConfig {
+	return MempoolConfig{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap}
+}
+
+// MetricsSection configures the Prometheus endpoint.
+type MetricsSection struct {
+	// ListenAddr serves /metrics; empty turns metrics off.
+	ListenAddr string `toml:"listen_addr"`
+}
+
+// DebugSection holds switches for diagnosis, off by default.
+type DebugSection struct {
+	// Pprof serves net/http/pprof on PprofListenAddr.
+	Pprof           bool   `toml:"pprof"`
+	PprofListenAddr string `toml:"pprof_listen_addr"`
+}
+
+// DefaultConfig is a working configuration for a node whose home is home:
+// API and metrics on localhost, p2p on every interface, paths inside home.
+func DefaultConfig(home string) *Config {
+	return &Config{
+		Home:             home,
+		Moniker:          "node",
+		LogLevel:         "info",
+		LogFormat:        "auto",
+		DataDir:          "data",
+		GenesisFile:      "genesis.json",
+		ValidatorKeyFile: filepath.Join("keys", "validator.key"),
+		NodeKeyFile:      filepath.Join("keys", "node.key"),
+		API:              APISection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultAPIPort))},
+		P2P: P2PSection{
+			ListenAddrs: []string{
+				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultP2PPort),
+				fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultP2PPort),
+			},
+			ExternalAddrs:   []string{},
+			PersistentPeers: []string{},
+			Observers:       []string{},
+		},
+		Mempool: MempoolSection{
+			MaxTxs:      10000,
+			MaxBytes:    64 << 20,
+			MaxTxBytes:  64 << 10,
+			MaxNonceGap: 64,
+		},
+		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort))},
+		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060"},
+	}
+}
+
+// ResolvePath returns p if it is absolute, else p joined to c.Home. An
+// empty p stays empty.
+func (c *Config) ResolvePath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Home, p)
+}
+
+// ParseLogLevel maps one of LogLevels to its slog level.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	default:
+		return 0, fmt.Errorf("unknown log level %q (want one of %s)", s, strings.Join(LogLevels, ", "))
+	}
+}
+
+// FieldError is a bad configuration value: the TOML key and the reason.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Validate checks every field and returns all problems found, joined, each
+// a *FieldError naming the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(c.Moniker) == "" {
+		bad("moniker", "empty")
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		bad("log_level", "%v", err)
+	}
+	if !contains(LogFormats, c.LogFormat) {
+		bad("log_format", "unknown format %q (want one of %s)", c.LogFormat, strings.Join(LogFormats, ", "))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "empty")
+	}
+	if c.GenesisFile == "" {
+		bad("genesis_file", "empty")
+	}
+	if c.NodeKeyFile == "" {
+		bad("node_key_file", "empty")
+	}
+	if c.ValidatorKeyFile != "" && c.ResolvePath(c.ValidatorKeyFile) == c.ResolvePath(c.NodeKeyFile) {
+		bad("validator_key_file", "same file as node_key_file: the consensus and node keys must differ")
+	}
+
+	if err := checkHostPort(c.API.ListenAddr); err != nil {
+		bad("api.listen_addr", "%v", err)
+	}
+	if len(c.P2P.ListenAddrs) == 0 {
+		bad("p2p.listen_addrs", "empty: the node needs at least one address to listen on")
+	}
+	for i, a := range c.P2P.ListenAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			bad(fmt.Sprintf("p2p.listen_addrs[%d]", i), "%q is not a multiaddr: %v", a, err)
+		}
+	}
+	for i, a := range c.P2P.ExternalAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			bad(fmt.Sprintf("p2p.external_addrs[%d]", i), "%q is not a multiaddr: %v", a, err)
+		}
+	}
+	for i, a := range c.P2P.PersistentPeers {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			bad(fmt.Sprintf("p2p.persistent_peers[%d]", i), "%q is not a multiaddr: %v", a, err)
+			continue
+		}
+		if _, err := peer.AddrInfoFromP2pAddr(m); err != nil {
+			bad(fmt.Sprintf("p2p.persistent_peers[%d]", i), "%q must end in /p2p/<peer id>: %v", a, err)
+		}
+	}
+	for i, id := range c.P2P.Observers {
+		if _, err := peer.Decode(id); err != nil {
+			bad(fmt.Sprintf("p2p.observers[%d]", i), "%q is not a peer id: %v", id, err)
+		}
+	}
+
+	m := c.Mempool
+	if m.MaxTxs <= 0 {
+		bad("mempool.max_txs", "must be > 0, got %d", m.MaxTxs)
+	}
+	if m.MaxBytes <= 0 {
+		bad("mempool.max_bytes", "must be > 0, got %d", m.MaxBytes)
+	}
+	if m.MaxTxBytes <= 0 {
+		bad("mempool.max_tx_bytes", "must be > 0, got %d", m.MaxTxBytes)
+	} else if m.MaxBytes > 0 && m.MaxTxBytes > m.MaxBytes {
+		bad("mempool.max_tx_bytes", "%d is above mempool.max_bytes %d", m.MaxTxBytes, m.MaxBytes)
+	}
+	if m.MaxNonceGap == 0 {
+		bad("mempool.max_nonce_gap", "must be > 0")
+	}
+	if len(errs) == 0 {
+		// The mempool's own rules, should they grow beyond the ones above.
+		if err := m.MempoolConfig().Validate(); err != nil {
+			bad("mempool", "%v", err)
+		}
+	}
+
+	if c.Metrics.ListenAddr != "" {
+		if err := checkHostPort(c.Metrics.ListenAddr); err != nil {
+			bad("metrics.listen_addr", "%v", err)
+		}
+	}
+	if c.Debug.Pprof {
+		if err := checkHostPort(c.Debug.PprofListenAddr); err != nil {
+			bad("debug.pprof_listen_addr", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	if addr == "" {
+		return errors.New("empty (want host:port)")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", addr, err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: port %q is not a number in 0..65535", addr, port)
+	} else if n == 0 {
+		return fmt.Errorf("%q: port 0 picks a random port, give a fixed one", addr)
+	}
+	return nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadConfig reads the TOML file at path over DefaultConfig(dir of path),
+// so keys left out keep their defaults, then validates it. An unknown key
+// is an error naming the key and its line; broken TOML an error naming the
+// line and column.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	cfg := DefaultConfig(filepath.Dir(path))
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		var strict *toml.StrictMissingError
+		var de *toml.DecodeError
+		switch {
+		case errors.As(err, &strict):
+			var keys []string
+			for _, e := range strict.Errors {
+				row, _ := e.Position()
+				keys = append(keys, fmt.Sprintf("%q (line %d)", strings.Join(e.Key(), "."), row))
+			}
+			return nil, fmt.Errorf("load config %s: unknown key %s", path, strings.Join(keys, ", "))
+		case errors.As(err, &de):
+			row, col := de.Position()
+			return nil, fmt.Errorf("load config %s: line %d, column %d: %s", path, row, col, de.Error())
+		default:
+			return nil, fmt.Errorf("load config %s: %w", path, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("load config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// WriteConfig writes cfg to path as commented TOML (mode 0644), replacing
+// any file there, through a temporary file and a rename.
+func WriteConfig(path string, cfg *Config) error {
+	data := MarshalConfig(cfg)
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(0o644)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp, path)
+	}
+	if werr != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write config %s: %w", path, werr)
+	}
+	return nil
+}
+
+// MarshalConfig renders cfg as the commented TOML that WriteConfig writes.
+func MarshalConfig(cfg *Config) []byte {
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# govnode node configuration.\n")
+	p("#\n")
+	p("# Relative paths are relative to the directory of this file (the node's home).\n")
+	p("# Every key can be overridden on the command line: the flag is the key with\n")
+	p("# '_' written as '-', e.g. api.listen_addr is --api.listen-addr.\n\n")
+
+	p("# Human name of the node in logs and status.\n")
+	p("moniker = %s\n\n", tomlString(cfg.Moniker))
+	p("# Log level: debug, info, warn or error.\n")
+	p("log_level = %s\n", tomlString(cfg.LogLevel))
+	p("# Log format: text, json, or auto (text on a terminal, json otherwise).\n")
+	p("log_format = %s\n\n", tomlString(cfg.LogFormat))
+	p("# Directory of the block and state database and of the consensus safety state.\n")
+	p("data_dir = %s\n\n", tomlString(cfg.DataDir))
+	p("# Genesis document of the chain this node joins.\n")
+	p("genesis_file = %s\n\n", tomlString(cfg.GenesisFile))
+	p("# Consensus (validator) key file. Leave empty to run an observer that follows\n")
+	p("# the chain without voting.\n")
+	p("validator_key_file = %s\n\n", tomlString(cfg.ValidatorKeyFile))
+	p("# libp2p node key file; its peer id is the one listed in genesis.\n")
+	p("node_key_file = %s\n\n", tomlString(cfg.NodeKeyFile))
+
+	p("[api]\n")
+	p("# gRPC and JSON-over-HTTP API, host:port. Keep it on localhost unless a proxy\n")
+	p("# or firewall guards it.\n")
+	p("listen_addr = %s\n\n", tomlString(cfg.API.ListenAddr))
+
+	p("[p2p]\n")
+	p("# Multiaddrs to listen on: TCP and QUIC (UDP) on the same port.\n")
+	p("listen_addrs = %s\n", tomlStrings(cfg.P2P.ListenAddrs))
+	p("# Multiaddrs to announce instead of the listen addresses (NAT, load balancer).\n")
+	p("external_addrs = %s\n", tomlStrings(cfg.P2P.ExternalAddrs))
+	p("# Peers to keep connected to: multiaddrs ending in /p2p/<peer id>.\n")
+	p("persistent_peers = %s\n", tomlStrings(cfg.P2P.PersistentPeers))
+	p("# Peer ids of observer nodes (non-validators) allowed to connect and sync.\n")
+	p("observers = %s\n\n", tomlStrings(cfg.P2P.Observers))
+
+	p("[mempool]\n")
+	p("# Most transactions and bytes the mempool holds.\n")
+	p("max_txs = %d\n", cfg.Mempool.MaxTxs)
+	p("max_bytes = %d\n", cfg.Mempool.MaxBytes)
+	p("# Largest transaction accepted (the chain's params.max_tx_bytes also applies).\n")
+	p("max_tx_bytes = %d\n", cfg.Mempool.MaxTxBytes)
+	p("# How far ahead of a signer's next nonce a pending transaction may be.\n")
+	p("max_nonce_gap = %d\n\n", cfg.Mempool.MaxNonceGap)
+
+	p("[metrics]\n")
+	p("# Prometheus /metrics endpoint, host:port; empty turns it off.\n")
+	p("listen_addr = %s\n\n", tomlString(cfg.Metrics.ListenAddr))
+
+	p("[debug]\n")
+	p("# Serve net/http/pprof on pprof_listen_addr. Off by default: it exposes\n")
+	p("# internals and costs CPU when profiles are taken.\n")
+	p("pprof = %t\n", cfg.Debug.Pprof)
+	p("pprof_listen_addr = %s\n", tomlString(cfg.Debug.PprofListenAddr))
+	return b.Bytes()
+}
+
+// tomlString quotes s as a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func tomlStrings(xs []string) string {
+	if len(xs) == 0 {
+		return "[]"
+	}
+	var b strings.Builder
+	b.WriteString("[\n")
+	for _, x := range xs {
+		b.WriteString("  ")
+		b.WriteString(tomlString(x))
+		b.WriteString(",\n")
+	}
+	b.WriteString("]")
+	return b.String()
+}
