@@ -71,6 +71,8 @@ and prepares one: node homes, keys, the genesis document, a local test network.`
 		newGenesisCmd(c),
 		newTestnetCmd(c),
 		newVersionCmd(c),
+		newTxCmd(c), newQueryCmd(c), newStatusCmd(c),
+		newEventsCmd(c), newBenchCmd(c),
 	)
 	return root
 }

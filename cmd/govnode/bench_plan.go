@@ -1,0 +1,314 @@
+package main
+
+// The benchmark planner: every transaction of a run is built and signed
+// before the clock starts, so signing never slows the offered load. It is a
+// pure function of its inputs (signers, their next nonces, a seeded random
+// source, the wall time used for validity windows): tests check its output
+// without a network.
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// The kinds of transaction in a benchmark mix.
+const (
+	benchCreate  = "create_record"    // official: a new record about a citizen
+	benchAmend   = "amend_record"     // official: a new version of a record it created
+	benchAccess  = "access_record"    // official: logged access to a record of its department
+	benchGrant   = "grant_access"     // citizen: a grant by record type to a department
+	benchConsent = "consent_transfer" // citizen: consent to transfer its land title
+)
+
+// benchMixEntry is one kind of a mix with its weight.
+type benchMixEntry struct {
+	kind   string
+	weight int
+}
+
+// defaultBenchMix: officials' record work and citizens' consents, about
+// 55/45.
+var defaultBenchMix = []benchMixEntry{
+	{benchCreate, 25}, {benchAmend, 15}, {benchAccess, 15}, {benchGrant, 25}, {benchConsent, 20},
+}
+
+// parseBenchMix reads "create_record=25,amend_record=15,...".
+func parseBenchMix(s string) ([]benchMixEntry, error) {
+	if s == "" {
+		return defaultBenchMix, nil
+	}
+	known := map[string]bool{benchCreate: true, benchAmend: true, benchAccess: true, benchGrant: true, benchConsent: true}
+	var out []benchMixEntry
+	total := 0
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !known[k] {
+			return nil, fmt.Errorf("--mix %q: want kind=weight with kind one of %s", part, strings.Join(slices.Sorted(mapKeys(known)), ", "))
+		}
+		var w int
+		if _, err := fmt.Sscanf(v, "%d", &w); err != nil || w < 0 {
+			return nil, fmt.Errorf("--mix %q: weight must be a non-negative integer", part)
+		}
+		out = append(out, benchMixEntry{k, w})
+		total += w
+	}
+	if total == 0 {
+		return nil, errors.New("--mix: all weights are zero")
+	}
+	return out, nil
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// benchSigner is an identity the benchmark signs for.
+type benchSigner struct {
+	id       string
+	key      crypto.PrivateKey
+	official bool
+	dept     string
+	// node is the index of the node every transaction of the signer goes
+	// to, so the node sees its nonces in order.
+	node int
+	// next is the next nonce to use.
+	next uint64
+
+	// records are the records an official created (with their versions as
+	// planned); title is a citizen's land title, created in the setup.
+	records []*benchRecord
+	title   string
+}
+
+type benchRecord struct {
+	id      string
+	version uint64
+}
+
+// benchTx is one planned, signed transaction.
+type benchTx struct {
+	signer *benchSigner
+	node   int
+	nonce  uint64
+	kind   string
+	raw    []byte
+	hash   string // string(crypto.Hash(raw)), a map key
+}
+
+// benchPlanner builds the transactions of a run.
+type benchPlanner struct {
+	chainID   string
+	runID     string
+	depts     []string
+	officials []*benchSigner
+	citizens  []*benchSigner
+	rng       *rand.Rand
+	now       time.Time
+	seq       int
+}
+
+func newBenchPlanner(chainID, runID string, signers []*benchSigner, depts []string, rng *rand.Rand, now time.Time) (*benchPlanner, error) {
+	p := &benchPlanner{chainID: chainID, runID: runID, depts: depts, rng: rng, now: now}
+	for _, s := range signers {
+		if s.next == 0 {
+			return nil, fmt.Errorf("signer %s: next nonce 0", s.id)
+		}
+		if s.official {
+			p.officials = append(p.officials, s)
+		} else {
+			p.citizens = append(p.citizens, s)
+		}
+	}
+	if len(p.officials) == 0 {
+		return nil, errors.New("bench: no department officials to create records")
+	}
+	if len(depts) == 0 {
+		return nil, errors.New("bench: no departments")
+	}
+	return p, nil
+}
+
+func (p *benchPlanner) nextID(kind string) string {
+	p.seq++
+	return fmt.Sprintf("bench-%s-%s-%d", p.runID, kind, p.seq)
+}
+
+// sign numbers body with the signer's next nonce and signs it.
+func (p *benchPlanner) sign(s *benchSigner, kind string, set func(*pb.TxBody)) (*benchTx, error) {
+	body := &pb.TxBody{ChainId: p.chainID, Signer: s.id, Nonce: s.next}
+	set(body)
+	stx, err := signTx(s.key, body)
+	if err != nil {
+		return nil, err
+	}
+	s.next++
+	return &benchTx{signer: s, node: s.node, nonce: body.GetNonce(), kind: kind, raw: stx.raw, hash: string(stx.hash)}, nil
+}
+
+// officialOf is the official of a department (any official if none).
+func (p *benchPlanner) officialOf(dept string) *benchSigner {
+	for _, o := range p.officials {
+		if o.dept == dept {
+			return o
+		}
+	}
+	return p.officials[0]
+}
+
+func (p *benchPlanner) content(kind string) []byte {
+	return fmt.Appendf(nil, `{"bench":%q,"kind":%q,"serial":%d,"parcel":"%06d"}`, p.runID, kind, p.seq, p.rng.IntN(1000000))
+}
+
+// setup plans one land title per citizen, held by the citizen and created
+// by an official of its department: the records citizens consent to
+// transfer during the run.
+func (p *benchPlanner) setup() ([]*benchTx, error) {
+	var out []*benchTx
+	for _, c := range p.citizens {
+		o := p.officialOf(c.dept)
+		id := p.nextID("title")
+		a := &pb.CreateRecord{RecordId: id, RecordType: "land_title", SubjectId: c.id, HolderId: c.id,
+			Content: p.content("land_title"), ContentType: "application/json"}
+		tx, err := p.sign(o, benchCreate, func(b *pb.TxBody) { b.Action = &pb.TxBody_CreateRecord{CreateRecord: a} })
+		if err != nil {
+			return nil, err
+		}
+		c.title = id
+		o.records = append(o.records, &benchRecord{id: id, version: 1})
+		out = append(out, tx)
+	}
+	return out, nil
+}
+
+// pickKind draws a kind by weight, falling back to create_record when the
+// drawn kind has nobody to sign it.
+func (p *benchPlanner) pickKind(mix []benchMixEntry) string {
+	total := 0
+	for _, m := range mix {
+		total += m.weight
+	}
+	r := p.rng.IntN(total)
+	for _, m := range mix {
+		if r < m.weight {
+			return m.kind
+		}
+		r -= m.weight
+	}
+	return benchCreate
+}
+
+// plan builds n transactions of the mix, in the order they are to be sent.
+func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
+	out := make([]*benchTx, 0, n)
+	types := []string{"land_title", "birth_certificate", "business_license"}
+	until := p.now.Add(30 * 24 * time.Hour).Unix()
+	var holders []*benchSigner
+	for _, c := range p.citizens {
+		if c.title != "" {
+			holders = append(holders, c)
+		}
+	}
+	for len(out) < n {
+		kind := p.pickKind(mix)
+		switch kind {
+		case benchGrant:
+			if len(p.citizens) == 0 {
+				kind = benchCreate
+			}
+		case benchConsent:
+			if len(holders) == 0 || len(p.citizens) < 2 {
+				kind = benchCreate
+			}
+		case benchAmend, benchAccess:
+			if !slices.ContainsFunc(p.officials, func(o *benchSigner) bool { return len(o.records) > 0 }) {
+				kind = benchCreate
+			}
+		}
+		var (
+			tx  *benchTx
+			err error
+		)
+		switch kind {
+		case benchCreate:
+			o := p.officials[p.rng.IntN(len(p.officials))]
+			subject := o.id
+			if len(p.citizens) > 0 {
+				subject = p.citizens[p.rng.IntN(len(p.citizens))].id
+			}
+			typ := types[p.rng.IntN(len(types))]
+			id := p.nextID("rec")
+			a := &pb.CreateRecord{RecordId: id, RecordType: typ, SubjectId: subject, Content: p.content(typ), ContentType: "application/json",
+				Metadata: []*pb.Attribute{{Name: "source", Value: "govnode bench"}}}
+			if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_CreateRecord{CreateRecord: a} }); err == nil {
+				o.records = append(o.records, &benchRecord{id: id, version: 1})
+			}
+		case benchAmend, benchAccess:
+			var withRecords []*benchSigner
+			for _, o := range p.officials {
+				if len(o.records) > 0 {
+					withRecords = append(withRecords, o)
+				}
+			}
+			o := withRecords[p.rng.IntN(len(withRecords))]
+			r := o.records[p.rng.IntN(len(o.records))]
+			if kind == benchAmend {
+				a := &pb.AmendRecord{RecordId: r.id, ExpectedVersion: r.version, Content: p.content("amend"), Reason: "benchmark amendment"}
+				if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_AmendRecord{AmendRecord: a} }); err == nil {
+					r.version++
+				}
+			} else {
+				a := &pb.AccessRecord{RecordId: r.id, Purpose: "benchmark case review", LegalBasis: "govnode bench"}
+				tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_AccessRecord{AccessRecord: a} })
+			}
+		case benchGrant:
+			c := p.citizens[p.rng.IntN(len(p.citizens))]
+			a := &pb.GrantAccess{GrantId: p.nextID("grant"), GranteeDepartmentId: p.depts[p.rng.IntN(len(p.depts))],
+				RecordType: "birth_certificate", Purpose: "benefit application", ValidUntil: until}
+			tx, err = p.sign(c, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_GrantAccess{GrantAccess: a} })
+		case benchConsent:
+			c := holders[p.rng.IntN(len(holders))]
+			to := c
+			for to == c {
+				to = p.citizens[p.rng.IntN(len(p.citizens))]
+			}
+			a := &pb.ConsentTransfer{RecordId: c.title, NewHolderId: to.id, ValidUntil: until}
+			tx, err = p.sign(c, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_ConsentTransfer{ConsentTransfer: a} })
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tx)
+	}
+	return out, nil
+}
+
+// assignNodes gives every signer one node: officials the node of their
+// department, citizens spread round-robin in id order.
+func assignNodes(signers []*benchSigner, nodeOfDept map[string]int, nodes int) {
+	var citizens []*benchSigner
+	for _, s := range signers {
+		if i, ok := nodeOfDept[s.dept]; ok && s.official {
+			s.node = i
+			continue
+		}
+		citizens = append(citizens, s)
+	}
+	sort.Slice(citizens, func(i, j int) bool { return citizens[i].id < citizens[j].id })
+	for i, s := range citizens {
+		s.node = i % nodes
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+)
+
+// percentile returns the p-th percentile (0 < p <= 100) of sorted by the
+// nearest-rank method: the smallest value with at least p% of the values
+// at or below it. It returns 0 for no values.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+// ms is a duration in milliseconds with microsecond resolution.
+func ms(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}
+
+// benchReport is what `govnode bench` prints.
+type benchReport struct {
+	Offered      int            `json:"offered"`
+	Accepted     int            `json:"accepted"`
+	Rejected     int            `json:"rejected"`
+	Committed    int            `json:"committed"`
+	Failed       *int           `json:"failed,omitempty"`
+	Lost         int            `json:"uncommitted"`
+	OfferedTPS   float64        `json:"offered_tps"`
+	CommittedTPS float64        `json:"committed_tps"`
+	P50          float64        `json:"p50_ms"`
+	P90          float64        `json:"p90_ms"`
+	P99          float64        `json:"p99_ms"`
+	Max          float64        `json:"max_ms"`
+	DurationS    float64        `json:"duration_s"`
+	ElapsedS     float64        `json:"elapsed_s"`
+	Nodes        int            `json:"nodes"`
+	Signers      int            `json:"signers"`
+	Concurrency  int            `json:"concurrency"`
+	SetupTxs     int            `json:"setup_txs"`
+	Mix          map[string]int `json:"mix"`
+	Rejections   map[string]int `json:"rejections,omitempty"`
+	Failures     map[string]int `json:"failures,omitempty"`
+}
+
+// benchOutcome is the fate of one planned transaction, as the runner saw it.
+type benchOutcome struct {
+	kind      string
+	scheduled time.Time // when the open-loop schedule meant to send it
+	sent      bool      // a submit was attempted
+	accepted  bool
+	rejectMsg string
+	committed time.Time // when its block was seen; zero if never
+}
+
+// summarize computes the report of a run that started at start and offered
+// load for duration. Latency is from the scheduled send time to the time
+// the block holding the transaction was seen, so a backlog in the client
+// shows up as latency instead of being hidden (no coordinated omission).
+// committed_tps is committed / max(duration, last commit - start).
+func summarize(outs []benchOutcome, start time.Time, duration time.Duration) *benchReport {
+	r := &benchReport{Mix: map[string]int{}, Rejections: map[string]int{}, DurationS: duration.Seconds()}
+	var lat []time.Duration
+	var last time.Time
+	for _, o := range outs {
+		if !o.sent {
+			continue
+		}
+		r.Offered++
+		r.Mix[o.kind]++
+		switch {
+		case !o.accepted:
+			r.Rejected++
+			r.Rejections[o.rejectMsg]++
+		case o.committed.IsZero():
+			r.Accepted++
+			r.Lost++
+		default:
+			r.Accepted++
+			r.Committed++
+			lat = append(lat, max(o.committed.Sub(o.scheduled), 0))
+			if o.committed.After(last) {
+				last = o.committed
+			}
+		}
+	}
+	slices.Sort(lat)
+	r.P50, r.P90, r.P99 = ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 99))
+	if len(lat) > 0 {
+		r.Max = ms(lat[len(lat)-1])
+	}
+	window := duration
+	if !last.IsZero() && last.Sub(start) > window {
+		window = last.Sub(start)
+	}
+	r.ElapsedS = math.Round(window.Seconds()*1000) / 1000
+	if window > 0 {
+		r.CommittedTPS = math.Round(float64(r.Committed)/window.Seconds()*10) / 10
+		r.OfferedTPS = math.Round(float64(r.Offered)/duration.Seconds()*10) / 10
+	}
+	if len(r.Rejections) == 0 {
+		r.Rejections = nil
+	}
+	return r
+}
+
+// topCounts keeps the n largest counts (others summed as "other").
+func topCounts(m map[string]int, n int) map[string]int {
+	if len(m) <= n {
+		return m
+	}
+	type kv struct {
+		k string
+		v int
+	}
+	var all []kv
+	for k, v := range m {
+		all = append(all, kv{k, v})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v || all[i].v == all[j].v && all[i].k < all[j].k })
+	out := map[string]int{}
+	for i, e := range all {
+		if i < n {
+			out[e.k] = e.v
+		} else {
+			out["other"] += e.v
+		}
+	}
+	return out
+}

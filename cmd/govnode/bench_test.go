@@ -1,0 +1,302 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {0.1, time.Millisecond}, {90, 90 * time.Millisecond}} {
+		if got := percentile(d, tc.p); got != tc.want {
+			t.Errorf("p%v = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("p50 of nothing = %v", got)
+	}
+	one := []time.Duration{7 * time.Millisecond}
+	if percentile(one, 50) != one[0] || percentile(one, 99) != one[0] {
+		t.Error("percentiles of one value")
+	}
+	// Nearest rank of 3 values: p50 is the 2nd, p99 the 3rd.
+	three := []time.Duration{1, 2, 3}
+	if percentile(three, 50) != 2 || percentile(three, 99) != 3 || percentile(three, 33) != 1 {
+		t.Error("nearest rank of three values")
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	start := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return start.Add(time.Duration(ms) * time.Millisecond) }
+	outs := []benchOutcome{
+		{kind: "a", scheduled: at(0), sent: true, accepted: true, committed: at(100)},
+		{kind: "a", scheduled: at(10), sent: true, accepted: true, committed: at(310)},
+		{kind: "b", scheduled: at(20), sent: true, accepted: true, committed: at(220)},
+		{kind: "b", scheduled: at(30), sent: true, accepted: true},                       // never committed
+		{kind: "b", scheduled: at(40), sent: true, rejectMsg: "invalid_argument: nonce"}, // refused
+		{kind: "b"}, // never sent (run cancelled)
+	}
+	r := summarize(outs, start, 2*time.Second)
+	if r.Offered != 5 || r.Accepted != 4 || r.Rejected != 1 || r.Committed != 3 || r.Lost != 1 {
+		t.Fatalf("counts: %+v", r)
+	}
+	if r.P50 != 200 || r.P99 != 300 || r.Max != 300 {
+		t.Errorf("latencies: p50 %v p99 %v max %v", r.P50, r.P99, r.Max)
+	}
+	if r.CommittedTPS != 1.5 || r.OfferedTPS != 2.5 {
+		t.Errorf("tps: committed %v offered %v", r.CommittedTPS, r.OfferedTPS)
+	}
+	if r.Rejections["invalid_argument: nonce"] != 1 || r.Mix["a"] != 2 || r.Mix["b"] != 3 {
+		t.Errorf("rejections %v mix %v", r.Rejections, r.Mix)
+	}
+	// Commits seen after the offered window stretch the window.
+	outs[1].committed = at(4000)
+	if r := summarize(outs, start, 2*time.Second); r.CommittedTPS != 0.8 || r.ElapsedS != 4 {
+		t.Errorf("stretched window: tps %v elapsed %v", r.CommittedTPS, r.ElapsedS)
+	}
+}
+
+// benchSigners loads the signers of a test network fixture.
+func benchSigners(t *testing.T, sum *testnetSummary) ([]*benchSigner, map[string]int, []string) {
+	t.Helper()
+	var out []*benchSigner
+	nodeOfDept := map[string]int{}
+	var depts []string
+	add := func(a testnetAccount, official bool) {
+		k, _, err := keystore.LoadWithInfo(a.Key, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &benchSigner{id: a.ID, key: k, official: official, dept: a.DepartmentID, next: 1})
+	}
+	for i, n := range sum.Nodes {
+		nodeOfDept[n.DepartmentID] = i
+		depts = append(depts, n.DepartmentID)
+		add(n.Official, true)
+	}
+	for _, a := range sum.Accounts {
+		add(a, false)
+	}
+	return out, nodeOfDept, depts
+}
+
+func TestBenchPlan(t *testing.T) {
+	_, sum, _ := testnetFixture(t, 2)
+	signers, nodeOfDept, depts := benchSigners(t, sum)
+	signers[0].next = 17 // an official who signed before
+	assignNodes(signers, nodeOfDept, 2)
+	pub := map[string]*pb.PublicKey{}
+	for _, s := range signers {
+		pub[s.id] = s.key.Public()
+	}
+	p, err := newBenchPlanner(sum.ChainID, "t1", signers, depts, rand.New(rand.NewPCG(1, 2)), time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup, err := p.setup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(setup) != len(sum.Accounts) {
+		t.Fatalf("setup: %d txs for %d citizens", len(setup), len(sum.Accounts))
+	}
+	const n = 4000
+	txs, err := p.plan(n, defaultBenchMix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(txs) != n {
+		t.Fatalf("planned %d, want %d", len(txs), n)
+	}
+	nextNonce := map[string]uint64{signers[0].id: 17}
+	nodeOf := map[string]int{}
+	kinds := map[string]int{}
+	versions := map[string]uint64{}
+	hashes := map[string]bool{}
+	for i, tx := range append(setup, txs...) {
+		stx := &pb.SignedTx{}
+		body := &pb.TxBody{}
+		if err := proto.Unmarshal(tx.raw, stx); err != nil {
+			t.Fatal(err)
+		}
+		if err := proto.Unmarshal(stx.GetBody(), body); err != nil {
+			t.Fatal(err)
+		}
+		if err := crypto.Verify(pub[body.GetSigner()], crypto.TxSignBytes(sum.ChainID, stx.GetBody()), stx.GetSignature()); err != nil {
+			t.Fatalf("tx %d: signature: %v", i, err)
+		}
+		if body.GetChainId() != sum.ChainID || string(crypto.Hash(tx.raw)) != tx.hash || hashes[tx.hash] {
+			t.Fatalf("tx %d: chain %q, hash or duplicate", i, body.GetChainId())
+		}
+		hashes[tx.hash] = true
+		s := body.GetSigner()
+		want := nextNonce[s]
+		if want == 0 {
+			want = 1
+		}
+		if body.GetNonce() != want || tx.nonce != want {
+			t.Fatalf("tx %d: signer %s nonce %d, want %d (contiguous)", i, s, body.GetNonce(), want)
+		}
+		nextNonce[s] = want + 1
+		if prev, ok := nodeOf[s]; ok && prev != tx.node {
+			t.Fatalf("signer %s sent to nodes %d and %d", s, prev, tx.node)
+		}
+		nodeOf[s] = tx.node
+		if actionName(body) != tx.kind {
+			t.Fatalf("tx %d: kind %s, action %s", i, tx.kind, actionName(body))
+		}
+		switch a := body.GetAction().(type) {
+		case *pb.TxBody_CreateRecord:
+			versions[a.CreateRecord.GetRecordId()] = 1
+		case *pb.TxBody_AmendRecord:
+			v := versions[a.AmendRecord.GetRecordId()]
+			if v == 0 || a.AmendRecord.GetExpectedVersion() != v {
+				t.Fatalf("tx %d: amend of %s expects version %d, plan is at %d", i, a.AmendRecord.GetRecordId(), a.AmendRecord.GetExpectedVersion(), v)
+			}
+			versions[a.AmendRecord.GetRecordId()] = v + 1
+		case *pb.TxBody_AccessRecord:
+			if versions[a.AccessRecord.GetRecordId()] == 0 {
+				t.Fatalf("tx %d: access to a record not created before", i)
+			}
+		case *pb.TxBody_ConsentTransfer:
+			if a.ConsentTransfer.GetNewHolderId() == s || a.ConsentTransfer.GetValidUntil() <= 1700000000 {
+				t.Fatalf("tx %d: consent %v", i, a.ConsentTransfer)
+			}
+		}
+		if i >= len(setup) {
+			kinds[tx.kind]++
+		}
+		// Officials send through their department's node.
+		for _, nd := range sum.Nodes {
+			if nd.Official.ID == s && tx.node != nodeOfDept[nd.DepartmentID] {
+				t.Fatalf("official %s sent to node %d", s, tx.node)
+			}
+		}
+	}
+	total := 0
+	for _, m := range defaultBenchMix {
+		total += m.weight
+	}
+	for _, m := range defaultBenchMix {
+		want := float64(m.weight) / float64(total)
+		got := float64(kinds[m.kind]) / n
+		if math.Abs(got-want) > 0.03 {
+			t.Errorf("mix %s: %.3f, want %.3f", m.kind, got, want)
+		}
+	}
+	// Citizens are spread over both nodes.
+	used := map[int]bool{}
+	for _, a := range sum.Accounts {
+		used[nodeOf[a.ID]] = true
+	}
+	if len(used) != 2 {
+		t.Errorf("citizens use nodes %v", used)
+	}
+	if _, err := parseBenchMix("create_record=1,bogus=2"); err == nil {
+		t.Error("unknown mix kind accepted")
+	}
+	if m, err := parseBenchMix("grant_access=1"); err != nil || len(m) != 1 {
+		t.Errorf("mix: %v %v", m, err)
+	}
+}
+
+// benchNetwork serves a 2-node fake network and points testnet.json at it.
+func benchNetwork(t *testing.T) (string, *fakeChain) {
+	t.Helper()
+	dir, sum, f := testnetFixture(t, 2)
+	for i := range sum.Nodes {
+		sum.Nodes[i].APIAddr = f.serve(t, i)
+	}
+	if err := writeJSONFile(filepath.Join(dir, "testnet.json"), sum); err != nil {
+		t.Fatal(err)
+	}
+	return dir, f
+}
+
+func TestBenchAgainstFakeNetwork(t *testing.T) {
+	dir, f := benchNetwork(t)
+	r := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "200", "--duration", "300ms", "--grace", "3s", "--poll", "5ms",
+		"--seed", "3", "--output", "json", "--concurrency", "8")
+	m := jsonObject(t, r.out)
+	if m["offered"] != float64(60) || m["committed"] != float64(60) || m["rejected"] != float64(0) || m["failed"] != float64(0) ||
+		m["uncommitted"] != float64(0) || m["setup_txs"] != float64(3) {
+		t.Fatalf("bench report: %s", r.out)
+	}
+	p50, p99 := m["p50_ms"].(float64), m["p99_ms"].(float64)
+	if p50 <= 0 || p99 < p50 || m["committed_tps"].(float64) <= 0 {
+		t.Errorf("latency/tps: %s", r.out)
+	}
+	// Every signer used one node, and the fake saw every nonce in order
+	// (it refuses gaps), setup first.
+	f.mu.Lock()
+	nodeOf := map[string]int{}
+	for _, a := range f.accepted {
+		if n, ok := nodeOf[a.body.GetSigner()]; ok && n != a.node {
+			t.Errorf("signer %s used nodes %d and %d", a.body.GetSigner(), n, a.node)
+		}
+		nodeOf[a.body.GetSigner()] = a.node
+	}
+	if len(f.accepted) != 63 {
+		t.Errorf("fake accepted %d txs, want 63", len(f.accepted))
+	}
+	f.mu.Unlock()
+
+	// A second run continues from the nonces on chain; refusals are counted.
+	f.mu.Lock()
+	f.refuse = func(b *pb.TxBody) error {
+		if b.GetGrantAccess() != nil {
+			return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("grants closed"))
+		}
+		return nil
+	}
+	f.mu.Unlock()
+	r = mustRun(t, nil, "bench", "--testnet", dir, "--rate", "100", "--duration", "300ms", "--grace", "2s", "--poll", "5ms",
+		"--seed", "4", "--output", "json", "--setup=false", "--mix", "grant_access=1,create_record=1")
+	m = jsonObject(t, r.out)
+	rej := m["rejected"].(float64)
+	if m["offered"] != float64(30) || rej == 0 || m["committed"].(float64)+rej != 30 {
+		t.Errorf("bench with refusals: %s", r.out)
+	}
+	if txt := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "50", "--duration", "100ms", "--grace", "1s", "--poll", "5ms", "--setup=false",
+		"--mix", "create_record=1").out; !(strings.Contains(txt, "committed") && strings.Contains(txt, "latency p99") && strings.Contains(txt, "create_record")) {
+		t.Errorf("text report:\n%s", txt)
+	}
+}
+
+func TestBenchFlagErrors(t *testing.T) {
+	dir, _ := benchNetwork(t)
+	for _, args := range [][]string{
+		{"bench"},
+		{"bench", "--testnet", dir, "--rate", "0"},
+		{"bench", "--testnet", dir, "--rate", "NaN"},
+		{"bench", "--testnet", dir, "--duration", "0s"},
+		{"bench", "--testnet", dir, "--concurrency", "0"},
+		{"bench", "--testnet", dir, "--rate", "0.5", "--duration", "1s"},
+		{"bench", "--testnet", dir, "--follow-node", "5"},
+		{"bench", "--testnet", dir, "--mix", "x=1"},
+		{"bench", "--testnet", filepath.Join(dir, "nope")},
+	} {
+		if r := run(t, nil, args...); r.err == nil {
+			t.Errorf("govnode %v: no error", args)
+		}
+	}
+}

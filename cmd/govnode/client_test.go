@@ -1,0 +1,451 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/exec"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
+)
+
+// fakeChain is an in-process stand-in for a network behind the API: it
+// checks submitted transactions as a mempool would (decode, chain id,
+// signature by the signer's registered key, nonce exactly next), keeps them
+// pending, and cuts a block of every pending transaction whenever its
+// height is asked for. It records everything it accepted.
+type fakeChain struct {
+	chainID string
+
+	mu       sync.Mutex
+	keys     map[string]*pb.PublicKey // identity → registered key
+	nonces   map[string]uint64        // identity → last accepted nonce
+	pending  [][]byte
+	blocks   [][][]byte // blocks[h-1] = txs of block h
+	accepted []acceptedTx
+	results  map[string]*pb.TxResult
+
+	// Hooks for tests: submitErr, when set, refuses every SubmitTx;
+	// refuse, when set, may refuse one.
+	submitErr error
+	refuse    func(body *pb.TxBody) error
+	// Canned answers.
+	status   *pb.StatusResponse
+	identity *pb.QueryIdentityResponse
+	record   *pb.QueryRecordResponse
+	state    func(key []byte, prove bool) (*pb.QueryStateResponse, error)
+	events   []*pb.StreamEventsResponse
+	// nextResult, when set, is the result of the next waited-for tx.
+	nextResult *pb.TxResult
+}
+
+type acceptedTx struct {
+	node int
+	raw  []byte
+	body *pb.TxBody
+}
+
+func newFakeChain(chainID string) *fakeChain {
+	return &fakeChain{chainID: chainID, keys: map[string]*pb.PublicKey{}, nonces: map[string]uint64{}, results: map[string]*pb.TxResult{}}
+}
+
+// register adds every identity of a genesis file.
+func (f *fakeChain) registerGenesis(t *testing.T, path string) {
+	t.Helper()
+	doc, err := genesis.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range doc.GetIdentities() {
+		f.keys[id.GetId()] = id.GetPublicKey()
+	}
+}
+
+func (f *fakeChain) submit(node int, raw []byte) ([]byte, error) {
+	stx, body, err := exec.DecodeTx(raw)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.submitErr != nil {
+		return nil, f.submitErr
+	}
+	if body.GetChainId() != f.chainID {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("wrong chain %q", body.GetChainId()))
+	}
+	pub, ok := f.keys[body.GetSigner()]
+	if !ok {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("unknown signer %q", body.GetSigner()))
+	}
+	if err := crypto.Verify(pub, crypto.TxSignBytes(f.chainID, stx.GetBody()), stx.GetSignature()); err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("bad signature: %v", err))
+	}
+	if want := f.nonces[body.GetSigner()] + 1; body.GetNonce() != want {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("nonce %d, signer %s expects %d", body.GetNonce(), body.GetSigner(), want))
+	}
+	if f.refuse != nil {
+		if err := f.refuse(body); err != nil {
+			return nil, err
+		}
+	}
+	f.nonces[body.GetSigner()] = body.GetNonce()
+	f.pending = append(f.pending, raw)
+	f.accepted = append(f.accepted, acceptedTx{node: node, raw: raw, body: body})
+	return crypto.Hash(raw), nil
+}
+
+// cut makes a block of the pending transactions, if any. Locked.
+func (f *fakeChain) cut() {
+	if len(f.pending) == 0 {
+		return
+	}
+	f.blocks = append(f.blocks, f.pending)
+	f.pending = nil
+}
+
+func (f *fakeChain) blockHeader(h uint64) []byte {
+	b, _ := proto.Marshal(&pb.Header{ChainId: f.chainID, Height: h, TxCount: uint32(len(f.blocks[h-1]))})
+	return b
+}
+
+// fakeNode is one API endpoint of a fakeChain.
+type fakeNode struct {
+	govnodev1connect.UnimplementedNodeServiceHandler
+	chain *fakeChain
+	idx   int
+}
+
+func (n *fakeNode) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
+	f := n.chain
+	hash, err := f.submit(n.idx, req.Msg.GetTx())
+	if err != nil {
+		return nil, err
+	}
+	res := &pb.SubmitTxResponse{TxHash: hash}
+	if req.Msg.GetWaitForCommit() {
+		f.mu.Lock()
+		f.cut()
+		res.Committed, res.Height = true, uint64(len(f.blocks))
+		res.Result = f.results[string(hash)]
+		if f.nextResult != nil {
+			res.Result, f.nextResult = f.nextResult, nil
+		}
+		if res.Result == nil {
+			res.Result = &pb.TxResult{TxHash: hash, Events: []*pb.Event{{Height: res.Height, TxHash: hash,
+				Kind: &pb.Event_Record{Record: &pb.RecordEvent{RecordId: "r1", Action: "created"}}}}}
+		}
+		f.mu.Unlock()
+	}
+	return connect.NewResponse(res), nil
+}
+
+func (n *fakeNode) Status(context.Context, *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
+	f := n.chain
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.status != nil {
+		return connect.NewResponse(f.status), nil
+	}
+	f.cut()
+	h := uint64(len(f.blocks))
+	st := &pb.StatusResponse{ChainId: f.chainID, Height: h, ValidatorIndex: -1}
+	if h > 0 {
+		st.LastBlockHash = crypto.Hash(f.blockHeader(h))
+	}
+	return connect.NewResponse(st), nil
+}
+
+func (n *fakeNode) GetBlock(_ context.Context, req *connect.Request[pb.GetBlockRequest]) (*connect.Response[pb.GetBlockResponse], error) {
+	f := n.chain
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := req.Msg.GetHeight()
+	if req.Msg.GetLatest() {
+		h = uint64(len(f.blocks))
+	}
+	if h == 0 || h > uint64(len(f.blocks)) {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no block at height %d", h))
+	}
+	hdr := f.blockHeader(h)
+	return connect.NewResponse(&pb.GetBlockResponse{Height: h, Hash: crypto.Hash(hdr), Block: &pb.Block{Header: hdr, Txs: f.blocks[h-1]}}), nil
+}
+
+func (n *fakeNode) GetTx(_ context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
+	f := n.chain
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h, b := range f.blocks {
+		for i, raw := range b {
+			if string(crypto.Hash(raw)) == string(req.Msg.GetTxHash()) {
+				r := f.results[string(req.Msg.GetTxHash())]
+				if r == nil {
+					r = &pb.TxResult{TxHash: req.Msg.GetTxHash()}
+				}
+				return connect.NewResponse(&pb.GetTxResponse{Tx: raw, Height: uint64(h + 1), Index: uint32(i), Result: r}), nil
+			}
+		}
+	}
+	return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("tx %x not found", req.Msg.GetTxHash()))
+}
+
+func (n *fakeNode) QueryState(_ context.Context, req *connect.Request[pb.QueryStateRequest]) (*connect.Response[pb.QueryStateResponse], error) {
+	f := n.chain
+	if f.state != nil {
+		res, err := f.state(req.Msg.GetKey(), req.Msg.GetProve())
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(res), nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := strings.CutPrefix(string(req.Msg.GetKey()), "nonce/"); ok {
+		if last, ok := f.nonces[id]; ok && last > 0 {
+			return connect.NewResponse(&pb.QueryStateResponse{Found: true, Value: binary.BigEndian.AppendUint64(nil, last)}), nil
+		}
+	}
+	return connect.NewResponse(&pb.QueryStateResponse{}), nil
+}
+
+func (n *fakeNode) QueryIdentity(context.Context, *connect.Request[pb.QueryIdentityRequest]) (*connect.Response[pb.QueryIdentityResponse], error) {
+	if n.chain.identity == nil {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("identity not found"))
+	}
+	return connect.NewResponse(n.chain.identity), nil
+}
+
+func (n *fakeNode) QueryRecord(context.Context, *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
+	if n.chain.record == nil {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("record not found"))
+	}
+	return connect.NewResponse(n.chain.record), nil
+}
+
+func (n *fakeNode) StreamEvents(_ context.Context, req *connect.Request[pb.StreamEventsRequest], s *connect.ServerStream[pb.StreamEventsResponse]) error {
+	for _, m := range n.chain.events {
+		if m.GetHeight() < req.Msg.GetFromHeight() {
+			continue
+		}
+		if err := s.Send(m); err != nil {
+			return err
+		}
+	}
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("node shutting down"))
+}
+
+// serve starts an HTTP/1.1 Connect server for node idx of the chain and
+// returns its host:port.
+func (f *fakeChain) serve(t *testing.T, idx int) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.Handle(govnodev1connect.NewNodeServiceHandler(&fakeNode{chain: f, idx: idx}))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// testnetFixture writes a small test network (2 nodes, 3 citizens) and
+// returns its directory and summary, with a fake chain knowing its
+// identities.
+func testnetFixture(t *testing.T, nodes int) (string, *testnetSummary, *fakeChain) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "net")
+	mustRun(t, nil, "testnet", "--validators", fmt.Sprint(nodes), "--out", dir, "--accounts", "3", "--base-port", "31000")
+	sum, err := loadTestnetSummary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeChain(sum.ChainID)
+	f.registerGenesis(t, sum.Genesis)
+	return dir, sum, f
+}
+
+func jsonObject(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, s)
+	}
+	return m
+}
+
+func TestNodeURL(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "127.0.0.1:26657", want: "http://127.0.0.1:26657"},
+		{in: "0.0.0.0:9000", want: "http://127.0.0.1:9000"},
+		{in: ":9000", want: "http://127.0.0.1:9000"},
+		{in: "https://node.example.gov:443/", want: "https://node.example.gov:443"},
+		{in: "localhost", err: "want host:port"},
+		{in: "host:99999", err: "bad port"},
+		{in: "ftp://x:1", err: "scheme"},
+		{in: "", err: "empty"},
+	} {
+		got, err := nodeURL(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("nodeURL(%q) = %q, %v; want error with %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("nodeURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeNonce(t *testing.T) {
+	if n, err := decodeNonce("a", false, nil); err != nil || n != 1 {
+		t.Errorf("absent nonce: %d, %v; want 1", n, err)
+	}
+	if n, err := decodeNonce("a", true, binary.BigEndian.AppendUint64(nil, 41)); err != nil || n != 42 {
+		t.Errorf("nonce 41: next %d, %v; want 42", n, err)
+	}
+	if _, err := decodeNonce("a", true, []byte{1, 2}); err == nil {
+		t.Error("a 2-byte nonce value was accepted")
+	}
+}
+
+func TestStatusJSONFixedFields(t *testing.T) {
+	f := newFakeChain("c1")
+	f.status = &pb.StatusResponse{ChainId: "c1", Height: 42, LastBlockHash: []byte{0xab, 0xcd}, StateRoot: []byte{0x01, 0x02},
+		ValidatorIndex: 2, Validators: &pb.ValidatorSet{Validators: []*pb.Department{{Id: "dept0"}}}}
+	addr := f.serve(t, 0)
+	r := mustRun(t, nil, "status", "--node", addr, "--output", "json")
+	m := jsonObject(t, r.out)
+	if m["chain_id"] != "c1" || m["height"] != float64(42) || m["last_block_hash"] != "abcd" || m["state_root"] != "0102" {
+		t.Fatalf("status json: %s", r.out)
+	}
+	if m["validator_index"] != float64(2) {
+		t.Errorf("validator_index: %v", m["validator_index"])
+	}
+	// A fresh chain: height 0 and empty hashes are still present.
+	f.status = &pb.StatusResponse{ChainId: "c1"}
+	m = jsonObject(t, mustRun(t, nil, "status", "--node", addr, "--output", "json").out)
+	for _, k := range []string{"chain_id", "height", "last_block_hash", "state_root"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("status json lacks %q at height 0: %v", k, m)
+		}
+	}
+	txt := mustRun(t, nil, "status", "--node", addr).out
+	if !strings.Contains(txt, "height        0") || !strings.Contains(txt, "chain         c1") {
+		t.Errorf("status text:\n%s", txt)
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	f := newFakeChain("c1")
+	addr := f.serve(t, 0)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status", "--node", "127.0.0.1:1"}, "unavailable"},
+		{[]string{"status", "--node", "nonsense"}, "want host:port"},
+		{[]string{"query", "block", "abc", "--node", addr}, `want a non-negative integer or "latest"`},
+		{[]string{"query", "block", "--node", addr, "--", "-1"}, "non-negative"},
+		{[]string{"query", "block", "7", "--node", addr}, "not_found: no block at height 7"},
+		{[]string{"query", "tx", "zz", "--node", addr}, "not hex"},
+		{[]string{"query", "tx", "abcd", "--node", addr}, "want 32"},
+		{[]string{"query", "tx", strings.Repeat("ab", 32), "--node", addr}, "not_found"},
+		{[]string{"query", "state", "xyz", "--node", addr}, "give --text"},
+		{[]string{"query", "identity", "nobody", "--node", addr}, "query identity nobody: not_found: identity not found"},
+		{[]string{"query", "access-log", "--node", addr}, "exactly one of --record and --subject"},
+		{[]string{"query", "contract", "c", "--node", addr}, "unimplemented"},
+		{[]string{"query"}, ""},
+	} {
+		r := run(t, nil, tc.args...)
+		if tc.want == "" {
+			continue // must simply not panic
+		}
+		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+			t.Errorf("govnode %s: err %v, want %q", strings.Join(tc.args, " "), r.err, tc.want)
+		}
+	}
+}
+
+func TestQueryBlockJSON(t *testing.T) {
+	dir, sum, f := testnetFixture(t, 1)
+	addr := f.serve(t, 0)
+	a := sum.Accounts[0]
+	mustRun(t, nil, "tx", "record", "grant", "--testnet", dir, "--signer", a.ID, "--node", addr,
+		"--grant-id", "g1", "--department", "dept0", "--record-type", "birth_certificate")
+	mustRun(t, nil, "status", "--node", addr) // cuts block 1
+	r := mustRun(t, nil, "query", "block", "1", "--node", addr, "--output", "json")
+	m := jsonObject(t, r.out)
+	wantHash := hex.EncodeToString(crypto.Hash(f.blockHeader(1)))
+	if m["height"] != float64(1) || m["hash"] != wantHash {
+		t.Fatalf("block json: height %v hash %v, want 1 %s\n%s", m["height"], m["hash"], wantHash, r.out)
+	}
+	txs := m["txs"].([]any)
+	if len(txs) != 1 || txs[0].(map[string]any)["action"] != "grant_access" || txs[0].(map[string]any)["signer"] != a.ID {
+		t.Errorf("block txs: %v", txs)
+	}
+	l := jsonObject(t, mustRun(t, nil, "query", "block", "latest", "--node", addr, "--output", "json").out)
+	if l["height"] != float64(1) {
+		t.Errorf("latest block height %v", l["height"])
+	}
+	// query tx shows the decoded body.
+	txHash := txs[0].(map[string]any)["hash"].(string)
+	q := jsonObject(t, mustRun(t, nil, "query", "tx", txHash, "--node", addr, "--output", "json").out)
+	if q["action"] != "grant_access" || q["nonce"] != float64(1) || q["height"] != float64(1) || q["code"] != "RESULT_CODE_OK" {
+		t.Errorf("query tx: %v", q)
+	}
+	g := q["grant_access"].(map[string]any)
+	if g["grant_id"] != "g1" || g["record_type"] != "birth_certificate" {
+		t.Errorf("query tx action fields: %v", g)
+	}
+}
+
+func TestEventsStreamAndResume(t *testing.T) {
+	f := newFakeChain("c1")
+	ev := func(h uint64, id string) *pb.Event {
+		return &pb.Event{Height: h, TxHash: []byte{byte(h)}, Kind: &pb.Event_Record{Record: &pb.RecordEvent{RecordId: id, Action: "created"}}}
+	}
+	f.events = []*pb.StreamEventsResponse{
+		{Height: 1, BlockHash: []byte{1}, Events: []*pb.Event{ev(1, "r1"), ev(1, "r2")}},
+		{Height: 2, BlockHash: []byte{2}},
+		{Height: 3, BlockHash: []byte{3}, Events: []*pb.Event{ev(3, "r3")}},
+	}
+	addr := f.serve(t, 0)
+	r := mustRun(t, nil, "events", "--from", "1", "--to", "3", "--node", addr, "--output", "json")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 JSON lines, got:\n%s", r.out)
+	}
+	last := jsonObject(t, lines[2])
+	if last["height"] != float64(3) || last["type"] != "record" || last["block_hash"] != "03" ||
+		last["record"].(map[string]any)["record_id"] != "r3" {
+		t.Errorf("event line: %s", lines[2])
+	}
+	// Resume from 2: only r3.
+	r = mustRun(t, nil, "events", "--from", "2", "--to", "3", "--node", addr)
+	if strings.Count(r.out, "\n") != 1 || !strings.Contains(r.out, "height 3") || !strings.Contains(r.out, "record created record_id=r3") {
+		t.Errorf("resumed text events:\n%s", r.out)
+	}
+	// Without --reconnect a broken stream is an error naming where to resume.
+	r = run(t, nil, "events", "--from", "1", "--node", addr, "--reconnect=false")
+	if r.err == nil || !strings.Contains(r.err.Error(), "resume with --from 4") {
+		t.Errorf("broken stream: %v", r.err)
+	}
+	if r := run(t, nil, "events", "--from", "5", "--to", "2", "--node", addr); r.err == nil {
+		t.Error("--to below --from accepted")
+	}
+}

@@ -1,0 +1,448 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+func newQueryCmd(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "query",
+		Short: "Read transactions, blocks and state from a node, with proofs",
+		Long: `Query reads from --node. Hashes are printed in hex; --output json prints one
+JSON object. With --prove (identity, record, contract, proposal, state) the
+answer carries a proof, which is verified before anything is printed: the value
+against the state root (tree proof), the root against a block header, and the
+header against its commit certificate, signed by a quorum of the genesis
+validator set (--genesis, --testnet DIR, or the home's genesis).`,
+	}
+	cmd.AddCommand(
+		newQueryTxCmd(c), newQueryBlockCmd(c), newQueryIdentityCmd(c), newQueryRecordCmd(c),
+		newQueryAccessLogCmd(c), newQueryContractCmd(c), newQueryProposalCmd(c), newQueryStateCmd(c),
+	)
+	return cmd
+}
+
+// queryCommand wires the client flags and a call.
+func (c *cli) queryCommand(use, short string, args cobra.PositionalArgs, cf *clientFlags,
+	run func(cmd *cobra.Command, n *nodeConn, args []string) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := c.connect(cf)
+			if err != nil {
+				return err
+			}
+			return run(cmd, n, args)
+		},
+	}
+	addClientFlags(cmd, cf)
+	return cmd
+}
+
+// ---------------------------------------------------------------------- tx
+
+func newQueryTxCmd(c *cli) *cobra.Command {
+	cf := &clientFlags{}
+	return c.queryCommand("tx HASH", "Show a transaction: its body, block, result and events", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			h, err := parseHash("tx hash", args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.GetTx(ctx, connect.NewRequest(&pb.GetTxRequest{TxHash: h}))
+			if err != nil {
+				return rpcError("get tx "+hex.EncodeToString(h), n, err)
+			}
+			m := res.Msg
+			v := viewV{}.with("hash", hex.EncodeToString(h))
+			if got := crypto.Hash(m.GetTx()); len(m.GetTx()) > 0 && !bytesEqual(got, h) {
+				return fmt.Errorf("get tx %x: the node returned a transaction whose hash is %x", h, got)
+			}
+			v = v.with("pending", m.GetPending())
+			if !m.GetPending() {
+				v = v.with("height", m.GetHeight()).with("index", uint64(m.GetIndex()))
+			}
+			v = append(v, txBodyView(m.GetTx())...)
+			if r := m.GetResult(); r != nil {
+				v = v.with("code", r.GetCode().String())
+				if r.GetReason() != "" {
+					v = v.with("reason", r.GetReason())
+				}
+				var evs []any
+				for _, e := range r.GetEvents() {
+					evs = append(evs, eventView(e, nil))
+				}
+				if len(evs) > 0 {
+					v = v.with("events", evs)
+				}
+			}
+			return c.printView(cmd.OutOrStdout(), v)
+		})
+}
+
+// txBodyView decodes a serialized SignedTx for display: signer, nonce,
+// action and its fields. A body that does not decode is shown as such.
+func txBodyView(raw []byte) viewV {
+	if len(raw) == 0 {
+		return nil
+	}
+	stx := &pb.SignedTx{}
+	body := &pb.TxBody{}
+	if err := proto.Unmarshal(raw, stx); err != nil {
+		return viewV{}.with("decode_error", err.Error())
+	}
+	if err := proto.Unmarshal(stx.GetBody(), body); err != nil {
+		return viewV{}.with("decode_error", err.Error())
+	}
+	v := viewV{}.with("chain_id", body.GetChainId()).with("signer", body.GetSigner()).with("nonce", body.GetNonce())
+	if body.GetMemo() != "" {
+		v = v.with("memo", body.GetMemo())
+	}
+	name := actionName(body)
+	v = v.with("action", name)
+	if name != "" {
+		r := body.ProtoReflect()
+		fd := r.WhichOneof(r.Descriptor().Oneofs().ByName("action"))
+		v = v.with(name, msgView(r.Get(fd).Message().Interface()))
+	}
+	return v
+}
+
+// -------------------------------------------------------------------- block
+
+// parseHeight reads a height or "latest".
+func parseHeight(s string) (height uint64, latest bool, err error) {
+	if strings.EqualFold(s, "latest") {
+		return 0, true, nil
+	}
+	h, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("height %q: want a non-negative integer or \"latest\"", s)
+	}
+	return h, false, nil
+}
+
+func newQueryBlockCmd(c *cli) *cobra.Command {
+	cf := &clientFlags{}
+	return c.queryCommand("block HEIGHT|latest", "Show a committed block: header, transactions, commit certificate", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			h, latest, err := parseHeight(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.GetBlock(ctx, connect.NewRequest(&pb.GetBlockRequest{Height: h, Latest: latest}))
+			if err != nil {
+				return rpcError("get block "+args[0], n, err)
+			}
+			v, err := blockView(res.Msg)
+			if err != nil {
+				return err
+			}
+			return c.printView(cmd.OutOrStdout(), v)
+		})
+}
+
+// blockView shows a block; height and hash (hex) always come first.
+func blockView(m *pb.GetBlockResponse) (viewV, error) {
+	hdr := m.GetHeader()
+	rawHdr := m.GetBlock().GetHeader()
+	if hdr == nil && len(rawHdr) > 0 {
+		hdr = &pb.Header{}
+		if err := proto.Unmarshal(rawHdr, hdr); err != nil {
+			return nil, fmt.Errorf("block header does not decode: %w", err)
+		}
+	}
+	hash := m.GetHash()
+	if len(rawHdr) > 0 {
+		computed := crypto.Hash(rawHdr)
+		if len(hash) > 0 && !bytesEqual(hash, computed) {
+			return nil, fmt.Errorf("the node says block %d has hash %x, its header hashes to %x", m.GetHeight(), hash, computed)
+		}
+		hash = computed
+	}
+	height := m.GetHeight()
+	if height == 0 {
+		height = hdr.GetHeight()
+	}
+	v := viewV{}.with("height", height).with("hash", hex.EncodeToString(hash)).
+		with("time_unix_ms", hdr.GetTimeUnixMs()).
+		with("view", hdr.GetView()).
+		with("proposer", uint64(hdr.GetProposer())).
+		with("parent_hash", hex.EncodeToString(hdr.GetParentHash())).
+		with("state_height", hdr.GetStateHeight()).
+		with("state_root", hex.EncodeToString(hdr.GetStateRoot())).
+		with("tx_count", uint64(len(m.GetBlock().GetTxs())))
+	txs := []any{}
+	for _, raw := range m.GetBlock().GetTxs() {
+		t := viewV{}.with("hash", hex.EncodeToString(crypto.Hash(raw)))
+		if b := txBodyView(raw); b != nil {
+			for _, f := range b {
+				if f.name == "signer" || f.name == "nonce" || f.name == "action" || f.name == "decode_error" {
+					t = t.with(f.name, f.value)
+				}
+			}
+		}
+		txs = append(txs, t)
+	}
+	v = v.with("txs", txs).with("header", msgView(hdr))
+	if cert := m.GetCert(); cert != nil {
+		v = v.with("cert", viewV{}.with("height", cert.GetHeight()).
+			with("block_hash", hex.EncodeToString(cert.GetBlockHash())).
+			with("qc_view", cert.GetChildQc().GetView()).
+			with("qc_height", cert.GetChildQc().GetHeight()).
+			with("signers", uint64(len(cert.GetChildQc().GetSigs()))))
+	}
+	return v, nil
+}
+
+// ------------------------------------------------------- objects with proofs
+
+func newQueryIdentityCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	cmd := c.queryCommand("identity ID", "Show an identity and its credentials", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryIdentity(ctx, connect.NewRequest(&pb.QueryIdentityRequest{IdentityId: args[0], Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query identity "+args[0], n, err)
+			}
+			m := res.Msg
+			v := viewV{}.with("height", m.GetHeight()).with("identity", msgView(m.GetIdentity()))
+			if len(m.GetCredentials()) > 0 {
+				v = v.with("credentials", listView(m.GetCredentials()))
+			}
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.IdentityKey(args[0]), m.GetIdentity())
+		})
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+func newQueryRecordCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	var versions bool
+	cmd := c.queryCommand("record ID", "Show a record (and every version with --versions)", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryRecord(ctx, connect.NewRequest(&pb.QueryRecordRequest{RecordId: args[0], WithVersions: versions, Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query record "+args[0], n, err)
+			}
+			m := res.Msg
+			v := viewV{}.with("height", m.GetHeight()).with("record", msgView(m.GetRecord()))
+			if versions {
+				v = v.with("versions", listView(m.GetVersions()))
+			}
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.RecordKey(args[0]), m.GetRecord())
+		})
+	cmd.Flags().BoolVar(&versions, "versions", false, "list every version, oldest first")
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+func newQueryContractCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	cmd := c.queryCommand("contract ID", "Show a contract: parties, state, milestones, history", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryContract(ctx, connect.NewRequest(&pb.QueryContractRequest{ContractId: args[0], Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query contract "+args[0], n, err)
+			}
+			m := res.Msg
+			v := viewV{}.with("height", m.GetHeight()).with("contract", msgView(m.GetContract()))
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.ContractKey(args[0]), m.GetContract())
+		})
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+func newQueryProposalCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	cmd := c.queryCommand("proposal ID", "Show a governance proposal and its votes", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryProposal(ctx, connect.NewRequest(&pb.QueryProposalRequest{ProposalId: args[0], Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query proposal "+args[0], n, err)
+			}
+			m := res.Msg
+			pv := msgView(m.GetProposal())
+			if raw := m.GetProposal().GetSubmit(); len(raw) > 0 {
+				sp := &pb.SubmitProposal{}
+				if err := proto.Unmarshal(raw, sp); err == nil {
+					pv = pv.set("submit", msgView(sp))
+				}
+			}
+			v := viewV{}.with("height", m.GetHeight()).with("proposal", pv)
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.ProposalKey(args[0]), m.GetProposal())
+		})
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+func newQueryStateCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	var text bool
+	cmd := c.queryCommand("state KEY", "Read one raw state key (hex; --text for a text key such as nonce/account0)", cobra.ExactArgs(1), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			key := []byte(args[0])
+			if !text {
+				var err error
+				if key, err = parseHex("state key", args[0]); err != nil {
+					return fmt.Errorf("%w (give --text for a text key)", err)
+				}
+			}
+			if len(key) == 0 {
+				return errors.New("state key: empty")
+			}
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query state", n, err)
+			}
+			m := res.Msg
+			v := viewV{}.with("height", m.GetHeight()).with("key", hex.EncodeToString(key)).with("found", m.GetFound())
+			var value []byte
+			if m.GetFound() {
+				value = m.GetValue()
+				if value == nil {
+					value = []byte{}
+				}
+				v = v.with("value", hex.EncodeToString(value))
+			}
+			if !pf.prove {
+				return c.printView(cmd.OutOrStdout(), v)
+			}
+			anchor, err := c.anchor(cmd, pf)
+			if err != nil {
+				return err
+			}
+			ctx2, cancel2 := cf.callCtx(cmd)
+			defer cancel2()
+			st, err := n.status(ctx2)
+			if err != nil {
+				return err
+			}
+			pr, err := verifyStateProof(m.GetProof(), key, value, st.GetChainId(), anchor)
+			if err != nil {
+				return err
+			}
+			return c.printWithProof(cmd, v, pr)
+		})
+	cmd.Flags().BoolVar(&text, "text", false, "KEY is text, not hex")
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+// printProven prints v, after verifying proof when --prove: the proof must
+// prove obj's encoding at key.
+func (c *cli) printProven(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *proveFlags, v viewV, p *pb.StateProof, key []byte, obj proto.Message) error {
+	if !pf.prove {
+		return c.printView(cmd.OutOrStdout(), v)
+	}
+	anchor, err := c.anchor(cmd, pf)
+	if err != nil {
+		return err
+	}
+	if p == nil {
+		return proofErr("the node sent no proof")
+	}
+	if err := provenObject(p.GetValue(), obj); err != nil {
+		return err
+	}
+	ctx, cancel := cf.callCtx(cmd)
+	defer cancel()
+	st, err := n.status(ctx)
+	if err != nil {
+		return err
+	}
+	value := p.GetValue()
+	if value == nil {
+		value = []byte{}
+	}
+	pr, err := verifyStateProof(p, key, value, st.GetChainId(), anchor)
+	if err != nil {
+		return err
+	}
+	return c.printWithProof(cmd, v, pr)
+}
+
+func (c *cli) printWithProof(cmd *cobra.Command, v viewV, pr *proofResult) error {
+	if c.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), v.with("proof", pr.view()))
+	}
+	writeView(cmd.OutOrStdout(), v, "")
+	fmt.Fprintf(cmd.OutOrStdout(), "%s\n  state root %s at state height %d; validator set: %s\n", pr, pr.StateRoot, pr.StateHeight, pr.ValidatorSet)
+	return nil
+}
+
+// listView is the view of a list of messages.
+func listView[T proto.Message](ms []T) []any {
+	out := make([]any, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, msgView(m))
+	}
+	return out
+}
+
+// --------------------------------------------------------------- access log
+
+func newQueryAccessLogCmd(c *cli) *cobra.Command {
+	cf := &clientFlags{}
+	var record, subject string
+	var limit uint32
+	cmd := c.queryCommand("access-log (--record ID | --subject ID)", "Show who accessed a record, or every record of a subject", cobra.NoArgs, cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			if (record == "") == (subject == "") {
+				return errors.New("give exactly one of --record and --subject")
+			}
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryAccessLog(ctx, connect.NewRequest(&pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit}))
+			if err != nil {
+				return rpcError("query access log", n, err)
+			}
+			m := res.Msg
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), viewV{}.with("height", m.GetHeight()).with("entries", listView(m.GetEntries())))
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%d accesses (state at height %d)\n", len(m.GetEntries()), m.GetHeight())
+			for _, e := range m.GetEntries() {
+				fmt.Fprintf(w, "  height %d  record %s #%d  by %s (%s)  purpose %q", e.GetHeight(), e.GetRecordId(), e.GetSeq(), e.GetAccessorId(), e.GetDepartmentId(), e.GetPurpose())
+				if e.GetLegalBasis() != "" {
+					fmt.Fprintf(w, "  legal basis %q", e.GetLegalBasis())
+				}
+				if e.GetGrantId() != "" {
+					fmt.Fprintf(w, "  grant %s", e.GetGrantId())
+				}
+				fmt.Fprintf(w, "  tx %x\n", e.GetTxHash())
+			}
+			return nil
+		})
+	cmd.Flags().StringVar(&record, "record", "", "record id")
+	cmd.Flags().StringVar(&subject, "subject", "", "subject identity id: accesses to all its records")
+	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many entries (0: all)")
+	return cmd
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+func newStatusCmd(c *cli) *cobra.Command {
+	cf := &clientFlags{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a node's chain, height, consensus view, validators and peers",
+		Long: `Status asks --node for its status. With --output json the object always has
+chain_id, height (a number), last_block_hash and state_root (hex), then the
+rest of the status.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := c.connect(cf)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			st, err := n.status(ctx)
+			if err != nil {
+				return err
+			}
+			if c.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), statusView(st))
+			}
+			printStatus(cmd, n, st)
+			return nil
+		},
+	}
+	addClientFlags(cmd, cf)
+	return cmd
+}
+
+// statusView puts the fields scripts depend on first, always present:
+// chain_id, height, last_block_hash, state_root.
+func statusView(st *pb.StatusResponse) viewV {
+	v := viewV{}.with("chain_id", st.GetChainId()).with("height", st.GetHeight()).
+		with("last_block_hash", hex.EncodeToString(st.GetLastBlockHash())).
+		with("state_root", hex.EncodeToString(st.GetStateRoot())).
+		with("view", st.GetView()).
+		with("leader", uint64(st.GetLeader())).
+		with("syncing", st.GetSyncing()).
+		with("validator_index", int64(st.GetValidatorIndex())).
+		with("mempool_txs", st.GetMempoolTxs())
+	for _, f := range msgView(st) {
+		if _, ok := v.get(f.name); !ok {
+			v = v.with(f.name, f.value)
+		}
+	}
+	return v
+}
+
+func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
+	w := cmd.OutOrStdout()
+	role := "observer"
+	if st.GetValidatorIndex() >= 0 {
+		role = fmt.Sprintf("validator %d", st.GetValidatorIndex())
+	}
+	fmt.Fprintf(w, "node          %s (%s) at %s, version %s\n", st.GetNodeId(), role, n.url, st.GetVersion())
+	fmt.Fprintf(w, "chain         %s (%s faults, genesis %x)\n", st.GetChainId(), st.GetFaultModel(), st.GetGenesisHash())
+	fmt.Fprintf(w, "height        %d\n", st.GetHeight())
+	fmt.Fprintf(w, "last block    %x\n", st.GetLastBlockHash())
+	fmt.Fprintf(w, "state root    %x\n", st.GetStateRoot())
+	fmt.Fprintf(w, "view          %d (leader %d)\n", st.GetView(), st.GetLeader())
+	fmt.Fprintf(w, "syncing       %t\n", st.GetSyncing())
+	fmt.Fprintf(w, "mempool       %d txs\n", st.GetMempoolTxs())
+	vs := st.GetValidators().GetValidators()
+	fmt.Fprintf(w, "validators    %d\n", len(vs))
+	for i, d := range vs {
+		fmt.Fprintf(w, "  %d  %-12s %s\n", i, d.GetId(), d.GetPeerId())
+	}
+	if len(st.GetPeers()) > 0 {
+		fmt.Fprintf(w, "peers         %d\n", len(st.GetPeers()))
+		for _, p := range st.GetPeers() {
+			state := "disconnected"
+			if p.GetConnected() {
+				state = "connected"
+			}
+			seen := ""
+			if ms := p.GetLastSeenUnixMs(); ms > 0 {
+				seen = " last seen " + time.UnixMilli(ms).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "  %-12s %s %s rtt %dus%s\n", p.GetDepartmentId(), p.GetPeerId(), state, p.GetRttUs(), seen)
+		}
+	}
+}
