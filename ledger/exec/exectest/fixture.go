@@ -1,0 +1,211 @@
+package exectest
+
+import (
+	"crypto/sha256"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// ChainID is the fixture's chain id.
+const ChainID = "govnode-test"
+
+// GenesisTimeMs is the time of the fixture's first block (2026-01-01).
+const GenesisTimeMs int64 = 1767225600000
+
+// NewKey returns a deterministic Ed25519 key derived from seed.
+func NewKey(seed string) crypto.PrivateKey {
+	s := sha256.Sum256([]byte("exectest/" + seed))
+	k, err := crypto.PrivateKeyFromBytes(pb.KeyScheme_KEY_SCHEME_ED25519, s[:])
+	if err != nil {
+		panic(err) // 32-byte seeds always decode
+	}
+	return k
+}
+
+// Signer signs transactions for one identity and tracks its nonce.
+type Signer struct {
+	ID    string
+	Key   crypto.PrivateKey
+	Nonce uint64 // last nonce used
+}
+
+// NewSigner returns a signer for id with a key derived from id.
+func NewSigner(id string) *Signer { return &Signer{ID: id, Key: NewKey(id)} }
+
+// Tx signs body for chain ChainID: it fills chain id (if empty), signer
+// (if empty) and the next nonce (if zero), and returns the SignedTx bytes.
+func (s *Signer) Tx(body *pb.TxBody) []byte {
+	if body.ChainId == "" {
+		body.ChainId = ChainID
+	}
+	if body.Signer == "" {
+		body.Signer = s.ID
+	}
+	if body.Nonce == 0 {
+		s.Nonce++
+		body.Nonce = s.Nonce
+	}
+	return SignBody(s.Key, body)
+}
+
+// SignBody serializes body, signs it with key for body.ChainId and returns
+// the SignedTx bytes.
+func SignBody(key crypto.PrivateKey, body *pb.TxBody) []byte {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	sig, err := key.Sign(crypto.TxSignBytes(body.GetChainId(), b))
+	if err != nil {
+		panic(err)
+	}
+	out, err := proto.Marshal(&pb.SignedTx{Body: b, Signature: sig})
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// Record type ids of the fixture.
+const (
+	LandTitle       = "land_title"       // d0 issues; transferable with consent; access needs consent; on chain
+	BirthCert       = "birth_cert"       // d1 issues; hash only; access needs consent
+	BusinessLicense = "business_license" // d0 and d1 issue; on chain; open access
+)
+
+// Fixture is a genesis with n departments d0..d(n-1), each with officials
+// <d>.admin (ADMIN), <d>.registrar (REGISTRAR), <d>.issuer (ISSUER of every
+// fixture record type) and <d>.auditor (AUDITOR), citizens cit0..cit3 and
+// company co0 registered by d0, the three record types above and the
+// tender template.
+type Fixture struct {
+	Genesis   *pb.GenesisDoc
+	Depts     []string
+	Consensus []crypto.PrivateKey // validator i's consensus key
+	Signers   map[string]*Signer
+}
+
+// DefaultParams are the fixture's chain parameters.
+func DefaultParams() *pb.Params {
+	return &pb.Params{
+		ProposeTimeoutMs: 1000, MaxViewTimeoutMs: 30000, HeartbeatIntervalMs: 500,
+		MaxBlockBytes: 8 << 20, MaxBlockTxs: 10000, MaxTxBytes: 64 << 10, ValidatorChangeDelay: 2,
+	}
+}
+
+// NewFixture builds the fixture with n >= 2 departments.
+func NewFixture(n int) *Fixture {
+	if n < 2 {
+		panic("exectest: a fixture needs at least 2 departments")
+	}
+	f := &Fixture{Signers: make(map[string]*Signer)}
+	doc := &pb.GenesisDoc{ChainId: ChainID, GenesisTime: "2026-01-01T00:00:00Z", FaultModel: "byzantine", Params: DefaultParams()}
+	for i := range n {
+		d := fmt.Sprintf("d%d", i)
+		f.Depts = append(f.Depts, d)
+		ck := NewKey("consensus/" + d)
+		f.Consensus = append(f.Consensus, ck)
+		doc.Validators = append(doc.Validators, &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: "peer-" + d})
+	}
+	types := []string{LandTitle, BirthCert, BusinessLicense}
+	doc.RecordTypes = []*pb.RecordType{
+		{
+			Id: LandTitle, Name: "Land title", CreateDepartments: []string{"d0"}, AmendDepartments: []string{"d0"},
+			TransferDepartments: []string{"d0"}, RevokeDepartments: []string{"d0"}, MaxContentBytes: 4096,
+			OnChainContent: true, Transferable: true, TransferNeedsConsent: true, AccessNeedsConsent: true,
+		},
+		{
+			Id: BirthCert, Name: "Birth certificate", CreateDepartments: []string{"d1"}, AmendDepartments: []string{"d1"},
+			RevokeDepartments: []string{"d1"}, AccessNeedsConsent: true,
+		},
+		{
+			Id: BusinessLicense, Name: "Business license", CreateDepartments: []string{"d0", "d1"},
+			AmendDepartments: []string{"d0", "d1"}, RevokeDepartments: []string{"d0"}, MaxContentBytes: 2048, OnChainContent: true,
+		},
+	}
+	doc.ContractTemplates = []*pb.ContractTemplate{exec.TenderTemplate()}
+	add := func(id, dept string, kind pb.IdentityKind, roles []pb.Role, issuer []string) {
+		s := NewSigner(id)
+		f.Signers[id] = s
+		doc.Identities = append(doc.Identities, &pb.Identity{
+			Id: id, Kind: kind, DepartmentId: dept, DisplayName: id, PublicKey: s.Key.Public(),
+			Roles: roles, IssuerRecordTypes: issuer,
+		})
+	}
+	for _, d := range f.Depts {
+		off := pb.IdentityKind_IDENTITY_KIND_OFFICIAL
+		add(d+".admin", d, off, []pb.Role{pb.Role_ROLE_ADMIN}, nil)
+		add(d+".registrar", d, off, []pb.Role{pb.Role_ROLE_REGISTRAR}, nil)
+		add(d+".issuer", d, off, []pb.Role{pb.Role_ROLE_ISSUER}, types)
+		add(d+".auditor", d, off, []pb.Role{pb.Role_ROLE_AUDITOR}, nil)
+	}
+	for i := range 4 {
+		add(fmt.Sprintf("cit%d", i), "d0", pb.IdentityKind_IDENTITY_KIND_CITIZEN, nil, nil)
+	}
+	add("co0", "d0", pb.IdentityKind_IDENTITY_KIND_COMPANY, nil, nil)
+	f.Genesis = doc
+	return f
+}
+
+// S returns the signer of id, creating it (with the key NewKey(id)) for
+// identities registered after genesis.
+func (f *Fixture) S(id string) *Signer {
+	s, ok := f.Signers[id]
+	if !ok {
+		s = NewSigner(id)
+		f.Signers[id] = s
+	}
+	return s
+}
+
+// Chain is an executor over a Store, applying and committing blocks with a
+// block time that advances one second per block unless set.
+type Chain struct {
+	Exec   *exec.Executor
+	Store  *Store
+	Height uint64 // last committed
+	TimeMs int64  // time of the last committed block
+}
+
+// NewChain initialises a store from the fixture's genesis.
+func (f *Fixture) NewChain(cfg exec.Config) (*Chain, error) {
+	e, err := exec.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := e.InitGenesis(f.Genesis)
+	if err != nil {
+		return nil, err
+	}
+	st := NewStore()
+	st.Apply(ch)
+	return &Chain{Exec: e, Store: st, TimeMs: GenesisTimeMs - 1000}, nil
+}
+
+// Header returns the header of the next block at time t.
+func (c *Chain) Header(t int64) *pb.Header {
+	return &pb.Header{ChainId: ChainID, Height: c.Height + 1, TimeUnixMs: t}
+}
+
+// Apply executes txs as the next block, one second after the last, and
+// commits it.
+func (c *Chain) Apply(txs ...[]byte) (*exec.BlockResult, error) {
+	return c.ApplyAt(c.TimeMs+1000, txs...)
+}
+
+// ApplyAt executes txs as the next block at time t (ms) and commits it.
+func (c *Chain) ApplyAt(t int64, txs ...[]byte) (*exec.BlockResult, error) {
+	res, err := c.Exec.ApplyBlock(c.Store, c.Header(t), txs)
+	if err != nil {
+		return nil, err
+	}
+	c.Store.Apply(res.Changes)
+	c.Height++
+	c.TimeMs = t
+	return res, nil
+}
