@@ -1,0 +1,192 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+)
+
+// Storage unit. The tree is binary, but it is stored in pages of four
+// binary levels (16 slots), as Jellyfish stores 16-ary nodes: a lookup or an
+// update reads about log16(n) records instead of log2(n), which is what
+// makes a block commit fast at a million keys. Hashes and proofs are those
+// of the binary tree; the pages are only how its nodes are kept.
+//
+// A page sits at nibble depth D (bit depth 4D) where the subtree holds at
+// least two keys; its 16 slots are the subtrees at bit depth 4D+4. A slot
+// is empty, the lone leaf of its subtree, or a child page. Records, stored
+// under prefix || 'n' || hash:
+//
+//	leaf: 0x00 || keyHash(32) || value                       hash: LeafHash
+//	page: 0x02 || occupied(2) || leaves(2) || slot records    hash: the binary
+//	      subtree's root, computed from the slots
+//
+// occupied and leaves are bitmasks (bit s = slot s, big endian); a slot
+// record is its hash, followed by the leaf's key hash for a leaf slot, so an
+// update never reads a leaf to learn where it belongs.
+
+type kind uint8
+
+const (
+	kindEmpty kind = iota
+	kindLeaf
+	kindInternal
+)
+
+const pageTag = 0x02
+
+// ref names a binary subtree: its hash, the kind of its top node, and for
+// a leaf its key hash.
+type ref struct {
+	h  Hash
+	k  kind
+	kh Hash
+}
+
+var emptyRef = ref{}
+
+// page is a decoded page: its 16 slots.
+type page [16]ref
+
+var errBadNode = errors.New("malformed tree node")
+
+func encodeLeaf(keyHash Hash, value []byte) []byte {
+	b := make([]byte, 1+32+len(value))
+	b[0] = leafDomain
+	copy(b[1:], keyHash[:])
+	copy(b[33:], value)
+	return b
+}
+
+func (p *page) encode() []byte {
+	var occ, leaves uint16
+	n := 5
+	for s := range p {
+		switch p[s].k {
+		case kindLeaf:
+			occ |= 0x8000 >> s
+			leaves |= 0x8000 >> s
+			n += 64
+		case kindInternal:
+			occ |= 0x8000 >> s
+			n += 32
+		}
+	}
+	b := make([]byte, 5, n)
+	b[0] = pageTag
+	binary.BigEndian.PutUint16(b[1:], occ)
+	binary.BigEndian.PutUint16(b[3:], leaves)
+	for s := range p {
+		switch p[s].k {
+		case kindLeaf:
+			b = append(b, p[s].h[:]...)
+			b = append(b, p[s].kh[:]...)
+		case kindInternal:
+			b = append(b, p[s].h[:]...)
+		}
+	}
+	return b
+}
+
+// node is a decoded record: a leaf or a page.
+type node struct {
+	leaf    bool
+	keyHash Hash   // leaf
+	value   []byte // leaf
+	page    page   // page
+}
+
+func decodeNode(b []byte) (node, error) {
+	if len(b) == 0 {
+		return node{}, errBadNode
+	}
+	switch b[0] {
+	case leafDomain:
+		if len(b) < 33 {
+			return node{}, fmt.Errorf("%w: leaf of %d bytes", errBadNode, len(b))
+		}
+		n := node{leaf: true, value: b[33:len(b):len(b)]}
+		copy(n.keyHash[:], b[1:33])
+		return n, nil
+	case pageTag:
+		if len(b) < 5 {
+			return node{}, fmt.Errorf("%w: page of %d bytes", errBadNode, len(b))
+		}
+		occ, leaves := binary.BigEndian.Uint16(b[1:]), binary.BigEndian.Uint16(b[3:])
+		if leaves&^occ != 0 || occ == 0 || (bits.OnesCount16(occ) == 1 && leaves != 0) {
+			return node{}, fmt.Errorf("%w: page masks %04x/%04x", errBadNode, occ, leaves)
+		}
+		if want := 5 + 32*bits.OnesCount16(occ) + 32*bits.OnesCount16(leaves); len(b) != want {
+			return node{}, fmt.Errorf("%w: page of %d bytes, want %d", errBadNode, len(b), want)
+		}
+		var n node
+		r := b[5:]
+		for s := 0; s < 16; s++ {
+			m := uint16(0x8000) >> s
+			if occ&m == 0 {
+				continue
+			}
+			sl := &n.page[s]
+			copy(sl.h[:], r[:32])
+			r = r[32:]
+			sl.k = kindInternal
+			if leaves&m != 0 {
+				sl.k = kindLeaf
+				copy(sl.kh[:], r[:32])
+				r = r[32:]
+			}
+			if sl.h == EmptyRoot {
+				return node{}, fmt.Errorf("%w: slot %d has the empty hash", errBadNode, s)
+			}
+		}
+		return n, nil
+	default:
+		return node{}, fmt.Errorf("%w: unknown record type %#x", errBadNode, b[0])
+	}
+}
+
+// combine is the binary parent of a and b: empty if both are, a lone leaf
+// moves up, anything else is an internal node.
+func combine(a, b ref) ref {
+	switch {
+	case a.k == kindEmpty && b.k == kindEmpty:
+		return emptyRef
+	case a.k == kindEmpty && b.k == kindLeaf:
+		return b
+	case b.k == kindEmpty && a.k == kindLeaf:
+		return a
+	}
+	return ref{h: InternalHash(a.h, b.h), k: kindInternal}
+}
+
+// binaryNodes computes the binary nodes of a page, heap-ordered: index 1 is
+// the page's root (bit depth 4D), 2i and 2i+1 are the children of i, and
+// 16..31 are the slots (bit depth 4D+4).
+func (p *page) binaryNodes() [32]ref {
+	var n [32]ref
+	copy(n[16:], p[:])
+	for i := 15; i >= 1; i-- {
+		n[i] = combine(n[2*i], n[2*i+1])
+	}
+	return n
+}
+
+// root is the binary root of the page, or, when the page holds a single
+// lone leaf (or nothing), that leaf (or empty): such a page is never stored.
+func (p *page) root() ref {
+	n := p.binaryNodes()
+	return n[1]
+}
+
+// nibble returns the 4-bit slot index of path p at nibble depth d.
+func nibble(p *Hash, d int) int {
+	b := p[d>>1]
+	if d&1 == 0 {
+		return int(b >> 4)
+	}
+	return int(b & 0x0f)
+}
+
+// leafHash recomputes the hash a leaf record commits to.
+func (n *node) leafHash() Hash { return LeafHash(n.keyHash, ValueHash(n.value)) }

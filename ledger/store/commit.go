@@ -1,0 +1,210 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/govnode/govnode/ledger/state"
+)
+
+// CommitData is everything the ledger writes for one committed block.
+// The store keeps the slices until Commit returns and never changes them.
+type CommitData struct {
+	Height    uint64
+	BlockHash [32]byte
+	// Block is the serialized pb.Block whose hash is BlockHash.
+	Block []byte
+	// Cert is the serialized pb.CommitCert for the block.
+	Cert []byte
+	// Txs has one entry per transaction of the block, in block order.
+	Txs []TxResult
+	// Changes are the block's state changes (any order, one per key).
+	Changes []state.Change
+}
+
+// TxResult is the result of one transaction.
+type TxResult struct {
+	// Hash is the transaction hash.
+	Hash [32]byte
+	// Result is the serialized pb.TxResult.
+	Result []byte
+}
+
+// InitGenesis commits height 0: the genesis state and no block. It is
+// refused once any height is committed.
+func (s *Store) InitGenesis(changes []state.Change) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if s.readOnly {
+		return fmt.Errorf("init genesis: %w: store is read-only", ErrInvalid)
+	}
+	if h, ok := s.Height(); ok {
+		return fmt.Errorf("init genesis: %w: ledger already at height %d", ErrHeight, h)
+	}
+	root, w, err := s.tree.Stage(0, changes)
+	if err != nil {
+		return fmt.Errorf("init genesis: %w: %v", ErrInvalid, err)
+	}
+	size := w.Size() + 256
+	for i := range changes {
+		size += 2 + len(changes[i].Key) + len(changes[i].Value) + 11
+	}
+	b := newBatch(size)
+	w.ApplyTo(b)
+	recs := latestRecords(changes, 2)
+	m := meta{stateRoot: root}
+	recs = append(recs, record{k: metaKey(0), v: m.encode()}, record{k: headKey(), v: be64(0)})
+	putSorted(b, recs)
+	return s.write(b, 0, root)
+}
+
+// Commit writes block c.Height with its certificate, results, tx index,
+// state changes and the new height in one synced batch. The height must be
+// the head plus one. On an error nothing is written; an error from the
+// write itself (disk full, I/O) leaves the store at the previous height,
+// and the caller should stop: the node cannot go on without its ledger.
+func (s *Store) Commit(c *CommitData) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if err := s.validate(c); err != nil {
+		return fmt.Errorf("commit block %d: %w", c.Height, err)
+	}
+	root, w, err := s.tree.Stage(c.Height, c.Changes)
+	if err != nil {
+		return fmt.Errorf("commit block %d: %w: %v", c.Height, ErrInvalid, err)
+	}
+	size := w.Size() + len(c.Block) + len(c.Cert) + 256
+	for i := range c.Txs {
+		size += 2*(2+32+11) + 12 + 4 + len(c.Txs[i].Result)
+	}
+	for i := range c.Changes {
+		size += 2 + len(c.Changes[i].Key) + len(c.Changes[i].Value) + 11
+	}
+	b := newBatch(size)
+	w.ApplyTo(b)
+	h := c.Height
+	recs := latestRecords(c.Changes, 3+2*len(c.Txs)+2)
+	recs = append(recs,
+		record{k: blockKey(h), v: c.Block},
+		record{k: certKey(h), v: c.Cert},
+		record{k: hashKey(c.BlockHash), v: be64(h)})
+	for i := range c.Txs {
+		tx := &c.Txs[i]
+		rec := make([]byte, 32+len(tx.Result))
+		copy(rec, tx.Hash[:])
+		copy(rec[32:], tx.Result)
+		loc := make([]byte, 0, 12)
+		loc = append(loc, be64(h)...)
+		loc = append(loc, be32(uint32(i))...)
+		recs = append(recs,
+			record{k: resultKey(h, uint32(i)), v: rec},
+			record{k: txKey(tx.Hash), v: loc})
+	}
+	m := meta{blockHash: c.BlockHash, stateRoot: root, txCount: uint32(len(c.Txs))}
+	recs = append(recs,
+		record{k: metaKey(h), v: m.encode()},
+		record{k: headKey(), v: be64(h)})
+	putSorted(b, recs)
+	if err := s.write(b, h, root); err != nil {
+		return fmt.Errorf("commit block %d: %w", h, err)
+	}
+	return nil
+}
+
+// maxTxs bounds the transactions of one block (indexes are 32 bits).
+const maxTxs = 1 << 24
+
+func (s *Store) validate(c *CommitData) error {
+	if s.readOnly {
+		return fmt.Errorf("%w: store is read-only", ErrInvalid)
+	}
+	head, ok := s.Height()
+	if !ok {
+		return ErrNoGenesis
+	}
+	if c.Height != head+1 {
+		return fmt.Errorf("%w: height %d on head %d", ErrHeight, c.Height, head)
+	}
+	if c.BlockHash == ([32]byte{}) {
+		return fmt.Errorf("%w: zero block hash", ErrInvalid)
+	}
+	if len(c.Block) == 0 {
+		return fmt.Errorf("%w: empty block", ErrInvalid)
+	}
+	if len(c.Cert) == 0 {
+		return fmt.Errorf("%w: no commit certificate", ErrInvalid)
+	}
+	if len(c.Txs) > maxTxs {
+		return fmt.Errorf("%w: %d transactions", ErrInvalid, len(c.Txs))
+	}
+	if ok, err := s.db.Has(hashKey(c.BlockHash), nil); err != nil {
+		return fmt.Errorf("look up block hash: %w", err)
+	} else if ok {
+		return fmt.Errorf("%w: block hash %x already stored", ErrInvalid, c.BlockHash)
+	}
+	seen := make(map[[32]byte]struct{}, len(c.Txs))
+	for i := range c.Txs {
+		if _, dup := seen[c.Txs[i].Hash]; dup {
+			return fmt.Errorf("%w: transaction %x twice in the block", ErrInvalid, c.Txs[i].Hash)
+		}
+		seen[c.Txs[i].Hash] = struct{}{}
+	}
+	return nil
+}
+
+// newBatch returns a batch with room for about size bytes: a
+// leveldb.Batch grows by small steps once it holds thousands of records,
+// copying itself each time.
+func newBatch(size int) *leveldb.Batch {
+	b := new(leveldb.Batch)
+	if err := b.Load(make([]byte, 0, size)); err != nil {
+		panic("store: load empty batch: " + err.Error()) // an empty batch always loads
+	}
+	return b
+}
+
+// record is one Put (or, with del, Delete) of a batch.
+type record struct {
+	k, v []byte
+	del  bool
+}
+
+// latestRecords are the latest-value copies of changes, with room for
+// extra more records.
+func latestRecords(changes []state.Change, extra int) []record {
+	recs := make([]record, 0, len(changes)+extra)
+	for _, c := range changes {
+		recs = append(recs, record{k: latestKey(c.Key), v: c.Value, del: c.Delete})
+	}
+	return recs
+}
+
+// putSorted adds recs to b in key order (see state.Writes.ApplyTo: sorted
+// inserts are much cheaper for LevelDB's memtable). Keys are distinct.
+func putSorted(b *leveldb.Batch, recs []record) {
+	slices.SortFunc(recs, func(x, y record) int { return bytes.Compare(x.k, y.k) })
+	for _, r := range recs {
+		if r.del {
+			b.Delete(r.k)
+		} else {
+			b.Put(r.k, r.v)
+		}
+	}
+}
+
+// write commits the batch synced and advances the head.
+func (s *Store) write(b *leveldb.Batch, h uint64, root state.Hash) error {
+	if err := s.db.Write(b, syncWrite); err != nil {
+		return fmt.Errorf("write batch: %w", err)
+	}
+	if err := s.tree.Committed(h, root); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.hasHead, s.head = true, h
+	s.mu.Unlock()
+	return nil
+}
