@@ -77,7 +77,7 @@ func (s *Store) Audit() error {
 		heightOf := func() uint64 { return binary.BigEndian.Uint64(rest) }
 		switch k[1] {
 		case tagHead, tagTree:
-		case tagMeta, tagBlock, tagCert:
+		case tagMeta, tagBlock, tagCert, tagEvents:
 			if len(rest) != 8 || heightOf() > h {
 				return bad("record %x above the head %d", k, h)
 			}

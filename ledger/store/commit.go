@@ -23,6 +23,9 @@ type CommitData struct {
 	Txs []TxResult
 	// Changes are the block's state changes (any order, one per key).
 	Changes []state.Change
+	// BlockEvents are the block's own events (not its transactions', which
+	// are in their results), serialized by the caller; nil if none.
+	BlockEvents []byte
 }
 
 // TxResult is the result of one transaction.
@@ -76,7 +79,7 @@ func (s *Store) Commit(c *CommitData) error {
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w: %v", c.Height, ErrInvalid, err)
 	}
-	size := w.Size() + len(c.Block) + len(c.Cert) + 256
+	size := w.Size() + len(c.Block) + len(c.Cert) + len(c.BlockEvents) + 256
 	for i := range c.Txs {
 		size += 2*(2+32+11) + 12 + 4 + len(c.Txs[i].Result)
 	}
@@ -91,6 +94,9 @@ func (s *Store) Commit(c *CommitData) error {
 		record{k: blockKey(h), v: c.Block},
 		record{k: certKey(h), v: c.Cert},
 		record{k: hashKey(c.BlockHash), v: be64(h)})
+	if len(c.BlockEvents) > 0 {
+		recs = append(recs, record{k: eventsKey(h), v: c.BlockEvents})
+	}
 	for i := range c.Txs {
 		tx := &c.Txs[i]
 		rec := make([]byte, 32+len(tx.Result))

@@ -53,6 +53,9 @@ func (c chainSpec) block(h uint64) *store.CommitData {
 	d.Block = body
 	d.BlockHash = sha256.Sum256(body)
 	d.Cert = []byte(fmt.Sprintf("cert %d %x", h, d.BlockHash))
+	if h%2 == 0 {
+		d.BlockEvents = []byte(fmt.Sprintf("events of %d", h))
+	}
 	return d
 }
 

@@ -19,6 +19,7 @@ const (
 	tagTx     = 'x'
 	tagLatest = 'k'
 	tagTree   = 't'
+	tagEvents = 'e'
 )
 
 func key(tag byte, parts ...[]byte) []byte {
@@ -50,6 +51,7 @@ func headKey() []byte              { return key(tagHead) }
 func metaKey(h uint64) []byte      { return key(tagMeta, be64(h)) }
 func blockKey(h uint64) []byte     { return key(tagBlock, be64(h)) }
 func certKey(h uint64) []byte      { return key(tagCert, be64(h)) }
+func eventsKey(h uint64) []byte    { return key(tagEvents, be64(h)) }
 func hashKey(hash [32]byte) []byte { return key(tagHash, hash[:]) }
 func resultKey(h uint64, i uint32) []byte {
 	return key(tagResult, be64(h), be32(i))

@@ -77,6 +77,22 @@ func (s *Store) CommitCert(h uint64) ([]byte, error) {
 	return c, nil
 }
 
+// BlockEvents returns the serialized block-level events stored with block
+// h (nil when it had none).
+func (s *Store) BlockEvents(h uint64) ([]byte, error) {
+	if _, err := s.meta(h); err != nil {
+		return nil, err
+	}
+	v, err := s.get(eventsKey(h))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load events %d: %w", h, err)
+	}
+	return v, nil
+}
+
 // TxLocation is where a transaction was committed.
 type TxLocation struct {
 	Height uint64

@@ -53,6 +53,15 @@ func TestCommitAndRead(t *testing.T) {
 	if c, err := s.CommitCert(3); err != nil || !bytes.Equal(c, d.Cert) {
 		t.Fatalf("CommitCert: %v", err)
 	}
+	if ev, err := s.BlockEvents(3); err != nil || ev != nil {
+		t.Fatalf("BlockEvents(3) of a block without events = %q, %v", ev, err)
+	}
+	if ev, err := s.BlockEvents(4); err != nil || !bytes.Equal(ev, spec.block(4).BlockEvents) {
+		t.Fatalf("BlockEvents(4) = %q, %v", ev, err)
+	}
+	if _, err := s.BlockEvents(6); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("BlockEvents above the head: %v", err)
+	}
 	loc, res, err := s.TxByHash(d.Txs[4].Hash)
 	if err != nil || loc != (store.TxLocation{Height: 3, Index: 4}) || !bytes.Equal(res, d.Txs[4].Result) {
 		t.Fatalf("TxByHash = %v %q %v", loc, res, err)
