@@ -1,0 +1,235 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// MaxMembers is the largest consortium the limits in this package are sized
+// for (DESIGN §1: one validator per department).
+const MaxMembers = 64
+
+// Member is a genesis validator's node: its libp2p peer id, the addresses to
+// dial it on, and its index in the validator set.
+type Member struct {
+	PeerID         peer.ID
+	Addrs          []ma.Multiaddr
+	ValidatorIndex uint32
+}
+
+// Config is the p2p layer's configuration. Start from DefaultConfig, fill in
+// ChainID, ListenAddrs and Members, and call Validate (New does).
+type Config struct {
+	// ChainID names the topics and protocols; letters, digits, '.', '_'
+	// and '-' only, since it becomes a path segment.
+	ChainID string
+	// ListenAddrs are multiaddrs to listen on, e.g.
+	// /ip4/0.0.0.0/tcp/26656 and /ip4/0.0.0.0/udp/26656/quic-v1.
+	ListenAddrs []string
+	// Members are the genesis validators' nodes. They are dialed, kept
+	// connected and admitted by the gater.
+	Members []Member
+	// Observers are peers admitted by the gater that are not dialed: they
+	// dial us (a public portal, a department's read replica).
+	Observers []peer.ID
+
+	// MaxTxBytes bounds a gossiped transaction.
+	MaxTxBytes int
+	// MaxConsensusBytes bounds a gossiped consensus message (a proposal that
+	// carries full transactions is the largest).
+	MaxConsensusBytes int
+	// MaxResponseBytes bounds one sync response frame; the server fills a
+	// response up to it and the client refuses anything larger.
+	MaxResponseBytes int
+	// MaxBlocksPerRequest caps the height range one sync request may ask for.
+	MaxBlocksPerRequest int
+	// MaxTxHashesPerRequest caps the hashes in one transaction request.
+	MaxTxHashesPerRequest int
+	// SyncTimeout is the deadline for a whole request/response exchange, on
+	// both sides.
+	SyncTimeout time.Duration
+
+	// DialTimeout bounds one dial attempt.
+	DialTimeout time.Duration
+	// BackoffMin and BackoffMax bound the redial delay, which doubles after
+	// each failed attempt and is jittered by ±BackoffJitter of itself.
+	BackoffMin, BackoffMax time.Duration
+	// BackoffJitter is the jitter fraction in [0, 1).
+	BackoffJitter float64
+	// PingInterval is how often each connected peer is pinged for its
+	// round-trip time.
+	PingInterval time.Duration
+
+	// MessageBuffer is the capacity of each Messages channel.
+	MessageBuffer int
+	// DirectPeering makes every validator a gossipsub direct peer of every
+	// other: messages always flow between them whatever the mesh. Off by
+	// default because gossipsub exempts direct peers from score-based
+	// graylisting, so a compromised validator flooding invalid messages
+	// could then no longer be cut off (its messages are still rejected and
+	// never relayed). Turn it on for the lowest latency in a small set of
+	// trusted operators.
+	DirectPeering bool
+	// IPColocationThreshold is how many peers may share one IP address
+	// before the gossipsub IP-colocation penalty applies. Loopback is always
+	// whitelisted, so local networks and tests are not penalised.
+	IPColocationThreshold int
+	// ScoreInspectPeriod is how often the peer-score snapshot behind
+	// PeerScore is refreshed.
+	ScoreInspectPeriod time.Duration
+}
+
+// DefaultConfig returns the defaults; ChainID, ListenAddrs and Members are
+// left for the caller.
+func DefaultConfig() Config {
+	return Config{
+		MaxTxBytes:            128 << 10,
+		MaxConsensusBytes:     4 << 20,
+		MaxResponseBytes:      16 << 20,
+		MaxBlocksPerRequest:   128,
+		MaxTxHashesPerRequest: 4096,
+		SyncTimeout:           20 * time.Second,
+		DialTimeout:           10 * time.Second,
+		BackoffMin:            500 * time.Millisecond,
+		BackoffMax:            time.Minute,
+		BackoffJitter:         0.2,
+		PingInterval:          15 * time.Second,
+		MessageBuffer:         1024,
+		IPColocationThreshold: 3,
+		ScoreInspectPeriod:    time.Second,
+	}
+}
+
+var chainIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if !chainIDRe.MatchString(c.ChainID) {
+		bad("chain id %q: want 1-64 of [A-Za-z0-9._-]", c.ChainID)
+	}
+	if len(c.ListenAddrs) == 0 {
+		bad("no listen addresses")
+	}
+	for i, s := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			bad("listen address %d (%q): %v", i, s, err)
+		}
+	}
+	if len(c.Members) == 0 {
+		bad("no members")
+	}
+	if len(c.Members) > MaxMembers {
+		bad("%d members, at most %d", len(c.Members), MaxMembers)
+	}
+	seen := make(map[peer.ID]string)
+	index := make(map[uint32]bool)
+	for i, m := range c.Members {
+		if err := m.PeerID.Validate(); err != nil {
+			bad("member %d: peer id: %v", i, err)
+			continue
+		}
+		if what, dup := seen[m.PeerID]; dup {
+			bad("member %d: peer id %s already listed as %s", i, m.PeerID, what)
+		}
+		seen[m.PeerID] = fmt.Sprintf("member %d", i)
+		if index[m.ValidatorIndex] {
+			bad("member %d: validator index %d used twice", i, m.ValidatorIndex)
+		}
+		index[m.ValidatorIndex] = true
+	}
+	for i, o := range c.Observers {
+		if err := o.Validate(); err != nil {
+			bad("observer %d: peer id: %v", i, err)
+			continue
+		}
+		if what, dup := seen[o]; dup {
+			bad("observer %d: peer id %s already listed as %s", i, o, what)
+		}
+		seen[o] = fmt.Sprintf("observer %d", i)
+	}
+	positive := []struct {
+		name string
+		v    int64
+	}{
+		{"MaxTxBytes", int64(c.MaxTxBytes)},
+		{"MaxConsensusBytes", int64(c.MaxConsensusBytes)},
+		{"MaxResponseBytes", int64(c.MaxResponseBytes)},
+		{"MaxBlocksPerRequest", int64(c.MaxBlocksPerRequest)},
+		{"MaxTxHashesPerRequest", int64(c.MaxTxHashesPerRequest)},
+		{"SyncTimeout", int64(c.SyncTimeout)},
+		{"DialTimeout", int64(c.DialTimeout)},
+		{"BackoffMin", int64(c.BackoffMin)},
+		{"PingInterval", int64(c.PingInterval)},
+		{"MessageBuffer", int64(c.MessageBuffer)},
+		{"IPColocationThreshold", int64(c.IPColocationThreshold)},
+		{"ScoreInspectPeriod", int64(c.ScoreInspectPeriod)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			bad("%s must be positive, got %d", p.name, p.v)
+		}
+	}
+	if c.BackoffMax < c.BackoffMin {
+		bad("BackoffMax %v below BackoffMin %v", c.BackoffMax, c.BackoffMin)
+	}
+	if c.BackoffJitter < 0 || c.BackoffJitter >= 1 {
+		bad("BackoffJitter %v outside [0, 1)", c.BackoffJitter)
+	}
+	if c.MaxResponseBytes > maxFrameCeiling {
+		bad("MaxResponseBytes %d above the %d ceiling", c.MaxResponseBytes, maxFrameCeiling)
+	}
+	if c.MaxConsensusBytes > maxGossipCeiling || c.MaxTxBytes > maxGossipCeiling {
+		bad("gossip message limits above the %d ceiling", maxGossipCeiling)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("p2p config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Ceilings that no configuration may exceed: they keep one frame or one
+// gossip message within what the per-peer memory limits can hold.
+const (
+	maxFrameCeiling  = 64 << 20
+	maxGossipCeiling = 16 << 20
+)
+
+// TopicKind names a gossip topic.
+type TopicKind uint8
+
+// The gossip topics.
+const (
+	TopicTx TopicKind = iota
+	TopicConsensus
+	numTopics
+)
+
+func (k TopicKind) String() string {
+	switch k {
+	case TopicTx:
+		return "tx"
+	case TopicConsensus:
+		return "consensus"
+	default:
+		return fmt.Sprintf("topic(%d)", uint8(k))
+	}
+}
+
+// TopicName is the gossipsub topic of kind on chainID.
+func TopicName(chainID string, k TopicKind) string {
+	return fmt.Sprintf("/govnode/%s/%s/1", chainID, k)
+}
+
+// SyncProtocol is the block-sync stream protocol of chainID.
+func SyncProtocol(chainID string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/govnode/%s/sync/1", chainID))
+}

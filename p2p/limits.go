@@ -1,0 +1,115 @@
+package p2p
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+)
+
+// syncService is the resource-manager service name of the sync server.
+const syncServiceName = "govnode.sync"
+
+// Resource limits for a consortium of at most MaxMembers peers. They are
+// explicit rather than scaled from the machine's memory so that every
+// department's node behaves the same. The figures:
+//
+//   - a peer holds at most 8 connections (TCP and QUIC to each other, plus
+//     simultaneous-dial duplicates) and 256 streams (gossipsub, identify,
+//     ping and sync use a handful; the rest is headroom), and 128 MiB of
+//     muxer and stream buffers: one peer cannot take more than that;
+//   - the sync protocol allows 8 concurrent streams per peer each way, so a
+//     peer cannot run more than 8 block-range requests against us at once;
+//     every sync frame read or written is reserved in its stream's scope
+//     first, and a peer's sync streams together hold at most two full
+//     response frames, so a burst of large responses is refused, not
+//     buffered;
+//   - the whole host allows 4 connections per possible member (256) and
+//     1 GiB of tracked memory, and strangers are gated before they count
+//     for long, since the transient scope (connections not yet attached to
+//     a peer) is held to 64 connections and 64 MiB.
+func resourceManager(cfg *Config) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	base := scaling.Scale(1<<30, 4096)
+
+	const (
+		peerConns   = 8
+		peerStreams = 256
+		peerMemory  = 128 << 20
+	)
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns:           4 * MaxMembers,
+			ConnsInbound:    4 * MaxMembers,
+			ConnsOutbound:   4 * MaxMembers,
+			Streams:         MaxMembers * peerStreams,
+			StreamsInbound:  MaxMembers * peerStreams / 2,
+			StreamsOutbound: MaxMembers * peerStreams / 2,
+			FD:              1024,
+			Memory:          1 << 30,
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns:           64,
+			ConnsInbound:    32,
+			ConnsOutbound:   64,
+			Streams:         256,
+			StreamsInbound:  128,
+			StreamsOutbound: 128,
+			FD:              64,
+			Memory:          64 << 20,
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns:           peerConns,
+			ConnsInbound:    peerConns,
+			ConnsOutbound:   peerConns,
+			Streams:         peerStreams,
+			StreamsInbound:  peerStreams / 2,
+			StreamsOutbound: peerStreams / 2,
+			FD:              peerConns,
+			Memory:          peerMemory,
+		},
+		// One stream may buffer one full sync response frame.
+		Stream: rcmgr.ResourceLimits{
+			Memory: rcmgr.LimitVal64(max(16<<20, cfg.MaxResponseBytes+1<<20)),
+		},
+		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
+			SyncProtocol(cfg.ChainID): {
+				Streams:         MaxMembers * 16,
+				StreamsInbound:  MaxMembers * 8,
+				StreamsOutbound: MaxMembers * 8,
+			},
+		},
+		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
+			SyncProtocol(cfg.ChainID): {
+				Streams:         16,
+				StreamsInbound:  8,
+				StreamsOutbound: 8,
+				// Two full response frames in flight, at most.
+				Memory: rcmgr.LimitVal64(2*cfg.MaxResponseBytes + 1<<20),
+			},
+		},
+		Service: map[string]rcmgr.ResourceLimits{
+			syncServiceName: {
+				Streams:        MaxMembers * 8,
+				StreamsInbound: MaxMembers * 8,
+				Memory:         rcmgr.LimitVal64(4*cfg.MaxResponseBytes + 1<<20),
+			},
+		},
+		ServicePeer: map[string]rcmgr.ResourceLimits{
+			syncServiceName: {
+				Streams:        8,
+				StreamsInbound: 8,
+				Memory:         rcmgr.LimitVal64(2*cfg.MaxResponseBytes + 1<<20),
+			},
+		},
+	}
+	limits := partial.Build(base)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+	}
+	return rm, nil
+}

@@ -1,0 +1,159 @@
+package p2p
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// ErrClosed is returned by calls on a closed Node.
+var ErrClosed = errors.New("p2p: node closed")
+
+// Node is a running p2p layer: the host, gossip and sync. All methods are
+// safe for concurrent use.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	host     host.Host
+	vset     atomic.Pointer[ValidatorSet]
+	counters counters
+
+	gossip *gossip
+	peers  *peerManager
+	sync   *syncService
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a node: it listens on cfg.ListenAddrs, joins the chain's gossip
+// topics, serves block sync and starts dialing the members. ctx bounds the
+// start-up only; Close stops the node. WithIdentity and WithValidatorSet
+// are required.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{log: slog.New(slog.DiscardHandler), clock: realClock{}}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, fmt.Errorf("p2p: %w", err)
+		}
+	}
+	if o.key == nil {
+		return nil, errors.New("p2p: WithIdentity is required")
+	}
+	if o.vset == nil {
+		return nil, errors.New("p2p: WithValidatorSet is required")
+	}
+	if o.rng == nil {
+		var seed [16]byte
+		if _, err := crand.Read(seed[:]); err != nil {
+			return nil, fmt.Errorf("p2p: seed: %w", err)
+		}
+		o.rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
+	cfg = cloneConfig(cfg)
+
+	n := &Node{cfg: cfg, log: o.log}
+	n.vset.Store(o.vset)
+
+	h, err := newHost(&cfg, o.key, n.log, &n.counters.connsRefused)
+	if err != nil {
+		return nil, err
+	}
+	n.host = h
+	n.log = n.log.With("self", h.ID().String())
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	fail := func(err error) (*Node, error) {
+		cancel()
+		n.wg.Wait()
+		_ = h.Close()
+		return nil, err
+	}
+
+	n.sync = newSyncService(n, o.blocks)
+	h.SetStreamHandler(n.sync.protocol, n.sync.handle)
+
+	n.gossip, err = newGossip(runCtx, n, &o)
+	if err != nil {
+		return fail(err)
+	}
+	n.peers, err = newPeerManager(n, o.clock, o.rng)
+	if err != nil {
+		return fail(err)
+	}
+	n.wg.Go(func() { n.peers.run(runCtx) })
+	n.gossip.start(runCtx, &n.wg)
+
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	n.log.Info("p2p: started", "addrs", fmt.Sprint(h.Addrs()), "members", len(cfg.Members), "observers", len(cfg.Observers))
+	return n, nil
+}
+
+func cloneConfig(c Config) Config {
+	c.ListenAddrs = append([]string(nil), c.ListenAddrs...)
+	c.Observers = append([]peer.ID(nil), c.Observers...)
+	ms := make([]Member, len(c.Members))
+	for i, m := range c.Members {
+		m.Addrs = append([]ma.Multiaddr(nil), m.Addrs...)
+		ms[i] = m
+	}
+	c.Members = ms
+	return c
+}
+
+// ID is this node's peer id.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs are the addresses the host listens on (without /p2p/<id>), ready
+// to go into another node's Member.Addrs.
+func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
+
+// Host exposes the libp2p host, for the node's diagnostics only: opening
+// streams or changing handlers behind p2p's back is not supported.
+func (n *Node) Host() host.Host { return n.host }
+
+// SetValidatorSet replaces the validator set consensus gossip is checked
+// against, at the height a set change takes effect (DESIGN §4).
+func (n *Node) SetValidatorSet(vs *ValidatorSet) error {
+	if vs == nil {
+		return errors.New("p2p: nil validator set")
+	}
+	n.vset.Store(vs)
+	return nil
+}
+
+// Close stops the node and closes the host. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		n.host.RemoveStreamHandler(n.sync.protocol)
+		n.gossip.close()
+		n.wg.Wait()
+		n.closeErr = n.host.Close()
+	})
+	return n.closeErr
+}
+
+// connected reports whether the host has a live connection to p.
+func (n *Node) connected(p peer.ID) bool {
+	return n.host.Network().Connectedness(p) == network.Connected
+}

@@ -1,0 +1,172 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// ErrIgnore marks a message that is not provably bad but should not be
+// relayed: stale (an old view, a known nonce) or a duplicate. A TxValidator
+// or ConsensusCheck wraps it (fmt.Errorf("nonce %d used: %w", n, p2p.ErrIgnore))
+// to keep gossipsub from penalising the sender; any other error rejects the
+// message and counts against the peer's score.
+var ErrIgnore = errors.New("p2p: ignore message")
+
+// TxValidator is the node's check of a gossiped transaction (the mempool's
+// decode, size, chain id, signature and nonce checks, DESIGN §3). data is
+// the serialized SignedTx; the callee must not keep it. It runs on
+// gossipsub's validation workers, concurrently, and must not block on the
+// consensus loop.
+type TxValidator func(ctx context.Context, data []byte) error
+
+// ConsensusCheck is an optional extra check of a consensus message that has
+// already passed p2p's own (size, decoding, membership, signature), e.g. a
+// view far below the node's. The message is shared: do not modify it.
+type ConsensusCheck func(ctx context.Context, msg *pb.ConsensusMessage) error
+
+// BlockSource serves block sync. Implementations are safe for concurrent
+// use; returned values are not modified by p2p and must not be modified by
+// the source afterwards.
+type BlockSource interface {
+	// Height is the highest committed height.
+	Height() uint64
+	// BlocksRange returns the committed blocks from..to inclusive, in order,
+	// each with its commit certificate; it may return fewer than asked when
+	// it has fewer, but never a gap.
+	BlocksRange(from, to uint64) ([]*pb.CommittedBlock, error)
+	// TxsByHash returns the serialized SignedTx of each hash it knows, in
+	// the order asked, leaving out those it does not.
+	TxsByHash(hashes [][]byte) [][]byte
+	// Status describes the local chain for the status exchange.
+	Status() *pb.SyncStatus
+}
+
+// Clock is the time source of the peer manager.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Option configures New. Options return an error when given nonsense.
+type Option func(*options) error
+
+type options struct {
+	key       lcrypto.PrivKey
+	log       *slog.Logger
+	vset      *ValidatorSet
+	txVal     TxValidator
+	consCheck ConsensusCheck
+	blocks    BlockSource
+	rng       *rand.Rand
+	clock     Clock
+}
+
+// WithIdentity sets the node key, the libp2p identity (an ed25519 key in
+// govnode). Required.
+func WithIdentity(key lcrypto.PrivKey) Option {
+	return func(o *options) error {
+		if key == nil {
+			return errors.New("WithIdentity: nil key")
+		}
+		if key.Type() != lcrypto.Ed25519 {
+			return fmt.Errorf("WithIdentity: %v key, want Ed25519", key.Type())
+		}
+		o.key = key
+		return nil
+	}
+}
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("WithLogger: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithValidatorSet sets the validator set that consensus gossip is checked
+// against. Required; SetValidatorSet replaces it at a set change.
+func WithValidatorSet(vs *ValidatorSet) Option {
+	return func(o *options) error {
+		if vs == nil {
+			return errors.New("WithValidatorSet: nil set")
+		}
+		o.vset = vs
+		return nil
+	}
+}
+
+// WithTxValidator sets the node's transaction check. Without it, p2p only
+// checks size and that the data decodes as a SignedTx with a body and a
+// signature.
+func WithTxValidator(v TxValidator) Option {
+	return func(o *options) error {
+		if v == nil {
+			return errors.New("WithTxValidator: nil validator")
+		}
+		o.txVal = v
+		return nil
+	}
+}
+
+// WithConsensusCheck adds the node's own check after p2p's.
+func WithConsensusCheck(c ConsensusCheck) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("WithConsensusCheck: nil check")
+		}
+		o.consCheck = c
+		return nil
+	}
+}
+
+// WithBlockSource makes the node serve block sync. Without it, sync
+// requests get an error response.
+func WithBlockSource(s BlockSource) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("WithBlockSource: nil source")
+		}
+		o.blocks = s
+		return nil
+	}
+}
+
+// WithRand sets the random source of the backoff jitter; it becomes owned
+// by the peer manager goroutine. The default is seeded from crypto/rand.
+func WithRand(r *rand.Rand) Option {
+	return func(o *options) error {
+		if r == nil {
+			return errors.New("WithRand: nil source")
+		}
+		o.rng = r
+		return nil
+	}
+}
+
+// WithClock sets the peer manager's clock.
+func WithClock(c Clock) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("WithClock: nil clock")
+		}
+		o.clock = c
+		return nil
+	}
+}

@@ -1,0 +1,325 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// PeerInfo is one consortium peer's state, for status output and metrics.
+type PeerInfo struct {
+	ID peer.ID
+	// Member is true for genesis members (dialed and kept connected), false
+	// for observers (admitted when they dial us).
+	Member         bool
+	ValidatorIndex uint32 // meaningful for members only
+	Connected      bool
+	// LastSeen is the last time the peer connected or answered a ping.
+	LastSeen time.Time
+	// RTT is the last ping round-trip time; zero before the first.
+	RTT time.Duration
+	// Failures counts dial failures since the last connection.
+	Failures int
+	// NextDial is when a disconnected member is dialed next.
+	NextDial time.Time
+	// Score is the peer's last known gossipsub score (see PeerScore).
+	Score float64
+}
+
+// peerState is owned by the peer manager goroutine.
+type peerState struct {
+	info     PeerInfo
+	everConn bool
+	dialing  bool
+	pinging  bool
+}
+
+type dialResult struct {
+	id  peer.ID
+	err error
+}
+
+type pingResult struct {
+	id  peer.ID
+	rtt time.Duration
+	err error
+}
+
+// peerManager keeps every member connected. One goroutine (run) owns all
+// per-peer state; connectedness events, dial and ping results and Peers()
+// requests reach it through channels. Dials and pings run in goroutines of
+// their own, at most one of each per configured peer, so their number is
+// bounded by the consortium's size.
+type peerManager struct {
+	n     *Node
+	clock Clock
+	rng   *rand.Rand // owned by run
+	sub   event.Subscription
+
+	reqs     chan chan []PeerInfo
+	dialDone chan dialResult
+	pingDone chan pingResult
+	done     chan struct{}
+
+	state map[peer.ID]*peerState // owned by run
+}
+
+func newPeerManager(n *Node, clock Clock, rng *rand.Rand) (*peerManager, error) {
+	// Subscribe before anything dials, so no connectedness change is missed.
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(256))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: subscribe to connectedness events: %w", err)
+	}
+	tracked := len(n.cfg.Members) + len(n.cfg.Observers)
+	m := &peerManager{
+		n:        n,
+		clock:    clock,
+		rng:      rng,
+		sub:      sub,
+		reqs:     make(chan chan []PeerInfo),
+		dialDone: make(chan dialResult, tracked),
+		pingDone: make(chan pingResult, tracked),
+		done:     make(chan struct{}),
+		state:    make(map[peer.ID]*peerState, tracked),
+	}
+	self := n.host.ID()
+	now := clock.Now()
+	for _, mem := range n.cfg.Members {
+		if mem.PeerID == self {
+			continue
+		}
+		n.host.Peerstore().AddAddrs(mem.PeerID, transportAddrs(mem.Addrs), peerstore.PermanentAddrTTL)
+		m.state[mem.PeerID] = &peerState{info: PeerInfo{
+			ID: mem.PeerID, Member: true, ValidatorIndex: mem.ValidatorIndex, NextDial: now,
+		}}
+	}
+	for _, o := range n.cfg.Observers {
+		if o == self {
+			continue
+		}
+		m.state[o] = &peerState{info: PeerInfo{ID: o}}
+	}
+	return m, nil
+}
+
+// run is the manager's loop; it returns when ctx ends.
+func (m *peerManager) run(ctx context.Context) {
+	defer close(m.done)
+	defer m.sub.Close()
+	pingTick := m.clock.After(m.n.cfg.PingInterval)
+	for {
+		now := m.clock.Now()
+		m.dialDue(ctx, now)
+		var wake <-chan time.Time
+		if d, ok := m.nextWake(now); ok {
+			wake = m.clock.After(d)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-m.sub.Out():
+			if e, ok := ev.(event.EvtPeerConnectednessChanged); ok {
+				m.onConnectedness(e)
+			}
+		case r := <-m.dialDone:
+			m.onDial(r)
+		case r := <-m.pingDone:
+			m.onPing(r)
+		case <-pingTick:
+			m.pingAll(ctx)
+			pingTick = m.clock.After(m.n.cfg.PingInterval)
+		case reply := <-m.reqs:
+			reply <- m.snapshot()
+		case <-wake:
+		}
+	}
+}
+
+// dialDue starts a dial to every disconnected member whose time has come.
+func (m *peerManager) dialDue(ctx context.Context, now time.Time) {
+	for id, s := range m.state {
+		if !s.info.Member || s.info.Connected || s.dialing || now.Before(s.info.NextDial) {
+			continue
+		}
+		s.dialing = true
+		m.n.counters.dials.Add(1)
+		m.n.wg.Go(func() {
+			// Our own backoff replaces the swarm's, hence the forced dial.
+			dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "govnode member redial"), m.n.cfg.DialTimeout)
+			defer cancel()
+			err := m.n.host.Connect(dctx, peer.AddrInfo{ID: id})
+			m.dialDone <- dialResult{id: id, err: err} // buffered: one slot per peer
+		})
+	}
+}
+
+// nextWake is how long until the next member dial is due.
+func (m *peerManager) nextWake(now time.Time) (time.Duration, bool) {
+	var next time.Time
+	for _, s := range m.state {
+		if !s.info.Member || s.info.Connected || s.dialing {
+			continue
+		}
+		if next.IsZero() || s.info.NextDial.Before(next) {
+			next = s.info.NextDial
+		}
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	return max(next.Sub(now), 0), true
+}
+
+func (m *peerManager) onConnectedness(e event.EvtPeerConnectednessChanged) {
+	s, ok := m.state[e.Peer]
+	if !ok {
+		return
+	}
+	now := m.clock.Now()
+	switch e.Connectedness {
+	case network.Connected:
+		if s.info.Connected {
+			return
+		}
+		if s.everConn && s.info.Member {
+			m.n.counters.reconnects.Add(1)
+			m.n.log.Info("p2p: peer reconnected", "peer", e.Peer.String())
+		} else {
+			m.n.log.Debug("p2p: peer connected", "peer", e.Peer.String())
+		}
+		s.info.Connected, s.everConn = true, true
+		s.info.LastSeen = now
+		s.info.Failures = 0
+	default:
+		if !s.info.Connected {
+			return
+		}
+		s.info.Connected = false
+		if s.info.Member {
+			s.info.NextDial = now.Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
+			m.n.log.Info("p2p: peer disconnected", "peer", e.Peer.String(), "redial_at", s.info.NextDial)
+		}
+	}
+}
+
+func (m *peerManager) onDial(r dialResult) {
+	s := m.state[r.id]
+	s.dialing = false
+	if r.err == nil {
+		// The connectedness event marks it connected; a dial that raced a
+		// disconnect is retried from that event.
+		if !m.n.connected(r.id) {
+			s.info.NextDial = m.clock.Now().Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
+		}
+		return
+	}
+	m.n.counters.dialFailures.Add(1)
+	delay := backoffDelay(s.info.Failures, &m.n.cfg, m.rng)
+	s.info.Failures++
+	s.info.NextDial = m.clock.Now().Add(delay)
+	m.n.log.Debug("p2p: dial failed", "peer", r.id.String(), "failures", s.info.Failures, "retry_in", delay, "err", r.err)
+}
+
+func (m *peerManager) pingAll(ctx context.Context) {
+	timeout := min(m.n.cfg.PingInterval, 10*time.Second)
+	for id, s := range m.state {
+		if !s.info.Connected || s.pinging {
+			continue
+		}
+		s.pinging = true
+		m.n.wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			res, ok := <-ping.Ping(pctx, m.n.host, id)
+			if !ok { // closed without a result: the context ended first
+				res.Error = pctx.Err()
+			}
+			m.pingDone <- pingResult{id: id, rtt: res.RTT, err: res.Error} // buffered: one slot per peer
+		})
+	}
+}
+
+func (m *peerManager) onPing(r pingResult) {
+	s := m.state[r.id]
+	s.pinging = false
+	if r.err != nil {
+		m.n.log.Debug("p2p: ping failed", "peer", r.id.String(), "err", r.err)
+		return
+	}
+	s.info.RTT = r.rtt
+	s.info.LastSeen = m.clock.Now()
+}
+
+func (m *peerManager) snapshot() []PeerInfo {
+	out := make([]PeerInfo, 0, len(m.state))
+	for _, s := range m.state {
+		out = append(out, s.info)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Peers returns the state of every configured member and observer, sorted
+// by peer id; nil after Close.
+func (n *Node) Peers() []PeerInfo {
+	reply := make(chan []PeerInfo, 1)
+	select {
+	case n.peers.reqs <- reply:
+	case <-n.peers.done:
+		return nil
+	}
+	infos := <-reply
+	scores := n.gossip.scoreSnapshot()
+	for i := range infos {
+		if s, ok := scores[infos[i].ID]; ok {
+			infos[i].Score = s.Score
+		}
+	}
+	return infos
+}
+
+// backoffDelay is the redial delay after failures failed attempts: BackoffMin
+// doubled per failure, capped at BackoffMax, then moved by a uniformly
+// random jitter of up to ±BackoffJitter of itself, so members that lost a
+// peer at the same instant do not redial in lockstep.
+func backoffDelay(failures int, cfg *Config, rng *rand.Rand) time.Duration {
+	d := cfg.BackoffMin
+	for i := 0; i < failures && d < cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, cfg.BackoffMax)
+	if cfg.BackoffJitter > 0 {
+		d += time.Duration(float64(d) * cfg.BackoffJitter * (2*rng.Float64() - 1))
+	}
+	return max(d, 0)
+}
+
+// transportAddrs strips a trailing /p2p/<id> (genesis addresses may carry
+// one; Config.Validate's caller, genesis, checks it names the member).
+func transportAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	out := make([]ma.Multiaddr, 0, len(addrs))
+	for _, a := range addrs {
+		if t, _ := peer.SplitAddr(a); t != nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}

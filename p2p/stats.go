@@ -1,0 +1,73 @@
+package p2p
+
+import "sync/atomic"
+
+// Stats are the p2p layer's counters since New, for status output and the
+// node's Prometheus export (govnode_p2p_<what>_total).
+type Stats struct {
+	// Tx and Consensus are the per-topic gossip counters.
+	Tx, Consensus TopicStats
+	// ConnsRefused counts connections the gater refused (strangers).
+	ConnsRefused uint64
+	// Dials and DialFailures count the peer manager's dial attempts.
+	Dials, DialFailures uint64
+	// RPCsDropped counts gossip RPCs gossipsub dropped because a peer's
+	// outbound queue was full (a slow or stalled peer).
+	RPCsDropped uint64
+	// Reconnects counts members connected again after a disconnect.
+	Reconnects uint64
+	// SyncServed counts sync requests answered from the block source;
+	// SyncRefused counts requests refused (malformed, oversized, unknown
+	// kind, over the caps, no source); SyncClientErrors counts failed
+	// requests this node made.
+	SyncServed, SyncRefused, SyncClientErrors uint64
+}
+
+// TopicStats counts one topic's gossip.
+type TopicStats struct {
+	Published uint64 // published by this node
+	Accepted  uint64 // passed validation (our own included)
+	Rejected  uint64 // provably bad: the sender is penalised
+	Ignored   uint64 // stale or duplicate, not relayed
+	Delivered uint64 // handed to Messages()
+	Dropped   uint64 // the oldest undelivered message, dropped when full
+}
+
+type topicCounters struct {
+	published, accepted, rejected, ignored, delivered, dropped atomic.Uint64
+}
+
+func (c *topicCounters) snapshot() TopicStats {
+	return TopicStats{
+		Published: c.published.Load(),
+		Accepted:  c.accepted.Load(),
+		Rejected:  c.rejected.Load(),
+		Ignored:   c.ignored.Load(),
+		Delivered: c.delivered.Load(),
+		Dropped:   c.dropped.Load(),
+	}
+}
+
+type counters struct {
+	topics                                    [numTopics]topicCounters
+	connsRefused, dials, dialFailures         atomic.Uint64
+	reconnects, rpcsDropped                   atomic.Uint64
+	syncServed, syncRefused, syncClientErrors atomic.Uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (n *Node) Stats() Stats {
+	c := &n.counters
+	return Stats{
+		Tx:               c.topics[TopicTx].snapshot(),
+		Consensus:        c.topics[TopicConsensus].snapshot(),
+		ConnsRefused:     c.connsRefused.Load(),
+		Dials:            c.dials.Load(),
+		DialFailures:     c.dialFailures.Load(),
+		Reconnects:       c.reconnects.Load(),
+		RPCsDropped:      c.rpcsDropped.Load(),
+		SyncServed:       c.syncServed.Load(),
+		SyncRefused:      c.syncRefused.Load(),
+		SyncClientErrors: c.syncClientErrors.Load(),
+	}
+}
