@@ -47,6 +47,10 @@ type BlockSource interface {
 	TxsByHash(hashes [][]byte) [][]byte
 	// Status describes the local chain for the status exchange.
 	Status() *pb.SyncStatus
+	// BlocksByHash returns the block with hash, committed or not, and up to
+	// maxAncestors of its ancestors, oldest first; nil when it has no such
+	// block. It serves consensus fetches of missing parents.
+	BlocksByHash(hash []byte, maxAncestors int) []*pb.Block
 }
 
 // Clock is the time source of the peer manager.

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -138,6 +139,8 @@ func (s *syncService) serve(req *pb.SyncRequest) (*pb.SyncResponse, error) {
 		return s.serveTxs(r.Txs)
 	case *pb.SyncRequest_Status:
 		return &pb.SyncResponse{Resp: &pb.SyncResponse_Status{Status: s.src.Status()}}, nil
+	case *pb.SyncRequest_BlockByHash:
+		return s.serveBlockByHash(r.BlockByHash)
 	default:
 		return nil, fmt.Errorf("%w: unknown request kind", errRefused)
 	}
@@ -173,6 +176,30 @@ func (s *syncService) serveBlocks(r *pb.BlocksRequest) (*pb.SyncResponse, error)
 		}
 	}
 	return &pb.SyncResponse{Resp: &pb.SyncResponse_Blocks{Blocks: out}}, nil
+}
+
+// MaxFetchAncestors caps the ancestors one block-by-hash answer carries.
+const MaxFetchAncestors = 16
+
+func (s *syncService) serveBlockByHash(r *pb.BlockByHashRequest) (*pb.SyncResponse, error) {
+	if len(r.GetHash()) != crypto.HashSize {
+		return nil, fmt.Errorf("%w: hash is %d bytes", errRefused, len(r.GetHash()))
+	}
+	anc := min(int(r.GetMaxAncestors()), MaxFetchAncestors)
+	out := &pb.BlockChainResponse{}
+	budget := s.n.cfg.MaxResponseBytes
+	blocks := s.src.BlocksByHash(r.GetHash(), anc)
+	// Keep the newest blocks (the asked one last) within the byte budget.
+	for i := len(blocks) - 1; i >= 0; i-- {
+		cost := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(blocks[i]))
+		if cost > budget {
+			blocks = blocks[i+1:]
+			break
+		}
+		budget -= cost
+	}
+	out.Blocks = blocks
+	return &pb.SyncResponse{Resp: &pb.SyncResponse_BlockChain{BlockChain: out}}, nil
 }
 
 func (s *syncService) serveTxs(r *pb.TxsRequest) (*pb.SyncResponse, error) {
@@ -315,6 +342,50 @@ func (n *Node) RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]
 }
 
 // RequestStatus asks p for its chain status.
+// RequestBlockByHash asks p for the block with hash and up to
+// MaxFetchAncestors of its ancestors, oldest first. It checks only that the
+// last block is the one asked and that each block's header extends the one
+// before by parent hash; signatures and certificates are for consensus to
+// check. An empty answer means p does not have the block.
+func (n *Node) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) ([]*pb.Block, error) {
+	if len(hash) != crypto.HashSize {
+		return nil, fmt.Errorf("p2p: block hash is %d bytes", len(hash))
+	}
+	resp, err := n.sync.roundTrip(ctx, p, &pb.SyncRequest{Req: &pb.SyncRequest_BlockByHash{
+		BlockByHash: &pb.BlockByHashRequest{Hash: hash, MaxAncestors: MaxFetchAncestors}}})
+	if err != nil {
+		return nil, err
+	}
+	br, ok := resp.GetResp().(*pb.SyncResponse_BlockChain)
+	if !ok || br.BlockChain == nil {
+		n.counters.syncClientErrors.Add(1)
+		return nil, fmt.Errorf("%w: %T to a block-by-hash request", ErrBadResponse, resp.GetResp())
+	}
+	blocks := br.BlockChain.GetBlocks()
+	if len(blocks) > MaxFetchAncestors+1 {
+		n.counters.syncClientErrors.Add(1)
+		return nil, fmt.Errorf("%w: %d blocks for one fetch", ErrBadResponse, len(blocks))
+	}
+	var prev []byte
+	for i, b := range blocks {
+		var hdr pb.Header
+		if err := proto.Unmarshal(b.GetHeader(), &hdr); err != nil {
+			n.counters.syncClientErrors.Add(1)
+			return nil, fmt.Errorf("%w: block %d of fetch: header: %v", ErrBadResponse, i, err)
+		}
+		if prev != nil && !bytes.Equal(hdr.GetParentHash(), prev) {
+			n.counters.syncClientErrors.Add(1)
+			return nil, fmt.Errorf("%w: block %d of fetch does not extend the one before", ErrBadResponse, i)
+		}
+		prev = crypto.Hash(b.GetHeader())
+	}
+	if len(blocks) > 0 && !bytes.Equal(prev, hash) {
+		n.counters.syncClientErrors.Add(1)
+		return nil, fmt.Errorf("%w: fetch answered another block", ErrBadResponse)
+	}
+	return blocks, nil
+}
+
 func (n *Node) RequestStatus(ctx context.Context, p peer.ID) (*pb.SyncStatus, error) {
 	resp, err := n.sync.roundTrip(ctx, p, &pb.SyncRequest{Req: &pb.SyncRequest_Status{Status: &pb.SyncStatusRequest{}}})
 	if err != nil {

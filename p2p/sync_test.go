@@ -232,3 +232,44 @@ func TestSyncClientRefusesOversizedResponse(t *testing.T) {
 		t.Fatalf("small request: %d blocks, err %v", len(blocks), err)
 	}
 }
+
+// Consensus fetches of a missing block: the block and its ancestors, oldest
+// first; an unknown hash gives an empty answer; a bad hash is refused.
+func TestSyncBlockByHash(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	nw := p2ptest.NewNetwork(t, 2, 7)
+	src := p2ptest.NewBlocks(t, 40, 50)
+	server := nw.Start(0, nw.Config(0), p2p.WithBlockSource(src))
+	client := nw.Start(1, nw.Config(1))
+	nw.WaitConnected(10 * time.Second)
+
+	want := mustBlocks(t, src, 30, 30)[0]
+	hash := want.GetCert().GetBlockHash()
+	blocks, err := client.RequestBlockByHash(ctx, server.ID(), hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != p2p.MaxFetchAncestors+1 {
+		t.Fatalf("%d blocks, want %d", len(blocks), p2p.MaxFetchAncestors+1)
+	}
+	if last := blocks[len(blocks)-1]; !bytes.Equal(crypto.Hash(last.GetHeader()), hash) {
+		t.Fatal("last block is not the one asked")
+	}
+	if h := heightOf(t, &pb.CommittedBlock{Block: blocks[0]}); h != 30-p2p.MaxFetchAncestors {
+		t.Fatalf("first block at height %d", h)
+	}
+	// Near genesis there are fewer ancestors.
+	blocks, err = client.RequestBlockByHash(ctx, server.ID(), mustBlocks(t, src, 2, 2)[0].GetCert().GetBlockHash())
+	if err != nil || len(blocks) != 2 {
+		t.Fatalf("block 2: %d blocks, %v", len(blocks), err)
+	}
+	// Unknown block: empty.
+	blocks, err = client.RequestBlockByHash(ctx, server.ID(), bytes.Repeat([]byte{7}, 32))
+	if err != nil || len(blocks) != 0 {
+		t.Fatalf("unknown block: %d blocks, %v", len(blocks), err)
+	}
+	// Malformed hash: refused by the client before sending.
+	if _, err := client.RequestBlockByHash(ctx, server.ID(), []byte{1, 2}); err == nil {
+		t.Fatal("short hash accepted")
+	}
+}

@@ -25,10 +25,12 @@ var _ p2p.BlockSource = (*Blocks)(nil)
 func NewBlocks(t testing.TB, n int, txSize int) *Blocks {
 	t.Helper()
 	b := &Blocks{txs: make(map[string][]byte)}
+	var parent []byte
 	for h := 1; h <= n; h++ {
 		tx := Tx(t, uint64(h), txSize)
 		b.txs[string(crypto.Hash(tx))] = tx
-		hdr := Marshal(t, &pb.Header{ChainId: ChainID, Height: uint64(h), TxCount: 1})
+		hdr := Marshal(t, &pb.Header{ChainId: ChainID, Height: uint64(h), TxCount: 1, ParentHash: parent})
+		parent = crypto.Hash(hdr)
 		b.blocks = append(b.blocks, &pb.CommittedBlock{
 			Block: &pb.Block{Header: hdr, Txs: [][]byte{tx}},
 			Cert:  &pb.CommitCert{Height: uint64(h), BlockHash: crypto.Hash(hdr)},
@@ -79,4 +81,22 @@ func (b *Blocks) Tx(h uint64) []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.blocks[h-1].GetBlock().GetTxs()[0]
+}
+
+// BlocksByHash returns the block with hash and up to maxAncestors of its
+// ancestors (by height: the fake chain is linear), oldest first.
+func (b *Blocks) BlocksByHash(hash []byte, maxAncestors int) []*pb.Block {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, cb := range b.blocks {
+		if string(cb.GetCert().GetBlockHash()) == string(hash) {
+			lo := max(0, i-maxAncestors)
+			var out []*pb.Block
+			for _, c := range b.blocks[lo : i+1] {
+				out = append(out, c.GetBlock())
+			}
+			return out
+		}
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ type SyncRequest struct {
 	//	*SyncRequest_Blocks
 	//	*SyncRequest_Txs
 	//	*SyncRequest_Status
+	//	*SyncRequest_BlockByHash
 	Req           isSyncRequest_Req `protobuf_oneof:"req"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -98,6 +99,15 @@ func (x *SyncRequest) GetStatus() *SyncStatusRequest {
 	return nil
 }
 
+func (x *SyncRequest) GetBlockByHash() *BlockByHashRequest {
+	if x != nil {
+		if x, ok := x.Req.(*SyncRequest_BlockByHash); ok {
+			return x.BlockByHash
+		}
+	}
+	return nil
+}
+
 type isSyncRequest_Req interface {
 	isSyncRequest_Req()
 }
@@ -114,11 +124,72 @@ type SyncRequest_Status struct {
 	Status *SyncStatusRequest `protobuf:"bytes,3,opt,name=status,proto3,oneof"`
 }
 
+type SyncRequest_BlockByHash struct {
+	BlockByHash *BlockByHashRequest `protobuf:"bytes,4,opt,name=block_by_hash,json=blockByHash,proto3,oneof"`
+}
+
 func (*SyncRequest_Blocks) isSyncRequest_Req() {}
 
 func (*SyncRequest_Txs) isSyncRequest_Req() {}
 
 func (*SyncRequest_Status) isSyncRequest_Req() {}
+
+func (*SyncRequest_BlockByHash) isSyncRequest_Req() {}
+
+// BlockByHashRequest asks for a block that may not be committed yet (a
+// consensus fetch of a missing parent), with up to max_ancestors of its
+// ancestors.
+type BlockByHashRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          []byte                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"`
+	MaxAncestors  uint32                 `protobuf:"varint,2,opt,name=max_ancestors,json=maxAncestors,proto3" json:"max_ancestors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockByHashRequest) Reset() {
+	*x = BlockByHashRequest{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockByHashRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockByHashRequest) ProtoMessage() {}
+
+func (x *BlockByHashRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockByHashRequest.ProtoReflect.Descriptor instead.
+func (*BlockByHashRequest) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BlockByHashRequest) GetHash() []byte {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+func (x *BlockByHashRequest) GetMaxAncestors() uint32 {
+	if x != nil {
+		return x.MaxAncestors
+	}
+	return 0
+}
 
 // BlocksRequest asks for committed blocks from_height..to_height inclusive.
 type BlocksRequest struct {
@@ -131,7 +202,7 @@ type BlocksRequest struct {
 
 func (x *BlocksRequest) Reset() {
 	*x = BlocksRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +214,7 @@ func (x *BlocksRequest) String() string {
 func (*BlocksRequest) ProtoMessage() {}
 
 func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +227,7 @@ func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksRequest.ProtoReflect.Descriptor instead.
 func (*BlocksRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BlocksRequest) GetFromHeight() uint64 {
@@ -183,7 +254,7 @@ type TxsRequest struct {
 
 func (x *TxsRequest) Reset() {
 	*x = TxsRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +266,7 @@ func (x *TxsRequest) String() string {
 func (*TxsRequest) ProtoMessage() {}
 
 func (x *TxsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +279,7 @@ func (x *TxsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsRequest.ProtoReflect.Descriptor instead.
 func (*TxsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TxsRequest) GetHashes() [][]byte {
@@ -226,7 +297,7 @@ type SyncStatusRequest struct {
 
 func (x *SyncStatusRequest) Reset() {
 	*x = SyncStatusRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +309,7 @@ func (x *SyncStatusRequest) String() string {
 func (*SyncStatusRequest) ProtoMessage() {}
 
 func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +322,7 @@ func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*SyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
 }
 
 type SyncResponse struct {
@@ -262,6 +333,7 @@ type SyncResponse struct {
 	//	*SyncResponse_Txs
 	//	*SyncResponse_Status
 	//	*SyncResponse_Error
+	//	*SyncResponse_BlockChain
 	Resp          isSyncResponse_Resp `protobuf_oneof:"resp"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -269,7 +341,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +353,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +366,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SyncResponse) GetResp() isSyncResponse_Resp {
@@ -340,6 +412,15 @@ func (x *SyncResponse) GetError() *SyncError {
 	return nil
 }
 
+func (x *SyncResponse) GetBlockChain() *BlockChainResponse {
+	if x != nil {
+		if x, ok := x.Resp.(*SyncResponse_BlockChain); ok {
+			return x.BlockChain
+		}
+	}
+	return nil
+}
+
 type isSyncResponse_Resp interface {
 	isSyncResponse_Resp()
 }
@@ -360,6 +441,10 @@ type SyncResponse_Error struct {
 	Error *SyncError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
 }
 
+type SyncResponse_BlockChain struct {
+	BlockChain *BlockChainResponse `protobuf:"bytes,5,opt,name=block_chain,json=blockChain,proto3,oneof"`
+}
+
 func (*SyncResponse_Blocks) isSyncResponse_Resp() {}
 
 func (*SyncResponse_Txs) isSyncResponse_Resp() {}
@@ -367,6 +452,54 @@ func (*SyncResponse_Txs) isSyncResponse_Resp() {}
 func (*SyncResponse_Status) isSyncResponse_Resp() {}
 
 func (*SyncResponse_Error) isSyncResponse_Resp() {}
+
+func (*SyncResponse_BlockChain) isSyncResponse_Resp() {}
+
+// BlockChainResponse is the asked block and its ancestors, oldest first;
+// empty when the block is unknown.
+type BlockChainResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Blocks        []*Block               `protobuf:"bytes,1,rep,name=blocks,proto3" json:"blocks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockChainResponse) Reset() {
+	*x = BlockChainResponse{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockChainResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockChainResponse) ProtoMessage() {}
+
+func (x *BlockChainResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockChainResponse.ProtoReflect.Descriptor instead.
+func (*BlockChainResponse) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BlockChainResponse) GetBlocks() []*Block {
+	if x != nil {
+		return x.Blocks
+	}
+	return nil
+}
 
 type BlocksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -377,7 +510,7 @@ type BlocksResponse struct {
 
 func (x *BlocksResponse) Reset() {
 	*x = BlocksResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +522,7 @@ func (x *BlocksResponse) String() string {
 func (*BlocksResponse) ProtoMessage() {}
 
 func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +535,7 @@ func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksResponse.ProtoReflect.Descriptor instead.
 func (*BlocksResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BlocksResponse) GetBlocks() []*CommittedBlock {
@@ -423,7 +556,7 @@ type TxsResponse struct {
 
 func (x *TxsResponse) Reset() {
 	*x = TxsResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +568,7 @@ func (x *TxsResponse) String() string {
 func (*TxsResponse) ProtoMessage() {}
 
 func (x *TxsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +581,7 @@ func (x *TxsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsResponse.ProtoReflect.Descriptor instead.
 func (*TxsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TxsResponse) GetTxs() [][]byte {
@@ -471,7 +604,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +616,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +629,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SyncStatus) GetChainId() string {
@@ -543,7 +676,7 @@ type SyncError struct {
 
 func (x *SyncError) Reset() {
 	*x = SyncError{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +688,7 @@ func (x *SyncError) String() string {
 func (*SyncError) ProtoMessage() {}
 
 func (x *SyncError) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +701,7 @@ func (x *SyncError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncError.ProtoReflect.Descriptor instead.
 func (*SyncError) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SyncError) GetMessage() string {
@@ -583,12 +716,16 @@ var File_govnode_v1_p2p_proto protoreflect.FileDescriptor
 const file_govnode_v1_p2p_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/p2p.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/chain.proto\"\xae\x01\n" +
+	"govnode.v1\x1a\x16govnode/v1/chain.proto\"\xf4\x01\n" +
 	"\vSyncRequest\x123\n" +
 	"\x06blocks\x18\x01 \x01(\v2\x19.govnode.v1.BlocksRequestH\x00R\x06blocks\x12*\n" +
 	"\x03txs\x18\x02 \x01(\v2\x16.govnode.v1.TxsRequestH\x00R\x03txs\x127\n" +
-	"\x06status\x18\x03 \x01(\v2\x1d.govnode.v1.SyncStatusRequestH\x00R\x06statusB\x05\n" +
+	"\x06status\x18\x03 \x01(\v2\x1d.govnode.v1.SyncStatusRequestH\x00R\x06status\x12D\n" +
+	"\rblock_by_hash\x18\x04 \x01(\v2\x1e.govnode.v1.BlockByHashRequestH\x00R\vblockByHashB\x05\n" +
 	"\x03req\"M\n" +
+	"\x12BlockByHashRequest\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\fR\x04hash\x12#\n" +
+	"\rmax_ancestors\x18\x02 \x01(\rR\fmaxAncestors\"M\n" +
 	"\rBlocksRequest\x12\x1f\n" +
 	"\vfrom_height\x18\x01 \x01(\x04R\n" +
 	"fromHeight\x12\x1b\n" +
@@ -596,13 +733,17 @@ const file_govnode_v1_p2p_proto_rawDesc = "" +
 	"\n" +
 	"TxsRequest\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\fR\x06hashes\"\x13\n" +
-	"\x11SyncStatusRequest\"\xda\x01\n" +
+	"\x11SyncStatusRequest\"\x9d\x02\n" +
 	"\fSyncResponse\x124\n" +
 	"\x06blocks\x18\x01 \x01(\v2\x1a.govnode.v1.BlocksResponseH\x00R\x06blocks\x12+\n" +
 	"\x03txs\x18\x02 \x01(\v2\x17.govnode.v1.TxsResponseH\x00R\x03txs\x120\n" +
 	"\x06status\x18\x03 \x01(\v2\x16.govnode.v1.SyncStatusH\x00R\x06status\x12-\n" +
-	"\x05error\x18\x04 \x01(\v2\x15.govnode.v1.SyncErrorH\x00R\x05errorB\x06\n" +
-	"\x04resp\"D\n" +
+	"\x05error\x18\x04 \x01(\v2\x15.govnode.v1.SyncErrorH\x00R\x05error\x12A\n" +
+	"\vblock_chain\x18\x05 \x01(\v2\x1e.govnode.v1.BlockChainResponseH\x00R\n" +
+	"blockChainB\x06\n" +
+	"\x04resp\"?\n" +
+	"\x12BlockChainResponse\x12)\n" +
+	"\x06blocks\x18\x01 \x03(\v2\x11.govnode.v1.BlockR\x06blocks\"D\n" +
 	"\x0eBlocksResponse\x122\n" +
 	"\x06blocks\x18\x01 \x03(\v2\x1a.govnode.v1.CommittedBlockR\x06blocks\"\x1f\n" +
 	"\vTxsResponse\x12\x10\n" +
@@ -629,33 +770,39 @@ func file_govnode_v1_p2p_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_p2p_proto_rawDescData
 }
 
-var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_govnode_v1_p2p_proto_goTypes = []any{
-	(*SyncRequest)(nil),       // 0: govnode.v1.SyncRequest
-	(*BlocksRequest)(nil),     // 1: govnode.v1.BlocksRequest
-	(*TxsRequest)(nil),        // 2: govnode.v1.TxsRequest
-	(*SyncStatusRequest)(nil), // 3: govnode.v1.SyncStatusRequest
-	(*SyncResponse)(nil),      // 4: govnode.v1.SyncResponse
-	(*BlocksResponse)(nil),    // 5: govnode.v1.BlocksResponse
-	(*TxsResponse)(nil),       // 6: govnode.v1.TxsResponse
-	(*SyncStatus)(nil),        // 7: govnode.v1.SyncStatus
-	(*SyncError)(nil),         // 8: govnode.v1.SyncError
-	(*CommittedBlock)(nil),    // 9: govnode.v1.CommittedBlock
+	(*SyncRequest)(nil),        // 0: govnode.v1.SyncRequest
+	(*BlockByHashRequest)(nil), // 1: govnode.v1.BlockByHashRequest
+	(*BlocksRequest)(nil),      // 2: govnode.v1.BlocksRequest
+	(*TxsRequest)(nil),         // 3: govnode.v1.TxsRequest
+	(*SyncStatusRequest)(nil),  // 4: govnode.v1.SyncStatusRequest
+	(*SyncResponse)(nil),       // 5: govnode.v1.SyncResponse
+	(*BlockChainResponse)(nil), // 6: govnode.v1.BlockChainResponse
+	(*BlocksResponse)(nil),     // 7: govnode.v1.BlocksResponse
+	(*TxsResponse)(nil),        // 8: govnode.v1.TxsResponse
+	(*SyncStatus)(nil),         // 9: govnode.v1.SyncStatus
+	(*SyncError)(nil),          // 10: govnode.v1.SyncError
+	(*Block)(nil),              // 11: govnode.v1.Block
+	(*CommittedBlock)(nil),     // 12: govnode.v1.CommittedBlock
 }
 var file_govnode_v1_p2p_proto_depIdxs = []int32{
-	1, // 0: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
-	2, // 1: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
-	3, // 2: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
-	5, // 3: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
-	6, // 4: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
-	7, // 5: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
-	8, // 6: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
-	9, // 7: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	2,  // 0: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
+	3,  // 1: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
+	4,  // 2: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
+	1,  // 3: govnode.v1.SyncRequest.block_by_hash:type_name -> govnode.v1.BlockByHashRequest
+	7,  // 4: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
+	8,  // 5: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
+	9,  // 6: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
+	10, // 7: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
+	6,  // 8: govnode.v1.SyncResponse.block_chain:type_name -> govnode.v1.BlockChainResponse
+	11, // 9: govnode.v1.BlockChainResponse.blocks:type_name -> govnode.v1.Block
+	12, // 10: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_p2p_proto_init() }
@@ -668,12 +815,14 @@ func file_govnode_v1_p2p_proto_init() {
 		(*SyncRequest_Blocks)(nil),
 		(*SyncRequest_Txs)(nil),
 		(*SyncRequest_Status)(nil),
+		(*SyncRequest_BlockByHash)(nil),
 	}
-	file_govnode_v1_p2p_proto_msgTypes[4].OneofWrappers = []any{
+	file_govnode_v1_p2p_proto_msgTypes[5].OneofWrappers = []any{
 		(*SyncResponse_Blocks)(nil),
 		(*SyncResponse_Txs)(nil),
 		(*SyncResponse_Status)(nil),
 		(*SyncResponse_Error)(nil),
+		(*SyncResponse_BlockChain)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -681,7 +830,7 @@ func file_govnode_v1_p2p_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_p2p_proto_rawDesc), len(file_govnode_v1_p2p_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
