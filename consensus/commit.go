@@ -1,0 +1,143 @@
+package consensus
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// onVerifiedQC takes in a QC that verified (or that the core formed): it
+// raises the high QC, moves to a higher view, counts progress in this view,
+// and applies the commit rule. from is the validator to fetch the block from.
+func (c *Core) onVerifiedQC(qc *pb.QuorumCert, from int) {
+	if qc.GetHeight() == 0 {
+		return
+	}
+	if qcLess(c.highQC, qc) {
+		c.highQC = qc
+		c.safetyDirty = true
+	}
+	if qc.GetView() > c.view {
+		c.failures = 0
+		c.enterView(qc.GetView())
+		c.progressHeight = qc.GetHeight()
+	} else if qc.GetView() == c.view && qc.GetHeight() > c.progressHeight {
+		c.progressHeight = qc.GetHeight()
+		c.failures = 0
+		c.deadline = c.tick + c.duration()
+	}
+	key := string(qc.GetBlockHash())
+	if _, had := c.certified[key]; had {
+		return
+	}
+	if qc.GetHeight() <= c.committedHeight {
+		return
+	}
+	c.certified[key] = qc
+	if x := c.blocks[key]; x != nil {
+		c.checkCommit(x, qc)
+	} else {
+		c.requestFetch(qc.GetBlockHash(), qc.GetHeight(), from)
+	}
+}
+
+// checkCommit is DESIGN §4 "Commit": x is certified by qc; if its parent is
+// of the same view, the parent and all its ancestors are committed, proven
+// by x's header and qc.
+func (c *Core) checkCommit(x *node, qc *pb.QuorumCert) {
+	if c.bugs.OneChainCommit {
+		// Broken rule, tests only: commit x on its own QC.
+		c.commit(x, &pb.CommitCert{Height: x.height, BlockHash: x.hash, ChildHeader: x.block.GetHeader(), ChildQc: qc})
+		return
+	}
+	p := c.blocks[x.parent]
+	if p == nil || p.view != x.view || p.height == 0 {
+		return
+	}
+	c.commit(p, &pb.CommitCert{Height: p.height, BlockHash: p.hash, ChildHeader: x.block.GetHeader(), ChildQc: qc})
+}
+
+// commit hands out b and its uncommitted ancestors in height order, each
+// with cert.
+func (c *Core) commit(b *node, cert *pb.CommitCert) {
+	if b.height <= c.committedHeight {
+		return
+	}
+	var chain []*node
+	x := b
+	for x != nil && x.height > c.committedHeight {
+		chain = append(chain, x)
+		x = c.blocks[x.parent]
+	}
+	if x == nil || x.key != c.committedKey {
+		c.fault = fmt.Errorf("%w: block %x at height %d does not extend committed block %x at height %d",
+			ErrSafetyFault, b.hash[:4], b.height, []byte(c.committedKey)[:4], c.committedHeight)
+		c.out.Fault = c.fault
+		return
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		y := chain[i]
+		y.committed = true
+		c.attested = max(c.attested, y.stateHeight)
+		c.stats.Committed++
+		c.out.Committed = append(c.out.Committed, CommittedBlock{Height: y.height, Hash: y.hash, Block: y.block, Header: y.hdr, Cert: cert})
+	}
+	c.committedHeight, c.committedKey = b.height, b.key
+	if c.committedHeight%32 == 0 || len(c.blocks) > 4*c.cfg.RetainBlocks {
+		c.gc()
+	}
+}
+
+// VerifyCommit checks that block is committed: cert's child header extends
+// the certified block in the same view and carries a valid QC from cfg's
+// validator set, and chain (serialized headers of the blocks from block's
+// child up to cert's block, in height order; empty when block is cert's
+// block) links block to it by parent hashes. Block sync and light clients
+// use it; only cfg's ChainID, GenesisHash, Validators and FaultModel are read.
+func VerifyCommit(cfg Config, block *pb.Block, cert *pb.CommitCert, chain [][]byte) error {
+	if block == nil || cert == nil {
+		return invalid("missing block or certificate")
+	}
+	var sink uint64
+	ver := newVerifier(&cfg, &sink, &sink)
+	prev := block.GetHeader()
+	prevHdr := new(pb.Header)
+	if err := proto.Unmarshal(prev, prevHdr); err != nil {
+		return invalid("decode block header: %v", err)
+	}
+	for i, hb := range chain {
+		h := new(pb.Header)
+		if err := proto.Unmarshal(hb, h); err != nil {
+			return invalid("decode chain header %d: %v", i, err)
+		}
+		if !bytes.Equal(h.GetParentHash(), crypto.Hash(prev)) || h.GetHeight() != prevHdr.GetHeight()+1 {
+			return invalid("chain header %d does not extend the one before", i)
+		}
+		prev, prevHdr = hb, h
+	}
+	committed := crypto.Hash(prev)
+	if !bytes.Equal(committed, cert.GetBlockHash()) || prevHdr.GetHeight() != cert.GetHeight() {
+		return invalid("certificate is for block %x at %d, chain ends at %x at %d", cert.GetBlockHash(), cert.GetHeight(), committed, prevHdr.GetHeight())
+	}
+	child := new(pb.Header)
+	if err := proto.Unmarshal(cert.GetChildHeader(), child); err != nil {
+		return invalid("decode child header: %v", err)
+	}
+	if child.GetChainId() != cfg.ChainID || prevHdr.GetChainId() != cfg.ChainID {
+		return invalid("chain id mismatch")
+	}
+	if !bytes.Equal(child.GetParentHash(), committed) || child.GetHeight() != prevHdr.GetHeight()+1 {
+		return invalid("child header does not extend the committed block")
+	}
+	if child.GetView() != prevHdr.GetView() {
+		return invalid("child of view %d, committed block of view %d: not a two-chain", child.GetView(), prevHdr.GetView())
+	}
+	qc := cert.GetChildQc()
+	if !bytes.Equal(qc.GetBlockHash(), crypto.Hash(cert.GetChildHeader())) || qc.GetView() != child.GetView() || qc.GetHeight() != child.GetHeight() {
+		return invalid("child QC does not certify the child header")
+	}
+	return ver.qc(qc)
+}

@@ -1,0 +1,195 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// FaultModel selects the quorum rule (DESIGN §4).
+type FaultModel string
+
+// The fault models a genesis may choose.
+const (
+	// Crash tolerates f = n - q crashed validators with q = ⌊n/2⌋+1.
+	Crash FaultModel = "crash"
+	// Byzantine tolerates f = ⌊(n-1)/3⌋ arbitrary validators with q = ⌊2n/3⌋+1.
+	Byzantine FaultModel = "byzantine"
+)
+
+// Quorum returns q for n validators under the model (DESIGN §4 table).
+func Quorum(model FaultModel, n int) int {
+	if model == Byzantine {
+		return 2*n/3 + 1
+	}
+	return n/2 + 1
+}
+
+// MaxFaulty returns f, the number of faulty validators the model tolerates:
+// n - q for crash, ⌊(n-1)/3⌋ for byzantine. f+1 timeouts for a view prove
+// that at least one correct validator gave up on it.
+func MaxFaulty(model FaultModel, n int) int {
+	if model == Byzantine {
+		return (n - 1) / 3
+	}
+	return n - Quorum(model, n)
+}
+
+// Config is the consensus configuration of one replica. It is a plain value:
+// the node fills it from genesis and its own key, Validate checks it, and the
+// core never changes it.
+//
+// Validator-set changes: the set is fixed here for now. The core reads it only
+// through Config.Validators, the quorum helpers and verifier, so a later change
+// can swap in a per-height set (DESIGN §4 "Validator set change") by giving
+// the verifier a set chosen by block height; nothing else holds on to indexes.
+type Config struct {
+	// ChainID goes into every sign bytes and every header.
+	ChainID string
+	// GenesisHash is the hash of block 0; the genesis QC certifies it.
+	GenesisHash []byte
+	// Validators are the validator public keys; the index is the validator
+	// index used in votes, QCs and headers.
+	Validators []*pb.PublicKey
+	// Self is this replica's validator index, or -1 for an observer that
+	// follows commits without voting or proposing.
+	Self int
+	// FaultModel is Crash or Byzantine.
+	FaultModel FaultModel
+
+	// BaseTimeoutTicks is the view timeout after progress. Each view that
+	// ends by timeout doubles it, up to MaxTimeoutTicks.
+	BaseTimeoutTicks int
+	MaxTimeoutTicks  int
+	// HeartbeatTicks is how often an idle leader sends a heartbeat. It must
+	// be below BaseTimeoutTicks.
+	HeartbeatTicks int
+	// FetchRetryTicks is how often a missing block is asked for again.
+	FetchRetryTicks int
+
+	// MaxBlockTxs and MaxTxBytes bound a proposal; MaxHeaderBytes bounds a
+	// serialized header.
+	MaxBlockTxs    int
+	MaxTxBytes     int
+	MaxHeaderBytes int
+	// MaxFuturePerSender bounds the messages kept per sender for a view
+	// above ours.
+	MaxFuturePerSender int
+	// MaxOrphans bounds the blocks kept while their parent is fetched.
+	MaxOrphans int
+	// VerifyCacheSize bounds the signature verification cache the core
+	// makes when SigCache is nil.
+	VerifyCacheSize int
+	// SigCache, if set, is a verification cache shared with other
+	// verifiers in the process (the gossip validator); nil gives the core
+	// its own.
+	SigCache *SigCache
+	// RetainBlocks is how many committed blocks below the committed head the
+	// core keeps in memory (to serve fetches); older ones are in the ledger.
+	RetainBlocks int
+
+	// bugs switches rules off for the broken-rule tests. It is unexported and
+	// set only by export_test.go, so no production configuration reaches it.
+	bugs *bugs
+}
+
+// bugs are test-only rule switches (see export_test.go). Field names are
+// exported so the external test package can fill them through an alias.
+type bugs struct {
+	// SkipTCCheck votes for a view's first block without checking TC(v-1).
+	SkipTCCheck bool
+	// WeakTC forms and accepts TCs of q-1 timeouts.
+	WeakTC bool
+	// OneChainCommit commits a block as soon as it has a QC.
+	OneChainCommit bool
+	// ForgetSafety ignores the persisted safety state on restart.
+	ForgetSafety bool
+}
+
+// DefaultConfig returns a Config with the default limits and timing; the
+// caller fills ChainID, GenesisHash, Validators, Self and FaultModel.
+func DefaultConfig() Config {
+	return Config{
+		Self:               -1,
+		FaultModel:         Crash,
+		BaseTimeoutTicks:   20,
+		MaxTimeoutTicks:    160,
+		HeartbeatTicks:     5,
+		FetchRetryTicks:    10,
+		MaxBlockTxs:        5000,
+		MaxTxBytes:         64 << 10,
+		MaxHeaderBytes:     2048,
+		MaxFuturePerSender: 64,
+		MaxOrphans:         512,
+		VerifyCacheSize:    8192,
+		RetainBlocks:       256,
+	}
+}
+
+// ErrInvalidConfig wraps every Validate error.
+var ErrInvalidConfig = errors.New("consensus: invalid config")
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, a...))
+	}
+	if c.ChainID == "" {
+		return bad("empty chain id")
+	}
+	if len(c.GenesisHash) != crypto.HashSize {
+		return bad("genesis hash is %d bytes, want %d", len(c.GenesisHash), crypto.HashSize)
+	}
+	if len(c.Validators) == 0 {
+		return bad("no validators")
+	}
+	if len(c.Validators) > 1<<16 {
+		return bad("%d validators", len(c.Validators))
+	}
+	for i, v := range c.Validators {
+		if err := crypto.ValidatePublicKey(v); err != nil {
+			return bad("validator %d: %v", i, err)
+		}
+	}
+	if c.Self < -1 || c.Self >= len(c.Validators) {
+		return bad("self %d out of range [-1, %d)", c.Self, len(c.Validators))
+	}
+	if c.FaultModel != Crash && c.FaultModel != Byzantine {
+		return bad("fault model %q, want %q or %q", c.FaultModel, Crash, Byzantine)
+	}
+	if c.BaseTimeoutTicks < 2 || c.MaxTimeoutTicks < c.BaseTimeoutTicks {
+		return bad("timeouts base %d max %d", c.BaseTimeoutTicks, c.MaxTimeoutTicks)
+	}
+	if c.HeartbeatTicks < 1 || c.HeartbeatTicks >= c.BaseTimeoutTicks {
+		return bad("heartbeat %d ticks must be in [1, base timeout %d)", c.HeartbeatTicks, c.BaseTimeoutTicks)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"FetchRetryTicks", c.FetchRetryTicks}, {"MaxBlockTxs", c.MaxBlockTxs}, {"MaxTxBytes", c.MaxTxBytes},
+		{"MaxHeaderBytes", c.MaxHeaderBytes}, {"MaxFuturePerSender", c.MaxFuturePerSender},
+		{"MaxOrphans", c.MaxOrphans}, {"VerifyCacheSize", c.VerifyCacheSize}, {"RetainBlocks", c.RetainBlocks},
+	} {
+		if l.v < 1 {
+			return bad("%s %d must be positive", l.name, l.v)
+		}
+	}
+	return nil
+}
+
+// quorum and faulty for this config.
+func (c *Config) quorum() int { return Quorum(c.FaultModel, len(c.Validators)) }
+func (c *Config) faulty() int { return MaxFaulty(c.FaultModel, len(c.Validators)) }
+
+// Leader returns L(v) = v mod n.
+func (c *Config) Leader(view uint64) int { return int(view % uint64(len(c.Validators))) }
+
+func (c *Config) bug() bugs {
+	if c.bugs == nil {
+		return bugs{}
+	}
+	return *c.bugs
+}

@@ -1,0 +1,294 @@
+// Package driver runs a consensus.Core: one goroutine per replica that
+// feeds it from a Transport and a ticker and carries out its Ready
+// (persist, send, apply), plus a file-backed SafetyStore. It is the thin
+// shell around the pure core (STYLE §1); node wires the real p2p and
+// ledger into its interfaces, tests and the simulator wire fakes.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/govnode/govnode/consensus"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Transport carries consensus messages between validators. The p2p layer
+// implements it in node; tests use channels.
+//
+// Contract: Send and Broadcast do not block for long and never call back
+// into the driver; they may drop messages (the protocol retransmits what it
+// needs through timeouts). The driver owns nothing it passes in after the
+// call returns, and the transport must not modify messages. Messages
+// delivered on Inbox are untrusted; their Sender is the peer's claimed
+// validator index.
+type Transport interface {
+	// Send sends m to validator to.
+	Send(to int, m *pb.ConsensusMessage) error
+	// Broadcast sends m to every other validator.
+	Broadcast(m *pb.ConsensusMessage) error
+	// Fetch asks validator from for the block with hash; the block comes
+	// back on Inbox as a Proposal message (best effort, may never come).
+	Fetch(from int, hash []byte) error
+	// Inbox delivers messages from peers.
+	Inbox() <-chan *pb.ConsensusMessage
+	// BlockRequests delivers peers' fetches for blocks this replica holds;
+	// the driver answers each on its Reply channel (buffered, capacity 1)
+	// with the block or nil.
+	BlockRequests() <-chan BlockRequest
+}
+
+// BlockRequest is a peer's fetch of one block, answered by the driver.
+type BlockRequest struct {
+	Hash  []byte
+	Reply chan<- *pb.Block
+}
+
+// SafetyStore persists the SafetyState (DESIGN §4 "Persist before you
+// speak").
+//
+// Contract: Save returns only after the state is durable (synced); a
+// failed Save stops the driver, because a replica that cannot persist must
+// not vote. Load returns the zero SafetyState when nothing was saved yet,
+// and an error when the stored state is unreadable (never a guess).
+type SafetyStore interface {
+	Load() (consensus.SafetyState, error)
+	Save(consensus.SafetyState) error
+}
+
+// Executor is the application side of consensus: the ledger in node, a
+// fake in tests. Calls come from the driver goroutine, one at a time.
+type Executor interface {
+	// Head returns the last committed block, nil at genesis. Called once at
+	// start.
+	Head() (*pb.Block, error)
+	// Commit executes and stores committed blocks, given in height order,
+	// each directly above the one before (and the first above Head). It must
+	// be durable before returning; an error stops the driver.
+	Commit(blocks []consensus.CommittedBlock) error
+	// ValidateBlock checks a proposal's payload and application header
+	// fields before this replica votes for it (ABCI ProcessProposal). All
+	// blocks up to req.StateHeight have been committed through Commit. A nil
+	// error accepts; any error refuses (the replica will not vote for it).
+	// It must be deterministic across correct replicas.
+	ValidateBlock(req consensus.ValidationRequest) error
+	// BuildPayload returns the header application fields for a block of
+	// txs at slot (state_height = slot.StateHeight and the state root after
+	// it, tx_root, time, ...). Every block up to slot.StateHeight has been
+	// committed through Commit.
+	BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header, error)
+}
+
+// Mempool supplies transactions to the leader.
+type Mempool interface {
+	// Reap returns up to max txs to propose, leaving out the txs of the
+	// blocks in exclude (proposed but not committed yet). The returned
+	// slices are not modified afterwards.
+	Reap(max int, exclude []*pb.Block) [][]byte
+	// Update removes txs committed in blocks.
+	Update(blocks []consensus.CommittedBlock)
+	// Pending reports whether txs wait to be committed.
+	Pending() bool
+}
+
+// EvidencePool keeps proof of equivocation to put on chain (optional).
+type EvidencePool interface {
+	AddEvidence(ev *pb.EquivocationEvidence)
+}
+
+// Deps are the driver's collaborators and its tick; Evidence and Logger
+// may be nil.
+type Deps struct {
+	// TickInterval is the wall-clock length of one core tick (the core's
+	// timeouts are counted in ticks); Run needs it positive.
+	TickInterval time.Duration
+	Transport    Transport
+	Store        SafetyStore
+	Executor     Executor
+	Mempool      Mempool
+	Evidence     EvidencePool
+	Logger       *slog.Logger
+}
+
+// Driver runs one replica: a single goroutine (Run) owns the consensus.Core, feeds it
+// from the transport and a ticker, and carries out its Ready.
+type Driver struct {
+	maxTxs int
+	core   *consensus.Core
+	deps   Deps
+	log    *slog.Logger
+}
+
+// New loads the safety state and the committed head and builds the
+// core.
+func New(cfg consensus.Config, signer consensus.Signer, deps Deps) (*Driver, error) {
+	if deps.Transport == nil || deps.Store == nil || deps.Executor == nil || deps.Mempool == nil {
+		return nil, errors.New("consensus: driver needs a transport, safety store, executor and mempool")
+	}
+	st, err := deps.Store.Load()
+	if err != nil {
+		return nil, fmt.Errorf("consensus: load safety state: %w", err)
+	}
+	head, err := deps.Executor.Head()
+	if err != nil {
+		return nil, fmt.Errorf("consensus: load committed head: %w", err)
+	}
+	core, err := consensus.NewCore(cfg, signer, consensus.RestartState{Safety: st, Head: head})
+	if err != nil {
+		return nil, err
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{maxTxs: cfg.MaxBlockTxs, core: core, deps: deps, log: log.With("self", cfg.Self)}, nil
+}
+
+// Run is the replica's loop (etcd raft's application loop): it returns
+// ctx.Err() when ctx ends, or the error that made it stop (a failed
+// persist, a failed commit, a safety fault).
+func (d *Driver) Run(ctx context.Context) error { return d.RunWithStatus(ctx, nil) }
+
+// RunWithStatus is Run, calling onStatus (from the loop's goroutine, so it
+// must not block) with the core's Status whenever it changed after an
+// input: the way to publish an immutable snapshot to API and metrics
+// readers without sharing the core.
+func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Status)) error {
+	if d.deps.TickInterval <= 0 {
+		return errors.New("consensus/driver: Run needs a positive TickInterval")
+	}
+	t := time.NewTicker(d.deps.TickInterval)
+	defer t.Stop()
+	inbox, reqs := d.deps.Transport.Inbox(), d.deps.Transport.BlockRequests()
+	if err := d.flush(); err != nil {
+		return err
+	}
+	var last consensus.Status
+	publish := func() {
+		if onStatus == nil {
+			return
+		}
+		if st := d.core.Status(); !statusEqual(st, last) {
+			last = st
+			onStatus(st)
+		}
+	}
+	publish()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			err = d.Tick()
+		case m := <-inbox:
+			err = d.Deliver(m)
+		case r := <-reqs:
+			r.Reply <- d.core.Block(r.Hash)
+		}
+		if err != nil {
+			return err
+		}
+		publish()
+	}
+}
+
+func statusEqual(a, b consensus.Status) bool {
+	return a.View == b.View && a.Leader == b.Leader && a.CommittedHeight == b.CommittedHeight &&
+		string(a.CommittedHash) == string(b.CommittedHash) && a.HighQCView == b.HighQCView &&
+		a.HighQCHeight == b.HighQCHeight && a.LastVotedView == b.LastVotedView && a.LastVotedHeight == b.LastVotedHeight
+}
+
+// Tick advances the core one tick and carries out its Ready. Deliver and
+// Tick are for an owner that runs its own loop (the simulator); never call
+// them concurrently with Run.
+func (d *Driver) Tick() error {
+	d.core.Tick()
+	return d.flush()
+}
+
+// Deliver steps one message and carries out the Ready. A bad message is
+// counted in Stats, not returned: only errors that stop the replica are.
+func (d *Driver) Deliver(m *pb.ConsensusMessage) error {
+	if err := d.core.Step(m); err != nil {
+		d.log.Debug("consensus message refused", "sender", m.GetSender(), "err", err)
+	}
+	return d.flush()
+}
+
+// Core gives the owner read access (Status, Stats, Block) from the loop's
+// goroutine.
+func (d *Driver) Core() *consensus.Core { return d.core }
+
+// flush carries out Ready until the core has nothing more, in this order:
+//
+//  1. persist the safety state (synced) — before anything leaves the node;
+//  2. send messages, then fetches;
+//  3. apply: execute committed blocks, update the mempool, keep evidence;
+//  4. validate proposals (after step 3, so the state they attest exists)
+//     and report the verdicts;
+//  5. build and propose the leader's payload (also after step 3);
+//  6. report whether the mempool holds txs.
+func (d *Driver) flush() error {
+	for i := 0; ; i++ {
+		d.core.ReportMempool(d.deps.Mempool.Pending())
+		if !d.core.HasReady() {
+			return nil
+		}
+		rd := d.core.Ready()
+		if rd.Fault != nil {
+			return rd.Fault
+		}
+		if rd.Safety != nil {
+			if err := d.deps.Store.Save(*rd.Safety); err != nil {
+				return fmt.Errorf("consensus: persist safety state: %w", err)
+			}
+		}
+		for _, e := range rd.Messages {
+			var err error
+			if e.To == consensus.Broadcast {
+				err = d.deps.Transport.Broadcast(e.Msg)
+			} else {
+				err = d.deps.Transport.Send(e.To, e.Msg)
+			}
+			if err != nil {
+				d.log.Debug("send failed", "to", e.To, "err", err)
+			}
+		}
+		for _, f := range rd.Fetch {
+			if err := d.deps.Transport.Fetch(f.From, f.Hash); err != nil {
+				d.log.Debug("fetch failed", "from", f.From, "err", err)
+			}
+		}
+		if len(rd.Committed) > 0 {
+			if err := d.deps.Executor.Commit(rd.Committed); err != nil {
+				return fmt.Errorf("consensus: execute committed blocks: %w", err)
+			}
+			d.deps.Mempool.Update(rd.Committed)
+		}
+		for _, ev := range rd.Evidence {
+			if d.deps.Evidence != nil {
+				d.deps.Evidence.AddEvidence(ev)
+			}
+		}
+		for _, req := range rd.ToValidate {
+			err := d.deps.Executor.ValidateBlock(req)
+			if err != nil {
+				d.log.Info("proposal refused by the application", "height", req.Header.GetHeight(), "err", err)
+			}
+			d.core.Validated(req.Hash, err == nil)
+		}
+		if s := rd.ProposeSlot; s != nil {
+			txs := d.deps.Mempool.Reap(d.maxTxs, s.Uncommitted)
+			hdr, err := d.deps.Executor.BuildPayload(*s, txs)
+			if err != nil {
+				d.log.Warn("build payload", "height", s.Height, "err", err)
+			} else if err := d.core.Propose(consensus.Payload{Txs: txs, Header: hdr}); err != nil && !errors.Is(err, consensus.ErrNoSlot) {
+				d.log.Warn("propose", "height", s.Height, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package consensus_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/consensus/consensustest"
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// harness runs cores in lock step with a FIFO network and checks, on every
+// Ready, that the safety state covering each outgoing vote or timeout is
+// persisted first (DESIGN §4 "Persist before you speak").
+type harness struct {
+	t         testing.TB
+	cfg       consensus.Config
+	keys      []crypto.PrivateKey
+	cores     []*consensus.Core
+	stores    []consensus.SafetyState
+	heads     []*pb.Block
+	committed [][]consensus.CommittedBlock
+	pending   []bool
+	queue     []hmsg
+	drop      func(from, to int, m *pb.ConsensusMessage) bool
+	reject    map[string]bool // block hashes the application refuses
+	sent      [][]*pb.ConsensusMessage
+}
+
+type hmsg struct {
+	from, to int
+	m        *pb.ConsensusMessage
+}
+
+func newHarness(t testing.TB, n int, model consensus.FaultModel) *harness {
+	t.Helper()
+	keys := consensustest.Keys(n, 7)
+	h := &harness{t: t, cfg: consensustest.Config(keys, model), keys: keys, reject: map[string]bool{}}
+	h.cores = make([]*consensus.Core, n)
+	h.stores = make([]consensus.SafetyState, n)
+	h.heads = make([]*pb.Block, n)
+	h.committed = make([][]consensus.CommittedBlock, n)
+	h.pending = make([]bool, n)
+	h.sent = make([][]*pb.ConsensusMessage, n)
+	for i := range n {
+		h.start(i)
+	}
+	return h
+}
+
+func (h *harness) start(i int) {
+	h.t.Helper()
+	cfg := h.cfg
+	cfg.Self = i
+	c, err := consensus.NewCore(cfg, h.keys[i], consensus.RestartState{Safety: h.stores[i], Head: h.heads[i]})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.cores[i] = c
+}
+
+func posLE(v1, h1, v2, h2 uint64) bool { return v1 < v2 || (v1 == v2 && h1 <= h2) }
+
+// process carries out core i's Ready until it has none.
+func (h *harness) process(i int) {
+	c := h.cores[i]
+	if c == nil {
+		return
+	}
+	c.ReportMempool(h.pending[i])
+	for c.HasReady() {
+		rd := c.Ready()
+		if rd.Fault != nil {
+			h.t.Fatalf("replica %d: %v", i, rd.Fault)
+		}
+		if rd.Safety != nil {
+			h.stores[i] = rd.Safety.Clone()
+		}
+		st := h.stores[i]
+		for _, e := range rd.Messages {
+			if v := e.Msg.GetVote(); v != nil && !posLE(v.GetView(), v.GetHeight(), st.LastVotedView, st.LastVotedHeight) {
+				h.t.Fatalf("replica %d sends vote (%d,%d) before persisting it (stored %d,%d)", i, v.GetView(), v.GetHeight(), st.LastVotedView, st.LastVotedHeight)
+			}
+			if to := e.Msg.GetTimeout(); to != nil && !posLE(to.GetView(), math.MaxUint64, st.LastVotedView, st.LastVotedHeight) {
+				h.t.Fatalf("replica %d sends timeout(%d) before persisting it", i, to.GetView())
+			}
+			h.sent[i] = append(h.sent[i], e.Msg)
+			for to := range h.cores {
+				if to != i && (e.To == consensus.Broadcast || e.To == to) {
+					h.queue = append(h.queue, hmsg{i, to, e.Msg})
+				}
+			}
+		}
+		for _, f := range rd.Fetch {
+			if b := h.cores[f.From].Block(f.Hash); b != nil {
+				h.queue = append(h.queue, hmsg{f.From, i, &pb.ConsensusMessage{Sender: uint32(f.From), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}})
+			}
+		}
+		for _, cb := range rd.Committed {
+			h.committed[i] = append(h.committed[i], cb)
+			h.heads[i] = cb.Block
+			if len(cb.Block.GetTxs()) > 0 {
+				h.pending[i] = false
+			}
+		}
+		for _, req := range rd.ToValidate {
+			c.Validated(req.Hash, !h.reject[string(req.Hash)])
+		}
+		if s := rd.ProposeSlot; s != nil {
+			var txs [][]byte
+			inFlight := false
+			for _, b := range s.Uncommitted {
+				inFlight = inFlight || len(b.GetTxs()) > 0
+			}
+			if h.pending[i] && !inFlight {
+				txs = [][]byte{[]byte("tx")}
+			}
+			_ = c.Propose(consensus.Payload{Txs: txs, Header: &pb.Header{StateHeight: s.StateHeight}})
+		}
+		c.ReportMempool(h.pending[i])
+	}
+}
+
+// deliver runs the network until it is empty.
+func (h *harness) deliver() {
+	for i := range h.cores {
+		h.process(i)
+	}
+	for len(h.queue) > 0 {
+		m := h.queue[0]
+		h.queue = h.queue[1:]
+		if h.cores[m.to] == nil || (h.drop != nil && h.drop(m.from, m.to, m.m)) {
+			continue
+		}
+		_ = h.cores[m.to].Step(m.m)
+		h.process(m.to)
+	}
+}
+
+// tick ticks every running core n times, delivering after each.
+func (h *harness) tick(n int) {
+	for range n {
+		for i, c := range h.cores {
+			if c != nil {
+				c.Tick()
+				h.process(i)
+			}
+		}
+		h.deliver()
+	}
+}
+
+func (h *harness) heights() []uint64 {
+	var hs []uint64
+	for _, c := range h.cores {
+		if c == nil {
+			hs = append(hs, 0)
+			continue
+		}
+		hs = append(hs, c.Status().CommittedHeight)
+	}
+	return hs
+}

@@ -1,0 +1,309 @@
+package consensus
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrInvalid wraps every reason a message or certificate is rejected as
+// provably bad (the sender may be penalised).
+var ErrInvalid = errors.New("consensus: invalid message")
+
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// SigCache remembers signatures that verified, keyed by a hash of (kind,
+// public key, sign bytes, signature), in a bounded FIFO. One cache may be
+// shared by several verifiers (the core and the p2p gossip validator, or
+// every replica of a simulation), so a signature is checked once per
+// process; it is safe for concurrent use. Only successes are cached, so a
+// flood of bad signatures cannot evict anything but older successes.
+type SigCache struct {
+	mu   sync.Mutex
+	set  map[[32]byte]struct{}
+	ring [][32]byte
+	next int
+}
+
+// NewSigCache makes a cache of size entries (at least 1).
+func NewSigCache(size int) *SigCache {
+	size = max(size, 1)
+	return &SigCache{set: make(map[[32]byte]struct{}, size), ring: make([][32]byte, size)}
+}
+
+func (s *SigCache) has(k [32]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.set[k]
+	return ok
+}
+
+func (s *SigCache) add(k [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.set[k]; ok {
+		return
+	}
+	if old := s.ring[s.next]; old != ([32]byte{}) {
+		delete(s.set, old)
+	}
+	s.ring[s.next] = k
+	s.next = (s.next + 1) % len(s.ring)
+	s.set[k] = struct{}{}
+}
+
+// verifier checks signatures and certificates against a validator set,
+// through a SigCache, so a vote seen alone and again inside a QC is checked
+// once.
+type verifier struct {
+	chainID    string
+	genesis    []byte
+	validators []*pb.PublicKey
+	q          int
+	weakTC     bool
+
+	cache    *SigCache
+	verified *uint64
+	hits     *uint64
+}
+
+func newVerifier(cfg *Config, verified, hits *uint64) *verifier {
+	cache := cfg.SigCache
+	if cache == nil {
+		cache = NewSigCache(cfg.VerifyCacheSize)
+	}
+	return &verifier{
+		chainID: cfg.ChainID, genesis: cfg.GenesisHash, validators: cfg.Validators,
+		q: cfg.quorum(), weakTC: cfg.bug().WeakTC,
+		cache: cache, verified: verified, hits: hits,
+	}
+}
+
+// sig verifies one signature by validator idx over msg.
+func (v *verifier) sig(kind crypto.Kind, idx uint32, msg, sig []byte) error {
+	if int(idx) >= len(v.validators) {
+		return invalid("%s signer %d out of range", kind, idx)
+	}
+	pub := v.validators[idx]
+	h := sha256.New()
+	var lens [16]byte
+	binary.BigEndian.PutUint32(lens[0:], uint32(pub.GetScheme()))
+	binary.BigEndian.PutUint32(lens[4:], uint32(len(pub.GetKey())))
+	binary.BigEndian.PutUint32(lens[8:], uint32(len(msg)))
+	binary.BigEndian.PutUint32(lens[12:], uint32(len(kind)))
+	h.Write(lens[:])
+	h.Write([]byte(kind))
+	h.Write(pub.GetKey())
+	h.Write(msg)
+	h.Write(sig)
+	var key [32]byte
+	h.Sum(key[:0])
+	if v.cache.has(key) {
+		*v.hits++
+		return nil
+	}
+	*v.verified++
+	if err := crypto.Verify(pub, msg, sig); err != nil {
+		return invalid("%s signature of validator %d: %v", kind, idx, err)
+	}
+	v.cache.add(key)
+	return nil
+}
+
+func (v *verifier) isGenesisQC(qc *pb.QuorumCert) bool {
+	return qc.GetHeight() == 0 && qc.GetView() == 0 && bytes.Equal(qc.GetBlockHash(), v.genesis)
+}
+
+// qc checks a quorum certificate: the genesis QC, or at least q distinct
+// in-range signers whose vote signatures verify.
+func (v *verifier) qc(qc *pb.QuorumCert) error {
+	if qc == nil {
+		return invalid("missing QC")
+	}
+	if len(qc.GetBlockHash()) != crypto.HashSize {
+		return invalid("QC block hash is %d bytes", len(qc.GetBlockHash()))
+	}
+	if qc.GetHeight() == 0 {
+		if !v.isGenesisQC(qc) || len(qc.GetSigs()) != 0 {
+			return invalid("QC at height 0 is not the genesis QC")
+		}
+		return nil
+	}
+	if len(qc.GetSigs()) > len(v.validators) {
+		return invalid("QC has %d signatures for %d validators", len(qc.GetSigs()), len(v.validators))
+	}
+	if len(qc.GetSigs()) < v.q {
+		return invalid("QC has %d signatures, quorum is %d", len(qc.GetSigs()), v.q)
+	}
+	msg := crypto.VoteSignBytes(v.chainID, qc.GetView(), qc.GetHeight(), qc.GetBlockHash())
+	seen := make(map[uint32]bool, len(qc.GetSigs()))
+	for _, s := range qc.GetSigs() {
+		if seen[s.GetValidator()] {
+			return invalid("QC signer %d twice", s.GetValidator())
+		}
+		seen[s.GetValidator()] = true
+		if err := v.sig(crypto.KindVote, s.GetValidator(), msg, s.GetSignature()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tc checks a timeout certificate: q distinct signers over their own high QC
+// positions, a valid high QC, and that high QC is exactly the highest
+// position signed (so a TC cannot hide a higher QC).
+func (v *verifier) tc(tc *pb.TimeoutCert) error {
+	if tc == nil {
+		return invalid("missing TC")
+	}
+	need := v.q
+	if v.weakTC {
+		need-- // broken rule for tests only
+	}
+	if len(tc.GetSigs()) > len(v.validators) || len(tc.GetSigs()) < need {
+		return invalid("TC has %d signatures, quorum is %d", len(tc.GetSigs()), v.q)
+	}
+	hq := tc.GetHighQc()
+	if err := v.qc(hq); err != nil {
+		return fmt.Errorf("TC high QC: %w", err)
+	}
+	if hq.GetView() > tc.GetView() {
+		return invalid("TC(%d) high QC from view %d", tc.GetView(), hq.GetView())
+	}
+	var maxV, maxH uint64
+	seen := make(map[uint32]bool, len(tc.GetSigs()))
+	for _, s := range tc.GetSigs() {
+		if seen[s.GetValidator()] {
+			return invalid("TC signer %d twice", s.GetValidator())
+		}
+		seen[s.GetValidator()] = true
+		if posLess(maxV, maxH, s.GetHighQcView(), s.GetHighQcHeight()) {
+			maxV, maxH = s.GetHighQcView(), s.GetHighQcHeight()
+		}
+		msg := crypto.TimeoutSignBytes(v.chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight())
+		if err := v.sig(crypto.KindTimeout, s.GetValidator(), msg, s.GetSignature()); err != nil {
+			return err
+		}
+	}
+	if maxV != hq.GetView() || maxH != hq.GetHeight() {
+		return invalid("TC(%d) high QC (%d,%d) is not the highest signed (%d,%d)", tc.GetView(), hq.GetView(), hq.GetHeight(), maxV, maxH)
+	}
+	return nil
+}
+
+func (v *verifier) vote(vt *pb.Vote) error {
+	if len(vt.GetBlockHash()) != crypto.HashSize {
+		return invalid("vote block hash is %d bytes", len(vt.GetBlockHash()))
+	}
+	if vt.GetHeight() == 0 {
+		return invalid("vote at height 0")
+	}
+	return v.sig(crypto.KindVote, vt.GetVoter(), crypto.VoteSignBytes(v.chainID, vt.GetView(), vt.GetHeight(), vt.GetBlockHash()), vt.GetSignature())
+}
+
+func (v *verifier) timeout(t *pb.Timeout) error {
+	if err := v.qc(t.GetHighQc()); err != nil {
+		return fmt.Errorf("timeout high QC: %w", err)
+	}
+	if t.GetHighQc().GetView() > t.GetView() {
+		return invalid("timeout(%d) with high QC of view %d", t.GetView(), t.GetHighQc().GetView())
+	}
+	msg := crypto.TimeoutSignBytes(v.chainID, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight())
+	return v.sig(crypto.KindTimeout, t.GetVoter(), msg, t.GetSignature())
+}
+
+func (v *verifier) heartbeat(h *pb.Heartbeat) error {
+	if err := v.qc(h.GetHighQc()); err != nil {
+		return fmt.Errorf("heartbeat high QC: %w", err)
+	}
+	msg := crypto.HeartbeatSignBytes(v.chainID, h.GetView(), h.GetSeq(), h.GetHighQc().GetView(), h.GetHighQc().GetHeight())
+	return v.sig(crypto.KindHeartbeat, h.GetLeader(), msg, h.GetSignature())
+}
+
+// decodedBlock is a structurally valid, signature-checked block.
+type decodedBlock struct {
+	hash   []byte
+	block  *pb.Block
+	header *pb.Header
+}
+
+// blockLimits are the size bounds for a proposal.
+type blockLimits struct {
+	maxTxs, maxTxBytes, maxHeader int
+}
+
+// block checks a proposed block: sizes, header decoding, consensus fields
+// against the justify QC, the proposer's leadership and signature, and the
+// QC and TC it carries. It does not apply the vote rule.
+func (v *verifier) block(b *pb.Block, lim blockLimits) (*decodedBlock, error) {
+	if b == nil {
+		return nil, invalid("missing block")
+	}
+	if len(b.GetHeader()) == 0 || len(b.GetHeader()) > lim.maxHeader {
+		return nil, invalid("header is %d bytes", len(b.GetHeader()))
+	}
+	if len(b.GetTxs()) > lim.maxTxs {
+		return nil, invalid("block has %d txs, max %d", len(b.GetTxs()), lim.maxTxs)
+	}
+	for _, tx := range b.GetTxs() {
+		if len(tx) > lim.maxTxBytes {
+			return nil, invalid("tx of %d bytes", len(tx))
+		}
+	}
+	hdr := new(pb.Header)
+	if err := proto.Unmarshal(b.GetHeader(), hdr); err != nil {
+		return nil, invalid("decode header: %v", err)
+	}
+	if hdr.GetChainId() != v.chainID {
+		return nil, invalid("header chain id %q", hdr.GetChainId())
+	}
+	if hdr.GetHeight() == 0 {
+		return nil, invalid("block at height 0")
+	}
+	n := uint64(len(v.validators))
+	if uint64(hdr.GetProposer()) != hdr.GetView()%n {
+		return nil, invalid("proposer %d is not the leader of view %d", hdr.GetProposer(), hdr.GetView())
+	}
+	j := b.GetJustify()
+	if j == nil || hdr.GetHeight() != j.GetHeight()+1 || !bytes.Equal(hdr.GetParentHash(), j.GetBlockHash()) {
+		return nil, invalid("justify does not certify the parent")
+	}
+	if j.GetView() > hdr.GetView() {
+		return nil, invalid("justify from view %d in a block of view %d", j.GetView(), hdr.GetView())
+	}
+	hash := crypto.Hash(b.GetHeader())
+	if err := v.sig(crypto.KindProposal, hdr.GetProposer(), crypto.ProposalSignBytes(v.chainID, hash), b.GetSignature()); err != nil {
+		return nil, err
+	}
+	if err := v.qc(j); err != nil {
+		return nil, fmt.Errorf("justify: %w", err)
+	}
+	if tc := b.GetTc(); tc != nil {
+		if tc.GetView()+1 != hdr.GetView() {
+			return nil, invalid("block of view %d carries TC(%d)", hdr.GetView(), tc.GetView())
+		}
+		if err := v.tc(tc); err != nil {
+			return nil, fmt.Errorf("block TC: %w", err)
+		}
+	}
+	return &decodedBlock{hash: hash, block: b, header: hdr}, nil
+}
+
+// posLess orders (view, height) positions.
+func posLess(v1, h1, v2, h2 uint64) bool {
+	return v1 < v2 || (v1 == v2 && h1 < h2)
+}
+
+// qcLess orders QCs by (view, height); nil is the lowest.
+func qcLess(a, b *pb.QuorumCert) bool {
+	return posLess(a.GetView(), a.GetHeight(), b.GetView(), b.GetHeight())
+}
