@@ -14,7 +14,7 @@ COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 SEEDS       ?= 1000
 
-.PHONY: all build test test-long lint proto proto-tools sim bench clean
+.PHONY: all build test lint proto proto-tools sim testnet clean
 
 all: lint build test
 
@@ -46,6 +46,14 @@ proto: proto-tools
 	rm -f proto/govnode/v1/*.pb.go proto/govnode/v1/govnodev1connect/*.go
 	PATH=$(BIN):$$PATH $(BIN)/buf-$(BUF_VERSION) generate
 	$(GO) test -count=1 ./proto/...
+
+## sim: SEEDS seeded simulator runs per consensus configuration
+sim:
+	$(GO) run ./consensus/sim/cmd/simrun -seeds $(SEEDS)
+
+## testnet: a local 4-node network (scripts/testnet.sh up)
+testnet: build
+	scripts/testnet.sh up 4
 
 clean:
 	rm -rf build .bin

@@ -71,6 +71,7 @@ and prepares one: node homes, keys, the genesis document, a local test network.`
 		newGenesisCmd(c),
 		newTestnetCmd(c),
 		newVersionCmd(c),
+		newStartCmd(c),
 		newTxCmd(c), newQueryCmd(c), newStatusCmd(c),
 		newEventsCmd(c), newBenchCmd(c),
 	)

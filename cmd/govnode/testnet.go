@@ -152,7 +152,7 @@ peers. Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 	cmd.Flags().StringVar(&o.faultModel, "fault-model", genesis.FaultByzantine, "fault model: crash or byzantine")
 	cmd.Flags().IntVar(&o.basePort, "base-port", node.DefaultP2PPort, "first port; node i uses base+10i .. base+10i+3")
 	cmd.Flags().StringVar(&o.chainID, "chain-id", "govnode-testnet", "chain id")
-	cmd.Flags().IntVar(&o.accounts, "accounts", 16, "number of citizen accounts for benchmarks")
+	cmd.Flags().IntVar(&o.accounts, "accounts", 64, "number of citizen accounts for benchmarks")
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -228,6 +228,9 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
 		cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
 		cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
+		// Benchmarks send many txs per signer ahead of commits.
+		cfg.Mempool.MaxNonceGap = 1024
+		cfg.Mempool.MaxTxs = 50000
 		cfg.P2P.ListenAddrs = []string{
 			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
 			fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node"
+)
+
+type startOpts struct {
+	genesis        string
+	dev            bool
+	passphraseFile string
+	flags          *configFlags
+}
+
+func newStartCmd(c *cli) *cobra.Command {
+	o := &startOpts{}
+	cmd := &cobra.Command{
+		Use:   "start",
+		Short: "Run the node: ledger, consensus, p2p, API and metrics",
+		Long: `Run the node of the home directory (--home): it reads config.toml, opens the
+ledger, joins the network of the genesis and serves the API until SIGINT or
+SIGTERM, when it finishes the block in hand and closes the ledger.
+
+Every config.toml key can be overridden by a flag of the same name.
+
+--dev runs a single-validator development chain, ready for transactions at
+once, in $HOME/.govnode-dev (or --home): the first run writes its genesis,
+keys (unencrypted: development only) and config there.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return c.runStart(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.genesis, "genesis", "", "genesis file (default: genesis_file of config.toml)")
+	f.BoolVar(&o.dev, "dev", false, "run a single-validator development chain (no set-up)")
+	f.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the key files' passphrase (else $"+envPassphrase+" or a prompt)")
+	o.flags = addConfigFlags(f)
+	return cmd
+}
+
+func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
+	home := c.home
+	if o.dev {
+		devHome, err := c.prepareDev(cmd)
+		if err != nil {
+			return err
+		}
+		home = devHome
+	}
+	cfgPath := filepath.Join(home, "config.toml")
+	cfg, err := node.LoadConfig(cfgPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no %s: run `govnode init --home %s` first (or `govnode start --dev`)", cfgPath, home)
+	}
+	if err != nil {
+		return err
+	}
+	o.flags.apply(c, cmd.Flags(), cfg)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	log, err := nodeLogger(cmd.ErrOrStderr(), cfg)
+	if err != nil {
+		return err
+	}
+	pass, err := c.keyPassphrase(cmd, cfg, o.passphraseFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version})
+	if err != nil {
+		return err
+	}
+	if o.dev {
+		out := cmd.OutOrStdout()
+		fmt.Fprintf(out, "development chain running; API at %s\n", n.APIAddr())
+		fmt.Fprintf(out, "try:\n  govnode status --node %s\n", n.APIAddr())
+		fmt.Fprintf(out, "  govnode tx record create --node %s --key %s --signer dept0-official --id rec-1 --type business_license --subject account0 --content 'hello' --wait\n",
+			n.APIAddr(), filepath.Join(home, "keys", "official.key"))
+	}
+	err = n.Run(ctx)
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	if err == nil {
+		log.Info("node stopped")
+	}
+	return err
+}
+
+// prepareDev makes the development home on first use: a one-validator
+// network (govnode testnet) with a few citizen accounts. It returns the
+// node's home.
+func (c *cli) prepareDev(cmd *cobra.Command) (string, error) {
+	dir := c.home
+	if !cmd.Flags().Changed("home") {
+		dir = filepath.Join(filepath.Dir(c.env.DefaultHome), ".govnode-dev")
+	}
+	home := filepath.Join(dir, "node0")
+	if _, err := os.Stat(filepath.Join(home, "config.toml")); err == nil {
+		return home, nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "creating a development chain in %s\n", dir)
+	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4}
+	if err := c.runTestnet(cmd, o); err != nil {
+		return "", fmt.Errorf("create development chain: %w", err)
+	}
+	return home, nil
+}
+
+// keyPassphrase returns the passphrase of the node's key files, asked only
+// when one of them is encrypted.
+func (c *cli) keyPassphrase(cmd *cobra.Command, cfg *node.Config, file string) (string, error) {
+	encrypted := false
+	for _, p := range []string{cfg.NodeKeyFile, cfg.ValidatorKeyFile} {
+		if p == "" {
+			continue
+		}
+		info, err := keystore.LoadPublic(cfg.ResolvePath(p))
+		if err != nil {
+			return "", fmt.Errorf("key file %s: %w", cfg.ResolvePath(p), err)
+		}
+		encrypted = encrypted || info.Encrypted
+	}
+	if !encrypted {
+		return "", nil
+	}
+	return c.passphrase(cmd, file, false, "key passphrase")
+}
+
+// nodeLogger makes the node's logger: JSON when asked or when stderr is
+// not a terminal (auto), text otherwise.
+func nodeLogger(w io.Writer, cfg *node.Config) (*slog.Logger, error) {
+	level, err := node.ParseLogLevel(cfg.LogLevel)
+	if err != nil {
+		return nil, fmt.Errorf("log_level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	jsonOut := cfg.LogFormat == "json"
+	if cfg.LogFormat == "auto" {
+		f, ok := w.(*os.File)
+		jsonOut = !ok || !term.IsTerminal(int(f.Fd()))
+	}
+	var h slog.Handler
+	if jsonOut {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
+	}
+	return slog.New(h).With("node", cfg.Moniker), nil
+}

@@ -1,0 +1,390 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/store"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
+)
+
+// API limits.
+const (
+	maxWaitForCommit = 60 * time.Second
+	defaultWait      = 30 * time.Second
+	maxAccessLog     = 1000
+	// maxStreamBatch bounds the blocks a stream sends before it checks the
+	// client is still there.
+	maxStreamBatch = 256
+)
+
+// apiServer implements the NodeService API over the node's parts.
+type apiServer struct {
+	n *Node
+}
+
+var _ govnodev1connect.NodeServiceHandler = (*apiServer)(nil)
+
+func invalidArg(format string, args ...any) error {
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
+}
+
+func notFound(format string, args ...any) error {
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf(format, args...))
+}
+
+func internal(err error) error {
+	return connect.NewError(connect.CodeInternal, err)
+}
+
+// queryErr maps a state-machine query error to an API error.
+func queryErr(what, id string, err error) error {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, store.ErrNotFound) {
+		return notFound("%s %q not found", what, id)
+	}
+	return internal(fmt.Errorf("read %s %q: %w", what, id, err))
+}
+
+// submitErr maps a mempool refusal to an API error with the right code.
+func submitErr(err error) error {
+	var ref *txRefusal
+	switch {
+	case errors.Is(err, ErrMempoolFull):
+		return connect.NewError(connect.CodeResourceExhausted, err)
+	case errors.Is(err, ErrDuplicateTx):
+		return connect.NewError(connect.CodeAlreadyExists, err)
+	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrNonceTooFar):
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.As(err, &ref):
+		switch ref.code {
+		case pb.ResultCode_RESULT_CODE_UNAUTHORIZED, pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE:
+			return connect.NewError(connect.CodePermissionDenied, err)
+		case pb.ResultCode_RESULT_CODE_BAD_SIGNATURE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER:
+			return connect.NewError(connect.CodeUnauthenticated, err)
+		case pb.ResultCode_RESULT_CODE_BAD_NONCE:
+			return connect.NewError(connect.CodeFailedPrecondition, err)
+		case pb.ResultCode_RESULT_CODE_TOO_LARGE:
+			return connect.NewError(connect.CodeResourceExhausted, err)
+		}
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	default:
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+}
+
+func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
+	tx := req.Msg.GetTx()
+	if len(tx) == 0 {
+		return nil, invalidArg("tx is empty")
+	}
+	hash, err := s.n.submit(ctx, tx)
+	if err != nil {
+		s.n.metrics.MempoolRejected.WithLabelValues(rejectReason(err)).Inc()
+		return nil, submitErr(err)
+	}
+	resp := &pb.SubmitTxResponse{TxHash: hash}
+	if !req.Msg.GetWaitForCommit() {
+		return connect.NewResponse(resp), nil
+	}
+	wait := defaultWait
+	if ms := req.Msg.GetWaitTimeoutMs(); ms > 0 {
+		wait = min(time.Duration(ms)*time.Millisecond, maxWaitForCommit)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	loc, result, err := s.n.waitForTx(wctx, hash)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("tx %x not committed within %s (it stays in the mempool)", hash, wait))
+		}
+		return nil, connect.NewError(connect.CodeCanceled, err)
+	}
+	resp.Committed, resp.Height, resp.Result = true, loc.Height, result
+	return connect.NewResponse(resp), nil
+}
+
+func rejectReason(err error) string {
+	var ref *txRefusal
+	switch {
+	case errors.Is(err, ErrMempoolFull):
+		return "full"
+	case errors.Is(err, ErrDuplicateTx):
+		return "duplicate"
+	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrNonceTooFar):
+		return "nonce"
+	case errors.Is(err, ErrTxTooLarge):
+		return "too_large"
+	case errors.As(err, &ref):
+		return "invalid"
+	default:
+		return "invalid"
+	}
+}
+
+func (s *apiServer) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
+	h := req.Msg.GetTxHash()
+	if len(h) != 32 {
+		return nil, invalidArg("tx_hash must be 32 bytes, got %d", len(h))
+	}
+	loc, result, err := s.n.committedTx(h)
+	if err == nil {
+		block, err := s.n.app.blockAt(loc.Height)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if int(loc.Index) >= len(block.GetTxs()) {
+			return nil, internal(fmt.Errorf("tx index %d out of block %d", loc.Index, loc.Height))
+		}
+		return connect.NewResponse(&pb.GetTxResponse{Tx: block.GetTxs()[loc.Index], Height: loc.Height, Index: loc.Index, Result: result}), nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, internal(err)
+	}
+	if tx, ok := s.n.mempool.Get(h); ok {
+		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Pending: true}), nil
+	}
+	return nil, notFound("tx %x not found", h)
+}
+
+func (s *apiServer) GetBlock(ctx context.Context, req *connect.Request[pb.GetBlockRequest]) (*connect.Response[pb.GetBlockResponse], error) {
+	head, _ := s.n.store.Height()
+	h := req.Msg.GetHeight()
+	if req.Msg.GetLatest() {
+		h = head
+	}
+	if h == 0 {
+		return nil, invalidArg("height 0 is the genesis state, which has no block; ask for a height from 1 or latest")
+	}
+	if h > head {
+		return nil, notFound("block %d not committed yet (height %d)", h, head)
+	}
+	resp, err := s.n.blockResponse(h)
+	if err != nil {
+		return nil, internal(err)
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *apiServer) Status(ctx context.Context, req *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
+	st, err := s.n.Status()
+	if err != nil {
+		return nil, internal(err)
+	}
+	return connect.NewResponse(st), nil
+}
+
+func (s *apiServer) QueryIdentity(ctx context.Context, req *connect.Request[pb.QueryIdentityRequest]) (*connect.Response[pb.QueryIdentityResponse], error) {
+	id := req.Msg.GetIdentityId()
+	if id == "" {
+		return nil, invalidArg("identity_id is empty")
+	}
+	r := reader{s.n.store}
+	height, _ := s.n.store.Height()
+	ident, err := exec.Identity(r, id)
+	if err != nil {
+		return nil, queryErr("identity", id, err)
+	}
+	creds, err := exec.Credentials(r, id)
+	if err != nil {
+		return nil, internal(err)
+	}
+	resp := &pb.QueryIdentityResponse{Identity: ident, Credentials: creds, Height: height}
+	if req.Msg.GetProve() {
+		if resp.Proof, err = s.n.stateProof(exec.IdentityKey(id)); err != nil {
+			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *apiServer) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
+	id := req.Msg.GetRecordId()
+	if id == "" {
+		return nil, invalidArg("record_id is empty")
+	}
+	r := reader{s.n.store}
+	height, _ := s.n.store.Height()
+	rec, err := exec.Record(r, id)
+	if err != nil {
+		return nil, queryErr("record", id, err)
+	}
+	resp := &pb.QueryRecordResponse{Record: rec, Height: height}
+	if req.Msg.GetWithVersions() {
+		if resp.Versions, err = exec.RecordVersions(r, id); err != nil {
+			return nil, internal(err)
+		}
+	}
+	if req.Msg.GetProve() {
+		if resp.Proof, err = s.n.stateProof(exec.RecordKey(id)); err != nil {
+			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *apiServer) QueryAccessLog(ctx context.Context, req *connect.Request[pb.QueryAccessLogRequest]) (*connect.Response[pb.QueryAccessLogResponse], error) {
+	limit := req.Msg.GetLimit()
+	if limit == 0 || limit > maxAccessLog {
+		limit = maxAccessLog
+	}
+	r := reader{s.n.store}
+	height, _ := s.n.store.Height()
+	var entries []*pb.AccessEntry
+	var err error
+	switch {
+	case req.Msg.GetRecordId() != "" && req.Msg.GetSubjectId() != "":
+		return nil, invalidArg("give record_id or subject_id, not both")
+	case req.Msg.GetRecordId() != "":
+		entries, err = exec.AccessLog(r, req.Msg.GetRecordId(), limit)
+	case req.Msg.GetSubjectId() != "":
+		entries, err = exec.AccessLogBySubject(r, req.Msg.GetSubjectId(), limit)
+	default:
+		return nil, invalidArg("record_id or subject_id is required")
+	}
+	if err != nil {
+		return nil, queryErr("access log of", req.Msg.GetRecordId()+req.Msg.GetSubjectId(), err)
+	}
+	return connect.NewResponse(&pb.QueryAccessLogResponse{Entries: entries, Height: height}), nil
+}
+
+func (s *apiServer) QueryContract(ctx context.Context, req *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
+	id := req.Msg.GetContractId()
+	if id == "" {
+		return nil, invalidArg("contract_id is empty")
+	}
+	height, _ := s.n.store.Height()
+	c, err := exec.Contract(reader{s.n.store}, id)
+	if err != nil {
+		return nil, queryErr("contract", id, err)
+	}
+	resp := &pb.QueryContractResponse{Contract: c, Height: height}
+	if req.Msg.GetProve() {
+		if resp.Proof, err = s.n.stateProof(exec.ContractKey(id)); err != nil {
+			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *apiServer) QueryProposal(ctx context.Context, req *connect.Request[pb.QueryProposalRequest]) (*connect.Response[pb.QueryProposalResponse], error) {
+	id := req.Msg.GetProposalId()
+	if id == "" {
+		return nil, invalidArg("proposal_id is empty")
+	}
+	height, _ := s.n.store.Height()
+	p, err := exec.Proposal(reader{s.n.store}, id)
+	if err != nil {
+		return nil, queryErr("proposal", id, err)
+	}
+	resp := &pb.QueryProposalResponse{Proposal: p, Height: height}
+	if req.Msg.GetProve() {
+		if resp.Proof, err = s.n.stateProof(exec.ProposalKey(id)); err != nil {
+			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (s *apiServer) QueryState(ctx context.Context, req *connect.Request[pb.QueryStateRequest]) (*connect.Response[pb.QueryStateResponse], error) {
+	key := req.Msg.GetKey()
+	if len(key) == 0 || len(key) > 1024 {
+		return nil, invalidArg("key must be 1..1024 bytes, got %d", len(key))
+	}
+	height, _ := s.n.store.Height()
+	resp := &pb.QueryStateResponse{Height: height}
+	v, err := s.n.store.Get(key)
+	switch {
+	case err == nil:
+		resp.Value, resp.Found = v, true
+	case errors.Is(err, store.ErrNotFound):
+	default:
+		return nil, internal(err)
+	}
+	if req.Msg.GetProve() {
+		if resp.Proof, err = s.n.stateProof(key); err != nil {
+			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// StreamEvents sends each committed block's events from from_height on, one
+// message per block (blocks without events too, so a client always knows
+// the height it has reached), and then follows new commits until the client
+// goes away. A client resumes by asking from the height after the last one
+// it processed.
+func (s *apiServer) StreamEvents(ctx context.Context, req *connect.Request[pb.StreamEventsRequest], stream *connect.ServerStream[pb.StreamEventsResponse]) error {
+	next := req.Msg.GetFromHeight()
+	if next == 0 {
+		next = 1
+	}
+	for {
+		head, changed := s.n.app.notify.Wait()
+		sent := 0
+		for ; next <= head && sent < maxStreamBatch; next++ {
+			msg, err := s.n.blockEvents(next)
+			if err != nil {
+				return internal(err)
+			}
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			sent++
+		}
+		if next <= head {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-s.n.done:
+			return connect.NewError(connect.CodeUnavailable, errors.New("node is shutting down"))
+		}
+	}
+}
+
+// blockEvents returns every event of block h in event order: the block's
+// own events (deadlines, governance decisions) and its txs' events.
+func (n *Node) blockEvents(h uint64) (*pb.StreamEventsResponse, error) {
+	hash, _, err := n.store.BlockByHeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", h, err)
+	}
+	out := &pb.StreamEventsResponse{Height: h, BlockHash: hash[:]}
+	raw, err := n.store.BlockEvents(h)
+	if err != nil {
+		return nil, fmt.Errorf("events of block %d: %w", h, err)
+	}
+	if len(raw) > 0 {
+		be := &pb.StreamEventsResponse{}
+		if err := proto.Unmarshal(raw, be); err != nil {
+			return nil, fmt.Errorf("decode events of block %d: %w", h, err)
+		}
+		out.Events = append(out.Events, be.Events...)
+	}
+	results, err := n.store.Results(h)
+	if err != nil {
+		return nil, fmt.Errorf("results of block %d: %w", h, err)
+	}
+	for _, r := range results {
+		tr := &pb.TxResult{}
+		if err := proto.Unmarshal(r.Result, tr); err != nil {
+			return nil, fmt.Errorf("decode result in block %d: %w", h, err)
+		}
+		out.Events = append(out.Events, tr.GetEvents()...)
+	}
+	sort.SliceStable(out.Events, func(i, j int) bool { return out.Events[i].GetEventIndex() < out.Events[j].GetEventIndex() })
+	return out, nil
+}

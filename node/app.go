@@ -1,0 +1,493 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/store"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// maxClockDrift is how far ahead of this node's clock a proposal's block
+// time may be. A proposal further in the future is refused (not voted for).
+const maxClockDrift = 10 * time.Second
+
+// Clock gives the node the time. Production uses the wall clock; the clock
+// is only read to stamp and sanity-check block times, never inside the
+// state machine, which takes time from headers.
+type Clock interface{ Now() time.Time }
+
+type wallClock struct{ offset time.Duration }
+
+func (c wallClock) Now() time.Time { return time.Now().Add(c.offset) }
+
+// ledgerApp is the application side of consensus: it executes committed
+// blocks with the state machine and writes them to the store, validates
+// proposals and builds payloads for this node's proposals. The consensus
+// driver calls it from one goroutine; block sync calls commitBlocks from
+// another, so commits are serialized by commitMu.
+type ledgerApp struct {
+	chainID     string
+	genesisHash []byte
+	store       *store.Store
+	exec        *exec.Executor
+	clock       Clock
+	log         *slog.Logger
+	metrics     *Metrics
+	notify      *heightNotifier
+
+	commitMu   sync.Mutex
+	lastCommit time.Time
+
+	mu           sync.Mutex
+	valset       *pb.ValidatorSet
+	valsetHash   []byte
+	params       *pb.Params
+	resultHashes map[uint64][]byte // recent heights' results_hash
+	times        map[uint64]int64  // recent heights' block times
+	onCommit     []func(h uint64, blocks []*committedInfo)
+}
+
+// committedInfo is what listeners learn about a committed block.
+type committedInfo struct {
+	Height   uint64
+	Hash     []byte
+	TxHashes [][]byte
+	Results  []*pb.TxResult
+}
+
+var _ driver.Executor = (*ledgerApp)(nil)
+
+// reader adapts the store to the state machine's Reader.
+type reader struct{ s *store.Store }
+
+var _ exec.Reader = reader{}
+
+func (r reader) Get(k []byte) ([]byte, error) {
+	v, err := r.s.Get(k)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", exec.ErrNotFound, k)
+	}
+	return v, err
+}
+
+func (r reader) Iterate(start, end []byte, fn func(k, v []byte) error) error {
+	// The store iterates by prefix: use the common prefix of the range and
+	// filter to [start, end).
+	n := 0
+	for n < len(start) && n < len(end) && start[n] == end[n] {
+		n++
+	}
+	var ferr error
+	err := r.s.IteratePrefix(start[:n], func(k, v []byte) bool {
+		if bytes.Compare(k, start) < 0 {
+			return true
+		}
+		if end != nil && bytes.Compare(k, end) >= 0 {
+			return false
+		}
+		if err := fn(k, v); err != nil {
+			ferr = err
+			return false
+		}
+		return true
+	})
+	if ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.Executor, clock Clock, log *slog.Logger, m *Metrics) (*ledgerApp, error) {
+	a := &ledgerApp{
+		chainID: chainID, genesisHash: genesisHash, store: st, exec: ex, clock: clock, log: log, metrics: m,
+		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{},
+	}
+	h, _ := st.Height()
+	a.notify = newHeightNotifier(h)
+	if err := a.reloadChainState(); err != nil {
+		return nil, err
+	}
+	m.Height.Set(float64(h))
+	return a, nil
+}
+
+// reloadChainState reads the validator set and parameters from state.
+func (a *ledgerApp) reloadChainState() error {
+	r := reader{a.store}
+	vs, err := exec.ValidatorSet(r)
+	if err != nil {
+		return fmt.Errorf("read validator set: %w", err)
+	}
+	params, err := exec.Params(r)
+	if err != nil {
+		return fmt.Errorf("read params: %w", err)
+	}
+	hash, err := validatorSetHash(vs)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.valset, a.valsetHash, a.params = vs, hash, params
+	a.mu.Unlock()
+	return nil
+}
+
+// validatorSetHash is SHA-256 of the set's deterministic encoding.
+func validatorSetHash(vs *pb.ValidatorSet) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vs)
+	if err != nil {
+		return nil, fmt.Errorf("encode validator set: %w", err)
+	}
+	return crypto.Hash(b), nil
+}
+
+func (a *ledgerApp) chainParams() *pb.Params {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.params
+}
+
+func (a *ledgerApp) validators() (*pb.ValidatorSet, []byte) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.valset, a.valsetHash
+}
+
+// Head returns the last committed block, nil at genesis.
+func (a *ledgerApp) Head() (*pb.Block, error) {
+	h, ok := a.store.Height()
+	if !ok {
+		return nil, errors.New("ledger has no genesis")
+	}
+	if h == 0 {
+		return nil, nil
+	}
+	return a.blockAt(h)
+}
+
+func (a *ledgerApp) blockAt(h uint64) (*pb.Block, error) {
+	_, raw, err := a.store.BlockByHeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("load block %d: %w", h, err)
+	}
+	b := &pb.Block{}
+	if err := proto.Unmarshal(raw, b); err != nil {
+		return nil, fmt.Errorf("decode block %d: %w", h, err)
+	}
+	return b, nil
+}
+
+// Commit executes and stores committed blocks (consensus.Executor).
+func (a *ledgerApp) Commit(blocks []consensus.CommittedBlock) error {
+	return a.commitBlocks(blocks)
+}
+
+// commitBlocks executes and stores blocks in height order. Blocks at or
+// below the committed height are skipped (block sync and consensus may both
+// hand over the same block).
+func (a *ledgerApp) commitBlocks(blocks []consensus.CommittedBlock) error {
+	a.commitMu.Lock()
+	defer a.commitMu.Unlock()
+	for _, cb := range blocks {
+		head, _ := a.store.Height()
+		if cb.Height <= head {
+			continue
+		}
+		if cb.Height != head+1 {
+			return fmt.Errorf("commit block %d: ledger is at %d", cb.Height, head)
+		}
+		if err := a.commitOne(cb); err != nil {
+			// The store wrote nothing for this block; consensus must stop
+			// rather than go on without it.
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
+	hdr := cb.Header
+	if hdr == nil {
+		hdr = &pb.Header{}
+		if err := proto.Unmarshal(cb.Block.GetHeader(), hdr); err != nil {
+			return fmt.Errorf("commit block %d: decode header: %w", cb.Height, err)
+		}
+	}
+	start := time.Now()
+	res, err := a.exec.ApplyBlock(reader{a.store}, hdr, cb.Block.GetTxs())
+	if err != nil {
+		return fmt.Errorf("execute block %d: %w", cb.Height, err)
+	}
+	applied := time.Now()
+	blockBytes, err := proto.Marshal(cb.Block)
+	if err != nil {
+		return fmt.Errorf("encode block %d: %w", cb.Height, err)
+	}
+	certBytes, err := proto.Marshal(cb.Cert)
+	if err != nil {
+		return fmt.Errorf("encode cert %d: %w", cb.Height, err)
+	}
+	cd := &store.CommitData{Height: cb.Height, Block: blockBytes, Cert: certBytes}
+	copy(cd.BlockHash[:], cb.Hash)
+	resultBytes := make([][]byte, len(res.Results))
+	txHashes := make([][]byte, len(res.Results))
+	failed := 0
+	for i, r := range res.Results {
+		rb, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encode result %d/%d: %w", cb.Height, i, err)
+		}
+		var tr store.TxResult
+		copy(tr.Hash[:], r.GetTxHash())
+		tr.Result = rb
+		cd.Txs = append(cd.Txs, tr)
+		resultBytes[i] = rb
+		txHashes[i] = r.GetTxHash()
+		if r.GetCode() != pb.ResultCode_RESULT_CODE_OK {
+			failed++
+		}
+	}
+	for _, c := range res.Changes {
+		cd.Changes = append(cd.Changes, state.Change{Key: c.Key, Value: c.Value, Delete: c.Delete})
+	}
+	if cd.BlockEvents, err = encodeBlockEvents(res.Events); err != nil {
+		return fmt.Errorf("encode events %d: %w", cb.Height, err)
+	}
+	if err := a.store.Commit(cd); err != nil {
+		return fmt.Errorf("store block %d: %w", cb.Height, err)
+	}
+	done := time.Now()
+
+	a.mu.Lock()
+	a.resultHashes[cb.Height] = crypto.MerkleRoot(resultBytes)
+	a.times[cb.Height] = hdr.GetTimeUnixMs()
+	delete(a.resultHashes, cb.Height-64)
+	delete(a.times, cb.Height-64)
+	listeners := a.onCommit
+	a.mu.Unlock()
+	if res.ValidatorUpdate != nil || res.Params != nil {
+		if err := a.reloadChainState(); err != nil {
+			return err
+		}
+	}
+
+	a.metrics.ApplyDuration.Observe(applied.Sub(start).Seconds())
+	a.metrics.CommitDuration.Observe(done.Sub(applied).Seconds())
+	a.metrics.Height.Set(float64(cb.Height))
+	a.metrics.CommittedTxs.Add(float64(len(res.Results)))
+	a.metrics.FailedTxs.Add(float64(failed))
+	if !a.lastCommit.IsZero() {
+		a.metrics.BlockInterval.Observe(done.Sub(a.lastCommit).Seconds())
+	}
+	a.lastCommit = done
+	info := []*committedInfo{{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results}}
+	for _, f := range listeners {
+		f(cb.Height, info)
+	}
+	a.notify.Set(cb.Height)
+	a.log.Debug("committed", "height", cb.Height, "txs", len(res.Results), "failed", failed,
+		"apply_ms", applied.Sub(start).Milliseconds(), "write_ms", done.Sub(applied).Milliseconds())
+	return nil
+}
+
+// encodeBlockEvents serializes the block's events for the store.
+func encodeBlockEvents(evs []*pb.Event) ([]byte, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&pb.StreamEventsResponse{Events: evs})
+}
+
+// resultsHash returns the Merkle root of the results of block h (the empty
+// root at genesis).
+func (a *ledgerApp) resultsHash(h uint64) ([]byte, error) {
+	a.mu.Lock()
+	if rh, ok := a.resultHashes[h]; ok {
+		a.mu.Unlock()
+		return rh, nil
+	}
+	a.mu.Unlock()
+	if h == 0 {
+		return crypto.MerkleRoot(nil), nil
+	}
+	rs, err := a.store.Results(h)
+	if err != nil {
+		return nil, fmt.Errorf("results of block %d: %w", h, err)
+	}
+	leaves := make([][]byte, len(rs))
+	for i, r := range rs {
+		leaves[i] = r.Result
+	}
+	return crypto.MerkleRoot(leaves), nil
+}
+
+// blockTime returns the block time of committed height h (genesis: 0).
+func (a *ledgerApp) blockTime(h uint64) (int64, error) {
+	if h == 0 {
+		return 0, nil
+	}
+	a.mu.Lock()
+	t, ok := a.times[h]
+	a.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	b, err := a.blockAt(h)
+	if err != nil {
+		return 0, err
+	}
+	hdr := &pb.Header{}
+	if err := proto.Unmarshal(b.GetHeader(), hdr); err != nil {
+		return 0, fmt.Errorf("decode header %d: %w", h, err)
+	}
+	return hdr.GetTimeUnixMs(), nil
+}
+
+// attested returns the state root and results hash of height h.
+func (a *ledgerApp) attested(h uint64) (root, results []byte, err error) {
+	head, _ := a.store.Height()
+	if h > head {
+		return nil, nil, fmt.Errorf("state of height %d not executed yet (ledger at %d)", h, head)
+	}
+	r, err := a.store.StateRoot(h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("state root %d: %w", h, err)
+	}
+	rh, err := a.resultsHash(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r[:], rh, nil
+}
+
+// BuildPayload fills the application fields of this node's proposal.
+func (a *ledgerApp) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header, error) {
+	root, results, err := a.attested(slot.StateHeight)
+	if err != nil {
+		return nil, err
+	}
+	floor, err := a.blockTime(slot.StateHeight)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range slot.Uncommitted {
+		h := &pb.Header{}
+		if err := proto.Unmarshal(b.GetHeader(), h); err == nil && h.GetTimeUnixMs() > floor {
+			floor = h.GetTimeUnixMs()
+		}
+	}
+	now := a.clock.Now().UnixMilli()
+	if now < floor {
+		now = floor
+	}
+	_, vsHash := a.validators()
+	hashes := make([][]byte, len(txs))
+	for i, tx := range txs {
+		hashes[i] = crypto.Hash(tx)
+	}
+	return &pb.Header{
+		TimeUnixMs:       now,
+		TxRoot:           crypto.MerkleRoot(hashes),
+		TxCount:          uint32(len(txs)),
+		StateHeight:      slot.StateHeight,
+		StateRoot:        root,
+		ResultsHash:      results,
+		ValidatorSetHash: vsHash,
+	}, nil
+}
+
+// ValidateBlock checks a proposal's application fields before this node
+// votes for it. Every check is deterministic across correct nodes except
+// the bound on future block times, which uses this node's clock.
+func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
+	hdr := req.Header
+	if hdr.GetChainId() != a.chainID {
+		return fmt.Errorf("chain id %q, want %q", hdr.GetChainId(), a.chainID)
+	}
+	if hdr.GetStateHeight() != req.StateHeight {
+		return fmt.Errorf("state_height %d, want %d (last block committed by the ancestry)", hdr.GetStateHeight(), req.StateHeight)
+	}
+	root, results, err := a.attested(req.StateHeight)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(hdr.GetStateRoot(), root) {
+		return fmt.Errorf("state_root %x differs from ours %x at height %d", hdr.GetStateRoot(), root, req.StateHeight)
+	}
+	if !bytes.Equal(hdr.GetResultsHash(), results) {
+		return fmt.Errorf("results_hash %x differs from ours %x at height %d", hdr.GetResultsHash(), results, req.StateHeight)
+	}
+	_, vsHash := a.validators()
+	if !bytes.Equal(hdr.GetValidatorSetHash(), vsHash) {
+		return fmt.Errorf("validator_set_hash %x differs from ours %x", hdr.GetValidatorSetHash(), vsHash)
+	}
+	txs := req.Block.GetTxs()
+	if int(hdr.GetTxCount()) != len(txs) {
+		return fmt.Errorf("tx_count %d but %d txs", hdr.GetTxCount(), len(txs))
+	}
+	params := a.chainParams()
+	if uint64(len(txs)) > params.GetMaxBlockTxs() {
+		return fmt.Errorf("%d txs, limit %d", len(txs), params.GetMaxBlockTxs())
+	}
+	hashes := make([][]byte, len(txs))
+	size := uint64(0)
+	for i, tx := range txs {
+		size += uint64(len(tx))
+		if uint64(len(tx)) > params.GetMaxTxBytes() {
+			return fmt.Errorf("tx %d is %d bytes, limit %d", i, len(tx), params.GetMaxTxBytes())
+		}
+		hashes[i] = crypto.Hash(tx)
+	}
+	if size > params.GetMaxBlockBytes() {
+		return fmt.Errorf("%d bytes of txs, limit %d", size, params.GetMaxBlockBytes())
+	}
+	if !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+		return errors.New("tx_root does not match the txs")
+	}
+	floor, err := a.blockTime(req.StateHeight)
+	if err != nil {
+		return err
+	}
+	if hdr.GetTimeUnixMs() < floor {
+		return fmt.Errorf("block time %d before committed block time %d", hdr.GetTimeUnixMs(), floor)
+	}
+	if limit := a.clock.Now().Add(maxClockDrift).UnixMilli(); hdr.GetTimeUnixMs() > limit {
+		return fmt.Errorf("block time %d is more than %s ahead of this node's clock", hdr.GetTimeUnixMs(), maxClockDrift)
+	}
+	return nil
+}
+
+// checkTx is the mempool's checker: the state machine's CheckTx against
+// committed state.
+func (a *ledgerApp) CheckTx(tx []byte) (*TxMeta, error) {
+	res, err := a.exec.CheckTx(reader{a.store}, tx)
+	if err != nil {
+		return nil, err
+	}
+	if !res.OK() {
+		return nil, &txRefusal{code: res.Code, reason: res.Reason}
+	}
+	return &TxMeta{Hash: res.TxHash, Signer: res.Signer, Nonce: res.Nonce, NextNonce: res.NextNonce}, nil
+}
+
+// txRefusal is the state machine's reason for refusing a tx.
+type txRefusal struct {
+	code   pb.ResultCode
+	reason string
+}
+
+func (e *txRefusal) Error() string {
+	return fmt.Sprintf("%s: %s", e.code, e.reason)
+}

@@ -1,0 +1,346 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Block sync tuning.
+const (
+	// lagThreshold: a validator whose peers are this many blocks ahead, at
+	// two checks in a row, stops consensus and catches up by block sync.
+	lagThreshold   = 8
+	lagCheckPeriod = 2 * time.Second
+	// observerPoll is how often an observer asks peers for new blocks.
+	observerPoll = 500 * time.Millisecond
+	syncBatch    = 64
+)
+
+// runConsensus runs the consensus driver, and block sync around it: first
+// catch up with peers, then run consensus until the node falls far behind
+// (then sync again) or ctx ends. An observer only syncs.
+func (n *Node) runConsensus(ctx context.Context) error {
+	if n.signer == nil {
+		return n.runObserver(ctx)
+	}
+	for {
+		n.syncing.Store(true)
+		if err := n.catchUp(ctx); err != nil {
+			return err
+		}
+		n.syncing.Store(false)
+		if err := n.runDriver(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, errFellBehind) {
+				return err
+			}
+			n.log.Info("fell behind the network: catching up by block sync")
+		}
+	}
+}
+
+var errFellBehind = errors.New("fell behind")
+
+// runDriver runs one consensus driver until ctx ends, the driver fails, or
+// the node falls behind its peers.
+func (n *Node) runDriver(ctx context.Context) error {
+	drv, err := driver.New(n.consCfg, n.signer, driver.Deps{
+		TickInterval: tickInterval,
+		Transport:    n.transport,
+		Store:        n.safety,
+		Executor:     n.app,
+		Mempool:      mempoolAdapter{n},
+		Logger:       n.log.With("part", "consensus"),
+	})
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		behind := 0
+		t := time.NewTicker(lagCheckPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ours, _ := n.store.Height()
+			best, _ := n.bestPeer(dctx)
+			if best > ours+lagThreshold {
+				behind++
+			} else {
+				behind = 0
+			}
+			if behind >= 2 {
+				cancel(errFellBehind)
+				return
+			}
+		}
+	}()
+	err = n.driveLoop(dctx, drv)
+	if cause := context.Cause(dctx); errors.Is(cause, errFellBehind) && ctx.Err() == nil {
+		return errFellBehind
+	}
+	return err
+}
+
+// driveLoop is the driver's Run loop, owned by the node so that it can
+// publish a status snapshot after every step (the core is not safe to read
+// from other goroutines).
+func (n *Node) driveLoop(ctx context.Context, drv *driver.Driver) error {
+	t := time.NewTicker(tickInterval)
+	defer t.Stop()
+	inbox, reqs := n.transport.Inbox(), n.transport.BlockRequests()
+	if err := drv.Tick(); err != nil {
+		return err
+	}
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			err = drv.Tick()
+		case m := <-inbox:
+			err = drv.Deliver(m)
+		case r := <-reqs:
+			r.Reply <- drv.Core().Block(r.Hash)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		n.setStatus(drv.Core().Status())
+	}
+}
+
+func (n *Node) setStatus(st consensus.Status) {
+	// Views change only through timeout certificates (DESIGN §4), so each
+	// step up is a view change.
+	if prev := n.status.Load(); prev == nil || st.View != prev.View {
+		if prev != nil && st.View > prev.View {
+			n.metrics.ViewChanges.Add(float64(st.View - prev.View))
+		}
+		n.metrics.View.Set(float64(st.View))
+	}
+	n.status.Store(&st)
+}
+
+// runObserver follows the chain by block sync only.
+func (n *Node) runObserver(ctx context.Context) error {
+	t := time.NewTicker(observerPoll)
+	defer t.Stop()
+	for {
+		if err := n.catchUp(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// catchUp takes committed blocks from peers until no peer is ahead.
+func (n *Node) catchUp(ctx context.Context) error {
+	for {
+		progressed, err := n.syncOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if !progressed || ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// bestPeer asks every connected peer for its status and returns the
+// highest committed height of a peer on our chain, and that peer.
+func (n *Node) bestPeer(ctx context.Context) (uint64, string) {
+	var best uint64
+	var bestPeer string
+	for _, p := range n.host.Peers() {
+		if !p.Connected {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := n.host.RequestStatus(sctx, p.ID)
+		cancel()
+		if err != nil || st.GetChainId() != n.genesis.GetChainId() || !bytes.Equal(st.GetGenesisHash(), n.genesisHash) {
+			continue
+		}
+		if st.GetHeight() > best {
+			best, bestPeer = st.GetHeight(), p.ID.String()
+		}
+	}
+	return best, bestPeer
+}
+
+// syncOnce takes one batch of committed blocks from the most advanced
+// peer, verifying each against its commit certificate and the validator
+// set, and commits them. It reports whether it committed any.
+func (n *Node) syncOnce(ctx context.Context) (bool, error) {
+	best, bestID := n.bestPeer(ctx)
+	ours, _ := n.store.Height()
+	if best <= ours || bestID == "" {
+		return false, nil
+	}
+	pid, ok := n.peerByString(bestID)
+	if !ok {
+		return false, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	blocks, err := n.host.RequestBlocks(rctx, pid, ours+1, min(best, ours+syncBatch))
+	if err != nil {
+		n.log.Debug("block sync", "peer", bestID, "err", err)
+		return false, nil
+	}
+	cbs, err := n.verifySynced(ours, blocks)
+	if len(cbs) == 0 {
+		if err != nil {
+			n.log.Warn("block sync: refused blocks", "peer", bestID, "err", err)
+		}
+		return false, nil
+	}
+	if err := n.app.commitBlocks(cbs); err != nil {
+		return false, err
+	}
+	n.mempool.Update(txHashesOf(cbs))
+	n.metrics.SyncedBlocks.Add(float64(len(cbs)))
+	return true, nil
+}
+
+// verifySynced checks blocks ours+1.. from a peer: each extends the one
+// before by parent hash, and is proven committed by a certificate, its own
+// or a later block's through the chain of headers in between. It returns
+// the verified prefix, and why it stopped early.
+func (n *Node) verifySynced(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.CommittedBlock, error) {
+	var prevHash []byte
+	if ours > 0 {
+		h, _, err := n.store.BlockByHeight(ours)
+		if err != nil {
+			return nil, err
+		}
+		prevHash = h[:]
+	} else {
+		prevHash = n.genesisHash
+	}
+	hdrs := make([]*pb.Header, len(blocks))
+	for i, cb := range blocks {
+		hdrs[i] = &pb.Header{}
+		if err := proto.Unmarshal(cb.GetBlock().GetHeader(), hdrs[i]); err != nil {
+			return nil, fmt.Errorf("block %d: header: %w", ours+1+uint64(i), err)
+		}
+	}
+	var out []consensus.CommittedBlock
+	for i, cb := range blocks {
+		h := ours + 1 + uint64(i)
+		hdr := hdrs[i]
+		hash := crypto.Hash(cb.GetBlock().GetHeader())
+		if hdr.GetHeight() != h || !bytes.Equal(hdr.GetParentHash(), prevHash) {
+			return out, fmt.Errorf("block %d does not extend our chain", h)
+		}
+		cert := cb.GetCert()
+		if cert.GetHeight() < h {
+			return out, fmt.Errorf("block %d: certificate for lower height %d", h, cert.GetHeight())
+		}
+		end := int(cert.GetHeight() - ours - 1)
+		if end >= len(blocks) {
+			return out, fmt.Errorf("block %d: certificate's block %d is not in this batch", h, cert.GetHeight())
+		}
+		var chain [][]byte
+		for j := i + 1; j <= end; j++ {
+			chain = append(chain, blocks[j].GetBlock().GetHeader())
+		}
+		if err := consensus.VerifyCommit(n.consCfg, cb.GetBlock(), cert, chain); err != nil {
+			return out, fmt.Errorf("block %d: %w", h, err)
+		}
+		if err := n.checkBlockTxs(cb.GetBlock(), hdr); err != nil {
+			return out, fmt.Errorf("block %d: %w", h, err)
+		}
+		out = append(out, consensus.CommittedBlock{Height: h, Hash: hash, Block: cb.GetBlock(), Header: hdr, Cert: cert})
+		prevHash = hash
+	}
+	return out, nil
+}
+
+// checkBlockTxs checks that a synced block's txs are the ones its header
+// commits to (the certificate covers the header only).
+func (n *Node) checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
+	hashes := make([][]byte, len(b.GetTxs()))
+	for i, tx := range b.GetTxs() {
+		hashes[i] = crypto.Hash(tx)
+	}
+	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+		return errors.New("txs do not match the header's tx_root")
+	}
+	return nil
+}
+
+func txHashesOf(cbs []consensus.CommittedBlock) [][]byte {
+	var out [][]byte
+	for _, cb := range cbs {
+		for _, tx := range cb.Block.GetTxs() {
+			out = append(out, crypto.Hash(tx))
+		}
+	}
+	return out
+}
+
+// mempoolAdapter is the mempool as the consensus driver sees it.
+type mempoolAdapter struct{ n *Node }
+
+var _ driver.Mempool = mempoolAdapter{}
+
+func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
+	skip := map[string]bool{}
+	for _, b := range exclude {
+		for _, tx := range b.GetTxs() {
+			skip[string(crypto.Hash(tx))] = true
+		}
+	}
+	params := m.n.app.chainParams()
+	maxBytes := int(params.GetMaxBlockBytes())
+	txs := m.n.mempool.Reap(max+len(skip), maxBytes)
+	out := txs[:0:0]
+	for _, tx := range txs {
+		if len(out) >= max {
+			break
+		}
+		if !skip[string(crypto.Hash(tx))] {
+			out = append(out, tx)
+		}
+	}
+	return out
+}
+
+func (m mempoolAdapter) Update(blocks []consensus.CommittedBlock) {
+	m.n.mempool.Update(txHashesOf(blocks))
+	txs, bytes := m.n.mempool.Size()
+	m.n.metrics.MempoolTxs.Set(float64(txs))
+	m.n.metrics.MempoolBytes.Set(float64(bytes))
+}
+
+func (m mempoolAdapter) Pending() bool {
+	txs, _ := m.n.mempool.Size()
+	return txs > 0
+}

@@ -1,0 +1,516 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/p2p"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
+)
+
+// tickInterval is the wall-clock length of one consensus tick; the chain's
+// timeouts (in milliseconds) are converted to ticks with it.
+const tickInterval = 10 * time.Millisecond
+
+// Options are what New needs besides the config file.
+type Options struct {
+	// Config is the node's configuration (LoadConfig, then flags).
+	Config *Config
+	// GenesisFile overrides Config.GenesisFile when set.
+	GenesisFile string
+	// Genesis, when set, is used instead of reading a file (the embedded
+	// development genesis).
+	Genesis *pb.GenesisDoc
+	// Passphrase decrypts encrypted key files.
+	Passphrase string
+	// Logger; nil logs nothing.
+	Logger *slog.Logger
+	// Version is reported by Status.
+	Version string
+	// Clock is the node's time source; nil is the wall clock.
+	Clock Clock
+}
+
+// Node is a running govnode: ledger, state machine, mempool, p2p,
+// consensus driver, API and metrics.
+type Node struct {
+	cfg         *Config
+	log         *slog.Logger
+	version     string
+	genesis     *pb.GenesisDoc
+	genesisHash []byte
+	metrics     *Metrics
+
+	store   *store.Store
+	exec    *exec.Executor
+	app     *ledgerApp
+	mempool *Mempool
+	sigs    *sigCache
+
+	host      *p2p.Node
+	transport *transport
+	consCfg   consensus.Config
+	signer    crypto.PrivateKey // nil for an observer
+	self      int
+	safety    driver.SafetyStore
+
+	apiLn    net.Listener
+	apiSrv   *http.Server
+	extraSrv []*http.Server
+
+	status  atomic.Pointer[consensus.Status]
+	syncing atomic.Bool
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// New opens the ledger, checks the genesis, starts the p2p host and binds
+// the API. Run starts consensus and serving; Close stops everything.
+func New(ctx context.Context, o Options) (n *Node, err error) {
+	if o.Config == nil {
+		return nil, errors.New("node: no config")
+	}
+	cfg := o.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := o.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
+	n = &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1}
+	defer func() {
+		if err != nil {
+			n.closeParts()
+		}
+	}()
+
+	// Genesis.
+	doc := o.Genesis
+	if doc == nil {
+		path := o.GenesisFile
+		if path == "" {
+			path = cfg.ResolvePath(cfg.GenesisFile)
+		}
+		if doc, err = genesis.Load(path); err != nil {
+			return nil, fmt.Errorf("genesis %s: %w", path, err)
+		}
+	}
+	warnings, err := genesis.Validate(doc)
+	if err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn("genesis", "warning", w.String())
+	}
+	if n.genesisHash, err = genesis.Hash(doc); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
+	n.genesis = doc
+
+	// Ledger.
+	dataDir := cfg.ResolvePath(cfg.DataDir)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := checkGenesisMarker(dataDir, n.genesisHash); err != nil {
+		return nil, err
+	}
+	if n.store, err = store.Open(filepath.Join(dataDir, "ledger"), store.DefaultOptions()); err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	n.sigs = newSigCache(1 << 16)
+	ecfg := exec.DefaultConfig(doc.GetChainId())
+	ecfg.SigCache = n.sigs
+	if n.exec, err = exec.New(ecfg); err != nil {
+		return nil, err
+	}
+	if _, ok := n.store.Height(); !ok {
+		changes, err := n.exec.InitGenesis(doc)
+		if err != nil {
+			return nil, fmt.Errorf("genesis state: %w", err)
+		}
+		sc := make([]stateChange, len(changes))
+		for i, c := range changes {
+			sc[i] = stateChange{c.Key, c.Value, c.Delete}
+		}
+		if err := n.store.InitGenesis(toStateChanges(sc)); err != nil {
+			return nil, fmt.Errorf("write genesis state: %w", err)
+		}
+	}
+	if err := writeGenesisMarker(dataDir, n.genesisHash); err != nil {
+		return nil, err
+	}
+	if n.app, err = newLedgerApp(doc.GetChainId(), n.genesisHash, n.store, n.exec, clock, log.With("part", "ledger"), n.metrics); err != nil {
+		return nil, err
+	}
+	if n.mempool, err = NewMempool(cfg.Mempool.MempoolConfig(), n.app); err != nil {
+		return nil, fmt.Errorf("mempool: %w", err)
+	}
+
+	// Keys.
+	nodeKey, err := keystore.Load(cfg.ResolvePath(cfg.NodeKeyFile), o.Passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	if cfg.ValidatorKeyFile != "" {
+		if n.signer, err = keystore.Load(cfg.ResolvePath(cfg.ValidatorKeyFile), o.Passphrase); err != nil {
+			return nil, fmt.Errorf("validator key: %w", err)
+		}
+	}
+
+	// Consensus configuration from genesis and state.
+	vs, _ := n.app.validators()
+	keys := make([]*pb.PublicKey, len(vs.GetValidators()))
+	for i, v := range vs.GetValidators() {
+		keys[i] = v.GetConsensusKey()
+		if n.signer != nil && crypto.PublicKeyEqual(v.GetConsensusKey(), n.signer.Public()) {
+			n.self = i
+		}
+	}
+	if n.signer != nil && n.self < 0 {
+		log.Warn("validator key is not in the validator set: running as an observer", "key", fmt.Sprintf("%x", n.signer.Public().GetKey()))
+		n.signer = nil
+	}
+	n.consCfg = consensusConfig(doc, n.app.chainParams(), n.genesisHash, keys, n.self)
+	if err := n.consCfg.Validate(); err != nil {
+		return nil, fmt.Errorf("consensus config: %w", err)
+	}
+	n.safety = driver.NewFileSafetyStore(filepath.Join(dataDir, "safety.json"))
+
+	// P2P.
+	lkey, err := keystore.NodeKeyToLibp2p(nodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	pcfg, err := n.p2pConfig(doc, vs)
+	if err != nil {
+		return nil, err
+	}
+	pvs, err := p2p.NewValidatorSet(keys)
+	if err != nil {
+		return nil, err
+	}
+	n.transport = newTransport(n)
+	if n.host, err = p2p.New(ctx, pcfg,
+		p2p.WithIdentity(lkey),
+		p2p.WithLogger(log.With("part", "p2p")),
+		p2p.WithValidatorSet(pvs),
+		p2p.WithTxValidator(n.validateGossipTx),
+		p2p.WithBlockSource(blockSource{n}),
+	); err != nil {
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+
+	// API.
+	if n.apiLn, err = net.Listen("tcp", cfg.API.ListenAddr); err != nil {
+		return nil, fmt.Errorf("api.listen_addr %s: %w", cfg.API.ListenAddr, err)
+	}
+	mux := http.NewServeMux()
+	path, h := govnodev1connect.NewNodeServiceHandler(&apiServer{n: n}, connect.WithInterceptors(n.metricsInterceptor()),
+		connect.WithReadMaxBytes(4<<20))
+	mux.Handle(path, h)
+	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	n.apiSrv = &http.Server{Handler: mux, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second}
+
+	if cfg.Metrics.ListenAddr != "" {
+		mm := http.NewServeMux()
+		mm.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
+		if err := n.serveExtra(cfg.Metrics.ListenAddr, mm); err != nil {
+			return nil, fmt.Errorf("metrics.listen_addr: %w", err)
+		}
+	}
+	if cfg.Debug.Pprof {
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := n.serveExtra(cfg.Debug.PprofListenAddr, pm); err != nil {
+			return nil, fmt.Errorf("debug.pprof_listen_addr: %w", err)
+		}
+	}
+	h0, _ := n.store.Height()
+	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,
+		"peer_id", n.host.ID().String(), "api", n.apiLn.Addr().String())
+	return n, nil
+}
+
+type stateChange struct {
+	key, value []byte
+	del        bool
+}
+
+func (n *Node) serveExtra(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	n.extraSrv = append(n.extraSrv, srv)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server", "addr", addr, "err", err)
+		}
+	}()
+	return nil
+}
+
+// consensusConfig derives the consensus configuration from genesis and the
+// chain parameters.
+func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, keys []*pb.PublicKey, self int) consensus.Config {
+	c := consensus.DefaultConfig()
+	c.ChainID = doc.GetChainId()
+	c.GenesisHash = genesisHash
+	c.Validators = keys
+	c.Self = self
+	c.FaultModel = consensus.FaultModel(doc.GetFaultModel())
+	ticks := func(ms uint64, floor int) int {
+		t := int(time.Duration(ms) * time.Millisecond / tickInterval)
+		return max(t, floor)
+	}
+	c.BaseTimeoutTicks = ticks(params.GetProposeTimeoutMs(), 10)
+	c.MaxTimeoutTicks = max(ticks(params.GetMaxViewTimeoutMs(), 10), c.BaseTimeoutTicks)
+	c.HeartbeatTicks = min(ticks(params.GetHeartbeatIntervalMs(), 1), c.BaseTimeoutTicks/2)
+	if c.HeartbeatTicks < 1 {
+		c.HeartbeatTicks = 1
+	}
+	c.MaxBlockTxs = int(params.GetMaxBlockTxs())
+	c.MaxTxBytes = int(params.GetMaxTxBytes())
+	return c
+}
+
+// p2pConfig builds the p2p configuration from genesis and config.
+func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet) (p2p.Config, error) {
+	c := p2p.DefaultConfig()
+	c.ChainID = doc.GetChainId()
+	c.ListenAddrs = n.cfg.P2P.ListenAddrs
+	c.MaxTxBytes = int(n.app.chainParams().GetMaxTxBytes())
+	if mb := int(n.app.chainParams().GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
+		c.MaxConsensusBytes = mb
+	}
+	for i, v := range vs.GetValidators() {
+		id, err := peer.Decode(v.GetPeerId())
+		if err != nil {
+			return c, fmt.Errorf("validator %d peer id: %w", i, err)
+		}
+		m := p2p.Member{PeerID: id, ValidatorIndex: uint32(i)}
+		for _, a := range v.GetAddrs() {
+			addr, err := ma.NewMultiaddr(a)
+			if err != nil {
+				return c, fmt.Errorf("validator %d address %q: %w", i, a, err)
+			}
+			m.Addrs = append(m.Addrs, addr)
+		}
+		c.Members = append(c.Members, m)
+	}
+	for _, o := range n.cfg.P2P.Observers {
+		id, err := peer.Decode(o)
+		if err != nil {
+			return c, fmt.Errorf("p2p.observers %q: %w", o, err)
+		}
+		c.Observers = append(c.Observers, id)
+	}
+	return c, nil
+}
+
+// validateGossipTx is the gossip validator of the tx topic: the mempool's
+// admission. A tx we already hold is accepted (it may be ours, published
+// after admission); a stale one is ignored; an invalid one rejected, which
+// penalises the peer that relayed it.
+func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
+	_, err := n.mempool.Add(data)
+	switch {
+	case err == nil, errors.Is(err, ErrDuplicateTx):
+		return nil
+	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar):
+		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
+	default:
+		return err
+	}
+}
+
+// submit admits a tx from the API and gossips it.
+func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
+	hash, err := n.mempool.Add(tx)
+	if err != nil {
+		return hash, err
+	}
+	txs, bytes := n.mempool.Size()
+	n.metrics.MempoolTxs.Set(float64(txs))
+	n.metrics.MempoolBytes.Set(float64(bytes))
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
+		// The tx is in our mempool and reaches the chain through our own
+		// proposals or a later gossip; the client need not resubmit.
+		n.log.Debug("gossip tx", "err", err)
+	}
+	return hash, nil
+}
+
+// APIAddr is the address the API listens on.
+func (n *Node) APIAddr() string { return n.apiLn.Addr().String() }
+
+// PeerID is the node's libp2p id.
+func (n *Node) PeerID() peer.ID { return n.host.ID() }
+
+// Run serves the API and runs consensus and block sync until ctx ends or a
+// part fails. It then stops everything (Close).
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.apiSrv.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("api: %w", err)
+		}
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.transport.pump(ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.runConsensus(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- err
+		}
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		n.log.Error("node stopping", "err", err)
+	}
+	cancel()
+	cerr := n.Close()
+	if err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close stops the servers, the p2p host and the ledger. It waits for the
+// consensus loop to finish the block in hand before closing the ledger.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.done)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if n.apiSrv != nil {
+			_ = n.apiSrv.Shutdown(sctx)
+		}
+		for _, s := range n.extraSrv {
+			_ = s.Shutdown(sctx)
+		}
+		if n.host != nil {
+			_ = n.host.Close()
+		}
+		n.wg.Wait()
+		err = n.closeParts()
+	})
+	return err
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.apiLn != nil {
+		_ = n.apiLn.Close()
+	}
+	if n.host != nil {
+		_ = n.host.Close()
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+		n.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// metricsInterceptor counts API requests by procedure and code.
+func (n *Node) metricsInterceptor() connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			code := "ok"
+			if err != nil {
+				code = connect.CodeOf(err).String()
+			}
+			n.metrics.APIRequests.WithLabelValues(req.Spec().Procedure, code).Inc()
+			return resp, err
+		}
+	}
+}
+
+// checkGenesisMarker refuses a data dir made for another genesis.
+func checkGenesisMarker(dataDir string, hash []byte) error {
+	b, err := os.ReadFile(filepath.Join(dataDir, "genesis.hash"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read genesis marker: %w", err)
+	}
+	if got := string(b); got != fmt.Sprintf("%x\n", hash) {
+		return fmt.Errorf("data dir %s belongs to another chain (genesis %s), not to this genesis %x", dataDir, trimNL(got), hash)
+	}
+	return nil
+}
+
+func writeGenesisMarker(dataDir string, hash []byte) error {
+	p := filepath.Join(dataDir, "genesis.hash")
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("%x\n", hash)), 0o600); err != nil {
+		return fmt.Errorf("write genesis marker: %w", err)
+	}
+	return nil
+}
+
+func trimNL(s string) string {
+	if len(s) > 0 && s[len(s)-1] == '\n' {
+		return s[:len(s)-1]
+	}
+	return s
+}
