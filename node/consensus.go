@@ -33,6 +33,10 @@ func (n *Node) runConsensus(ctx context.Context) error {
 	if n.signer == nil {
 		return n.runObserver(ctx)
 	}
+	// At start, give the p2p layer a moment to connect so that a
+	// restarted validator catches up by block sync rather than by fetching
+	// blocks one proposal at a time.
+	n.waitForPeers(ctx, startPeerWait)
 	for {
 		n.syncing.Store(true)
 		if err := n.catchUp(ctx); err != nil {
@@ -52,6 +56,22 @@ func (n *Node) runConsensus(ctx context.Context) error {
 }
 
 var errFellBehind = errors.New("fell behind")
+
+// startPeerWait bounds the wait for peers at start.
+const startPeerWait = 5 * time.Second
+
+// waitForPeers waits until enough of the other validators to form a quorum
+// with us answer a status request, or d passes.
+func (n *Node) waitForPeers(ctx context.Context, d time.Duration) {
+	want := consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators)) - 1
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, _, answered := n.peerHeights(ctx); answered >= want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // runDriver runs one consensus driver until ctx ends, the driver fails, or
 // the node falls behind its peers.
@@ -137,6 +157,8 @@ func (n *Node) setStatus(st consensus.Status) {
 	if prev := n.status.Load(); prev == nil || st.View != prev.View {
 		if prev != nil && st.View > prev.View {
 			n.metrics.ViewChanges.Add(float64(st.View - prev.View))
+			n.log.Info("view change", "view", st.View, "leader", st.Leader, "committed", st.CommittedHeight,
+				"high_qc_view", st.HighQCView, "high_qc_height", st.HighQCHeight)
 		}
 		n.metrics.View.Set(float64(st.View))
 	}
@@ -175,8 +197,12 @@ func (n *Node) catchUp(ctx context.Context) error {
 // bestPeer asks every connected peer for its status and returns the
 // highest committed height of a peer on our chain, and that peer.
 func (n *Node) bestPeer(ctx context.Context) (uint64, string) {
-	var best uint64
-	var bestPeer string
+	best, id, _ := n.peerHeights(ctx)
+	return best, id
+}
+
+// peerHeights is bestPeer that also counts the peers that answered.
+func (n *Node) peerHeights(ctx context.Context) (best uint64, bestPeer string, answered int) {
 	for _, p := range n.host.Peers() {
 		if !p.Connected {
 			continue
@@ -184,14 +210,20 @@ func (n *Node) bestPeer(ctx context.Context) (uint64, string) {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st, err := n.host.RequestStatus(sctx, p.ID)
 		cancel()
-		if err != nil || st.GetChainId() != n.genesis.GetChainId() || !bytes.Equal(st.GetGenesisHash(), n.genesisHash) {
+		if err != nil {
+			n.log.Debug("status request", "peer", p.ID.String(), "err", err)
 			continue
 		}
+		if st.GetChainId() != n.genesis.GetChainId() || !bytes.Equal(st.GetGenesisHash(), n.genesisHash) {
+			n.log.Warn("peer is on another chain", "peer", p.ID.String(), "chain_id", st.GetChainId())
+			continue
+		}
+		answered++
 		if st.GetHeight() > best {
 			best, bestPeer = st.GetHeight(), p.ID.String()
 		}
 	}
-	return best, bestPeer
+	return best, bestPeer, answered
 }
 
 // syncOnce takes one batch of committed blocks from the most advanced

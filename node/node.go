@@ -91,7 +91,7 @@ type Node struct {
 
 // New opens the ledger, checks the genesis, starts the p2p host and binds
 // the API. Run starts consensus and serving; Close stops everything.
-func New(ctx context.Context, o Options) (n *Node, err error) {
+func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if o.Config == nil {
 		return nil, errors.New("node: no config")
 	}
@@ -107,10 +107,14 @@ func New(ctx context.Context, o Options) (n *Node, err error) {
 	if clock == nil {
 		clock = wallClock{}
 	}
-	n = &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1}
+	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1}
+	var created []string // what this call made on disk, removed if it fails
 	defer func() {
 		if err != nil {
 			n.closeParts()
+			for i := len(created) - 1; i >= 0; i-- {
+				_ = os.RemoveAll(created[i])
+			}
 		}
 	}()
 
@@ -139,6 +143,11 @@ func New(ctx context.Context, o Options) (n *Node, err error) {
 
 	// Ledger.
 	dataDir := cfg.ResolvePath(cfg.DataDir)
+	for _, p := range []string{dataDir, filepath.Join(dataDir, "ledger"), filepath.Join(dataDir, "genesis.hash")} {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			created = append(created, p)
+		}
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}

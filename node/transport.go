@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus/driver"
@@ -30,6 +32,7 @@ type transport struct {
 	inbox    chan *pb.ConsensusMessage
 	requests chan driver.BlockRequest
 	fetches  chan struct{} // semaphore bounding fetches in flight
+	nonce    atomic.Uint64
 }
 
 var _ driver.Transport = (*transport)(nil)
@@ -46,10 +49,17 @@ func newTransport(n *Node) *transport {
 func (t *transport) Send(to int, m *pb.ConsensusMessage) error { return t.Broadcast(m) }
 
 func (t *transport) Broadcast(m *pb.ConsensusMessage) error {
+	// A copy with a fresh nonce: the core may send the same message again
+	// (a timeout retransmitted after a loss), and gossip drops what it has
+	// seen; the core's messages are not modified.
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return err
 	}
+	// Appending field 7 to the encoding sets it (the last value of a
+	// scalar field wins) without copying the message.
+	b = protowire.AppendTag(b, 7, protowire.VarintType)
+	b = protowire.AppendVarint(b, t.nonce.Add(1))
 	t.n.metrics.ConsensusMsgs.WithLabelValues("out", msgKind(m)).Inc()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -898,7 +898,12 @@ type ConsensusMessage struct {
 	//	*ConsensusMessage_Timeout
 	//	*ConsensusMessage_TimeoutCert
 	//	*ConsensusMessage_Heartbeat
-	Msg           isConsensusMessage_Msg `protobuf_oneof:"msg"`
+	Msg isConsensusMessage_Msg `protobuf_oneof:"msg"`
+	// nonce is set by the sending node's transport, unsigned, so that a
+	// retransmission (a timeout sent again after a loss) is a new gossip
+	// message rather than a duplicate that gossip would drop. Consensus
+	// ignores it.
+	Nonce         uint64 `protobuf:"varint,7,opt,name=nonce,proto3" json:"nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -990,6 +995,13 @@ func (x *ConsensusMessage) GetHeartbeat() *Heartbeat {
 		}
 	}
 	return nil
+}
+
+func (x *ConsensusMessage) GetNonce() uint64 {
+	if x != nil {
+		return x.Nonce
+	}
+	return 0
 }
 
 type isConsensusMessage_Msg interface {
@@ -1281,14 +1293,15 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\"P\n" +
 	"\bProposal\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12\x1b\n" +
-	"\ttx_hashes\x18\x02 \x03(\fR\btxHashes\"\xb3\x02\n" +
+	"\ttx_hashes\x18\x02 \x03(\fR\btxHashes\"\xc9\x02\n" +
 	"\x10ConsensusMessage\x12\x16\n" +
 	"\x06sender\x18\x01 \x01(\rR\x06sender\x122\n" +
 	"\bproposal\x18\x02 \x01(\v2\x14.govnode.v1.ProposalH\x00R\bproposal\x12&\n" +
 	"\x04vote\x18\x03 \x01(\v2\x10.govnode.v1.VoteH\x00R\x04vote\x12/\n" +
 	"\atimeout\x18\x04 \x01(\v2\x13.govnode.v1.TimeoutH\x00R\atimeout\x12<\n" +
 	"\ftimeout_cert\x18\x05 \x01(\v2\x17.govnode.v1.TimeoutCertH\x00R\vtimeoutCert\x125\n" +
-	"\theartbeat\x18\x06 \x01(\v2\x15.govnode.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\theartbeat\x18\x06 \x01(\v2\x15.govnode.v1.HeartbeatH\x00R\theartbeat\x12\x14\n" +
+	"\x05nonce\x18\a \x01(\x04R\x05nonceB\x05\n" +
 	"\x03msg\"\x99\x01\n" +
 	"\n" +
 	"CommitCert\x12\x16\n" +
