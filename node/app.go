@@ -302,12 +302,20 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 	return nil
 }
 
-// encodeBlockEvents serializes the block's events for the store.
+// encodeBlockEvents serializes the block's own events (those of no tx:
+// deadlines, governance decisions) for the store; the txs' events are kept
+// in their results.
 func encodeBlockEvents(evs []*pb.Event) ([]byte, error) {
-	if len(evs) == 0 {
+	var own []*pb.Event
+	for _, e := range evs {
+		if len(e.GetTxHash()) == 0 {
+			own = append(own, e)
+		}
+	}
+	if len(own) == 0 {
 		return nil, nil
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(&pb.StreamEventsResponse{Events: evs})
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&pb.StreamEventsResponse{Events: own})
 }
 
 // resultsHash returns the Merkle root of the results of block h (the empty

@@ -158,3 +158,63 @@ func TestLargeStagesAgainstReference(t *testing.T) {
 		}
 	}
 }
+
+// TestPageCacheAgainstReference checks the page cache, which keeps the
+// inner hashes of each page so that an update rehashes only the changed
+// paths: trees with a warm cache, with the smallest cache (pages evicted
+// and read back from LevelDB, inner hashes recomputed), and a tree opened
+// afresh before every version (cold cache) must all give the reference
+// root. A version is staged once without being committed first, as a
+// failed block write would leave it.
+func TestPageCacheAgainstReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 3))
+	warmDB, warm := newTree(t)
+	smallDB := ledgertest.MemDB(t)
+	small, err := state.OpenWithOptions(smallDB, prefix, state.Options{CachePages: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coldDB := ledgertest.MemDB(t)
+	model := map[string][]byte{}
+	for v := uint64(0); v < 12; v++ {
+		var changes []state.Change
+		seen := map[int]bool{}
+		n := 5 + rng.IntN(600) // both sides of parallelMin
+		for j := 0; j < n; j++ {
+			i := rng.IntN(3000)
+			if seen[i] {
+				continue
+			}
+			seen[i] = true
+			k := fmt.Sprint("c/", i)
+			if v > 0 && rng.IntN(3) == 0 {
+				changes = append(changes, del(k))
+				delete(model, k)
+			} else {
+				val := []byte(fmt.Sprint(v, "/", rng.Uint64()))
+				changes = append(changes, state.Change{Key: []byte(k), Value: val})
+				model[k] = val
+			}
+		}
+		want := ledgertest.ReferenceRoot(model)
+		if _, _, err := warm.Stage(v, changes); err != nil { // not committed
+			t.Fatal(err)
+		}
+		cold, err := state.Open(coldDB, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, got := range map[string]state.Hash{
+			"warm":  commit(t, warmDB, warm, v, changes),
+			"small": commit(t, smallDB, small, v, changes),
+			"cold":  commit(t, coldDB, cold, v, changes),
+		} {
+			if got != want {
+				t.Fatalf("version %d, %s cache: root %x, reference %x", v, name, got, want)
+			}
+		}
+	}
+	if n, err := warm.CheckIntegrity(11); err != nil || n != len(model) {
+		t.Fatalf("CheckIntegrity = %d, %v; want %d", n, err, len(model))
+	}
+}

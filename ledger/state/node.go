@@ -172,6 +172,74 @@ func (p *page) binaryNodes() [32]ref {
 	return n
 }
 
+// innerHashes are the hashes of the internal nodes among n[1..15], in
+// index order: with the slots, all that withInner needs to rebuild n.
+func innerHashes(n *[32]ref) []Hash {
+	c := 0
+	for i := 1; i < 16; i++ {
+		if n[i].k == kindInternal {
+			c++
+		}
+	}
+	in := make([]Hash, 0, c)
+	for i := 1; i < 16; i++ {
+		if n[i].k == kindInternal {
+			in = append(in, n[i].h)
+		}
+	}
+	return in
+}
+
+// withInner is binaryNodes without hashing, from the page's innerHashes;
+// ok is false if inner is nil or does not fit the page.
+func (p *page) withInner(inner []Hash) (n [32]ref, ok bool) {
+	if inner == nil {
+		return n, false
+	}
+	copy(n[16:], p[:])
+	j := len(inner)
+	for i := 15; i >= 1; i-- {
+		a, b := &n[2*i], &n[2*i+1]
+		switch {
+		case a.k == kindEmpty && b.k == kindEmpty:
+		case a.k == kindEmpty && b.k == kindLeaf:
+			n[i] = *b
+		case b.k == kindEmpty && a.k == kindLeaf:
+			n[i] = *a
+		default:
+			if j == 0 {
+				return n, false
+			}
+			j--
+			n[i] = ref{h: inner[j], k: kindInternal}
+		}
+	}
+	return n, j == 0
+}
+
+// rehash is binaryNodes of the page np that differs from the page of old
+// (its binary nodes) in some slots: only the nodes above a changed slot are
+// hashed again.
+func (np *page) rehash(old *[32]ref) [32]ref {
+	var n [32]ref
+	copy(n[16:], np[:])
+	var dirty uint32 // bit i: node i changed
+	for s := range np {
+		if np[s] != old[16+s] {
+			dirty |= 1 << (16 + s)
+		}
+	}
+	for i := 15; i >= 1; i-- {
+		if dirty&(3<<(2*i)) == 0 {
+			n[i] = old[i]
+			continue
+		}
+		n[i] = combine(n[2*i], n[2*i+1])
+		dirty |= 1 << i
+	}
+	return n
+}
+
 // root is the binary root of the page, or, when the page holds a single
 // lone leaf (or nothing), that leaf (or empty): such a page is never stored.
 func (p *page) root() ref {

@@ -2,6 +2,8 @@ package state
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"slices"
@@ -24,8 +26,15 @@ type Change struct {
 type Writes struct {
 	version uint64
 	root    Hash
-	keys    [][]byte
-	vals    [][]byte
+	// prefix is the tree's key prefix: a node record's key is
+	// prefix || 'n' || hash, built by ApplyTo in a scratch buffer (the
+	// batch copies it) rather than allocated for every record.
+	prefix []byte
+	nodes  []nodeRec
+	// replaced are the pages of the base version that this version
+	// rewrites: Committed drops them from the page cache, where they would
+	// otherwise crowd out the pages of the latest version.
+	replaced []Hash
 }
 
 // Version is the version these writes commit.
@@ -34,15 +43,24 @@ func (w *Writes) Version() uint64 { return w.version }
 // Root is the root hash of the staged version.
 func (w *Writes) Root() Hash { return w.root }
 
+// nodeRec is a node record: the node's hash and its encoding, and for a
+// page the hashes of its internal binary nodes (innerHashes), which go
+// into the page cache with it when the version is committed.
+type nodeRec struct {
+	h     Hash
+	enc   []byte
+	inner []Hash
+}
+
 // Len is the number of records ApplyTo adds.
-func (w *Writes) Len() int { return len(w.keys) + 1 }
+func (w *Writes) Len() int { return len(w.nodes) + 1 }
 
 // Size is about the number of bytes ApplyTo adds to a batch, so the caller
 // can size it once (a growing leveldb.Batch copies itself many times).
 func (w *Writes) Size() int {
-	n := 0
-	for i := range w.keys {
-		n += len(w.keys[i]) + len(w.vals[i]) + 11
+	n := len(w.prefix) + 9 + 32 + 11 // the root record
+	for i := range w.nodes {
+		n += len(w.prefix) + 33 + len(w.nodes[i].enc) + 11
 	}
 	return n
 }
@@ -52,16 +70,25 @@ func (w *Writes) Size() int {
 //
 // The records go in key order: LevelDB's memtable is a skip list, and
 // inserting thousands of random keys in order walks it with far fewer cache
-// misses.
+// misses. Node keys differ only in their hash, and 'n' < 'r' puts the root
+// record last.
 func (w *Writes) ApplyTo(b *leveldb.Batch) {
-	idx := make([]int, len(w.keys))
-	for i := range idx {
-		idx[i] = i
+	slices.SortFunc(w.nodes, func(x, y nodeRec) int {
+		// The first 8 bytes of random hashes nearly always decide.
+		if c := cmp.Compare(binary.BigEndian.Uint64(x.h[:8]), binary.BigEndian.Uint64(y.h[:8])); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.h[8:], y.h[8:])
+	})
+	k := make([]byte, 0, len(w.prefix)+33)
+	k = append(k, w.prefix...)
+	k = append(k, tagNode)
+	for i := range w.nodes {
+		b.Put(append(k, w.nodes[i].h[:]...), w.nodes[i].enc)
 	}
-	slices.SortFunc(idx, func(i, j int) int { return bytes.Compare(w.keys[i], w.keys[j]) })
-	for _, i := range idx {
-		b.Put(w.keys[i], w.vals[i])
-	}
+	k = append(k[:len(w.prefix)], tagRoot)
+	k = binary.BigEndian.AppendUint64(k, w.version)
+	b.Put(k, w.root[:])
 }
 
 type op struct {
@@ -101,9 +128,8 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 			return Hash{}, nil, fmt.Errorf("state: stage version %d: two changes to one key (key hash %x)", version, ops[i].kh)
 		}
 	}
-	s := &stager{t: t, w: &Writes{version: version}}
-	s.w.keys = make([][]byte, 0, 3*len(ops)+2)
-	s.w.vals = make([][]byte, 0, 3*len(ops)+2)
+	s := &stager{t: t, w: &Writes{version: version, prefix: t.prefix}}
+	s.w.nodes = make([]nodeRec, 0, 3*len(ops)+2)
 	root, err := t.rootRef(base)
 	if err != nil {
 		return Hash{}, nil, fmt.Errorf("state: stage version %d: %w", version, err)
@@ -113,20 +139,15 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 		return Hash{}, nil, fmt.Errorf("state: stage version %d: %w", version, err)
 	}
 	s.w.root = nr.h
-	s.w.keys = append(s.w.keys, t.rootKey(version))
-	s.w.vals = append(s.w.vals, append([]byte(nil), nr.h[:]...))
+	t.cmu.Lock()
+	t.staged = s.w
+	t.cmu.Unlock()
 	return nr.h, s.w, nil
 }
 
-func (s *stager) put(h Hash, enc []byte) {
-	s.w.keys = append(s.w.keys, s.t.nodeKey(h))
-	s.w.vals = append(s.w.vals, enc)
-	// Content-addressed: h names enc wherever it is read from, so caching a
-	// page before its batch is written is safe; it is only reached through
-	// a root that references it, and such a root is written with it.
-	if enc[0] == pageTag {
-		s.t.cachePut(h, enc)
-	}
+// putLeaf adds a leaf record.
+func (s *stager) putLeaf(h Hash, enc []byte) {
+	s.w.nodes = append(s.w.nodes, nodeRec{h: h, enc: enc})
 }
 
 // update applies ops (sorted, all under the subtree's path) to the
@@ -144,24 +165,20 @@ func (s *stager) update(r ref, d int, ops []op) (ref, error) {
 	if d >= MaxProofDepth/4 {
 		return ref{}, fmt.Errorf("%w: tree deeper than %d bits", ErrCorrupt, MaxProofDepth)
 	}
-	n, err := s.t.loadNode(r.h)
+	bn, err := s.t.loadPageNodes(r.h)
 	if err != nil {
 		return ref{}, err
 	}
-	if n.leaf {
-		return ref{}, fmt.Errorf("%w: node %x is a leaf, its parent names a page", ErrCorrupt, r.h)
-	}
-	p := n.page
-	var np page
-	if err := s.slots(d, ops, func(sub *stager, sl int, sops []op) (ref, error) {
-		return sub.update(p[sl], d+1, sops)
-	}, &np, func(sl int) ref { return p[sl] }); err != nil {
+	np := page(bn[16:])
+	if err := s.slots(d, ops, &np); err != nil {
 		return ref{}, err
 	}
-	if np == p {
+	if np == page(bn[16:]) {
 		return r, nil
 	}
-	return s.makePage(&np), nil
+	s.w.replaced = append(s.w.replaced, r.h)
+	nn := np.rehash(&bn)
+	return s.storePage(&np, &nn), nil
 }
 
 // parallelMin is the number of changes from which the root page's slots
@@ -169,11 +186,14 @@ func (s *stager) update(r ref, d int, ops []op) (ref, error) {
 // commit, and the 16 subtrees under the root are independent.
 const parallelMin = 256
 
-// slots computes the 16 slots of a page at nibble depth d: slots with ops
-// get f's result, the others keep(sl). At the root, with many ops, the
-// slots are computed by one goroutine per CPU, each with its own Writes,
-// merged in slot order so the records stay in a deterministic order.
-func (s *stager) slots(d int, ops []op, f func(sub *stager, sl int, sops []op) (ref, error), out *page, keep func(sl int) ref) error {
+// slots applies ops (sorted, under the path of a page at nibble depth d) to
+// the slots of that page in p: a slot with ops becomes update(slot, d+1,
+// its ops). At the root, with many ops, the slots are computed by one
+// goroutine per CPU (parallelSlots).
+//
+// Neither p nor anything else here is shared with goroutines, so a page
+// and its binary nodes stay on the stack of update or build.
+func (s *stager) slots(d int, ops []op, p *page) error {
 	var bounds [17]int
 	lo := 0
 	for sl := 0; sl < 16; sl++ {
@@ -186,20 +206,30 @@ func (s *stager) slots(d int, ops []op, f func(sub *stager, sl int, sops []op) (
 	if lo != len(ops) {
 		return fmt.Errorf("state: changes out of order at nibble depth %d", d)
 	}
-	workers := min(runtime.GOMAXPROCS(0), 16)
-	if d != 0 || len(ops) < parallelMin || workers < 2 {
-		for sl := 0; sl < 16; sl++ {
-			out[sl] = keep(sl)
-			if bounds[sl] < bounds[sl+1] {
-				nr, err := f(s, sl, ops[bounds[sl]:bounds[sl+1]])
-				if err != nil {
-					return err
-				}
-				out[sl] = nr
-			}
+	if workers := min(runtime.GOMAXPROCS(0), 16); d == 0 && len(ops) >= parallelMin && workers >= 2 {
+		np, err := s.parallelSlots(d, ops, bounds, *p, workers)
+		if err != nil {
+			return err
 		}
+		*p = np
 		return nil
 	}
+	for sl := 0; sl < 16; sl++ {
+		if bounds[sl] < bounds[sl+1] {
+			nr, err := s.update(p[sl], d+1, ops[bounds[sl]:bounds[sl+1]])
+			if err != nil {
+				return err
+			}
+			p[sl] = nr
+		}
+	}
+	return nil
+}
+
+// parallelSlots is slots on several goroutines, each slot with its own
+// Writes, merged in slot order so the records stay in a deterministic
+// order.
+func (s *stager) parallelSlots(d int, ops []op, bounds [17]int, p page, workers int) (page, error) {
 	var (
 		subs [16]*stager
 		errs [16]error
@@ -215,26 +245,25 @@ func (s *stager) slots(d int, ops []op, f func(sub *stager, sl int, sops []op) (
 				if sl >= 16 {
 					return
 				}
-				out[sl] = keep(sl)
 				if bounds[sl] == bounds[sl+1] {
 					continue
 				}
 				subs[sl] = &stager{t: s.t, w: &Writes{}}
-				out[sl], errs[sl] = f(subs[sl], sl, ops[bounds[sl]:bounds[sl+1]])
+				p[sl], errs[sl] = subs[sl].update(p[sl], d+1, ops[bounds[sl]:bounds[sl+1]])
 			}
 		}()
 	}
 	wg.Wait()
 	for sl := 0; sl < 16; sl++ {
 		if errs[sl] != nil {
-			return errs[sl]
+			return page{}, errs[sl]
 		}
 		if subs[sl] != nil {
-			s.w.keys = append(s.w.keys, subs[sl].w.keys...)
-			s.w.vals = append(s.w.vals, subs[sl].w.vals...)
+			s.w.nodes = append(s.w.nodes, subs[sl].w.nodes...)
+			s.w.replaced = append(s.w.replaced, subs[sl].w.replaced...)
 		}
 	}
-	return nil
+	return p, nil
 }
 
 // build makes the subtree at nibble depth d that holds the existing leaf ex
@@ -259,30 +288,19 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 		return *ex, nil
 	case sets == 1 && !exLive:
 		h := LeafHash(lone.kh, ValueHash(lone.value))
-		s.put(h, encodeLeaf(lone.kh, lone.value))
+		s.putLeaf(h, encodeLeaf(lone.kh, lone.value))
 		return ref{h: h, k: kindLeaf, kh: lone.kh}, nil
 	}
 	if d >= MaxProofDepth/4 {
 		return ref{}, fmt.Errorf("%w: tree deeper than %d bits", ErrCorrupt, MaxProofDepth)
 	}
 	var p page
-	exSlot := -1
 	if exLive {
-		exSlot = nibble(&ex.kh, d)
+		p[nibble(&ex.kh, d)] = *ex // pushed down one level, unchanged
 	}
-	keep := func(sl int) ref {
-		if sl == exSlot {
-			return *ex // pushed down one level, unchanged
-		}
-		return emptyRef
-	}
-	if err := s.slots(d, ops, func(sub *stager, sl int, sops []op) (ref, error) {
-		var sex *ref
-		if sl == exSlot {
-			sex = ex
-		}
-		return sub.build(d+1, sex, sops)
-	}, &p, keep); err != nil {
+	// A slot with ops is update(slot, ...), which builds from the leaf
+	// pushed down there, or from nothing.
+	if err := s.slots(d, ops, &p); err != nil {
 		return ref{}, err
 	}
 	return s.makePage(&p), nil
@@ -291,10 +309,19 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 // makePage stores p and returns it as a subtree, unless it holds a single
 // leaf or nothing, which move up instead.
 func (s *stager) makePage(p *page) ref {
-	r := p.root()
+	n := p.binaryNodes()
+	return s.storePage(p, &n)
+}
+
+// storePage is makePage for a page whose binary nodes n are computed.
+func (s *stager) storePage(p *page, n *[32]ref) ref {
+	r := n[1]
 	if r.k != kindInternal {
 		return r
 	}
-	s.put(r.h, p.encode())
+	// Committed puts the page in the cache: nothing can reach it before,
+	// and the stagers running in parallel need not share the cache's lock
+	// for it.
+	s.w.nodes = append(s.w.nodes, nodeRec{h: r.h, enc: p.encode(), inner: innerHashes(n)})
 	return r
 }

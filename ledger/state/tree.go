@@ -27,14 +27,18 @@ const (
 // Options tune a Tree.
 type Options struct {
 	// CachePages bounds the in-memory page cache: up to two generations of
-	// this many pages (a page is at most about 1 KiB, most far less). The
-	// top levels of the tree are read by every update and proof and stay
-	// in it; at a million keys, 1<<17 holds the five upper levels.
+	// this many pages (a page is at most about 1 KiB, most far less, plus
+	// up to 15 cached inner hashes). The pages a block rewrites replace
+	// their old versions in it, so it holds the latest version's pages:
+	// all of them up to about CachePages (a million random keys make
+	// about 330,000 pages, about 130 MB with the default), and the upper
+	// levels, which every update and proof reads, beyond. A page that is
+	// not in it costs a LevelDB read in every update below it.
 	CachePages int
 }
 
 // DefaultOptions returns the options Open uses.
-func DefaultOptions() Options { return Options{CachePages: 1 << 17} }
+func DefaultOptions() Options { return Options{CachePages: 1 << 18} }
 
 // Validate reports nonsense options.
 func (o Options) Validate() error {
@@ -63,10 +67,13 @@ type Tree struct {
 	latest    uint64
 	latestRt  Hash
 
-	cmu       sync.Mutex
-	cache     map[Hash][]byte
-	cacheOld  map[Hash][]byte
+	cmu       sync.RWMutex
+	cache     map[Hash]cached
+	cacheOld  map[Hash]cached
 	cacheSize int
+	// staged is the last version Stage computed; when Committed makes it
+	// the latest, the pages it replaced leave the cache.
+	staged *Writes
 }
 
 // Open opens the tree stored under prefix in db with DefaultOptions,
@@ -84,7 +91,7 @@ func OpenWithOptions(db *leveldb.DB, prefix []byte, o Options) (*Tree, error) {
 	t := &Tree{
 		db:        db,
 		prefix:    append([]byte(nil), prefix...),
-		cache:     make(map[Hash][]byte),
+		cache:     make(map[Hash]cached),
 		cacheSize: o.CachePages,
 	}
 	it := db.NewIterator(util.BytesPrefix(t.key(tagRoot, nil)), nil)
@@ -176,54 +183,132 @@ func (t *Tree) Committed(version uint64, root Hash) error {
 		return fmt.Errorf("%w: committed version %d: stored root %x, want %x", ErrCorrupt, version, v, root)
 	}
 	t.hasLatest, t.latest, t.latestRt = true, version, root
+	t.cmu.Lock()
+	if w := t.staged; w != nil && w.version == version && w.root == root {
+		// Only the latest version is updated, so a replaced page is read
+		// again only by a lookup at an older version, which finds it in
+		// LevelDB. Keeping the cache to the live pages is what lets it
+		// hold the whole upper tree (and, up to CachePages, all of it).
+		for _, h := range w.replaced {
+			delete(t.cache, h)
+			delete(t.cacheOld, h)
+		}
+		// The new pages, with their inner hashes: the next block's
+		// update reads most of them again. Content-addressed, so a page
+		// is the same whatever version reaches it.
+		for i := range w.nodes {
+			if n := &w.nodes[i]; n.enc[0] == pageTag {
+				t.cachePutLocked(n.h, cached{enc: n.enc, inner: n.inner})
+			}
+		}
+	}
+	t.staged = nil
+	t.cmu.Unlock()
 	return nil
+}
+
+// cached is a page in the page cache: its record and, once an update has
+// needed them, the hashes of its internal binary nodes (page.inner), so that
+// rewriting the page rehashes only the paths above its changed slots.
+type cached struct {
+	enc   []byte
+	inner []Hash
+}
+
+// cacheGet looks h up in the cache, promoting it from the old generation.
+func (t *Tree) cacheGet(h Hash) (cached, bool) {
+	t.cmu.RLock()
+	c, ok := t.cache[h]
+	t.cmu.RUnlock()
+	if ok {
+		return c, true
+	}
+	t.cmu.Lock()
+	defer t.cmu.Unlock()
+	if c, ok = t.cache[h]; !ok {
+		if c, ok = t.cacheOld[h]; ok {
+			t.cachePutLocked(h, c)
+		}
+	}
+	return c, ok
+}
+
+// readNode returns the record of node h, from the cache or LevelDB.
+func (t *Tree) readNode(h Hash) (cached, error) {
+	if c, ok := t.cacheGet(h); ok {
+		return c, nil
+	}
+	b, err := t.db.Get(t.nodeKey(h), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return cached{}, fmt.Errorf("%w: missing node %x", ErrCorrupt, h)
+	}
+	if err != nil {
+		return cached{}, fmt.Errorf("state: read node %x: %w", h, err)
+	}
+	c := cached{enc: b}
+	if len(b) > 0 && b[0] == pageTag {
+		// Only pages: leaves are read once per lookup, pages by
+		// every lookup and update below them.
+		t.cachePut(h, c)
+	}
+	return c, nil
 }
 
 // loadNode reads and decodes the node with hash h. The node is checked
 // against h only by CheckIntegrity; reads trust LevelDB's block checksums.
 func (t *Tree) loadNode(h Hash) (node, error) {
-	t.cmu.Lock()
-	b, ok := t.cache[h]
-	if !ok {
-		if b, ok = t.cacheOld[h]; ok {
-			t.cachePutLocked(h, b)
-		}
+	c, err := t.readNode(h)
+	if err != nil {
+		return node{}, err
 	}
-	t.cmu.Unlock()
-	if !ok {
-		var err error
-		b, err = t.db.Get(t.nodeKey(h), nil)
-		if errors.Is(err, leveldb.ErrNotFound) {
-			return node{}, fmt.Errorf("%w: missing node %x", ErrCorrupt, h)
-		}
-		if err != nil {
-			return node{}, fmt.Errorf("state: read node %x: %w", h, err)
-		}
-		if len(b) > 0 && b[0] == pageTag {
-			// Only pages: leaves are read once per lookup, pages by
-			// every lookup and update below them.
-			t.cachePut(h, b)
-		}
-	}
-	n, err := decodeNode(b)
+	n, err := decodeNode(c.enc)
 	if err != nil {
 		return node{}, fmt.Errorf("%w: node %x: %v", ErrCorrupt, h, err)
 	}
 	return n, nil
 }
 
-func (t *Tree) cachePut(h Hash, b []byte) {
+// loadPageNodes returns the binary nodes (page.binaryNodes) of the page
+// with hash h, for an update. The hashes of the internal ones come from the
+// cache when an earlier update left them there; otherwise they are computed
+// once and cached with the page.
+func (t *Tree) loadPageNodes(h Hash) ([32]ref, error) {
+	c, err := t.readNode(h)
+	if err != nil {
+		return [32]ref{}, err
+	}
+	n, err := decodeNode(c.enc)
+	if err != nil {
+		return [32]ref{}, fmt.Errorf("%w: node %x: %v", ErrCorrupt, h, err)
+	}
+	if n.leaf {
+		return [32]ref{}, fmt.Errorf("%w: node %x is a leaf, its parent names a page", ErrCorrupt, h)
+	}
+	if bn, ok := n.page.withInner(c.inner); ok {
+		return bn, nil
+	}
+	bn := n.page.binaryNodes()
+	if bn[1].h != h || bn[1].k != kindInternal {
+		// The record does not hash to its name: leave it to
+		// CheckIntegrity to report, and do not cache hashes for it.
+		return bn, nil
+	}
+	t.cachePut(h, cached{enc: c.enc, inner: innerHashes(&bn)})
+	return bn, nil
+}
+
+func (t *Tree) cachePut(h Hash, c cached) {
 	t.cmu.Lock()
-	t.cachePutLocked(h, b)
+	t.cachePutLocked(h, c)
 	t.cmu.Unlock()
 }
 
-func (t *Tree) cachePutLocked(h Hash, b []byte) {
+func (t *Tree) cachePutLocked(h Hash, c cached) {
 	if len(t.cache) >= t.cacheSize {
 		t.cacheOld = t.cache
-		t.cache = make(map[Hash][]byte, t.cacheSize)
+		t.cache = make(map[Hash]cached, t.cacheSize)
 	}
-	t.cache[h] = b
+	t.cache[h] = c
 }
 
 // Get returns the value of key at version, ErrNotFound if the key is absent

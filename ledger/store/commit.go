@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -75,10 +76,26 @@ func (s *Store) Commit(c *CommitData) error {
 	if err := s.validate(c); err != nil {
 		return fmt.Errorf("commit block %d: %w", c.Height, err)
 	}
+	// The block's own records do not depend on the state root: build and
+	// sort them on another core while the tree is staged (Stage is the
+	// longest step, and only its top level runs in parallel).
+	var (
+		recs []record
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		recs = blockRecords(c)
+	}()
 	root, w, err := s.tree.Stage(c.Height, c.Changes)
+	<-done
 	if err != nil {
 		return fmt.Errorf("commit block %d: %w: %v", c.Height, ErrInvalid, err)
 	}
+	h := c.Height
+	m := meta{blockHash: c.BlockHash, stateRoot: root, txCount: uint32(len(c.Txs))}
+	recs = insertSorted(recs, record{k: metaKey(h), v: m.encode()})
+	recs = insertSorted(recs, record{k: headKey(), v: be64(h)})
 	size := w.Size() + len(c.Block) + len(c.Cert) + len(c.BlockEvents) + 256
 	for i := range c.Txs {
 		size += 2*(2+32+11) + 12 + 4 + len(c.Txs[i].Result)
@@ -86,10 +103,21 @@ func (s *Store) Commit(c *CommitData) error {
 	for i := range c.Changes {
 		size += 2 + len(c.Changes[i].Key) + len(c.Changes[i].Value) + 11
 	}
-	b := newBatch(size)
+	b := s.commitBatch(size)
 	w.ApplyTo(b)
+	putSorted(b, recs)
+	if err := s.write(b, h, root); err != nil {
+		return fmt.Errorf("commit block %d: %w", h, err)
+	}
+	return nil
+}
+
+// blockRecords are the records of block c other than the state tree, the
+// meta and the head: latest values, block, certificate, hash index, events,
+// results and tx index, sorted by key.
+func blockRecords(c *CommitData) []record {
 	h := c.Height
-	recs := latestRecords(c.Changes, 3+2*len(c.Txs)+2)
+	recs := latestRecords(c.Changes, 4+2*len(c.Txs)+2)
 	recs = append(recs,
 		record{k: blockKey(h), v: c.Block},
 		record{k: certKey(h), v: c.Cert},
@@ -97,27 +125,29 @@ func (s *Store) Commit(c *CommitData) error {
 	if len(c.BlockEvents) > 0 {
 		recs = append(recs, record{k: eventsKey(h), v: c.BlockEvents})
 	}
+	// One allocation for the results and tx locations of all transactions;
+	// the batch copies them.
+	n := 0
+	for i := range c.Txs {
+		n += 32 + len(c.Txs[i].Result) + 12
+	}
+	buf := make([]byte, 0, n)
 	for i := range c.Txs {
 		tx := &c.Txs[i]
-		rec := make([]byte, 32+len(tx.Result))
-		copy(rec, tx.Hash[:])
-		copy(rec[32:], tx.Result)
-		loc := make([]byte, 0, 12)
-		loc = append(loc, be64(h)...)
-		loc = append(loc, be32(uint32(i))...)
+		o := len(buf)
+		buf = append(buf, tx.Hash[:]...)
+		buf = append(buf, tx.Result...)
+		rec := buf[o:len(buf):len(buf)]
+		o = len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, h)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(i))
+		loc := buf[o:len(buf):len(buf)]
 		recs = append(recs,
 			record{k: resultKey(h, uint32(i)), v: rec},
 			record{k: txKey(tx.Hash), v: loc})
 	}
-	m := meta{blockHash: c.BlockHash, stateRoot: root, txCount: uint32(len(c.Txs))}
-	recs = append(recs,
-		record{k: metaKey(h), v: m.encode()},
-		record{k: headKey(), v: be64(h)})
-	putSorted(b, recs)
-	if err := s.write(b, h, root); err != nil {
-		return fmt.Errorf("commit block %d: %w", h, err)
-	}
-	return nil
+	sortRecords(recs)
+	return recs
 }
 
 // maxTxs bounds the transactions of one block (indexes are 32 bits).
@@ -161,6 +191,27 @@ func (s *Store) validate(c *CommitData) error {
 	return nil
 }
 
+// maxKeptBatch bounds the batch buffer a Store keeps between commits: a
+// block's batch is a few MiB, a genesis may be far larger.
+const maxKeptBatch = 64 << 20
+
+// commitBatch returns an empty batch with room for about size bytes,
+// reusing the previous commit's buffer when it is large enough: allocating
+// and zeroing a few MiB for every block costs more than filling them.
+// LevelDB copies a batch into its journal and memtable and keeps no
+// reference once Write returns. Only the writer (under commitMu) calls it.
+func (s *Store) commitBatch(size int) *leveldb.Batch {
+	if s.batch != nil && size <= s.batchCap {
+		s.batch.Reset()
+		return s.batch
+	}
+	b := newBatch(size)
+	if size <= maxKeptBatch {
+		s.batch, s.batchCap = b, size
+	}
+	return b
+}
+
 // newBatch returns a batch with room for about size bytes: a
 // leveldb.Batch grows by small steps once it holds thousands of records,
 // copying itself each time.
@@ -188,10 +239,23 @@ func latestRecords(changes []state.Change, extra int) []record {
 	return recs
 }
 
-// putSorted adds recs to b in key order (see state.Writes.ApplyTo: sorted
-// inserts are much cheaper for LevelDB's memtable). Keys are distinct.
+func compareRecords(x, y record) int { return bytes.Compare(x.k, y.k) }
+
+// sortRecords sorts recs by key (see state.Writes.ApplyTo: sorted inserts
+// are much cheaper for LevelDB's memtable). Keys are distinct.
+func sortRecords(recs []record) { slices.SortFunc(recs, compareRecords) }
+
+// insertSorted inserts r into recs, sorted by key, keeping them sorted.
+func insertSorted(recs []record, r record) []record {
+	i, _ := slices.BinarySearchFunc(recs, r, compareRecords)
+	return slices.Insert(recs, i, r)
+}
+
+// putSorted adds recs to b in key order.
 func putSorted(b *leveldb.Batch, recs []record) {
-	slices.SortFunc(recs, func(x, y record) int { return bytes.Compare(x.k, y.k) })
+	if !slices.IsSortedFunc(recs, compareRecords) {
+		sortRecords(recs)
+	}
 	for _, r := range recs {
 		if r.del {
 			b.Delete(r.k)

@@ -92,6 +92,10 @@ type Store struct {
 	readOnly bool
 
 	commitMu sync.Mutex
+	// batch is the batch buffer reused by commits (commitBatch), of
+	// batchCap bytes; owned by the writer under commitMu.
+	batch    *leveldb.Batch
+	batchCap int
 
 	mu      sync.RWMutex
 	hasHead bool
