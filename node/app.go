@@ -124,9 +124,15 @@ func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.
 }
 
 // reloadChainState reads the validator set and parameters from state.
+//
+// The validator set is the genesis set (the one in force at height 0):
+// consensus runs with a fixed set in this version, so every node, whenever
+// it started, signs and checks with the same set and names its hash in
+// headers. A governance change of the set is recorded in state (and
+// logged when committed) but not applied to consensus.
 func (a *ledgerApp) reloadChainState() error {
 	r := reader{a.store}
-	vs, err := exec.ValidatorSet(r)
+	vs, err := exec.ValidatorSetAt(r, 0)
 	if err != nil {
 		return fmt.Errorf("read validator set: %w", err)
 	}
@@ -137,6 +143,10 @@ func (a *ledgerApp) reloadChainState() error {
 	hash, err := validatorSetHash(vs)
 	if err != nil {
 		return err
+	}
+	if latest, err := exec.ValidatorSet(r); err == nil && !proto.Equal(latest, vs) {
+		a.log.Error("governance changed the validator set, but this version runs consensus with the genesis set; the change is not applied",
+			"effective_height", latest.GetEffectiveHeight())
 	}
 	a.mu.Lock()
 	a.valset, a.valsetHash, a.params = vs, hash, params
