@@ -109,8 +109,10 @@ func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exac
 }
 
 // verifySig checks the signature over the exact body bytes with the
-// signer's registered key, consulting the SigCache in ApplyBlock and
-// filling it in CheckTx.
+// signer's registered key. A (tx hash, key) pair found in the SigCache
+// verified before and is not verified again: the mempool's recheck after
+// each commit and ApplyBlock reuse the first CheckTx's verdict. Only
+// CheckTx fills the cache.
 func (e *Executor) verifySig(env *envelope, inBlock bool) error {
 	pub := env.signer.GetPublicKey()
 	var cacheKey []byte
@@ -118,7 +120,7 @@ func (e *Executor) verifySig(env *envelope, inBlock bool) error {
 		ck := make([]byte, 0, len(env.hash)+len(pub.GetKey())+1)
 		ck = append(append(append(ck, env.hash...), byte(pub.GetScheme())), pub.GetKey()...)
 		cacheKey = crypto.Hash(ck)
-		if inBlock && e.cfg.SigCache.Seen(cacheKey) {
+		if e.cfg.SigCache.Seen(cacheKey) {
 			return nil
 		}
 	}
