@@ -37,6 +37,18 @@ func invalidArg(format string, args ...any) error {
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
 }
 
+// checkID refuses an id that no object can have (charset, length), before
+// it is used to build a state key.
+func checkID(field, id string) error {
+	if id == "" {
+		return invalidArg("%s is empty", field)
+	}
+	if err := exec.ValidID(id); err != nil {
+		return invalidArg("%s %q: %v", field, id, err)
+	}
+	return nil
+}
+
 func notFound(format string, args ...any) error {
 	return connect.NewError(connect.CodeNotFound, fmt.Errorf(format, args...))
 }
@@ -57,7 +69,7 @@ func queryErr(what, id string, err error) error {
 func submitErr(err error) error {
 	var ref *txRefusal
 	switch {
-	case errors.Is(err, ErrMempoolFull):
+	case errors.Is(err, ErrMempoolFull), errors.Is(err, ErrTxTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, ErrDuplicateTx):
 		return connect.NewError(connect.CodeAlreadyExists, err)
@@ -96,7 +108,10 @@ func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.Submit
 	}
 	wait := defaultWait
 	if ms := req.Msg.GetWaitTimeoutMs(); ms > 0 {
-		wait = min(time.Duration(ms)*time.Millisecond, maxWaitForCommit)
+		wait = maxWaitForCommit
+		if ms < uint64(maxWaitForCommit/time.Millisecond) {
+			wait = time.Duration(ms) * time.Millisecond
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
@@ -105,7 +120,10 @@ func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.Submit
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("tx %x not committed within %s (it stays in the mempool)", hash, wait))
 		}
-		return nil, connect.NewError(connect.CodeCanceled, err)
+		if ctx.Err() != nil {
+			return nil, connect.NewError(connect.CodeCanceled, err)
+		}
+		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	resp.Committed, resp.Height, resp.Result = true, loc.Height, result
 	return connect.NewResponse(resp), nil
@@ -183,8 +201,8 @@ func (s *apiServer) Status(ctx context.Context, req *connect.Request[pb.StatusRe
 
 func (s *apiServer) QueryIdentity(ctx context.Context, req *connect.Request[pb.QueryIdentityRequest]) (*connect.Response[pb.QueryIdentityResponse], error) {
 	id := req.Msg.GetIdentityId()
-	if id == "" {
-		return nil, invalidArg("identity_id is empty")
+	if err := checkID("identity_id", id); err != nil {
+		return nil, err
 	}
 	r := reader{s.n.store}
 	height, _ := s.n.store.Height()
@@ -207,8 +225,8 @@ func (s *apiServer) QueryIdentity(ctx context.Context, req *connect.Request[pb.Q
 
 func (s *apiServer) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
 	id := req.Msg.GetRecordId()
-	if id == "" {
-		return nil, invalidArg("record_id is empty")
+	if err := checkID("record_id", id); err != nil {
+		return nil, err
 	}
 	r := reader{s.n.store}
 	height, _ := s.n.store.Height()
@@ -243,8 +261,14 @@ func (s *apiServer) QueryAccessLog(ctx context.Context, req *connect.Request[pb.
 	case req.Msg.GetRecordId() != "" && req.Msg.GetSubjectId() != "":
 		return nil, invalidArg("give record_id or subject_id, not both")
 	case req.Msg.GetRecordId() != "":
+		if err := checkID("record_id", req.Msg.GetRecordId()); err != nil {
+			return nil, err
+		}
 		entries, err = exec.AccessLog(r, req.Msg.GetRecordId(), limit)
 	case req.Msg.GetSubjectId() != "":
+		if err := checkID("subject_id", req.Msg.GetSubjectId()); err != nil {
+			return nil, err
+		}
 		entries, err = exec.AccessLogBySubject(r, req.Msg.GetSubjectId(), limit)
 	default:
 		return nil, invalidArg("record_id or subject_id is required")
@@ -257,8 +281,8 @@ func (s *apiServer) QueryAccessLog(ctx context.Context, req *connect.Request[pb.
 
 func (s *apiServer) QueryContract(ctx context.Context, req *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
 	id := req.Msg.GetContractId()
-	if id == "" {
-		return nil, invalidArg("contract_id is empty")
+	if err := checkID("contract_id", id); err != nil {
+		return nil, err
 	}
 	height, _ := s.n.store.Height()
 	c, err := exec.Contract(reader{s.n.store}, id)
@@ -276,8 +300,8 @@ func (s *apiServer) QueryContract(ctx context.Context, req *connect.Request[pb.Q
 
 func (s *apiServer) QueryProposal(ctx context.Context, req *connect.Request[pb.QueryProposalRequest]) (*connect.Response[pb.QueryProposalResponse], error) {
 	id := req.Msg.GetProposalId()
-	if id == "" {
-		return nil, invalidArg("proposal_id is empty")
+	if err := checkID("proposal_id", id); err != nil {
+		return nil, err
 	}
 	height, _ := s.n.store.Height()
 	p, err := exec.Proposal(reader{s.n.store}, id)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -90,8 +91,10 @@ func (n *Node) runDriver(ctx context.Context) error {
 	dctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	done := make(chan struct{})
-	defer close(done)
+	var lag sync.WaitGroup
+	lag.Add(1)
 	go func() {
+		defer lag.Done()
 		behind := 0
 		t := time.NewTicker(lagCheckPeriod)
 		defer t.Stop()
@@ -115,7 +118,11 @@ func (n *Node) runDriver(ctx context.Context) error {
 		}
 	}()
 	err = n.driveLoop(dctx, drv)
-	if cause := context.Cause(dctx); errors.Is(cause, errFellBehind) && ctx.Err() == nil {
+	cause := context.Cause(dctx)
+	close(done)
+	cancel(nil)
+	lag.Wait() // it reads the store, which Close closes after this returns
+	if errors.Is(cause, errFellBehind) && ctx.Err() == nil {
 		return errFellBehind
 	}
 	return err
@@ -372,7 +379,6 @@ func (m mempoolAdapter) Update(blocks []consensus.CommittedBlock) {
 	m.n.metrics.MempoolBytes.Set(float64(bytes))
 }
 
-func (m mempoolAdapter) Pending() bool {
-	txs, _ := m.n.mempool.Size()
-	return txs > 0
-}
+// Pending reports txs the leader could propose now; txs behind a nonce gap
+// must not keep the chain making empty blocks.
+func (m mempoolAdapter) Pending() bool { return m.n.mempool.Ready() }

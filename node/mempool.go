@@ -179,6 +179,19 @@ func (m *Mempool) Reap(maxTxs, maxBytes int) [][]byte {
 	return out
 }
 
+// Ready reports whether Reap would return a tx: some signer's next nonce
+// is pending. A tx waiting behind a nonce gap does not count.
+func (m *Mempool) Ready() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, q := range m.signers {
+		if _, ok := q.txs[q.next]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Has reports whether a tx with this hash is pending.
 func (m *Mempool) Has(hash []byte) bool {
 	m.mu.Lock()

@@ -154,6 +154,11 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err := checkGenesisMarker(dataDir, n.genesisHash); err != nil {
 		return nil, err
 	}
+	// The marker goes first: a ledger never exists without the genesis it
+	// belongs to written beside it.
+	if err := writeGenesisMarker(dataDir, n.genesisHash); err != nil {
+		return nil, err
+	}
 	if n.store, err = store.Open(filepath.Join(dataDir, "ledger"), store.DefaultOptions()); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -175,9 +180,6 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if err := n.store.InitGenesis(toStateChanges(sc)); err != nil {
 			return nil, fmt.Errorf("write genesis state: %w", err)
 		}
-	}
-	if err := writeGenesisMarker(dataDir, n.genesisHash); err != nil {
-		return nil, err
 	}
 	if n.app, err = newLedgerApp(doc.GetChainId(), n.genesisHash, n.store, n.exec, clock, log.With("part", "ledger"), n.metrics); err != nil {
 		return nil, err
@@ -404,6 +406,13 @@ func (n *Node) PeerID() peer.ID { return n.host.ID() }
 func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() { // Close while Run runs stops it too.
+		select {
+		case <-n.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	errc := make(chan error, 4)
 	n.wg.Add(1)
 	go func() {
@@ -495,6 +504,9 @@ func (n *Node) metricsInterceptor() connect.UnaryInterceptorFunc {
 func checkGenesisMarker(dataDir string, hash []byte) error {
 	b, err := os.ReadFile(filepath.Join(dataDir, "genesis.hash"))
 	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Stat(filepath.Join(dataDir, "ledger")); lerr == nil {
+			return fmt.Errorf("data dir %s has a ledger but no genesis marker: refusing to guess its genesis", dataDir)
+		}
 		return nil
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -177,7 +178,8 @@ func (o *overlay) iterate(start, end string, fn func(string, []byte) error) erro
 	}
 	var base []ent
 	if err := o.parent.iterate(start, end, func(k string, v []byte) error {
-		base = append(base, ent{k, v})
+		// The Reader's slices are only valid during the call.
+		base = append(base, ent{k, bytes.Clone(v)})
 		return nil
 	}); err != nil {
 		return err

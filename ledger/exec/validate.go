@@ -23,6 +23,10 @@ const (
 )
 
 // checkIDString: 1..MaxIDBytes of [A-Za-z0-9._:@-].
+// ValidID checks an id against the charset and length every object id
+// must have; the API refuses other ids before reading state.
+func ValidID(id string) error { return checkIDString(id) }
+
 func checkIDString(id string) error {
 	if id == "" {
 		return errors.New("empty")
