@@ -302,10 +302,11 @@ func (n *Node) verifySynced(ours uint64, blocks []*pb.CommittedBlock) ([]consens
 		if cert.GetHeight() < h {
 			return out, fmt.Errorf("block %d: certificate for lower height %d", h, cert.GetHeight())
 		}
-		end := int(cert.GetHeight() - ours - 1)
-		if end >= len(blocks) {
+		d := cert.GetHeight() - ours - 1
+		if d >= uint64(len(blocks)) {
 			return out, fmt.Errorf("block %d: certificate's block %d is not in this batch", h, cert.GetHeight())
 		}
+		end := int(d)
 		var chain [][]byte
 		for j := i + 1; j <= end; j++ {
 			chain = append(chain, blocks[j].GetBlock().GetHeader())

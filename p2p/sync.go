@@ -185,7 +185,7 @@ func (s *syncService) serveBlockByHash(r *pb.BlockByHashRequest) (*pb.SyncRespon
 	if len(r.GetHash()) != crypto.HashSize {
 		return nil, fmt.Errorf("%w: hash is %d bytes", errRefused, len(r.GetHash()))
 	}
-	anc := min(int(r.GetMaxAncestors()), MaxFetchAncestors)
+	anc := int(min(r.GetMaxAncestors(), MaxFetchAncestors))
 	out := &pb.BlockChainResponse{}
 	budget := s.n.cfg.MaxResponseBytes
 	blocks := s.src.BlocksByHash(r.GetHash(), anc)
