@@ -460,6 +460,7 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 		return fmt.Errorf("%d txs, limit %d", len(txs), params.GetMaxBlockTxs())
 	}
 	hashes := make([][]byte, len(txs))
+	seen := make(map[string]struct{}, len(txs))
 	size := uint64(0)
 	for i, tx := range txs {
 		size += uint64(len(tx))
@@ -467,6 +468,12 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 			return fmt.Errorf("tx %d is %d bytes, limit %d", i, len(tx), params.GetMaxTxBytes())
 		}
 		hashes[i] = crypto.Hash(tx)
+		// The ledger indexes txs by hash and refuses a block holding one
+		// twice: a leader that sends such a block must not get votes.
+		if _, dup := seen[string(hashes[i])]; dup {
+			return fmt.Errorf("tx %d (%x) appears twice in the block", i, hashes[i])
+		}
+		seen[string(hashes[i])] = struct{}{}
 	}
 	if size > params.GetMaxBlockBytes() {
 		return fmt.Errorf("%d bytes of txs, limit %d", size, params.GetMaxBlockBytes())

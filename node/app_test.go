@@ -1,0 +1,110 @@
+package node
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/store"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+// newTestApp is a ledgerApp on a fresh store with a one-department genesis.
+func newTestApp(t *testing.T) *ledgerApp {
+	t.Helper()
+	key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'a', 'p', 'p'}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := genesis.New("app-test", "crash", time.Unix(1_700_000_000, 0).UTC())
+	doc.Validators = []*pb.Department{{Id: "dept0", Name: "Department 0", ConsensusKey: key.Public()}}
+	ex, err := exec.New(exec.DefaultConfig(doc.GetChainId()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := ex.InitGenesis(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "ledger"), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	sc := make([]state.Change, len(changes))
+	for i, c := range changes {
+		sc[i] = state.Change{Key: c.Key, Value: c.Value, Delete: c.Delete}
+	}
+	if err := st.InitGenesis(sc); err != nil {
+		t.Fatal(err)
+	}
+	a, err := newLedgerApp(doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
+		slog.New(slog.DiscardHandler), NewMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// A proposal is voted for only if its application fields are the ones this
+// node computes; each field's refusal is checked (DESIGN §3 step 4).
+func TestValidateBlock(t *testing.T) {
+	a := newTestApp(t)
+	txs := [][]byte{[]byte("tx one"), []byte("tx two")}
+	good := func() (*pb.Header, *pb.Block) {
+		hdr, err := a.BuildPayload(consensus.ProposeSlot{Height: 1, StateHeight: 0}, txs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr.ChainId, hdr.Height = "app-test", 1
+		return hdr, &pb.Block{Txs: txs}
+	}
+	hdr, blk := good()
+	if err := a.ValidateBlock(consensus.ValidationRequest{Header: hdr, Block: blk, StateHeight: 0}); err != nil {
+		t.Fatalf("own payload refused: %v", err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(h *pb.Header, b *pb.Block)
+		want   string
+	}{
+		{"other chain", func(h *pb.Header, b *pb.Block) { h.ChainId = "other" }, "chain id"},
+		{"wrong state height", func(h *pb.Header, b *pb.Block) { h.StateHeight = 1 }, "state_height"},
+		{"wrong state root", func(h *pb.Header, b *pb.Block) { h.StateRoot = make([]byte, 32) }, "state_root"},
+		{"wrong results hash", func(h *pb.Header, b *pb.Block) { h.ResultsHash = make([]byte, 32) }, "results_hash"},
+		{"wrong validator set", func(h *pb.Header, b *pb.Block) { h.ValidatorSetHash = make([]byte, 32) }, "validator_set_hash"},
+		{"tx count", func(h *pb.Header, b *pb.Block) { h.TxCount = 3 }, "tx_count"},
+		{"tx root", func(h *pb.Header, b *pb.Block) { b.Txs = [][]byte{txs[1], txs[0]} }, "tx_root"},
+		{"duplicate tx", func(h *pb.Header, b *pb.Block) {
+			b.Txs = [][]byte{txs[0], txs[0]}
+			h.TxRoot = crypto.MerkleRoot([][]byte{crypto.Hash(txs[0]), crypto.Hash(txs[0])})
+		}, "twice"},
+		{"time in the future", func(h *pb.Header, b *pb.Block) { h.TimeUnixMs = time.Unix(1_900_000_000, 0).UnixMilli() }, "ahead"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, b := good()
+			tc.mutate(h, b)
+			err := a.ValidateBlock(consensus.ValidationRequest{Header: h, Block: b, StateHeight: 0})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ValidateBlock = %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	// A state height this node has not executed cannot be checked.
+	if _, err := a.BuildPayload(consensus.ProposeSlot{Height: 3, StateHeight: 1}, nil); err == nil {
+		t.Fatal("payload built on unexecuted state")
+	}
+}
