@@ -223,7 +223,11 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	pcfg, err := n.p2pConfig(doc, vs)
+	self, err := peer.IDFromPrivateKey(lkey)
+	if err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
+	}
+	pcfg, err := n.p2pConfig(doc, vs, self)
 	if err != nil {
 		return nil, err
 	}
@@ -327,10 +331,11 @@ func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, 
 }
 
 // p2pConfig builds the p2p configuration from genesis and config.
-func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet) (p2p.Config, error) {
+func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) (p2p.Config, error) {
 	c := p2p.DefaultConfig()
 	c.ChainID = doc.GetChainId()
 	c.ListenAddrs = n.cfg.P2P.ListenAddrs
+	c.ExternalAddrs = n.cfg.P2P.ExternalAddrs
 	c.MaxTxBytes = int(n.app.chainParams().GetMaxTxBytes())
 	if mb := int(n.app.chainParams().GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
 		c.MaxConsensusBytes = mb
@@ -349,6 +354,29 @@ func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet) (p2p.Config, e
 			m.Addrs = append(m.Addrs, addr)
 		}
 		c.Members = append(c.Members, m)
+	}
+	// Persistent peers give more addresses for members (a department's
+	// other interface, a relay host); a peer that is not a member is an
+	// error, since the gater would refuse it anyway.
+	for _, s := range n.cfg.P2P.PersistentPeers {
+		addr, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return c, fmt.Errorf("p2p.persistent_peers %q: %w", s, err)
+		}
+		info, err := peer.AddrInfoFromP2pAddr(addr)
+		if err != nil {
+			return c, fmt.Errorf("p2p.persistent_peers %q: %w", s, err)
+		}
+		found := false
+		for i := range c.Members {
+			if c.Members[i].PeerID == info.ID {
+				c.Members[i].Addrs = append(c.Members[i].Addrs, info.Addrs...)
+				found = true
+			}
+		}
+		if !found && info.ID != self {
+			return c, fmt.Errorf("p2p.persistent_peers %q: peer %s is not a validator of this chain", s, info.ID)
+		}
 	}
 	for _, o := range n.cfg.P2P.Observers {
 		id, err := peer.Decode(o)

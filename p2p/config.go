@@ -32,6 +32,9 @@ type Config struct {
 	// ListenAddrs are multiaddrs to listen on, e.g.
 	// /ip4/0.0.0.0/tcp/26656 and /ip4/0.0.0.0/udp/26656/quic-v1.
 	ListenAddrs []string
+	// ExternalAddrs, when set, are announced to peers instead of the
+	// listen addresses (a node behind NAT or a load balancer).
+	ExternalAddrs []string
 	// Members are the genesis validators' nodes. They are dialed, kept
 	// connected and admitted by the gater.
 	Members []Member
@@ -122,6 +125,11 @@ func (c *Config) Validate() error {
 	for i, s := range c.ListenAddrs {
 		if _, err := ma.NewMultiaddr(s); err != nil {
 			bad("listen address %d (%q): %v", i, s, err)
+		}
+	}
+	for i, s := range c.ExternalAddrs {
+		if _, err := ma.NewMultiaddr(s); err != nil {
+			bad("external address %d (%q): %v", i, s, err)
 		}
 	}
 	if len(c.Members) == 0 {

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"fmt"
+	ma "github.com/multiformats/go-multiaddr"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -35,9 +36,23 @@ func newHost(cfg *Config, key lcrypto.PrivKey, log *slog.Logger, refused *atomic
 	if err != nil {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
+	var external []ma.Multiaddr
+	for _, s := range cfg.ExternalAddrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("p2p: external address %q: %w", s, err)
+		}
+		external = append(external, a)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.AddrsFactory(func(listen []ma.Multiaddr) []ma.Multiaddr {
+			if len(external) > 0 {
+				return external
+			}
+			return listen
+		}),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),

@@ -273,3 +273,21 @@ func TestSyncBlockByHash(t *testing.T) {
 		t.Fatal("short hash accepted")
 	}
 }
+
+// External addresses (NAT, load balancer) are what the host announces
+// instead of its listen addresses.
+func TestExternalAddrsAnnounced(t *testing.T) {
+	nw := p2ptest.NewNetwork(t, 1, 9)
+	cfg := nw.Config(0)
+	cfg.ExternalAddrs = []string{"/ip4/203.0.113.7/tcp/4001"}
+	n := nw.Start(0, cfg)
+	addrs := n.Addrs()
+	if len(addrs) != 1 || addrs[0].String() != "/ip4/203.0.113.7/tcp/4001" {
+		t.Fatalf("announced %v, want the external address only", addrs)
+	}
+	bad := nw.Config(0)
+	bad.ExternalAddrs = []string{"not a multiaddr"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "external address") {
+		t.Fatalf("bad external address: %v", err)
+	}
+}
