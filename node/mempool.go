@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Mempool errors. The API maps them to status codes: ErrMempoolFull to
@@ -64,6 +65,9 @@ type mempoolTx struct {
 	tx   []byte
 	meta TxMeta
 	seq  uint64 // arrival order
+	// gossiped is when the tx was last gossiped by this node or reached
+	// it by gossip (zero: never).
+	gossiped time.Time
 }
 
 type signerQueue struct {
@@ -190,6 +194,40 @@ func (m *Mempool) Ready() bool {
 		}
 	}
 	return false
+}
+
+// Regossip returns up to max pending txs last gossiped before cutoff,
+// oldest first, and marks them gossiped at now. The node publishes them
+// again: a tx whose gossip missed the leader (a peer not yet connected, a
+// restart) would otherwise wait until this node leads a view.
+func (m *Mempool) Regossip(cutoff, now time.Time, max int) [][]byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var stale []*mempoolTx
+	for _, t := range m.byHash {
+		if t.gossiped.Before(cutoff) {
+			stale = append(stale, t)
+		}
+	}
+	sort.Slice(stale, func(i, j int) bool { return stale[i].seq < stale[j].seq })
+	if len(stale) > max {
+		stale = stale[:max]
+	}
+	out := make([][]byte, len(stale))
+	for i, t := range stale {
+		t.gossiped = now
+		out[i] = t.tx
+	}
+	return out
+}
+
+// MarkGossiped records that the tx with hash was gossiped at now.
+func (m *Mempool) MarkGossiped(hash []byte, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.byHash[string(hash)]; ok {
+		t.gossiped = now
+	}
 }
 
 // Has reports whether a tx with this hash is pending.

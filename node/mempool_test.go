@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/govnode/govnode/crypto"
 )
@@ -192,5 +193,32 @@ func TestMempoolConfigValidate(t *testing.T) {
 	}
 	if _, err := NewMempool(testMempoolCfg, nil); err == nil {
 		t.Error("nil checker accepted")
+	}
+}
+
+// Txs that wait without being gossiped for a while are handed out again
+// for gossip, oldest first, at most max, and not again until they wait
+// once more.
+func TestMempoolRegossip(t *testing.T) {
+	m, _ := newTestMempool(t, testMempoolCfg)
+	t0 := time.Unix(1000, 0)
+	for _, x := range [][]byte{tx("a", 1), tx("b", 1), tx("c", 1)} {
+		h, err := m.Add(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.MarkGossiped(h, t0)
+	}
+	m.MarkGossiped(crypto.Hash(tx("c", 1)), t0.Add(40*time.Second))
+	got := m.Regossip(t0.Add(time.Second), t0.Add(50*time.Second), 1)
+	if len(got) != 1 || string(got[0]) != "a:1:x" {
+		t.Fatalf("first round %q, want the oldest (a:1) only", got)
+	}
+	got = m.Regossip(t0.Add(time.Second), t0.Add(50*time.Second), 10)
+	if len(got) != 1 || string(got[0]) != "b:1:x" {
+		t.Fatalf("second round %q, want b:1 (a:1 just gossiped, c:1 recent)", got)
+	}
+	if got := m.Regossip(t0.Add(time.Second), t0.Add(51*time.Second), 10); len(got) != 0 {
+		t.Fatalf("third round %q, want none", got)
 	}
 }

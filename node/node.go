@@ -393,9 +393,10 @@ func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) 
 // after admission); a stale one is ignored; an invalid one rejected, which
 // penalises the peer that relayed it.
 func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
-	_, err := n.mempool.Add(data)
+	hash, err := n.mempool.Add(data)
 	switch {
 	case err == nil, errors.Is(err, ErrDuplicateTx):
+		n.mempool.MarkGossiped(hash, time.Now())
 		return nil
 	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar):
 		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
@@ -415,12 +416,44 @@ func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
 	n.metrics.MempoolBytes.Set(float64(bytes))
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	n.mempool.MarkGossiped(hash, time.Now())
 	if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
 		// The tx is in our mempool and reaches the chain through our own
 		// proposals or a later gossip; the client need not resubmit.
 		n.log.Debug("gossip tx", "err", err)
 	}
 	return hash, nil
+}
+
+// Re-gossip of waiting txs: a tx is published again once it has waited
+// regossipAge since it was last gossiped (gossip drops repeats it saw
+// within p2p's SeenTTL, which is shorter).
+const (
+	regossipAge    = 45 * time.Second
+	regossipPeriod = 5 * time.Second
+	regossipMax    = 512
+)
+
+// regossip publishes txs that wait in the mempool without committing until
+// ctx ends.
+func (n *Node) regossip(ctx context.Context) {
+	t := time.NewTicker(regossipPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for _, tx := range n.mempool.Regossip(now.Add(-regossipAge), now, regossipMax) {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
+				n.log.Debug("re-gossip tx", "err", err)
+			}
+			cancel()
+		}
+	}
 }
 
 // APIAddr is the address the API listens on.
@@ -453,6 +486,11 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		n.transport.pump(ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.regossip(ctx)
 	}()
 	n.wg.Add(1)
 	go func() {

@@ -69,6 +69,11 @@ type Config struct {
 	// round-trip time.
 	PingInterval time.Duration
 
+	// SeenTTL is how long gossip remembers a message id to drop duplicates.
+	// It bounds how soon a node can publish the same bytes again (the node
+	// re-gossips transactions that wait too long in its mempool); it must
+	// stay well above the gossip history window (a few seconds).
+	SeenTTL time.Duration
 	// MessageBuffer is the capacity of each Messages channel.
 	MessageBuffer int
 	// DirectPeering makes every validator a gossipsub direct peer of every
@@ -103,6 +108,7 @@ func DefaultConfig() Config {
 		BackoffMax:            time.Minute,
 		BackoffJitter:         0.2,
 		PingInterval:          15 * time.Second,
+		SeenTTL:               30 * time.Second,
 		MessageBuffer:         1024,
 		IPColocationThreshold: 3,
 		ScoreInspectPeriod:    time.Second,
@@ -118,6 +124,9 @@ func (c *Config) Validate() error {
 
 	if !chainIDRe.MatchString(c.ChainID) {
 		bad("chain id %q: want 1-64 of [A-Za-z0-9._-]", c.ChainID)
+	}
+	if c.SeenTTL < 10*time.Second {
+		bad("seen TTL %s is below 10s, inside gossip's history window", c.SeenTTL)
 	}
 	if len(c.ListenAddrs) == 0 {
 		bad("no listen addresses")

@@ -144,6 +144,7 @@ func newGossip(ctx context.Context, n *Node, o *options) (*gossip, error) {
 		pubsub.WithPeerScoreInspect(pubsub.ExtendedPeerScoreInspectFn(g.onScores), cfg.ScoreInspectPeriod),
 		pubsub.WithPeerExchange(false),
 		pubsub.WithFloodPublish(true),
+		pubsub.WithSeenMessagesTTL(cfg.SeenTTL),
 		// Room for the largest message plus the RPC envelope (signature,
 		// key, ids, control messages).
 		pubsub.WithMaxMessageSize(maxMsg + 64<<10),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -173,9 +174,16 @@ func isFresh(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// LevelDB writes CURRENT last when it creates a database, and accepts
+	// no write before that: a directory holding only LevelDB's own files
+	// and no CURRENT is a creation killed half way, with nothing in it.
 	for _, e := range entries {
-		switch e.Name() {
-		case "LOCK", "LOG", "LOG.old":
+		name := e.Name()
+		switch {
+		case name == "CURRENT":
+			return false, nil
+		case name == "LOCK", strings.HasPrefix(name, "LOG"), strings.HasPrefix(name, "MANIFEST-"),
+			strings.HasPrefix(name, "CURRENT."), strings.HasSuffix(name, ".log"), strings.HasSuffix(name, ".tmp"):
 		default:
 			return false, nil
 		}
@@ -184,6 +192,17 @@ func isFresh(path string) (bool, error) {
 }
 
 func create(path string, o Options) (*Store, error) {
+	// Remove what a killed creation left (isFresh allowed only LevelDB's
+	// own files, and without CURRENT none of them holds data).
+	entries, err := os.ReadDir(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("create ledger %s: %w", path, err)
+	}
+	for _, e := range entries {
+		if err := os.Remove(filepath.Join(path, e.Name())); err != nil {
+			return nil, fmt.Errorf("create ledger %s: remove leftover %s: %w", path, e.Name(), err)
+		}
+	}
 	db, err := leveldb.OpenFile(path, o.leveldb(false))
 	if err != nil {
 		return nil, fmt.Errorf("create ledger %s: %w", path, err)

@@ -421,3 +421,39 @@ func TestReadsDuringCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A creation killed before LevelDB wrote CURRENT leaves only LevelDB's own
+// files: such a directory opens as a fresh ledger, while one with anything
+// else in it is still refused.
+func TestOpenAfterKilledCreation(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ledger")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"LOCK", "LOG", "MANIFEST-000000", "000001.log"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := store.Open(dir, store.DefaultOptions())
+	if err != nil {
+		t.Fatalf("half-created ledger refused: %v", err)
+	}
+	if err := s.InitGenesis(spec.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	foreign := filepath.Join(t.TempDir(), "ledger")
+	if err := os.MkdirAll(foreign, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"LOCK", "MANIFEST-000000", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(foreign, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.Open(foreign, store.DefaultOptions()); !errors.Is(err, store.ErrNotLedger) {
+		t.Fatalf("foreign directory: %v", err)
+	}
+}
