@@ -143,7 +143,33 @@ func newCluster(t *testing.T, n int, faultModel string) *cluster {
 	for i := 0; i < n; i++ {
 		c.waitUp(i)
 	}
+	c.waitMeshed(30*time.Second, n-1)
 	return c
+}
+
+// waitMeshed waits until every running node reports want connected peers,
+// so the first transactions are not gossiped into an unformed network.
+func (c *cluster) waitMeshed(timeout time.Duration, want int) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for i := 0; i < c.n; i++ {
+		for {
+			st, err := c.status(i)
+			connected := 0
+			for _, p := range st.GetPeers() {
+				if p.GetConnected() {
+					connected++
+				}
+			}
+			if err == nil && connected >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("node%d has %d connected peers, want %d (err %v)", i, connected, want, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
 
 func (c *cluster) home(i int) string { return filepath.Join(c.dir, fmt.Sprintf("node%d", i)) }
