@@ -82,6 +82,10 @@ type ValidationRequest struct {
 	Block       *pb.Block
 	Header      *pb.Header
 	StateHeight uint64
+	// ParentHeader is the parent's header (nil when the parent is the
+	// genesis), so the application can check what must grow along the
+	// chain, such as block time.
+	ParentHeader *pb.Header
 }
 
 // ProposeSlot tells the driver the core is leader and ready to propose at

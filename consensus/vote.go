@@ -99,7 +99,11 @@ func (c *Core) considerVote(x *node) {
 		c.castVote(x)
 	case validationNone:
 		x.validation = validationPending
-		c.out.ToValidate = append(c.out.ToValidate, ValidationRequest{Hash: x.hash, Block: x.block, Header: x.hdr, StateHeight: x.stateHeight})
+		req := ValidationRequest{Hash: x.hash, Block: x.block, Header: x.hdr, StateHeight: x.stateHeight}
+		if p := c.blocks[x.parent]; p != nil {
+			req.ParentHeader = p.hdr
+		}
+		c.out.ToValidate = append(c.out.ToValidate, req)
 	}
 }
 

@@ -488,6 +488,9 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 	if hdr.GetTimeUnixMs() < floor {
 		return fmt.Errorf("block time %d before committed block time %d", hdr.GetTimeUnixMs(), floor)
 	}
+	if p := req.ParentHeader; p != nil && hdr.GetTimeUnixMs() < p.GetTimeUnixMs() {
+		return fmt.Errorf("block time %d before its parent's %d", hdr.GetTimeUnixMs(), p.GetTimeUnixMs())
+	}
 	if limit := a.clock.Now().Add(maxClockDrift).UnixMilli(); hdr.GetTimeUnixMs() > limit {
 		return fmt.Errorf("block time %d is more than %s ahead of this node's clock", hdr.GetTimeUnixMs(), maxClockDrift)
 	}

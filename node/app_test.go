@@ -103,6 +103,13 @@ func TestValidateBlock(t *testing.T) {
 			}
 		})
 	}
+	// Block time never goes back along the chain.
+	h, b := good()
+	parent := &pb.Header{TimeUnixMs: h.GetTimeUnixMs() + 1}
+	if err := a.ValidateBlock(consensus.ValidationRequest{Header: h, Block: b, ParentHeader: parent}); err == nil ||
+		!strings.Contains(err.Error(), "parent") {
+		t.Fatalf("block older than its parent: %v", err)
+	}
 	// A state height this node has not executed cannot be checked.
 	if _, err := a.BuildPayload(consensus.ProposeSlot{Height: 3, StateHeight: 1}, nil); err == nil {
 		t.Fatal("payload built on unexecuted state")
