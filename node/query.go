@@ -82,13 +82,9 @@ func (n *Node) commitCert(h uint64) (*pb.CommitCert, error) {
 
 // committedBlock loads block h with its certificate, as block sync sends it.
 func (n *Node) committedBlock(h uint64) (*pb.CommittedBlock, error) {
-	_, raw, err := n.store.BlockByHeight(h)
+	b, err := n.app.blockAt(h)
 	if err != nil {
-		return nil, fmt.Errorf("load block %d: %w", h, err)
-	}
-	b := &pb.Block{}
-	if err := proto.Unmarshal(raw, b); err != nil {
-		return nil, fmt.Errorf("decode block %d: %w", h, err)
+		return nil, err
 	}
 	cert, err := n.commitCert(h)
 	if err != nil {

@@ -31,50 +31,6 @@ const (
 	portOffsetPprof   = 3
 )
 
-// Record types of a test network. Every department may issue every type,
-// so a benchmark can send a realistic mix through any node.
-func testnetRecordTypes(depts []string) []*pb.RecordType {
-	return []*pb.RecordType{
-		{
-			Id: "land_title", Name: "Land title",
-			CreateDepartments: depts, AmendDepartments: depts, TransferDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 4096, OnChainContent: true, Transferable: true, TransferNeedsConsent: true,
-		},
-		{
-			Id: "birth_certificate", Name: "Birth certificate",
-			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 2048, OnChainContent: true, AccessNeedsConsent: true,
-		},
-		{
-			Id: "business_license", Name: "Business license",
-			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 2048, OnChainContent: true,
-		},
-	}
-}
-
-// testnetProcurement is a small procurement template: created in draft,
-// active once buyer and supplier have signed, then delivered and accepted,
-// or cancelled. It has no guards, so it depends on no CEL environment.
-func testnetProcurement() *pb.ContractTemplate {
-	return &pb.ContractTemplate{
-		Id: "procurement", Name: "Procurement",
-		Roles:       []string{"buyer", "supplier"},
-		FieldNames:  []string{"amount", "item"},
-		DraftState:  "draft",
-		ActiveState: "active",
-		FinalStates: []string{"completed", "cancelled"},
-		Transitions: []*pb.Transition{
-			{Name: "deliver", From: []string{"active"}, To: "delivered", Roles: []string{"supplier"}},
-			{Name: "accept", From: []string{"delivered"}, To: "completed", Roles: []string{"buyer"}},
-			{Name: "cancel", From: []string{"draft", "active"}, To: "cancelled", Roles: []string{"buyer"}},
-		},
-		Milestones: []*pb.MilestoneSpec{
-			{Id: "delivery", Description: "goods delivered", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "active"},
-		},
-	}
-}
-
 // testnetSummary is DIR/testnet.json, for scripts. Paths are absolute.
 type testnetSummary struct {
 	ChainID     string           `json:"chain_id"`
@@ -191,8 +147,8 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	for i := range n {
 		depts[i] = fmt.Sprintf("dept%d", i)
 	}
-	doc.RecordTypes = testnetRecordTypes(depts)
-	doc.ContractTemplates = []*pb.ContractTemplate{testnetProcurement()}
+	doc.RecordTypes = genesis.SampleRecordTypes(depts)
+	doc.ContractTemplates = []*pb.ContractTemplate{genesis.SampleProcurementTemplate()}
 	allTypes := []string{}
 	for _, rt := range doc.RecordTypes {
 		allTypes = append(allTypes, rt.Id)

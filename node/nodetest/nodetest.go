@@ -32,10 +32,10 @@ const (
 	AdminID  = "dept0-admin"
 	OfficeID = "dept0-official"
 
-	LandTitle       = "land_title"        // transferable with consent, 4096 bytes on chain
-	BirthCert       = "birth_certificate" // access needs consent, 2048 bytes on chain
-	BusinessLicense = "business_license"  // 2048 bytes on chain
-	Procurement     = "procurement"       // contract template: buyer, supplier
+	LandTitle       = genesis.SampleLandTitle       // transferable with consent, 4096 bytes on chain
+	BirthCert       = genesis.SampleBirthCert       // access needs consent, 2048 bytes on chain
+	BusinessLicense = genesis.SampleBusinessLicense // 2048 bytes on chain
+	Procurement     = genesis.SampleProcurement     // contract template: buyer, supplier
 )
 
 // CitizenIDs are the two citizens, registered by dept0.
@@ -87,48 +87,6 @@ type Chain struct {
 	opts Options
 }
 
-// RecordTypes are the chain's record types, like `govnode testnet`'s.
-func RecordTypes(depts []string) []*pb.RecordType {
-	return []*pb.RecordType{
-		{
-			Id: LandTitle, Name: "Land title",
-			CreateDepartments: depts, AmendDepartments: depts, TransferDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 4096, OnChainContent: true, Transferable: true, TransferNeedsConsent: true,
-		},
-		{
-			Id: BirthCert, Name: "Birth certificate",
-			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 2048, OnChainContent: true, AccessNeedsConsent: true,
-		},
-		{
-			Id: BusinessLicense, Name: "Business license",
-			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 2048, OnChainContent: true,
-		},
-	}
-}
-
-// ProcurementTemplate is testnet's procurement template: draft, active
-// once both parties signed, delivered, completed or cancelled.
-func ProcurementTemplate() *pb.ContractTemplate {
-	return &pb.ContractTemplate{
-		Id: Procurement, Name: "Procurement",
-		Roles:       []string{"buyer", "supplier"},
-		FieldNames:  []string{"amount", "item"},
-		DraftState:  "draft",
-		ActiveState: "active",
-		FinalStates: []string{"completed", "cancelled"},
-		Transitions: []*pb.Transition{
-			{Name: "deliver", From: []string{"active"}, To: "delivered", Roles: []string{"supplier"}},
-			{Name: "accept", From: []string{"delivered"}, To: "completed", Roles: []string{"buyer"}},
-			{Name: "cancel", From: []string{"draft", "active"}, To: "cancelled", Roles: []string{"buyer"}},
-		},
-		Milestones: []*pb.MilestoneSpec{
-			{Id: "delivery", Description: "goods delivered", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "active"},
-		},
-	}
-}
-
 // NewChain builds the genesis and writes the keys (unencrypted) into a
 // fresh t.TempDir().
 func NewChain(t testing.TB, o Options) *Chain {
@@ -169,8 +127,8 @@ func NewChain(t testing.TB, o Options) *Chain {
 		Id: Dept, Name: "Department 0", ConsensusKey: c.ValidatorKey.Public(), PeerId: c.PeerID,
 		Addrs: []string{"/ip4/127.0.0.1/tcp/1"}, // never dialled: a single validator has no peers
 	}}
-	doc.RecordTypes = RecordTypes([]string{Dept})
-	doc.ContractTemplates = []*pb.ContractTemplate{ProcurementTemplate()}
+	doc.RecordTypes = genesis.SampleRecordTypes([]string{Dept})
+	doc.ContractTemplates = []*pb.ContractTemplate{genesis.SampleProcurementTemplate()}
 	allTypes := []string{LandTitle, BirthCert, BusinessLicense}
 	account := func(id string, kind pb.IdentityKind, roles []pb.Role, types []string) *Account {
 		t.Helper()
