@@ -14,7 +14,6 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
-	"github.com/govnode/govnode/ledger/state"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -269,9 +268,7 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 			failed++
 		}
 	}
-	for _, c := range res.Changes {
-		cd.Changes = append(cd.Changes, state.Change{Key: c.Key, Value: c.Value, Delete: c.Delete})
-	}
+	cd.Changes = toStateChanges(res.Changes)
 	if cd.BlockEvents, err = encodeBlockEvents(res.Events); err != nil {
 		return fmt.Errorf("encode events %d: %w", cb.Height, err)
 	}

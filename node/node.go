@@ -173,11 +173,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("genesis state: %w", err)
 		}
-		sc := make([]stateChange, len(changes))
-		for i, c := range changes {
-			sc[i] = stateChange{c.Key, c.Value, c.Delete}
-		}
-		if err := n.store.InitGenesis(toStateChanges(sc)); err != nil {
+		if err := n.store.InitGenesis(toStateChanges(changes)); err != nil {
 			return nil, fmt.Errorf("write genesis state: %w", err)
 		}
 	}
@@ -282,11 +278,6 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,
 		"peer_id", n.host.ID().String(), "api", n.apiLn.Addr().String())
 	return n, nil
-}
-
-type stateChange struct {
-	key, value []byte
-	del        bool
 }
 
 func (n *Node) serveExtra(addr string, h http.Handler) error {

@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/state"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -63,10 +64,10 @@ func (n *Node) peerByString(s string) (peer.ID, bool) {
 	return id, err == nil
 }
 
-func toStateChanges(cs []stateChange) []state.Change {
+func toStateChanges(cs []exec.Change) []state.Change {
 	out := make([]state.Change, len(cs))
 	for i, c := range cs {
-		out[i] = state.Change{Key: c.key, Value: c.value, Delete: c.del}
+		out[i] = state.Change{Key: c.Key, Value: c.Value, Delete: c.Delete}
 	}
 	return out
 }
