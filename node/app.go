@@ -453,14 +453,12 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 		return fmt.Errorf("tx_count %d but %d txs", hdr.GetTxCount(), len(txs))
 	}
 	params := a.chainParams()
-	if uint64(len(txs)) > params.GetMaxBlockTxs() {
-		return fmt.Errorf("%d txs, limit %d", len(txs), params.GetMaxBlockTxs())
+	if err := exec.CheckBlockLimits(params, txs); err != nil {
+		return err
 	}
 	hashes := make([][]byte, len(txs))
 	seen := make(map[string]struct{}, len(txs))
-	size := uint64(0)
 	for i, tx := range txs {
-		size += uint64(len(tx))
 		if uint64(len(tx)) > params.GetMaxTxBytes() {
 			return fmt.Errorf("tx %d is %d bytes, limit %d", i, len(tx), params.GetMaxTxBytes())
 		}
@@ -471,9 +469,6 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 			return fmt.Errorf("tx %d (%x) appears twice in the block", i, hashes[i])
 		}
 		seen[string(hashes[i])] = struct{}{}
-	}
-	if size > params.GetMaxBlockBytes() {
-		return fmt.Errorf("%d bytes of txs, limit %d", size, params.GetMaxBlockBytes())
 	}
 	if !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
 		return errors.New("tx_root does not match the txs")
