@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hdevalence/ed25519consensus"
+
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -49,6 +51,11 @@ type scheme struct {
 	generate  func(rand io.Reader) (PrivateKey, error)
 	fromBytes func(b []byte) (PrivateKey, error)
 	verify    func(pub, msg, sig []byte) bool
+	// verifyBatch, if set, reports whether every entry verifies. It must
+	// never return true unless verify would accept each entry (with
+	// overwhelming probability); on false, Batch finds the bad entries
+	// with verify. Entries have passed precheck.
+	verifyBatch func(es []*batchEntry) bool
 }
 
 // schemeOf is the fixed table of supported schemes.
@@ -115,19 +122,32 @@ func ValidatePublicKey(pub *pb.PublicKey) error {
 	return nil
 }
 
-// Verify checks sig over msg (the full sign bytes) with pub.
+// Verify checks sig over msg (the full sign bytes) with pub. Its verdict is
+// consensus-critical: every node must reach the same one for the same
+// inputs, so each scheme pins one exact rule (Ed25519: ZIP-215, see
+// ed25519Scheme) and Batch applies that same rule.
 func Verify(pub *pb.PublicKey, msg, sig []byte) error {
-	if err := ValidatePublicKey(pub); err != nil {
+	sc, err := precheck(pub, sig)
+	if err != nil {
 		return err
-	}
-	sc, _ := schemeOf(pub.GetScheme())
-	if len(sig) != sc.sigSize {
-		return fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.sigSize)
 	}
 	if !sc.verify(pub.GetKey(), msg, sig) {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// precheck runs the checks that need no curve arithmetic: the key's scheme
+// and size, the signature's size. It returns the key's scheme.
+func precheck(pub *pb.PublicKey, sig []byte) (*scheme, error) {
+	if err := ValidatePublicKey(pub); err != nil {
+		return nil, err
+	}
+	sc, _ := schemeOf(pub.GetScheme())
+	if len(sig) != sc.sigSize {
+		return nil, fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.sigSize)
+	}
+	return sc, nil
 }
 
 // PublicKeyEqual reports whether a and b are the same key.
@@ -162,8 +182,25 @@ var ed25519Scheme = scheme{
 			return nil, fmt.Errorf("%w: ed25519 private key is %d bytes, want %d", ErrBadKey, len(b), ed25519.SeedSize)
 		}
 	},
+	// ZIP-215 (zips.z.cash/zip-0215), not crypto/ed25519's rule: RFC 8032
+	// leaves the edge cases (non-canonical encodings of A and R, small-order
+	// points, the cofactor) to the implementation, and libraries differ, so
+	// nodes on different libraries or versions could split on a crafted
+	// signature. ZIP-215 fixes each case: S must be canonical (S < L); A and
+	// R may be any encoding of a curve point, canonical or not; the check is
+	// the cofactored equation [8][S]B = [8]R + [8][k]A. The cofactored
+	// equation is also the one a batch checks, so a batch and a single
+	// verification cannot disagree. Signatures made by an honest signer
+	// verify under both rules.
 	verify: func(pub, msg, sig []byte) bool {
-		return ed25519.Verify(ed25519.PublicKey(pub), msg, sig)
+		return ed25519consensus.Verify(ed25519.PublicKey(pub), msg, sig)
+	},
+	verifyBatch: func(es []*batchEntry) bool {
+		bv := ed25519consensus.NewPreallocatedBatchVerifier(len(es))
+		for _, e := range es {
+			bv.Add(ed25519.PublicKey(e.pub), e.msg, e.sig)
+		}
+		return bv.Verify()
 	},
 }
 

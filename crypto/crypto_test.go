@@ -18,7 +18,7 @@ func seeded(seed uint64) *rand.ChaCha8 {
 	return rand.NewChaCha8(s)
 }
 
-func newKey(t *testing.T, seed uint64) crypto.PrivateKey {
+func newKey(t testing.TB, seed uint64) crypto.PrivateKey {
 	t.Helper()
 	k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, seeded(seed))
 	if err != nil {
