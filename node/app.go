@@ -486,6 +486,16 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 	if limit := a.clock.Now().Add(maxClockDrift).UnixMilli(); hdr.GetTimeUnixMs() > limit {
 		return fmt.Errorf("block time %d is more than %s ahead of this node's clock", hdr.GetTimeUnixMs(), maxClockDrift)
 	}
+	// The proposal is valid. Verify, as one batch over all cores, the
+	// signatures of its txs that this node's mempool has not verified, and
+	// remember them, so that committing the block verifies none of them
+	// again (exec.PreverifyTxs). A bad signature does not make the block
+	// invalid: ApplyBlock records that tx as failed on every node alike.
+	// Nor does a failure to read state here: the signatures are then
+	// verified when the block is applied.
+	if err := a.exec.PreverifyTxs(reader{a.store}, txs); err != nil {
+		a.log.Warn("verify proposal signatures ahead", "height", hdr.GetHeight(), "err", err)
+	}
 	return nil
 }
 

@@ -1,11 +1,19 @@
 package node
 
-import "sync"
+import (
+	"sync"
 
-// sigCache remembers the txs whose signature the mempool verified, so the
-// state machine does not verify them again when their block is applied
-// (exec.SigCache). It holds at most size keys; when full it forgets the
-// older half (a forgotten key only costs one more verification).
+	"github.com/govnode/govnode/ledger/exec"
+)
+
+// sigCache remembers the txs whose signature the mempool or proposal
+// validation verified, so the state machine does not verify them again
+// (exec.SigCache). It holds at most size keys in two generations; when the
+// current one is full, the older is forgotten (a forgotten key only costs
+// one more verification). A key found in the older generation moves to the
+// current one: a tx waiting in the mempool is looked up at every commit
+// (the recheck), so it stays remembered however long it waits, and is not
+// verified again after each block once size/2 newer txs have arrived.
 type sigCache struct {
 	mu    sync.Mutex
 	size  int
@@ -13,8 +21,10 @@ type sigCache struct {
 	older map[string]struct{}
 }
 
+var _ exec.SigCache = (*sigCache)(nil)
+
 func newSigCache(size int) *sigCache {
-	return &sigCache{size: size, cur: map[string]struct{}{}, older: map[string]struct{}{}}
+	return &sigCache{size: max(size, 2), cur: map[string]struct{}{}, older: map[string]struct{}{}}
 }
 
 func (c *sigCache) Seen(key []byte) bool {
@@ -23,13 +33,21 @@ func (c *sigCache) Seen(key []byte) bool {
 	if _, ok := c.cur[string(key)]; ok {
 		return true
 	}
-	_, ok := c.older[string(key)]
-	return ok
+	if _, ok := c.older[string(key)]; !ok {
+		return false
+	}
+	delete(c.older, string(key))
+	c.addLocked(key)
+	return true
 }
 
 func (c *sigCache) Add(key []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.addLocked(key)
+}
+
+func (c *sigCache) addLocked(key []byte) {
 	if len(c.cur) >= c.size/2 {
 		c.older, c.cur = c.cur, make(map[string]struct{}, c.size/2)
 	}

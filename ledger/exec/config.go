@@ -3,6 +3,7 @@ package exec
 import (
 	"errors"
 	"fmt"
+	"runtime"
 )
 
 // Hard limits that hold whatever the chain parameters say.
@@ -23,7 +24,8 @@ const (
 // opaque: the executor derives them from the tx hash AND the signer's key,
 // so a key rotated between admission and execution is verified again.
 // Implementations must be safe for concurrent use; a cache may forget keys
-// at any time (that only costs a verification).
+// at any time (that only costs a verification). CheckTx and PreverifyTxs
+// add keys; CheckTx, PreverifyTxs and ApplyBlock look them up.
 type SigCache interface {
 	Seen(key []byte) bool
 	Add(key []byte)
@@ -41,11 +43,17 @@ type Config struct {
 	MaxExprBytes int
 	// SigCache is optional; nil means every signature is verified.
 	SigCache SigCache
+	// VerifyWorkers bounds the goroutines that verify one block's
+	// signatures (a batch split into chunks); 0 or 1: the caller's only.
+	// Verdicts do not depend on it.
+	VerifyWorkers int
 }
 
-// DefaultConfig returns a Config for chainID with the default limits.
+// DefaultConfig returns a Config for chainID with the default limits and
+// a verify worker per CPU the Go runtime uses.
 func DefaultConfig(chainID string) Config {
-	return Config{ChainID: chainID, CELCostLimit: DefaultCELCostLimit, MaxExprBytes: DefaultMaxExprBytes}
+	return Config{ChainID: chainID, CELCostLimit: DefaultCELCostLimit, MaxExprBytes: DefaultMaxExprBytes,
+		VerifyWorkers: runtime.GOMAXPROCS(0)}
 }
 
 // Validate checks the configuration.
@@ -61,6 +69,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxExprBytes <= 0 || c.MaxExprBytes > 64<<10 {
 		errs = append(errs, fmt.Errorf("max expression bytes %d out of range (1..65536)", c.MaxExprBytes))
+	}
+	if c.VerifyWorkers < 0 || c.VerifyWorkers > 1024 {
+		errs = append(errs, fmt.Errorf("verify workers %d out of range (0..1024)", c.VerifyWorkers))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("exec config: %w", err)

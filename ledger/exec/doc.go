@@ -8,10 +8,13 @@
 // reads state through the small Reader interface and returns a BlockResult
 // (one TxResult per tx, the sorted state Changes, typed Events, a validator
 // set update and new Params). It writes nothing itself; the node commits
-// the changes with the block in one batch. It holds no clock, randomness
-// or goroutine: block time comes from the header, every map is sorted
+// the changes with the block in one batch. It holds no clock or
+// randomness: block time comes from the header, every map is sorted
 // before it reaches state, CEL is restricted (see cel.go) and there is no
-// floating point. Two nodes applying the same blocks to the same genesis
+// floating point. Its only goroutines verify a block's signatures in
+// parallel batches (sigs.go), whose verdicts are the single ones whatever
+// the batching (batch verification draws random coefficients, which
+// change its cost, never its verdict). Two nodes applying the same blocks to the same genesis
 // produce byte-identical changes, results and events.
 //
 // Inside a block, writes go to an overlay over the Reader, so later
@@ -22,7 +25,9 @@
 //
 //  1. Due contract deadlines fire (entries keyed by time, so only due ones
 //     are scanned).
-//  2. Each transaction: envelope checks (checkEnvelope), then its action.
+//  2. The signatures not verified before (SigCache), as one batch; then
+//     each transaction in order: envelope checks (checkEnvelope), then its
+//     action.
 //  3. Governance at commit: proposals passed in the block execute, those
 //     whose voting ended expire.
 //
@@ -53,7 +58,8 @@
 // # Files
 //
 // keys.go has the state key layout; store.go the Reader, Change and the
-// overlay; tx.go decoding and envelope checks; executor.go ApplyBlock and
+// overlay; tx.go decoding and envelope checks; sigs.go signature checks
+// (the SigCache, batches, PreverifyTxs); executor.go ApplyBlock and
 // CheckTx; identity.go, records.go, contracts.go (with cel.go) and
 // governance.go the modules, each starting with its permission rules;
 // genesis.go InitGenesis; query.go read helpers for the API; tender.go the

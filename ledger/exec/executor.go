@@ -7,12 +7,14 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Executor is govnode's state machine. It holds only its configuration and
-// a cache of compiled CEL programs, so one Executor may serve CheckTx (the
-// mempool) and ApplyBlock (the ledger) concurrently.
+// Executor is govnode's state machine. It holds only its configuration, a
+// cache of compiled CEL programs and counters, so one Executor may serve
+// CheckTx (the mempool), PreverifyTxs (proposal validation) and ApplyBlock
+// (the ledger) concurrently.
 type Executor struct {
-	cfg Config
-	cel *celEngine
+	cfg  Config
+	cel  *celEngine
+	sigs sigCounters
 }
 
 // New returns an Executor for cfg, which must Validate.
@@ -138,9 +140,16 @@ func (e *Executor) ApplyBlock(r Reader, hdr *pb.Header, txs [][]byte) (*BlockRes
 	if err := e.fireDeadlines(b); err != nil {
 		return nil, fmt.Errorf("exec: apply block %d: deadlines: %w", b.height, err)
 	}
+	// First pass: the signatures not verified before, as one batch (see
+	// sigs.go); the sequential pass below uses a verdict only if it was
+	// reached with the key then registered.
+	pre, err := e.verifyAhead(st, params, txs, false)
+	if err != nil {
+		return nil, fmt.Errorf("exec: apply block %d: verify signatures: %w", b.height, err)
+	}
 	res := &BlockResult{Results: make([]*pb.TxResult, 0, len(txs))}
 	for i, tx := range txs {
-		r, err := e.applyTx(b, uint32(i), tx)
+		r, err := e.applyTx(b, uint32(i), tx, &pre[i])
 		if err != nil {
 			return nil, fmt.Errorf("exec: apply block %d tx %d: %w", b.height, i, err)
 		}
@@ -168,8 +177,8 @@ func (e *Executor) ApplyBlock(r Reader, hdr *pb.Header, txs [][]byte) (*BlockRes
 // might succeed then, against the signer's intent at the time), and the
 // signer's following transactions, already numbered, are not blocked. The
 // refused action's own writes are discarded.
-func (e *Executor) applyTx(b *blockCtx, idx uint32, tx []byte) (*pb.TxResult, error) {
-	env, err := e.checkEnvelope(b.st, b.params, tx, true)
+func (e *Executor) applyTx(b *blockCtx, idx uint32, tx []byte, pre *preTx) (*pb.TxResult, error) {
+	env, err := e.checkEnvelope(b.st, b.params, tx, true, pre)
 	res := &pb.TxResult{TxHash: env.hash}
 	if err != nil {
 		te, ok := asTxError(err)
@@ -270,7 +279,7 @@ func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
 	if !ok {
 		return nil, fmt.Errorf("exec: check tx: %w", ErrNotInitialised)
 	}
-	env, err := e.checkEnvelope(st, params, tx, false)
+	env, err := e.checkEnvelope(st, params, tx, false, nil)
 	res := &CheckResult{TxHash: env.hash, Signer: env.body.GetSigner(), Nonce: env.body.GetNonce(), NextNonce: env.next}
 	if err == nil {
 		err = e.validateAction(env.body)

@@ -58,13 +58,27 @@ type envelope struct {
 // signature. exactNonce is ApplyBlock's rule (nonce == next); CheckTx
 // accepts nonce >= next. A refusal comes back as a *txError; any other
 // error is a storage failure. The returned envelope is partly filled on
-// refusal (hash always; body and next when known).
-func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exactNonce bool) (*envelope, error) {
-	env := &envelope{hash: TxHash(tx)}
+// refusal (hash always; body and next when known). pre, if not nil, is
+// what ApplyBlock's first pass learned about tx (its hash, decoding and
+// signature verdict), reused instead of doing that work again.
+func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exactNonce bool, pre *preTx) (*envelope, error) {
+	env := &envelope{}
+	if pre != nil {
+		env.hash = pre.hash
+	} else {
+		env.hash = TxHash(tx)
+	}
 	if uint64(len(tx)) > params.GetMaxTxBytes() {
 		return env, fail(pb.ResultCode_RESULT_CODE_TOO_LARGE, "transaction is %d bytes, limit %d", len(tx), params.GetMaxTxBytes())
 	}
-	stx, body, err := DecodeTx(tx)
+	var stx *pb.SignedTx
+	var body *pb.TxBody
+	var err error
+	if pre != nil && pre.stx != nil {
+		stx, body = pre.stx, pre.body
+	} else {
+		stx, body, err = DecodeTx(tx)
+	}
 	if err != nil {
 		code := pb.ResultCode_RESULT_CODE_MALFORMED
 		if errors.Is(err, ErrTooLarge) {
@@ -102,35 +116,10 @@ func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exac
 	if exactNonce && body.GetNonce() != env.next || !exactNonce && body.GetNonce() < env.next {
 		return env, fail(pb.ResultCode_RESULT_CODE_BAD_NONCE, "nonce %d, signer %s expects %d", body.GetNonce(), signer.GetId(), env.next)
 	}
-	if err := e.verifySig(env, exactNonce); err != nil {
+	if err := e.verifySig(env, exactNonce, pre); err != nil {
 		return env, err
 	}
 	return env, nil
-}
-
-// verifySig checks the signature over the exact body bytes with the
-// signer's registered key. A (tx hash, key) pair found in the SigCache
-// verified before and is not verified again: the mempool's recheck after
-// each commit and ApplyBlock reuse the first CheckTx's verdict. Only
-// CheckTx fills the cache.
-func (e *Executor) verifySig(env *envelope, inBlock bool) error {
-	pub := env.signer.GetPublicKey()
-	var cacheKey []byte
-	if e.cfg.SigCache != nil {
-		ck := make([]byte, 0, len(env.hash)+len(pub.GetKey())+1)
-		ck = append(append(append(ck, env.hash...), byte(pub.GetScheme())), pub.GetKey()...)
-		cacheKey = crypto.Hash(ck)
-		if e.cfg.SigCache.Seen(cacheKey) {
-			return nil
-		}
-	}
-	if err := crypto.Verify(pub, crypto.TxSignBytes(e.cfg.ChainID, env.stx.GetBody()), env.stx.GetSignature()); err != nil {
-		return fail(pb.ResultCode_RESULT_CODE_BAD_SIGNATURE, "signature by %s does not verify with its registered key: %v", env.signer.GetId(), err)
-	}
-	if cacheKey != nil && !inBlock {
-		e.cfg.SigCache.Add(cacheKey)
-	}
-	return nil
 }
 
 func loadNonce(st *overlay, signer string) (uint64, error) {
