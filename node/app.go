@@ -512,6 +512,13 @@ func (a *ledgerApp) CheckTx(tx []byte) (*TxMeta, error) {
 	return &TxMeta{Hash: res.TxHash, Signer: res.Signer, Nonce: res.Nonce, NextNonce: res.NextNonce}, nil
 }
 
+// NextNonce is signer's next nonce in committed state (the mempool's
+// nonce tracking).
+func (a *ledgerApp) NextNonce(signer string) (uint64, error) {
+	last, err := exec.Nonce(reader{a.store}, signer)
+	return last + 1, err
+}
+
 // txRefusal is the state machine's reason for refusing a tx.
 type txRefusal struct {
 	code   pb.ResultCode

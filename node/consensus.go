@@ -13,6 +13,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -263,7 +264,7 @@ func (n *Node) syncOnce(ctx context.Context) (bool, error) {
 	if err := n.app.commitBlocks(cbs); err != nil {
 		return false, err
 	}
-	n.mempool.Update(txHashesOf(cbs))
+	n.mempool.Update(committedTxsOf(cbs))
 	n.metrics.SyncedBlocks.Add(float64(len(cbs)))
 	return true, nil
 }
@@ -336,11 +337,17 @@ func (n *Node) checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
 	return nil
 }
 
-func txHashesOf(cbs []consensus.CommittedBlock) [][]byte {
-	var out [][]byte
+func committedTxsOf(cbs []consensus.CommittedBlock) []CommittedTx {
+	var out []CommittedTx
 	for _, cb := range cbs {
 		for _, tx := range cb.Block.GetTxs() {
-			out = append(out, crypto.Hash(tx))
+			c := CommittedTx{Hash: crypto.Hash(tx)}
+			// A committed tx that does not decode used no nonce; it
+			// changes nothing the mempool tracks.
+			if _, body, err := exec.DecodeTx(tx); err == nil {
+				c.Signer, c.Nonce, c.Admission = body.GetSigner(), body.GetNonce(), exec.AffectsAdmission(body)
+			}
+			out = append(out, c)
 		}
 	}
 	return out
@@ -374,7 +381,7 @@ func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
 }
 
 func (m mempoolAdapter) Update(blocks []consensus.CommittedBlock) {
-	m.n.mempool.Update(txHashesOf(blocks))
+	m.n.mempool.Update(committedTxsOf(blocks))
 	txs, bytes := m.n.mempool.Size()
 	m.n.metrics.MempoolTxs.Set(float64(txs))
 	m.n.metrics.MempoolBytes.Set(float64(bytes))

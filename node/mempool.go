@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/govnode/govnode/crypto"
 )
 
 // Mempool errors. The API maps them to status codes: ErrMempoolFull to
@@ -32,8 +34,10 @@ type TxMeta struct {
 // TxChecker validates a tx against committed state (decode, size, chain id,
 // signature, signer active, permission pre-check). It must be safe for
 // concurrent use. A returned error is the reason the tx is refused.
+// NextNonce is a signer's next nonce in committed state.
 type TxChecker interface {
 	CheckTx(tx []byte) (*TxMeta, error)
+	NextNonce(signer string) (uint64, error)
 }
 
 // MempoolConfig bounds the mempool.
@@ -88,6 +92,7 @@ type Mempool struct {
 	signers map[string]*signerQueue
 	bytes   int
 	seq     uint64
+	commits uint64 // Update calls, for the periodic full recheck
 }
 
 // NewMempool returns an empty mempool.
@@ -106,6 +111,11 @@ func NewMempool(cfg MempoolConfig, checker TxChecker) (*Mempool, error) {
 func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	if len(tx) > m.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTxTooLarge, len(tx), m.cfg.MaxTxBytes)
+	}
+	// A tx we hold (our own gossip coming back, the same tx from two
+	// peers) is answered before the checker decodes it and reads state.
+	if h := crypto.Hash(tx); m.Has(h) {
+		return h, ErrDuplicateTx
 	}
 	meta, err := m.checker.CheckTx(tx)
 	if err != nil {
@@ -256,34 +266,107 @@ func (m *Mempool) Size() (txs, bytes int) {
 	return len(m.byHash), m.bytes
 }
 
-// Update removes committed txs and rechecks the rest against the new
-// committed state: a tx whose nonce is now used, or that no longer passes
-// the checker, is dropped. committed holds the hashes of the block's txs.
-func (m *Mempool) Update(committed [][]byte) {
+// CommittedTx is a tx of a committed block as the block claims it: its
+// hash, and the signer and nonce its body names (empty if it does not
+// decode). The claim is not trusted: a block may hold a tx that failed and
+// used no nonce, so the mempool reads the signer's nonce from committed
+// state.
+type CommittedTx struct {
+	Hash   []byte
+	Signer string
+	Nonce  uint64
+	// Admission is set when the tx's action may change whether other txs
+	// pass the checker (keys, identity status, roles, chain parameters):
+	// then every pending tx is checked again.
+	Admission bool
+}
+
+// fullRecheckEvery bounds how many commits pass between full rechecks, as
+// a backstop for a state change that Admission does not name.
+const fullRecheckEvery = 64
+
+// Update removes the committed txs. For every signer the block names, it
+// reads the signer's next nonce from committed state and drops the
+// pending txs below it (a tx with the same nonce committed from another
+// node). The other pending txs stay valid unless the block changed who may
+// do what: when a committed tx has Admission set, and every
+// fullRecheckEvery commits, every pending tx is checked again and those
+// refused are dropped. Rechecking every pending tx after every block would
+// cost a decode and state reads per pending tx per block.
+func (m *Mempool) Update(committed []CommittedTx) {
+	full := false
 	m.mu.Lock()
-	for _, h := range committed {
-		if t, ok := m.byHash[string(h)]; ok {
-			if q := m.signers[t.meta.Signer]; q != nil && t.meta.Nonce+1 > q.next {
-				q.next = t.meta.Nonce + 1
-			}
+	signers := map[string]bool{}
+	for _, c := range committed {
+		if t, ok := m.byHash[string(c.Hash)]; ok {
 			m.removeLocked(t)
+			signers[t.meta.Signer] = true
+		}
+		if c.Signer != "" {
+			signers[c.Signer] = true
+		}
+		full = full || c.Admission
+	}
+	m.commits++
+	full = full || m.commits%fullRecheckEvery == 0
+	var touched []string
+	for s := range signers {
+		if m.signers[s] != nil {
+			touched = append(touched, s)
 		}
 	}
-	// Recheck outside the lock: the checker reads state and verifies.
-	var rest []*mempoolTx
+	m.mu.Unlock()
+
+	// State reads outside the lock: the API and gossip keep adding.
+	next := make(map[string]uint64, len(touched))
+	for _, s := range touched {
+		n, err := m.checker.NextNonce(s)
+		if err != nil {
+			full = true // cannot tell: check every tx
+			continue
+		}
+		next[s] = n
+	}
+	m.mu.Lock()
+	for s, n := range next {
+		if q := m.signers[s]; q != nil {
+			m.advanceLocked(q, n)
+		}
+	}
+	if !full {
+		m.mu.Unlock()
+		return
+	}
+	rest := make([]*mempoolTx, 0, len(m.byHash))
 	for _, t := range m.byHash {
 		rest = append(rest, t)
 	}
 	m.mu.Unlock()
+	m.recheck(rest)
+}
 
-	sort.Slice(rest, func(i, j int) bool { return rest[i].seq < rest[j].seq })
+// advanceLocked moves q's next nonce up to next and drops the txs below.
+func (m *Mempool) advanceLocked(q *signerQueue, next uint64) {
+	if next > q.next {
+		q.next = next
+	}
+	for n, t := range q.txs {
+		if n < q.next {
+			m.removeLocked(t)
+		}
+	}
+}
+
+// recheck checks txs again against committed state and drops those now
+// refused or whose nonce committed state has used.
+func (m *Mempool) recheck(txs []*mempoolTx) {
 	type verdict struct {
 		t    *mempoolTx
 		meta *TxMeta
 		err  error
 	}
-	verdicts := make([]verdict, len(rest))
-	for i, t := range rest {
+	verdicts := make([]verdict, len(txs))
+	for i, t := range txs {
 		meta, err := m.checker.CheckTx(t.tx)
 		verdicts[i] = verdict{t, meta, err}
 	}
@@ -298,20 +381,8 @@ func (m *Mempool) Update(committed [][]byte) {
 			m.removeLocked(v.t)
 			continue
 		}
-		if q := m.signers[v.t.meta.Signer]; q != nil && v.meta.NextNonce > q.next {
-			q.next = v.meta.NextNonce
-		}
-	}
-	// Signers whose committed nonce moved past txs we never saw committed
-	// (another node's tx with the same nonce) drop those txs.
-	for signer, q := range m.signers {
-		for n, t := range q.txs {
-			if n < q.next {
-				m.removeLocked(t)
-			}
-		}
-		if len(q.txs) == 0 {
-			delete(m.signers, signer)
+		if q := m.signers[v.t.meta.Signer]; q != nil {
+			m.advanceLocked(q, v.meta.NextNonce)
 		}
 	}
 }

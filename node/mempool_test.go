@@ -17,6 +17,7 @@ type fakeChecker struct {
 	mu    sync.Mutex
 	next  map[string]uint64
 	calls int
+	bad   map[string]bool // signers refused from now on
 }
 
 func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
@@ -33,11 +34,23 @@ func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
 	if _, err := fmt.Sscan(parts[1], &nonce); err != nil {
 		return nil, err
 	}
+	if c.bad[signer] {
+		return nil, errors.New("signer suspended")
+	}
 	next := c.next[signer]
 	if next == 0 {
 		next = 1
 	}
 	return &TxMeta{Hash: crypto.Hash(tx), Signer: signer, Nonce: nonce, NextNonce: next}, nil
+}
+
+func (c *fakeChecker) NextNonce(signer string) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.next[signer]; n > 0 {
+		return n, nil
+	}
+	return 1, nil
 }
 
 func (c *fakeChecker) commit(signer string, nonce uint64) {
@@ -48,7 +61,7 @@ func (c *fakeChecker) commit(signer string, nonce uint64) {
 
 func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
 	t.Helper()
-	c := &fakeChecker{next: map[string]uint64{}}
+	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}}
 	m, err := NewMempool(cfg, c)
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +74,15 @@ var testMempoolCfg = MempoolConfig{MaxTxs: 100, MaxBytes: 10_000, MaxTxBytes: 10
 func tx(signer string, nonce int) []byte { return []byte(fmt.Sprintf("%s:%d:x", signer, nonce)) }
 
 func TestMempoolRefusals(t *testing.T) {
-	m, _ := newTestMempool(t, MempoolConfig{MaxTxs: 3, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 4})
+	m, c := newTestMempool(t, MempoolConfig{MaxTxs: 3, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 4})
 	if _, err := m.Add(tx("a", 1)); err != nil {
 		t.Fatal(err)
+	}
+	// A duplicate is answered without the checker (no decode, no state
+	// read, no signature check).
+	calls := c.calls
+	if _, err := m.Add(tx("a", 1)); !errors.Is(err, ErrDuplicateTx) || c.calls != calls {
+		t.Fatalf("duplicate: %v, %d checker calls", err, c.calls-calls)
 	}
 	cases := []struct {
 		name string
@@ -128,30 +147,87 @@ func TestMempoolReapNonceOrder(t *testing.T) {
 	}
 }
 
+// committedTx is how the node describes a committed "signer:nonce:x" tx.
+func committedTx(signer string, nonce int) CommittedTx {
+	return CommittedTx{Hash: crypto.Hash(tx(signer, nonce)), Signer: signer, Nonce: uint64(nonce)}
+}
+
 func TestMempoolUpdateRemovesCommittedAndStale(t *testing.T) {
 	m, c := newTestMempool(t, testMempoolCfg)
-	for _, x := range [][]byte{tx("a", 1), tx("a", 2), tx("a", 3), tx("b", 1)} {
+	for _, x := range [][]byte{tx("a", 1), tx("a", 2), tx("a", 3), tx("b", 1), tx("b", 2)} {
 		if _, err := m.Add(x); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Block commits a:1 and a:2; b's nonce 1 was used by a tx from another
-	// node (so b:1 here is now stale).
+	// The block commits a:1 and a:2, and a tx of b with nonce 1 from
+	// another node (so b:1 here is now stale; b:2 is next).
 	c.commit("a", 2)
 	c.commit("b", 1)
-	m.Update([][]byte{crypto.Hash(tx("a", 1)), crypto.Hash(tx("a", 2))})
-	if n, _ := m.Size(); n != 1 {
-		t.Fatalf("after update %d txs, want 1 (a:3)", n)
+	calls := c.calls
+	other := CommittedTx{Hash: crypto.Hash([]byte("b:1:other")), Signer: "b", Nonce: 1}
+	m.Update([]CommittedTx{committedTx("a", 1), committedTx("a", 2), other})
+	if n, _ := m.Size(); n != 2 || !m.Has(crypto.Hash(tx("a", 3))) || !m.Has(crypto.Hash(tx("b", 2))) {
+		t.Fatalf("after update %d txs, want a:3 and b:2", n)
 	}
-	if !m.Has(crypto.Hash(tx("a", 3))) {
-		t.Fatal("a:3 lost")
+	if c.calls != calls {
+		t.Fatalf("a block of records rechecked %d txs; it should only read nonces", c.calls-calls)
 	}
-	if got := m.Reap(10, 1<<20); len(got) != 1 || string(got[0]) != "a:3:x" {
+	if got := m.Reap(10, 1<<20); len(got) != 2 {
 		t.Fatalf("reap after update %q", got)
 	}
 	// A committed nonce cannot come back.
 	if _, err := m.Add(tx("a", 2)); !errors.Is(err, ErrStaleNonce) {
 		t.Fatalf("re-add committed: %v", err)
+	}
+}
+
+// A block's claim of a signer and nonce is not trusted: a tx that failed
+// (a forged signature) used no nonce, and the signer's pending txs stay.
+func TestMempoolUpdateTrustsStateNotClaims(t *testing.T) {
+	m, _ := newTestMempool(t, testMempoolCfg)
+	for _, x := range [][]byte{tx("a", 1), tx("a", 2)} {
+		if _, err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("forged")), Signer: "a", Nonce: 2}})
+	if n, _ := m.Size(); n != 2 {
+		t.Fatalf("a forged claim dropped pending txs: %d left", n)
+	}
+	if got := m.Reap(10, 1<<20); len(got) != 2 || string(got[0]) != "a:1:x" {
+		t.Fatalf("reap %q", got)
+	}
+}
+
+// A block that may change admission (a suspension, say) makes the mempool
+// check every pending tx again; so does every fullRecheckEvery-th commit.
+func TestMempoolUpdateRechecks(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	for _, x := range [][]byte{tx("a", 1), tx("b", 1), tx("z", 1)} {
+		if _, err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.commit("z", 1)
+	c.bad["b"] = true
+	m.Update([]CommittedTx{{Hash: crypto.Hash(tx("z", 1)), Signer: "z", Nonce: 1}})
+	if !m.Has(crypto.Hash(tx("b", 1))) {
+		t.Fatal("a records block rechecked b")
+	}
+	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("suspend b")), Signer: "admin", Nonce: 1, Admission: true}})
+	if m.Has(crypto.Hash(tx("b", 1))) || !m.Has(crypto.Hash(tx("a", 1))) {
+		t.Fatal("after a suspension: b:1 kept or a:1 dropped")
+	}
+	c.bad["a"] = true
+	for m.commits < fullRecheckEvery-1 {
+		m.Update(nil)
+		if !m.Has(crypto.Hash(tx("a", 1))) {
+			t.Fatalf("rechecked at commit %d", m.commits)
+		}
+	}
+	m.Update(nil)
+	if m.Has(crypto.Hash(tx("a", 1))) {
+		t.Fatalf("no full recheck after %d commits", fullRecheckEvery)
 	}
 }
 

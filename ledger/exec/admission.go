@@ -1,0 +1,22 @@
+package exec
+
+import pb "github.com/govnode/govnode/proto/govnode/v1"
+
+// AffectsAdmission reports whether executing body may change the verdict
+// of CheckTx on other transactions: it touches what CheckTx reads besides
+// the signer's nonce (identity status and keys, roles, department
+// membership, chain parameters). A mempool rechecks its pending txs after a
+// block holding such a tx; after other blocks it only tracks nonces.
+// Actions not listed as harmless count as affecting admission, so a new
+// action is safe by default.
+func AffectsAdmission(body *pb.TxBody) bool {
+	switch body.GetAction().(type) {
+	case *pb.TxBody_RegisterSubject, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential,
+		*pb.TxBody_CreateRecord, *pb.TxBody_AmendRecord, *pb.TxBody_ConsentTransfer, *pb.TxBody_TransferRecord,
+		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant,
+		*pb.TxBody_CreateContract, *pb.TxBody_SignContract, *pb.TxBody_SubmitMilestone, *pb.TxBody_AcceptMilestone,
+		*pb.TxBody_FireTransition:
+		return false
+	}
+	return true
+}

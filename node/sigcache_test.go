@@ -1,0 +1,256 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/store"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// sigNode is the ledger side of one node: the state machine with this
+// node's signature cache, its ledger app and its mempool.
+type sigNode struct {
+	app     *ledgerApp
+	mempool *Mempool
+}
+
+func (n *sigNode) verified() uint64 { return n.app.exec.SigStats().Verified }
+
+// sigTestChain is a genesis with one department and four citizens who sign
+// the txs; newNode starts a node on it from genesis.
+type sigTestChain struct {
+	doc      *pb.GenesisDoc
+	citizens []crypto.PrivateKey
+}
+
+func newSigTestChain(t *testing.T) *sigTestChain {
+	t.Helper()
+	rng := rand.NewChaCha8([32]byte{'s', 'i', 'g'})
+	key := func() crypto.PrivateKey {
+		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	c := &sigTestChain{doc: genesis.New("sig-test", "crash", time.Unix(1_700_000_000, 0).UTC())}
+	c.doc.Validators = []*pb.Department{{Id: "dept0", Name: "Department 0", ConsensusKey: key().Public()}}
+	c.doc.RecordTypes = genesis.SampleRecordTypes([]string{"dept0"})
+	for i := range 4 {
+		k := key()
+		c.citizens = append(c.citizens, k)
+		c.doc.Identities = append(c.doc.Identities, &pb.Identity{
+			Id: fmt.Sprintf("cit%d", i), Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0",
+			DisplayName: "citizen", PublicKey: k.Public(), Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE,
+		})
+	}
+	return c
+}
+
+// grants returns n grant txs signed by the citizens in turn.
+func (c *sigTestChain) grants(t *testing.T, n int) [][]byte {
+	t.Helper()
+	txs := make([][]byte, n)
+	for i := range txs {
+		who := i % len(c.citizens)
+		body, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.TxBody{
+			ChainId: c.doc.GetChainId(), Signer: fmt.Sprintf("cit%d", who), Nonce: uint64(i/len(c.citizens) + 1),
+			Action: &pb.TxBody_GrantAccess{GrantAccess: &pb.GrantAccess{
+				GrantId: fmt.Sprintf("g%d", i), GranteeDepartmentId: "dept0", RecordType: genesis.SampleLandTitle,
+				Purpose: "benefit claim", ValidUntil: 1 << 40,
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := c.citizens[who].Sign(crypto.TxSignBytes(c.doc.GetChainId(), body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if txs[i], err = proto.Marshal(&pb.SignedTx{Body: body, Signature: sig}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return txs
+}
+
+func (c *sigTestChain) newNode(t *testing.T) *sigNode {
+	t.Helper()
+	cfg := exec.DefaultConfig(c.doc.GetChainId())
+	cfg.SigCache, cfg.VerifyWorkers = newSigCache(1<<16), 2
+	ex, err := exec.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := ex.InitGenesis(c.doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(t.TempDir(), "ledger"), store.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if err := st.InitGenesis(toStateChanges(changes)); err != nil {
+		t.Fatal(err)
+	}
+	app, err := newLedgerApp(c.doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
+		slog.New(slog.DiscardHandler), NewMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, err := NewMempool(MempoolConfig{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64}, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sigNode{app: app, mempool: mp}
+}
+
+func wantNodeVerified(t *testing.T, n *sigNode, step string, want int) {
+	t.Helper()
+	if got := n.verified(); got != uint64(want) {
+		t.Fatalf("%s: %d signatures verified in all, want %d", step, got, want)
+	}
+}
+
+// Each tx's signature is verified once per node (issue 8, DESIGN §3
+// steps 1-5) across submit, gossip, proposal, validation, commit and the
+// mempool's recheck, whichever way the node met the tx; and block sync
+// verifies each once.
+func TestSignaturesVerifiedOncePerNode(t *testing.T) {
+	chain := newSigTestChain(t)
+	txs := chain.grants(t, 48)
+	block, pending := txs[:40], txs[40:]
+	leader, follower, late, syncer := chain.newNode(t), chain.newNode(t), chain.newNode(t), chain.newNode(t)
+
+	// Submit: the leader takes every tx from the API, the follower from
+	// gossip; the late node sees only the block's last ten by gossip.
+	for _, tx := range txs {
+		for _, n := range []*sigNode{leader, follower} {
+			if _, err := n.mempool.Add(tx); err != nil {
+				t.Fatalf("admit: %v", err)
+			}
+		}
+	}
+	for _, tx := range block[30:] {
+		if _, err := late.mempool.Add(tx); err != nil {
+			t.Fatalf("admit: %v", err)
+		}
+	}
+	// Gossip runs the validator again on our own publications and on a
+	// copy relayed by another peer: the mempool's Add, a duplicate now.
+	for _, tx := range txs {
+		for _, n := range []*sigNode{leader, follower} {
+			if _, err := n.mempool.Add(tx); err != ErrDuplicateTx {
+				t.Fatalf("second admit: %v", err)
+			}
+		}
+	}
+	wantNodeVerified(t, leader, "leader after submit", 48)
+	wantNodeVerified(t, follower, "follower after gossip", 48)
+	wantNodeVerified(t, late, "late node after gossip", 10)
+
+	// Propose and validate: every node checks the proposal; the leader
+	// does too (its own proposal comes back through consensus).
+	hdr, err := leader.app.BuildPayload(consensus.ProposeSlot{Height: 1}, block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr.ChainId, hdr.Height = chain.doc.GetChainId(), 1
+	hb, err := proto.Marshal(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := &pb.Block{Header: hb, Txs: block}
+	for _, n := range []*sigNode{leader, follower, late} {
+		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(hb), Block: blk, Header: hdr}); err != nil {
+			t.Fatalf("validate: %v", err)
+		}
+	}
+	wantNodeVerified(t, leader, "leader after validation", 48)
+	wantNodeVerified(t, follower, "follower after validation", 48)
+	wantNodeVerified(t, late, "late node after validation", 40)
+
+	// Commit, then the mempool's recheck of what is still pending.
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	for _, n := range []*sigNode{leader, follower, late} {
+		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
+			t.Fatal(err)
+		}
+		n.mempool.Update(committedTxsOf([]consensus.CommittedBlock{cb}))
+	}
+	if txs, _ := leader.mempool.Size(); txs != len(pending) {
+		t.Fatalf("leader's mempool holds %d txs after the commit, want %d", txs, len(pending))
+	}
+	wantNodeVerified(t, leader, "leader after commit and recheck", 48)
+	wantNodeVerified(t, follower, "follower after commit and recheck", 48)
+	wantNodeVerified(t, late, "late node after commit", 40)
+	for _, tx := range block[:30] { // the rest of the block arrives by gossip after the commit
+		if _, err := late.mempool.Add(tx); err == nil {
+			t.Fatal("a committed tx was admitted")
+		}
+	}
+	wantNodeVerified(t, late, "late node after late gossip", 40)
+
+	// Block sync: the block alone, every signature once.
+	if err := syncer.app.commitBlocks([]consensus.CommittedBlock{cb}); err != nil {
+		t.Fatal(err)
+	}
+	wantNodeVerified(t, syncer, "block sync", 40)
+
+	// The same results everywhere.
+	want, err := leader.app.resultsHash(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*sigNode{follower, late, syncer} {
+		got, err := n.app.resultsHash(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatal("results differ between nodes")
+		}
+	}
+	rs, err := leader.app.store.Results(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		res := &pb.TxResult{}
+		if err := proto.Unmarshal(r.Result, res); err != nil || res.GetCode() != pb.ResultCode_RESULT_CODE_OK {
+			t.Fatalf("tx %d: %v %v", i, res.GetCode(), err)
+		}
+	}
+}
+
+// A key looked up in the older generation moves to the current one, so a
+// tx waiting in the mempool (looked up at each commit's recheck) is not
+// forgotten however many newer txs arrive.
+func TestSigCacheKeepsWhatIsLookedUp(t *testing.T) {
+	c := newSigCache(8)
+	c.Add([]byte("waiting"))
+	for i := range 40 {
+		c.Add(fmt.Appendf(nil, "other %d", i))
+		if !c.Seen([]byte("waiting")) {
+			t.Fatalf("forgotten after %d newer keys", i+1)
+		}
+	}
+	if c.Seen([]byte("other 0")) {
+		t.Fatal("an old key never looked up is still held")
+	}
+	if n := len(c.cur) + len(c.older); n > 8 {
+		t.Fatalf("holds %d keys, size 8", n)
+	}
+}
