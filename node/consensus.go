@@ -84,6 +84,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Store:        n.safety,
 		Executor:     n.app,
 		Mempool:      mempoolAdapter{n},
+		Evidence:     n.evidence,
 		Logger:       n.log.With("part", "consensus"),
 	})
 	if err != nil {

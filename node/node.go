@@ -50,8 +50,19 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by Status.
 	Version string
-	// Clock is the node's time source; nil is the wall clock.
+	// Clock is the node's time source; nil is the wall clock shifted by
+	// ClockOffset.
 	Clock Clock
+	// ClockOffset shifts every wall-clock reading the node stamps or checks
+	// block times with (monotonic timers are unaffected). It is for tests
+	// of clock skew only: `govnode start` takes it from
+	// $GOVNODE_TEST_CLOCK_OFFSET.
+	ClockOffset time.Duration
+	// Byzantine lists fault behaviours, comma-separated ($GOVNODE_BYZANTINE:
+	// equivocate, doublevote, badsig, garbage, all). Only a binary built
+	// with the byzantine tag honours it (byzantine.go); the default build
+	// warns and ignores it.
+	Byzantine string
 }
 
 // Node is a running govnode: ledger, state machine, mempool, p2p,
@@ -76,6 +87,8 @@ type Node struct {
 	signer    crypto.PrivateKey // nil for an observer
 	self      int
 	safety    driver.SafetyStore
+	evidence  *evidencePool // nil for an observer
+	byz       byzantine     // honest{} but in a byzantine test build
 
 	apiLn    net.Listener
 	apiSrv   *http.Server
@@ -105,9 +118,15 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	clock := o.Clock
 	if clock == nil {
-		clock = wallClock{}
+		// The one place the node's wall clock is made: block times are
+		// stamped and checked with it (ledgerApp), nothing else reads
+		// the wall clock for a timestamp.
+		clock = wallClock{offset: o.ClockOffset}
+		if o.ClockOffset != 0 {
+			log.Warn("test clock offset: this node's wall clock is shifted", "offset", o.ClockOffset.String())
+		}
 	}
-	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1}
+	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1, byz: honest{}}
 	var created []string // what this call made on disk, removed if it fails
 	defer func() {
 		if err != nil {
@@ -240,6 +259,12 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		p2p.WithBlockSource(blockSource{n}),
 	); err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	if n.signer != nil {
+		n.evidence = newEvidencePool(n)
+	}
+	if n.byz, err = newByzantine(n, o.Byzantine); err != nil {
+		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
 
 	// API.
@@ -413,6 +438,7 @@ func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
 		// proposals or a later gossip; the client need not resubmit.
 		n.log.Debug("gossip tx", "err", err)
 	}
+	n.byz.txSent(tx)
 	return hash, nil
 }
 
@@ -443,6 +469,7 @@ func (n *Node) regossip(ctx context.Context) {
 				n.log.Debug("re-gossip tx", "err", err)
 			}
 			cancel()
+			n.byz.txSent(tx)
 		}
 	}
 }
@@ -482,6 +509,18 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		n.regossip(ctx)
+	}()
+	if n.evidence != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.evidence.run(ctx)
+		}()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.byz.run(ctx)
 	}()
 	n.wg.Add(1)
 	go func() {

@@ -49,6 +49,13 @@ func newTransport(n *Node) *transport {
 func (t *transport) Send(to int, m *pb.ConsensusMessage) error { return t.Broadcast(m) }
 
 func (t *transport) Broadcast(m *pb.ConsensusMessage) error {
+	err := t.publish(m)
+	t.n.byz.consensusSent(m)
+	return err
+}
+
+// publish gossips m on the consensus topic.
+func (t *transport) publish(m *pb.ConsensusMessage) error {
 	// A copy with a fresh nonce: the core may send the same message again
 	// (a timeout retransmitted after a loss), and gossip drops what it has
 	// seen; the core's messages are not modified.

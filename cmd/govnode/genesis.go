@@ -112,6 +112,8 @@ Without --consensus-key and --peer-id, they are read from the node home (--home)
 the public halves of its validator and node keys (no passphrase needed), and the
 p2p addresses of its config.toml (external_addrs if set, else listen_addrs).
 Flags given override what the home says. --name defaults to the home's moniker.
+It also adds the identity ID-validator (an official without roles, keyed by the
+consensus key), with which the node signs the equivocation evidence it finds.
 --consensus-key is base64 (or ed25519:base64), as "govnode keys show" prints it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,6 +137,11 @@ Flags given override what the home says. --name defaults to the home's moniker.
 				d.Name = d.Id
 			}
 			if err := genesis.AddValidator(doc, d); err != nil {
+				return err
+			}
+			// The node's own identity, which signs the equivocation
+			// evidence it finds (genesis.ValidatorIdentityID).
+			if err := genesis.AddIdentity(doc, genesis.ValidatorIdentity(d)); err != nil {
 				return err
 			}
 			if err := genesis.Save(file, doc, true); err != nil {

@@ -100,7 +100,7 @@ func TestTestnetGenesisValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Nodes) != 4 || len(sum.Accounts) != 5 || len(doc.Validators) != 4 || len(doc.Identities) != 4*2+5 {
+	if len(sum.Nodes) != 4 || len(sum.Accounts) != 5 || len(doc.Validators) != 4 || len(doc.Identities) != 4*3+5 {
 		t.Fatalf("summary %d nodes %d accounts; genesis %d validators %d identities", len(sum.Nodes), len(sum.Accounts), len(doc.Validators), len(doc.Identities))
 	}
 	for i, n := range sum.Nodes {

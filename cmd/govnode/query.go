@@ -29,7 +29,8 @@ validator set (--genesis, --testnet DIR, or the home's genesis).`,
 	}
 	cmd.AddCommand(
 		newQueryTxCmd(c), newQueryBlockCmd(c), newQueryIdentityCmd(c), newQueryRecordCmd(c),
-		newQueryAccessLogCmd(c), newQueryContractCmd(c), newQueryProposalCmd(c), newQueryStateCmd(c),
+		newQueryAccessLogCmd(c), newQueryContractCmd(c), newQueryProposalCmd(c), newQueryEvidenceCmd(c),
+		newQueryStateCmd(c),
 	)
 	return cmd
 }
@@ -295,6 +296,44 @@ func newQueryProposalCmd(c *cli) *cobra.Command {
 			}
 			v := viewV{}.with("height", m.GetHeight()).with("proposal", pv)
 			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.ProposalKey(args[0]), m.GetProposal())
+		})
+	addProveFlags(cmd, pf)
+	return cmd
+}
+
+// newQueryEvidenceCmd reads the equivocation evidence recorded against a
+// department's validator (SubmitEvidence) through QueryState: the API has no
+// call of its own for it, and the state key names it exactly.
+func newQueryEvidenceCmd(c *cli) *cobra.Command {
+	cf, pf := &clientFlags{}, &proveFlags{}
+	cmd := c.queryCommand("evidence DEPARTMENT VIEW HEIGHT", "Show the equivocation evidence recorded against a department's validator at (view, height)",
+		cobra.ExactArgs(3), cf,
+		func(cmd *cobra.Command, n *nodeConn, args []string) error {
+			view, err := strconv.ParseUint(args[1], 10, 64)
+			if err != nil {
+				return fmt.Errorf("view %q: %w", args[1], err)
+			}
+			height, err := strconv.ParseUint(args[2], 10, 64)
+			if err != nil {
+				return fmt.Errorf("height %q: %w", args[2], err)
+			}
+			key := exec.EvidenceKey(args[0], view, height)
+			ctx, cancel := cf.callCtx(cmd)
+			defer cancel()
+			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove}))
+			if err != nil {
+				return rpcError("query evidence", n, err)
+			}
+			m := res.Msg
+			if !m.GetFound() {
+				return fmt.Errorf("no equivocation evidence recorded against %s at view %d, height %d (chain at height %d)", args[0], view, height, m.GetHeight())
+			}
+			ev := &pb.EquivocationEvidence{}
+			if err := proto.Unmarshal(m.GetValue(), ev); err != nil {
+				return fmt.Errorf("evidence against %s: the node returned a value that does not decode: %w", args[0], err)
+			}
+			v := viewV{}.with("height", m.GetHeight()).with("department", args[0]).with("evidence", msgView(ev))
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), key, ev)
 		})
 	addProveFlags(cmd, pf)
 	return cmd

@@ -12,7 +12,13 @@ import (
 )
 
 // Environment variable names the CLI reads.
-const envPassphrase = "GOVNODE_PASSPHRASE"
+const (
+	envPassphrase = "GOVNODE_PASSPHRASE"
+	// Test-only fault injection (README, configuration): a shift of the
+	// node's wall clock, and the behaviours of a byzantine test build.
+	envClockOffset = "GOVNODE_TEST_CLOCK_OFFSET"
+	envByzantine   = "GOVNODE_BYZANTINE"
+)
 
 // cliEnv is what the CLI takes from its process: main fills it from the
 // OS, tests from a map, so no test depends on the machine it runs on.

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -82,7 +83,12 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version})
+	faults, err := c.faultOptions()
+	if err != nil {
+		return err
+	}
+	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version,
+		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine})
 	if err != nil {
 		return err
 	}
@@ -163,4 +169,21 @@ func nodeLogger(w io.Writer, cfg *node.Config) (*slog.Logger, error) {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h).With("node", cfg.Moniker), nil
+}
+
+// faultOptions reads the test-only fault switches from the environment:
+// $GOVNODE_TEST_CLOCK_OFFSET (a Go duration such as -3s or 2m) shifts the
+// node's wall clock, in every build; $GOVNODE_BYZANTINE lists misbehaviours,
+// honoured only by a binary built with -tags byzantine.
+func (c *cli) faultOptions() (node.Options, error) {
+	var o node.Options
+	if v, ok := c.env.LookupEnv(envClockOffset); ok && v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return o, fmt.Errorf("$%s: %w", envClockOffset, err)
+		}
+		o.ClockOffset = d
+	}
+	o.Byzantine, _ = c.env.LookupEnv(envByzantine)
+	return o, nil
 }

@@ -89,7 +89,9 @@ func newTestnetCmd(c *cli) *cobra.Command {
   DIR/testnet.json              summary for scripts: nodes, addresses, peer ids, key files
   DIR/node{i}/config.toml       node i's config; genesis_file points at its own copy
   DIR/node{i}/genesis.json      copy of DIR/genesis.json
-  DIR/node{i}/keys/node.key     libp2p key; validator.key consensus key
+  DIR/node{i}/keys/node.key     libp2p key; validator.key consensus key, also the
+                                key of identity dept{i}-validator, with which the
+                                node signs the equivocation evidence it finds
   DIR/node{i}/keys/admin.key    key of identity dept{i}-admin (ROLE_ADMIN)
   DIR/node{i}/keys/official.key key of dept{i}-official (ROLE_REGISTRAR, ROLE_ISSUER)
   DIR/node{i}/data/             data directory
@@ -199,10 +201,14 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 			return fmt.Errorf("node%d: %w", i, err)
 		}
 		homes[i] = res
-		doc.Validators = append(doc.Validators, &pb.Department{
+		dept := &pb.Department{
 			Id: depts[i], Name: fmt.Sprintf("Department %d", i), ConsensusKey: res.ValidatorKey.Public(),
 			PeerId: res.PeerID, Addrs: cfg.P2P.ListenAddrs,
-		})
+		}
+		doc.Validators = append(doc.Validators, dept)
+		// The node's own identity, which signs the equivocation evidence it
+		// finds (genesis.ValidatorIdentityID).
+		doc.Identities = append(doc.Identities, genesis.ValidatorIdentity(dept))
 		tn := testnetNode{
 			Name: cfg.Moniker, DepartmentID: depts[i], Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
 			APIAddr: cfg.API.ListenAddr, MetricsAddr: cfg.Metrics.ListenAddr,

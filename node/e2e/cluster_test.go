@@ -64,6 +64,16 @@ type cluster struct {
 	procs   []*exec.Cmd
 	exited  []chan struct{}
 	nonces  map[string]uint64
+	opts    clusterOpts
+}
+
+// clusterOpts vary how nodes run; the zero value runs the default binary
+// with the test's environment.
+type clusterOpts struct {
+	// binary replaces the default binary (a byzantine test build).
+	binary string
+	// env adds variables to node i's environment.
+	env map[int][]string
 }
 
 type testnetSummary struct {
@@ -113,6 +123,12 @@ func freeBasePort(t *testing.T, n int) int {
 // newCluster writes an n-validator network and starts every node.
 func newCluster(t *testing.T, n int, faultModel string) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, faultModel, clusterOpts{})
+}
+
+// newClusterWith is newCluster with nodes run as o says.
+func newClusterWith(t *testing.T, n int, faultModel string, o clusterOpts) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, n)
 	out, err := exec.Command(binary, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
@@ -130,7 +146,7 @@ func newCluster(t *testing.T, n int, faultModel string) *cluster {
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, dir: dir, n: n, chainID: "e2e-" + faultModel, procs: make([]*exec.Cmd, n),
-		exited: make([]chan struct{}, n), nonces: map[string]uint64{}}
+		exited: make([]chan struct{}, n), nonces: map[string]uint64{}, opts: o}
 	for _, nd := range sum.Nodes {
 		c.apis = append(c.apis, nd.APIAddr)
 		c.metrics = append(c.metrics, nd.MetricsAddr)
@@ -181,8 +197,15 @@ func (c *cluster) start(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "start", "--home", c.home(i), "--log-format", "json")
+	bin := binary
+	if c.opts.binary != "" {
+		bin = c.opts.binary
+	}
+	cmd := exec.Command(bin, "start", "--home", c.home(i), "--log-format", "json")
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if extra := c.opts.env[i]; len(extra) > 0 {
+		cmd.Env = append(os.Environ(), extra...)
+	}
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}

@@ -146,6 +146,9 @@ func NewChain(t testing.TB, o Options) *Chain {
 	for _, id := range CitizenIDs {
 		c.Citizens = append(c.Citizens, account(id, pb.IdentityKind_IDENTITY_KIND_CITIZEN, nil, nil))
 	}
+	// The validator node's own identity, as `govnode testnet` writes it:
+	// the node signs the equivocation evidence it finds with it.
+	doc.Identities = append(doc.Identities, genesis.ValidatorIdentity(doc.Validators[0]))
 	if _, err := genesis.Validate(doc); err != nil {
 		t.Fatalf("nodetest: genesis: %v", err)
 	}

@@ -1,0 +1,363 @@
+//go:build byzantine
+
+package node
+
+// This file is compiled only into test binaries (go build -tags byzantine):
+// a validator that lies on purpose, so that tests can check what honest
+// nodes make of it (DESIGN §7: no fork, no lost transaction, a clear refusal
+// of every bad input). It is switched on by $GOVNODE_BYZANTINE, which
+// `govnode start` passes in Options.Byzantine.
+//
+// How each behaviour reaches honest nodes:
+//
+//   - equivocate and doublevote send validly signed messages, through the
+//     node's own gossip: they pass every peer's gossip validation (which
+//     checks the sender's signature only), so honest cores receive both of a
+//     pair, vote for at most one block per (view, height), and record the
+//     conflicting votes as equivocation evidence.
+//   - badsig and garbage send what a node's own gossip refuses to publish
+//     (p2p validates our publications like anyone's). They are written as
+//     raw gossipsub RPCs on a fresh gossipsub stream to each peer, as a
+//     hostile implementation would: peers reject every message, charge the
+//     invalid deliveries to this node, and soon graylist it (p2p's peer
+//     scoring), after which it is, for consensus, a crashed node. Opening
+//     the stream also replaces this node's own gossipsub stream at the peer
+//     (gossipsub keeps one inbound stream per peer), which gossipsub re-opens
+//     a few times and then gives up on. So the invalid traffic starts only
+//     after a warm-up of byzWarmupVotes own votes when equivocate or
+//     doublevote are on, so that their conflicting messages are heard first.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/p2p"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Behaviours of $GOVNODE_BYZANTINE.
+const (
+	byzEquivocate = "equivocate" // as leader, a second block for the same view, and a vote for it
+	byzDoubleVote = "doublevote" // with every vote, a conflicting vote at the same (view, height)
+	byzBadSig     = "badsig"     // copies of its consensus messages and txs with corrupted signatures
+	byzGarbage    = "garbage"    // random frames on the gossip topics and sync streams
+	byzAll        = "all"
+)
+
+// Pacing of the invalid traffic.
+const (
+	byzWarmupVotes  = 5
+	byzBurstPeriod  = time.Second
+	byzForgedQueue  = 256
+	byzMaxRPCBytes  = 1 << 20
+	byzStreamTimout = 5 * time.Second
+)
+
+// gossipsubProtocols are the stream protocols gossipsub answers on.
+var gossipsubProtocols = []protocol.ID{"/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0"}
+
+type byzBehaviours struct{ equivocate, doubleVote, badSig, garbage bool }
+
+// parseByzantine reads a comma-separated list of behaviours.
+func parseByzantine(s string) (byzBehaviours, error) {
+	var b byzBehaviours
+	for _, f := range strings.Split(s, ",") {
+		switch strings.TrimSpace(f) {
+		case byzEquivocate:
+			b.equivocate = true
+		case byzDoubleVote:
+			b.doubleVote = true
+		case byzBadSig:
+			b.badSig = true
+		case byzGarbage:
+			b.garbage = true
+		case byzAll:
+			b = byzBehaviours{true, true, true, true}
+		case "":
+		default:
+			return b, fmt.Errorf("unknown behaviour %q (want %s, %s, %s, %s or %s)", f, byzEquivocate, byzDoubleVote, byzBadSig, byzGarbage, byzAll)
+		}
+	}
+	return b, nil
+}
+
+// newByzantine returns the hook that carries out behaviours, or honest{}
+// when there are none.
+func newByzantine(n *Node, behaviours string) (byzantine, error) {
+	if strings.TrimSpace(behaviours) == "" {
+		return honest{}, nil
+	}
+	b, err := parseByzantine(behaviours)
+	if err != nil {
+		return nil, err
+	}
+	if n.signer == nil {
+		return nil, errors.New("only a validator can misbehave: this node has no validator key in the set")
+	}
+	n.log.Warn("BYZANTINE TEST NODE: misbehaving on purpose", "behaviours", behaviours)
+	return &byzNode{n: n, b: b, forged: make(chan forged, byzForgedQueue)}, nil
+}
+
+// byzNode is a misbehaving validator's hook.
+type byzNode struct {
+	n      *Node
+	b      byzBehaviours
+	votes  atomic.Int64 // own votes published
+	forged chan forged  // corrupted copies waiting for the next burst
+}
+
+// forged is a message to send as it is, bypassing our own gossip checks.
+type forged struct {
+	kind p2p.TopicKind
+	data []byte
+}
+
+var _ byzantine = (*byzNode)(nil)
+
+func (b *byzNode) consensusSent(m *pb.ConsensusMessage) {
+	switch x := m.GetMsg().(type) {
+	case *pb.ConsensusMessage_Proposal:
+		if b.b.equivocate {
+			b.proposeTwin(x.Proposal.GetBlock())
+		}
+	case *pb.ConsensusMessage_Vote:
+		b.votes.Add(1)
+		if b.b.doubleVote {
+			b.voteFor(x.Vote.GetView(), x.Vote.GetHeight(), randomBytes(crypto.HashSize))
+		}
+	}
+	if b.b.badSig {
+		if data, err := proto.Marshal(corruptConsensus(m)); err == nil {
+			b.keep(forged{p2p.TopicConsensus, data})
+		}
+	}
+}
+
+func (b *byzNode) txSent(tx []byte) {
+	if !b.b.badSig {
+		return
+	}
+	stx := &pb.SignedTx{}
+	if proto.Unmarshal(tx, stx) != nil {
+		return
+	}
+	stx.Signature = flipBit(stx.GetSignature())
+	if data, err := proto.Marshal(stx); err == nil {
+		b.keep(forged{p2p.TopicTx, data})
+	}
+}
+
+func (b *byzNode) keep(f forged) {
+	select {
+	case b.forged <- f:
+	default:
+	}
+}
+
+// proposeTwin publishes a second block for the slot of blk and votes for
+// it (the core voted for blk).
+func (b *byzNode) proposeTwin(blk *pb.Block) {
+	twin, hdr, err := twinBlock(b.n.consCfg.ChainID, b.n.signer, blk)
+	if err != nil {
+		b.n.log.Debug("BYZANTINE: twin block", "err", err)
+		return
+	}
+	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: twin}}})
+	b.voteFor(hdr.GetView(), hdr.GetHeight(), crypto.Hash(twin.GetHeader()))
+	b.n.log.Warn("BYZANTINE: equivocating proposal", "view", hdr.GetView(), "height", hdr.GetHeight())
+}
+
+// twinBlock is a validly signed block for the same slot as blk: the same
+// txs, one millisecond later, so it passes every check blk passes.
+func twinBlock(chainID string, key crypto.PrivateKey, blk *pb.Block) (*pb.Block, *pb.Header, error) {
+	hdr := &pb.Header{}
+	if err := proto.Unmarshal(blk.GetHeader(), hdr); err != nil {
+		return nil, nil, err
+	}
+	hdr.TimeUnixMs++
+	hb, err := proto.MarshalOptions{Deterministic: true}.Marshal(hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := key.Sign(crypto.ProposalSignBytes(chainID, crypto.Hash(hb)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return &pb.Block{Header: hb, Txs: blk.GetTxs(), Justify: blk.GetJustify(), Tc: blk.GetTc(), Signature: sig}, hdr, nil
+}
+
+// voteFor publishes a validly signed vote for hash at (view, height).
+func (b *byzNode) voteFor(view, height uint64, hash []byte) {
+	v, err := signedVote(b.n.consCfg.ChainID, b.n.signer, uint32(b.n.self), view, height, hash)
+	if err != nil {
+		return
+	}
+	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: v}})
+}
+
+func signedVote(chainID string, key crypto.PrivateKey, voter uint32, view, height uint64, hash []byte) (*pb.Vote, error) {
+	sig, err := key.Sign(crypto.VoteSignBytes(chainID, view, height, hash))
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Vote{View: view, Height: height, BlockHash: hash, Voter: voter, Signature: sig}, nil
+}
+
+func (b *byzNode) publish(m *pb.ConsensusMessage) {
+	m.Sender = uint32(b.n.self)
+	if err := b.n.transport.publish(m); err != nil {
+		b.n.log.Debug("BYZANTINE: publish", "err", err)
+	}
+}
+
+// corruptConsensus is a copy of m whose signature no longer verifies.
+func corruptConsensus(m *pb.ConsensusMessage) *pb.ConsensusMessage {
+	c := proto.Clone(m).(*pb.ConsensusMessage)
+	switch x := c.GetMsg().(type) {
+	case *pb.ConsensusMessage_Vote:
+		x.Vote.Signature = flipBit(x.Vote.GetSignature())
+	case *pb.ConsensusMessage_Timeout:
+		x.Timeout.Signature = flipBit(x.Timeout.GetSignature())
+	case *pb.ConsensusMessage_Heartbeat:
+		x.Heartbeat.Signature = flipBit(x.Heartbeat.GetSignature())
+	case *pb.ConsensusMessage_Proposal:
+		if blk := x.Proposal.GetBlock(); blk != nil {
+			blk.Signature = flipBit(blk.GetSignature())
+		}
+	case *pb.ConsensusMessage_TimeoutCert:
+		for _, s := range x.TimeoutCert.GetSigs() {
+			s.Signature = flipBit(s.GetSignature())
+		}
+	}
+	return c
+}
+
+// flipBit returns sig with one random bit flipped (a random signature if
+// sig is empty).
+func flipBit(sig []byte) []byte {
+	if len(sig) == 0 {
+		return randomBytes(64)
+	}
+	out := append([]byte(nil), sig...)
+	r := randomBytes(2)
+	out[int(r[0])%len(out)] ^= 1 << (r[1] % 8)
+	return out
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// run sends the invalid traffic (badsig, garbage) in bursts, after the
+// warm-up (see the file comment).
+func (b *byzNode) run(ctx context.Context) {
+	if !b.b.badSig && !b.b.garbage {
+		return
+	}
+	t := time.NewTicker(byzBurstPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if (b.b.equivocate || b.b.doubleVote) && b.votes.Load() < byzWarmupVotes {
+			continue
+		}
+		b.burst(ctx)
+	}
+}
+
+// burst sends one RPC of invalid messages to every connected peer, and
+// with garbage a frame that is no RPC at all and garbage on a sync stream.
+func (b *byzNode) burst(ctx context.Context) {
+	var msgs []forged
+	size := 0
+	for len(msgs) < byzForgedQueue && size < byzMaxRPCBytes/2 {
+		select {
+		case f := <-b.forged:
+			msgs = append(msgs, f)
+			size += len(f.data)
+			continue
+		default:
+		}
+		break
+	}
+	if b.b.garbage {
+		for _, k := range []p2p.TopicKind{p2p.TopicConsensus, p2p.TopicTx} {
+			msgs = append(msgs, forged{k, randomBytes(32 + int(randomBytes(1)[0]))})
+		}
+	}
+	rpc := &pubsubpb.RPC{}
+	for _, m := range msgs {
+		rpc.Publish = append(rpc.Publish, &pubsubpb.Message{Data: m.data, Topic: proto.String(p2p.TopicName(b.n.consCfg.ChainID, m.kind))})
+	}
+	frame, err := proto.Marshal(rpc)
+	if err != nil {
+		return
+	}
+	for _, p := range b.n.host.Peers() {
+		if !p.Connected {
+			continue
+		}
+		if len(rpc.Publish) > 0 {
+			b.sendGossip(ctx, p.ID, frame)
+		}
+		if b.b.garbage {
+			b.sendSyncGarbage(ctx, p.ID)
+		}
+	}
+}
+
+// sendGossip writes frame as a gossipsub RPC on a new gossipsub stream to
+// p, then (garbage) a frame that does not decode, which makes p drop the
+// stream.
+func (b *byzNode) sendGossip(ctx context.Context, p peer.ID, frame []byte) {
+	sctx, cancel := context.WithTimeout(ctx, byzStreamTimout)
+	defer cancel()
+	s, err := b.n.host.Host().NewStream(sctx, p, gossipsubProtocols...)
+	if err != nil {
+		b.n.log.Debug("BYZANTINE: gossip stream", "peer", p.String(), "err", err)
+		return
+	}
+	defer s.Close()
+	_ = s.SetWriteDeadline(time.Now().Add(byzStreamTimout))
+	out := binary.AppendUvarint(nil, uint64(len(frame)))
+	out = append(out, frame...)
+	if b.b.garbage {
+		junk := randomBytes(64)
+		out = binary.AppendUvarint(out, uint64(len(junk)))
+		out = append(out, junk...)
+	}
+	if _, err := s.Write(out); err != nil {
+		b.n.log.Debug("BYZANTINE: gossip write", "peer", p.String(), "err", err)
+	}
+}
+
+// sendSyncGarbage opens a block-sync stream to p and writes random bytes.
+func (b *byzNode) sendSyncGarbage(ctx context.Context, p peer.ID) {
+	sctx, cancel := context.WithTimeout(ctx, byzStreamTimout)
+	defer cancel()
+	s, err := b.n.host.Host().NewStream(sctx, p, p2p.SyncProtocol(b.n.consCfg.ChainID))
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	_ = s.SetWriteDeadline(time.Now().Add(byzStreamTimout))
+	_, _ = s.Write(randomBytes(256))
+}
