@@ -22,7 +22,7 @@ type fixedClock struct{ t time.Time }
 func (c fixedClock) Now() time.Time { return c.t }
 
 // newTestApp is a ledgerApp on a fresh store with a one-department genesis.
-func newTestApp(t *testing.T) *ledgerApp {
+func newTestApp(t testing.TB) *ledgerApp {
 	t.Helper()
 	key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'a', 'p', 'p'}))
 	if err != nil {

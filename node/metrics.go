@@ -3,6 +3,8 @@ package node
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/govnode/govnode/p2p"
 )
 
 // Metrics are the node's Prometheus metrics, named
@@ -76,4 +78,60 @@ func NewMetrics() *Metrics {
 		f(c)
 	}
 	return m
+}
+
+// p2pCollector exports the p2p layer's counters (p2p.Stats), read at
+// scrape time: gossip by topic and outcome, refused connections, dials,
+// dropped RPCs, reconnects and sync requests. An operator sees from them
+// that a peer floods invalid messages (rejected climbs) or that strangers
+// knock (conns refused).
+type p2pCollector struct {
+	stats                                  func() p2p.Stats
+	gossip, sync, refused, dials, dialFail *prometheus.Desc
+	rpcsDropped, reconnects                *prometheus.Desc
+}
+
+func newP2PCollector(stats func() p2p.Stats) *p2pCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("govnode_p2p_"+name, help, labels, nil)
+	}
+	return &p2pCollector{
+		stats:       stats,
+		gossip:      d("gossip_messages_total", "Gossip messages by topic and outcome (published, accepted, rejected, ignored, delivered, dropped).", "topic", "outcome"),
+		sync:        d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
+		refused:     d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
+		dials:       d("dials_total", "Dial attempts to members."),
+		dialFail:    d("dial_failures_total", "Failed dial attempts to members."),
+		rpcsDropped: d("rpcs_dropped_total", "Gossip RPCs dropped because a peer's queue was full."),
+		reconnects:  d("reconnects_total", "Members connected again after a disconnect."),
+	}
+}
+
+func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects} {
+		ch <- d
+	}
+}
+
+func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for topic, ts := range map[string]p2p.TopicStats{"tx": s.Tx, "consensus": s.Consensus} {
+		counter(c.gossip, ts.Published, topic, "published")
+		counter(c.gossip, ts.Accepted, topic, "accepted")
+		counter(c.gossip, ts.Rejected, topic, "rejected")
+		counter(c.gossip, ts.Ignored, topic, "ignored")
+		counter(c.gossip, ts.Delivered, topic, "delivered")
+		counter(c.gossip, ts.Dropped, topic, "dropped")
+	}
+	counter(c.sync, s.SyncServed, "served")
+	counter(c.sync, s.SyncRefused, "refused")
+	counter(c.sync, s.SyncClientErrors, "client_error")
+	counter(c.refused, s.ConnsRefused)
+	counter(c.dials, s.Dials)
+	counter(c.dialFail, s.DialFailures)
+	counter(c.rpcsDropped, s.RPCsDropped)
+	counter(c.reconnects, s.Reconnects)
 }

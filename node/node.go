@@ -266,6 +266,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.byz, err = newByzantine(n, o.Byzantine); err != nil {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
+	n.metrics.Registry.MustRegister(newP2PCollector(n.host.Stats))
 
 	// API.
 	if n.apiLn, err = net.Listen("tcp", cfg.API.ListenAddr); err != nil {
