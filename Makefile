@@ -14,7 +14,7 @@ COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 SEEDS       ?= 1000
 
-.PHONY: all build test lint proto proto-tools sim testnet clean
+.PHONY: all build test lint proto proto-tools sim testnet chaos clean
 
 all: lint build test
 
@@ -50,6 +50,16 @@ proto: proto-tools
 ## sim: SEEDS seeded simulator runs per consensus configuration
 sim:
 	$(GO) run ./consensus/sim/cmd/simrun -seeds $(SEEDS)
+
+## chaos: SCHEDULES seeded fault schedules of DURATION seconds each against a
+## 4-node network in network namespaces (needs root; docs/CHAOS.md). The last
+## line is the summary; SEED=N replays a run, CHAOS_FLAGS adds chaosrun flags.
+SCHEDULES   ?= 2
+DURATION    ?= 40
+chaos:
+	@mkdir -p build
+	$(GO) build -o build/chaosrun ./node/chaos/cmd/chaosrun
+	build/chaosrun -schedules $(SCHEDULES) -duration $(DURATION)s $(if $(SEED),-seed $(SEED)) $(CHAOS_FLAGS)
 
 ## testnet: a local 4-node network (scripts/testnet.sh up)
 testnet: build

@@ -1,0 +1,405 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
+)
+
+// Binaries are the node binaries a run uses. Byzantine is empty when the
+// tree has no byzantine build.
+type Binaries struct {
+	Honest    string
+	Byzantine string
+}
+
+// BuildBinaries builds cmd/govnode into dir, and, when some package of the
+// module has files for the build tag byzantine, a second binary with it.
+func BuildBinaries(ctx context.Context, dir string) (Binaries, error) {
+	b := Binaries{Honest: filepath.Join(dir, "govnode")}
+	has, err := hasByzantineBuild(ctx)
+	if err != nil {
+		return b, err
+	}
+	// The two builds share most compiled packages; run side by side they
+	// overlap their link steps.
+	var byzErr error
+	var wg sync.WaitGroup
+	if has {
+		b.Byzantine = filepath.Join(dir, "govnode-byzantine")
+		wg.Go(func() { byzErr = goBuild(ctx, b.Byzantine, "-tags", "byzantine") })
+	}
+	err = goBuild(ctx, b.Honest)
+	wg.Wait()
+	if err == nil {
+		err = byzErr
+	}
+	return b, err
+}
+
+func goBuild(ctx context.Context, out string, flags ...string) error {
+	args := append([]string{"build", "-o", out}, flags...)
+	args = append(args, "github.com/govnode/govnode/cmd/govnode")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+// hasByzantineBuild reports whether the govnode binary's packages compile
+// different files with -tags byzantine.
+func hasByzantineBuild(ctx context.Context) (bool, error) {
+	list := func(flags ...string) (string, error) {
+		args := append([]string{"list", "-deps"}, flags...)
+		args = append(args, "-f", "{{if .Module}}{{if .Module.Main}}{{.ImportPath}} {{.GoFiles}}{{end}}{{end}}", "github.com/govnode/govnode/cmd/govnode")
+		out, err := exec.CommandContext(ctx, "go", args...).Output()
+		if err != nil {
+			return "", fmt.Errorf("go list: %w", err)
+		}
+		return string(out), nil
+	}
+	plain, err := list()
+	if err != nil {
+		return false, err
+	}
+	tagged, err := list("-tags", "byzantine")
+	if err != nil {
+		return false, err
+	}
+	return plain != tagged, nil
+}
+
+// testnetSummary is the part of `govnode testnet`'s testnet.json the
+// harness reads.
+type testnetSummary struct {
+	ChainID string `json:"chain_id"`
+	Nodes   []struct {
+		Home    string `json:"home"`
+		APIAddr string `json:"api_addr"`
+	} `json:"nodes"`
+	Accounts []struct {
+		ID  string `json:"id"`
+		Key string `json:"key"`
+	} `json:"accounts"`
+}
+
+// Cluster is the node processes of one schedule, each in its namespace.
+type Cluster struct {
+	Dir     string
+	ChainID string
+	Net     *Network
+	Bins    Binaries
+	Clients []govnodev1connect.NodeServiceClient
+	sum     testnetSummary
+	start   time.Time
+
+	mu       sync.Mutex
+	procs    []*exec.Cmd
+	exited   []chan struct{}
+	expected []bool // the schedule is stopping this process
+	deaths   []Death
+}
+
+const basePort = 26600
+
+// startMarker begins the line the harness writes into a node's log before
+// each start.
+const startMarker = "### chaos: start"
+
+// NewCluster writes an n-validator byzantine network into dir with
+// `govnode testnet`, moves every address from 127.0.0.1 to the node's
+// namespace address (config, genesis and summary, the same edit in every
+// copy, so every node sees one genesis), and starts the nodes.
+func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Network, bins Binaries, hc *http.Client) (*Cluster, error) {
+	n := nw.nodes
+	out, err := exec.CommandContext(ctx, bins.Honest, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
+		"--fault-model", "byzantine", "--base-port", strconv.Itoa(basePort), "--accounts", strconv.Itoa(accounts),
+		"--chain-id", chainID).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("govnode testnet: %w\n%s", err, out)
+	}
+	files := []string{filepath.Join(dir, "testnet.json"), filepath.Join(dir, "genesis.json")}
+	for i := range n {
+		home := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		files = append(files, filepath.Join(home, "config.toml"), filepath.Join(home, "genesis.json"))
+	}
+	for _, f := range files {
+		if err := rewriteAddrs(f, nw); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "testnet.json"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, start: time.Now(),
+		procs: make([]*exec.Cmd, n), exited: make([]chan struct{}, n), expected: make([]bool, n)}
+	if err := json.Unmarshal(raw, &c.sum); err != nil {
+		return nil, fmt.Errorf("testnet.json: %w", err)
+	}
+	if len(c.sum.Nodes) != n {
+		return nil, fmt.Errorf("testnet.json has %d nodes, want %d", len(c.sum.Nodes), n)
+	}
+	for _, nd := range c.sum.Nodes {
+		c.Clients = append(c.Clients, govnodev1connect.NewNodeServiceClient(hc, "http://"+nd.APIAddr))
+	}
+	for i := range n {
+		if err := c.Start(i, nil, false); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// rewriteAddrs replaces 127.0.0.1 with the namespace address of the node
+// that owns the port, in host:port and in /ip4/../tcp|udp/port multiaddrs.
+// `govnode testnet` gives node i ports basePort+10i .. +3.
+var loopbackAddr = regexp.MustCompile(`127\.0\.0\.1(:|/tcp/|/udp/)(\d+)`)
+
+func rewriteAddrs(path string, nw *Network) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var bad error
+	b = loopbackAddr.ReplaceAllFunc(b, func(m []byte) []byte {
+		sub := loopbackAddr.FindSubmatch(m)
+		port, _ := strconv.Atoi(string(sub[2]))
+		i := (port - basePort) / 10
+		if port < basePort || i >= nw.nodes {
+			bad = fmt.Errorf("%s: port %d is no node's", path, port)
+			return m
+		}
+		return []byte(nw.NodeAddr(i).String() + string(sub[1]) + string(sub[2]))
+	})
+	if bad != nil {
+		return bad
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// Accounts are the citizen accounts' ids and key files.
+func (c *Cluster) Accounts() (ids, keys []string) {
+	for _, a := range c.sum.Accounts {
+		ids, keys = append(ids, a.ID), append(keys, a.Key)
+	}
+	return ids, keys
+}
+
+func (c *Cluster) home(i int) string { return c.sum.Nodes[i].Home }
+
+// LogPath is node i's log, appended to across restarts.
+func (c *Cluster) LogPath(i int) string { return filepath.Join(c.Dir, fmt.Sprintf("node%d.log", i)) }
+
+// Start runs node i in its namespace with extra environment variables,
+// from the byzantine binary when byzantine.
+func (c *Cluster) Start(i int, env []string, byzantine bool) error {
+	bin := c.Bins.Honest
+	if byzantine {
+		if c.Bins.Byzantine == "" {
+			return fmt.Errorf("no byzantine binary")
+		}
+		bin = c.Bins.Byzantine
+	}
+	logf, err := os.OpenFile(c.LogPath(i), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(logf, startMarker+" %s env %v at %s\n", filepath.Base(bin), env, time.Now().UTC().Format(time.RFC3339Nano))
+	// ip netns exec enters the namespace and execs the node, so the pid is
+	// the node's own.
+	cmd := exec.Command("ip", "netns", "exec", c.Net.NodeNS(i), bin, "start", "--home", c.home(i), "--log-format", "json")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.procs[i], c.exited[i], c.expected[i] = cmd, done, false
+	c.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		c.mu.Lock()
+		if !c.expected[i] && c.procs[i] == cmd {
+			st := "exited"
+			if err != nil {
+				st = err.Error()
+			}
+			c.deaths = append(c.deaths, Death{Node: i, At: time.Since(c.start), Status: st})
+		}
+		c.mu.Unlock()
+		close(done)
+	}()
+	return nil
+}
+
+// Signal sends sig to node i. For SIGKILL and SIGTERM it marks the exit as
+// the schedule's and waits for it.
+func (c *Cluster) Signal(i int, sig syscall.Signal) error {
+	c.mu.Lock()
+	cmd, done := c.procs[i], c.exited[i]
+	if sig == syscall.SIGKILL || sig == syscall.SIGTERM {
+		c.expected[i] = true
+	}
+	c.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("node%d is not running", i)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal node%d: %w", i, err)
+	}
+	if sig != syscall.SIGKILL && sig != syscall.SIGTERM {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("node%d did not stop on %v", i, sig)
+	}
+}
+
+// Running reports whether node i's process is alive.
+func (c *Cluster) Running(i int) bool {
+	c.mu.Lock()
+	done := c.exited[i]
+	c.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Deaths are the exits the schedule did not cause.
+func (c *Cluster) Deaths() []Death {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Death(nil), c.deaths...)
+}
+
+// Status asks node i for its status.
+func (c *Cluster) Status(ctx context.Context, i int) (*pb.StatusResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	r, err := c.Clients[i].Status(ctx, connect.NewRequest(&pb.StatusRequest{}))
+	if err != nil {
+		return nil, err
+	}
+	return r.Msg, nil
+}
+
+// WaitUp waits until node i answers Status, or its process exits.
+func (c *Cluster) WaitUp(ctx context.Context, i int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := c.Status(ctx, i); err == nil {
+			return nil
+		}
+		c.mu.Lock()
+		done := c.exited[i]
+		c.mu.Unlock()
+		select {
+		case <-done:
+			return fmt.Errorf("node%d exited at start", i)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("node%d did not answer within %s", i, timeout)
+}
+
+// WaitMeshed waits until every node has want connected peers.
+func (c *Cluster) WaitMeshed(ctx context.Context, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for i := range c.procs {
+		for {
+			st, err := c.Status(ctx, i)
+			connected := 0
+			for _, p := range st.GetPeers() {
+				if p.GetConnected() {
+					connected++
+				}
+			}
+			if err == nil && connected >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node%d has %d connected peers after %s, want %d (err %v)", i, connected, timeout, want, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Stop stops every node (SIGTERM, then SIGKILL), marking the exits as the
+// schedule's.
+func (c *Cluster) Stop() {
+	var wg sync.WaitGroup
+	for i := range c.procs {
+		if c.Running(i) {
+			// A paused node must run to handle SIGTERM.
+			_ = c.Signal(i, syscall.SIGCONT)
+			wg.Go(func() { _ = c.Signal(i, syscall.SIGTERM) })
+		}
+	}
+	wg.Wait()
+}
+
+// LogSinceStart checks that node i logged a line containing want since its
+// last start: that a fault switch read from the environment took effect.
+func (c *Cluster) LogSinceStart(i int, want string) error {
+	b, err := os.ReadFile(c.LogPath(i))
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	if k := strings.LastIndex(s, startMarker); k >= 0 {
+		s = s[k:]
+	}
+	if !strings.Contains(s, want) {
+		return fmt.Errorf("node%d did not log %q after its restart: the switch did not take effect", i, want)
+	}
+	return nil
+}
+
+// LogTail is the end of node i's log.
+func (c *Cluster) LogTail(i, max int) string {
+	b, _ := os.ReadFile(c.LogPath(i))
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return string(b)
+}

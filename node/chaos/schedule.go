@@ -1,0 +1,290 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Kind names a fault.
+type Kind string
+
+// The faults a schedule draws from. Each one makes exactly one node faulty
+// for its window, except Split, which cuts the network in two halves of two
+// (no quorum on either side: no progress is expected until it heals).
+const (
+	// Kill sends SIGKILL and restarts the node after the window.
+	Kill Kind = "kill"
+	// Pause sends SIGSTOP and SIGCONT after the window.
+	Pause Kind = "pause"
+	// CommitKill SIGKILLs the node a few times in a row, each time a few
+	// milliseconds after it was seen writing its ledger under load (in the
+	// middle of a block commit), restarting it after each kill.
+	CommitKill Kind = "commit-kill"
+	// Isolate drops every packet between the node and the other nodes.
+	Isolate Kind = "isolate"
+	// Split drops every packet between two halves of the network.
+	Split Kind = "split"
+	// Asym drops packets from Node to Peer; Peer to Node still flows.
+	Asym Kind = "asym"
+	// Loss drops a random share of the node's packets to and from peers.
+	Loss Kind = "loss"
+	// Delay holds each of the node's outgoing packets to peers for a fixed
+	// time before releasing it (NFQUEUE; see docs/CHAOS.md).
+	Delay Kind = "delay"
+	// Skew restarts the node with its clock offset (GOVNODE_TEST_CLOCK_OFFSET)
+	// and restarts it without at heal.
+	Skew Kind = "skew"
+	// Byzantine restarts the node from the binary built with -tags byzantine
+	// and GOVNODE_BYZANTINE=all, and restarts it honest at heal.
+	Byzantine Kind = "byzantine"
+)
+
+// AllKinds are every fault, Byzantine last (it needs the tagged binary).
+var AllKinds = []Kind{Kill, Pause, CommitKill, Isolate, Split, Asym, Loss, Delay, Skew, Byzantine}
+
+// ParseKinds parses a comma-separated list of kinds.
+func ParseKinds(s string) ([]Kind, error) {
+	var out []Kind
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		ok := false
+		for _, k := range AllKinds {
+			if string(k) == f {
+				out, ok = append(out, k), true
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown fault %q (known: %v)", f, AllKinds)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no fault in %q", s)
+	}
+	return out, nil
+}
+
+// Fault is one fault of a schedule: applied At after the schedule starts,
+// healed For later.
+type Fault struct {
+	Kind Kind
+	At   time.Duration
+	For  time.Duration
+	// Node is the faulty node (for Split: unused).
+	Node int
+	// Peer is the node whose packets from Node are dropped (Asym).
+	Peer int
+	// Half is one side of a Split; the others are the other side.
+	Half []int
+	// Loss is the drop probability (Loss).
+	Loss float64
+	// Delay is how long each packet is held (Delay).
+	Delay time.Duration
+	// Skew is the clock offset (Skew).
+	Skew time.Duration
+	// KillAfter are, for CommitKill, the delays after a seen ledger write
+	// at which each kill lands; Restart is how long a killed node stays
+	// down before it is restarted (CommitKill).
+	KillAfter []time.Duration
+	Restart   time.Duration
+}
+
+// Faulty reports the nodes the fault makes faulty.
+func (f Fault) Faulty(n int) []int {
+	if f.Kind == Split {
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	return []int{f.Node}
+}
+
+func (f Fault) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "t=%5.1fs %-11s", f.At.Seconds(), f.Kind)
+	switch f.Kind {
+	case Split:
+		fmt.Fprintf(&b, " %v | rest", f.Half)
+	case Asym:
+		fmt.Fprintf(&b, " n%d->n%d dropped", f.Node, f.Peer)
+	default:
+		fmt.Fprintf(&b, " n%d", f.Node)
+	}
+	switch f.Kind {
+	case Loss:
+		fmt.Fprintf(&b, " p=%.2f", f.Loss)
+	case Delay:
+		fmt.Fprintf(&b, " %s", f.Delay)
+	case Skew:
+		fmt.Fprintf(&b, " %s", FormatOffset(f.Skew))
+	case CommitKill:
+		fmt.Fprintf(&b, " kills at write+%v, down %s", f.KillAfter, f.Restart)
+	}
+	fmt.Fprintf(&b, " for %.1fs", f.For.Seconds())
+	return b.String()
+}
+
+// FormatOffset writes a clock offset with its sign, as the node's
+// GOVNODE_TEST_CLOCK_OFFSET takes it (+4s, -2.5s).
+func FormatOffset(d time.Duration) string {
+	if d < 0 {
+		return d.String()
+	}
+	return "+" + d.String()
+}
+
+// Schedule is one run of a cluster: Warmup of load without faults, Faults
+// one after another (each healed before the next starts), all healed by
+// Duration, then the recovery window.
+type Schedule struct {
+	Index    int
+	Seed     uint64
+	Nodes    int
+	Warmup   time.Duration
+	Duration time.Duration
+	Faults   []Fault
+}
+
+func (s Schedule) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schedule %d (seed %d): %d nodes, warm-up %s, %s", s.Index, s.Seed, s.Nodes, s.Warmup, s.Duration)
+	for _, f := range s.Faults {
+		fmt.Fprintf(&b, "\n  %s", f)
+	}
+	return b.String()
+}
+
+// Params bound what Generate draws.
+type Params struct {
+	Nodes    int
+	Duration time.Duration
+	// Kinds are the faults to draw from.
+	Kinds []Kind
+}
+
+// Schedule timing, in the units Generate draws them.
+const (
+	minWarmup = 3 * time.Second
+	maxWarmup = 6 * time.Second
+	minFault  = 3 * time.Second
+	maxFault  = 8 * time.Second
+	minGap    = 1 * time.Second
+	maxGap    = 3 * time.Second
+)
+
+// ScheduleSeed is the seed of schedule index of a run seeded with seed, so
+// that one schedule of a run can be replayed alone.
+func ScheduleSeed(seed uint64, index int) uint64 {
+	return seed + uint64(index)*0x9e3779b97f4a7c15
+}
+
+// Generate draws schedule index of a run. The kinds come from a deck
+// shuffled per run (seeded with seed, not the schedule's seed), dealt
+// across schedules, so a run of a few schedules meets every kind before any
+// repeats.
+func Generate(seed uint64, index int, p Params) (Schedule, error) {
+	if p.Nodes < 4 {
+		return Schedule{}, fmt.Errorf("chaos needs at least 4 nodes, got %d", p.Nodes)
+	}
+	if len(p.Kinds) == 0 {
+		return Schedule{}, fmt.Errorf("no fault kinds")
+	}
+	if p.Duration < maxWarmup+minFault {
+		return Schedule{}, fmt.Errorf("duration %s is too short: at least %s", p.Duration, maxWarmup+minFault)
+	}
+	// The deck: per run, the kinds in an order seeded by the run seed; the
+	// faults of schedule index continue where the previous schedule's
+	// stopped. Dealing needs the number of faults of earlier schedules,
+	// which depends only on their own seeds, so it is recomputed here.
+	deck := newDeck(seed, p.Kinds)
+	for k := 0; k < index; k++ {
+		n := len(timeline(ScheduleSeed(seed, k), p.Duration))
+		for range n {
+			deck.next()
+		}
+	}
+	ss := ScheduleSeed(seed, index)
+	s := Schedule{Index: index, Seed: ss, Nodes: p.Nodes, Duration: p.Duration}
+	slots := timeline(ss, p.Duration)
+	s.Warmup = slots[0].at
+	r := rand.New(rand.NewPCG(ss, 0x6368616f73)) // "chaos"
+	for _, sl := range slots {
+		f := Fault{Kind: deck.next(), At: sl.at, For: sl.dur, Node: r.IntN(p.Nodes)}
+		switch f.Kind {
+		case Split:
+			perm := r.Perm(p.Nodes)
+			f.Half = append([]int(nil), perm[:p.Nodes/2]...)
+			slices.Sort(f.Half)
+		case Asym:
+			f.Peer = (f.Node + 1 + r.IntN(p.Nodes-1)) % p.Nodes
+		case Loss:
+			f.Loss = 0.1 + 0.05*float64(r.IntN(5)) // 10% .. 30%
+		case Delay:
+			f.Delay = []time.Duration{50, 100, 200, 400}[r.IntN(4)] * time.Millisecond
+		case Skew:
+			f.Skew = []time.Duration{-4, -2, 2, 4}[r.IntN(4)] * time.Second
+		case CommitKill:
+			for range 2 + r.IntN(2) {
+				f.KillAfter = append(f.KillAfter, time.Duration(r.IntN(8))*time.Millisecond)
+			}
+			f.Restart = time.Duration(200+r.IntN(800)) * time.Millisecond
+		}
+		s.Faults = append(s.Faults, f)
+	}
+	return s, nil
+}
+
+type slot struct{ at, dur time.Duration }
+
+// timeline draws the fault windows of a schedule: the first starts after
+// the warm-up, each lasts minFault..maxFault and is followed by a gap, and
+// the last is healed by d. At least one fault fits (Generate checks d).
+func timeline(seed uint64, d time.Duration) []slot {
+	r := rand.New(rand.NewPCG(seed, 0x74696d65)) // "time"
+	at := between(r, minWarmup, maxWarmup)
+	var out []slot
+	for {
+		dur := between(r, minFault, maxFault)
+		if at+dur > d {
+			if d-at >= minFault {
+				out = append(out, slot{at, d - at})
+			}
+			return out
+		}
+		out = append(out, slot{at, dur})
+		at += dur + between(r, minGap, maxGap)
+	}
+}
+
+// between draws a duration in [lo, hi] at millisecond granularity.
+func between(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	ms := int64((hi - lo) / time.Millisecond)
+	return lo + time.Duration(r.Int64N(ms+1))*time.Millisecond
+}
+
+type deck struct {
+	r     *rand.Rand
+	kinds []Kind
+	cards []Kind
+}
+
+func newDeck(seed uint64, kinds []Kind) *deck {
+	return &deck{r: rand.New(rand.NewPCG(seed, 0x6465636b)), kinds: kinds} // "deck"
+}
+
+func (d *deck) next() Kind {
+	if len(d.cards) == 0 {
+		d.cards = append([]Kind(nil), d.kinds...)
+		d.r.Shuffle(len(d.cards), func(i, j int) { d.cards[i], d.cards[j] = d.cards[j], d.cards[i] })
+	}
+	k := d.cards[0]
+	d.cards = d.cards[1:]
+	return k
+}
