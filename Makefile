@@ -65,5 +65,10 @@ chaos:
 testnet: build
 	scripts/testnet.sh up 4
 
+## bench: the cluster benchmark (scripts/bench.sh): a fresh 4-node network,
+## --find-max and rate steps, results into docs/BENCHMARKS.md
+bench:
+	scripts/bench.sh
+
 clean:
 	rm -rf build .bin

@@ -4,29 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/signal"
-	"sort"
-	"sync"
-	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
-
-	"github.com/govnode/govnode/crypto"
-	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 type benchOpts struct {
 	testnet      string
-	rate         float64
+	rate         string
 	duration     time.Duration
 	grace        time.Duration
 	concurrency  int
+	conns        int
 	mix          string
 	seed         uint64
 	followNode   int
@@ -35,22 +28,41 @@ type benchOpts struct {
 	setupTimeout time.Duration
 	checkResults bool
 	callTimeout  time.Duration
-	kf           keyFlags
+	drainTimeout time.Duration
+	sample       time.Duration
+
+	findMax       bool
+	maxP99        time.Duration
+	minCommit     float64
+	findMin       float64
+	findMaxRate   float64
+	findPrecision float64
+	findProbes    int
+
+	kf keyFlags
 }
+
+// benchConnsPerNode is the --conns default per node.
+const benchConnsPerNode = 4
 
 func newBenchCmd(c *cli) *cobra.Command {
 	o := &benchOpts{}
 	cmd := &cobra.Command{
-		Use:   "bench --testnet DIR --rate R --duration D",
+		Use:   "bench --testnet DIR --rate R[,R2,...] --duration D | --find-max",
 		Short: "Offer a realistic transaction load to a local network and measure commits",
 		Long: `Bench signs every transaction before the clock starts, from the identities
 a test network provisions (DIR/testnet.json: department officials create,
-amend and access records; citizen accounts grant access and consent to
-transfers), then offers them open-loop at --rate tx/s for --duration: a
-ticker releases transactions on schedule whether or not the nodes keep up,
-and --concurrency workers send them. Each signer always uses the same node,
-and one worker, so its nonces arrive in order. Before the clock, a setup
-phase gives each citizen a land title (waited for until committed).
+amend and access records, register citizens, issue credentials and make
+contracts; citizen accounts grant access and consent to transfers), then
+offers them open-loop at --rate tx/s for --duration: a ticker releases
+transactions on schedule whether or not the nodes keep up, and
+--concurrency workers send them over --conns connections spread
+round-robin over the nodes (h2c where the node speaks it, each connection
+one TCP connection). Each signer always uses the same connection, and one
+worker, so its nonces arrive in order; after a signer's transaction is
+refused, its later ones in the step are not sent (they would wait behind the
+gap) and count as rejected. Before the clock, a setup phase gives each
+citizen a land title (waited for until committed).
 
 Commits are seen by following blocks on one node (--follow-node) and matching
 transaction hashes. Latency runs from a transaction's scheduled send time to
@@ -58,8 +70,30 @@ the moment its block was seen. After --duration, bench waits up to --grace
 for stragglers, then (--check-results) asks for each committed transaction's
 result, so refused actions are counted as failed.
 
+Modes:
+  --rate R             one run (the report is one JSON object with --output json)
+  --rate R1,R2,...     steps: each rate for --duration, one after another;
+                       between steps bench waits for the mempools to drain
+                       (--drain-timeout) and re-reads the nonces
+  --find-max           the saturation point: the highest offered rate at
+                       which at least --min-commit of the offered txs commit
+                       and p99 stays at most --max-p99. Probes ramp from
+                       --find-min-rate, doubling, up to --find-max-rate,
+                       then bisect until within --find-precision.
+
+While load runs, each node's Prometheus endpoint (metrics_addr in
+testnet.json) is scraped every --sample for process_cpu_seconds_total and
+process_resident_memory_bytes (average cores used, largest RSS); when the
+node homes are on this machine, the growth of each data directory is
+divided by the committed transactions (disk bytes per tx).
+
 Report: offered, accepted, rejected (refused by SubmitTx), committed,
-failed, uncommitted, offered_tps, committed_tps, p50_ms, p90_ms, p99_ms.`,
+failed, uncommitted, offered_tps, committed_tps, p50_ms, p90_ms, p99_ms,
+and node_stats per node.`,
+		Example: `  govnode bench --testnet .testnet --rate 1000 --duration 30s
+  govnode bench --testnet .testnet --rate 1000,2000,4000 --duration 30s --output json
+  govnode bench --testnet .testnet --find-max --duration 10s --max-p99 1s
+  govnode bench --testnet .testnet --rate 500 --mix record=70,identity=10,transfer=10,contract=10 --conns 32`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -69,11 +103,12 @@ failed, uncommitted, offered_tps, committed_tps, p50_ms, p90_ms, p99_ms.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.testnet, "testnet", "", "test network directory written by `govnode testnet`")
-	f.Float64Var(&o.rate, "rate", 100, "offered load, transactions per second")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to offer load")
+	f.StringVar(&o.rate, "rate", "100", "offered load in tx/s, or steps run one after another: 1000,2000,4000")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to offer load (per step and per --find-max probe)")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "how long to wait for stragglers after --duration")
 	f.IntVar(&o.concurrency, "concurrency", 64, "most submissions in flight")
-	f.StringVar(&o.mix, "mix", "", "mix weights, e.g. create_record=25,amend_record=15,access_record=15,grant_access=25,consent_transfer=20 (the default)")
+	f.IntVar(&o.conns, "conns", 0, fmt.Sprintf("load connections, spread round-robin over the nodes (default %d per node)", benchConnsPerNode))
+	f.StringVar(&o.mix, "mix", "", "mix weights by kind or group, e.g. record=70,identity=10,transfer=10,contract=10 or create_record=25,amend_record=15,access_record=15,grant_access=25,consent_transfer=20 (the default)")
 	f.Uint64Var(&o.seed, "seed", 0, "random seed of the plan (default: from the clock)")
 	f.IntVar(&o.followNode, "follow-node", 0, "index of the node whose blocks are followed to see commits")
 	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often the followed node is asked for new blocks")
@@ -81,42 +116,121 @@ failed, uncommitted, offered_tps, committed_tps, p50_ms, p90_ms, p99_ms.`,
 	f.DurationVar(&o.setupTimeout, "setup-timeout", 60*time.Second, "how long to wait for the setup transactions to commit")
 	f.BoolVar(&o.checkResults, "check-results", true, "after the run, read each committed transaction's result")
 	f.DurationVar(&o.callTimeout, "timeout", 10*time.Second, "deadline of each call to a node")
+	f.DurationVar(&o.drainTimeout, "drain-timeout", 60*time.Second, "between steps and probes, how long to wait for the mempools to empty")
+	f.DurationVar(&o.sample, "sample", time.Second, "how often each node's metrics are scraped during a run")
+	f.BoolVar(&o.findMax, "find-max", false, "search for the saturation point instead of running --rate")
+	f.DurationVar(&o.maxP99, "max-p99", time.Second, "--find-max: the p99 latency a sustained rate stays under")
+	f.Float64Var(&o.minCommit, "min-commit", 0.95, "--find-max: the least share of offered txs a sustained rate commits")
+	f.Float64Var(&o.findMin, "find-min-rate", 250, "--find-max: the first rate probed (tx/s)")
+	f.Float64Var(&o.findMaxRate, "find-max-rate", 16000, "--find-max: the highest rate probed (tx/s)")
+	f.Float64Var(&o.findPrecision, "find-precision", 0.1, "--find-max: stop bisecting when the bracket is within this fraction of the rate")
+	f.IntVar(&o.findProbes, "find-probes", 12, "--find-max: the most probes")
 	addKeyFlags(cmd, &o.kf, false)
 	_ = cmd.MarkFlagRequired("testnet")
 	return cmd
 }
 
-func (o *benchOpts) validate() (int, error) {
-	switch {
-	case !(o.rate > 0) || math.IsInf(o.rate, 0):
-		return 0, fmt.Errorf("--rate %v: want a positive number", o.rate)
-	case o.duration <= 0:
-		return 0, fmt.Errorf("--duration %s: want a positive duration", o.duration)
-	case o.grace < 0:
-		return 0, fmt.Errorf("--grace %s: want zero or more", o.grace)
-	case o.concurrency < 1:
-		return 0, fmt.Errorf("--concurrency %d: want at least 1", o.concurrency)
-	case o.poll <= 0:
-		return 0, fmt.Errorf("--poll %s: want a positive duration", o.poll)
-	case o.callTimeout <= 0:
-		return 0, fmt.Errorf("--timeout %s: want a positive duration", o.callTimeout)
-	}
-	n := o.rate * o.duration.Seconds()
+// benchPlan is what the flags ask for, validated.
+type benchPlan struct {
+	rates    []float64 // the steps; one for a single run; none for --find-max
+	search   searchConfig
+	criteria benchCriteria
+	mix      []benchMixEntry
+}
+
+// txCount is the number of transactions a run of rate for d offers.
+func txCount(rate float64, d time.Duration) (int, error) {
+	n := rate * d.Seconds()
 	if n < 1 {
-		return 0, fmt.Errorf("--rate %v for --duration %s offers no transaction", o.rate, o.duration)
+		return 0, fmt.Errorf("--rate %v for --duration %s offers no transaction", rate, d)
 	}
 	if n > 10_000_000 {
-		return 0, fmt.Errorf("--rate %v for --duration %s is %.0f transactions, at most 10000000 are pre-signed", o.rate, o.duration, n)
+		return 0, fmt.Errorf("--rate %v for --duration %s is %.0f transactions, at most 10000000 are pre-signed", rate, d, n)
 	}
 	return int(n), nil
 }
 
-func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) error {
-	count, err := o.validate()
-	if err != nil {
-		return err
+func (o *benchOpts) validate(rateChanged bool) (*benchPlan, error) {
+	switch {
+	case o.duration <= 0:
+		return nil, fmt.Errorf("--duration %s: want a positive duration", o.duration)
+	case o.grace < 0:
+		return nil, fmt.Errorf("--grace %s: want zero or more", o.grace)
+	case o.concurrency < 1:
+		return nil, fmt.Errorf("--concurrency %d: want at least 1", o.concurrency)
+	case o.conns < 0:
+		return nil, fmt.Errorf("--conns %d: want at least one per node (0: %d per node)", o.conns, benchConnsPerNode)
+	case o.poll <= 0:
+		return nil, fmt.Errorf("--poll %s: want a positive duration", o.poll)
+	case o.callTimeout <= 0:
+		return nil, fmt.Errorf("--timeout %s: want a positive duration", o.callTimeout)
+	case o.drainTimeout < 0:
+		return nil, fmt.Errorf("--drain-timeout %s: want zero or more", o.drainTimeout)
+	case o.sample <= 0:
+		return nil, fmt.Errorf("--sample %s: want a positive duration", o.sample)
 	}
-	mix, err := parseBenchMix(o.mix)
+	p := &benchPlan{}
+	var err error
+	if p.mix, err = parseBenchMix(o.mix); err != nil {
+		return nil, err
+	}
+	if !o.findMax {
+		if p.rates, err = parseRates(o.rate); err != nil {
+			return nil, err
+		}
+		for _, r := range p.rates {
+			if _, err := txCount(r, o.duration); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	}
+	if rateChanged {
+		return nil, errors.New("--rate and --find-max: give one (--find-max chooses the rates, between --find-min-rate and --find-max-rate)")
+	}
+	p.search = searchConfig{Min: o.findMin, Max: o.findMaxRate, Factor: 2, Precision: o.findPrecision, MaxProbes: o.findProbes}
+	if err := p.search.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := txCount(o.findMin, o.duration); err != nil {
+		return nil, fmt.Errorf("--find-min-rate: %w", err)
+	}
+	if _, err := txCount(o.findMaxRate, o.duration); err != nil {
+		return nil, fmt.Errorf("--find-max-rate: %w", err)
+	}
+	switch {
+	case !(o.minCommit > 0 && o.minCommit <= 1):
+		return nil, fmt.Errorf("--min-commit %v: want a fraction in (0, 1]", o.minCommit)
+	case o.maxP99 <= 0:
+		return nil, fmt.Errorf("--max-p99 %s: want a positive duration", o.maxP99)
+	}
+	p.criteria = benchCriteria{MinCommitRatio: o.minCommit, MaxP99: o.maxP99}
+	return p, nil
+}
+
+// benchSession is a bench invocation against one network: the
+// connections, the signers and the planner, carried from step to step.
+type benchSession struct {
+	o       *benchOpts
+	sum     *testnetSummary
+	runner  *benchRunner
+	planner *benchPlanner
+	signers []*benchSigner
+	mix     []benchMixEntry
+	sampler *procSampler
+	// dataDirs are the nodes' data directories ("" where not local).
+	dataDirs []string
+	connsOf  [][]int
+	protocol string
+	setupTxs int
+	// next is the next height the follower reads.
+	next  uint64
+	steps int
+	warn  func(format string, args ...any)
+}
+
+func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) error {
+	plan, err := o.validate(cmd.Flags().Changed("rate"))
 	if err != nil {
 		return err
 	}
@@ -126,6 +240,13 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	}
 	if o.followNode < 0 || o.followNode >= len(sum.Nodes) {
 		return fmt.Errorf("--follow-node %d: the network has nodes 0..%d", o.followNode, len(sum.Nodes)-1)
+	}
+	nconns := o.conns
+	if nconns == 0 {
+		nconns = benchConnsPerNode * len(sum.Nodes)
+	}
+	if nconns < len(sum.Nodes) {
+		return fmt.Errorf("--conns %d: want at least one per node (%d nodes)", nconns, len(sum.Nodes))
 	}
 	hc := newHTTPClient(o.concurrency)
 	var conns []*nodeConn
@@ -140,15 +261,16 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 		nodeOfDept[n.DepartmentID] = i
 		depts = append(depts, n.DepartmentID)
 	}
+	s := &benchSession{o: o, sum: sum, mix: plan.mix, warn: func(format string, args ...any) { warn(cmd, format, args...) }}
+	s.connsOf = spreadConns(nconns, len(sum.Nodes))
 
 	// Signers: every department official and every citizen account.
-	var signers []*benchSigner
 	load := func(a testnetAccount, official bool) error {
 		lk, err := c.loadKey(cmd, a.Key, o.kf.passphraseFile)
 		if err != nil {
 			return fmt.Errorf("key of %s: %w", a.ID, err)
 		}
-		signers = append(signers, &benchSigner{id: a.ID, key: lk.key, official: official, dept: a.DepartmentID})
+		s.signers = append(s.signers, &benchSigner{id: a.ID, key: lk.key, official: official, dept: a.DepartmentID})
 		return nil
 	}
 	for _, n := range sum.Nodes {
@@ -161,7 +283,8 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 			return err
 		}
 	}
-	assignNodes(signers, nodeOfDept, len(conns))
+	assignNodes(s.signers, nodeOfDept, len(conns))
+	assignConns(s.signers, s.connsOf)
 
 	callCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.callTimeout) }
 	cctx, cancel := callCtx()
@@ -173,13 +296,13 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if sum.ChainID != "" && st.GetChainId() != sum.ChainID {
 		return fmt.Errorf("node %s is on chain %q, the test network in %s is %q", conns[o.followNode].url, st.GetChainId(), o.testnet, sum.ChainID)
 	}
-	for _, s := range signers {
-		cctx, cancel := callCtx()
-		s.next, err = conns[s.node].nextNonce(cctx, s.id)
-		cancel()
-		if err != nil {
-			return err
-		}
+	loads, protocol, err := dialLoadConns(ctx, sum, s.connsOf, nconns, o.callTimeout)
+	if err != nil {
+		return err
+	}
+	s.protocol = protocol
+	if err := s.readNonces(ctx, conns); err != nil {
+		return err
 	}
 
 	seed := o.seed
@@ -188,27 +311,32 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x676f766e6f6465))
 	runID := fmt.Sprintf("%x", rng.Uint32())
-	planner, err := newBenchPlanner(st.GetChainId(), runID, signers, depts, rng, time.Now())
-	if err != nil {
+	if s.planner, err = newBenchPlanner(st.GetChainId(), runID, s.signers, depts, rng, time.Now()); err != nil {
 		return err
 	}
-	var setupTxs []*benchTx
+	s.runner = &benchRunner{conns: conns, loads: loads, follow: conns[o.followNode], concurrency: o.concurrency, callTimeout: o.callTimeout, poll: o.poll}
+	s.next = st.GetHeight() + 1
+	s.sampler = &procSampler{hc: &http.Client{}, interval: o.sample, timeout: min(o.callTimeout, 5*time.Second)}
+	for _, n := range sum.Nodes {
+		url := ""
+		if n.MetricsAddr != "" {
+			if u, err := nodeURL(n.MetricsAddr); err == nil {
+				url = u + "/metrics"
+			}
+		}
+		s.sampler.urls = append(s.sampler.urls, url)
+		s.dataDirs = append(s.dataDirs, nodeDataDir(n))
+	}
+
 	if o.setup {
-		if setupTxs, err = planner.setup(); err != nil {
+		setupTxs, err := s.planner.setup()
+		if err != nil {
 			return err
 		}
-	}
-	txs, err := planner.plan(count, mix)
-	if err != nil {
-		return err
-	}
-	c.log.Info("bench planned", "txs", len(txs), "setup_txs", len(setupTxs), "signers", len(signers), "nodes", len(conns), "run", runID, "seed", seed)
-
-	r := &benchRunner{conns: conns, follow: conns[o.followNode], concurrency: o.concurrency, callTimeout: o.callTimeout, poll: o.poll}
-	next := st.GetHeight() + 1
-	if len(setupTxs) > 0 {
-		res := r.phase(ctx, setupTxs, 0, 0, o.setupTimeout, next)
-		next = res.next
+		s.setupTxs = len(setupTxs)
+		c.log.Info("bench setup", "txs", len(setupTxs))
+		res := s.runner.phase(ctx, setupTxs, 0, 0, o.setupTimeout, s.next)
+		s.next = res.next
 		rep := summarize(res.outs, res.start, time.Millisecond)
 		if rep.Rejected > 0 {
 			return fmt.Errorf("bench setup: %d of %d transactions refused, e.g. %s", rep.Rejected, len(setupTxs), firstKey(rep.Rejections))
@@ -220,12 +348,216 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 			return ctx.Err()
 		}
 	}
-	res := r.phase(ctx, txs, o.rate, o.duration, o.grace, next)
+	c.log.Info("bench ready", "signers", len(s.signers), "nodes", len(conns), "conns", nconns, "protocol", protocol, "run", runID, "seed", seed)
+
+	out := cmd.OutOrStdout()
+	switch {
+	case o.findMax:
+		fm, err := s.findMax(ctx, plan, c)
+		if err != nil && fm == nil {
+			return err
+		}
+		if c.output == "json" {
+			if werr := writeJSON(out, &benchMultiReport{FindMax: fm}); werr != nil {
+				return werr
+			}
+		} else {
+			printFindMax(out, o, fm)
+		}
+		return err
+	case len(plan.rates) == 1:
+		rep, err := s.step(ctx, plan.rates[0], c)
+		if err != nil {
+			return err
+		}
+		if c.output == "json" {
+			return writeJSON(out, rep)
+		}
+		printBenchReport(out, o, rep)
+		return nil
+	default:
+		var reps []*benchReport
+		for _, rate := range plan.rates {
+			rep, err := s.step(ctx, rate, c)
+			if err != nil {
+				if len(reps) == 0 {
+					return err
+				}
+				warn(cmd, "bench stopped at step %v tx/s: %v", rate, err)
+				break
+			}
+			reps = append(reps, rep)
+		}
+		if c.output == "json" {
+			return writeJSON(out, &benchMultiReport{Steps: reps})
+		}
+		printSteps(out, o, reps)
+		return ctx.Err()
+	}
+}
+
+// dialLoadConns opens the load connections: connection k to node
+// connsOf's choice, each its own transport and so its own TCP connection.
+// It speaks h2c (HTTP/2 without TLS, many streams on one connection) when
+// the nodes do, else HTTP/1.1 (one request at a time per connection).
+func dialLoadConns(ctx context.Context, sum *testnetSummary, connsOf [][]int, n int, timeout time.Duration) ([]*nodeConn, string, error) {
+	dial := func(h2c bool) ([]*nodeConn, error) {
+		loads := make([]*nodeConn, n)
+		for i, cs := range connsOf {
+			for _, k := range cs {
+				nc, err := dialNode(sum.Nodes[i].APIAddr, newLoadClient(h2c))
+				if err != nil {
+					return nil, fmt.Errorf("node %s: %w", sum.Nodes[i].Name, err)
+				}
+				loads[k] = nc
+			}
+		}
+		return loads, nil
+	}
+	probe := func(loads []*nodeConn) error {
+		for _, cs := range connsOf {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			_, err := loads[cs[0]].status(cctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	loads, err := dial(true)
+	if err != nil {
+		return nil, "", err
+	}
+	if probe(loads) == nil {
+		return loads, "h2c", nil
+	}
+	if loads, err = dial(false); err != nil {
+		return nil, "", err
+	}
+	if err := probe(loads); err != nil {
+		return nil, "", err
+	}
+	return loads, "http/1.1", nil
+}
+
+// newLoadClient is the HTTP client of one load connection.
+func newLoadClient(h2c bool) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost = 1
+	t.MaxIdleConnsPerHost = 1
+	if h2c {
+		p := new(http.Protocols)
+		p.SetUnencryptedHTTP2(true)
+		t.Protocols = p
+	}
+	return &http.Client{Transport: t}
+}
+
+// readNonces reads every signer's next nonce from its node.
+func (s *benchSession) readNonces(ctx context.Context, conns []*nodeConn) error {
+	for _, sg := range s.signers {
+		cctx, cancel := context.WithTimeout(ctx, s.o.callTimeout)
+		n, err := conns[sg.node].nextNonce(cctx, sg.id)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sg.next = n
+	}
+	return nil
+}
+
+// settle runs between steps: it waits until no node has a transaction in
+// its mempool (or --drain-timeout), then re-reads the nonces (refused
+// transactions left some unused) and the height to follow from.
+func (s *benchSession) settle(ctx context.Context) error {
+	deadline := time.Now().Add(s.o.drainTimeout)
+	var pending uint64
+	for {
+		pending = 0
+		for _, nc := range s.runner.conns {
+			cctx, cancel := context.WithTimeout(ctx, s.o.callTimeout)
+			st, err := nc.status(cctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			pending += st.GetMempoolTxs()
+		}
+		if pending == 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if pending > 0 {
+		s.warn("bench: %d transactions still in the mempools after --drain-timeout %s; the next step may see nonce refusals", pending, s.o.drainTimeout)
+	}
+	if err := s.readNonces(ctx, s.runner.conns); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.o.callTimeout)
+	defer cancel()
+	st, err := s.runner.follow.status(cctx)
+	if err != nil {
+		return err
+	}
+	s.next = st.GetHeight() + 1
+	return nil
+}
+
+// step offers rate tx/s for --duration and reports it, with the nodes'
+// CPU, memory and disk over the step.
+func (s *benchSession) step(ctx context.Context, rate float64, c *cli) (*benchReport, error) {
+	o := s.o
+	if s.steps > 0 {
+		if err := s.settle(ctx); err != nil {
+			return nil, err
+		}
+		s.planner.forget()
+	}
+	s.steps++
+	count, err := txCount(rate, o.duration)
+	if err != nil {
+		return nil, err
+	}
+	txs, err := s.planner.plan(count, s.mix)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("bench step", "rate", rate, "txs", len(txs), "duration", o.duration)
+	before := s.diskSizes()
+	stop := s.sampler.start(ctx)
+	res := s.runner.phase(ctx, txs, rate, o.duration, o.grace, s.next)
+	wins := stop()
+	after := s.diskSizes()
+	s.next = res.next
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	rep := summarize(res.outs, res.start, o.duration)
-	rep.Nodes, rep.Signers, rep.Concurrency, rep.SetupTxs = len(conns), len(signers), o.concurrency, len(setupTxs)
+	rep.Rate = rate
+	rep.Nodes, rep.Signers, rep.Concurrency, rep.SetupTxs = len(s.runner.conns), len(s.signers), o.concurrency, s.setupTxs
+	rep.Conns, rep.Protocol = len(s.runner.loads), s.protocol
 	rep.Rejections = topCounts(rep.Rejections, 5)
-	if o.checkResults && ctx.Err() == nil {
-		failures := r.checkResults(context.WithoutCancel(ctx), txs, res.outs)
+	rep.NodeStats = make([]benchNodeStats, len(s.sum.Nodes))
+	for i, n := range s.sum.Nodes {
+		rep.NodeStats[i] = benchNodeStats{Name: n.Name, API: n.APIAddr, Conns: len(s.connsOf[i])}
+	}
+	for i, tx := range txs {
+		if res.outs[i].sent {
+			rep.NodeStats[tx.node].Submitted++
+		}
+	}
+	rep.DiskPerTx = nodeStats(rep.NodeStats, wins, before, after, rep.Committed)
+	if o.checkResults {
+		failures := s.runner.checkResults(context.WithoutCancel(ctx), txs, res.outs)
 		failed := 0
 		for _, n := range failures {
 			failed += n
@@ -235,11 +567,54 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 			rep.Failures = topCounts(failures, 5)
 		}
 	}
-	if c.output == "json" {
-		return writeJSON(cmd.OutOrStdout(), rep)
+	return rep, nil
+}
+
+// diskSizes is the size of each node's data directory, -1 where unknown.
+func (s *benchSession) diskSizes() []int64 {
+	out := make([]int64, len(s.dataDirs))
+	for i, d := range s.dataDirs {
+		out[i] = -1
+		if d == "" {
+			continue
+		}
+		if n, err := dirSize(d); err == nil {
+			out[i] = n
+		}
 	}
-	printBenchReport(cmd, o, rep)
-	return nil
+	return out
+}
+
+// findMax runs the saturation search, each probe a step. On an error it
+// returns the report of the probes so far with the error.
+func (s *benchSession) findMax(ctx context.Context, plan *benchPlan, c *cli) (*findMaxReport, error) {
+	fm := &findMaxReport{MaxP99: ms(plan.criteria.MaxP99), MinCommit: plan.criteria.MinCommitRatio,
+		DurationS: s.o.duration.Seconds(), MinRate: plan.search.Min, MaxRate: plan.search.Max, Precision: plan.search.Precision}
+	res, err := findMax(ctx, plan.search, func(ctx context.Context, rate float64) (bool, error) {
+		rep, err := s.step(ctx, rate, c)
+		if err != nil {
+			return false, err
+		}
+		ok, why := plan.criteria.check(rep)
+		rep.Passed, rep.FailReason = &ok, why
+		fm.Probes = append(fm.Probes, rep)
+		c.log.Info("bench probe", "rate", rate, "passed", ok, "committed_tps", rep.CommittedTPS, "p99_ms", rep.P99, "why", why)
+		return ok, nil
+	})
+	fm.Rate, fm.AtUpperBound, fm.BelowLowerBound = res.Rate, res.AtMax, res.BelowMin
+	for _, p := range fm.Probes {
+		if p.Rate == res.Rate && p.Passed != nil && *p.Passed {
+			fm.CommittedTPS, fm.P50, fm.P99 = p.CommittedTPS, p.P50, p.P99
+			fm.At = p
+		}
+	}
+	if err != nil {
+		if len(fm.Probes) == 0 {
+			return nil, err
+		}
+		return fm, err
+	}
+	return fm, nil
 }
 
 func firstKey(m map[string]int) string {
@@ -249,264 +624,33 @@ func firstKey(m map[string]int) string {
 	return ""
 }
 
-func printBenchReport(cmd *cobra.Command, o *benchOpts, r *benchReport) {
-	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "offered\t%d\t(%.1f tx/s for %s, %d nodes, %d signers, concurrency %d)\n", r.Offered, r.OfferedTPS, o.duration, r.Nodes, r.Signers, r.Concurrency)
-	fmt.Fprintf(w, "accepted\t%d\t\n", r.Accepted)
-	fmt.Fprintf(w, "rejected\t%d\t\n", r.Rejected)
-	fmt.Fprintf(w, "committed\t%d\t(%.1f tx/s over %.2fs)\n", r.Committed, r.CommittedTPS, r.ElapsedS)
-	if r.Failed != nil {
-		fmt.Fprintf(w, "  of which failed\t%d\t(committed, action refused)\n", *r.Failed)
-	}
-	fmt.Fprintf(w, "uncommitted\t%d\t(accepted, not seen in a block within --grace)\n", r.Lost)
-	fmt.Fprintf(w, "latency p50\t%.1f ms\t\n", r.P50)
-	fmt.Fprintf(w, "latency p90\t%.1f ms\t\n", r.P90)
-	fmt.Fprintf(w, "latency p99\t%.1f ms\t\n", r.P99)
-	fmt.Fprintf(w, "latency max\t%.1f ms\t\n", r.Max)
-	w.Flush()
-	printCounts := func(title string, m map[string]int) {
-		if len(m) == 0 {
-			return
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "%s:\n", title)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(cmd.OutOrStdout(), "  %6d  %s\n", m[k], k)
-		}
-	}
-	printCounts("mix", r.Mix)
-	printCounts("rejections", r.Rejections)
-	printCounts("failures", r.Failures)
+// benchMultiReport is the JSON document of steps or of --find-max; a
+// single run prints its benchReport alone.
+type benchMultiReport struct {
+	Steps   []*benchReport `json:"steps,omitempty"`
+	FindMax *findMaxReport `json:"find_max,omitempty"`
 }
 
-// benchRunner sends planned transactions and follows blocks.
-type benchRunner struct {
-	conns       []*nodeConn
-	follow      *nodeConn
-	concurrency int
-	callTimeout time.Duration
-	poll        time.Duration
-}
-
-// phaseResult is a phase's outcomes and the next height to follow from.
-type phaseResult struct {
-	outs  []benchOutcome
-	start time.Time
-	next  uint64
-}
-
-// phase offers txs open-loop at rate tx/s (rate 0: all at once) for
-// duration, then waits until every accepted transaction is seen in a block
-// or duration+grace has passed. Blocks are followed from height from.
-//
-// Ownership: outs[i] is written by the one worker that sends tx i and read
-// only after every worker is done; commit times are atomics written by the
-// follower; the scheduler owns the schedule.
-func (r *benchRunner) phase(ctx context.Context, txs []*benchTx, rate float64, duration, grace time.Duration, from uint64) phaseResult {
-	index := make(map[string]int, len(txs))
-	for i, tx := range txs {
-		index[tx.hash] = i
-	}
-	outs := make([]benchOutcome, len(txs))
-	committed := make([]atomic.Int64, len(txs))
-
-	followCtx, stopFollow := context.WithCancel(ctx)
-	defer stopFollow()
-	var next atomic.Uint64
-	next.Store(from)
-	followDone := make(chan struct{})
-	go func() {
-		defer close(followDone)
-		r.followBlocks(followCtx, &next, index, committed)
-	}()
-
-	// One queue per worker; a signer always maps to the same worker, so its
-	// transactions are sent one after another in nonce order. Queues hold
-	// the whole plan, so the scheduler never blocks on a slow node.
-	workerOf := map[*benchSigner]int{}
-	queues := make([]chan int, r.concurrency)
-	for i := range queues {
-		queues[i] = make(chan int, len(txs))
-	}
-	start := time.Now()
-	deadline := start.Add(duration + grace)
-	sendCtx, stopSends := context.WithDeadline(ctx, deadline)
-	defer stopSends()
-	scheduled := func(i int) time.Time {
-		if rate <= 0 {
-			return start
-		}
-		return start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
-	}
-	var wg sync.WaitGroup
-	for w := range queues {
-		wg.Go(func() {
-			for i := range queues[w] {
-				r.send(sendCtx, txs[i], &outs[i], scheduled(i))
-			}
-		})
-	}
-
-	dispatched := 0
-	dispatch := func(upTo int) {
-		for ; dispatched < upTo; dispatched++ {
-			s := txs[dispatched].signer
-			w, ok := workerOf[s]
-			if !ok {
-				w = len(workerOf) % r.concurrency
-				workerOf[s] = w
-			}
-			queues[w] <- dispatched
-		}
-	}
-	if rate <= 0 {
-		dispatch(len(txs))
-	} else {
-		tick := max(time.Duration(float64(time.Second)/rate), time.Millisecond)
-		ticker := time.NewTicker(tick)
-		dispatch(1)
-		for dispatched < len(txs) && ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-			case now := <-ticker.C:
-				due := int(now.Sub(start).Seconds()*rate) + 1
-				dispatch(min(due, len(txs)))
-			}
-		}
-		ticker.Stop()
-	}
-	for _, q := range queues {
-		close(q)
-	}
-	wg.Wait()
-
-	// Wait for stragglers: every accepted transaction committed, or the
-	// deadline.
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		pending := 0
-		for i := range outs {
-			if outs[i].accepted && committed[i].Load() == 0 {
-				pending++
-			}
-		}
-		if pending == 0 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(r.poll):
-		}
-	}
-	stopFollow()
-	<-followDone
-	for i := range outs {
-		if ns := committed[i].Load(); ns != 0 && outs[i].accepted {
-			outs[i].committed = time.Unix(0, ns)
-		}
-	}
-	return phaseResult{outs: outs, start: start, next: next.Load()}
-}
-
-// send submits one transaction and records the outcome.
-func (r *benchRunner) send(ctx context.Context, tx *benchTx, o *benchOutcome, scheduled time.Time) {
-	o.kind, o.scheduled, o.sent = tx.kind, scheduled, true
-	if ctx.Err() != nil {
-		o.rejectMsg = "not sent: client backlog still queued at the deadline"
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-	defer cancel()
-	_, err := r.conns[tx.node].client.SubmitTx(cctx, connect.NewRequest(&pb.SubmitTxRequest{Tx: tx.raw}))
-	if err != nil {
-		o.rejectMsg = rejectReason(err)
-		return
-	}
-	o.accepted = true
-}
-
-// rejectReason groups a SubmitTx error: its code and message.
-func rejectReason(err error) string {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		msg := ce.Message()
-		if len(msg) > 120 {
-			msg = msg[:120] + "..."
-		}
-		return ce.Code().String() + ": " + msg
-	}
-	return err.Error()
-}
-
-// followBlocks polls the followed node for new heights and marks the
-// planned transactions found in each block as committed, with the time the
-// block was seen.
-func (r *benchRunner) followBlocks(ctx context.Context, next *atomic.Uint64, index map[string]int, committed []atomic.Int64) {
-	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-		st, err := r.follow.status(cctx)
-		cancel()
-		if err == nil {
-			for h := next.Load(); h <= st.GetHeight() && ctx.Err() == nil; h = next.Load() {
-				cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-				res, err := r.follow.client.GetBlock(cctx, connect.NewRequest(&pb.GetBlockRequest{Height: h}))
-				cancel()
-				if err != nil {
-					break
-				}
-				seen := time.Now().UnixNano()
-				for _, raw := range res.Msg.GetBlock().GetTxs() {
-					if i, ok := index[string(crypto.Hash(raw))]; ok {
-						committed[i].CompareAndSwap(0, seen)
-					}
-				}
-				next.Store(h + 1)
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(r.poll):
-		}
-	}
-}
-
-// checkResults reads the result of every committed transaction and counts
-// the failed ones by result code.
-func (r *benchRunner) checkResults(ctx context.Context, txs []*benchTx, outs []benchOutcome) map[string]int {
-	var mu sync.Mutex
-	failures := map[string]int{}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range r.concurrency {
-		wg.Go(func() {
-			for i := range jobs {
-				cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-				res, err := r.conns[txs[i].node].client.GetTx(cctx, connect.NewRequest(&pb.GetTxRequest{TxHash: []byte(txs[i].hash)}))
-				cancel()
-				var why string
-				switch {
-				case err != nil:
-					why = "result unreadable: " + connect.CodeOf(err).String()
-				case res.Msg.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK:
-					why = txs[i].kind + ": " + res.Msg.GetResult().GetCode().String()
-				}
-				if why != "" {
-					mu.Lock()
-					failures[why]++
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range outs {
-		if !outs[i].committed.IsZero() {
-			jobs <- i
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	return failures
+// findMaxReport is the outcome of --find-max.
+type findMaxReport struct {
+	// Rate is the highest offered rate (tx/s) that met the criteria, 0
+	// if none did; CommittedTPS, P50 and P99 were measured at it.
+	Rate         float64 `json:"rate"`
+	CommittedTPS float64 `json:"committed_tps"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
+	// The criteria and bounds of the search.
+	MaxP99    float64 `json:"max_p99_ms"`
+	MinCommit float64 `json:"min_commit"`
+	MinRate   float64 `json:"find_min_rate"`
+	MaxRate   float64 `json:"find_max_rate"`
+	Precision float64 `json:"find_precision"`
+	DurationS float64 `json:"duration_s"`
+	// AtUpperBound: the highest rate probed passed, the saturation point
+	// is above --find-max-rate. BelowLowerBound: --find-min-rate failed.
+	AtUpperBound    bool           `json:"at_upper_bound,omitempty"`
+	BelowLowerBound bool           `json:"below_lower_bound,omitempty"`
+	Probes          []*benchReport `json:"probes"`
+	// At is the probe at Rate (also in Probes); not in the JSON.
+	At *benchReport `json:"-"`
 }

@@ -9,29 +9,54 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// The kinds of transaction in a benchmark mix.
+// The kinds of transaction in a benchmark mix. Every kind either depends
+// on nothing or only on earlier transactions of the same signer (a signer's
+// transactions are applied in nonce order) or on the setup phase, so an
+// open-loop load never depends on another signer's transaction having
+// committed. TransferRecord is left out for that reason: it needs the
+// holder's consent (another signer) to be committed first.
 const (
-	benchCreate  = "create_record"    // official: a new record about a citizen
-	benchAmend   = "amend_record"     // official: a new version of a record it created
-	benchAccess  = "access_record"    // official: logged access to a record of its department
-	benchGrant   = "grant_access"     // citizen: a grant by record type to a department
-	benchConsent = "consent_transfer" // citizen: consent to transfer its land title
+	benchCreate   = "create_record"    // official: a new record about a citizen
+	benchAmend    = "amend_record"     // official: a new version of a record it created
+	benchAccess   = "access_record"    // official: logged access to a record of its department
+	benchGrant    = "grant_access"     // citizen: a grant by record type to a department
+	benchConsent  = "consent_transfer" // citizen: consent to transfer its land title
+	benchRegister = "register_subject" // official (registrar): a new citizen identity
+	benchIssue    = "issue_credential" // official (issuer): a credential for a citizen
+	benchContract = "create_contract"  // official: a procurement contract with a citizen as supplier
+	benchSign     = "sign_contract"    // official: signs a contract it created
 )
+
+// benchKinds are the kinds --mix accepts.
+var benchKinds = []string{benchAccess, benchAmend, benchConsent, benchContract, benchCreate, benchGrant, benchIssue, benchRegister, benchSign}
+
+// benchMixGroups are shorthands of --mix: a group's weight is shared among
+// its kinds in the given proportions.
+var benchMixGroups = map[string][]benchMixEntry{
+	"record":   {{benchCreate, 25}, {benchAmend, 15}, {benchAccess, 15}, {benchGrant, 25}},
+	"identity": {{benchRegister, 1}, {benchIssue, 1}},
+	"transfer": {{benchConsent, 1}},
+	"contract": {{benchContract, 1}, {benchSign, 1}},
+}
 
 // benchMixEntry is one kind of a mix with its weight.
 type benchMixEntry struct {
 	kind   string
-	weight int
+	weight float64
 }
 
 // defaultBenchMix: officials' record work and citizens' consents, about
@@ -40,40 +65,57 @@ var defaultBenchMix = []benchMixEntry{
 	{benchCreate, 25}, {benchAmend, 15}, {benchAccess, 15}, {benchGrant, 25}, {benchConsent, 20},
 }
 
-// parseBenchMix reads "create_record=25,amend_record=15,...".
+// parseBenchMix reads "create_record=25,amend_record=15,..." or groups,
+// "record=70,identity=10,transfer=10,contract=10"; a kind named twice
+// (directly or through groups) adds up. Weights are non-negative numbers,
+// not necessarily summing to 100.
 func parseBenchMix(s string) ([]benchMixEntry, error) {
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return defaultBenchMix, nil
 	}
-	known := map[string]bool{benchCreate: true, benchAmend: true, benchAccess: true, benchGrant: true, benchConsent: true}
+	groups := slices.Sorted(maps.Keys(benchMixGroups))
 	var out []benchMixEntry
-	total := 0
+	at := map[string]int{}
+	add := func(kind string, w float64) {
+		if i, ok := at[kind]; ok {
+			out[i].weight += w
+			return
+		}
+		at[kind] = len(out)
+		out = append(out, benchMixEntry{kind, w})
+	}
+	total := 0.0
 	for _, part := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || !known[k] {
-			return nil, fmt.Errorf("--mix %q: want kind=weight with kind one of %s", part, strings.Join(slices.Sorted(mapKeys(known)), ", "))
+		part = strings.TrimSpace(part)
+		k, v, ok := strings.Cut(part, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--mix %q: want kind=weight", part)
 		}
-		var w int
-		if _, err := fmt.Sscanf(v, "%d", &w); err != nil || w < 0 {
-			return nil, fmt.Errorf("--mix %q: weight must be a non-negative integer", part)
+		w, err := strconv.ParseFloat(v, 64)
+		if err != nil || w < 0 || math.IsInf(w, 0) || math.IsNaN(w) {
+			return nil, fmt.Errorf("--mix %q: weight %q is not a non-negative number", part, v)
 		}
-		out = append(out, benchMixEntry{k, w})
+		switch g, isGroup := benchMixGroups[k]; {
+		case isGroup:
+			sum := 0.0
+			for _, e := range g {
+				sum += e.weight
+			}
+			for _, e := range g {
+				add(e.kind, w*e.weight/sum)
+			}
+		case slices.Contains(benchKinds, k):
+			add(k, w)
+		default:
+			return nil, fmt.Errorf("--mix %q: unknown kind %q; kinds: %s; groups: %s", part, k, strings.Join(benchKinds, ", "), strings.Join(groups, ", "))
+		}
 		total += w
 	}
 	if total == 0 {
 		return nil, errors.New("--mix: all weights are zero")
 	}
 	return out, nil
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // benchSigner is an identity the benchmark signs for.
@@ -85,6 +127,8 @@ type benchSigner struct {
 	// node is the index of the node every transaction of the signer goes
 	// to, so the node sees its nonces in order.
 	node int
+	// conn is the index of the load connection (to node) it uses.
+	conn int
 	// next is the next nonce to use.
 	next uint64
 
@@ -92,6 +136,8 @@ type benchSigner struct {
 	// planned); title is a citizen's land title, created in the setup.
 	records []*benchRecord
 	title   string
+	// drafts are contracts an official created and has not yet signed.
+	drafts []string
 }
 
 type benchRecord struct {
@@ -197,11 +243,11 @@ func (p *benchPlanner) setup() ([]*benchTx, error) {
 // pickKind draws a kind by weight, falling back to create_record when the
 // drawn kind has nobody to sign it.
 func (p *benchPlanner) pickKind(mix []benchMixEntry) string {
-	total := 0
+	total := 0.0
 	for _, m := range mix {
 		total += m.weight
 	}
-	r := p.rng.IntN(total)
+	r := p.rng.Float64() * total
 	for _, m := range mix {
 		if r < m.weight {
 			return m.kind
@@ -209,6 +255,16 @@ func (p *benchPlanner) pickKind(mix []benchMixEntry) string {
 		r -= m.weight
 	}
 	return benchCreate
+}
+
+// forget drops what the planner knows of records and contracts created by
+// earlier plans. A new step starts from it: some transactions of the
+// previous step may have been refused or not committed, so the versions
+// and drafts planned there are not to be relied on.
+func (p *benchPlanner) forget() {
+	for _, o := range p.officials {
+		o.records, o.drafts = nil, nil
+	}
 }
 
 // plan builds n transactions of the mix, in the order they are to be sent.
@@ -236,6 +292,17 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 		case benchAmend, benchAccess:
 			if !slices.ContainsFunc(p.officials, func(o *benchSigner) bool { return len(o.records) > 0 }) {
 				kind = benchCreate
+			}
+		case benchIssue, benchContract:
+			if len(p.citizens) == 0 {
+				kind = benchCreate
+			}
+		case benchSign:
+			if !slices.ContainsFunc(p.officials, func(o *benchSigner) bool { return len(o.drafts) > 0 }) {
+				kind = benchContract
+				if len(p.citizens) == 0 {
+					kind = benchCreate
+				}
 			}
 		}
 		var (
@@ -287,6 +354,46 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 			}
 			a := &pb.ConsentTransfer{RecordId: c.title, NewHolderId: to.id, ValidUntil: until}
 			tx, err = p.sign(c, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_ConsentTransfer{ConsentTransfer: a} })
+		case benchRegister:
+			// The new citizen shares a key with an existing signer: the
+			// state machine does not require keys to be unique, and
+			// generating one per transaction would only slow planning.
+			o := p.officials[p.rng.IntN(len(p.officials))]
+			a := &pb.RegisterSubject{IdentityId: p.nextID("citizen"), Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN,
+				DisplayName: "Bench Citizen", PublicKey: o.key.Public(), Attributes: []*pb.Attribute{{Name: "source", Value: "govnode bench"}}}
+			tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_RegisterSubject{RegisterSubject: a} })
+		case benchIssue:
+			o := p.officials[p.rng.IntN(len(p.officials))]
+			c := p.citizens[p.rng.IntN(len(p.citizens))]
+			a := &pb.IssueCredential{CredentialId: p.nextID("cred"), SubjectId: c.id, CredentialType: "residence_permit",
+				Claims: []*pb.Attribute{{Name: "municipality", Value: fmt.Sprintf("m%03d", p.rng.IntN(1000))}}, ExpiresAt: until}
+			tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_IssueCredential{IssueCredential: a} })
+		case benchContract:
+			o := p.officials[p.rng.IntN(len(p.officials))]
+			c := p.citizens[p.rng.IntN(len(p.citizens))]
+			id := p.nextID("contract")
+			a := &pb.CreateContract{ContractId: id, TemplateId: genesis.SampleProcurement, Title: "Bench procurement",
+				Parties: []*pb.ContractParty{{Role: "buyer", IdentityId: o.id}, {Role: "supplier", IdentityId: c.id}},
+				Fields: []*pb.ContractField{
+					{Name: "amount", Value: &pb.ContractField_IntValue{IntValue: int64(1000 + p.rng.IntN(100000))}},
+					{Name: "item", Value: &pb.ContractField_StringValue{StringValue: "office supplies"}},
+				}}
+			if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_CreateContract{CreateContract: a} }); err == nil {
+				o.drafts = append(o.drafts, id)
+			}
+		case benchSign:
+			var withDrafts []*benchSigner
+			for _, o := range p.officials {
+				if len(o.drafts) > 0 {
+					withDrafts = append(withDrafts, o)
+				}
+			}
+			o := withDrafts[p.rng.IntN(len(withDrafts))]
+			id := o.drafts[0]
+			a := &pb.SignContract{ContractId: id}
+			if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_SignContract{SignContract: a} }); err == nil {
+				o.drafts = o.drafts[1:]
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -311,4 +418,26 @@ func assignNodes(signers []*benchSigner, nodeOfDept map[string]int, nodes int) {
 	for i, s := range citizens {
 		s.node = i % nodes
 	}
+}
+
+// assignConns gives every signer one of its node's connections,
+// round-robin in signer order within each node. connsOf[i] lists the
+// connections to node i; every node has at least one.
+func assignConns(signers []*benchSigner, connsOf [][]int) {
+	used := make([]int, len(connsOf))
+	for _, s := range signers {
+		cs := connsOf[s.node]
+		s.conn = cs[used[s.node]%len(cs)]
+		used[s.node]++
+	}
+}
+
+// spreadConns assigns n connections to nodes round-robin: connection k
+// goes to node k mod nodes. It returns each node's connections.
+func spreadConns(n, nodes int) [][]int {
+	out := make([][]int, nodes)
+	for k := range n {
+		out[k%nodes] = append(out[k%nodes], k)
+	}
+	return out
 }

@@ -47,6 +47,22 @@ type benchReport struct {
 	Mix          map[string]int `json:"mix"`
 	Rejections   map[string]int `json:"rejections,omitempty"`
 	Failures     map[string]int `json:"failures,omitempty"`
+
+	// Added with steps and --find-max; the fields above keep their names.
+
+	// Rate is the offered rate asked for (tx/s).
+	Rate float64 `json:"rate,omitempty"`
+	// Conns is the number of load connections, Protocol what they speak.
+	Conns    int    `json:"conns,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+	// NodeStats: per node CPU, memory, disk and load share.
+	NodeStats []benchNodeStats `json:"node_stats,omitempty"`
+	// DiskPerTx is the average over nodes of data directory growth per
+	// committed tx.
+	DiskPerTx *float64 `json:"disk_bytes_per_tx_avg,omitempty"`
+	// Passed and FailReason: a --find-max probe against the criteria.
+	Passed     *bool  `json:"passed,omitempty"`
+	FailReason string `json:"fail_reason,omitempty"`
 }
 
 // benchOutcome is the fate of one planned transaction, as the runner saw it.

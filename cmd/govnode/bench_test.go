@@ -14,6 +14,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -192,7 +193,7 @@ func TestBenchPlan(t *testing.T) {
 			}
 		}
 	}
-	total := 0
+	total := 0.0
 	for _, m := range defaultBenchMix {
 		total += m.weight
 	}
@@ -210,6 +211,42 @@ func TestBenchPlan(t *testing.T) {
 	}
 	if len(used) != 2 {
 		t.Errorf("citizens use nodes %v", used)
+	}
+	// Every kind, through the groups: contracts are signed only by their
+	// creator after creating them, and every kind is planned.
+	full, err := p.plan(3000, must(parseBenchMix("record=40,identity=20,transfer=20,contract=20")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]string{}
+	seen := map[string]int{}
+	for i, tx := range full {
+		seen[tx.kind]++
+		_, body, err := exec.DecodeTx(tx.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch a := body.GetAction().(type) {
+		case *pb.TxBody_CreateContract:
+			created[a.CreateContract.GetContractId()] = body.GetSigner()
+			if a.CreateContract.GetParties()[0].GetIdentityId() != body.GetSigner() {
+				t.Fatalf("tx %d: creator is not the buyer", i)
+			}
+		case *pb.TxBody_SignContract:
+			if c, ok := created[a.SignContract.GetContractId()]; !ok || c != body.GetSigner() {
+				t.Fatalf("tx %d: signs contract %s not created before by its signer", i, a.SignContract.GetContractId())
+			}
+			delete(created, a.SignContract.GetContractId())
+		case *pb.TxBody_RegisterSubject, *pb.TxBody_IssueCredential:
+			if !tx.signer.official {
+				t.Fatalf("tx %d: %s by a citizen", i, tx.kind)
+			}
+		}
+	}
+	for _, k := range benchKinds {
+		if seen[k] == 0 {
+			t.Errorf("kind %s never planned: %v", k, seen)
+		}
 	}
 	if _, err := parseBenchMix("create_record=1,bogus=2"); err == nil {
 		t.Error("unknown mix kind accepted")
@@ -282,6 +319,60 @@ func TestBenchAgainstFakeNetwork(t *testing.T) {
 	}
 }
 
+func TestBenchStepsAndFindMaxAgainstFakeNetwork(t *testing.T) {
+	dir, f := benchNetwork(t)
+	r := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "100,200", "--duration", "200ms", "--grace", "3s", "--poll", "5ms",
+		"--seed", "5", "--output", "json", "--conns", "3", "--mix", "record=70,identity=10,transfer=10,contract=10", "--drain-timeout", "1s")
+	m := jsonObject(t, r.out)
+	steps, ok := m["steps"].([]any)
+	if !ok || len(steps) != 2 {
+		t.Fatalf("steps report: %s", r.out)
+	}
+	for i, want := range []float64{20, 40} {
+		st := steps[i].(map[string]any)
+		if st["offered"] != want || st["committed"] != want || st["rate"] != []float64{100, 200}[i] || st["conns"] != float64(3) ||
+			st["protocol"] != "http/1.1" || st["failed"] != float64(0) {
+			t.Errorf("step %d: %v", i, st)
+		}
+		nodes := st["node_stats"].([]any)
+		n0, n1 := nodes[0].(map[string]any), nodes[1].(map[string]any)
+		// Connections 0 and 2 go to node 0, 1 to node 1.
+		if n0["conns"] != float64(2) || n1["conns"] != float64(1) || n0["submitted"].(float64)+n1["submitted"].(float64) != want {
+			t.Errorf("step %d nodes: %v", i, nodes)
+		}
+		// The fake has no metrics endpoint: the error is reported, not fatal.
+		if n0["metrics_error"] == nil || n0["cpu_cores_avg"] != nil {
+			t.Errorf("step %d metrics: %v", i, n0)
+		}
+	}
+	// The second step continued every signer's nonces: the fake refuses gaps.
+	f.mu.Lock()
+	if len(f.accepted) != 3+20+40 {
+		t.Errorf("fake accepted %d", len(f.accepted))
+	}
+	f.mu.Unlock()
+
+	r = mustRun(t, nil, "bench", "--testnet", dir, "--find-max", "--find-min-rate", "50", "--find-max-rate", "150", "--duration", "200ms",
+		"--grace", "3s", "--poll", "5ms", "--setup=false", "--output", "json", "--drain-timeout", "1s")
+	fm, ok := jsonObject(t, r.out)["find_max"].(map[string]any)
+	if !ok || fm["rate"] != float64(150) || fm["at_upper_bound"] != true || len(fm["probes"].([]any)) != 3 || fm["committed_tps"].(float64) <= 0 {
+		t.Fatalf("find-max report: %s", r.out)
+	}
+	txt := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "50,100", "--duration", "100ms", "--grace", "2s", "--poll", "5ms", "--setup=false").out
+	for _, want := range []string{"2 steps of 100ms", "committed/s", "step 100 tx/s:", "rss max MiB", "metrics:"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("steps text lacks %q:\n%s", want, txt)
+		}
+	}
+	txt = mustRun(t, nil, "bench", "--testnet", dir, "--find-max", "--find-min-rate", "50", "--find-max-rate", "100", "--duration", "100ms",
+		"--grace", "2s", "--poll", "5ms", "--setup=false").out
+	for _, want := range []string{"find-max: probes of 100ms", "verdict", "pass", "saturation: above 100 tx/s"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("find-max text lacks %q:\n%s", want, txt)
+		}
+	}
+}
+
 func TestBenchFlagErrors(t *testing.T) {
 	dir, _ := benchNetwork(t)
 	for _, args := range [][]string{
@@ -293,6 +384,15 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"bench", "--testnet", dir, "--rate", "0.5", "--duration", "1s"},
 		{"bench", "--testnet", dir, "--follow-node", "5"},
 		{"bench", "--testnet", dir, "--mix", "x=1"},
+		{"bench", "--testnet", dir, "--rate", "100,x"},
+		{"bench", "--testnet", dir, "--rate", "100,0"},
+		{"bench", "--testnet", dir, "--conns", "1"},
+		{"bench", "--testnet", dir, "--conns", "-1"},
+		{"bench", "--testnet", dir, "--find-max", "--rate", "100"},
+		{"bench", "--testnet", dir, "--find-max", "--max-p99", "0s"},
+		{"bench", "--testnet", dir, "--find-max", "--min-commit", "1.5"},
+		{"bench", "--testnet", dir, "--find-max", "--find-min-rate", "500", "--find-max-rate", "100"},
+		{"bench", "--testnet", dir, "--find-max", "--find-precision", "1"},
 		{"bench", "--testnet", filepath.Join(dir, "nope")},
 	} {
 		if r := run(t, nil, args...); r.err == nil {
