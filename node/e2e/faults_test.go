@@ -128,16 +128,6 @@ func TestByzantineValidatorAll(t *testing.T) {
 	}
 	t.Logf("evidence against dept3 on chain at (view, height) %v", found)
 
-	// The forged and garbage gossip reached honest nodes, which rejected it.
-	rejected := 0.0
-	for _, i := range honest {
-		rejected += c.labelledMetric(i, "govnode_p2p_gossip_messages_total", `outcome="rejected"`)
-	}
-	if rejected == 0 {
-		t.Fatal("no honest node rejected any gossip: the liar's forged messages never arrived")
-	}
-	t.Logf("honest nodes rejected %v gossip messages", rejected)
-
 	// Progress goes on with the liar still running.
 	before := c.height(0)
 	more := c.submitLoad(2, honest...)
@@ -148,6 +138,30 @@ func TestByzantineValidatorAll(t *testing.T) {
 		t.Fatal("no progress after the evidence")
 	}
 	acked = append(acked, more...)
+	// The forged and garbage gossip reached honest nodes, which rejected it.
+	// The liar starts it only after its first votes (so that its
+	// equivocation is heard before scoring cuts it off): wait for it,
+	// past the second load; while it has not come, more load makes more
+	// blocks for the liar to vote on.
+	rejected := 0.0
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		for _, i := range honest {
+			rejected += c.labelledMetric(i, "govnode_p2p_gossip_messages_total", `outcome="rejected"`)
+		}
+		if rejected > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no honest node rejected any gossip: the liar's forged messages never arrived\nliar log:\n%s", c.logTail(liar))
+		}
+		extra := c.submitLoad(1, honest...)
+		for _, i := range honest {
+			c.waitCommitted(i, extra, 60*time.Second)
+		}
+		acked = append(acked, extra...)
+	}
+	t.Logf("honest nodes rejected %v gossip messages", rejected)
+
 	c.settle(30*time.Second, honest...)
 	_, counts := c.checkAgreement(honest...)
 	exactlyOnce(t, acked, counts)
