@@ -281,6 +281,20 @@ func (c *Cluster) Signal(i int, sig syscall.Signal) error {
 	}
 }
 
+// WaitExit waits up to d for node i's process to exit.
+func (c *Cluster) WaitExit(i int, d time.Duration) {
+	c.mu.Lock()
+	done := c.exited[i]
+	c.mu.Unlock()
+	if done == nil {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
 // Running reports whether node i's process is alive.
 func (c *Cluster) Running(i int) bool {
 	c.mu.Lock()

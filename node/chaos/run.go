@@ -572,9 +572,49 @@ func (sc *schedule) chain(ctx context.Context, i int) Chain {
 	return c
 }
 
-// dumpLogs prints the end of every node's log (a failed schedule).
+// dumpLogs records what a failed schedule left for diagnosis: every
+// node's status (height, view, leader, peers), a goroutine dump of every
+// node still running (SIGQUIT, after the end of each log is printed: the
+// Go runtime writes all stacks to the log and exits), and the whole logs
+// copied to FailureDir/<chain id>/, which outlives the work directory.
 func (sc *schedule) dumpLogs() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range sc.s.Nodes {
+		st, err := sc.c.Status(ctx, i)
+		if err != nil {
+			fmt.Fprintf(sc.out, "--- node%d status: %v\n", i, err)
+			continue
+		}
+		fmt.Fprintf(sc.out, "--- node%d status: height %d, view %d, leader %d, %d peers, syncing %v\n",
+			i, st.GetHeight(), st.GetView(), st.GetLeader(), len(st.GetPeers()), st.GetSyncing())
+	}
 	for i := range sc.s.Nodes {
 		fmt.Fprintf(sc.out, "--- node%d log tail (%s)\n%s\n", i, sc.c.LogPath(i), sc.c.LogTail(i, 3000))
 	}
+	for i := range sc.s.Nodes {
+		_ = sc.c.Signal(i, syscall.SIGCONT) // a paused node cannot dump
+		if sc.c.Signal(i, syscall.SIGQUIT) == nil {
+			sc.c.WaitExit(i, 5*time.Second)
+		}
+	}
+	dir := filepath.Join(FailureDir, sc.c.ChainID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(sc.out, "keep logs: %v\n", err)
+		return
+	}
+	for i := range sc.s.Nodes {
+		b, err := os.ReadFile(sc.c.LogPath(i))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("node%d.log", i)), b, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(sc.out, "keep node%d log: %v\n", i, err)
+		}
+	}
+	fmt.Fprintf(sc.out, "logs with goroutine dumps kept in %s\n", dir)
 }
+
+// FailureDir is where the logs of failed schedules are kept (relative to
+// the working directory: build/ of the repository under make chaos).
+var FailureDir = filepath.Join("build", "chaos-failures")
