@@ -24,10 +24,16 @@ type Metrics struct {
 	MempoolRejected *prometheus.CounterVec
 	Peers           prometheus.Gauge
 	ConsensusMsgs   *prometheus.CounterVec
-	ApplyDuration   prometheus.Histogram
-	CommitDuration  prometheus.Histogram
-	SyncedBlocks    prometheus.Counter
-	APIRequests     *prometheus.CounterVec
+	// HashOnlyProposals counts proposals received with tx hashes in
+	// place of txs, by outcome: received, mempool (every tx was there),
+	// fetched (missing txs fetched from peers), failed (dropped
+	// unresolved), malformed (refused).
+	HashOnlyProposals *prometheus.CounterVec
+	FetchedTxs        prometheus.Counter
+	ApplyDuration     prometheus.Histogram
+	CommitDuration    prometheus.Histogram
+	SyncedBlocks      prometheus.Counter
+	APIRequests       *prometheus.CounterVec
 }
 
 // NewMetrics registers the node's metrics, and the Go and process
@@ -60,6 +66,11 @@ func NewMetrics() *Metrics {
 			Name: "govnode_p2p_peers", Help: "Connected consortium peers."}),
 		ConsensusMsgs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "govnode_consensus_messages_total", Help: "Consensus messages by direction and kind."}, []string{"direction", "kind"}),
+		HashOnlyProposals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "govnode_consensus_hash_only_proposals_total",
+			Help: "Proposals received with tx hashes instead of txs, by outcome (received, mempool, fetched, failed, malformed)."}, []string{"outcome"}),
+		FetchedTxs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "govnode_consensus_fetched_txs_total", Help: "Txs of hash-only proposals fetched from peers (missing from the mempool)."}),
 		ApplyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "govnode_ledger_apply_duration_seconds", Help: "Time to execute a committed block.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
@@ -72,7 +83,7 @@ func NewMetrics() *Metrics {
 			Name: "govnode_api_requests_total", Help: "API requests by procedure and code."}, []string{"procedure", "code"}),
 	}
 	for _, c := range []prometheus.Collector{m.Height, m.CommittedTxs, m.FailedTxs, m.BlockInterval, m.ViewChanges, m.View,
-		m.MempoolTxs, m.MempoolBytes, m.MempoolRejected, m.Peers, m.ConsensusMsgs, m.ApplyDuration, m.CommitDuration,
+		m.MempoolTxs, m.MempoolBytes, m.MempoolRejected, m.Peers, m.ConsensusMsgs, m.HashOnlyProposals, m.FetchedTxs, m.ApplyDuration, m.CommitDuration,
 		m.SyncedBlocks, m.APIRequests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)

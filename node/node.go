@@ -250,7 +250,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.transport = newTransport(n)
+	n.transport = newTransport(n, pcfg.MaxTxHashesPerRequest)
 	if n.host, err = p2p.New(ctx, pcfg,
 		p2p.WithIdentity(lkey),
 		p2p.WithLogger(log.With("part", "p2p")),

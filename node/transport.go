@@ -26,35 +26,63 @@ const (
 // transport carries consensus messages over the p2p layer's consensus
 // topic (consensus.Transport). Messages to one validator are published to
 // all: at consortium sizes a broadcast costs little, and every replica
-// forms QCs sooner. Block fetches use the sync protocol.
+// forms QCs sooner. Proposals travel hash-only and are resolved on receipt
+// (hashonly.go). Block fetches use the sync protocol.
 type transport struct {
 	n        *Node
 	inbox    chan *pb.ConsensusMessage
 	requests chan driver.BlockRequest
 	fetches  chan struct{} // semaphore bounding fetches in flight
 	nonce    atomic.Uint64
+	resolver *proposalResolver
 }
 
 var _ driver.Transport = (*transport)(nil)
 
-func newTransport(n *Node) *transport {
-	return &transport{
+// newTransport makes n's transport; maxTxHashes is the p2p layer's
+// MaxTxHashesPerRequest. It reaches n.host only once the node runs.
+func newTransport(n *Node, maxTxHashes int) *transport {
+	t := &transport{
 		n:        n,
 		inbox:    make(chan *pb.ConsensusMessage, inboxSize),
 		requests: make(chan driver.BlockRequest, blockRequestSize),
 		fetches:  make(chan struct{}, maxFetchInFlight),
 	}
+	t.resolver = &proposalResolver{
+		pool:       n.mempool,
+		fetcher:    hostTxs{n},
+		out:        t.inbox,
+		chunk:      maxTxHashes,
+		maxTxs:     n.consCfg.MaxBlockTxs,
+		timeout:    resolveTimeout,
+		outcomes:   n.metrics.HashOnlyProposals,
+		fetchedTxs: n.metrics.FetchedTxs,
+		log:        n.log.With("part", "transport"),
+		wg:         &n.wg,
+		inFlight:   make(chan struct{}, maxResolveInFlight),
+	}
+	return t
+}
+
+// hostTxs fetches txs through the node's p2p host, which New starts after
+// the transport is made.
+type hostTxs struct{ n *Node }
+
+func (h hostTxs) RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]byte, error) {
+	return h.n.host.RequestTxs(ctx, p, hashes)
 }
 
 func (t *transport) Send(to int, m *pb.ConsensusMessage) error { return t.Broadcast(m) }
 
+// Broadcast gossips m; a proposal goes hash-only (hashOnlyProposal), its
+// txs having reached every validator by tx gossip already.
 func (t *transport) Broadcast(m *pb.ConsensusMessage) error {
-	err := t.publish(m)
+	err := t.publish(hashOnlyProposal(m))
 	t.n.byz.consensusSent(m)
 	return err
 }
 
-// publish gossips m on the consensus topic.
+// publish gossips m, as it is, on the consensus topic.
 func (t *transport) publish(m *pb.ConsensusMessage) error {
 	// A copy with a fresh nonce: the core may send the same message again
 	// (a timeout retransmitted after a loss), and gossip drops what it has
@@ -137,13 +165,16 @@ func (t *transport) pump(ctx context.Context) {
 				continue
 			}
 			t.n.metrics.ConsensusMsgs.WithLabelValues("in", msgKind(m.Consensus)).Inc()
-			select {
-			case t.inbox <- m.Consensus:
-			default:
-				// The driver is far behind; the protocol recovers what
-				// is lost through timeouts and fetches.
-				t.n.metrics.ConsensusMsgs.WithLabelValues("dropped", msgKind(m.Consensus)).Inc()
+			if isHashOnly(m.Consensus) {
+				// Resolved from the mempool it is delivered here, in
+				// order; otherwise the resolver delivers it later, or
+				// drops it.
+				if full := t.resolver.resolve(ctx, m.Consensus, t.txPeers(m)); full != nil {
+					t.deliver(full)
+				}
+				continue
 			}
+			t.deliver(m.Consensus)
 		case _, ok := <-txs:
 			if !ok {
 				return
@@ -153,6 +184,32 @@ func (t *transport) pump(ctx context.Context) {
 			t.n.metrics.MempoolBytes.Set(float64(bytes))
 		}
 	}
+}
+
+// deliver hands m to the driver without waiting.
+func (t *transport) deliver(m *pb.ConsensusMessage) {
+	select {
+	case t.inbox <- m:
+	default:
+		// The driver is far behind; the protocol recovers what is lost
+		// through timeouts and fetches.
+		t.n.metrics.ConsensusMsgs.WithLabelValues("dropped", msgKind(m)).Inc()
+	}
+}
+
+// txPeers are the peers asked for the txs of hash-only proposal m that the
+// mempool lacks: its proposer, which reaped them from its own mempool,
+// then the peer that relayed it to us.
+func (t *transport) txPeers(m p2p.Message) []peer.ID {
+	self := t.n.host.ID()
+	var peers []peer.ID
+	if id, ok := t.n.validatorPeer(int(m.Consensus.GetSender())); ok && id != self {
+		peers = append(peers, id)
+	}
+	if r := m.ReceivedFrom; r != "" && r != self && (len(peers) == 0 || peers[0] != r) {
+		peers = append(peers, r)
+	}
+	return peers
 }
 
 func msgKind(m *pb.ConsensusMessage) string {
