@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,11 @@ func newTransport(n *Node, maxTxHashes int) *transport {
 		requests: make(chan driver.BlockRequest, blockRequestSize),
 		fetches:  make(chan struct{}, maxFetchInFlight),
 	}
+	// The nonce starts at a random point: a node restarted within gossip's
+	// seen-cache TTL would otherwise number its messages 1, 2, ... again,
+	// and a restarted node's first timeout, identical to the one it sent
+	// before the restart, would be dropped as already seen.
+	t.nonce.Store(rand.Uint64())
 	t.resolver = &proposalResolver{
 		pool:       n.mempool,
 		fetcher:    hostTxs{n},
