@@ -298,6 +298,13 @@ func (c *Core) Tick() {
 				c.broadcastTimeout(c.view)
 			}
 			c.deadline = c.tick + c.duration()
+			if c.timedOut(c.view) {
+				// From now on this replica only retransmits the same
+				// timeout: at the base timeout, not at the view's grown
+				// duration, so that a TC forms soon after a partition
+				// heals or a peer that missed the timeout restarts.
+				c.deadline = c.tick + min(c.duration(), uint64(c.cfg.BaseTimeoutTicks))
+			}
 		}
 		if c.cfg.Leader(c.view) == c.self && !c.timedOut(c.view) && c.slot == nil && !c.awaitingQC() &&
 			c.canPropose() && c.tick-c.lastHeartbeat >= uint64(c.cfg.HeartbeatTicks) {

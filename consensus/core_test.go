@@ -359,3 +359,43 @@ func TestObserverFollows(t *testing.T) {
 		}
 	}
 }
+
+// After many views that ended by timeout, a view lasts MaxTimeoutTicks; a
+// replica whose timeout was lost retransmits it at the base timeout, not
+// at that grown duration, so a TC forms soon after the loss (a partition
+// healing, a peer restarting) instead of a whole view later.
+func TestLostTimeoutRetransmittedAtBaseTimeout(t *testing.T) {
+	h := newHarness(t, 4, consensus.Byzantine)
+	// Only timeouts and TCs get through: every view ends by timeout.
+	onlyTimeouts := func(from, to int, m *pb.ConsensusMessage) bool {
+		return m.GetProposal() != nil || m.GetVote() != nil || m.GetHeartbeat() != nil
+	}
+	h.drop = onlyTimeouts
+	for h.cores[0].Status().View < 5 {
+		h.tick(1)
+	}
+	v := h.cores[0].Status().View
+	// Replica 3 is down, so a TC for v needs replica 2's timeout, and the
+	// first one replica 2 sends in v is lost.
+	h.cores[3] = nil
+	lost := false
+	h.drop = func(from, to int, m *pb.ConsensusMessage) bool {
+		if to := m.GetTimeout(); to != nil && from == 2 && to.GetView() == v && !lost {
+			return true
+		}
+		return onlyTimeouts(from, to, m)
+	}
+	for i := 0; h.cores[0].Status().View == v; i++ {
+		if sent := h.sent[2]; !lost && len(sent) > 0 && sent[len(sent)-1].GetTimeout().GetView() == v {
+			lost = true // its first timeout in v went out (and was dropped)
+		}
+		if i > h.cfg.MaxTimeoutTicks+2*h.cfg.BaseTimeoutTicks {
+			t.Fatalf("no TC for view %d within %d ticks (view duration %d, base timeout %d)",
+				v, i, h.cfg.MaxTimeoutTicks, h.cfg.BaseTimeoutTicks)
+		}
+		h.tick(1)
+	}
+	if !lost {
+		t.Fatal("replica 2's timeout was never sent")
+	}
+}
