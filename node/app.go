@@ -234,6 +234,12 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 			return fmt.Errorf("commit block %d: decode header: %w", cb.Height, err)
 		}
 	}
+	// Every path that brings a block in checks its txs against its
+	// header; executing other txs than the quorum certified would put
+	// this node's state apart from everyone's, so refuse to go on.
+	if err := checkBlockTxs(cb.Block, hdr); err != nil {
+		return fmt.Errorf("commit block %d: %w", cb.Height, err)
+	}
 	start := time.Now()
 	res, err := a.exec.ApplyBlock(reader{a.store}, hdr, cb.Block.GetTxs())
 	if err != nil {

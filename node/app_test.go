@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
@@ -113,5 +115,35 @@ func TestValidateBlock(t *testing.T) {
 	// A state height this node has not executed cannot be checked.
 	if _, err := a.BuildPayload(consensus.ProposeSlot{Height: 3, StateHeight: 1}, nil); err == nil {
 		t.Fatal("payload built on unexecuted state")
+	}
+}
+
+// A block whose txs are not the ones its header commits to is never
+// executed: the node stops with an error rather than apply txs the quorum
+// did not certify (its state would leave everyone else's).
+func TestCommitRefusesTxsOtherThanCertified(t *testing.T) {
+	a := newTestApp(t)
+	txs := [][]byte{[]byte("tx one"), []byte("tx two")}
+	hdr, err := a.BuildPayload(consensus.ProposeSlot{Height: 1}, txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr.ChainId, hdr.Height = "app-test", 1
+	hb, err := proto.Marshal(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][][]byte{
+		"swapped":  {txs[1], txs[0]},
+		"replaced": {txs[0], []byte("forged")},
+		"dropped":  txs[:1],
+	} {
+		cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb, Txs: got}, Header: hdr}
+		if err := a.Commit([]consensus.CommittedBlock{cb}); err == nil || !strings.Contains(err.Error(), "tx_root") {
+			t.Fatalf("%s: Commit = %v, want a refusal naming tx_root", name, err)
+		}
+		if h, _ := a.store.Height(); h != 0 {
+			t.Fatalf("%s: the store moved to height %d", name, h)
+		}
 	}
 }

@@ -316,7 +316,7 @@ func (n *Node) verifySynced(ours uint64, blocks []*pb.CommittedBlock) ([]consens
 		if err := consensus.VerifyCommit(n.consCfg, cb.GetBlock(), cert, chain); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
-		if err := n.checkBlockTxs(cb.GetBlock(), hdr); err != nil {
+		if err := checkBlockTxs(cb.GetBlock(), hdr); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
 		out = append(out, consensus.CommittedBlock{Height: h, Hash: hash, Block: cb.GetBlock(), Header: hdr, Cert: cert})
@@ -325,15 +325,18 @@ func (n *Node) verifySynced(ours uint64, blocks []*pb.CommittedBlock) ([]consens
 	return out, nil
 }
 
-// checkBlockTxs checks that a synced block's txs are the ones its header
-// commits to (the certificate covers the header only).
-func (n *Node) checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
+// checkBlockTxs checks that a block's txs are the ones its header commits
+// to. A header's signature or certificate covers the header only; the
+// txs beside it are checked here wherever a block comes from a peer
+// (block sync, fetches; gossiped proposals are checked by p2p) and once
+// more before a block is executed.
+func checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
 	hashes := make([][]byte, len(b.GetTxs()))
 	for i, tx := range b.GetTxs() {
 		hashes[i] = crypto.Hash(tx)
 	}
 	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
-		return errors.New("txs do not match the header's tx_root")
+		return errors.New("txs do not match the header's tx_count and tx_root")
 	}
 	return nil
 }

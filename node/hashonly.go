@@ -12,9 +12,12 @@ package node
 // a full one on the way in (proposalResolver). The header, and so the
 // block hash, the proposer's signature and the tx_root the core checks
 // through ValidateBlock, is untouched; only Block.txs is left out and put
-// back in the same order. A proposer that lies (hashes that do not match
-// its header's tx_root or tx_count) gets its block refused by ValidateBlock
-// like any other invalid block.
+// back in the same order. The hashes are not signed (the signature covers
+// the header), so anyone relaying the proposal could alter them: the p2p
+// layer's gossip validator refuses a proposal whose hashes (or txs) do not
+// make its header's tx_count and tx_root, before it reaches this code, and
+// the node checks the txs against the header again before executing a
+// block (ledgerApp.commitOne).
 //
 // Blocks fetched by hash and blocks served by block sync stay full: they
 // are what a node falls back on when a hash-only proposal cannot be

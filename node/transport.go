@@ -139,6 +139,15 @@ func (t *transport) Fetch(from int, hash []byte) error {
 			return
 		}
 		for _, b := range blocks {
+			var hdr pb.Header
+			if err := proto.Unmarshal(b.GetHeader(), &hdr); err != nil {
+				t.n.log.Info("fetched block refused", "from", from, "err", err)
+				return
+			}
+			if err := checkBlockTxs(b, &hdr); err != nil {
+				t.n.log.Info("fetched block refused", "from", from, "height", hdr.GetHeight(), "err", err)
+				return
+			}
 			m := &pb.ConsensusMessage{Sender: uint32(from), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}
 			select {
 			case t.inbox <- m:

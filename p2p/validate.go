@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -108,6 +109,13 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 		if hdr.GetProposer() != sender {
 			return nil, rejectf("proposal by %d sent as %d", hdr.GetProposer(), sender)
 		}
+		// The signature covers the header only, and the txs (or their
+		// hashes) travel beside it unsigned: any relay could swap them.
+		// They must be the ones the header commits to, or a node would
+		// store a block whose txs are not the ones the quorum certified.
+		if err := checkProposalTxs(m.Proposal, &hdr); err != nil {
+			return nil, err
+		}
 		signBytes = crypto.ProposalSignBytes(chainID, crypto.Hash(b.GetHeader()))
 		sig = b.GetSignature()
 	case *pb.ConsensusMessage_TimeoutCert:
@@ -131,4 +139,24 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 		return nil, rejectf("sender %d: %v", sender, err)
 	}
 	return msg, nil
+}
+
+// checkProposalTxs checks that a proposal's txs, or in a hash-only
+// proposal its tx hashes, are exactly those its header's tx_count and
+// tx_root commit to.
+func checkProposalTxs(p *pb.Proposal, hdr *pb.Header) error {
+	txs, hashes := p.GetBlock().GetTxs(), p.GetTxHashes()
+	if len(txs) > 0 && len(hashes) > 0 {
+		return rejectf("proposal with both txs and tx hashes")
+	}
+	if len(hashes) == 0 {
+		hashes = make([][]byte, len(txs))
+		for i, tx := range txs {
+			hashes[i] = crypto.Hash(tx)
+		}
+	}
+	if uint64(len(hashes)) != uint64(hdr.GetTxCount()) || !bytes.Equal(crypto.MerkleRoot(hashes), hdr.GetTxRoot()) {
+		return rejectf("proposal txs do not match the header's tx_count and tx_root")
+	}
+	return nil
 }

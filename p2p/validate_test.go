@@ -69,13 +69,29 @@ func TestCheckConsensus(t *testing.T) {
 	heartbeat := &pb.ConsensusMessage{Sender: 2, Msg: &pb.ConsensusMessage_Heartbeat{Heartbeat: &pb.Heartbeat{
 		View: 3, Leader: 2, HighQc: hqc, Seq: 5, Signature: sign(t, keys[2], crypto.HeartbeatSignBytes(testChain, 3, 5, 2, 8)),
 	}}}
+	txs := [][]byte{[]byte("tx a"), []byte("tx b"), []byte("tx c")}
+	txHashes := [][]byte{crypto.Hash(txs[0]), crypto.Hash(txs[1]), crypto.Hash(txs[2])}
 	proposal := func(chain string, proposer, sender uint32, signer crypto.PrivateKey) *pb.ConsensusMessage {
-		hdr := marshal(t, &pb.Header{ChainId: chain, Height: 10, View: 3, Proposer: proposer})
+		hdr := marshal(t, &pb.Header{ChainId: chain, Height: 10, View: 3, Proposer: proposer,
+			TxCount: uint32(len(txHashes)), TxRoot: crypto.MerkleRoot(txHashes)})
 		return &pb.ConsensusMessage{Sender: sender, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{
 			Block:    &pb.Block{Header: hdr, Signature: sign(t, signer, crypto.ProposalSignBytes(testChain, crypto.Hash(hdr)))},
-			TxHashes: [][]byte{hash},
+			TxHashes: txHashes,
 		}}}
 	}
+	// The same signed header with its txs altered on the way: the
+	// signature still verifies, the txs are not the ones it commits to.
+	withTxs := func(mutate func(p *pb.Proposal)) *pb.ConsensusMessage {
+		m := proposal(testChain, 0, 0, keys[0])
+		mutate(m.GetProposal())
+		return m
+	}
+	full := withTxs(func(p *pb.Proposal) { p.TxHashes, p.Block.Txs = nil, txs })
+	swapped := withTxs(func(p *pb.Proposal) { p.TxHashes = [][]byte{txHashes[1], txHashes[0], txHashes[2]} })
+	swappedFull := withTxs(func(p *pb.Proposal) { p.TxHashes, p.Block.Txs = nil, [][]byte{txs[1], txs[0], txs[2]} })
+	dropped := withTxs(func(p *pb.Proposal) { p.TxHashes = txHashes[:2] })
+	both := withTxs(func(p *pb.Proposal) { p.Block.Txs = txs })
+	replaced := withTxs(func(p *pb.Proposal) { p.TxHashes, p.Block.Txs = nil, [][]byte{txs[0], txs[1], []byte("forged")} })
 	tc := func(sender uint32, signer crypto.PrivateKey, member uint32) *pb.ConsensusMessage {
 		return &pb.ConsensusMessage{Sender: sender, Msg: &pb.ConsensusMessage_TimeoutCert{TimeoutCert: &pb.TimeoutCert{
 			View: 3, HighQc: hqc,
@@ -106,6 +122,12 @@ func TestCheckConsensus(t *testing.T) {
 		{"proposal for another chain", marshal(t, proposal("other", 0, 0, keys[0])), true},
 		{"proposal signed by another", marshal(t, proposal(testChain, 0, 0, keys[1])), true},
 		{"proposal with a short tx hash", marshal(t, badHashProposal), true},
+		{"proposal with its txs", marshal(t, full), false},
+		{"hash-only proposal, hashes swapped", marshal(t, swapped), true},
+		{"proposal, txs swapped", marshal(t, swappedFull), true},
+		{"hash-only proposal, a hash dropped", marshal(t, dropped), true},
+		{"proposal, a tx replaced", marshal(t, replaced), true},
+		{"proposal with txs and hashes", marshal(t, both), true},
 		{"timeout certificate without sender", marshal(t, tc(2, keys[1], 1)), true},
 		{"timeout certificate, forged own timeout", marshal(t, tc(1, keys[2], 1)), true},
 	}
