@@ -303,7 +303,7 @@ func (c *Core) Tick() {
 				// timeout: at the base timeout, not at the view's grown
 				// duration, so that a TC forms soon after a partition
 				// heals or a peer that missed the timeout restarts.
-				c.deadline = c.tick + min(c.duration(), uint64(c.cfg.BaseTimeoutTicks))
+				c.deadline = c.tick + uint64(c.cfg.BaseTimeoutTicks)
 			}
 		}
 		if c.cfg.Leader(c.view) == c.self && !c.timedOut(c.view) && c.slot == nil && !c.awaitingQC() &&

@@ -380,7 +380,7 @@ func TestLostTimeoutRetransmittedAtBaseTimeout(t *testing.T) {
 	h.cores[3] = nil
 	lost := false
 	h.drop = func(from, to int, m *pb.ConsensusMessage) bool {
-		if to := m.GetTimeout(); to != nil && from == 2 && to.GetView() == v && !lost {
+		if tm := m.GetTimeout(); tm != nil && from == 2 && tm.GetView() == v && !lost {
 			return true
 		}
 		return onlyTimeouts(from, to, m)

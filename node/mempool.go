@@ -117,11 +117,25 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	if h := crypto.Hash(tx); m.Has(h) {
 		return h, ErrDuplicateTx
 	}
-	meta, err := m.checker.CheckTx(tx)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTx, err)
+	// The check reads committed state outside the lock. Should a commit
+	// land meanwhile, its Update may not have tracked this signer (no tx
+	// of it was pending), so the verdict could name a nonce the commit
+	// used: check again against the new state.
+	var meta *TxMeta
+	for try := 0; ; try++ {
+		m.mu.Lock()
+		commits := m.commits
+		m.mu.Unlock()
+		var err error
+		if meta, err = m.checker.CheckTx(tx); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidTx, err)
+		}
+		m.mu.Lock()
+		if m.commits == commits || try == 2 {
+			break // still locked
+		}
+		m.mu.Unlock()
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.byHash[string(meta.Hash)]; ok {
 		return meta.Hash, ErrDuplicateTx

@@ -18,9 +18,21 @@ type fakeChecker struct {
 	next  map[string]uint64
 	calls int
 	bad   map[string]bool // signers refused from now on
+	// during, if set, runs once at the end of the next CheckTx, after its
+	// verdict is made (a commit landing while a tx is being checked).
+	during func()
 }
 
 func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
+	defer func() {
+		c.mu.Lock()
+		during := c.during
+		c.during = nil
+		c.mu.Unlock()
+		if during != nil {
+			during()
+		}
+	}()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
@@ -178,6 +190,23 @@ func TestMempoolUpdateRemovesCommittedAndStale(t *testing.T) {
 	// A committed nonce cannot come back.
 	if _, err := m.Add(tx("a", 2)); !errors.Is(err, ErrStaleNonce) {
 		t.Fatalf("re-add committed: %v", err)
+	}
+}
+
+// A commit that lands while a tx is being checked, using the tx's nonce
+// (the same tx, or another with its nonce, from another node): the tx is
+// checked again and refused, not admitted on the stale verdict.
+func TestMempoolAddRechecksAfterConcurrentCommit(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	c.during = func() {
+		c.commit("a", 1)
+		m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
+	}
+	if _, err := m.Add(tx("a", 1)); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("Add during a commit of its nonce: %v, want ErrStaleNonce", err)
+	}
+	if n, _ := m.Size(); n != 0 {
+		t.Fatalf("%d txs pending", n)
 	}
 }
 
