@@ -215,9 +215,20 @@ func Generate(seed uint64, index int, p Params) (Schedule, error) {
 	slots := timeline(ss, p.Duration)
 	s.Warmup = slots[0].at
 	r := rand.New(rand.NewPCG(ss, 0x6368616f73)) // "chaos"
+	// One Byzantine validator per schedule: its peers' gossip scoring
+	// graylists a node that sent invalid messages for minutes after it
+	// turns honest again (the penalty's half-life is about 70 s), so it
+	// stays faulty in their eyes, and a second Byzantine node would make
+	// two faulty of four: no quorum, by design.
+	byz := -1
 	for _, sl := range slots {
 		f := Fault{Kind: deck.next(), At: sl.at, For: sl.dur, Node: r.IntN(p.Nodes)}
 		switch f.Kind {
+		case Byzantine:
+			if byz < 0 {
+				byz = f.Node
+			}
+			f.Node = byz
 		case Split:
 			perm := r.Perm(p.Nodes)
 			f.Half = append([]int(nil), perm[:p.Nodes/2]...)

@@ -95,3 +95,40 @@ func TestParseKinds(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
+
+// A schedule has at most one Byzantine validator: a node that lied stays
+// graylisted by its peers for minutes, so a second liar would be a second
+// faulty node of four.
+func TestOneByzantineValidatorPerSchedule(t *testing.T) {
+	p := Params{Nodes: 4, Duration: 120 * time.Second, Kinds: AllKinds}
+	multi := 0
+	for seed := uint64(1); seed <= 50; seed++ {
+		for i := range 10 {
+			s, err := Generate(seed, i, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			liars := map[int]bool{}
+			for _, f := range s.Faults {
+				if f.Kind == Byzantine {
+					liars[f.Node] = true
+				}
+			}
+			if len(liars) > 1 {
+				t.Fatalf("seed %d schedule %d: Byzantine nodes %v\n%s", seed, i, liars, s)
+			}
+			n := 0
+			for _, f := range s.Faults {
+				if f.Kind == Byzantine {
+					n++
+				}
+			}
+			if n > 1 {
+				multi++
+			}
+		}
+	}
+	if multi == 0 {
+		t.Fatal("no schedule drew two Byzantine faults: the test checks nothing")
+	}
+}
