@@ -24,6 +24,9 @@ cd "$(dirname "$0")/.."
 export TESTNET_DIR=${TESTNET_DIR:-/tmp/govnode-bench-net}
 export BASE_PORT=${BASE_PORT:-36656}
 export FAULT_MODEL=byzantine
+# Enough signers that the client is not what limits the offered rate (each
+# signer sends its txs one at a time, in nonce order).
+export ACCOUNTS=${ACCOUNTS:-256}
 export GOVNODE=${GOVNODE:-./build/govnode}
 NODES=4
 STEPS=${BENCH_STEPS:-1000,2000,4000}

@@ -11,13 +11,15 @@
 # Everything lives under ${TESTNET_DIR:-.testnet}: the network's files, one
 # log file per node (nodeK.log), one pid file per node (nodeK.pid) and
 # api.txt, one API address per line in node order. The binary is
-# ${GOVNODE:-./build/govnode}; `make build` makes it.
+# ${GOVNODE:-./build/govnode}; `make build` makes it. ${ACCOUNTS:-64} citizen
+# accounts are written for load (govnode bench).
 set -euo pipefail
 
 DIR=${TESTNET_DIR:-.testnet}
 BIN=${GOVNODE:-./build/govnode}
 FAULT_MODEL=${FAULT_MODEL:-byzantine}
 BASE_PORT=${BASE_PORT:-26656}
+ACCOUNTS=${ACCOUNTS:-64}
 
 die() { echo "testnet: $*" >&2; exit 1; }
 
@@ -58,7 +60,7 @@ up)
 		done
 		rm -rf "$DIR"
 	fi
-	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" >"$DIR.testnet.log" 2>&1 ||
+	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" --accounts "$ACCOUNTS" >"$DIR.testnet.log" 2>&1 ||
 		{ cat "$DIR.testnet.log" >&2; die "govnode testnet failed"; }
 	mv "$DIR.testnet.log" "$DIR/testnet.log"
 	: >"$DIR/api.txt"
