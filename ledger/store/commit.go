@@ -85,7 +85,7 @@ func (s *Store) Commit(c *CommitData) error {
 	)
 	go func() {
 		defer close(done)
-		recs = blockRecords(c)
+		recs = blockRecords(c, s.indexedTxs(c))
 	}()
 	root, w, err := s.tree.Stage(c.Height, c.Changes)
 	<-done
@@ -112,10 +112,28 @@ func (s *Store) Commit(c *CommitData) error {
 	return nil
 }
 
+// indexedTxs are the txs of c the tx index already holds: committed in an
+// earlier block (a replay, which the state machine records as failed). The
+// index keeps naming the first inclusion, so a replay cannot make a
+// committed tx look failed to whoever looks it up. Absent keys cost a
+// bloom-filter probe each.
+func (s *Store) indexedTxs(c *CommitData) map[[32]byte]bool {
+	var out map[[32]byte]bool
+	for i := range c.Txs {
+		if _, err := s.get(txKey(c.Txs[i].Hash)); err == nil {
+			if out == nil {
+				out = map[[32]byte]bool{}
+			}
+			out[c.Txs[i].Hash] = true
+		}
+	}
+	return out
+}
+
 // blockRecords are the records of block c other than the state tree, the
 // meta and the head: latest values, block, certificate, hash index, events,
-// results and tx index, sorted by key.
-func blockRecords(c *CommitData) []record {
+// results and the tx index of the txs not in indexed, sorted by key.
+func blockRecords(c *CommitData, indexed map[[32]byte]bool) []record {
 	h := c.Height
 	recs := latestRecords(c.Changes, 4+2*len(c.Txs)+2)
 	recs = append(recs,
@@ -142,9 +160,10 @@ func blockRecords(c *CommitData) []record {
 		buf = binary.BigEndian.AppendUint64(buf, h)
 		buf = binary.BigEndian.AppendUint32(buf, uint32(i))
 		loc := buf[o:len(buf):len(buf)]
-		recs = append(recs,
-			record{k: resultKey(h, uint32(i)), v: rec},
-			record{k: txKey(tx.Hash), v: loc})
+		recs = append(recs, record{k: resultKey(h, uint32(i)), v: rec})
+		if !indexed[tx.Hash] {
+			recs = append(recs, record{k: txKey(tx.Hash), v: loc})
+		}
 	}
 	sortRecords(recs)
 	return recs

@@ -100,8 +100,9 @@ type TxLocation struct {
 }
 
 // TxByHash returns where the transaction with this hash was committed and
-// its result. Should one hash be committed twice (the state machine's
-// nonces prevent it), the index names the later inclusion.
+// its result. Should one hash be committed twice (a leader replaying a
+// committed tx, which the state machine records as failed), the index
+// names the first inclusion.
 func (s *Store) TxByHash(hash [32]byte) (TxLocation, []byte, error) {
 	lb, err := s.get(txKey(hash))
 	if err != nil {

@@ -126,6 +126,37 @@ func TestCommitAndRead(t *testing.T) {
 	}
 }
 
+// A tx committed again in a later block (a replay, recorded as failed)
+// keeps its index on the first inclusion: looking it up never shows a
+// committed tx as the failed replay.
+func TestTxIndexKeepsFirstInclusion(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	if err := s.InitGenesis(spec.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	first := spec.block(1)
+	if err := s.Commit(first); err != nil {
+		t.Fatal(err)
+	}
+	replay := spec.block(2)
+	replay.Txs[1] = store.TxResult{Hash: first.Txs[3].Hash, Result: []byte("failed: bad nonce")}
+	if err := s.Commit(replay); err != nil {
+		t.Fatal(err)
+	}
+	loc, res, err := s.TxByHash(first.Txs[3].Hash)
+	if err != nil || loc != (store.TxLocation{Height: 1, Index: 3}) || !bytes.Equal(res, first.Txs[3].Result) {
+		t.Fatalf("TxByHash of the replayed tx = %v %q %v, want the first inclusion", loc, res, err)
+	}
+	rs, err := s.Results(2)
+	if err != nil || !bytes.Equal(rs[1].Result, replay.Txs[1].Result) {
+		t.Fatalf("the replay's own result at 2/1: %q %v", rs, err)
+	}
+	if loc, _, err := s.TxByHash(replay.Txs[2].Hash); err != nil || loc != (store.TxLocation{Height: 2, Index: 2}) {
+		t.Fatalf("a new tx of the block: %v %v", loc, err)
+	}
+}
+
 func TestCommitRefusals(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
