@@ -113,9 +113,9 @@ func withTxs(m *pb.ConsensusMessage, txs [][]byte) *pb.ConsensusMessage {
 
 // checkHashOnly refuses what no honest proposer sends: txs and hashes
 // both, a header that does not decode, a tx count other than the header's,
-// more txs than a block may hold. Anything subtler (a tx_root the hashes do
-// not match, a tx that appears twice) is left to ValidateBlock, after
-// resolution, as for a full proposal.
+// more txs than a block may hold. p2p's gossip validator has already
+// checked the hashes against the header's tx_root; a tx that appears twice
+// is left to ValidateBlock, after resolution, as for a full proposal.
 func checkHashOnly(m *pb.ConsensusMessage, maxTxs int) error {
 	p := m.GetProposal()
 	hashes := p.GetTxHashes()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -403,5 +404,19 @@ func TestResolveOverP2P(t *testing.T) {
 	rig.r.resolve(context.Background(), hashOnlyProposal(unknown), []peer.ID{server.ID()})
 	if got := rig.settled(); len(got) != 0 || rig.outcome(hashOnlyFailed) != 1 {
 		t.Fatal("a proposal with a tx nobody has was delivered")
+	}
+}
+
+// hashOnlyProposal and withTxs copy a Block field by field: a field added
+// to Block must be added there too, or hash-only proposals would drop it.
+func TestBlockFieldsKnownToHashOnly(t *testing.T) {
+	want := []string{"header", "txs", "justify", "tc", "signature"}
+	fields := (&pb.Block{}).ProtoReflect().Descriptor().Fields()
+	var got []string
+	for i := range fields.Len() {
+		got = append(got, string(fields.Get(i).Name()))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Block has fields %v; hashOnlyProposal and withTxs copy %v: update them", got, want)
 	}
 }
