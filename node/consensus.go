@@ -23,6 +23,9 @@ const (
 	// two checks in a row, stops consensus and catches up by block sync.
 	lagThreshold   = 8
 	lagCheckPeriod = 2 * time.Second
+	// stuckChecks: a validator that commits nothing for this many checks
+	// in a row while a peer is ahead catches up by block sync too.
+	stuckChecks = 3
 	// observerPoll is how often an observer asks peers for new blocks.
 	observerPoll = 500 * time.Millisecond
 	syncBatch    = 64
@@ -58,6 +61,33 @@ func (n *Node) runConsensus(ctx context.Context) error {
 }
 
 var errFellBehind = errors.New("fell behind")
+
+// lagWatch decides, from one check every lagCheckPeriod, when a validator
+// should leave consensus and catch up by block sync: when its best peer is
+// more than lagThreshold blocks ahead at two checks in a row, or when a
+// peer is ahead and this node has committed nothing for stuckChecks checks
+// (a node a few blocks behind that no longer hears the consensus, because
+// its peers' gossip scoring dropped it or it missed the proposals, would
+// otherwise wait forever on an idle chain).
+type lagWatch struct {
+	behind, stuck int
+	last          uint64 // our height at the previous check
+}
+
+func (w *lagWatch) fellBehind(ours, best uint64) bool {
+	if best > ours+lagThreshold {
+		w.behind++
+	} else {
+		w.behind = 0
+	}
+	if best > ours && ours == w.last {
+		w.stuck++
+	} else {
+		w.stuck = 0
+	}
+	w.last = ours
+	return w.behind >= 2 || w.stuck >= stuckChecks
+}
 
 // startPeerWait bounds the wait for peers at start.
 const startPeerWait = 5 * time.Second
@@ -97,7 +127,8 @@ func (n *Node) runDriver(ctx context.Context) error {
 	lag.Add(1)
 	go func() {
 		defer lag.Done()
-		behind := 0
+		ours, _ := n.store.Height()
+		watch := lagWatch{last: ours}
 		t := time.NewTicker(lagCheckPeriod)
 		defer t.Stop()
 		for {
@@ -108,12 +139,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 			}
 			ours, _ := n.store.Height()
 			best, _ := n.bestPeer(dctx)
-			if best > ours+lagThreshold {
-				behind++
-			} else {
-				behind = 0
-			}
-			if behind >= 2 {
+			if watch.fellBehind(ours, best) {
 				cancel(errFellBehind)
 				return
 			}
