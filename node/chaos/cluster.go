@@ -357,16 +357,19 @@ func (c *Cluster) WaitMeshed(ctx context.Context, want int, timeout time.Duratio
 		for {
 			st, err := c.Status(ctx, i)
 			connected := 0
+			var missing []string
 			for _, p := range st.GetPeers() {
 				if p.GetConnected() {
 					connected++
+				} else {
+					missing = append(missing, p.GetDepartmentId())
 				}
 			}
 			if err == nil && connected >= want {
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("node%d has %d connected peers after %s, want %d (err %v)", i, connected, timeout, want, err)
+				return fmt.Errorf("node%d has %d connected peers after %s, want %d; not connected: %v (err %v)", i, connected, timeout, want, missing, err)
 			}
 			select {
 			case <-ctx.Done():
