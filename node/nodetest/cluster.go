@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node"
@@ -40,17 +39,7 @@ func NewCluster(t testing.TB, n int, o Options) *Cluster {
 		o.Params = ClusterParams()
 	}
 	rng := rand.NewChaCha8(seed32(o.Seed))
-	gen := func(path string, kind keystore.Kind) crypto.PrivateKey {
-		t.Helper()
-		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rng)
-		if err != nil {
-			t.Fatalf("nodetest: generate key: %v", err)
-		}
-		if err := keystore.Save(path, k, keystore.Options{Kind: kind, Unencrypted: true}); err != nil {
-			t.Fatalf("nodetest: %v", err)
-		}
-		return k
-	}
+	gen := keyWriter(t, rng)
 	doc := &pb.GenesisDoc{
 		ChainId: o.ChainID, GenesisTime: GenesisTime, FaultModel: genesis.FaultCrash,
 		Params: proto.Clone(o.Params).(*pb.Params),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -100,17 +101,7 @@ func NewChain(t testing.TB, o Options) *Chain {
 	rng := rand.NewChaCha8(seed32(o.Seed)) // an io.Reader: keys are the same for a seed
 	c := &Chain{ChainID: o.ChainID, Home: t.TempDir(), opts: o}
 	keys := filepath.Join(c.Home, "keys")
-	gen := func(path string, kind keystore.Kind) crypto.PrivateKey {
-		t.Helper()
-		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rng)
-		if err != nil {
-			t.Fatalf("nodetest: generate key: %v", err)
-		}
-		if err := keystore.Save(path, k, keystore.Options{Kind: kind, Unencrypted: true}); err != nil {
-			t.Fatalf("nodetest: %v", err)
-		}
-		return k
-	}
+	gen := keyWriter(t, rng)
 	c.ValidatorKey = gen(filepath.Join(keys, "validator.key"), keystore.KindValidator)
 	c.NodeKey = gen(filepath.Join(keys, "node.key"), keystore.KindNode)
 	pid, err := keystore.PeerIDFromPublicKey(c.NodeKey.Public())
@@ -446,4 +437,20 @@ func (n *Node) SyncNonce(t testing.TB, a *Account) uint64 {
 	}
 	a.SetLastNonce(last)
 	return last
+}
+
+// keyWriter returns a function that draws an ed25519 key from rng, writes
+// it unencrypted to path as a key file of kind, and returns it.
+func keyWriter(t testing.TB, rng io.Reader) func(path string, kind keystore.Kind) crypto.PrivateKey {
+	return func(path string, kind keystore.Kind) crypto.PrivateKey {
+		t.Helper()
+		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rng)
+		if err != nil {
+			t.Fatalf("nodetest: generate key: %v", err)
+		}
+		if err := keystore.Save(path, k, keystore.Options{Kind: kind, Unencrypted: true}); err != nil {
+			t.Fatalf("nodetest: %v", err)
+		}
+		return k
+	}
 }
