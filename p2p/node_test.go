@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -318,5 +319,37 @@ func TestDroppedConnectionComesBack(t *testing.T) {
 				t.Fatalf("status over the new connection: %v (want a refusal: no block source)", err)
 			}
 		})
+	}
+}
+
+// A connection no event reported (one made before the peer manager
+// subscribed, at start; or an event the bus reported wrongly) must not leave
+// the member marked disconnected: redialing a connected peer returns at
+// once, so the manager would spin on dials and the status would lie. Here a
+// stale "not connected" event is emitted while the connection stays up.
+func TestStaleDisconnectEventResynced(t *testing.T) {
+	nw := p2ptest.NewNetwork(t, 2, 4)
+	nw.StartAll()
+	nw.WaitConnected(10 * time.Second)
+	n0, n1 := nw.Nodes[0], nw.Nodes[1]
+
+	em, err := n0.Host().EventBus().Emitter(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close()
+	before := n0.Stats().Dials
+	if err := em.Emit(event.EvtPeerConnectednessChanged{Peer: n1.ID(), Connectedness: network.NotConnected}); err != nil {
+		t.Fatal(err)
+	}
+	p2ptest.Eventually(t, 10*time.Second, "member marked connected again", func() bool {
+		return p2ptest.Connected(n0, n1.ID())
+	})
+	time.Sleep(500 * time.Millisecond)
+	if d := n0.Stats().Dials - before; d > 3 {
+		t.Fatalf("%d dials to a peer that stayed connected; want at most 3", d)
+	}
+	if !p2ptest.Connected(n0, n1.ID()) || n0.Host().Network().Connectedness(n1.ID()) != network.Connected {
+		t.Fatal("member not connected at the end")
 	}
 }

@@ -109,6 +109,10 @@ func newPeerManager(n *Node, clock Clock, rng *rand.Rand) (*peerManager, error) 
 		}
 		m.state[o] = &peerState{info: PeerInfo{ID: o}}
 	}
+	// The host listens before we subscribe: a peer that dialed in between
+	// is connected with no event to tell us. Read the state now; later
+	// changes are queued in sub.
+	m.resync(now)
 	return m, nil
 }
 
@@ -136,6 +140,7 @@ func (m *peerManager) run(ctx context.Context) {
 		case r := <-m.pingDone:
 			m.onPing(r)
 		case <-pingTick:
+			m.resync(m.clock.Now())
 			m.pingAll(ctx)
 			pingTick = m.clock.After(m.n.cfg.PingInterval)
 		case reply := <-m.reqs:
@@ -185,30 +190,45 @@ func (m *peerManager) onConnectedness(e event.EvtPeerConnectednessChanged) {
 	if !ok {
 		return
 	}
-	now := m.clock.Now()
-	switch e.Connectedness {
-	case network.Connected:
-		if s.info.Connected {
-			return
-		}
+	m.setConnected(s, e.Connectedness == network.Connected, m.clock.Now())
+}
+
+// setConnected records that the peer is now connected or not; a repeat of
+// the current state changes nothing.
+func (m *peerManager) setConnected(s *peerState, connected bool, now time.Time) {
+	if s.info.Connected == connected {
+		return
+	}
+	id := s.info.ID.String()
+	if connected {
 		if s.everConn && s.info.Member {
 			m.n.counters.reconnects.Add(1)
-			m.n.log.Info("p2p: peer reconnected", "peer", e.Peer.String())
+			m.n.log.Info("p2p: peer reconnected", "peer", id)
 		} else {
-			m.n.log.Debug("p2p: peer connected", "peer", e.Peer.String())
+			m.n.log.Debug("p2p: peer connected", "peer", id)
 		}
 		s.info.Connected, s.everConn = true, true
 		s.info.LastSeen = now
 		s.info.Failures = 0
-	default:
-		if !s.info.Connected {
-			return
+		return
+	}
+	s.info.Connected = false
+	if s.info.Member {
+		s.info.NextDial = now.Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
+		m.n.log.Info("p2p: peer disconnected", "peer", id, "redial_at", s.info.NextDial)
+	}
+}
+
+// resync sets every peer's state from the host's. Events keep it current;
+// this covers what no event reports: connections made before the
+// subscription, and any event the bus did not deliver.
+func (m *peerManager) resync(now time.Time) {
+	for id, s := range m.state {
+		c := m.n.connected(id)
+		if c != s.info.Connected {
+			m.n.log.Debug("p2p: peer state resynced from the host", "peer", id.String(), "connected", c)
 		}
-		s.info.Connected = false
-		if s.info.Member {
-			s.info.NextDial = now.Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
-			m.n.log.Info("p2p: peer disconnected", "peer", e.Peer.String(), "redial_at", s.info.NextDial)
-		}
+		m.setConnected(s, c, now)
 	}
 }
 
@@ -216,10 +236,15 @@ func (m *peerManager) onDial(r dialResult) {
 	s := m.state[r.id]
 	s.dialing = false
 	if r.err == nil {
-		// The connectedness event marks it connected; a dial that raced a
-		// disconnect is retried from that event.
-		if !m.n.connected(r.id) {
-			s.info.NextDial = m.clock.Now().Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
+		// Usually the connectedness event has marked it connected already.
+		// When it has not (the dial found a connection no event reported),
+		// the host's word settles it: redialing a connected peer returns at
+		// once, and would spin.
+		now := m.clock.Now()
+		if m.n.connected(r.id) {
+			m.setConnected(s, true, now)
+		} else {
+			s.info.NextDial = now.Add(backoffDelay(s.info.Failures, &m.n.cfg, m.rng))
 		}
 		return
 	}
