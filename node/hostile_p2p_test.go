@@ -69,6 +69,24 @@ func TestHostileP2P(t *testing.T) {
 	consTopic, _ := gossiper(ctx, t, observer2, target, c.ChainID, p2p.TopicConsensus)
 	txAccepted := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="accepted",topic="tx"}`)
 
+	// A tx refused for what the node's state says (here a nonce that a
+	// committed tx used: an honest peer may gossip such a tx before it
+	// learns of the commit) is ignored, not rejected: it must cost the
+	// sender no score. (The committed tx itself would not do: gossip
+	// drops it unread, as already seen.)
+	stale := nodetest.Sign(c.Official.Key, &pb.TxBody{ChainId: c.ChainID, Signer: c.Official.ID, Nonce: 1,
+		Action: nodetest.CreateRecord("stale", nodetest.BusinessLicense, "citizen0", nil).Action})
+	ignored := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="ignored",topic="tx"}`)
+	if err := txTopic.Publish(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	p2ptest.Eventually(t, 15*time.Second, "replayed tx ignored", func() bool {
+		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="ignored",topic="tx"}`) > ignored
+	})
+	if r := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="tx"}`); r != 0 {
+		t.Fatalf("%v tx rejections after a stale nonce; want none (it proves nothing against its sender)", r)
+	}
+
 	// Hostile transactions. Each is refused by the tx validator (a reject
 	// or, for a stale replay, an ignore); none may enter the mempool.
 	off := c.Official
@@ -82,18 +100,17 @@ func TestHostileP2P(t *testing.T) {
 		return b
 	}
 	hostileTxs := map[string][]byte{
-		"garbage":                  []byte("\xde\xad\xbe\xef garbage"),
-		"truncated":                valid[:len(valid)/2],
-		"huge varint":              append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...),
-		"unsigned":                 signedEnvelope(t, stx.GetBody(), nil),
-		"signature flipped":        signedEnvelope(t, stx.GetBody(), append([]byte{stx.GetSignature()[0] ^ 1}, stx.GetSignature()[1:]...)),
-		"signed by a non-member":   nodetest.Sign(strangerKey, offBody(nodetest.CreateRecord("nm", nodetest.BusinessLicense, "citizen0", []byte("x")))),
-		"unknown signer":           nodetest.Sign(strangerKey, &pb.TxBody{ChainId: chain, Signer: "ghost", Nonce: 1, Action: nodetest.CreateRecord("g", nodetest.BusinessLicense, "citizen0", nil).Action}),
-		"replay of a committed tx": committed,
-		"other chain":              nodetest.SignBytes(off.Key, "other-chain", bodyBytes(t, &pb.TxBody{ChainId: "other-chain", Signer: off.ID, Nonce: off.NextNonce(), Action: nodetest.CreateRecord("oc", nodetest.BusinessLicense, "citizen0", nil).Action})),
-		"invalid UTF-8 in memo":    nodetest.SignBytes(off.Key, chain, withField(stx.GetBody(), 4, []byte{0xff, 0xfe})),
-		"markup in record id":      nodetest.Sign(off.Key, offBody(nodetest.CreateRecord("<script>alert(1)</script>", nodetest.BusinessLicense, "citizen0", nil))),
-		"oversized":                nodetest.Sign(off.Key, offBody(nodetest.CreateRecord("big", nodetest.BusinessLicense, "citizen0", bytes.Repeat([]byte("b"), 70<<10)))),
+		"garbage":                []byte("\xde\xad\xbe\xef garbage"),
+		"truncated":              valid[:len(valid)/2],
+		"huge varint":            append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...),
+		"unsigned":               signedEnvelope(t, stx.GetBody(), nil),
+		"signature flipped":      signedEnvelope(t, stx.GetBody(), append([]byte{stx.GetSignature()[0] ^ 1}, stx.GetSignature()[1:]...)),
+		"signed by a non-member": nodetest.Sign(strangerKey, offBody(nodetest.CreateRecord("nm", nodetest.BusinessLicense, "citizen0", []byte("x")))),
+		"unknown signer":         nodetest.Sign(strangerKey, &pb.TxBody{ChainId: chain, Signer: "ghost", Nonce: 1, Action: nodetest.CreateRecord("g", nodetest.BusinessLicense, "citizen0", nil).Action}),
+		"other chain":            nodetest.SignBytes(off.Key, "other-chain", bodyBytes(t, &pb.TxBody{ChainId: "other-chain", Signer: off.ID, Nonce: off.NextNonce(), Action: nodetest.CreateRecord("oc", nodetest.BusinessLicense, "citizen0", nil).Action})),
+		"invalid UTF-8 in memo":  nodetest.SignBytes(off.Key, chain, withField(stx.GetBody(), 4, []byte{0xff, 0xfe})),
+		"markup in record id":    nodetest.Sign(off.Key, offBody(nodetest.CreateRecord("<script>alert(1)</script>", nodetest.BusinessLicense, "citizen0", nil))),
+		"oversized":              nodetest.Sign(off.Key, offBody(nodetest.CreateRecord("big", nodetest.BusinessLicense, "citizen0", bytes.Repeat([]byte("b"), 70<<10)))),
 	}
 	for name, tx := range hostileTxs {
 		if err := txTopic.Publish(ctx, tx); err != nil {
@@ -104,6 +121,10 @@ func TestHostileP2P(t *testing.T) {
 	// not every frame need be counted.
 	p2ptest.Eventually(t, 15*time.Second, "hostile txs refused", func() bool {
 		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="tx"}`) >= 3
+	})
+	// And the operator sees the sender's score fall.
+	p2ptest.Eventually(t, 15*time.Second, "sender's score negative in the metrics", func() bool {
+		return metric(t, n, `govnode_p2p_peer_score{peer="`+observer.PeerID.String()+`"}`) < 0
 	})
 	// Hostile consensus messages: none names a validator with a valid
 	// signature.

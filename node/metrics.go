@@ -98,16 +98,18 @@ func NewMetrics() *Metrics {
 // knock (conns refused).
 type p2pCollector struct {
 	stats                                  func() p2p.Stats
+	peers                                  func() []p2p.PeerInfo
 	gossip, sync, refused, dials, dialFail *prometheus.Desc
-	rpcsDropped, reconnects                *prometheus.Desc
+	rpcsDropped, reconnects, score         *prometheus.Desc
 }
 
-func newP2PCollector(stats func() p2p.Stats) *p2pCollector {
+func newP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) *p2pCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("govnode_p2p_"+name, help, labels, nil)
 	}
 	return &p2pCollector{
 		stats:       stats,
+		peers:       peers,
 		gossip:      d("gossip_messages_total", "Gossip messages by topic and outcome (published, accepted, rejected, ignored, delivered, dropped).", "topic", "outcome"),
 		sync:        d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
 		refused:     d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
@@ -115,11 +117,13 @@ func newP2PCollector(stats func() p2p.Stats) *p2pCollector {
 		dialFail:    d("dial_failures_total", "Failed dial attempts to members."),
 		rpcsDropped: d("rpcs_dropped_total", "Gossip RPCs dropped because a peer's queue was full."),
 		reconnects:  d("reconnects_total", "Members connected again after a disconnect."),
+		score: prometheus.NewDesc("govnode_p2p_peer_score", "Gossipsub score this node gives each connected peer; below -80 it drops everything the peer sends.",
+			[]string{"peer"}, nil),
 	}
 }
 
 func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects} {
+	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects, c.score} {
 		ch <- d
 	}
 }
@@ -145,4 +149,9 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dialFail, s.DialFailures)
 	counter(c.rpcsDropped, s.RPCsDropped)
 	counter(c.reconnects, s.Reconnects)
+	for _, p := range c.peers() {
+		if p.Connected {
+			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())
+		}
+	}
 }

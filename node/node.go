@@ -266,7 +266,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.byz, err = newByzantine(n, o.Byzantine); err != nil {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
-	n.metrics.Registry.MustRegister(newP2PCollector(n.host.Stats))
+	n.metrics.Registry.MustRegister(newP2PCollector(n.host.Stats, n.host.Peers))
 
 	// API.
 	if n.apiLn, err = net.Listen("tcp", cfg.API.ListenAddr); err != nil {
@@ -415,11 +415,35 @@ func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
 	case err == nil, errors.Is(err, ErrDuplicateTx):
 		n.mempool.MarkGossiped(hash, time.Now())
 		return nil
-	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar):
+	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar),
+		stateDependent(err):
 		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
 	default:
 		return err
 	}
+}
+
+// stateDependent reports whether the checker refused a tx for what this
+// node's committed state says: a nonce used since, a signer not registered
+// here yet or suspended since, a role changed, a size limit changed. The
+// peer that gossiped it may have checked it at another height, so it
+// proves nothing against the peer and must not cost it score: a few
+// rejected messages graylist a peer for minutes, and an honest validator
+// then drops out of the quorum (a chaos schedule stalled on it). A bad
+// signature stays a rejection: only a key rotation racing the gossip makes
+// an honest peer send one, and one rejection costs it little.
+func stateDependent(err error) bool {
+	var r *txRefusal
+	if !errors.As(err, &r) {
+		return false
+	}
+	switch r.code {
+	case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER,
+		pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE, pb.ResultCode_RESULT_CODE_UNAUTHORIZED,
+		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE:
+		return true
+	}
+	return false
 }
 
 // submit admits a tx from the API and gossips it.

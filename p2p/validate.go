@@ -45,8 +45,9 @@ func checkTx(data []byte, max int) error {
 //   - heartbeat: the leader is the sender and its signature verifies;
 //   - proposal: the header decodes, names this chain and the sender as
 //     proposer, and the block signature verifies over the block hash;
-//   - timeout certificate: an aggregate with no single signer; the sender
-//     must be one of its signers and its own timeout inside it must verify.
+//   - timeout certificate: an aggregate with no single signer; when the
+//     sender is one of its signers its own timeout inside it must verify,
+//     otherwise every signature in it must.
 func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb.ConsensusMessage, error) {
 	if len(data) > max {
 		return nil, rejectf("consensus message of %d bytes, limit %d", len(data), max)
@@ -128,7 +129,13 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 			}
 		}
 		if own == nil {
-			return nil, rejectf("timeout certificate without a timeout of sender %d", sender)
+			// A replica hands a peer that is behind the TC that moves it
+			// on, and a TC may have formed from others' timeouts only. No
+			// signature in it is the sender's: it passes if all verify.
+			if err := checkTCSigs(chainID, vs, tc); err != nil {
+				return nil, err
+			}
+			return msg, nil
 		}
 		signBytes = crypto.TimeoutSignBytes(chainID, tc.GetView(), own.GetHighQcView(), own.GetHighQcHeight())
 		sig = own.GetSignature()
@@ -139,6 +146,29 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 		return nil, rejectf("sender %d: %v", sender, err)
 	}
 	return msg, nil
+}
+
+// checkTCSigs checks a timeout certificate that carries no timeout of its
+// sender: at least one signature, none above the set's size, no validator
+// twice, and every signature verifying. Whether they make a quorum is the
+// core's check.
+func checkTCSigs(chainID string, vs *ValidatorSet, tc *pb.TimeoutCert) error {
+	sigs := tc.GetSigs()
+	if len(sigs) == 0 || len(sigs) > vs.Len() {
+		return rejectf("timeout certificate with %d signatures, validator set of %d", len(sigs), vs.Len())
+	}
+	seen := make(map[uint32]bool, len(sigs))
+	for _, s := range sigs {
+		key, ok := vs.Key(s.GetValidator())
+		if !ok || seen[s.GetValidator()] {
+			return rejectf("timeout certificate signed by validator %d twice or outside the set", s.GetValidator())
+		}
+		seen[s.GetValidator()] = true
+		if err := crypto.Verify(key, crypto.TimeoutSignBytes(chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight()), s.GetSignature()); err != nil {
+			return rejectf("timeout certificate, validator %d: %v", s.GetValidator(), err)
+		}
+	}
+	return nil
 }
 
 // checkProposalTxs checks that a proposal's txs, or in a hash-only

@@ -98,6 +98,8 @@ func TestCheckConsensus(t *testing.T) {
 			Sigs: []*pb.TimeoutSig{{Validator: member, HighQcView: 2, HighQcHeight: 8, Signature: sign(t, signer, crypto.TimeoutSignBytes(testChain, 3, 2, 8))}},
 		}}}
 	}
+	twice := tc(2, keys[1], 1)
+	twice.GetTimeoutCert().Sigs = append(twice.GetTimeoutCert().Sigs, twice.GetTimeoutCert().Sigs[0])
 	badHashProposal := proposal(testChain, 0, 0, keys[0])
 	badHashProposal.GetProposal().TxHashes = [][]byte{{1, 2, 3}}
 
@@ -128,7 +130,10 @@ func TestCheckConsensus(t *testing.T) {
 		{"hash-only proposal, a hash dropped", marshal(t, dropped), true},
 		{"proposal, a tx replaced", marshal(t, replaced), true},
 		{"proposal with txs and hashes", marshal(t, both), true},
-		{"timeout certificate without sender", marshal(t, tc(2, keys[1], 1)), true},
+		{"timeout certificate from a non-signer, signatures good", marshal(t, tc(2, keys[1], 1)), false},
+		{"timeout certificate from a non-signer, a signature forged", marshal(t, tc(2, keys[3], 1)), true},
+		{"timeout certificate without signatures", marshal(t, &pb.ConsensusMessage{Sender: 2, Msg: &pb.ConsensusMessage_TimeoutCert{TimeoutCert: &pb.TimeoutCert{View: 3, HighQc: hqc}}}), true},
+		{"timeout certificate, one validator twice", marshal(t, twice), true},
 		{"timeout certificate, forged own timeout", marshal(t, tc(1, keys[2], 1)), true},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,6 +107,7 @@ type Cluster struct {
 	Net     *Network
 	Bins    Binaries
 	Clients []govnodev1connect.NodeServiceClient
+	hc      *http.Client
 	sum     testnetSummary
 	start   time.Time
 
@@ -148,7 +150,7 @@ func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Netw
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, start: time.Now(),
+	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, hc: hc, start: time.Now(),
 		procs: make([]*exec.Cmd, n), exited: make([]chan struct{}, n), expected: make([]bool, n)}
 	if err := json.Unmarshal(raw, &c.sum); err != nil {
 		return nil, fmt.Errorf("testnet.json: %w", err)
@@ -327,6 +329,32 @@ func (c *Cluster) Status(ctx context.Context, i int) (*pb.StatusResponse, error)
 		return nil, err
 	}
 	return r.Msg, nil
+}
+
+// Metrics returns node i's Prometheus lines whose series start with one of
+// the prefixes (none if the node does not answer).
+func (c *Cluster) Metrics(ctx context.Context, i int, prefixes ...string) []string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+c.sum.Nodes[i].APIAddr+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out []string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		for _, p := range prefixes {
+			if strings.HasPrefix(sc.Text(), p) {
+				out = append(out, sc.Text())
+				break
+			}
+		}
+	}
+	return out
 }
 
 // WaitUp waits until node i answers Status, or its process exits.
