@@ -714,3 +714,38 @@ func TestMetricsOnAPIPort(t *testing.T) {
 		}
 	}
 }
+
+// A client that accepts gzip gets small answers (a SubmitTx verdict, a
+// status) uncompressed, since compressing them costs CPU for nothing, and
+// larger ones (a block with a 2 kB record) compressed.
+func TestAPICompressesOnlyLargeResponses(t *testing.T) {
+	c := nodetest.NewChain(t, nodetest.Options{})
+	n := c.Start(t)
+	n.CommitOK(t, c.Official.Tx(nodetest.CreateRecord("big", nodetest.BusinessLicense, "citizen0", bytes.Repeat([]byte("licence text "), 150))))
+	h := n.WaitIdle(t).GetHeight()
+	call := func(procedure, body string) (encoding string, size int) {
+		t.Helper()
+		r, err := http.NewRequestWithContext(ctxOf(t), http.MethodPost, n.URL+"/govnode.v1.NodeService/"+procedure, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept-Encoding", "gzip") // set by hand: the transport then leaves the body as sent
+		resp, err := n.HTTP.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %v %s", procedure, resp.StatusCode, err, b)
+		}
+		return resp.Header.Get("Content-Encoding"), len(b)
+	}
+	if enc, size := call("Status", "{}"); enc != "" {
+		t.Fatalf("status (%d bytes) sent with Content-Encoding %q, want none", size, enc)
+	}
+	if enc, size := call("GetBlock", fmt.Sprintf(`{"height": "%d"}`, h)); enc != "gzip" {
+		t.Fatalf("a block with a 2 kB record (%d bytes) sent with Content-Encoding %q, want gzip", size, enc)
+	}
+}
