@@ -62,7 +62,7 @@ func (s *Store) InitGenesis(changes []state.Change) error {
 	m := meta{stateRoot: root}
 	recs = append(recs, record{k: metaKey(0), v: m.encode()}, record{k: headKey(), v: be64(0)})
 	putSorted(b, recs)
-	return s.write(b, 0, root)
+	return s.write(b, 0, root, changes)
 }
 
 // Commit writes block c.Height with its certificate, results, tx index,
@@ -106,7 +106,7 @@ func (s *Store) Commit(c *CommitData) error {
 	b := s.commitBatch(size)
 	w.ApplyTo(b)
 	putSorted(b, recs)
-	if err := s.write(b, h, root); err != nil {
+	if err := s.write(b, h, root, c.Changes); err != nil {
 		return fmt.Errorf("commit block %d: %w", h, err)
 	}
 	return nil
@@ -284,11 +284,13 @@ func putSorted(b *leveldb.Batch, recs []record) {
 	}
 }
 
-// write commits the batch synced and advances the head.
-func (s *Store) write(b *leveldb.Batch, h uint64, root state.Hash) error {
+// write commits the batch synced, brings the value cache up to the state
+// changes it holds, and advances the head.
+func (s *Store) write(b *leveldb.Batch, h uint64, root state.Hash, changes []state.Change) error {
 	if err := s.db.Write(b, syncWrite); err != nil {
 		return fmt.Errorf("write batch: %w", err)
 	}
+	s.values.apply(changes)
 	if err := s.tree.Committed(h, root); err != nil {
 		return err
 	}

@@ -162,9 +162,21 @@ func (s *Store) StateRoot(h uint64) (state.Hash, error) {
 
 // Get returns the latest value of a state key (at Height()).
 func (s *Store) Get(k []byte) ([]byte, error) {
-	v, err := s.get(latestKey(k))
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", k, err)
+	v, found, hit, gen := s.values.get(k)
+	if !hit {
+		var err error
+		v, err = s.get(latestKey(k))
+		switch {
+		case err == nil:
+			found = true
+		case errors.Is(err, ErrNotFound):
+		default:
+			return nil, fmt.Errorf("get %q: %w", k, err)
+		}
+		s.values.fill(k, v, found, gen)
+	}
+	if !found {
+		return nil, fmt.Errorf("get %q: %w", k, ErrNotFound)
 	}
 	return v, nil
 }

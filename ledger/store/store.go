@@ -47,13 +47,16 @@ type Options struct {
 	// StateCachePages bounds the state tree's page cache (see
 	// state.Options.CachePages).
 	StateCachePages int
+	// ValueCacheMiB bounds the cache of latest state values that Get
+	// serves (see valueCache); 0 turns it off.
+	ValueCacheMiB int
 	// ReadOnly opens an existing ledger for reading only (audits, the CLI).
 	ReadOnly bool
 }
 
 // DefaultOptions returns the options a node uses.
 func DefaultOptions() Options {
-	return Options{BlockCacheMiB: 64, WriteBufferMiB: 32, StateCachePages: state.DefaultOptions().CachePages}
+	return Options{BlockCacheMiB: 64, WriteBufferMiB: 32, StateCachePages: state.DefaultOptions().CachePages, ValueCacheMiB: 32}
 }
 
 // Validate reports nonsense options.
@@ -63,6 +66,9 @@ func (o Options) Validate() error {
 	}
 	if o.WriteBufferMiB < 1 || o.WriteBufferMiB > 1<<12 {
 		return fmt.Errorf("store: WriteBufferMiB %d out of range [1, 4096]", o.WriteBufferMiB)
+	}
+	if o.ValueCacheMiB < 0 || o.ValueCacheMiB > 1<<14 {
+		return fmt.Errorf("store: ValueCacheMiB %d out of range [0, 16384]", o.ValueCacheMiB)
 	}
 	if err := (state.Options{CachePages: o.StateCachePages}).Validate(); err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -101,6 +107,9 @@ type Store struct {
 	mu      sync.RWMutex
 	hasHead bool
 	head    uint64
+
+	// values caches latest state values for Get; nil when off.
+	values *valueCache
 }
 
 var syncWrite = &opt.WriteOptions{Sync: true}
@@ -225,7 +234,7 @@ func newStore(path string, db *leveldb.DB, o Options, readOnly bool) (*Store, er
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	s := &Store{path: path, db: db, tree: tree, readOnly: readOnly}
+	s := &Store{path: path, db: db, tree: tree, readOnly: readOnly, values: newValueCache(o.ValueCacheMiB << 20)}
 	h, ok, err := readHead(db)
 	if err != nil {
 		db.Close()

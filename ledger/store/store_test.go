@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -486,5 +487,61 @@ func TestOpenAfterKilledCreation(t *testing.T) {
 	}
 	if _, err := store.Open(foreign, store.DefaultOptions()); !errors.Is(err, store.ErrNotLedger) {
 		t.Fatalf("foreign directory: %v", err)
+	}
+}
+
+// Get serves latest values from a cache (on by default): after every
+// commit it must return exactly what the chain says, never an older value,
+// while other goroutines read (and fill the cache) during the commits.
+func TestGetCacheCoherent(t *testing.T) {
+	sp := chainSpec{txsPerBlock: 10, keys: 60}
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	if err := s.InitGenesis(sp.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	model := map[string]string{}
+	for _, c := range sp.genesis() {
+		model[string(c.Key)] = string(c.Value)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 2 {
+		wg.Go(func() {
+			for i := r; ; i += 7 {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				s.Get(stateKey(i % sp.keys))
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(done)
+	for h := uint64(1); h <= 80; h++ {
+		d := sp.block(h)
+		if err := s.Commit(d); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range d.Changes {
+			if c.Delete {
+				delete(model, string(c.Key))
+			} else {
+				model[string(c.Key)] = string(c.Value)
+			}
+		}
+		for i := range sp.keys {
+			k := stateKey(i)
+			v, err := s.Get(k)
+			want, ok := model[string(k)]
+			switch {
+			case ok && (err != nil || string(v) != want):
+				t.Fatalf("height %d: Get(%s) = %q, %v; want %q", h, k, v, err, want)
+			case !ok && !errors.Is(err, store.ErrNotFound):
+				t.Fatalf("height %d: Get(%s) = %q, %v; want not found", h, k, v, err)
+			}
+		}
 	}
 }
