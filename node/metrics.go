@@ -101,6 +101,7 @@ type p2pCollector struct {
 	peers                                  func() []p2p.PeerInfo
 	gossip, sync, refused, dials, dialFail *prometheus.Desc
 	rpcsDropped, reconnects, score         *prometheus.Desc
+	gossipResets                           *prometheus.Desc
 }
 
 func newP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) *p2pCollector {
@@ -108,22 +109,23 @@ func newP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) *p2pCo
 		return prometheus.NewDesc("govnode_p2p_"+name, help, labels, nil)
 	}
 	return &p2pCollector{
-		stats:       stats,
-		peers:       peers,
-		gossip:      d("gossip_messages_total", "Gossip messages by topic and outcome (published, accepted, rejected, ignored, delivered, dropped).", "topic", "outcome"),
-		sync:        d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
-		refused:     d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
-		dials:       d("dials_total", "Dial attempts to members."),
-		dialFail:    d("dial_failures_total", "Failed dial attempts to members."),
-		rpcsDropped: d("rpcs_dropped_total", "Gossip RPCs dropped because a peer's queue was full."),
-		reconnects:  d("reconnects_total", "Members connected again after a disconnect."),
+		stats:        stats,
+		peers:        peers,
+		gossip:       d("gossip_messages_total", "Gossip messages by topic and outcome (published, accepted, rejected, ignored, delivered, dropped).", "topic", "outcome"),
+		sync:         d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
+		refused:      d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
+		dials:        d("dials_total", "Dial attempts to members."),
+		dialFail:     d("dial_failures_total", "Failed dial attempts to members."),
+		rpcsDropped:  d("rpcs_dropped_total", "Gossip RPCs dropped because a peer's queue was full."),
+		reconnects:   d("reconnects_total", "Members connected again after a disconnect."),
+		gossipResets: d("gossip_resets_total", "Connections to members closed because gossipsub had dropped the member while connected."),
 		score: prometheus.NewDesc("govnode_p2p_peer_score", "Gossipsub score this node gives each connected peer; below -80 it drops everything the peer sends.",
 			[]string{"peer"}, nil),
 	}
 }
 
 func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects, c.score} {
+	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects, c.score, c.gossipResets} {
 		ch <- d
 	}
 }
@@ -149,6 +151,7 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.dialFail, s.DialFailures)
 	counter(c.rpcsDropped, s.RPCsDropped)
 	counter(c.reconnects, s.Reconnects)
+	counter(c.gossipResets, s.GossipResets)
 	for _, p := range c.peers() {
 		if p.Connected {
 			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())

@@ -68,6 +68,9 @@ type Config struct {
 	// PingInterval is how often each connected peer is pinged for its
 	// round-trip time.
 	PingInterval time.Duration
+	// GossipCheckInterval is how often the peer manager checks that
+	// gossipsub still has a stream with every connected member.
+	GossipCheckInterval time.Duration
 
 	// SeenTTL is how long gossip remembers a message id to drop duplicates.
 	// It bounds how soon a node can publish the same bytes again (the node
@@ -108,6 +111,7 @@ func DefaultConfig() Config {
 		BackoffMax:            time.Minute,
 		BackoffJitter:         0.2,
 		PingInterval:          15 * time.Second,
+		GossipCheckInterval:   2 * time.Second,
 		SeenTTL:               30 * time.Second,
 		MessageBuffer:         1024,
 		IPColocationThreshold: 3,
@@ -186,6 +190,7 @@ func (c *Config) Validate() error {
 		{"DialTimeout", int64(c.DialTimeout)},
 		{"BackoffMin", int64(c.BackoffMin)},
 		{"PingInterval", int64(c.PingInterval)},
+		{"GossipCheckInterval", int64(c.GossipCheckInterval)},
 		{"MessageBuffer", int64(c.MessageBuffer)},
 		{"IPColocationThreshold", int64(c.IPColocationThreshold)},
 		{"ScoreInspectPeriod", int64(c.ScoreInspectPeriod)},

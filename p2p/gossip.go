@@ -291,6 +291,19 @@ func (g *gossip) close() {
 	}
 }
 
+// topicPeers returns, per topic, the peers gossipsub knows to be
+// subscribed to it (those it has a stream with).
+func (g *gossip) topicPeers() [numTopics]map[peer.ID]bool {
+	var out [numTopics]map[peer.ID]bool
+	for k, ts := range g.topics {
+		out[k] = map[peer.ID]bool{}
+		for _, p := range ts.topic.ListPeers() {
+			out[k][p] = true
+		}
+	}
+	return out
+}
+
 func (g *gossip) onScores(s map[peer.ID]*pubsub.PeerScoreSnapshot) {
 	g.scores.Store(&s)
 }

@@ -353,3 +353,60 @@ func TestStaleDisconnectEventResynced(t *testing.T) {
 		t.Fatal("member not connected at the end")
 	}
 }
+
+// gossipsub gives up a peer whose streams keep failing (4 tries within 10
+// minutes) and takes it back only on a new connection, so two members
+// that stay connected can stop hearing each other for good (a chaos
+// schedule stalled on it after a paused node). The peer manager notices a
+// connected member that gossipsub no longer knows and closes the
+// connection; the redial brings gossip back. Here the gossip streams are
+// reset until gossipsub gives up.
+func TestGossipComesBackAfterGossipsubDropsAPeer(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	nw := p2ptest.NewNetwork(t, 2, 6)
+	for i := range 2 {
+		cfg := nw.Config(i)
+		cfg.GossipCheckInterval = 200 * time.Millisecond
+		nw.Start(i, cfg)
+	}
+	nw.WaitConnected(10 * time.Second)
+	nw.WaitTopic(p2p.TopicConsensus, 10*time.Second)
+	n0, n1 := nw.Nodes[0], nw.Nodes[1]
+
+	resetGossip := func() {
+		for _, c := range n0.Host().Network().ConnsToPeer(n1.ID()) {
+			for _, s := range c.GetStreams() {
+				if strings.HasPrefix(string(s.Protocol()), "/meshsub/") {
+					_ = s.Reset()
+				}
+			}
+		}
+	}
+	// Three seconds of failing streams: gossipsub retries after 0.1, 0.2,
+	// 0.4 and 0.8 s, then gives up. Without the peer manager's check the
+	// two never gossip again.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		resetGossip()
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Gossip flows again, both ways.
+	for i, pair := range [][2]*p2p.Node{{n0, n1}, {n1, n0}} {
+		from, to := pair[0], pair[1]
+		idx := uint32(i)
+		p2ptest.Eventually(t, 20*time.Second, "gossip flows again", func() bool {
+			vote := p2ptest.Vote(t, nw.Validators[idx].ValKey, idx, 50+uint64(time.Now().UnixNano()%1000), 9)
+			if err := from.Publish(ctx, p2p.TopicConsensus, vote); err != nil {
+				return false
+			}
+			select {
+			case m := <-to.Messages(p2p.TopicConsensus):
+				return bytes.Equal(m.Data, vote)
+			case <-time.After(200 * time.Millisecond):
+				return false
+			}
+		})
+	}
+	if n0.Stats().GossipResets+n1.Stats().GossipResets == 0 {
+		t.Fatal("gossip came back without a gossip reset; the test did not make gossipsub drop the peer")
+	}
+}

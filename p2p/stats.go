@@ -16,6 +16,10 @@ type Stats struct {
 	RPCsDropped uint64
 	// Reconnects counts members connected again after a disconnect.
 	Reconnects uint64
+	// GossipResets counts connections to members closed because gossipsub
+	// had dropped the member while the connection stayed up (see
+	// peerManager.checkGossip).
+	GossipResets uint64
 	// SyncServed counts sync requests answered from the block source;
 	// SyncRefused counts requests refused (malformed, oversized, unknown
 	// kind, over the caps, no source); SyncClientErrors counts failed
@@ -51,7 +55,7 @@ func (c *topicCounters) snapshot() TopicStats {
 type counters struct {
 	topics                                    [numTopics]topicCounters
 	connsRefused, dials, dialFailures         atomic.Uint64
-	reconnects, rpcsDropped                   atomic.Uint64
+	reconnects, rpcsDropped, gossipResets     atomic.Uint64
 	syncServed, syncRefused, syncClientErrors atomic.Uint64
 }
 
@@ -65,6 +69,7 @@ func (n *Node) Stats() Stats {
 		Dials:            c.dials.Load(),
 		DialFailures:     c.dialFailures.Load(),
 		Reconnects:       c.reconnects.Load(),
+		GossipResets:     c.gossipResets.Load(),
 		RPCsDropped:      c.rpcsDropped.Load(),
 		SyncServed:       c.syncServed.Load(),
 		SyncRefused:      c.syncRefused.Load(),
