@@ -178,6 +178,8 @@ func (n *Node) driveLoop(ctx context.Context, drv *driver.Driver) error {
 		case r := <-reqs:
 			r.Reply <- drv.Core().Block(r.Hash)
 			continue
+		case <-n.mempool.Woken():
+			err = drv.Poke()
 		}
 		if err != nil {
 			return err

@@ -327,3 +327,49 @@ func TestMempoolRegossip(t *testing.T) {
 		t.Fatalf("third round %q, want none", got)
 	}
 }
+
+// Woken signals a proposable tx entering an empty mempool, once for any
+// number of them, and nothing for a tx behind a nonce gap or a refused tx.
+func TestMempoolWoken(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	woken := func() bool {
+		select {
+		case <-m.Woken():
+			return true
+		default:
+			return false
+		}
+	}
+	if _, err := m.Add(tx("a", 3)); err != nil { // gap: a is at 1
+		t.Fatal(err)
+	}
+	if woken() {
+		t.Fatal("woken by a tx behind a nonce gap")
+	}
+	c.mu.Lock()
+	c.bad["z"] = true
+	c.mu.Unlock()
+	if _, err := m.Add(tx("z", 1)); err == nil {
+		t.Fatal("suspended signer admitted")
+	}
+	if woken() {
+		t.Fatal("woken by a refused tx")
+	}
+	// Empty the mempool: a's gapped tx goes when a moves past it.
+	c.commit("a", 3)
+	m.Update([]CommittedTx{committedTx("a", 3)})
+	if n, _ := m.Size(); n != 0 {
+		t.Fatalf("%d txs left", n)
+	}
+	for _, x := range [][]byte{tx("b", 1), tx("b", 2), tx("c", 1)} {
+		if _, err := m.Add(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !woken() {
+		t.Fatal("a ready tx entered an empty mempool: not woken")
+	}
+	if woken() {
+		t.Fatal("woken twice")
+	}
+}

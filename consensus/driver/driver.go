@@ -219,6 +219,11 @@ func (d *Driver) Deliver(m *pb.ConsensusMessage) error {
 	return d.flush()
 }
 
+// Poke carries out the Ready without a tick or a message: the owner calls
+// it when the mempool gains txs, so that an idle leader proposes them at
+// once instead of at its next tick.
+func (d *Driver) Poke() error { return d.flush() }
+
 // Core gives the owner read access (Status, Stats, Block) from the loop's
 // goroutine.
 func (d *Driver) Core() *consensus.Core { return d.core }
