@@ -85,7 +85,7 @@ type Config struct {
 	// SigCache, if set, is a verification cache shared with other
 	// verifiers in the process (the gossip validator); nil gives the core
 	// its own.
-	SigCache *SigCache
+	SigCache *crypto.SigCache
 	// RetainBlocks is how many committed blocks below the committed head the
 	// core keeps in memory (to serve fetches); older ones are in the ledger.
 	RetainBlocks int

@@ -2,11 +2,8 @@ package consensus
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -21,46 +18,6 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-// SigCache remembers signatures that verified, keyed by a hash of (kind,
-// public key, sign bytes, signature), in a bounded FIFO. One cache may be
-// shared by several verifiers (the core and the p2p gossip validator, or
-// every replica of a simulation), so a signature is checked once per
-// process; it is safe for concurrent use. Only successes are cached, so a
-// flood of bad signatures cannot evict anything but older successes.
-type SigCache struct {
-	mu   sync.Mutex
-	set  map[[32]byte]struct{}
-	ring [][32]byte
-	next int
-}
-
-// NewSigCache makes a cache of size entries (at least 1).
-func NewSigCache(size int) *SigCache {
-	size = max(size, 1)
-	return &SigCache{set: make(map[[32]byte]struct{}, size), ring: make([][32]byte, size)}
-}
-
-func (s *SigCache) has(k [32]byte) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.set[k]
-	return ok
-}
-
-func (s *SigCache) add(k [32]byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.set[k]; ok {
-		return
-	}
-	if old := s.ring[s.next]; old != ([32]byte{}) {
-		delete(s.set, old)
-	}
-	s.ring[s.next] = k
-	s.next = (s.next + 1) % len(s.ring)
-	s.set[k] = struct{}{}
-}
-
 // verifier checks signatures and certificates against a validator set,
 // through a SigCache, so a vote seen alone and again inside a QC is checked
 // once.
@@ -71,7 +28,7 @@ type verifier struct {
 	q          int
 	weakTC     bool
 
-	cache    *SigCache
+	cache    *crypto.SigCache
 	verified *uint64
 	hits     *uint64
 }
@@ -79,7 +36,7 @@ type verifier struct {
 func newVerifier(cfg *Config, verified, hits *uint64) *verifier {
 	cache := cfg.SigCache
 	if cache == nil {
-		cache = NewSigCache(cfg.VerifyCacheSize)
+		cache = crypto.NewSigCache(cfg.VerifyCacheSize)
 	}
 	return &verifier{
 		chainID: cfg.ChainID, genesis: cfg.GenesisHash, validators: cfg.Validators,
@@ -93,29 +50,15 @@ func (v *verifier) sig(kind crypto.Kind, idx uint32, msg, sig []byte) error {
 	if int(idx) >= len(v.validators) {
 		return invalid("%s signer %d out of range", kind, idx)
 	}
-	pub := v.validators[idx]
-	h := sha256.New()
-	var lens [16]byte
-	binary.BigEndian.PutUint32(lens[0:], uint32(pub.GetScheme()))
-	binary.BigEndian.PutUint32(lens[4:], uint32(len(pub.GetKey())))
-	binary.BigEndian.PutUint32(lens[8:], uint32(len(msg)))
-	binary.BigEndian.PutUint32(lens[12:], uint32(len(kind)))
-	h.Write(lens[:])
-	h.Write([]byte(kind))
-	h.Write(pub.GetKey())
-	h.Write(msg)
-	h.Write(sig)
-	var key [32]byte
-	h.Sum(key[:0])
-	if v.cache.has(key) {
+	hit, err := v.cache.Verify(v.validators[idx], msg, sig)
+	if hit {
 		*v.hits++
 		return nil
 	}
 	*v.verified++
-	if err := crypto.Verify(pub, msg, sig); err != nil {
+	if err != nil {
 		return invalid("%s signature of validator %d: %v", kind, idx, err)
 	}
-	v.cache.add(key)
 	return nil
 }
 

@@ -231,6 +231,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		n.signer = nil
 	}
 	n.consCfg = consensusConfig(doc, n.app.chainParams(), n.genesisHash, keys, n.self)
+	// One cache for consensus signatures, shared by the gossip validator
+	// and the core: a proposal's or vote's signature that p2p checked
+	// before relaying it is not checked again when the core steps it.
+	n.consCfg.SigCache = crypto.NewSigCache(n.consCfg.VerifyCacheSize)
 	if err := n.consCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consensus config: %w", err)
 	}
@@ -258,6 +262,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		p2p.WithIdentity(lkey),
 		p2p.WithLogger(log.With("part", "p2p")),
 		p2p.WithValidatorSet(pvs),
+		p2p.WithSigCache(n.consCfg.SigCache),
 		p2p.WithTxValidator(n.validateGossipTx),
 		p2p.WithBlockSource(blockSource{n}),
 	); err != nil {

@@ -203,7 +203,7 @@ func isValidator(cfg *Config, id peer.ID) bool {
 func (g *gossip) validator(ts *topicState, o *options) pubsub.ValidatorEx {
 	c := &g.n.counters.topics[ts.kind]
 	chainID := g.n.cfg.ChainID
-	txVal, consCheck := o.txVal, o.consCheck
+	txVal, consCheck, sigs := o.txVal, o.consCheck, o.sigCache
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		var err error
 		switch ts.kind {
@@ -214,7 +214,7 @@ func (g *gossip) validator(ts *topicState, o *options) pubsub.ValidatorEx {
 			}
 		case TopicConsensus:
 			var cm *pb.ConsensusMessage
-			cm, err = checkConsensus(chainID, g.n.vset.Load(), msg.GetData(), ts.max)
+			cm, err = checkConsensus(chainID, g.n.vset.Load(), sigs, msg.GetData(), ts.max)
 			if err == nil && consCheck != nil {
 				err = consCheck(ctx, cm)
 			}

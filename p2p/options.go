@@ -10,6 +10,7 @@ import (
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -71,6 +72,7 @@ type options struct {
 	key       lcrypto.PrivKey
 	log       *slog.Logger
 	vset      *ValidatorSet
+	sigCache  *crypto.SigCache
 	txVal     TxValidator
 	consCheck ConsensusCheck
 	blocks    BlockSource
@@ -112,6 +114,17 @@ func WithValidatorSet(vs *ValidatorSet) Option {
 			return errors.New("WithValidatorSet: nil set")
 		}
 		o.vset = vs
+		return nil
+	}
+}
+
+// WithSigCache makes the consensus gossip check verify signatures through
+// c, shared with the consensus core (consensus.Config.SigCache): a vote or
+// proposal signature checked here is not checked again by the core. Nil,
+// the default, verifies every signature here and leaves the core its own.
+func WithSigCache(c *crypto.SigCache) Option {
+	return func(o *options) error {
+		o.sigCache = c
 		return nil
 	}
 }

@@ -48,7 +48,7 @@ func checkTx(data []byte, max int) error {
 //   - timeout certificate: an aggregate with no single signer; when the
 //     sender is one of its signers its own timeout inside it must verify,
 //     otherwise every signature in it must.
-func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb.ConsensusMessage, error) {
+func checkConsensus(chainID string, vs *ValidatorSet, sigs *crypto.SigCache, data []byte, max int) (*pb.ConsensusMessage, error) {
 	if len(data) > max {
 		return nil, rejectf("consensus message of %d bytes, limit %d", len(data), max)
 	}
@@ -132,7 +132,7 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 			// A replica hands a peer that is behind the TC that moves it
 			// on, and a TC may have formed from others' timeouts only. No
 			// signature in it is the sender's: it passes if all verify.
-			if err := checkTCSigs(chainID, vs, tc); err != nil {
+			if err := checkTCSigs(chainID, vs, sigs, tc); err != nil {
 				return nil, err
 			}
 			return msg, nil
@@ -142,7 +142,7 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 	default:
 		return nil, rejectf("consensus message of unknown kind %T", m)
 	}
-	if err := crypto.Verify(key, signBytes, sig); err != nil {
+	if _, err := sigs.Verify(key, signBytes, sig); err != nil {
 		return nil, rejectf("sender %d: %v", sender, err)
 	}
 	return msg, nil
@@ -152,7 +152,7 @@ func checkConsensus(chainID string, vs *ValidatorSet, data []byte, max int) (*pb
 // sender: at least one signature, none above the set's size, no validator
 // twice, and every signature verifying. Whether they make a quorum is the
 // core's check.
-func checkTCSigs(chainID string, vs *ValidatorSet, tc *pb.TimeoutCert) error {
+func checkTCSigs(chainID string, vs *ValidatorSet, cache *crypto.SigCache, tc *pb.TimeoutCert) error {
 	sigs := tc.GetSigs()
 	if len(sigs) == 0 || len(sigs) > vs.Len() {
 		return rejectf("timeout certificate with %d signatures, validator set of %d", len(sigs), vs.Len())
@@ -164,7 +164,7 @@ func checkTCSigs(chainID string, vs *ValidatorSet, tc *pb.TimeoutCert) error {
 			return rejectf("timeout certificate signed by validator %d twice or outside the set", s.GetValidator())
 		}
 		seen[s.GetValidator()] = true
-		if err := crypto.Verify(key, crypto.TimeoutSignBytes(chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight()), s.GetSignature()); err != nil {
+		if _, err := cache.Verify(key, crypto.TimeoutSignBytes(chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight()), s.GetSignature()); err != nil {
 			return rejectf("timeout certificate, validator %d: %v", s.GetValidator(), err)
 		}
 	}

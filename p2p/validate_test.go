@@ -138,7 +138,7 @@ func TestCheckConsensus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, err := checkConsensus(testChain, vs, tt.data, 512)
+			msg, err := checkConsensus(testChain, vs, nil, tt.data, 512)
 			if tt.reject {
 				if !errors.Is(err, errReject) {
 					t.Fatalf("err = %v, want a rejection", err)
@@ -149,6 +149,35 @@ func TestCheckConsensus(t *testing.T) {
 				t.Fatalf("err = %v", err)
 			}
 		})
+	}
+}
+
+// With a shared SigCache, a consensus message that passes fills the cache,
+// so the consensus core's check of the same signature is a hit; one that
+// fails leaves nothing in it.
+func TestCheckConsensusFillsSigCache(t *testing.T) {
+	keys, vs := testKeys(t, 4)
+	hash := crypto.Hash([]byte("block"))
+	signBytes := crypto.VoteSignBytes(testChain, 3, 9, hash)
+	vote := func(signer crypto.PrivateKey) (*pb.ConsensusMessage, []byte) {
+		sig := sign(t, signer, signBytes)
+		return &pb.ConsensusMessage{Sender: 1, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
+			View: 3, Height: 9, BlockHash: hash, Voter: 1, Signature: sig}}}, sig
+	}
+	cache := crypto.NewSigCache(16)
+	good, goodSig := vote(keys[1])
+	if _, err := checkConsensus(testChain, vs, cache, marshal(t, good), 1<<16); err != nil {
+		t.Fatal(err)
+	}
+	if hit, err := cache.Verify(keys[1].Public(), signBytes, goodSig); !hit || err != nil {
+		t.Fatalf("after p2p's check: hit %v err %v, want a hit", hit, err)
+	}
+	forged, forgedSig := vote(keys[2]) // signed by 2, sent as 1
+	if _, err := checkConsensus(testChain, vs, cache, marshal(t, forged), 1<<16); err == nil {
+		t.Fatal("forged vote accepted")
+	}
+	if hit, err := cache.Verify(keys[1].Public(), signBytes, forgedSig); hit || err == nil {
+		t.Fatalf("forged vote: hit %v err %v", hit, err)
 	}
 }
 
@@ -254,7 +283,7 @@ func FuzzCheckConsensus(f *testing.F) {
 	f.Add([]byte{0x12, 0x02, 0x0a, 0x00}) // a proposal with an empty block
 	f.Add([]byte{0x2a, 0x02, 0x12, 0x00}) // a TC with an empty sig
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := checkConsensus(testChain, vs, data, 1<<16)
+		msg, err := checkConsensus(testChain, vs, nil, data, 1<<16)
 		if err == nil && msg.GetSender() != 0 {
 			t.Fatalf("accepted a message from %d", msg.GetSender())
 		}

@@ -177,7 +177,7 @@ func newSim(opts Options) *simulation {
 	cfg.GenesisHash = crypto.Hash([]byte("sim/genesis/" + c.Name))
 	cfg.FaultModel = c.Model
 	cfg.Self = -1
-	cfg.SigCache = consensus.NewSigCache(4096)
+	cfg.SigCache = crypto.NewSigCache(4096)
 	keyRand := seededReader(uint64(c.N), 1) // keys depend on the shape only
 	for i := 0; i < c.N; i++ {
 		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, keyRand)
