@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,27 +9,44 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/govnode/govnode/consensus"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"google.golang.org/protobuf/proto"
 )
 
-// FileSafetyStore keeps the consensus.SafetyState in one small file. Save writes a
-// temporary file, syncs it, renames it over the old one and syncs the
-// directory, so a crash at any instant leaves either the old or the new
-// state, never a torn one.
+// FileSafetyStore keeps the consensus.SafetyState in one small file,
+// rewritten in place: the file holds two slots, and each Save writes the
+// state, with a sequence number and a SHA-256 of both, into the slot that
+// does not hold the latest state, then syncs the file (one fsync, no
+// new file, rename or directory sync). Load takes the valid slot with the higher sequence number.
+// A crash during a Save can tear only the slot being written, which Load
+// then finds invalid, so it returns the state of the Save before: the
+// state this node had before the interrupted Save, on which nothing the
+// interrupted one guarded had been sent. A state that does not fit a slot
+// (and the first Save) writes a new file with larger slots: temporary
+// file, fsync, rename, fsync of the directory.
 //
-// Format: "GVSS" ‖ version 1 ‖ view ‖ last voted view ‖ last voted height
-// (big-endian uint64s) ‖ high QC ‖ block count ‖ blocks (protobuf, each
-// with a big-endian uint32 length) ‖ CRC-32C of everything before it.
+// File: "GVS2" ‖ slot size (big-endian uint32) ‖ slot 0 ‖ slot 1, each slot
+// seq (uint64) ‖ n (uint32) ‖ record (n bytes) ‖ SHA-256(seq ‖ n ‖ record)
+// ‖ zero padding. The record: "GVSS" ‖ version 1 ‖ view ‖ last voted view ‖
+// last voted height (big-endian uint64s) ‖ high QC ‖ block count ‖ blocks
+// (protobuf, each with a big-endian uint32 length) ‖ CRC-32C of everything
+// before it. A file that is one bare record (the format before 2026-11-24)
+// is read as such and replaced by the next Save.
 //
-// The whole state is rewritten on every Save, blocks included. That is
+// The whole state is written on every Save, blocks included. That is
 // fine for the few uncommitted blocks of a healthy chain; a node with large
 // blocks should keep SafetyState.Blocks in its block store keyed by hash
 // and write only new ones.
 type FileSafetyStore struct {
 	path string
+
+	mu       sync.Mutex
+	f        *os.File // the slotted file, open for writing; nil: rewrite at the next Save
+	slotSize int
+	seq      uint64 // sequence number of the latest state
 }
 
 var _ SafetyStore = (*FileSafetyStore)(nil)
@@ -39,12 +57,23 @@ var ErrCorruptSafetyState = errors.New("consensus: corrupt safety state file")
 // NewFileSafetyStore stores the state at path (its directory must exist).
 func NewFileSafetyStore(path string) *FileSafetyStore { return &FileSafetyStore{path: path} }
 
+const (
+	slotsMagic    = "GVS2"
+	slotsHeader   = len(slotsMagic) + 4
+	slotOverhead  = 8 + 4 + sha256.Size
+	minSlotSize   = 64 << 10
+	maxSafetySlot = 1 << 30
+)
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 const safetyMagic = "GVSS\x01"
 
 // Load returns the saved state, or the zero state if no file exists.
 func (s *FileSafetyStore) Load() (consensus.SafetyState, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeFile()
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return consensus.SafetyState{}, nil
@@ -52,7 +81,61 @@ func (s *FileSafetyStore) Load() (consensus.SafetyState, error) {
 	if err != nil {
 		return consensus.SafetyState{}, fmt.Errorf("read safety state: %w", err)
 	}
-	return decodeSafety(b)
+	if len(b) >= len(safetyMagic) && string(b[:len(safetyMagic)]) == safetyMagic {
+		return decodeSafety(b) // a bare record: the next Save writes slots
+	}
+	rec, seq, slotSize, err := latestSlot(b)
+	if err != nil {
+		return consensus.SafetyState{}, err
+	}
+	st, err := decodeSafety(rec)
+	if err != nil {
+		return consensus.SafetyState{}, err
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return consensus.SafetyState{}, fmt.Errorf("open safety state: %w", err)
+	}
+	s.f, s.slotSize, s.seq = f, slotSize, seq
+	return st, nil
+}
+
+// latestSlot returns the record of the valid slot with the higher sequence
+// number in a slotted file.
+func latestSlot(b []byte) (rec []byte, seq uint64, slotSize int, err error) {
+	if len(b) < slotsHeader || string(b[:len(slotsMagic)]) != slotsMagic {
+		return nil, 0, 0, fmt.Errorf("%w: bad header", ErrCorruptSafetyState)
+	}
+	slotSize = int(binary.BigEndian.Uint32(b[len(slotsMagic):]))
+	if slotSize < slotOverhead || slotSize > maxSafetySlot || len(b) != slotsHeader+2*slotSize {
+		return nil, 0, 0, fmt.Errorf("%w: %d bytes with slots of %d", ErrCorruptSafetyState, len(b), slotSize)
+	}
+	found := false
+	for i := range 2 {
+		slot := b[slotsHeader+i*slotSize : slotsHeader+(i+1)*slotSize]
+		q, n := binary.BigEndian.Uint64(slot), int(binary.BigEndian.Uint32(slot[8:]))
+		if n > slotSize-slotOverhead {
+			continue
+		}
+		sum := sha256.Sum256(slot[:12+n])
+		if string(sum[:]) != string(slot[12+n:12+n+sha256.Size]) || q == 0 {
+			continue
+		}
+		if !found || q > seq {
+			rec, seq, found = slot[12:12+n], q, true
+		}
+	}
+	if !found {
+		return nil, 0, 0, fmt.Errorf("%w: no valid slot", ErrCorruptSafetyState)
+	}
+	return rec, seq, slotSize, nil
+}
+
+func (s *FileSafetyStore) closeFile() {
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
 }
 
 func decodeSafety(b []byte) (consensus.SafetyState, error) {
@@ -138,12 +221,63 @@ func encodeSafety(st consensus.SafetyState) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), nil
 }
 
-// Save writes st durably: temp file, fsync, rename, fsync directory.
+// Save writes st durably: into the slot not holding the latest state, with
+// one fsync; or, the first time and when st outgrows a slot, as a new
+// file (see FileSafetyStore).
 func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
-	b, err := encodeSafety(st)
+	rec, err := encodeSafety(st)
 	if err != nil {
 		return fmt.Errorf("encode safety state: %w", err)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq := s.seq + 1
+	if s.f == nil || len(rec)+slotOverhead > s.slotSize {
+		return s.rewrite(rec, seq)
+	}
+	slot := encodeSlot(rec, seq, s.slotSize)
+	if _, err := s.f.WriteAt(slot, int64(slotsHeader+int(seq%2)*s.slotSize)); err != nil {
+		s.closeFile() // a failed write may have torn the slot: rewrite next time
+		return fmt.Errorf("write safety state: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		s.closeFile()
+		return fmt.Errorf("sync safety state: %w", err)
+	}
+	s.seq = seq
+	return nil
+}
+
+// encodeSlot lays out one slot of slotSize bytes.
+func encodeSlot(rec []byte, seq uint64, slotSize int) []byte {
+	slot := make([]byte, slotSize)
+	binary.BigEndian.PutUint64(slot, seq)
+	binary.BigEndian.PutUint32(slot[8:], uint32(len(rec)))
+	copy(slot[12:], rec)
+	sum := sha256.Sum256(slot[:12+len(rec)])
+	copy(slot[12+len(rec):], sum[:])
+	return slot
+}
+
+// rewrite writes a new slotted file holding rec as state seq: temporary
+// file, fsync, rename, fsync of the directory. It keeps the new file open
+// for the Saves that follow.
+func (s *FileSafetyStore) rewrite(rec []byte, seq uint64) error {
+	s.closeFile()
+	slotSize := minSlotSize
+	for slotSize < 2*(len(rec)+slotOverhead) {
+		slotSize *= 2
+	}
+	if slotSize > maxSafetySlot {
+		return fmt.Errorf("safety state of %d bytes is too large", len(rec))
+	}
+	b := make([]byte, slotsHeader, slotsHeader+2*slotSize)
+	copy(b, slotsMagic)
+	binary.BigEndian.PutUint32(b[len(slotsMagic):], uint32(slotSize))
+	slots := [2][]byte{make([]byte, slotSize), make([]byte, slotSize)}
+	slots[seq%2] = encodeSlot(rec, seq, slotSize)
+	b = append(append(b, slots[0]...), slots[1]...)
+
 	dir := filepath.Dir(s.path)
 	f, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp-*")
 	if err != nil {
@@ -159,19 +293,20 @@ func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
 		f.Close()
 		return fmt.Errorf("sync safety state: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close safety state: %w", err)
-	}
 	if err := os.Rename(tmp, s.path); err != nil {
+		f.Close()
 		return fmt.Errorf("rename safety state: %w", err)
 	}
 	d, err := os.Open(dir)
 	if err != nil {
+		f.Close()
 		return fmt.Errorf("open safety dir: %w", err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
+		f.Close()
 		return fmt.Errorf("sync safety dir: %w", err)
 	}
+	s.f, s.slotSize, s.seq = f, slotSize, seq
 	return nil
 }
