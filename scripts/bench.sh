@@ -17,7 +17,8 @@
 #
 # The network lives in $TESTNET_DIR (default /tmp/govnode-bench-net) on
 # ports $BASE_PORT.. (default 36656; node i uses BASE_PORT+10i .. +10i+3);
-# the script refuses to start if one of them is taken. Needs jq.
+# the script refuses to start if one of them is taken (a connection in
+# TIME-WAIT on one does not count: it does not stop a listener). Needs jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ grep -q '^<!-- bench:begin -->$' "$DOC" && grep -q '^<!-- bench:end -->$' "$DOC"
 for ((k = 0; k < NODES; k++)); do
 	for off in 0 1 2 3; do
 		port=$((BASE_PORT + 10 * k + off))
-		if ss -Htan "sport = :$port" 2>/dev/null | grep -q . || ss -Huan "sport = :$port" 2>/dev/null | grep -q .; then
+		if ss -Htan exclude time-wait "sport = :$port" 2>/dev/null | grep -q . || ss -Huan "sport = :$port" 2>/dev/null | grep -q .; then
 			die "port $port is in use (another network?); set BASE_PORT"
 		fi
 	done
