@@ -46,6 +46,13 @@ type Config struct {
 	LogLevel string `toml:"log_level"`
 	// LogFormat is text, json, or auto (text on a terminal, else json).
 	LogFormat string `toml:"log_format"`
+	// MemoryLimitMiB is a soft limit on the process's Go memory
+	// (runtime/debug.SetMemoryLimit), which `govnode start` sets: the
+	// garbage collector runs more often as the process nears it, trading
+	// CPU for a smaller resident size. 0 leaves Go's default (the
+	// GOMEMLIMIT environment variable, else no limit). Nodes that share a
+	// machine (a local test network) use it to stay within their share.
+	MemoryLimitMiB int `toml:"memory_limit_mib"`
 	// DataDir holds the node's LevelDB and consensus safety state.
 	DataDir string `toml:"data_dir"`
 	// GenesisFile is the genesis document.
@@ -110,6 +117,11 @@ type DebugSection struct {
 	Pprof           bool   `toml:"pprof"`
 	PprofListenAddr string `toml:"pprof_listen_addr"`
 }
+
+// MinMemoryLimitMiB is the smallest memory_limit_mib accepted: below it
+// the node's caches and LevelDB buffers alone would keep the garbage
+// collector running without pause.
+const MinMemoryLimitMiB = 256
 
 // DefaultConfig is a working configuration for a node whose home is home:
 // API and metrics on localhost, p2p on every interface, paths inside home.
@@ -192,6 +204,9 @@ func (c *Config) Validate() error {
 	}
 	if !contains(LogFormats, c.LogFormat) {
 		bad("log_format", "unknown format %q (want one of %s)", c.LogFormat, strings.Join(LogFormats, ", "))
+	}
+	if m := c.MemoryLimitMiB; m != 0 && (m < MinMemoryLimitMiB || m > 1<<22) {
+		bad("memory_limit_mib", "%d out of range: 0 (off) or %d..%d", m, MinMemoryLimitMiB, 1<<22)
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "empty")
@@ -383,6 +398,9 @@ func MarshalConfig(cfg *Config) []byte {
 	p("log_level = %s\n", tomlString(cfg.LogLevel))
 	p("# Log format: text, json, or auto (text on a terminal, json otherwise).\n")
 	p("log_format = %s\n\n", tomlString(cfg.LogFormat))
+	p("# Soft limit on the node's memory in MiB: the garbage collector works harder\n")
+	p("# near it, trading CPU for resident size. 0: Go's default (GOMEMLIMIT, else none).\n")
+	p("memory_limit_mib = %d\n\n", cfg.MemoryLimitMiB)
 	p("# Directory of the block and state database and of the consensus safety state.\n")
 	p("data_dir = %s\n\n", tomlString(cfg.DataDir))
 	p("# Genesis document of the chain this node joins.\n")

@@ -41,6 +41,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"log_level", func(c *Config) { c.LogLevel = "verbose" }, "unknown log level"},
 		{"log_format", func(c *Config) { c.LogFormat = "xml" }, "unknown format"},
 		{"data_dir", func(c *Config) { c.DataDir = "" }, "empty"},
+		{"memory_limit_mib", func(c *Config) { c.MemoryLimitMiB = 64 }, "out of range"},
+		{"memory_limit_mib", func(c *Config) { c.MemoryLimitMiB = -1 }, "out of range"},
 		{"genesis_file", func(c *Config) { c.GenesisFile = "" }, "empty"},
 		{"node_key_file", func(c *Config) { c.NodeKeyFile = "" }, "empty"},
 		{"validator_key_file", func(c *Config) { c.ValidatorKeyFile = c.NodeKeyFile }, "same file"},
@@ -95,11 +97,12 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	cfg.P2P.Observers = []string{"12D3KooWAFVuBx4NkqWJhzoSvYwzLycDgnsoehcfCERDheEMi7G9"}
 	cfg.Debug.Pprof = true
 	cfg.Mempool.MaxTxs = 123
+	cfg.MemoryLimitMiB = 700
 	if err := WriteConfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	for _, want := range []string{"# ", "[api]", "[p2p]", "[mempool]", "[metrics]", "[debug]", "genesis_file", "observers", "persistent_peers", "pprof = true"} {
+	for _, want := range []string{"# ", "[api]", "[p2p]", "[mempool]", "[metrics]", "[debug]", "genesis_file", "observers", "persistent_peers", "pprof = true", "memory_limit_mib = 700"} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("config file lacks %q", want)
 		}

@@ -36,6 +36,7 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	cf := &configFlags{fs: fs, vals: node.DefaultConfig("")}
 	bindFlag(cf, "moniker", "human name of the node", func(c *node.Config) *string { return &c.Moniker }, fs.StringVar, same)
 	bindFlag(cf, "log-format", "node log format: text, json or auto", func(c *node.Config) *string { return &c.LogFormat }, fs.StringVar, same)
+	bindFlag(cf, "memory-limit-mib", "soft memory limit in MiB; 0: Go's default (GOMEMLIMIT)", func(c *node.Config) *int { return &c.MemoryLimitMiB }, fs.IntVar, same)
 	bindFlag(cf, "data-dir", "data directory (relative to home)", func(c *node.Config) *string { return &c.DataDir }, fs.StringVar, same)
 	bindFlag(cf, "genesis-file", "genesis file (relative to home)", func(c *node.Config) *string { return &c.GenesisFile }, fs.StringVar, same)
 	bindFlag(cf, "validator-key-file", "validator key file (relative to home); empty for an observer", func(c *node.Config) *string { return &c.ValidatorKeyFile }, fs.StringVar, same)

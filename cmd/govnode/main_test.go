@@ -116,6 +116,9 @@ func TestTestnetGenesisValidates(t *testing.T) {
 		if cfg.P2P.ListenAddrs[0] != "/ip4/127.0.0.1/tcp/"+itoa(p2p) || cfg.P2P.ListenAddrs[1] != "/ip4/127.0.0.1/udp/"+itoa(p2p)+"/quic-v1" {
 			t.Errorf("node%d: p2p %v", i, cfg.P2P.ListenAddrs)
 		}
+		if cfg.MemoryLimitMiB != testnetMemoryLimitMiB {
+			t.Errorf("node%d: memory_limit_mib %d", i, cfg.MemoryLimitMiB)
+		}
 		if len(cfg.P2P.PersistentPeers) != 3 {
 			t.Errorf("node%d: persistent peers %v", i, cfg.P2P.PersistentPeers)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -76,6 +77,11 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	log, err := nodeLogger(cmd.ErrOrStderr(), cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.MemoryLimitMiB > 0 {
+		prev := debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
+		defer debug.SetMemoryLimit(prev)
+		log.Info("memory limit set", "mib", cfg.MemoryLimitMiB)
 	}
 	pass, err := c.keyPassphrase(cmd, cfg, o.passphraseFile)
 	if err != nil {

@@ -24,6 +24,11 @@ import (
 // Port layout of node i of a test network, from --base-port B:
 // p2p B+10i (TCP, and QUIC on the same UDP port), API B+10i+1, metrics
 // B+10i+2, pprof (off) B+10i+3.
+// testnetMemoryLimitMiB is a test network node's memory_limit_mib: four
+// nodes and a load client on one machine (docs/BENCHMARKS.md has the RSS
+// per node it gives).
+const testnetMemoryLimitMiB = 448
+
 const (
 	portStride        = 10
 	portOffsetAPI     = 1
@@ -186,6 +191,9 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
 		cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
 		cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
+		// The nodes share one machine: each keeps its Go memory near
+		// its share (the garbage collector works harder near the limit).
+		cfg.MemoryLimitMiB = testnetMemoryLimitMiB
 		// Benchmarks send many txs per signer ahead of commits.
 		cfg.Mempool.MaxNonceGap = 1024
 		cfg.Mempool.MaxTxs = 50000

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,13 @@ func TestByzantineFourNodes(t *testing.T) {
 
 	t.Run("load committed exactly once everywhere", func(t *testing.T) {
 		c.t = t
+		// The test network's memory_limit_mib reached the runtime.
+		log, _ := os.ReadFile(filepath.Join(c.dir, "node0.log"))
+		if !slices.ContainsFunc(strings.Split(string(log), "\n"), func(l string) bool {
+			return strings.Contains(l, `"msg":"memory limit set"`) && strings.Contains(l, `"mib":448`)
+		}) {
+			t.Fatalf("node0 did not set its memory limit:\n%s", c.logTail(0))
+		}
 		// 16 accounts × 66 txs = 1,056 txs over all four nodes.
 		acked = append(acked, c.submitLoad(66, all...)...)
 		if len(acked) < 1000 {
@@ -122,6 +130,7 @@ func TestStartRefusesBadConfig(t *testing.T) {
 	}{
 		{"unknown key", string(good) + "\nbogus_key = 1\n", nil, "bogus_key"},
 		{"broken toml", string(good) + "\n[api\n", nil, "line"},
+		{"memory limit too small", string(good), []string{"--memory-limit-mib", "64"}, "memory_limit_mib"},
 		{"bad listen address", strings.Replace(string(good), `listen_addr = "127.0.0.1:`, `listen_addr = "nonsense:`, 1), nil, "api.listen_addr"},
 		{"missing genesis", string(good), []string{"--genesis", filepath.Join(dir, "nope.json")}, "nope.json"},
 		{"genesis without validators", string(good), []string{"--genesis", otherGenesis}, "validators"},
