@@ -19,8 +19,10 @@ import (
 // FileSafetyStore keeps the consensus.SafetyState in one small file,
 // rewritten in place: the file holds two slots, and each Save writes the
 // state, with a sequence number and a SHA-256 of both, into the slot that
-// does not hold the latest state, then syncs the file (one fsync, no
-// new file, rename or directory sync). Load takes the valid slot with the higher sequence number.
+// does not hold the latest state, then syncs the file (one fsync; no new
+// file, rename or directory sync). Load takes the valid slot with the
+// higher sequence number.
+//
 // A crash during a Save can tear only the slot being written, which Load
 // then finds invalid, so it returns the state of the Save before: the
 // state this node had before the interrupted Save, on which nothing the
