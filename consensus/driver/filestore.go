@@ -32,7 +32,8 @@ import (
 //
 // File: "GVS2" ‖ slot size (big-endian uint32) ‖ slot 0 ‖ slot 1, each slot
 // seq (uint64) ‖ n (uint32) ‖ record (n bytes) ‖ SHA-256(seq ‖ n ‖ record)
-// ‖ zero padding. The record: "GVSS" ‖ version 1 ‖ view ‖ last voted view ‖
+// ‖ unused bytes (zeros in a new file; a Save writes only up to the hash and
+// leaves an older, longer record's tail behind it). The record: "GVSS" ‖ version 1 ‖ view ‖ last voted view ‖
 // last voted height (big-endian uint64s) ‖ high QC ‖ block count ‖ blocks
 // (protobuf, each with a big-endian uint32 length) ‖ CRC-32C of everything
 // before it. A file that is one bare record (the format before 2026-11-24)
@@ -237,7 +238,7 @@ func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
 	if s.f == nil || len(rec)+slotOverhead > s.slotSize {
 		return s.rewrite(rec, seq)
 	}
-	slot := encodeSlot(rec, seq, s.slotSize)
+	slot := encodeSlot(rec, seq)
 	if _, err := s.f.WriteAt(slot, int64(slotsHeader+int(seq%2)*s.slotSize)); err != nil {
 		s.closeFile() // a failed write may have torn the slot: rewrite next time
 		return fmt.Errorf("write safety state: %w", err)
@@ -250,15 +251,16 @@ func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
 	return nil
 }
 
-// encodeSlot lays out one slot of slotSize bytes.
-func encodeSlot(rec []byte, seq uint64, slotSize int) []byte {
-	slot := make([]byte, slotSize)
+// encodeSlot returns what Save writes at a slot's start: seq, the
+// record's length, the record and its SHA-256. The rest of the slot is not
+// written: Load reads only the bytes that n covers.
+func encodeSlot(rec []byte, seq uint64) []byte {
+	slot := make([]byte, 12, slotOverhead+len(rec))
 	binary.BigEndian.PutUint64(slot, seq)
 	binary.BigEndian.PutUint32(slot[8:], uint32(len(rec)))
-	copy(slot[12:], rec)
-	sum := sha256.Sum256(slot[:12+len(rec)])
-	copy(slot[12+len(rec):], sum[:])
-	return slot
+	slot = append(slot, rec...)
+	sum := sha256.Sum256(slot)
+	return append(slot, sum[:]...)
 }
 
 // rewrite writes a new slotted file holding rec as state seq: temporary
@@ -273,12 +275,10 @@ func (s *FileSafetyStore) rewrite(rec []byte, seq uint64) error {
 	if slotSize > maxSafetySlot {
 		return fmt.Errorf("safety state of %d bytes is too large", len(rec))
 	}
-	b := make([]byte, slotsHeader, slotsHeader+2*slotSize)
+	b := make([]byte, slotsHeader+2*slotSize)
 	copy(b, slotsMagic)
 	binary.BigEndian.PutUint32(b[len(slotsMagic):], uint32(slotSize))
-	slots := [2][]byte{make([]byte, slotSize), make([]byte, slotSize)}
-	slots[seq%2] = encodeSlot(rec, seq, slotSize)
-	b = append(append(b, slots[0]...), slots[1]...)
+	copy(b[slotsHeader+int(seq%2)*slotSize:], encodeSlot(rec, seq))
 
 	dir := filepath.Dir(s.path)
 	f, err := os.CreateTemp(dir, filepath.Base(s.path)+".tmp-*")

@@ -148,6 +148,8 @@ func TestFileSafetyStoreSlots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// View 9 went into slot 1 over view 7's longer record, whose tail
+	// stays behind it.
 	if v, n := loadView(t, path); v != 9 || n != 2 {
 		t.Fatalf("after the large state: view %d, %d blocks", v, n)
 	}
