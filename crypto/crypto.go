@@ -50,7 +50,17 @@ type scheme struct {
 	sigSize   int
 	generate  func(rand io.Reader) (PrivateKey, error)
 	fromBytes func(b []byte) (PrivateKey, error)
-	verify    func(pub, msg, sig []byte) bool
+	// checkKey is the full check of a public key where it enters the
+	// system (a tx, genesis, a key file, a peer): it may do curve
+	// arithmetic. The size has been checked.
+	checkKey func(pub []byte) error
+	// quickKeyCheck is the part of checkKey that Verify repeats on every
+	// signature, so that a key that slipped past checkKey (state written
+	// before the rule, a caller that skipped it) can still sign nothing a
+	// degenerate key could forge. It must be cheap: no curve arithmetic.
+	// The size has been checked.
+	quickKeyCheck func(pub []byte) error
+	verify        func(pub, msg, sig []byte) bool
 	// verifyBatch, if set, reports whether every entry verifies. It must
 	// never return true unless verify would accept each entry (with
 	// overwhelming probability); on false, Batch finds the bad entries
@@ -106,20 +116,34 @@ func PrivateKeyFromBytes(s pb.KeyScheme, b []byte) (PrivateKey, error) {
 	return sc.fromBytes(b)
 }
 
-// ValidatePublicKey checks that pub names a supported scheme and has the
-// scheme's size.
+// ValidatePublicKey checks that pub names a supported scheme, has the
+// scheme's size and is a key an honest signer could hold: for Ed25519 a
+// canonical encoding of a point of the prime-order subgroup, so never a
+// small-order point (for which a signature of zeros verifies under
+// ZIP-215's cofactored rule, on any message) nor one with a small-order
+// component. Every place a key enters (txs, genesis, key files, peers)
+// calls it; Verify repeats its cheap part on every signature.
 func ValidatePublicKey(pub *pb.PublicKey) error {
-	if pub == nil {
-		return fmt.Errorf("%w: missing public key", ErrBadKey)
-	}
-	sc, err := schemeOf(pub.GetScheme())
+	sc, err := sizeCheck(pub)
 	if err != nil {
 		return err
 	}
-	if len(pub.GetKey()) != sc.pubSize {
-		return fmt.Errorf("%w: %s public key is %d bytes, want %d", ErrBadKey, sc.name, len(pub.GetKey()), sc.pubSize)
+	return sc.checkKey(pub.GetKey())
+}
+
+// sizeCheck checks pub's scheme and size and returns its scheme.
+func sizeCheck(pub *pb.PublicKey) (*scheme, error) {
+	if pub == nil {
+		return nil, fmt.Errorf("%w: missing public key", ErrBadKey)
 	}
-	return nil
+	sc, err := schemeOf(pub.GetScheme())
+	if err != nil {
+		return nil, err
+	}
+	if len(pub.GetKey()) != sc.pubSize {
+		return nil, fmt.Errorf("%w: %s public key is %d bytes, want %d", ErrBadKey, sc.name, len(pub.GetKey()), sc.pubSize)
+	}
+	return sc, nil
 }
 
 // Verify checks sig over msg (the full sign bytes) with pub. Its verdict is
@@ -138,12 +162,16 @@ func Verify(pub *pb.PublicKey, msg, sig []byte) error {
 }
 
 // precheck runs the checks that need no curve arithmetic: the key's scheme
-// and size, the signature's size. It returns the key's scheme.
+// and size, the scheme's quick key check, the signature's size. It returns
+// the key's scheme.
 func precheck(pub *pb.PublicKey, sig []byte) (*scheme, error) {
-	if err := ValidatePublicKey(pub); err != nil {
+	sc, err := sizeCheck(pub)
+	if err != nil {
 		return nil, err
 	}
-	sc, _ := schemeOf(pub.GetScheme())
+	if err := sc.quickKeyCheck(pub.GetKey()); err != nil {
+		return nil, err
+	}
 	if len(sig) != sc.sigSize {
 		return nil, fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.sigSize)
 	}
@@ -182,6 +210,8 @@ var ed25519Scheme = scheme{
 			return nil, fmt.Errorf("%w: ed25519 private key is %d bytes, want %d", ErrBadKey, len(b), ed25519.SeedSize)
 		}
 	},
+	checkKey:      checkEd25519Key,
+	quickKeyCheck: quickCheckEd25519Key,
 	// ZIP-215 (zips.z.cash/zip-0215), not crypto/ed25519's rule: RFC 8032
 	// leaves the edge cases (non-canonical encodings of A and R, small-order
 	// points, the cofactor) to the implementation, and libraries differ, so
@@ -191,7 +221,9 @@ var ed25519Scheme = scheme{
 	// the cofactored equation [8][S]B = [8]R + [8][k]A. The cofactored
 	// equation is also the one a batch checks, so a batch and a single
 	// verification cannot disagree. Signatures made by an honest signer
-	// verify under both rules.
+	// verify under both rules. ZIP-215 itself accepts small-order and
+	// non-canonical A; quickKeyCheck refuses those keys before this runs
+	// (see checkEd25519Key), the same way on every node and in batches.
 	verify: func(pub, msg, sig []byte) bool {
 		return ed25519consensus.Verify(ed25519.PublicKey(pub), msg, sig)
 	},
