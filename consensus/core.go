@@ -62,6 +62,12 @@ type Core struct {
 	committedHeight uint64
 	committedKey    string
 	attested        uint64
+	// durable is the height up to which the application has stored the
+	// committed blocks (Applied). Blocks above it stay in
+	// SafetyState.Blocks even once committed: a crash between the synced
+	// safety state and the ledger's write must not lose a block that the
+	// safety state's high QC builds on.
+	durable uint64
 
 	// Votes and timeouts.
 	votes        map[voteKey]map[uint32][]byte
@@ -190,6 +196,7 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	root.committed, root.validation = true, validationOK
 	c.blocks[root.key] = root
 	c.committedHeight, c.committedKey, c.attested = root.height, root.key, root.stateHeight
+	c.durable = root.height
 	c.deadline = c.tick + c.duration()
 	// Blocks persisted with the safety state: the replica's own record,
 	// checked all the same.
@@ -202,6 +209,13 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 			c.addBlock(db, -1)
 		}
 	}
+	// The blocks' justifies were taken in as they connected, committing
+	// what they prove; the high QC certifies the last block and may commit
+	// its parent. Both were known before the crash, so whatever they commit
+	// had been committed then, perhaps without reaching the ledger: the
+	// first Ready hands it out again, and recovery needs no peer (a lone
+	// validator, or a whole network restarted at once, has none to ask).
+	c.onVerifiedQC(c.highQC, c.cfg.Leader(c.highQC.GetView()))
 	return c, nil
 }
 
@@ -329,6 +343,16 @@ func (c *Core) ReportMempool(pending bool) {
 	c.afterInput()
 }
 
+// Applied tells the core that the application has durably stored every
+// committed block up to height (the driver calls it once Executor.Commit
+// has returned for a Ready's Committed). Until then those blocks stay in
+// the persisted SafetyState.Blocks; see Core.durable.
+func (c *Core) Applied(height uint64) {
+	if height > c.durable {
+		c.durable = height
+	}
+}
+
 // Validated reports the application's verdict on a block from
 // Ready.ToValidate. A block found invalid is never voted for.
 func (c *Core) Validated(hash []byte, ok bool) {
@@ -421,14 +445,16 @@ func (c *Core) safety() SafetyState {
 // quorum held them when they were newer.
 const maxPersistedBlocks = 256
 
-// uncommittedPaths returns the blocks from the committed head (exclusive)
-// to the high QC's block and to the last voted block, oldest first.
+// uncommittedPaths returns the blocks from the application's durable head
+// (exclusive) to the high QC's block and to the last voted block, oldest
+// first: the uncommitted ones, and the committed ones the ledger may not
+// hold yet.
 func (c *Core) uncommittedPaths() []*pb.Block {
 	seen := map[string]bool{}
 	var out []*node
 	for _, key := range []string{string(c.highQC.GetBlockHash()), c.lastVotedKey} {
 		var path []*node
-		for x := c.blocks[key]; x != nil && !x.committed && !seen[x.key] && x.block != nil; x = c.blocks[x.parent] {
+		for x := c.blocks[key]; x != nil && x.height > c.durable && !seen[x.key] && x.block != nil; x = c.blocks[x.parent] {
 			seen[x.key] = true
 			path = append(path, x)
 		}

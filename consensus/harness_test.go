@@ -25,7 +25,11 @@ type harness struct {
 	queue     []hmsg
 	drop      func(from, to int, m *pb.ConsensusMessage) bool
 	reject    map[string]bool // block hashes the application refuses
-	sent      [][]*pb.ConsensusMessage
+	// crashAtCommit[i]: replica i stops at its next Ready with committed
+	// blocks, after its safety state is saved and its messages sent but
+	// before the ledger stores the blocks (power lost mid-Ready).
+	crashAtCommit []bool
+	sent          [][]*pb.ConsensusMessage
 }
 
 type hmsg struct {
@@ -43,6 +47,7 @@ func newHarness(t testing.TB, n int, model consensus.FaultModel) *harness {
 	h.committed = make([][]consensus.CommittedBlock, n)
 	h.pending = make([]bool, n)
 	h.sent = make([][]*pb.ConsensusMessage, n)
+	h.crashAtCommit = make([]bool, n)
 	for i := range n {
 		h.start(i)
 	}
@@ -97,12 +102,23 @@ func (h *harness) process(i int) {
 				h.queue = append(h.queue, hmsg{f.From, i, &pb.ConsensusMessage{Sender: uint32(f.From), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}})
 			}
 		}
+		if len(rd.Committed) > 0 && h.crashAtCommit[i] {
+			h.crashAtCommit[i] = false
+			h.cores[i] = nil
+			return
+		}
 		for _, cb := range rd.Committed {
+			if head := h.heads[i]; head != nil && cb.Block.GetJustify().GetHeight() != h.committedHeight(i) {
+				h.t.Fatalf("replica %d: committed height %d on a ledger at %d", i, cb.Height, h.committedHeight(i))
+			}
 			h.committed[i] = append(h.committed[i], cb)
 			h.heads[i] = cb.Block
 			if len(cb.Block.GetTxs()) > 0 {
 				h.pending[i] = false
 			}
+		}
+		if len(rd.Committed) > 0 {
+			c.Applied(rd.Committed[len(rd.Committed)-1].Height)
 		}
 		for _, req := range rd.ToValidate {
 			c.Validated(req.Hash, !h.reject[string(req.Hash)])
@@ -161,4 +177,12 @@ func (h *harness) heights() []uint64 {
 		hs = append(hs, c.Status().CommittedHeight)
 	}
 	return hs
+}
+
+// committedHeight is the height of replica i's ledger head.
+func (h *harness) committedHeight(i int) uint64 {
+	if h.heads[i] == nil {
+		return 0
+	}
+	return h.heads[i].GetJustify().GetHeight() + 1
 }

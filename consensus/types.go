@@ -20,11 +20,14 @@ type SafetyState struct {
 	LastVotedHeight uint64
 	// HighQC is the highest QC the replica knows; nil means the genesis QC.
 	HighQC *pb.QuorumCert
-	// Blocks are the uncommitted blocks from the committed head up to the
-	// high QC's block and the last block voted for, oldest first. Every
-	// certified block is then held by the q validators that voted for it
-	// even if they all restart, so the chain can always extend its high QC
-	// (liveness; not part of the vote rule). Blocks are never modified.
+	// Blocks are the blocks from the application's durable head (the last
+	// one Core.Applied reported) up to the high QC's block and the last
+	// block voted for, oldest first: committed blocks stay until the
+	// ledger holds them. Every certified block is then held by the q
+	// validators that voted for it even if they all restart, and a crash
+	// between this state's write and the ledger's loses no block the high
+	// QC builds on, so the chain can always extend its high QC (liveness;
+	// not part of the vote rule). Blocks are never modified.
 	Blocks []*pb.Block
 }
 
@@ -120,7 +123,8 @@ type Payload struct {
 //     happen before the write returns.
 //  2. Messages: send them.
 //  3. Fetch: ask peers for the blocks.
-//  4. Committed: execute and store them in order.
+//  4. Committed: execute and store them in order, then call Core.Applied
+//     with the last one's height.
 //  5. Evidence: record it.
 //  6. ToValidate: after step 4, validate each and report with
 //     Core.Validated.

@@ -232,7 +232,8 @@ func (d *Driver) Core() *consensus.Core { return d.core }
 //
 //  1. persist the safety state (synced) — before anything leaves the node;
 //  2. send messages, then fetches;
-//  3. apply: execute committed blocks, update the mempool, keep evidence;
+//  3. apply: execute committed blocks (durably), tell the core they are
+//     stored, update the mempool, keep evidence;
 //  4. validate proposals (after step 3, so the state they attest exists)
 //     and report the verdicts;
 //  5. build and propose the leader's payload (also after step 3);
@@ -272,6 +273,7 @@ func (d *Driver) flush() error {
 			if err := d.deps.Executor.Commit(rd.Committed); err != nil {
 				return fmt.Errorf("consensus: execute committed blocks: %w", err)
 			}
+			d.core.Applied(rd.Committed[len(rd.Committed)-1].Height)
 			d.deps.Mempool.Update(rd.Committed)
 		}
 		for _, ev := range rd.Evidence {

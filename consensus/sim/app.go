@@ -23,7 +23,15 @@ type ledger struct {
 	roots   [][]byte    // index h: state root after block h
 	byHash  map[string]int
 	badRoot bool // Byzantine: build headers with a wrong state root
+	// powerCut: the replica loses power in its next Commit, after its
+	// safety state was synced and its messages sent, with only some of
+	// the blocks (perhaps none) stored.
+	powerCut bool
 }
+
+// errPowerCut is the failed Commit of a power cut: the driver stops, and
+// the replica is down until it is restarted.
+var errPowerCut = errors.New("sim: power cut during commit")
 
 func newLedger(s *simulation, id int) *ledger {
 	return &ledger{s: s, id: id, hashes: [][]byte{s.genesis}, roots: [][]byte{crypto.Hash([]byte("sim/genesis-state"))},
@@ -56,7 +64,13 @@ func (l *ledger) Head() (*pb.Block, error) {
 }
 
 func (l *ledger) Commit(bs []consensus.CommittedBlock) error {
-	for i, cb := range bs {
+	stored := len(bs)
+	if l.powerCut {
+		l.powerCut = false
+		stored = l.s.rng.IntN(len(bs))
+		l.s.stats.PowerCuts++
+	}
+	for i, cb := range bs[:stored] {
 		h := l.height()
 		if cb.Height != h+1 || !bytes.Equal(cb.Header.GetParentHash(), l.hashes[h]) {
 			l.s.safety(fmt.Sprintf("replica %d: committed block at %d does not extend its ledger at %d (lost or forked commit)", l.id, cb.Height, h))
@@ -81,6 +95,9 @@ func (l *ledger) Commit(bs []consensus.CommittedBlock) error {
 		l.roots = append(l.roots, nextRoot(l.roots[h], cb.Block.GetTxs()))
 		l.byHash[string(cb.Hash)] = int(cb.Height)
 		l.s.onCommit(l.id, cb)
+	}
+	if stored < len(bs) {
+		return errPowerCut
 	}
 	return nil
 }

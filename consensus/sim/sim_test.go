@@ -24,7 +24,7 @@ func TestSimulation(t *testing.T) {
 			for i := 1; i <= *seeds; i++ {
 				jobs = append(jobs, sim.Options{Config: c, Seed: uint64(i)})
 			}
-			var evidence, refused, crashes, byzMsgs int
+			var evidence, refused, crashes, powerCuts, byzMsgs int
 			for _, r := range sim.RunMany(jobs, 1) {
 				if r.Failed() {
 					t.Errorf("seed %d: safety %v, liveness %q\nreplay: %s", r.Seed, r.Safety, r.Liveness, r.ReplayCommand())
@@ -32,10 +32,11 @@ func TestSimulation(t *testing.T) {
 				evidence += r.Stats.Evidence
 				refused += r.Stats.BadPayloadRefused
 				crashes += r.Stats.Crashes
+				powerCuts += r.Stats.PowerCuts
 				byzMsgs += r.Stats.ByzantineSent
 			}
-			if crashes == 0 {
-				t.Error("no crash was simulated")
+			if crashes == 0 || powerCuts == 0 {
+				t.Errorf("%d crashes and %d power cuts during a commit were simulated; want some of each", crashes, powerCuts)
 			}
 			if c.Byzantine > 0 && (evidence == 0 || refused == 0 || byzMsgs == 0) {
 				t.Errorf("byzantine behaviours not exercised: %d evidence, %d bad payloads refused, %d byzantine messages", evidence, refused, byzMsgs)
