@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -347,6 +348,8 @@ func (sc *schedule) apply(ctx context.Context, f Fault) error {
 		return c.Signal(f.Node, syscall.SIGSTOP)
 	case CommitKill:
 		return sc.commitKills(ctx, f)
+	case PowerLoss:
+		return sc.powerLoss(ctx, f)
 	case Isolate:
 		var peers []int
 		for k := range sc.s.Nodes {
@@ -408,7 +411,7 @@ func (sc *schedule) heal(ctx context.Context, f Fault) error {
 		return c.WaitUp(ctx, f.Node, 60*time.Second)
 	case Pause:
 		return c.Signal(f.Node, syscall.SIGCONT)
-	case CommitKill:
+	case CommitKill, PowerLoss:
 		return nil // each kill was followed by its restart
 	case Split:
 		for i := range sc.s.Nodes {
@@ -474,6 +477,42 @@ func (sc *schedule) commitKills(ctx context.Context, f Fault) error {
 		}
 	}
 	return sc.c.WaitUp(ctx, f.Node, 60*time.Second)
+}
+
+// powerLoss SIGKILLs every node at once, f.KillAfter[0] after the harness
+// saw node f.Node write its ledger (so at least that node dies in the
+// middle of a block commit, and the others wherever they are in theirs),
+// and restarts them all f.Restart later.
+func (sc *schedule) powerLoss(ctx context.Context, f Fault) error {
+	ledger := filepath.Join(sc.c.home(f.Node), "data", "ledger")
+	seen := waitWrite(ctx, ledger, 3*time.Second)
+	time.Sleep(f.KillAfter[0])
+	errs := make([]error, sc.s.Nodes)
+	var wg sync.WaitGroup
+	for i := range sc.s.Nodes {
+		wg.Go(func() { errs[i] = sc.c.Signal(i, syscall.SIGKILL) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	sc.logf("power loss: every node killed %s after a ledger write of n%d (write seen: %v)", f.KillAfter[0], f.Node, seen)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(f.Restart):
+	}
+	for i := range sc.s.Nodes {
+		if err := sc.c.Start(i, nil, false); err != nil {
+			return err
+		}
+	}
+	for i := range sc.s.Nodes {
+		if err := sc.c.WaitUp(ctx, i, 60*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitRecovered waits until every node reports at least height target and

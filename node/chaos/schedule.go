@@ -13,7 +13,8 @@ type Kind string
 
 // The faults a schedule draws from. Each one makes exactly one node faulty
 // for its window, except Split, which cuts the network in two halves of two
-// (no quorum on either side: no progress is expected until it heals).
+// (no quorum on either side: no progress is expected until it heals), and
+// PowerLoss, which stops every node.
 const (
 	// Kill sends SIGKILL and restarts the node after the window.
 	Kill Kind = "kill"
@@ -23,6 +24,11 @@ const (
 	// milliseconds after it was seen writing its ledger under load (in the
 	// middle of a block commit), restarting it after each kill.
 	CommitKill Kind = "commit-kill"
+	// PowerLoss SIGKILLs every node at the same moment, a few
+	// milliseconds after Node was seen writing its ledger under load, and
+	// restarts them all after Restart: a data centre losing power. No node
+	// can fetch from another what the cut kept from its own ledger.
+	PowerLoss Kind = "power-loss"
 	// Isolate drops every packet between the node and the other nodes.
 	Isolate Kind = "isolate"
 	// Split drops every packet between two halves of the network.
@@ -43,7 +49,7 @@ const (
 )
 
 // AllKinds are every fault, Byzantine last (it needs the tagged binary).
-var AllKinds = []Kind{Kill, Pause, CommitKill, Isolate, Split, Asym, Loss, Delay, Skew, Byzantine}
+var AllKinds = []Kind{Kill, Pause, CommitKill, PowerLoss, Isolate, Split, Asym, Loss, Delay, Skew, Byzantine}
 
 // ParseKinds parses a comma-separated list of kinds.
 func ParseKinds(s string) ([]Kind, error) {
@@ -87,16 +93,16 @@ type Fault struct {
 	Delay time.Duration
 	// Skew is the clock offset (Skew).
 	Skew time.Duration
-	// KillAfter are, for CommitKill, the delays after a seen ledger write
-	// at which each kill lands; Restart is how long a killed node stays
-	// down before it is restarted (CommitKill).
+	// KillAfter are, for CommitKill and PowerLoss, the delays after a
+	// seen ledger write at which each kill lands (PowerLoss: one); Restart
+	// is how long killed nodes stay down before they are restarted.
 	KillAfter []time.Duration
 	Restart   time.Duration
 }
 
 // Faulty reports the nodes the fault makes faulty.
 func (f Fault) Faulty(n int) []int {
-	if f.Kind == Split {
+	if f.Kind == Split || f.Kind == PowerLoss {
 		all := make([]int, n)
 		for i := range all {
 			all[i] = i
@@ -112,6 +118,8 @@ func (f Fault) String() string {
 	switch f.Kind {
 	case Split:
 		fmt.Fprintf(&b, " %v | rest", f.Half)
+	case PowerLoss:
+		fmt.Fprintf(&b, " all, at a write of n%d", f.Node)
 	case Asym:
 		fmt.Fprintf(&b, " n%d->n%d dropped", f.Node, f.Peer)
 	default:
@@ -124,7 +132,7 @@ func (f Fault) String() string {
 		fmt.Fprintf(&b, " %s", f.Delay)
 	case Skew:
 		fmt.Fprintf(&b, " %s", FormatOffset(f.Skew))
-	case CommitKill:
+	case CommitKill, PowerLoss:
 		fmt.Fprintf(&b, " kills at write+%v, down %s", f.KillAfter, f.Restart)
 	}
 	fmt.Fprintf(&b, " for %.1fs", f.For.Seconds())
@@ -246,6 +254,9 @@ func Generate(seed uint64, index int, p Params) (Schedule, error) {
 				f.KillAfter = append(f.KillAfter, time.Duration(r.IntN(8))*time.Millisecond)
 			}
 			f.Restart = time.Duration(200+r.IntN(800)) * time.Millisecond
+		case PowerLoss:
+			f.KillAfter = []time.Duration{time.Duration(r.IntN(8)) * time.Millisecond}
+			f.Restart = time.Duration(500+r.IntN(1500)) * time.Millisecond
 		}
 		s.Faults = append(s.Faults, f)
 	}

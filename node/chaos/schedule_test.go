@@ -51,6 +51,10 @@ func TestGenerateOneFaultyAtATime(t *testing.T) {
 					if f.Peer == f.Node || f.Peer < 0 || f.Peer >= 4 {
 						t.Fatalf("seed %d: asym %d->%d", seed, f.Node, f.Peer)
 					}
+				case PowerLoss:
+					if len(f.Faulty(4)) != 4 || len(f.KillAfter) != 1 || f.Restart <= 0 {
+						t.Fatalf("seed %d: power loss %s", seed, f)
+					}
 				default:
 					if len(f.Faulty(4)) != 1 {
 						t.Fatalf("seed %d: %s makes %v faulty", seed, f.Kind, f.Faulty(4))

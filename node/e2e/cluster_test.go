@@ -371,7 +371,7 @@ func (c *cluster) grantTx(a account) []byte {
 	body, err := proto.Marshal(&pb.TxBody{
 		ChainId: c.chainID, Signer: a.id, Nonce: nonce,
 		Action: &pb.TxBody_GrantAccess{GrantAccess: &pb.GrantAccess{
-			GrantId: fmt.Sprintf("g-%s-%d", a.id, nonce), GranteeDepartmentId: "dept1", RecordType: "birth_certificate",
+			GrantId: fmt.Sprintf("g-%s-%d", a.id, nonce), GranteeDepartmentId: c.grantee(), RecordType: "birth_certificate",
 			Purpose: "e2e", ValidUntil: time.Now().Add(24 * time.Hour).Unix(),
 		}},
 	})
@@ -387,6 +387,15 @@ func (c *cluster) grantTx(a account) []byte {
 		c.t.Fatal(err)
 	}
 	return tx
+}
+
+// grantee is the department grantTx grants access to: dept1, or dept0 on
+// a one-department network.
+func (c *cluster) grantee() string {
+	if c.n == 1 {
+		return "dept0"
+	}
+	return "dept1"
 }
 
 // submitLoad sends perAccount txs from every account, each account's in
