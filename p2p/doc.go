@@ -15,7 +15,9 @@
 //   - gater.go: the permissioned connection gater. A peer that is neither a
 //     genesis member nor a configured observer is refused right after the
 //     security handshake, when its peer id is first known; the refusal is
-//     logged with the peer id and address.
+//     logged with the peer id and address, at most five lines a minute (a
+//     stranger can knock in a loop with a new peer id each time); every
+//     refusal is counted in Stats.ConnsRefused.
 //   - limits.go: explicit resource-manager limits for a consortium of at
 //     most 64 members, with per-peer caps on connections, streams and memory.
 //   - peers.go: the peer manager, one goroutine that owns all per-peer

@@ -71,7 +71,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	n := &Node{cfg: cfg, log: o.log}
 	n.vset.Store(o.vset)
 
-	h, err := newHost(&cfg, o.key, n.log, &n.counters.connsRefused)
+	h, err := newHost(&cfg, o.key, n.log, &n.counters.connsRefused, o.clock)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,8 @@ type BlockSource interface {
 	BlocksByHash(hash []byte, maxAncestors int) []*pb.Block
 }
 
-// Clock is the time source of the peer manager.
+// Clock is the time source of the peer manager and of the limit on the
+// gater's refusal log lines.
 type Clock interface {
 	Now() time.Time
 	After(d time.Duration) <-chan time.Time
@@ -177,7 +178,8 @@ func WithRand(r *rand.Rand) Option {
 	}
 }
 
-// WithClock sets the peer manager's clock.
+// WithClock sets the clock of the peer manager and of the gater's log
+// limit.
 func WithClock(c Clock) Option {
 	return func(o *options) error {
 		if c == nil {
