@@ -29,6 +29,11 @@
 //
 // Files are written with mode 0600 in directories created with mode 0700,
 // through a temporary file and a rename, so a crash never leaves half a key.
+// Load and LoadPublic read only a regular file of at most MaxFileBytes (a
+// key path that names /dev/zero, a directory or a large unrelated file is
+// refused with an error naming the path and the bound), and report the
+// file's permission bits in Info.Perm; CheckPerm says when group or others
+// have access, for the caller to warn.
 //
 // Consensus and account keys are crypto.PrivateKey values. The node key (the
 // libp2p host identity) is an ed25519 crypto.PrivateKey stored the same way;

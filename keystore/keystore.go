@@ -47,7 +47,23 @@ var (
 	ErrUnsupportedVersion = errors.New("unsupported key file version")
 	// ErrExists: Save would overwrite an existing file and Options.Overwrite is false.
 	ErrExists = errors.New("key file already exists")
+	// ErrNotRegularFile: the key path names a device, pipe, socket or
+	// directory. Reading /dev/zero or /dev/urandom would never end, and a
+	// pipe cannot be read twice (the envelope is read before the passphrase
+	// is asked for, then again to decrypt).
+	ErrNotRegularFile = errors.New("not a regular file")
+	// ErrFileTooLarge: the key file is larger than MaxFileBytes.
+	ErrFileTooLarge = errors.New("file too large")
+	// ErrFileExposed: group or others have access to a key file. CheckPerm
+	// returns it for callers to warn with; nothing in this package refuses
+	// such a file.
+	ErrFileExposed = errors.New("group or others have access")
 )
+
+// MaxFileBytes bounds what is read from a key file. A key file is a few
+// hundred bytes; the bound only stops a wrong path (a log file, a disk
+// image) from being read into memory whole.
+const MaxFileBytes = 64 << 10
 
 // Kind says what a key is for.
 type Kind string
@@ -117,6 +133,8 @@ type Info struct {
 	Scheme    pb.KeyScheme
 	PublicKey *pb.PublicKey
 	Encrypted bool
+	// Perm is the file's permission bits when it was read (0 for Decode).
+	Perm fs.FileMode
 }
 
 // envelope is the JSON form of a key file; see the package doc.
@@ -313,7 +331,7 @@ func Load(path, passphrase string) (crypto.PrivateKey, error) {
 
 // LoadWithInfo is Load that also returns the file's envelope information.
 func LoadWithInfo(path, passphrase string) (crypto.PrivateKey, *Info, error) {
-	data, err := os.ReadFile(path)
+	data, perm, err := readKeyFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load key: %w", err)
 	}
@@ -321,14 +339,14 @@ func LoadWithInfo(path, passphrase string) (crypto.PrivateKey, *Info, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("load key %s: %w", path, err)
 	}
-	info.Path = path
+	info.Path, info.Perm = path, perm
 	return key, info, nil
 }
 
 // LoadPublic reads the envelope of the key file at path without the
 // passphrase.
 func LoadPublic(path string) (*Info, error) {
-	data, err := os.ReadFile(path)
+	data, perm, err := readKeyFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load key: %w", err)
 	}
@@ -336,8 +354,79 @@ func LoadPublic(path string) (*Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load key %s: %w", path, err)
 	}
-	info.Path = path
+	info.Path, info.Perm = path, perm
 	return info, nil
+}
+
+// readKeyFile reads a key file: a regular file (after symlinks) of at most
+// MaxFileBytes. It returns the file's permission bits too.
+func readKeyFile(path string) ([]byte, fs.FileMode, error) {
+	// Stat before opening: opening a FIFO blocks until a writer comes.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s: %w (%s): a key file must be a regular file", path, ErrNotRegularFile, fileType(st.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	// The file may have been replaced between Stat and Open: check what
+	// was opened.
+	if st, err = f.Stat(); err != nil {
+		return nil, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, 0, fmt.Errorf("%s: %w (%s): a key file must be a regular file", path, ErrNotRegularFile, fileType(st.Mode()))
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, 0, fmt.Errorf("%s: %w: %d bytes, a key file has at most %d", path, ErrFileTooLarge, st.Size(), MaxFileBytes)
+	}
+	// The size may grow while we read: read one byte past the bound to
+	// tell.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, 0, fmt.Errorf("%s: %w: more than %d bytes, the most a key file has", path, ErrFileTooLarge, MaxFileBytes)
+	}
+	return data, st.Mode().Perm(), nil
+}
+
+// fileType names the kind of a file that is not regular.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	default:
+		return "mode " + m.String()
+	}
+}
+
+// CheckPerm returns an error wrapping ErrFileExposed, naming path, when
+// perm grants group or others any access (read, write or execute), as ssh
+// checks private keys. Callers warn with it rather than refuse: an
+// encrypted key file (the default) is still protected by its passphrase,
+// the exposure may already have happened by the time the node starts, and
+// key files mounted by orchestration tools are often 0644; a warning tells
+// the operator without stopping a running network.
+func CheckPerm(path string, perm fs.FileMode) error {
+	if perm&0o077 == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (mode %04o): anyone in the group or on the machine may read or replace it; run chmod 600 %s", path, ErrFileExposed, perm, path)
 }
 
 // FileExt is the extension of key files in a keyring directory.

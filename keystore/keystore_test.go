@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -331,5 +332,127 @@ func TestNodeKeyToLibp2p(t *testing.T) {
 	}
 	if _, err := PeerIDFromPublicKey(&pb.PublicKey{Scheme: pb.KeyScheme_KEY_SCHEME_ED25519, Key: []byte{1}}); err == nil {
 		t.Fatal("PeerIDFromPublicKey accepted a short key")
+	}
+}
+
+// A key path that names a device, a directory or a file far larger than
+// any key file is refused with an error naming the path and the bound,
+// without reading it whole (reading /dev/zero never ends).
+func TestLoadRefusesNonRegularAndOversizedFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.key")
+	if err := Save(good, newKey(t), Options{Kind: KindNode, Unencrypted: true}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Still a valid envelope (JSON ignores trailing white space), but
+	// beyond the bound.
+	big := writeTestFile(t, filepath.Join(dir, "big.key"), append(raw, bytes.Repeat([]byte(" "), MaxFileBytes)...))
+	atBound := writeTestFile(t, filepath.Join(dir, "at-bound.key"), append(raw, bytes.Repeat([]byte(" "), MaxFileBytes-len(raw))...))
+
+	cases := []struct {
+		name    string
+		path    string
+		want    error // nil: loads
+		wantMsg string
+	}{
+		{"regular file", good, nil, ""},
+		{"exactly at the bound", atBound, nil, ""},
+		{"over the bound", big, ErrFileTooLarge, "65536"},
+		{"directory", dir, ErrNotRegularFile, "directory"},
+		{"character device", "/dev/zero", ErrNotRegularFile, "character device"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(tc.path); err != nil {
+				t.Skipf("%s: %v", tc.path, err)
+			}
+			for _, load := range []struct {
+				name string
+				fn   func() error
+			}{
+				{"Load", func() error { _, err := Load(tc.path, ""); return err }},
+				{"LoadPublic", func() error { _, err := LoadPublic(tc.path); return err }},
+			} {
+				err := withDeadline(t, 10*time.Second, load.fn)
+				if tc.want == nil {
+					if err != nil {
+						t.Fatalf("%s: %v", load.name, err)
+					}
+					continue
+				}
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.path) || !strings.Contains(err.Error(), tc.wantMsg) {
+					t.Fatalf("%s: error %v, want %v naming %s and %q", load.name, err, tc.want, tc.path, tc.wantMsg)
+				}
+			}
+		})
+	}
+}
+
+// withDeadline runs fn and fails the test if it has not returned within d
+// (a load that reads an endless file would otherwise hang the test run).
+func withDeadline(t *testing.T, d time.Duration, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("still reading after %v", d)
+		return nil
+	}
+}
+
+func writeTestFile(t *testing.T, path string, data []byte) string {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Info.Perm reports the key file's mode, and CheckPerm flags any access by
+// group or others, the way ssh judges a private key.
+func TestCheckPerm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.key")
+	if err := Save(path, newKey(t), Options{Kind: KindAccount, Unencrypted: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		perm    os.FileMode
+		exposed bool
+	}{
+		{0o600, false},
+		{0o400, false},
+		{0o700, false},
+		{0o640, true},
+		{0o604, true},
+		{0o620, true},
+		{0o644, true},
+		{0o666, true},
+	} {
+		t.Run(tc.perm.String(), func(t *testing.T) {
+			if err := os.Chmod(path, tc.perm); err != nil {
+				t.Fatal(err)
+			}
+			info, err := LoadPublic(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Perm != tc.perm {
+				t.Fatalf("Info.Perm %v, want %v", info.Perm, tc.perm)
+			}
+			err = CheckPerm(info.Path, info.Perm)
+			if tc.exposed != errors.Is(err, ErrFileExposed) {
+				t.Fatalf("CheckPerm(%v) = %v, want exposed %v", tc.perm, err, tc.exposed)
+			}
+			if tc.exposed && (!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "chmod 600")) {
+				t.Fatalf("CheckPerm error %q does not name the file and the fix", err)
+			}
+		})
 	}
 }
