@@ -116,6 +116,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Mempool:      mempoolAdapter{n},
 		Evidence:     n.evidence,
 		Logger:       n.log.With("part", "consensus"),
+		Wake:         n.mempool.Woken(),
 	})
 	if err != nil {
 		return err
@@ -145,7 +146,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 			}
 		}
 	}()
-	err = n.driveLoop(dctx, drv)
+	err = drv.RunWithStatus(dctx, n.setStatus)
 	cause := context.Cause(dctx)
 	close(done)
 	cancel(nil)
@@ -154,38 +155,6 @@ func (n *Node) runDriver(ctx context.Context) error {
 		return errFellBehind
 	}
 	return err
-}
-
-// driveLoop is the driver's Run loop, owned by the node so that it can
-// publish a status snapshot after every step (the core is not safe to read
-// from other goroutines).
-func (n *Node) driveLoop(ctx context.Context, drv *driver.Driver) error {
-	t := time.NewTicker(tickInterval)
-	defer t.Stop()
-	inbox, reqs := n.transport.Inbox(), n.transport.BlockRequests()
-	if err := drv.Tick(); err != nil {
-		return err
-	}
-	for {
-		var err error
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			err = drv.Tick()
-		case m := <-inbox:
-			err = drv.Deliver(m)
-		case r := <-reqs:
-			r.Reply <- drv.Core().Block(r.Hash)
-			continue
-		case <-n.mempool.Woken():
-			err = drv.Poke()
-		}
-		if err != nil {
-			return err
-		}
-		n.setStatus(drv.Core().Status())
-	}
 }
 
 func (n *Node) setStatus(st consensus.Status) {

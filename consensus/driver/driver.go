@@ -111,6 +111,10 @@ type Deps struct {
 	Mempool      Mempool
 	Evidence     EvidencePool
 	Logger       *slog.Logger
+	// Wake, if set, tells Run that the mempool gained transactions: Run
+	// then carries out the core's Ready at once (Poke), so an idle leader
+	// proposes without waiting for its next tick.
+	Wake <-chan struct{}
 }
 
 // Driver runs one replica: a single goroutine (Run) owns the consensus.Core, feeds it
@@ -188,6 +192,8 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 			err = d.Deliver(m)
 		case r := <-reqs:
 			r.Reply <- d.core.Block(r.Hash)
+		case <-d.deps.Wake: // a nil Wake never fires
+			err = d.Poke()
 		}
 		if err != nil {
 			return err
@@ -219,9 +225,10 @@ func (d *Driver) Deliver(m *pb.ConsensusMessage) error {
 	return d.flush()
 }
 
-// Poke carries out the Ready without a tick or a message: the owner calls
-// it when the mempool gains txs, so that an idle leader proposes them at
-// once instead of at its next tick.
+// Poke carries out the Ready without a tick or a message: Run calls it on
+// Deps.Wake, and an owner that runs its own loop calls it when the mempool
+// gains txs, so that an idle leader proposes them at once instead of at
+// its next tick.
 func (d *Driver) Poke() error { return d.flush() }
 
 // Core gives the owner read access (Status, Stats, Block) from the loop's

@@ -290,3 +290,43 @@ func TestDriverStopsWhenPersistFails(t *testing.T) {
 		}
 	})
 }
+
+// TestWakeProposesWithoutATick: a lone validator's driver idles with an
+// empty mempool; a tx arrives and Deps.Wake fires; the tx block is
+// proposed and committed at once, long before the (hour-long) tick. This
+// is the loop node runs: Wake is how the mempool reaches it.
+func TestWakeProposesWithoutATick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		a := &app{reached: make(chan struct{})}
+		wake := make(chan struct{}, 1)
+		const tick = time.Hour
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+			Executor: a, Mempool: a, TickInterval: tick, Wake: wake})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait() // idle: nothing to propose
+		if len(a.committed) != 0 {
+			t.Fatal("committed with an empty mempool")
+		}
+		start := time.Now()
+		a.mu.Lock()
+		a.txs = [][]byte{[]byte("tx")}
+		a.mu.Unlock()
+		wake <- struct{}{}
+		<-a.reached
+		if waited := time.Since(start); waited >= tick {
+			t.Fatalf("tx committed after %s: it waited for a tick", waited)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+	})
+}
