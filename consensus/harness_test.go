@@ -1,8 +1,12 @@
 package consensus_test
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/consensustest"
@@ -30,6 +34,17 @@ type harness struct {
 	// before the ledger stores the blocks (power lost mid-Ready).
 	crashAtCommit []bool
 	sent          [][]*pb.ConsensusMessage
+	// rewrite, if set, may replace a message on its way (nil: drop it).
+	rewrite func(from, to int, m *pb.ConsensusMessage) *pb.ConsensusMessage
+	// trace, if set, receives one line per outgoing message, commit,
+	// persisted state and piece of evidence (trace_test.go).
+	trace func(format string, args ...any)
+}
+
+func (h *harness) tracef(format string, args ...any) {
+	if h.trace != nil {
+		h.trace(format, args...)
+	}
 }
 
 type hmsg struct {
@@ -81,9 +96,16 @@ func (h *harness) process(i int) {
 		}
 		if rd.Safety != nil {
 			h.stores[i] = rd.Safety.Clone()
+			h.tracef("r%d persist view=%d voted=(%d,%s) high_qc=(%d,%d) blocks=%s", i, rd.Safety.View, rd.Safety.LastVotedView,
+				voteHeight(rd.Safety.LastVotedHeight), rd.Safety.HighQC.GetView(), rd.Safety.HighQC.GetHeight(), blockHeights(rd.Safety.Blocks))
 		}
 		st := h.stores[i]
 		for _, e := range rd.Messages {
+			if e.To == consensus.Broadcast {
+				h.tracef("r%d -> all: %s", i, describe(e.Msg))
+			} else {
+				h.tracef("r%d -> r%d: %s", i, e.To, describe(e.Msg))
+			}
 			if v := e.Msg.GetVote(); v != nil && !posLE(v.GetView(), v.GetHeight(), st.LastVotedView, st.LastVotedHeight) {
 				h.t.Fatalf("replica %d sends vote (%d,%d) before persisting it (stored %d,%d)", i, v.GetView(), v.GetHeight(), st.LastVotedView, st.LastVotedHeight)
 			}
@@ -102,9 +124,13 @@ func (h *harness) process(i int) {
 				h.queue = append(h.queue, hmsg{f.From, i, &pb.ConsensusMessage{Sender: uint32(f.From), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}})
 			}
 		}
+		for _, ev := range rd.Evidence {
+			h.tracef("r%d evidence: validator %d voted twice at (%d,%d)", i, ev.GetVoteA().GetVoter(), ev.GetVoteA().GetView(), ev.GetVoteA().GetHeight())
+		}
 		if len(rd.Committed) > 0 && h.crashAtCommit[i] {
 			h.crashAtCommit[i] = false
 			h.cores[i] = nil
+			h.tracef("r%d crashes before storing heights %d..%d", i, rd.Committed[0].Height, rd.Committed[len(rd.Committed)-1].Height)
 			return
 		}
 		for _, cb := range rd.Committed {
@@ -113,6 +139,7 @@ func (h *harness) process(i int) {
 			}
 			h.committed[i] = append(h.committed[i], cb)
 			h.heads[i] = cb.Block
+			h.tracef("r%d commit h=%d txs=%d (child qc (%d,%d))", i, cb.Height, len(cb.Block.GetTxs()), cb.Cert.GetChildQc().GetView(), cb.Cert.GetChildQc().GetHeight())
 			if len(cb.Block.GetTxs()) > 0 {
 				h.pending[i] = false
 			}
@@ -121,7 +148,11 @@ func (h *harness) process(i int) {
 			c.Applied(rd.Committed[len(rd.Committed)-1].Height)
 		}
 		for _, req := range rd.ToValidate {
-			c.Validated(req.Hash, !h.reject[string(req.Hash)])
+			ok := !h.reject[string(req.Hash)]
+			if !ok {
+				h.tracef("r%d refuses block h=%d", i, req.Header.GetHeight())
+			}
+			c.Validated(req.Hash, ok)
 		}
 		if s := rd.ProposeSlot; s != nil {
 			var txs [][]byte
@@ -149,7 +180,15 @@ func (h *harness) deliver() {
 		if h.cores[m.to] == nil || (h.drop != nil && h.drop(m.from, m.to, m.m)) {
 			continue
 		}
-		_ = h.cores[m.to].Step(m.m)
+		msg := m.m
+		if h.rewrite != nil {
+			if msg = h.rewrite(m.from, m.to, msg); msg == nil {
+				continue
+			}
+		}
+		if err := h.cores[m.to].Step(msg); err != nil {
+			h.tracef("r%d refuses %s from r%d: %v", m.to, describe(msg), m.from, err)
+		}
 		h.process(m.to)
 	}
 }
@@ -185,4 +224,56 @@ func (h *harness) committedHeight(i int) uint64 {
 		return 0
 	}
 	return h.heads[i].GetJustify().GetHeight() + 1
+}
+
+// describe is a one-line summary of a consensus message for traces: kinds,
+// views and heights, never hashes or signatures.
+func describe(m *pb.ConsensusMessage) string {
+	switch {
+	case m.GetProposal() != nil:
+		b := m.GetProposal().GetBlock()
+		hdr := new(pb.Header)
+		_ = proto.Unmarshal(b.GetHeader(), hdr)
+		s := fmt.Sprintf("proposal v=%d h=%d txs=%d justify=(%d,%d)", hdr.GetView(), hdr.GetHeight(), len(b.GetTxs()),
+			b.GetJustify().GetView(), b.GetJustify().GetHeight())
+		if tc := b.GetTc(); tc != nil {
+			s += fmt.Sprintf(" tc=%d", tc.GetView())
+		}
+		if hdr.GetTimeUnixMs() != 0 {
+			s += fmt.Sprintf(" time=%d", hdr.GetTimeUnixMs())
+		}
+		return s
+	case m.GetVote() != nil:
+		v := m.GetVote()
+		return fmt.Sprintf("vote v=%d h=%d", v.GetView(), v.GetHeight())
+	case m.GetTimeout() != nil:
+		to := m.GetTimeout()
+		return fmt.Sprintf("timeout v=%d high_qc=(%d,%d)", to.GetView(), to.GetHighQc().GetView(), to.GetHighQc().GetHeight())
+	case m.GetTimeoutCert() != nil:
+		tc := m.GetTimeoutCert()
+		return fmt.Sprintf("tc v=%d sigs=%d high_qc=(%d,%d)", tc.GetView(), len(tc.GetSigs()), tc.GetHighQc().GetView(), tc.GetHighQc().GetHeight())
+	case m.GetHeartbeat() != nil:
+		hb := m.GetHeartbeat()
+		return fmt.Sprintf("heartbeat v=%d seq=%d high_qc=(%d,%d)", hb.GetView(), hb.GetSeq(), hb.GetHighQc().GetView(), hb.GetHighQc().GetHeight())
+	}
+	return "empty message"
+}
+
+// voteHeight prints a last-voted height; a timeout records MaxUint64.
+func voteHeight(h uint64) string {
+	if h == math.MaxUint64 {
+		return "timeout"
+	}
+	return fmt.Sprint(h)
+}
+
+// blockHeights lists persisted blocks by height.
+func blockHeights(bs []*pb.Block) string {
+	hs := make([]string, len(bs))
+	for i, b := range bs {
+		hdr := new(pb.Header)
+		_ = proto.Unmarshal(b.GetHeader(), hdr)
+		hs[i] = fmt.Sprint(hdr.GetHeight())
+	}
+	return "[" + strings.Join(hs, " ") + "]"
 }
