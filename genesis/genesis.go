@@ -14,50 +14,37 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/consensus"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// The fault models of DESIGN section 4.
+// The fault models: consensus.Crash and consensus.Byzantine, by the names
+// a genesis document writes.
 const (
-	FaultCrash     = "crash"
-	FaultByzantine = "byzantine"
+	FaultCrash     = string(consensus.Crash)
+	FaultByzantine = string(consensus.Byzantine)
 )
 
 // ErrUnknownFaultModel: a fault model other than FaultCrash or FaultByzantine.
 var ErrUnknownFaultModel = errors.New("unknown fault model")
 
-// Quorum is the number of validators of n whose votes form a certificate:
-// ⌊n/2⌋+1 under crash faults, ⌊2n/3⌋+1 under Byzantine faults. It returns 0
-// for an unknown fault model or n < 1.
+// Quorum is consensus.Quorum, the one quorum rule, for a genesis fault
+// model name. It returns 0 for an unknown fault model or n < 1.
 func Quorum(faultModel string, n int) int {
-	if n < 1 {
+	if _, err := ParseFaultModel(faultModel); err != nil || n < 1 {
 		return 0
 	}
-	switch faultModel {
-	case FaultCrash:
-		return n/2 + 1
-	case FaultByzantine:
-		return 2*n/3 + 1
-	default:
-		return 0
-	}
+	return consensus.Quorum(consensus.FaultModel(faultModel), n)
 }
 
-// MaxFaults is the number of faulty validators of n the network survives:
-// n - Quorum under crash faults (crashed nodes), ⌊(n-1)/3⌋ under Byzantine
-// faults (lying nodes). It returns 0 for an unknown fault model or n < 1.
+// MaxFaults is consensus.MaxFaulty, the number of faulty validators of n
+// the network survives, for a genesis fault model name. It returns 0 for
+// an unknown fault model or n < 1.
 func MaxFaults(faultModel string, n int) int {
-	if n < 1 {
+	if _, err := ParseFaultModel(faultModel); err != nil || n < 1 {
 		return 0
 	}
-	switch faultModel {
-	case FaultCrash:
-		return n - Quorum(faultModel, n)
-	case FaultByzantine:
-		return (n - 1) / 3
-	default:
-		return 0
-	}
+	return consensus.MaxFaulty(consensus.FaultModel(faultModel), n)
 }
 
 // ParseFaultModel checks s is a fault model.
