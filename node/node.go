@@ -66,6 +66,12 @@ type Options struct {
 	// with the byzantine tag honours it (byzantine.go); the default build
 	// warns and ignores it.
 	Byzantine string
+	// RecoverMissingState starts a node whose home ran before but whose
+	// ledger or consensus safety state is missing (home.go), which New
+	// otherwise refuses with ErrMissingState. It is an option, not a config
+	// key: `govnode start --recover-missing-state` accepts one such start,
+	// and a setting kept in config.toml would silence the check for good.
+	RecoverMissingState bool
 }
 
 // Node is a running govnode: ledger, state machine, mempool, p2p,
@@ -165,6 +171,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 
 	// Ledger.
 	dataDir := cfg.ResolvePath(cfg.DataDir)
+	home, err := checkHome(cfg, dataDir, n.genesisHash, o.RecoverMissingState, log)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range []string{dataDir, filepath.Join(dataDir, "ledger"), filepath.Join(dataDir, "genesis.hash")} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			created = append(created, p)
@@ -206,15 +216,19 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 
-	// Keys.
-	nodeKey, err := keystore.Load(cfg.ResolvePath(cfg.NodeKeyFile), o.Passphrase)
+	// Keys. A key file others may read is a warning, not a refusal (see
+	// keystore.CheckPerm).
+	nodeKey, nodeKeyInfo, err := keystore.LoadWithInfo(cfg.ResolvePath(cfg.NodeKeyFile), o.Passphrase)
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
+	warnKeyPerm(log, "node_key_file", nodeKeyInfo)
 	if cfg.ValidatorKeyFile != "" {
-		if n.signer, err = keystore.Load(cfg.ResolvePath(cfg.ValidatorKeyFile), o.Passphrase); err != nil {
+		var info *keystore.Info
+		if n.signer, info, err = keystore.LoadWithInfo(cfg.ResolvePath(cfg.ValidatorKeyFile), o.Passphrase); err != nil {
 			return nil, fmt.Errorf("validator key: %w", err)
 		}
+		warnKeyPerm(log, "validator_key_file", info)
 	}
 
 	// Consensus configuration from genesis and state.
@@ -238,7 +252,13 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err := n.consCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consensus config: %w", err)
 	}
-	n.safety = driver.NewFileSafetyStore(filepath.Join(dataDir, "safety.json"))
+	n.safety = driver.NewFileSafetyStore(filepath.Join(dataDir, safetyFileName))
+	if err := home.initSafety(n.safety, dataDir, n.signer != nil); err != nil {
+		return nil, err
+	}
+	if home.safetyLost && n.signer != nil {
+		n.safety = &recoveringSafety{inner: n.safety, floor: n.recoveryView, log: log.With("part", "consensus")}
+	}
 
 	// P2P.
 	lkey, err := keystore.NodeKeyToLibp2p(nodeKey)
@@ -311,6 +331,11 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if err := n.serveExtra(cfg.Debug.PprofListenAddr, pm); err != nil {
 			return nil, fmt.Errorf("debug.pprof_listen_addr: %w", err)
 		}
+	}
+	// Last: the marker says the home ran a node, which only a New that
+	// went through may say.
+	if err := home.record(dataDir, n.genesisHash, n.signer != nil); err != nil {
+		return nil, err
 	}
 	h0, _ := n.store.Height()
 	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,

@@ -57,6 +57,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Configure, if set, adjusts each node configuration before New.
 	Configure func(*node.Config)
+	// NodeOptions, if set, adjusts the node.Options of each New (e.g.
+	// RecoverMissingState for one start).
+	NodeOptions func(*node.Options)
 }
 
 // FastParams are chain parameters for a one-validator test chain: short
@@ -203,7 +206,11 @@ func (c *Chain) New(ctx context.Context, t testing.TB, doc *pb.GenesisDoc) (*nod
 	}
 	var lastErr error
 	for range 5 {
-		n, err := node.New(ctx, node.Options{Config: c.Config(t), Genesis: doc, Logger: c.opts.Logger, Version: "nodetest"})
+		o := node.Options{Config: c.Config(t), Genesis: doc, Logger: c.opts.Logger, Version: "nodetest"}
+		if c.opts.NodeOptions != nil {
+			c.opts.NodeOptions(&o)
+		}
+		n, err := node.New(ctx, o)
 		if err == nil {
 			return n, nil
 		}
