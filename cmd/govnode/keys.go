@@ -260,7 +260,7 @@ seed of RFC 8032). Anyone holding that file can sign as the key.`,
 			} else {
 				var pass string
 				if newPassFile != "" {
-					pass, err = readPassphraseFile(newPassFile)
+					pass, err = readPassphraseFile(newPassFile, cmdWarner(cmd))
 				} else {
 					pass, err = promptPassphrase(cmd, true, "new passphrase for the exported key", "--new-passphrase-file")
 				}
@@ -326,7 +326,7 @@ or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
 			pass := ""
 			if info.Encrypted {
 				if importPassFile != "" {
-					pass, err = readPassphraseFile(importPassFile)
+					pass, err = readPassphraseFile(importPassFile, cmdWarner(cmd))
 				} else {
 					pass, err = promptPassphrase(cmd, false, "passphrase of "+src, "--import-passphrase-file")
 				}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -56,7 +58,7 @@ func (c *cli) saveOptions(cmd *cobra.Command, kf *keyFlags, kind keystore.Kind, 
 // terminal prompt (asked twice when confirm).
 func (c *cli) passphrase(cmd *cobra.Command, file string, confirm bool, what string) (string, error) {
 	if file != "" {
-		return readPassphraseFile(file)
+		return readPassphraseFile(file, cmdWarner(cmd))
 	}
 	if v, ok := c.env.LookupEnv(envPassphrase); ok {
 		if v == "" {
@@ -67,9 +69,25 @@ func (c *cli) passphrase(cmd *cobra.Command, file string, confirm bool, what str
 	return promptPassphrase(cmd, confirm, what, "--passphrase-file or $"+envPassphrase)
 }
 
+// maxPassphraseFileBytes bounds what is read from a passphrase file: a
+// passphrase is one line, and the bound stops a wrong path (/dev/zero, a
+// log file) from being read into memory whole.
+const maxPassphraseFileBytes = 4 << 10
+
+// cmdWarner reports a warning on the command's stderr.
+func cmdWarner(cmd *cobra.Command) func(error) {
+	return func(err error) { warn(cmd, "%v", err) }
+}
+
 // readPassphraseFile returns the first line of file, without its line end.
-func readPassphraseFile(file string) (string, error) {
-	b, err := os.ReadFile(file)
+// file must be a regular file or a pipe (`--passphrase-file <(pass show
+// node)` keeps the passphrase off the disk) of at most
+// maxPassphraseFileBytes; a device or directory is refused. A regular file
+// that group or others may access is reported to warn (a warning, not a
+// refusal: the file may be shared on purpose in a locked-down container,
+// and the exposure has already happened by the time it is read).
+func readPassphraseFile(file string, warn func(error)) (string, error) {
+	b, err := readSecretFile(file, maxPassphraseFileBytes)
 	if err != nil {
 		return "", fmt.Errorf("passphrase file: %w", err)
 	}
@@ -78,7 +96,39 @@ func readPassphraseFile(file string) (string, error) {
 	if pass == "" {
 		return "", fmt.Errorf("passphrase file %s: empty passphrase", file)
 	}
+	if st, err := os.Stat(file); err == nil && st.Mode().IsRegular() {
+		if err := keystore.CheckPerm(file, st.Mode().Perm()); err != nil {
+			warn(fmt.Errorf("passphrase file %w", err))
+		}
+	}
 	return pass, nil
+}
+
+// readSecretFile reads file, a regular file or a pipe, refusing one larger
+// than max bytes without reading more than max+1 of it.
+func readSecretFile(file string, max int64) ([]byte, error) {
+	// Stat first: opening a device such as a terminal may block, and its
+	// kind is known without opening it.
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if m := st.Mode(); !m.IsRegular() && m&fs.ModeNamedPipe == 0 {
+		return nil, fmt.Errorf("%s: %w (file mode %v): want a regular file or a pipe", file, keystore.ErrNotRegularFile, m)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: %w: more than %d bytes", file, keystore.ErrFileTooLarge, max)
+	}
+	return b, nil
 }
 
 // promptPassphrase reads a passphrase from the terminal on stdin, echo off.
@@ -121,6 +171,9 @@ func (c *cli) loadKey(cmd *cobra.Command, path, passFile string) (*loadedKey, er
 	info, err := keystore.LoadPublic(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := keystore.CheckPerm(path, info.Perm); err != nil {
+		warn(cmd, "key file %v", err)
 	}
 	pass := ""
 	if info.Encrypted {

@@ -25,6 +25,7 @@ type startOpts struct {
 	genesis        string
 	dev            bool
 	passphraseFile string
+	recoverState   bool
 	flags          *configFlags
 }
 
@@ -41,7 +42,11 @@ Every config.toml key can be overridden by a flag of the same name.
 
 --dev runs a single-validator development chain, ready for transactions at
 once, in $HOME/.govnode-dev (or --home): the first run writes its genesis,
-keys (unencrypted: development only) and config there.`,
+keys (unencrypted: development only) and config there.
+
+A home that ran a node before but whose ledger or consensus safety state is
+missing is refused: a validator that forgot what it voted for could vote
+twice. --recover-missing-state starts it once, knowingly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return c.runStart(cmd, o) },
 	}
@@ -49,6 +54,9 @@ keys (unencrypted: development only) and config there.`,
 	f.StringVar(&o.genesis, "genesis", "", "genesis file (default: genesis_file of config.toml)")
 	f.BoolVar(&o.dev, "dev", false, "run a single-validator development chain (no set-up)")
 	f.StringVar(&o.passphraseFile, "passphrase-file", "", "file holding the key files' passphrase (else $"+envPassphrase+" or a prompt)")
+	// A flag and not a config key: it accepts one start, and kept in
+	// config.toml it would silence the check for good.
+	f.BoolVar(&o.recoverState, "recover-missing-state", false, "start although the ledger or consensus safety state of a home that ran before is missing (it catches up from peers and does not vote before the view after theirs)")
 	o.flags = addConfigFlags(f)
 	return cmd
 }
@@ -78,12 +86,15 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range node.ConfigWarnings(cfgPath, cfg) {
+		log.Warn("config", "warning", w)
+	}
 	if cfg.MemoryLimitMiB > 0 {
 		prev := debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
 		defer debug.SetMemoryLimit(prev)
 		log.Info("memory limit set", "mib", cfg.MemoryLimitMiB)
 	}
-	pass, err := c.keyPassphrase(cmd, cfg, o.passphraseFile)
+	pass, err := c.keyPassphrase(cmd, cfg, o.passphraseFile, log)
 	if err != nil {
 		return err
 	}
@@ -94,7 +105,7 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 		return err
 	}
 	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version,
-		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine})
+		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine, RecoverMissingState: o.recoverState})
 	if err != nil {
 		return err
 	}
@@ -136,8 +147,9 @@ func (c *cli) prepareDev(cmd *cobra.Command) (string, error) {
 }
 
 // keyPassphrase returns the passphrase of the node's key files, asked only
-// when one of them is encrypted.
-func (c *cli) keyPassphrase(cmd *cobra.Command, cfg *node.Config, file string) (string, error) {
+// when one of them is encrypted. A passphrase file that group or others
+// may read is logged as a warning.
+func (c *cli) keyPassphrase(cmd *cobra.Command, cfg *node.Config, file string, log *slog.Logger) (string, error) {
 	encrypted := false
 	for _, p := range []string{cfg.NodeKeyFile, cfg.ValidatorKeyFile} {
 		if p == "" {
@@ -151,6 +163,9 @@ func (c *cli) keyPassphrase(cmd *cobra.Command, cfg *node.Config, file string) (
 	}
 	if !encrypted {
 		return "", nil
+	}
+	if file != "" {
+		return readPassphraseFile(file, func(err error) { log.Warn("passphrase file is exposed", "err", err) })
 	}
 	return c.passphrase(cmd, file, false, "key passphrase")
 }
