@@ -42,8 +42,9 @@ import (
 //
 // What it cannot see: a home deleted whole (the marker goes with it) and
 // rebuilt with the same validator key, a marker deleted with the data, a
-// data_dir that is the home itself, and a ledger or safety state restored
-// from an older backup (the files exist; they are stale). Keep a
+// data_dir that is the home itself, a home that alternates between two
+// chains (the marker holds the last one), and a ledger or safety state
+// restored from an older backup (the files exist; they are stale). Keep a
 // validator's data_dir and its safety state out of backups that get
 // restored, or restore with --recover-missing-state after deleting
 // safety.json.
