@@ -71,9 +71,27 @@ type Config struct {
 }
 
 // APISection configures the API server (gRPC and JSON over HTTP on one port).
+// Its timeouts and AllowedHosts apply to every HTTP listener of the node:
+// the API, metrics and pprof.
 type APISection struct {
 	// ListenAddr is host:port; bound to localhost unless configured.
 	ListenAddr string `toml:"listen_addr"`
+	// MaxConns caps the API's open connections; one more is closed at
+	// once and counted (govnode_http_conns_refused_total).
+	MaxConns int `toml:"max_conns"`
+	// ReadHeaderTimeoutMs bounds the reading of a request's headers.
+	ReadHeaderTimeoutMs int `toml:"read_header_timeout_ms"`
+	// ReadTimeoutMs bounds the reading of a whole request, headers and
+	// body: a client that sends its body slowly is cut off after it.
+	ReadTimeoutMs int `toml:"read_timeout_ms"`
+	// WriteTimeoutMs bounds each write of a response (not the whole
+	// response, so event streams and waits for commit are not cut).
+	WriteTimeoutMs int `toml:"write_timeout_ms"`
+	// IdleTimeoutMs closes a keep-alive connection idle that long.
+	IdleTimeoutMs int `toml:"idle_timeout_ms"`
+	// AllowedHosts are Host names a loopback listener accepts besides
+	// localhost and loopback IP addresses (DNS rebinding guard).
+	AllowedHosts []string `toml:"allowed_hosts"`
 }
 
 // P2PSection configures the libp2p host.
@@ -109,6 +127,8 @@ func (s MempoolSection) MempoolConfig() MempoolConfig {
 type MetricsSection struct {
 	// ListenAddr serves /metrics; empty turns metrics off.
 	ListenAddr string `toml:"listen_addr"`
+	// MaxConns caps the metrics port's open connections.
+	MaxConns int `toml:"max_conns"`
 }
 
 // DebugSection holds switches for diagnosis, off by default.
@@ -116,12 +136,28 @@ type DebugSection struct {
 	// Pprof serves net/http/pprof on PprofListenAddr.
 	Pprof           bool   `toml:"pprof"`
 	PprofListenAddr string `toml:"pprof_listen_addr"`
+	// PprofAllowRemote lets pprof_listen_addr be a non-loopback address;
+	// without it the node refuses to start with one.
+	PprofAllowRemote bool `toml:"pprof_allow_remote"`
+	// PprofMaxConns caps the pprof port's open connections.
+	PprofMaxConns int `toml:"pprof_max_conns"`
 }
 
 // MinMemoryLimitMiB is the smallest memory_limit_mib accepted: below it
 // the node's caches and LevelDB buffers alone would keep the garbage
 // collector running without pause.
 const MinMemoryLimitMiB = 256
+
+// Bounds of the HTTP listeners' keys. A timeout under a second would cut
+// off ordinary clients on a slow link; one over the maximum would let a
+// slow client hold a connection for that long.
+const (
+	MinHTTPTimeoutMs           = 1000
+	MaxHTTPReadHeaderTimeoutMs = 5 * 60 * 1000
+	MaxHTTPTimeoutMs           = 10 * 60 * 1000
+	MaxHTTPIdleTimeoutMs       = 60 * 60 * 1000
+	MaxHTTPConns               = 1 << 20
+)
 
 // DefaultConfig is a working configuration for a node whose home is home:
 // API and metrics on localhost, p2p on every interface, paths inside home.
@@ -135,7 +171,15 @@ func DefaultConfig(home string) *Config {
 		GenesisFile:      "genesis.json",
 		ValidatorKeyFile: filepath.Join("keys", "validator.key"),
 		NodeKeyFile:      filepath.Join("keys", "node.key"),
-		API:              APISection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultAPIPort))},
+		API: APISection{
+			ListenAddr:          net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultAPIPort)),
+			MaxConns:            1024,
+			ReadHeaderTimeoutMs: 10_000,
+			ReadTimeoutMs:       30_000,
+			WriteTimeoutMs:      30_000,
+			IdleTimeoutMs:       60_000,
+			AllowedHosts:        []string{},
+		},
 		P2P: P2PSection{
 			ListenAddrs: []string{
 				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultP2PPort),
@@ -151,8 +195,8 @@ func DefaultConfig(home string) *Config {
 			MaxTxBytes:  64 << 10,
 			MaxNonceGap: 64,
 		},
-		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort))},
-		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060"},
+		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort)), MaxConns: 64},
+		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060", PprofMaxConns: 8},
 	}
 }
 
@@ -224,6 +268,26 @@ func (c *Config) Validate() error {
 	if err := checkHostPort(c.API.ListenAddr); err != nil {
 		bad("api.listen_addr", "%v", err)
 	}
+	a := c.API
+	inRange := func(field string, v, lo, hi int) bool {
+		if v < lo || v > hi {
+			bad(field, "%d out of range %d..%d", v, lo, hi)
+			return false
+		}
+		return true
+	}
+	inRange("api.max_conns", a.MaxConns, 1, MaxHTTPConns)
+	hdrOK := inRange("api.read_header_timeout_ms", a.ReadHeaderTimeoutMs, MinHTTPTimeoutMs, MaxHTTPReadHeaderTimeoutMs)
+	if inRange("api.read_timeout_ms", a.ReadTimeoutMs, MinHTTPTimeoutMs, MaxHTTPTimeoutMs) && hdrOK && a.ReadTimeoutMs < a.ReadHeaderTimeoutMs {
+		bad("api.read_timeout_ms", "%d is below api.read_header_timeout_ms %d: it bounds the headers and the body together", a.ReadTimeoutMs, a.ReadHeaderTimeoutMs)
+	}
+	inRange("api.write_timeout_ms", a.WriteTimeoutMs, MinHTTPTimeoutMs, MaxHTTPTimeoutMs)
+	inRange("api.idle_timeout_ms", a.IdleTimeoutMs, MinHTTPTimeoutMs, MaxHTTPIdleTimeoutMs)
+	for i, h := range a.AllowedHosts {
+		if err := checkHostName(h); err != nil {
+			bad(fmt.Sprintf("api.allowed_hosts[%d]", i), "%v", err)
+		}
+	}
 	if len(c.P2P.ListenAddrs) == 0 {
 		bad("p2p.listen_addrs", "empty: the node needs at least one address to listen on")
 	}
@@ -280,11 +344,13 @@ func (c *Config) Validate() error {
 			bad("metrics.listen_addr", "%v", err)
 		}
 	}
+	inRange("metrics.max_conns", c.Metrics.MaxConns, 1, MaxHTTPConns)
 	if c.Debug.Pprof {
 		if err := checkHostPort(c.Debug.PprofListenAddr); err != nil {
 			bad("debug.pprof_listen_addr", "%v", err)
 		}
 	}
+	inRange("debug.pprof_max_conns", c.Debug.PprofMaxConns, 1, MaxHTTPConns)
 	return errors.Join(errs...)
 }
 
@@ -300,6 +366,31 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("%q: port %q is not a number in 0..65535", addr, port)
 	} else if n == 0 {
 		return fmt.Errorf("%q: port 0 picks a random port, give a fixed one", addr)
+	}
+	return nil
+}
+
+// checkHostName accepts a DNS name or an IP address as it appears in a
+// Host header, without port or scheme.
+func checkHostName(h string) error {
+	if h == "" {
+		return errors.New("empty (want a host name such as node.internal)")
+	}
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if len(h) > 253 {
+		return fmt.Errorf("%q is longer than 253 bytes", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q is not a host name: empty or over-long label (want a name such as node.internal, without scheme or port)", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a host name: %q not allowed (want a name such as node.internal, without scheme or port)", h, r)
+			}
+		}
 	}
 	return nil
 }
@@ -414,7 +505,22 @@ func MarshalConfig(cfg *Config) []byte {
 	p("[api]\n")
 	p("# gRPC and JSON-over-HTTP API, host:port. Keep it on localhost unless a proxy\n")
 	p("# or firewall guards it.\n")
-	p("listen_addr = %s\n\n", tomlString(cfg.API.ListenAddr))
+	p("listen_addr = %s\n", tomlString(cfg.API.ListenAddr))
+	p("# Most open API connections; one more is closed at once and counted in\n")
+	p("# govnode_http_conns_refused_total.\n")
+	p("max_conns = %d\n", cfg.API.MaxConns)
+	p("# Timeouts in milliseconds of every HTTP listener (API, metrics, pprof):\n")
+	p("# reading a request's headers; reading its headers and body together (a\n")
+	p("# client that sends its body slowly is cut off); each write of a response\n")
+	p("# (event streams and waits for commit may last longer, as long as the client\n")
+	p("# reads); a keep-alive connection left idle.\n")
+	p("read_header_timeout_ms = %d\n", cfg.API.ReadHeaderTimeoutMs)
+	p("read_timeout_ms = %d\n", cfg.API.ReadTimeoutMs)
+	p("write_timeout_ms = %d\n", cfg.API.WriteTimeoutMs)
+	p("idle_timeout_ms = %d\n", cfg.API.IdleTimeoutMs)
+	p("# Host names a listener on a loopback address accepts besides localhost and\n")
+	p("# loopback IPs; other Host headers get 403, against DNS rebinding by web pages.\n")
+	p("allowed_hosts = %s\n\n", tomlStrings(cfg.API.AllowedHosts))
 
 	p("[p2p]\n")
 	p("# Multiaddrs to listen on: TCP and QUIC (UDP) on the same port.\n")
@@ -437,13 +543,20 @@ func MarshalConfig(cfg *Config) []byte {
 
 	p("[metrics]\n")
 	p("# Prometheus /metrics endpoint, host:port; empty turns it off.\n")
-	p("listen_addr = %s\n\n", tomlString(cfg.Metrics.ListenAddr))
+	p("listen_addr = %s\n", tomlString(cfg.Metrics.ListenAddr))
+	p("# Most open connections to the metrics port.\n")
+	p("max_conns = %d\n\n", cfg.Metrics.MaxConns)
 
 	p("[debug]\n")
 	p("# Serve net/http/pprof on pprof_listen_addr. Off by default: it exposes\n")
 	p("# internals and costs CPU when profiles are taken.\n")
 	p("pprof = %t\n", cfg.Debug.Pprof)
 	p("pprof_listen_addr = %s\n", tomlString(cfg.Debug.PprofListenAddr))
+	p("# pprof on a non-loopback address is refused unless this is true: anyone who\n")
+	p("# reaches it can read the node's internals and make it burn CPU.\n")
+	p("pprof_allow_remote = %t\n", cfg.Debug.PprofAllowRemote)
+	p("# Most open connections to the pprof port.\n")
+	p("pprof_max_conns = %d\n", cfg.Debug.PprofMaxConns)
 	return b.Bytes()
 }
 

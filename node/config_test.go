@@ -49,6 +49,18 @@ func TestValidateNamesField(t *testing.T) {
 		{"api.listen_addr", func(c *Config) { c.API.ListenAddr = "localhost" }, "not host:port"},
 		{"api.listen_addr", func(c *Config) { c.API.ListenAddr = "127.0.0.1:99999" }, "port"},
 		{"api.listen_addr", func(c *Config) { c.API.ListenAddr = "" }, "empty"},
+		{"api.max_conns", func(c *Config) { c.API.MaxConns = 0 }, "out of range 1..1048576"},
+		{"api.max_conns", func(c *Config) { c.API.MaxConns = MaxHTTPConns + 1 }, "out of range"},
+		{"api.read_header_timeout_ms", func(c *Config) { c.API.ReadHeaderTimeoutMs = 0 }, "out of range 1000..300000"},
+		{"api.read_header_timeout_ms", func(c *Config) { c.API.ReadHeaderTimeoutMs = MaxHTTPReadHeaderTimeoutMs + 1 }, "out of range"},
+		{"api.read_timeout_ms", func(c *Config) { c.API.ReadTimeoutMs = 999 }, "out of range 1000..600000"},
+		{"api.read_timeout_ms", func(c *Config) { c.API.ReadTimeoutMs = 5000; c.API.ReadHeaderTimeoutMs = 6000 }, "below api.read_header_timeout_ms 6000"},
+		{"api.write_timeout_ms", func(c *Config) { c.API.WriteTimeoutMs = -1 }, "out of range 1000..600000"},
+		{"api.idle_timeout_ms", func(c *Config) { c.API.IdleTimeoutMs = MaxHTTPIdleTimeoutMs + 1 }, "out of range 1000..3600000"},
+		{"api.allowed_hosts[1]", func(c *Config) { c.API.AllowedHosts = []string{"ok.internal", "http://evil"} }, "not a host name"},
+		{"api.allowed_hosts[0]", func(c *Config) { c.API.AllowedHosts = []string{"node.internal:8080"} }, "without scheme or port"},
+		{"api.allowed_hosts[0]", func(c *Config) { c.API.AllowedHosts = []string{"*.internal"} }, "not a host name"},
+		{"api.allowed_hosts[0]", func(c *Config) { c.API.AllowedHosts = []string{""} }, "empty"},
 		{"p2p.listen_addrs", func(c *Config) { c.P2P.ListenAddrs = nil }, "empty"},
 		{"p2p.listen_addrs[1]", func(c *Config) { c.P2P.ListenAddrs[1] = "0.0.0.0:26656" }, "not a multiaddr"},
 		{"p2p.external_addrs[0]", func(c *Config) { c.P2P.ExternalAddrs = []string{"/ip9/x"} }, "not a multiaddr"},
@@ -59,6 +71,8 @@ func TestValidateNamesField(t *testing.T) {
 		{"mempool.max_tx_bytes", func(c *Config) { c.Mempool.MaxTxBytes = c.Mempool.MaxBytes + 1 }, "above mempool.max_bytes"},
 		{"mempool.max_nonce_gap", func(c *Config) { c.Mempool.MaxNonceGap = 0 }, "must be > 0"},
 		{"metrics.listen_addr", func(c *Config) { c.Metrics.ListenAddr = "nope" }, "not host:port"},
+		{"metrics.max_conns", func(c *Config) { c.Metrics.MaxConns = 0 }, "out of range 1..1048576"},
+		{"debug.pprof_max_conns", func(c *Config) { c.Debug.PprofMaxConns = -3 }, "out of range 1..1048576"},
 		{"debug.pprof_listen_addr", func(c *Config) { c.Debug.Pprof = true; c.Debug.PprofListenAddr = "" }, "empty"},
 	}
 	for _, tc := range cases {
@@ -98,11 +112,22 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 	cfg.Debug.Pprof = true
 	cfg.Mempool.MaxTxs = 123
 	cfg.MemoryLimitMiB = 700
+	cfg.API.MaxConns = 77
+	cfg.API.ReadHeaderTimeoutMs = 2000
+	cfg.API.ReadTimeoutMs = 3000
+	cfg.API.WriteTimeoutMs = 4000
+	cfg.API.IdleTimeoutMs = 5000
+	cfg.API.AllowedHosts = []string{"node.internal", "10.0.0.7", "::1"}
+	cfg.Metrics.MaxConns = 5
+	cfg.Debug.PprofAllowRemote = true
+	cfg.Debug.PprofMaxConns = 2
 	if err := WriteConfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(path)
-	for _, want := range []string{"# ", "[api]", "[p2p]", "[mempool]", "[metrics]", "[debug]", "genesis_file", "observers", "persistent_peers", "pprof = true", "memory_limit_mib = 700"} {
+	for _, want := range []string{"# ", "[api]", "[p2p]", "[mempool]", "[metrics]", "[debug]", "genesis_file", "observers", "persistent_peers", "pprof = true", "memory_limit_mib = 700",
+		"max_conns = 77", "read_header_timeout_ms = 2000", "read_timeout_ms = 3000", "write_timeout_ms = 4000", "idle_timeout_ms = 5000",
+		`allowed_hosts = [`, `"node.internal"`, "max_conns = 5", "pprof_allow_remote = true", "pprof_max_conns = 2"} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("config file lacks %q", want)
 		}

@@ -34,6 +34,14 @@ type Metrics struct {
 	CommitDuration    prometheus.Histogram
 	SyncedBlocks      prometheus.Counter
 	APIRequests       *prometheus.CounterVec
+	// The HTTP listeners (api, metrics, pprof), by listener: open
+	// connections, connections refused over the cap, requests refused for
+	// their Host (loopback listeners), and request reads or response writes
+	// cut by read_timeout or write_timeout.
+	HTTPOpenConns    *prometheus.GaugeVec
+	HTTPConnsRefused *prometheus.CounterVec
+	HTTPHostsRefused *prometheus.CounterVec
+	HTTPTimeouts     *prometheus.CounterVec
 }
 
 // NewMetrics registers the node's metrics, and the Go and process
@@ -81,10 +89,18 @@ func NewMetrics() *Metrics {
 			Name: "govnode_sync_blocks_total", Help: "Blocks taken from peers by block sync."}),
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "govnode_api_requests_total", Help: "API requests by procedure and code."}, []string{"procedure", "code"}),
+		HTTPOpenConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "govnode_http_open_conns", Help: "Open connections of each HTTP listener (api, metrics, pprof)."}, []string{"listener"}),
+		HTTPConnsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "govnode_http_conns_refused_total", Help: "Connections closed on accept because the listener was at its max_conns."}, []string{"listener"}),
+		HTTPHostsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "govnode_http_hosts_refused_total", Help: "Requests refused on a loopback listener for a Host outside localhost, loopback IPs and api.allowed_hosts."}, []string{"listener"}),
+		HTTPTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "govnode_http_timeouts_total", Help: "Request body reads (read) cut by api.read_timeout_ms and response writes (write) cut by api.write_timeout_ms."}, []string{"listener", "direction"}),
 	}
 	for _, c := range []prometheus.Collector{m.Height, m.CommittedTxs, m.FailedTxs, m.BlockInterval, m.ViewChanges, m.View,
 		m.MempoolTxs, m.MempoolBytes, m.MempoolRejected, m.Peers, m.ConsensusMsgs, m.HashOnlyProposals, m.FetchedTxs, m.ApplyDuration, m.CommitDuration,
-		m.SyncedBlocks, m.APIRequests,
+		m.SyncedBlocks, m.APIRequests, m.HTTPOpenConns, m.HTTPConnsRefused, m.HTTPHostsRefused, m.HTTPTimeouts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}

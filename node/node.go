@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -99,9 +98,8 @@ type Node struct {
 	evidence  *evidencePool // nil for an observer
 	byz       byzantine     // honest{} but in a byzantine test build
 
-	apiLn    net.Listener
-	apiSrv   *http.Server
-	extraSrv []*http.Server
+	api   *httpServer   // bound in New, served by Run
+	extra []*httpServer // metrics and pprof, when configured
 
 	status  atomic.Pointer[consensus.Status]
 	syncing atomic.Bool
@@ -296,30 +294,33 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	n.metrics.Registry.MustRegister(newP2PCollector(n.host.Stats, n.host.Peers))
 
-	// API.
-	if n.apiLn, err = net.Listen("tcp", cfg.API.ListenAddr); err != nil {
-		return nil, fmt.Errorf("api.listen_addr %s: %w", cfg.API.ListenAddr, err)
-	}
+	// API, metrics and pprof listeners (listen.go).
+	lim := apiLimits(cfg.API)
 	mux := http.NewServeMux()
 	// Responses under apiCompressMinBytes go out uncompressed even to a
 	// client that accepts gzip: compressing a SubmitTx answer of a few
 	// dozen bytes cost about 9% of a node's CPU under load (a flate
 	// compressor reset per response) and saves nothing.
 	path, h := govnodev1connect.NewNodeServiceHandler(&apiServer{n: n}, connect.WithInterceptors(n.metricsInterceptor()),
-		connect.WithReadMaxBytes(4<<20), connect.WithCompressMinBytes(apiCompressMinBytes))
+		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
 	mux.Handle(path, h)
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	n.apiSrv = &http.Server{Handler: mux, Protocols: protocols, ReadHeaderTimeout: 10 * time.Second}
-
+	if n.api, err = listenHTTP(httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: cfg.API.ListenAddr,
+		MaxConns: cfg.API.MaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols}, lim, mux, n.metrics, log); err != nil {
+		return nil, err
+	}
 	if cfg.Metrics.ListenAddr != "" {
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
-		if err := n.serveExtra(cfg.Metrics.ListenAddr, mm); err != nil {
-			return nil, fmt.Errorf("metrics.listen_addr: %w", err)
+		s, err := listenHTTP(httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: cfg.Metrics.ListenAddr,
+			MaxConns: cfg.Metrics.MaxConns, MaxConnsKey: "metrics.max_conns"}, lim, mm, n.metrics, log)
+		if err != nil {
+			return nil, err
 		}
+		n.extra = append(n.extra, s)
 	}
 	if cfg.Debug.Pprof {
 		pm := http.NewServeMux()
@@ -328,9 +329,16 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		if err := n.serveExtra(cfg.Debug.PprofListenAddr, pm); err != nil {
-			return nil, fmt.Errorf("debug.pprof_listen_addr: %w", err)
+		// pprof elsewhere than loopback is refused without its own key:
+		// its profiles and traces cost CPU on demand and show the node's
+		// internals, with no authentication.
+		s, err := listenHTTP(httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: cfg.Debug.PprofListenAddr,
+			MaxConns: cfg.Debug.PprofMaxConns, MaxConnsKey: "debug.pprof_max_conns",
+			RemoteKey: "debug.pprof_allow_remote", Remote: cfg.Debug.PprofAllowRemote}, lim, pm, n.metrics, log)
+		if err != nil {
+			return nil, err
 		}
+		n.extra = append(n.extra, s)
 	}
 	// Last: the marker says the home ran a node, which only a New that
 	// went through may say.
@@ -339,25 +347,8 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	h0, _ := n.store.Height()
 	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,
-		"peer_id", n.host.ID().String(), "api", n.apiLn.Addr().String())
+		"peer_id", n.host.ID().String(), "api", n.api.Addr())
 	return n, nil
-}
-
-func (n *Node) serveExtra(addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	n.extraSrv = append(n.extraSrv, srv)
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			n.log.Error("http server", "addr", addr, "err", err)
-		}
-	}()
-	return nil
 }
 
 // consensusConfig derives the consensus configuration from genesis and the
@@ -537,7 +528,7 @@ func (n *Node) regossip(ctx context.Context) {
 }
 
 // APIAddr is the address the API listens on.
-func (n *Node) APIAddr() string { return n.apiLn.Addr().String() }
+func (n *Node) APIAddr() string { return n.api.Addr() }
 
 // PeerID is the node's libp2p id.
 func (n *Node) PeerID() peer.ID { return n.host.ID() }
@@ -558,10 +549,19 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.apiSrv.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("api: %w", err)
+		if err := n.api.serve(); err != nil {
+			errc <- err
 		}
 	}()
+	for _, s := range n.extra {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := s.serve(); err != nil {
+				n.log.Error("http server", "listener", s.name, "addr", s.Addr(), "err", err)
+			}
+		}()
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -613,11 +613,10 @@ func (n *Node) Close() error {
 		close(n.done)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if n.apiSrv != nil {
-			_ = n.apiSrv.Shutdown(sctx)
-		}
-		for _, s := range n.extraSrv {
-			_ = s.Shutdown(sctx)
+		for _, s := range append([]*httpServer{n.api}, n.extra...) {
+			if s != nil {
+				_ = s.srv.Shutdown(sctx)
+			}
 		}
 		if n.host != nil {
 			_ = n.host.Close()
@@ -630,8 +629,11 @@ func (n *Node) Close() error {
 
 func (n *Node) closeParts() error {
 	var errs []error
-	if n.apiLn != nil {
-		_ = n.apiLn.Close()
+	// Listeners New bound and Run never served.
+	for _, s := range append([]*httpServer{n.api}, n.extra...) {
+		if s != nil {
+			_ = s.ln.Close()
+		}
 	}
 	if n.host != nil {
 		_ = n.host.Close()

@@ -42,6 +42,12 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	bindFlag(cf, "validator-key-file", "validator key file (relative to home); empty for an observer", func(c *node.Config) *string { return &c.ValidatorKeyFile }, fs.StringVar, same)
 	bindFlag(cf, "node-key-file", "node (libp2p) key file (relative to home)", func(c *node.Config) *string { return &c.NodeKeyFile }, fs.StringVar, same)
 	bindFlag(cf, "api.listen-addr", "API listen address host:port", func(c *node.Config) *string { return &c.API.ListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "api.max-conns", "most open API connections; more are refused", func(c *node.Config) *int { return &c.API.MaxConns }, fs.IntVar, same)
+	bindFlag(cf, "api.read-header-timeout-ms", "ms to read a request's headers (every HTTP listener)", func(c *node.Config) *int { return &c.API.ReadHeaderTimeoutMs }, fs.IntVar, same)
+	bindFlag(cf, "api.read-timeout-ms", "ms to read a request's headers and body (every HTTP listener)", func(c *node.Config) *int { return &c.API.ReadTimeoutMs }, fs.IntVar, same)
+	bindFlag(cf, "api.write-timeout-ms", "ms for each write of a response (every HTTP listener)", func(c *node.Config) *int { return &c.API.WriteTimeoutMs }, fs.IntVar, same)
+	bindFlag(cf, "api.idle-timeout-ms", "ms a keep-alive connection may stay idle (every HTTP listener)", func(c *node.Config) *int { return &c.API.IdleTimeoutMs }, fs.IntVar, same)
+	bindFlag(cf, "api.allowed-hosts", "Host names a loopback listener accepts besides localhost and loopback IPs", func(c *node.Config) *[]string { return &c.API.AllowedHosts }, fs.StringSliceVar, slices.Clone)
 	bindFlag(cf, "p2p.listen-addrs", "p2p listen multiaddrs", func(c *node.Config) *[]string { return &c.P2P.ListenAddrs }, fs.StringSliceVar, slices.Clone)
 	bindFlag(cf, "p2p.external-addrs", "p2p multiaddrs to announce", func(c *node.Config) *[]string { return &c.P2P.ExternalAddrs }, fs.StringSliceVar, slices.Clone)
 	bindFlag(cf, "p2p.persistent-peers", "peers to keep connected: multiaddrs ending in /p2p/<peer id>", func(c *node.Config) *[]string { return &c.P2P.PersistentPeers }, fs.StringSliceVar, slices.Clone)
@@ -51,8 +57,11 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	bindFlag(cf, "mempool.max-tx-bytes", "largest transaction the mempool accepts", func(c *node.Config) *int { return &c.Mempool.MaxTxBytes }, fs.IntVar, same)
 	bindFlag(cf, "mempool.max-nonce-gap", "how far ahead of a signer's next nonce a tx may be", func(c *node.Config) *uint64 { return &c.Mempool.MaxNonceGap }, fs.Uint64Var, same)
 	bindFlag(cf, "metrics.listen-addr", "Prometheus /metrics address host:port; empty: off", func(c *node.Config) *string { return &c.Metrics.ListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "metrics.max-conns", "most open connections to the metrics port", func(c *node.Config) *int { return &c.Metrics.MaxConns }, fs.IntVar, same)
 	bindFlag(cf, "debug.pprof", "serve net/http/pprof", func(c *node.Config) *bool { return &c.Debug.Pprof }, fs.BoolVar, same)
 	bindFlag(cf, "debug.pprof-listen-addr", "pprof listen address host:port", func(c *node.Config) *string { return &c.Debug.PprofListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "debug.pprof-allow-remote", "allow pprof on a non-loopback address", func(c *node.Config) *bool { return &c.Debug.PprofAllowRemote }, fs.BoolVar, same)
+	bindFlag(cf, "debug.pprof-max-conns", "most open connections to the pprof port", func(c *node.Config) *int { return &c.Debug.PprofMaxConns }, fs.IntVar, same)
 	return cf
 }
 
