@@ -69,6 +69,7 @@ func queryErr(what, id string, err error) error {
 func submitErr(err error) error {
 	var ref *txRefusal
 	switch {
+	// ErrSignerFull and ErrQueuedFull wrap ErrMempoolFull: try later.
 	case errors.Is(err, ErrMempoolFull), errors.Is(err, ErrTxTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, ErrDuplicateTx):
@@ -132,6 +133,10 @@ func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.Submit
 func rejectReason(err error) string {
 	var ref *txRefusal
 	switch {
+	case errors.Is(err, ErrSignerFull):
+		return "signer_full"
+	case errors.Is(err, ErrQueuedFull):
+		return "queued_full"
 	case errors.Is(err, ErrMempoolFull):
 		return "full"
 	case errors.Is(err, ErrDuplicateTx):

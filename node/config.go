@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -116,11 +117,21 @@ type MempoolSection struct {
 	MaxBytes    int    `toml:"max_bytes"`
 	MaxTxBytes  int    `toml:"max_tx_bytes"`
 	MaxNonceGap uint64 `toml:"max_nonce_gap"`
+	// MaxSignerTxs and MaxSignerBytes bound what one signer holds.
+	MaxSignerTxs   int `toml:"max_signer_txs"`
+	MaxSignerBytes int `toml:"max_signer_bytes"`
+	// MaxQueuedPercent is the share of max_txs and max_bytes that txs
+	// waiting behind a nonce gap may take; QueuedTTLMs how long such a
+	// tx may wait.
+	MaxQueuedPercent int `toml:"max_queued_percent"`
+	QueuedTTLMs      int `toml:"queued_ttl_ms"`
 }
 
 // MempoolConfig is the section as the mempool takes it.
 func (s MempoolSection) MempoolConfig() MempoolConfig {
-	return MempoolConfig{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap}
+	return MempoolConfig{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap,
+		MaxSignerTxs: s.MaxSignerTxs, MaxSignerBytes: s.MaxSignerBytes,
+		MaxQueuedPercent: s.MaxQueuedPercent, QueuedTTL: time.Duration(s.QueuedTTLMs) * time.Millisecond}
 }
 
 // MetricsSection configures the Prometheus endpoint.
@@ -194,6 +205,12 @@ func DefaultConfig(home string) *Config {
 			MaxBytes:    64 << 20,
 			MaxTxBytes:  64 << 10,
 			MaxNonceGap: 64,
+			// A signer may fill its whole nonce window with small txs, or
+			// hold 16 of the largest.
+			MaxSignerTxs:     64,
+			MaxSignerBytes:   1 << 20,
+			MaxQueuedPercent: 25,
+			QueuedTTLMs:      60_000,
 		},
 		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort)), MaxConns: 64},
 		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060", PprofMaxConns: 8},
@@ -331,6 +348,18 @@ func (c *Config) Validate() error {
 	}
 	if m.MaxNonceGap == 0 {
 		bad("mempool.max_nonce_gap", "must be > 0")
+	}
+	if m.MaxSignerTxs <= 0 {
+		bad("mempool.max_signer_txs", "must be > 0, got %d", m.MaxSignerTxs)
+	}
+	if m.MaxSignerBytes < m.MaxTxBytes {
+		bad("mempool.max_signer_bytes", "%d is below mempool.max_tx_bytes %d: a signer could not hold the largest tx", m.MaxSignerBytes, m.MaxTxBytes)
+	}
+	if p := m.MaxQueuedPercent; p < 1 || p > MaxMempoolQueuedPercent {
+		bad("mempool.max_queued_percent", "%d out of range 1..%d", p, MaxMempoolQueuedPercent)
+	}
+	if ms, lo, hi := m.QueuedTTLMs, int(MinMempoolQueuedTTL/time.Millisecond), int(MaxMempoolQueuedTTL/time.Millisecond); ms < lo || ms > hi {
+		bad("mempool.queued_ttl_ms", "%d out of range %d..%d", ms, lo, hi)
 	}
 	if len(errs) == 0 {
 		// The mempool's own rules, should they grow beyond the ones above.
@@ -539,7 +568,17 @@ func MarshalConfig(cfg *Config) []byte {
 	p("# Largest transaction accepted (the chain's params.max_tx_bytes also applies).\n")
 	p("max_tx_bytes = %d\n", cfg.Mempool.MaxTxBytes)
 	p("# How far ahead of a signer's next nonce a pending transaction may be.\n")
-	p("max_nonce_gap = %d\n\n", cfg.Mempool.MaxNonceGap)
+	p("max_nonce_gap = %d\n", cfg.Mempool.MaxNonceGap)
+	p("# Most transactions and bytes one signer may hold; more are refused until\n")
+	p("# some commit.\n")
+	p("max_signer_txs = %d\n", cfg.Mempool.MaxSignerTxs)
+	p("max_signer_bytes = %d\n", cfg.Mempool.MaxSignerBytes)
+	p("# A transaction whose signer has a lower nonce missing is queued: it cannot\n")
+	p("# run until the gap fills. Queued transactions may take this percentage of\n")
+	p("# max_txs and of max_bytes (1..%d), and a runnable transaction that finds the\n", MaxMempoolQueuedPercent)
+	p("# mempool full evicts them; one still queued after queued_ttl_ms is dropped.\n")
+	p("max_queued_percent = %d\n", cfg.Mempool.MaxQueuedPercent)
+	p("queued_ttl_ms = %d\n\n", cfg.Mempool.QueuedTTLMs)
 
 	p("[metrics]\n")
 	p("# Prometheus /metrics endpoint, host:port; empty turns it off.\n")

@@ -10,10 +10,19 @@ import (
 	"github.com/govnode/govnode/crypto"
 )
 
-// Mempool errors. The API maps them to status codes: ErrMempoolFull to
-// ResourceExhausted, the others to InvalidArgument or AlreadyExists.
+// Mempool errors. The API maps them to status codes: ErrMempoolFull (and
+// the errors that wrap it) to ResourceExhausted, the others to
+// InvalidArgument, FailedPrecondition or AlreadyExists.
 var (
 	ErrMempoolFull = errors.New("mempool full")
+	// ErrSignerFull: the signer holds as many txs or bytes as one signer
+	// may. It wraps ErrMempoolFull, so callers that treat a full mempool
+	// as "try later" (the API, the gossip validator) treat it so too.
+	ErrSignerFull = fmt.Errorf("%w for this signer", ErrMempoolFull)
+	// ErrQueuedFull: the tx is queued (a lower nonce of its signer is
+	// missing) and queued txs already take their whole share of the
+	// mempool. It wraps ErrMempoolFull.
+	ErrQueuedFull  = fmt.Errorf("%w of txs behind a nonce gap", ErrMempoolFull)
 	ErrDuplicateTx = errors.New("tx already in mempool")
 	ErrStaleNonce  = errors.New("nonce already used")
 	ErrNonceTaken  = errors.New("another tx with this nonce is pending")
@@ -41,6 +50,13 @@ type TxChecker interface {
 }
 
 // MempoolConfig bounds the mempool.
+//
+// A pending tx is runnable: its nonce is its signer's next, or follows a
+// run of pending txs from it. A queued tx waits behind a nonce gap (a lower
+// nonce of its signer is missing) and may never run. Queued txs are what a
+// few signers can fill a mempool with at no cost, so they get a bounded
+// share of it and a lifetime, and a runnable tx that finds the mempool full
+// evicts them.
 type MempoolConfig struct {
 	MaxTxs   int
 	MaxBytes int
@@ -48,7 +64,26 @@ type MempoolConfig struct {
 	MaxTxBytes int
 	// MaxNonceGap bounds how far ahead of a signer's next nonce a tx may be.
 	MaxNonceGap uint64
+	// MaxSignerTxs and MaxSignerBytes bound what one signer holds,
+	// pending and queued together.
+	MaxSignerTxs   int
+	MaxSignerBytes int
+	// MaxQueuedPercent is the share of MaxTxs and of MaxBytes that queued
+	// txs may take, rounded up; the rest is kept for runnable txs.
+	MaxQueuedPercent int
+	// QueuedTTL is how long a tx may stay queued before Expire drops it.
+	QueuedTTL time.Duration
 }
+
+// Bounds of the mempool's config. Queued txs may take at most half the
+// mempool: more would let them crowd out runnable txs, which is what the
+// share is for. A queued TTL below a second would drop txs merely
+// reordered by gossip; one over an hour would hold dead txs for that long.
+const (
+	MaxMempoolQueuedPercent = 50
+	MinMempoolQueuedTTL     = time.Second
+	MaxMempoolQueuedTTL     = time.Hour
+)
 
 // Validate checks the bounds.
 func (c MempoolConfig) Validate() error {
@@ -61,9 +96,24 @@ func (c MempoolConfig) Validate() error {
 		return fmt.Errorf("mempool max tx bytes must be in (0, max_bytes], got %d", c.MaxTxBytes)
 	case c.MaxNonceGap == 0:
 		return fmt.Errorf("mempool nonce gap must be positive")
+	case c.MaxSignerTxs <= 0:
+		return fmt.Errorf("mempool.max_signer_txs must be positive, got %d", c.MaxSignerTxs)
+	case c.MaxSignerBytes < c.MaxTxBytes:
+		return fmt.Errorf("mempool.max_signer_bytes %d is below mempool.max_tx_bytes %d: a signer could not hold the largest tx", c.MaxSignerBytes, c.MaxTxBytes)
+	case c.MaxQueuedPercent < 1 || c.MaxQueuedPercent > MaxMempoolQueuedPercent:
+		return fmt.Errorf("mempool.max_queued_percent %d out of range 1..%d", c.MaxQueuedPercent, MaxMempoolQueuedPercent)
+	case c.QueuedTTL < MinMempoolQueuedTTL || c.QueuedTTL > MaxMempoolQueuedTTL:
+		return fmt.Errorf("mempool queued TTL %s out of range %s..%s", c.QueuedTTL, MinMempoolQueuedTTL, MaxMempoolQueuedTTL)
 	}
 	return nil
 }
+
+// maxQueuedTxs and maxQueuedBytes are the queued share of the mempool.
+func (c MempoolConfig) maxQueuedTxs() int   { return percentUp(c.MaxTxs, c.MaxQueuedPercent) }
+func (c MempoolConfig) maxQueuedBytes() int { return percentUp(c.MaxBytes, c.MaxQueuedPercent) }
+
+// percentUp is pct percent of n rounded up, without overflow for any n.
+func percentUp(n, pct int) int { return n/100*pct + (n%100*pct+99)/100 }
 
 type mempoolTx struct {
 	tx   []byte
@@ -72,17 +122,29 @@ type mempoolTx struct {
 	// gossiped is when the tx was last gossiped by this node or reached
 	// it by gossip (zero: never).
 	gossiped time.Time
+	// queued is set while the tx waits behind a nonce gap (see settle).
+	queued bool
+	// queuedSince is when Expire first found the tx queued (zero: not
+	// yet, or pending). Stamping it there rather than in Add keeps the
+	// clock out of admission; the lifetime then ends between QueuedTTL and
+	// QueuedTTL plus the interval between Expire calls.
+	queuedSince time.Time
 }
 
 type signerQueue struct {
 	next uint64                // signer's next committed nonce, as last seen
 	txs  map[uint64]*mempoolTx // by nonce
+	// run is the first nonce from next that no tx holds, as of the last
+	// settle: txs in [next, run) are pending, those above run queued.
+	run   uint64
+	bytes int // of txs
 }
 
 // Mempool holds admitted transactions until they commit. Per signer, txs are
 // released in nonce order starting at the signer's next committed nonce; a
-// tx with a gap before it waits. It is safe for concurrent use: the API,
-// the gossip validator and the consensus driver all reach it.
+// tx with a gap before it waits (it is queued, see MempoolConfig). It is
+// safe for concurrent use: the API, the gossip validator and the consensus
+// driver all reach it.
 type Mempool struct {
 	cfg     MempoolConfig
 	checker TxChecker
@@ -93,9 +155,14 @@ type Mempool struct {
 	bytes   int
 	seq     uint64
 	commits uint64 // Update calls, for the periodic full recheck
+	// queuedTxs and queuedBytes count the txs marked queued.
+	queuedTxs, queuedBytes int
+	// evicted and expired count queued txs dropped by Add to make room
+	// and by Expire, since the start.
+	evicted, expired uint64
 
-	// woken gets a value when a tx that can be proposed at once enters an
-	// empty mempool (see Woken).
+	// woken gets a value when a tx that can be proposed at once enters a
+	// mempool with none (see Woken).
 	woken chan struct{}
 }
 
@@ -161,32 +228,188 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: signer %q nonce %d", ErrNonceTaken, meta.Signer, meta.Nonce)
 		}
 	}
-	if len(m.byHash) >= m.cfg.MaxTxs || m.bytes+len(tx) > m.cfg.MaxBytes {
-		return nil, fmt.Errorf("%w: %d txs, %d bytes", ErrMempoolFull, len(m.byHash), m.bytes)
+	plan, err := m.planLocked(q, meta, len(tx), next)
+	if err != nil {
+		return nil, err
 	}
-	if q == nil {
+	// Admitted: from here on nothing fails.
+	wasReady := len(m.byHash) > m.queuedTxs
+	for _, t := range plan.drop {
+		m.removeLocked(t)
+	}
+	for _, t := range plan.evict {
+		m.removeLocked(t)
+		m.evicted++
+	}
+	if q = m.signers[meta.Signer]; q == nil { // new, or emptied above
 		q = &signerQueue{next: next, txs: map[uint64]*mempoolTx{}}
 		m.signers[meta.Signer] = q
 	}
+	q.next = next
 	m.seq++
 	mt := &mempoolTx{tx: tx, meta: *meta, seq: m.seq}
 	q.txs[meta.Nonce] = mt
-	if len(m.byHash) == 0 && meta.Nonce == q.next {
+	q.bytes += len(tx)
+	m.byHash[string(meta.Hash)] = mt
+	m.bytes += len(tx)
+	m.settleLocked(q)
+	if !wasReady && plan.runnable {
 		select {
 		case m.woken <- struct{}{}:
 		default:
 		}
 	}
-	m.byHash[string(meta.Hash)] = mt
-	m.bytes += len(tx)
 	return meta.Hash, nil
 }
 
-// Woken delivers a value when a tx that Reap would return enters an empty
-// mempool: an idle leader then proposes at once rather than at its next
-// consensus tick (up to 10 ms later). One value stands for any number of
-// such txs; a mempool that is not empty signals nothing, since its leader
-// is already proposing or will see the tx at its next tick.
+// admission is what admitting a tx takes, decided before anything changes
+// so that a refused tx changes nothing.
+type admission struct {
+	// runnable: the tx will be pending (its nonce follows the signer's
+	// pending run).
+	runnable bool
+	// drop are the signer's txs below its next nonce in committed state,
+	// which the checker saw before Update did: they can never commit.
+	drop []*mempoolTx
+	// evict are queued txs removed to make room for a runnable tx.
+	evict []*mempoolTx
+}
+
+// planLocked decides whether a tx of size bytes, whose checks against
+// committed state passed, fits, and what it evicts. next is the signer's
+// next nonce (the later of committed state's and the mempool's), q its
+// queue or nil.
+//
+// Every tx must fit the signer's bounds, the queued share if it is queued,
+// and the mempool's bounds. Where a runnable tx does not fit, queued txs
+// make room: first the signer's own, then anyone's, furthest ahead of its
+// signer's pending run first (least likely to run soon), the newest first
+// among equals. A pending tx is never evicted, and a queued tx never
+// evicts anything: it waits for room, or for its gap to fill.
+func (m *Mempool) planLocked(q *signerQueue, meta *TxMeta, size int, next uint64) (admission, error) {
+	var a admission
+	freed := map[*mempoolTx]bool{}
+	run := next
+	ownTxs, ownBytes := 0, 0
+	if q != nil {
+		for n, t := range q.txs {
+			if n < next {
+				a.drop = append(a.drop, t)
+				freed[t] = true
+				continue
+			}
+			ownTxs++
+			ownBytes += len(t.tx)
+		}
+		for q.txs[run] != nil {
+			run++
+		}
+	}
+	a.runnable = meta.Nonce == run
+
+	// The signer's own bounds; a runnable tx makes room among the
+	// signer's queued txs.
+	signerOver := func() bool {
+		return ownTxs+1 > m.cfg.MaxSignerTxs || ownBytes+size > m.cfg.MaxSignerBytes
+	}
+	if signerOver() && a.runnable {
+		for _, t := range m.victimsLocked(q, run, next, freed, true) {
+			if !signerOver() {
+				break
+			}
+			a.evict = append(a.evict, t)
+			freed[t] = true
+			ownTxs--
+			ownBytes -= len(t.tx)
+		}
+	}
+	if signerOver() {
+		return a, fmt.Errorf("%w: signer %q holds %d txs, %d bytes; a tx of %d bytes would pass a limit: %d txs (mempool.max_signer_txs), %d bytes (mempool.max_signer_bytes)",
+			ErrSignerFull, meta.Signer, ownTxs, ownBytes, size, m.cfg.MaxSignerTxs, m.cfg.MaxSignerBytes)
+	}
+
+	// The queued share.
+	if !a.runnable && (m.queuedTxs+1 > m.cfg.maxQueuedTxs() || m.queuedBytes+size > m.cfg.maxQueuedBytes()) {
+		return a, fmt.Errorf("%w: nonce %d waits for nonce %d of signer %q, and queued txs hold %d txs, %d bytes of a share of %d txs, %d bytes (mempool.max_queued_percent %d); submit nonce %d first",
+			ErrQueuedFull, meta.Nonce, run, meta.Signer, m.queuedTxs, m.queuedBytes, m.cfg.maxQueuedTxs(), m.cfg.maxQueuedBytes(), m.cfg.MaxQueuedPercent, run)
+	}
+
+	// The mempool's bounds; a runnable tx makes room among queued txs.
+	txs, bytes := len(m.byHash)+1, m.bytes+size
+	for t := range freed {
+		txs--
+		bytes -= len(t.tx)
+	}
+	over := func() bool { return txs > m.cfg.MaxTxs || bytes > m.cfg.MaxBytes }
+	if over() && a.runnable {
+		for _, t := range m.victimsLocked(q, run, next, freed, false) {
+			if !over() {
+				break
+			}
+			a.evict = append(a.evict, t)
+			txs--
+			bytes -= len(t.tx)
+		}
+	}
+	if over() {
+		what := "runnable txs fill it"
+		if !a.runnable {
+			what = fmt.Sprintf("this tx is queued (nonce %d waits for nonce %d) and evicts nothing", meta.Nonce, run)
+		}
+		return a, fmt.Errorf("%w: %d txs, %d bytes of %d txs, %d bytes; %s", ErrMempoolFull, len(m.byHash), m.bytes, m.cfg.MaxTxs, m.cfg.MaxBytes, what)
+	}
+	return a, nil
+}
+
+// victimsLocked lists queued txs that a runnable tx of the signer with
+// queue q (nil: none yet) may evict, in eviction order: furthest ahead of
+// their signer's pending run first, then newest first. For q, whose next
+// nonce is next, the run is the fresh run; other signers' come from their
+// last settle. Only q's txs are listed if ownOnly. Txs in skip are left out.
+// It walks every held tx, but only when a runnable tx finds its signer or
+// the mempool full.
+func (m *Mempool) victimsLocked(q *signerQueue, run, next uint64, skip map[*mempoolTx]bool, ownOnly bool) []*mempoolTx {
+	type victim struct {
+		t     *mempoolTx
+		ahead uint64
+	}
+	var vs []victim
+	add := func(sq *signerQueue, run uint64, queued func(n uint64, t *mempoolTx) bool) {
+		for n, t := range sq.txs {
+			if !skip[t] && queued(n, t) {
+				vs = append(vs, victim{t, n - run})
+			}
+		}
+	}
+	if q != nil {
+		add(q, run, func(n uint64, _ *mempoolTx) bool { return n > run && n >= next })
+	}
+	if !ownOnly {
+		for _, sq := range m.signers {
+			if sq != q {
+				add(sq, sq.run, func(_ uint64, t *mempoolTx) bool { return t.queued })
+			}
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		if vs[i].ahead != vs[j].ahead {
+			return vs[i].ahead > vs[j].ahead
+		}
+		return vs[i].t.seq > vs[j].t.seq
+	})
+	out := make([]*mempoolTx, len(vs))
+	for i, v := range vs {
+		out[i] = v.t
+	}
+	return out
+}
+
+// Woken delivers a value when a tx that Reap would return enters a
+// mempool that held none (it may hold queued txs): an idle leader then
+// proposes at once rather than at its next consensus tick (up to 10 ms
+// later). One value stands for any number of such txs; a mempool that
+// already held a runnable tx signals nothing, since its leader is already
+// proposing or will see the tx at its next tick.
 func (m *Mempool) Woken() <-chan struct{} { return m.woken }
 
 // Reap returns up to maxTxs txs and maxBytes bytes ready to propose: for each
@@ -329,6 +552,9 @@ func (m *Mempool) Update(committed []CommittedTx) {
 	full := false
 	m.mu.Lock()
 	signers := map[string]bool{}
+	// The signers' txs keep their pending and queued marks from before the
+	// block until their next nonces are read below (advanceLocked
+	// settles them), or the full recheck settles them.
 	for _, c := range committed {
 		if t, ok := m.byHash[string(c.Hash)]; ok {
 			m.removeLocked(t)
@@ -377,7 +603,9 @@ func (m *Mempool) Update(committed []CommittedTx) {
 	m.recheck(rest)
 }
 
-// advanceLocked moves q's next nonce up to next and drops the txs below.
+// advanceLocked moves q's next nonce up to next, drops the txs below and
+// settles q: a gap that committed state filled (the missing nonce came
+// from another node) promotes the txs behind it.
 func (m *Mempool) advanceLocked(q *signerQueue, next uint64) {
 	if next > q.next {
 		q.next = next
@@ -387,6 +615,7 @@ func (m *Mempool) advanceLocked(q *signerQueue, next uint64) {
 			m.removeLocked(t)
 		}
 	}
+	m.settleLocked(q)
 }
 
 // recheck checks txs again against committed state and drops those now
@@ -405,10 +634,12 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	touched := map[string]bool{}
 	for _, v := range verdicts {
 		if _, still := m.byHash[string(v.t.meta.Hash)]; !still {
 			continue
 		}
+		touched[v.t.meta.Signer] = true
 		if v.err != nil || v.meta.Nonce < v.meta.NextNonce {
 			m.removeLocked(v.t)
 			continue
@@ -417,15 +648,98 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 			m.advanceLocked(q, v.meta.NextNonce)
 		}
 	}
+	// A tx dropped from the middle of a pending run demotes the txs
+	// after it to queued.
+	for s := range touched {
+		if q := m.signers[s]; q != nil {
+			m.settleLocked(q)
+		}
+	}
 }
 
+// removeLocked takes t out of the mempool. It does not settle t's signer:
+// removing a queued tx changes no other tx's state, and callers that
+// remove pending txs settle once they are done.
 func (m *Mempool) removeLocked(t *mempoolTx) {
 	delete(m.byHash, string(t.meta.Hash))
 	m.bytes -= len(t.tx)
+	if t.queued {
+		m.queuedTxs--
+		m.queuedBytes -= len(t.tx)
+	}
 	if q := m.signers[t.meta.Signer]; q != nil {
 		delete(q.txs, t.meta.Nonce)
+		q.bytes -= len(t.tx)
 		if len(q.txs) == 0 {
 			delete(m.signers, t.meta.Signer)
 		}
 	}
+}
+
+// settleLocked marks each of q's txs pending or queued after q's next
+// nonce or its txs changed, and keeps the queued counts. A tx that changes
+// state forgets when Expire found it queued: its lifetime starts again.
+func (m *Mempool) settleLocked(q *signerQueue) {
+	run := q.next
+	for q.txs[run] != nil {
+		run++
+	}
+	q.run = run
+	for n, t := range q.txs {
+		queued := n > run
+		if queued == t.queued {
+			continue
+		}
+		t.queued, t.queuedSince = queued, time.Time{}
+		d := 1
+		if !queued {
+			d = -1
+		}
+		m.queuedTxs += d
+		m.queuedBytes += d * len(t.tx)
+	}
+}
+
+// Expire drops the txs that have been queued for QueuedTTL: their gap has
+// not filled, and they hold room that runnable txs need. The lifetime of a
+// queued tx starts at the first Expire call that finds it queued, so the
+// node calls Expire periodically; now is the caller's clock. It returns
+// how many txs it dropped. Pending txs never expire: they are proposed.
+func (m *Mempool) Expire(now time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var dead []*mempoolTx
+	for _, t := range m.byHash {
+		switch {
+		case !t.queued:
+		case t.queuedSince.IsZero():
+			t.queuedSince = now
+		case now.Sub(t.queuedSince) >= m.cfg.QueuedTTL:
+			dead = append(dead, t)
+		}
+	}
+	// Dropping queued txs changes no other tx's state: no settle.
+	for _, t := range dead {
+		m.removeLocked(t)
+	}
+	m.expired += uint64(len(dead))
+	return len(dead)
+}
+
+// MempoolStats are the mempool's counts for metrics.
+type MempoolStats struct {
+	Txs, Bytes int
+	// QueuedTxs and QueuedBytes are the txs waiting behind a nonce gap.
+	QueuedTxs, QueuedBytes int
+	// Evicted counts queued txs dropped to make room for runnable ones,
+	// Expired those dropped after QueuedTTL, since the start.
+	Evicted, Expired uint64
+}
+
+// Stats returns the mempool's counts.
+func (m *Mempool) Stats() MempoolStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return MempoolStats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
+		Evicted: m.evicted, Expired: m.expired}
 }

@@ -3,10 +3,16 @@ package node
 import (
 	"errors"
 	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govnode/govnode/crypto"
 )
@@ -18,6 +24,7 @@ type fakeChecker struct {
 	next  map[string]uint64
 	calls int
 	bad   map[string]bool // signers refused from now on
+	badTx map[string]bool // txs refused from now on
 	// during, if set, runs once at the end of the next CheckTx, after its
 	// verdict is made (a commit landing while a tx is being checked).
 	during func()
@@ -49,6 +56,9 @@ func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
 	if c.bad[signer] {
 		return nil, errors.New("signer suspended")
 	}
+	if c.badTx[string(tx)] {
+		return nil, errors.New("tx refused")
+	}
 	next := c.next[signer]
 	if next == 0 {
 		next = 1
@@ -73,7 +83,7 @@ func (c *fakeChecker) commit(signer string, nonce uint64) {
 
 func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
 	t.Helper()
-	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}}
+	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}, badTx: map[string]bool{}}
 	m, err := NewMempool(cfg, c)
 	if err != nil {
 		t.Fatal(err)
@@ -81,12 +91,28 @@ func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
 	return m, c
 }
 
-var testMempoolCfg = MempoolConfig{MaxTxs: 100, MaxBytes: 10_000, MaxTxBytes: 1000, MaxNonceGap: 16}
+// mcfg is a mempool config with the given bounds, a signer's bounds and
+// the queued share as loose as they go, and a queued TTL of a minute.
+func mcfg(maxTxs, maxBytes, maxTxBytes int, gap uint64) MempoolConfig {
+	return MempoolConfig{MaxTxs: maxTxs, MaxBytes: maxBytes, MaxTxBytes: maxTxBytes, MaxNonceGap: gap,
+		MaxSignerTxs: maxTxs, MaxSignerBytes: maxBytes, MaxQueuedPercent: MaxMempoolQueuedPercent, QueuedTTL: time.Minute}
+}
+
+var testMempoolCfg = mcfg(100, 10_000, 1000, 16)
 
 func tx(signer string, nonce int) []byte { return []byte(fmt.Sprintf("%s:%d:x", signer, nonce)) }
 
+// txN is signer's tx with nonce, padded to size bytes.
+func txN(signer string, nonce, size int) []byte {
+	b := []byte(fmt.Sprintf("%s:%d:", signer, nonce))
+	if len(b) >= size {
+		panic(fmt.Sprintf("txN: %q is already %d bytes", b, len(b)))
+	}
+	return append(b, strings.Repeat("x", size-len(b))...)
+}
+
 func TestMempoolRefusals(t *testing.T) {
-	m, c := newTestMempool(t, MempoolConfig{MaxTxs: 3, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 4})
+	m, c := newTestMempool(t, mcfg(3, 10_000, 100, 4))
 	if _, err := m.Add(tx("a", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +152,7 @@ func TestMempoolRefusals(t *testing.T) {
 		t.Fatalf("full mempool: %v", err)
 	}
 	// Full by bytes.
-	m2, _ := newTestMempool(t, MempoolConfig{MaxTxs: 100, MaxBytes: 10, MaxTxBytes: 10, MaxNonceGap: 4})
+	m2, _ := newTestMempool(t, mcfg(100, 10, 10, 4))
 	m2.Add([]byte("a:1:xxxx"))
 	if _, err := m2.Add([]byte("b:1:xxxx")); !errors.Is(err, ErrMempoolFull) {
 		t.Fatalf("full by bytes: %v", err)
@@ -261,7 +287,7 @@ func TestMempoolUpdateRechecks(t *testing.T) {
 }
 
 func TestMempoolConcurrentAdd(t *testing.T) {
-	m, _ := newTestMempool(t, MempoolConfig{MaxTxs: 10_000, MaxBytes: 1 << 20, MaxTxBytes: 100, MaxNonceGap: 1000})
+	m, _ := newTestMempool(t, mcfg(10_000, 1<<20, 100, 1000))
 	var wg sync.WaitGroup
 	for s := 0; s < 8; s++ {
 		wg.Add(1)
@@ -285,16 +311,33 @@ func TestMempoolConcurrentAdd(t *testing.T) {
 }
 
 func TestMempoolConfigValidate(t *testing.T) {
-	bad := []MempoolConfig{
-		{MaxTxs: 0, MaxBytes: 1, MaxTxBytes: 1, MaxNonceGap: 1},
-		{MaxTxs: 1, MaxBytes: 0, MaxTxBytes: 1, MaxNonceGap: 1},
-		{MaxTxs: 1, MaxBytes: 1, MaxTxBytes: 2, MaxNonceGap: 1},
-		{MaxTxs: 1, MaxBytes: 1, MaxTxBytes: 1, MaxNonceGap: 0},
+	cases := []struct {
+		name   string
+		mutate func(c *MempoolConfig)
+		want   string // in the error; empty: valid
+	}{
+		{"loose", func(c *MempoolConfig) {}, ""},
+		{"max_txs", func(c *MempoolConfig) { c.MaxTxs = 0 }, "mempool.max_txs"},
+		{"max_bytes", func(c *MempoolConfig) { c.MaxBytes = 0 }, "mempool.max_bytes"},
+		{"max_tx_bytes", func(c *MempoolConfig) { c.MaxTxBytes = c.MaxBytes + 1 }, "max tx bytes"},
+		{"max_nonce_gap", func(c *MempoolConfig) { c.MaxNonceGap = 0 }, "nonce gap"},
+		{"max_signer_txs", func(c *MempoolConfig) { c.MaxSignerTxs = 0 }, "mempool.max_signer_txs must be positive"},
+		{"max_signer_bytes", func(c *MempoolConfig) { c.MaxSignerBytes = c.MaxTxBytes - 1 }, "below mempool.max_tx_bytes"},
+		{"max_queued_percent low", func(c *MempoolConfig) { c.MaxQueuedPercent = 0 }, "out of range 1..50"},
+		{"max_queued_percent high", func(c *MempoolConfig) { c.MaxQueuedPercent = 51 }, "out of range 1..50"},
+		{"queued TTL low", func(c *MempoolConfig) { c.QueuedTTL = time.Second - 1 }, "out of range 1s..1h0m0s"},
+		{"queued TTL high", func(c *MempoolConfig) { c.QueuedTTL = time.Hour + 1 }, "out of range 1s..1h0m0s"},
+		{"signer bounds above the mempool's", func(c *MempoolConfig) { c.MaxSignerTxs, c.MaxSignerBytes = c.MaxTxs+1, c.MaxBytes+1 }, ""},
 	}
-	for i, c := range bad {
-		if c.Validate() == nil {
-			t.Errorf("config %d accepted", i)
-		}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testMempoolCfg
+			tc.mutate(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+		})
 	}
 	if _, err := NewMempool(testMempoolCfg, nil); err == nil {
 		t.Error("nil checker accepted")
@@ -371,5 +414,511 @@ func TestMempoolWoken(t *testing.T) {
 	}
 	if woken() {
 		t.Fatal("woken twice")
+	}
+}
+
+// mustAdd admits each tx or fails the test.
+func mustAdd(t *testing.T, m *Mempool, txs ...[]byte) {
+	t.Helper()
+	for _, x := range txs {
+		if _, err := m.Add(x); err != nil {
+			t.Fatalf("Add(%q): %v", x, err)
+		}
+	}
+}
+
+// held reports which of txs the mempool holds, as "signer:nonce" strings.
+func held(m *Mempool, txs ...[]byte) []string {
+	var out []string
+	for _, x := range txs {
+		if m.Has(crypto.Hash(x)) {
+			out = append(out, strings.Join(strings.SplitN(string(x), ":", 3)[:2], ":"))
+		}
+	}
+	return out
+}
+
+// Issue 15, failure 3: signers whose txs skip a nonce filled the mempool
+// with txs that can never run, and a valid tx got "mempool full" until a
+// restart. Queued txs now take at most their share, so a runnable tx of
+// anyone else is still admitted and proposed.
+func TestMempoolGapFloodLeavesRoomForRunnable(t *testing.T) {
+	issueCfg := MempoolConfig{MaxTxs: 200, MaxBytes: 64 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
+		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}
+	cases := []struct {
+		name     string
+		cfg      MempoolConfig
+		flooders int
+	}{
+		// As reported: four citizens, a 200-slot mempool.
+		{"four signers, 200 slots", issueCfg, 4},
+		// The node's defaults, where about 157 signers froze admission.
+		{"defaults, 170 signers", DefaultConfig("").Mempool.MempoolConfig(), 170},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := newTestMempool(t, tc.cfg)
+			// Each flooder's next nonce is 1; it sends 2, 3, ... as far as
+			// the nonce gap allows, until refused.
+			for i := range tc.flooders {
+				for n := 2; uint64(n-1) < tc.cfg.MaxNonceGap; n++ {
+					if _, err := m.Add(tx(fmt.Sprint("citizen", i), n)); err != nil {
+						if !errors.Is(err, ErrMempoolFull) {
+							t.Fatalf("flood refused with %v, want a full mempool", err)
+						}
+						break
+					}
+				}
+			}
+			official := tx("official", 1)
+			if _, err := m.Add(official); err != nil {
+				t.Fatalf("a runnable tx after the flood: %v", err)
+			}
+			if st := m.Stats(); st.QueuedTxs > tc.cfg.maxQueuedTxs() || st.QueuedTxs != st.Txs-1 {
+				t.Fatalf("after the flood: %d txs, %d queued, share %d", st.Txs, st.QueuedTxs, tc.cfg.maxQueuedTxs())
+			}
+			if got := m.Reap(10, 1<<20); len(got) != 1 || string(got[0]) != string(official) {
+				t.Fatalf("reaped %q, want the official's tx", got)
+			}
+		})
+	}
+}
+
+// One signer holds at most MaxSignerTxs txs and MaxSignerBytes bytes. A
+// runnable tx of a signer at its bound evicts the signer's own queued txs,
+// furthest ahead first; a queued one is refused.
+func TestMempoolSignerBound(t *testing.T) {
+	cfg := mcfg(100, 10_000, 100, 16)
+	cfg.MaxSignerTxs, cfg.MaxSignerBytes = 4, 200
+	cases := []struct {
+		name    string
+		setup   [][]byte
+		add     []byte
+		wantErr error
+		want    string // in the error
+		held    []string
+	}{
+		{"count", [][]byte{tx("a", 1), tx("a", 2), tx("a", 3), tx("a", 4)}, tx("a", 5),
+			ErrSignerFull, "signer \"a\" holds 4 txs, 20 bytes; a tx of 5 bytes would pass a limit: 4 txs (mempool.max_signer_txs), 200 bytes (mempool.max_signer_bytes)",
+			[]string{"a:1", "a:2", "a:3", "a:4"}},
+		{"bytes", [][]byte{txN("a", 1, 90), txN("a", 2, 90)}, txN("a", 3, 30),
+			ErrSignerFull, "holds 2 txs, 180 bytes", []string{"a:1", "a:2"}},
+		{"queued tx of a full signer", [][]byte{tx("a", 1), tx("a", 3), tx("a", 4), tx("a", 5)}, tx("a", 6),
+			ErrSignerFull, "mempool.max_signer_txs", []string{"a:1", "a:3", "a:4", "a:5"}},
+		{"runnable tx evicts the signer's furthest queued", [][]byte{tx("a", 1), tx("a", 3), tx("a", 4), tx("a", 6)}, tx("a", 2),
+			nil, "", []string{"a:1", "a:3", "a:4", "a:2"}},
+		{"runnable tx evicts by bytes", [][]byte{txN("a", 1, 60), txN("a", 3, 60), txN("a", 5, 60)}, txN("a", 2, 80),
+			nil, "", []string{"a:1", "a:3", "a:2"}},
+		{"other signers unaffected", [][]byte{tx("a", 1), tx("a", 2), tx("a", 3), tx("a", 4)}, tx("b", 1),
+			nil, "", []string{"a:1", "a:2", "a:3", "a:4", "b:1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := newTestMempool(t, cfg)
+			mustAdd(t, m, tc.setup...)
+			before := m.Stats()
+			_, err := m.Add(tc.add)
+			if !errors.Is(err, tc.wantErr) || tc.wantErr != nil && (!errors.Is(err, ErrMempoolFull) || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Add = %v, want %v with %q", err, tc.wantErr, tc.want)
+			}
+			if err != nil && m.Stats() != before {
+				t.Fatalf("refused tx changed the mempool: %+v -> %+v", before, m.Stats())
+			}
+			all := append(append([][]byte{}, tc.setup...), tc.add)
+			if got := held(m, all...); fmt.Sprint(got) != fmt.Sprint(tc.held) {
+				t.Fatalf("held %v, want %v", got, tc.held)
+			}
+		})
+	}
+}
+
+// Queued txs expire QueuedTTL after Expire first finds them queued;
+// pending txs never do, and a tx promoted meanwhile starts no clock.
+func TestMempoolQueuedExpire(t *testing.T) {
+	cfg := testMempoolCfg
+	cfg.QueuedTTL = 10 * time.Second
+	m, _ := newTestMempool(t, cfg)
+	t0 := time.Unix(1000, 0)
+	mustAdd(t, m, tx("a", 3), tx("b", 1), tx("c", 2))
+	steps := []struct {
+		name    string
+		add     [][]byte
+		now     time.Duration // after t0
+		expired int
+		held    []string
+	}{
+		{"first sight starts the clock", nil, 0, 0, []string{"a:3", "b:1", "c:2"}},
+		{"a's gap fills; d queued", [][]byte{tx("a", 1), tx("a", 2), tx("d", 5)}, 9 * time.Second, 0, []string{"a:3", "b:1", "c:2", "d:5"}},
+		{"c expires; a:3 promoted, d:5 seen at 9s", nil, 10 * time.Second, 1, []string{"a:3", "b:1", "d:5"}},
+		{"d expires", nil, 19 * time.Second, 1, []string{"a:3", "b:1"}},
+		{"pending txs stay", nil, time.Hour, 0, []string{"a:3", "b:1"}},
+	}
+	all := [][]byte{tx("a", 3), tx("b", 1), tx("c", 2), tx("d", 5)}
+	for _, s := range steps {
+		mustAdd(t, m, s.add...)
+		if got := m.Expire(t0.Add(s.now)); got != s.expired {
+			t.Fatalf("%s: Expire dropped %d, want %d", s.name, got, s.expired)
+		}
+		if got := held(m, all...); fmt.Sprint(got) != fmt.Sprint(s.held) {
+			t.Fatalf("%s: held %v, want %v", s.name, got, s.held)
+		}
+	}
+	if st := m.Stats(); st.Expired != 2 || st.QueuedTxs != 0 || st.Txs != 4 {
+		t.Fatalf("stats %+v, want 2 expired, none queued, 4 txs", st)
+	}
+}
+
+// A runnable tx that finds the mempool full evicts queued txs, furthest
+// ahead of its signer's pending run first, newest first among equals; it
+// never evicts a pending tx, and a queued tx evicts nothing.
+func TestMempoolEvictionOrder(t *testing.T) {
+	t.Run("by count", func(t *testing.T) {
+		m, _ := newTestMempool(t, mcfg(6, 10_000, 100, 16))
+		// Pending x:1, y:1; queued a:3 (2 ahead), b:5 and c:5 (4 ahead,
+		// c newer), b's run is 1.
+		mustAdd(t, m, tx("x", 1), tx("y", 1), tx("a", 3), tx("b", 5), tx("c", 5))
+		queued := [][]byte{tx("a", 3), tx("b", 5), tx("c", 5)}
+		steps := []struct {
+			add     []byte
+			wantErr error
+			held    []string // of queued
+		}{
+			{tx("z", 1), nil, []string{"a:3", "b:5", "c:5"}}, // room left
+			{tx("w", 1), nil, []string{"a:3", "b:5"}},
+			{tx("v", 2), ErrMempoolFull, []string{"a:3", "b:5"}}, // queued: evicts nothing
+			{tx("v", 1), nil, []string{"a:3"}},
+			{tx("u", 1), nil, nil},
+			{tx("t", 1), ErrMempoolFull, nil}, // only pending txs left
+		}
+		for _, s := range steps {
+			before, _ := m.Size()
+			_, err := m.Add(s.add)
+			if !errors.Is(err, s.wantErr) {
+				t.Fatalf("Add(%q) = %v, want %v", s.add, err, s.wantErr)
+			}
+			if got := held(m, queued...); fmt.Sprint(got) != fmt.Sprint(s.held) {
+				t.Fatalf("after %q: queued held %v, want %v", s.add, got, s.held)
+			}
+			if n, _ := m.Size(); err != nil && n != before {
+				t.Fatalf("refused %q changed the count %d -> %d", s.add, before, n)
+			}
+		}
+		if got := held(m, tx("x", 1), tx("y", 1), tx("z", 1), tx("w", 1), tx("v", 1), tx("u", 1)); len(got) != 6 {
+			t.Fatalf("pending txs held %v, want all six", got)
+		}
+		if st := m.Stats(); st.Evicted != 3 {
+			t.Fatalf("%d evicted, want 3", st.Evicted)
+		}
+	})
+	t.Run("by bytes", func(t *testing.T) {
+		m, _ := newTestMempool(t, mcfg(100, 120, 80, 16))
+		mustAdd(t, m, txN("x", 1, 30), txN("a", 3, 20), txN("b", 3, 20), txN("c", 3, 20))
+		// 60 bytes need 30 freed: the two newest of three equally far.
+		mustAdd(t, m, txN("y", 1, 60))
+		got := held(m, txN("x", 1, 30), txN("a", 3, 20), txN("b", 3, 20), txN("c", 3, 20), txN("y", 1, 60))
+		if want := []string{"x:1", "a:3", "y:1"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("held %v, want %v", got, want)
+		}
+	})
+}
+
+// When a signer's gap fills, by its own tx or by a commit of the missing
+// nonce from another node, its queued txs become pending: Reap returns
+// them, Expire leaves them, and the queued share they held is free.
+func TestMempoolGapFillPromotes(t *testing.T) {
+	cases := []struct {
+		name string
+		fill func(m *Mempool, c *fakeChecker)
+	}{
+		{"own tx", func(m *Mempool, c *fakeChecker) { m.Add(tx("a", 1)) }},
+		{"commit from another node", func(m *Mempool, c *fakeChecker) {
+			c.commit("a", 1)
+			m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, c := newTestMempool(t, MempoolConfig{MaxTxs: 8, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 16,
+				MaxSignerTxs: 8, MaxSignerBytes: 10_000, MaxQueuedPercent: 25, QueuedTTL: time.Minute})
+			t0 := time.Unix(1000, 0)
+			mustAdd(t, m, tx("a", 2), tx("a", 3))
+			m.Expire(t0)
+			// The queued share (2 of 8) is taken.
+			if _, err := m.Add(tx("b", 2)); !errors.Is(err, ErrQueuedFull) || !strings.Contains(err.Error(), "submit nonce 1 first") {
+				t.Fatalf("queued tx beyond the share: %v, want ErrQueuedFull", err)
+			}
+			if got := m.Reap(10, 1<<20); len(got) != 0 {
+				t.Fatalf("reaped %q behind a gap", got)
+			}
+			tc.fill(m, c)
+			got := m.Reap(10, 1<<20)
+			if s := fmt.Sprintf("%s", got); !strings.HasSuffix(s, "a:2:x a:3:x]") {
+				t.Fatalf("reaped %s after the gap filled, want a:2 and a:3 last", s)
+			}
+			if st := m.Stats(); st.QueuedTxs != 0 || st.QueuedBytes != 0 {
+				t.Fatalf("%d txs, %d bytes still counted queued", st.QueuedTxs, st.QueuedBytes)
+			}
+			if n := m.Expire(t0.Add(time.Hour)); n != 0 {
+				t.Fatalf("Expire dropped %d promoted txs", n)
+			}
+			mustAdd(t, m, tx("b", 2)) // the share is free again
+		})
+	}
+}
+
+// A pending tx dropped from the middle of a run (the recheck after an
+// admission change refuses it) demotes the txs after it to queued: they
+// count in the queued share and expire.
+func TestMempoolRecheckDemotes(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	mustAdd(t, m, tx("a", 1), tx("a", 2), tx("a", 3))
+	c.mu.Lock()
+	c.badTx[string(tx("a", 2))] = true
+	c.mu.Unlock()
+	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("role change")), Signer: "admin", Nonce: 1, Admission: true}})
+	if st := m.Stats(); st.Txs != 2 || st.QueuedTxs != 1 || st.QueuedBytes != len(tx("a", 3)) {
+		t.Fatalf("after the recheck: %+v, want a:1 pending, a:3 queued", st)
+	}
+	t0 := time.Unix(1000, 0)
+	m.Expire(t0)
+	if n := m.Expire(t0.Add(time.Minute)); n != 1 || !m.Has(crypto.Hash(tx("a", 1))) {
+		t.Fatalf("Expire dropped %d, want a:3 only", n)
+	}
+}
+
+// A runnable tx entering a mempool that holds only queued txs wakes the
+// leader: nothing was proposable before it.
+func TestMempoolWokenPastQueued(t *testing.T) {
+	m, _ := newTestMempool(t, testMempoolCfg)
+	mustAdd(t, m, tx("a", 3))
+	select {
+	case <-m.Woken():
+		t.Fatal("woken by a queued tx")
+	default:
+	}
+	mustAdd(t, m, tx("b", 1))
+	select {
+	case <-m.Woken():
+	default:
+		t.Fatal("a runnable tx past queued ones: not woken")
+	}
+}
+
+// The refusals for a signer's bound and the queued share are a full
+// mempool to every caller: the API answers ResourceExhausted (try later)
+// and counts them by their own reason; the gossip validator ignores them.
+func TestMempoolFullErrorsMapToResourceExhausted(t *testing.T) {
+	cases := []struct {
+		err    error
+		reason string
+	}{
+		{fmt.Errorf("%w: signer %q holds 64 txs", ErrSignerFull, "a"), "signer_full"},
+		{fmt.Errorf("%w: nonce 3 waits for nonce 2", ErrQueuedFull), "queued_full"},
+		{fmt.Errorf("%w: 10 txs", ErrMempoolFull), "full"},
+	}
+	for _, tc := range cases {
+		if code := connect.CodeOf(submitErr(tc.err)); code != connect.CodeResourceExhausted {
+			t.Errorf("%v: code %v, want resource_exhausted", tc.err, code)
+		}
+		if got := rejectReason(tc.err); got != tc.reason {
+			t.Errorf("%v: reason %q, want %q", tc.err, got, tc.reason)
+		}
+		if !errors.Is(tc.err, ErrMempoolFull) {
+			t.Errorf("%v is not ErrMempoolFull: the gossip validator would penalise the relaying peer", tc.err)
+		}
+	}
+}
+
+// checkInvariants recomputes what the mempool keeps incrementally and
+// checks its bounds.
+func (m *Mempool) checkInvariants() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	txs, bytes, qTxs, qBytes := 0, 0, 0, 0
+	for s, q := range m.signers {
+		if len(q.txs) == 0 {
+			return fmt.Errorf("signer %s: empty queue kept", s)
+		}
+		run := q.next
+		for q.txs[run] != nil {
+			run++
+		}
+		if q.run != run {
+			return fmt.Errorf("signer %s: run %d, want %d", s, q.run, run)
+		}
+		sb := 0
+		for n, t := range q.txs {
+			switch {
+			case m.byHash[string(t.meta.Hash)] != t:
+				return fmt.Errorf("signer %s nonce %d: not indexed by hash", s, n)
+			case n < q.next:
+				return fmt.Errorf("signer %s nonce %d: below next %d", s, n, q.next)
+			case t.queued != (n > run):
+				return fmt.Errorf("signer %s nonce %d: queued %v, run %d", s, n, t.queued, run)
+			case !t.queued && !t.queuedSince.IsZero():
+				return fmt.Errorf("signer %s nonce %d: pending with a queued clock", s, n)
+			}
+			if t.queued {
+				qTxs++
+				qBytes += len(t.tx)
+			}
+			sb += len(t.tx)
+		}
+		if sb != q.bytes {
+			return fmt.Errorf("signer %s: %d bytes counted, %d held", s, q.bytes, sb)
+		}
+		if len(q.txs) > m.cfg.MaxSignerTxs || sb > m.cfg.MaxSignerBytes {
+			return fmt.Errorf("signer %s: %d txs, %d bytes over its bounds", s, len(q.txs), sb)
+		}
+		txs += len(q.txs)
+		bytes += sb
+	}
+	switch {
+	case txs != len(m.byHash) || bytes != m.bytes:
+		return fmt.Errorf("%d txs, %d bytes in queues; %d, %d counted", txs, bytes, len(m.byHash), m.bytes)
+	case qTxs != m.queuedTxs || qBytes != m.queuedBytes:
+		return fmt.Errorf("%d queued txs, %d bytes; %d, %d counted", qTxs, qBytes, m.queuedTxs, m.queuedBytes)
+	case txs > m.cfg.MaxTxs || bytes > m.cfg.MaxBytes:
+		return fmt.Errorf("%d txs, %d bytes over the bounds", txs, bytes)
+	}
+	return nil
+}
+
+// Random admissions, commits, rechecks and expiries keep the counts right
+// and the bounds held; an admission never evicts a pending tx; and a
+// runnable tx of a new signer is admitted whenever the pending txs leave
+// it room.
+func TestMempoolRandomOps(t *testing.T) {
+	cfg := MempoolConfig{MaxTxs: 40, MaxBytes: 1200, MaxTxBytes: 80, MaxNonceGap: 12,
+		MaxSignerTxs: 8, MaxSignerBytes: 300, MaxQueuedPercent: 25, QueuedTTL: 30 * time.Second}
+	var total MempoolStats
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		m, c := newTestMempool(t, cfg)
+		now := time.Unix(1000, 0)
+		fresh := 0
+		signer := func() string { return fmt.Sprint("s", rng.Intn(8)) }
+		for op := range 1500 {
+			switch k := rng.Intn(10); {
+			case k < 6: // a tx of a known signer, near its next nonce
+				s := signer()
+				next, _ := c.NextNonce(s)
+				x := txN(s, int(next)+rng.Intn(10), 10+rng.Intn(70))
+				pending := map[*mempoolTx]bool{}
+				m.mu.Lock()
+				for _, t := range m.byHash {
+					if !t.queued {
+						pending[t] = true
+					}
+				}
+				m.mu.Unlock()
+				m.Add(x)
+				m.mu.Lock()
+				for p := range pending {
+					if m.byHash[string(p.meta.Hash)] != p {
+						t.Fatalf("seed %d op %d: adding %q dropped pending %q", seed, op, x, p.tx)
+					}
+				}
+				m.mu.Unlock()
+			case k < 7: // a runnable tx of a new signer
+				fresh++
+				x := txN(fmt.Sprint("new", fresh), 1, 10+rng.Intn(70))
+				st := m.Stats()
+				_, err := m.Add(x)
+				if st.Txs-st.QueuedTxs+1 <= cfg.MaxTxs && st.Bytes-st.QueuedBytes+len(x) <= cfg.MaxBytes && err != nil {
+					t.Fatalf("seed %d op %d: runnable %q refused with room among pending txs (%+v): %v", seed, op, x, st, err)
+				}
+			case k < 8: // commit the next nonce of a signer, held or not
+				s := signer()
+				next, _ := c.NextNonce(s)
+				c.commit(s, next)
+				m.Update([]CommittedTx{committedTx(s, int(next))})
+			case k < 9: // an admission change refuses one held tx
+				m.mu.Lock()
+				var victim []byte
+				for _, t := range m.byHash {
+					victim = t.tx
+					break
+				}
+				m.mu.Unlock()
+				c.mu.Lock()
+				c.badTx[string(victim)] = true
+				c.mu.Unlock()
+				m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("admin")), Signer: "admin", Nonce: 1, Admission: true}})
+			default:
+				now = now.Add(time.Duration(rng.Intn(20)) * time.Second)
+				m.Expire(now)
+			}
+			if err := m.checkInvariants(); err != nil {
+				t.Fatalf("seed %d op %d: %v", seed, op, err)
+			}
+		}
+		st := m.Stats()
+		total.Evicted += st.Evicted
+		total.Expired += st.Expired
+	}
+	// The schedule must reach the paths under test.
+	if total.Evicted == 0 || total.Expired == 0 {
+		t.Fatalf("no eviction or no expiry in any seed: %+v", total)
+	}
+	t.Logf("%d evicted, %d expired", total.Evicted, total.Expired)
+}
+
+// The mempool's keys are written to config.toml with their comments, read
+// back, and reach MempoolConfig.
+func TestMempoolConfigKeysRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	cfg := DefaultConfig(dir)
+	cfg.Mempool.MaxSignerTxs, cfg.Mempool.MaxSignerBytes = 9, 1<<21
+	cfg.Mempool.MaxQueuedPercent, cfg.Mempool.QueuedTTLMs = 10, 90_000
+	if err := WriteConfig(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"max_signer_txs = 9\n", "max_signer_bytes = 2097152\n", "max_queued_percent = 10\n", "queued_ttl_ms = 90000\n", "# A transaction whose signer has a lower nonce missing is queued"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("config file lacks %q", want)
+		}
+	}
+	got, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MempoolConfig{MaxTxs: 10000, MaxBytes: 64 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
+		MaxSignerTxs: 9, MaxSignerBytes: 1 << 21, MaxQueuedPercent: 10, QueuedTTL: 90 * time.Second}
+	if mc := got.Mempool.MempoolConfig(); mc != want {
+		t.Fatalf("loaded %+v, want %+v", mc, want)
+	}
+}
+
+// The node's metrics show the queued txs and the queued txs evicted and
+// expired.
+func TestMempoolMetrics(t *testing.T) {
+	m, _ := newTestMempool(t, mcfg(3, 10_000, 100, 16))
+	mustAdd(t, m, tx("a", 3), tx("b", 3), tx("x", 1), tx("c", 1)) // c:1 evicts b:3 (newer)
+	t0 := time.Unix(1000, 0)
+	m.Expire(t0)
+	m.Expire(t0.Add(time.Minute)) // a:3
+	mustAdd(t, m, tx("d", 5))
+	r := prometheus.NewRegistry()
+	r.MustRegister(newMempoolCollector(m.Stats))
+	mfs, err := r.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mm := range mf.GetMetric() {
+			got[mf.GetName()] = mm.GetGauge().GetValue() + mm.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"govnode_mempool_queued_txs": 1, "govnode_mempool_queued_bytes": float64(len(tx("d", 5))),
+		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }

@@ -110,7 +110,8 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp, err := NewMempool(MempoolConfig{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64}, app)
+	mp, err := NewMempool(MempoolConfig{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
+		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, app)
 	if err != nil {
 		t.Fatal(err)
 	}

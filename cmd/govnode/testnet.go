@@ -196,6 +196,8 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		cfg.MemoryLimitMiB = testnetMemoryLimitMiB
 		// Benchmarks send many txs per signer ahead of commits.
 		cfg.Mempool.MaxNonceGap = 1024
+		cfg.Mempool.MaxSignerTxs = 1024
+		cfg.Mempool.MaxSignerBytes = 16 << 20
 		cfg.Mempool.MaxTxs = 50000
 		cfg.P2P.ListenAddrs = []string{
 			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),

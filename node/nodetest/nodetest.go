@@ -178,6 +178,9 @@ func (c *Chain) Config(t testing.TB) *node.Config {
 	cfg.P2P.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Metrics.ListenAddr = ""
 	cfg.Mempool.MaxNonceGap = 1024
+	// Tests send many txs per signer ahead of commits.
+	cfg.Mempool.MaxSignerTxs = 1024
+	cfg.Mempool.MaxSignerBytes = 16 << 20
 	if c.opts.Configure != nil {
 		c.opts.Configure(cfg)
 	}
