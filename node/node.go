@@ -213,6 +213,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.mempool, err = NewMempool(cfg.Mempool.MempoolConfig(), n.app); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
+	n.metrics.Registry.MustRegister(newMempoolCollector(n.mempool.Stats))
 
 	// Keys. A key file others may read is a warning, not a refusal (see
 	// keystore.CheckPerm).
@@ -516,6 +517,12 @@ func (n *Node) regossip(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
+		// Queued txs (behind a nonce gap) expire here, so one goes
+		// between queued_ttl_ms and that plus regossipPeriod after it
+		// was first queued.
+		if k := n.mempool.Expire(now); k > 0 {
+			n.log.Debug("expired queued txs", "txs", k)
+		}
 		for _, tx := range n.mempool.Regossip(now.Add(-regossipAge), now, regossipMax) {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
