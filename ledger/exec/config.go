@@ -61,7 +61,7 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.ChainID == "" {
 		errs = append(errs, errors.New("chain id is empty"))
-	} else if err := checkIDString(c.ChainID); err != nil {
+	} else if err := ValidChainID(c.ChainID); err != nil {
 		errs = append(errs, fmt.Errorf("chain id: %w", err))
 	}
 	if c.CELCostLimit == 0 {

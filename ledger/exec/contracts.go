@@ -43,7 +43,7 @@ func validateContractAction(body *pb.TxBody) error {
 		if err := checkID("template id", c.GetTemplateId()); err != nil {
 			return err
 		}
-		if err := checkText("title", c.GetTitle(), MaxNameBytes, true); err != nil {
+		if err := checkName("title", c.GetTitle()); err != nil {
 			return err
 		}
 		if len(c.GetParties()) == 0 {
@@ -109,7 +109,7 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	if err := checkID("template id", t.GetId()); err != nil {
 		return err
 	}
-	if err := checkText("template name", t.GetName(), MaxNameBytes, true); err != nil {
+	if err := checkName("template name", t.GetName()); err != nil {
 		return err
 	}
 	if len(t.GetRoles()) == 0 {

@@ -73,7 +73,7 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 	if fm := doc.GetFaultModel(); fm != "crash" && fm != "byzantine" {
 		return fmt.Errorf("fault model %q (want crash or byzantine)", fm)
 	}
-	if err := validateParams(doc.GetParams()); err != nil {
+	if err := ValidateParams(doc.GetParams()); err != nil {
 		return err
 	}
 	if len(doc.GetValidators()) == 0 {
@@ -130,7 +130,7 @@ func validateGenesisIdentity(idn *pb.Identity, depts, types []string) error {
 	if err := checkID("identity id", idn.GetId()); err != nil {
 		return err
 	}
-	if err := checkText("display name", idn.GetDisplayName(), MaxNameBytes, true); err != nil {
+	if err := checkName("display name", idn.GetDisplayName()); err != nil {
 		return err
 	}
 	if err := checkPublicKey("public key", idn.GetPublicKey()); err != nil {

@@ -64,7 +64,7 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	if err := checkID("proposal id", p.GetProposalId()); err != nil {
 		return err
 	}
-	if err := checkText("title", p.GetTitle(), MaxNameBytes, true); err != nil {
+	if err := checkName("title", p.GetTitle()); err != nil {
 		return err
 	}
 	switch c := p.GetChange().(type) {
@@ -88,7 +88,9 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	case *pb.SubmitProposal_RemoveDepartment:
 		return checkID("department id", c.RemoveDepartment.GetDepartmentId())
 	case *pb.SubmitProposal_UpdateParams:
-		return validateParams(c.UpdateParams)
+		if err := ValidateParams(c.UpdateParams); err != nil {
+			return invalid("%v", err)
+		}
 	case *pb.SubmitProposal_InstallRecordType:
 		return validateRecordTypeShape(c.InstallRecordType)
 	case *pb.SubmitProposal_InstallContractTemplate:
@@ -142,6 +144,13 @@ func (tc *txCtx) submitProposal(a *pb.SubmitProposal) error {
 // submission, and again at execution.
 func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 	switch c := a.GetChange().(type) {
+	case *pb.SubmitProposal_UpdateParams:
+		// Checked at submission too (validateProposalShape); again here
+		// since a proposal admitted by an older, looser rule may still be
+		// voting when a node with this rule executes it.
+		if err := ValidateParams(c.UpdateParams); err != nil {
+			return invalid("%v", err)
+		}
 	case *pb.SubmitProposal_AddDepartment:
 		d := c.AddDepartment.GetDepartment()
 		if ok, err := tc.isMember(d.GetId()); err != nil {

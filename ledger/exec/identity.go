@@ -35,7 +35,7 @@ func validateIdentityAction(body *pb.TxBody) error {
 		if k := s.GetKind(); k != pb.IdentityKind_IDENTITY_KIND_CITIZEN && k != pb.IdentityKind_IDENTITY_KIND_COMPANY {
 			return invalid("kind %v: a subject is a citizen or a company", k)
 		}
-		if err := checkText("display name", s.GetDisplayName(), MaxNameBytes, true); err != nil {
+		if err := checkName("display name", s.GetDisplayName()); err != nil {
 			return err
 		}
 		if err := checkAttributes("attribute", s.GetAttributes()); err != nil {

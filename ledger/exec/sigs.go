@@ -98,7 +98,7 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 			continue
 		}
 		p.stx, p.body = stx, body
-		if body.GetChainId() != e.cfg.ChainID || checkIDString(body.GetSigner()) != nil {
+		if body.GetChainId() != e.cfg.ChainID || ValidID(body.GetSigner()) != nil {
 			continue
 		}
 		signer := &pb.Identity{}

@@ -93,7 +93,7 @@ func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exac
 	if err := checkText("memo", body.GetMemo(), MaxMemoBytes, false); err != nil {
 		return env, err
 	}
-	if checkIDString(body.GetSigner()) != nil {
+	if ValidID(body.GetSigner()) != nil {
 		return env, fail(pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER, "signer %q is not a valid identity id", body.GetSigner())
 	}
 	signer := &pb.Identity{}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -20,34 +23,110 @@ const (
 	MaxAttrNameBytes  = 64
 	MaxAttrValueBytes = 1024
 	MaxFieldBytes     = 4096 // one contract field's string or bytes value
+	// MaxChainIDBytes bounds the chain id, which also names the gossip
+	// topics (/govnode/<chain-id>/...); p2p holds it to 64 bytes.
+	MaxChainIDBytes = 64
 )
 
-// checkIDString: 1..MaxIDBytes of [A-Za-z0-9._:@-].
-// ValidID checks an id against the charset and length every object id
-// must have; the API refuses other ids before reading state.
-func ValidID(id string) error { return checkIDString(id) }
-
-func checkIDString(id string) error {
+// ValidID is the one rule for every id: the chain's, and those of
+// departments, identities, record types, records, credentials, grants,
+// contracts, templates and their states, roles and fields, proposals.
+// Genesis validation, the state machine and the API's queries all use it.
+//
+// An id is 1..MaxIDBytes of lowercase ASCII letters, digits, '.', '_' and
+// '-', starting with a letter or a digit. Lowercase only, so that two ids
+// differing only in case cannot both exist (one would be taken for the
+// other by a reader); ASCII only, so an id holds no look-alike letters, no
+// control characters (NUL, terminal escapes) and no bidirectional
+// overrides; never '/' (the state key layout relies on it, keys.go); and
+// never a leading '-' or '.', which would read as a command-line flag or a
+// hidden file name.
+func ValidID(id string) error {
 	if id == "" {
 		return errors.New("empty")
 	}
 	if len(id) > MaxIDBytes {
 		return fmt.Errorf("%d bytes, limit %d", len(id), MaxIDBytes)
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '.' || c == '_' || c == ':' || c == '@' || c == '-'
-		if !ok {
-			return fmt.Errorf("character %q not allowed (use A-Z a-z 0-9 . _ : @ -)", c)
+	for i := 0; i < len(id); {
+		r, size := utf8.DecodeRuneInString(id[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return fmt.Errorf("byte %d is not valid UTF-8 (ids are lowercase a-z, 0-9, '.', '_', '-')", i)
+		case r >= 'A' && r <= 'Z':
+			return fmt.Errorf("uppercase %q at byte %d: ids are lowercase", r, i)
+		case i == 0 && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9'):
+			return fmt.Errorf("starts with %q: an id starts with a lowercase letter or a digit", r)
+		case !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'):
+			return fmt.Errorf("character %q at byte %d not allowed (ids are lowercase a-z, 0-9, '.', '_', '-')", r, i)
+		}
+		i += size
+	}
+	return nil
+}
+
+// ValidChainID is ValidID with the chain id's shorter limit,
+// MaxChainIDBytes.
+func ValidChainID(id string) error {
+	if err := ValidID(id); err != nil {
+		return err
+	}
+	if len(id) > MaxChainIDBytes {
+		return fmt.Errorf("%d bytes, a chain id's limit is %d", len(id), MaxChainIDBytes)
+	}
+	return nil
+}
+
+// ValidName checks a display name or a title (an identity's display name,
+// the names of departments, record types and templates, the titles of
+// proposals and contracts): 1..MaxNameBytes of valid UTF-8, not blank, with
+// no control character (NUL, ESC and the terminal escapes it starts, line
+// breaks), no bidirectional control (U+202E and its kin reorder how the
+// text around them displays, so a name could pose as another), and no
+// other invisible format character (zero-width spaces and the like, which
+// make two names that look the same differ). ZWNJ and ZWJ (U+200C, U+200D)
+// are allowed: several scripts and emoji need them.
+func ValidName(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("empty")
+	}
+	if len(s) > MaxNameBytes {
+		return fmt.Errorf("%d bytes, limit %d", len(s), MaxNameBytes)
+	}
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return fmt.Errorf("byte %d is not valid UTF-8", i)
+			}
+		case unicode.IsControl(r):
+			return fmt.Errorf("control character %U at byte %d", r, i)
+		case unicode.Is(unicode.Bidi_Control, r):
+			return fmt.Errorf("bidirectional control %U at byte %d: it reorders how the text displays", r, i)
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return fmt.Errorf("line or paragraph separator %U at byte %d", r, i)
+		case unicode.Is(unicode.Cf, r) && r != '\u200c' && r != '\u200d':
+			return fmt.Errorf("invisible format character %U at byte %d", r, i)
 		}
 	}
 	return nil
 }
 
 func checkID(what, id string) error {
-	if err := checkIDString(id); err != nil {
+	if err := ValidID(id); err != nil {
 		return invalid("%s %q: %v", what, id, err)
+	}
+	return nil
+}
+
+// checkName checks a required display name or title (ValidName); one over
+// MaxNameBytes is TOO_LARGE, like every other field over its limit.
+func checkName(what, s string) error {
+	if err := checkText(what, s, MaxNameBytes, true); err != nil {
+		return err
+	}
+	if err := ValidName(s); err != nil {
+		return invalid("%s %q: %v", what, s, err)
 	}
 	return nil
 }
@@ -173,27 +252,6 @@ func checkFields(what string, fs []*pb.ContractField) error {
 	return nil
 }
 
-// validateParams checks chain parameters (genesis and governance).
-func validateParams(p *pb.Params) error {
-	switch {
-	case p == nil:
-		return invalid("params missing")
-	case p.GetProposeTimeoutMs() == 0 || p.GetMaxViewTimeoutMs() == 0 || p.GetHeartbeatIntervalMs() == 0:
-		return invalid("params: timeouts and heartbeat interval must be positive")
-	case p.GetMaxViewTimeoutMs() < p.GetProposeTimeoutMs():
-		return invalid("params: max view timeout %d below propose timeout %d", p.GetMaxViewTimeoutMs(), p.GetProposeTimeoutMs())
-	case p.GetMaxTxBytes() == 0 || p.GetMaxTxBytes() > HardMaxTxBytes:
-		return invalid("params: max tx bytes %d out of range (1..%d)", p.GetMaxTxBytes(), HardMaxTxBytes)
-	case p.GetMaxBlockBytes() < p.GetMaxTxBytes():
-		return invalid("params: max block bytes %d below max tx bytes %d", p.GetMaxBlockBytes(), p.GetMaxTxBytes())
-	case p.GetMaxBlockTxs() == 0:
-		return invalid("params: max block txs is 0")
-	case p.GetValidatorChangeDelay() == 0:
-		return invalid("params: validator change delay must be at least 1")
-	}
-	return nil
-}
-
 func validateDepartment(d *pb.Department) error {
 	if d == nil {
 		return invalid("department missing")
@@ -201,7 +259,7 @@ func validateDepartment(d *pb.Department) error {
 	if err := checkID("department id", d.GetId()); err != nil {
 		return err
 	}
-	if err := checkText("department name", d.GetName(), MaxNameBytes, true); err != nil {
+	if err := checkName("department name", d.GetName()); err != nil {
 		return err
 	}
 	if err := checkPublicKey("department consensus key", d.GetConsensusKey()); err != nil {
@@ -229,7 +287,7 @@ func validateRecordTypeShape(t *pb.RecordType) error {
 	if err := checkID("record type id", t.GetId()); err != nil {
 		return err
 	}
-	if err := checkText("record type name", t.GetName(), MaxNameBytes, true); err != nil {
+	if err := checkName("record type name", t.GetName()); err != nil {
 		return err
 	}
 	lists := []struct {
@@ -291,7 +349,7 @@ func validateOfficialShape(a *pb.RegisterOfficial) error {
 			return err
 		}
 	}
-	if err := checkText("display name", a.GetDisplayName(), MaxNameBytes, true); err != nil {
+	if err := checkName("display name", a.GetDisplayName()); err != nil {
 		return err
 	}
 	if len(a.GetRoles()) == 0 {
