@@ -8,7 +8,10 @@ import pb "github.com/govnode/govnode/proto/govnode/v1"
 // membership, chain parameters). A mempool rechecks its pending txs after a
 // block holding such a tx; after other blocks it only tracks nonces.
 // Actions not listed as harmless count as affecting admission, so a new
-// action is safe by default.
+// action is safe by default. CheckTx's content pre-check also reads record
+// types, which only governance changes, and records: a CreateRecord stays
+// harmless, since an amendment admitted before its record was committed is
+// still checked when it executes.
 func AffectsAdmission(body *pb.TxBody) bool {
 	switch body.GetAction().(type) {
 	case *pb.TxBody_RegisterSubject, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential,

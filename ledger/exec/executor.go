@@ -264,10 +264,11 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 
 // CheckTx is the mempool's check against committed state r: size,
 // decoding, chain id, signer known and active, nonce >= the signer's next,
-// signature, the action's argument checks, and a pre-check of the signer's
-// role for actions only officials may take. It cannot see the mempool's
-// other pending transactions, so checks that depend on objects (a record,
-// a contract) are left to ApplyBlock. The error return is only for a
+// signature, the action's argument checks, a pre-check of the signer's
+// role for actions only officials may take, and of record content against
+// its type (precheckContent). It cannot see the mempool's other pending
+// transactions, so other checks that depend on objects (a record, a
+// contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
 func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
 	st := newOverlay(readerKV{r})
@@ -286,6 +287,9 @@ func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
 	}
 	if err == nil {
 		err = precheckRole(st, env.signer, env.body)
+	}
+	if err == nil {
+		err = precheckContent(st, env.body)
 	}
 	if err != nil {
 		te, ok := asTxError(err)

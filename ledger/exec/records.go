@@ -197,6 +197,46 @@ func content(t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
 	return nil, hash, nil
 }
 
+// precheckContent is CheckTx's check of a CreateRecord's or AmendRecord's
+// content against its record type in committed state: content over the
+// type's max_content_bytes, content for a type that keeps only hashes, or
+// a bad content_hash. Refused in a block instead, the tx would be
+// committed as failed and its plaintext would stay in the chain for good.
+// ApplyBlock checks again (content), since the type may change between
+// admission and execution. Content naming an unknown type is refused for
+// the same reason. An amendment of a record not yet committed (its create
+// is still pending) is left to ApplyBlock: its type is not known here.
+func precheckContent(st *overlay, body *pb.TxBody) error {
+	var typeID string
+	var c, hash []byte
+	switch a := body.GetAction().(type) {
+	case *pb.TxBody_CreateRecord:
+		typeID, c, hash = a.CreateRecord.GetRecordType(), a.CreateRecord.GetContent(), a.CreateRecord.GetContentHash()
+	case *pb.TxBody_AmendRecord:
+		r := &pb.Record{}
+		ok, err := st.getMsg(kRecord(a.AmendRecord.GetRecordId()), r)
+		if err != nil || !ok {
+			return err
+		}
+		typeID, c, hash = r.GetRecordType(), a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
+	default:
+		return nil
+	}
+	t := &pb.RecordType{}
+	ok, err := st.getMsg(kRecordType(typeID), t)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if len(c) == 0 {
+			return nil
+		}
+		return notFound("record type %s not found: its content is refused before it reaches a block", typeID)
+	}
+	_, _, err = content(t, c, hash)
+	return err
+}
+
 func (tc *txCtx) requireLiveIdentity(id, what string) (*pb.Identity, error) {
 	idn, err := tc.loadIdentity(id)
 	if err != nil {
