@@ -35,6 +35,7 @@ var layers = []struct {
 
 var layerExceptions = map[[2]string]string{
 	{"genesis", "consensus"}: "the quorum and fault-tolerance rule has one home, consensus.Quorum; genesis reports it",
+	{"genesis", "ledger"}:    "the id, name and chain-parameter rules have one home, the state machine (exec.ValidID, ValidName, ValidateParams); genesis reports them",
 }
 
 const module = "github.com/govnode/govnode/"

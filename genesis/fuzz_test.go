@@ -46,14 +46,14 @@ func fuzzSeedDoc(tb testing.TB) *pb.GenesisDoc {
 			Addrs: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d/p2p/%s", 26656+10*i, pid)},
 		})
 		doc.Identities = append(doc.Identities, &pb.Identity{
-			Id: id + "-admin", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: id,
+			Id: id + "-admin", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: id, DisplayName: "Admin of " + id,
 			PublicKey: key(), Roles: []pb.Role{pb.Role_ROLE_ADMIN}, Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE,
 		})
 	}
 	doc.Identities = append(doc.Identities,
-		&pb.Identity{Id: "clerk", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "dept1", PublicKey: key(),
+		&pb.Identity{Id: "clerk", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "dept1", DisplayName: "Clerk", PublicKey: key(),
 			Roles: []pb.Role{pb.Role_ROLE_ISSUER}, IssuerRecordTypes: []string{"land_title"}},
-		&pb.Identity{Id: "alice", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", PublicKey: key()},
+		&pb.Identity{Id: "alice", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", DisplayName: "Alice", PublicKey: key()},
 	)
 	doc.RecordTypes = []*pb.RecordType{
 		{Id: "land_title", Name: "Land title", CreateDepartments: depts, TransferDepartments: []string{"dept0"},

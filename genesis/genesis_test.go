@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -56,14 +57,14 @@ func validDoc(t *testing.T) *pb.GenesisDoc {
 			Addrs: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 26656+10*i)},
 		})
 		doc.Identities = append(doc.Identities, &pb.Identity{
-			Id: id + "-admin", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: id,
+			Id: id + "-admin", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: id, DisplayName: "Admin of " + id,
 			PublicKey: pubKey(t), Roles: []pb.Role{pb.Role_ROLE_ADMIN}, Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE,
 		})
 	}
 	doc.Identities = append(doc.Identities,
-		&pb.Identity{Id: "clerk", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "dept1", PublicKey: pubKey(t),
+		&pb.Identity{Id: "clerk", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "dept1", DisplayName: "Clerk", PublicKey: pubKey(t),
 			Roles: []pb.Role{pb.Role_ROLE_ISSUER, pb.Role_ROLE_REGISTRAR}, IssuerRecordTypes: []string{"land_title"}},
-		&pb.Identity{Id: "alice", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", PublicKey: pubKey(t)},
+		&pb.Identity{Id: "alice", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", DisplayName: "Alice Ångström-Øre", PublicKey: pubKey(t)},
 	)
 	doc.RecordTypes = []*pb.RecordType{
 		{Id: "land_title", Name: "Land title", CreateDepartments: depts, TransferDepartments: []string{"dept0"},
@@ -106,22 +107,29 @@ func TestValidateErrors(t *testing.T) {
 		reason string
 	}{
 		{"empty chain id", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = "" }, "chain_id", "empty"},
-		{"chain id bad chars", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = "a/b c" }, "chain_id", "bad characters"},
-		{"chain id too long", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = strings.Repeat("a", 65) }, "chain_id", "at most 64"},
+		{"chain id bad chars", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = "a/b c" }, "chain_id", "character '/' at byte 1 not allowed"},
+		{"chain id uppercase", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = "Test-chain" }, "chain_id", "uppercase 'T' at byte 0: ids are lowercase"},
+		{"chain id too long", func(t *testing.T, d *pb.GenesisDoc) { d.ChainId = strings.Repeat("a", 65) }, "chain_id", "65 bytes, a chain id's limit is 64"},
 		{"genesis time not rfc3339", func(t *testing.T, d *pb.GenesisDoc) { d.GenesisTime = "2026-01-02 03:04" }, "genesis_time", "not an RFC 3339 time"},
 		{"genesis time empty", func(t *testing.T, d *pb.GenesisDoc) { d.GenesisTime = "" }, "genesis_time", "empty"},
 		{"unknown fault model", func(t *testing.T, d *pb.GenesisDoc) { d.FaultModel = "paxos" }, "fault_model", "unknown fault model"},
 		{"params missing", func(t *testing.T, d *pb.GenesisDoc) { d.Params = nil }, "params", "missing"},
-		{"zero propose timeout", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ProposeTimeoutMs = 0 }, "params.propose_timeout_ms", "must be > 0"},
-		{"zero view timeout", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxViewTimeoutMs = 0 }, "params.max_view_timeout_ms", "must be > 0"},
-		{"view timeout below propose", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxViewTimeoutMs = 10 }, "params.max_view_timeout_ms", "below propose_timeout_ms"},
+		{"zero propose timeout", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ProposeTimeoutMs = 0 }, "params.propose_timeout_ms", "0 is out of range [100, 600000]"},
+		{"zero view timeout", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxViewTimeoutMs = 0 }, "params.max_view_timeout_ms", "0 is out of range [100, 600000]"},
+		{"view timeout below propose", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxViewTimeoutMs = d.Params.ProposeTimeoutMs - 1 },
+			"params.max_view_timeout_ms", "below propose_timeout_ms"},
 		{"heartbeat not below timeout", func(t *testing.T, d *pb.GenesisDoc) { d.Params.HeartbeatIntervalMs = d.Params.ProposeTimeoutMs },
 			"params.heartbeat_interval_ms", "below propose_timeout_ms"},
-		{"block smaller than tx", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockBytes = d.Params.MaxTxBytes - 1 }, "params.max_block_bytes", "below max_tx_bytes"},
-		{"block too big", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockBytes = MaxBlockBytesLimit + 1 }, "params.max_block_bytes", "above the limit"},
-		{"zero tx bytes", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 0 }, "params.max_tx_bytes", "must be > 0"},
-		{"zero block txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockTxs = 0 }, "params.max_block_txs", "must be > 0"},
-		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "must be > 0"},
+		{"block smaller than tx", func(t *testing.T, d *pb.GenesisDoc) {
+			d.Params.MaxTxBytes = 2 << 20
+			d.Params.MaxBlockBytes = 2<<20 - 1
+		},
+			"params.max_block_bytes", "below max_tx_bytes"},
+		{"block too big", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockBytes = exec.MaxMaxBlockBytes + 1 }, "params.max_block_bytes", "out of range [1048576, 15728640]"},
+		{"zero tx bytes", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 0 }, "params.max_tx_bytes", "out of range [65536, 4194304]"},
+		{"one-byte txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 1 }, "params.max_tx_bytes", "1 is out of range [65536, 4194304]: the largest governance transaction must fit"},
+		{"zero block txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockTxs = 0 }, "params.max_block_txs", "out of range [64, 100000]"},
+		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "out of range [1, 10000]"},
 		{"no validators", func(t *testing.T, d *pb.GenesisDoc) { d.Validators = nil; d.Identities = nil; d.RecordTypes = nil },
 			"validators", "at least 1"},
 		{"duplicate department", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[2].Id = "dept1" }, "validators[2].id", "duplicate department id"},
@@ -210,6 +218,28 @@ func TestValidateErrors(t *testing.T) {
 			d.ContractTemplates[0].Roles = []string{"buyer", "buyer", "supplier"}
 		},
 			"contract_templates[0].roles[1]", "duplicate role"},
+		// Ids: the one rule (exec.ValidID), lowercase, so ids differing in
+		// case cannot both exist.
+		{"department id with NUL", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[0].Id = "dept\x00" }, "validators[0].id", `character '\x00' at byte 4 not allowed`},
+		{"identity id with ESC", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].Id = "alice\x1b[31m" }, "identities[5].id", `character '\x1b' at byte 5 not allowed`},
+		{"identity id with RLO", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].Id = "alice\u202egpj" }, "identities[5].id", `character '\u202e' at byte 5 not allowed`},
+		{"identity id differing only in case", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[4].Id = "Alice" }, "identities[4].id", "uppercase 'A' at byte 0"},
+		{"identity id too long", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].Id = strings.Repeat("a", exec.MaxIDBytes+1) }, "identities[5].id", "129 bytes, limit 128"},
+		{"identity id like a flag", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].Id = "-rf" }, "identities[5].id", "starts with '-'"},
+		{"record type id uppercase", func(t *testing.T, d *pb.GenesisDoc) { d.RecordTypes[1].Id = "Birth_certificate" }, "record_types[1].id", "uppercase 'B'"},
+		{"template id with space", func(t *testing.T, d *pb.GenesisDoc) { d.ContractTemplates[0].Id = "proc urement" }, "contract_templates[0].id", "character ' ' at byte 4"},
+		// Display names: no control or bidi characters.
+		{"identity without display name", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "" }, "identities[5].display_name", "empty"},
+		{"display name with NUL", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "Alice\x00" }, "identities[5].display_name", "control character U+0000 at byte 5"},
+		{"display name with ESC", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "\x1b[2JAlice" }, "identities[5].display_name", "control character U+001B at byte 0"},
+		{"display name with RLO", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "Alice \u202eexe.pdf" }, "identities[5].display_name", "bidirectional control U+202E at byte 6"},
+		{"display name with zero-width space", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "Al\u200bice" }, "identities[5].display_name", "invisible format character U+200B"},
+		{"display name not UTF-8", func(t *testing.T, d *pb.GenesisDoc) { d.Identities[5].DisplayName = "Al\xffice" }, "identities[5].display_name", "byte 2 is not valid UTF-8"},
+		{"display name too long", func(t *testing.T, d *pb.GenesisDoc) {
+			d.Identities[5].DisplayName = strings.Repeat("é", exec.MaxNameBytes)
+		}, "identities[5].display_name", "512 bytes, limit 256"},
+		{"department name with newline", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[0].Name = "Dept\nvalidators[1]: ok" }, "validators[0].name", "control character U+000A"},
+		{"record type name with RLO", func(t *testing.T, d *pb.GenesisDoc) { d.RecordTypes[0].Name = "\u202eLand" }, "record_types[0].name", "bidirectional control U+202E"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -250,7 +280,7 @@ func TestWarnings(t *testing.T) {
 		doc := validDoc(t)
 		doc.Validators = doc.Validators[:n]
 		doc.Identities = doc.Identities[:n]
-		doc.Identities = append(doc.Identities, &pb.Identity{Id: "c", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", PublicKey: pubKey(t)})
+		doc.Identities = append(doc.Identities, &pb.Identity{Id: "c", Kind: pb.IdentityKind_IDENTITY_KIND_CITIZEN, DepartmentId: "dept0", DisplayName: "C", PublicKey: pubKey(t)})
 		doc.RecordTypes = []*pb.RecordType{{Id: "r", CreateDepartments: []string{"dept0"}}}
 		warns, err := Validate(doc)
 		if err != nil {
@@ -415,7 +445,7 @@ func TestAddValidatorAndIdentity(t *testing.T) {
 		!strings.Contains(err.Error(), "unknown department") {
 		t.Fatalf("identity of unknown department: %v", err)
 	}
-	if err := AddIdentity(doc, &pb.Identity{Id: "a", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "d0", PublicKey: pubKey(t),
+	if err := AddIdentity(doc, &pb.Identity{Id: "a", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "d0", DisplayName: "A", PublicKey: pubKey(t),
 		Roles: []pb.Role{pb.Role_ROLE_ADMIN}}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,8 @@
 package genesis
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -13,21 +13,9 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
-
-// Limits on the parameters, beyond which a value is a mistake, not a choice.
-const (
-	// MaxIDLen bounds chain ids and the ids of departments, identities,
-	// record types and contract templates.
-	MaxIDLen = 64
-	// MaxBlockBytesLimit bounds params.max_block_bytes.
-	MaxBlockBytesLimit = 64 << 20
-)
-
-// idPattern is the shape of the chain id (it appears in gossip topic names,
-// /govnode/<chain-id>/tx/1) and of every other id in genesis.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // Problem is one finding of Validate: the field path and what is wrong.
 type Problem struct {
@@ -74,19 +62,22 @@ func (c *checker) result() ([]Problem, error) {
 	return c.warns, nil
 }
 
-// checkID reports an empty, too long or oddly shaped id.
+// checkID reports an id that breaks the one id rule, exec.ValidID (the
+// state machine's, so a genesis this package accepts is one the ledger
+// accepts, and its ids are the ones transactions and the API use).
 func (c *checker) checkID(field, id string) bool {
-	switch {
-	case id == "":
-		c.errf(field, "empty")
-	case len(id) > MaxIDLen:
-		c.errf(field, "%d characters, at most %d", len(id), MaxIDLen)
-	case !idPattern.MatchString(id):
-		c.errf(field, "%q has bad characters (want letters, digits, '.', '_' or '-', starting with a letter or digit)", id)
-	default:
-		return true
+	if err := exec.ValidID(id); err != nil {
+		c.errf(field, "%q: %v", id, err)
+		return false
 	}
-	return false
+	return true
+}
+
+// checkName reports a display name or title that breaks exec.ValidName.
+func (c *checker) checkName(field, name string) {
+	if err := exec.ValidName(name); err != nil {
+		c.errf(field, "%q: %v", name, err)
+	}
 }
 
 // Validate checks doc and returns every problem found as a
@@ -99,7 +90,9 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 		c.errf("genesis", "missing document")
 		return c.result()
 	}
-	c.checkID("chain_id", doc.GetChainId())
+	if err := exec.ValidChainID(doc.GetChainId()); err != nil {
+		c.errf("chain_id", "%q: %v", doc.GetChainId(), err)
+	}
 	if doc.GetGenesisTime() == "" {
 		c.errf("genesis_time", "empty (want an RFC 3339 time)")
 	} else if _, err := time.Parse(time.RFC3339Nano, doc.GetGenesisTime()); err != nil {
@@ -126,40 +119,24 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 	return c.result()
 }
 
+// checkParams reports every parameter out of its bounds; the bounds and
+// their check have one home, exec.ValidateParams, which governance also
+// applies to a params change.
 func (c *checker) checkParams(p *pb.Params) {
-	if p == nil {
-		c.errf("params", "missing")
+	err := exec.ValidateParams(p)
+	var pe *exec.ParamsError
+	if !errors.As(err, &pe) {
+		if err != nil {
+			c.errf("params", "%v", err)
+		}
 		return
 	}
-	if p.GetProposeTimeoutMs() == 0 {
-		c.errf("params.propose_timeout_ms", "must be > 0")
-	}
-	if p.GetMaxViewTimeoutMs() == 0 {
-		c.errf("params.max_view_timeout_ms", "must be > 0")
-	} else if p.GetMaxViewTimeoutMs() < p.GetProposeTimeoutMs() {
-		c.errf("params.max_view_timeout_ms", "%d is below propose_timeout_ms %d", p.GetMaxViewTimeoutMs(), p.GetProposeTimeoutMs())
-	}
-	if p.GetHeartbeatIntervalMs() == 0 {
-		c.errf("params.heartbeat_interval_ms", "must be > 0")
-	} else if p.GetProposeTimeoutMs() > 0 && p.GetHeartbeatIntervalMs() >= p.GetProposeTimeoutMs() {
-		c.errf("params.heartbeat_interval_ms", "%d must be below propose_timeout_ms %d, or an idle leader is replaced", p.GetHeartbeatIntervalMs(), p.GetProposeTimeoutMs())
-	}
-	if p.GetMaxTxBytes() == 0 {
-		c.errf("params.max_tx_bytes", "must be > 0")
-	}
-	switch {
-	case p.GetMaxBlockBytes() == 0:
-		c.errf("params.max_block_bytes", "must be > 0")
-	case p.GetMaxBlockBytes() > MaxBlockBytesLimit:
-		c.errf("params.max_block_bytes", "%d is above the limit %d", p.GetMaxBlockBytes(), MaxBlockBytesLimit)
-	case p.GetMaxBlockBytes() < p.GetMaxTxBytes():
-		c.errf("params.max_block_bytes", "%d is below max_tx_bytes %d: a largest transaction would fit in no block", p.GetMaxBlockBytes(), p.GetMaxTxBytes())
-	}
-	if p.GetMaxBlockTxs() == 0 {
-		c.errf("params.max_block_txs", "must be > 0")
-	}
-	if p.GetValidatorChangeDelay() == 0 {
-		c.errf("params.validator_change_delay", "must be > 0 (a change takes effect at a later height)")
+	for _, pr := range pe.Problems {
+		field := "params"
+		if pr.Field != "" {
+			field += "." + pr.Field
+		}
+		c.errf(field, "%s", pr.Reason)
 	}
 }
 
@@ -173,9 +150,7 @@ func CheckDepartment(prefix string, d *pb.Department) []Problem {
 
 func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
 	c.checkID(f+".id", d.GetId())
-	if strings.TrimSpace(d.GetName()) == "" {
-		c.errf(f+".name", "empty")
-	}
+	c.checkName(f+".name", d.GetName())
 	if err := crypto.ValidatePublicKey(d.GetConsensusKey()); err != nil {
 		c.errf(f+".consensus_key", "bad key encoding: %v", err)
 	}
@@ -267,6 +242,9 @@ func (c *checker) checkRecordTypes(doc *pb.GenesisDoc, depts map[string]bool) ma
 			c.errf(f, "null")
 			continue
 		}
+		if rt.GetName() != "" {
+			c.checkName(f+".name", rt.GetName())
+		}
 		if c.checkID(f+".id", rt.GetId()) {
 			if types[rt.GetId()] {
 				c.errf(f+".id", "duplicate record type id %q", rt.GetId())
@@ -333,6 +311,7 @@ func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bo
 				ids[id.GetId()] = i
 			}
 		}
+		c.checkName(f+".display_name", id.GetDisplayName())
 		switch id.GetKind() {
 		case pb.IdentityKind_IDENTITY_KIND_OFFICIAL, pb.IdentityKind_IDENTITY_KIND_CITIZEN, pb.IdentityKind_IDENTITY_KIND_COMPANY:
 		default:
@@ -403,6 +382,9 @@ func (c *checker) checkTemplates(doc *pb.GenesisDoc) {
 		if t == nil {
 			c.errf(f, "null")
 			continue
+		}
+		if t.GetName() != "" {
+			c.checkName(f+".name", t.GetName())
 		}
 		if c.checkID(f+".id", t.GetId()) {
 			if seen[t.GetId()] {
