@@ -46,7 +46,7 @@ func printCounts(out io.Writer, title string, m map[string]int) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(out, "  %6d  %s\n", m[k], k)
+		fmt.Fprintf(out, "  %6d  %s\n", m[k], termText(k))
 	}
 }
 
@@ -69,7 +69,7 @@ func printNodeStats(out io.Writer, stats []benchNodeStats) {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Conns, s.Submitted, fmtOpt(s.CPUCores, "%.2f"), fmtOpt(s.RSSMaxMiB, "%.0f"),
 			fmtBytes(s.DiskGrowth), fmtOpt(s.DiskPerTx, "%.0f"))
 		if s.MetricsError != "" {
-			errs = append(errs, fmt.Sprintf("  %s metrics: %s", s.Name, s.MetricsError))
+			errs = append(errs, fmt.Sprintf("  %s metrics: %s", s.Name, termText(s.MetricsError)))
 		}
 	}
 	w.Flush()

@@ -153,19 +153,21 @@ func (cf *clientFlags) callCtx(cmd *cobra.Command) (context.Context, context.Can
 }
 
 // rpcError makes one readable line of a failed call: what was asked, of
-// which node, the Connect code and the server's message.
+// which node, the Connect code and the server's message (termText: it is
+// the node's text, and must stay one line).
 func rpcError(what string, n *nodeConn, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
+		msg := termText(ce.Message())
 		switch ce.Code() {
 		case connect.CodeUnavailable:
-			return fmt.Errorf("%s: node %s unavailable (is `govnode start` running there?): %s", what, n.url, ce.Message())
+			return fmt.Errorf("%s: node %s unavailable (is `govnode start` running there?): %s", what, n.url, msg)
 		case connect.CodeDeadlineExceeded:
-			return fmt.Errorf("%s: node %s did not answer in time (deadline_exceeded; raise --timeout?): %s", what, n.url, ce.Message())
+			return fmt.Errorf("%s: node %s did not answer in time (deadline_exceeded; raise --timeout?): %s", what, n.url, msg)
 		case connect.CodeUnimplemented:
-			return fmt.Errorf("%s: node %s does not implement this call (unimplemented): %s", what, n.url, ce.Message())
+			return fmt.Errorf("%s: node %s does not implement this call (unimplemented): %s", what, n.url, msg)
 		}
-		return fmt.Errorf("%s: %s: %s", what, ce.Code(), ce.Message())
+		return fmt.Errorf("%s: %s: %s", what, ce.Code(), msg)
 	}
 	return fmt.Errorf("%s: node %s: %w", what, n.url, err)
 }
@@ -425,7 +427,7 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 		case !out.Committed:
 			failed = fmt.Errorf("tx %s was accepted but not committed within %s; look later with: govnode query tx %s", out.TxHash, sf.waitTimeout, out.TxHash)
 		case res.Msg.GetResult() != nil && res.Msg.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK:
-			failed = fmt.Errorf("tx %s committed at height %d but its action failed: %s: %s", out.TxHash, out.Height, out.Code, out.Reason)
+			failed = fmt.Errorf("tx %s committed at height %d but its action failed: %s: %s", out.TxHash, out.Height, out.Code, termText(out.Reason))
 		}
 	}
 	if err := c.printTxOutcome(cmd, &out); err != nil {
@@ -440,7 +442,7 @@ func (c *cli) printTxOutcome(cmd *cobra.Command, o *txOutcome) error {
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "tx %s\n", o.TxHash)
-	fmt.Fprintf(w, "  %s by %s, nonce %d, chain %s, via %s\n", o.Action, o.Signer, o.Nonce, o.ChainID, o.Node)
+	fmt.Fprintf(w, "  %s by %s, nonce %d, chain %s, via %s\n", o.Action, termText(o.Signer), o.Nonce, termText(o.ChainID), termText(o.Node))
 	if !o.Waited {
 		fmt.Fprintf(w, "  submitted; follow it with: govnode query tx %s\n", o.TxHash)
 		return nil
@@ -455,7 +457,7 @@ func (c *cli) printTxOutcome(cmd *cobra.Command, o *txOutcome) error {
 	}
 	fmt.Fprintf(w, "  committed at height %d: %s", o.Height, code)
 	if o.Reason != "" {
-		fmt.Fprintf(w, ": %s", o.Reason)
+		fmt.Fprintf(w, ": %s", termText(o.Reason))
 	}
 	fmt.Fprintln(w)
 	for _, e := range o.Events {

@@ -147,14 +147,14 @@ func writeView(w io.Writer, v viewV, indent string) {
 	for _, f := range v {
 		switch x := f.value.(type) {
 		case viewV:
-			fmt.Fprintf(w, "%s%s:\n", indent, f.name)
+			fmt.Fprintf(w, "%s%s:\n", indent, termText(f.name))
 			writeView(w, x, indent+"  ")
 		case []any:
 			if len(x) == 0 {
 				continue
 			}
 			if _, nested := x[0].(viewV); nested {
-				fmt.Fprintf(w, "%s%s:\n", indent, f.name)
+				fmt.Fprintf(w, "%s%s:\n", indent, termText(f.name))
 				for i, e := range x {
 					fmt.Fprintf(w, "%s  - [%d]\n", indent, i)
 					writeView(w, e.(viewV), indent+"    ")
@@ -165,17 +165,19 @@ func writeView(w io.Writer, v viewV, indent string) {
 			for i, e := range x {
 				parts[i] = scalarText(e)
 			}
-			fmt.Fprintf(w, "%s%s: %s\n", indent, f.name, strings.Join(parts, ", "))
+			fmt.Fprintf(w, "%s%s: %s\n", indent, termText(f.name), strings.Join(parts, ", "))
 		default:
-			fmt.Fprintf(w, "%s%s: %s\n", indent, f.name, scalarText(x))
+			fmt.Fprintf(w, "%s%s: %s\n", indent, termText(f.name), scalarText(x))
 		}
 	}
 }
 
+// scalarText is the text form of a view's scalar; strings, which come
+// from the chain, pass through termText.
 func scalarText(v any) string {
 	switch x := v.(type) {
 	case string:
-		return x
+		return termText(x)
 	case bool:
 		return strconv.FormatBool(x)
 	case int64:
@@ -231,7 +233,7 @@ func eventLine(v viewV) string {
 	if !ok {
 		return b.String()
 	}
-	fmt.Fprintf(&b, " %s", typ)
+	fmt.Fprintf(&b, " %s", scalarText(typ))
 	inner, _ := v.get(typ.(string))
 	iv, _ := inner.(viewV)
 	if a, ok := iv.get("action"); ok {
@@ -241,7 +243,7 @@ func eventLine(v viewV) string {
 		if f.name == "action" {
 			continue
 		}
-		fmt.Fprintf(&b, " %s=%s", f.name, scalarText(f.value))
+		fmt.Fprintf(&b, " %s=%s", termText(f.name), scalarText(f.value))
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -15,9 +16,16 @@ var (
 func main() {
 	root := newRootCmd(osEnv())
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
+		printError(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// printError prints the error that ends the command. Its text may carry a
+// node's words (a refusal's reason, an error message), so each line
+// passes through termText.
+func printError(w io.Writer, err error) {
+	fmt.Fprintln(w, termLines("Error: "+err.Error()))
 }
 
 // osEnv is the process environment the CLI reads: the only place below

@@ -469,12 +469,15 @@ func newQueryAccessLogCmd(c *cli) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%d accesses (state at height %d)\n", len(m.GetEntries()), m.GetHeight())
 			for _, e := range m.GetEntries() {
-				fmt.Fprintf(w, "  height %d  record %s #%d  by %s (%s)  purpose %q", e.GetHeight(), e.GetRecordId(), e.GetSeq(), e.GetAccessorId(), e.GetDepartmentId(), e.GetPurpose())
+				// Free text is always quoted (%q, termText's quoting) to
+				// delimit it in the line; ids only when they need it.
+				fmt.Fprintf(w, "  height %d  record %s #%d  by %s (%s)  purpose %q", e.GetHeight(), termText(e.GetRecordId()), e.GetSeq(),
+					termText(e.GetAccessorId()), termText(e.GetDepartmentId()), e.GetPurpose())
 				if e.GetLegalBasis() != "" {
 					fmt.Fprintf(w, "  legal basis %q", e.GetLegalBasis())
 				}
 				if e.GetGrantId() != "" {
-					fmt.Fprintf(w, "  grant %s", e.GetGrantId())
+					fmt.Fprintf(w, "  grant %s", termText(e.GetGrantId()))
 				}
 				fmt.Fprintf(w, "  tx %x\n", e.GetTxHash())
 			}

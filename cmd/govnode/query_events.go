@@ -86,7 +86,7 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(w, "%s\n", b)
+						fmt.Fprintf(w, "%s\n", termJSON(b))
 					} else {
 						fmt.Fprintln(w, eventLine(v))
 					}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,13 +85,32 @@ and prepares one: node homes, keys, the genesis document, a local test network.`
 	return root
 }
 
-// warn prints an operator-facing warning on stderr.
+// warn prints an operator-facing warning on stderr. Its string and error
+// arguments may carry a node's words (an error message), so each passes
+// through termText.
 func warn(cmd *cobra.Command, format string, args ...any) {
-	fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: "+format+"\n", args...)
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			safe[i] = termText(v)
+		case error:
+			safe[i] = termText(v.Error())
+		default:
+			safe[i] = a
+		}
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: "+format+"\n", safe...)
 }
 
+// writeJSON prints v as indented JSON, terminal-safe (termJSON).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(termJSON(b.Bytes()))
+	return err
 }

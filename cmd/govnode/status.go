@@ -66,8 +66,8 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 	if st.GetValidatorIndex() >= 0 {
 		role = fmt.Sprintf("validator %d", st.GetValidatorIndex())
 	}
-	fmt.Fprintf(w, "node          %s (%s) at %s, version %s\n", st.GetNodeId(), role, n.url, st.GetVersion())
-	fmt.Fprintf(w, "chain         %s (%s faults, genesis %x)\n", st.GetChainId(), st.GetFaultModel(), st.GetGenesisHash())
+	fmt.Fprintf(w, "node          %s (%s) at %s, version %s\n", termText(st.GetNodeId()), role, termText(n.url), termText(st.GetVersion()))
+	fmt.Fprintf(w, "chain         %s (%s faults, genesis %x)\n", termText(st.GetChainId()), termText(st.GetFaultModel()), st.GetGenesisHash())
 	fmt.Fprintf(w, "height        %d\n", st.GetHeight())
 	fmt.Fprintf(w, "last block    %x\n", st.GetLastBlockHash())
 	fmt.Fprintf(w, "state root    %x\n", st.GetStateRoot())
@@ -77,7 +77,7 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 	vs := st.GetValidators().GetValidators()
 	fmt.Fprintf(w, "validators    %d\n", len(vs))
 	for i, d := range vs {
-		fmt.Fprintf(w, "  %d  %-12s %s\n", i, d.GetId(), d.GetPeerId())
+		fmt.Fprintf(w, "  %d  %-12s %s\n", i, termText(d.GetId()), termText(d.GetPeerId()))
 	}
 	if len(st.GetPeers()) > 0 {
 		fmt.Fprintf(w, "peers         %d\n", len(st.GetPeers()))
@@ -90,7 +90,7 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 			if ms := p.GetLastSeenUnixMs(); ms > 0 {
 				seen = " last seen " + time.UnixMilli(ms).UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(w, "  %-12s %s %s rtt %dus%s\n", p.GetDepartmentId(), p.GetPeerId(), state, p.GetRttUs(), seen)
+			fmt.Fprintf(w, "  %-12s %s %s rtt %dus%s\n", termText(p.GetDepartmentId()), termText(p.GetPeerId()), state, p.GetRttUs(), seen)
 		}
 	}
 }
