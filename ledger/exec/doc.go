@@ -62,7 +62,9 @@
 // (the SigCache, batches, PreverifyTxs); executor.go ApplyBlock and
 // CheckTx; identity.go, records.go, contracts.go (with cel.go) and
 // governance.go the modules, each starting with its permission rules;
-// genesis.go InitGenesis; query.go read helpers for the API; tender.go the
-// reference procurement template. Package exectest holds the test helpers
+// genesis.go InitGenesis; validate.go the field limits and the one rule
+// for ids and display names (ValidID, ValidName); params.go the bounds of
+// the chain parameters (ValidateParams); query.go read helpers for the
+// API; tender.go the reference procurement template. Package exectest holds the test helpers
 // (a sorted in-memory Reader, signers, a genesis fixture, a chain driver).
 package exec
