@@ -70,7 +70,7 @@ func newGenesisNewCmd(c *cli) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id (letters, digits, '.', '_', '-')")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id: up to 64 of lowercase letters, digits, '.', '_', '-', starting with a letter or digit")
 	cmd.Flags().StringVar(&faultModel, "fault-model", genesis.FaultByzantine, "fault model: crash or byzantine")
 	cmd.Flags().StringVar(&out, "out", "genesis.json", "file to write")
 	cmd.Flags().StringVar(&genesisTime, "genesis-time", "", "genesis time, RFC 3339 (default: now)")
