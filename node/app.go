@@ -15,6 +15,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/metrics"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -43,7 +44,7 @@ type ledgerApp struct {
 	exec        *exec.Executor
 	clock       Clock
 	log         *slog.Logger
-	metrics     *Metrics
+	metrics     *metrics.Metrics
 	notify      *heightNotifier
 
 	commitMu   sync.Mutex
@@ -108,7 +109,7 @@ func (r reader) Iterate(start, end []byte, fn func(k, v []byte) error) error {
 	return err
 }
 
-func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.Executor, clock Clock, log *slog.Logger, m *Metrics) (*ledgerApp, error) {
+func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.Executor, clock Clock, log *slog.Logger, m *metrics.Metrics) (*ledgerApp, error) {
 	a := &ledgerApp{
 		chainID: chainID, genesisHash: genesisHash, store: st, exec: ex, clock: clock, log: log, metrics: m,
 		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{},

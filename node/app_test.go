@@ -16,6 +16,7 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/state"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/metrics"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -53,7 +54,7 @@ func newTestApp(t testing.TB) *ledgerApp {
 		t.Fatal(err)
 	}
 	a, err := newLedgerApp(doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
-		slog.New(slog.DiscardHandler), NewMetrics())
+		slog.New(slog.DiscardHandler), metrics.New())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/p2p"
 	"github.com/govnode/govnode/p2p/p2ptest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -155,12 +156,12 @@ func serving(pool fakePool, limit int) func(context.Context, peer.ID, [][]byte) 
 type resolverRig struct {
 	r   *proposalResolver
 	out chan *pb.ConsensusMessage
-	m   *Metrics
+	m   *metrics.Metrics
 	wg  sync.WaitGroup
 }
 
 func newResolverRig(pool txPool, fetcher txFetcher, chunk int) *resolverRig {
-	rig := &resolverRig{out: make(chan *pb.ConsensusMessage, 4), m: NewMetrics()}
+	rig := &resolverRig{out: make(chan *pb.ConsensusMessage, 4), m: metrics.New()}
 	rig.r = &proposalResolver{
 		pool: pool, fetcher: fetcher, out: rig.out, chunk: chunk, maxTxs: 5000, timeout: 10 * time.Second,
 		outcomes: rig.m.HashOnlyProposals, fetchedTxs: rig.m.FetchedTxs, log: slog.New(slog.DiscardHandler),

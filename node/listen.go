@@ -16,6 +16,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/govnode/govnode/node/metrics"
 )
 
 // The node's HTTP listeners: the API, and the metrics and pprof ports when
@@ -99,7 +101,7 @@ type httpServer struct {
 
 // listenHTTP binds l and builds its server around h. It warns when the
 // address is not a loopback one, and refuses one that needs l.RemoteKey.
-func listenHTTP(l httpListener, lim httpLimits, h http.Handler, m *Metrics, log *slog.Logger) (*httpServer, error) {
+func listenHTTP(l httpListener, lim httpLimits, h http.Handler, m *metrics.Metrics, log *slog.Logger) (*httpServer, error) {
 	raw, err := net.Listen("tcp", l.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", l.Key, l.Addr, err)

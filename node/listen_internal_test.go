@@ -23,6 +23,8 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/govnode/govnode/node/metrics"
 )
 
 // testLimits are short timeouts, so that a test waits for them in well
@@ -49,7 +51,7 @@ var readAllHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Reques
 
 // serveTest binds l on 127.0.0.1:0 (unless l.Addr is set) and serves h
 // until the test ends.
-func serveTest(t *testing.T, l httpListener, lim httpLimits, h http.Handler, m *Metrics, log *slog.Logger) *httpServer {
+func serveTest(t *testing.T, l httpListener, lim httpLimits, h http.Handler, m *metrics.Metrics, log *slog.Logger) *httpServer {
 	t.Helper()
 	if l.Addr == "" {
 		l.Addr = "127.0.0.1:0"
@@ -191,7 +193,7 @@ func TestListenSlowBodyCut(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := NewMetrics()
+			m := metrics.New()
 			s := serveTest(t, httpListener{Protocols: protocols}, lim, readAllHandler, m, nil)
 			start := time.Now()
 			if !tc.dribble(t, s.Addr()) {
@@ -229,7 +231,7 @@ func TestListenLongResponseOutlivesTimeouts(t *testing.T) {
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
-	m := NewMetrics()
+	m := metrics.New()
 	s := serveTest(t, httpListener{Protocols: protocols}, lim, stream, m, nil)
 	t.Run("calls", func(t *testing.T) { // the group ends before the metrics are read
 		for _, tc := range []struct {
@@ -279,7 +281,7 @@ func TestListenStalledReaderCut(t *testing.T) {
 			}
 		}
 	})
-	m := NewMetrics()
+	m := metrics.New()
 	s := serveTest(t, httpListener{}, lim, flood, m, nil)
 	c, err := net.Dial("tcp", s.Addr())
 	if err != nil {
@@ -303,7 +305,7 @@ func TestListenConnCap(t *testing.T) {
 	const max = 3
 	lim := testLimits()
 	lim.ReadHeaderTimeout, lim.ReadTimeout = 10*time.Second, 10*time.Second // the idle conns must stay
-	m := NewMetrics()
+	m := metrics.New()
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
 	s := serveTest(t, httpListener{MaxConns: max}, lim, ok, m, nil)
 	open := m.HTTPOpenConns.WithLabelValues(listenerAPI)
@@ -371,7 +373,7 @@ func TestListenHostGuard(t *testing.T) {
 	lim := testLimits()
 	lim.AllowedHosts = []string{"node.internal", "Registry.Example."}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
-	m := NewMetrics()
+	m := metrics.New()
 	s := serveTest(t, httpListener{}, lim, ok, m, nil)
 	_, port, _ := net.SplitHostPort(s.Addr())
 	cases := []struct {
@@ -479,7 +481,7 @@ func TestListenOffLoopback(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recordHandler{}
 			tc.l.MaxConns = 4
-			s, err := listenHTTP(tc.l, testLimits(), h, NewMetrics(), slog.New(rec))
+			s, err := listenHTTP(tc.l, testLimits(), h, metrics.New(), slog.New(rec))
 			if tc.wantError {
 				if err == nil {
 					s.ln.Close()

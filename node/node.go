@@ -25,6 +25,7 @@ import (
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
@@ -81,7 +82,7 @@ type Node struct {
 	version     string
 	genesis     *pb.GenesisDoc
 	genesisHash []byte
-	metrics     *Metrics
+	metrics     *metrics.Metrics
 
 	store   *store.Store
 	exec    *exec.Executor
@@ -133,7 +134,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			log.Warn("test clock offset: this node's wall clock is shifted", "offset", o.ClockOffset.String())
 		}
 	}
-	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: NewMetrics(), done: make(chan struct{}), self: -1, byz: honest{}}
+	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: metrics.New(), done: make(chan struct{}), self: -1, byz: honest{}}
 	var created []string // what this call made on disk, removed if it fails
 	defer func() {
 		if err != nil {
@@ -293,7 +294,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.byz, err = newByzantine(n, o.Byzantine); err != nil {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
-	n.metrics.Registry.MustRegister(newP2PCollector(n.host.Stats, n.host.Peers))
+	n.metrics.Registry.MustRegister(metrics.NewP2PCollector(n.host.Stats, n.host.Peers))
 
 	// API, metrics and pprof listeners (listen.go).
 	lim := apiLimits(cfg.API)

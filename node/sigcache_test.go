@@ -15,6 +15,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/metrics"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -106,7 +107,7 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 		t.Fatal(err)
 	}
 	app, err := newLedgerApp(c.doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
-		slog.New(slog.DiscardHandler), NewMetrics())
+		slog.New(slog.DiscardHandler), metrics.New())
 	if err != nil {
 		t.Fatal(err)
 	}

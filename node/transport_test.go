@@ -3,6 +3,8 @@ package node
 import (
 	"log/slog"
 	"testing"
+
+	"github.com/govnode/govnode/node/metrics"
 )
 
 // A restarted node must not number its consensus messages as its previous
@@ -10,7 +12,7 @@ import (
 // TTL, and a restarted node's first timeout is often the very one it sent
 // before the restart.
 func TestTransportNonceDiffersAcrossRestarts(t *testing.T) {
-	n := &Node{log: slog.New(slog.DiscardHandler), metrics: NewMetrics()}
+	n := &Node{log: slog.New(slog.DiscardHandler), metrics: metrics.New()}
 	seen := map[uint64]bool{}
 	for range 8 {
 		first := newTransport(n, 16).nonce.Add(1)

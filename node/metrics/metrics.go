@@ -1,4 +1,8 @@
-package node
+// Package metrics holds the node's Prometheus metrics: one registry per
+// node (so tests can run several nodes in one process), the series every
+// subsystem updates, and the collectors read at scrape time. Names follow
+// govnode_<subsystem>_<what>_<unit>.
+package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,9 +48,9 @@ type Metrics struct {
 	HTTPTimeouts     *prometheus.CounterVec
 }
 
-// NewMetrics registers the node's metrics, and the Go and process
+// New registers the node's metrics, and the Go and process
 // collectors, on a fresh registry.
-func NewMetrics() *Metrics {
+func New() *Metrics {
 	r := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
 	m := &Metrics{
@@ -107,39 +111,6 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// mempoolCollector exports the mempool's queued txs and the queued txs it
-// dropped (MempoolStats), read at scrape time: evictions that climb mean
-// runnable txs are finding the mempool full; expiries that climb, signers
-// sending txs whose gaps never fill.
-type mempoolCollector struct {
-	stats                                 func() MempoolStats
-	queued, queuedBytes, evicted, expired *prometheus.Desc
-}
-
-func newMempoolCollector(stats func() MempoolStats) *mempoolCollector {
-	return &mempoolCollector{
-		stats:       stats,
-		queued:      prometheus.NewDesc("govnode_mempool_queued_txs", "Transactions in the mempool waiting behind a nonce gap.", nil, nil),
-		queuedBytes: prometheus.NewDesc("govnode_mempool_queued_bytes", "Bytes of transactions waiting behind a nonce gap.", nil, nil),
-		evicted:     prometheus.NewDesc("govnode_mempool_evicted_txs_total", "Queued transactions evicted to make room for runnable ones.", nil, nil),
-		expired:     prometheus.NewDesc("govnode_mempool_expired_txs_total", "Queued transactions dropped after mempool.queued_ttl_ms.", nil, nil),
-	}
-}
-
-func (c *mempoolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired} {
-		ch <- d
-	}
-}
-
-func (c *mempoolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.stats()
-	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(s.QueuedTxs))
-	ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, float64(s.QueuedBytes))
-	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(s.Evicted))
-	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(s.Expired))
-}
-
 // p2pCollector exports the p2p layer's counters (p2p.Stats), read at
 // scrape time: gossip by topic and outcome, refused connections, dials,
 // dropped RPCs, reconnects and sync requests. An operator sees from them
@@ -153,7 +124,8 @@ type p2pCollector struct {
 	gossipResets                           *prometheus.Desc
 }
 
-func newP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) *p2pCollector {
+// NewP2PCollector returns the p2p layer's collector (p2pCollector).
+func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) prometheus.Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("govnode_p2p_"+name, help, labels, nil)
 	}
