@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/ledger/state"
 )
 
 // Reader reads committed state at the latest height.
@@ -26,14 +28,11 @@ type Reader interface {
 	Iterate(start, end []byte, fn func(key, value []byte) error) error
 }
 
-// Change is one state write of a block: Value for Key, or Key deleted.
-// ApplyBlock and InitGenesis return changes sorted by key, one per key, with
-// the final value; the caller owns the slices.
-type Change struct {
-	Key    []byte
-	Value  []byte
-	Delete bool
-}
+// Change is one state write of a block: Value for Key, or Key deleted. It
+// is the state tree's own change type, so a block's changes go to the
+// store as they are. ApplyBlock and InitGenesis return changes sorted by
+// key, one per key, with the final value; the caller owns the slices.
+type Change = state.Change
 
 var marshalOpts = proto.MarshalOptions{Deterministic: true}
 
