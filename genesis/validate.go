@@ -3,7 +3,6 @@ package genesis
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -396,146 +395,13 @@ func (c *checker) checkTemplates(doc *pb.GenesisDoc) {
 	}
 }
 
-// checkTemplate checks the structure of a template's state machine: the
-// names it uses are declared, every state a transition leaves can be
-// entered, final states can be reached and are not left.
+// checkTemplate reports the problems of a template's state machine. The
+// rule has one home, exec.TemplateProblems, which governance installs use
+// too; genesis reports every problem with its field path.
 func (c *checker) checkTemplate(f string, t *pb.ContractTemplate) {
-	roles := uniqueSet(c, f+".roles", "role", t.GetRoles())
-	if len(t.GetRoles()) == 0 {
-		c.errf(f+".roles", "empty: a contract needs at least one party role")
+	for _, p := range exec.TemplateProblems(t) {
+		c.errf(f+"."+p.Field, "%s", p.Reason)
 	}
-	fields := uniqueSet(c, f+".field_names", "field name", t.GetFieldNames())
-	draft, active := t.GetDraftState(), t.GetActiveState()
-	if draft == "" {
-		c.errf(f+".draft_state", "empty")
-	}
-	if active == "" {
-		c.errf(f+".active_state", "empty")
-	} else if active == draft {
-		c.errf(f+".active_state", "same as draft_state %q", draft)
-	}
-	finals := uniqueSet(c, f+".final_states", "final state", t.GetFinalStates())
-	for j, s := range t.GetFinalStates() {
-		if s == draft || s == active {
-			c.errf(fmt.Sprintf("%s.final_states[%d]", f, j), "%q is the draft or active state", s)
-		}
-	}
-
-	// entered: states a contract can be in. targets: states some transition enters.
-	entered := map[string]bool{draft: true, active: true}
-	targets := map[string]bool{}
-	for _, tr := range t.GetTransitions() {
-		if tr.GetTo() != "" {
-			entered[tr.GetTo()] = true
-			targets[tr.GetTo()] = true
-		}
-	}
-	trans := map[string]*pb.Transition{}
-	for j, tr := range t.GetTransitions() {
-		tf := fmt.Sprintf("%s.transitions[%d]", f, j)
-		if tr == nil {
-			c.errf(tf, "null")
-			continue
-		}
-		if tr.GetName() == "" {
-			c.errf(tf+".name", "empty")
-		} else if trans[tr.GetName()] != nil {
-			c.errf(tf+".name", "duplicate transition %q", tr.GetName())
-		} else {
-			trans[tr.GetName()] = tr
-		}
-		if len(tr.GetFrom()) == 0 {
-			c.errf(tf+".from", "empty")
-		}
-		for k, s := range tr.GetFrom() {
-			sf := fmt.Sprintf("%s.from[%d]", tf, k)
-			switch {
-			case s == "":
-				c.errf(sf, "empty")
-			case finals[s]:
-				c.errf(sf, "%q is a final state: no transition leaves it", s)
-			case !entered[s]:
-				c.errf(sf, "state %q is never entered (it is not the draft or active state nor the target of any transition)", s)
-			}
-		}
-		if tr.GetTo() == "" {
-			c.errf(tf+".to", "empty")
-		} else if tr.GetTo() == draft {
-			c.errf(tf+".to", "%q is the draft state: a contract does not return to draft", draft)
-		}
-		for k, r := range tr.GetRoles() {
-			if !roles[r] {
-				c.errf(fmt.Sprintf("%s.roles[%d]", tf, k), "unknown role %q", r)
-			}
-		}
-		for k, a := range tr.GetSet() {
-			af := fmt.Sprintf("%s.set[%d]", tf, k)
-			if !fields[a.GetField()] {
-				c.errf(af+".field", "unknown field %q", a.GetField())
-			}
-			if strings.TrimSpace(a.GetExpr()) == "" {
-				c.errf(af+".expr", "empty")
-			}
-		}
-	}
-	for j, s := range t.GetFinalStates() {
-		if !targets[s] {
-			c.errf(fmt.Sprintf("%s.final_states[%d]", f, j), "final state %q is not the target of any transition", s)
-		}
-	}
-	for j, d := range t.GetDeadlines() {
-		df := fmt.Sprintf("%s.deadlines[%d]", f, j)
-		if !entered[d.GetState()] || d.GetState() == "" {
-			c.errf(df+".state", "unknown state %q", d.GetState())
-		} else if finals[d.GetState()] {
-			c.errf(df+".state", "%q is a final state", d.GetState())
-		}
-		if strings.TrimSpace(d.GetAt()) == "" {
-			c.errf(df+".at", "empty")
-		}
-		tr := trans[d.GetTransition()]
-		switch {
-		case tr == nil:
-			c.errf(df+".transition", "unknown transition %q", d.GetTransition())
-		case !slices.Contains(tr.GetFrom(), d.GetState()):
-			c.errf(df+".transition", "transition %q does not leave state %q", d.GetTransition(), d.GetState())
-		}
-	}
-	ms := map[string]bool{}
-	for j, m := range t.GetMilestones() {
-		mf := fmt.Sprintf("%s.milestones[%d]", f, j)
-		if m.GetId() == "" {
-			c.errf(mf+".id", "empty")
-		} else if ms[m.GetId()] {
-			c.errf(mf+".id", "duplicate milestone %q", m.GetId())
-		}
-		ms[m.GetId()] = true
-		if !roles[m.GetSubmitterRole()] {
-			c.errf(mf+".submitter_role", "unknown role %q", m.GetSubmitterRole())
-		}
-		if !roles[m.GetAcceptorRole()] {
-			c.errf(mf+".acceptor_role", "unknown role %q", m.GetAcceptorRole())
-		}
-		if !entered[m.GetState()] || m.GetState() == "" {
-			c.errf(mf+".state", "unknown state %q", m.GetState())
-		}
-	}
-}
-
-func uniqueSet(c *checker, field, what string, xs []string) map[string]bool {
-	set := map[string]bool{}
-	for i, x := range xs {
-		f := fmt.Sprintf("%s[%d]", field, i)
-		if x == "" {
-			c.errf(f, "empty")
-			continue
-		}
-		if set[x] {
-			c.errf(f, "duplicate %s %q", what, x)
-		}
-		set[x] = true
-	}
-	return set
 }
 
 // checkPeerKey refuses a peer id whose node key is one an honest node

@@ -100,8 +100,11 @@ func validateContractAction(body *pb.TxBody) error {
 	return nil
 }
 
-// validateTemplate checks a template's shape and compiles every
-// expression; a template that fails is refused at install.
+// validateTemplate checks a template at install (genesis or governance):
+// its id and name, the ids and list lengths of its parts, the structure of
+// its state machine (TemplateProblems, the check genesis validation also
+// reports), and that every expression compiles. A template that fails is
+// refused.
 func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	if t == nil {
 		return invalid("template missing")
@@ -111,9 +114,6 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	}
 	if err := checkName("template name", t.GetName()); err != nil {
 		return err
-	}
-	if len(t.GetRoles()) == 0 {
-		return invalid("template %s has no roles", t.GetId())
 	}
 	for _, l := range []struct {
 		what string
@@ -129,104 +129,54 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	if err := checkID("active state", t.GetActiveState()); err != nil {
 		return err
 	}
-	if t.GetDraftState() == t.GetActiveState() {
-		return invalid("template %s: draft and active states are the same", t.GetId())
-	}
-	if slices.Contains(t.GetFinalStates(), t.GetDraftState()) || slices.Contains(t.GetFinalStates(), t.GetActiveState()) {
-		return invalid("template %s: draft or active state is final", t.GetId())
-	}
-	states := []string{t.GetDraftState(), t.GetActiveState()}
-	states = append(states, t.GetFinalStates()...)
 	for _, n := range []int{len(t.GetTransitions()), len(t.GetDeadlines()), len(t.GetMilestones())} {
 		if err := checkListLen("template entries", n); err != nil {
 			return err
 		}
 	}
-	names := make([]string, 0, len(t.GetTransitions()))
 	for _, tr := range t.GetTransitions() {
 		if err := checkID("transition name", tr.GetName()); err != nil {
 			return err
 		}
-		if slices.Contains(names, tr.GetName()) {
-			return invalid("template %s: transition %s defined twice", t.GetId(), tr.GetName())
-		}
-		names = append(names, tr.GetName())
-		if len(tr.GetFrom()) == 0 {
-			return invalid("transition %s has no from-state", tr.GetName())
-		}
 		if err := checkIDList("from-state", tr.GetFrom()); err != nil {
 			return err
-		}
-		for _, f := range tr.GetFrom() {
-			if slices.Contains(t.GetFinalStates(), f) {
-				return invalid("transition %s leaves final state %s", tr.GetName(), f)
-			}
 		}
 		if err := checkID("to-state", tr.GetTo()); err != nil {
 			return err
 		}
-		states = append(states, tr.GetFrom()...)
-		states = append(states, tr.GetTo())
 		if err := checkIDList("transition role", tr.GetRoles()); err != nil {
 			return err
 		}
-		for _, r := range tr.GetRoles() {
-			if !slices.Contains(t.GetRoles(), r) {
-				return invalid("transition %s names role %s, not a template role", tr.GetName(), r)
-			}
+		if err := checkListLen("assignments", len(tr.GetSet())); err != nil {
+			return err
 		}
+	}
+	for _, m := range t.GetMilestones() {
+		if err := checkID("milestone id", m.GetId()); err != nil {
+			return err
+		}
+		if err := checkText("milestone description", m.GetDescription(), MaxTextBytes, false); err != nil {
+			return err
+		}
+	}
+	if ps := TemplateProblems(t); len(ps) > 0 {
+		return invalid("template %s: %s: %s", t.GetId(), ps[0].Field, ps[0].Reason)
+	}
+	for _, tr := range t.GetTransitions() {
 		if tr.GetGuard() != "" {
 			if _, err := c.compile(tr.GetGuard(), cel.BoolType); err != nil {
 				return invalid("transition %s guard: %v", tr.GetName(), err)
 			}
 		}
-		if err := checkListLen("assignments", len(tr.GetSet())); err != nil {
-			return err
-		}
 		for _, s := range tr.GetSet() {
-			if !slices.Contains(t.GetFieldNames(), s.GetField()) {
-				return invalid("transition %s sets %s, not a template field", tr.GetName(), s.GetField())
-			}
 			if _, err := c.compile(s.GetExpr(), nil); err != nil {
 				return invalid("transition %s, field %s: %v", tr.GetName(), s.GetField(), err)
 			}
 		}
 	}
 	for _, d := range t.GetDeadlines() {
-		if !slices.Contains(states, d.GetState()) {
-			return invalid("deadline in unknown state %q", d.GetState())
-		}
-		if slices.Contains(t.GetFinalStates(), d.GetState()) {
-			return invalid("deadline in final state %s", d.GetState())
-		}
-		tr := findTransition(t, d.GetTransition())
-		if tr == nil {
-			return invalid("deadline names unknown transition %q", d.GetTransition())
-		}
-		if !slices.Contains(tr.GetFrom(), d.GetState()) {
-			return invalid("deadline transition %s does not leave state %s", tr.GetName(), d.GetState())
-		}
 		if _, err := c.compile(d.GetAt(), cel.IntType); err != nil {
 			return invalid("deadline in %s: %v", d.GetState(), err)
-		}
-	}
-	var ms []string
-	for _, m := range t.GetMilestones() {
-		if err := checkID("milestone id", m.GetId()); err != nil {
-			return err
-		}
-		if slices.Contains(ms, m.GetId()) {
-			return invalid("milestone %s defined twice", m.GetId())
-		}
-		ms = append(ms, m.GetId())
-		if err := checkText("milestone description", m.GetDescription(), MaxTextBytes, false); err != nil {
-			return err
-		}
-		if !slices.Contains(t.GetRoles(), m.GetSubmitterRole()) || !slices.Contains(t.GetRoles(), m.GetAcceptorRole()) {
-			return invalid("milestone %s names a role the template does not have", m.GetId())
-		}
-		if !slices.Contains(states, m.GetState()) || slices.Contains(t.GetFinalStates(), m.GetState()) {
-			return invalid("milestone %s: state %q is not a non-final state of the template", m.GetId(), m.GetState())
 		}
 	}
 	return nil
