@@ -25,7 +25,9 @@ import (
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/byzantine"
 	"github.com/govnode/govnode/node/metrics"
+	"github.com/govnode/govnode/node/transport"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
@@ -63,7 +65,7 @@ type Options struct {
 	ClockOffset time.Duration
 	// Byzantine lists fault behaviours, comma-separated ($GOVNODE_BYZANTINE:
 	// equivocate, doublevote, badsig, garbage, all). Only a binary built
-	// with the byzantine tag honours it (byzantine.go); the default build
+	// with the byzantine tag honours it (node/byzantine); the default build
 	// warns and ignores it.
 	Byzantine string
 	// RecoverMissingState starts a node whose home ran before but whose
@@ -88,16 +90,16 @@ type Node struct {
 	exec    *exec.Executor
 	app     *ledgerApp
 	mempool *Mempool
-	sigs    *sigCache
+	sigs    *transport.TxSigCache
 
 	host      *p2p.Node
-	transport *transport
+	transport *transport.Transport
 	consCfg   consensus.Config
 	signer    crypto.PrivateKey // nil for an observer
 	self      int
 	safety    driver.SafetyStore
-	evidence  *evidencePool // nil for an observer
-	byz       byzantine     // honest{} but in a byzantine test build
+	evidence  *evidencePool  // nil for an observer
+	byz       byzantine.Hook // byzantine.Honest{} but in a byzantine test build
 
 	api   *httpServer   // bound in New, served by Run
 	extra []*httpServer // metrics and pprof, when configured
@@ -134,7 +136,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			log.Warn("test clock offset: this node's wall clock is shifted", "offset", o.ClockOffset.String())
 		}
 	}
-	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: metrics.New(), done: make(chan struct{}), self: -1, byz: honest{}}
+	n := &Node{cfg: cfg, log: log, version: o.Version, metrics: metrics.New(), done: make(chan struct{}), self: -1, byz: byzantine.Honest{}}
 	var created []string // what this call made on disk, removed if it fails
 	defer func() {
 		if err != nil {
@@ -193,7 +195,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.store, err = store.Open(filepath.Join(dataDir, "ledger"), store.DefaultOptions()); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
-	n.sigs = newSigCache(1 << 16)
+	n.sigs = transport.NewTxSigCache(1 << 16)
 	ecfg := exec.DefaultConfig(doc.GetChainId())
 	ecfg.SigCache = n.sigs
 	if n.exec, err = exec.New(ecfg); err != nil {
@@ -277,22 +279,42 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.transport = newTransport(n, pcfg.MaxTxHashesPerRequest)
+	src, err := transport.NewBlockSource(transport.SourceDeps{
+		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, Ledger: n.store, Pool: n.mempool, Done: n.done,
+		View: func() uint64 {
+			if cs := n.status.Load(); cs != nil {
+				return cs.View
+			}
+			return 0
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
 	if n.host, err = p2p.New(ctx, pcfg,
 		p2p.WithIdentity(lkey),
 		p2p.WithLogger(log.With("part", "p2p")),
 		p2p.WithValidatorSet(pvs),
 		p2p.WithSigCache(n.consCfg.SigCache),
 		p2p.WithTxValidator(n.validateGossipTx),
-		p2p.WithBlockSource(blockSource{n}),
+		p2p.WithBlockSource(src),
 	); err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	if n.signer != nil {
 		n.evidence = newEvidencePool(n)
 	}
-	if n.byz, err = newByzantine(n, o.Byzantine); err != nil {
+	if n.byz, err = byzantine.New(o.Byzantine, byzantine.Deps{
+		ChainID: n.consCfg.ChainID, Signer: n.signer, Self: n.self, Host: n.host, Logger: log,
+	}); err != nil {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
+	}
+	if n.transport, err = transport.New(transport.Config{MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
+		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: checkBlockTxs, Faults: n.byz,
+		Validators: func() *pb.ValidatorSet { vs, _ := n.app.validators(); return vs },
+		Metrics:    n.metrics, Logger: log, Done: n.done, WG: &n.wg,
+	}); err != nil {
+		return nil, err
 	}
 	n.metrics.Registry.MustRegister(metrics.NewP2PCollector(n.host.Stats, n.host.Peers))
 
@@ -493,7 +515,7 @@ func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
 		// proposals or a later gossip; the client need not resubmit.
 		n.log.Debug("gossip tx", "err", err)
 	}
-	n.byz.txSent(tx)
+	n.byz.TxSent(tx)
 	return hash, nil
 }
 
@@ -530,7 +552,7 @@ func (n *Node) regossip(ctx context.Context) {
 				n.log.Debug("re-gossip tx", "err", err)
 			}
 			cancel()
-			n.byz.txSent(tx)
+			n.byz.TxSent(tx)
 		}
 	}
 }
@@ -573,7 +595,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.transport.pump(ctx)
+		n.transport.Run(ctx)
 	}()
 	n.wg.Add(1)
 	go func() {
@@ -590,7 +612,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.byz.run(ctx)
+		n.byz.Run(ctx)
 	}()
 	n.wg.Add(1)
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/metrics"
+	"github.com/govnode/govnode/node/transport"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -89,7 +90,7 @@ func (c *sigTestChain) grants(t *testing.T, n int) [][]byte {
 func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	t.Helper()
 	cfg := exec.DefaultConfig(c.doc.GetChainId())
-	cfg.SigCache, cfg.VerifyWorkers = newSigCache(1<<16), 2
+	cfg.SigCache, cfg.VerifyWorkers = transport.NewTxSigCache(1<<16), 2
 	ex, err := exec.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -234,25 +235,5 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 		if err := proto.Unmarshal(r.Result, res); err != nil || res.GetCode() != pb.ResultCode_RESULT_CODE_OK {
 			t.Fatalf("tx %d: %v %v", i, res.GetCode(), err)
 		}
-	}
-}
-
-// A key looked up in the older generation moves to the current one, so a
-// tx waiting in the mempool (looked up at each commit's recheck) is not
-// forgotten however many newer txs arrive.
-func TestSigCacheKeepsWhatIsLookedUp(t *testing.T) {
-	c := newSigCache(8)
-	c.Add([]byte("waiting"))
-	for i := range 40 {
-		c.Add(fmt.Appendf(nil, "other %d", i))
-		if !c.Seen([]byte("waiting")) {
-			t.Fatalf("forgotten after %d newer keys", i+1)
-		}
-	}
-	if c.Seen([]byte("other 0")) {
-		t.Fatal("an old key never looked up is still held")
-	}
-	if n := len(c.cur) + len(c.older); n > 8 {
-		t.Fatalf("holds %d keys, size 8", n)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package transport
 
 // Hash-only proposals (issue 8). Every validator receives a block's
 // transactions through tx gossip before the block is proposed, so the
@@ -16,8 +16,8 @@ package node
 // the header), so anyone relaying the proposal could alter them: the p2p
 // layer's gossip validator refuses a proposal whose hashes (or txs) do not
 // make its header's tx_count and tx_root, before it reaches this code, and
-// the node checks the txs against the header again before executing a
-// block (ledgerApp.commitOne).
+// the block executor checks the txs against the header again before
+// executing a block.
 //
 // Blocks fetched by hash and blocks served by block sync stay full: they
 // are what a node falls back on when a hash-only proposal cannot be
@@ -49,7 +49,7 @@ const (
 	// resolveTimeout bounds the fetch of a proposal's missing txs, so that
 	// an unresponsive proposer holds a resolution slot briefly. The core
 	// does not wait on it: meanwhile the votes or QC for the block make it
-	// fetch the full block (transport.Fetch).
+	// fetch the full block (Transport.Fetch).
 	resolveTimeout = 2500 * time.Millisecond
 )
 
@@ -140,9 +140,9 @@ func checkHashOnly(m *pb.ConsensusMessage, maxTxs int) error {
 	return nil
 }
 
-// txPool is where a proposal's txs are looked up first: the mempool. Get
+// TxPool is where a proposal's txs are looked up first: the mempool. Get
 // must be safe for concurrent use; the slice it returns is not modified.
-type txPool interface {
+type TxPool interface {
 	Get(hash []byte) ([]byte, bool)
 }
 
@@ -153,15 +153,15 @@ type txFetcher interface {
 }
 
 var (
-	_ txPool    = (*Mempool)(nil)
 	_ txFetcher = (*p2p.Node)(nil)
+	_ Host      = (*p2p.Node)(nil)
 )
 
 // proposalResolver turns hash-only proposals back into full ones. resolve
 // is called from one goroutine (the transport's pump); the fetches it
 // starts run in at most maxResolveInFlight goroutines of their own.
 type proposalResolver struct {
-	pool    txPool
+	pool    TxPool
 	fetcher txFetcher
 	// out receives proposals resolved in the background.
 	out chan<- *pb.ConsensusMessage

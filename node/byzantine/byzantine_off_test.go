@@ -1,6 +1,6 @@
 //go:build !byzantine
 
-package node
+package byzantine
 
 import (
 	"log/slog"
@@ -10,13 +10,13 @@ import (
 // The default build has no Byzantine behaviour: whatever $GOVNODE_BYZANTINE
 // asks for, the node gets the honest hook.
 func TestDefaultBuildIgnoresByzantine(t *testing.T) {
-	n := &Node{log: slog.New(slog.DiscardHandler)}
+	d := Deps{Logger: slog.New(slog.DiscardHandler)}
 	for _, s := range []string{"", "all", "equivocate,doublevote", "nonsense"} {
-		b, err := newByzantine(n, s)
+		b, err := New(s, d)
 		if err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
-		if _, ok := b.(honest); !ok {
+		if _, ok := b.(Honest); !ok {
 			t.Fatalf("%q: hook %T, want honest", s, b)
 		}
 	}

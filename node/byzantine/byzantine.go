@@ -1,12 +1,13 @@
 //go:build byzantine
 
-package node
+package byzantine
 
 // This file is compiled only into test binaries (go build -tags byzantine):
 // a validator that lies on purpose, so that tests can check what honest
-// nodes make of it (DESIGN §7: no fork, no lost transaction, a clear refusal
-// of every bad input). It is switched on by $GOVNODE_BYZANTINE, which
-// `govnode start` passes in Options.Byzantine.
+// nodes make of it (ARCHITECTURE.md §7 "Faults and hostile input": no fork,
+// no lost transaction, a clear refusal of every bad input). It is switched
+// on by $GOVNODE_BYZANTINE, which `govnode start` passes in
+// node.Options.Byzantine.
 //
 // How each behaviour reaches honest nodes:
 //
@@ -33,6 +34,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -93,26 +95,28 @@ func parseByzantine(s string) (byzBehaviours, error) {
 	return b, nil
 }
 
-// newByzantine returns the hook that carries out behaviours, or honest{}
-// when there are none.
-func newByzantine(n *Node, behaviours string) (byzantine, error) {
+// New returns the hook that carries out behaviours, or Honest when there
+// are none.
+func New(behaviours string, d Deps) (Hook, error) {
 	if strings.TrimSpace(behaviours) == "" {
-		return honest{}, nil
+		return Honest{}, nil
 	}
 	b, err := parseByzantine(behaviours)
 	if err != nil {
 		return nil, err
 	}
-	if n.signer == nil {
+	if d.Signer == nil {
 		return nil, errors.New("only a validator can misbehave: this node has no validator key in the set")
 	}
-	n.log.Warn("BYZANTINE TEST NODE: misbehaving on purpose", "behaviours", behaviours)
-	return &byzNode{n: n, b: b, forged: make(chan forged, byzForgedQueue)}, nil
+	log := d.logger()
+	log.Warn("BYZANTINE TEST NODE: misbehaving on purpose", "behaviours", behaviours)
+	return &byzNode{d: d, log: log, b: b, forged: make(chan forged, byzForgedQueue)}, nil
 }
 
 // byzNode is a misbehaving validator's hook.
 type byzNode struct {
-	n      *Node
+	d      Deps
+	log    *slog.Logger
 	b      byzBehaviours
 	votes  atomic.Int64 // own votes published
 	forged chan forged  // corrupted copies waiting for the next burst
@@ -124,18 +128,18 @@ type forged struct {
 	data []byte
 }
 
-var _ byzantine = (*byzNode)(nil)
+var _ Hook = (*byzNode)(nil)
 
-func (b *byzNode) consensusSent(m *pb.ConsensusMessage) {
+func (b *byzNode) ConsensusSent(m *pb.ConsensusMessage, publish func(*pb.ConsensusMessage) error) {
 	switch x := m.GetMsg().(type) {
 	case *pb.ConsensusMessage_Proposal:
 		if b.b.equivocate {
-			b.proposeTwin(x.Proposal.GetBlock())
+			b.proposeTwin(x.Proposal.GetBlock(), publish)
 		}
 	case *pb.ConsensusMessage_Vote:
 		b.votes.Add(1)
 		if b.b.doubleVote {
-			b.voteFor(x.Vote.GetView(), x.Vote.GetHeight(), randomBytes(crypto.HashSize))
+			b.voteFor(x.Vote.GetView(), x.Vote.GetHeight(), randomBytes(crypto.HashSize), publish)
 		}
 	}
 	if b.b.badSig {
@@ -145,7 +149,7 @@ func (b *byzNode) consensusSent(m *pb.ConsensusMessage) {
 	}
 }
 
-func (b *byzNode) txSent(tx []byte) {
+func (b *byzNode) TxSent(tx []byte) {
 	if !b.b.badSig {
 		return
 	}
@@ -168,15 +172,15 @@ func (b *byzNode) keep(f forged) {
 
 // proposeTwin publishes a second block for the slot of blk and votes for
 // it (the core voted for blk).
-func (b *byzNode) proposeTwin(blk *pb.Block) {
-	twin, hdr, err := twinBlock(b.n.consCfg.ChainID, b.n.signer, blk)
+func (b *byzNode) proposeTwin(blk *pb.Block, publish func(*pb.ConsensusMessage) error) {
+	twin, hdr, err := twinBlock(b.d.ChainID, b.d.Signer, blk)
 	if err != nil {
-		b.n.log.Debug("BYZANTINE: twin block", "err", err)
+		b.log.Debug("BYZANTINE: twin block", "err", err)
 		return
 	}
-	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: twin}}})
-	b.voteFor(hdr.GetView(), hdr.GetHeight(), crypto.Hash(twin.GetHeader()))
-	b.n.log.Warn("BYZANTINE: equivocating proposal", "view", hdr.GetView(), "height", hdr.GetHeight())
+	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: twin}}}, publish)
+	b.voteFor(hdr.GetView(), hdr.GetHeight(), crypto.Hash(twin.GetHeader()), publish)
+	b.log.Warn("BYZANTINE: equivocating proposal", "view", hdr.GetView(), "height", hdr.GetHeight())
 }
 
 // twinBlock is a validly signed block for the same slot as blk: the same
@@ -199,12 +203,12 @@ func twinBlock(chainID string, key crypto.PrivateKey, blk *pb.Block) (*pb.Block,
 }
 
 // voteFor publishes a validly signed vote for hash at (view, height).
-func (b *byzNode) voteFor(view, height uint64, hash []byte) {
-	v, err := signedVote(b.n.consCfg.ChainID, b.n.signer, uint32(b.n.self), view, height, hash)
+func (b *byzNode) voteFor(view, height uint64, hash []byte, publish func(*pb.ConsensusMessage) error) {
+	v, err := signedVote(b.d.ChainID, b.d.Signer, uint32(b.d.Self), view, height, hash)
 	if err != nil {
 		return
 	}
-	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: v}})
+	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: v}}, publish)
 }
 
 func signedVote(chainID string, key crypto.PrivateKey, voter uint32, view, height uint64, hash []byte) (*pb.Vote, error) {
@@ -215,10 +219,11 @@ func signedVote(chainID string, key crypto.PrivateKey, voter uint32, view, heigh
 	return &pb.Vote{View: view, Height: height, BlockHash: hash, Voter: voter, Signature: sig}, nil
 }
 
-func (b *byzNode) publish(m *pb.ConsensusMessage) {
-	m.Sender = uint32(b.n.self)
-	if err := b.n.transport.publish(m); err != nil {
-		b.n.log.Debug("BYZANTINE: publish", "err", err)
+// publish sends m, as this validator's, through the transport's publish.
+func (b *byzNode) publish(m *pb.ConsensusMessage, publish func(*pb.ConsensusMessage) error) {
+	m.Sender = uint32(b.d.Self)
+	if err := publish(m); err != nil {
+		b.log.Debug("BYZANTINE: publish", "err", err)
 	}
 }
 
@@ -264,7 +269,7 @@ func randomBytes(n int) []byte {
 
 // run sends the invalid traffic (badsig, garbage) in bursts, after the
 // warm-up (see the file comment).
-func (b *byzNode) run(ctx context.Context) {
+func (b *byzNode) Run(ctx context.Context) {
 	if !b.b.badSig && !b.b.garbage {
 		return
 	}
@@ -305,13 +310,13 @@ func (b *byzNode) burst(ctx context.Context) {
 	}
 	rpc := &pubsubpb.RPC{}
 	for _, m := range msgs {
-		rpc.Publish = append(rpc.Publish, &pubsubpb.Message{Data: m.data, Topic: proto.String(p2p.TopicName(b.n.consCfg.ChainID, m.kind))})
+		rpc.Publish = append(rpc.Publish, &pubsubpb.Message{Data: m.data, Topic: proto.String(p2p.TopicName(b.d.ChainID, m.kind))})
 	}
 	frame, err := proto.Marshal(rpc)
 	if err != nil {
 		return
 	}
-	for _, p := range b.n.host.Peers() {
+	for _, p := range b.d.Host.Peers() {
 		if !p.Connected {
 			continue
 		}
@@ -330,9 +335,9 @@ func (b *byzNode) burst(ctx context.Context) {
 func (b *byzNode) sendGossip(ctx context.Context, p peer.ID, frame []byte) {
 	sctx, cancel := context.WithTimeout(ctx, byzStreamTimout)
 	defer cancel()
-	s, err := b.n.host.Host().NewStream(sctx, p, gossipsubProtocols...)
+	s, err := b.d.Host.Host().NewStream(sctx, p, gossipsubProtocols...)
 	if err != nil {
-		b.n.log.Debug("BYZANTINE: gossip stream", "peer", p.String(), "err", err)
+		b.log.Debug("BYZANTINE: gossip stream", "peer", p.String(), "err", err)
 		return
 	}
 	defer s.Close()
@@ -345,7 +350,7 @@ func (b *byzNode) sendGossip(ctx context.Context, p peer.ID, frame []byte) {
 		out = append(out, junk...)
 	}
 	if _, err := s.Write(out); err != nil {
-		b.n.log.Debug("BYZANTINE: gossip write", "peer", p.String(), "err", err)
+		b.log.Debug("BYZANTINE: gossip write", "peer", p.String(), "err", err)
 	}
 }
 
@@ -353,7 +358,7 @@ func (b *byzNode) sendGossip(ctx context.Context, p peer.ID, frame []byte) {
 func (b *byzNode) sendSyncGarbage(ctx context.Context, p peer.ID) {
 	sctx, cancel := context.WithTimeout(ctx, byzStreamTimout)
 	defer cancel()
-	s, err := b.n.host.Host().NewStream(sctx, p, p2p.SyncProtocol(b.n.consCfg.ChainID))
+	s, err := b.d.Host.Host().NewStream(sctx, p, p2p.SyncProtocol(b.d.ChainID))
 	if err != nil {
 		return
 	}

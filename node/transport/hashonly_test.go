@@ -1,4 +1,4 @@
-package node
+package transport
 
 import (
 	"bytes"
@@ -160,7 +160,7 @@ type resolverRig struct {
 	wg  sync.WaitGroup
 }
 
-func newResolverRig(pool txPool, fetcher txFetcher, chunk int) *resolverRig {
+func newResolverRig(pool TxPool, fetcher txFetcher, chunk int) *resolverRig {
 	rig := &resolverRig{out: make(chan *pb.ConsensusMessage, 4), m: metrics.New()}
 	rig.r = &proposalResolver{
 		pool: pool, fetcher: fetcher, out: rig.out, chunk: chunk, maxTxs: 5000, timeout: 10 * time.Second,

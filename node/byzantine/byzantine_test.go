@@ -1,6 +1,6 @@
 //go:build byzantine
 
-package node
+package byzantine
 
 import (
 	"bytes"
@@ -35,11 +35,11 @@ func TestParseByzantine(t *testing.T) {
 			t.Fatalf("%q: %+v, want %+v", c.in, got, c.want)
 		}
 	}
-	n := &Node{log: slog.New(slog.DiscardHandler)}
-	if _, err := newByzantine(n, "all"); err == nil {
+	d := Deps{Logger: slog.New(slog.DiscardHandler)}
+	if _, err := New("all", d); err == nil {
 		t.Fatal("an observer (no validator key) was allowed to misbehave")
 	}
-	if b, err := newByzantine(n, ""); err != nil || b != (honest{}) {
+	if b, err := New("", d); err != nil || b != (Honest{}) {
 		t.Fatalf("no behaviours: %T, %v", b, err)
 	}
 }
