@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/govnode/govnode/node/mempool"
 )
 
 // Default ports: p2p (TCP and QUIC/UDP), then API, then metrics, the same
@@ -128,10 +130,17 @@ type MempoolSection struct {
 }
 
 // MempoolConfig is the section as the mempool takes it.
-func (s MempoolSection) MempoolConfig() MempoolConfig {
-	return MempoolConfig{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap,
+func (s MempoolSection) MempoolConfig() mempool.Config {
+	return mempool.Config{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap,
 		MaxSignerTxs: s.MaxSignerTxs, MaxSignerBytes: s.MaxSignerBytes,
 		MaxQueuedPercent: s.MaxQueuedPercent, QueuedTTL: time.Duration(s.QueuedTTLMs) * time.Millisecond}
+}
+
+// mempoolSection is c as the config file writes it.
+func mempoolSection(c mempool.Config) MempoolSection {
+	return MempoolSection{MaxTxs: c.MaxTxs, MaxBytes: c.MaxBytes, MaxTxBytes: c.MaxTxBytes, MaxNonceGap: c.MaxNonceGap,
+		MaxSignerTxs: c.MaxSignerTxs, MaxSignerBytes: c.MaxSignerBytes,
+		MaxQueuedPercent: c.MaxQueuedPercent, QueuedTTLMs: int(c.QueuedTTL / time.Millisecond)}
 }
 
 // MetricsSection configures the Prometheus endpoint.
@@ -200,18 +209,7 @@ func DefaultConfig(home string) *Config {
 			PersistentPeers: []string{},
 			Observers:       []string{},
 		},
-		Mempool: MempoolSection{
-			MaxTxs:      10000,
-			MaxBytes:    64 << 20,
-			MaxTxBytes:  64 << 10,
-			MaxNonceGap: 64,
-			// A signer may fill its whole nonce window with small txs, or
-			// hold 16 of the largest.
-			MaxSignerTxs:     64,
-			MaxSignerBytes:   1 << 20,
-			MaxQueuedPercent: 25,
-			QueuedTTLMs:      60_000,
-		},
+		Mempool: mempoolSection(mempool.DefaultConfig()),
 		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort)), MaxConns: 64},
 		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060", PprofMaxConns: 8},
 	}
@@ -355,10 +353,10 @@ func (c *Config) Validate() error {
 	if m.MaxSignerBytes < m.MaxTxBytes {
 		bad("mempool.max_signer_bytes", "%d is below mempool.max_tx_bytes %d: a signer could not hold the largest tx", m.MaxSignerBytes, m.MaxTxBytes)
 	}
-	if p := m.MaxQueuedPercent; p < 1 || p > MaxMempoolQueuedPercent {
-		bad("mempool.max_queued_percent", "%d out of range 1..%d", p, MaxMempoolQueuedPercent)
+	if p := m.MaxQueuedPercent; p < 1 || p > mempool.MaxQueuedPercent {
+		bad("mempool.max_queued_percent", "%d out of range 1..%d", p, mempool.MaxQueuedPercent)
 	}
-	if ms, lo, hi := m.QueuedTTLMs, int(MinMempoolQueuedTTL/time.Millisecond), int(MaxMempoolQueuedTTL/time.Millisecond); ms < lo || ms > hi {
+	if ms, lo, hi := m.QueuedTTLMs, int(mempool.MinQueuedTTL/time.Millisecond), int(mempool.MaxQueuedTTL/time.Millisecond); ms < lo || ms > hi {
 		bad("mempool.queued_ttl_ms", "%d out of range %d..%d", ms, lo, hi)
 	}
 	if len(errs) == 0 {
@@ -575,7 +573,7 @@ func MarshalConfig(cfg *Config) []byte {
 	p("max_signer_bytes = %d\n", cfg.Mempool.MaxSignerBytes)
 	p("# A transaction whose signer has a lower nonce missing is queued: it cannot\n")
 	p("# run until the gap fills. Queued transactions may take this percentage of\n")
-	p("# max_txs and of max_bytes (1..%d), and a runnable transaction that finds the\n", MaxMempoolQueuedPercent)
+	p("# max_txs and of max_bytes (1..%d), and a runnable transaction that finds the\n", mempool.MaxQueuedPercent)
 	p("# mempool full evicts them; one still queued after queued_ttl_ms is dropped.\n")
 	p("max_queued_percent = %d\n", cfg.Mempool.MaxQueuedPercent)
 	p("queued_ttl_ms = %d\n\n", cfg.Mempool.QueuedTTLMs)

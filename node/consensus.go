@@ -14,6 +14,7 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/node/mempool"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -338,11 +339,11 @@ func checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
 	return nil
 }
 
-func committedTxsOf(cbs []consensus.CommittedBlock) []CommittedTx {
-	var out []CommittedTx
+func committedTxsOf(cbs []consensus.CommittedBlock) []mempool.CommittedTx {
+	var out []mempool.CommittedTx
 	for _, cb := range cbs {
 		for _, tx := range cb.Block.GetTxs() {
-			c := CommittedTx{Hash: crypto.Hash(tx)}
+			c := mempool.CommittedTx{Hash: crypto.Hash(tx)}
 			// A committed tx that does not decode used no nonce; it
 			// changes nothing the mempool tracks.
 			if _, body, err := exec.DecodeTx(tx); err == nil {

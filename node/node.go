@@ -26,6 +26,7 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/byzantine"
+	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/node/transport"
 	"github.com/govnode/govnode/p2p"
@@ -89,7 +90,7 @@ type Node struct {
 	store   *store.Store
 	exec    *exec.Executor
 	app     *ledgerApp
-	mempool *Mempool
+	mempool *mempool.Mempool
 	sigs    *transport.TxSigCache
 
 	host      *p2p.Node
@@ -213,10 +214,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.app, err = newLedgerApp(doc.GetChainId(), n.genesisHash, n.store, n.exec, clock, log.With("part", "ledger"), n.metrics); err != nil {
 		return nil, err
 	}
-	if n.mempool, err = NewMempool(cfg.Mempool.MempoolConfig(), n.app); err != nil {
+	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{n.app}); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
-	n.metrics.Registry.MustRegister(newMempoolCollector(n.mempool.Stats))
+	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))
 
 	// Keys. A key file others may read is a warning, not a refusal (see
 	// keystore.CheckPerm).
@@ -464,10 +465,10 @@ func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) 
 func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
 	hash, err := n.mempool.Add(data)
 	switch {
-	case err == nil, errors.Is(err, ErrDuplicateTx):
+	case err == nil, errors.Is(err, mempool.ErrDuplicateTx):
 		n.mempool.MarkGossiped(hash, time.Now())
 		return nil
-	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar),
+	case errors.Is(err, mempool.ErrStaleNonce), errors.Is(err, mempool.ErrNonceTaken), errors.Is(err, mempool.ErrMempoolFull), errors.Is(err, mempool.ErrNonceTooFar),
 		stateDependent(err):
 		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
 	default:

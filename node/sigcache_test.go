@@ -15,6 +15,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/node/transport"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -24,7 +25,7 @@ import (
 // node's signature cache, its ledger app and its mempool.
 type sigNode struct {
 	app     *ledgerApp
-	mempool *Mempool
+	mempool *mempool.Mempool
 }
 
 func (n *sigNode) verified() uint64 { return n.app.exec.SigStats().Verified }
@@ -112,8 +113,8 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mp, err := NewMempool(MempoolConfig{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
-		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, app)
+	mp, err := mempool.New(mempool.Config{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
+		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, txChecker{app})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 	// copy relayed by another peer: the mempool's Add, a duplicate now.
 	for _, tx := range txs {
 		for _, n := range []*sigNode{leader, follower} {
-			if _, err := n.mempool.Add(tx); err != ErrDuplicateTx {
+			if _, err := n.mempool.Add(tx); err != mempool.ErrDuplicateTx {
 				t.Fatalf("second admit: %v", err)
 			}
 		}

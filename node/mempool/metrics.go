@@ -1,18 +1,20 @@
-package node
+package mempool
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// mempoolCollector exports the mempool's queued txs and the queued txs it
-// dropped (MempoolStats), read at scrape time: evictions that climb mean
+// collector exports the mempool's queued txs and the queued txs it
+// dropped (Stats), read at scrape time: evictions that climb mean
 // runnable txs are finding the mempool full; expiries that climb, signers
 // sending txs whose gaps never fill.
-type mempoolCollector struct {
-	stats                                 func() MempoolStats
+type collector struct {
+	stats                                 func() Stats
 	queued, queuedBytes, evicted, expired *prometheus.Desc
 }
 
-func newMempoolCollector(stats func() MempoolStats) *mempoolCollector {
-	return &mempoolCollector{
+// NewCollector returns the collector of the mempool whose counts stats
+// reads (Mempool.Stats), for the node's registry.
+func NewCollector(stats func() Stats) prometheus.Collector {
+	return &collector{
 		stats:       stats,
 		queued:      prometheus.NewDesc("govnode_mempool_queued_txs", "Transactions in the mempool waiting behind a nonce gap.", nil, nil),
 		queuedBytes: prometheus.NewDesc("govnode_mempool_queued_bytes", "Bytes of transactions waiting behind a nonce gap.", nil, nil),
@@ -21,13 +23,13 @@ func newMempoolCollector(stats func() MempoolStats) *mempoolCollector {
 	}
 }
 
-func (c *mempoolCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired} {
 		ch <- d
 	}
 }
 
-func (c *mempoolCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.stats()
 	ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(s.QueuedTxs))
 	ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, float64(s.QueuedBytes))

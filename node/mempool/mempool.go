@@ -1,4 +1,4 @@
-package node
+package mempool
 
 import (
 	"errors"
@@ -49,7 +49,7 @@ type TxChecker interface {
 	NextNonce(signer string) (uint64, error)
 }
 
-// MempoolConfig bounds the mempool.
+// Config bounds the mempool.
 //
 // A pending tx is runnable: its nonce is its signer's next, or follows a
 // run of pending txs from it. A queued tx waits behind a nonce gap (a lower
@@ -57,7 +57,7 @@ type TxChecker interface {
 // few signers can fill a mempool with at no cost, so they get a bounded
 // share of it and a lifetime, and a runnable tx that finds the mempool full
 // evicts them.
-type MempoolConfig struct {
+type Config struct {
 	MaxTxs   int
 	MaxBytes int
 	// MaxTxBytes bounds one tx.
@@ -80,13 +80,29 @@ type MempoolConfig struct {
 // share is for. A queued TTL below a second would drop txs merely
 // reordered by gossip; one over an hour would hold dead txs for that long.
 const (
-	MaxMempoolQueuedPercent = 50
-	MinMempoolQueuedTTL     = time.Second
-	MaxMempoolQueuedTTL     = time.Hour
+	MaxQueuedPercent = 50
+	MinQueuedTTL     = time.Second
+	MaxQueuedTTL     = time.Hour
 )
 
+// DefaultConfig is the mempool's default bounds.
+func DefaultConfig() Config {
+	return Config{
+		MaxTxs:      10000,
+		MaxBytes:    64 << 20,
+		MaxTxBytes:  64 << 10,
+		MaxNonceGap: 64,
+		// A signer may fill its whole nonce window with small txs, or
+		// hold 16 of the largest.
+		MaxSignerTxs:     64,
+		MaxSignerBytes:   1 << 20,
+		MaxQueuedPercent: 25,
+		QueuedTTL:        time.Minute,
+	}
+}
+
 // Validate checks the bounds.
-func (c MempoolConfig) Validate() error {
+func (c Config) Validate() error {
 	switch {
 	case c.MaxTxs <= 0:
 		return fmt.Errorf("mempool.max_txs must be positive, got %d", c.MaxTxs)
@@ -100,17 +116,17 @@ func (c MempoolConfig) Validate() error {
 		return fmt.Errorf("mempool.max_signer_txs must be positive, got %d", c.MaxSignerTxs)
 	case c.MaxSignerBytes < c.MaxTxBytes:
 		return fmt.Errorf("mempool.max_signer_bytes %d is below mempool.max_tx_bytes %d: a signer could not hold the largest tx", c.MaxSignerBytes, c.MaxTxBytes)
-	case c.MaxQueuedPercent < 1 || c.MaxQueuedPercent > MaxMempoolQueuedPercent:
-		return fmt.Errorf("mempool.max_queued_percent %d out of range 1..%d", c.MaxQueuedPercent, MaxMempoolQueuedPercent)
-	case c.QueuedTTL < MinMempoolQueuedTTL || c.QueuedTTL > MaxMempoolQueuedTTL:
-		return fmt.Errorf("mempool queued TTL %s out of range %s..%s", c.QueuedTTL, MinMempoolQueuedTTL, MaxMempoolQueuedTTL)
+	case c.MaxQueuedPercent < 1 || c.MaxQueuedPercent > MaxQueuedPercent:
+		return fmt.Errorf("mempool.max_queued_percent %d out of range 1..%d", c.MaxQueuedPercent, MaxQueuedPercent)
+	case c.QueuedTTL < MinQueuedTTL || c.QueuedTTL > MaxQueuedTTL:
+		return fmt.Errorf("mempool queued TTL %s out of range %s..%s", c.QueuedTTL, MinQueuedTTL, MaxQueuedTTL)
 	}
 	return nil
 }
 
 // maxQueuedTxs and maxQueuedBytes are the queued share of the mempool.
-func (c MempoolConfig) maxQueuedTxs() int   { return percentUp(c.MaxTxs, c.MaxQueuedPercent) }
-func (c MempoolConfig) maxQueuedBytes() int { return percentUp(c.MaxBytes, c.MaxQueuedPercent) }
+func (c Config) maxQueuedTxs() int   { return percentUp(c.MaxTxs, c.MaxQueuedPercent) }
+func (c Config) maxQueuedBytes() int { return percentUp(c.MaxBytes, c.MaxQueuedPercent) }
 
 // percentUp is pct percent of n rounded up, without overflow for any n.
 func percentUp(n, pct int) int { return n/100*pct + (n%100*pct+99)/100 }
@@ -142,11 +158,11 @@ type signerQueue struct {
 
 // Mempool holds admitted transactions until they commit. Per signer, txs are
 // released in nonce order starting at the signer's next committed nonce; a
-// tx with a gap before it waits (it is queued, see MempoolConfig). It is
+// tx with a gap before it waits (it is queued, see Config). It is
 // safe for concurrent use: the API, the gossip validator and the consensus
 // driver all reach it.
 type Mempool struct {
-	cfg     MempoolConfig
+	cfg     Config
 	checker TxChecker
 
 	mu      sync.Mutex
@@ -166,8 +182,8 @@ type Mempool struct {
 	woken chan struct{}
 }
 
-// NewMempool returns an empty mempool.
-func NewMempool(cfg MempoolConfig, checker TxChecker) (*Mempool, error) {
+// New returns an empty mempool.
+func New(cfg Config, checker TxChecker) (*Mempool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -726,8 +742,8 @@ func (m *Mempool) Expire(now time.Time) int {
 	return len(dead)
 }
 
-// MempoolStats are the mempool's counts for metrics.
-type MempoolStats struct {
+// Stats are the mempool's counts for metrics.
+type Stats struct {
 	Txs, Bytes int
 	// QueuedTxs and QueuedBytes are the txs waiting behind a nonce gap.
 	QueuedTxs, QueuedBytes int
@@ -737,9 +753,9 @@ type MempoolStats struct {
 }
 
 // Stats returns the mempool's counts.
-func (m *Mempool) Stats() MempoolStats {
+func (m *Mempool) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return MempoolStats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
+	return Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
 		Evicted: m.evicted, Expired: m.expired}
 }

@@ -1,17 +1,14 @@
-package node
+package mempool
 
 import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govnode/govnode/crypto"
@@ -81,10 +78,10 @@ func (c *fakeChecker) commit(signer string, nonce uint64) {
 	c.next[signer] = nonce + 1
 }
 
-func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
+func newTestMempool(t *testing.T, cfg Config) (*Mempool, *fakeChecker) {
 	t.Helper()
 	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}, badTx: map[string]bool{}}
-	m, err := NewMempool(cfg, c)
+	m, err := New(cfg, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +90,9 @@ func newTestMempool(t *testing.T, cfg MempoolConfig) (*Mempool, *fakeChecker) {
 
 // mcfg is a mempool config with the given bounds, a signer's bounds and
 // the queued share as loose as they go, and a queued TTL of a minute.
-func mcfg(maxTxs, maxBytes, maxTxBytes int, gap uint64) MempoolConfig {
-	return MempoolConfig{MaxTxs: maxTxs, MaxBytes: maxBytes, MaxTxBytes: maxTxBytes, MaxNonceGap: gap,
-		MaxSignerTxs: maxTxs, MaxSignerBytes: maxBytes, MaxQueuedPercent: MaxMempoolQueuedPercent, QueuedTTL: time.Minute}
+func mcfg(maxTxs, maxBytes, maxTxBytes int, gap uint64) Config {
+	return Config{MaxTxs: maxTxs, MaxBytes: maxBytes, MaxTxBytes: maxTxBytes, MaxNonceGap: gap,
+		MaxSignerTxs: maxTxs, MaxSignerBytes: maxBytes, MaxQueuedPercent: MaxQueuedPercent, QueuedTTL: time.Minute}
 }
 
 var testMempoolCfg = mcfg(100, 10_000, 1000, 16)
@@ -313,21 +310,21 @@ func TestMempoolConcurrentAdd(t *testing.T) {
 func TestMempoolConfigValidate(t *testing.T) {
 	cases := []struct {
 		name   string
-		mutate func(c *MempoolConfig)
+		mutate func(c *Config)
 		want   string // in the error; empty: valid
 	}{
-		{"loose", func(c *MempoolConfig) {}, ""},
-		{"max_txs", func(c *MempoolConfig) { c.MaxTxs = 0 }, "mempool.max_txs"},
-		{"max_bytes", func(c *MempoolConfig) { c.MaxBytes = 0 }, "mempool.max_bytes"},
-		{"max_tx_bytes", func(c *MempoolConfig) { c.MaxTxBytes = c.MaxBytes + 1 }, "max tx bytes"},
-		{"max_nonce_gap", func(c *MempoolConfig) { c.MaxNonceGap = 0 }, "nonce gap"},
-		{"max_signer_txs", func(c *MempoolConfig) { c.MaxSignerTxs = 0 }, "mempool.max_signer_txs must be positive"},
-		{"max_signer_bytes", func(c *MempoolConfig) { c.MaxSignerBytes = c.MaxTxBytes - 1 }, "below mempool.max_tx_bytes"},
-		{"max_queued_percent low", func(c *MempoolConfig) { c.MaxQueuedPercent = 0 }, "out of range 1..50"},
-		{"max_queued_percent high", func(c *MempoolConfig) { c.MaxQueuedPercent = 51 }, "out of range 1..50"},
-		{"queued TTL low", func(c *MempoolConfig) { c.QueuedTTL = time.Second - 1 }, "out of range 1s..1h0m0s"},
-		{"queued TTL high", func(c *MempoolConfig) { c.QueuedTTL = time.Hour + 1 }, "out of range 1s..1h0m0s"},
-		{"signer bounds above the mempool's", func(c *MempoolConfig) { c.MaxSignerTxs, c.MaxSignerBytes = c.MaxTxs+1, c.MaxBytes+1 }, ""},
+		{"loose", func(c *Config) {}, ""},
+		{"max_txs", func(c *Config) { c.MaxTxs = 0 }, "mempool.max_txs"},
+		{"max_bytes", func(c *Config) { c.MaxBytes = 0 }, "mempool.max_bytes"},
+		{"max_tx_bytes", func(c *Config) { c.MaxTxBytes = c.MaxBytes + 1 }, "max tx bytes"},
+		{"max_nonce_gap", func(c *Config) { c.MaxNonceGap = 0 }, "nonce gap"},
+		{"max_signer_txs", func(c *Config) { c.MaxSignerTxs = 0 }, "mempool.max_signer_txs must be positive"},
+		{"max_signer_bytes", func(c *Config) { c.MaxSignerBytes = c.MaxTxBytes - 1 }, "below mempool.max_tx_bytes"},
+		{"max_queued_percent low", func(c *Config) { c.MaxQueuedPercent = 0 }, "out of range 1..50"},
+		{"max_queued_percent high", func(c *Config) { c.MaxQueuedPercent = 51 }, "out of range 1..50"},
+		{"queued TTL low", func(c *Config) { c.QueuedTTL = time.Second - 1 }, "out of range 1s..1h0m0s"},
+		{"queued TTL high", func(c *Config) { c.QueuedTTL = time.Hour + 1 }, "out of range 1s..1h0m0s"},
+		{"signer bounds above the mempool's", func(c *Config) { c.MaxSignerTxs, c.MaxSignerBytes = c.MaxTxs+1, c.MaxBytes+1 }, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -339,7 +336,7 @@ func TestMempoolConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewMempool(testMempoolCfg, nil); err == nil {
+	if _, err := New(testMempoolCfg, nil); err == nil {
 		t.Error("nil checker accepted")
 	}
 }
@@ -443,17 +440,17 @@ func held(m *Mempool, txs ...[]byte) []string {
 // restart. Queued txs now take at most their share, so a runnable tx of
 // anyone else is still admitted and proposed.
 func TestMempoolGapFloodLeavesRoomForRunnable(t *testing.T) {
-	issueCfg := MempoolConfig{MaxTxs: 200, MaxBytes: 64 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
+	issueCfg := Config{MaxTxs: 200, MaxBytes: 64 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
 		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}
 	cases := []struct {
 		name     string
-		cfg      MempoolConfig
+		cfg      Config
 		flooders int
 	}{
 		// As reported: four citizens, a 200-slot mempool.
 		{"four signers, 200 slots", issueCfg, 4},
 		// The node's defaults, where about 157 signers froze admission.
-		{"defaults, 170 signers", DefaultConfig("").Mempool.MempoolConfig(), 170},
+		{"defaults, 170 signers", DefaultConfig(), 170},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,7 +635,7 @@ func TestMempoolGapFillPromotes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m, c := newTestMempool(t, MempoolConfig{MaxTxs: 8, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 16,
+			m, c := newTestMempool(t, Config{MaxTxs: 8, MaxBytes: 10_000, MaxTxBytes: 100, MaxNonceGap: 16,
 				MaxSignerTxs: 8, MaxSignerBytes: 10_000, MaxQueuedPercent: 25, QueuedTTL: time.Minute})
 			t0 := time.Unix(1000, 0)
 			mustAdd(t, m, tx("a", 2), tx("a", 3))
@@ -704,31 +701,6 @@ func TestMempoolWokenPastQueued(t *testing.T) {
 	}
 }
 
-// The refusals for a signer's bound and the queued share are a full
-// mempool to every caller: the API answers ResourceExhausted (try later)
-// and counts them by their own reason; the gossip validator ignores them.
-func TestMempoolFullErrorsMapToResourceExhausted(t *testing.T) {
-	cases := []struct {
-		err    error
-		reason string
-	}{
-		{fmt.Errorf("%w: signer %q holds 64 txs", ErrSignerFull, "a"), "signer_full"},
-		{fmt.Errorf("%w: nonce 3 waits for nonce 2", ErrQueuedFull), "queued_full"},
-		{fmt.Errorf("%w: 10 txs", ErrMempoolFull), "full"},
-	}
-	for _, tc := range cases {
-		if code := connect.CodeOf(submitErr(tc.err)); code != connect.CodeResourceExhausted {
-			t.Errorf("%v: code %v, want resource_exhausted", tc.err, code)
-		}
-		if got := rejectReason(tc.err); got != tc.reason {
-			t.Errorf("%v: reason %q, want %q", tc.err, got, tc.reason)
-		}
-		if !errors.Is(tc.err, ErrMempoolFull) {
-			t.Errorf("%v is not ErrMempoolFull: the gossip validator would penalise the relaying peer", tc.err)
-		}
-	}
-}
-
 // checkInvariants recomputes what the mempool keeps incrementally and
 // checks its bounds.
 func (m *Mempool) checkInvariants() error {
@@ -789,9 +761,9 @@ func (m *Mempool) checkInvariants() error {
 // runnable tx of a new signer is admitted whenever the pending txs leave
 // it room.
 func TestMempoolRandomOps(t *testing.T) {
-	cfg := MempoolConfig{MaxTxs: 40, MaxBytes: 1200, MaxTxBytes: 80, MaxNonceGap: 12,
+	cfg := Config{MaxTxs: 40, MaxBytes: 1200, MaxTxBytes: 80, MaxNonceGap: 12,
 		MaxSignerTxs: 8, MaxSignerBytes: 300, MaxQueuedPercent: 25, QueuedTTL: 30 * time.Second}
-	var total MempoolStats
+	var total Stats
 	for seed := int64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		m, c := newTestMempool(t, cfg)
@@ -864,37 +836,6 @@ func TestMempoolRandomOps(t *testing.T) {
 	t.Logf("%d evicted, %d expired", total.Evicted, total.Expired)
 }
 
-// The mempool's keys are written to config.toml with their comments, read
-// back, and reach MempoolConfig.
-func TestMempoolConfigKeysRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.toml")
-	cfg := DefaultConfig(dir)
-	cfg.Mempool.MaxSignerTxs, cfg.Mempool.MaxSignerBytes = 9, 1<<21
-	cfg.Mempool.MaxQueuedPercent, cfg.Mempool.QueuedTTLMs = 10, 90_000
-	if err := WriteConfig(path, cfg); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"max_signer_txs = 9\n", "max_signer_bytes = 2097152\n", "max_queued_percent = 10\n", "queued_ttl_ms = 90000\n", "# A transaction whose signer has a lower nonce missing is queued"} {
-		if !strings.Contains(string(raw), want) {
-			t.Errorf("config file lacks %q", want)
-		}
-	}
-	got, err := LoadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := MempoolConfig{MaxTxs: 10000, MaxBytes: 64 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
-		MaxSignerTxs: 9, MaxSignerBytes: 1 << 21, MaxQueuedPercent: 10, QueuedTTL: 90 * time.Second}
-	if mc := got.Mempool.MempoolConfig(); mc != want {
-		t.Fatalf("loaded %+v, want %+v", mc, want)
-	}
-}
-
 // The node's metrics show the queued txs and the queued txs evicted and
 // expired.
 func TestMempoolMetrics(t *testing.T) {
@@ -905,7 +846,7 @@ func TestMempoolMetrics(t *testing.T) {
 	m.Expire(t0.Add(time.Minute)) // a:3
 	mustAdd(t, m, tx("d", 5))
 	r := prometheus.NewRegistry()
-	r.MustRegister(newMempoolCollector(m.Stats))
+	r.MustRegister(NewCollector(m.Stats))
 	mfs, err := r.Gather()
 	if err != nil {
 		t.Fatal(err)
