@@ -36,6 +36,7 @@ var layers = []struct {
 var layerExceptions = map[[2]string]string{
 	{"genesis", "consensus"}: "the quorum and fault-tolerance rule has one home, consensus.Quorum; genesis reports it",
 	{"genesis", "ledger"}:    "the id, name and chain-parameter rules have one home, the state machine (exec.ValidID, ValidName, ValidateParams); genesis reports them",
+	{"ledger", "consensus"}:  "the block executor (ledger/blockexec) is the consensus driver's Executor: it takes consensus.CommittedBlock, ValidationRequest and ProposeSlot, the driver's own types",
 }
 
 const module = "github.com/govnode/govnode/"

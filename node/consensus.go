@@ -13,6 +13,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/mempool"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -260,7 +261,7 @@ func (n *Node) syncOnce(ctx context.Context) (bool, error) {
 		}
 		return false, nil
 	}
-	if err := n.app.commitBlocks(cbs); err != nil {
+	if err := n.app.Commit(cbs); err != nil {
 		return false, err
 	}
 	n.mempool.Update(committedTxsOf(cbs))
@@ -314,29 +315,13 @@ func (n *Node) verifySynced(ours uint64, blocks []*pb.CommittedBlock) ([]consens
 		if err := consensus.VerifyCommit(n.consCfg, cb.GetBlock(), cert, chain); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
-		if err := checkBlockTxs(cb.GetBlock(), hdr); err != nil {
+		if err := blockexec.CheckBlockTxs(cb.GetBlock(), hdr); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
 		out = append(out, consensus.CommittedBlock{Height: h, Hash: hash, Block: cb.GetBlock(), Header: hdr, Cert: cert})
 		prevHash = hash
 	}
 	return out, nil
-}
-
-// checkBlockTxs checks that a block's txs are the ones its header commits
-// to. A header's signature or certificate covers the header only; the
-// txs beside it are checked here wherever a block comes from a peer
-// (block sync, fetches; gossiped proposals are checked by p2p) and once
-// more before a block is executed.
-func checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
-	hashes := make([][]byte, len(b.GetTxs()))
-	for i, tx := range b.GetTxs() {
-		hashes[i] = crypto.Hash(tx)
-	}
-	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
-		return errors.New("txs do not match the header's tx_count and tx_root")
-	}
-	return nil
 }
 
 func committedTxsOf(cbs []consensus.CommittedBlock) []mempool.CommittedTx {
@@ -367,7 +352,7 @@ func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
 			skip[string(crypto.Hash(tx))] = true
 		}
 	}
-	params := m.n.app.chainParams()
+	params := m.n.app.Params()
 	maxBytes := int(params.GetMaxBlockBytes())
 	txs := m.n.mempool.Reap(max+len(skip), maxBytes)
 	out := txs[:0:0]

@@ -11,6 +11,7 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -48,7 +49,7 @@ var _ driver.EvidencePool = (*evidencePool)(nil)
 
 // newEvidencePool is the pool of a validator node (n.signer and n.self set).
 func newEvidencePool(n *Node) *evidencePool {
-	vs, _ := n.app.validators()
+	vs, _ := n.app.Validators()
 	dept := vs.GetValidators()[n.self].GetId()
 	return &evidencePool{
 		n: n, chainID: n.genesis.GetChainId(), signer: genesis.ValidatorIdentityID(dept),
@@ -86,7 +87,7 @@ func (p *evidencePool) run(ctx context.Context) {
 // submit puts one piece of evidence on chain unless it is there already.
 func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	va := ev.GetVoteA()
-	vs, _ := p.n.app.validators()
+	vs, _ := p.n.app.Validators()
 	n := len(vs.GetValidators())
 	accused := int(va.GetVoter())
 	if accused >= n {
@@ -107,7 +108,7 @@ func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) 
 		return ctx.Err()
 	case <-time.After(time.Duration(rank) * evidenceStagger):
 	}
-	r := reader{p.n.store}
+	r := blockexec.StateReader(p.n.store)
 	if _, err := exec.Evidence(r, dept, va.GetView(), va.GetHeight()); err == nil {
 		log.Info("equivocation evidence already on chain")
 		return nil

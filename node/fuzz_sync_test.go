@@ -11,6 +11,7 @@ import (
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -205,7 +206,7 @@ func FuzzVerifySynced(f *testing.F) {
 			if cb.Cert == nil || cb.Cert.GetHeight() < want {
 				t.Fatalf("block %d verified without a certificate at or above it", want)
 			}
-			if err := checkBlockTxs(cb.Block, &hdr); err != nil {
+			if err := blockexec.CheckBlockTxs(cb.Block, &hdr); err != nil {
 				t.Fatalf("block %d: %v", want, err)
 			}
 			prev = cb.Hash

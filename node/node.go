@@ -23,8 +23,10 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/api"
 	"github.com/govnode/govnode/node/byzantine"
 	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
@@ -58,7 +60,7 @@ type Options struct {
 	Version string
 	// Clock is the node's time source; nil is the wall clock shifted by
 	// ClockOffset.
-	Clock Clock
+	Clock blockexec.Clock
 	// ClockOffset shifts every wall-clock reading the node stamps or checks
 	// block times with (monotonic timers are unaffected). It is for tests
 	// of clock skew only: `govnode start` takes it from
@@ -89,7 +91,8 @@ type Node struct {
 
 	store   *store.Store
 	exec    *exec.Executor
-	app     *ledgerApp
+	app     *blockexec.Executor
+	commits *api.HeightNotifier // the committed height, moved by n.app
 	mempool *mempool.Mempool
 	sigs    *transport.TxSigCache
 
@@ -130,7 +133,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	clock := o.Clock
 	if clock == nil {
 		// The one place the node's wall clock is made: block times are
-		// stamped and checked with it (ledgerApp), nothing else reads
+		// stamped and checked with it (ledger/blockexec), nothing else reads
 		// the wall clock for a timestamp.
 		clock = wallClock{offset: o.ClockOffset}
 		if o.ClockOffset != 0 {
@@ -207,13 +210,18 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("genesis state: %w", err)
 		}
-		if err := n.store.InitGenesis(toStateChanges(changes)); err != nil {
+		if err := n.store.InitGenesis(changes); err != nil {
 			return nil, fmt.Errorf("write genesis state: %w", err)
 		}
 	}
-	if n.app, err = newLedgerApp(doc.GetChainId(), n.genesisHash, n.store, n.exec, clock, log.With("part", "ledger"), n.metrics); err != nil {
+	if n.app, err = blockexec.New(doc.GetChainId(), n.store, n.exec, clock, log.With("part", "ledger"), ledgerMetrics(n.metrics)); err != nil {
 		return nil, err
 	}
+	// The API's waiters wake at each commit, whether consensus or block
+	// sync brought the block.
+	head, _ := n.store.Height()
+	n.commits = api.NewHeightNotifier(head)
+	n.app.OnCommit(func(c *blockexec.CommittedInfo) { n.commits.Set(c.Height) })
 	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{n.app}); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
@@ -235,7 +243,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 
 	// Consensus configuration from genesis and state.
-	vs, _ := n.app.validators()
+	vs, _ := n.app.Validators()
 	keys := make([]*pb.PublicKey, len(vs.GetValidators()))
 	for i, v := range vs.GetValidators() {
 		keys[i] = v.GetConsensusKey()
@@ -247,7 +255,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		log.Warn("validator key is not in the validator set: running as an observer", "key", fmt.Sprintf("%x", n.signer.Public().GetKey()))
 		n.signer = nil
 	}
-	n.consCfg = consensusConfig(doc, n.app.chainParams(), n.genesisHash, keys, n.self)
+	n.consCfg = consensusConfig(doc, n.app.Params(), n.genesisHash, keys, n.self)
 	// One cache for consensus signatures, shared by the gossip validator
 	// and the core: a proposal's or vote's signature that p2p checked
 	// before relaying it is not checked again when the core steps it.
@@ -311,8 +319,8 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
 	if n.transport, err = transport.New(transport.Config{MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
-		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: checkBlockTxs, Faults: n.byz,
-		Validators: func() *pb.ValidatorSet { vs, _ := n.app.validators(); return vs },
+		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: blockexec.CheckBlockTxs, Faults: n.byz,
+		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Metrics:    n.metrics, Logger: log, Done: n.done, WG: &n.wg,
 	}); err != nil {
 		return nil, err
@@ -406,8 +414,8 @@ func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) 
 	c.ChainID = doc.GetChainId()
 	c.ListenAddrs = n.cfg.P2P.ListenAddrs
 	c.ExternalAddrs = n.cfg.P2P.ExternalAddrs
-	c.MaxTxBytes = int(n.app.chainParams().GetMaxTxBytes())
-	if mb := int(n.app.chainParams().GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
+	c.MaxTxBytes = int(n.app.Params().GetMaxTxBytes())
+	if mb := int(n.app.Params().GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
 		c.MaxConsensusBytes = mb
 	}
 	for i, v := range vs.GetValidators() {
@@ -486,11 +494,11 @@ func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
 // signature stays a rejection: only a key rotation racing the gossip makes
 // an honest peer send one, and one rejection costs it little.
 func stateDependent(err error) bool {
-	var r *txRefusal
+	var r *blockexec.TxRefusal
 	if !errors.As(err, &r) {
 		return false
 	}
-	switch r.code {
+	switch r.ResultCode() {
 	case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER,
 		pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE, pb.ResultCode_RESULT_CODE_UNAUTHORIZED,
 		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE:

@@ -13,6 +13,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/mempool"
@@ -22,13 +23,26 @@ import (
 )
 
 // sigNode is the ledger side of one node: the state machine with this
-// node's signature cache, its ledger app and its mempool.
+// node's signature cache, its block executor and its mempool.
 type sigNode struct {
-	app     *ledgerApp
+	exec    *exec.Executor
+	store   *store.Store
+	app     *blockexec.Executor
 	mempool *mempool.Mempool
 }
 
-func (n *sigNode) verified() uint64 { return n.app.exec.SigStats().Verified }
+func (n *sigNode) verified() uint64 { return n.exec.SigStats().Verified }
+
+// resultsHash is the results hash of committed height h, as this node's
+// proposal above h names it.
+func (n *sigNode) resultsHash(h uint64) ([]byte, error) {
+	hdr, err := n.app.BuildPayload(consensus.ProposeSlot{Height: h + 1, StateHeight: h}, nil)
+	return hdr.GetResultsHash(), err
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
 
 // sigTestChain is a genesis with one department and four citizens who sign
 // the txs; newNode starts a node on it from genesis.
@@ -105,11 +119,11 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	if err := st.InitGenesis(toStateChanges(changes)); err != nil {
+	if err := st.InitGenesis(changes); err != nil {
 		t.Fatal(err)
 	}
-	app, err := newLedgerApp(c.doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
-		slog.New(slog.DiscardHandler), metrics.New())
+	app, err := blockexec.New(c.doc.GetChainId(), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
+		slog.New(slog.DiscardHandler), ledgerMetrics(metrics.New()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +132,7 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sigNode{app: app, mempool: mp}
+	return &sigNode{exec: ex, store: st, app: app, mempool: mp}
 }
 
 func wantNodeVerified(t *testing.T, n *sigNode, step string, want int) {
@@ -208,18 +222,18 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 	wantNodeVerified(t, late, "late node after late gossip", 40)
 
 	// Block sync: the block alone, every signature once.
-	if err := syncer.app.commitBlocks([]consensus.CommittedBlock{cb}); err != nil {
+	if err := syncer.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
 		t.Fatal(err)
 	}
 	wantNodeVerified(t, syncer, "block sync", 40)
 
 	// The same results everywhere.
-	want, err := leader.app.resultsHash(1)
+	want, err := leader.resultsHash(1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []*sigNode{follower, late, syncer} {
-		got, err := n.app.resultsHash(1)
+		got, err := n.resultsHash(1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +241,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 			t.Fatal("results differ between nodes")
 		}
 	}
-	rs, err := leader.app.store.Results(1)
+	rs, err := leader.store.Results(1)
 	if err != nil {
 		t.Fatal(err)
 	}

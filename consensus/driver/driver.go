@@ -59,8 +59,9 @@ type SafetyStore interface {
 	Save(consensus.SafetyState) error
 }
 
-// Executor is the application side of consensus: the ledger in node, a
-// fake in tests. Calls come from the driver goroutine, one at a time.
+// Executor is the application side of consensus: the block executor
+// (ledger/blockexec), a fake in tests. Calls come from the driver
+// goroutine, one at a time.
 type Executor interface {
 	// Head returns the last committed block, nil at genesis. Called once at
 	// start.

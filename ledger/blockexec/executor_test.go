@@ -1,4 +1,4 @@
-package node
+package blockexec
 
 import (
 	"log/slog"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
@@ -16,7 +17,6 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/state"
 	"github.com/govnode/govnode/ledger/store"
-	"github.com/govnode/govnode/node/metrics"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -24,8 +24,20 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
-// newTestApp is a ledgerApp on a fresh store with a one-department genesis.
-func newTestApp(t testing.TB) *ledgerApp {
+// testMetrics are instruments registered nowhere.
+func testMetrics() Metrics {
+	return Metrics{
+		Height:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "height"}),
+		CommittedTxs:   prometheus.NewCounter(prometheus.CounterOpts{Name: "committed"}),
+		FailedTxs:      prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"}),
+		BlockInterval:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "interval"}),
+		ApplyDuration:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "apply"}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "commit"}),
+	}
+}
+
+// newTestApp is an Executor on a fresh store with a one-department genesis.
+func newTestApp(t testing.TB) *Executor {
 	t.Helper()
 	key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'a', 'p', 'p'}))
 	if err != nil {
@@ -53,8 +65,8 @@ func newTestApp(t testing.TB) *ledgerApp {
 	if err := st.InitGenesis(sc); err != nil {
 		t.Fatal(err)
 	}
-	a, err := newLedgerApp(doc.GetChainId(), crypto.Hash([]byte("g")), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
-		slog.New(slog.DiscardHandler), metrics.New())
+	a, err := New(doc.GetChainId(), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
+		slog.New(slog.DiscardHandler), testMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,5 +158,70 @@ func TestCommitRefusesTxsOtherThanCertified(t *testing.T) {
 		if h, _ := a.store.Height(); h != 0 {
 			t.Fatalf("%s: the store moved to height %d", name, h)
 		}
+	}
+}
+
+// Each OnCommit listener learns of each committed block once, with its
+// height, hash and txs; a block handed over again (block sync and
+// consensus both deliver it) is not announced twice.
+func TestOnCommitAnnouncesEachBlockOnce(t *testing.T) {
+	a := newTestApp(t)
+	var got []*CommittedInfo
+	a.OnCommit(func(c *CommittedInfo) { got = append(got, c) })
+	txs := [][]byte{[]byte("tx one"), []byte("tx two")}
+	hdr, err := a.BuildPayload(consensus.ProposeSlot{Height: 1}, txs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr.ChainId, hdr.Height = "app-test", 1
+	hb, err := proto.Marshal(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb, Txs: txs}, Header: hdr,
+		Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	for range 2 {
+		if err := a.Commit([]consensus.CommittedBlock{cb}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d announcements, want 1", len(got))
+	}
+	c := got[0]
+	if c.Height != 1 || string(c.Hash) != string(cb.Hash) || len(c.TxHashes) != len(txs) || len(c.Results) != len(txs) {
+		t.Fatalf("announced height %d hash %x with %d tx hashes and %d results; want height 1, hash %x, %d txs",
+			c.Height, c.Hash, len(c.TxHashes), len(c.Results), cb.Hash, len(txs))
+	}
+	for i, tx := range txs {
+		if string(c.TxHashes[i]) != string(crypto.Hash(tx)) {
+			t.Fatalf("tx hash %d is %x, want %x", i, c.TxHashes[i], crypto.Hash(tx))
+		}
+	}
+}
+
+// An executor without one of its instruments is refused at construction,
+// naming the missing one, rather than panicking at its first commit.
+func TestNewRefusesUnsetMetrics(t *testing.T) {
+	cases := []struct {
+		field string
+		unset func(m *Metrics)
+	}{
+		{"Height", func(m *Metrics) { m.Height = nil }},
+		{"CommittedTxs", func(m *Metrics) { m.CommittedTxs = nil }},
+		{"FailedTxs", func(m *Metrics) { m.FailedTxs = nil }},
+		{"BlockInterval", func(m *Metrics) { m.BlockInterval = nil }},
+		{"ApplyDuration", func(m *Metrics) { m.ApplyDuration = nil }},
+		{"CommitDuration", func(m *Metrics) { m.CommitDuration = nil }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field, func(t *testing.T) {
+			m := testMetrics()
+			tc.unset(&m)
+			_, err := New("app-test", nil, nil, fixedClock{}, slog.New(slog.DiscardHandler), m)
+			if err == nil || !strings.Contains(err.Error(), "Metrics."+tc.field) {
+				t.Fatalf("New = %v, want an error naming Metrics.%s", err, tc.field)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package blockexec
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 )
 
 // FuzzValidateBlock decodes arbitrary bytes as a proposed block (the
-// payload a leader gossips) and its header, and asks the ledger app to
+// payload a leader gossips) and its header, and asks the executor to
 // validate it above the genesis, as a validator does before voting
 // (DESIGN §3 step 4). Decoding and validation must not panic, and a block
 // that passes must carry exactly the txs its header commits to: the
@@ -75,7 +75,7 @@ func FuzzValidateBlock(f *testing.F) {
 		hashes := make([][]byte, len(b.GetTxs()))
 		seen := map[string]bool{}
 		for i, tx := range b.GetTxs() {
-			if uint64(len(tx)) > a.chainParams().GetMaxTxBytes() {
+			if uint64(len(tx)) > a.Params().GetMaxTxBytes() {
 				t.Fatalf("accepted a %d-byte tx", len(tx))
 			}
 			hashes[i] = crypto.Hash(tx)
@@ -88,4 +88,13 @@ func FuzzValidateBlock(f *testing.F) {
 			t.Fatal("accepted a tx root that does not commit to the txs")
 		}
 	})
+}
+
+func fuzzMarshal(tb testing.TB, m proto.Message) []byte {
+	tb.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

@@ -1,4 +1,4 @@
-package node
+package blockexec
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
@@ -15,7 +16,6 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
-	"github.com/govnode/govnode/node/metrics"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -23,29 +23,49 @@ import (
 // time may be. A proposal further in the future is refused (not voted for).
 const maxClockDrift = 10 * time.Second
 
-// Clock gives the node the time. Production uses the wall clock; the clock
-// is only read to stamp and sanity-check block times, never inside the
-// state machine, which takes time from headers.
+// Clock gives the executor the time. Production uses the wall clock; the
+// clock is only read to stamp and sanity-check block times, never inside
+// the state machine, which takes time from headers.
 type Clock interface{ Now() time.Time }
 
-type wallClock struct{ offset time.Duration }
+// Metrics are the executor's instruments; the node fills them from its
+// registry (node/metrics). Every field must be set.
+type Metrics struct {
+	Height         prometheus.Gauge    // last committed height
+	CommittedTxs   prometheus.Counter  // txs in committed blocks
+	FailedTxs      prometheus.Counter  // of which failed
+	BlockInterval  prometheus.Observer // seconds between two commits
+	ApplyDuration  prometheus.Observer // seconds the state machine took per block
+	CommitDuration prometheus.Observer // seconds the store write took per block
+}
 
-func (c wallClock) Now() time.Time { return time.Now().Add(c.offset) }
+func (m Metrics) check() error {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Height", m.Height != nil}, {"CommittedTxs", m.CommittedTxs != nil}, {"FailedTxs", m.FailedTxs != nil},
+		{"BlockInterval", m.BlockInterval != nil}, {"ApplyDuration", m.ApplyDuration != nil}, {"CommitDuration", m.CommitDuration != nil},
+	} {
+		if !f.set {
+			return fmt.Errorf("blockexec: Metrics.%s is nil; every field must be set", f.name)
+		}
+	}
+	return nil
+}
 
-// ledgerApp is the application side of consensus: it executes committed
+// Executor is the application side of consensus: it executes committed
 // blocks with the state machine and writes them to the store, validates
 // proposals and builds payloads for this node's proposals. The consensus
-// driver calls it from one goroutine; block sync calls commitBlocks from
+// driver calls it from one goroutine; block sync calls Commit from
 // another, so commits are serialized by commitMu.
-type ledgerApp struct {
-	chainID     string
-	genesisHash []byte
-	store       *store.Store
-	exec        *exec.Executor
-	clock       Clock
-	log         *slog.Logger
-	metrics     *metrics.Metrics
-	notify      *heightNotifier
+type Executor struct {
+	chainID string
+	store   *store.Store
+	exec    *exec.Executor
+	clock   Clock
+	log     *slog.Logger
+	metrics Metrics
 
 	commitMu   sync.Mutex
 	lastCommit time.Time
@@ -56,18 +76,21 @@ type ledgerApp struct {
 	params       *pb.Params
 	resultHashes map[uint64][]byte // recent heights' results_hash
 	times        map[uint64]int64  // recent heights' block times
-	onCommit     []func(h uint64, blocks []*committedInfo)
+	onCommit     []func(*CommittedInfo)
 }
 
-// committedInfo is what listeners learn about a committed block.
-type committedInfo struct {
+// CommittedInfo is what listeners learn about a committed block.
+type CommittedInfo struct {
 	Height   uint64
 	Hash     []byte
 	TxHashes [][]byte
 	Results  []*pb.TxResult
 }
 
-var _ driver.Executor = (*ledgerApp)(nil)
+var _ driver.Executor = (*Executor)(nil)
+
+// StateReader is the committed state in st as the state machine reads it.
+func StateReader(st *store.Store) exec.Reader { return reader{st} }
 
 // reader adapts the store to the state machine's Reader.
 type reader struct{ s *store.Store }
@@ -109,13 +132,17 @@ func (r reader) Iterate(start, end []byte, fn func(k, v []byte) error) error {
 	return err
 }
 
-func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.Executor, clock Clock, log *slog.Logger, m *metrics.Metrics) (*ledgerApp, error) {
-	a := &ledgerApp{
-		chainID: chainID, genesisHash: genesisHash, store: st, exec: ex, clock: clock, log: log, metrics: m,
+// New returns the executor of chainID's blocks over the ledger st, which
+// holds at least the genesis state, executed with the state machine ex.
+func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *slog.Logger, m Metrics) (*Executor, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	a := &Executor{
+		chainID: chainID, store: st, exec: ex, clock: clock, log: log, metrics: m,
 		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{},
 	}
 	h, _ := st.Height()
-	a.notify = newHeightNotifier(h)
 	if err := a.reloadChainState(); err != nil {
 		return nil, err
 	}
@@ -130,7 +157,7 @@ func newLedgerApp(chainID string, genesisHash []byte, st *store.Store, ex *exec.
 // it started, signs and checks with the same set and names its hash in
 // headers. A governance change of the set is recorded in state (and
 // logged when committed) but not applied to consensus.
-func (a *ledgerApp) reloadChainState() error {
+func (a *Executor) reloadChainState() error {
 	r := reader{a.store}
 	vs, err := exec.ValidatorSetAt(r, 0)
 	if err != nil {
@@ -163,20 +190,31 @@ func validatorSetHash(vs *pb.ValidatorSet) ([]byte, error) {
 	return crypto.Hash(b), nil
 }
 
-func (a *ledgerApp) chainParams() *pb.Params {
+// OnCommit registers f, called with each block once it is committed, in
+// height order, from the goroutine that committed it. f must not call
+// Commit.
+func (a *Executor) OnCommit(f func(*CommittedInfo)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onCommit = append(a.onCommit, f)
+}
+
+// Params returns the chain parameters in force.
+func (a *Executor) Params() *pb.Params {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.params
 }
 
-func (a *ledgerApp) validators() (*pb.ValidatorSet, []byte) {
+// Validators returns the validator set consensus runs with and its hash.
+func (a *Executor) Validators() (*pb.ValidatorSet, []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.valset, a.valsetHash
 }
 
 // Head returns the last committed block, nil at genesis.
-func (a *ledgerApp) Head() (*pb.Block, error) {
+func (a *Executor) Head() (*pb.Block, error) {
 	h, ok := a.store.Height()
 	if !ok {
 		return nil, errors.New("ledger has no genesis")
@@ -184,10 +222,11 @@ func (a *ledgerApp) Head() (*pb.Block, error) {
 	if h == 0 {
 		return nil, nil
 	}
-	return a.blockAt(h)
+	return a.Block(h)
 }
 
-func (a *ledgerApp) blockAt(h uint64) (*pb.Block, error) {
+// Block returns the committed block at height h.
+func (a *Executor) Block(h uint64) (*pb.Block, error) {
 	_, raw, err := a.store.BlockByHeight(h)
 	if err != nil {
 		return nil, fmt.Errorf("load block %d: %w", h, err)
@@ -199,15 +238,11 @@ func (a *ledgerApp) blockAt(h uint64) (*pb.Block, error) {
 	return b, nil
 }
 
-// Commit executes and stores committed blocks (consensus.Executor).
-func (a *ledgerApp) Commit(blocks []consensus.CommittedBlock) error {
-	return a.commitBlocks(blocks)
-}
-
-// commitBlocks executes and stores blocks in height order. Blocks at or
-// below the committed height are skipped (block sync and consensus may both
-// hand over the same block).
-func (a *ledgerApp) commitBlocks(blocks []consensus.CommittedBlock) error {
+// Commit executes and stores committed blocks in height order
+// (driver.Executor; block sync calls it too). Blocks at or below the
+// committed height are skipped (block sync and consensus may both hand
+// over the same block).
+func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
 	for _, cb := range blocks {
@@ -227,7 +262,7 @@ func (a *ledgerApp) commitBlocks(blocks []consensus.CommittedBlock) error {
 	return nil
 }
 
-func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
+func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	hdr := cb.Header
 	if hdr == nil {
 		hdr = &pb.Header{}
@@ -238,7 +273,7 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 	// Every path that brings a block in checks its txs against its
 	// header; executing other txs than the quorum certified would put
 	// this node's state apart from everyone's, so refuse to go on.
-	if err := checkBlockTxs(cb.Block, hdr); err != nil {
+	if err := CheckBlockTxs(cb.Block, hdr); err != nil {
 		return fmt.Errorf("commit block %d: %w", cb.Height, err)
 	}
 	start := time.Now()
@@ -275,7 +310,7 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 			failed++
 		}
 	}
-	cd.Changes = toStateChanges(res.Changes)
+	cd.Changes = res.Changes
 	if cd.BlockEvents, err = encodeBlockEvents(res.Events); err != nil {
 		return fmt.Errorf("encode events %d: %w", cb.Height, err)
 	}
@@ -306,11 +341,10 @@ func (a *ledgerApp) commitOne(cb consensus.CommittedBlock) error {
 		a.metrics.BlockInterval.Observe(done.Sub(a.lastCommit).Seconds())
 	}
 	a.lastCommit = done
-	info := []*committedInfo{{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results}}
+	info := &CommittedInfo{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results}
 	for _, f := range listeners {
-		f(cb.Height, info)
+		f(info)
 	}
-	a.notify.Set(cb.Height)
 	a.log.Debug("committed", "height", cb.Height, "txs", len(res.Results), "failed", failed,
 		"apply_ms", applied.Sub(start).Milliseconds(), "write_ms", done.Sub(applied).Milliseconds())
 	return nil
@@ -334,7 +368,7 @@ func encodeBlockEvents(evs []*pb.Event) ([]byte, error) {
 
 // resultsHash returns the Merkle root of the results of block h (the empty
 // root at genesis).
-func (a *ledgerApp) resultsHash(h uint64) ([]byte, error) {
+func (a *Executor) resultsHash(h uint64) ([]byte, error) {
 	a.mu.Lock()
 	if rh, ok := a.resultHashes[h]; ok {
 		a.mu.Unlock()
@@ -356,7 +390,7 @@ func (a *ledgerApp) resultsHash(h uint64) ([]byte, error) {
 }
 
 // blockTime returns the block time of committed height h (genesis: 0).
-func (a *ledgerApp) blockTime(h uint64) (int64, error) {
+func (a *Executor) blockTime(h uint64) (int64, error) {
 	if h == 0 {
 		return 0, nil
 	}
@@ -366,7 +400,7 @@ func (a *ledgerApp) blockTime(h uint64) (int64, error) {
 	if ok {
 		return t, nil
 	}
-	b, err := a.blockAt(h)
+	b, err := a.Block(h)
 	if err != nil {
 		return 0, err
 	}
@@ -378,7 +412,7 @@ func (a *ledgerApp) blockTime(h uint64) (int64, error) {
 }
 
 // attested returns the state root and results hash of height h.
-func (a *ledgerApp) attested(h uint64) (root, results []byte, err error) {
+func (a *Executor) attested(h uint64) (root, results []byte, err error) {
 	head, _ := a.store.Height()
 	if h > head {
 		return nil, nil, fmt.Errorf("state of height %d not executed yet (ledger at %d)", h, head)
@@ -395,7 +429,7 @@ func (a *ledgerApp) attested(h uint64) (root, results []byte, err error) {
 }
 
 // BuildPayload fills the application fields of this node's proposal.
-func (a *ledgerApp) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header, error) {
+func (a *Executor) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header, error) {
 	root, results, err := a.attested(slot.StateHeight)
 	if err != nil {
 		return nil, err
@@ -414,7 +448,7 @@ func (a *ledgerApp) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.
 	if now < floor {
 		now = floor
 	}
-	_, vsHash := a.validators()
+	_, vsHash := a.Validators()
 	hashes := make([][]byte, len(txs))
 	for i, tx := range txs {
 		hashes[i] = crypto.Hash(tx)
@@ -433,7 +467,7 @@ func (a *ledgerApp) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.
 // ValidateBlock checks a proposal's application fields before this node
 // votes for it. Every check is deterministic across correct nodes except
 // the bound on future block times, which uses this node's clock.
-func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
+func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 	hdr := req.Header
 	if hdr.GetChainId() != a.chainID {
 		return fmt.Errorf("chain id %q, want %q", hdr.GetChainId(), a.chainID)
@@ -451,7 +485,7 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 	if !bytes.Equal(hdr.GetResultsHash(), results) {
 		return fmt.Errorf("results_hash %x differs from ours %x at height %d", hdr.GetResultsHash(), results, req.StateHeight)
 	}
-	_, vsHash := a.validators()
+	_, vsHash := a.Validators()
 	if !bytes.Equal(hdr.GetValidatorSetHash(), vsHash) {
 		return fmt.Errorf("validator_set_hash %x differs from ours %x", hdr.GetValidatorSetHash(), vsHash)
 	}
@@ -459,7 +493,7 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 	if int(hdr.GetTxCount()) != len(txs) {
 		return fmt.Errorf("tx_count %d but %d txs", hdr.GetTxCount(), len(txs))
 	}
-	params := a.chainParams()
+	params := a.Params()
 	if err := exec.CheckBlockLimits(params, txs); err != nil {
 		return err
 	}
@@ -506,32 +540,52 @@ func (a *ledgerApp) ValidateBlock(req consensus.ValidationRequest) error {
 	return nil
 }
 
-// checkTx is the mempool's checker: the state machine's CheckTx against
-// committed state.
-func (a *ledgerApp) CheckTx(tx []byte) (*TxMeta, error) {
+// CheckTx is the mempool's check: the state machine's CheckTx against
+// committed state. A tx the state machine refuses is a *TxRefusal; any
+// other error is a failure to read state.
+func (a *Executor) CheckTx(tx []byte) (*exec.CheckResult, error) {
 	res, err := a.exec.CheckTx(reader{a.store}, tx)
 	if err != nil {
 		return nil, err
 	}
 	if !res.OK() {
-		return nil, &txRefusal{code: res.Code, reason: res.Reason}
+		return nil, &TxRefusal{code: res.Code, reason: res.Reason}
 	}
-	return &TxMeta{Hash: res.TxHash, Signer: res.Signer, Nonce: res.Nonce, NextNonce: res.NextNonce}, nil
+	return res, nil
 }
 
 // NextNonce is signer's next nonce in committed state (the mempool's
 // nonce tracking).
-func (a *ledgerApp) NextNonce(signer string) (uint64, error) {
+func (a *Executor) NextNonce(signer string) (uint64, error) {
 	last, err := exec.Nonce(reader{a.store}, signer)
 	return last + 1, err
 }
 
-// txRefusal is the state machine's reason for refusing a tx.
-type txRefusal struct {
+// TxRefusal is the state machine's reason for refusing a tx.
+type TxRefusal struct {
 	code   pb.ResultCode
 	reason string
 }
 
-func (e *txRefusal) Error() string {
+func (e *TxRefusal) Error() string {
 	return fmt.Sprintf("%s: %s", e.code, e.reason)
+}
+
+// ResultCode is the state machine's code for the refusal.
+func (e *TxRefusal) ResultCode() pb.ResultCode { return e.code }
+
+// CheckBlockTxs checks that a block's txs are the ones its header commits
+// to. A header's signature or certificate covers the header only; the
+// txs beside it are checked wherever a block comes from a peer (block
+// sync, fetches; gossiped proposals are checked by p2p) and once more
+// before a block is executed.
+func CheckBlockTxs(b *pb.Block, hdr *pb.Header) error {
+	hashes := make([][]byte, len(b.GetTxs()))
+	for i, tx := range b.GetTxs() {
+		hashes[i] = crypto.Hash(tx)
+	}
+	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+		return errors.New("txs do not match the header's tx_count and tx_root")
+	}
+	return nil
 }
