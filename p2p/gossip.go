@@ -202,8 +202,7 @@ func isValidator(cfg *Config, id peer.ID) bool {
 // peers would reject.
 func (g *gossip) validator(ts *topicState, o *options) pubsub.ValidatorEx {
 	c := &g.n.counters.topics[ts.kind]
-	chainID := g.n.cfg.ChainID
-	txVal, consCheck, sigs := o.txVal, o.consCheck, o.sigCache
+	txVal, consCheck := o.txVal, o.consCheck
 	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		var err error
 		switch ts.kind {
@@ -214,10 +213,7 @@ func (g *gossip) validator(ts *topicState, o *options) pubsub.ValidatorEx {
 			}
 		case TopicConsensus:
 			var cm *pb.ConsensusMessage
-			cm, err = checkConsensus(chainID, g.n.vset.Load(), sigs, msg.GetData(), ts.max)
-			if err == nil && consCheck != nil {
-				err = consCheck(ctx, cm)
-			}
+			cm, err = checkConsensus(g.n.vset.Load(), consCheck, msg.GetData(), ts.max)
 			if err == nil {
 				msg.ValidatorData = cm
 			}

@@ -10,7 +10,6 @@ import (
 
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 
-	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -28,10 +27,13 @@ var ErrIgnore = errors.New("p2p: ignore message")
 // consensus loop.
 type TxValidator func(ctx context.Context, data []byte) error
 
-// ConsensusCheck is an optional extra check of a consensus message that has
-// already passed p2p's own (size, decoding, membership, signature), e.g. a
-// view far below the node's. The message is shared: do not modify it.
-type ConsensusCheck func(ctx context.Context, msg *pb.ConsensusMessage) error
+// ConsensusCheck authenticates a gossiped consensus message that p2p has
+// bounded and decoded: the node passes consensus.CheckSender, the one
+// definition of "signed by its sender", against vs, the validator set p2p
+// holds now. An error wrapping ErrIgnore ignores the message, any other
+// rejects it. It runs on gossipsub's validation workers, concurrently; the
+// message is shared: do not modify it.
+type ConsensusCheck func(vs *ValidatorSet, msg *pb.ConsensusMessage) error
 
 // BlockSource serves block sync. Implementations are safe for concurrent
 // use; returned values are not modified by p2p and must not be modified by
@@ -73,7 +75,6 @@ type options struct {
 	key       lcrypto.PrivKey
 	log       *slog.Logger
 	vset      *ValidatorSet
-	sigCache  *crypto.SigCache
 	txVal     TxValidator
 	consCheck ConsensusCheck
 	blocks    BlockSource
@@ -119,17 +120,6 @@ func WithValidatorSet(vs *ValidatorSet) Option {
 	}
 }
 
-// WithSigCache makes the consensus gossip check verify signatures through
-// c, shared with the consensus core (consensus.Config.SigCache): a vote or
-// proposal signature checked here is not checked again by the core. Nil,
-// the default, verifies every signature here and leaves the core its own.
-func WithSigCache(c *crypto.SigCache) Option {
-	return func(o *options) error {
-		o.sigCache = c
-		return nil
-	}
-}
-
 // WithTxValidator sets the node's transaction check. Without it, p2p only
 // checks size and that the data decodes as a SignedTx with a body and a
 // signature.
@@ -143,7 +133,9 @@ func WithTxValidator(v TxValidator) Option {
 	}
 }
 
-// WithConsensusCheck adds the node's own check after p2p's.
+// WithConsensusCheck sets the check of gossiped consensus messages
+// (ConsensusCheck). Without it p2p relays no consensus message: it cannot
+// tell a forgery from a vote.
 func WithConsensusCheck(c ConsensusCheck) Option {
 	return func(o *options) error {
 		if c == nil {

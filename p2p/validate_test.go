@@ -8,11 +8,20 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 const testChain = "unit-chain"
+
+// senderCheck is the check the node installs: consensus.CheckSender, the
+// one definition of a consensus message's authenticity.
+func senderCheck(cache *crypto.SigCache) ConsensusCheck {
+	return func(vs *ValidatorSet, m *pb.ConsensusMessage) error {
+		return consensus.CheckSender(testChain, vs, cache, m)
+	}
+}
 
 func testKeys(t *testing.T, n int) ([]crypto.PrivateKey, *ValidatorSet) {
 	t.Helper()
@@ -138,7 +147,7 @@ func TestCheckConsensus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg, err := checkConsensus(testChain, vs, nil, tt.data, 512)
+			msg, err := checkConsensus(vs, senderCheck(nil), tt.data, 512)
 			if tt.reject {
 				if !errors.Is(err, errReject) {
 					t.Fatalf("err = %v, want a rejection", err)
@@ -166,14 +175,14 @@ func TestCheckConsensusFillsSigCache(t *testing.T) {
 	}
 	cache := crypto.NewSigCache(16)
 	good, goodSig := vote(keys[1])
-	if _, err := checkConsensus(testChain, vs, cache, marshal(t, good), 1<<16); err != nil {
+	if _, err := checkConsensus(vs, senderCheck(cache), marshal(t, good), 1<<16); err != nil {
 		t.Fatal(err)
 	}
 	if hit, err := cache.Verify(keys[1].Public(), signBytes, goodSig); !hit || err != nil {
 		t.Fatalf("after p2p's check: hit %v err %v, want a hit", hit, err)
 	}
 	forged, forgedSig := vote(keys[2]) // signed by 2, sent as 1
-	if _, err := checkConsensus(testChain, vs, cache, marshal(t, forged), 1<<16); err == nil {
+	if _, err := checkConsensus(vs, senderCheck(cache), marshal(t, forged), 1<<16); err == nil {
 		t.Fatal("forged vote accepted")
 	}
 	if hit, err := cache.Verify(keys[1].Public(), signBytes, forgedSig); hit || err == nil {
@@ -283,7 +292,7 @@ func FuzzCheckConsensus(f *testing.F) {
 	f.Add([]byte{0x12, 0x02, 0x0a, 0x00}) // a proposal with an empty block
 	f.Add([]byte{0x2a, 0x02, 0x12, 0x00}) // a TC with an empty sig
 	f.Fuzz(func(t *testing.T, data []byte) {
-		msg, err := checkConsensus(testChain, vs, nil, data, 1<<16)
+		msg, err := checkConsensus(vs, senderCheck(nil), data, 1<<16)
 		if err == nil && msg.GetSender() != 0 {
 			t.Fatalf("accepted a message from %d", msg.GetSender())
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -122,6 +123,9 @@ func (nw *Network) Start(i int, cfg p2p.Config, opts ...p2p.Option) *p2p.Node {
 		p2p.WithValidatorSet(nw.VSet),
 		p2p.WithLogger(Logger(t)),
 		p2p.WithRand(rand.New(rand.NewPCG(uint64(i), 42))),
+		p2p.WithConsensusCheck(func(vs *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
+			return consensus.CheckSender(ChainID, vs, nil, m)
+		}),
 	}
 	n, err := p2p.New(ctx, cfg, append(base, opts...)...)
 	if err != nil {
