@@ -5,18 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
@@ -33,15 +29,11 @@ import (
 	"github.com/govnode/govnode/node/transport"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
 
 // tickInterval is the wall-clock length of one consensus tick; the chain's
 // timeouts (in milliseconds) are converted to ticks with it.
 const tickInterval = 10 * time.Millisecond
-
-// apiCompressMinBytes is the smallest API response sent gzip-compressed.
-const apiCompressMinBytes = 1 << 10
 
 // Options are what New needs besides the config file.
 type Options struct {
@@ -105,8 +97,8 @@ type Node struct {
 	evidence  *evidencePool  // nil for an observer
 	byz       byzantine.Hook // byzantine.Honest{} but in a byzantine test build
 
-	api   *httpServer   // bound in New, served by Run
-	extra []*httpServer // metrics and pprof, when configured
+	api       *api.Server
+	listeners *api.Listeners // bound in New, served by Run
 
 	status  atomic.Pointer[consensus.Status]
 	syncing atomic.Bool
@@ -332,51 +324,28 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	n.metrics.Registry.MustRegister(metrics.NewP2PCollector(n.host.Stats, n.host.Peers))
 
-	// API, metrics and pprof listeners (listen.go).
-	lim := apiLimits(cfg.API)
-	mux := http.NewServeMux()
-	// Responses under apiCompressMinBytes go out uncompressed even to a
-	// client that accepts gzip: compressing a SubmitTx answer of a few
-	// dozen bytes cost about 9% of a node's CPU under load (a flate
-	// compressor reset per response) and saves nothing.
-	path, h := govnodev1connect.NewNodeServiceHandler(&apiServer{n: n}, connect.WithInterceptors(n.metricsInterceptor()),
-		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
-	mux.Handle(path, h)
-	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	if n.api, err = listenHTTP(httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: cfg.API.ListenAddr,
-		MaxConns: cfg.API.MaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols}, lim, mux, n.metrics, log); err != nil {
+	// API, metrics and pprof listeners (node/api).
+	if n.api, err = api.New(api.Deps{
+		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version,
+		NodeID: n.host.ID().String(), ValidatorIndex: n.self,
+		Ledger: n.store, State: blockexec.StateReader(n.store),
+		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
+		Mempool:    n.mempool, Submit: n.submit,
+		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
+		Commits: n.commits, Done: n.done, Metrics: n.metrics,
+	}); err != nil {
 		return nil, err
 	}
-	if cfg.Metrics.ListenAddr != "" {
-		mm := http.NewServeMux()
-		mm.Handle("/metrics", promhttp.HandlerFor(n.metrics.Registry, promhttp.HandlerOpts{}))
-		s, err := listenHTTP(httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: cfg.Metrics.ListenAddr,
-			MaxConns: cfg.Metrics.MaxConns, MaxConnsKey: "metrics.max_conns"}, lim, mm, n.metrics, log)
-		if err != nil {
-			return nil, err
-		}
-		n.extra = append(n.extra, s)
-	}
-	if cfg.Debug.Pprof {
-		pm := http.NewServeMux()
-		pm.HandleFunc("/debug/pprof/", pprof.Index)
-		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		// pprof elsewhere than loopback is refused without its own key:
-		// its profiles and traces cost CPU on demand and show the node's
-		// internals, with no authentication.
-		s, err := listenHTTP(httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: cfg.Debug.PprofListenAddr,
-			MaxConns: cfg.Debug.PprofMaxConns, MaxConnsKey: "debug.pprof_max_conns",
-			RemoteKey: "debug.pprof_allow_remote", Remote: cfg.Debug.PprofAllowRemote}, lim, pm, n.metrics, log)
-		if err != nil {
-			return nil, err
-		}
-		n.extra = append(n.extra, s)
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	if n.listeners, err = api.Listen(api.ListenConfig{
+		APIAddr: cfg.API.ListenAddr, APIMaxConns: cfg.API.MaxConns,
+		ReadHeaderTimeout: ms(cfg.API.ReadHeaderTimeoutMs), ReadTimeout: ms(cfg.API.ReadTimeoutMs),
+		WriteTimeout: ms(cfg.API.WriteTimeoutMs), IdleTimeout: ms(cfg.API.IdleTimeoutMs), AllowedHosts: cfg.API.AllowedHosts,
+		MetricsAddr: cfg.Metrics.ListenAddr, MetricsMaxConns: cfg.Metrics.MaxConns,
+		Pprof: cfg.Debug.Pprof, PprofAddr: cfg.Debug.PprofListenAddr, PprofMaxConns: cfg.Debug.PprofMaxConns,
+		PprofAllowRemote: cfg.Debug.PprofAllowRemote,
+	}, n.api, log); err != nil {
+		return nil, err
 	}
 	// Last: the marker says the home ran a node, which only a New that
 	// went through may say.
@@ -385,7 +354,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	h0, _ := n.store.Height()
 	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,
-		"peer_id", n.host.ID().String(), "api", n.api.Addr())
+		"peer_id", n.host.ID().String(), "api", n.listeners.APIAddr())
 	return n, nil
 }
 
@@ -533,6 +502,16 @@ func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
 	return hash, nil
 }
 
+// The block executor's refusal of a tx carries the state machine's code,
+// which picks the API's answer to SubmitTx.
+var _ api.Refusal = (*blockexec.TxRefusal)(nil)
+
+// waitForTx waits until the tx with hash is committed or ctx ends (the
+// API's wait, which the evidence pool uses too).
+func (n *Node) waitForTx(ctx context.Context, hash []byte) (store.TxLocation, *pb.TxResult, error) {
+	return n.api.WaitForTx(ctx, hash)
+}
+
 // Re-gossip of waiting txs: a tx is published again once it has waited
 // regossipAge since it was last gossiped (gossip drops repeats it saw
 // within p2p's SeenTTL, which is shorter).
@@ -572,10 +551,17 @@ func (n *Node) regossip(ctx context.Context) {
 }
 
 // APIAddr is the address the API listens on.
-func (n *Node) APIAddr() string { return n.api.Addr() }
+func (n *Node) APIAddr() string { return n.listeners.APIAddr() }
 
 // PeerID is the node's libp2p id.
 func (n *Node) PeerID() peer.ID { return n.host.ID() }
+
+// peerByString decodes a peer id as a peer reports it (block sync's best
+// peer); false if it is not one.
+func (n *Node) peerByString(s string) (peer.ID, bool) {
+	id, err := peer.Decode(s)
+	return id, err == nil
+}
 
 // Run serves the API and runs consensus and block sync until ctx ends or a
 // part fails. It then stops everything (Close).
@@ -593,19 +579,8 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.api.serve(); err != nil {
-			errc <- err
-		}
+		n.listeners.Serve(func(err error) { errc <- err })
 	}()
-	for _, s := range n.extra {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			if err := s.serve(); err != nil {
-				n.log.Error("http server", "listener", s.name, "addr", s.Addr(), "err", err)
-			}
-		}()
-	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -657,10 +632,8 @@ func (n *Node) Close() error {
 		close(n.done)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, s := range append([]*httpServer{n.api}, n.extra...) {
-			if s != nil {
-				_ = s.srv.Shutdown(sctx)
-			}
+		if n.listeners != nil {
+			n.listeners.Shutdown(sctx)
 		}
 		if n.host != nil {
 			_ = n.host.Close()
@@ -674,10 +647,8 @@ func (n *Node) Close() error {
 func (n *Node) closeParts() error {
 	var errs []error
 	// Listeners New bound and Run never served.
-	for _, s := range append([]*httpServer{n.api}, n.extra...) {
-		if s != nil {
-			_ = s.ln.Close()
-		}
+	if n.listeners != nil {
+		n.listeners.Close()
 	}
 	if n.host != nil {
 		_ = n.host.Close()
@@ -687,21 +658,6 @@ func (n *Node) closeParts() error {
 		n.store = nil
 	}
 	return errors.Join(errs...)
-}
-
-// metricsInterceptor counts API requests by procedure and code.
-func (n *Node) metricsInterceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			resp, err := next(ctx, req)
-			code := "ok"
-			if err != nil {
-				code = connect.CodeOf(err).String()
-			}
-			n.metrics.APIRequests.WithLabelValues(req.Spec().Procedure, code).Inc()
-			return resp, err
-		}
-	}
 }
 
 // checkGenesisMarker refuses a data dir made for another genesis.

@@ -1,4 +1,4 @@
-package node
+package api
 
 // The HTTP listeners' limits (listen.go) on real sockets: slow bodies cut
 // by read_timeout, the connection cap, the Host allow-list, warnings and

@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/mempool"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -26,12 +27,20 @@ const (
 	maxStreamBatch = 256
 )
 
-// apiServer implements the NodeService API over the node's parts.
-type apiServer struct {
-	n *Node
+// Server implements the NodeService API over the node's parts (Deps).
+type Server struct {
+	d Deps
 }
 
-var _ govnodev1connect.NodeServiceHandler = (*apiServer)(nil)
+var _ govnodev1connect.NodeServiceHandler = (*Server)(nil)
+
+// New makes the API server. It checks that every part it reads is given.
+func New(d Deps) (*Server, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	return &Server{d: d}, nil
+}
 
 func invalidArg(format string, args ...any) error {
 	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
@@ -65,19 +74,27 @@ func queryErr(what, id string, err error) error {
 	return internal(fmt.Errorf("read %s %q: %w", what, id, err))
 }
 
+// Refusal is the checker's refusal of a tx (the block executor's CheckTx,
+// through the mempool): the state machine's result code says why, and
+// picks the API's code.
+type Refusal interface {
+	error
+	ResultCode() pb.ResultCode
+}
+
 // submitErr maps a mempool refusal to an API error with the right code.
 func submitErr(err error) error {
-	var ref *txRefusal
+	var ref Refusal
 	switch {
 	// ErrSignerFull and ErrQueuedFull wrap ErrMempoolFull: try later.
-	case errors.Is(err, ErrMempoolFull), errors.Is(err, ErrTxTooLarge):
+	case errors.Is(err, mempool.ErrMempoolFull), errors.Is(err, mempool.ErrTxTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)
-	case errors.Is(err, ErrDuplicateTx):
+	case errors.Is(err, mempool.ErrDuplicateTx):
 		return connect.NewError(connect.CodeAlreadyExists, err)
-	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrNonceTooFar):
+	case errors.Is(err, mempool.ErrStaleNonce), errors.Is(err, mempool.ErrNonceTaken), errors.Is(err, mempool.ErrNonceTooFar):
 		return connect.NewError(connect.CodeFailedPrecondition, err)
 	case errors.As(err, &ref):
-		switch ref.code {
+		switch ref.ResultCode() {
 		case pb.ResultCode_RESULT_CODE_UNAUTHORIZED, pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE:
 			return connect.NewError(connect.CodePermissionDenied, err)
 		case pb.ResultCode_RESULT_CODE_BAD_SIGNATURE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER:
@@ -93,14 +110,14 @@ func submitErr(err error) error {
 	}
 }
 
-func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
+func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
 	tx := req.Msg.GetTx()
 	if len(tx) == 0 {
 		return nil, invalidArg("tx is empty")
 	}
-	hash, err := s.n.submit(ctx, tx)
+	hash, err := s.d.Submit(ctx, tx)
 	if err != nil {
-		s.n.metrics.MempoolRejected.WithLabelValues(rejectReason(err)).Inc()
+		s.d.Metrics.MempoolRejected.WithLabelValues(rejectReason(err)).Inc()
 		return nil, submitErr(err)
 	}
 	resp := &pb.SubmitTxResponse{TxHash: hash}
@@ -116,7 +133,7 @@ func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.Submit
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	loc, result, err := s.n.waitForTx(wctx, hash)
+	loc, result, err := s.WaitForTx(wctx, hash)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("tx %x not committed within %s (it stays in the mempool)", hash, wait))
@@ -130,20 +147,21 @@ func (s *apiServer) SubmitTx(ctx context.Context, req *connect.Request[pb.Submit
 	return connect.NewResponse(resp), nil
 }
 
+// rejectReason is the reason label of govnode_mempool_rejected_total.
 func rejectReason(err error) string {
-	var ref *txRefusal
+	var ref Refusal
 	switch {
-	case errors.Is(err, ErrSignerFull):
+	case errors.Is(err, mempool.ErrSignerFull):
 		return "signer_full"
-	case errors.Is(err, ErrQueuedFull):
+	case errors.Is(err, mempool.ErrQueuedFull):
 		return "queued_full"
-	case errors.Is(err, ErrMempoolFull):
+	case errors.Is(err, mempool.ErrMempoolFull):
 		return "full"
-	case errors.Is(err, ErrDuplicateTx):
+	case errors.Is(err, mempool.ErrDuplicateTx):
 		return "duplicate"
-	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrNonceTooFar):
+	case errors.Is(err, mempool.ErrStaleNonce), errors.Is(err, mempool.ErrNonceTaken), errors.Is(err, mempool.ErrNonceTooFar):
 		return "nonce"
-	case errors.Is(err, ErrTxTooLarge):
+	case errors.Is(err, mempool.ErrTxTooLarge):
 		return "too_large"
 	case errors.As(err, &ref):
 		return "invalid"
@@ -152,14 +170,14 @@ func rejectReason(err error) string {
 	}
 }
 
-func (s *apiServer) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
+func (s *Server) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
 	h := req.Msg.GetTxHash()
 	if len(h) != 32 {
 		return nil, invalidArg("tx_hash must be 32 bytes, got %d", len(h))
 	}
-	loc, result, err := s.n.committedTx(h)
+	loc, result, err := s.committedTx(h)
 	if err == nil {
-		block, err := s.n.app.blockAt(loc.Height)
+		block, err := s.block(loc.Height)
 		if err != nil {
 			return nil, internal(err)
 		}
@@ -171,14 +189,14 @@ func (s *apiServer) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequ
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, internal(err)
 	}
-	if tx, ok := s.n.mempool.Get(h); ok {
+	if tx, ok := s.d.Mempool.Get(h); ok {
 		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Pending: true}), nil
 	}
 	return nil, notFound("tx %x not found", h)
 }
 
-func (s *apiServer) GetBlock(ctx context.Context, req *connect.Request[pb.GetBlockRequest]) (*connect.Response[pb.GetBlockResponse], error) {
-	head, _ := s.n.store.Height()
+func (s *Server) GetBlock(ctx context.Context, req *connect.Request[pb.GetBlockRequest]) (*connect.Response[pb.GetBlockResponse], error) {
+	head, _ := s.d.Ledger.Height()
 	h := req.Msg.GetHeight()
 	if req.Msg.GetLatest() {
 		h = head
@@ -189,28 +207,28 @@ func (s *apiServer) GetBlock(ctx context.Context, req *connect.Request[pb.GetBlo
 	if h > head {
 		return nil, notFound("block %d not committed yet (height %d)", h, head)
 	}
-	resp, err := s.n.blockResponse(h)
+	resp, err := s.blockResponse(h)
 	if err != nil {
 		return nil, internal(err)
 	}
 	return connect.NewResponse(resp), nil
 }
 
-func (s *apiServer) Status(ctx context.Context, req *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
-	st, err := s.n.Status()
+func (s *Server) Status(ctx context.Context, req *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
+	st, err := s.status()
 	if err != nil {
 		return nil, internal(err)
 	}
 	return connect.NewResponse(st), nil
 }
 
-func (s *apiServer) QueryIdentity(ctx context.Context, req *connect.Request[pb.QueryIdentityRequest]) (*connect.Response[pb.QueryIdentityResponse], error) {
+func (s *Server) QueryIdentity(ctx context.Context, req *connect.Request[pb.QueryIdentityRequest]) (*connect.Response[pb.QueryIdentityResponse], error) {
 	id := req.Msg.GetIdentityId()
 	if err := checkID("identity_id", id); err != nil {
 		return nil, err
 	}
-	r := reader{s.n.store}
-	height, _ := s.n.store.Height()
+	r := s.d.State
+	height, _ := s.d.Ledger.Height()
 	ident, err := exec.Identity(r, id)
 	if err != nil {
 		return nil, queryErr("identity", id, err)
@@ -221,20 +239,20 @@ func (s *apiServer) QueryIdentity(ctx context.Context, req *connect.Request[pb.Q
 	}
 	resp := &pb.QueryIdentityResponse{Identity: ident, Credentials: creds, Height: height}
 	if req.Msg.GetProve() {
-		if resp.Proof, err = s.n.stateProof(exec.IdentityKey(id)); err != nil {
+		if resp.Proof, err = s.stateProof(exec.IdentityKey(id)); err != nil {
 			return nil, internal(err)
 		}
 	}
 	return connect.NewResponse(resp), nil
 }
 
-func (s *apiServer) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
+func (s *Server) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
 	id := req.Msg.GetRecordId()
 	if err := checkID("record_id", id); err != nil {
 		return nil, err
 	}
-	r := reader{s.n.store}
-	height, _ := s.n.store.Height()
+	r := s.d.State
+	height, _ := s.d.Ledger.Height()
 	rec, err := exec.Record(r, id)
 	if err != nil {
 		return nil, queryErr("record", id, err)
@@ -246,20 +264,20 @@ func (s *apiServer) QueryRecord(ctx context.Context, req *connect.Request[pb.Que
 		}
 	}
 	if req.Msg.GetProve() {
-		if resp.Proof, err = s.n.stateProof(exec.RecordKey(id)); err != nil {
+		if resp.Proof, err = s.stateProof(exec.RecordKey(id)); err != nil {
 			return nil, internal(err)
 		}
 	}
 	return connect.NewResponse(resp), nil
 }
 
-func (s *apiServer) QueryAccessLog(ctx context.Context, req *connect.Request[pb.QueryAccessLogRequest]) (*connect.Response[pb.QueryAccessLogResponse], error) {
+func (s *Server) QueryAccessLog(ctx context.Context, req *connect.Request[pb.QueryAccessLogRequest]) (*connect.Response[pb.QueryAccessLogResponse], error) {
 	limit := req.Msg.GetLimit()
 	if limit == 0 || limit > maxAccessLog {
 		limit = maxAccessLog
 	}
-	r := reader{s.n.store}
-	height, _ := s.n.store.Height()
+	r := s.d.State
+	height, _ := s.d.Ledger.Height()
 	var entries []*pb.AccessEntry
 	var err error
 	switch {
@@ -284,52 +302,52 @@ func (s *apiServer) QueryAccessLog(ctx context.Context, req *connect.Request[pb.
 	return connect.NewResponse(&pb.QueryAccessLogResponse{Entries: entries, Height: height}), nil
 }
 
-func (s *apiServer) QueryContract(ctx context.Context, req *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
+func (s *Server) QueryContract(ctx context.Context, req *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
 	id := req.Msg.GetContractId()
 	if err := checkID("contract_id", id); err != nil {
 		return nil, err
 	}
-	height, _ := s.n.store.Height()
-	c, err := exec.Contract(reader{s.n.store}, id)
+	height, _ := s.d.Ledger.Height()
+	c, err := exec.Contract(s.d.State, id)
 	if err != nil {
 		return nil, queryErr("contract", id, err)
 	}
 	resp := &pb.QueryContractResponse{Contract: c, Height: height}
 	if req.Msg.GetProve() {
-		if resp.Proof, err = s.n.stateProof(exec.ContractKey(id)); err != nil {
+		if resp.Proof, err = s.stateProof(exec.ContractKey(id)); err != nil {
 			return nil, internal(err)
 		}
 	}
 	return connect.NewResponse(resp), nil
 }
 
-func (s *apiServer) QueryProposal(ctx context.Context, req *connect.Request[pb.QueryProposalRequest]) (*connect.Response[pb.QueryProposalResponse], error) {
+func (s *Server) QueryProposal(ctx context.Context, req *connect.Request[pb.QueryProposalRequest]) (*connect.Response[pb.QueryProposalResponse], error) {
 	id := req.Msg.GetProposalId()
 	if err := checkID("proposal_id", id); err != nil {
 		return nil, err
 	}
-	height, _ := s.n.store.Height()
-	p, err := exec.Proposal(reader{s.n.store}, id)
+	height, _ := s.d.Ledger.Height()
+	p, err := exec.Proposal(s.d.State, id)
 	if err != nil {
 		return nil, queryErr("proposal", id, err)
 	}
 	resp := &pb.QueryProposalResponse{Proposal: p, Height: height}
 	if req.Msg.GetProve() {
-		if resp.Proof, err = s.n.stateProof(exec.ProposalKey(id)); err != nil {
+		if resp.Proof, err = s.stateProof(exec.ProposalKey(id)); err != nil {
 			return nil, internal(err)
 		}
 	}
 	return connect.NewResponse(resp), nil
 }
 
-func (s *apiServer) QueryState(ctx context.Context, req *connect.Request[pb.QueryStateRequest]) (*connect.Response[pb.QueryStateResponse], error) {
+func (s *Server) QueryState(ctx context.Context, req *connect.Request[pb.QueryStateRequest]) (*connect.Response[pb.QueryStateResponse], error) {
 	key := req.Msg.GetKey()
 	if len(key) == 0 || len(key) > 1024 {
 		return nil, invalidArg("key must be 1..1024 bytes, got %d", len(key))
 	}
-	height, _ := s.n.store.Height()
+	height, _ := s.d.Ledger.Height()
 	resp := &pb.QueryStateResponse{Height: height}
-	v, err := s.n.store.Get(key)
+	v, err := s.d.Ledger.Get(key)
 	switch {
 	case err == nil:
 		resp.Value, resp.Found = v, true
@@ -338,7 +356,7 @@ func (s *apiServer) QueryState(ctx context.Context, req *connect.Request[pb.Quer
 		return nil, internal(err)
 	}
 	if req.Msg.GetProve() {
-		if resp.Proof, err = s.n.stateProof(key); err != nil {
+		if resp.Proof, err = s.stateProof(key); err != nil {
 			return nil, internal(err)
 		}
 	}
@@ -350,16 +368,16 @@ func (s *apiServer) QueryState(ctx context.Context, req *connect.Request[pb.Quer
 // the height it has reached), and then follows new commits until the client
 // goes away. A client resumes by asking from the height after the last one
 // it processed.
-func (s *apiServer) StreamEvents(ctx context.Context, req *connect.Request[pb.StreamEventsRequest], stream *connect.ServerStream[pb.StreamEventsResponse]) error {
+func (s *Server) StreamEvents(ctx context.Context, req *connect.Request[pb.StreamEventsRequest], stream *connect.ServerStream[pb.StreamEventsResponse]) error {
 	next := req.Msg.GetFromHeight()
 	if next == 0 {
 		next = 1
 	}
 	for {
-		head, changed := s.n.app.notify.Wait()
+		head, changed := s.d.Commits.Wait()
 		sent := 0
 		for ; next <= head && sent < maxStreamBatch; next++ {
-			msg, err := s.n.blockEvents(next)
+			msg, err := s.blockEvents(next)
 			if err != nil {
 				return internal(err)
 			}
@@ -378,7 +396,7 @@ func (s *apiServer) StreamEvents(ctx context.Context, req *connect.Request[pb.St
 		case <-ctx.Done():
 			return nil
 		case <-changed:
-		case <-s.n.done:
+		case <-s.d.Done:
 			return connect.NewError(connect.CodeUnavailable, errors.New("node is shutting down"))
 		}
 	}
@@ -386,13 +404,13 @@ func (s *apiServer) StreamEvents(ctx context.Context, req *connect.Request[pb.St
 
 // blockEvents returns every event of block h in event order: the block's
 // own events (deadlines, governance decisions) and its txs' events.
-func (n *Node) blockEvents(h uint64) (*pb.StreamEventsResponse, error) {
-	hash, _, err := n.store.BlockByHeight(h)
+func (s *Server) blockEvents(h uint64) (*pb.StreamEventsResponse, error) {
+	hash, _, err := s.d.Ledger.BlockByHeight(h)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", h, err)
 	}
 	out := &pb.StreamEventsResponse{Height: h, BlockHash: hash[:]}
-	raw, err := n.store.BlockEvents(h)
+	raw, err := s.d.Ledger.BlockEvents(h)
 	if err != nil {
 		return nil, fmt.Errorf("events of block %d: %w", h, err)
 	}
@@ -403,7 +421,7 @@ func (n *Node) blockEvents(h uint64) (*pb.StreamEventsResponse, error) {
 		}
 		out.Events = append(out.Events, be.Events...)
 	}
-	results, err := n.store.Results(h)
+	results, err := s.d.Ledger.Results(h)
 	if err != nil {
 		return nil, fmt.Errorf("results of block %d: %w", h, err)
 	}

@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"compress/gzip"
@@ -59,18 +59,6 @@ type httpLimits struct {
 	// AllowedHosts are Host names accepted on a loopback listener besides
 	// localhost and loopback IP addresses.
 	AllowedHosts []string
-}
-
-// apiLimits converts the api section's keys.
-func apiLimits(s APISection) httpLimits {
-	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
-	return httpLimits{
-		ReadHeaderTimeout: ms(s.ReadHeaderTimeoutMs),
-		ReadTimeout:       ms(s.ReadTimeoutMs),
-		WriteTimeout:      ms(s.WriteTimeoutMs),
-		IdleTimeout:       ms(s.IdleTimeoutMs),
-		AllowedHosts:      s.AllowedHosts,
-	}
 }
 
 // httpListener describes one listener to open.

@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"context"
@@ -12,10 +12,10 @@ import (
 )
 
 // committedTx looks a tx up in the tx index.
-func (n *Node) committedTx(hash []byte) (store.TxLocation, *pb.TxResult, error) {
+func (s *Server) committedTx(hash []byte) (store.TxLocation, *pb.TxResult, error) {
 	var h [32]byte
 	copy(h[:], hash)
-	loc, raw, err := n.store.TxByHash(h)
+	loc, raw, err := s.d.Ledger.TxByHash(h)
 	if err != nil {
 		return store.TxLocation{}, nil, err
 	}
@@ -26,11 +26,25 @@ func (n *Node) committedTx(hash []byte) (store.TxLocation, *pb.TxResult, error) 
 	return loc, res, nil
 }
 
-// waitForTx waits until the tx with hash is committed or ctx ends.
-func (n *Node) waitForTx(ctx context.Context, hash []byte) (store.TxLocation, *pb.TxResult, error) {
+// block loads committed block h.
+func (s *Server) block(h uint64) (*pb.Block, error) {
+	_, raw, err := s.d.Ledger.BlockByHeight(h)
+	if err != nil {
+		return nil, fmt.Errorf("load block %d: %w", h, err)
+	}
+	b := &pb.Block{}
+	if err := proto.Unmarshal(raw, b); err != nil {
+		return nil, fmt.Errorf("decode block %d: %w", h, err)
+	}
+	return b, nil
+}
+
+// WaitForTx waits until the tx with hash is committed or ctx ends. It
+// returns where the tx was committed and its result.
+func (s *Server) WaitForTx(ctx context.Context, hash []byte) (store.TxLocation, *pb.TxResult, error) {
 	for {
-		_, changed := n.app.notify.Wait()
-		loc, res, err := n.committedTx(hash)
+		_, changed := s.d.Commits.Wait()
+		loc, res, err := s.committedTx(hash)
 		if err == nil {
 			return loc, res, nil
 		}
@@ -41,15 +55,15 @@ func (n *Node) waitForTx(ctx context.Context, hash []byte) (store.TxLocation, *p
 		case <-ctx.Done():
 			return store.TxLocation{}, nil, ctx.Err()
 		case <-changed:
-		case <-n.done:
+		case <-s.d.Done:
 			return store.TxLocation{}, nil, errors.New("node is shutting down")
 		}
 	}
 }
 
 // blockResponse is GetBlock's answer for committed height h.
-func (n *Node) blockResponse(h uint64) (*pb.GetBlockResponse, error) {
-	hash, raw, err := n.store.BlockByHeight(h)
+func (s *Server) blockResponse(h uint64) (*pb.GetBlockResponse, error) {
+	hash, raw, err := s.d.Ledger.BlockByHeight(h)
 	if err != nil {
 		return nil, fmt.Errorf("load block %d: %w", h, err)
 	}
@@ -61,15 +75,15 @@ func (n *Node) blockResponse(h uint64) (*pb.GetBlockResponse, error) {
 	if err := proto.Unmarshal(b.GetHeader(), hdr); err != nil {
 		return nil, fmt.Errorf("decode header %d: %w", h, err)
 	}
-	cert, err := n.commitCert(h)
+	cert, err := s.commitCert(h)
 	if err != nil {
 		return nil, err
 	}
 	return &pb.GetBlockResponse{Block: b, Cert: cert, Hash: hash[:], Height: h, Header: hdr}, nil
 }
 
-func (n *Node) commitCert(h uint64) (*pb.CommitCert, error) {
-	raw, err := n.store.CommitCert(h)
+func (s *Server) commitCert(h uint64) (*pb.CommitCert, error) {
+	raw, err := s.d.Ledger.CommitCert(h)
 	if err != nil {
 		return nil, fmt.Errorf("load commit certificate %d: %w", h, err)
 	}
@@ -80,45 +94,32 @@ func (n *Node) commitCert(h uint64) (*pb.CommitCert, error) {
 	return c, nil
 }
 
-// committedBlock loads block h with its certificate, as block sync sends it.
-func (n *Node) committedBlock(h uint64) (*pb.CommittedBlock, error) {
-	b, err := n.app.blockAt(h)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := n.commitCert(h)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.CommittedBlock{Block: b, Cert: cert}, nil
-}
-
 // stateProof proves the value (or absence) of key in the newest state that
 // a committed header attests: the head block's header names state_height S
 // and the state root after S, and its commit certificate proves the header.
 // The proof is therefore of the state at S, which may be a little older
 // than the latest executed state; the answer says which height.
-func (n *Node) stateProof(key []byte) (*pb.StateProof, error) {
-	head, _ := n.store.Height()
+func (s *Server) stateProof(key []byte) (*pb.StateProof, error) {
+	head, _ := s.d.Ledger.Height()
 	if head == 0 {
 		return nil, errors.New("no committed block attests a state yet")
 	}
-	resp, err := n.blockResponse(head)
+	resp, err := s.blockResponse(head)
 	if err != nil {
 		return nil, err
 	}
-	s := resp.Header.GetStateHeight()
-	value, proof, err := n.store.GetWithProof(s, key)
+	at := resp.Header.GetStateHeight()
+	value, proof, err := s.d.Ledger.GetWithProof(at, key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("prove %q at height %d: %w", key, s, err)
+		return nil, fmt.Errorf("prove %q at height %d: %w", key, at, err)
 	}
-	root, err := n.store.StateRoot(s)
+	root, err := s.d.Ledger.StateRoot(at)
 	if err != nil {
-		return nil, fmt.Errorf("state root %d: %w", s, err)
+		return nil, fmt.Errorf("state root %d: %w", at, err)
 	}
-	vs, _ := n.app.validators()
+	vs := s.d.Validators()
 	sp := &pb.StateProof{
-		StateHeight: s,
+		StateHeight: at,
 		Key:         key,
 		Value:       value,
 		StateRoot:   root[:],

@@ -1,0 +1,134 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/metrics"
+	"github.com/govnode/govnode/p2p"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Ledger is the committed chain the API reads (*store.Store): blocks,
+// their certificates, results and events, the tx index, and the state with
+// its proofs. It must be safe for concurrent use; a missing entry is
+// store.ErrNotFound.
+type Ledger interface {
+	// Height is the highest committed height; false before genesis is
+	// written.
+	Height() (height uint64, ok bool)
+	// BlockByHeight returns the hash and the encoded Block at height h.
+	BlockByHeight(h uint64) (hash [32]byte, block []byte, err error)
+	// CommitCert returns the encoded CommitCert of height h.
+	CommitCert(h uint64) ([]byte, error)
+	// BlockEvents returns the encoded events of block h that belong to no
+	// tx (a StreamEventsResponse), nil if there are none.
+	BlockEvents(h uint64) ([]byte, error)
+	// Results returns the txs' results of block h, in block order.
+	Results(h uint64) ([]store.TxResult, error)
+	// TxByHash returns where the tx with hash was committed and its
+	// encoded TxResult.
+	TxByHash(hash [32]byte) (store.TxLocation, []byte, error)
+	// Get reads key in the latest state (at Height).
+	Get(key []byte) ([]byte, error)
+	// GetWithProof reads key in the state after height h, with a proof of
+	// its value or absence against StateRoot(h).
+	GetWithProof(h uint64, key []byte) ([]byte, *state.Proof, error)
+	// StateRoot is the root of the state after height h.
+	StateRoot(h uint64) (state.Hash, error)
+}
+
+var _ Ledger = (*store.Store)(nil)
+
+// Mempool is the mempool as the API sees it. It must be safe for
+// concurrent use.
+type Mempool interface {
+	// Get returns the pending tx with hash, if the mempool holds it.
+	Get(hash []byte) ([]byte, bool)
+	// Size is the number of txs held and their bytes.
+	Size() (txs, bytes int)
+}
+
+// Commits is the API's source of commit events (HeightNotifier).
+type Commits interface {
+	// Wait returns the committed height and a channel closed at the next
+	// commit.
+	Wait() (height uint64, changed <-chan struct{})
+}
+
+// Deps are what the API server reads and calls. All are required; the
+// funcs must be safe for concurrent use, since every request runs on its
+// own goroutine.
+type Deps struct {
+	// What Status reports about the node itself.
+	ChainID     string
+	GenesisHash []byte
+	FaultModel  string
+	Version     string
+	NodeID      string
+	// ValidatorIndex is this node's index in the validator set, -1 for an
+	// observer.
+	ValidatorIndex int
+
+	Ledger Ledger
+	// State is the committed state as the state machine's queries read it
+	// (exec.Identity, exec.Record, ...).
+	State exec.Reader
+	// Validators returns the current validator set.
+	Validators func() *pb.ValidatorSet
+
+	Mempool Mempool
+	// Submit admits tx to the mempool and gossips it, returning its hash.
+	// A refusal is the mempool's error (mempool.ErrMempoolFull, ...) or
+	// wraps the checker's Refusal; submitErr maps each to its API code.
+	Submit func(ctx context.Context, tx []byte) (hash []byte, err error)
+
+	// Consensus returns the consensus core's latest status, nil before
+	// the core first reported.
+	Consensus func() *consensus.Status
+	// Syncing reports whether the node is catching up by block sync.
+	Syncing func() bool
+	// Peers lists the p2p host's peers.
+	Peers func() []p2p.PeerInfo
+
+	// Commits wakes waits for commit and event streams at each commit.
+	Commits Commits
+	// Done is closed when the node stops: waits and streams end.
+	Done <-chan struct{}
+
+	Metrics *metrics.Metrics
+}
+
+// check names the parts that are missing.
+func (d Deps) check() error {
+	var missing []string
+	for _, p := range []struct {
+		name string
+		nil  bool
+	}{
+		{"Ledger", d.Ledger == nil},
+		{"State", d.State == nil},
+		{"Validators", d.Validators == nil},
+		{"Mempool", d.Mempool == nil},
+		{"Submit", d.Submit == nil},
+		{"Consensus", d.Consensus == nil},
+		{"Syncing", d.Syncing == nil},
+		{"Peers", d.Peers == nil},
+		{"Commits", d.Commits == nil},
+		{"Done", d.Done == nil},
+		{"Metrics", d.Metrics == nil},
+	} {
+		if p.nil {
+			missing = append(missing, p.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("api: Deps lacks %s; every part but the identity strings is required", strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/govnode/govnode/node/metrics"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
+)
+
+// apiCompressMinBytes is the smallest API response sent gzip-compressed.
+const apiCompressMinBytes = 1 << 10
+
+// ListenConfig says where the node's HTTP listeners bind and what bounds
+// them: the api, metrics and debug sections of the node's config (the
+// config key of each field is named beside it).
+type ListenConfig struct {
+	APIAddr     string // api.listen_addr
+	APIMaxConns int    // api.max_conns
+	// The timeouts and Host allow-list of every listener (api.*_ms,
+	// api.allowed_hosts); listen.go says what each bounds.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	AllowedHosts      []string
+	// MetricsAddr, when set, serves /metrics on a listener of its own.
+	MetricsAddr     string // metrics.listen_addr
+	MetricsMaxConns int    // metrics.max_conns
+	// Pprof serves net/http/pprof on PprofAddr; PprofAllowRemote lets it
+	// bind a non-loopback address.
+	Pprof            bool   // debug.pprof
+	PprofAddr        string // debug.pprof_listen_addr
+	PprofMaxConns    int    // debug.pprof_max_conns
+	PprofAllowRemote bool   // debug.pprof_allow_remote
+}
+
+// Listeners are the node's bound HTTP listeners: the API (which serves
+// /metrics too), and the metrics and pprof listeners when configured.
+type Listeners struct {
+	api   *httpServer
+	extra []*httpServer // metrics and pprof
+	log   *slog.Logger
+}
+
+// Listen binds the listeners cfg names, the API one serving srv. Serve
+// serves them. If one cannot be bound, those bound before it are closed.
+func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err error) {
+	m := srv.d.Metrics
+	ls := &Listeners{log: log}
+	defer func() {
+		if err != nil {
+			ls.Close()
+		}
+	}()
+	lim := httpLimits{
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		AllowedHosts:      cfg.AllowedHosts,
+	}
+	mux := http.NewServeMux()
+	// Responses under apiCompressMinBytes go out uncompressed even to a
+	// client that accepts gzip: compressing a SubmitTx answer of a few
+	// dozen bytes cost about 9% of a node's CPU under load (a flate
+	// compressor reset per response) and saves nothing.
+	path, h := govnodev1connect.NewNodeServiceHandler(srv, connect.WithInterceptors(metricsInterceptor(m)),
+		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
+	mux.Handle(path, h)
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	if ls.api, err = listenHTTP(httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: cfg.APIAddr,
+		MaxConns: cfg.APIMaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols}, lim, mux, m, log); err != nil {
+		return nil, err
+	}
+	if cfg.MetricsAddr != "" {
+		mm := http.NewServeMux()
+		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		s, err := listenHTTP(httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: cfg.MetricsAddr,
+			MaxConns: cfg.MetricsMaxConns, MaxConnsKey: "metrics.max_conns"}, lim, mm, m, log)
+		if err != nil {
+			return nil, err
+		}
+		ls.extra = append(ls.extra, s)
+	}
+	if cfg.Pprof {
+		pm := http.NewServeMux()
+		pm.HandleFunc("/debug/pprof/", pprof.Index)
+		pm.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		pm.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pm.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pm.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		// pprof elsewhere than loopback is refused without its own key:
+		// its profiles and traces cost CPU on demand and show the node's
+		// internals, with no authentication.
+		s, err := listenHTTP(httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: cfg.PprofAddr,
+			MaxConns: cfg.PprofMaxConns, MaxConnsKey: "debug.pprof_max_conns",
+			RemoteKey: "debug.pprof_allow_remote", Remote: cfg.PprofAllowRemote}, lim, pm, m, log)
+		if err != nil {
+			return nil, err
+		}
+		ls.extra = append(ls.extra, s)
+	}
+	return ls, nil
+}
+
+// APIAddr is the address the API listens on.
+func (ls *Listeners) APIAddr() string { return ls.api.Addr() }
+
+// Serve serves every listener until Shutdown, and returns when all have
+// stopped. An error of the API listener goes to fail (the node stops on
+// it); those of the metrics and pprof listeners are logged, since the node
+// runs on without them.
+func (ls *Listeners) Serve(fail func(error)) {
+	var wg sync.WaitGroup
+	for _, s := range ls.extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.serve(); err != nil {
+				ls.log.Error("http server", "listener", s.name, "addr", s.Addr(), "err", err)
+			}
+		}()
+	}
+	if err := ls.api.serve(); err != nil {
+		fail(err)
+	}
+	wg.Wait()
+}
+
+// Shutdown stops the servers, waiting until ctx ends for the requests in
+// flight.
+func (ls *Listeners) Shutdown(ctx context.Context) {
+	for _, s := range ls.all() {
+		_ = s.srv.Shutdown(ctx)
+	}
+}
+
+// Close closes the listeners, for those bound and never served.
+func (ls *Listeners) Close() {
+	for _, s := range ls.all() {
+		_ = s.ln.Close()
+	}
+}
+
+func (ls *Listeners) all() []*httpServer {
+	out := make([]*httpServer, 0, 1+len(ls.extra))
+	if ls.api != nil {
+		out = append(out, ls.api)
+	}
+	return append(out, ls.extra...)
+}
+
+// metricsInterceptor counts API requests by procedure and code.
+func metricsInterceptor(m *metrics.Metrics) connect.UnaryInterceptorFunc {
+	return func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			resp, err := next(ctx, req)
+			code := "ok"
+			if err != nil {
+				code = connect.CodeOf(err).String()
+			}
+			m.APIRequests.WithLabelValues(req.Spec().Procedure, code).Inc()
+			return resp, err
+		}
+	}
+}

@@ -1,0 +1,58 @@
+package api
+
+import (
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// status describes the node for the API and `govnode status`. It also
+// sets the peers gauge from the peers it counts: only a Status call
+// updates that gauge.
+func (s *Server) status() (*pb.StatusResponse, error) {
+	h, _ := s.d.Ledger.Height()
+	root, err := s.d.Ledger.StateRoot(h)
+	if err != nil {
+		return nil, err
+	}
+	vs := s.d.Validators()
+	txs, _ := s.d.Mempool.Size()
+	st := &pb.StatusResponse{
+		ChainId:        s.d.ChainID,
+		Height:         h,
+		StateRoot:      root[:],
+		Validators:     vs,
+		Syncing:        s.d.Syncing(),
+		NodeId:         s.d.NodeID,
+		Version:        s.d.Version,
+		GenesisHash:    s.d.GenesisHash,
+		FaultModel:     s.d.FaultModel,
+		MempoolTxs:     uint64(txs),
+		ValidatorIndex: int32(s.d.ValidatorIndex),
+	}
+	if h > 0 {
+		hash, _, err := s.d.Ledger.BlockByHeight(h)
+		if err != nil {
+			return nil, err
+		}
+		st.LastBlockHash = hash[:]
+	}
+	if cs := s.d.Consensus(); cs != nil {
+		st.View = cs.View
+		st.Leader = uint32(cs.Leader)
+	}
+	connected := 0
+	for _, p := range s.d.Peers() {
+		info := &pb.PeerInfo{PeerId: p.ID.String(), Connected: p.Connected, RttUs: uint64(p.RTT.Microseconds())}
+		if !p.LastSeen.IsZero() {
+			info.LastSeenUnixMs = p.LastSeen.UnixMilli()
+		}
+		if p.Member && int(p.ValidatorIndex) < len(vs.GetValidators()) {
+			info.DepartmentId = vs.GetValidators()[p.ValidatorIndex].GetId()
+		}
+		if p.Connected {
+			connected++
+		}
+		st.Peers = append(st.Peers, info)
+	}
+	s.d.Metrics.Peers.Set(float64(connected))
+	return st, nil
+}
