@@ -24,6 +24,7 @@ import (
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/api"
 	"github.com/govnode/govnode/node/byzantine"
+	"github.com/govnode/govnode/node/evidence"
 	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/node/transport"
@@ -94,7 +95,7 @@ type Node struct {
 	signer    crypto.PrivateKey // nil for an observer
 	self      int
 	safety    driver.SafetyStore
-	evidence  *evidencePool  // nil for an observer
+	evidence  *evidence.Pool // nil for an observer
 	byz       byzantine.Hook // byzantine.Honest{} but in a byzantine test build
 
 	api       *api.Server
@@ -308,7 +309,14 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	if n.signer != nil {
-		n.evidence = newEvidencePool(n)
+		if n.evidence, err = evidence.New(evidence.Deps{
+			ChainID: doc.GetChainId(), Self: n.self, Signer: n.signer,
+			Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
+			State:      blockexec.StateReader(n.store), Submit: n.submit, WaitForTx: n.waitForTx,
+			Logger: log,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if n.byz, err = byzantine.New(o.Byzantine, byzantine.Deps{
 		ChainID: n.consCfg.ChainID, Signer: n.signer, Self: n.self, Host: n.host, Logger: log,
@@ -595,7 +603,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.evidence.run(ctx)
+			n.evidence.Run(ctx)
 		}()
 	}
 	n.wg.Add(1)

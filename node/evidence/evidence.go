@@ -1,9 +1,15 @@
-package node
+// Package evidence puts on chain the equivocations the consensus core
+// finds (two votes by one validator at one view and height): as
+// SubmitEvidence transactions signed by the node's validator identity,
+// staggered across the honest validators so one of them usually records
+// it (ARCHITECTURE.md §4 "Evidence").
+package evidence
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -11,8 +17,8 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
-	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -33,68 +39,89 @@ const (
 	evidenceCommitWait = 30 * time.Second
 )
 
-// evidencePool puts the equivocations the consensus core finds on chain as
+// Deps are what the pool needs from the node.
+type Deps struct {
+	ChainID string
+	// Self is this validator's index; Signer its consensus key, which also
+	// keys its validator identity.
+	Self   int
+	Signer crypto.PrivateKey
+	// Validators returns the current validator set.
+	Validators func() *pb.ValidatorSet
+	// State reads committed state (the evidence already recorded, the
+	// identity's nonce).
+	State exec.Reader
+	// Submit admits a tx as SubmitTx does and returns its hash; WaitForTx
+	// waits until that tx is committed.
+	Submit    func(ctx context.Context, tx []byte) ([]byte, error)
+	WaitForTx func(ctx context.Context, hash []byte) (store.TxLocation, *pb.TxResult, error)
+	Logger    *slog.Logger
+}
+
+// Pool puts the equivocations the consensus core finds on chain as
 // SubmitEvidence transactions, signed by the node's validator identity
 // (genesis.ValidatorIdentityID: the department's "<dept>-validator", keyed
 // by the consensus key). The driver hands evidence over without waiting;
-// run submits it, one at a time, from its own goroutine.
-type evidencePool struct {
-	n       *Node
-	chainID string
-	signer  string // identity id
-	in      chan *pb.EquivocationEvidence
+// Run submits it, one at a time, from its own goroutine.
+type Pool struct {
+	d      Deps
+	signer string // identity id
+	in     chan *pb.EquivocationEvidence
 }
 
-var _ driver.EvidencePool = (*evidencePool)(nil)
+var _ driver.EvidencePool = (*Pool)(nil)
 
-// newEvidencePool is the pool of a validator node (n.signer and n.self set).
-func newEvidencePool(n *Node) *evidencePool {
-	vs, _ := n.app.Validators()
-	dept := vs.GetValidators()[n.self].GetId()
-	return &evidencePool{
-		n: n, chainID: n.genesis.GetChainId(), signer: genesis.ValidatorIdentityID(dept),
-		in: make(chan *pb.EquivocationEvidence, evidenceQueue),
+// New is the pool of a validator node.
+func New(d Deps) (*Pool, error) {
+	if d.Signer == nil || d.Validators == nil || d.State == nil || d.Submit == nil || d.WaitForTx == nil || d.Logger == nil {
+		return nil, errors.New("evidence: New needs a signer, validators, state, submit, wait and logger")
 	}
+	vals := d.Validators().GetValidators()
+	if d.Self < 0 || d.Self >= len(vals) {
+		return nil, fmt.Errorf("evidence: validator index %d of %d", d.Self, len(vals))
+	}
+	return &Pool{d: d, signer: genesis.ValidatorIdentityID(vals[d.Self].GetId()),
+		in: make(chan *pb.EquivocationEvidence, evidenceQueue)}, nil
 }
 
 // AddEvidence queues ev for submission; it never blocks the driver.
-func (p *evidencePool) AddEvidence(ev *pb.EquivocationEvidence) {
+func (p *Pool) AddEvidence(ev *pb.EquivocationEvidence) {
 	if p == nil {
 		return
 	}
 	select {
 	case p.in <- ev:
 	default:
-		p.n.log.Warn("equivocation evidence dropped: submission queue full", "voter", ev.GetVoteA().GetVoter(),
+		p.d.Logger.Warn("equivocation evidence dropped: submission queue full", "voter", ev.GetVoteA().GetVoter(),
 			"view", ev.GetVoteA().GetView(), "height", ev.GetVoteA().GetHeight())
 	}
 }
 
-// run submits queued evidence until ctx ends.
-func (p *evidencePool) run(ctx context.Context) {
+// Run submits queued evidence until ctx ends.
+func (p *Pool) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-p.in:
 			if err := p.submit(ctx, ev); err != nil && ctx.Err() == nil {
-				p.n.log.Warn("equivocation evidence not submitted", "err", err)
+				p.d.Logger.Warn("equivocation evidence not submitted", "err", err)
 			}
 		}
 	}
 }
 
 // submit puts one piece of evidence on chain unless it is there already.
-func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
+func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	va := ev.GetVoteA()
-	vs, _ := p.n.app.Validators()
+	vs := p.d.Validators()
 	n := len(vs.GetValidators())
 	accused := int(va.GetVoter())
 	if accused >= n {
 		return fmt.Errorf("evidence against validator %d of %d", accused, n)
 	}
 	dept := vs.GetValidators()[accused].GetId()
-	log := p.n.log.With("accused", dept, "view", va.GetView(), "height", va.GetHeight())
+	log := p.d.Logger.With("accused", dept, "view", va.GetView(), "height", va.GetHeight())
 	log.Warn("equivocation: a validator voted for two blocks at one (view, height)",
 		"block_a", fmt.Sprintf("%x", va.GetBlockHash()), "block_b", fmt.Sprintf("%x", ev.GetVoteB().GetBlockHash()))
 
@@ -102,13 +129,13 @@ func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) 
 	// validator key (a restored backup, a failover done twice) equivocate
 	// as surely as a liar, and the honest answer is to record it. The
 	// accused comes last in the rank, so others usually record it first.
-	rank := (p.n.self - accused - 1 + n) % n
+	rank := (p.d.Self - accused - 1 + n) % n
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-time.After(time.Duration(rank) * evidenceStagger):
 	}
-	r := blockexec.StateReader(p.n.store)
+	r := p.d.State
 	if _, err := exec.Evidence(r, dept, va.GetView(), va.GetHeight()); err == nil {
 		log.Info("equivocation evidence already on chain")
 		return nil
@@ -119,13 +146,13 @@ func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) 
 	if err != nil {
 		return err
 	}
-	hash, err := p.n.submit(ctx, tx)
+	hash, err := p.d.Submit(ctx, tx)
 	if err != nil {
 		return fmt.Errorf("submit evidence tx: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, evidenceCommitWait)
 	defer cancel()
-	_, res, err := p.n.waitForTx(wctx, hash)
+	_, res, err := p.d.WaitForTx(wctx, hash)
 	if err != nil {
 		return fmt.Errorf("evidence tx %x: %w", hash, err)
 	}
@@ -136,12 +163,12 @@ func (p *evidencePool) submit(ctx context.Context, ev *pb.EquivocationEvidence) 
 // sign makes the SubmitEvidence transaction of the node's validator
 // identity, with its next nonce. The identity must still be active and
 // keyed by this node's consensus key (its department may have rotated it).
-func (p *evidencePool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) {
+func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) {
 	id, err := exec.Identity(r, p.signer)
 	if err != nil {
 		return nil, fmt.Errorf("validator identity %s (see genesis.ValidatorIdentityID): %w", p.signer, err)
 	}
-	if id.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE || !crypto.PublicKeyEqual(id.GetPublicKey(), p.n.signer.Public()) {
+	if id.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE || !crypto.PublicKeyEqual(id.GetPublicKey(), p.d.Signer.Public()) {
 		return nil, fmt.Errorf("validator identity %s is not active with this node's consensus key", p.signer)
 	}
 	last, err := exec.Nonce(r, p.signer)
@@ -149,13 +176,13 @@ func (p *evidencePool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte,
 		return nil, fmt.Errorf("nonce of %s: %w", p.signer, err)
 	}
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.TxBody{
-		ChainId: p.chainID, Signer: p.signer, Nonce: last + 1, Memo: "equivocation evidence",
+		ChainId: p.d.ChainID, Signer: p.signer, Nonce: last + 1, Memo: "equivocation evidence",
 		Action: &pb.TxBody_SubmitEvidence{SubmitEvidence: &pb.SubmitEvidence{Evidence: ev}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode evidence tx: %w", err)
 	}
-	sig, err := p.n.signer.Sign(crypto.TxSignBytes(p.chainID, body))
+	sig, err := p.d.Signer.Sign(crypto.TxSignBytes(p.d.ChainID, body))
 	if err != nil {
 		return nil, fmt.Errorf("sign evidence tx: %w", err)
 	}
