@@ -3,12 +3,15 @@ package node
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/govnode/govnode/keystore"
 )
 
 // ConfigWarnings lists what is valid in cfg, loaded from the config file at
@@ -73,4 +76,11 @@ func configFileSetsNothing(path string) (bool, error) {
 		return false, err
 	}
 	return len(m) == 0, nil
+}
+
+// warnKeyPerm logs a key file that group or others may access.
+func warnKeyPerm(log *slog.Logger, field string, info *keystore.Info) {
+	if err := keystore.CheckPerm(info.Path, info.Perm); err != nil {
+		log.Warn("key file is exposed", "field", field, "err", err)
+	}
 }

@@ -377,3 +377,72 @@ func (m mempoolAdapter) Update(blocks []consensus.CommittedBlock) {
 // Pending reports txs the leader could propose now; txs behind a nonce gap
 // must not keep the chain making empty blocks.
 func (m mempoolAdapter) Pending() bool { return m.n.mempool.Ready() }
+
+// recoveryPoll spaces the status rounds of recoveryView.
+const recoveryPoll = 500 * time.Millisecond
+
+// recoveryView is the floor of a validator recovering a lost safety state:
+// the highest view among its committed head and the validators that
+// answer a status request, once as many answer as form a quorum with this
+// node. It waits for them (the driver is not running meanwhile, so the
+// node casts no vote) until the node closes.
+func (n *Node) recoveryView() (uint64, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-n.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var floor uint64
+	head, err := n.app.Head()
+	if err != nil {
+		return 0, err
+	}
+	if head != nil {
+		hdr := new(pb.Header)
+		if err := proto.Unmarshal(head.GetHeader(), hdr); err != nil {
+			return 0, fmt.Errorf("decode committed head: %w", err)
+		}
+		floor = hdr.GetView()
+	}
+	want := consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators)) - 1
+	lastLog := time.Now()
+	for {
+		view, answered := n.peerViews(ctx)
+		if answered >= want {
+			return max(floor, view), nil
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			n.log.Warn("recovering a lost safety state: waiting for validators to report their view",
+				"answered", answered, "want", want)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errors.New("node closing")
+		case <-time.After(recoveryPoll):
+		}
+	}
+}
+
+// peerViews asks every connected validator of this chain for its status and
+// returns the highest view reported and how many answered.
+func (n *Node) peerViews(ctx context.Context) (view uint64, answered int) {
+	for _, p := range n.host.Peers() {
+		if !p.Connected || !p.Member {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := n.host.RequestStatus(sctx, p.ID)
+		cancel()
+		if err != nil || st.GetChainId() != n.genesis.GetChainId() || !bytes.Equal(st.GetGenesisHash(), n.genesisHash) {
+			continue
+		}
+		answered++
+		view = max(view, st.GetView())
+	}
+	return view, answered
+}

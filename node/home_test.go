@@ -19,13 +19,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/node"
+	nodehome "github.com/govnode/govnode/node/home"
 	"github.com/govnode/govnode/node/nodetest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 func TestStartRefusesHomeWithMissingState(t *testing.T) {
 	ledger := func(home string) string { return filepath.Join(home, "data", "ledger") }
-	safety := func(home string) string { return filepath.Join(home, "data", "safety.json") }
+	safety := func(home string) string { return filepath.Join(home, "data", nodehome.SafetyFile) }
 	remove := func(path func(string) string) func(t *testing.T, home string) {
 		return func(t *testing.T, home string) {
 			if err := os.RemoveAll(path(home)); err != nil {
@@ -143,7 +144,7 @@ func TestRecoveryNotRepairedUntilSaved(t *testing.T) {
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(c.Home, "data", "safety.json")); err != nil {
+	if err := os.Remove(filepath.Join(c.Home, "data", nodehome.SafetyFile)); err != nil {
 		t.Fatal(err)
 	}
 	// New with the flag, never run: the driver never saved.
@@ -219,7 +220,7 @@ func TestRecoverSafetyStateInCluster(t *testing.T) {
 	if err := cl.Nodes[2].Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(filepath.Join(lost.Home, "data", "safety.json")); err != nil {
+	if err := os.Remove(filepath.Join(lost.Home, "data", nodehome.SafetyFile)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lost.StartErr(t); !errors.Is(err, node.ErrMissingState) {
@@ -237,7 +238,7 @@ func TestRecoverSafetyStateInCluster(t *testing.T) {
 	for i := 0; ; i++ {
 		r := cl.Nodes[0].Commit(t, cl.Official.Tx(nodetest.CreateRecord(fmt.Sprintf("lic-up-%d", i), nodetest.BusinessLicense, "citizen0", []byte("x"))))
 		if st := n2.Status(t); st.GetHeight() >= r.GetHeight() {
-			if _, err := os.Stat(filepath.Join(lost.Home, "data", "safety.json")); err == nil {
+			if _, err := os.Stat(filepath.Join(lost.Home, "data", nodehome.SafetyFile)); err == nil {
 				break
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/govnode/govnode/node/api"
 	"github.com/govnode/govnode/node/byzantine"
 	"github.com/govnode/govnode/node/evidence"
+	"github.com/govnode/govnode/node/home"
 	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/node/transport"
@@ -35,6 +36,11 @@ import (
 // tickInterval is the wall-clock length of one consensus tick; the chain's
 // timeouts (in milliseconds) are converted to ticks with it.
 const tickInterval = 10 * time.Millisecond
+
+// ErrMissingState: the node ran in this home before, but its ledger or
+// consensus safety state is gone (node/home); New refuses to start without
+// Options.RecoverMissingState.
+var ErrMissingState = home.ErrMissingState
 
 // Options are what New needs besides the config file.
 type Options struct {
@@ -169,11 +175,14 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 
 	// Ledger.
 	dataDir := cfg.ResolvePath(cfg.DataDir)
-	home, err := checkHome(cfg, dataDir, n.genesisHash, o.RecoverMissingState, log)
+	if err := home.MigrateSafetyFile(dataDir); err != nil {
+		return nil, err
+	}
+	hc, err := home.CheckHome(cfg.ResolvePath(home.MarkerName), dataDir, n.genesisHash, o.RecoverMissingState, log)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range []string{dataDir, filepath.Join(dataDir, "ledger"), filepath.Join(dataDir, "genesis.hash")} {
+	for _, p := range []string{dataDir, filepath.Join(dataDir, home.LedgerDir), filepath.Join(dataDir, home.GenesisMarker)} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			created = append(created, p)
 		}
@@ -181,15 +190,15 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if err := checkGenesisMarker(dataDir, n.genesisHash); err != nil {
+	if err := home.CheckGenesisMarker(dataDir, n.genesisHash); err != nil {
 		return nil, err
 	}
 	// The marker goes first: a ledger never exists without the genesis it
 	// belongs to written beside it.
-	if err := writeGenesisMarker(dataDir, n.genesisHash); err != nil {
+	if err := home.WriteGenesisMarker(dataDir, n.genesisHash); err != nil {
 		return nil, err
 	}
-	if n.store, err = store.Open(filepath.Join(dataDir, "ledger"), store.DefaultOptions()); err != nil {
+	if n.store, err = store.Open(filepath.Join(dataDir, home.LedgerDir), store.DefaultOptions()); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	n.sigs = transport.NewTxSigCache(1 << 16)
@@ -256,12 +265,12 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err := n.consCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consensus config: %w", err)
 	}
-	n.safety = driver.NewFileSafetyStore(filepath.Join(dataDir, safetyFileName))
-	if err := home.initSafety(n.safety, dataDir, n.signer != nil); err != nil {
+	n.safety = driver.NewFileSafetyStore(filepath.Join(dataDir, home.SafetyFile))
+	if err := hc.InitSafety(n.safety, dataDir, n.signer != nil); err != nil {
 		return nil, err
 	}
-	if home.safetyLost && n.signer != nil {
-		n.safety = &recoveringSafety{inner: n.safety, floor: n.recoveryView, log: log.With("part", "consensus")}
+	if hc.SafetyLost && n.signer != nil {
+		n.safety = &home.RecoveringSafety{Inner: n.safety, Floor: n.recoveryView, Log: log.With("part", "consensus")}
 	}
 
 	// P2P.
@@ -357,7 +366,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	// Last: the marker says the home ran a node, which only a New that
 	// went through may say.
-	if err := home.record(dataDir, n.genesisHash, n.signer != nil); err != nil {
+	if err := hc.Record(dataDir, n.genesisHash, n.signer != nil); err != nil {
 		return nil, err
 	}
 	h0, _ := n.store.Height()
@@ -666,40 +675,4 @@ func (n *Node) closeParts() error {
 		n.store = nil
 	}
 	return errors.Join(errs...)
-}
-
-// checkGenesisMarker refuses a data dir made for another genesis.
-func checkGenesisMarker(dataDir string, hash []byte) error {
-	b, err := os.ReadFile(filepath.Join(dataDir, "genesis.hash"))
-	if errors.Is(err, os.ErrNotExist) {
-		if _, lerr := os.Stat(filepath.Join(dataDir, "ledger")); lerr == nil {
-			return fmt.Errorf("data dir %s has a ledger but no genesis marker: refusing to guess its genesis", dataDir)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("read genesis marker: %w", err)
-	}
-	if got := string(b); got != fmt.Sprintf("%x\n", hash) {
-		return fmt.Errorf("data dir %s belongs to another chain (genesis %s), not to this genesis %x", dataDir, trimNL(got), hash)
-	}
-	return nil
-}
-
-func writeGenesisMarker(dataDir string, hash []byte) error {
-	p := filepath.Join(dataDir, "genesis.hash")
-	if _, err := os.Stat(p); err == nil {
-		return nil
-	}
-	if err := os.WriteFile(p, []byte(fmt.Sprintf("%x\n", hash)), 0o600); err != nil {
-		return fmt.Errorf("write genesis marker: %w", err)
-	}
-	return nil
-}
-
-func trimNL(s string) string {
-	if len(s) > 0 && s[len(s)-1] == '\n' {
-		return s[:len(s)-1]
-	}
-	return s
 }

@@ -1,8 +1,13 @@
-package node
+// Package home guards a node's on-disk state across restarts: the home
+// marker that notices a ledger or consensus safety state gone missing after
+// the node ran (a validator that forgot its votes could vote twice), the
+// genesis marker that keeps a data directory to one chain, the safety
+// state's file name, and the safety store of a validator recovering a lost
+// state (ARCHITECTURE.md §7).
+package home
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,14 +19,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
-	"github.com/govnode/govnode/keystore"
-	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // A node whose ledger or consensus safety state is deleted (a wrong rm, a
@@ -47,11 +47,19 @@ import (
 // restored from an older backup (the files exist; they are stale). Keep a
 // validator's data_dir and its safety state out of backups that get
 // restored, or restore with --recover-missing-state after deleting
-// safety.json.
+// the safety state file.
 const (
-	homeMarkerName = "node_state.json"
-	safetyFileName = "safety.json"
-	ledgerDirName  = "ledger"
+	// MarkerName is the home marker's file, in the home beside config.toml.
+	MarkerName = "node_state.json"
+	// SafetyFile is the consensus safety state's file in data_dir
+	// (consensus/driver.FileSafetyStore's binary slots).
+	SafetyFile = "safety.state"
+	// legacySafetyFile is its name before it was renamed: it never held
+	// JSON. MigrateSafetyFile renames it.
+	legacySafetyFile = "safety.json"
+	// LedgerDir is the LevelDB ledger's directory in data_dir.
+	LedgerDir     = "ledger"
+	ledgerDirName = LedgerDir
 	// recoverFlag is how the operator accepts a missing state; named in
 	// the error so that the remedy is in front of them.
 	recoverFlag = "--recover-missing-state"
@@ -79,23 +87,25 @@ const homeMarkerVersion = 1
 // maxHomeMarkerBytes bounds the marker read (it is about 200 bytes).
 const maxHomeMarkerBytes = 64 << 10
 
-// homeCheck is what checkHome found.
-type homeCheck struct {
+// Check is what CheckHome found.
+type Check struct {
 	path string
 	// prev is the marker of this chain, nil when there is none (a new
 	// home, a home of an older govnode, a marker of another genesis).
 	prev *homeMarker
-	// safetyLost: the safety state is missing and the operator accepted it.
-	safetyLost bool
+	// SafetyLost: the safety state is missing and the operator accepted
+	// it; the node then wraps its safety store in RecoveringSafety.
+	SafetyLost bool
 	// accept is Options.RecoverMissingState.
 	accept bool
 }
 
-// checkHome reads the home marker and refuses, unless accept, a home that
-// ran this chain but whose ledger or safety state is missing. It creates
-// and changes nothing.
-func checkHome(cfg *Config, dataDir string, genesisHash []byte, accept bool, log *slog.Logger) (homeCheck, error) {
-	hc := homeCheck{path: cfg.ResolvePath(homeMarkerName), accept: accept}
+// CheckHome reads the home marker at markerPath and refuses, unless
+// accept (`--recover-missing-state`), a home that ran this chain but whose
+// ledger or safety state in dataDir is missing. It creates and changes
+// nothing.
+func CheckHome(markerPath, dataDir string, genesisHash []byte, accept bool, log *slog.Logger) (Check, error) {
+	hc := Check{path: markerPath, accept: accept}
 	m, err := readHomeMarker(hc.path)
 	if err != nil {
 		return hc, err
@@ -124,7 +134,7 @@ func checkHome(cfg *Config, dataDir string, genesisHash []byte, accept bool, log
 		// a new ledger in it.
 		missing = append(missing, "its ledger "+ledger+" (the directory is empty)")
 	}
-	safety := filepath.Join(dataDir, safetyFileName)
+	safety := filepath.Join(dataDir, SafetyFile)
 	if m.SafetyState {
 		ok, err := exists(safety)
 		if err != nil {
@@ -132,7 +142,7 @@ func checkHome(cfg *Config, dataDir string, genesisHash []byte, accept bool, log
 		}
 		if !ok {
 			missing = append(missing, "its consensus safety state "+safety)
-			hc.safetyLost = true
+			hc.SafetyLost = true
 		}
 	}
 	if len(missing) == 0 {
@@ -141,7 +151,7 @@ func checkHome(cfg *Config, dataDir string, genesisHash []byte, accept bool, log
 	return hc, hc.refuseOrWarn(log, m, strings.Join(missing, " and "))
 }
 
-func (hc homeCheck) refuseOrWarn(log *slog.Logger, m *homeMarker, missing string) error {
+func (hc Check) refuseOrWarn(log *slog.Logger, m *homeMarker, missing string) error {
 	where := ""
 	if m.DataDir != "" {
 		where = " with data_dir " + m.DataDir
@@ -160,15 +170,15 @@ func (hc homeCheck) refuseOrWarn(log *slog.Logger, m *homeMarker, missing string
 	return nil
 }
 
-// initSafety gives a validator that has no safety state file an empty one,
+// InitSafety gives a validator that has no safety state file an empty one,
 // so that from its first start on the file exists and its loss can be
 // told from a node that never voted. It leaves a lost state (accepted by
-// the operator) missing: recoveringSafety then fills it in.
-func (hc homeCheck) initSafety(store driver.SafetyStore, dataDir string, validator bool) error {
-	if !validator || hc.safetyLost {
+// the operator) missing: RecoveringSafety then fills it in.
+func (hc Check) InitSafety(store driver.SafetyStore, dataDir string, validator bool) error {
+	if !validator || hc.SafetyLost {
 		return nil
 	}
-	ok, err := exists(filepath.Join(dataDir, safetyFileName))
+	ok, err := exists(filepath.Join(dataDir, SafetyFile))
 	if err != nil || ok {
 		return err
 	}
@@ -180,15 +190,15 @@ func (hc homeCheck) initSafety(store driver.SafetyStore, dataDir string, validat
 	return nil
 }
 
-// record writes the marker for this start if it says something new.
+// Record writes the marker for this start if it says something new.
 // validator: this node signs, so its safety state must stay (initSafety
-// created it, or recoveringSafety will write it).
-func (hc homeCheck) record(dataDir string, genesisHash []byte, validator bool) error {
+// created it, or RecoveringSafety will write it).
+func (hc Check) Record(dataDir string, genesisHash []byte, validator bool) error {
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return fmt.Errorf("home marker: %w", err)
 	}
-	hasSafety, err := exists(filepath.Join(dataDir, safetyFileName))
+	hasSafety, err := exists(filepath.Join(dataDir, SafetyFile))
 	if err != nil {
 		return err
 	}
@@ -283,19 +293,12 @@ func exists(path string) (bool, error) {
 	return false, err
 }
 
-// warnKeyPerm logs a key file that group or others may access.
-func warnKeyPerm(log *slog.Logger, field string, info *keystore.Info) {
-	if err := keystore.CheckPerm(info.Path, info.Perm); err != nil {
-		log.Warn("key file is exposed", "field", field, "err", err)
-	}
-}
-
-// recoveringSafety is the safety store of a validator started with its
+// RecoveringSafety is the safety store of a validator started with its
 // safety state missing (RecoverMissingState). While the file holds
 // nothing, Load returns the state of a replica that timed out in view v,
 // the floor: (v, MaxUint64) is above every (view, height) position in v,
 // so it votes in no view up to v, at any height. floor returns the highest
-// view among the committed head and the peers (see Node.recoveryView): a
+// view among the committed head and the peers (the node asks its peers): a
 // view this validator voted in before losing its state had a leader that
 // entered it, so unless every peer that saw that view is silent, v covers
 // it. The cost is that the validator abstains for the rest of the current
@@ -303,98 +306,96 @@ func warnKeyPerm(log *slog.Logger, field string, info *keystore.Info) {
 // for a quorum the view times out and it votes in the next. Once the
 // driver saves a state (above the floor), Load returns that and the floor
 // is not needed again.
-type recoveringSafety struct {
-	inner driver.SafetyStore
-	floor func() (uint64, error)
-	log   *slog.Logger
+type RecoveringSafety struct {
+	Inner driver.SafetyStore
+	// Floor returns the view below which the validator must not vote.
+	Floor func() (uint64, error)
+	Log   *slog.Logger
 }
 
-var _ driver.SafetyStore = (*recoveringSafety)(nil)
+var _ driver.SafetyStore = (*RecoveringSafety)(nil)
 
-func (r *recoveringSafety) Load() (consensus.SafetyState, error) {
-	st, err := r.inner.Load()
+// Load returns the stored state, or, while it holds nothing, the state of
+// a replica that timed out at Floor's view.
+func (r *RecoveringSafety) Load() (consensus.SafetyState, error) {
+	st, err := r.Inner.Load()
 	if err != nil || !zeroSafety(st) {
 		return st, err
 	}
-	v, err := r.floor()
+	v, err := r.Floor()
 	if err != nil {
 		return consensus.SafetyState{}, fmt.Errorf("recover the missing safety state: %w", err)
 	}
-	r.log.Warn("safety state recovered from peers: not voting again before the view after floor_view", "floor_view", v)
+	r.Log.Warn("safety state recovered from peers: not voting again before the view after floor_view", "floor_view", v)
 	return consensus.SafetyState{View: v, LastVotedView: v, LastVotedHeight: math.MaxUint64}, nil
 }
 
-func (r *recoveringSafety) Save(st consensus.SafetyState) error { return r.inner.Save(st) }
+// Save saves to the inner store.
+func (r *RecoveringSafety) Save(st consensus.SafetyState) error { return r.Inner.Save(st) }
 
 func zeroSafety(s consensus.SafetyState) bool {
 	return s.View == 0 && s.LastVotedView == 0 && s.LastVotedHeight == 0 && s.HighQC == nil && len(s.Blocks) == 0
 }
 
-// recoveryPoll spaces the status rounds of recoveryView.
-const recoveryPoll = 500 * time.Millisecond
-
-// recoveryView is the floor of a validator recovering a lost safety state:
-// the highest view among its committed head and the validators that
-// answer a status request, once as many answer as form a quorum with this
-// node. It waits for them (the driver is not running meanwhile, so the
-// node casts no vote) until the node closes.
-func (n *Node) recoveryView() (uint64, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var floor uint64
-	head, err := n.app.Head()
+// MigrateSafetyFile renames a safety state kept under its old name,
+// safety.json (it never held JSON), to SafetyFile, durably, before anything
+// reads it. A data_dir with both refuses to guess which is current.
+func MigrateSafetyFile(dataDir string) error {
+	old, cur := filepath.Join(dataDir, legacySafetyFile), filepath.Join(dataDir, SafetyFile)
+	hasOld, err := exists(old)
+	if err != nil || !hasOld {
+		return err
+	}
+	hasCur, err := exists(cur)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if head != nil {
-		hdr := new(pb.Header)
-		if err := proto.Unmarshal(head.GetHeader(), hdr); err != nil {
-			return 0, fmt.Errorf("decode committed head: %w", err)
-		}
-		floor = hdr.GetView()
+	if hasCur {
+		return fmt.Errorf("data dir %s holds the safety state twice, as %s and as %s (its old name): keep the current one and remove the other",
+			dataDir, SafetyFile, legacySafetyFile)
 	}
-	want := consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators)) - 1
-	lastLog := time.Now()
-	for {
-		view, answered := n.peerViews(ctx)
-		if answered >= want {
-			return max(floor, view), nil
-		}
-		if time.Since(lastLog) >= 10*time.Second {
-			n.log.Warn("recovering a lost safety state: waiting for validators to report their view",
-				"answered", answered, "want", want)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return 0, errors.New("node closing")
-		case <-time.After(recoveryPoll):
-		}
+	if err := os.Rename(old, cur); err != nil {
+		return fmt.Errorf("rename safety state %s to %s: %w", old, cur, err)
 	}
+	d, err := os.Open(dataDir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
-// peerViews asks every connected validator of this chain for its status and
-// returns the highest view reported and how many answered.
-func (n *Node) peerViews(ctx context.Context) (view uint64, answered int) {
-	for _, p := range n.host.Peers() {
-		if !p.Connected || !p.Member {
-			continue
+// GenesisMarker is the file in data_dir naming the genesis its ledger
+// belongs to.
+const GenesisMarker = "genesis.hash"
+
+// CheckGenesisMarker refuses a data directory that belongs to another
+// chain, or holds a ledger without saying which.
+func CheckGenesisMarker(dataDir string, hash []byte) error {
+	b, err := os.ReadFile(filepath.Join(dataDir, GenesisMarker))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, lerr := os.Stat(filepath.Join(dataDir, LedgerDir)); lerr == nil {
+			return fmt.Errorf("data dir %s has a ledger but no genesis marker: refusing to guess its genesis", dataDir)
 		}
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := n.host.RequestStatus(sctx, p.ID)
-		cancel()
-		if err != nil || st.GetChainId() != n.genesis.GetChainId() || !bytes.Equal(st.GetGenesisHash(), n.genesisHash) {
-			continue
-		}
-		answered++
-		view = max(view, st.GetView())
+		return nil
 	}
-	return view, answered
+	if err != nil {
+		return fmt.Errorf("read genesis marker: %w", err)
+	}
+	if got := string(b); got != fmt.Sprintf("%x\n", hash) {
+		return fmt.Errorf("data dir %s belongs to another chain (genesis %s), not to this genesis %x", dataDir, strings.TrimSuffix(got, "\n"), hash)
+	}
+	return nil
+}
+
+// WriteGenesisMarker writes the genesis marker if it is not there yet.
+func WriteGenesisMarker(dataDir string, hash []byte) error {
+	p := filepath.Join(dataDir, GenesisMarker)
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte(fmt.Sprintf("%x\n", hash)), 0o600); err != nil {
+		return fmt.Errorf("write genesis marker: %w", err)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package node
+package home
 
 import (
 	"errors"
@@ -51,8 +51,8 @@ func TestRecoveringSafetyLoad(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			asked := false
 			inner := &fakeSafetyStore{st: tc.inner, err: tc.innerErr}
-			r := &recoveringSafety{inner: inner, log: slog.New(slog.DiscardHandler),
-				floor: func() (uint64, error) { asked = true; return tc.floor, tc.floorErr }}
+			r := &RecoveringSafety{Inner: inner, Log: slog.New(slog.DiscardHandler),
+				Floor: func() (uint64, error) { asked = true; return tc.floor, tc.floorErr }}
 			got, err := r.Load()
 			if !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Load error %v, want %v", err, tc.wantErr)
