@@ -23,6 +23,7 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/api"
+	"github.com/govnode/govnode/node/blocksync"
 	"github.com/govnode/govnode/node/byzantine"
 	"github.com/govnode/govnode/node/evidence"
 	"github.com/govnode/govnode/node/home"
@@ -96,6 +97,7 @@ type Node struct {
 	sigs    *transport.TxSigCache
 
 	host      *p2p.Node
+	sync      *blocksync.Syncer
 	transport *transport.Transport
 	consCfg   consensus.Config
 	signer    crypto.PrivateKey // nil for an observer
@@ -316,6 +318,13 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		p2p.WithBlockSource(src),
 	); err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	if n.sync, err = blocksync.New(blocksync.Config{
+		Consensus: n.consCfg, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
+		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(committedTxsOf(cbs)) },
+		Synced:    n.metrics.SyncedBlocks, Logger: log.With("part", "sync"),
+	}); err != nil {
+		return nil, err
 	}
 	if n.signer != nil {
 		if n.evidence, err = evidence.New(evidence.Deps{

@@ -1,4 +1,4 @@
-package node
+package blocksync
 
 import "testing"
 
@@ -17,9 +17,9 @@ func TestLagWatch(t *testing.T) {
 		"stuck, then moves":  {{10, 17, false}, {10, 17, false}, {11, 17, false}, {11, 17, false}, {11, 17, false}, {11, 17, true}},
 		"idle, nobody ahead": {{10, 10, false}, {10, 10, false}, {10, 10, false}, {10, 10, false}},
 	} {
-		w := lagWatch{last: checks[0].ours}
+		w := NewLagWatch(checks[0].ours)
 		for i, c := range checks {
-			if got := w.fellBehind(c.ours, c.best); got != c.want {
+			if got := w.FellBehind(c.ours, c.best); got != c.want {
 				t.Fatalf("%s: check %d (ours %d, best %d) = %v, want %v", name, i, c.ours, c.best, got, c.want)
 			}
 		}

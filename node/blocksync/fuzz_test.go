@@ -1,4 +1,4 @@
-package node
+package blocksync
 
 import (
 	"bytes"
@@ -103,12 +103,12 @@ func (c *fuzzChain) batch(tb testing.TB, from, to int, certOf func(h int) *pb.Co
 }
 
 // FuzzVerifySynced decodes arbitrary bytes as the BlocksResponse a peer
-// answers to a block sync request and passes its blocks to verifySynced,
+// answers to a block sync request and passes its blocks to Syncer.Verify,
 // above either the genesis (height 0) or a ledger whose head is block 1
-// of the same chain. verifySynced must not panic, and every block it
+// of the same chain. Verify must not panic, and every block it
 // returns must be one of those given, at the next height, with the hash of
 // its header, decoded from that header, and chained by parent hash from
-// the head (DESIGN §4: a node commits only blocks that extend its chain
+// the head (ARCHITECTURE.md §4 "Block sync": a node commits only blocks that extend its chain
 // and carry a commit certificate). The seeds are genuine batches signed
 // here (each block with its own certificate, or committed through a later
 // block's), and mutations of them; testdata/fuzz/FuzzVerifySynced adds
@@ -131,13 +131,13 @@ func FuzzVerifySynced(f *testing.F) {
 		Block: fuzzMarshal(f, c.blocks[0]), Cert: fuzzMarshal(f, c.cert(f, 1, 3))}); err != nil {
 		f.Fatal(err)
 	}
-	node := &Node{store: st, genesisHash: c.genesis, consCfg: c.cfg}
+	node := &Syncer{c: Config{Consensus: c.cfg, Ledger: st}}
 
 	own := func(h int) *pb.CommitCert { return c.cert(f, h, 3) }
 	add := func(fromHead bool, r *pb.BlocksResponse) { f.Add(fromHead, fuzzMarshal(f, r)) }
 	// The genuine batches must verify whole, or the seeds test nothing.
 	genuine := func(ours uint64, r *pb.BlocksResponse) {
-		if out, err := node.verifySynced(ours, r.GetBlocks()); err != nil || len(out) != len(r.GetBlocks()) {
+		if out, err := node.Verify(ours, r.GetBlocks()); err != nil || len(out) != len(r.GetBlocks()) {
 			f.Fatalf("genuine batch above %d: %d of %d blocks verified: %v", ours, len(out), len(r.GetBlocks()), err)
 		}
 		add(ours == 1, r)
@@ -173,7 +173,7 @@ func FuzzVerifySynced(f *testing.F) {
 			ours = 1
 		}
 		in := resp.GetBlocks()
-		out, err := node.verifySynced(ours, in)
+		out, err := node.Verify(ours, in)
 		if len(out) > len(in) {
 			t.Fatalf("%d blocks verified out of %d", len(out), len(in))
 		}
