@@ -94,6 +94,7 @@ type Node struct {
 	app     *blockexec.Executor
 	commits *api.HeightNotifier // the committed height, moved by n.app
 	mempool *mempool.Mempool
+	gossip  *mempool.Gossip
 	sigs    *transport.TxSigCache
 
 	host      *p2p.Node
@@ -230,6 +231,19 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))
+	n.gossip = &mempool.Gossip{
+		Pool: n.mempool,
+		// The host and the fault hook are made below; the gossip only
+		// runs once they are.
+		Host: publisher(func(ctx context.Context, k p2p.TopicKind, data []byte) error { return n.host.Publish(ctx, k, data) }),
+		Submitted: func() {
+			txs, bytes := n.mempool.Size()
+			n.metrics.MempoolTxs.Set(float64(txs))
+			n.metrics.MempoolBytes.Set(float64(bytes))
+		},
+		Sent: func(tx []byte) { n.byz.TxSent(tx) },
+		Log:  log,
+	}
 
 	// Keys. A key file others may read is a warning, not a refusal (see
 	// keystore.CheckPerm).
@@ -314,7 +328,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		p2p.WithConsensusCheck(func(vs *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
 			return consensus.CheckSender(doc.GetChainId(), vs, n.consCfg.SigCache, m)
 		}),
-		p2p.WithTxValidator(n.validateGossipTx),
+		p2p.WithTxValidator(n.gossip.Validate),
 		p2p.WithBlockSource(src),
 	); err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
@@ -330,7 +344,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if n.evidence, err = evidence.New(evidence.Deps{
 			ChainID: doc.GetChainId(), Self: n.self, Signer: n.signer,
 			Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
-			State:      blockexec.StateReader(n.store), Submit: n.submit, WaitForTx: n.waitForTx,
+			State:      blockexec.StateReader(n.store), Submit: n.gossip.Submit, WaitForTx: n.waitForTx,
 			Logger: log,
 		}); err != nil {
 			return nil, err
@@ -356,7 +370,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		NodeID: n.host.ID().String(), ValidatorIndex: n.self,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
-		Mempool:    n.mempool, Submit: n.submit,
+		Mempool:    n.mempool, Submit: n.gossip.Submit,
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
 	}); err != nil {
@@ -466,68 +480,6 @@ func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) 
 	return c, nil
 }
 
-// validateGossipTx is the gossip validator of the tx topic: the mempool's
-// admission. A tx we already hold is accepted (it may be ours, published
-// after admission); a stale one is ignored; an invalid one rejected, which
-// penalises the peer that relayed it.
-func (n *Node) validateGossipTx(ctx context.Context, data []byte) error {
-	hash, err := n.mempool.Add(data)
-	switch {
-	case err == nil, errors.Is(err, mempool.ErrDuplicateTx):
-		n.mempool.MarkGossiped(hash, time.Now())
-		return nil
-	case errors.Is(err, mempool.ErrStaleNonce), errors.Is(err, mempool.ErrNonceTaken), errors.Is(err, mempool.ErrMempoolFull), errors.Is(err, mempool.ErrNonceTooFar),
-		stateDependent(err):
-		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
-	default:
-		return err
-	}
-}
-
-// stateDependent reports whether the checker refused a tx for what this
-// node's committed state says: a nonce used since, a signer not registered
-// here yet or suspended since, a role changed, a size limit changed. The
-// peer that gossiped it may have checked it at another height, so it
-// proves nothing against the peer and must not cost it score: a few
-// rejected messages graylist a peer for minutes, and an honest validator
-// then drops out of the quorum (a chaos schedule stalled on it). A bad
-// signature stays a rejection: only a key rotation racing the gossip makes
-// an honest peer send one, and one rejection costs it little.
-func stateDependent(err error) bool {
-	var r *blockexec.TxRefusal
-	if !errors.As(err, &r) {
-		return false
-	}
-	switch r.ResultCode() {
-	case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER,
-		pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE, pb.ResultCode_RESULT_CODE_UNAUTHORIZED,
-		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE:
-		return true
-	}
-	return false
-}
-
-// submit admits a tx from the API and gossips it.
-func (n *Node) submit(ctx context.Context, tx []byte) ([]byte, error) {
-	hash, err := n.mempool.Add(tx)
-	if err != nil {
-		return hash, err
-	}
-	txs, bytes := n.mempool.Size()
-	n.metrics.MempoolTxs.Set(float64(txs))
-	n.metrics.MempoolBytes.Set(float64(bytes))
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	n.mempool.MarkGossiped(hash, time.Now())
-	if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
-		// The tx is in our mempool and reaches the chain through our own
-		// proposals or a later gossip; the client need not resubmit.
-		n.log.Debug("gossip tx", "err", err)
-	}
-	n.byz.TxSent(tx)
-	return hash, nil
-}
-
 // The block executor's refusal of a tx carries the state machine's code,
 // which picks the API's answer to SubmitTx.
 var _ api.Refusal = (*blockexec.TxRefusal)(nil)
@@ -538,56 +490,11 @@ func (n *Node) waitForTx(ctx context.Context, hash []byte) (store.TxLocation, *p
 	return n.api.WaitForTx(ctx, hash)
 }
 
-// Re-gossip of waiting txs: a tx is published again once it has waited
-// regossipAge since it was last gossiped (gossip drops repeats it saw
-// within p2p's SeenTTL, which is shorter).
-const (
-	regossipAge    = 45 * time.Second
-	regossipPeriod = 5 * time.Second
-	regossipMax    = 512
-)
-
-// regossip publishes txs that wait in the mempool without committing until
-// ctx ends.
-func (n *Node) regossip(ctx context.Context) {
-	t := time.NewTicker(regossipPeriod)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := time.Now()
-		// Queued txs (behind a nonce gap) expire here, so one goes
-		// between queued_ttl_ms and that plus regossipPeriod after it
-		// was first queued.
-		if k := n.mempool.Expire(now); k > 0 {
-			n.log.Debug("expired queued txs", "txs", k)
-		}
-		for _, tx := range n.mempool.Regossip(now.Add(-regossipAge), now, regossipMax) {
-			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			if err := n.host.Publish(pctx, p2p.TopicTx, tx); err != nil {
-				n.log.Debug("re-gossip tx", "err", err)
-			}
-			cancel()
-			n.byz.TxSent(tx)
-		}
-	}
-}
-
 // APIAddr is the address the API listens on.
 func (n *Node) APIAddr() string { return n.listeners.APIAddr() }
 
 // PeerID is the node's libp2p id.
 func (n *Node) PeerID() peer.ID { return n.host.ID() }
-
-// peerByString decodes a peer id as a peer reports it (block sync's best
-// peer); false if it is not one.
-func (n *Node) peerByString(s string) (peer.ID, bool) {
-	id, err := peer.Decode(s)
-	return id, err == nil
-}
 
 // Run serves the API and runs consensus and block sync until ctx ends or a
 // part fails. It then stops everything (Close).
@@ -615,7 +522,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.regossip(ctx)
+		n.gossip.Run(ctx)
 	}()
 	if n.evidence != nil {
 		n.wg.Add(1)
@@ -685,3 +592,14 @@ func (n *Node) closeParts() error {
 	}
 	return errors.Join(errs...)
 }
+
+// publisher adapts a function to mempool.Publisher.
+type publisher func(ctx context.Context, k p2p.TopicKind, data []byte) error
+
+func (f publisher) Publish(ctx context.Context, k p2p.TopicKind, data []byte) error {
+	return f(ctx, k, data)
+}
+
+// The block executor's refusal is what the mempool's gossip reads the
+// state machine's code from.
+var _ mempool.Refusal = (*blockexec.TxRefusal)(nil)
