@@ -16,7 +16,7 @@ func (c *Core) onProposal(sender uint32, p *pb.Proposal) error {
 		return invalid("proposal without block")
 	}
 	if len(p.GetTxHashes()) > 0 {
-		// DESIGN §3 allows hash-only proposals; the node resolves tx_hashes
+		// ARCHITECTURE.md §3 allows hash-only proposals; the node resolves tx_hashes
 		// from its mempool into Block.txs before stepping the proposal. One
 		// that reaches the core unresolved is dropped, not held against the
 		// sender.

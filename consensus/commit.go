@@ -44,7 +44,7 @@ func (c *Core) onVerifiedQC(qc *pb.QuorumCert, from int) {
 	}
 }
 
-// checkCommit is DESIGN §4 "Commit": x is certified by qc; if its parent is
+// checkCommit is ARCHITECTURE.md §4 "Commit": x is certified by qc; if its parent is
 // of the same view, the parent and all its ancestors are committed, proven
 // by x's header and qc.
 func (c *Core) checkCommit(x *node, qc *pb.QuorumCert) {

@@ -8,7 +8,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// FaultModel selects the quorum rule (DESIGN §4).
+// FaultModel selects the quorum rule (ARCHITECTURE.md §4).
 type FaultModel string
 
 // The fault models a genesis may choose.
@@ -19,7 +19,7 @@ const (
 	Byzantine FaultModel = "byzantine"
 )
 
-// Quorum returns q for n validators under the model (DESIGN §4 table).
+// Quorum returns q for n validators under the model (ARCHITECTURE.md §4 table).
 func Quorum(model FaultModel, n int) int {
 	if model == Byzantine {
 		return 2*n/3 + 1
@@ -43,7 +43,7 @@ func MaxFaulty(model FaultModel, n int) int {
 //
 // Validator-set changes: the set is fixed here for now. The core reads it only
 // through Config.Validators, the quorum helpers and verifier, so a later change
-// can swap in a per-height set (DESIGN §4 "Validator set change") by giving
+// can swap in a per-height set (ARCHITECTURE.md §4 "Validator set change") by giving
 // the verifier a set chosen by block height; nothing else holds on to indexes.
 type Config struct {
 	// ChainID goes into every sign bytes and every header.

@@ -8,7 +8,7 @@ import (
 	"github.com/govnode/govnode/consensus/consensustest"
 )
 
-// TestQuorum checks the DESIGN §4 table: crash q = ⌊n/2⌋+1, byzantine
+// TestQuorum checks the ARCHITECTURE.md §4 table: crash q = ⌊n/2⌋+1, byzantine
 // q = ⌊2n/3⌋+1, and that two quorums always share a correct validator.
 func TestQuorum(t *testing.T) {
 	tests := []struct {

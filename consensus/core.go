@@ -20,7 +20,7 @@ var (
 	ErrSafetyFault = errors.New("consensus: safety fault")
 )
 
-// Core is the consensus state machine of one replica (DESIGN §4). It is
+// Core is the consensus state machine of one replica (ARCHITECTURE.md §4). It is
 // deterministic: its outputs depend only on its Config, the RestartState it
 // started from and the sequence of calls made on it. It has no goroutines,
 // clock, randomness or I/O, and is not safe for concurrent use: one owner
@@ -334,7 +334,7 @@ func (c *Core) Tick() {
 
 // ReportMempool tells the core whether the mempool holds transactions. The
 // core remembers since when, to replace a leader that heartbeats while
-// transactions wait (DESIGN §4 "Pipelining").
+// transactions wait (ARCHITECTURE.md §4 "Pipelining").
 func (c *Core) ReportMempool(pending bool) {
 	if pending && !c.mempoolPending {
 		c.pendingSince = c.tick

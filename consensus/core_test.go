@@ -13,7 +13,7 @@ import (
 
 // TestCommitAndFinalize: a tx block commits on a two-chain, the leader adds
 // empty blocks only until a committed header attests the tx block's state,
-// then heartbeats (DESIGN §4 "Commit", "Pipelining").
+// then heartbeats (ARCHITECTURE.md §4 "Commit", "Pipelining").
 func TestCommitAndFinalize(t *testing.T) {
 	for _, model := range []consensus.FaultModel{consensus.Crash, consensus.Byzantine} {
 		t.Run(string(model), func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestCommitCertificates(t *testing.T) {
 
 // TestRestartNeverVotesTwice: a replica restarted from its persisted state
 // does not vote again at a (view, height) it voted at, for the same block
-// or a twin (DESIGN §4 "Persist before you speak").
+// or a twin (ARCHITECTURE.md §4 "Persist before you speak").
 func TestRestartNeverVotesTwice(t *testing.T) {
 	h := newHarness(t, 4, consensus.Byzantine)
 	// Capture the leader's first proposal; only replica 1 sees it.
@@ -166,7 +166,7 @@ func TestCensoringLeaderReplaced(t *testing.T) {
 }
 
 // TestViewChangeOnCrashedLeader: with the leader down, the others form a
-// TC, move on, and the next leader commits (DESIGN §4 "Timeout", "New view").
+// TC, move on, and the next leader commits (ARCHITECTURE.md §4 "Timeout", "New view").
 func TestViewChangeOnCrashedLeader(t *testing.T) {
 	for _, model := range []consensus.FaultModel{consensus.Crash, consensus.Byzantine} {
 		t.Run(string(model), func(t *testing.T) {

@@ -1,6 +1,6 @@
 // Package consensus is govnode's consensus core: a stable-leader,
 // pipelined two-chain HotStuff with a quorum rule chosen by fault model
-// (DESIGN §4). It is a deterministic state machine in the shape of etcd
+// (ARCHITECTURE.md §4). It is a deterministic state machine in the shape of etcd
 // raft: inputs go in through Step (network messages), Tick (time),
 // ReportMempool, Validated and Propose (the application), and everything
 // the replica must do comes out of Ready: the safety state to persist,

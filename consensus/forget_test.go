@@ -9,7 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// forgetScenario is DESIGN §4 "Persist before you speak" as a directed
+// forgetScenario is ARCHITECTURE.md §4 "Persist before you speak" as a directed
 // simulation (crash, n=3): replica 0 commits B3 on QC(B4), which only it
 // holds; replica 2 voted B4 (so it holds the lock QC(B3)) but committed only
 // B2; replica 1 saw B3 but not B4. Replica 0 dies and replica 2 restarts.

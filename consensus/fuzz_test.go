@@ -9,7 +9,7 @@ import (
 )
 
 // FuzzStep: any bytes decoded as a ConsensusMessage and stepped into a core
-// never panic, whatever state the core is in (DESIGN §7 "Every bad input
+// never panic, whatever state the core is in (ARCHITECTURE.md §7 "Every bad input
 // gets a clear error and changes nothing"): a fresh core, and one that has
 // committed blocks, holds votes and a high QC, and leads or follows.
 func FuzzStep(f *testing.F) {

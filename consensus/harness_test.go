@@ -16,7 +16,7 @@ import (
 
 // harness runs cores in lock step with a FIFO network and checks, on every
 // Ready, that the safety state covering each outgoing vote or timeout is
-// persisted first (DESIGN §4 "Persist before you speak").
+// persisted first (ARCHITECTURE.md §4 "Persist before you speak").
 type harness struct {
 	t         testing.TB
 	cfg       consensus.Config

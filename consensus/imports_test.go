@@ -10,7 +10,7 @@ import (
 )
 
 // TestCoreImportsArePure: the core package imports no clock, randomness,
-// network, disk or database package (DESIGN §4 "Shape of the code"). It is
+// network, disk or database package (ARCHITECTURE.md §4 "Shape of the code"). It is
 // an allow-list: a new import must be added here on purpose.
 func TestCoreImportsArePure(t *testing.T) {
 	allowed := map[string]bool{

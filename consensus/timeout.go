@@ -12,7 +12,7 @@ import (
 // at once (a correct replica has one or two above ours).
 const maxTimeoutViewsPerSender = 4
 
-// sendTimeout gives up on view w (DESIGN §4 "Timeout"): it records
+// sendTimeout gives up on view w (ARCHITECTURE.md §4 "Timeout"): it records
 // (w, MaxUint64) as the last voted position, so nothing more is voted in w
 // even after a restart, and broadcasts a timeout carrying the high QC.
 func (c *Core) sendTimeout(w uint64) {

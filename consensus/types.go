@@ -5,7 +5,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// SafetyState is what a validator must never forget (DESIGN §4 "Persist
+// SafetyState is what a validator must never forget (ARCHITECTURE.md §4 "Persist
 // before you speak"). The driver saves it with a synced write before any
 // message of the same Ready leaves the node, and gives it back to NewCore on
 // restart.
@@ -66,7 +66,7 @@ type FetchRequest struct {
 }
 
 // CommittedBlock is a block the core committed, with the certificate that
-// proves it (DESIGN §4 "Commit").
+// proves it (ARCHITECTURE.md §4 "Commit").
 type CommittedBlock struct {
 	Height uint64
 	Hash   []byte

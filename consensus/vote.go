@@ -26,7 +26,7 @@ type voteCase struct {
 	TCHighView, TCHighHeight       uint64
 }
 
-// voteRule is DESIGN §4 "Vote": in view v vote for B only if B.view = v, B
+// voteRule is ARCHITECTURE.md §4 "Vote": in view v vote for B only if B.view = v, B
 // comes from L(v), (v, B.height) is above the last (view, height) voted,
 // B.height = justify.height + 1, and either B.justify.view = v (normal path)
 // or B is the first block of view v: the replica has not voted in v yet,

@@ -8,7 +8,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 )
 
-// TestVoteRule is DESIGN §4 "Vote", case by case.
+// TestVoteRule is ARCHITECTURE.md §4 "Vote", case by case.
 func TestVoteRule(t *testing.T) {
 	normal := consensus.VoteCase{View: 5, LastVotedView: 5, LastVotedHeight: 9, BlockView: 5, BlockHeight: 10,
 		ProposerIsLeader: true, JustifyView: 5, JustifyHeight: 9}

@@ -17,5 +17,5 @@
 // apart as warnings. The checks are structural: contract guards and
 // assignments are CEL, compiled by the state machine, not here.
 //
-// Quorums (DESIGN section 4): crash ⌊n/2⌋+1, byzantine ⌊2n/3⌋+1.
+// Quorums (ARCHITECTURE.md §4): crash ⌊n/2⌋+1, byzantine ⌊2n/3⌋+1.
 package genesis

@@ -1,6 +1,6 @@
 package node_test
 
-// The API of DESIGN §6 driven through the Connect client of a running
+// The API of ARCHITECTURE.md §6 driven through the Connect client of a running
 // one-validator node: every RPC's good path and its refusals with their
 // codes, state proofs checked as a light client would, the event stream,
 // and /metrics on the API port.
@@ -170,7 +170,7 @@ func TestSubmitTxRefusals(t *testing.T) {
 	t.Run("action refused by state is committed as a failed result", func(t *testing.T) {
 		// citizen1 grants access to citizen0's record: the pre-check cannot
 		// know the record's subject, so the tx commits and fails, and its
-		// nonce is used up (DESIGN §5 nonce policy).
+		// nonce is used up (ARCHITECTURE.md §5 nonce policy).
 		body := &pb.TxBody{Action: &pb.TxBody_GrantAccess{GrantAccess: &pb.GrantAccess{
 			GrantId: "g-steal", GranteeDepartmentId: nodetest.Dept, RecordId: "title-1", Purpose: "steal", ValidUntil: math.MaxInt32,
 		}}}

@@ -1,7 +1,13 @@
 // Package node assembles a running govnode node: its configuration, its
-// lifecycle, the mempool, the API server, metrics and the event stream. It
-// wires consensus, p2p, ledger and genesis together through their small
-// interfaces (DESIGN section 2) and is driven by cmd/govnode.
+// lifecycle (New, Run, Close) and the wiring of the subsystems, each in a
+// package of its own: the block executor (ledger/blockexec), the mempool
+// and tx gossip (node/mempool), the consensus transport (node/transport),
+// block sync (node/blocksync), the API (node/api), evidence
+// (node/evidence), the on-disk state guards (node/home) and metrics
+// (node/metrics). It connects them to consensus, p2p, ledger and genesis
+// through their small interfaces (ARCHITECTURE.md §2) and is driven by
+// cmd/govnode. consensus.go runs the consensus driver with block sync
+// around it.
 //
 // Configuration (config.go) is a plain Config struct: DefaultConfig gives
 // working values, Validate names the field and the reason of every bad

@@ -1,6 +1,6 @@
 package node_test
 
-// DESIGN §7 at the p2p layer of a running node: a peer the consortium
+// ARCHITECTURE.md §7 at the p2p layer of a running node: a peer the consortium
 // admits (an observer) publishes malformed and hostile transactions and
 // consensus messages on the gossip topics and sends garbage on the
 // block-sync protocol; a stranger tries to connect. Every frame is refused

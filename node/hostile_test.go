@@ -1,6 +1,6 @@
 package node_test
 
-// DESIGN §7: every bad input gets a clear error and changes nothing.
+// ARCHITECTURE.md §7: every bad input gets a clear error and changes nothing.
 // Malformed and hostile inputs at the API of a running node: transaction
 // bytes over the binary Connect client, typing attacks in the JSON form,
 // hostile ids in queries, raw malformed HTTP, and a flood. Refused inputs

@@ -142,7 +142,7 @@ func wantNodeVerified(t *testing.T, n *sigNode, step string, want int) {
 	}
 }
 
-// Each tx's signature is verified once per node (issue 8, DESIGN §3
+// Each tx's signature is verified once per node (issue 8, ARCHITECTURE.md §3
 // steps 1-5) across submit, gossip, proposal, validation, commit and the
 // mempool's recheck, whichever way the node met the tx; and block sync
 // verifies each once.

@@ -12,7 +12,7 @@ import (
 )
 
 // MaxMembers is the largest consortium the limits in this package are sized
-// for (DESIGN §1: one validator per department).
+// for (ARCHITECTURE.md §1: one validator per department).
 const MaxMembers = 64
 
 // Member is a genesis validator's node: its libp2p peer id, the addresses to

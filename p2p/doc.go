@@ -1,6 +1,6 @@
 // Package p2p is govnode's network layer: a libp2p host that only members of
 // the consortium may reach, gossip of transactions and consensus messages,
-// and a request/response protocol for block sync (DESIGN §3, §4, §6).
+// and a request/response protocol for block sync (ARCHITECTURE.md §3, §4, §6).
 //
 // # Shape
 //
@@ -8,7 +8,7 @@
 // and functional options for the things the node injects: the libp2p
 // identity key, a logger, the validator set, the transaction validator and
 // the block source. p2p never imports consensus or ledger; what it needs
-// from them comes in through those options (DESIGN §2).
+// from them comes in through those options (ARCHITECTURE.md §2).
 //
 //   - host.go: the libp2p host: TCP and QUIC, Noise and TLS, no relay, no
 //     DHT, no NAT services. Peers come from genesis and config only.

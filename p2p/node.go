@@ -132,7 +132,7 @@ func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
 func (n *Node) Host() host.Host { return n.host }
 
 // SetValidatorSet replaces the validator set consensus gossip is checked
-// against, at the height a set change takes effect (DESIGN §4).
+// against, at the height a set change takes effect (ARCHITECTURE.md §4).
 func (n *Node) SetValidatorSet(vs *ValidatorSet) error {
 	if vs == nil {
 		return errors.New("p2p: nil validator set")

@@ -72,7 +72,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// DESIGN §2 (p2p: permissioned connection gater): a member connects, a
+// ARCHITECTURE.md §2 (p2p: permissioned connection gater): a member connects, a
 // stranger is refused during the handshake on TCP and on QUIC, and the
 // refusal is logged with its peer id and address.
 func TestGaterAdmitsMembersRefusesStrangers(t *testing.T) {
@@ -128,7 +128,7 @@ func TestGaterAdmitsMembersRefusesStrangers(t *testing.T) {
 	}
 }
 
-// DESIGN §3 (gossip): a transaction and a consensus message published by one
+// ARCHITECTURE.md §3 (gossip): a transaction and a consensus message published by one
 // member reach every other member, and not the publisher itself.
 func TestGossipReachesEveryMember(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
@@ -197,7 +197,7 @@ func TestGossipReachesEveryMember(t *testing.T) {
 	})
 }
 
-// DESIGN §3 ("invalid data dies at the first hop"): a peer that floods
+// ARCHITECTURE.md §3 ("invalid data dies at the first hop"): a peer that floods
 // invalid consensus messages has them rejected, never relayed, and its
 // score falls.
 func TestInvalidGossipDroppedAndPenalised(t *testing.T) {
@@ -294,7 +294,7 @@ func contains(ids []peer.ID, id peer.ID) bool {
 	return false
 }
 
-// DESIGN §4 (a dropped connection comes back): closing a member's
+// ARCHITECTURE.md §4 (a dropped connection comes back): closing a member's
 // connection is followed by a redial, on TCP and on QUIC.
 func TestDroppedConnectionComesBack(t *testing.T) {
 	for _, listen := range []string{p2ptest.TCP, p2ptest.QUIC} {

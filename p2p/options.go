@@ -21,7 +21,7 @@ import (
 var ErrIgnore = errors.New("p2p: ignore message")
 
 // TxValidator is the node's check of a gossiped transaction (the mempool's
-// decode, size, chain id, signature and nonce checks, DESIGN §3). data is
+// decode, size, chain id, signature and nonce checks, ARCHITECTURE.md §3). data is
 // the serialized SignedTx; the callee must not keep it. It runs on
 // gossipsub's validation workers, concurrently, and must not block on the
 // consensus loop.

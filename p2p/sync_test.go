@@ -29,7 +29,7 @@ func heightOf(t *testing.T, cb *pb.CommittedBlock) uint64 {
 	return h.GetHeight()
 }
 
-// DESIGN §4 (block sync): blocks by height range with their certificates,
+// ARCHITECTURE.md §4 (block sync): blocks by height range with their certificates,
 // capped per request and per response; transactions by hash; status.
 func TestSyncServesBlocksTxsStatus(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
@@ -130,7 +130,7 @@ func mustBlocks(t *testing.T, src *p2ptest.Blocks, from, to uint64) []*pb.Commit
 	return b
 }
 
-// DESIGN §7 ("every bad input gets a clear error and changes nothing"):
+// ARCHITECTURE.md §7 ("every bad input gets a clear error and changes nothing"):
 // oversized, truncated and malformed frames and unknown request kinds are
 // refused with a SyncError, and the server keeps serving.
 func TestSyncRefusesBadFrames(t *testing.T) {

@@ -60,7 +60,7 @@ func marshal(t *testing.T, m proto.Message) []byte {
 	return b
 }
 
-// DESIGN §3 and STYLE 8: a consensus message must be signed by the
+// ARCHITECTURE.md §3: a consensus message must be signed by the
 // validator it names; cheap checks reject before any signature is checked.
 func TestCheckConsensus(t *testing.T) {
 	keys, vs := testKeys(t, 4)
@@ -214,7 +214,7 @@ func TestCheckTx(t *testing.T) {
 }
 
 // The redial delay doubles per failure up to the cap, stays within the
-// jitter band, and is the same for the same seed (STYLE 2).
+// jitter band, and is the same for the same seed (time and randomness are inputs).
 func TestBackoffDelay(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.BackoffMin, cfg.BackoffMax, cfg.BackoffJitter = 100e6, 1600e6, 0.2 // 100 ms .. 1.6 s

@@ -1,6 +1,6 @@
 package main
 
-// Proof checking for `query ... --prove` (DESIGN §3 step 6, §5 "State
+// Proof checking for `query ... --prove` (ARCHITECTURE.md §3 step 6, §5 "State
 // commitment"). A StateProof is checked in three steps, none of which trusts
 // the node that answered:
 //

@@ -1,8 +1,8 @@
 // Package driver runs a consensus.Core: one goroutine per replica that
 // feeds it from a Transport and a ticker and carries out its Ready
 // (persist, send, apply), plus a file-backed SafetyStore. It is the thin
-// shell around the pure core (STYLE §1); node wires the real p2p and
-// ledger into its interfaces, tests and the simulator wire fakes.
+// shell around the pure core; node wires the real p2p and ledger into its
+// interfaces, tests and the simulator wire fakes.
 package driver
 
 import (
@@ -47,7 +47,7 @@ type BlockRequest struct {
 	Reply chan<- *pb.Block
 }
 
-// SafetyStore persists the SafetyState (DESIGN §4 "Persist before you
+// SafetyStore persists the SafetyState (ARCHITECTURE.md §4 "Persist before you
 // speak").
 //
 // Contract: Save returns only after the state is durable (synced); a

@@ -243,7 +243,7 @@ func TestDriversCommit(t *testing.T) {
 }
 
 // TestDriverStopsWhenPersistFails: a replica that cannot persist its vote
-// stops, and the vote never leaves (DESIGN §4 "Persist before you speak").
+// stops, and the vote never leaves (ARCHITECTURE.md §4 "Persist before you speak").
 func TestDriverStopsWhenPersistFails(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		keys := consensustest.Keys(4, 3)

@@ -1,5 +1,5 @@
 // Package sim runs N replicas of the real consensus core and driver in one
-// process under a seeded scheduler and a virtual clock (DESIGN §4, last
+// process under a seeded scheduler and a virtual clock (ARCHITECTURE.md §4, last
 // paragraph), injects faults, and checks the safety and liveness
 // invariants on every run.
 //

@@ -14,7 +14,7 @@ var seeds = flag.Int("sim.seeds", 40, "seeds per configuration")
 
 // TestSimulation runs every configuration under random faults and checks
 // agreement, validity, no lost commit across restarts, and liveness after
-// the last fault heals (DESIGN §4, §7 "no fork and no lost committed
+// the last fault heals (ARCHITECTURE.md §4, §7 "no fork and no lost committed
 // transaction under any tested fault").
 func TestSimulation(t *testing.T) {
 	for _, c := range sim.Configurations {

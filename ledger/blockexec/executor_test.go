@@ -74,7 +74,7 @@ func newTestApp(t testing.TB) *Executor {
 }
 
 // A proposal is voted for only if its application fields are the ones this
-// node computes; each field's refusal is checked (DESIGN §3 step 4).
+// node computes; each field's refusal is checked (ARCHITECTURE.md §3 step 4).
 func TestValidateBlock(t *testing.T) {
 	a := newTestApp(t)
 	txs := [][]byte{[]byte("tx one"), []byte("tx two")}

@@ -14,7 +14,7 @@ import (
 // FuzzValidateBlock decodes arbitrary bytes as a proposed block (the
 // payload a leader gossips) and its header, and asks the executor to
 // validate it above the genesis, as a validator does before voting
-// (DESIGN §3 step 4). Decoding and validation must not panic, and a block
+// (ARCHITECTURE.md §3 step 4). Decoding and validation must not panic, and a block
 // that passes must carry exactly the txs its header commits to: the
 // header's chain id, tx count and tx root, no tx twice, no tx over the
 // size limit.

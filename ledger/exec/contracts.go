@@ -12,7 +12,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Contract rules (DESIGN §5, contracts):
+// Contract rules (ARCHITECTURE.md §5, contracts):
 //   - CreateContract: by one of the parties; every template role has
 //     exactly one party, an active identity; fields are the template's.
 //     The contract starts in draft_state, with every template milestone

@@ -1,4 +1,4 @@
-// Package exec is govnode's state machine (DESIGN §5): it executes blocks
+// Package exec is govnode's state machine (ARCHITECTURE.md §5): it executes blocks
 // of signed transactions against the ledger state and checks transactions
 // for the mempool, with the same code.
 //

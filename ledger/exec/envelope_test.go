@@ -13,7 +13,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// TestEnvelopeRefusalsChangeNothing checks DESIGN §7 "every bad input gets
+// TestEnvelopeRefusalsChangeNothing checks ARCHITECTURE.md §7 "every bad input gets
 // a clear error and changes nothing" for each envelope check.
 func TestEnvelopeRefusalsChangeNothing(t *testing.T) {
 	e := newEnv(t, 2)

@@ -10,7 +10,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Governance rules (DESIGN §5, governance):
+// Governance rules (ARCHITECTURE.md §5, governance):
 //   - SubmitProposal: an admin of a member department; the change is
 //     checked when submitted and again when executed.
 //   - VoteProposal: an admin votes for its department, once, until

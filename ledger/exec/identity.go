@@ -9,7 +9,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Identity rules (DESIGN §5, identity):
+// Identity rules (ARCHITECTURE.md §5, identity):
 //   - RegisterOfficial: an active admin of a member department registers an
 //     official of that same department.
 //   - RegisterSubject: a registrar registers a citizen or company; the

@@ -376,7 +376,7 @@ func cloneStore(st *exectest.Store) *exectest.Store {
 }
 
 // TestRandomizedDeterminismAndInvariants runs seeded random tx sequences on
-// two independent executors and stores (DESIGN §5 "Execution is
+// two independent executors and stores (ARCHITECTURE.md §5 "Execution is
 // deterministic") and checks the state machine's invariants after every
 // block.
 func TestRandomizedDeterminismAndInvariants(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Record rules (DESIGN §5, records):
+// Record rules (ARCHITECTURE.md §5, records):
 //   - CreateRecord, AmendRecord, TransferRecord, RevokeRecord: an active
 //     ISSUER official whose issuer_record_types name the type, of a
 //     department the type lists for that operation.

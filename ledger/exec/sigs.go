@@ -8,7 +8,7 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// Signature checks (DESIGN §5: a tx's signature covers its exact body
+// Signature checks (ARCHITECTURE.md §5: a tx's signature covers its exact body
 // bytes, checked with the signer's registered key).
 //
 // A node should verify each tx's signature once. The first check is

@@ -1,4 +1,4 @@
-// Package state is govnode's authenticated key-value state (DESIGN §5, "State
+// Package state is govnode's authenticated key-value state (ARCHITECTURE.md §5, "State
 // commitment"): a versioned, binary, compressed sparse Merkle tree in the
 // style of Diem's Jellyfish Merkle tree, stored in LevelDB.
 //

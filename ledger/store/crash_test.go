@@ -20,7 +20,7 @@ import (
 	"github.com/govnode/govnode/ledger/store"
 )
 
-// The crash test (issue "Ledger storage", item 3; DESIGN §5 "Storage"): a
+// The crash test (issue "Ledger storage", item 3; ARCHITECTURE.md §5 "Storage"): a
 // child process commits deterministic blocks in a loop and is SIGKILLed at
 // random moments; after every kill the parent reopens the ledger and checks
 // it against a replay of the same blocks.

@@ -1,4 +1,4 @@
-// Package store is govnode's block store (DESIGN §5, "Storage"): one LevelDB
+// Package store is govnode's block store (ARCHITECTURE.md §5, "Storage"): one LevelDB
 // per node holding blocks by height and by hash, commit certificates, the
 // results of every transaction, a transaction index, the committed height,
 // and the authenticated state (package ledger/state) with a plain copy of

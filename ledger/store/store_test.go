@@ -224,7 +224,7 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-// TestOpenRefusesDamage checks DESIGN §5 / issue item 4: a foreign, newer or
+// TestOpenRefusesDamage checks ARCHITECTURE.md §5 / issue item 4: a foreign, newer or
 // damaged database is refused with a clear error and not written to.
 func TestOpenRefusesDamage(t *testing.T) {
 	build := func(t *testing.T) string {

@@ -95,7 +95,7 @@ func (r *Result) add(kind, format string, args ...any) {
 const maxFindings = 10
 
 // Check compares the nodes' chains with each other and with the
-// acknowledgements (DESIGN §7: no fork, no lost committed transaction):
+// acknowledgements (ARCHITECTURE.md §7: no fork, no lost committed transaction):
 //
 //   - fork: at some height not above every node's head, two nodes hold
 //     blocks with different hashes (counted once per height where the

@@ -1,5 +1,5 @@
 // Package chaos is a fault-injection harness for a govnode network of real
-// processes (DESIGN §7: no fork and no lost committed transaction under any
+// processes (ARCHITECTURE.md §7: no fork and no lost committed transaction under any
 // tested fault).
 //
 // A run builds the govnode binary, writes a 4-validator byzantine test

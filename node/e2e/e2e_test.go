@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// DESIGN §3, §4, §7 on a byzantine 4-node network of real processes, in
+// ARCHITECTURE.md §3, §4, §7 on a byzantine 4-node network of real processes, in
 // phases on one network: load, a killed validator that catches up, and a
 // stopped minority of... two of four (no quorum), then recovery.
 func TestByzantineFourNodes(t *testing.T) {

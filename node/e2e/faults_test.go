@@ -83,7 +83,7 @@ func (c *cluster) recordedEvidence(i int, dept string, view, height uint64) *pb.
 	return ev
 }
 
-// Issue 9, DESIGN §7: one validator of four lies in every way the byzantine
+// Issue 9, ARCHITECTURE.md §7: one validator of four lies in every way the byzantine
 // build knows (equivocating proposals, double votes, forged signatures,
 // garbage gossip and sync streams). The three honest nodes agree on every
 // block and state root, commit every acknowledged tx exactly once, keep

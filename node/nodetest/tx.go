@@ -58,7 +58,7 @@ func (a *Account) SetLastNonce(n uint64) {
 }
 
 // Sign serializes body deterministically, signs it with key for
-// body.ChainId (DESIGN §5: the "tx" domain and the chain id) and returns the
+// body.ChainId (ARCHITECTURE.md §5: the "tx" domain and the chain id) and returns the
 // SignedTx bytes. It fills nothing in: hostile tests use it to sign exactly
 // what they built.
 func Sign(key crypto.PrivateKey, body *pb.TxBody) []byte {

@@ -1,5 +1,5 @@
 // Package wire is govnode's stream framing: every request and response on a
-// p2p stream protocol (block sync, DESIGN §4) is one frame, a uvarint length
+// p2p stream protocol (block sync, ARCHITECTURE.md §4) is one frame, a uvarint length
 // followed by that many bytes of protobuf.
 //
 // The reader checks the length against a caller-given bound before it

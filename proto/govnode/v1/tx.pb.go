@@ -22,7 +22,7 @@ const (
 )
 
 // SignedTx is the transaction envelope. body is a serialized TxBody; the
-// signature covers exactly these bytes (DESIGN §5), with the "tx" domain and
+// signature covers exactly these bytes (ARCHITECTURE.md §5), with the "tx" domain and
 // the chain id, so nothing is re-encoded before verifying.
 type SignedTx struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
