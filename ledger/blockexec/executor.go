@@ -226,8 +226,16 @@ func (a *Executor) Head() (*pb.Block, error) {
 }
 
 // Block returns the committed block at height h.
-func (a *Executor) Block(h uint64) (*pb.Block, error) {
-	_, raw, err := a.store.BlockByHeight(h)
+func (a *Executor) Block(h uint64) (*pb.Block, error) { return LoadBlock(a.store, h) }
+
+// BlockReader reads stored blocks by height (*store.Store).
+type BlockReader interface {
+	BlockByHeight(h uint64) ([32]byte, []byte, error)
+}
+
+// LoadBlock loads and decodes the committed block at height h.
+func LoadBlock(r BlockReader, h uint64) (*pb.Block, error) {
+	_, raw, err := r.BlockByHeight(h)
 	if err != nil {
 		return nil, fmt.Errorf("load block %d: %w", h, err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -27,17 +28,7 @@ func (s *Server) committedTx(hash []byte) (store.TxLocation, *pb.TxResult, error
 }
 
 // block loads committed block h.
-func (s *Server) block(h uint64) (*pb.Block, error) {
-	_, raw, err := s.d.Ledger.BlockByHeight(h)
-	if err != nil {
-		return nil, fmt.Errorf("load block %d: %w", h, err)
-	}
-	b := &pb.Block{}
-	if err := proto.Unmarshal(raw, b); err != nil {
-		return nil, fmt.Errorf("decode block %d: %w", h, err)
-	}
-	return b, nil
-}
+func (s *Server) block(h uint64) (*pb.Block, error) { return blockexec.LoadBlock(s.d.Ledger, h) }
 
 // WaitForTx waits until the tx with hash is committed or ctx ends. It
 // returns where the tx was committed and its result.
