@@ -97,7 +97,7 @@ type Node struct {
 	gossip  *mempool.Gossip
 	sigs    *transport.TxSigCache
 
-	host      *p2p.Node
+	host      *p2p.Host
 	sync      *blocksync.Syncer
 	transport *transport.Transport
 	consCfg   consensus.Config

@@ -4,7 +4,7 @@
 //
 // # Shape
 //
-// New builds a Node from a Config (plain data with defaults and Validate)
+// New builds a Host from a Config (plain data with defaults and Validate)
 // and functional options for the things the node injects: the libp2p
 // identity key, a logger, the validator set, the transaction validator and
 // the block source. p2p never imports consensus or ledger; what it needs

@@ -109,7 +109,7 @@ func FuzzSyncServe(f *testing.F) {
 	cfg.MaxBlocksPerRequest = 8
 	cfg.MaxTxHashesPerRequest = 16
 	cfg.MaxResponseBytes = 10 * proto.Size(src.blocks[0])
-	n := &Node{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	n := &Host{cfg: cfg, log: slog.New(slog.DiscardHandler)}
 	s := newSyncService(n, src)
 
 	add := func(r *pb.SyncRequest) {

@@ -40,7 +40,7 @@ type topicState struct {
 
 // gossip runs the chain's two gossipsub topics.
 type gossip struct {
-	n      *Node
+	n      *Host
 	ps     *pubsub.PubSub
 	topics [numTopics]*topicState
 	scores atomic.Pointer[map[peer.ID]*pubsub.PeerScoreSnapshot]
@@ -113,7 +113,7 @@ func scoreParams(cfg *Config, topics []string) (*pubsub.PeerScoreParams, *pubsub
 	return p, th
 }
 
-func newGossip(ctx context.Context, n *Node, o *options) (*gossip, error) {
+func newGossip(ctx context.Context, n *Host, o *options) (*gossip, error) {
 	g := &gossip{n: n, tracer: newMeshTracer(&n.counters.rpcsDropped)}
 	cfg := &n.cfg
 	names := make([]string, numTopics)
@@ -314,7 +314,7 @@ func (g *gossip) scoreSnapshot() map[peer.ID]*pubsub.PeerScoreSnapshot {
 // Publish gossips data on the topic kind. The data goes through the same
 // validator as received messages first; an invalid message is refused with
 // an error and never leaves the node.
-func (n *Node) Publish(ctx context.Context, kind TopicKind, data []byte) error {
+func (n *Host) Publish(ctx context.Context, kind TopicKind, data []byte) error {
 	if kind >= numTopics {
 		return fmt.Errorf("p2p: unknown topic %v", kind)
 	}
@@ -334,7 +334,7 @@ func (n *Node) Publish(ctx context.Context, kind TopicKind, data []byte) error {
 // other nodes published; the node reads it. It is bounded (MessageBuffer):
 // when full, the oldest message is dropped for the newest (Stats counts
 // it). It is never closed; stop reading when the node is closed.
-func (n *Node) Messages(kind TopicKind) <-chan Message {
+func (n *Host) Messages(kind TopicKind) <-chan Message {
 	if kind >= numTopics {
 		return nil
 	}
@@ -343,7 +343,7 @@ func (n *Node) Messages(kind TopicKind) <-chan Message {
 
 // PeerScore is p's gossipsub score as of the last inspection (every
 // ScoreInspectPeriod), and whether p was scored then.
-func (n *Node) PeerScore(p peer.ID) (float64, bool) {
+func (n *Host) PeerScore(p peer.ID) (float64, bool) {
 	s, ok := n.gossip.scoreSnapshot()[p]
 	if !ok {
 		return 0, false
@@ -352,7 +352,7 @@ func (n *Node) PeerScore(p peer.ID) (float64, bool) {
 }
 
 // TopicPeers are the peers we know to be subscribed to the topic kind.
-func (n *Node) TopicPeers(kind TopicKind) []peer.ID {
+func (n *Host) TopicPeers(kind TopicKind) []peer.ID {
 	if kind >= numTopics {
 		return nil
 	}

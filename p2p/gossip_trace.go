@@ -89,7 +89,7 @@ func (t *meshTracer) UndeliverableMessage(*pubsub.Message)                 {}
 // MeshPeers are the peers this node relays the topic kind to: its
 // gossipsub mesh, plus nothing else (direct peers are not in it). A peer
 // with a negative score leaves it at the next heartbeat.
-func (n *Node) MeshPeers(kind TopicKind) []peer.ID {
+func (n *Host) MeshPeers(kind TopicKind) []peer.ID {
 	if kind >= numTopics {
 		return nil
 	}

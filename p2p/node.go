@@ -17,12 +17,13 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// ErrClosed is returned by calls on a closed Node.
+// ErrClosed is returned by calls on a closed Host.
 var ErrClosed = errors.New("p2p: node closed")
 
-// Node is a running p2p layer: the host, gossip and sync. All methods are
+// Host is a running p2p layer (one per govnode node; not to be confused with
+// node.Node, the whole daemon): the host, gossip and sync. All methods are
 // safe for concurrent use.
-type Node struct {
+type Host struct {
 	cfg      Config
 	log      *slog.Logger
 	host     host.Host
@@ -43,7 +44,7 @@ type Node struct {
 // topics, serves block sync and starts dialing the members. ctx bounds the
 // start-up only; Close stops the node. WithIdentity and WithValidatorSet
 // are required.
-func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
+func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -68,7 +69,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	}
 	cfg = cloneConfig(cfg)
 
-	n := &Node{cfg: cfg, log: o.log}
+	n := &Host{cfg: cfg, log: o.log}
 	n.vset.Store(o.vset)
 
 	h, err := newHost(&cfg, o.key, n.log, &n.counters.connsRefused, o.clock)
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	fail := func(err error) (*Node, error) {
+	fail := func(err error) (*Host, error) {
 		cancel()
 		n.wg.Wait()
 		_ = h.Close()
@@ -121,19 +122,19 @@ func cloneConfig(c Config) Config {
 }
 
 // ID is this node's peer id.
-func (n *Node) ID() peer.ID { return n.host.ID() }
+func (n *Host) ID() peer.ID { return n.host.ID() }
 
 // Addrs are the addresses the host listens on (without /p2p/<id>), ready
 // to go into another node's Member.Addrs.
-func (n *Node) Addrs() []ma.Multiaddr { return n.host.Addrs() }
+func (n *Host) Addrs() []ma.Multiaddr { return n.host.Addrs() }
 
 // Host exposes the libp2p host, for the node's diagnostics only: opening
 // streams or changing handlers behind p2p's back is not supported.
-func (n *Node) Host() host.Host { return n.host }
+func (n *Host) Host() host.Host { return n.host }
 
 // SetValidatorSet replaces the validator set consensus gossip is checked
 // against, at the height a set change takes effect (ARCHITECTURE.md §4).
-func (n *Node) SetValidatorSet(vs *ValidatorSet) error {
+func (n *Host) SetValidatorSet(vs *ValidatorSet) error {
 	if vs == nil {
 		return errors.New("p2p: nil validator set")
 	}
@@ -142,7 +143,7 @@ func (n *Node) SetValidatorSet(vs *ValidatorSet) error {
 }
 
 // Close stops the node and closes the host. It is idempotent.
-func (n *Node) Close() error {
+func (n *Host) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		n.host.RemoveStreamHandler(n.sync.protocol)
@@ -154,6 +155,6 @@ func (n *Node) Close() error {
 }
 
 // connected reports whether the host has a live connection to p.
-func (n *Node) connected(p peer.ID) bool {
+func (n *Host) connected(p peer.ID) bool {
 	return n.host.Network().Connectedness(p) == network.Connected
 }

@@ -390,7 +390,7 @@ func TestGossipComesBackAfterGossipsubDropsAPeer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Gossip flows again, both ways.
-	for i, pair := range [][2]*p2p.Node{{n0, n1}, {n1, n0}} {
+	for i, pair := range [][2]*p2p.Host{{n0, n1}, {n1, n0}} {
 		from, to := pair[0], pair[1]
 		idx := uint32(i)
 		p2ptest.Eventually(t, 20*time.Second, "gossip flows again", func() bool {

@@ -64,7 +64,7 @@ type pingResult struct {
 // their own, at most one of each per configured peer, so their number is
 // bounded by the consortium's size.
 type peerManager struct {
-	n     *Node
+	n     *Host
 	clock Clock
 	rng   *rand.Rand // owned by run
 	sub   event.Subscription
@@ -77,7 +77,7 @@ type peerManager struct {
 	state map[peer.ID]*peerState // owned by run
 }
 
-func newPeerManager(n *Node, clock Clock, rng *rand.Rand) (*peerManager, error) {
+func newPeerManager(n *Host, clock Clock, rng *rand.Rand) (*peerManager, error) {
 	// Subscribe before anything dials, so no connectedness change is missed.
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged), eventbus.BufSize(256))
 	if err != nil {
@@ -352,7 +352,7 @@ func (m *peerManager) snapshot() []PeerInfo {
 
 // Peers returns the state of every configured member and observer, sorted
 // by peer id; nil after Close.
-func (n *Node) Peers() []PeerInfo {
+func (n *Host) Peers() []PeerInfo {
 	reply := make(chan []PeerInfo, 1)
 	select {
 	case n.peers.reqs <- reply:

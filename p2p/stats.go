@@ -60,7 +60,7 @@ type counters struct {
 }
 
 // Stats returns a snapshot of the counters.
-func (n *Node) Stats() Stats {
+func (n *Host) Stats() Stats {
 	c := &n.counters
 	return Stats{
 		Tx:               c.topics[TopicTx].snapshot(),

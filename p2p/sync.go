@@ -49,12 +49,12 @@ func (c *Config) responseFrameBytes() int { return c.MaxResponseBytes + 64 }
 // syncService is both ends of /govnode/<chain>/sync/1: one request frame
 // and one response frame per stream, then both sides close.
 type syncService struct {
-	n        *Node
+	n        *Host
 	protocol protocol.ID
 	src      BlockSource
 }
 
-func newSyncService(n *Node, src BlockSource) *syncService {
+func newSyncService(n *Host, src BlockSource) *syncService {
 	return &syncService{n: n, protocol: SyncProtocol(n.cfg.ChainID), src: src}
 }
 
@@ -274,7 +274,7 @@ func (s *syncService) roundTrip(ctx context.Context, p peer.ID, req *pb.SyncRequ
 // order, as their headers say. Commit certificates are NOT checked here:
 // the node verifies each block's certificate (consensus.VerifyCommit)
 // before it stores anything.
-func (n *Node) RequestBlocks(ctx context.Context, p peer.ID, from, to uint64) ([]*pb.CommittedBlock, error) {
+func (n *Host) RequestBlocks(ctx context.Context, p peer.ID, from, to uint64) ([]*pb.CommittedBlock, error) {
 	if from == 0 || to < from {
 		return nil, fmt.Errorf("p2p: bad block range %d..%d", from, to)
 	}
@@ -321,7 +321,7 @@ func checkBlocks(blocks []*pb.CommittedBlock, from, to uint64) error {
 // RequestTxs asks p for transactions by hash (for a hash-only proposal). It
 // returns the serialized SignedTx p has, in the order asked, leaving out
 // those it lacks; the caller matches them to hashes by hashing.
-func (n *Node) RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]byte, error) {
+func (n *Host) RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]byte, error) {
 	if len(hashes) > n.cfg.MaxTxHashesPerRequest {
 		return nil, fmt.Errorf("p2p: %d hashes in one request, at most %d", len(hashes), n.cfg.MaxTxHashesPerRequest)
 	}
@@ -347,7 +347,7 @@ func (n *Node) RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]
 // last block is the one asked and that each block's header extends the one
 // before by parent hash; signatures and certificates are for consensus to
 // check. An empty answer means p does not have the block.
-func (n *Node) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) ([]*pb.Block, error) {
+func (n *Host) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) ([]*pb.Block, error) {
 	if len(hash) != crypto.HashSize {
 		return nil, fmt.Errorf("p2p: block hash is %d bytes", len(hash))
 	}
@@ -386,7 +386,7 @@ func (n *Node) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) (
 	return blocks, nil
 }
 
-func (n *Node) RequestStatus(ctx context.Context, p peer.ID) (*pb.SyncStatus, error) {
+func (n *Host) RequestStatus(ctx context.Context, p peer.ID) (*pb.SyncStatus, error) {
 	resp, err := n.sync.roundTrip(ctx, p, &pb.SyncRequest{Req: &pb.SyncRequest_Status{Status: &pb.SyncStatusRequest{}}})
 	if err != nil {
 		return nil, err

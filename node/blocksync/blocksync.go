@@ -40,7 +40,7 @@ const (
 	requestTimeout = 20 * time.Second
 )
 
-// Peers is what block sync needs from the p2p host (*p2p.Node).
+// Peers is what block sync needs from the p2p host (*p2p.Host).
 type Peers interface {
 	Peers() []p2p.PeerInfo
 	RequestStatus(ctx context.Context, p peer.ID) (*pb.SyncStatus, error)

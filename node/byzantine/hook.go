@@ -41,7 +41,7 @@ func (Honest) TxSent([]byte)                                                    
 func (Honest) Run(context.Context)                                                  {}
 
 // Host is the p2p host a misbehaving validator writes its invalid traffic
-// through, bypassing its own gossip (*p2p.Node).
+// through, bypassing its own gossip (*p2p.Host).
 type Host interface {
 	// Peers are the host's known peers.
 	Peers() []p2p.PeerInfo
@@ -49,7 +49,7 @@ type Host interface {
 	Host() host.Host
 }
 
-var _ Host = (*p2p.Node)(nil)
+var _ Host = (*p2p.Host)(nil)
 
 // Deps are what a misbehaving validator works with.
 type Deps struct {

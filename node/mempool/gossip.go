@@ -20,7 +20,7 @@ const (
 	regossipMax    = 512
 )
 
-// Publisher publishes on a gossip topic (*p2p.Node).
+// Publisher publishes on a gossip topic (*p2p.Host).
 type Publisher interface {
 	Publish(ctx context.Context, topic p2p.TopicKind, data []byte) error
 }

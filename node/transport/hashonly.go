@@ -146,15 +146,15 @@ type TxPool interface {
 	Get(hash []byte) ([]byte, bool)
 }
 
-// txFetcher asks a peer for txs by hash (p2p.Node.RequestTxs): it returns
+// txFetcher asks a peer for txs by hash (p2p.Host.RequestTxs): it returns
 // what the peer answered, which the caller must match to the hashes asked.
 type txFetcher interface {
 	RequestTxs(ctx context.Context, p peer.ID, hashes [][]byte) ([][]byte, error)
 }
 
 var (
-	_ txFetcher = (*p2p.Node)(nil)
-	_ Host      = (*p2p.Node)(nil)
+	_ txFetcher = (*p2p.Host)(nil)
+	_ Host      = (*p2p.Host)(nil)
 )
 
 // proposalResolver turns hash-only proposals back into full ones. resolve

@@ -51,7 +51,7 @@ func (c Config) Validate() error {
 }
 
 // Host is the p2p host the transport carries consensus messages over
-// (*p2p.Node): gossip on the consensus and tx topics, and the sync
+// (*p2p.Host): gossip on the consensus and tx topics, and the sync
 // protocol's requests for blocks and txs by hash.
 type Host interface {
 	// ID is this node's peer id.

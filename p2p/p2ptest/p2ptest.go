@@ -70,7 +70,7 @@ type Network struct {
 	T          testing.TB
 	Validators []Identity
 	VSet       *p2p.ValidatorSet
-	Nodes      []*p2p.Node // Nodes[i] runs Validators[i]; nil until started
+	Nodes      []*p2p.Host // Nodes[i] runs Validators[i]; nil until started
 	addrs      [][]ma.Multiaddr
 	// Listen are the listen addresses of every node (default TCP and QUIC).
 	Listen []string
@@ -89,7 +89,7 @@ func NewNetwork(t testing.TB, n int, seed uint64) *Network {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Network{T: t, Validators: ids, VSet: vs, Nodes: make([]*p2p.Node, n), addrs: make([][]ma.Multiaddr, n), Listen: []string{TCP, QUIC}}
+	return &Network{T: t, Validators: ids, VSet: vs, Nodes: make([]*p2p.Host, n), addrs: make([][]ma.Multiaddr, n), Listen: []string{TCP, QUIC}}
 }
 
 // Config is a test configuration for member i: loopback listening, short
@@ -113,7 +113,7 @@ func (nw *Network) Config(i int) p2p.Config {
 
 // Start starts member i with cfg (from Config, possibly changed) and extra
 // options; the node is closed when the test ends.
-func (nw *Network) Start(i int, cfg p2p.Config, opts ...p2p.Option) *p2p.Node {
+func (nw *Network) Start(i int, cfg p2p.Config, opts ...p2p.Option) *p2p.Host {
 	t := nw.T
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -204,7 +204,7 @@ func (nw *Network) WaitTopic(kind p2p.TopicKind, timeout time.Duration) {
 const meshTarget = 6
 
 // Connected reports whether n's peer manager sees p connected.
-func Connected(n *p2p.Node, p peer.ID) bool {
+func Connected(n *p2p.Host, p peer.ID) bool {
 	for _, pi := range n.Peers() {
 		if pi.ID == p {
 			return pi.Connected
