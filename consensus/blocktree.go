@@ -192,15 +192,16 @@ func (c *Core) retryFetches() {
 }
 
 // gc drops what can no longer matter: forks at or below the committed
-// height, committed blocks older than RetainBlocks, certificates, votes and
-// timeouts of past views.
+// height, committed blocks older than RetainBlocks that the ledger holds
+// (a committed block above the durable height stays: the safety state must
+// keep it until Applied), certificates, votes and timeouts of past views.
 func (c *Core) gc() {
 	keep := uint64(c.cfg.RetainBlocks)
 	for k, x := range c.blocks {
 		if x.height > c.committedHeight {
 			continue
 		}
-		if !x.committed || x.height+keep < c.committedHeight {
+		if !x.committed || (x.height+keep < c.committedHeight && x.height <= c.durable) {
 			delete(c.blocks, k)
 		}
 	}

@@ -78,6 +78,11 @@ func (c *Core) commit(b *node, cert *pb.CommitCert) {
 		c.out.Fault = c.fault
 		return
 	}
+	// The blocks handed out now must be in the safety state written with
+	// this Ready (uncommittedPaths keeps them until Applied), even when
+	// nothing else about the state changed: blocks that arrived by fetch
+	// after their QC commit without a new vote or QC.
+	c.safetyDirty = true
 	for i := len(chain) - 1; i >= 0; i-- {
 		y := chain[i]
 		y.committed = true

@@ -440,9 +440,11 @@ func (c *Core) safety() SafetyState {
 		HighQC: proto.Clone(c.highQC).(*pb.QuorumCert), Blocks: c.uncommittedPaths()}
 }
 
-// maxPersistedBlocks bounds SafetyState.Blocks. Beyond it (no commit for
-// that many blocks) the oldest are left out; they are certified, so a
-// quorum held them when they were newer.
+// maxPersistedBlocks bounds the uncommitted blocks of SafetyState.Blocks.
+// Beyond it (no commit for that many blocks) the oldest are left out; they
+// are certified, so a quorum held them when they were newer. Committed
+// blocks the ledger may not hold yet are always kept; there are at most as
+// many as one Ready commits.
 const maxPersistedBlocks = 256
 
 // uncommittedPaths returns the blocks from the application's durable head
@@ -466,8 +468,14 @@ func (c *Core) uncommittedPaths() []*pb.Block {
 		}
 		return out[i].key < out[j].key
 	})
-	if len(out) > maxPersistedBlocks {
-		out = out[len(out)-maxPersistedBlocks:]
+	// The cap leaves out the oldest uncommitted blocks, never a committed
+	// one the ledger may not hold yet (those come first, by height).
+	committed := 0
+	for committed < len(out) && out[committed].committed {
+		committed++
+	}
+	if len(out)-committed > maxPersistedBlocks {
+		out = append(out[:committed:committed], out[len(out)-maxPersistedBlocks:]...)
 	}
 	bs := make([]*pb.Block, len(out))
 	for i, x := range out {

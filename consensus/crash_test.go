@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // TestRecoversFromCrashBeforeCommitStored: replicas lose power in the
@@ -73,5 +76,65 @@ func TestRecoversFromCrashBeforeCommitStored(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSafetyStateKeepsEveryBlockTheLedgerLacks: a replica that was cut off
+// catches up by fetching, and one Ready commits far more blocks than it
+// retains (RetainBlocks). The safety state written with that Ready must
+// still hold every block above the ledger's head: garbage collection and
+// the persisted-blocks cap may drop committed blocks only once the ledger
+// holds them. It crashes before storing them and restarts with no peer.
+func TestSafetyStateKeepsEveryBlockTheLedgerLacks(t *testing.T) {
+	h := newHarness(t, 4, consensus.Byzantine)
+	// Replica 3 keeps few committed blocks; the others serve fetches.
+	cfg := h.cfg
+	cfg.Self, cfg.RetainBlocks = 3, 2
+	c3, err := consensus.NewCore(cfg, h.keys[3], consensus.RestartState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cores[3] = c3
+	h.drop = func(from, to int, m *pb.ConsensusMessage) bool { return from == 3 || to == 3 }
+	for range 10 {
+		h.pending[0] = true
+		h.deliver()
+		h.tick(h.cfg.HeartbeatTicks)
+	}
+	top := h.cores[0].Status().CommittedHeight
+	if top < 20 {
+		t.Fatalf("setup: only %d blocks committed", top)
+	}
+	h.drop = nil
+	h.crashAtCommit[3] = true
+	h.pending[0] = true
+	h.deliver()
+	h.tick(4 * h.cfg.HeartbeatTicks)
+	if h.cores[3] != nil {
+		t.Fatal("setup: replica 3 never committed")
+	}
+	have := map[uint64]bool{}
+	for _, b := range h.stores[3].Blocks {
+		hdr := new(pb.Header)
+		if err := proto.Unmarshal(b.GetHeader(), hdr); err != nil {
+			t.Fatal(err)
+		}
+		have[hdr.GetHeight()] = true
+	}
+	for ht := h.committedHeight(3) + 1; ht <= top; ht++ {
+		if !have[ht] {
+			t.Fatalf("the safety state written with the commit lacks block %d (ledger at %d, %d committed)", ht, h.committedHeight(3), top)
+		}
+	}
+	// Restarted alone, it commits them from its own disk.
+	h.drop = func(from, to int, m *pb.ConsensusMessage) bool { return true }
+	c3, err = consensus.NewCore(cfg, h.keys[3], consensus.RestartState{Safety: h.stores[3], Head: h.heads[3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cores[3] = c3
+	h.process(3)
+	if got := h.committedHeight(3); got < top {
+		t.Fatalf("restarted replica committed up to %d from its own state, want %d", got, top)
 	}
 }
