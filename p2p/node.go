@@ -60,6 +60,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	if o.vset == nil {
 		return nil, errors.New("p2p: WithValidatorSet is required")
 	}
+	if o.consCheck == nil {
+		// Without it every consensus message would be rejected, and
+		// gossipsub would penalise every honest peer for them.
+		return nil, errors.New("p2p: WithConsensusCheck is required (the node installs consensus.CheckSender)")
+	}
 	if o.rng == nil {
 		var seed [16]byte
 		if _, err := crand.Read(seed[:]); err != nil {

@@ -410,3 +410,19 @@ func TestGossipComesBackAfterGossipsubDropsAPeer(t *testing.T) {
 		t.Fatal("gossip came back without a gossip reset; the test did not make gossipsub drop the peer")
 	}
 }
+
+// A host without a consensus check would reject every consensus message
+// and penalise every honest peer for it: New refuses to build one.
+func TestNewRequiresConsensusCheck(t *testing.T) {
+	nw := p2ptest.NewNetwork(t, 1, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	h, err := p2p.New(ctx, nw.Config(0), p2p.WithIdentity(nw.Validators[0].NodeKey), p2p.WithValidatorSet(nw.VSet))
+	if err == nil {
+		_ = h.Close()
+		t.Fatal("a host without WithConsensusCheck was built")
+	}
+	if !strings.Contains(err.Error(), "WithConsensusCheck") {
+		t.Fatalf("error %q does not name the missing option", err)
+	}
+}

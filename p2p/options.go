@@ -134,8 +134,8 @@ func WithTxValidator(v TxValidator) Option {
 }
 
 // WithConsensusCheck sets the check of gossiped consensus messages
-// (ConsensusCheck). Without it p2p relays no consensus message: it cannot
-// tell a forgery from a vote.
+// (ConsensusCheck). It is required: without it p2p could not tell a
+// forgery from a vote.
 func WithConsensusCheck(c ConsensusCheck) Option {
 	return func(o *options) error {
 		if c == nil {

@@ -339,16 +339,23 @@ type cappedGzip struct {
 func newCappedGzip(max int64) *cappedGzip { return &cappedGzip{max: max, left: max} }
 
 func (d *cappedGzip) Read(p []byte) (int, error) {
+	if d.left < 0 { // already over: a reader that reads again gets the error again
+		return 0, d.over()
+	}
 	if int64(len(p)) > d.left+1 {
 		p = p[:d.left+1] // one byte over tells "more" from "exactly max"
 	}
 	n, err := d.gz.Read(p)
 	d.left -= int64(n)
 	if d.left < 0 {
-		return n + int(d.left), connect.NewError(connect.CodeResourceExhausted,
-			fmt.Errorf("gzip request body inflates to more than %d bytes, the largest message accepted", d.max))
+		return n + int(d.left), d.over()
 	}
 	return n, err
+}
+
+func (d *cappedGzip) over() error {
+	return connect.NewError(connect.CodeResourceExhausted,
+		fmt.Errorf("gzip request body inflates to more than %d bytes, the largest message accepted", d.max))
 }
 
 // Reset starts a new message with the full allowance (Connect pools

@@ -565,6 +565,11 @@ func TestCappedGzip(t *testing.T) {
 			if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), fmt.Sprint(max)) {
 				t.Fatalf("error %v, want resource_exhausted naming the cap %d", err, max)
 			}
+			// Read again after the refusal: the same error and no bytes,
+			// never a negative count (bytes.Buffer.ReadFrom panics on one).
+			if n, err := d.Read(make([]byte, 512)); n != 0 || connect.CodeOf(err) != connect.CodeResourceExhausted {
+				t.Fatalf("read after the refusal: %d bytes, %v", n, err)
+			}
 		})
 	}
 }

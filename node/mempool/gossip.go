@@ -55,8 +55,11 @@ func (g *Gossip) Validate(ctx context.Context, data []byte) error {
 	case err == nil, errors.Is(err, ErrDuplicateTx):
 		g.Pool.MarkGossiped(hash, time.Now())
 		return nil
+	// Refusals that depend on this node (its committed state, its fill,
+	// its own mempool.max_tx_bytes, which may be below the chain's limit)
+	// prove nothing against the peer that relayed the tx: ignored.
 	case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar),
-		StateDependent(err):
+		errors.Is(err, ErrTxTooLarge), StateDependent(err):
 		return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
 	default:
 		return err
