@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/govnode/govnode/crypto"
@@ -200,8 +201,13 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	c.deadline = c.tick + c.duration()
 	// Blocks persisted with the safety state: the replica's own record,
 	// checked all the same.
+	// They are checked without the size limits: they were accepted under
+	// the limits in force then, and governance may have lowered them
+	// since; refusing them would keep the replica from starting at all.
+	// (Signatures and certificates are checked as always.)
+	ownRecord := blockLimits{maxTxs: math.MaxInt, maxTxBytes: math.MaxInt, maxHeader: math.MaxInt}
 	for _, b := range s.Blocks {
-		db, err := c.ver.block(b, c.lim)
+		db, err := c.ver.block(b, ownRecord)
 		if err != nil {
 			return nil, fmt.Errorf("consensus: persisted block: %w", err)
 		}

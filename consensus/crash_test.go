@@ -138,3 +138,32 @@ func TestSafetyStateKeepsEveryBlockTheLedgerLacks(t *testing.T) {
 		t.Fatalf("restarted replica committed up to %d from its own state, want %d", got, top)
 	}
 }
+
+// TestRestartAfterLimitsLowered: governance lowered max_block_txs while a
+// replica's safety state held a bigger block. The replica must still
+// start from its own record (it used to exit with "persisted block: block
+// has 5 txs, max 2", on every node, for good); blocks it receives are
+// checked against the new limits as ever.
+func TestRestartAfterLimitsLowered(t *testing.T) {
+	h := newHarness(t, 1, consensus.Crash)
+	h.crashAtCommit[0] = true
+	c := h.cores[0]
+	c.ReportMempool(true)
+	rd := c.Ready()
+	if rd.ProposeSlot == nil {
+		t.Fatal("setup: no slot")
+	}
+	txs := [][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte("d"), []byte("e")}
+	if err := c.Propose(consensus.Payload{Txs: txs, Header: &pb.Header{StateHeight: rd.ProposeSlot.StateHeight}}); err != nil {
+		t.Fatal(err)
+	}
+	h.process(0)
+	if len(h.stores[0].Blocks) == 0 {
+		t.Fatal("setup: the 5-tx block is not in the safety state")
+	}
+	cfg := h.cfg
+	cfg.Self, cfg.MaxBlockTxs = 0, 2
+	if _, err := consensus.NewCore(cfg, h.keys[0], consensus.RestartState{Safety: h.stores[0], Head: h.heads[0]}); err != nil {
+		t.Fatalf("restart under lowered limits: %v", err)
+	}
+}

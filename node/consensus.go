@@ -162,6 +162,18 @@ type mempoolAdapter struct{ n *Node }
 
 var _ driver.Mempool = mempoolAdapter{}
 
+// reapLimit is the most txs the leader may propose: the consensus core's
+// limit, fixed when the driver started, or the chain's max_block_txs now
+// if governance has lowered it since. Every validator checks a proposal
+// against the current parameters, so a leader reaping with the old limit
+// would have every block refused and stall the chain.
+func reapLimit(driverMax int, p *pb.Params) int {
+	if live := p.GetMaxBlockTxs(); live > 0 && uint64(live) < uint64(driverMax) {
+		return int(live)
+	}
+	return driverMax
+}
+
 func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
 	skip := map[string]bool{}
 	for _, b := range exclude {
@@ -170,6 +182,7 @@ func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
 		}
 	}
 	params := m.n.app.Params()
+	max = reapLimit(max, params)
 	maxBytes := int(params.GetMaxBlockBytes())
 	txs := m.n.mempool.Reap(max+len(skip), maxBytes)
 	out := txs[:0:0]
