@@ -3,19 +3,13 @@ package node
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
-	"github.com/govnode/govnode/crypto"
-	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/blocksync"
 	"github.com/govnode/govnode/node/mempool"
-	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // Consensus and block-sync timing.
@@ -67,10 +61,14 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Transport:    n.transport,
 		Store:        n.safety,
 		Executor:     n.app,
-		Mempool:      mempoolAdapter{n},
-		Evidence:     n.evidence,
-		Logger:       n.log.With("part", "consensus"),
-		Wake:         n.mempool.Woken(),
+		Mempool: mempool.ForDriver{Pool: n.mempool, Params: n.app.Params, Updated: func() {
+			txs, bytes := n.mempool.Size()
+			n.metrics.MempoolTxs.Set(float64(txs))
+			n.metrics.MempoolBytes.Set(float64(bytes))
+		}},
+		Evidence: n.evidence,
+		Logger:   n.log.With("part", "consensus"),
+		Wake:     n.mempool.Woken(),
 	})
 	if err != nil {
 		return err
@@ -141,119 +139,12 @@ func (n *Node) runObserver(ctx context.Context) error {
 	}
 }
 
-func committedTxsOf(cbs []consensus.CommittedBlock) []mempool.CommittedTx {
-	var out []mempool.CommittedTx
-	for _, cb := range cbs {
-		for _, tx := range cb.Block.GetTxs() {
-			c := mempool.CommittedTx{Hash: crypto.Hash(tx)}
-			// A committed tx that does not decode used no nonce; it
-			// changes nothing the mempool tracks.
-			if _, body, err := exec.DecodeTx(tx); err == nil {
-				c.Signer, c.Nonce, c.Admission = body.GetSigner(), body.GetNonce(), exec.AffectsAdmission(body)
-			}
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// mempoolAdapter is the mempool as the consensus driver sees it.
-type mempoolAdapter struct{ n *Node }
-
-var _ driver.Mempool = mempoolAdapter{}
-
-// reapLimit is the most txs the leader may propose: the consensus core's
-// limit, fixed when the driver started, or the chain's max_block_txs now
-// if governance has lowered it since. Every validator checks a proposal
-// against the current parameters, so a leader reaping with the old limit
-// would have every block refused and stall the chain.
-func reapLimit(driverMax int, p *pb.Params) int {
-	if live := p.GetMaxBlockTxs(); live > 0 && uint64(live) < uint64(driverMax) {
-		return int(live)
-	}
-	return driverMax
-}
-
-func (m mempoolAdapter) Reap(max int, exclude []*pb.Block) [][]byte {
-	skip := map[string]bool{}
-	for _, b := range exclude {
-		for _, tx := range b.GetTxs() {
-			skip[string(crypto.Hash(tx))] = true
-		}
-	}
-	params := m.n.app.Params()
-	max = reapLimit(max, params)
-	maxBytes := int(params.GetMaxBlockBytes())
-	txs := m.n.mempool.Reap(max+len(skip), maxBytes)
-	out := txs[:0:0]
-	for _, tx := range txs {
-		if len(out) >= max {
-			break
-		}
-		if !skip[string(crypto.Hash(tx))] {
-			out = append(out, tx)
-		}
-	}
-	return out
-}
-
-func (m mempoolAdapter) Update(blocks []consensus.CommittedBlock) {
-	m.n.mempool.Update(committedTxsOf(blocks))
-	txs, bytes := m.n.mempool.Size()
-	m.n.metrics.MempoolTxs.Set(float64(txs))
-	m.n.metrics.MempoolBytes.Set(float64(bytes))
-}
-
-// Pending reports txs the leader could propose now; txs behind a nonce gap
-// must not keep the chain making empty blocks.
-func (m mempoolAdapter) Pending() bool { return m.n.mempool.Ready() }
-
-// recoveryPoll spaces the status rounds of recoveryView.
-const recoveryPoll = 500 * time.Millisecond
-
-// recoveryView is the floor of a validator recovering a lost safety state:
-// the highest view among its committed head and the validators that
-// answer a status request, once as many answer as form a quorum with this
-// node. It waits for them (the driver is not running meanwhile, so the
-// node casts no vote) until the node closes.
+// recoveryView is the view floor of a validator recovering a lost safety
+// state (home.RecoveringSafety): see blocksync.Syncer.ViewFloor.
 func (n *Node) recoveryView() (uint64, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	var floor uint64
 	head, err := n.app.Head()
 	if err != nil {
 		return 0, err
 	}
-	if head != nil {
-		hdr := new(pb.Header)
-		if err := proto.Unmarshal(head.GetHeader(), hdr); err != nil {
-			return 0, fmt.Errorf("decode committed head: %w", err)
-		}
-		floor = hdr.GetView()
-	}
-	want := consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators)) - 1
-	lastLog := time.Now()
-	for {
-		view, answered := n.sync.PeerViews(ctx)
-		if answered >= want {
-			return max(floor, view), nil
-		}
-		if time.Since(lastLog) >= 10*time.Second {
-			n.log.Warn("recovering a lost safety state: waiting for validators to report their view",
-				"answered", answered, "want", want)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return 0, errors.New("node closing")
-		case <-time.After(recoveryPoll):
-		}
-	}
+	return n.sync.ViewFloor(n.done, head, consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators))-1)
 }

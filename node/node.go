@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
@@ -137,7 +136,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		// The one place the node's wall clock is made: block times are
 		// stamped and checked with it (ledger/blockexec), nothing else reads
 		// the wall clock for a timestamp.
-		clock = wallClock{offset: o.ClockOffset}
+		clock = blockexec.WallClock{Offset: o.ClockOffset}
 		if o.ClockOffset != 0 {
 			log.Warn("test clock offset: this node's wall clock is shifted", "offset", o.ClockOffset.String())
 		}
@@ -219,7 +218,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("write genesis state: %w", err)
 		}
 	}
-	if n.app, err = blockexec.New(doc.GetChainId(), n.store, n.exec, clock, log.With("part", "ledger"), ledgerMetrics(n.metrics)); err != nil {
+	if n.app, err = blockexec.New(doc.GetChainId(), n.store, n.exec, clock, log.With("part", "ledger"), n.metrics.Ledger()); err != nil {
 		return nil, err
 	}
 	// The API's waiters wake at each commit, whether consensus or block
@@ -298,7 +297,11 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
-	pcfg, err := n.p2pConfig(doc, vs, self)
+	pcfg, err := p2p.ConfigFor(p2p.Setup{
+		ChainID: doc.GetChainId(), Validators: vs, Params: n.app.Params(),
+		ListenAddrs: cfg.P2P.ListenAddrs, ExternalAddrs: cfg.P2P.ExternalAddrs,
+		PersistentPeers: cfg.P2P.PersistentPeers, Observers: cfg.P2P.Observers, Self: self,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +338,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if n.sync, err = blocksync.New(blocksync.Config{
 		Consensus: n.consCfg, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
-		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(committedTxsOf(cbs)) },
+		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(mempool.CommittedTxsOf(cbs)) },
 		Synced:    n.metrics.SyncedBlocks, Logger: log.With("part", "sync"),
 	}); err != nil {
 		return nil, err
@@ -420,64 +423,6 @@ func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, 
 	c.MaxBlockTxs = int(params.GetMaxBlockTxs())
 	c.MaxTxBytes = int(params.GetMaxTxBytes())
 	return c
-}
-
-// p2pConfig builds the p2p configuration from genesis and config.
-func (n *Node) p2pConfig(doc *pb.GenesisDoc, vs *pb.ValidatorSet, self peer.ID) (p2p.Config, error) {
-	c := p2p.DefaultConfig()
-	c.ChainID = doc.GetChainId()
-	c.ListenAddrs = n.cfg.P2P.ListenAddrs
-	c.ExternalAddrs = n.cfg.P2P.ExternalAddrs
-	c.MaxTxBytes = int(n.app.Params().GetMaxTxBytes())
-	if mb := int(n.app.Params().GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
-		c.MaxConsensusBytes = mb
-	}
-	for i, v := range vs.GetValidators() {
-		id, err := peer.Decode(v.GetPeerId())
-		if err != nil {
-			return c, fmt.Errorf("validator %d peer id: %w", i, err)
-		}
-		m := p2p.Member{PeerID: id, ValidatorIndex: uint32(i)}
-		for _, a := range v.GetAddrs() {
-			addr, err := ma.NewMultiaddr(a)
-			if err != nil {
-				return c, fmt.Errorf("validator %d address %q: %w", i, a, err)
-			}
-			m.Addrs = append(m.Addrs, addr)
-		}
-		c.Members = append(c.Members, m)
-	}
-	// Persistent peers give more addresses for members (a department's
-	// other interface, a relay host); a peer that is not a member is an
-	// error, since the gater would refuse it anyway.
-	for _, s := range n.cfg.P2P.PersistentPeers {
-		addr, err := ma.NewMultiaddr(s)
-		if err != nil {
-			return c, fmt.Errorf("p2p.persistent_peers %q: %w", s, err)
-		}
-		info, err := peer.AddrInfoFromP2pAddr(addr)
-		if err != nil {
-			return c, fmt.Errorf("p2p.persistent_peers %q: %w", s, err)
-		}
-		found := false
-		for i := range c.Members {
-			if c.Members[i].PeerID == info.ID {
-				c.Members[i].Addrs = append(c.Members[i].Addrs, info.Addrs...)
-				found = true
-			}
-		}
-		if !found && info.ID != self {
-			return c, fmt.Errorf("p2p.persistent_peers %q: peer %s is not a validator of this chain", s, info.ID)
-		}
-	}
-	for _, o := range n.cfg.P2P.Observers {
-		id, err := peer.Decode(o)
-		if err != nil {
-			return c, fmt.Errorf("p2p.observers %q: %w", o, err)
-		}
-		c.Observers = append(c.Observers, id)
-	}
-	return c, nil
 }
 
 // The block executor's refusal of a tx carries the state machine's code,

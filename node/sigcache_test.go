@@ -123,7 +123,7 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 		t.Fatal(err)
 	}
 	app, err := blockexec.New(c.doc.GetChainId(), st, ex, fixedClock{time.Unix(1_800_000_000, 0)},
-		slog.New(slog.DiscardHandler), ledgerMetrics(metrics.New()))
+		slog.New(slog.DiscardHandler), metrics.New().Ledger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
 			t.Fatal(err)
 		}
-		n.mempool.Update(committedTxsOf([]consensus.CommittedBlock{cb}))
+		n.mempool.Update(mempool.CommittedTxsOf([]consensus.CommittedBlock{cb}))
 	}
 	if txs, _ := leader.mempool.Size(); txs != len(pending) {
 		t.Fatalf("leader's mempool holds %d txs after the commit, want %d", txs, len(pending))

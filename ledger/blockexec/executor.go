@@ -28,6 +28,13 @@ const maxClockDrift = 10 * time.Second
 // the state machine, which takes time from headers.
 type Clock interface{ Now() time.Time }
 
+// WallClock is the wall clock, shifted by Offset (zero in production; a
+// test of clock skew sets it).
+type WallClock struct{ Offset time.Duration }
+
+// Now is the shifted wall-clock time.
+func (c WallClock) Now() time.Time { return time.Now().Add(c.Offset) }
+
 // Metrics are the executor's instruments; the node fills them from its
 // registry (node/metrics). Every field must be set.
 type Metrics struct {

@@ -283,3 +283,48 @@ func (w *LagWatch) FellBehind(ours, best uint64) bool {
 	w.last = ours
 	return w.behind >= 2 || w.stuck >= stuckChecks
 }
+
+// recoveryPoll spaces the status rounds of ViewFloor.
+const recoveryPoll = 500 * time.Millisecond
+
+// ViewFloor is the floor of a validator recovering a lost safety state:
+// the highest view among its committed head and the validators that
+// answer a status request, once want of them answer (as many as form a
+// quorum with this node). It waits for them (the driver is not running
+// meanwhile, so the node casts no vote) until done closes.
+func (s *Syncer) ViewFloor(done <-chan struct{}, head *pb.Block, want int) (uint64, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var floor uint64
+	if head != nil {
+		hdr := new(pb.Header)
+		if err := proto.Unmarshal(head.GetHeader(), hdr); err != nil {
+			return 0, fmt.Errorf("decode committed head: %w", err)
+		}
+		floor = hdr.GetView()
+	}
+	lastLog := time.Now()
+	for {
+		view, answered := s.PeerViews(ctx)
+		if answered >= want {
+			return max(floor, view), nil
+		}
+		if time.Since(lastLog) >= 10*time.Second {
+			s.c.Logger.Warn("recovering a lost safety state: waiting for validators to report their view",
+				"answered", answered, "want", want)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errors.New("node closing")
+		case <-time.After(recoveryPoll):
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/p2p"
 )
 
@@ -177,5 +178,13 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.Connected {
 			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())
 		}
+	}
+}
+
+// Ledger is the block executor's instruments in this registry.
+func (m *Metrics) Ledger() blockexec.Metrics {
+	return blockexec.Metrics{
+		Height: m.Height, CommittedTxs: m.CommittedTxs, FailedTxs: m.FailedTxs, BlockInterval: m.BlockInterval,
+		ApplyDuration: m.ApplyDuration, CommitDuration: m.CommitDuration,
 	}
 }

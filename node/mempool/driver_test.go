@@ -1,4 +1,4 @@
-package node
+package mempool
 
 import (
 	"testing"
@@ -21,8 +21,8 @@ func TestReapLimitFollowsParams(t *testing.T) {
 		{64, 5000, 64},  // raised: the core's own limit still holds until restart
 		{5000, 0, 5000}, // no params (never in a valid chain): the core's limit
 	} {
-		if got := reapLimit(tc.driver, &pb.Params{MaxBlockTxs: tc.live}); got != tc.want {
-			t.Errorf("reapLimit(%d, max_block_txs %d) = %d, want %d", tc.driver, tc.live, got, tc.want)
+		if got := ReapLimit(tc.driver, &pb.Params{MaxBlockTxs: tc.live}); got != tc.want {
+			t.Errorf("ReapLimit(%d, max_block_txs %d) = %d, want %d", tc.driver, tc.live, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,84 @@
+package p2p
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// Setup is what ConfigFor builds a Config from: the chain's validator set
+// and limits, and the node's own p2p settings (its config file's [p2p]).
+type Setup struct {
+	ChainID    string
+	Validators *pb.ValidatorSet
+	Params     *pb.Params
+	// ListenAddrs and ExternalAddrs are multiaddrs; PersistentPeers are
+	// multiaddrs ending in /p2p/<id> of members; Observers are peer ids.
+	ListenAddrs, ExternalAddrs, PersistentPeers, Observers []string
+	// Self is this node's peer id.
+	Self peer.ID
+}
+
+// ConfigFor builds the p2p configuration of a node of the chain: its
+// members from the validator set, message limits from the chain's
+// parameters, and the node's addresses, extra peer addresses and
+// observers, each checked with an error naming the bad value.
+func ConfigFor(s Setup) (Config, error) {
+	c := DefaultConfig()
+	c.ChainID = s.ChainID
+	c.ListenAddrs = s.ListenAddrs
+	c.ExternalAddrs = s.ExternalAddrs
+	c.MaxTxBytes = int(s.Params.GetMaxTxBytes())
+	if mb := int(s.Params.GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
+		c.MaxConsensusBytes = mb
+	}
+	for i, v := range s.Validators.GetValidators() {
+		id, err := peer.Decode(v.GetPeerId())
+		if err != nil {
+			return c, fmt.Errorf("validator %d peer id: %w", i, err)
+		}
+		m := Member{PeerID: id, ValidatorIndex: uint32(i)}
+		for _, a := range v.GetAddrs() {
+			addr, err := ma.NewMultiaddr(a)
+			if err != nil {
+				return c, fmt.Errorf("validator %d address %q: %w", i, a, err)
+			}
+			m.Addrs = append(m.Addrs, addr)
+		}
+		c.Members = append(c.Members, m)
+	}
+	// Persistent peers give more addresses for members (a department's
+	// other interface, a relay host); a peer that is not a member is an
+	// error, since the gater would refuse it anyway.
+	for _, p := range s.PersistentPeers {
+		addr, err := ma.NewMultiaddr(p)
+		if err != nil {
+			return c, fmt.Errorf("p2p.persistent_peers %q: %w", p, err)
+		}
+		info, err := peer.AddrInfoFromP2pAddr(addr)
+		if err != nil {
+			return c, fmt.Errorf("p2p.persistent_peers %q: %w", p, err)
+		}
+		found := false
+		for i := range c.Members {
+			if c.Members[i].PeerID == info.ID {
+				c.Members[i].Addrs = append(c.Members[i].Addrs, info.Addrs...)
+				found = true
+			}
+		}
+		if !found && info.ID != s.Self {
+			return c, fmt.Errorf("p2p.persistent_peers %q: peer %s is not a validator of this chain", p, info.ID)
+		}
+	}
+	for _, o := range s.Observers {
+		id, err := peer.Decode(o)
+		if err != nil {
+			return c, fmt.Errorf("p2p.observers %q: %w", o, err)
+		}
+		c.Observers = append(c.Observers, id)
+	}
+	return c, nil
+}
