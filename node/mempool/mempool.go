@@ -203,6 +203,9 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	// A tx we hold (our own gossip coming back, the same tx from two
 	// peers) is answered before the checker decodes it and reads state.
 	if h := crypto.Hash(tx); m.Has(h) {
+		if err := m.committedSince(h); err != nil {
+			return nil, err
+		}
 		return h, ErrDuplicateTx
 	}
 	// The check reads committed state outside the lock. Should a commit
@@ -758,4 +761,28 @@ func (m *Mempool) Stats() Stats {
 	defer m.mu.Unlock()
 	return Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
 		Evicted: m.evicted, Expired: m.expired}
+}
+
+// committedSince reports, for a tx the mempool holds, ErrStaleNonce if
+// committed state has used its nonce: the tx was committed and Update has
+// not dropped it yet. A client that resubmits a committed tx in that
+// window is told what it will be told afterwards (FailedPrecondition, not
+// "already in the mempool").
+func (m *Mempool) committedSince(hash []byte) error {
+	m.mu.Lock()
+	t, ok := m.byHash[string(hash)]
+	var signer string
+	var nonce uint64
+	if ok {
+		signer, nonce = t.meta.Signer, t.meta.Nonce
+	}
+	m.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	next, err := m.checker.NextNonce(signer)
+	if err != nil || nonce >= next {
+		return nil
+	}
+	return fmt.Errorf("%w: nonce %d, signer %q is at %d (committed)", ErrStaleNonce, nonce, signer, next)
 }

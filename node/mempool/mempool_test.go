@@ -863,3 +863,24 @@ func TestMempoolMetrics(t *testing.T) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}
 }
+
+// A tx resubmitted after it committed but before Update dropped it from
+// the mempool is answered as stale (its nonce is used), as it will be once
+// Update runs, not as "already in the mempool": the API's answer to a
+// replayed committed tx must not depend on that window.
+func TestMempoolResubmitCommittedBeforeUpdate(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	if _, err := m.Add(tx("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Add(tx("a", 1)); !errors.Is(err, ErrDuplicateTx) {
+		t.Fatalf("pending duplicate: %v, want ErrDuplicateTx", err)
+	}
+	c.commit("a", 1) // committed state moves; Update has not run yet
+	if _, err := m.Add(tx("a", 1)); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("committed, not yet dropped: %v, want ErrStaleNonce", err)
+	}
+	if txs, _ := m.Size(); txs != 1 {
+		t.Fatalf("the refusal changed the mempool: %d txs", txs)
+	}
+}
