@@ -207,8 +207,12 @@ func (g *gossip) validator(ts *topicState, o *options) pubsub.ValidatorEx {
 		var err error
 		switch ts.kind {
 		case TopicTx:
-			err = checkTx(msg.GetData(), ts.max)
-			if err == nil && txVal != nil {
+			// The node's validator decodes the tx itself, once, at its
+			// admission (ARCHITECTURE.md §3): with one, p2p bounds the
+			// size only; without one, it checks the envelope too.
+			if txVal == nil {
+				err = checkTx(msg.GetData(), ts.max)
+			} else if err = checkTxSize(msg.GetData(), ts.max); err == nil {
 				err = txVal(ctx, msg.GetData())
 			}
 		case TopicConsensus:

@@ -20,8 +20,8 @@ func rejectf(format string, args ...any) error {
 // checkTx is p2p's own check of a gossiped transaction, before the node's:
 // size, then decoding, then the envelope's shape.
 func checkTx(data []byte, max int) error {
-	if len(data) > max {
-		return rejectf("tx of %d bytes, limit %d", len(data), max)
+	if err := checkTxSize(data, max); err != nil {
+		return err
 	}
 	var tx pb.SignedTx
 	if err := proto.Unmarshal(data, &tx); err != nil {
@@ -29,6 +29,14 @@ func checkTx(data []byte, max int) error {
 	}
 	if len(tx.GetBody()) == 0 || len(tx.GetSignature()) == 0 {
 		return rejectf("tx without body or signature")
+	}
+	return nil
+}
+
+// checkTxSize refuses a gossiped tx above the topic's limit.
+func checkTxSize(data []byte, max int) error {
+	if len(data) > max {
+		return rejectf("tx of %d bytes, limit %d", len(data), max)
 	}
 	return nil
 }
