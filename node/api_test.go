@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -706,12 +707,18 @@ func TestMetricsOnAPIPort(t *testing.T) {
 		"govnode_chain_committed_txs_total 1\n",
 		`govnode_api_requests_total{code="ok",procedure="/govnode.v1.NodeService/SubmitTx"}`,
 		"govnode_mempool_txs ",
+		// A lone validator meets the tx only at its admission: every step
+		// after it reuses the decoded form (ARCHITECTURE.md §3).
+		"govnode_tx_facts_recomputed_total 0\n",
 		"govnode_ledger_apply_duration_seconds_bucket",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`(?m)^govnode_tx_facts_reused_total [1-9]`).MatchString(text) {
+		t.Error("no step after admission reused the tx's decoded form")
 	}
 }
 

@@ -95,6 +95,7 @@ type Node struct {
 	mempool *mempool.Mempool
 	gossip  *mempool.Gossip
 	sigs    *transport.TxSigCache
+	known   *exec.Known // txs decoded at admission
 
 	host      *p2p.Host
 	sync      *blocksync.Syncer
@@ -206,6 +207,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.sigs = transport.NewTxSigCache(1 << 16)
 	ecfg := exec.DefaultConfig(doc.GetChainId())
 	ecfg.SigCache = n.sigs
+	// Each tx is decoded once, at admission; the executor, the mempool
+	// and the transport share the facts (ARCHITECTURE.md §2).
+	n.known = exec.NewKnown()
+	ecfg.Known = n.known
 	if n.exec, err = exec.New(ecfg); err != nil {
 		return nil, err
 	}
@@ -226,7 +231,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	head, _ := n.store.Height()
 	n.commits = api.NewHeightNotifier(head)
 	n.app.OnCommit(func(c *blockexec.CommittedInfo) { n.commits.Set(c.Height) })
-	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{n.app}); err != nil {
+	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{n.app}, n.known); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))
@@ -338,7 +343,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if n.sync, err = blocksync.New(blocksync.Config{
 		Consensus: n.consCfg, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
-		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(mempool.CommittedTxsOf(cbs)) },
+		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(mempool.CommittedTxsOf(n.known, cbs)) },
 		Synced:    n.metrics.SyncedBlocks, Logger: log.With("part", "sync"),
 	}); err != nil {
 		return nil, err
@@ -359,7 +364,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
 	if n.transport, err = transport.New(transport.Config{MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
-		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: blockexec.CheckBlockTxs, Faults: n.byz,
+		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: blockexec.CheckBlockTxs, Known: n.known, Faults: n.byz,
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Metrics:    n.metrics, Logger: log, Done: n.done, WG: &n.wg,
 	}); err != nil {

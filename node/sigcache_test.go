@@ -104,8 +104,20 @@ func (c *sigTestChain) grants(t *testing.T, n int) [][]byte {
 
 func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	t.Helper()
+	return c.startNode(t, exec.NewKnown())
+}
+
+// newNodeWithout starts a node with no Known table: every step decodes.
+func (c *sigTestChain) newNodeWithout(t *testing.T) *sigNode {
+	t.Helper()
+	return c.startNode(t, nil)
+}
+
+func (c *sigTestChain) startNode(t *testing.T, known *exec.Known) *sigNode {
+	t.Helper()
 	cfg := exec.DefaultConfig(c.doc.GetChainId())
 	cfg.SigCache, cfg.VerifyWorkers = transport.NewTxSigCache(1<<16), 2
+	cfg.Known = known
 	ex, err := exec.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +140,7 @@ func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 		t.Fatal(err)
 	}
 	mp, err := mempool.New(mempool.Config{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
-		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, txChecker{app})
+		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, txChecker{app}, cfg.Known)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +218,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
 			t.Fatal(err)
 		}
-		n.mempool.Update(mempool.CommittedTxsOf([]consensus.CommittedBlock{cb}))
+		n.mempool.Update(mempool.CommittedTxsOf(n.exec.Known(), []consensus.CommittedBlock{cb}))
 	}
 	if txs, _ := leader.mempool.Size(); txs != len(pending) {
 		t.Fatalf("leader's mempool holds %d txs after the commit, want %d", txs, len(pending))
@@ -252,3 +264,101 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 		}
 	}
 }
+
+// Each tx is decoded and hashed once per node, at admission (ARCHITECTURE.md
+// §3): reaping around proposed blocks, building and validating the
+// proposal, committing it and the mempool's update all take the facts from
+// the node's Known table. A node that meets txs first in the block decodes
+// those, and only those; the table never holds more than the mempool.
+func TestTxDecodedOncePerNode(t *testing.T) {
+	chain := newSigTestChain(t)
+	txs := chain.grants(t, 48)
+	const blockTxs, pending = 40, 8
+	leader, follower, late := chain.newNode(t), chain.newNode(t), chain.newNode(t)
+	for _, tx := range txs {
+		for _, n := range []*sigNode{leader, follower} {
+			if _, err := n.mempool.Add(tx); err != nil {
+				t.Fatalf("admit: %v", err)
+			}
+		}
+	}
+	drv := mempool.ForDriver{Pool: leader.mempool, Params: func() *pb.Params { return genesis.DefaultParams() }, Updated: func() {}}
+	reaped := drv.Reap(blockTxs, nil)
+	if len(reaped) != blockTxs {
+		t.Fatalf("reaped %d txs, want %d", len(reaped), blockTxs)
+	}
+	for _, tx := range reaped[30:] {
+		if _, err := late.mempool.Add(tx); err != nil {
+			t.Fatalf("admit: %v", err)
+		}
+	}
+	for _, n := range []*sigNode{leader, follower, late} {
+		if got, want := n.exec.Known().Len(), n.mempoolTxs(); got != want {
+			t.Fatalf("known table holds %d txs, the mempool %d", got, want)
+		}
+	}
+	hdr, err := leader.app.BuildPayload(consensus.ProposeSlot{Height: 1}, reaped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr.ChainId, hdr.Height = chain.doc.GetChainId(), 1
+	hb, err := proto.Marshal(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk := &pb.Block{Header: hb, Txs: reaped}
+	// The leader's next proposal leaves out the block in flight.
+	if next := drv.Reap(len(txs), []*pb.Block{blk}); len(next) != pending {
+		t.Fatalf("reaped %d txs beside the proposed block, want %d", len(next), pending)
+	}
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	for _, n := range []*sigNode{leader, follower, late} {
+		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(hb), Block: blk, Header: hdr}); err != nil {
+			t.Fatalf("validate: %v", err)
+		}
+		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
+			t.Fatal(err)
+		}
+		n.mempool.Update(mempool.CommittedTxsOf(n.exec.Known(), []consensus.CommittedBlock{cb}))
+	}
+	// Each step finds each tx: the follower's five (validation's hashes
+	// and signatures, the commit's tx check, execution, the mempool's
+	// update), and the leader's header and reap around the block too.
+	for name, n := range map[string]*sigNode{"leader": leader, "follower": follower} {
+		st, steps := n.exec.Known().Stats(), uint64(5)
+		if n == leader {
+			steps = 7
+		}
+		if st.Misses != 0 || st.Hits < steps*blockTxs {
+			t.Errorf("%s: %d lookups hashed or decoded a tx again, %d found it; want none and at least %d", name, st.Misses, st.Hits, steps*blockTxs)
+		}
+	}
+	// The late node held 10 of the block's 40 txs: the other 30 are
+	// decoded at each step that meets them, never the 10.
+	if st := late.exec.Known().Stats(); st.Misses == 0 || st.Misses%30 != 0 {
+		t.Errorf("late node: %d misses, want a multiple of the 30 txs it had not admitted", st.Misses)
+	}
+	for _, n := range []*sigNode{leader, follower, late} {
+		if got, want := n.exec.Known().Len(), n.mempoolTxs(); got != want || (n != late && want != pending) {
+			t.Fatalf("after the commit the known table holds %d txs, the mempool %d", got, want)
+		}
+	}
+	// The results are those of a node with no table at all.
+	want, err := leader.resultsHash(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := chain.newNodeWithout(t)
+	if err := bare.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := bare.resultsHash(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Fatal("results with the known table differ from results without")
+	}
+}
+
+func (n *sigNode) mempoolTxs() int { txs, _ := n.mempool.Size(); return txs }

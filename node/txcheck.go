@@ -9,7 +9,7 @@ import (
 // machine's check of a tx against committed state, and a signer's next
 // nonce there. Both must be safe for concurrent use.
 type ledgerChecker interface {
-	CheckTx(tx []byte) (*exec.CheckResult, error)
+	CheckTx(tx *exec.Tx) (*exec.CheckResult, error)
 	NextNonce(signer string) (uint64, error)
 }
 
@@ -20,7 +20,7 @@ type txChecker struct{ ledger ledgerChecker }
 
 var _ mempool.TxChecker = txChecker{}
 
-func (c txChecker) CheckTx(tx []byte) (*mempool.TxMeta, error) {
+func (c txChecker) CheckTx(tx *exec.Tx) (*mempool.TxMeta, error) {
 	res, err := c.ledger.CheckTx(tx)
 	if err != nil {
 		return nil, err

@@ -288,7 +288,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	// Every path that brings a block in checks its txs against its
 	// header; executing other txs than the quorum certified would put
 	// this node's state apart from everyone's, so refuse to go on.
-	if err := CheckBlockTxs(cb.Block, hdr); err != nil {
+	if err := checkBlockTxs(a.exec.Known(), cb.Block, hdr); err != nil {
 		return fmt.Errorf("commit block %d: %w", cb.Height, err)
 	}
 	start := time.Now()
@@ -464,10 +464,7 @@ func (a *Executor) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.H
 		now = floor
 	}
 	_, vsHash := a.Validators()
-	hashes := make([][]byte, len(txs))
-	for i, tx := range txs {
-		hashes[i] = crypto.Hash(tx)
-	}
+	hashes := a.exec.Known().Hashes(txs)
 	return &pb.Header{
 		TimeUnixMs:       now,
 		TxRoot:           crypto.MerkleRoot(hashes),
@@ -512,13 +509,14 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 	if err := exec.CheckBlockLimits(params, txs); err != nil {
 		return err
 	}
-	hashes := make([][]byte, len(txs))
-	seen := make(map[string]struct{}, len(txs))
 	for i, tx := range txs {
 		if uint64(len(tx)) > params.GetMaxTxBytes() {
 			return fmt.Errorf("tx %d is %d bytes, limit %d", i, len(tx), params.GetMaxTxBytes())
 		}
-		hashes[i] = crypto.Hash(tx)
+	}
+	hashes := a.exec.Known().Hashes(txs)
+	seen := make(map[string]struct{}, len(txs))
+	for i := range txs {
 		// The ledger indexes txs by hash and refuses a block holding one
 		// twice: a leader that sends such a block must not get votes.
 		if _, dup := seen[string(hashes[i])]; dup {
@@ -558,8 +556,8 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 // CheckTx is the mempool's check: the state machine's CheckTx against
 // committed state. A tx the state machine refuses is a *TxRefusal; any
 // other error is a failure to read state.
-func (a *Executor) CheckTx(tx []byte) (*exec.CheckResult, error) {
-	res, err := a.exec.CheckTx(reader{a.store}, tx)
+func (a *Executor) CheckTx(tx *exec.Tx) (*exec.CheckResult, error) {
+	res, err := a.exec.Check(reader{a.store}, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -595,10 +593,13 @@ func (e *TxRefusal) ResultCode() pb.ResultCode { return e.code }
 // sync, fetches; gossiped proposals are checked by p2p) and once more
 // before a block is executed.
 func CheckBlockTxs(b *pb.Block, hdr *pb.Header) error {
-	hashes := make([][]byte, len(b.GetTxs()))
-	for i, tx := range b.GetTxs() {
-		hashes[i] = crypto.Hash(tx)
-	}
+	return checkBlockTxs(nil, b, hdr)
+}
+
+// checkBlockTxs is CheckBlockTxs with the hashes of the txs known
+// takes from its table.
+func checkBlockTxs(known *exec.Known, b *pb.Block, hdr *pb.Header) error {
+	hashes := known.Hashes(b.GetTxs())
 	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
 		return errors.New("txs do not match the header's tx_count and tx_root")
 	}

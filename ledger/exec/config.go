@@ -47,6 +47,10 @@ type Config struct {
 	// signatures (a batch split into chunks); 0 or 1: the caller's only.
 	// Verdicts do not depend on it.
 	VerifyWorkers int
+	// Known is optional: the node's table of txs decoded at admission,
+	// whose facts ApplyBlock, PreverifyTxs and CheckTx take instead of
+	// decoding again. Results do not depend on it.
+	Known *Known
 }
 
 // DefaultConfig returns a Config for chainID with the default limits and

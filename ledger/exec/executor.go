@@ -148,8 +148,8 @@ func (e *Executor) ApplyBlock(r Reader, hdr *pb.Header, txs [][]byte) (*BlockRes
 		return nil, fmt.Errorf("exec: apply block %d: verify signatures: %w", b.height, err)
 	}
 	res := &BlockResult{Results: make([]*pb.TxResult, 0, len(txs))}
-	for i, tx := range txs {
-		r, err := e.applyTx(b, uint32(i), tx, &pre[i])
+	for i := range txs {
+		r, err := e.applyTx(b, uint32(i), &pre[i])
 		if err != nil {
 			return nil, fmt.Errorf("exec: apply block %d tx %d: %w", b.height, i, err)
 		}
@@ -177,8 +177,8 @@ func (e *Executor) ApplyBlock(r Reader, hdr *pb.Header, txs [][]byte) (*BlockRes
 // might succeed then, against the signer's intent at the time), and the
 // signer's following transactions, already numbered, are not blocked. The
 // refused action's own writes are discarded.
-func (e *Executor) applyTx(b *blockCtx, idx uint32, tx []byte, pre *preTx) (*pb.TxResult, error) {
-	env, err := e.checkEnvelope(b.st, b.params, tx, true, pre)
+func (e *Executor) applyTx(b *blockCtx, idx uint32, pre *preTx) (*pb.TxResult, error) {
+	env, err := e.checkEnvelope(b.st, b.params, pre.tx, true, pre)
 	res := &pb.TxResult{TxHash: env.hash}
 	if err != nil {
 		te, ok := asTxError(err)
@@ -271,6 +271,12 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 // contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
 func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
+	return e.Check(r, e.cfg.Known.Tx(tx))
+}
+
+// Check is CheckTx of a tx decoded before (the mempool's admission
+// decodes it once: NewTx).
+func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	st := newOverlay(readerKV{r})
 	params := &pb.Params{}
 	ok, err := st.getMsg(keyParams, params)

@@ -50,9 +50,7 @@ func (e *Executor) SigStats() SigStats {
 // preTx is what a block's first pass learned about one tx, for the
 // sequential pass to reuse.
 type preTx struct {
-	hash []byte
-	stx  *pb.SignedTx // nil if the tx does not decode
-	body *pb.TxBody
+	tx *Tx
 	// pub is the key the signature was judged with, nil if it was not
 	// judged ahead; sigErr is the verdict (nil when the SigCache held it).
 	pub    *pb.PublicKey
@@ -87,17 +85,13 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 	pre := make([]preTx, len(txs))
 	batch := crypto.NewBatch(len(txs))
 	var idx []int
-	for i, tx := range txs {
+	for i, raw := range txs {
 		p := &pre[i]
-		p.hash = TxHash(tx)
-		if uint64(len(tx)) > params.GetMaxTxBytes() {
+		p.tx = e.cfg.Known.Tx(raw)
+		if uint64(len(raw)) > params.GetMaxTxBytes() || p.tx.Err != nil {
 			continue
 		}
-		stx, body, err := DecodeTx(tx)
-		if err != nil {
-			continue
-		}
-		p.stx, p.body = stx, body
+		stx, body := p.tx.Signed, p.tx.Body
 		if body.GetChainId() != e.cfg.ChainID || ValidID(body.GetSigner()) != nil {
 			continue
 		}
@@ -118,7 +112,7 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 		}
 		pub := signer.GetPublicKey()
 		p.pub = pub
-		if e.cachedSig(p.hash, pub) {
+		if e.cachedSig(p.tx.Hash, pub) {
 			continue // verified before: sigErr stays nil
 		}
 		batch.Add(pub, crypto.TxSignBytes(e.cfg.ChainID, stx.GetBody()), stx.GetSignature())
@@ -132,7 +126,7 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 		p := &pre[idx[j]]
 		p.sigErr = err
 		if err == nil && remember && e.cfg.SigCache != nil {
-			e.cfg.SigCache.Add(sigCacheKey(p.hash, p.pub))
+			e.cfg.SigCache.Add(sigCacheKey(p.tx.Hash, p.pub))
 		}
 	}
 	return pre, nil

@@ -59,33 +59,20 @@ type envelope struct {
 // accepts nonce >= next. A refusal comes back as a *txError; any other
 // error is a storage failure. The returned envelope is partly filled on
 // refusal (hash always; body and next when known). pre, if not nil, is
-// what ApplyBlock's first pass learned about tx (its hash, decoding and
-// signature verdict), reused instead of doing that work again.
-func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx []byte, exactNonce bool, pre *preTx) (*envelope, error) {
-	env := &envelope{}
-	if pre != nil {
-		env.hash = pre.hash
-	} else {
-		env.hash = TxHash(tx)
+// the signature verdict ApplyBlock's first pass reached for tx.
+func (e *Executor) checkEnvelope(st *overlay, params *pb.Params, tx *Tx, exactNonce bool, pre *preTx) (*envelope, error) {
+	env := &envelope{hash: tx.Hash}
+	if uint64(len(tx.Raw)) > params.GetMaxTxBytes() {
+		return env, fail(pb.ResultCode_RESULT_CODE_TOO_LARGE, "transaction is %d bytes, limit %d", len(tx.Raw), params.GetMaxTxBytes())
 	}
-	if uint64(len(tx)) > params.GetMaxTxBytes() {
-		return env, fail(pb.ResultCode_RESULT_CODE_TOO_LARGE, "transaction is %d bytes, limit %d", len(tx), params.GetMaxTxBytes())
-	}
-	var stx *pb.SignedTx
-	var body *pb.TxBody
-	var err error
-	if pre != nil && pre.stx != nil {
-		stx, body = pre.stx, pre.body
-	} else {
-		stx, body, err = DecodeTx(tx)
-	}
-	if err != nil {
+	if err := tx.Err; err != nil {
 		code := pb.ResultCode_RESULT_CODE_MALFORMED
 		if errors.Is(err, ErrTooLarge) {
 			code = pb.ResultCode_RESULT_CODE_TOO_LARGE
 		}
 		return env, fail(code, "%v", err)
 	}
+	stx, body := tx.Signed, tx.Body
 	env.stx, env.body = stx, body
 	if body.GetChainId() != e.cfg.ChainID {
 		return env, fail(pb.ResultCode_RESULT_CODE_WRONG_CHAIN, "transaction is for chain %q, this is %q", body.GetChainId(), e.cfg.ChainID)

@@ -3,21 +3,22 @@ package mempool
 import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
-	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // CommittedTxsOf is what the mempool must learn of committed blocks: each
-// tx's hash, and its signer and nonce when it decodes.
-func CommittedTxsOf(cbs []consensus.CommittedBlock) []CommittedTx {
+// tx's hash, and its signer and nonce when it decodes. known is the
+// node's table of decoded txs (nil: decode every tx).
+func CommittedTxsOf(known *exec.Known, cbs []consensus.CommittedBlock) []CommittedTx {
 	var out []CommittedTx
 	for _, cb := range cbs {
-		for _, tx := range cb.Block.GetTxs() {
-			c := CommittedTx{Hash: crypto.Hash(tx)}
+		for _, raw := range cb.Block.GetTxs() {
+			tx := known.Tx(raw)
+			c := CommittedTx{Hash: tx.Hash}
 			// A committed tx that does not decode used no nonce; it
 			// changes nothing the mempool tracks.
-			if _, body, err := exec.DecodeTx(tx); err == nil {
+			if body := tx.Body; tx.Err == nil {
 				c.Signer, c.Nonce, c.Admission = body.GetSigner(), body.GetNonce(), exec.AffectsAdmission(body)
 			}
 			out = append(out, c)
@@ -52,22 +53,27 @@ func ReapLimit(driverMax int, p *pb.Params) int {
 // Reap returns up to max runnable txs, within the current limits, that
 // are not in the blocks of exclude (proposed, not yet committed).
 func (d ForDriver) Reap(max int, exclude []*pb.Block) [][]byte {
+	known := d.Pool.known
 	skip := map[string]bool{}
 	for _, b := range exclude {
-		for _, tx := range b.GetTxs() {
-			skip[string(crypto.Hash(tx))] = true
+		for _, h := range known.Hashes(b.GetTxs()) {
+			skip[string(h)] = true
 		}
 	}
 	params := d.Params()
 	max = ReapLimit(max, params)
 	maxBytes := int(params.GetMaxBlockBytes())
 	txs := d.Pool.Reap(max+len(skip), maxBytes)
+	var hashes [][]byte
+	if len(skip) > 0 {
+		hashes = known.Hashes(txs)
+	}
 	out := txs[:0:0]
-	for _, tx := range txs {
+	for i, tx := range txs {
 		if len(out) >= max {
 			break
 		}
-		if !skip[string(crypto.Hash(tx))] {
+		if len(skip) == 0 || !skip[string(hashes[i])] {
 			out = append(out, tx)
 		}
 	}
@@ -76,7 +82,7 @@ func (d ForDriver) Reap(max int, exclude []*pb.Block) [][]byte {
 
 // Update drops the txs of committed blocks.
 func (d ForDriver) Update(blocks []consensus.CommittedBlock) {
-	d.Pool.Update(CommittedTxsOf(blocks))
+	d.Pool.Update(CommittedTxsOf(d.Pool.known, blocks))
 	d.Updated()
 }
 

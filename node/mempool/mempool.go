@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 )
 
 // Mempool errors. The API maps them to status codes: ErrMempoolFull (and
@@ -45,7 +45,7 @@ type TxMeta struct {
 // concurrent use. A returned error is the reason the tx is refused.
 // NextNonce is a signer's next nonce in committed state.
 type TxChecker interface {
-	CheckTx(tx []byte) (*TxMeta, error)
+	CheckTx(tx *exec.Tx) (*TxMeta, error)
 	NextNonce(signer string) (uint64, error)
 }
 
@@ -132,9 +132,10 @@ func (c Config) maxQueuedBytes() int { return percentUp(c.MaxBytes, c.MaxQueuedP
 func percentUp(n, pct int) int { return n/100*pct + (n%100*pct+99)/100 }
 
 type mempoolTx struct {
-	tx   []byte
-	meta TxMeta
-	seq  uint64 // arrival order
+	tx    []byte
+	facts *exec.Tx // tx decoded at admission, in the node's Known table
+	meta  TxMeta
+	seq   uint64 // arrival order
 	// gossiped is when the tx was last gossiped by this node or reached
 	// it by gossip (zero: never).
 	gossiped time.Time
@@ -164,6 +165,8 @@ type signerQueue struct {
 type Mempool struct {
 	cfg     Config
 	checker TxChecker
+	// known holds the decoded form of every tx in byHash (nil: no table).
+	known *exec.Known
 
 	mu      sync.Mutex
 	byHash  map[string]*mempoolTx
@@ -182,15 +185,18 @@ type Mempool struct {
 	woken chan struct{}
 }
 
-// New returns an empty mempool.
-func New(cfg Config, checker TxChecker) (*Mempool, error) {
+// New returns an empty mempool. known, if not nil, is the node's table of
+// decoded txs (exec.Known): the mempool puts each tx it admits there and
+// drops it when the tx leaves, so the steps after admission find its hash
+// and decoding there.
+func New(cfg Config, checker TxChecker, known *exec.Known) (*Mempool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if checker == nil {
 		return nil, errors.New("mempool: nil checker")
 	}
-	return &Mempool{cfg: cfg, checker: checker, byHash: map[string]*mempoolTx{}, signers: map[string]*signerQueue{},
+	return &Mempool{cfg: cfg, checker: checker, known: known, byHash: map[string]*mempoolTx{}, signers: map[string]*signerQueue{},
 		woken: make(chan struct{}, 1)}, nil
 }
 
@@ -202,12 +208,16 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	}
 	// A tx we hold (our own gossip coming back, the same tx from two
 	// peers) is answered before the checker decodes it and reads state.
-	if h := crypto.Hash(tx); m.Has(h) {
+	facts := &exec.Tx{Raw: tx, Hash: exec.TxHash(tx)}
+	if h := facts.Hash; m.Has(h) {
 		if err := m.committedSince(h); err != nil {
 			return nil, err
 		}
 		return h, ErrDuplicateTx
 	}
+	// Decoded here, once (ARCHITECTURE.md §3): what follows takes the
+	// facts from the Known table.
+	facts.Signed, facts.Body, facts.Err = exec.DecodeTx(tx)
 	// The check reads committed state outside the lock. Should a commit
 	// land meanwhile, its Update may not have tracked this signer (no tx
 	// of it was pending), so the verdict could name a nonce the commit
@@ -218,7 +228,7 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 		commits := m.commits
 		m.mu.Unlock()
 		var err error
-		if meta, err = m.checker.CheckTx(tx); err != nil {
+		if meta, err = m.checker.CheckTx(facts); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidTx, err)
 		}
 		m.mu.Lock()
@@ -266,7 +276,8 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	}
 	q.next = next
 	m.seq++
-	mt := &mempoolTx{tx: tx, meta: *meta, seq: m.seq}
+	mt := &mempoolTx{tx: tx, facts: facts, meta: *meta, seq: m.seq}
+	m.known.Put(facts)
 	q.txs[meta.Nonce] = mt
 	q.bytes += len(tx)
 	m.byHash[string(meta.Hash)] = mt
@@ -647,7 +658,7 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 	}
 	verdicts := make([]verdict, len(txs))
 	for i, t := range txs {
-		meta, err := m.checker.CheckTx(t.tx)
+		meta, err := m.checker.CheckTx(t.facts)
 		verdicts[i] = verdict{t, meta, err}
 	}
 
@@ -681,6 +692,7 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 // remove pending txs settle once they are done.
 func (m *Mempool) removeLocked(t *mempoolTx) {
 	delete(m.byHash, string(t.meta.Hash))
+	m.known.Drop(t.facts)
 	m.bytes -= len(t.tx)
 	if t.queued {
 		m.queuedTxs--
@@ -753,6 +765,8 @@ type Stats struct {
 	// Evicted counts queued txs dropped to make room for runnable ones,
 	// Expired those dropped after QueuedTTL, since the start.
 	Evicted, Expired uint64
+	// Known counts the lookups in the node's table of decoded txs.
+	Known exec.KnownStats
 }
 
 // Stats returns the mempool's counts.
@@ -760,7 +774,7 @@ func (m *Mempool) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
-		Evicted: m.evicted, Expired: m.expired}
+		Evicted: m.evicted, Expired: m.expired, Known: m.known.Stats()}
 }
 
 // committedSince reports, for a tx the mempool holds, ErrStaleNonce if

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 )
 
 // fakeChecker decodes "signer:nonce:payload" txs against a nonce table that
@@ -27,7 +28,8 @@ type fakeChecker struct {
 	during func()
 }
 
-func (c *fakeChecker) CheckTx(tx []byte) (*TxMeta, error) {
+func (c *fakeChecker) CheckTx(t *exec.Tx) (*TxMeta, error) {
+	tx := t.Raw
 	defer func() {
 		c.mu.Lock()
 		during := c.during
@@ -81,10 +83,15 @@ func (c *fakeChecker) commit(signer string, nonce uint64) {
 func newTestMempool(t *testing.T, cfg Config) (*Mempool, *fakeChecker) {
 	t.Helper()
 	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}, badTx: map[string]bool{}}
-	m, err := New(cfg, c)
+	m, err := New(cfg, c, exec.NewKnown())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if got, want := m.known.Len(), len(m.byHash); got != want {
+			t.Errorf("the known table holds %d txs, the mempool %d", got, want)
+		}
+	})
 	return m, c
 }
 
@@ -336,7 +343,7 @@ func TestMempoolConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(testMempoolCfg, nil); err == nil {
+	if _, err := New(testMempoolCfg, nil, nil); err == nil {
 		t.Error("nil checker accepted")
 	}
 }
@@ -845,6 +852,10 @@ func TestMempoolMetrics(t *testing.T) {
 	m.Expire(t0)
 	m.Expire(t0.Add(time.Minute)) // a:3
 	mustAdd(t, m, tx("d", 5))
+	// The decoded-tx table: x:1 and c:1 found in the mempool's table,
+	// one equal copy decoded again.
+	m.known.Hashes(m.Reap(10, 1<<20))
+	m.known.Tx(tx("x", 1))
 	r := prometheus.NewRegistry()
 	r.MustRegister(NewCollector(m.Stats))
 	mfs, err := r.Gather()
@@ -858,7 +869,8 @@ func TestMempoolMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{"govnode_mempool_queued_txs": 1, "govnode_mempool_queued_bytes": float64(len(tx("d", 5))),
-		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1}
+		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1,
+		"govnode_tx_facts_reused_total": 2, "govnode_tx_facts_recomputed_total": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}

@@ -5,10 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // collector exports the mempool's queued txs and the queued txs it
 // dropped (Stats), read at scrape time: evictions that climb mean
 // runnable txs are finding the mempool full; expiries that climb, signers
-// sending txs whose gaps never fill.
+// sending txs whose gaps never fill. It also exports how often the steps
+// after admission found a tx's decoded form (exec.Known) and how often
+// they decoded it again.
 type collector struct {
-	stats                                 func() Stats
-	queued, queuedBytes, evicted, expired *prometheus.Desc
+	stats                                                     func() Stats
+	queued, queuedBytes, evicted, expired, reused, recomputed *prometheus.Desc
 }
 
 // NewCollector returns the collector of the mempool whose counts stats
@@ -20,11 +22,13 @@ func NewCollector(stats func() Stats) prometheus.Collector {
 		queuedBytes: prometheus.NewDesc("govnode_mempool_queued_bytes", "Bytes of transactions waiting behind a nonce gap.", nil, nil),
 		evicted:     prometheus.NewDesc("govnode_mempool_evicted_txs_total", "Queued transactions evicted to make room for runnable ones.", nil, nil),
 		expired:     prometheus.NewDesc("govnode_mempool_expired_txs_total", "Queued transactions dropped after mempool.queued_ttl_ms.", nil, nil),
+		reused:      prometheus.NewDesc("govnode_tx_facts_reused_total", "Steps after admission (reap, proposal, validation, execution, mempool update) that took a tx's hash and decoding from its admission.", nil, nil),
+		recomputed:  prometheus.NewDesc("govnode_tx_facts_recomputed_total", "Steps that hashed or decoded a tx again: txs met first in a block (block sync, fetched for a proposal), or no longer in the mempool.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired} {
+	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired, c.reused, c.recomputed} {
 		ch <- d
 	}
 }
@@ -35,4 +39,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, float64(s.QueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(s.Evicted))
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(s.Expired))
+	ch <- prometheus.MustNewConstMetric(c.reused, prometheus.CounterValue, float64(s.Known.Hits))
+	ch <- prometheus.MustNewConstMetric(c.recomputed, prometheus.CounterValue, float64(s.Known.Misses))
 }

@@ -36,6 +36,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -72,17 +73,14 @@ var errMalformedProposal = errors.New("malformed hash-only proposal")
 // original but Txs, left empty, with the txs' hashes, in order, in
 // Proposal.tx_hashes. Any other message is returned as is. m is not
 // modified; the result shares m's byte slices and must not be modified
-// either.
-func hashOnlyProposal(m *pb.ConsensusMessage) *pb.ConsensusMessage {
+// either. The hashes of txs in known are taken from there.
+func hashOnlyProposal(m *pb.ConsensusMessage, known *exec.Known) *pb.ConsensusMessage {
 	p := m.GetProposal()
 	b := p.GetBlock()
 	if len(b.GetTxs()) == 0 || len(p.GetTxHashes()) > 0 {
 		return m
 	}
-	hashes := make([][]byte, len(b.GetTxs()))
-	for i, tx := range b.GetTxs() {
-		hashes[i] = crypto.Hash(tx)
-	}
+	hashes := known.Hashes(b.GetTxs())
 	return &pb.ConsensusMessage{
 		Sender: m.GetSender(),
 		Nonce:  m.GetNonce(),

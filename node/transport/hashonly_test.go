@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/p2p"
 	"github.com/govnode/govnode/p2p/p2ptest"
@@ -62,7 +63,7 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 	m := testProposal(t, txs)
 	orig := proto.Clone(m)
 
-	w := hashOnlyProposal(m)
+	w := hashOnlyProposal(m, nil)
 	if !proto.Equal(m, orig) {
 		t.Fatal("hashOnlyProposal modified the core's message")
 	}
@@ -77,6 +78,19 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 	}
 	if !isHashOnly(w) || isHashOnly(m) {
 		t.Fatal("isHashOnly")
+	}
+	// With the node's table of admitted txs, the same hashes, taken from
+	// the table for the txs it holds.
+	known := exec.NewKnown()
+	for _, tx := range txs[:600] {
+		known.Put(exec.NewTx(tx))
+	}
+	wk := hashOnlyProposal(m, known)
+	if !proto.Equal(wk, w) {
+		t.Fatal("the wire form differs with the known table")
+	}
+	if st := known.Stats(); st.Hits != 600 || st.Misses != 400 {
+		t.Fatalf("known table: %d hits, %d misses; want 600, 400", st.Hits, st.Misses)
 	}
 	if err := checkHashOnly(w, 5000); err != nil {
 		t.Fatalf("an honest wire form refused: %v", err)
@@ -103,7 +117,7 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 		"empty block": testProposal(t, nil),
 		"vote":        {Sender: 1, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 3}}},
 	} {
-		if hashOnlyProposal(m) != m || isHashOnly(m) {
+		if hashOnlyProposal(m, nil) != m || isHashOnly(m) {
 			t.Errorf("%s: changed on the way out", name)
 		}
 	}
@@ -214,7 +228,7 @@ func TestResolveFromMempool(t *testing.T) {
 	sent := testProposal(t, txs)
 	peers := &fakePeers{answer: serving(nil, 0)}
 	rig := newResolverRig(poolOf(txs...), peers, 16)
-	full := rig.r.resolve(context.Background(), hashOnlyProposal(sent), []peer.ID{proposer})
+	full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{proposer})
 	if !proto.Equal(full, sent) {
 		t.Fatal("resolved proposal differs from the one sent")
 	}
@@ -276,7 +290,7 @@ func TestResolveByFetch(t *testing.T) {
 			}}
 			rig := newResolverRig(half, peers, 10)
 			sent := testProposal(t, txs)
-			if full := rig.r.resolve(context.Background(), hashOnlyProposal(sent), []peer.ID{proposer, relay}); full != nil {
+			if full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{proposer, relay}); full != nil {
 				t.Fatal("resolved without fetching")
 			}
 			got := rig.settled()
@@ -315,7 +329,7 @@ func TestResolveBounded(t *testing.T) {
 	}}
 	rig := newResolverRig(fakePool{}, peers, 10)
 	rig.r.timeout = 20 * time.Millisecond
-	hashOnly := hashOnlyProposal(testProposal(t, txs))
+	hashOnly := hashOnlyProposal(testProposal(t, txs), nil)
 	rig.r.resolve(context.Background(), hashOnly, []peer.ID{proposer})
 	if got := rig.settled(); len(got) != 0 || rig.outcome(hashOnlyFailed) != 1 {
 		t.Fatalf("a timed-out resolution: %d delivered, failed %v", len(got), rig.outcome(hashOnlyFailed))
@@ -340,7 +354,7 @@ func TestResolveBounded(t *testing.T) {
 func TestResolveRefusesMalformed(t *testing.T) {
 	txs := testTxs(5, 100)
 	edit := func(f func(p *pb.Proposal)) *pb.ConsensusMessage {
-		m := hashOnlyProposal(testProposal(t, txs))
+		m := hashOnlyProposal(testProposal(t, txs), nil)
 		f(m.GetProposal())
 		return m
 	}
@@ -351,7 +365,7 @@ func TestResolveRefusesMalformed(t *testing.T) {
 		"garbage header":   edit(func(p *pb.Proposal) { p.Block.Header = []byte{0xff, 0xff, 0xff} }),
 		"no block":         edit(func(p *pb.Proposal) { p.Block = nil }),
 		"short hash":       edit(func(p *pb.Proposal) { p.TxHashes[2] = p.TxHashes[2][:8] }),
-		"over block limit": hashOnlyProposal(testProposal(t, testTxs(6000, 8))),
+		"over block limit": hashOnlyProposal(testProposal(t, testTxs(6000, 8)), nil),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -369,7 +383,7 @@ func TestResolveRefusesMalformed(t *testing.T) {
 	// refused here: the core's validation decides.
 	dup := testProposal(t, [][]byte{txs[0], txs[1], txs[0]})
 	rig := newResolverRig(poolOf(txs[1]), &fakePeers{answer: serving(poolOf(txs...), 0)}, 10)
-	rig.r.resolve(context.Background(), hashOnlyProposal(dup), []peer.ID{proposer})
+	rig.r.resolve(context.Background(), hashOnlyProposal(dup, nil), []peer.ID{proposer})
 	if got := rig.settled(); len(got) != 1 || !proto.Equal(got[0], dup) {
 		t.Fatal("a proposal with a tx twice was not resolved as sent")
 	}
@@ -393,7 +407,7 @@ func TestResolveOverP2P(t *testing.T) {
 	}
 	rig := newResolverRig(poolOf(txs[:5]...), client, 8)
 	sent := testProposal(t, txs)
-	rig.r.resolve(context.Background(), hashOnlyProposal(sent), []peer.ID{server.ID()})
+	rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{server.ID()})
 	if got := rig.settled(); len(got) != 1 || !proto.Equal(got[0], sent) {
 		t.Fatalf("%d proposals resolved over p2p, want the one sent", len(got))
 	}
@@ -402,7 +416,7 @@ func TestResolveOverP2P(t *testing.T) {
 	}
 
 	unknown := testProposal(t, append(txs[:10:10], []byte("a tx the server lacks")))
-	rig.r.resolve(context.Background(), hashOnlyProposal(unknown), []peer.ID{server.ID()})
+	rig.r.resolve(context.Background(), hashOnlyProposal(unknown, nil), []peer.ID{server.ID()})
 	if got := rig.settled(); len(got) != 0 || rig.outcome(hashOnlyFailed) != 1 {
 		t.Fatal("a proposal with a tx nobody has was delivered")
 	}

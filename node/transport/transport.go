@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -102,9 +103,12 @@ type Deps struct {
 	// CheckTxs checks that a block's txs are those its header commits to
 	// (tx_count, tx_root); a fetched block that fails it is dropped.
 	CheckTxs func(b *pb.Block, hdr *pb.Header) error
-	Faults   Faults
-	Metrics  *metrics.Metrics
-	Logger   *slog.Logger
+	// Known is the node's table of txs decoded at admission
+	// (exec.Known): a proposal's tx hashes are taken from it. Optional.
+	Known   *exec.Known
+	Faults  Faults
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 	// Done is closed when the node stops: fetches in flight end.
 	Done <-chan struct{}
 	// WG counts the goroutines the transport starts (block fetches and
@@ -122,6 +126,7 @@ type Transport struct {
 	pool       Mempool
 	validators func() *pb.ValidatorSet
 	checkTxs   func(b *pb.Block, hdr *pb.Header) error
+	known      *exec.Known
 	faults     Faults
 	metrics    *metrics.Metrics
 	log        *slog.Logger
@@ -156,6 +161,7 @@ func New(cfg Config, d Deps) (*Transport, error) {
 		pool:       d.Pool,
 		validators: d.Validators,
 		checkTxs:   d.CheckTxs,
+		known:      d.Known,
 		faults:     d.Faults,
 		metrics:    d.Metrics,
 		log:        log,
@@ -191,7 +197,7 @@ func (t *Transport) Send(to int, m *pb.ConsensusMessage) error { return t.Broadc
 // Broadcast gossips m; a proposal goes hash-only (hashOnlyProposal), its
 // txs having reached every validator by tx gossip already.
 func (t *Transport) Broadcast(m *pb.ConsensusMessage) error {
-	err := t.publish(hashOnlyProposal(m))
+	err := t.publish(hashOnlyProposal(m, t.known))
 	if t.faults != nil {
 		t.faults.ConsensusSent(m, t.publish)
 	}
