@@ -61,11 +61,11 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Transport:    n.transport,
 		Store:        n.safety,
 		Executor:     n.app,
-		Mempool: mempool.ForDriver{Pool: n.mempool, Params: n.app.Params, Updated: func() {
+		Mempool: mempool.ForDriver{Pool: n.mempool, ParamsAt: n.app.ParamsAt, Updated: func() {
 			txs, bytes := n.mempool.Size()
 			n.metrics.MempoolTxs.Set(float64(txs))
 			n.metrics.MempoolBytes.Set(float64(bytes))
-		}},
+		}, Log: n.log.With("part", "mempool")},
 		Evidence: n.evidence,
 		Logger:   n.log.With("part", "consensus"),
 		Wake:     n.mempool.Woken(),

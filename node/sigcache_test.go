@@ -282,8 +282,8 @@ func TestTxDecodedOncePerNode(t *testing.T) {
 			}
 		}
 	}
-	drv := mempool.ForDriver{Pool: leader.mempool, Params: func() *pb.Params { return genesis.DefaultParams() }, Updated: func() {}}
-	reaped := drv.Reap(blockTxs, nil)
+	drv := mempool.ForDriver{Pool: leader.mempool, ParamsAt: func(uint64) (*pb.Params, error) { return genesis.DefaultParams(), nil }, Updated: func() {}}
+	reaped := drv.Reap(blockTxs, consensus.ProposeSlot{})
 	if len(reaped) != blockTxs {
 		t.Fatalf("reaped %d txs, want %d", len(reaped), blockTxs)
 	}
@@ -308,7 +308,7 @@ func TestTxDecodedOncePerNode(t *testing.T) {
 	}
 	blk := &pb.Block{Header: hb, Txs: reaped}
 	// The leader's next proposal leaves out the block in flight.
-	if next := drv.Reap(len(txs), []*pb.Block{blk}); len(next) != pending {
+	if next := drv.Reap(len(txs), consensus.ProposeSlot{Uncommitted: []*pb.Block{blk}}); len(next) != pending {
 		t.Fatalf("reaped %d txs beside the proposed block, want %d", len(next), pending)
 	}
 	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}

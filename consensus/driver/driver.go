@@ -85,10 +85,13 @@ type Executor interface {
 
 // Mempool supplies transactions to the leader.
 type Mempool interface {
-	// Reap returns up to max txs to propose, leaving out the txs of the
-	// blocks in exclude (proposed but not committed yet). The returned
-	// slices are not modified afterwards.
-	Reap(max int, exclude []*pb.Block) [][]byte
+	// Reap returns up to max txs (the core's ceiling) to propose in the
+	// block of slot, leaving out the txs of slot.Uncommitted (proposed but
+	// not committed yet). The block must fit the chain parameters in force
+	// at slot.StateHeight, the ones every validator checks it against
+	// (ARCHITECTURE.md §5). The returned slices are not modified
+	// afterwards.
+	Reap(max int, slot consensus.ProposeSlot) [][]byte
 	// Update removes txs committed in blocks.
 	Update(blocks []consensus.CommittedBlock)
 	// Pending reports whether txs wait to be committed.
@@ -297,7 +300,7 @@ func (d *Driver) flush() error {
 			d.core.Validated(req.Hash, err == nil)
 		}
 		if s := rd.ProposeSlot; s != nil {
-			txs := d.deps.Mempool.Reap(d.maxTxs, s.Uncommitted)
+			txs := d.deps.Mempool.Reap(d.maxTxs, *s)
 			hdr, err := d.deps.Executor.BuildPayload(*s, txs)
 			if err != nil {
 				d.log.Warn("build payload", "height", s.Height, "err", err)

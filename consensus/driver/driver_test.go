@@ -119,10 +119,10 @@ func (a *app) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header
 	return &pb.Header{StateHeight: slot.StateHeight, TxCount: uint32(len(txs))}, nil
 }
 
-func (a *app) Reap(max int, exclude []*pb.Block) [][]byte {
+func (a *app) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, b := range exclude {
+	for _, b := range slot.Uncommitted {
 		if len(b.GetTxs()) > 0 {
 			return nil
 		}

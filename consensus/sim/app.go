@@ -159,12 +159,12 @@ func (m *mempool) add(tx []byte) {
 	}
 }
 
-func (m *mempool) Reap(max int, exclude []*pb.Block) [][]byte {
+func (m *mempool) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 	if m.censor {
 		return nil
 	}
 	ex := map[string]bool{}
-	for _, b := range exclude {
+	for _, b := range slot.Uncommitted {
 		for _, tx := range b.GetTxs() {
 			ex[string(tx)] = true
 		}

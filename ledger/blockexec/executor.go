@@ -81,8 +81,9 @@ type Executor struct {
 	valset       *pb.ValidatorSet
 	valsetHash   []byte
 	params       *pb.Params
-	resultHashes map[uint64][]byte // recent heights' results_hash
-	times        map[uint64]int64  // recent heights' block times
+	paramsAt     map[uint64]*pb.Params // ParamsAt's cache by height
+	resultHashes map[uint64][]byte     // recent heights' results_hash
+	times        map[uint64]int64      // recent heights' block times
 	onCommit     []func(*CommittedInfo)
 }
 
@@ -147,7 +148,7 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 	}
 	a := &Executor{
 		chainID: chainID, store: st, exec: ex, clock: clock, log: log, metrics: m,
-		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{},
+		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{}, paramsAt: map[uint64]*pb.Params{},
 	}
 	h, _ := st.Height()
 	if err := a.reloadChainState(); err != nil {
@@ -212,6 +213,44 @@ func (a *Executor) Params() *pb.Params {
 	defer a.mu.Unlock()
 	return a.params
 }
+
+// ParamsAt returns the chain parameters in committed state at height h,
+// as block h left them (h = 0: genesis). They are the parameters in force
+// for a block whose header attests state_height h (ARCHITECTURE.md §5):
+// every validator reads the same at the same h, whatever height it has
+// committed itself, so a proposal is valid or invalid on all of them
+// alike, and the leader builds it under the same limits. h must be
+// committed here.
+func (a *Executor) ParamsAt(h uint64) (*pb.Params, error) {
+	a.mu.Lock()
+	p, ok := a.paramsAt[h]
+	a.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	if head, _ := a.store.Height(); h > head {
+		return nil, fmt.Errorf("params at height %d: not committed yet (ledger at %d)", h, head)
+	}
+	raw, err := a.store.State().Get(h, exec.ParamsKey())
+	if err != nil {
+		return nil, fmt.Errorf("params at height %d: %w", h, err)
+	}
+	p = &pb.Params{}
+	if err := proto.Unmarshal(raw, p); err != nil {
+		return nil, fmt.Errorf("params at height %d: decode: %w", h, err)
+	}
+	a.mu.Lock()
+	if len(a.paramsAt) >= maxParamsCached {
+		clear(a.paramsAt)
+	}
+	a.paramsAt[h] = p
+	a.mu.Unlock()
+	return p, nil
+}
+
+// maxParamsCached bounds ParamsAt's cache; proposals attest the last few
+// heights, so it holds the ones in use.
+const maxParamsCached = 64
 
 // Validators returns the validator set consensus runs with and its hash.
 func (a *Executor) Validators() (*pb.ValidatorSet, []byte) {
@@ -505,7 +544,14 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 	if int(hdr.GetTxCount()) != len(txs) {
 		return fmt.Errorf("tx_count %d but %d txs", hdr.GetTxCount(), len(txs))
 	}
-	params := a.Params()
+	// The limits are those in force at the block's own height: the
+	// parameters in committed state at its state_height, the same on every
+	// validator (ARCHITECTURE.md §5). This node's latest parameters may be
+	// newer or, on a node behind, older.
+	params, err := a.ParamsAt(req.StateHeight)
+	if err != nil {
+		return err
+	}
 	if err := exec.CheckBlockLimits(params, txs); err != nil {
 		return err
 	}

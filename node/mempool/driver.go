@@ -1,6 +1,8 @@
 package mempool
 
 import (
+	"log/slog"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/ledger/exec"
@@ -28,21 +30,24 @@ func CommittedTxsOf(known *exec.Known, cbs []consensus.CommittedBlock) []Committ
 }
 
 // ForDriver is the mempool as the consensus driver sees it
-// (driver.Mempool): Params returns the chain's current parameters, Updated
-// is told after each commit (the mempool gauges).
+// (driver.Mempool): ParamsAt returns the chain parameters in committed
+// state at a height (blockexec.Executor.ParamsAt), Updated is told after
+// each commit (the mempool gauges), Log (optional) hears of a failed
+// parameters read.
 type ForDriver struct {
-	Pool    *Mempool
-	Params  func() *pb.Params
-	Updated func()
+	Pool     *Mempool
+	ParamsAt func(h uint64) (*pb.Params, error)
+	Updated  func()
+	Log      *slog.Logger
 }
 
 var _ driver.Mempool = ForDriver{}
 
 // ReapLimit is the most txs the leader may propose: the consensus core's
-// limit, fixed when the driver started, or the chain's max_block_txs now
-// if governance has lowered it since. Every validator checks a proposal
-// against the current parameters, so a leader reaping with the old limit
-// would have every block refused and stall the chain.
+// ceiling, or the max_block_txs of the parameters in force for the block
+// if lower. Every validator checks a proposal against those parameters,
+// so a leader reaping more would have its block refused and stall the
+// chain.
 func ReapLimit(driverMax int, p *pb.Params) int {
 	if live := p.GetMaxBlockTxs(); live > 0 && uint64(live) < uint64(driverMax) {
 		return int(live)
@@ -50,17 +55,26 @@ func ReapLimit(driverMax int, p *pb.Params) int {
 	return driverMax
 }
 
-// Reap returns up to max runnable txs, within the current limits, that
-// are not in the blocks of exclude (proposed, not yet committed).
-func (d ForDriver) Reap(max int, exclude []*pb.Block) [][]byte {
+// Reap returns up to max runnable txs for the block of slot, within the
+// limits of the parameters in force for it (those in committed state at
+// slot.StateHeight, ARCHITECTURE.md §5), that are not in the blocks of
+// slot.Uncommitted (proposed, not yet committed). If those parameters
+// cannot be read it proposes an empty block, which fits any parameters.
+func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
+	params, err := d.ParamsAt(slot.StateHeight)
+	if err != nil {
+		if d.Log != nil {
+			d.Log.Warn("reap: read the chain parameters; proposing no txs", "state_height", slot.StateHeight, "err", err)
+		}
+		return nil
+	}
 	known := d.Pool.known
 	skip := map[string]bool{}
-	for _, b := range exclude {
+	for _, b := range slot.Uncommitted {
 		for _, h := range known.Hashes(b.GetTxs()) {
 			skip[string(h)] = true
 		}
 	}
-	params := d.Params()
 	max = ReapLimit(max, params)
 	maxBytes := int(params.GetMaxBlockBytes())
 	txs := d.Pool.Reap(max+len(skip), maxBytes)
@@ -68,14 +82,32 @@ func (d ForDriver) Reap(max int, exclude []*pb.Block) [][]byte {
 	if len(skip) > 0 {
 		hashes = known.Hashes(txs)
 	}
+	// A tx admitted before governance lowered max_tx_bytes may exceed it
+	// now: leave it out, and the rest of its signer's run (their nonces
+	// follow it), rather than propose a block every validator refuses.
+	maxTx := params.GetMaxTxBytes()
+	var stopped map[string]bool
 	out := txs[:0:0]
 	for i, tx := range txs {
 		if len(out) >= max {
 			break
 		}
-		if len(skip) == 0 || !skip[string(hashes[i])] {
-			out = append(out, tx)
+		if len(skip) > 0 && skip[string(hashes[i])] {
+			continue
 		}
+		if uint64(len(tx)) > maxTx || stopped != nil {
+			signer := known.Tx(tx).Body.GetSigner()
+			if uint64(len(tx)) > maxTx {
+				if stopped == nil {
+					stopped = map[string]bool{}
+				}
+				stopped[signer] = true
+			}
+			if stopped[signer] {
+				continue
+			}
+		}
+		out = append(out, tx)
 	}
 	return out
 }
