@@ -96,7 +96,10 @@ func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 			continue
 		}
 		if uint64(len(tx)) > maxTx || stopped != nil {
-			signer := known.Tx(tx).Body.GetSigner()
+			if hashes == nil {
+				hashes = known.Hashes(txs)
+			}
+			signer := d.Pool.signerOf(hashes[i])
 			if uint64(len(tx)) > maxTx {
 				if stopped == nil {
 					stopped = map[string]bool{}
@@ -110,6 +113,16 @@ func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 		out = append(out, tx)
 	}
 	return out
+}
+
+// signerOf is the signer of the held tx with hash ("" if not held).
+func (m *Mempool) signerOf(hash []byte) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.byHash[string(hash)]; ok {
+		return t.meta.Signer
+	}
+	return ""
 }
 
 // Update drops the txs of committed blocks.
