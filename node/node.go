@@ -407,7 +407,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 }
 
 // consensusConfig derives the consensus configuration from genesis and the
-// chain parameters.
+// chain parameters (its timeouts from params, read once at start).
 func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, keys []*pb.PublicKey, self int) consensus.Config {
 	c := consensus.DefaultConfig()
 	c.ChainID = doc.GetChainId()
@@ -425,8 +425,14 @@ func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, 
 	if c.HeartbeatTicks < 1 {
 		c.HeartbeatTicks = 1
 	}
-	c.MaxBlockTxs = int(params.GetMaxBlockTxs())
-	c.MaxTxBytes = int(params.GetMaxTxBytes())
+	// The core's own size limits are fixed while it runs, and governance
+	// changes the chain's: set them to the ceilings no params can exceed,
+	// so that the application's check against the params in force at each
+	// block's state_height decides (ARCHITECTURE.md §5), not the params
+	// this node happened to start with. The leader reaps within those
+	// params too (mempool.ForDriver).
+	c.MaxBlockTxs = exec.MaxMaxBlockTxs
+	c.MaxTxBytes = exec.MaxMaxTxBytes
 	return c
 }
 
