@@ -13,8 +13,8 @@ import (
 // raises the high QC, moves to a higher view, counts progress in this view,
 // and applies the commit rule. from is the validator to fetch the block from.
 func (c *Core) onVerifiedQC(qc *pb.QuorumCert, from int) {
-	if qc.GetHeight() == 0 {
-		return
+	if qc.GetHeight() <= c.cfg.RootQC().GetHeight() {
+		return // the epoch's root: committed before the epoch began
 	}
 	if qcLess(c.highQC, qc) {
 		c.highQC = qc

@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -50,6 +51,17 @@ type Config struct {
 	ChainID string
 	// GenesisHash is the hash of block 0; the genesis QC certifies it.
 	GenesisHash []byte
+	// Epoch is the first height Validators certify when they are not the
+	// genesis set, 0 for the genesis set (ARCHITECTURE.md §4,
+	// "Reconfiguration"). Its signatures are made over SignDomain(ChainID,
+	// Epoch), so no vote, timeout or proposal of one epoch counts in
+	// another.
+	Epoch uint64
+	// Root is the committed block an epoch starts above, at height
+	// Epoch-1, as a QC position (view, height, block hash) with no
+	// signatures: the core takes it as certified, as it takes the genesis
+	// QC. Nil for the genesis set, whose root is the genesis QC.
+	Root *pb.QuorumCert
 	// Validators are the validator public keys; the index is the validator
 	// index used in votes, QCs and headers.
 	Validators []*pb.PublicKey
@@ -142,6 +154,15 @@ func (c *Config) Validate() error {
 	if len(c.GenesisHash) != crypto.HashSize {
 		return bad("genesis hash is %d bytes, want %d", len(c.GenesisHash), crypto.HashSize)
 	}
+	if (c.Epoch == 0) != (c.Root == nil) {
+		return bad("epoch %d with root %v: an epoch after the genesis set needs its root block, and only it", c.Epoch, c.Root != nil)
+	}
+	if r := c.Root; r != nil {
+		if r.GetHeight()+1 != c.Epoch || len(r.GetBlockHash()) != crypto.HashSize || len(r.GetSigs()) != 0 {
+			return bad("epoch %d root at height %d with a %d-byte hash and %d signatures, want height %d, %d bytes, none",
+				c.Epoch, r.GetHeight(), len(r.GetBlockHash()), len(r.GetSigs()), c.Epoch-1, crypto.HashSize)
+		}
+	}
 	if len(c.Validators) == 0 {
 		return bad("no validators")
 	}
@@ -178,6 +199,28 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// SignDomain is the domain consensus signatures of an epoch are made over:
+// the chain id for the genesis set (epoch 0), the chain id and the epoch
+// after it. A chain id holds no '@' (exec.ValidChainID), so no two epochs
+// of any chains share a domain.
+func SignDomain(chainID string, epoch uint64) string {
+	if epoch == 0 {
+		return chainID
+	}
+	return chainID + "@" + strconv.FormatUint(epoch, 10)
+}
+
+// Domain is SignDomain of this config's chain and epoch.
+func (c *Config) Domain() string { return SignDomain(c.ChainID, c.Epoch) }
+
+// RootQC is the QC the epoch starts from: Root, or the genesis QC.
+func (c *Config) RootQC() *pb.QuorumCert {
+	if c.Root != nil {
+		return &pb.QuorumCert{View: c.Root.GetView(), Height: c.Root.GetHeight(), BlockHash: c.Root.GetBlockHash()}
+	}
+	return &pb.QuorumCert{View: 0, Height: 0, BlockHash: c.GenesisHash}
 }
 
 // quorum and faulty for this config.

@@ -173,10 +173,13 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	c.view, c.lastVV, c.lastVH = s.View, s.LastVotedView, s.LastVotedHeight
 	c.highQC = s.HighQC
 	if c.highQC == nil {
-		c.highQC = c.genesisQC()
+		c.highQC = c.rootQC()
 	}
 
 	var root *node
+	if rs.Head == nil && cfg.Root != nil {
+		return nil, fmt.Errorf("%w: epoch %d starts above block %d, and no committed head was given", ErrInvalidConfig, cfg.Epoch, cfg.Root.GetHeight())
+	}
 	if rs.Head == nil {
 		root = &node{hash: cfg.GenesisHash, key: string(cfg.GenesisHash), hdr: &pb.Header{ChainId: cfg.ChainID}}
 	} else {
@@ -225,9 +228,8 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	return c, nil
 }
 
-func (c *Core) genesisQC() *pb.QuorumCert {
-	return &pb.QuorumCert{View: 0, Height: 0, BlockHash: c.cfg.GenesisHash}
-}
+// rootQC is the QC the epoch starts from (Config.RootQC).
+func (c *Core) rootQC() *pb.QuorumCert { return c.cfg.RootQC() }
 
 // sign signs with the replica's key. A failing signer leaves no safe way on
 // (the replica could not vote or time out), so it panics.
@@ -240,12 +242,12 @@ func (c *Core) sign(msg []byte) []byte {
 }
 
 func (c *Core) broadcast(m *pb.ConsensusMessage) {
-	m.Sender = uint32(c.self)
+	m.Sender, m.Epoch = uint32(c.self), c.cfg.Epoch
 	c.out.Messages = append(c.out.Messages, Envelope{To: Broadcast, Msg: m})
 }
 
 func (c *Core) send(to int, m *pb.ConsensusMessage) {
-	m.Sender = uint32(c.self)
+	m.Sender, m.Epoch = uint32(c.self), c.cfg.Epoch
 	c.out.Messages = append(c.out.Messages, Envelope{To: to, Msg: m})
 }
 
@@ -278,6 +280,12 @@ func (c *Core) Step(m *pb.ConsensusMessage) error {
 func (c *Core) step(m *pb.ConsensusMessage) error {
 	if m == nil {
 		return invalid("nil message")
+	}
+	if m.GetEpoch() != c.cfg.Epoch {
+		// Another validator set's message: its sender index and signature
+		// mean nothing here (ARCHITECTURE.md §4, "Reconfiguration").
+		c.stats.OtherEpoch++
+		return nil
 	}
 	if int(m.GetSender()) >= c.n {
 		return invalid("sender %d out of range", m.GetSender())

@@ -55,7 +55,15 @@ type hmsg struct {
 func newHarness(t testing.TB, n int, model consensus.FaultModel) *harness {
 	t.Helper()
 	keys := consensustest.Keys(n, 7)
-	h := &harness{t: t, cfg: consensustest.Config(keys, model), keys: keys, reject: map[string]bool{}}
+	return newHarnessFrom(t, keys, consensustest.Config(keys, model), nil, consensus.SafetyState{})
+}
+
+// newHarnessFrom starts a replica per key with cfg, each from the
+// committed head (nil: genesis) and the safety state given.
+func newHarnessFrom(t testing.TB, keys []crypto.PrivateKey, cfg consensus.Config, head *pb.Block, st consensus.SafetyState) *harness {
+	t.Helper()
+	n := len(keys)
+	h := &harness{t: t, cfg: cfg, keys: keys, reject: map[string]bool{}}
 	h.cores = make([]*consensus.Core, n)
 	h.stores = make([]consensus.SafetyState, n)
 	h.heads = make([]*pb.Block, n)
@@ -64,6 +72,7 @@ func newHarness(t testing.TB, n int, model consensus.FaultModel) *harness {
 	h.sent = make([][]*pb.ConsensusMessage, n)
 	h.crashAtCommit = make([]bool, n)
 	for i := range n {
+		h.heads[i], h.stores[i] = head, st.Clone()
 		h.start(i)
 	}
 	return h

@@ -15,7 +15,7 @@ import (
 func TestCoreImportsArePure(t *testing.T) {
 	allowed := map[string]bool{
 		"bytes": true, "crypto/sha256": true, "encoding/binary": true, "errors": true, "fmt": true,
-		"math": true, "sort": true, "sync": true,
+		"math": true, "sort": true, "strconv": true, "sync": true,
 		"github.com/govnode/govnode/crypto":           true,
 		"github.com/govnode/govnode/proto/govnode/v1": true,
 		"google.golang.org/protobuf/proto":            true,

@@ -87,7 +87,7 @@ func (c *Core) Propose(p Payload) error {
 	}
 	hash := crypto.Hash(hb)
 	b := &pb.Block{Header: hb, Txs: p.Txs, Justify: c.highQC,
-		Signature: c.sign(crypto.ProposalSignBytes(c.cfg.ChainID, hash))}
+		Signature: c.sign(crypto.ProposalSignBytes(c.cfg.Domain(), hash))}
 	if c.highQC.GetView() < c.view {
 		b.Tc = c.tcs[c.view-1]
 	}
@@ -110,7 +110,7 @@ func (c *Core) sendHeartbeat() {
 	c.hbSeq++
 	hq := c.highQC
 	h := &pb.Heartbeat{View: c.view, Leader: uint32(c.self), HighQc: hq, Seq: c.hbSeq,
-		Signature: c.sign(crypto.HeartbeatSignBytes(c.cfg.ChainID, c.view, c.hbSeq, hq.GetView(), hq.GetHeight()))}
+		Signature: c.sign(crypto.HeartbeatSignBytes(c.cfg.Domain(), c.view, c.hbSeq, hq.GetView(), hq.GetHeight()))}
 	c.lastHeartbeat = c.tick
 	c.deadline = c.tick + c.duration()
 	c.stats.Heartbeats++

@@ -2,11 +2,17 @@ package consensus
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"google.golang.org/protobuf/proto"
 )
+
+// ErrOtherEpoch marks a consensus message of another validator set
+// (CheckSender): not provably bad, only not for this epoch.
+var ErrOtherEpoch = errors.New("consensus: message of another epoch")
 
 // ValidatorKeys is a validator set as CheckSender reads it: validator i's
 // key, and the set's size. p2p's ValidatorSet implements it.
@@ -35,10 +41,19 @@ type ValidatorKeys interface {
 //     sender is one of its signers its own timeout inside it must verify,
 //     otherwise (a replica handing a lagging peer the TC that moves it on)
 //     every signature in it must.
-func CheckSender(chainID string, vs ValidatorKeys, cache *crypto.SigCache, m *pb.ConsensusMessage) error {
+//
+// vs is the validator set of epoch (Config.Epoch); a message of another
+// epoch is refused with ErrOtherEpoch before anything else, since its
+// sender index and signature are another set's: it proves nothing against
+// the peer that relayed it.
+func CheckSender(chainID string, epoch uint64, vs ValidatorKeys, cache *crypto.SigCache, m *pb.ConsensusMessage) error {
+	if m.GetEpoch() != epoch {
+		return fmt.Errorf("%w: message of epoch %d, this node is in epoch %d", ErrOtherEpoch, m.GetEpoch(), epoch)
+	}
 	if m.GetMsg() == nil {
 		return invalid("consensus message of unknown kind")
 	}
+	domain := SignDomain(chainID, epoch)
 	sender := m.GetSender()
 	key, ok := vs.Key(sender)
 	if !ok {
@@ -54,21 +69,21 @@ func CheckSender(chainID string, vs ValidatorKeys, cache *crypto.SigCache, m *pb
 		if len(v.GetBlockHash()) != crypto.HashSize {
 			return invalid("vote block hash of %d bytes", len(v.GetBlockHash()))
 		}
-		signBytes = crypto.VoteSignBytes(chainID, v.GetView(), v.GetHeight(), v.GetBlockHash())
+		signBytes = crypto.VoteSignBytes(domain, v.GetView(), v.GetHeight(), v.GetBlockHash())
 		sig = v.GetSignature()
 	case *pb.ConsensusMessage_Timeout:
 		t := x.Timeout
 		if t.GetVoter() != sender {
 			return invalid("timeout by %d sent as %d", t.GetVoter(), sender)
 		}
-		signBytes = crypto.TimeoutSignBytes(chainID, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight())
+		signBytes = crypto.TimeoutSignBytes(domain, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight())
 		sig = t.GetSignature()
 	case *pb.ConsensusMessage_Heartbeat:
 		h := x.Heartbeat
 		if h.GetLeader() != sender {
 			return invalid("heartbeat by %d sent as %d", h.GetLeader(), sender)
 		}
-		signBytes = crypto.HeartbeatSignBytes(chainID, h.GetView(), h.GetSeq(), h.GetHighQc().GetView(), h.GetHighQc().GetHeight())
+		signBytes = crypto.HeartbeatSignBytes(domain, h.GetView(), h.GetSeq(), h.GetHighQc().GetView(), h.GetHighQc().GetHeight())
 		sig = h.GetSignature()
 	case *pb.ConsensusMessage_Proposal:
 		b := x.Proposal.GetBlock()
@@ -93,7 +108,7 @@ func CheckSender(chainID string, vs ValidatorKeys, cache *crypto.SigCache, m *pb
 		if err := checkProposalTxs(x.Proposal, &hdr); err != nil {
 			return err
 		}
-		signBytes = crypto.ProposalSignBytes(chainID, crypto.Hash(b.GetHeader()))
+		signBytes = crypto.ProposalSignBytes(domain, crypto.Hash(b.GetHeader()))
 		sig = b.GetSignature()
 	case *pb.ConsensusMessage_TimeoutCert:
 		tc := x.TimeoutCert
@@ -105,9 +120,9 @@ func CheckSender(chainID string, vs ValidatorKeys, cache *crypto.SigCache, m *pb
 			}
 		}
 		if own == nil {
-			return checkTCSigs(chainID, vs, cache, tc)
+			return checkTCSigs(domain, vs, cache, tc)
 		}
-		signBytes = crypto.TimeoutSignBytes(chainID, tc.GetView(), own.GetHighQcView(), own.GetHighQcHeight())
+		signBytes = crypto.TimeoutSignBytes(domain, tc.GetView(), own.GetHighQcView(), own.GetHighQcHeight())
 		sig = own.GetSignature()
 	default:
 		return invalid("consensus message of unknown kind %T", x)
@@ -122,7 +137,7 @@ func CheckSender(chainID string, vs ValidatorKeys, cache *crypto.SigCache, m *pb
 // sender: at least one signature, none above the set's size, no validator
 // twice, and every signature verifying. Whether they make a quorum is the
 // core's check.
-func checkTCSigs(chainID string, vs ValidatorKeys, cache *crypto.SigCache, tc *pb.TimeoutCert) error {
+func checkTCSigs(domain string, vs ValidatorKeys, cache *crypto.SigCache, tc *pb.TimeoutCert) error {
 	sigs := tc.GetSigs()
 	if len(sigs) == 0 || len(sigs) > vs.Len() {
 		return invalid("timeout certificate with %d signatures, validator set of %d", len(sigs), vs.Len())
@@ -134,7 +149,7 @@ func checkTCSigs(chainID string, vs ValidatorKeys, cache *crypto.SigCache, tc *p
 			return invalid("timeout certificate signed by validator %d twice or outside the set", s.GetValidator())
 		}
 		seen[s.GetValidator()] = true
-		if _, err := cache.Verify(key, crypto.TimeoutSignBytes(chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight()), s.GetSignature()); err != nil {
+		if _, err := cache.Verify(key, crypto.TimeoutSignBytes(domain, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight()), s.GetSignature()); err != nil {
 			return invalid("timeout certificate, validator %d: %v", s.GetValidator(), err)
 		}
 	}

@@ -31,7 +31,7 @@ func (c *Core) sendTimeout(w uint64) {
 func (c *Core) broadcastTimeout(w uint64) {
 	hq := c.highQC
 	t := &pb.Timeout{View: w, HighQc: hq, Voter: uint32(c.self),
-		Signature: c.sign(crypto.TimeoutSignBytes(c.cfg.ChainID, w, hq.GetView(), hq.GetHeight()))}
+		Signature: c.sign(crypto.TimeoutSignBytes(c.cfg.Domain(), w, hq.GetView(), hq.GetHeight()))}
 	c.ownTimeout = t
 	c.stats.Timeouts++
 	c.broadcast(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Timeout{Timeout: t}})

@@ -171,6 +171,7 @@ type Stats struct {
 	Ignored         uint64 // stale or duplicate
 	Buffered        uint64 // kept for a future view
 	Dropped         uint64 // over a bound
+	OtherEpoch      uint64 // of another validator set: dropped unread
 	Verified        uint64 // signatures actually checked
 	CacheHits       uint64 // signatures found in the cache
 	Votes           uint64 // votes sent

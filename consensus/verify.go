@@ -23,7 +23,8 @@ func invalid(format string, a ...any) error {
 // once.
 type verifier struct {
 	chainID    string
-	genesis    []byte
+	domain     string         // sign domain of the epoch (Config.Domain)
+	root       *pb.QuorumCert // the epoch's root QC (Config.RootQC)
 	validators []*pb.PublicKey
 	q          int
 	weakTC     bool
@@ -39,7 +40,7 @@ func newVerifier(cfg *Config, verified, hits *uint64) *verifier {
 		cache = crypto.NewSigCache(cfg.VerifyCacheSize)
 	}
 	return &verifier{
-		chainID: cfg.ChainID, genesis: cfg.GenesisHash, validators: cfg.Validators,
+		chainID: cfg.ChainID, domain: cfg.Domain(), root: cfg.RootQC(), validators: cfg.Validators,
 		q: cfg.quorum(), weakTC: cfg.bug().WeakTC,
 		cache: cache, verified: verified, hits: hits,
 	}
@@ -62,12 +63,14 @@ func (v *verifier) sig(kind crypto.Kind, idx uint32, msg, sig []byte) error {
 	return nil
 }
 
-func (v *verifier) isGenesisQC(qc *pb.QuorumCert) bool {
-	return qc.GetHeight() == 0 && qc.GetView() == 0 && bytes.Equal(qc.GetBlockHash(), v.genesis)
+func (v *verifier) isRootQC(qc *pb.QuorumCert) bool {
+	return qc.GetHeight() == v.root.GetHeight() && qc.GetView() == v.root.GetView() && bytes.Equal(qc.GetBlockHash(), v.root.GetBlockHash())
 }
 
-// qc checks a quorum certificate: the genesis QC, or at least q distinct
-// in-range signers whose vote signatures verify.
+// qc checks a quorum certificate: the epoch's root QC (the genesis QC for
+// the genesis set), or at least q distinct in-range signers whose vote
+// signatures verify. Nothing at or below the root is certified by this
+// epoch's set: the root is taken as it is, anything else there refused.
 func (v *verifier) qc(qc *pb.QuorumCert) error {
 	if qc == nil {
 		return invalid("missing QC")
@@ -75,9 +78,9 @@ func (v *verifier) qc(qc *pb.QuorumCert) error {
 	if len(qc.GetBlockHash()) != crypto.HashSize {
 		return invalid("QC block hash is %d bytes", len(qc.GetBlockHash()))
 	}
-	if qc.GetHeight() == 0 {
-		if !v.isGenesisQC(qc) || len(qc.GetSigs()) != 0 {
-			return invalid("QC at height 0 is not the genesis QC")
+	if qc.GetHeight() <= v.root.GetHeight() {
+		if !v.isRootQC(qc) || len(qc.GetSigs()) != 0 {
+			return invalid("QC at height %d is not the root QC (height %d) of this validator set", qc.GetHeight(), v.root.GetHeight())
 		}
 		return nil
 	}
@@ -87,7 +90,7 @@ func (v *verifier) qc(qc *pb.QuorumCert) error {
 	if len(qc.GetSigs()) < v.q {
 		return invalid("QC has %d signatures, quorum is %d", len(qc.GetSigs()), v.q)
 	}
-	msg := crypto.VoteSignBytes(v.chainID, qc.GetView(), qc.GetHeight(), qc.GetBlockHash())
+	msg := crypto.VoteSignBytes(v.domain, qc.GetView(), qc.GetHeight(), qc.GetBlockHash())
 	seen := make(map[uint32]bool, len(qc.GetSigs()))
 	for _, s := range qc.GetSigs() {
 		if seen[s.GetValidator()] {
@@ -132,7 +135,7 @@ func (v *verifier) tc(tc *pb.TimeoutCert) error {
 		if posLess(maxV, maxH, s.GetHighQcView(), s.GetHighQcHeight()) {
 			maxV, maxH = s.GetHighQcView(), s.GetHighQcHeight()
 		}
-		msg := crypto.TimeoutSignBytes(v.chainID, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight())
+		msg := crypto.TimeoutSignBytes(v.domain, tc.GetView(), s.GetHighQcView(), s.GetHighQcHeight())
 		if err := v.sig(crypto.KindTimeout, s.GetValidator(), msg, s.GetSignature()); err != nil {
 			return err
 		}
@@ -147,10 +150,10 @@ func (v *verifier) vote(vt *pb.Vote) error {
 	if len(vt.GetBlockHash()) != crypto.HashSize {
 		return invalid("vote block hash is %d bytes", len(vt.GetBlockHash()))
 	}
-	if vt.GetHeight() == 0 {
-		return invalid("vote at height 0")
+	if vt.GetHeight() <= v.root.GetHeight() {
+		return invalid("vote at height %d, at or below the root %d", vt.GetHeight(), v.root.GetHeight())
 	}
-	return v.sig(crypto.KindVote, vt.GetVoter(), crypto.VoteSignBytes(v.chainID, vt.GetView(), vt.GetHeight(), vt.GetBlockHash()), vt.GetSignature())
+	return v.sig(crypto.KindVote, vt.GetVoter(), crypto.VoteSignBytes(v.domain, vt.GetView(), vt.GetHeight(), vt.GetBlockHash()), vt.GetSignature())
 }
 
 func (v *verifier) timeout(t *pb.Timeout) error {
@@ -160,7 +163,7 @@ func (v *verifier) timeout(t *pb.Timeout) error {
 	if t.GetHighQc().GetView() > t.GetView() {
 		return invalid("timeout(%d) with high QC of view %d", t.GetView(), t.GetHighQc().GetView())
 	}
-	msg := crypto.TimeoutSignBytes(v.chainID, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight())
+	msg := crypto.TimeoutSignBytes(v.domain, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight())
 	return v.sig(crypto.KindTimeout, t.GetVoter(), msg, t.GetSignature())
 }
 
@@ -168,7 +171,7 @@ func (v *verifier) heartbeat(h *pb.Heartbeat) error {
 	if err := v.qc(h.GetHighQc()); err != nil {
 		return fmt.Errorf("heartbeat high QC: %w", err)
 	}
-	msg := crypto.HeartbeatSignBytes(v.chainID, h.GetView(), h.GetSeq(), h.GetHighQc().GetView(), h.GetHighQc().GetHeight())
+	msg := crypto.HeartbeatSignBytes(v.domain, h.GetView(), h.GetSeq(), h.GetHighQc().GetView(), h.GetHighQc().GetHeight())
 	return v.sig(crypto.KindHeartbeat, h.GetLeader(), msg, h.GetSignature())
 }
 
@@ -209,8 +212,8 @@ func (v *verifier) block(b *pb.Block, lim blockLimits) (*decodedBlock, error) {
 	if hdr.GetChainId() != v.chainID {
 		return nil, invalid("header chain id %q", hdr.GetChainId())
 	}
-	if hdr.GetHeight() == 0 {
-		return nil, invalid("block at height 0")
+	if hdr.GetHeight() <= v.root.GetHeight() {
+		return nil, invalid("block at height %d, at or below the root %d", hdr.GetHeight(), v.root.GetHeight())
 	}
 	n := uint64(len(v.validators))
 	if uint64(hdr.GetProposer()) != hdr.GetView()%n {
@@ -224,7 +227,7 @@ func (v *verifier) block(b *pb.Block, lim blockLimits) (*decodedBlock, error) {
 		return nil, invalid("justify from view %d in a block of view %d", j.GetView(), hdr.GetView())
 	}
 	hash := crypto.Hash(b.GetHeader())
-	if err := v.sig(crypto.KindProposal, hdr.GetProposer(), crypto.ProposalSignBytes(v.chainID, hash), b.GetSignature()); err != nil {
+	if err := v.sig(crypto.KindProposal, hdr.GetProposer(), crypto.ProposalSignBytes(v.domain, hash), b.GetSignature()); err != nil {
 		return nil, err
 	}
 	if err := v.qc(j); err != nil {

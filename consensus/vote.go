@@ -112,7 +112,7 @@ func (c *Core) considerVote(x *node) {
 func (c *Core) castVote(x *node) {
 	c.lastVV, c.lastVH, c.lastVotedKey = x.view, x.height, x.key
 	c.safetyDirty = true
-	sig := c.sign(crypto.VoteSignBytes(c.cfg.ChainID, x.view, x.height, x.hash))
+	sig := c.sign(crypto.VoteSignBytes(c.cfg.Domain(), x.view, x.height, x.hash))
 	v := &pb.Vote{View: x.view, Height: x.height, BlockHash: x.hash, Voter: uint32(c.self), Signature: sig}
 	c.stats.Votes++
 	c.broadcast(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: v}})

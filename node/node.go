@@ -334,7 +334,13 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		// package's own rule, through the cache the core reads too, so a
 		// signature checked at the gossip layer is a cache hit in the core.
 		p2p.WithConsensusCheck(func(vs *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
-			return consensus.CheckSender(doc.GetChainId(), vs, n.consCfg.SigCache, m)
+			err := consensus.CheckSender(doc.GetChainId(), n.consCfg.Epoch, vs, n.consCfg.SigCache, m)
+			if errors.Is(err, consensus.ErrOtherEpoch) {
+				// Another validator set's message proves nothing
+				// against the relaying peer.
+				return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
+			}
+			return err
 		}),
 		p2p.WithTxValidator(n.gossip.Validate),
 		p2p.WithBlockSource(src),

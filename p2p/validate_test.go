@@ -19,7 +19,7 @@ const testChain = "unit-chain"
 // one definition of a consensus message's authenticity.
 func senderCheck(cache *crypto.SigCache) ConsensusCheck {
 	return func(vs *ValidatorSet, m *pb.ConsensusMessage) error {
-		return consensus.CheckSender(testChain, vs, cache, m)
+		return consensus.CheckSender(testChain, 0, vs, cache, m)
 	}
 }
 

@@ -903,7 +903,13 @@ type ConsensusMessage struct {
 	// retransmission (a timeout sent again after a loss) is a new gossip
 	// message rather than a duplicate that gossip would drop. Consensus
 	// ignores it.
-	Nonce         uint64 `protobuf:"varint,7,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	Nonce uint64 `protobuf:"varint,7,opt,name=nonce,proto3" json:"nonce,omitempty"`
+	// epoch is the validator set the message belongs to: the first height
+	// that set certifies, 0 for the genesis set (ARCHITECTURE.md §4,
+	// "Reconfiguration"). Signatures are made over the epoch's own domain,
+	// so the field only routes: a replica drops messages of other epochs
+	// unread, and p2p ignores them rather than penalising the sender.
+	Epoch         uint64 `protobuf:"varint,8,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1000,6 +1006,13 @@ func (x *ConsensusMessage) GetHeartbeat() *Heartbeat {
 func (x *ConsensusMessage) GetNonce() uint64 {
 	if x != nil {
 		return x.Nonce
+	}
+	return 0
+}
+
+func (x *ConsensusMessage) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
 	}
 	return 0
 }
@@ -1293,7 +1306,7 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\tsignature\x18\x05 \x01(\fR\tsignature\"P\n" +
 	"\bProposal\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12\x1b\n" +
-	"\ttx_hashes\x18\x02 \x03(\fR\btxHashes\"\xc9\x02\n" +
+	"\ttx_hashes\x18\x02 \x03(\fR\btxHashes\"\xdf\x02\n" +
 	"\x10ConsensusMessage\x12\x16\n" +
 	"\x06sender\x18\x01 \x01(\rR\x06sender\x122\n" +
 	"\bproposal\x18\x02 \x01(\v2\x14.govnode.v1.ProposalH\x00R\bproposal\x12&\n" +
@@ -1301,7 +1314,8 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\atimeout\x18\x04 \x01(\v2\x13.govnode.v1.TimeoutH\x00R\atimeout\x12<\n" +
 	"\ftimeout_cert\x18\x05 \x01(\v2\x17.govnode.v1.TimeoutCertH\x00R\vtimeoutCert\x125\n" +
 	"\theartbeat\x18\x06 \x01(\v2\x15.govnode.v1.HeartbeatH\x00R\theartbeat\x12\x14\n" +
-	"\x05nonce\x18\a \x01(\x04R\x05nonceB\x05\n" +
+	"\x05nonce\x18\a \x01(\x04R\x05nonce\x12\x14\n" +
+	"\x05epoch\x18\b \x01(\x04R\x05epochB\x05\n" +
 	"\x03msg\"\x99\x01\n" +
 	"\n" +
 	"CommitCert\x12\x16\n" +
