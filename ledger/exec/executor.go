@@ -265,8 +265,9 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 // CheckTx is the mempool's check against committed state r: size,
 // decoding, chain id, signer known and active, nonce >= the signer's next,
 // signature, the action's argument checks, a pre-check of the signer's
-// role for actions only officials may take, and of record content against
-// its type (precheckContent). It cannot see the mempool's other pending
+// role for actions only officials may take, of record content against
+// its type (precheckContent), and of a validator-set proposal against the
+// quorum-safety rules (precheckGov). It cannot see the mempool's other pending
 // transactions, so other checks that depend on objects (a record, a
 // contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
@@ -296,6 +297,9 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	}
 	if err == nil {
 		err = precheckContent(st, env.body)
+	}
+	if err == nil {
+		err = precheckGov(st, r, env.body)
 	}
 	if err != nil {
 		te, ok := asTxError(err)

@@ -28,6 +28,12 @@ import (
 //   - A validator-set change committed at h takes effect at
 //     h + params.validator_change_delay; BlockResult.ValidatorUpdate hands
 //     the final set of the block to consensus.
+//   - A validator-set change must keep a quorum safe (quorum.go): no
+//     shrinking below 4 validators (byzantine) or 3 (crash), and in
+//     byzantine mode at most max(1, ⌊(n-1)/3⌋) validators differing from
+//     the set in force, counting the changes decided and not yet in force;
+//     checked at submission (CheckTx too) and again at execution, where a
+//     refusal makes the proposal FAILED.
 //   - A removed department's id is never reused (its officials still exist
 //     and would regain their powers); its officials fail every official
 //     check from the removal on.
@@ -140,6 +146,24 @@ func (tc *txCtx) submitProposal(a *pb.SubmitProposal) error {
 	return nil
 }
 
+// precheckGov is CheckTx's check of a proposal against committed state:
+// the quorum-safety rules 1 and 2 (quorum.go) for a validator-set change,
+// for the next block when r knows the committed height (HeightReader).
+func precheckGov(st *overlay, r Reader, body *pb.TxBody) error {
+	p := body.GetSubmitProposal()
+	if p == nil {
+		return nil
+	}
+	var next uint64
+	known := false
+	if hr, ok := r.(HeightReader); ok {
+		if head, ok := hr.Height(); ok {
+			next, known = head+1, true
+		}
+	}
+	return checkQuorumSafety(st, next, known, p)
+}
+
 // checkChange checks a proposal's change against the current state; at
 // submission, and again at execution.
 func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
@@ -179,6 +203,7 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 		} else if ok {
 			return exists("identity %s already exists", c.AddDepartment.GetAdmin().GetIdentityId())
 		}
+		return checkQuorumSafety(tc.st, tc.b.height, true, a)
 	case *pb.SubmitProposal_RemoveDepartment:
 		id := c.RemoveDepartment.GetDepartmentId()
 		if ok, err := tc.isMember(id); err != nil {
@@ -193,6 +218,7 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 		if n <= 1 {
 			return conflict("the last department cannot be removed")
 		}
+		return checkQuorumSafety(tc.st, tc.b.height, true, a)
 	case *pb.SubmitProposal_InstallRecordType:
 		t := c.InstallRecordType
 		if err := validateRecordTypeDepartments(t, tc.isMember); err != nil {
@@ -416,14 +442,12 @@ func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 		}); err != nil {
 			return err
 		}
-		return tc.changeValset(d.GetId(), func(vs []*pb.Department) []*pb.Department { return append(vs, d) })
+		return tc.changeValset(d.GetId(), sub)
 	case *pb.SubmitProposal_RemoveDepartment:
 		id := c.RemoveDepartment.GetDepartmentId()
 		tc.st.del(kDept(id))
 		tc.st.set(kDeptRm(id), marker)
-		return tc.changeValset(id, func(vs []*pb.Department) []*pb.Department {
-			return slices.DeleteFunc(vs, func(d *pb.Department) bool { return d.GetId() == id })
-		})
+		return tc.changeValset(id, sub)
 	case *pb.SubmitProposal_UpdateParams:
 		if err := tc.st.putMsg(keyParams, c.UpdateParams); err != nil {
 			return err
@@ -444,10 +468,17 @@ func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 	return nil
 }
 
-func (tc *txCtx) changeValset(dept string, f func([]*pb.Department) []*pb.Department) error {
+// changeValset decides the set sub's change leaves (validatorChange, the
+// one computation the quorum-safety rules check too), in force from
+// height + validator_change_delay.
+func (tc *txCtx) changeValset(dept string, sub *pb.SubmitProposal) error {
 	vs, err := currentValset(tc.st)
 	if err != nil {
 		return err
+	}
+	_, f := validatorChange(sub)
+	if f == nil {
+		return fmtInvariant("proposal %s changes no validator", sub.GetProposalId())
 	}
 	params := &pb.Params{}
 	if ok, err := tc.st.getMsg(keyParams, params); err != nil || !ok {
