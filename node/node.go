@@ -385,6 +385,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Mempool:    n.mempool, Submit: n.gossip.Submit,
+		// The quorum-safety pre-check of validator-set proposals
+		// (ARCHITECTURE.md §5): the node supplies who is live.
+		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store),
+			Admit: func(tx *exec.Tx) error { _, err := n.app.CheckTx(tx); return err }}.Check,
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
 	}); err != nil {

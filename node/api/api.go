@@ -99,7 +99,9 @@ func submitErr(err error) error {
 			return connect.NewError(connect.CodePermissionDenied, err)
 		case pb.ResultCode_RESULT_CODE_BAD_SIGNATURE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER:
 			return connect.NewError(connect.CodeUnauthenticated, err)
-		case pb.ResultCode_RESULT_CODE_BAD_NONCE:
+		case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_CONFLICT:
+			// CONFLICT: the state does not allow it now (the
+			// quorum-safety rules of a validator-set change).
 			return connect.NewError(connect.CodeFailedPrecondition, err)
 		case pb.ResultCode_RESULT_CODE_TOO_LARGE:
 			return connect.NewError(connect.CodeResourceExhausted, err)
@@ -114,6 +116,12 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 	tx := req.Msg.GetTx()
 	if len(tx) == 0 {
 		return nil, invalidArg("tx is empty")
+	}
+	if s.d.PreSubmit != nil {
+		if err := s.d.PreSubmit(tx); err != nil {
+			s.d.Metrics.MempoolRejected.WithLabelValues("pre_submit").Inc()
+			return nil, err
+		}
 	}
 	hash, err := s.d.Submit(ctx, tx)
 	if err != nil {

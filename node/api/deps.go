@@ -61,9 +61,9 @@ type Commits interface {
 	Wait() (height uint64, changed <-chan struct{})
 }
 
-// Deps are what the API server reads and calls. All are required; the
-// funcs must be safe for concurrent use, since every request runs on its
-// own goroutine.
+// Deps are what the API server reads and calls. All but PreSubmit are
+// required; the funcs must be safe for concurrent use, since every request
+// runs on its own goroutine.
 type Deps struct {
 	// What Status reports about the node itself.
 	ChainID     string
@@ -87,6 +87,10 @@ type Deps struct {
 	// A refusal is the mempool's error (mempool.ErrMempoolFull, ...) or
 	// wraps the checker's Refusal; submitErr maps each to its API code.
 	Submit func(ctx context.Context, tx []byte) (hash []byte, err error)
+	// PreSubmit is optional: the node's own check of a tx before Submit
+	// (the node sets QuorumCheck.Check). Its error, a connect error, is
+	// SubmitTx's answer, and the tx goes nowhere.
+	PreSubmit func(tx []byte) error
 
 	// Consensus returns the consensus core's latest status, nil before
 	// the core first reported.
@@ -128,7 +132,7 @@ func (d Deps) check() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("api: Deps lacks %s; every part but the identity strings is required", strings.Join(missing, ", "))
+		return fmt.Errorf("api: Deps lacks %s; every part but the identity strings and PreSubmit is required", strings.Join(missing, ", "))
 	}
 	return nil
 }
