@@ -201,6 +201,29 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Epoch is a validator set and where it starts (ARCHITECTURE.md §4,
+// "Reconfiguration"): the application reads it from committed state.
+type Epoch struct {
+	// Start is the first height the set certifies, 0 for the genesis set.
+	Start uint64
+	// Root is the committed block at Start-1 as a QC position, nil for the
+	// genesis set.
+	Root       *pb.QuorumCert
+	Validators []*pb.PublicKey
+	FaultModel FaultModel
+}
+
+// EpochOf is the epoch this config runs.
+func (c *Config) EpochOf() Epoch {
+	return Epoch{Start: c.Epoch, Root: c.Root, Validators: c.Validators, FaultModel: c.FaultModel}
+}
+
+// WithEpoch returns c running epoch e, as validator self (-1: observer).
+func (c Config) WithEpoch(e Epoch, self int) Config {
+	c.Epoch, c.Root, c.Validators, c.FaultModel, c.Self = e.Start, e.Root, e.Validators, e.FaultModel, self
+	return c
+}
+
 // SignDomain is the domain consensus signatures of an epoch are made over:
 // the chain id for the genesis set (epoch 0), the chain id and the epoch
 // after it. A chain id holds no '@' (exec.ValidChainID), so no two epochs

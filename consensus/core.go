@@ -166,6 +166,15 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	c.ver = newVerifier(&c.cfg, &c.stats.Verified, &c.stats.CacheHits)
 
 	s := rs.Safety.Clone()
+	if cfg.Root != nil && s.HighQC != nil {
+		if err := c.ver.qc(s.HighQC); err != nil {
+			// A high QC this epoch's set did not sign: the state of an
+			// epoch before, which ended at the root this node has
+			// committed. Its votes were over another domain and bind
+			// nothing here; the epoch starts from its root.
+			s = SafetyState{View: cfg.Root.GetView()}
+		}
+	}
 	if c.bugs.ForgetSafety {
 		// Broken rule, tests only: keep the view, forget the vote and lock.
 		s = SafetyState{View: s.View}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -83,6 +84,25 @@ type Executor interface {
 	BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Header, error)
 }
 
+// Membership is implemented by an Executor whose committed state can change
+// the validator set (ARCHITECTURE.md §4, "Reconfiguration"). Its Commit
+// stops after a block that ends the validator set's epoch (the set in
+// force above it differs from the one that certified it): the blocks after
+// it in the batch are the old set's suffix, certified above its last
+// height, and are never executed. After each Commit the driver asks for
+// the epoch in force above the committed head; when it is not the one
+// running, a new core runs the next set from the block that ended the
+// epoch before.
+type Membership interface {
+	// Epoch returns the validator set that certifies the blocks above the
+	// committed head, and where it started.
+	Epoch() (consensus.Epoch, error)
+	// ChangePending reports a decided set change not yet in force: the
+	// chain must reach its height even with no transactions, so the
+	// leader proposes (empty blocks if need be) until it is in force.
+	ChangePending() bool
+}
+
 // Mempool supplies transactions to the leader.
 type Mempool interface {
 	// Reap returns up to max txs (the core's ceiling) to propose in the
@@ -115,6 +135,11 @@ type Deps struct {
 	Mempool      Mempool
 	Evidence     EvidencePool
 	Logger       *slog.Logger
+	// Keys are other keys this replica holds besides the signer New was
+	// given: a validator key rotated by governance, put in place before
+	// the set that names it takes over. At each epoch the replica signs
+	// with whichever of its keys the set names (none: it observes).
+	Keys []consensus.Signer
 	// Wake, if set, tells Run that the mempool gained transactions: Run
 	// then carries out the core's Ready at once (Poke), so an idle leader
 	// proposes without waiting for its next tick.
@@ -125,9 +150,15 @@ type Deps struct {
 // from the transport and a ticker, and carries out its Ready.
 type Driver struct {
 	maxTxs int
+	cfg    consensus.Config
+	first  consensus.Signer // the signer New was given
+	signer consensus.Signer // the key the running core signs with
 	core   *consensus.Core
 	deps   Deps
-	log    *slog.Logger
+	base   *slog.Logger // Deps.Logger
+	log    *slog.Logger // base with this replica's index
+	// members is deps.Executor as a Membership, nil if it is not one.
+	members Membership
 }
 
 // New loads the safety state and the committed head and builds the
@@ -144,15 +175,97 @@ func New(cfg consensus.Config, signer consensus.Signer, deps Deps) (*Driver, err
 	if err != nil {
 		return nil, fmt.Errorf("consensus: load committed head: %w", err)
 	}
-	core, err := consensus.NewCore(cfg, signer, consensus.RestartState{Safety: st, Head: head})
-	if err != nil {
-		return nil, err
-	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Driver{maxTxs: cfg.MaxBlockTxs, core: core, deps: deps, log: log.With("self", cfg.Self)}, nil
+	d := &Driver{maxTxs: cfg.MaxBlockTxs, cfg: cfg, first: signer, signer: signer, deps: deps, base: log}
+	d.members, _ = deps.Executor.(Membership)
+	if d.members != nil {
+		// The set in force above the ledger's head, which may have changed
+		// since genesis: the core runs that epoch.
+		e, err := d.members.Epoch()
+		if err != nil {
+			return nil, fmt.Errorf("consensus: read the validator set in force: %w", err)
+		}
+		var self int
+		d.signer, self = d.keyIn(e.Validators)
+		d.cfg = cfg.WithEpoch(e, self)
+	}
+	if d.core, err = consensus.NewCore(d.cfg, d.signer, consensus.RestartState{Safety: st, Head: head}); err != nil {
+		return nil, err
+	}
+	d.log = log.With("self", d.cfg.Self)
+	return d, nil
+}
+
+// keyIn returns the key of this replica's that validators names, and its
+// index there; or the signer New was given and -1 (the replica observes).
+func (d *Driver) keyIn(validators []*pb.PublicKey) (consensus.Signer, int) {
+	for _, k := range append([]consensus.Signer{d.first}, d.deps.Keys...) {
+		if k == nil {
+			continue
+		}
+		for i, v := range validators {
+			if crypto.PublicKeyEqual(v, k.Public()) {
+				return k, i
+			}
+		}
+	}
+	return d.first, -1
+}
+
+// Epoch is the validator set the running core certifies with.
+func (d *Driver) Epoch() consensus.Epoch { return d.cfg.EpochOf() }
+
+// enter starts a core for epoch e above root, the block that ended the
+// epoch before: its safety state starts afresh in the root's view, and is
+// persisted before the new core can say anything.
+func (d *Driver) enter(e consensus.Epoch, root *pb.Block) error {
+	signer, self := d.keyIn(e.Validators)
+	cfg := d.cfg.WithEpoch(e, self)
+	st := consensus.SafetyState{View: e.Root.GetView()}
+	if err := d.deps.Store.Save(st); err != nil {
+		return fmt.Errorf("consensus: persist safety state of epoch %d: %w", e.Start, err)
+	}
+	core, err := consensus.NewCore(cfg, signer, consensus.RestartState{Safety: st, Head: root})
+	if err != nil {
+		return fmt.Errorf("consensus: start epoch %d: %w", e.Start, err)
+	}
+	d.base.Info("validator set changed", "epoch", e.Start, "validators", len(e.Validators), "fault_model", string(e.FaultModel),
+		"self", cfg.Self, "root_height", e.Root.GetHeight())
+	d.cfg, d.core, d.signer = cfg, core, signer
+	d.log = d.base.With("self", cfg.Self)
+	return nil
+}
+
+// commit executes committed blocks. With a Membership, the executor stops
+// after a block that ends the epoch; commit returns the blocks it executed
+// and then the next epoch.
+func (d *Driver) commit(blocks []consensus.CommittedBlock) ([]consensus.CommittedBlock, *consensus.Epoch, error) {
+	if err := d.deps.Executor.Commit(blocks); err != nil {
+		return nil, nil, err
+	}
+	if d.members == nil {
+		return blocks, nil, nil
+	}
+	e, err := d.members.Epoch()
+	if err != nil {
+		return blocks, nil, fmt.Errorf("read the validator set in force: %w", err)
+	}
+	if e.Start == d.cfg.Epoch {
+		return blocks, nil, nil
+	}
+	for i, b := range blocks {
+		if b.Height == e.Root.GetHeight() {
+			if string(e.Root.GetBlockHash()) != string(b.Hash) {
+				break
+			}
+			return blocks[:i+1], &e, nil
+		}
+	}
+	return blocks, nil, fmt.Errorf("epoch %d starts above block %d %x, which is not one of the blocks just committed", e.Start,
+		e.Root.GetHeight(), e.Root.GetBlockHash())
 }
 
 // Run is the replica's loop (etcd raft's application loop): it returns
@@ -251,7 +364,7 @@ func (d *Driver) Core() *consensus.Core { return d.core }
 //  6. report whether the mempool holds txs.
 func (d *Driver) flush() error {
 	for i := 0; ; i++ {
-		d.core.ReportMempool(d.deps.Mempool.Pending())
+		d.core.ReportMempool(d.deps.Mempool.Pending() || (d.members != nil && d.members.ChangePending()))
 		if !d.core.HasReady() {
 			return nil
 		}
@@ -281,11 +394,22 @@ func (d *Driver) flush() error {
 			}
 		}
 		if len(rd.Committed) > 0 {
-			if err := d.deps.Executor.Commit(rd.Committed); err != nil {
+			done, next, err := d.commit(rd.Committed)
+			if len(done) > 0 {
+				d.core.Applied(done[len(done)-1].Height)
+				d.deps.Mempool.Update(done)
+			}
+			if err != nil {
 				return fmt.Errorf("consensus: execute committed blocks: %w", err)
 			}
-			d.core.Applied(rd.Committed[len(rd.Committed)-1].Height)
-			d.deps.Mempool.Update(rd.Committed)
+			if next != nil {
+				// The rest of this Ready is the old set's: its proposals to
+				// validate and its slot to propose in end with it.
+				if err := d.enter(*next, done[len(done)-1].Block); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		for _, ev := range rd.Evidence {
 			if d.deps.Evidence != nil {

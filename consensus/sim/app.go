@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
@@ -22,6 +23,13 @@ type ledger struct {
 	hashes  [][]byte    // index h (0 = genesis)
 	roots   [][]byte    // index h: state root after block h
 	byHash  map[string]int
+	synced  []syncedBlock // index h-1, what block sync serves
+	// epochs are the validator sets in force, oldest first (the genesis
+	// set first); members the latest set decided, as indexes of
+	// simulation.keys; pending the decided sets not yet in force.
+	epochs  []consensus.Epoch
+	members []int
+	pending []pendingSet
 	badRoot bool // Byzantine: build headers with a wrong state root
 	// powerCut: the replica loses power in its next Commit, after its
 	// safety state was synced and its messages sent, with only some of
@@ -33,9 +41,84 @@ type ledger struct {
 // the replica is down until it is restarted.
 var errPowerCut = errors.New("sim: power cut during commit")
 
+// syncedBlock is a committed block as block sync serves it: with its
+// certificate and the headers that link it to the certificate's block
+// (an ancestor committed by a later block's certificate).
+type syncedBlock struct {
+	cb    consensus.CommittedBlock
+	chain [][]byte
+}
+
+// pendingSet is a decided validator set and the height it is in force
+// from.
+type pendingSet struct {
+	start   uint64
+	members []int
+}
+
 func newLedger(s *simulation, id int) *ledger {
-	return &ledger{s: s, id: id, hashes: [][]byte{s.genesis}, roots: [][]byte{crypto.Hash([]byte("sim/genesis-state"))},
+	l := &ledger{s: s, id: id, hashes: [][]byte{s.genesis}, roots: [][]byte{crypto.Hash([]byte("sim/genesis-state"))},
 		byHash: map[string]int{string(s.genesis): 0}}
+	l.epochs = []consensus.Epoch{s.cfg.EpochOf()}
+	for i := range s.cfg.Validators {
+		l.members = append(l.members, i)
+	}
+	return l
+}
+
+// Epoch is the validator set in force above the committed head
+// (driver.Membership).
+func (l *ledger) Epoch() (consensus.Epoch, error) { return l.epochs[len(l.epochs)-1], nil }
+
+// ChangePending reports a decided set not yet in force
+// (driver.Membership).
+func (l *ledger) ChangePending() bool { return len(l.pending) > 0 }
+
+// setHash is what headers of the set in force name as validator_set_hash.
+func (l *ledger) setHash() []byte {
+	var b []byte
+	for _, v := range l.epochs[len(l.epochs)-1].Validators {
+		b = append(b, v.GetKey()...)
+	}
+	return crypto.Hash(b)
+}
+
+// decide applies a committed membership tx ("member:add:K",
+// "member:remove:K", "member:rotate:K:K2", K key indexes) to the latest
+// decided set, to be in force from height start. A change that names no
+// key, or leaves fewer than the fault model needs, is ignored, as the
+// state machine refuses it.
+func (l *ledger) decide(tx []byte, start uint64) {
+	var a, b int
+	scan := func(format string, args ...any) bool {
+		n, err := fmt.Sscanf(string(tx), format, args...)
+		return err == nil && n == len(args)
+	}
+	known := func(k int) bool { return k >= 0 && k < len(l.s.keys) }
+	next := append([]int(nil), l.members...)
+	switch {
+	case scan("member:add:%d", &a) && known(a) && !slices.Contains(next, a):
+		next = append(next, a)
+	case scan("member:remove:%d", &a) && slices.Contains(next, a):
+		next = slices.DeleteFunc(next, func(k int) bool { return k == a })
+	case scan("member:rotate:%d:%d", &a, &b) && known(b) && slices.Contains(next, a) && !slices.Contains(next, b):
+		next[slices.Index(next, a)] = b
+	default:
+		return
+	}
+	min := 3
+	if l.s.cfg.FaultModel == consensus.Byzantine {
+		min = 4
+	}
+	if len(next) < min {
+		return
+	}
+	l.members = next
+	if k := len(l.pending); k > 0 && l.pending[k-1].start == start {
+		l.pending[k-1].members = next // decided in the same block: one change
+		return
+	}
+	l.pending = append(l.pending, pendingSet{start: start, members: next})
 }
 
 func (l *ledger) height() uint64 { return uint64(len(l.blocks)) }
@@ -64,6 +147,23 @@ func (l *ledger) Head() (*pb.Block, error) {
 }
 
 func (l *ledger) Commit(bs []consensus.CommittedBlock) error {
+	return l.commit(bs, nil)
+}
+
+// sync commits blocks another replica's ledger served, each with its own
+// certificate chain.
+func (l *ledger) sync(sbs []syncedBlock) error {
+	bs := make([]consensus.CommittedBlock, len(sbs))
+	chains := make([][][]byte, len(sbs))
+	for i, sb := range sbs {
+		bs[i], chains[i] = sb.cb, sb.chain
+	}
+	return l.commit(bs, chains)
+}
+
+// commit stores bs; chains, if set, are their certificate chains, else
+// each block's is made of the later blocks of bs.
+func (l *ledger) commit(bs []consensus.CommittedBlock, chains [][][]byte) error {
 	stored := len(bs)
 	if l.powerCut {
 		l.powerCut = false
@@ -81,20 +181,51 @@ func (l *ledger) Commit(bs []consensus.CommittedBlock) error {
 			l.s.safety(fmt.Sprintf("replica %d: committed block %x at %d was never proposed", l.id, cb.Hash[:4], cb.Height))
 		}
 		var chain [][]byte
-		for _, later := range bs[i+1:] {
-			if later.Height > cb.Cert.GetHeight() {
-				break
+		if chains != nil {
+			chain = chains[i]
+		} else {
+			for _, later := range bs[i+1:] {
+				if later.Height > cb.Cert.GetHeight() {
+					break
+				}
+				chain = append(chain, later.Block.GetHeader())
 			}
-			chain = append(chain, later.Block.GetHeader())
 		}
-		if err := consensus.VerifyCommit(l.s.cfg, cb.Block, cb.Cert, chain); err != nil {
-			l.s.safety(fmt.Sprintf("replica %d: commit certificate of height %d: %v", l.id, cb.Height, err))
+		// The certificate is checked against the set in force at the
+		// block's height, and the header must name that set.
+		ep := l.epochs[len(l.epochs)-1]
+		if err := consensus.VerifyCommit(l.s.cfg.WithEpoch(ep, -1), cb.Block, cb.Cert, chain); err != nil {
+			l.s.safety(fmt.Sprintf("replica %d: commit certificate of height %d (epoch %d): %v", l.id, cb.Height, ep.Start, err))
+		}
+		if !bytes.Equal(cb.Header.GetValidatorSetHash(), l.setHash()) {
+			l.s.safety(fmt.Sprintf("replica %d: committed block at %d names another validator set than the one in force (epoch %d)", l.id, cb.Height, ep.Start))
 		}
 		l.blocks = append(l.blocks, cb.Block)
 		l.hashes = append(l.hashes, cb.Hash)
 		l.roots = append(l.roots, nextRoot(l.roots[h], cb.Block.GetTxs()))
 		l.byHash[string(cb.Hash)] = int(cb.Height)
+		l.synced = append(l.synced, syncedBlock{cb, chain})
+		for _, tx := range cb.Block.GetTxs() {
+			l.decide(tx, cb.Height+memberDelay)
+		}
 		l.s.onCommit(l.id, cb)
+		if len(l.pending) > 0 && l.pending[0].start == cb.Height+1 {
+			// This block ends the epoch: the next set certifies the
+			// blocks above it; the rest of the batch is the old set's
+			// suffix, never executed (driver.Membership).
+			next := l.pending[0]
+			l.pending = l.pending[1:]
+			e := consensus.Epoch{Start: next.start, FaultModel: l.s.cfg.FaultModel,
+				Root: &pb.QuorumCert{View: cb.Header.GetView(), Height: cb.Height, BlockHash: cb.Hash}}
+			for _, k := range next.members {
+				e.Validators = append(e.Validators, l.s.keys[k].Public())
+			}
+			l.epochs = append(l.epochs, e)
+			l.s.onEpoch(l.id, e)
+			if !l.s.opts.suffixBug {
+				return nil
+			}
+		}
 	}
 	if stored < len(bs) {
 		return errPowerCut
@@ -117,7 +248,7 @@ func (l *ledger) ValidateBlock(req consensus.ValidationRequest) error {
 	if !bytes.Equal(h.GetTxRoot(), txRoot(req.Block.GetTxs())) || int(h.GetTxCount()) != len(req.Block.GetTxs()) {
 		return errors.New("wrong tx root")
 	}
-	if !bytes.Equal(h.GetValidatorSetHash(), l.s.vsHash) {
+	if !bytes.Equal(h.GetValidatorSetHash(), l.setHash()) {
 		return errors.New("wrong validator set hash")
 	}
 	return nil
@@ -132,7 +263,7 @@ func (l *ledger) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Hea
 		root = crypto.Hash([]byte(fmt.Sprintf("evil-%d", l.s.now)))
 	}
 	return &pb.Header{TimeUnixMs: int64(l.s.now), TxRoot: txRoot(txs), TxCount: uint32(len(txs)),
-		StateHeight: slot.StateHeight, StateRoot: root, ValidatorSetHash: l.s.vsHash}, nil
+		StateHeight: slot.StateHeight, StateRoot: root, ValidatorSetHash: l.setHash()}, nil
 }
 
 // block returns a committed block by hash.
@@ -220,6 +351,7 @@ func (s *memStore) Save(st consensus.SafetyState) error {
 
 var (
 	_ driver.Executor    = (*ledger)(nil)
+	_ driver.Membership  = (*ledger)(nil)
 	_ driver.Mempool     = (*mempool)(nil)
 	_ driver.SafetyStore = (*memStore)(nil)
 )

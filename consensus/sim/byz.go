@@ -112,8 +112,15 @@ func (z *byzantine) record(b *pb.Block) {
 	}
 }
 
-// inbound sees every message delivered to the Byzantine replica.
+// inbound sees every message delivered to the Byzantine replica. The
+// crafted attacks work in the genesis set's epoch (its keys, indexes and
+// domain); after a set change the replica's own core goes on running, and
+// its crafted messages, tagged and signed for the genesis set, are other
+// replicas' noise.
 func (z *byzantine) inbound(m *pb.ConsensusMessage) {
+	if m.GetEpoch() != 0 {
+		return
+	}
 	if len(z.seen) < 64 {
 		z.seen = append(z.seen, m)
 	} else {
@@ -126,7 +133,7 @@ func (z *byzantine) inbound(m *pb.ConsensusMessage) {
 		z.tcs = append(z.tcs, m.GetTimeoutCert())
 	case m.GetTimeout() != nil && z.has(bForkLeader):
 		t := m.GetTimeout()
-		if t.GetVoter() == m.GetSender() && int(t.GetVoter()) < len(z.s.replicas) && t.GetHighQc() != nil &&
+		if t.GetVoter() == m.GetSender() && int(t.GetVoter()) < len(z.s.cfg.Validators) && t.GetHighQc() != nil &&
 			crypto.Verify(z.s.cfg.Validators[t.GetVoter()], crypto.TimeoutSignBytes(z.s.cfg.ChainID, t.GetView(), t.GetHighQc().GetView(), t.GetHighQc().GetHeight()), t.GetSignature()) == nil {
 			if z.touts[t.GetView()] == nil {
 				z.touts[t.GetView()] = map[uint32]*pb.Timeout{}
@@ -279,7 +286,7 @@ func (z *byzantine) startFork(view uint64, base *pb.QuorumCert, tc *pb.TimeoutCe
 // TC's high QC: a valid block that ignores any higher QC the leader knows.
 // Persisted locks make every such TC hold the highest committed QC.
 func (z *byzantine) lowForkOf(view uint64) *pb.Block {
-	q := consensus.Quorum(z.s.cfg.FaultModel, len(z.s.replicas))
+	q := consensus.Quorum(z.s.cfg.FaultModel, len(z.s.cfg.Validators))
 	set := z.touts[view-1]
 	var ts []*pb.Timeout
 	for i := range z.s.replicas {
@@ -311,7 +318,7 @@ func (z *byzantine) lowForkOf(view uint64) *pb.Block {
 func (z *byzantine) block(view uint64, justify *pb.QuorumCert, tc *pb.TimeoutCert, sh uint64, root []byte) *pb.Block {
 	h := &pb.Header{ChainId: z.s.cfg.ChainID, View: view, Height: justify.GetHeight() + 1, ParentHash: justify.GetBlockHash(),
 		Proposer: uint32(z.r.id), TimeUnixMs: int64(z.s.now), TxRoot: txRoot(nil), StateHeight: sh, StateRoot: root,
-		ValidatorSetHash: z.s.vsHash}
+		ValidatorSetHash: z.r.ledger.setHash()}
 	hb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(h)
 	return &pb.Block{Header: hb, Justify: justify, Tc: tc, Signature: z.sign(crypto.ProposalSignBytes(z.s.cfg.ChainID, crypto.Hash(hb)))}
 }
@@ -327,7 +334,7 @@ func (z *byzantine) voteFork() {
 // extendFork proposes the fork's next block once its tip has a quorum.
 func (z *byzantine) extendFork() {
 	f := z.fork
-	if len(f.votes) < consensus.Quorum(z.s.cfg.FaultModel, len(z.s.replicas)) || f.len >= 2 {
+	if len(f.votes) < consensus.Quorum(z.s.cfg.FaultModel, len(z.s.cfg.Validators)) || f.len >= 2 {
 		return
 	}
 	qc := &pb.QuorumCert{View: f.view, Height: f.hdr.GetHeight(), BlockHash: f.hash}
@@ -370,7 +377,7 @@ func (z *byzantine) forge(to int) {
 		m = &pb.ConsensusMessage{Sender: me, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 1, Height: 1, BlockHash: hash, Voter: me, Signature: sig}}}
 	case 1, 2, 3: // a recorded block with a forged justify QC
 		b := z.anyBlock()
-		if b == nil || b.GetJustify().GetHeight() == 0 {
+		if b == nil || b.GetJustify().GetHeight() == 0 || len(b.GetJustify().GetSigs()) == 0 {
 			return
 		}
 		b = proto.Clone(b).(*pb.Block)
@@ -381,12 +388,12 @@ func (z *byzantine) forge(to int) {
 			j.Sigs = j.Sigs[1:]
 		case 1:
 			j.Sigs = j.Sigs[:len(j.Sigs)-1] // one short of a quorum
-			if len(j.Sigs) >= consensus.Quorum(s.cfg.FaultModel, len(s.replicas)) {
+			if len(j.Sigs) >= consensus.Quorum(s.cfg.FaultModel, len(s.cfg.Validators)) {
 				j.Sigs[0].Signature = append([]byte(nil), j.Sigs[0].Signature...)
 				j.Sigs[0].Signature[3] ^= 0x40
 			}
 		default:
-			j.Sigs[0] = &pb.ValidatorSig{Validator: uint32(len(s.replicas) + 3), Signature: j.Sigs[0].Signature} // out of range
+			j.Sigs[0] = &pb.ValidatorSig{Validator: uint32(len(s.cfg.Validators) + 3), Signature: j.Sigs[0].Signature} // out of range
 		}
 		m = &pb.ConsensusMessage{Sender: me, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}
 	case 4, 5: // a TC one short of a quorum, or with a lowered high QC
@@ -402,7 +409,7 @@ func (z *byzantine) forge(to int) {
 		tc.View += uint64(s.rng.IntN(3))
 		m = &pb.ConsensusMessage{Sender: me, Msg: &pb.ConsensusMessage_TimeoutCert{TimeoutCert: tc}}
 	case 6: // a heartbeat for a view it does not lead
-		v := uint64(len(s.replicas))*uint64(1+s.rng.IntN(5)) + uint64((int(me)+1)%len(s.replicas))
+		v := uint64(len(s.cfg.Validators))*uint64(1+s.rng.IntN(5)) + uint64((int(me)+1)%len(s.cfg.Validators))
 		m = &pb.ConsensusMessage{Sender: me, Msg: &pb.ConsensusMessage_Heartbeat{Heartbeat: &pb.Heartbeat{
 			View: v, Leader: me, HighQc: &pb.QuorumCert{BlockHash: s.genesis}, Seq: 1,
 			Signature: z.sign(crypto.HeartbeatSignBytes(s.cfg.ChainID, v, 1, 0, 0))}}}

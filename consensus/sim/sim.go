@@ -22,6 +22,10 @@ type Configuration struct {
 	N         int
 	Model     consensus.FaultModel
 	Byzantine int // replicas that are Byzantine for the whole run (≤ f)
+	// Members runs governed validator-set changes during the fault window
+	// (ARCHITECTURE.md §4, "Reconfiguration"): a replica that starts as an
+	// observer joins, a genesis validator leaves, another rotates its key.
+	Members bool
 }
 
 // Configurations are the shapes `make sim` runs.
@@ -30,7 +34,13 @@ var Configurations = []Configuration{
 	{Name: "crash-5", N: 5, Model: consensus.Crash},
 	{Name: "byz-4", N: 4, Model: consensus.Byzantine, Byzantine: 1},
 	{Name: "byz-7", N: 7, Model: consensus.Byzantine, Byzantine: 2},
+	{Name: "crash-4-members", N: 4, Model: consensus.Crash, Members: true},
+	{Name: "byz-4-members", N: 4, Model: consensus.Byzantine, Byzantine: 1, Members: true},
 }
+
+// memberDelay is the simulated chain's validator_change_delay: a set
+// change committed at height h is in force from h + memberDelay.
+const memberDelay = 3
 
 // ConfigurationByName finds one of Configurations.
 func ConfigurationByName(name string) (Configuration, error) {
@@ -60,6 +70,11 @@ type Options struct {
 	// Trace, if set, receives one line per delivered message and per
 	// replica status change (for replaying a failing seed).
 	Trace io.Writer
+
+	// suffixBug plants a reconfiguration bug for the checker to find
+	// (export_test.go): the ledger executes the blocks the old set
+	// certified above its last height.
+	suffixBug bool
 }
 
 // Result is the outcome of one run.
@@ -86,6 +101,8 @@ type Stats struct {
 	BadPayloadRefused int
 	ByzantineSent     int
 	CoreSteps         uint64
+	SetChanges        int // validator-set changes that took effect (counted once)
+	CatchUps          int // replicas brought across an epoch by the sim's block sync
 }
 
 // Failed reports whether the run broke an invariant.
@@ -107,24 +124,26 @@ func LivenessBound(cfg consensus.Config, c Configuration) uint64 {
 
 // simulation is one run in progress.
 type simulation struct {
-	opts     Options
-	rng      *rand.Rand
-	cfg      consensus.Config // shared parts (Self = -1)
-	genesis  []byte
-	vsHash   []byte
-	keys     []crypto.PrivateKey
-	replicas []*replica
-	q        eventQueue
-	seq      uint64
-	now      uint64
-	proposed map[string]bool
-	global   map[uint64][]byte // height -> hash committed by a correct replica
-	probe    []byte
-	healAt   uint64
-	healed   bool
-	res      Result
-	stats    Stats
-	txSeq    int
+	opts      Options
+	rng       *rand.Rand
+	cfg       consensus.Config // shared parts (Self = -1)
+	genesis   []byte
+	keys      []crypto.PrivateKey // validator keys: the genesis set's, then (Members) the joiner's and the rotated one
+	rotator   int                 // Members: the replica that rotates its key to keys[N+1]
+	epochAt   map[uint64]string   // epoch start -> the set a correct replica started there
+	memberTxs []string            // Members: the changes, submitted again at heal
+	replicas  []*replica
+	q         eventQueue
+	seq       uint64
+	now       uint64
+	proposed  map[string]bool
+	global    map[uint64][]byte // height -> hash committed by a correct replica
+	probe     []byte
+	healAt    uint64
+	healed    bool
+	res       Result
+	stats     Stats
+	txSeq     int
 
 	// Network faults, active until heal.
 	drop, dup, reorder float64
@@ -138,6 +157,7 @@ type replica struct {
 	drv    *driver.Driver
 	store  *memStore
 	ledger *ledger
+	keys   []int // indexes in simulation.keys of the keys this replica holds
 	mp     *mempool
 	up     bool
 	slow   uint64 // extra tick period and delivery delay
@@ -168,7 +188,8 @@ func newSim(opts Options) *simulation {
 		opts.Faults = 1
 	}
 	c := opts.Config
-	s := &simulation{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 0x5eed)), proposed: map[string]bool{}, global: map[uint64][]byte{}}
+	s := &simulation{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 0x5eed)), proposed: map[string]bool{}, global: map[uint64][]byte{},
+		epochAt: map[uint64]string{}}
 	s.res.Config, s.res.Seed = c.Name, opts.Seed
 	cfg := consensus.DefaultConfig()
 	if opts.Template != nil {
@@ -180,27 +201,44 @@ func newSim(opts Options) *simulation {
 	cfg.Self = -1
 	cfg.SigCache = crypto.NewSigCache(4096)
 	keyRand := seededReader(uint64(c.N), 1) // keys depend on the shape only
-	for i := 0; i < c.N; i++ {
+	pool, replicas := c.N, c.N
+	if c.Members {
+		// Key N is the joining replica's; key N+1 the key a genesis
+		// validator rotates to.
+		pool, replicas = c.N+2, c.N+1
+	}
+	for i := 0; i < pool; i++ {
 		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, keyRand)
 		if err != nil {
 			panic(err)
 		}
 		s.keys = append(s.keys, k)
-		cfg.Validators = append(cfg.Validators, k.Public())
+		if i < c.N {
+			cfg.Validators = append(cfg.Validators, k.Public())
+		}
 	}
-	var vs []byte
-	for _, v := range cfg.Validators {
-		vs = append(vs, v.GetKey()...)
-	}
-	s.vsHash = crypto.Hash(vs)
 	s.cfg, s.genesis = cfg, cfg.GenesisHash
 	// Byzantine replicas: a seeded choice of indexes.
 	byzIdx := map[int]bool{}
 	for _, i := range s.rng.Perm(c.N)[:c.Byzantine] {
 		byzIdx[i] = true
 	}
-	for i := 0; i < c.N; i++ {
-		r := &replica{id: i, store: &memStore{}, ledger: newLedger(s, i)}
+	if c.Members {
+		// A correct genesis validator rotates its key; it holds both.
+		for _, i := range s.rng.Perm(c.N) {
+			if !byzIdx[i] {
+				s.rotator = i
+				break
+			}
+		}
+	}
+	for i := 0; i < replicas; i++ {
+		r := &replica{id: i, store: &memStore{}, ledger: newLedger(s, i), keys: []int{i}}
+		if c.Members && i == s.rotator {
+			// The key it rotates to is in place from the start, as an
+			// operator puts a pending key file beside the current one.
+			r.keys = append(r.keys, c.N+1)
+		}
 		if byzIdx[i] {
 			r.byz = newByzantine(s, r)
 			r.ledger.badRoot = r.byz.has(bBadPayload)
@@ -231,12 +269,21 @@ func (s *simulation) safety(msg string) {
 // ledger.
 func (s *simulation) start(r *replica) {
 	cfg := s.cfg
-	cfg.Self = r.id
-	r.mp = newMempool()
-	r.mp.censor = r.byz != nil && r.byz.has(bCensor)
-	drv, err := driver.New(cfg, s.keys[r.id], driver.Deps{
+	cfg.Self = -1
+	if r.id < len(cfg.Validators) {
+		cfg.Self = r.id
+	}
+	if r.mp == nil { // a crash lost it; block sync keeps it
+		r.mp = newMempool()
+		r.mp.censor = r.byz != nil && r.byz.has(bCensor)
+	}
+	var more []consensus.Signer
+	for _, k := range r.keys[1:] {
+		more = append(more, s.keys[k])
+	}
+	drv, err := driver.New(cfg, s.keys[r.keys[0]], driver.Deps{
 		Transport: &transport{s: s, from: r.id}, Store: r.store, Executor: r.ledger, Mempool: r.mp,
-		Evidence: evidenceCounter{s},
+		Evidence: evidenceCounter{s}, Keys: more,
 	})
 	if err != nil {
 		panic(fmt.Sprintf("sim: start replica %d: %v", r.id, err))
@@ -318,6 +365,28 @@ func (s *simulation) schedule() {
 		s.at(start, func() { s.replicas[id].slow = slow })
 		s.at(min(start+uint64(50+s.rng.IntN(200)), F), func() { s.replicas[id].slow = 0 })
 	}
+	if s.opts.Config.Members {
+		// Governed set changes, one after another: the joiner (an
+		// observer until then) is added, a genesis validator other than
+		// the rotator removed, the rotator's key replaced. Each is a tx;
+		// it is in force memberDelay blocks after the block that commits
+		// it, whatever faults are active then.
+		N := s.opts.Config.N
+		leave := (s.rotator + 1 + s.rng.IntN(N-1)) % N
+		changes := []string{fmt.Sprintf("member:add:%d", N), fmt.Sprintf("member:remove:%d", leave), fmt.Sprintf("member:rotate:%d:%d", s.rotator, N+1)}
+		for i, c := range changes {
+			s.at(uint64(i+1)*F/5+uint64(s.rng.IntN(int(F/10))), func() { s.submit(s.newTx(c)) })
+		}
+		// A change whose tx a crash took from every mempool is submitted
+		// again, in order, as a client retries (applied twice, a change
+		// is a no-op the second time).
+		s.at(4*F/5, func() {
+			for _, c := range changes {
+				s.submit(s.newTx(c))
+			}
+		})
+		s.memberTxs = changes
+	}
 	// Client load: bursts of txs with idle gaps (so heartbeats happen too).
 	for t := uint64(s.rng.IntN(20)); t < F; t += uint64(10 + s.rng.IntN(90)) {
 		burst := 1 + s.rng.IntN(4)
@@ -376,6 +445,9 @@ func (s *simulation) heal() {
 	}
 	s.group, s.drop, s.dup, s.reorder = nil, 0, 0, 0
 	s.healed, s.healAt = true, s.now
+	for _, c := range s.memberTxs { // and once more after the faults
+		s.submit(s.newTx(c))
+	}
 	s.probe = s.newTx("probe")
 	s.submit(s.probe)
 }
@@ -419,9 +491,12 @@ func (s *simulation) run() {
 	s.res.Stats = s.stats
 }
 
+// allProbed reports that every correct replica committed the probe, and
+// holds no decided validator-set change that is not yet in force (the
+// chain must reach it with no load).
 func (s *simulation) allProbed() bool {
 	for _, r := range s.replicas {
-		if s.correct(r) && !r.probe {
+		if s.correct(r) && (!r.probe || r.ledger.ChangePending()) {
 			return false
 		}
 	}
@@ -446,6 +521,9 @@ func (s *simulation) handle(e *event) {
 		r := s.replicas[e.to]
 		if s.opts.Trace != nil {
 			s.trace(e)
+		}
+		if r.up && e.msg.GetEpoch() > r.drv.Epoch().Start {
+			s.catchUp(r)
 		}
 		if r.up {
 			r.steps++
@@ -493,9 +571,29 @@ func (s *simulation) trace(e *event) {
 	st := "down"
 	if r := s.replicas[e.to]; r.up {
 		x := r.drv.Core().Status()
-		st = fmt.Sprintf("at v%d c%d hqc (%d,%d) lv (%d,%d)", x.View, x.CommittedHeight, x.HighQCView, x.HighQCHeight, x.LastVotedView, int64(x.LastVotedHeight))
+		st = fmt.Sprintf("at e%d v%d c%d ledger %d hqc (%d,%d) lv (%d,%d)", r.drv.Epoch().Start, x.View, x.CommittedHeight, r.ledger.height(),
+			x.HighQCView, x.HighQCHeight, x.LastVotedView, int64(x.LastVotedHeight))
 	}
-	fmt.Fprintf(s.opts.Trace, "t=%d %d->%d %s [%s]\n", s.now, e.from, e.to, what, st)
+	fmt.Fprintf(s.opts.Trace, "t=%d %d->%d e%d %s [%s]\n", s.now, e.from, e.to, m.GetEpoch(), what, st)
+}
+
+// onEpoch checks that correct replicas switch sets at the same block to
+// the same set, and counts the switches.
+func (s *simulation) onEpoch(id int, e consensus.Epoch) {
+	if !s.correct(s.replicas[id]) {
+		return
+	}
+	var b []byte
+	for _, v := range e.Validators {
+		b = append(b, v.GetKey()...)
+	}
+	key := fmt.Sprintf("%d/%x/%x", e.Start, e.Root.GetBlockHash(), crypto.Hash(b))
+	if prev, ok := s.epochAt[e.Start]; ok && prev != key {
+		s.safety(fmt.Sprintf("reconfiguration: replica %d starts set %s, another correct replica %s", id, key, prev))
+	} else if !ok {
+		s.epochAt[e.Start] = key
+		s.stats.SetChanges++
+	}
 }
 
 // onCommit checks agreement as correct replicas commit.
@@ -526,8 +624,32 @@ type transport struct {
 }
 
 func (t *transport) Send(to int, m *pb.ConsensusMessage) error {
-	t.s.emit(t.from, to, m)
+	if r := t.s.holder(t.from, to); r >= 0 {
+		t.s.emit(t.from, r, m)
+	}
 	return nil
+}
+
+// holder is the replica holding validator idx's key in the epoch replica
+// from runs, -1 if none: validator indexes name keys of one set, replica
+// ids name processes.
+func (s *simulation) holder(from, idx int) int {
+	r := s.replicas[from]
+	if r.drv == nil {
+		return -1
+	}
+	vs := r.drv.Epoch().Validators
+	if idx < 0 || idx >= len(vs) {
+		return -1
+	}
+	for _, x := range s.replicas {
+		for _, k := range x.keys {
+			if crypto.PublicKeyEqual(s.keys[k].Public(), vs[idx]) {
+				return x.id
+			}
+		}
+	}
+	return -1
 }
 
 func (t *transport) Broadcast(m *pb.ConsensusMessage) error {
@@ -540,7 +662,9 @@ func (t *transport) Broadcast(m *pb.ConsensusMessage) error {
 }
 
 func (t *transport) Fetch(from int, hash []byte) error {
-	t.s.push(&event{at: t.s.now + t.s.delay(t.from, from), kind: evFetch, from: t.from, to: from, hash: hash})
+	if r := t.s.holder(t.from, from); r >= 0 {
+		t.s.push(&event{at: t.s.now + t.s.delay(t.from, r), kind: evFetch, from: t.from, to: r, hash: hash})
+	}
 	return nil
 }
 
@@ -563,7 +687,7 @@ func (s *simulation) net(from, to int, m *pb.ConsensusMessage) {
 	if p := m.GetProposal(); p != nil {
 		if hb := p.GetBlock().GetHeader(); hb != nil && !s.proposed[string(crypto.Hash(hb))] {
 			// Record proposals sent by their proposer, for the validity check.
-			if d := decodeHeader(hb); d != nil && int(d.GetProposer()) == from {
+			if d := decodeHeader(hb); d != nil && s.holder(from, int(d.GetProposer())) == from {
 				s.proposed[string(crypto.Hash(hb))] = true
 			}
 		}
@@ -617,9 +741,56 @@ func (s *simulation) serveFetch(requester, at int, hash []byte) {
 		}
 		hash = h.GetParentHash()
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		s.net(at, requester, &pb.ConsensusMessage{Sender: uint32(at), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: chain[i]}}})
+	// The answer is for the requester's core: its epoch, and the server's
+	// index in that epoch's set (any index when it is not in it; a
+	// fetched block is checked on its own).
+	ep := s.replicas[requester].drv
+	if ep == nil {
+		return
 	}
+	epoch, sender := ep.Epoch().Start, uint32(0)
+	for i := range ep.Epoch().Validators {
+		if s.holder(requester, i) == at {
+			sender = uint32(i)
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		s.net(at, requester, &pb.ConsensusMessage{Sender: sender, Epoch: epoch, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: chain[i]}}})
+	}
+}
+
+// catchUp is the simulator's block sync: a replica that hears from a
+// later epoch than its own (it missed the switch, or the old set's last
+// blocks never reached it) takes the committed blocks, with their
+// certificates, from a correct replica ahead of it, and restarts its
+// driver on the longer ledger, as a node's block sync does. The ledger
+// checks every certificate against the set in force at its height.
+func (s *simulation) catchUp(r *replica) {
+	var src *replica
+	for _, x := range s.replicas {
+		if x != r && x.up && s.correct(x) && x.ledger.height() > r.ledger.height() && (src == nil || x.ledger.height() > src.ledger.height()) {
+			src = x
+		}
+	}
+	if src == nil || (s.group != nil && s.group[src.id] != s.group[r.id]) {
+		return
+	}
+	before := r.ledger.height()
+	for r.ledger.height() < src.ledger.height() {
+		h := r.ledger.height()
+		if err := r.ledger.sync(src.ledger.synced[h:]); err != nil || r.ledger.height() == h {
+			break
+		}
+	}
+	if r.ledger.height() == before {
+		return
+	}
+	s.stats.CatchUps++
+	if s.opts.Trace != nil {
+		fmt.Fprintf(s.opts.Trace, "t=%d catch-up %d: %d -> %d\n", s.now, r.id, before, r.ledger.height())
+	}
+	r.up, r.drv = false, nil
+	s.start(r)
 }
 
 // sortedKeys is a helper for deterministic iteration.

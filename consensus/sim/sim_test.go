@@ -24,7 +24,7 @@ func TestSimulation(t *testing.T) {
 			for i := 1; i <= *seeds; i++ {
 				jobs = append(jobs, sim.Options{Config: c, Seed: uint64(i)})
 			}
-			var evidence, refused, crashes, powerCuts, byzMsgs int
+			var evidence, refused, crashes, powerCuts, byzMsgs, changes, catchUps, fewer int
 			for _, r := range sim.RunMany(jobs, 1) {
 				if r.Failed() {
 					t.Errorf("seed %d: safety %v, liveness %q\nreplay: %s", r.Seed, r.Safety, r.Liveness, r.ReplayCommand())
@@ -34,6 +34,21 @@ func TestSimulation(t *testing.T) {
 				crashes += r.Stats.Crashes
 				powerCuts += r.Stats.PowerCuts
 				byzMsgs += r.Stats.ByzantineSent
+				changes += r.Stats.SetChanges
+				catchUps += r.Stats.CatchUps
+				if r.Stats.SetChanges == 0 {
+					fewer++
+				}
+			}
+			if c.Members {
+				// Every run's changes (join, leave, rotate) took effect:
+				// as three switches, or fewer when a slow chain decided
+				// some in one block (one switch). Some replica crossed a
+				// switch by block sync.
+				t.Logf("%d set changes, %d catch-ups across epochs", changes, catchUps)
+				if fewer > 0 || changes < 2*len(jobs) || catchUps == 0 {
+					t.Errorf("membership schedules not exercised: %d set changes in %d runs (%d with none), %d catch-ups", changes, len(jobs), fewer, catchUps)
+				}
 			}
 			if crashes == 0 || powerCuts == 0 {
 				t.Errorf("%d crashes and %d power cuts during a commit were simulated; want some of each", crashes, powerCuts)
@@ -56,6 +71,30 @@ func TestDeterministic(t *testing.T) {
 		b := sim.Run(sim.Options{Config: c, Seed: 99})
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("%s seed 99 differs between runs:\n%+v\n%+v", name, a, b)
+		}
+	}
+}
+
+// TestCheckerCatchesReconfigurationBug plants a reconfiguration bug (the
+// ledger executes the blocks the old validator set certified above its
+// last height, instead of dropping them) and shows the checker reports it.
+func TestCheckerCatchesReconfigurationBug(t *testing.T) {
+	for _, name := range []string{"crash-4-members", "byz-4-members"} {
+		c, err := sim.ConfigurationByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caught := false
+		for seed := uint64(1); seed <= 40 && !caught; seed++ {
+			o := sim.Options{Config: c, Seed: seed}
+			sim.WithSuffixBug(&o)
+			if r := sim.Run(o); len(r.Safety) > 0 {
+				t.Logf("caught at %s seed %d: %s", name, seed, r.Safety[0])
+				caught = true
+			}
+		}
+		if !caught {
+			t.Errorf("%s: the planted reconfiguration bug went unnoticed in 40 seeds", name)
 		}
 	}
 }
