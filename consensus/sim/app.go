@@ -17,13 +17,13 @@ import (
 // is a hash chain of the committed payloads, so a header attesting a wrong
 // state is refused.
 type ledger struct {
-	s       *simulation
-	id      int
-	blocks  []*pb.Block // index h-1
-	hashes  [][]byte    // index h (0 = genesis)
-	roots   [][]byte    // index h: state root after block h
-	byHash  map[string]int
-	synced  []syncedBlock // index h-1, what block sync serves
+	s      *simulation
+	id     int
+	blocks []*pb.Block // index h-1
+	hashes [][]byte    // index h (0 = genesis)
+	roots  [][]byte    // index h: state root after block h
+	byHash map[string]int
+	synced []syncedBlock // index h-1, what block sync serves
 	// epochs are the validator sets in force, oldest first (the genesis
 	// set first); members the latest set decided, as indexes of
 	// simulation.keys; pending the decided sets not yet in force.
