@@ -2786,6 +2786,78 @@ func (x *ValidatorSet) GetEffectiveHeight() uint64 {
 	return 0
 }
 
+// Observer is a node admitted by governance to follow the chain without
+// voting (AddObserver).
+type Observer struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PeerId string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// proposal_id and added_height: the proposal that added it and the
+	// height it executed at.
+	ProposalId    string `protobuf:"bytes,3,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	AddedHeight   uint64 `protobuf:"varint,4,opt,name=added_height,json=addedHeight,proto3" json:"added_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Observer) Reset() {
+	*x = Observer{}
+	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Observer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Observer) ProtoMessage() {}
+
+func (x *Observer) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Observer.ProtoReflect.Descriptor instead.
+func (*Observer) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Observer) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *Observer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Observer) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *Observer) GetAddedHeight() uint64 {
+	if x != nil {
+		return x.AddedHeight
+	}
+	return 0
+}
+
 type TxResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TxHash        []byte                 `protobuf:"bytes,1,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
@@ -2798,7 +2870,7 @@ type TxResult struct {
 
 func (x *TxResult) Reset() {
 	*x = TxResult{}
-	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	mi := &file_govnode_v1_state_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2810,7 +2882,7 @@ func (x *TxResult) String() string {
 func (*TxResult) ProtoMessage() {}
 
 func (x *TxResult) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	mi := &file_govnode_v1_state_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2823,7 +2895,7 @@ func (x *TxResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxResult.ProtoReflect.Descriptor instead.
 func (*TxResult) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TxResult) GetTxHash() []byte {
@@ -2877,7 +2949,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_govnode_v1_state_proto_msgTypes[26]
+	mi := &file_govnode_v1_state_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +2961,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[26]
+	mi := &file_govnode_v1_state_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +2974,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Event) GetHeight() uint64 {
@@ -3054,7 +3126,7 @@ type IdentityEvent struct {
 
 func (x *IdentityEvent) Reset() {
 	*x = IdentityEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[27]
+	mi := &file_govnode_v1_state_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3138,7 @@ func (x *IdentityEvent) String() string {
 func (*IdentityEvent) ProtoMessage() {}
 
 func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[27]
+	mi := &file_govnode_v1_state_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3151,7 @@ func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityEvent.ProtoReflect.Descriptor instead.
 func (*IdentityEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{27}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IdentityEvent) GetIdentityId() string {
@@ -3122,7 +3194,7 @@ type CredentialEvent struct {
 
 func (x *CredentialEvent) Reset() {
 	*x = CredentialEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[28]
+	mi := &file_govnode_v1_state_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3134,7 +3206,7 @@ func (x *CredentialEvent) String() string {
 func (*CredentialEvent) ProtoMessage() {}
 
 func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[28]
+	mi := &file_govnode_v1_state_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3147,7 +3219,7 @@ func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialEvent.ProtoReflect.Descriptor instead.
 func (*CredentialEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{28}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CredentialEvent) GetCredentialId() string {
@@ -3197,7 +3269,7 @@ type RecordEvent struct {
 
 func (x *RecordEvent) Reset() {
 	*x = RecordEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[29]
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3209,7 +3281,7 @@ func (x *RecordEvent) String() string {
 func (*RecordEvent) ProtoMessage() {}
 
 func (x *RecordEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[29]
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3222,7 +3294,7 @@ func (x *RecordEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEvent.ProtoReflect.Descriptor instead.
 func (*RecordEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{29}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RecordEvent) GetRecordId() string {
@@ -3300,7 +3372,7 @@ type GrantEvent struct {
 
 func (x *GrantEvent) Reset() {
 	*x = GrantEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3384,7 @@ func (x *GrantEvent) String() string {
 func (*GrantEvent) ProtoMessage() {}
 
 func (x *GrantEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3397,7 @@ func (x *GrantEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEvent.ProtoReflect.Descriptor instead.
 func (*GrantEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GrantEvent) GetGrantId() string {
@@ -3374,7 +3446,7 @@ type ContractEvent struct {
 
 func (x *ContractEvent) Reset() {
 	*x = ContractEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3386,7 +3458,7 @@ func (x *ContractEvent) String() string {
 func (*ContractEvent) ProtoMessage() {}
 
 func (x *ContractEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3399,7 +3471,7 @@ func (x *ContractEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractEvent.ProtoReflect.Descriptor instead.
 func (*ContractEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContractEvent) GetContractId() string {
@@ -3461,19 +3533,24 @@ func (x *ContractEvent) GetMilestoneId() string {
 type GovernanceEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ProposalId string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
-	// action: submitted, voted, passed, rejected, expired, executed,
-	// validator_set_changed, evidence_recorded.
+	// action: submitted, voted, passed, rejected, expired, executed, failed,
+	// validator_set_changed, validator_key_rotated, node_key_rotated,
+	// fault_model_changed, observer_added, observer_removed, params_changed,
+	// record_type_installed, template_installed, evidence_recorded.
 	Action          string         `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
 	DepartmentId    string         `protobuf:"bytes,3,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
 	Status          ProposalStatus `protobuf:"varint,4,opt,name=status,proto3,enum=govnode.v1.ProposalStatus" json:"status,omitempty"`
 	EffectiveHeight uint64         `protobuf:"varint,5,opt,name=effective_height,json=effectiveHeight,proto3" json:"effective_height,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// peer_id: the observer of observer_added and observer_removed, the new
+	// peer id of node_key_rotated.
+	PeerId        string `protobuf:"bytes,6,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GovernanceEvent) Reset() {
 	*x = GovernanceEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3485,7 +3562,7 @@ func (x *GovernanceEvent) String() string {
 func (*GovernanceEvent) ProtoMessage() {}
 
 func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3498,7 +3575,7 @@ func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GovernanceEvent.ProtoReflect.Descriptor instead.
 func (*GovernanceEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GovernanceEvent) GetProposalId() string {
@@ -3534,6 +3611,13 @@ func (x *GovernanceEvent) GetEffectiveHeight() uint64 {
 		return x.EffectiveHeight
 	}
 	return 0
+}
+
+func (x *GovernanceEvent) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
 }
 
 var File_govnode_v1_state_proto protoreflect.FileDescriptor
@@ -3797,7 +3881,13 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"validators\x12\x1f\n" +
 	"\vfault_model\x18\x02 \x01(\tR\n" +
 	"faultModel\x12)\n" +
-	"\x10effective_height\x18\x03 \x01(\x04R\x0feffectiveHeight\"\x92\x01\n" +
+	"\x10effective_height\x18\x03 \x01(\x04R\x0feffectiveHeight\"{\n" +
+	"\bObserver\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\vproposal_id\x18\x03 \x01(\tR\n" +
+	"proposalId\x12!\n" +
+	"\fadded_height\x18\x04 \x01(\x04R\vaddedHeight\"\x92\x01\n" +
 	"\bTxResult\x12\x17\n" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12*\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x16.govnode.v1.ResultCodeR\x04code\x12\x16\n" +
@@ -3867,14 +3957,15 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"transition\x18\x06 \x01(\tR\n" +
 	"transition\x12\x19\n" +
 	"\bactor_id\x18\a \x01(\tR\aactorId\x12!\n" +
-	"\fmilestone_id\x18\b \x01(\tR\vmilestoneId\"\xce\x01\n" +
+	"\fmilestone_id\x18\b \x01(\tR\vmilestoneId\"\xe7\x01\n" +
 	"\x0fGovernanceEvent\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\tR\n" +
 	"proposalId\x12\x16\n" +
 	"\x06action\x18\x02 \x01(\tR\x06action\x12#\n" +
 	"\rdepartment_id\x18\x03 \x01(\tR\fdepartmentId\x122\n" +
 	"\x06status\x18\x04 \x01(\x0e2\x1a.govnode.v1.ProposalStatusR\x06status\x12)\n" +
-	"\x10effective_height\x18\x05 \x01(\x04R\x0feffectiveHeight*\x7f\n" +
+	"\x10effective_height\x18\x05 \x01(\x04R\x0feffectiveHeight\x12\x17\n" +
+	"\apeer_id\x18\x06 \x01(\tR\x06peerId*\x7f\n" +
 	"\fIdentityKind\x12\x1d\n" +
 	"\x19IDENTITY_KIND_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16IDENTITY_KIND_OFFICIAL\x10\x01\x12\x19\n" +
@@ -3936,7 +4027,7 @@ func file_govnode_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_govnode_v1_state_proto_goTypes = []any{
 	(IdentityKind)(0),            // 0: govnode.v1.IdentityKind
 	(IdentityStatus)(0),          // 1: govnode.v1.IdentityStatus
@@ -3969,25 +4060,26 @@ var file_govnode_v1_state_proto_goTypes = []any{
 	(*DepartmentVote)(nil),       // 28: govnode.v1.DepartmentVote
 	(*GovProposal)(nil),          // 29: govnode.v1.GovProposal
 	(*ValidatorSet)(nil),         // 30: govnode.v1.ValidatorSet
-	(*TxResult)(nil),             // 31: govnode.v1.TxResult
-	(*Event)(nil),                // 32: govnode.v1.Event
-	(*IdentityEvent)(nil),        // 33: govnode.v1.IdentityEvent
-	(*CredentialEvent)(nil),      // 34: govnode.v1.CredentialEvent
-	(*RecordEvent)(nil),          // 35: govnode.v1.RecordEvent
-	(*GrantEvent)(nil),           // 36: govnode.v1.GrantEvent
-	(*ContractEvent)(nil),        // 37: govnode.v1.ContractEvent
-	(*GovernanceEvent)(nil),      // 38: govnode.v1.GovernanceEvent
-	(*PublicKey)(nil),            // 39: govnode.v1.PublicKey
+	(*Observer)(nil),             // 31: govnode.v1.Observer
+	(*TxResult)(nil),             // 32: govnode.v1.TxResult
+	(*Event)(nil),                // 33: govnode.v1.Event
+	(*IdentityEvent)(nil),        // 34: govnode.v1.IdentityEvent
+	(*CredentialEvent)(nil),      // 35: govnode.v1.CredentialEvent
+	(*RecordEvent)(nil),          // 36: govnode.v1.RecordEvent
+	(*GrantEvent)(nil),           // 37: govnode.v1.GrantEvent
+	(*ContractEvent)(nil),        // 38: govnode.v1.ContractEvent
+	(*GovernanceEvent)(nil),      // 39: govnode.v1.GovernanceEvent
+	(*PublicKey)(nil),            // 40: govnode.v1.PublicKey
 }
 var file_govnode_v1_state_proto_depIdxs = []int32{
-	39, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
+	40, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
 	0,  // 1: govnode.v1.Identity.kind:type_name -> govnode.v1.IdentityKind
-	39, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
+	40, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
 	1,  // 3: govnode.v1.Identity.status:type_name -> govnode.v1.IdentityStatus
 	2,  // 4: govnode.v1.Identity.roles:type_name -> govnode.v1.Role
 	6,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
 	9,  // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
-	39, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
+	40, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
 	6,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
 	3,  // 9: govnode.v1.Record.status:type_name -> govnode.v1.RecordStatus
 	6,  // 10: govnode.v1.RecordVersion.metadata:type_name -> govnode.v1.Attribute
@@ -4003,13 +4095,13 @@ var file_govnode_v1_state_proto_depIdxs = []int32{
 	28, // 20: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
 	7,  // 21: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
 	5,  // 22: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
-	32, // 23: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
-	33, // 24: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
-	35, // 25: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
-	37, // 26: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
-	38, // 27: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
-	34, // 28: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
-	36, // 29: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
+	33, // 23: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
+	34, // 24: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
+	36, // 25: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
+	38, // 26: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
+	39, // 27: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
+	35, // 28: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
+	37, // 29: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
 	1,  // 30: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
 	4,  // 31: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
 	32, // [32:32] is the sub-list for method output_type
@@ -4031,7 +4123,7 @@ func file_govnode_v1_state_proto_init() {
 		(*ContractField_BoolValue)(nil),
 		(*ContractField_BytesValue)(nil),
 	}
-	file_govnode_v1_state_proto_msgTypes[26].OneofWrappers = []any{
+	file_govnode_v1_state_proto_msgTypes[27].OneofWrappers = []any{
 		(*Event_Identity)(nil),
 		(*Event_Record)(nil),
 		(*Event_Contract)(nil),
@@ -4045,7 +4137,7 @@ func file_govnode_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_state_proto_rawDesc), len(file_govnode_v1_state_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   33,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1911,6 +1911,11 @@ type SubmitProposal struct {
 	//	*SubmitProposal_UpdateParams
 	//	*SubmitProposal_InstallRecordType
 	//	*SubmitProposal_InstallContractTemplate
+	//	*SubmitProposal_RotateValidatorKey
+	//	*SubmitProposal_RotateNodeKey
+	//	*SubmitProposal_FaultModel
+	//	*SubmitProposal_AddObserver
+	//	*SubmitProposal_RemoveObserver
 	Change        isSubmitProposal_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2019,6 +2024,51 @@ func (x *SubmitProposal) GetInstallContractTemplate() *ContractTemplate {
 	return nil
 }
 
+func (x *SubmitProposal) GetRotateValidatorKey() *RotateValidatorKey {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_RotateValidatorKey); ok {
+			return x.RotateValidatorKey
+		}
+	}
+	return nil
+}
+
+func (x *SubmitProposal) GetRotateNodeKey() *RotateNodeKey {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_RotateNodeKey); ok {
+			return x.RotateNodeKey
+		}
+	}
+	return nil
+}
+
+func (x *SubmitProposal) GetFaultModel() *SetFaultModel {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_FaultModel); ok {
+			return x.FaultModel
+		}
+	}
+	return nil
+}
+
+func (x *SubmitProposal) GetAddObserver() *AddObserver {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_AddObserver); ok {
+			return x.AddObserver
+		}
+	}
+	return nil
+}
+
+func (x *SubmitProposal) GetRemoveObserver() *RemoveObserver {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_RemoveObserver); ok {
+			return x.RemoveObserver
+		}
+	}
+	return nil
+}
+
 type isSubmitProposal_Change interface {
 	isSubmitProposal_Change()
 }
@@ -2043,6 +2093,26 @@ type SubmitProposal_InstallContractTemplate struct {
 	InstallContractTemplate *ContractTemplate `protobuf:"bytes,14,opt,name=install_contract_template,json=installContractTemplate,proto3,oneof"`
 }
 
+type SubmitProposal_RotateValidatorKey struct {
+	RotateValidatorKey *RotateValidatorKey `protobuf:"bytes,15,opt,name=rotate_validator_key,json=rotateValidatorKey,proto3,oneof"`
+}
+
+type SubmitProposal_RotateNodeKey struct {
+	RotateNodeKey *RotateNodeKey `protobuf:"bytes,16,opt,name=rotate_node_key,json=rotateNodeKey,proto3,oneof"`
+}
+
+type SubmitProposal_FaultModel struct {
+	FaultModel *SetFaultModel `protobuf:"bytes,17,opt,name=fault_model,json=faultModel,proto3,oneof"`
+}
+
+type SubmitProposal_AddObserver struct {
+	AddObserver *AddObserver `protobuf:"bytes,18,opt,name=add_observer,json=addObserver,proto3,oneof"`
+}
+
+type SubmitProposal_RemoveObserver struct {
+	RemoveObserver *RemoveObserver `protobuf:"bytes,19,opt,name=remove_observer,json=removeObserver,proto3,oneof"`
+}
+
 func (*SubmitProposal_AddDepartment) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_RemoveDepartment) isSubmitProposal_Change() {}
@@ -2052,6 +2122,16 @@ func (*SubmitProposal_UpdateParams) isSubmitProposal_Change() {}
 func (*SubmitProposal_InstallRecordType) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_InstallContractTemplate) isSubmitProposal_Change() {}
+
+func (*SubmitProposal_RotateValidatorKey) isSubmitProposal_Change() {}
+
+func (*SubmitProposal_RotateNodeKey) isSubmitProposal_Change() {}
+
+func (*SubmitProposal_FaultModel) isSubmitProposal_Change() {}
+
+func (*SubmitProposal_AddObserver) isSubmitProposal_Change() {}
+
+func (*SubmitProposal_RemoveObserver) isSubmitProposal_Change() {}
 
 type AddDepartment struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -2150,6 +2230,272 @@ func (x *RemoveDepartment) GetDepartmentId() string {
 	return ""
 }
 
+// RotateValidatorKey gives a member department's validator a new consensus
+// key, in a new ValidatorSet effective at the deciding height +
+// validator_change_delay; the Department record changes when the proposal
+// executes. Proposed by an admin of that department (ARCHITECTURE.md §5).
+type RotateValidatorKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	ConsensusKey  *PublicKey             `protobuf:"bytes,2,opt,name=consensus_key,json=consensusKey,proto3" json:"consensus_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateValidatorKey) Reset() {
+	*x = RotateValidatorKey{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateValidatorKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateValidatorKey) ProtoMessage() {}
+
+func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateValidatorKey.ProtoReflect.Descriptor instead.
+func (*RotateValidatorKey) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RotateValidatorKey) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *RotateValidatorKey) GetConsensusKey() *PublicKey {
+	if x != nil {
+		return x.ConsensusKey
+	}
+	return nil
+}
+
+// RotateNodeKey gives a member department's node a new libp2p peer id (and
+// addrs; empty keeps the current ones, which may then not name the old peer
+// id), in a new ValidatorSet effective like RotateValidatorKey's. Proposed
+// by an admin of that department.
+type RotateNodeKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	PeerId        string                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateNodeKey) Reset() {
+	*x = RotateNodeKey{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateNodeKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateNodeKey) ProtoMessage() {}
+
+func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateNodeKey.ProtoReflect.Descriptor instead.
+func (*RotateNodeKey) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RotateNodeKey) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *RotateNodeKey) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *RotateNodeKey) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+// SetFaultModel switches the fault model ("crash" or "byzantine") of the
+// validator set, same validators, effective at the deciding height +
+// validator_change_delay.
+type SetFaultModel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FaultModel    string                 `protobuf:"bytes,1,opt,name=fault_model,json=faultModel,proto3" json:"fault_model,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetFaultModel) Reset() {
+	*x = SetFaultModel{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetFaultModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetFaultModel) ProtoMessage() {}
+
+func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetFaultModel.ProtoReflect.Descriptor instead.
+func (*SetFaultModel) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SetFaultModel) GetFaultModel() string {
+	if x != nil {
+		return x.FaultModel
+	}
+	return ""
+}
+
+// AddObserver lists a node (by libp2p peer id) that validators admit to
+// sync the chain without voting (state key observer/<peer_id>).
+type AddObserver struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PeerId string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	// name says whose node it is (optional).
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddObserver) Reset() {
+	*x = AddObserver{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddObserver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddObserver) ProtoMessage() {}
+
+func (x *AddObserver) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddObserver.ProtoReflect.Descriptor instead.
+func (*AddObserver) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AddObserver) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *AddObserver) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveObserver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveObserver) Reset() {
+	*x = RemoveObserver{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveObserver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveObserver) ProtoMessage() {}
+
+func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveObserver.ProtoReflect.Descriptor instead.
+func (*RemoveObserver) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RemoveObserver) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
 // VoteProposal is cast by a department admin on behalf of its department.
 type VoteProposal struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2161,7 +2507,7 @@ type VoteProposal struct {
 
 func (x *VoteProposal) Reset() {
 	*x = VoteProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2519,7 @@ func (x *VoteProposal) String() string {
 func (*VoteProposal) ProtoMessage() {}
 
 func (x *VoteProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2532,7 @@ func (x *VoteProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteProposal.ProtoReflect.Descriptor instead.
 func (*VoteProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VoteProposal) GetProposalId() string {
@@ -2213,7 +2559,7 @@ type SubmitEvidence struct {
 
 func (x *SubmitEvidence) Reset() {
 	*x = SubmitEvidence{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2571,7 @@ func (x *SubmitEvidence) String() string {
 func (*SubmitEvidence) ProtoMessage() {}
 
 func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2584,7 @@ func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidence.ProtoReflect.Descriptor instead.
 func (*SubmitEvidence) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SubmitEvidence) GetEvidence() *EquivocationEvidence {
@@ -2408,7 +2754,7 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"transition\x18\x02 \x01(\tR\n" +
 	"transition\x12-\n" +
 	"\x04args\x18\x03 \x03(\v2\x19.govnode.v1.ContractFieldR\x04args\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xef\x03\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xcb\x06\n" +
 	"\x0eSubmitProposal\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\tR\n" +
 	"proposalId\x12\x14\n" +
@@ -2419,7 +2765,13 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\x11remove_department\x18\v \x01(\v2\x1c.govnode.v1.RemoveDepartmentH\x00R\x10removeDepartment\x129\n" +
 	"\rupdate_params\x18\f \x01(\v2\x12.govnode.v1.ParamsH\x00R\fupdateParams\x12H\n" +
 	"\x13install_record_type\x18\r \x01(\v2\x16.govnode.v1.RecordTypeH\x00R\x11installRecordType\x12Z\n" +
-	"\x19install_contract_template\x18\x0e \x01(\v2\x1c.govnode.v1.ContractTemplateH\x00R\x17installContractTemplateB\b\n" +
+	"\x19install_contract_template\x18\x0e \x01(\v2\x1c.govnode.v1.ContractTemplateH\x00R\x17installContractTemplate\x12R\n" +
+	"\x14rotate_validator_key\x18\x0f \x01(\v2\x1e.govnode.v1.RotateValidatorKeyH\x00R\x12rotateValidatorKey\x12C\n" +
+	"\x0frotate_node_key\x18\x10 \x01(\v2\x19.govnode.v1.RotateNodeKeyH\x00R\rrotateNodeKey\x12<\n" +
+	"\vfault_model\x18\x11 \x01(\v2\x19.govnode.v1.SetFaultModelH\x00R\n" +
+	"faultModel\x12<\n" +
+	"\fadd_observer\x18\x12 \x01(\v2\x17.govnode.v1.AddObserverH\x00R\vaddObserver\x12E\n" +
+	"\x0fremove_observer\x18\x13 \x01(\v2\x1a.govnode.v1.RemoveObserverH\x00R\x0eremoveObserverB\b\n" +
 	"\x06change\"{\n" +
 	"\rAddDepartment\x126\n" +
 	"\n" +
@@ -2427,7 +2779,22 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"department\x122\n" +
 	"\x05admin\x18\x02 \x01(\v2\x1c.govnode.v1.RegisterOfficialR\x05admin\"7\n" +
 	"\x10RemoveDepartment\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"I\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"u\n" +
+	"\x12RotateValidatorKey\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12:\n" +
+	"\rconsensus_key\x18\x02 \x01(\v2\x15.govnode.v1.PublicKeyR\fconsensusKey\"c\n" +
+	"\rRotateNodeKey\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\tR\x05addrs\"0\n" +
+	"\rSetFaultModel\x12\x1f\n" +
+	"\vfault_model\x18\x01 \x01(\tR\n" +
+	"faultModel\":\n" +
+	"\vAddObserver\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\")\n" +
+	"\x0eRemoveObserver\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\"I\n" +
 	"\fVoteProposal\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\tR\n" +
 	"proposalId\x12\x18\n" +
@@ -2447,7 +2814,7 @@ func file_govnode_v1_tx_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_tx_proto_rawDescData
 }
 
-var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SignedTx)(nil),             // 0: govnode.v1.SignedTx
 	(*TxBody)(nil),               // 1: govnode.v1.TxBody
@@ -2474,20 +2841,25 @@ var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SubmitProposal)(nil),       // 22: govnode.v1.SubmitProposal
 	(*AddDepartment)(nil),        // 23: govnode.v1.AddDepartment
 	(*RemoveDepartment)(nil),     // 24: govnode.v1.RemoveDepartment
-	(*VoteProposal)(nil),         // 25: govnode.v1.VoteProposal
-	(*SubmitEvidence)(nil),       // 26: govnode.v1.SubmitEvidence
-	(Role)(0),                    // 27: govnode.v1.Role
-	(*PublicKey)(nil),            // 28: govnode.v1.PublicKey
-	(IdentityKind)(0),            // 29: govnode.v1.IdentityKind
-	(*Attribute)(nil),            // 30: govnode.v1.Attribute
-	(IdentityStatus)(0),          // 31: govnode.v1.IdentityStatus
-	(*ContractParty)(nil),        // 32: govnode.v1.ContractParty
-	(*ContractField)(nil),        // 33: govnode.v1.ContractField
-	(*Params)(nil),               // 34: govnode.v1.Params
-	(*RecordType)(nil),           // 35: govnode.v1.RecordType
-	(*ContractTemplate)(nil),     // 36: govnode.v1.ContractTemplate
-	(*Department)(nil),           // 37: govnode.v1.Department
-	(*EquivocationEvidence)(nil), // 38: govnode.v1.EquivocationEvidence
+	(*RotateValidatorKey)(nil),   // 25: govnode.v1.RotateValidatorKey
+	(*RotateNodeKey)(nil),        // 26: govnode.v1.RotateNodeKey
+	(*SetFaultModel)(nil),        // 27: govnode.v1.SetFaultModel
+	(*AddObserver)(nil),          // 28: govnode.v1.AddObserver
+	(*RemoveObserver)(nil),       // 29: govnode.v1.RemoveObserver
+	(*VoteProposal)(nil),         // 30: govnode.v1.VoteProposal
+	(*SubmitEvidence)(nil),       // 31: govnode.v1.SubmitEvidence
+	(Role)(0),                    // 32: govnode.v1.Role
+	(*PublicKey)(nil),            // 33: govnode.v1.PublicKey
+	(IdentityKind)(0),            // 34: govnode.v1.IdentityKind
+	(*Attribute)(nil),            // 35: govnode.v1.Attribute
+	(IdentityStatus)(0),          // 36: govnode.v1.IdentityStatus
+	(*ContractParty)(nil),        // 37: govnode.v1.ContractParty
+	(*ContractField)(nil),        // 38: govnode.v1.ContractField
+	(*Params)(nil),               // 39: govnode.v1.Params
+	(*RecordType)(nil),           // 40: govnode.v1.RecordType
+	(*ContractTemplate)(nil),     // 41: govnode.v1.ContractTemplate
+	(*Department)(nil),           // 42: govnode.v1.Department
+	(*EquivocationEvidence)(nil), // 43: govnode.v1.EquivocationEvidence
 }
 var file_govnode_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: govnode.v1.TxBody.register_official:type_name -> govnode.v1.RegisterOfficial
@@ -2511,35 +2883,41 @@ var file_govnode_v1_tx_proto_depIdxs = []int32{
 	20, // 18: govnode.v1.TxBody.accept_milestone:type_name -> govnode.v1.AcceptMilestone
 	21, // 19: govnode.v1.TxBody.fire_transition:type_name -> govnode.v1.FireTransition
 	22, // 20: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
-	25, // 21: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
-	26, // 22: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
-	27, // 23: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
-	28, // 24: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
-	29, // 25: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
-	28, // 26: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
-	30, // 27: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
-	28, // 28: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
-	31, // 29: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
-	27, // 30: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
-	30, // 31: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
-	30, // 32: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
-	30, // 33: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
-	32, // 34: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
-	33, // 35: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
-	33, // 36: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
+	30, // 21: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
+	31, // 22: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
+	32, // 23: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
+	33, // 24: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
+	34, // 25: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
+	33, // 26: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
+	35, // 27: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
+	33, // 28: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
+	36, // 29: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
+	32, // 30: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
+	35, // 31: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
+	35, // 32: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
+	35, // 33: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
+	37, // 34: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
+	38, // 35: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
+	38, // 36: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
 	23, // 37: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
 	24, // 38: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
-	34, // 39: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
-	35, // 40: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
-	36, // 41: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
-	37, // 42: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
-	2,  // 43: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
-	38, // 44: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	39, // 39: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
+	40, // 40: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
+	41, // 41: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
+	25, // 42: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
+	26, // 43: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
+	27, // 44: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
+	28, // 45: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
+	29, // 46: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
+	42, // 47: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
+	2,  // 48: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
+	33, // 49: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
+	43, // 50: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_tx_proto_init() }
@@ -2580,6 +2958,11 @@ func file_govnode_v1_tx_proto_init() {
 		(*SubmitProposal_UpdateParams)(nil),
 		(*SubmitProposal_InstallRecordType)(nil),
 		(*SubmitProposal_InstallContractTemplate)(nil),
+		(*SubmitProposal_RotateValidatorKey)(nil),
+		(*SubmitProposal_RotateNodeKey)(nil),
+		(*SubmitProposal_FaultModel)(nil),
+		(*SubmitProposal_AddObserver)(nil),
+		(*SubmitProposal_RemoveObserver)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2587,7 +2970,7 @@ func file_govnode_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_tx_proto_rawDesc), len(file_govnode_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
