@@ -8,6 +8,7 @@ import (
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/node/blocksync"
 	"github.com/govnode/govnode/node/mempool"
 )
@@ -29,13 +30,26 @@ func (n *Node) runConsensus(ctx context.Context) error {
 	// At start, give the p2p layer a moment to connect so that a
 	// restarted validator catches up by block sync rather than by fetching
 	// blocks one proposal at a time.
-	n.sync.WaitForPeers(ctx, consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators))-1, startPeerWait)
+	if ep, err := n.app.Epoch(); err == nil {
+		n.sync.WaitForPeers(ctx, consensus.Quorum(ep.FaultModel, len(ep.Validators))-1, startPeerWait)
+	}
 	for {
 		n.syncing.Store(true)
 		if err := n.sync.CatchUp(ctx); err != nil {
 			return err
 		}
 		n.syncing.Store(false)
+		if !n.inForce() {
+			// Not (or not yet, or no longer) in the set in force: follow
+			// by block sync, and join when a governed change names this
+			// node's key (ARCHITECTURE.md §4, "Reconfiguration").
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(observerPoll):
+			}
+			continue
+		}
 		if err := n.runDriver(ctx); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -49,6 +63,33 @@ func (n *Node) runConsensus(ctx context.Context) error {
 }
 
 var errFellBehind = errors.New("fell behind")
+
+// inForce reports whether the set in force above the ledger's head names
+// one of this node's validator keys.
+func (n *Node) inForce() bool {
+	ep, err := n.app.Epoch()
+	if err != nil {
+		return false
+	}
+	for _, v := range ep.Validators {
+		for _, k := range n.validatorKeys() {
+			if crypto.PublicKeyEqual(v, k.Public()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// validatorKeys are the consensus keys this node holds: its validator
+// key, then pending ones put in place for a governed rotation.
+func (n *Node) validatorKeys() []consensus.Signer {
+	keys := []consensus.Signer{n.signer}
+	for _, k := range n.pendingKeys {
+		keys = append(keys, k)
+	}
+	return keys
+}
 
 // startPeerWait bounds the wait for peers at start.
 const startPeerWait = 5 * time.Second
@@ -69,6 +110,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Evidence: n.evidence,
 		Logger:   n.log.With("part", "consensus"),
 		Wake:     n.mempool.Woken(),
+		Keys:     n.validatorKeys()[1:],
 	})
 	if err != nil {
 		return err

@@ -101,11 +101,18 @@ type Node struct {
 	sync      *blocksync.Syncer
 	transport *transport.Transport
 	consCfg   consensus.Config
+	// gossipSet is the validator set consensus gossip is checked
+	// against, with its epoch: the set in force above the ledger's head,
+	// swapped whole when a governed change takes effect.
+	gossipSet atomic.Pointer[gossipEpoch]
 	signer    crypto.PrivateKey // nil for an observer
-	self      int
-	safety    driver.SafetyStore
-	evidence  *evidence.Pool // nil for an observer
-	byz       byzantine.Hook // byzantine.Honest{} but in a byzantine test build
+	// pendingKeys are validator keys put in place for a governed key
+	// rotation: the driver signs with the one the set in force names.
+	pendingKeys []crypto.PrivateKey
+	self        int
+	safety      driver.SafetyStore
+	evidence    *evidence.Pool // nil for an observer
+	byz         byzantine.Hook // byzantine.Honest{} but in a byzantine test build
 
 	api       *api.Server
 	listeners *api.Listeners // bound in New, served by Run
@@ -274,8 +281,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		}
 	}
 	if n.signer != nil && n.self < 0 {
-		log.Warn("validator key is not in the validator set: running as an observer", "key", fmt.Sprintf("%x", n.signer.Public().GetKey()))
-		n.signer = nil
+		// A department whose addition is still to take effect starts its
+		// node before it: it follows by block sync and joins consensus
+		// when the set in force names its key (runConsensus).
+		log.Warn("validator key is not in the validator set in force: following as an observer until it is", "key", fmt.Sprintf("%x", n.signer.Public().GetKey()))
 	}
 	n.consCfg = consensusConfig(doc, n.app.Params(), n.genesisHash, keys, n.self)
 	// One cache for consensus signatures, shared by the gossip validator
@@ -314,6 +323,8 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ep, _ := n.app.Epoch()
+	n.gossipSet.Store(&gossipEpoch{epoch: ep.Start, vs: pvs})
 	src, err := transport.NewBlockSource(transport.SourceDeps{
 		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, Ledger: n.store, Pool: n.mempool, Done: n.done,
 		View: func() uint64 {
@@ -333,8 +344,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		// Gossip authenticates consensus messages with the consensus
 		// package's own rule, through the cache the core reads too, so a
 		// signature checked at the gossip layer is a cache hit in the core.
-		p2p.WithConsensusCheck(func(vs *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
-			err := consensus.CheckSender(doc.GetChainId(), n.consCfg.Epoch, vs, n.consCfg.SigCache, m)
+		p2p.WithConsensusCheck(func(_ *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
+			// The set and its epoch, read together (they change together).
+			g := n.gossipSet.Load()
+			err := consensus.CheckSender(doc.GetChainId(), g.epoch, g.vs, n.consCfg.SigCache, m)
 			if errors.Is(err, consensus.ErrOtherEpoch) {
 				// Another validator set's message proves nothing
 				// against the relaying peer.
@@ -348,7 +361,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
 	if n.sync, err = blocksync.New(blocksync.Config{
-		Consensus: n.consCfg, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
+		Consensus: n.consCfg, Epoch: n.app.Epoch, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
 		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(mempool.CommittedTxsOf(n.known, cbs)) },
 		Synced:    n.metrics.SyncedBlocks, Logger: log.With("part", "sync"),
 	}); err != nil {
@@ -371,12 +384,14 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if n.transport, err = transport.New(transport.Config{MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
 		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: blockexec.CheckBlockTxs, Known: n.known, Faults: n.byz,
+		Epoch:      func() uint64 { ep, _ := n.app.Epoch(); return ep.Start },
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Metrics:    n.metrics, Logger: log, Done: n.done, WG: &n.wg,
 	}); err != nil {
 		return nil, err
 	}
 	n.metrics.Registry.MustRegister(metrics.NewP2PCollector(n.host.Stats, n.host.Peers))
+	n.app.OnEpoch(n.followSet)
 
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
@@ -414,6 +429,27 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.log.Info("node ready", "chain_id", doc.GetChainId(), "height", h0, "validator_index", n.self,
 		"peer_id", n.host.ID().String(), "api", n.listeners.APIAddr())
 	return n, nil
+}
+
+// gossipEpoch is a validator set for the gossip check and its epoch.
+type gossipEpoch struct {
+	epoch uint64
+	vs    *p2p.ValidatorSet
+}
+
+// followSet moves the node's gossip check and p2p allow-list to the set in
+// force after a governed change (blockexec.Executor.OnEpoch).
+func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
+	pvs, err := p2p.NewValidatorSet(ep.Validators)
+	if err != nil {
+		n.log.Error("validator set in force is not usable by p2p", "epoch", ep.Start, "err", err)
+		return
+	}
+	n.gossipSet.Store(&gossipEpoch{epoch: ep.Start, vs: pvs})
+	if err := n.host.SetValidatorSet(pvs); err != nil {
+		n.log.Error("p2p validator set", "err", err)
+	}
+	n.log.Info("following the validator set in force", "epoch", ep.Start, "validators", len(vs.GetValidators()), "fault_model", vs.GetFaultModel())
 }
 
 // consensusConfig derives the consensus configuration from genesis and the

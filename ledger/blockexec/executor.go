@@ -78,8 +78,11 @@ type Executor struct {
 	lastCommit time.Time
 
 	mu           sync.Mutex
-	valset       *pb.ValidatorSet
+	valset       *pb.ValidatorSet // in force above the committed head
 	valsetHash   []byte
+	epoch        consensus.Epoch // valset as consensus runs it
+	nextSwitch   uint64          // effective height of a decided set not yet in force, 0 if none
+	onEpoch      []func(consensus.Epoch, *pb.ValidatorSet)
 	params       *pb.Params
 	paramsAt     map[uint64]*pb.Params // ParamsAt's cache by height
 	resultHashes map[uint64][]byte     // recent heights' results_hash
@@ -95,7 +98,10 @@ type CommittedInfo struct {
 	Results  []*pb.TxResult
 }
 
-var _ driver.Executor = (*Executor)(nil)
+var (
+	_ driver.Executor   = (*Executor)(nil)
+	_ driver.Membership = (*Executor)(nil)
+)
 
 // StateReader is the committed state in st as the state machine reads it.
 func StateReader(st *store.Store) exec.Reader { return reader{st} }
@@ -158,16 +164,16 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 	return a, nil
 }
 
-// reloadChainState reads the validator set and parameters from state.
-//
-// The validator set is the genesis set (the one in force at height 0):
-// consensus runs with a fixed set in this version, so every node, whenever
-// it started, signs and checks with the same set and names its hash in
-// headers. A governance change of the set is recorded in state (and
-// logged when committed) but not applied to consensus.
+// reloadChainState reads the validator set in force above the committed
+// head, the next decided one if any, and the parameters from state
+// (ARCHITECTURE.md §4, "Reconfiguration"). A set decided at height c is in
+// force from its effective height E = c + validator_change_delay: the
+// block at E-1 ends the old set's epoch, and this node's consensus driver
+// (driver.Membership) and block sync follow from there.
 func (a *Executor) reloadChainState() error {
 	r := reader{a.store}
-	vs, err := exec.ValidatorSetAt(r, 0)
+	head, _ := a.store.Height()
+	vs, err := exec.ValidatorSetAt(r, head+1)
 	if err != nil {
 		return fmt.Errorf("read validator set: %w", err)
 	}
@@ -179,14 +185,80 @@ func (a *Executor) reloadChainState() error {
 	if err != nil {
 		return err
 	}
-	if latest, err := exec.ValidatorSet(r); err == nil && !proto.Equal(latest, vs) {
-		a.log.Error("governance changed the validator set, but this version runs consensus with the genesis set; the change is not applied",
-			"effective_height", latest.GetEffectiveHeight())
+	var next uint64
+	if latest, err := exec.ValidatorSet(r); err == nil && latest.GetEffectiveHeight() > head+1 {
+		next = latest.GetEffectiveHeight()
+	}
+	ep, err := a.epochOf(vs)
+	if err != nil {
+		return err
 	}
 	a.mu.Lock()
-	a.valset, a.valsetHash, a.params = vs, hash, params
+	changed := a.valset != nil && ep.Start != a.epoch.Start
+	a.valset, a.valsetHash, a.params, a.epoch, a.nextSwitch = vs, hash, params, ep, next
+	listeners := a.onEpoch
 	a.mu.Unlock()
+	if changed {
+		a.log.Info("validator set in force changed", "epoch", ep.Start, "validators", len(vs.GetValidators()),
+			"fault_model", vs.GetFaultModel(), "root_height", ep.Root.GetHeight())
+		for _, f := range listeners {
+			f(ep, vs)
+		}
+	}
 	return nil
+}
+
+// epochOf is vs as consensus runs it: its keys and fault model, and the
+// committed block its epoch starts above (none for the genesis set).
+func (a *Executor) epochOf(vs *pb.ValidatorSet) (consensus.Epoch, error) {
+	ep := consensus.Epoch{FaultModel: consensus.FaultModel(vs.GetFaultModel())}
+	for _, v := range vs.GetValidators() {
+		ep.Validators = append(ep.Validators, v.GetConsensusKey())
+	}
+	if eff := vs.GetEffectiveHeight(); eff > exec.GenesisHeight+1 {
+		root, err := a.Block(eff - 1)
+		if err != nil {
+			return ep, fmt.Errorf("root block of the validator set in force from %d: %w", eff, err)
+		}
+		hdr := &pb.Header{}
+		if err := proto.Unmarshal(root.GetHeader(), hdr); err != nil {
+			return ep, fmt.Errorf("root block %d header: %w", eff-1, err)
+		}
+		ep.Start = eff
+		ep.Root = &pb.QuorumCert{View: hdr.GetView(), Height: eff - 1, BlockHash: crypto.Hash(root.GetHeader())}
+	}
+	return ep, nil
+}
+
+func (a *Executor) currentEpoch() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch.Start
+}
+
+// Epoch is the validator set in force above the committed head, as
+// consensus runs it (driver.Membership).
+func (a *Executor) Epoch() (consensus.Epoch, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.epoch, nil
+}
+
+// ChangePending reports a decided validator set not yet in force
+// (driver.Membership): the leader proposes until the chain reaches it.
+func (a *Executor) ChangePending() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nextSwitch != 0
+}
+
+// OnEpoch registers f, called with the set in force after each change of
+// it (from the goroutine that committed the block ending the epoch before).
+// The node moves its p2p allow-list and gossip checks with it.
+func (a *Executor) OnEpoch(f func(consensus.Epoch, *pb.ValidatorSet)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onEpoch = append(a.onEpoch, f)
 }
 
 // validatorSetHash is SHA-256 of the set's deterministic encoding.
@@ -295,11 +367,17 @@ func LoadBlock(r BlockReader, h uint64) (*pb.Block, error) {
 // Commit executes and stores committed blocks in height order
 // (driver.Executor; block sync calls it too). Blocks at or below the
 // committed height are skipped (block sync and consensus may both hand
-// over the same block).
+// over the same block). It stops after a block that ends the validator
+// set's epoch: the blocks after it were certified by the set that just
+// left (driver.Membership) and are never executed.
 func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
+	start := a.currentEpoch()
 	for _, cb := range blocks {
+		if a.currentEpoch() != start {
+			return nil
+		}
 		head, _ := a.store.Height()
 		if cb.Height <= head {
 			continue
@@ -380,7 +458,10 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	delete(a.times, cb.Height-64)
 	listeners := a.onCommit
 	a.mu.Unlock()
-	if res.ValidatorUpdate != nil || res.Params != nil {
+	a.mu.Lock()
+	switchNow := a.nextSwitch != 0 && cb.Height+1 >= a.nextSwitch
+	a.mu.Unlock()
+	if res.ValidatorUpdate != nil || res.Params != nil || switchNow {
 		if err := a.reloadChainState(); err != nil {
 			return err
 		}

@@ -59,8 +59,13 @@ type Config struct {
 	// GenesisHash, Validators and FaultModel are what commit certificates
 	// are checked against.
 	Consensus consensus.Config
-	Peers     Peers
-	Ledger    Ledger
+	// Epoch, if set, is the validator set in force above the ledger's head
+	// (the block executor's): commit certificates are checked against it,
+	// a governed change of it taking effect between two blocks of a batch
+	// (ARCHITECTURE.md §4, "Reconfiguration"). Nil: Consensus's set.
+	Epoch  func() (consensus.Epoch, error)
+	Peers  Peers
+	Ledger Ledger
 	// Commit executes and stores verified blocks (the block executor's
 	// Commit); Committed is told of them afterwards (the mempool drops
 	// their txs). Synced counts them.
@@ -183,19 +188,53 @@ func (s *Syncer) SyncOnce(ctx context.Context) (bool, error) {
 		s.c.Logger.Debug("block sync", "peer", bestID, "err", err)
 		return false, nil
 	}
-	cbs, err := s.Verify(ours, blocks)
-	if len(cbs) == 0 {
-		if err != nil {
-			s.c.Logger.Warn("block sync: refused blocks", "peer", bestID, "err", err)
+	// Verify against the set in force, commit, and go on with the rest
+	// of the batch: the set in force may change after a committed block,
+	// and the blocks after it are checked against the new one.
+	var done []consensus.CommittedBlock
+	for len(blocks) > 0 {
+		cbs, err := s.Verify(ours, blocks)
+		if len(cbs) == 0 {
+			if err != nil {
+				s.c.Logger.Warn("block sync: refused blocks", "peer", bestID, "err", err)
+			}
+			break
 		}
+		if err := s.c.Commit(cbs); err != nil {
+			return false, err
+		}
+		// The executor stops after a block that ends an epoch.
+		now, _ := s.c.Ledger.Height()
+		if now <= ours {
+			break
+		}
+		n := int(now - ours)
+		done = append(done, cbs[:min(n, len(cbs))]...)
+		blocks, ours = blocks[min(n, len(blocks)):], now
+		if n >= len(cbs) && err != nil {
+			s.c.Logger.Warn("block sync: refused blocks", "peer", bestID, "err", err)
+			break
+		}
+	}
+	if len(done) == 0 {
 		return false, nil
 	}
-	if err := s.c.Commit(cbs); err != nil {
-		return false, err
-	}
-	s.c.Committed(cbs)
-	s.c.Synced.Add(float64(len(cbs)))
+	s.c.Committed(done)
+	s.c.Synced.Add(float64(len(done)))
 	return true, nil
+}
+
+// config is the consensus configuration commit certificates above the
+// ledger's head are checked against.
+func (s *Syncer) config() (consensus.Config, error) {
+	if s.c.Epoch == nil {
+		return s.c.Consensus, nil
+	}
+	ep, err := s.c.Epoch()
+	if err != nil {
+		return consensus.Config{}, err
+	}
+	return s.c.Consensus.WithEpoch(ep, -1), nil
 }
 
 // Verify checks blocks ours+1.. from a peer: each extends the one before
@@ -220,6 +259,10 @@ func (s *Syncer) Verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 			return nil, fmt.Errorf("block %d: header: %w", ours+1+uint64(i), err)
 		}
 	}
+	cfg, err := s.config()
+	if err != nil {
+		return nil, err
+	}
 	var out []consensus.CommittedBlock
 	for i, cb := range blocks {
 		h := ours + 1 + uint64(i)
@@ -241,7 +284,7 @@ func (s *Syncer) Verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 		for j := i + 1; j <= end; j++ {
 			chain = append(chain, blocks[j].GetBlock().GetHeader())
 		}
-		if err := consensus.VerifyCommit(s.c.Consensus, cb.GetBlock(), cert, chain); err != nil {
+		if err := consensus.VerifyCommit(cfg, cb.GetBlock(), cert, chain); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
 		if err := blockexec.CheckBlockTxs(cb.GetBlock(), hdr); err != nil {

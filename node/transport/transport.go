@@ -103,6 +103,10 @@ type Deps struct {
 	// CheckTxs checks that a block's txs are those its header commits to
 	// (tx_count, tx_root); a fetched block that fails it is dropped.
 	CheckTxs func(b *pb.Block, hdr *pb.Header) error
+	// Epoch is the epoch of the validator set consensus runs now
+	// (consensus.Config.Epoch): blocks fetched for the core are tagged
+	// with it. Nil: the genesis set's.
+	Epoch func() uint64
 	// Known is the node's table of txs decoded at admission
 	// (exec.Known): a proposal's tx hashes are taken from it. Optional.
 	Known   *exec.Known
@@ -127,6 +131,7 @@ type Transport struct {
 	validators func() *pb.ValidatorSet
 	checkTxs   func(b *pb.Block, hdr *pb.Header) error
 	known      *exec.Known
+	epoch      func() uint64
 	faults     Faults
 	metrics    *metrics.Metrics
 	log        *slog.Logger
@@ -162,6 +167,7 @@ func New(cfg Config, d Deps) (*Transport, error) {
 		validators: d.Validators,
 		checkTxs:   d.CheckTxs,
 		known:      d.Known,
+		epoch:      d.Epoch,
 		faults:     d.Faults,
 		metrics:    d.Metrics,
 		log:        log,
@@ -265,6 +271,9 @@ func (t *Transport) Fetch(from int, hash []byte) error {
 				return
 			}
 			m := &pb.ConsensusMessage{Sender: uint32(from), Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}
+			if t.epoch != nil {
+				m.Epoch = t.epoch()
+			}
 			select {
 			case t.inbox <- m:
 			case <-t.done:
