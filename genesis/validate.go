@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -156,10 +155,8 @@ func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
 	var id peer.ID
 	if d.GetPeerId() == "" {
 		c.errf(f+".peer_id", "empty")
-	} else if pid, err := peer.Decode(d.GetPeerId()); err != nil {
-		c.errf(f+".peer_id", "%q is not a libp2p peer id: %v", d.GetPeerId(), err)
-	} else if err := checkPeerKey(pid); err != nil {
-		c.errf(f+".peer_id", "%s: %v", d.GetPeerId(), err)
+	} else if pid, err := exec.ValidatePeerID(d.GetPeerId()); err != nil {
+		c.errf(f+".peer_id", "%v", err)
 	} else {
 		id, peerOK = pid, true
 	}
@@ -402,25 +399,4 @@ func (c *checker) checkTemplate(f string, t *pb.ContractTemplate) {
 	for _, p := range exec.TemplateProblems(t) {
 		c.errf(f+"."+p.Field, "%s", p.Reason)
 	}
-}
-
-// checkPeerKey refuses a peer id whose node key is one an honest node
-// could not hold. An Ed25519 peer id embeds its public key, and libp2p
-// authenticates the node with it, so a small-order key there would let
-// anyone pose as the node; crypto.ValidatePublicKey is the one rule for
-// every key that enters. Ids of other key types are refused: a node key is
-// Ed25519 (keystore.LoadNodeKey).
-func checkPeerKey(pid peer.ID) error {
-	pk, err := pid.ExtractPublicKey()
-	if err != nil {
-		return fmt.Errorf("the peer id does not embed its public key: %v", err)
-	}
-	if pk.Type() != lcrypto.Ed25519 {
-		return fmt.Errorf("node key is %v, want Ed25519", pk.Type())
-	}
-	raw, err := pk.Raw()
-	if err != nil {
-		return err
-	}
-	return crypto.ValidatePublicKey(&pb.PublicKey{Scheme: pb.KeyScheme_KEY_SCHEME_ED25519, Key: raw})
 }

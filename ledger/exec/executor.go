@@ -299,7 +299,7 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 		err = precheckContent(st, env.body)
 	}
 	if err == nil {
-		err = precheckGov(st, r, env.body)
+		err = precheckGov(st, r, env.signer, env.body)
 	}
 	if err != nil {
 		te, ok := asTxError(err)

@@ -37,6 +37,7 @@ import (
 //   - A removed department's id is never reused (its officials still exist
 //     and would regain their powers); its officials fail every official
 //     check from the removal on.
+//   - Key rotations, the fault-model switch and observers: members.go.
 //   - SubmitEvidence: any active identity; both votes must verify against
 //     the validator set in force at the votes' height; recorded once per
 //     (validator, view, height).
@@ -73,9 +74,21 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	if err := checkName("title", p.GetTitle()); err != nil {
 		return err
 	}
+	if ok, err := validateMemberChangeShape(p); ok {
+		return err
+	}
 	switch c := p.GetChange().(type) {
 	case *pb.SubmitProposal_AddDepartment:
-		if err := validateDepartment(c.AddDepartment.GetDepartment()); err != nil {
+		d := c.AddDepartment.GetDepartment()
+		if err := validateDepartment(d); err != nil {
+			return err
+		}
+		// A department added by governance has a node to admit: its peer
+		// id is required and checked (genesis checks its own).
+		if err := checkPeerID("peer id", d.GetPeerId()); err != nil {
+			return err
+		}
+		if err := checkNodeAddrs(d.GetPeerId(), d.GetAddrs()); err != nil {
 			return err
 		}
 		adm := c.AddDepartment.GetAdmin()
@@ -126,6 +139,9 @@ func (tc *txCtx) submitProposal(a *pb.SubmitProposal) error {
 	if a.GetVotingEndHeight() < tc.b.height {
 		return invalid("voting_end_height %d is before this block %d", a.GetVotingEndHeight(), tc.b.height)
 	}
+	if err := checkProposer(dept.GetId(), a); err != nil {
+		return err
+	}
 	if err := tc.checkChange(a); err != nil {
 		return err
 	}
@@ -148,11 +164,15 @@ func (tc *txCtx) submitProposal(a *pb.SubmitProposal) error {
 
 // precheckGov is CheckTx's check of a proposal against committed state:
 // the quorum-safety rules 1 and 2 (quorum.go) for a validator-set change,
-// for the next block when r knows the committed height (HeightReader).
-func precheckGov(st *overlay, r Reader, body *pb.TxBody) error {
+// for the next block when r knows the committed height (HeightReader);
+// and that a key rotation is proposed by the rotated department.
+func precheckGov(st *overlay, r Reader, signer *pb.Identity, body *pb.TxBody) error {
 	p := body.GetSubmitProposal()
 	if p == nil {
 		return nil
+	}
+	if err := checkProposer(signer.GetDepartmentId(), p); err != nil {
+		return err
 	}
 	var next uint64
 	known := false
@@ -167,6 +187,9 @@ func precheckGov(st *overlay, r Reader, body *pb.TxBody) error {
 // checkChange checks a proposal's change against the current state; at
 // submission, and again at execution.
 func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
+	if ok, err := tc.checkMemberChange(a); ok {
+		return err
+	}
 	switch c := a.GetChange().(type) {
 	case *pb.SubmitProposal_UpdateParams:
 		// Checked at submission too (validateProposalShape); again here
@@ -189,14 +212,11 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 		} else if ok {
 			return conflict("department id %s belonged to a removed department and is not reused", d.GetId())
 		}
-		vs, err := currentValset(tc.st)
-		if err != nil {
+		if err := checkKeyNeverUsed(tc.st, d.GetConsensusKey()); err != nil {
 			return err
 		}
-		for _, v := range vs.GetValidators() {
-			if crypto.PublicKeyEqual(v.GetConsensusKey(), d.GetConsensusKey()) {
-				return conflict("consensus key already used by %s", v.GetId())
-			}
+		if err := tc.checkDepartmentPeer(d); err != nil {
+			return err
 		}
 		if ok, err := tc.st.has(kIdentity(c.AddDepartment.GetAdmin().GetIdentityId())); err != nil {
 			return err
@@ -428,6 +448,9 @@ func (e *Executor) executeProposal(b *blockCtx, id string) error {
 }
 
 func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
+	if ok, err := tc.applyMemberChange(sub); ok {
+		return err
+	}
 	switch c := sub.GetChange().(type) {
 	case *pb.SubmitProposal_AddDepartment:
 		d := c.AddDepartment.GetDepartment()
@@ -470,7 +493,10 @@ func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 
 // changeValset decides the set sub's change leaves (validatorChange, the
 // one computation the quorum-safety rules check too), in force from
-// height + validator_change_delay.
+// height + validator_change_delay, or from the effective height of the
+// last set decided if that is later (a shorter delay decided meanwhile
+// must not let this set, which includes that one's change, take over
+// before it, and then be undone by it).
 func (tc *txCtx) changeValset(dept string, sub *pb.SubmitProposal) error {
 	vs, err := currentValset(tc.st)
 	if err != nil {
@@ -484,11 +510,8 @@ func (tc *txCtx) changeValset(dept string, sub *pb.SubmitProposal) error {
 	if ok, err := tc.st.getMsg(keyParams, params); err != nil || !ok {
 		return fmtInvariant("params missing: %v", err)
 	}
-	next := &pb.ValidatorSet{
-		Validators:      f(slices.Clone(vs.GetValidators())),
-		FaultModel:      vs.GetFaultModel(),
-		EffectiveHeight: tc.b.height + params.GetValidatorChangeDelay(),
-	}
+	next := f(vs)
+	next.EffectiveHeight = max(tc.b.height+params.GetValidatorChangeDelay(), vs.GetEffectiveHeight())
 	if err := tc.st.putMsg(kValset(next.GetEffectiveHeight()), next); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 func addDept(id string) func(*pb.SubmitProposal) {
 	return func(p *pb.SubmitProposal) {
 		p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: &pb.AddDepartment{
-			Department: &pb.Department{Id: id, Name: "Dept " + id, ConsensusKey: newPub("consensus/" + id)},
+			Department: &pb.Department{Id: id, Name: "Dept " + id, ConsensusKey: newPub("consensus/" + id), PeerId: exectest.PeerID("node/" + id)},
 			Admin: &pb.RegisterOfficial{
 				IdentityId: id + ".admin", DepartmentId: id, DisplayName: "admin", Roles: roleAdmin, PublicKey: newPub(id + ".admin"),
 			},

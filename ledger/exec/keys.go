@@ -37,6 +37,7 @@ import (
 //	prop/<proposal>                             GovProposal
 //	propopen/<voting_end_height>/<proposal>     0x01 (index: proposals still voting)
 //	evid/<department>/<view>/<height>           EquivocationEvidence (dedupe key)
+//	observer/<peer_id>                          Observer (nodes governance admits to follow the chain)
 const (
 	keyParams        = "params"
 	prefixValset     = "valset/"
@@ -61,6 +62,7 @@ const (
 	prefixProposal   = "prop/"
 	prefixPropOpen   = "propopen/"
 	prefixEvidence   = "evid/"
+	prefixObserver   = "observer/"
 )
 
 // marker is the value of pure index keys.
@@ -98,6 +100,8 @@ func kPropOpen(end uint64, id string) string { return prefixPropOpen + num(end) 
 func kEvidence(dept string, view, height uint64) string {
 	return prefixEvidence + dept + "/" + num(view) + "/" + num(height)
 }
+
+func kObserver(peerID string) string { return prefixObserver + peerID }
 
 // prefixEnd returns the smallest key above every key starting with p.
 func prefixEnd(p string) string {

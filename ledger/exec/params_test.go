@@ -182,7 +182,7 @@ func maxGovBodies() map[string]*pb.TxBody {
 	dept := maxID("d", 0)
 	var addrs, depts []string
 	for i := range exec.MaxListLen {
-		addrs = append(addrs, strings.Repeat("a", exec.MaxNameBytes))
+		addrs = append(addrs, "/"+strings.Repeat("a", exec.MaxNameBytes-1))
 		depts = append(depts, maxID("d", i))
 	}
 	ceilings := &pb.Params{
@@ -207,7 +207,7 @@ func maxGovBodies() map[string]*pb.TxBody {
 		"vote":          {Action: &pb.TxBody_VoteProposal{VoteProposal: &pb.VoteProposal{ProposalId: maxID("p", 0), Approve: true}}},
 		"add department": proposal(func(p *pb.SubmitProposal) {
 			p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: &pb.AddDepartment{
-				Department: &pb.Department{Id: dept, Name: name, ConsensusKey: newPub("max-dept"), PeerId: strings.Repeat("p", exec.MaxNameBytes), Addrs: addrs},
+				Department: &pb.Department{Id: dept, Name: name, ConsensusKey: newPub("max-dept"), PeerId: exectest.PeerID("max-node"), Addrs: addrs},
 				Admin: &pb.RegisterOfficial{IdentityId: maxID("i", 0), DepartmentId: dept, DisplayName: name,
 					Roles: []pb.Role{pb.Role_ROLE_ADMIN, pb.Role_ROLE_REGISTRAR, pb.Role_ROLE_ISSUER, pb.Role_ROLE_AUDITOR}, PublicKey: newPub("max-admin")},
 			}}
@@ -220,6 +220,14 @@ func maxGovBodies() map[string]*pb.TxBody {
 				Id: maxID("t", 0), Name: name, CreateDepartments: depts, AmendDepartments: depts, TransferDepartments: depts, RevokeDepartments: depts,
 				MaxContentBytes: exec.HardMaxTxBytes, OnChainContent: true, Transferable: true, TransferNeedsConsent: true, AccessNeedsConsent: true,
 			}}
+		}),
+		// A rotation is proposed by the rotated department (d0, the
+		// signer's, not an id at its limit: MaxIDBytes-2 bytes less).
+		"rotate validator key": proposal(func(p *pb.SubmitProposal) {
+			p.Change = &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: &pb.RotateValidatorKey{DepartmentId: "d0", ConsensusKey: newPub("max-rotated")}}
+		}),
+		"rotate node key": proposal(func(p *pb.SubmitProposal) {
+			p.Change = &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: "d0", PeerId: exectest.PeerID("max-rotated-node"), Addrs: addrs}}
 		}),
 		"evidence": {Action: &pb.TxBody_SubmitEvidence{SubmitEvidence: &pb.SubmitEvidence{Evidence: &pb.EquivocationEvidence{VoteA: va, VoteB: vb}}}},
 	}

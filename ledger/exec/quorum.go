@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -12,23 +14,29 @@ import (
 
 // Quorum safety of validator-set changes (ARCHITECTURE.md §5, governance).
 // One home for the rules; the quorum and fault-tolerance formulas are
-// consensus.Quorum and consensus.MaxFaulty. A change is an add_department
-// or remove_department proposal; n is the size of the set in force.
+// consensus.Quorum and consensus.MaxFaulty. A change is an add_department,
+// remove_department, rotate_validator_key, rotate_node_key or fault_model
+// proposal; n is the size of the set in force.
 //
 //  1. Minimum size: a change that shrinks the set may not leave fewer than
-//     MinValidators (4 byzantine, 3 crash). A set already below it may
-//     grow, one validator at a time.
+//     MinValidators (4 byzantine, 3 crash), nor may a fault-model switch
+//     leave fewer than the new model's minimum (a set of 3 does not become
+//     byzantine). A set already below it may grow, one validator at a time.
 //  2. One-step bound (byzantine): at most max(1, ⌊(n-1)/3⌋) validators may
 //     differ between the set in force and the set the change leaves,
 //     counting the changes decided and not yet in force, so that changes
 //     decided within validator_change_delay of each other cannot together
 //     exceed it. A validator differs when it is in one set only, or in
-//     both with another consensus key. (The 1 lets a byzantine set below 4,
-//     which tolerates no faulty validator at all, grow.)
+//     both with another consensus key: a key rotation is one validator
+//     differing, a node-key rotation (same consensus key) none, a
+//     fault-model switch none. (The 1 lets a byzantine set below 4, which
+//     tolerates no faulty validator at all, grow.)
 //  3. Live quorum: the validators of the resulting set that are live now
 //     must meet its quorum. Who is live is a node's view, not state: the
 //     node checks this rule at SubmitTx (node/api) and supplies the live
-//     set; a validator that is not in the set in force is never live.
+//     set; a validator that is not in the set in force, or is there with
+//     another consensus key (a rotation: its new key has signed nothing
+//     yet), is never live.
 //
 // Rules 1 and 2 are state: a proposal is checked at submission (CheckTx
 // and its block) and again when it executes, since the state may have
@@ -84,7 +92,8 @@ func MaxStepChange(n int) int {
 func CheckSetChange(c SetChange) error {
 	n, next := len(c.InForce.GetValidators()), len(c.Next.GetValidators())
 	model := c.Next.GetFaultModel()
-	if lowest := MinValidators(model); next < lowest && next < len(c.Decided.GetValidators()) {
+	switched := model != c.Decided.GetFaultModel()
+	if lowest := MinValidators(model); next < lowest && (next < len(c.Decided.GetValidators()) || switched) {
 		return &QuorumError{Rule: RuleMinValidators, Reason: fmt.Sprintf(
 			"%s would leave %d validators; %s mode needs at least %d", c.What, next, model, lowest)}
 	}
@@ -109,13 +118,13 @@ func CheckSetChange(c SetChange) error {
 // validators the node saw live; seen says how it knows, for the message.
 // The error is a *QuorumError.
 func CheckLiveQuorum(c SetChange, live map[string]bool, seen string) error {
-	inForce := map[string]bool{}
+	inForce := map[string]*pb.PublicKey{}
 	for _, v := range c.InForce.GetValidators() {
-		inForce[v.GetId()] = true
+		inForce[v.GetId()] = v.GetConsensusKey()
 	}
 	var up []string
 	for _, v := range c.Next.GetValidators() {
-		if live[v.GetId()] && inForce[v.GetId()] {
+		if k, ok := inForce[v.GetId()]; ok && live[v.GetId()] && crypto.PublicKeyEqual(k, v.GetConsensusKey()) {
 			up = append(up, v.GetId())
 		}
 	}
@@ -194,21 +203,59 @@ func setChangeOf(st *overlay, at uint64, atKnown bool, p *pb.SubmitProposal) (Se
 			return SetChange{}, false, err
 		}
 	}
-	next := &pb.ValidatorSet{Validators: change(slices.Clone(decided.GetValidators())), FaultModel: decided.GetFaultModel()}
-	return SetChange{What: what, InForce: inForce, Decided: decided, Next: next}, true, nil
+	return SetChange{What: what, InForce: inForce, Decided: decided, Next: change(decided)}, true, nil
 }
 
 // validatorChange names p's change to the validator set and returns it as
-// a function of the validators; nil when p changes no validator.
-func validatorChange(p *pb.SubmitProposal) (string, func([]*pb.Department) []*pb.Department) {
+// a function of the last set decided, giving the set it leaves (without an
+// effective height; the argument is not modified); nil when p changes no
+// validator.
+func validatorChange(p *pb.SubmitProposal) (string, func(*pb.ValidatorSet) *pb.ValidatorSet) {
+	next := func(vs *pb.ValidatorSet, f func([]*pb.Department) []*pb.Department) *pb.ValidatorSet {
+		return &pb.ValidatorSet{Validators: f(slices.Clone(vs.GetValidators())), FaultModel: vs.GetFaultModel()}
+	}
+	// edit replaces department id's entry with an edited copy.
+	edit := func(id string, f func(*pb.Department)) func([]*pb.Department) []*pb.Department {
+		return func(vs []*pb.Department) []*pb.Department {
+			for i, d := range vs {
+				if d.GetId() == id {
+					c := proto.CloneOf(d)
+					f(c)
+					vs[i] = c
+				}
+			}
+			return vs
+		}
+	}
 	switch c := p.GetChange().(type) {
 	case *pb.SubmitProposal_AddDepartment:
 		d := c.AddDepartment.GetDepartment()
-		return "add-department " + d.GetId(), func(vs []*pb.Department) []*pb.Department { return append(vs, d) }
+		return "add-department " + d.GetId(), func(vs *pb.ValidatorSet) *pb.ValidatorSet {
+			return next(vs, func(vs []*pb.Department) []*pb.Department { return append(vs, d) })
+		}
 	case *pb.SubmitProposal_RemoveDepartment:
 		id := c.RemoveDepartment.GetDepartmentId()
-		return "remove-department " + id, func(vs []*pb.Department) []*pb.Department {
-			return slices.DeleteFunc(vs, func(d *pb.Department) bool { return d.GetId() == id })
+		return "remove-department " + id, func(vs *pb.ValidatorSet) *pb.ValidatorSet {
+			return next(vs, func(vs []*pb.Department) []*pb.Department {
+				return slices.DeleteFunc(vs, func(d *pb.Department) bool { return d.GetId() == id })
+			})
+		}
+	case *pb.SubmitProposal_RotateValidatorKey:
+		r := c.RotateValidatorKey
+		return "rotate-validator-key " + r.GetDepartmentId(), func(vs *pb.ValidatorSet) *pb.ValidatorSet {
+			return next(vs, edit(r.GetDepartmentId(), func(d *pb.Department) { d.ConsensusKey = r.GetConsensusKey() }))
+		}
+	case *pb.SubmitProposal_RotateNodeKey:
+		r := c.RotateNodeKey
+		return "rotate-node-key " + r.GetDepartmentId(), func(vs *pb.ValidatorSet) *pb.ValidatorSet {
+			return next(vs, edit(r.GetDepartmentId(), func(d *pb.Department) { rotateNode(d, r) }))
+		}
+	case *pb.SubmitProposal_FaultModel:
+		model := c.FaultModel.GetFaultModel()
+		return "fault-model " + model, func(vs *pb.ValidatorSet) *pb.ValidatorSet {
+			n := next(vs, func(vs []*pb.Department) []*pb.Department { return vs })
+			n.FaultModel = model
+			return n
 		}
 	}
 	return "", nil

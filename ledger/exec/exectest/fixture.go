@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -25,6 +26,16 @@ func NewKey(seed string) crypto.PrivateKey {
 		panic(err) // 32-byte seeds always decode
 	}
 	return k
+}
+
+// PeerID is the libp2p peer id of the node key NewKey(seed), in its
+// canonical form.
+func PeerID(seed string) string {
+	id, err := keystore.PeerIDFromPublicKey(NewKey(seed).Public())
+	if err != nil {
+		panic(err) // NewKey's keys are valid Ed25519 keys
+	}
+	return id.String()
 }
 
 // Signer signs transactions for one identity and tracks its nonce.
@@ -110,7 +121,7 @@ func NewFixture(n int) *Fixture {
 		f.Depts = append(f.Depts, d)
 		ck := NewKey("consensus/" + d)
 		f.Consensus = append(f.Consensus, ck)
-		doc.Validators = append(doc.Validators, &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: "peer-" + d})
+		doc.Validators = append(doc.Validators, &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: PeerID("node/" + d)})
 	}
 	types := []string{LandTitle, BirthCert, BusinessLicense}
 	doc.RecordTypes = []*pb.RecordType{
