@@ -15,7 +15,7 @@ import (
 // for (ARCHITECTURE.md §1: one validator per department).
 const MaxMembers = 64
 
-// Member is a genesis validator's node: its libp2p peer id, the addresses to
+// Member is a validator's node: its libp2p peer id, the addresses to
 // dial it on, and its index in the validator set.
 type Member struct {
 	PeerID         peer.ID
@@ -35,11 +35,14 @@ type Config struct {
 	// ExternalAddrs, when set, are announced to peers instead of the
 	// listen addresses (a node behind NAT or a load balancer).
 	ExternalAddrs []string
-	// Members are the genesis validators' nodes. They are dialed, kept
-	// connected and admitted by the gater.
+	// Members are the validators' nodes at start (genesis, or the set in
+	// force). They are dialed, kept connected and admitted by the gater;
+	// Host.SetMembership replaces them when the set changes on chain.
 	Members []Member
 	// Observers are peers admitted by the gater that are not dialed: they
-	// dial us (a public portal, a department's read replica).
+	// dial us (a public portal, a department's read replica). This is the
+	// operator's static list: it stays admitted whatever membership
+	// Host.SetMembership sets.
 	Observers []peer.ID
 
 	// MaxTxBytes bounds a gossiped transaction.
@@ -145,38 +148,7 @@ func (c *Config) Validate() error {
 			bad("external address %d (%q): %v", i, s, err)
 		}
 	}
-	if len(c.Members) == 0 {
-		bad("no members")
-	}
-	if len(c.Members) > MaxMembers {
-		bad("%d members, at most %d", len(c.Members), MaxMembers)
-	}
-	seen := make(map[peer.ID]string)
-	index := make(map[uint32]bool)
-	for i, m := range c.Members {
-		if err := m.PeerID.Validate(); err != nil {
-			bad("member %d: peer id: %v", i, err)
-			continue
-		}
-		if what, dup := seen[m.PeerID]; dup {
-			bad("member %d: peer id %s already listed as %s", i, m.PeerID, what)
-		}
-		seen[m.PeerID] = fmt.Sprintf("member %d", i)
-		if index[m.ValidatorIndex] {
-			bad("member %d: validator index %d used twice", i, m.ValidatorIndex)
-		}
-		index[m.ValidatorIndex] = true
-	}
-	for i, o := range c.Observers {
-		if err := o.Validate(); err != nil {
-			bad("observer %d: peer id: %v", i, err)
-			continue
-		}
-		if what, dup := seen[o]; dup {
-			bad("observer %d: peer id %s already listed as %s", i, o, what)
-		}
-		seen[o] = fmt.Sprintf("observer %d", i)
-	}
+	checkPeers(c.Members, c.Observers, bad)
 	positive := []struct {
 		name string
 		v    int64
@@ -216,6 +188,45 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("p2p config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// checkPeers reports, through bad, what is wrong with a member list and an
+// observer list: none or too many members, a malformed peer id, a peer
+// listed twice (as a member or an observer) and a validator index used
+// twice. Config.Validate and SetMembership share it.
+func checkPeers(members []Member, observers []peer.ID, bad func(format string, args ...any)) {
+	if len(members) == 0 {
+		bad("no members")
+	}
+	if len(members) > MaxMembers {
+		bad("%d members, at most %d", len(members), MaxMembers)
+	}
+	seen := make(map[peer.ID]string)
+	index := make(map[uint32]bool)
+	for i, m := range members {
+		if err := m.PeerID.Validate(); err != nil {
+			bad("member %d: peer id: %v", i, err)
+			continue
+		}
+		if what, dup := seen[m.PeerID]; dup {
+			bad("member %d: peer id %s already listed as %s", i, m.PeerID, what)
+		}
+		seen[m.PeerID] = fmt.Sprintf("member %d", i)
+		if index[m.ValidatorIndex] {
+			bad("member %d: validator index %d used twice", i, m.ValidatorIndex)
+		}
+		index[m.ValidatorIndex] = true
+	}
+	for i, o := range observers {
+		if err := o.Validate(); err != nil {
+			bad("observer %d: peer id: %v", i, err)
+			continue
+		}
+		if what, dup := seen[o]; dup {
+			bad("observer %d: peer id %s already listed as %s", i, o, what)
+		}
+		seen[o] = fmt.Sprintf("observer %d", i)
+	}
 }
 
 // Ceilings that no configuration may exceed: they keep one frame or one

@@ -13,8 +13,9 @@
 //   - host.go: the libp2p host: TCP and QUIC, Noise and TLS, no relay, no
 //     DHT, no NAT services. Peers come from genesis and config only.
 //   - gater.go: the permissioned connection gater. A peer that is neither a
-//     genesis member nor a configured observer is refused right after the
-//     security handshake, when its peer id is first known; the refusal is
+//     member nor an observer in force (Config.Members and Observers at
+//     start, then those of each SetMembership, the static Config.Observers
+//     always) is refused right after the security handshake, when its peer id is first known; the refusal is
 //     logged with the peer id and address, at most five lines a minute (a
 //     stranger can knock in a loop with a new peer id each time); every
 //     refusal is counted in Stats.ConnsRefused.
@@ -23,6 +24,10 @@
 //   - peers.go: the peer manager, one goroutine that owns all per-peer
 //     state: it dials every member, redials with exponential backoff and
 //     seeded jitter, pings for round-trip times, and answers Peers().
+//   - membership.go: SetMembership, the live consortium (issue 17): the
+//     gater's allowed set, the peer manager's members and observers and the
+//     peerstore follow the membership committed on chain, and connections
+//     of peers no longer admitted are closed.
 //   - gossip.go, validate.go: gossipsub topics /govnode/<chain>/tx/1 and
 //     /govnode/<chain>/consensus/1 with validators (cheap checks first,
 //     signatures after, reject for provably bad data, ignore for stale),
@@ -45,7 +50,9 @@
 // # Concurrency
 //
 // The peer manager goroutine owns connection state; Peers() asks it through
-// a request channel carrying a reply channel. Gossip validators read an
+// a request channel carrying a reply channel, and SetMembership hands it a
+// new membership the same way. The gater's allowed set is an immutable map
+// behind an atomic pointer, replaced whole by SetMembership. Gossip validators read an
 // immutable ValidatorSet snapshot through an atomic pointer and never take
 // a lock the consensus loop holds. Counters are atomics read by Stats().
 package p2p

@@ -13,12 +13,17 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// gater admits only the consortium: genesis members and configured
-// observers. The peer id is known after the security handshake, so that is
-// where strangers are refused (InterceptSecured); we also never dial one.
-// The allowed set is immutable and read without a lock.
+// gater admits only the consortium: the members and observers in force and
+// the operator's static observers (Config.Observers). The peer id is known
+// after the security handshake, so that is where strangers are refused
+// (InterceptSecured); we also never dial one. The allowed set is an
+// immutable map behind an atomic pointer: reads take no lock, and
+// Host.SetMembership replaces the whole map at a membership change.
 type gater struct {
-	allowed map[peer.ID]struct{}
+	allowed atomic.Pointer[map[peer.ID]struct{}]
+	// static are Config.Observers, the operator's local allow-list: they
+	// stay admitted whatever the membership in force.
+	static  []peer.ID
 	log     *slog.Logger
 	refused *atomic.Uint64
 	lines   *refusalLog
@@ -27,19 +32,31 @@ type gater struct {
 var _ connmgr.ConnectionGater = (*gater)(nil)
 
 func newGater(cfg *Config, log *slog.Logger, refused *atomic.Uint64, clock Clock) *gater {
-	g := &gater{allowed: make(map[peer.ID]struct{}), log: log, refused: refused,
+	g := &gater{static: append([]peer.ID(nil), cfg.Observers...), log: log, refused: refused,
 		lines: &refusalLog{clock: clock, window: refusalLogWindow, burst: refusalLogBurst}}
-	for _, m := range cfg.Members {
-		g.allowed[m.PeerID] = struct{}{}
-	}
-	for _, o := range cfg.Observers {
-		g.allowed[o] = struct{}{}
-	}
+	g.set(cfg.Members, nil)
 	return g
 }
 
+// set makes the allowed set members ∪ observers ∪ the static observers. The
+// new map is built aside and published at once: a reader sees the old set
+// or the new one, never a mix.
+func (g *gater) set(members []Member, observers []peer.ID) {
+	allowed := make(map[peer.ID]struct{}, len(members)+len(observers)+len(g.static))
+	for _, m := range members {
+		allowed[m.PeerID] = struct{}{}
+	}
+	for _, o := range observers {
+		allowed[o] = struct{}{}
+	}
+	for _, o := range g.static {
+		allowed[o] = struct{}{}
+	}
+	g.allowed.Store(&allowed)
+}
+
 func (g *gater) admits(p peer.ID) bool {
-	_, ok := g.allowed[p]
+	_, ok := (*g.allowed.Load())[p]
 	return ok
 }
 

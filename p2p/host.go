@@ -3,8 +3,6 @@ package p2p
 import (
 	"fmt"
 	ma "github.com/multiformats/go-multiaddr"
-	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -25,7 +23,7 @@ const memberTag = "govnode-member"
 // Noise and TLS, yamux, the gater and explicit resource limits; no relay,
 // no NAT port mapping, no AutoNAT or hole punching, no routing (no DHT):
 // peers come from genesis and config.
-func newHost(cfg *Config, key lcrypto.PrivKey, log *slog.Logger, refused *atomic.Uint64, clock Clock) (host.Host, error) {
+func newHost(cfg *Config, key lcrypto.PrivKey, g *gater) (host.Host, error) {
 	rm, err := resourceManager(cfg)
 	if err != nil {
 		return nil, err
@@ -58,7 +56,7 @@ func newHost(cfg *Config, key lcrypto.PrivKey, log *slog.Logger, refused *atomic
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.DefaultMuxers,
-		libp2p.ConnectionGater(newGater(cfg, log, refused, clock)),
+		libp2p.ConnectionGater(g),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),

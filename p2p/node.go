@@ -27,12 +27,22 @@ type Host struct {
 	cfg      Config
 	log      *slog.Logger
 	host     host.Host
+	gater    *gater
 	vset     atomic.Pointer[ValidatorSet]
 	counters counters
 
 	gossip *gossip
 	peers  *peerManager
 	sync   *syncService
+
+	// memberMu serialises SetMembership calls, so the gater, the peer
+	// manager and the peerstore always end on the same membership.
+	memberMu sync.Mutex
+	members  []Member // in force, in validator order; under memberMu
+	// localAddrs are the Config.Members addresses (genesis and the
+	// operator's persistent peers, ConfigFor): kept as extra addresses of
+	// the peer while it is a member. Read-only after New.
+	localAddrs map[peer.ID][]ma.Multiaddr
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -74,10 +84,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	}
 	cfg = cloneConfig(cfg)
 
-	n := &Host{cfg: cfg, log: o.log}
+	n := &Host{cfg: cfg, log: o.log, members: cfg.Members, localAddrs: make(map[peer.ID][]ma.Multiaddr, len(cfg.Members))}
 	n.vset.Store(o.vset)
+	for _, m := range cfg.Members {
+		n.localAddrs[m.PeerID] = transportAddrs(m.Addrs)
+	}
 
-	h, err := newHost(&cfg, o.key, n.log, &n.counters.connsRefused, o.clock)
+	n.gater = newGater(&cfg, o.log, &n.counters.connsRefused, o.clock)
+	h, err := newHost(&cfg, o.key, n.gater)
 	if err != nil {
 		return nil, err
 	}

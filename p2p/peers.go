@@ -19,10 +19,13 @@ import (
 // PeerInfo is one consortium peer's state, for status output and metrics.
 type PeerInfo struct {
 	ID peer.ID
-	// Member is true for genesis members (dialed and kept connected), false
+	// Member is true for the members in force (dialed and kept connected:
+	// the genesis members, then those of the last SetMembership), false
 	// for observers (admitted when they dial us).
-	Member         bool
-	ValidatorIndex uint32 // meaningful for members only
+	Member bool
+	// ValidatorIndex is the member's index in the validator set in force;
+	// meaningful for members only.
+	ValidatorIndex uint32
 	Connected      bool
 	// LastSeen is the last time the peer connected or answered a ping.
 	LastSeen time.Time
@@ -47,22 +50,37 @@ type peerState struct {
 	gossipMissing int
 }
 
+// Dial and ping results carry the state they were started for: a peer
+// removed by SetMembership (and perhaps added again) while its dial or ping
+// was in flight has a new state, or none, and the stale result is dropped.
 type dialResult struct {
 	id  peer.ID
+	st  *peerState
 	err error
 }
 
 type pingResult struct {
 	id  peer.ID
+	st  *peerState
 	rtt time.Duration
 	err error
 }
 
+// membershipUpdate is a new membership for the manager's loop: members in
+// validator order, and every observer to track (governed and static).
+type membershipUpdate struct {
+	members   []Member
+	observers []peer.ID
+	applied   chan struct{} // closed once the loop has applied it
+}
+
 // peerManager keeps every member connected. One goroutine (run) owns all
-// per-peer state; connectedness events, dial and ping results and Peers()
-// requests reach it through channels. Dials and pings run in goroutines of
-// their own, at most one of each per configured peer, so their number is
-// bounded by the consortium's size.
+// per-peer state; connectedness events, dial and ping results, membership
+// updates and Peers() requests reach it through channels. Dials and pings
+// run in goroutines of their own, at most one of each per tracked peer
+// (a peer removed and added again while one is in flight may briefly have
+// two), so their number is bounded by the consortium's size; each hands its
+// result back unless the manager has stopped.
 type peerManager struct {
 	n     *Host
 	clock Clock
@@ -70,6 +88,7 @@ type peerManager struct {
 	sub   event.Subscription
 
 	reqs     chan chan []PeerInfo
+	updates  chan membershipUpdate
 	dialDone chan dialResult
 	pingDone chan pingResult
 	done     chan struct{}
@@ -90,33 +109,78 @@ func newPeerManager(n *Host, clock Clock, rng *rand.Rand) (*peerManager, error) 
 		rng:      rng,
 		sub:      sub,
 		reqs:     make(chan chan []PeerInfo),
+		updates:  make(chan membershipUpdate),
 		dialDone: make(chan dialResult, tracked),
 		pingDone: make(chan pingResult, tracked),
 		done:     make(chan struct{}),
 		state:    make(map[peer.ID]*peerState, tracked),
 	}
 	self := n.host.ID()
-	now := clock.Now()
 	for _, mem := range n.cfg.Members {
-		if mem.PeerID == self {
-			continue
+		if mem.PeerID != self {
+			n.host.Peerstore().AddAddrs(mem.PeerID, transportAddrs(mem.Addrs), peerstore.PermanentAddrTTL)
 		}
-		n.host.Peerstore().AddAddrs(mem.PeerID, transportAddrs(mem.Addrs), peerstore.PermanentAddrTTL)
-		m.state[mem.PeerID] = &peerState{info: PeerInfo{
-			ID: mem.PeerID, Member: true, ValidatorIndex: mem.ValidatorIndex, NextDial: now,
-		}}
 	}
-	for _, o := range n.cfg.Observers {
-		if o == self {
-			continue
-		}
-		m.state[o] = &peerState{info: PeerInfo{ID: o}}
-	}
-	// The host listens before we subscribe: a peer that dialed in between
-	// is connected with no event to tell us. Read the state now; later
-	// changes are queued in sub.
-	m.resync(now)
+	// apply reads the host's connectedness of every peer it adds: the host
+	// listens before we subscribe, and a peer that dialed in between is
+	// connected with no event to tell us. Later changes are queued in sub.
+	m.apply(n.cfg.Members, n.cfg.Observers, clock.Now())
 	return m, nil
+}
+
+// apply makes the tracked peers the members (dialed, with their validator
+// index) and the observers (not dialed; a peer that is both is a member);
+// this node itself is never tracked. A peer that stays keeps its state (its
+// connection, failures, RTT); a new one is due for a dial now if it is a
+// member; a removed one is forgotten, and results of its dial or ping
+// still in flight are dropped.
+func (m *peerManager) apply(members []Member, observers []peer.ID, now time.Time) {
+	self := m.n.host.ID()
+	want := make(map[peer.ID]PeerInfo, len(members)+len(observers))
+	for _, o := range observers {
+		want[o] = PeerInfo{ID: o}
+	}
+	for _, mem := range members {
+		want[mem.PeerID] = PeerInfo{ID: mem.PeerID, Member: true, ValidatorIndex: mem.ValidatorIndex}
+	}
+	delete(want, self)
+	for id, s := range m.state {
+		if _, ok := want[id]; !ok {
+			delete(m.state, id)
+			m.n.log.Debug("p2p: peer no longer tracked", "peer", id.String(), "was_member", s.info.Member)
+		}
+	}
+	for id, w := range want {
+		s, ok := m.state[id]
+		if !ok {
+			s = &peerState{info: PeerInfo{ID: id, Member: w.Member, ValidatorIndex: w.ValidatorIndex, NextDial: now}}
+			m.state[id] = s
+			m.setConnected(s, m.n.connected(id), now)
+			continue
+		}
+		if w.Member && !s.info.Member && !s.info.Connected {
+			// An observer that became a member: dial it now.
+			s.info.NextDial, s.info.Failures = now, 0
+		}
+		s.info.Member, s.info.ValidatorIndex = w.Member, w.ValidatorIndex
+	}
+}
+
+// update hands a new membership to the loop and waits until it is applied;
+// ErrClosed once the manager has stopped.
+func (m *peerManager) update(members []Member, observers []peer.ID) error {
+	u := membershipUpdate{members: members, observers: observers, applied: make(chan struct{})}
+	select {
+	case m.updates <- u:
+	case <-m.done:
+		return ErrClosed
+	}
+	select {
+	case <-u.applied:
+		return nil
+	case <-m.done:
+		return ErrClosed
+	}
 }
 
 // run is the manager's loop; it returns when ctx ends.
@@ -145,6 +209,11 @@ func (m *peerManager) run(ctx context.Context) {
 			m.onPing(r)
 		case <-pingTick:
 			m.resync(m.clock.Now())
+			// The events above close a removed peer's late connection;
+			// this sweep covers any event the bus did not deliver.
+			if ids := m.n.notAdmitted(); len(ids) > 0 {
+				m.n.wg.Go(func() { m.n.closePeers(ids) })
+			}
 			m.pingAll(ctx)
 			pingTick = m.clock.After(m.n.cfg.PingInterval)
 		case <-gossipTick:
@@ -152,6 +221,9 @@ func (m *peerManager) run(ctx context.Context) {
 			gossipTick = m.clock.After(m.n.cfg.GossipCheckInterval)
 		case reply := <-m.reqs:
 			reply <- m.snapshot()
+		case u := <-m.updates:
+			m.apply(u.members, u.observers, m.clock.Now())
+			close(u.applied)
 		case <-wake:
 		}
 	}
@@ -170,7 +242,10 @@ func (m *peerManager) dialDue(ctx context.Context, now time.Time) {
 			dctx, cancel := context.WithTimeout(network.WithForceDirectDial(ctx, "govnode member redial"), m.n.cfg.DialTimeout)
 			defer cancel()
 			err := m.n.host.Connect(dctx, peer.AddrInfo{ID: id})
-			m.dialDone <- dialResult{id: id, err: err} // buffered: one slot per peer
+			select {
+			case m.dialDone <- dialResult{id: id, st: s, err: err}:
+			case <-ctx.Done(): // the loop has stopped reading
+			}
 		})
 	}
 }
@@ -195,6 +270,12 @@ func (m *peerManager) nextWake(now time.Time) (time.Duration, bool) {
 func (m *peerManager) onConnectedness(e event.EvtPeerConnectednessChanged) {
 	s, ok := m.state[e.Peer]
 	if !ok {
+		// A connection the gater admitted just before SetMembership
+		// removed the peer can finish its upgrade after SetMembership
+		// closed the peer's connections; its event lands here.
+		if id := e.Peer; e.Connectedness == network.Connected && !m.n.gater.admits(id) {
+			m.n.wg.Go(func() { m.n.closePeers([]peer.ID{id}) })
+		}
 		return
 	}
 	m.setConnected(s, e.Connectedness == network.Connected, m.clock.Now())
@@ -240,7 +321,13 @@ func (m *peerManager) resync(now time.Time) {
 }
 
 func (m *peerManager) onDial(r dialResult) {
+	if r.err != nil {
+		m.n.counters.dialFailures.Add(1)
+	}
 	s := m.state[r.id]
+	if s == nil || s != r.st {
+		return // the peer was removed while the dial was in flight
+	}
 	s.dialing = false
 	if r.err == nil {
 		// Usually the connectedness event has marked it connected already.
@@ -255,7 +342,6 @@ func (m *peerManager) onDial(r dialResult) {
 		}
 		return
 	}
-	m.n.counters.dialFailures.Add(1)
 	delay := backoffDelay(s.info.Failures, &m.n.cfg, m.rng)
 	s.info.Failures++
 	s.info.NextDial = m.clock.Now().Add(delay)
@@ -317,13 +403,19 @@ func (m *peerManager) pingAll(ctx context.Context) {
 			if !ok { // closed without a result: the context ended first
 				res.Error = pctx.Err()
 			}
-			m.pingDone <- pingResult{id: id, rtt: res.RTT, err: res.Error} // buffered: one slot per peer
+			select {
+			case m.pingDone <- pingResult{id: id, st: s, rtt: res.RTT, err: res.Error}:
+			case <-ctx.Done(): // the loop has stopped reading
+			}
 		})
 	}
 }
 
 func (m *peerManager) onPing(r pingResult) {
 	s := m.state[r.id]
+	if s == nil || s != r.st {
+		return // the peer was removed while the ping was in flight
+	}
 	s.pinging = false
 	if r.err != nil {
 		m.n.log.Debug("p2p: ping failed", "peer", r.id.String(), "err", r.err)
@@ -350,8 +442,9 @@ func (m *peerManager) snapshot() []PeerInfo {
 	return out
 }
 
-// Peers returns the state of every configured member and observer, sorted
-// by peer id; nil after Close.
+// Peers returns the state of every member and observer in force (those of
+// the last SetMembership, or of the Config, with the static observers),
+// sorted by peer id; nil after Close.
 func (n *Host) Peers() []PeerInfo {
 	reply := make(chan []PeerInfo, 1)
 	select {
