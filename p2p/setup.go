@@ -22,6 +22,30 @@ type Setup struct {
 	Self peer.ID
 }
 
+// MembersOf is the p2p membership of a validator set: each validator's
+// node, by its department's peer id and addresses, in validator order.
+// ConfigFor uses it at start, and the node at each governed change
+// (Host.SetMembership).
+func MembersOf(vs *pb.ValidatorSet) ([]Member, error) {
+	var out []Member
+	for i, v := range vs.GetValidators() {
+		id, err := peer.Decode(v.GetPeerId())
+		if err != nil {
+			return nil, fmt.Errorf("validator %d peer id: %w", i, err)
+		}
+		m := Member{PeerID: id, ValidatorIndex: uint32(i)}
+		for _, a := range v.GetAddrs() {
+			addr, err := ma.NewMultiaddr(a)
+			if err != nil {
+				return nil, fmt.Errorf("validator %d address %q: %w", i, a, err)
+			}
+			m.Addrs = append(m.Addrs, addr)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
 // ConfigFor builds the p2p configuration of a node of the chain: its
 // members from the validator set, message limits from the chain's
 // parameters, and the node's addresses, extra peer addresses and
@@ -35,21 +59,11 @@ func ConfigFor(s Setup) (Config, error) {
 	if mb := int(s.Params.GetMaxBlockBytes()) + (1 << 20); mb > c.MaxConsensusBytes {
 		c.MaxConsensusBytes = mb
 	}
-	for i, v := range s.Validators.GetValidators() {
-		id, err := peer.Decode(v.GetPeerId())
-		if err != nil {
-			return c, fmt.Errorf("validator %d peer id: %w", i, err)
-		}
-		m := Member{PeerID: id, ValidatorIndex: uint32(i)}
-		for _, a := range v.GetAddrs() {
-			addr, err := ma.NewMultiaddr(a)
-			if err != nil {
-				return c, fmt.Errorf("validator %d address %q: %w", i, a, err)
-			}
-			m.Addrs = append(m.Addrs, addr)
-		}
-		c.Members = append(c.Members, m)
+	members, err := MembersOf(s.Validators)
+	if err != nil {
+		return c, err
 	}
+	c.Members = members
 	// Persistent peers give more addresses for members (a department's
 	// other interface, a relay host); a peer that is not a member is an
 	// error, since the gater would refuse it anyway.

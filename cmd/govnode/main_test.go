@@ -440,3 +440,69 @@ func TestBadGlobalFlags(t *testing.T) {
 		t.Fatalf("--log-level loud: %v", r.err)
 	}
 }
+
+// `govnode testnet join` writes the next department's node home for a
+// running test network: its ports in the layout, every existing node as a
+// persistent peer, the same genesis, keys, and the department record and
+// admin key an add-department proposal carries; it refuses any index but
+// the next, and a directory that is not a test network.
+func TestTestnetJoin(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "net")
+	mustRun(t, nil, "testnet", "--validators", "4", "--out", dir, "--accounts", "0", "--base-port", "31000")
+	r := mustRun(t, nil, "testnet", "join", "--out", dir, "--index", "4", "--output", "json")
+	var j testnetJoin
+	if err := json.Unmarshal([]byte(r.out), &j); err != nil {
+		t.Fatalf("join output: %v\n%s", err, r.out)
+	}
+	cfg, err := node.LoadConfig(j.Node.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.ListenAddr != "127.0.0.1:31041" || cfg.P2P.ListenAddrs[0] != "/ip4/127.0.0.1/tcp/31040" || len(cfg.P2P.PersistentPeers) != 4 {
+		t.Fatalf("node4 config: api %s p2p %v peers %v", cfg.API.ListenAddr, cfg.P2P.ListenAddrs, cfg.P2P.PersistentPeers)
+	}
+	vk, err := keystore.Load(j.Node.ValidatorKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keyString(vk.Public()) != j.Department.ConsensusKey || j.Department.ID != "dept4" || j.Department.PeerID != j.Node.PeerID || len(j.Department.Addrs) != 2 {
+		t.Fatalf("department %+v, key file %s", j.Department, keyString(vk.Public()))
+	}
+	if _, err := keystore.Load(j.Node.Admin.Key, ""); err != nil || j.Node.Admin.ID != "dept4-admin" {
+		t.Fatalf("admin %+v: %v", j.Node.Admin, err)
+	}
+	a, err := genesis.Hash(mustLoadGenesis(t, filepath.Join(dir, "genesis.json")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := genesis.Hash(mustLoadGenesis(t, cfg.ResolvePath(cfg.GenesisFile)))
+	if err != nil || string(a) != string(b) {
+		t.Fatalf("node4's genesis differs from the network's (%v)", err)
+	}
+	var sum testnetSummary
+	raw, err := os.ReadFile(filepath.Join(dir, "testnet.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &sum); err != nil || len(sum.Nodes) != 5 || sum.Nodes[4].PeerID != j.Node.PeerID {
+		t.Fatalf("testnet.json after join: %d nodes (%v)", len(sum.Nodes), err)
+	}
+	for _, bad := range [][]string{
+		{"testnet", "join", "--out", dir, "--index", "4"},         // taken
+		{"testnet", "join", "--out", dir, "--index", "7"},         // not the next
+		{"testnet", "join", "--out", t.TempDir(), "--index", "0"}, // not a test network
+	} {
+		if r := run(t, nil, bad...); r.err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+}
+
+func mustLoadGenesis(t *testing.T, path string) *pb.GenesisDoc {
+	t.Helper()
+	doc, err := genesis.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}

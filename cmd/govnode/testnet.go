@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node"
+	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -118,7 +121,132 @@ peers. Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 	cmd.Flags().IntVar(&o.accounts, "accounts", 64, "number of citizen accounts for benchmarks")
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
 	_ = cmd.MarkFlagRequired("out")
+	cmd.AddCommand(newTestnetJoinCmd(c))
 	return cmd
+}
+
+// testnetJoin is what `govnode testnet join` prints: the new node, and the
+// department record and admin an add-department proposal carries.
+type testnetJoin struct {
+	Node       testnetNode `json:"node"`
+	Department struct {
+		ID           string   `json:"id"`
+		Name         string   `json:"name"`
+		ConsensusKey string   `json:"consensus_key"`
+		PeerID       string   `json:"peer_id"`
+		Addrs        []string `json:"addrs"`
+	} `json:"department"`
+	AdminPublicKey string `json:"admin_public_key"`
+}
+
+func newTestnetJoinCmd(c *cli) *cobra.Command {
+	var out string
+	var index int
+	cmd := &cobra.Command{
+		Use:   "join --out DIR --index K",
+		Short: "Write the home of a new department's node K for a running test network",
+		Long: `Join writes DIR/node{K} for department dept{K}, to be added to the running test
+network in DIR by governance (scripts/testnet.sh join K does the whole dance):
+its config (ports from the network's layout, every existing node as a persistent
+peer, the network's genesis), node and validator keys, and keys/admin.key for
+the department's first admin, dept{K}-admin. It adds the node to
+DIR/testnet.json and prints the department record the add-department proposal
+carries. Keys are written UNENCRYPTED, as for the rest of the test network.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.runTestnetJoin(cmd, out, index)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the test network's directory (govnode testnet --out)")
+	cmd.Flags().IntVar(&index, "index", -1, "the new node's index K (the next one after the network's nodes)")
+	_ = cmd.MarkFlagRequired("out")
+	_ = cmd.MarkFlagRequired("index")
+	return cmd
+}
+
+func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	sumPath := filepath.Join(out, "testnet.json")
+	raw, err := os.ReadFile(sumPath)
+	if err != nil {
+		return fmt.Errorf("--out: not a test network: %w", err)
+	}
+	var sum testnetSummary
+	if err := json.Unmarshal(raw, &sum); err != nil {
+		return fmt.Errorf("%s: %w", sumPath, err)
+	}
+	if len(sum.Nodes) == 0 {
+		return fmt.Errorf("%s lists no nodes", sumPath)
+	}
+	if k != len(sum.Nodes) || k >= p2p.MaxMembers {
+		return fmt.Errorf("--index %d: the network has nodes 0..%d; the next is %d (at most %d)", k, len(sum.Nodes)-1, len(sum.Nodes), p2p.MaxMembers-1)
+	}
+	if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("node%d", k))); err == nil {
+		return fmt.Errorf("--index %d: %s exists", k, filepath.Join(out, fmt.Sprintf("node%d", k)))
+	}
+	// The layout: node 0's p2p port is the base.
+	var base int
+	if _, err := fmt.Sscanf(sum.Nodes[0].ListenP2PAddr[0], "/ip4/127.0.0.1/tcp/%d", &base); err != nil {
+		return fmt.Errorf("node0's p2p address %q: %w", sum.Nodes[0].ListenP2PAddr[0], err)
+	}
+	if last := base + k*portStride + portOffsetPprof; last > 65535 {
+		return fmt.Errorf("--index %d needs ports up to %d", k, last)
+	}
+	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
+	keyOpts := keystore.Options{Unencrypted: true}
+	dept := fmt.Sprintf("dept%d", k)
+	res, tn, err := writeTestnetHome(out, k, base, dept, keyOpts)
+	if err != nil {
+		return err
+	}
+	adminKey, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+	if err != nil {
+		return err
+	}
+	adminPath := filepath.Join(tn.Home, "keys", "admin.key")
+	opts := keyOpts
+	opts.Kind = keystore.KindAccount
+	if err := keystore.Save(adminPath, adminKey, opts); err != nil {
+		return err
+	}
+	tn.Admin = testnetAccount{ID: dept + "-admin", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL.String(), DepartmentID: dept,
+		Roles: []string{pb.Role_ROLE_ADMIN.String()}, Key: adminPath}
+	res.Config.P2P.PersistentPeers = []string{}
+	for _, other := range sum.Nodes {
+		res.Config.P2P.PersistentPeers = append(res.Config.P2P.PersistentPeers, other.P2PAddr)
+	}
+	if err := res.Config.Validate(); err != nil {
+		return fmt.Errorf("node%d config: %w", k, err)
+	}
+	if err := node.WriteConfig(res.ConfigPath, res.Config); err != nil {
+		return err
+	}
+	doc, err := genesis.Load(sum.Genesis)
+	if err != nil {
+		return err
+	}
+	if err := genesis.Save(res.Config.ResolvePath(res.Config.GenesisFile), doc, false); err != nil {
+		return err
+	}
+	sum.Nodes = append(sum.Nodes, tn)
+	if err := writeJSONFile(sumPath, sum); err != nil {
+		return err
+	}
+	j := testnetJoin{Node: tn, AdminPublicKey: keyString(adminKey.Public())}
+	d := testnetDepartment(tn, res)
+	j.Department.ID, j.Department.Name, j.Department.ConsensusKey = d.GetId(), d.GetName(), keyString(d.GetConsensusKey())
+	j.Department.PeerID, j.Department.Addrs = d.GetPeerId(), d.GetAddrs()
+	if c.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), j)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "wrote %s for department %s: api %s p2p %s\n", tn.Home, dept, tn.APIAddr, tn.P2PAddr)
+	fmt.Fprintf(w, "  consensus key %s\n  peer id %s\n  admin %s (%s)\n", j.Department.ConsensusKey, tn.PeerID, tn.Admin.ID, j.AdminPublicKey)
+	fmt.Fprintf(w, "add it by governance (an add-department proposal), then start it: govnode start --home %s\n", tn.Home)
+	return nil
 }
 
 func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
@@ -184,56 +312,21 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 
 	homes := make([]*homeResult, n)
 	for i := range n {
-		home := filepath.Join(out, fmt.Sprintf("node%d", i))
-		p2pPort := o.basePort + i*portStride
-		cfg := node.DefaultConfig(home)
-		cfg.Moniker = fmt.Sprintf("node%d", i)
-		cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
-		cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
-		cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
-		// The nodes share one machine: each keeps its Go memory near
-		// its share (the garbage collector works harder near the limit).
-		cfg.MemoryLimitMiB = testnetMemoryLimitMiB
-		// Benchmarks send many txs per signer ahead of commits.
-		cfg.Mempool.MaxNonceGap = 1024
-		cfg.Mempool.MaxSignerTxs = 1024
-		cfg.Mempool.MaxSignerBytes = 16 << 20
-		cfg.Mempool.MaxTxs = 50000
-		cfg.P2P.ListenAddrs = []string{
-			fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
-			fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),
-		}
-		if err := cfg.Validate(); err != nil {
-			return fmt.Errorf("node%d config: %w", i, err)
-		}
-		res, err := initHome(cfg, keyOpts)
+		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], keyOpts)
 		if err != nil {
-			return fmt.Errorf("node%d: %w", i, err)
+			return err
 		}
 		homes[i] = res
-		dept := &pb.Department{
-			Id: depts[i], Name: fmt.Sprintf("Department %d", i), ConsensusKey: res.ValidatorKey.Public(),
-			PeerId: res.PeerID, Addrs: cfg.P2P.ListenAddrs,
-		}
+		dept := testnetDepartment(tn, res)
 		doc.Validators = append(doc.Validators, dept)
 		// The node's own identity, which signs the equivocation evidence it
 		// finds (genesis.ValidatorIdentityID).
 		doc.Identities = append(doc.Identities, genesis.ValidatorIdentity(dept))
-		tn := testnetNode{
-			Name: cfg.Moniker, DepartmentID: depts[i], Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
-			APIAddr: cfg.API.ListenAddr, MetricsAddr: cfg.Metrics.ListenAddr,
-			P2PAddr:       cfg.P2P.ListenAddrs[0] + "/p2p/" + res.PeerID,
-			QUICAddr:      cfg.P2P.ListenAddrs[1] + "/p2p/" + res.PeerID,
-			ValidatorKey:  cfg.ResolvePath(cfg.ValidatorKeyFile),
-			NodeKey:       cfg.ResolvePath(cfg.NodeKeyFile),
-			ValidatorPub:  keyString(res.ValidatorKey.Public()),
-			ListenP2PAddr: cfg.P2P.ListenAddrs,
-		}
-		if tn.Admin, err = newAccount(filepath.Join(home, "keys", "admin.key"), depts[i]+"-admin", depts[i],
+		if tn.Admin, err = newAccount(filepath.Join(tn.Home, "keys", "admin.key"), depts[i]+"-admin", depts[i],
 			pb.IdentityKind_IDENTITY_KIND_OFFICIAL, []pb.Role{pb.Role_ROLE_ADMIN}, nil); err != nil {
 			return err
 		}
-		if tn.Official, err = newAccount(filepath.Join(home, "keys", "official.key"), depts[i]+"-official", depts[i],
+		if tn.Official, err = newAccount(filepath.Join(tn.Home, "keys", "official.key"), depts[i]+"-official", depts[i],
 			pb.IdentityKind_IDENTITY_KIND_OFFICIAL, []pb.Role{pb.Role_ROLE_REGISTRAR, pb.Role_ROLE_ISSUER}, allTypes); err != nil {
 			return err
 		}
@@ -300,6 +393,57 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	fmt.Fprintf(w, "  %d citizen accounts in %s\n", o.accounts, filepath.Join(out, "accounts"))
 	fmt.Fprintf(w, "genesis %s\nsummary %s\n", sum.GenesisHash, filepath.Join(out, "testnet.json"))
 	return nil
+}
+
+// writeTestnetHome writes the home of test network node i (config, node
+// and validator keys, data directory) with the port layout of
+// --base-port; its persistent peers are filled in later.
+func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore.Options) (*homeResult, testnetNode, error) {
+	home := filepath.Join(out, fmt.Sprintf("node%d", i))
+	p2pPort := basePort + i*portStride
+	cfg := node.DefaultConfig(home)
+	cfg.Moniker = fmt.Sprintf("node%d", i)
+	cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
+	cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
+	cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
+	// The nodes share one machine: each keeps its Go memory near its share
+	// (the garbage collector works harder near the limit).
+	cfg.MemoryLimitMiB = testnetMemoryLimitMiB
+	// Benchmarks send many txs per signer ahead of commits.
+	cfg.Mempool.MaxNonceGap = 1024
+	cfg.Mempool.MaxSignerTxs = 1024
+	cfg.Mempool.MaxSignerBytes = 16 << 20
+	cfg.Mempool.MaxTxs = 50000
+	cfg.P2P.ListenAddrs = []string{
+		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
+		fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, testnetNode{}, fmt.Errorf("node%d config: %w", i, err)
+	}
+	res, err := initHome(cfg, keyOpts)
+	if err != nil {
+		return nil, testnetNode{}, fmt.Errorf("node%d: %w", i, err)
+	}
+	tn := testnetNode{
+		Name: cfg.Moniker, DepartmentID: dept, Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
+		APIAddr: cfg.API.ListenAddr, MetricsAddr: cfg.Metrics.ListenAddr,
+		P2PAddr:       cfg.P2P.ListenAddrs[0] + "/p2p/" + res.PeerID,
+		QUICAddr:      cfg.P2P.ListenAddrs[1] + "/p2p/" + res.PeerID,
+		ValidatorKey:  cfg.ResolvePath(cfg.ValidatorKeyFile),
+		NodeKey:       cfg.ResolvePath(cfg.NodeKeyFile),
+		ValidatorPub:  keyString(res.ValidatorKey.Public()),
+		ListenP2PAddr: cfg.P2P.ListenAddrs,
+	}
+	return res, tn, nil
+}
+
+// testnetDepartment is the department record of test network node tn.
+func testnetDepartment(tn testnetNode, res *homeResult) *pb.Department {
+	return &pb.Department{
+		Id: tn.DepartmentID, Name: "Department " + strings.TrimPrefix(tn.DepartmentID, "dept"), ConsensusKey: res.ValidatorKey.Public(),
+		PeerId: res.PeerID, Addrs: tn.ListenP2PAddr,
+	}
 }
 
 func keyString(pub *pb.PublicKey) string {
