@@ -163,7 +163,13 @@ consensus key), with which the node signs the equivocation evidence it finds.
 
 // fillFromHome completes d from the node home c.home.
 func fillFromHome(c *cli, d *pb.Department, takeAddrs bool) error {
-	cfgPath := filepath.Join(c.home, configFileName)
+	return fillFromHomeDir(c.home, d, takeAddrs)
+}
+
+// fillFromHomeDir completes d from the node home home: the consensus key
+// and peer id it lacks, and with takeAddrs its p2p addresses.
+func fillFromHomeDir(home string, d *pb.Department, takeAddrs bool) error {
+	cfgPath := filepath.Join(home, configFileName)
 	cfg, err := node.LoadConfig(cfgPath)
 	if err != nil {
 		return fmt.Errorf("read node home (or give --consensus-key and --peer-id): %w", err)

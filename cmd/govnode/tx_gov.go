@@ -1,12 +1,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -18,15 +26,31 @@ func newTxGovCmd(c *cli) *cobra.Command {
 		Long: `Propose submits a proposal. Complex payloads come from a JSON file in the
 protobuf JSON form of their message:
 
-  add-department     --file: AddDepartment {"department": {...}, "admin": {...}}
-  params             --file: Params {"maxBlockTxs": "5000", ...}
-  record-type        --file: RecordType {"id": "...", "createDepartments": [...], ...}
-  contract-template  --file: ContractTemplate {"id": "...", "roles": [...], ...}
-  remove-department  --department ID`,
+  add-department        --file: AddDepartment {"department": {...}, "admin": {...}}
+                        or --department ID --admin ID --admin-key KEY and
+                        --consensus-key KEY --peer-id ID [--addr A]... or --node-home DIR
+  remove-department     --department ID
+  rotate-validator-key  --department ID --consensus-key KEY (e.g. keys/validator.pending.key)
+  rotate-node-key       --department ID --peer-id ID|KEYFILE [--addr A]...
+  fault-model           --fault-model crash|byzantine
+  add-observer          --peer-id ID|KEYFILE [--name NAME]
+  remove-observer       --peer-id ID|KEYFILE
+  params                --file: Params {"maxBlockTxs": "5000", ...}
+  record-type           --file: RecordType {"id": "...", "createDepartments": [...], ...}
+  contract-template     --file: ContractTemplate {"id": "...", "roles": [...], ...}
+
+A KEY is scheme:base64, base64 (ed25519) or a key file (its public half; no
+passphrase needed). A validator-set change (add, remove, rotations, fault
+model) takes effect at the deciding height + validator_change_delay; a key
+rotation is proposed by an admin of the rotated department. --title defaults
+to the verb and its subject.`,
 	}
 	var (
 		pid, title, file, dept, vote string
 		end                          uint64
+		// add-department, rotations, observers, fault model
+		name, consKey, peerID, nodeHome, admin, adminKey, adminName, model string
+		addrs                                                              []string
 	)
 	commonFlags := func(f *pflag.FlagSet) {
 		f.StringVar(&pid, "id", "", "proposal id")
@@ -38,20 +62,39 @@ protobuf JSON form of their message:
 		change(p)
 		return func(b *pb.TxBody) { b.Action = &pb.TxBody_SubmitProposal{SubmitProposal: p} }
 	}
+	// titled is proposal with --title defaulting to def.
+	titled := func(def string, change func(p *pb.SubmitProposal)) func(*pb.TxBody) {
+		if title == "" {
+			title = def
+		}
+		return proposal(change)
+	}
+	deptFlag := func(f *pflag.FlagSet) { f.StringVar(&dept, "department", "", "department id") }
 	propose.AddCommand(
 		c.txCommand(txSpec{
-			use: "add-department", short: "Propose adding a department (with its first admin)",
+			use: "add-department", short: "Propose adding a department (its validator, node and first admin)",
 			flags: func(f *pflag.FlagSet) {
 				commonFlags(f)
-				f.StringVar(&file, "file", "", "AddDepartment in JSON")
+				f.StringVar(&file, "file", "", "AddDepartment in JSON (instead of the flags below)")
+				deptFlag(f)
+				f.StringVar(&name, "name", "", "department name (default: the id)")
+				f.StringVar(&consKey, "consensus-key", "", "the validator's consensus public key or key file (default: from --node-home)")
+				f.StringVar(&peerID, "peer-id", "", "the node's libp2p peer id or node key file (default: from --node-home)")
+				f.StringSliceVar(&addrs, "addr", nil, "the node's p2p multiaddr(s) (default: from --node-home's config)")
+				f.StringVar(&nodeHome, "node-home", "", "the new department's node home, for what the flags above leave out")
+				f.StringVar(&admin, "admin", "", "identity id of the department's first admin")
+				f.StringVar(&adminKey, "admin-key", "", "the admin's public key or key file")
+				f.StringVar(&adminName, "admin-name", "", "the admin's display name (default: the admin id)")
 			},
-			required: []string{"id", "voting-end-height", "file"},
+			required: []string{"id", "voting-end-height"},
 			build: func([]string) (func(*pb.TxBody), error) {
-				m := &pb.AddDepartment{}
-				if err := readProtoJSON("file", file, m); err != nil {
+				m, err := addDepartmentArgs(file, dept, name, consKey, peerID, nodeHome, admin, adminKey, adminName, addrs)
+				if err != nil {
 					return nil, err
 				}
-				return proposal(func(p *pb.SubmitProposal) { p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: m} }), nil
+				return titled("add department "+m.GetDepartment().GetId(), func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: m}
+				}), nil
 			},
 		}),
 		c.txCommand(txSpec{
@@ -62,8 +105,116 @@ protobuf JSON form of their message:
 			},
 			required: []string{"id", "voting-end-height", "department"},
 			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(dept); err != nil {
+					return nil, fmt.Errorf("--department %q: %w", dept, err)
+				}
 				m := &pb.RemoveDepartment{DepartmentId: dept}
 				return proposal(func(p *pb.SubmitProposal) { p.Change = &pb.SubmitProposal_RemoveDepartment{RemoveDepartment: m} }), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "rotate-validator-key", short: "Propose a new consensus key for a department's validator",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				deptFlag(f)
+				f.StringVar(&consKey, "consensus-key", "", "the new consensus public key or key file (govnode keys pending)")
+			},
+			required: []string{"id", "voting-end-height", "department", "consensus-key"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(dept); err != nil {
+					return nil, fmt.Errorf("--department %q: %w", dept, err)
+				}
+				k, err := parseConsensusKeyArg("consensus-key", consKey)
+				if err != nil {
+					return nil, err
+				}
+				m := &pb.RotateValidatorKey{DepartmentId: dept, ConsensusKey: k}
+				return titled("rotate the validator key of "+dept, func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: m}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "rotate-node-key", short: "Propose a new node peer id (and addresses) for a department",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				deptFlag(f)
+				f.StringVar(&peerID, "peer-id", "", "the new libp2p peer id, or the new node key file")
+				f.StringSliceVar(&addrs, "addr", nil, "the node's new p2p multiaddr(s) (default: keep the current ones)")
+			},
+			required: []string{"id", "voting-end-height", "department", "peer-id"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(dept); err != nil {
+					return nil, fmt.Errorf("--department %q: %w", dept, err)
+				}
+				id, err := parsePeerIDArg("peer-id", peerID)
+				if err != nil {
+					return nil, err
+				}
+				if err := checkAddrArgs("addr", id, addrs); err != nil {
+					return nil, err
+				}
+				m := &pb.RotateNodeKey{DepartmentId: dept, PeerId: id, Addrs: addrs}
+				return titled("rotate the node key of "+dept, func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: m}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "fault-model", short: "Propose switching the fault model (crash or byzantine)",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				f.StringVar(&model, "fault-model", "", "crash or byzantine")
+			},
+			required: []string{"id", "voting-end-height", "fault-model"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				m := strings.ToLower(strings.TrimSpace(model))
+				if m != string(consensus.Crash) && m != string(consensus.Byzantine) {
+					return nil, fmt.Errorf("--fault-model %q: want crash or byzantine", model)
+				}
+				return titled("switch to the "+m+" fault model", func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_FaultModel{FaultModel: &pb.SetFaultModel{FaultModel: m}}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "add-observer", short: "Propose admitting an observer node (by peer id) to follow the chain",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				f.StringVar(&peerID, "peer-id", "", "the observer's libp2p peer id, or its node key file")
+				f.StringVar(&name, "name", "", "whose node it is (optional)")
+			},
+			required: []string{"id", "voting-end-height", "peer-id"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				id, err := parsePeerIDArg("peer-id", peerID)
+				if err != nil {
+					return nil, err
+				}
+				if len(name) > exec.MaxNameBytes {
+					return nil, fmt.Errorf("--name: %d bytes, limit %d", len(name), exec.MaxNameBytes)
+				}
+				m := &pb.AddObserver{PeerId: id, Name: name}
+				return titled("add observer "+id, func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_AddObserver{AddObserver: m}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "remove-observer", short: "Propose removing an observer node",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				f.StringVar(&peerID, "peer-id", "", "the observer's libp2p peer id, or its node key file")
+			},
+			required: []string{"id", "voting-end-height", "peer-id"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				id, err := parsePeerIDArg("peer-id", peerID)
+				if err != nil {
+					return nil, err
+				}
+				m := &pb.RemoveObserver{PeerId: id}
+				return titled("remove observer "+id, func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_RemoveObserver{RemoveObserver: m}
+				}), nil
 			},
 		}),
 		c.txCommand(txSpec{
@@ -155,4 +306,153 @@ protobuf JSON form of their message:
 		}),
 	)
 	return cmd
+}
+
+// addDepartmentArgs builds add-department's change from --file, or from
+// the flags (and the new node's home for what they leave out), checked as
+// genesis checks a validator.
+func addDepartmentArgs(file, dept, name, consKey, peerID, nodeHome, admin, adminKey, adminName string, addrs []string) (*pb.AddDepartment, error) {
+	if file != "" {
+		if dept != "" || name != "" || consKey != "" || peerID != "" || nodeHome != "" || admin != "" || adminKey != "" || adminName != "" || len(addrs) > 0 {
+			return nil, errors.New("--file and the department flags exclude each other")
+		}
+		m := &pb.AddDepartment{}
+		if err := readProtoJSON("file", file, m); err != nil {
+			return nil, err
+		}
+		return m, checkNewDepartment(m)
+	}
+	for flag, v := range map[string]string{"department": dept, "admin": admin, "admin-key": adminKey} {
+		if v == "" {
+			return nil, fmt.Errorf("--%s is required (or give --file)", flag)
+		}
+	}
+	d := &pb.Department{Id: dept, Name: name, Addrs: addrs}
+	if d.Name == "" {
+		d.Name = dept
+	}
+	var err error
+	if consKey != "" {
+		if d.ConsensusKey, err = parseConsensusKeyArg("consensus-key", consKey); err != nil {
+			return nil, err
+		}
+	}
+	if peerID != "" {
+		if d.PeerId, err = parsePeerIDArg("peer-id", peerID); err != nil {
+			return nil, err
+		}
+	}
+	if d.ConsensusKey == nil || d.PeerId == "" || len(addrs) == 0 {
+		if nodeHome == "" {
+			if d.ConsensusKey == nil || d.PeerId == "" {
+				return nil, errors.New("give --consensus-key and --peer-id, or --node-home")
+			}
+		} else if err := fillFromHomeDir(nodeHome, d, len(addrs) == 0); err != nil {
+			return nil, fmt.Errorf("--node-home: %w", err)
+		}
+	}
+	ak, err := parsePublicKeyArg("admin-key", adminKey)
+	if err != nil {
+		return nil, err
+	}
+	if adminName == "" {
+		adminName = admin
+	}
+	m := &pb.AddDepartment{Department: d, Admin: &pb.RegisterOfficial{
+		IdentityId: admin, DepartmentId: dept, DisplayName: adminName, Roles: []pb.Role{pb.Role_ROLE_ADMIN}, PublicKey: ak,
+	}}
+	return m, checkNewDepartment(m)
+}
+
+// checkNewDepartment is the client's check of an AddDepartment: the
+// department as genesis checks a validator, a canonical peer id, and an
+// admin.
+func checkNewDepartment(m *pb.AddDepartment) error {
+	d := m.GetDepartment()
+	if d == nil {
+		return errors.New("no department")
+	}
+	if ps := genesis.CheckDepartment("department", d); len(ps) > 0 {
+		var msgs []string
+		for _, p := range ps {
+			msgs = append(msgs, p.String())
+		}
+		return fmt.Errorf("invalid department: %s", strings.Join(msgs, "; "))
+	}
+	if _, err := parsePeerIDArg("peer-id", d.GetPeerId()); err != nil {
+		return err
+	}
+	if err := checkAddrArgs("addr", d.GetPeerId(), d.GetAddrs()); err != nil {
+		return err
+	}
+	a := m.GetAdmin()
+	if err := exec.ValidID(a.GetIdentityId()); err != nil {
+		return fmt.Errorf("admin id %q: %w", a.GetIdentityId(), err)
+	}
+	if err := crypto.ValidatePublicKey(a.GetPublicKey()); err != nil {
+		return fmt.Errorf("admin key: %w", err)
+	}
+	return nil
+}
+
+// parseConsensusKeyArg reads a consensus public key like
+// parsePublicKeyArg, refusing a key file that is not a validator key.
+func parseConsensusKeyArg(flag, s string) (*pb.PublicKey, error) {
+	if st, err := os.Stat(s); err == nil && !st.IsDir() {
+		info, err := keystore.LoadPublic(s)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		if info.Kind != keystore.KindValidator {
+			return nil, fmt.Errorf("--%s: %s is a key of kind %s, not a validator key", flag, s, info.Kind)
+		}
+		return info.PublicKey, nil
+	}
+	return parsePublicKeyArg(flag, s)
+}
+
+// parsePeerIDArg reads a libp2p peer id, or the node key file whose peer
+// id it is, and checks it as the state machine will (exec.ValidatePeerID,
+// canonical form).
+func parsePeerIDArg(flag, s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("--%s is required", flag)
+	}
+	if st, err := os.Stat(s); err == nil && !st.IsDir() {
+		info, err := keystore.LoadPublic(s)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		if info.Kind != keystore.KindNode {
+			return "", fmt.Errorf("--%s: %s is a key of kind %s, not a node key", flag, s, info.Kind)
+		}
+		id, err := keystore.PeerIDFromPublicKey(info.PublicKey)
+		if err != nil {
+			return "", fmt.Errorf("--%s: %w", flag, err)
+		}
+		return id.String(), nil
+	}
+	id, err := exec.ValidatePeerID(s)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	if id.String() != s {
+		return "", fmt.Errorf("--%s: %q is not in its canonical form %s", flag, s, id.String())
+	}
+	return s, nil
+}
+
+// checkAddrArgs parses each address as a multiaddr; one that names a
+// peer (/p2p/ID) must name peerID.
+func checkAddrArgs(flag, peerID string, addrs []string) error {
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return fmt.Errorf("--%s %q: not a multiaddr: %w", flag, a, err)
+		}
+		if v, err := m.ValueForProtocol(ma.P_P2P); err == nil && v != peerID {
+			return fmt.Errorf("--%s %q: names peer %s, not the node's peer id %s", flag, a, v, peerID)
+		}
+	}
+	return nil
 }
