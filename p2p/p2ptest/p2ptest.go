@@ -137,6 +137,17 @@ func (nw *Network) Start(i int, cfg p2p.Config, opts ...p2p.Option) *p2p.Host {
 	return n
 }
 
+// Members is a membership for Host.SetMembership: validators which, in
+// that order, each with its position as validator index and the addresses
+// of its node if started.
+func (nw *Network) Members(which ...int) []p2p.Member {
+	out := make([]p2p.Member, len(which))
+	for pos, i := range which {
+		out[pos] = p2p.Member{PeerID: nw.Validators[i].PeerID, Addrs: nw.addrs[i], ValidatorIndex: uint32(pos)}
+	}
+	return out
+}
+
 // StartAll starts every member with its default test config.
 func (nw *Network) StartAll(opts ...p2p.Option) {
 	for i := range nw.Validators {
