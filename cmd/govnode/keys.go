@@ -14,6 +14,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node"
 )
 
 type loadedKey struct {
@@ -87,7 +88,7 @@ containing a path separator or ending in .key).`,
 	}
 	cmd.PersistentFlags().StringVar(&ko.dir, "keyring-dir", "", "directory of key files (default <home>/keys)")
 	cmd.AddCommand(newKeysNewCmd(c, ko), newKeysShowCmd(c, ko), newKeysListCmd(c, ko),
-		newKeysExportCmd(c, ko), newKeysImportCmd(c, ko))
+		newKeysExportCmd(c, ko), newKeysImportCmd(c, ko), newKeysPendingCmd(c))
 	return cmd
 }
 
@@ -361,6 +362,108 @@ or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
 	cmd.Flags().StringVar(&importPassFile, "import-passphrase-file", "", "passphrase of the imported FILE, if it is encrypted")
 	cmd.Flags().StringVar(&kind, "kind", "", "record the key as this kind (default: the kind in FILE)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key of that name")
+	addKeyFlags(cmd, &kf, true)
+	return cmd
+}
+
+func newKeysPendingCmd(c *cli) *cobra.Command {
+	var kf keyFlags
+	var kind string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "pending",
+		Short: "Generate the key a governed key rotation will switch this node to",
+		Long: `Pending writes a new key beside the node's current one (--kind validator: the
+consensus key; node: the libp2p node key), as <name>.pending.key next to the
+file config.toml names, stored like the current key: encrypted with the same
+passphrase (checked against the current key), or unencrypted with
+--insecure-unencrypted when the current one is. It prints the public key (and
+the peer id of a node key) for the proposal:
+
+  govnode tx gov propose rotate-validator-key --department D --consensus-key <file> ...
+  govnode tx gov propose rotate-node-key --department D --peer-id <file> ...
+
+Restart the node once the file is in place and before the rotation takes
+effect: from then on it holds both keys and signs with the one the validator
+set in force names (ARCHITECTURE.md §5, governance).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := keystore.ParseKind(kind)
+			if err != nil || k == keystore.KindAccount {
+				return fmt.Errorf("--kind %q: want validator or node", kind)
+			}
+			cfgPath := filepath.Join(c.home, configFileName)
+			cfg, err := node.LoadConfig(cfgPath)
+			if err != nil {
+				return fmt.Errorf("read node home: %w", err)
+			}
+			cur := cfg.ResolvePath(cfg.NodeKeyFile)
+			if k == keystore.KindValidator {
+				if cfg.ValidatorKeyFile == "" {
+					return fmt.Errorf("%s has no validator_key_file: an observer has no consensus key to rotate", cfgPath)
+				}
+				cur = cfg.ResolvePath(cfg.ValidatorKeyFile)
+			}
+			curInfo, err := keystore.LoadPublic(cur)
+			if err != nil {
+				return fmt.Errorf("current key: %w", err)
+			}
+			if curInfo.Kind != k {
+				return fmt.Errorf("current key %s is a key of kind %s, not %s", cur, curInfo.Kind, k)
+			}
+			path := keystore.PendingPath(cur)
+			if old, err := keystore.LoadPublic(path); err == nil && !force {
+				return fmt.Errorf("a pending key exists already: %s (public key %s); propose it, or replace it with --force if it was never proposed",
+					path, b64(old.PublicKey.GetKey()))
+			}
+			var opts keystore.Options
+			switch {
+			case !curInfo.Encrypted && !kf.insecure:
+				return fmt.Errorf("the current key %s is unencrypted: the node opens both keys alike, so give --insecure-unencrypted (or encrypt the current key first)", cur)
+			case curInfo.Encrypted && kf.insecure:
+				return fmt.Errorf("the current key %s is encrypted: the pending key is stored like it, with the same passphrase", cur)
+			case kf.insecure:
+				if opts, err = c.saveOptions(cmd, &kf, k, force); err != nil {
+					return err
+				}
+			default:
+				pass, err := c.passphrase(cmd, kf.passphraseFile, false, "the node's key passphrase")
+				if err != nil {
+					return err
+				}
+				if _, err := keystore.Load(cur, pass); err != nil {
+					return fmt.Errorf("the pending key is encrypted with the passphrase of the current key, which it does not open: %w", err)
+				}
+				opts = keystore.Options{Kind: k, Passphrase: pass, Overwrite: force, ScryptWorkFactor: kf.workFactor}
+			}
+			key, err := crypto.GenerateKey(curInfo.Scheme, rand.Reader)
+			if err != nil {
+				return err
+			}
+			if err := keystore.Save(path, key, opts); err != nil {
+				return err
+			}
+			info, err := keystore.LoadPublic(path)
+			if err != nil {
+				return err
+			}
+			c.log.Info("pending key created", "file", path, "kind", k, "current", cur)
+			v := viewOf(strings.TrimSuffix(filepath.Base(path), keystore.FileExt), info)
+			if err := c.printKey(cmd, v); err != nil {
+				return err
+			}
+			if c.output != "json" {
+				verb, flag := "rotate-validator-key", "--consensus-key"
+				if k == keystore.KindNode {
+					verb, flag = "rotate-node-key", "--peer-id"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "\npropose it: govnode tx gov propose %s --department <id> %s %s ...\nthen restart the node before the rotation takes effect\n", verb, flag, path)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&kind, "kind", string(keystore.KindValidator), "which key: validator (consensus) or node (libp2p)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing pending key (only one never proposed)")
 	addKeyFlags(cmd, &kf, true)
 	return cmd
 }
