@@ -84,6 +84,7 @@ func hashOnlyProposal(m *pb.ConsensusMessage, known *exec.Known) *pb.ConsensusMe
 	return &pb.ConsensusMessage{
 		Sender: m.GetSender(),
 		Nonce:  m.GetNonce(),
+		Epoch:  m.GetEpoch(),
 		Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{
 			Block:    &pb.Block{Header: b.GetHeader(), Justify: b.GetJustify(), Tc: b.GetTc(), Signature: b.GetSignature()},
 			TxHashes: hashes,
@@ -103,6 +104,7 @@ func withTxs(m *pb.ConsensusMessage, txs [][]byte) *pb.ConsensusMessage {
 	return &pb.ConsensusMessage{
 		Sender: m.GetSender(),
 		Nonce:  m.GetNonce(),
+		Epoch:  m.GetEpoch(),
 		Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{
 			Block: &pb.Block{Header: b.GetHeader(), Txs: txs, Justify: b.GetJustify(), Tc: b.GetTc(), Signature: b.GetSignature()},
 		}},

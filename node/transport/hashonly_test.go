@@ -61,6 +61,7 @@ func testTxs(n, size int) [][]byte {
 func TestHashOnlyProposalWireForm(t *testing.T) {
 	txs := testTxs(1000, 250)
 	m := testProposal(t, txs)
+	m.Epoch = 29 // a validator set after genesis: the tag travels with it
 	orig := proto.Clone(m)
 
 	w := hashOnlyProposal(m, nil)
@@ -78,6 +79,9 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 	}
 	if !isHashOnly(w) || isHashOnly(m) {
 		t.Fatal("isHashOnly")
+	}
+	if w.GetEpoch() != 29 || withTxs(w, txs).GetEpoch() != 29 {
+		t.Fatalf("epoch %d on the wire, %d resolved; want 29", w.GetEpoch(), withTxs(w, txs).GetEpoch())
 	}
 	// With the node's table of admitted txs, the same hashes, taken from
 	// the table for the txs it holds.
