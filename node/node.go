@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,8 @@ type Node struct {
 	// pendingKeys are validator keys put in place for a governed key
 	// rotation: the driver signs with the one the set in force names.
 	pendingKeys []crypto.PrivateKey
+	membersMu   sync.Mutex
+	observers   []string // governance's, last given to p2p
 	self        int
 	safety      driver.SafetyStore
 	evidence    *evidence.Pool // nil for an observer
@@ -269,6 +272,16 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			return nil, fmt.Errorf("validator key: %w", err)
 		}
 		warnKeyPerm(log, "validator_key_file", info)
+		// A key put in place for a governed rotation: the driver signs
+		// with it from the height the set in force names it.
+		pk, err := home.PendingConsensusKey(cfg.ResolvePath(cfg.ValidatorKeyFile), o.Passphrase)
+		if err != nil {
+			return nil, fmt.Errorf("pending validator key: %w", err)
+		}
+		if pk != nil {
+			n.pendingKeys = append(n.pendingKeys, pk)
+			log.Info("pending validator key loaded", "key", fmt.Sprintf("%x", pk.Public().GetKey()))
+		}
 	}
 
 	// Consensus configuration from genesis and state.
@@ -369,7 +382,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if n.signer != nil {
 		if n.evidence, err = evidence.New(evidence.Deps{
-			ChainID: doc.GetChainId(), Self: n.self, Signer: n.signer,
+			ChainID: doc.GetChainId(), Signer: n.signer,
 			Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 			State:      blockexec.StateReader(n.store), Submit: n.gossip.Submit, WaitForTx: n.waitForTx,
 			Logger: log,
@@ -392,6 +405,20 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	n.metrics.Registry.MustRegister(metrics.NewP2PCollector(n.host.Stats, n.host.Peers))
 	n.app.OnEpoch(n.followSet)
+	// Observers admitted or removed by governance take effect at the
+	// block that decides them.
+	n.app.OnCommit(func(*blockexec.CommittedInfo) {
+		obs, err := exec.Observers(blockexec.StateReader(n.store))
+		n.membersMu.Lock()
+		same := err == nil && slices.Equal(obs, n.observers)
+		n.membersMu.Unlock()
+		if !same {
+			vs, _ := n.app.Validators()
+			n.followMembers(vs)
+		}
+	})
+	vs0, _ := n.app.Validators()
+	n.followMembers(vs0) // the observers in state at start
 
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
@@ -449,7 +476,42 @@ func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
 	if err := n.host.SetValidatorSet(pvs); err != nil {
 		n.log.Error("p2p validator set", "err", err)
 	}
+	// The allow-list follows: the new set's nodes are admitted and
+	// dialed, a removed department's disconnected and refused.
+	n.followMembers(vs)
 	n.log.Info("following the validator set in force", "epoch", ep.Start, "validators", len(vs.GetValidators()), "fault_model", vs.GetFaultModel())
+}
+
+// followMembers gives p2p the membership of committed state: the nodes of
+// validator set vs, and the observers governance admitted
+// (exec.Observers); the static p2p.observers of the config stay admitted
+// besides (p2p.Host.SetMembership).
+func (n *Node) followMembers(vs *pb.ValidatorSet) {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	obs, err := exec.Observers(blockexec.StateReader(n.store))
+	if err != nil {
+		n.log.Error("read the observers in state", "err", err)
+		return
+	}
+	var ids []peer.ID
+	for _, o := range obs {
+		id, err := peer.Decode(o)
+		if err != nil {
+			n.log.Error("observer in state is not a peer id", "observer", o, "err", err)
+			continue
+		}
+		ids = append(ids, id)
+	}
+	members, err := p2p.MembersOf(vs)
+	if err == nil {
+		err = n.host.SetMembership(members, ids)
+	}
+	if err != nil {
+		n.log.Error("p2p membership of the committed state", "err", err)
+		return
+	}
+	n.observers = obs
 }
 
 // consensusConfig derives the consensus configuration from genesis and the

@@ -78,7 +78,7 @@ func addDepartment(id string, consensusKey *pb.PublicKey) *pb.TxBody {
 	return &pb.TxBody{Action: &pb.TxBody_SubmitProposal{SubmitProposal: &pb.SubmitProposal{
 		ProposalId: "add-" + id, Title: "add " + id, VotingEndHeight: 100_000,
 		Change: &pb.SubmitProposal_AddDepartment{AddDepartment: &pb.AddDepartment{
-			Department: &pb.Department{Id: id, Name: "Department " + id, ConsensusKey: consensusKey},
+			Department: &pb.Department{Id: id, Name: "Department " + id, ConsensusKey: consensusKey, PeerId: exectest.PeerID(id)},
 			Admin: &pb.RegisterOfficial{IdentityId: id + "-admin", DepartmentId: id, DisplayName: "admin",
 				Roles: []pb.Role{pb.Role_ROLE_ADMIN}, PublicKey: consensusKey},
 		}},

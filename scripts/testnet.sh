@@ -7,6 +7,12 @@
 #   scripts/testnet.sh start K    (re)start node K
 #   scripts/testnet.sh down       stop every node (SIGTERM, then SIGKILL after 10 s)
 #   scripts/testnet.sh status     one line per node: pid, alive, api address
+#   scripts/testnet.sh join K     add department K by governance: write node K's home (govnode
+#                                 testnet join), propose add-department, vote with the current
+#                                 departments' admins, start node K, append its API address to
+#                                 api.txt (line K+1); returns once the proposal has passed
+#   scripts/testnet.sh leave K    propose remove-department deptK and vote with the other
+#                                 departments' admins; returns once the proposal has passed
 #
 # Everything lives under ${TESTNET_DIR:-.testnet}: the network's files, one
 # log file per node (nodeK.log), one pid file per node (nodeK.pid) and
@@ -22,6 +28,31 @@ BASE_PORT=${BASE_PORT:-26656}
 ACCOUNTS=${ACCOUNTS:-64}
 
 die() { echo "testnet: $*" >&2; exit 1; }
+
+# gov_pass ID: every department's admin in testnet.json votes yes on
+# proposal ID, one at a time (a vote the chain refuses, from a department
+# no longer in the consortium or after the proposal passed, is skipped),
+# until it has passed.
+gov_pass() {
+	local id=$1 api status k n
+	api=$(sed -n 1p "$DIR/api.txt")
+	n=$(jq '.nodes | length' "$DIR/testnet.json")
+	for ((k = 0; k < n; k++)); do
+		status=$("$BIN" query proposal "$id" --node "$api" --output json | jq -r '.proposal.status')
+		[[ $status == *PASSED* ]] && return 0
+		"$BIN" tx gov vote --testnet "$DIR" --signer "$(jq -r ".nodes[$k].admin.id" "$DIR/testnet.json")" \
+			--proposal "$id" --vote yes --wait >/dev/null 2>&1 || true
+	done
+	status=$("$BIN" query proposal "$id" --node "$api" --output json | jq -r '.proposal.status')
+	[[ $status == *PASSED* ]] || die "proposal $id did not pass (status $status)"
+}
+
+# next_end: a voting end height well ahead of the chain.
+next_end() {
+	local h
+	h=$("$BIN" status --node "$(sed -n 1p "$DIR/api.txt")" --output json | jq -r '.height')
+	echo $((h + 100000))
+}
 
 need_bin() {
 	[[ -x $BIN ]] || die "no govnode binary at $BIN (run 'make build' or set GOVNODE)"
@@ -105,6 +136,38 @@ down)
 		rm -f "$f"
 	done
 	echo "testnet down"
+	;;
+join)
+	need_bin
+	command -v jq >/dev/null || die "join needs jq"
+	k=${2:-}
+	[[ $k =~ ^[0-9]+$ ]] || die "usage: $0 join K"
+	[[ -f $DIR/testnet.json ]] || die "no network in $DIR (run '$0 up' first)"
+	n=$(jq '.nodes | length' "$DIR/testnet.json")
+	[[ $k -eq $n ]] || die "join K: the next department is $n"
+	"$BIN" testnet join --out "$DIR" --index "$k" >/dev/null 2>&1 || die "govnode testnet join failed"
+	id="add-dept$k-$(date +%s)"
+	"$BIN" tx gov propose add-department --testnet "$DIR" --signer dept0-admin --id "$id" --title "add dept$k" --voting-end-height "$(next_end)" \
+		--department "dept$k" --admin "dept$k-admin" --admin-key "$DIR/node$k/keys/admin.key" --node-home "$DIR/node$k" --wait >/dev/null ||
+		die "add-department proposal refused"
+	gov_pass "$id"
+	start_node "$k"
+	jq -r ".nodes[$k].api_addr" "$DIR/testnet.json" >>"$DIR/api.txt"
+	echo "dept$k added by proposal $id; node$k api $(sed -n "$((k + 1))p" "$DIR/api.txt")"
+	;;
+leave)
+	need_bin
+	command -v jq >/dev/null || die "leave needs jq"
+	k=${2:-}
+	[[ $k =~ ^[0-9]+$ ]] || die "usage: $0 leave K"
+	[[ -f $DIR/testnet.json ]] || die "no network in $DIR (run '$0 up' first)"
+	signer=dept0-admin
+	[[ $k -eq 0 ]] && signer=dept1-admin
+	id="remove-dept$k-$(date +%s)"
+	"$BIN" tx gov propose remove-department --testnet "$DIR" --signer "$signer" --id "$id" --voting-end-height "$(next_end)" \
+		--title "remove dept$k" --department "dept$k" --wait >/dev/null || die "remove-department proposal refused"
+	gov_pass "$id"
+	echo "dept$k removed by proposal $id"
 	;;
 status)
 	n=$(count)

@@ -207,7 +207,8 @@ func blockView(m *pb.GetBlockResponse) (viewV, error) {
 			with("block_hash", hex.EncodeToString(cert.GetBlockHash())).
 			with("qc_view", cert.GetChildQc().GetView()).
 			with("qc_height", cert.GetChildQc().GetHeight()).
-			with("signers", uint64(len(cert.GetChildQc().GetSigs()))))
+			with("signers", uint64(len(cert.GetChildQc().GetSigs()))).
+			with("signer_ids", signerIDs(m.GetSignerIds())))
 	}
 	return v, nil
 }
@@ -487,4 +488,14 @@ func newQueryAccessLogCmd(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&subject, "subject", "", "subject identity id: accesses to all its records")
 	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many entries (0: all)")
 	return cmd
+}
+
+// signerIDs is a JSON list (never null) of the departments certifying a
+// block.
+func signerIDs(ids []string) []any {
+	out := []any{}
+	for _, id := range ids {
+		out = append(out, id)
+	}
+	return out
 }

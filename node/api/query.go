@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/ledger/blockexec"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -70,7 +71,21 @@ func (s *Server) blockResponse(h uint64) (*pb.GetBlockResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pb.GetBlockResponse{Block: b, Cert: cert, Hash: hash[:], Height: h, Header: hdr}, nil
+	resp := &pb.GetBlockResponse{Block: b, Cert: cert, Hash: hash[:], Height: h, Header: hdr}
+	if sigs := cert.GetChildQc().GetSigs(); len(sigs) > 0 {
+		// The QC is the certifying set's, which is the one in force at the
+		// block's height (its epoch's; a suffix child is that epoch's too).
+		vs, err := exec.ValidatorSetAt(s.d.State, cert.GetHeight())
+		if err != nil {
+			return nil, fmt.Errorf("validator set at %d: %w", cert.GetHeight(), err)
+		}
+		for _, sg := range sigs {
+			if i := int(sg.GetValidator()); i < len(vs.GetValidators()) {
+				resp.SignerIds = append(resp.SignerIds, vs.GetValidators()[i].GetId())
+			}
+		}
+	}
+	return resp, nil
 }
 
 func (s *Server) commitCert(h uint64) (*pb.CommitCert, error) {

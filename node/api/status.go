@@ -14,6 +14,10 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		return nil, err
 	}
 	vs := s.d.Validators()
+	model := vs.GetFaultModel() // the model in force; governance may switch it
+	if model == "" {
+		model = s.d.FaultModel
+	}
 	txs, _ := s.d.Mempool.Size()
 	st := &pb.StatusResponse{
 		ChainId:        s.d.ChainID,
@@ -24,7 +28,7 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		NodeId:         s.d.NodeID,
 		Version:        s.d.Version,
 		GenesisHash:    s.d.GenesisHash,
-		FaultModel:     s.d.FaultModel,
+		FaultModel:     model,
 		MempoolTxs:     uint64(txs),
 		ValidatorIndex: int32(s.d.ValidatorIndex),
 	}

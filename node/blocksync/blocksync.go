@@ -193,6 +193,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) (bool, error) {
 	// and the blocks after it are checked against the new one.
 	var done []consensus.CommittedBlock
 	for len(blocks) > 0 {
+		before, _ := s.config()
 		cbs, err := s.Verify(ours, blocks)
 		if len(cbs) == 0 {
 			if err != nil {
@@ -211,6 +212,9 @@ func (s *Syncer) SyncOnce(ctx context.Context) (bool, error) {
 		n := int(now - ours)
 		done = append(done, cbs[:min(n, len(cbs))]...)
 		blocks, ours = blocks[min(n, len(blocks)):], now
+		if after, _ := s.config(); after.Epoch != before.Epoch {
+			continue // the rest is checked against the set now in force
+		}
 		if n >= len(cbs) && err != nil {
 			s.c.Logger.Warn("block sync: refused blocks", "peer", bestID, "err", err)
 			break

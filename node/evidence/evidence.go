@@ -42,9 +42,9 @@ const (
 // Deps are what the pool needs from the node.
 type Deps struct {
 	ChainID string
-	// Self is this validator's index; Signer its consensus key, which also
-	// keys its validator identity.
-	Self   int
+	// Signer is this validator's consensus key, which also keys its
+	// validator identity. Its index and department are looked up in the
+	// set in force at each submission: governance changes both.
 	Signer crypto.PrivateKey
 	// Validators returns the current validator set.
 	Validators func() *pb.ValidatorSet
@@ -65,7 +65,7 @@ type Deps struct {
 // Run submits it, one at a time, from its own goroutine.
 type Pool struct {
 	d      Deps
-	signer string // identity id
+	signer string // identity id of the submission in progress
 	in     chan *pb.EquivocationEvidence
 }
 
@@ -76,12 +76,17 @@ func New(d Deps) (*Pool, error) {
 	if d.Signer == nil || d.Validators == nil || d.State == nil || d.Submit == nil || d.WaitForTx == nil || d.Logger == nil {
 		return nil, errors.New("evidence: New needs a signer, validators, state, submit, wait and logger")
 	}
-	vals := d.Validators().GetValidators()
-	if d.Self < 0 || d.Self >= len(vals) {
-		return nil, fmt.Errorf("evidence: validator index %d of %d", d.Self, len(vals))
+	return &Pool{d: d, in: make(chan *pb.EquivocationEvidence, evidenceQueue)}, nil
+}
+
+// self is this node's index in vs, -1 if its key is not there.
+func (p *Pool) self(vs *pb.ValidatorSet) int {
+	for i, v := range vs.GetValidators() {
+		if crypto.PublicKeyEqual(v.GetConsensusKey(), p.d.Signer.Public()) {
+			return i
+		}
 	}
-	return &Pool{d: d, signer: genesis.ValidatorIdentityID(vals[d.Self].GetId()),
-		in: make(chan *pb.EquivocationEvidence, evidenceQueue)}, nil
+	return -1
 }
 
 // AddEvidence queues ev for submission; it never blocks the driver.
@@ -120,6 +125,11 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	if accused >= n {
 		return fmt.Errorf("evidence against validator %d of %d", accused, n)
 	}
+	self := p.self(vs)
+	if self < 0 {
+		return errors.New("this node's key is not in the validator set in force: it submits no evidence")
+	}
+	p.signer = genesis.ValidatorIdentityID(vs.GetValidators()[self].GetId())
 	dept := vs.GetValidators()[accused].GetId()
 	log := p.d.Logger.With("accused", dept, "view", va.GetView(), "height", va.GetHeight())
 	log.Warn("equivocation: a validator voted for two blocks at one (view, height)",
@@ -129,7 +139,7 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	// validator key (a restored backup, a failover done twice) equivocate
 	// as surely as a liar, and the honest answer is to record it. The
 	// accused comes last in the rank, so others usually record it first.
-	rank := (p.d.Self - accused - 1 + n) % n
+	rank := (self - accused - 1 + n) % n
 	select {
 	case <-ctx.Done():
 		return ctx.Err()

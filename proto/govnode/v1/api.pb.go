@@ -327,12 +327,16 @@ func (x *GetBlockRequest) GetLatest() bool {
 }
 
 type GetBlockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Block         *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
-	Cert          *CommitCert            `protobuf:"bytes,2,opt,name=cert,proto3" json:"cert,omitempty"`
-	Hash          []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
-	Height        uint64                 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
-	Header        *Header                `protobuf:"bytes,5,opt,name=header,proto3" json:"header,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Block  *Block                 `protobuf:"bytes,1,opt,name=block,proto3" json:"block,omitempty"`
+	Cert   *CommitCert            `protobuf:"bytes,2,opt,name=cert,proto3" json:"cert,omitempty"`
+	Hash   []byte                 `protobuf:"bytes,3,opt,name=hash,proto3" json:"hash,omitempty"`
+	Height uint64                 `protobuf:"varint,4,opt,name=height,proto3" json:"height,omitempty"`
+	Header *Header                `protobuf:"bytes,5,opt,name=header,proto3" json:"header,omitempty"`
+	// signer_ids are the departments whose votes are in cert's QC, by the
+	// validator set that certified the block (the set in force at its
+	// height; ARCHITECTURE.md §4, "Reconfiguration").
+	SignerIds     []string `protobuf:"bytes,6,rep,name=signer_ids,json=signerIds,proto3" json:"signer_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,6 +402,13 @@ func (x *GetBlockResponse) GetHeight() uint64 {
 func (x *GetBlockResponse) GetHeader() *Header {
 	if x != nil {
 		return x.Header
+	}
+	return nil
+}
+
+func (x *GetBlockResponse) GetSignerIds() []string {
+	if x != nil {
+		return x.SignerIds
 	}
 	return nil
 }
@@ -1629,13 +1640,15 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\apending\x18\x05 \x01(\bR\apending\"A\n" +
 	"\x0fGetBlockRequest\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x16\n" +
-	"\x06latest\x18\x02 \x01(\bR\x06latest\"\xbf\x01\n" +
+	"\x06latest\x18\x02 \x01(\bR\x06latest\"\xde\x01\n" +
 	"\x10GetBlockResponse\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12*\n" +
 	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert\x12\x12\n" +
 	"\x04hash\x18\x03 \x01(\fR\x04hash\x12\x16\n" +
 	"\x06height\x18\x04 \x01(\x04R\x06height\x12*\n" +
-	"\x06header\x18\x05 \x01(\v2\x12.govnode.v1.HeaderR\x06header\"\x0f\n" +
+	"\x06header\x18\x05 \x01(\v2\x12.govnode.v1.HeaderR\x06header\x12\x1d\n" +
+	"\n" +
+	"signer_ids\x18\x06 \x03(\tR\tsignerIds\"\x0f\n" +
 	"\rStatusRequest\"\xbe\x01\n" +
 	"\bPeerInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12#\n" +
