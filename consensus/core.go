@@ -237,6 +237,20 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 	return c, nil
 }
 
+// SetTimeouts changes the view timeout after progress (base), its ceiling
+// (max) and the idle leader's heartbeat interval, in ticks, as governance
+// changes the chain's parameters. They take effect from the next deadline
+// the core sets; the running one is kept. Timeouts bear on liveness only,
+// so replicas need not change them at the same tick. Values Config.Validate
+// would refuse are refused and change nothing.
+func (c *Core) SetTimeouts(base, max, heartbeat int) error {
+	if base < 2 || max < base || heartbeat < 1 || heartbeat >= base {
+		return fmt.Errorf("%w: timeouts base %d max %d heartbeat %d (want 2 <= base <= max, 1 <= heartbeat < base)", ErrInvalidConfig, base, max, heartbeat)
+	}
+	c.cfg.BaseTimeoutTicks, c.cfg.MaxTimeoutTicks, c.cfg.HeartbeatTicks = base, max, heartbeat
+	return nil
+}
+
 // rootQC is the QC the epoch starts from (Config.RootQC).
 func (c *Core) rootQC() *pb.QuorumCert { return c.cfg.RootQC() }
 

@@ -163,3 +163,49 @@ func (v validatorKeys) Key(i uint32) (*pb.PublicKey, bool) {
 	return v[i], true
 }
 func (v validatorKeys) Len() int { return len(v) }
+
+// Governance changes the chain's timeouts (ARCHITECTURE.md §5): the core
+// takes them from its next deadline on, and refuses values its config
+// would refuse, changing nothing.
+func TestSetTimeouts(t *testing.T) {
+	keys := consensustest.Keys(4, 5)
+	cfg := consensustest.Config(keys, consensus.Crash)
+	cfg.Self = 1 // a follower: it times out a leader it never hears
+	c, err := consensus.NewCore(cfg, keys[1], consensus.RestartState{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][3]int{{1, 10, 1}, {10, 5, 1}, {10, 20, 0}, {10, 20, 10}} {
+		if err := c.SetTimeouts(bad[0], bad[1], bad[2]); !errors.Is(err, consensus.ErrInvalidConfig) {
+			t.Fatalf("SetTimeouts%v: %v", bad, err)
+		}
+	}
+	// Alone of four, the replica times out the silent leader and then
+	// sends its timeout again every base timeout, since no certificate
+	// forms: the gap between two is the base timeout in force.
+	timeoutsAt := func(ticks int) []int {
+		var at []int
+		for i := range ticks {
+			c.Tick()
+			for c.HasReady() {
+				for _, m := range c.Ready().Messages {
+					if m.Msg.GetTimeout() != nil {
+						at = append(at, i)
+					}
+				}
+			}
+		}
+		return at
+	}
+	before := timeoutsAt(3*cfg.BaseTimeoutTicks + 1)
+	if len(before) < 2 || before[len(before)-1]-before[len(before)-2] != cfg.BaseTimeoutTicks {
+		t.Fatalf("timeouts at ticks %v: want them %d ticks apart", before, cfg.BaseTimeoutTicks)
+	}
+	if err := c.SetTimeouts(5, 160, 2); err != nil {
+		t.Fatal(err)
+	}
+	after := timeoutsAt(cfg.BaseTimeoutTicks + 3*5)
+	if len(after) < 3 || after[len(after)-1]-after[len(after)-2] != 5 {
+		t.Fatalf("timeouts at ticks %v after SetTimeouts(5, ...): want them 5 ticks apart", after)
+	}
+}

@@ -101,7 +101,7 @@ func (n *Node) runDriver(ctx context.Context) error {
 		TickInterval: tickInterval,
 		Transport:    n.transport,
 		Store:        n.safety,
-		Executor:     n.app,
+		Executor:     timedExecutor{n.app},
 		Mempool: mempool.ForDriver{Pool: n.mempool, ParamsAt: n.app.ParamsAt, Updated: func() {
 			txs, bytes := n.mempool.Size()
 			n.metrics.MempoolTxs.Set(float64(txs))

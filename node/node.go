@@ -514,8 +514,30 @@ func (n *Node) followMembers(vs *pb.ValidatorSet) {
 	n.observers = obs
 }
 
+// timeoutTicks converts the chain's timeout parameters into the core's
+// ticks, with floors that keep the core's rules (2 <= base <= max,
+// 1 <= heartbeat < base). The node applies them at start and, through the
+// driver (driver.Timing), whenever governance changes them.
+func timeoutTicks(params *pb.Params) (base, maxT, heartbeat int) {
+	ticks := func(ms uint64, floor int) int {
+		t := int(time.Duration(ms) * time.Millisecond / tickInterval)
+		return max(t, floor)
+	}
+	base = ticks(params.GetProposeTimeoutMs(), 10)
+	maxT = max(ticks(params.GetMaxViewTimeoutMs(), 10), base)
+	heartbeat = max(min(ticks(params.GetHeartbeatIntervalMs(), 1), base/2), 1)
+	return base, maxT, heartbeat
+}
+
+// timedExecutor is the block executor as the consensus driver sees it,
+// with the timeouts of committed state (driver.Timing).
+type timedExecutor struct{ *blockexec.Executor }
+
+func (e timedExecutor) Timeouts() (base, maxT, heartbeat int) { return timeoutTicks(e.Params()) }
+
 // consensusConfig derives the consensus configuration from genesis and the
-// chain parameters (its timeouts from params, read once at start).
+// chain parameters (its timeouts from params; the driver follows later
+// changes of them, see timedExecutor).
 func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, keys []*pb.PublicKey, self int) consensus.Config {
 	c := consensus.DefaultConfig()
 	c.ChainID = doc.GetChainId()
@@ -523,16 +545,7 @@ func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, 
 	c.Validators = keys
 	c.Self = self
 	c.FaultModel = consensus.FaultModel(doc.GetFaultModel())
-	ticks := func(ms uint64, floor int) int {
-		t := int(time.Duration(ms) * time.Millisecond / tickInterval)
-		return max(t, floor)
-	}
-	c.BaseTimeoutTicks = ticks(params.GetProposeTimeoutMs(), 10)
-	c.MaxTimeoutTicks = max(ticks(params.GetMaxViewTimeoutMs(), 10), c.BaseTimeoutTicks)
-	c.HeartbeatTicks = min(ticks(params.GetHeartbeatIntervalMs(), 1), c.BaseTimeoutTicks/2)
-	if c.HeartbeatTicks < 1 {
-		c.HeartbeatTicks = 1
-	}
+	c.BaseTimeoutTicks, c.MaxTimeoutTicks, c.HeartbeatTicks = timeoutTicks(params)
 	// The core's own size limits are fixed while it runs, and governance
 	// changes the chain's: set them to the ceilings no params can exceed,
 	// so that the application's check against the params in force at each

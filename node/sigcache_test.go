@@ -362,3 +362,22 @@ func TestTxDecodedOncePerNode(t *testing.T) {
 }
 
 func (n *sigNode) mempoolTxs() int { txs, _ := n.mempool.Size(); return txs }
+
+// The chain's timeout parameters become the core's ticks with floors that
+// keep its rules (2 <= base <= max, 1 <= heartbeat < base), at start and
+// whenever governance changes them (timedExecutor, driver.Timing).
+func TestTimeoutTicks(t *testing.T) {
+	for _, c := range []struct {
+		p                 *pb.Params
+		base, max, beatHi int
+	}{
+		{&pb.Params{ProposeTimeoutMs: 1000, MaxViewTimeoutMs: 8000, HeartbeatIntervalMs: 250}, int(time.Second / tickInterval), int(8 * time.Second / tickInterval), int(250 * time.Millisecond / tickInterval)},
+		{&pb.Params{ProposeTimeoutMs: 1, MaxViewTimeoutMs: 1, HeartbeatIntervalMs: 1}, 10, 10, 1},
+		{&pb.Params{ProposeTimeoutMs: 5000, MaxViewTimeoutMs: 100, HeartbeatIntervalMs: 60000}, int(5 * time.Second / tickInterval), int(5 * time.Second / tickInterval), int(5*time.Second/tickInterval) / 2},
+	} {
+		base, max, beat := timeoutTicks(c.p)
+		if base != c.base || max != c.max || beat != c.beatHi || beat < 1 || beat >= base || max < base {
+			t.Errorf("timeoutTicks(%v) = %d, %d, %d; want %d, %d, %d", c.p, base, max, beat, c.base, c.max, c.beatHi)
+		}
+	}
+}

@@ -103,6 +103,16 @@ type Membership interface {
 	ChangePending() bool
 }
 
+// Timing is implemented by an Executor whose committed state sets the
+// consensus timeouts (the chain's parameters): after each commit the
+// driver applies them to the running core (Core.SetTimeouts), and to each
+// core it starts.
+type Timing interface {
+	// Timeouts returns the view timeout after progress, its ceiling and
+	// the heartbeat interval, in ticks, from committed state.
+	Timeouts() (base, max, heartbeat int)
+}
+
 // Mempool supplies transactions to the leader.
 type Mempool interface {
 	// Reap returns up to max txs (the core's ceiling) to propose in the
@@ -196,7 +206,27 @@ func New(cfg consensus.Config, signer consensus.Signer, deps Deps) (*Driver, err
 		return nil, err
 	}
 	d.log = log.With("self", d.cfg.Self)
+	d.applyTiming()
 	return d, nil
+}
+
+// applyTiming gives the core the timeouts of committed state, if the
+// executor sets them; values the core refuses are logged and ignored.
+func (d *Driver) applyTiming() {
+	t, ok := d.deps.Executor.(Timing)
+	if !ok {
+		return
+	}
+	base, max, hb := t.Timeouts()
+	if base == d.cfg.BaseTimeoutTicks && max == d.cfg.MaxTimeoutTicks && hb == d.cfg.HeartbeatTicks {
+		return
+	}
+	if err := d.core.SetTimeouts(base, max, hb); err != nil {
+		d.log.Warn("timeouts from the chain's parameters refused", "err", err)
+		return
+	}
+	d.cfg.BaseTimeoutTicks, d.cfg.MaxTimeoutTicks, d.cfg.HeartbeatTicks = base, max, hb
+	d.log.Info("consensus timeouts changed", "base_ticks", base, "max_ticks", max, "heartbeat_ticks", hb)
 }
 
 // keyIn returns the key of this replica's that validators names, and its
@@ -398,6 +428,7 @@ func (d *Driver) flush() error {
 			if len(done) > 0 {
 				d.core.Applied(done[len(done)-1].Height)
 				d.deps.Mempool.Update(done)
+				d.applyTiming()
 			}
 			if err != nil {
 				return fmt.Errorf("consensus: execute committed blocks: %w", err)
