@@ -325,7 +325,12 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	pcfg, err := p2p.ConfigFor(p2p.Setup{
-		ChainID: doc.GetChainId(), Validators: vs, Params: n.app.Params(),
+		// Gossip bounds messages by the ceilings no params exceed, not the
+		// params of the day: governance may raise max_tx_bytes or
+		// max_block_bytes while the node runs, and the mempool and
+		// ValidateBlock apply the params in force (ARCHITECTURE.md §5).
+		ChainID: doc.GetChainId(), Validators: vs,
+		Params:      &pb.Params{MaxTxBytes: exec.MaxMaxTxBytes, MaxBlockBytes: exec.MaxMaxBlockBytes},
 		ListenAddrs: cfg.P2P.ListenAddrs, ExternalAddrs: cfg.P2P.ExternalAddrs,
 		PersistentPeers: cfg.P2P.PersistentPeers, Observers: cfg.P2P.Observers, Self: self,
 	})
