@@ -333,6 +333,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Params:      &pb.Params{MaxTxBytes: exec.MaxMaxTxBytes, MaxBlockBytes: exec.MaxMaxBlockBytes},
 		ListenAddrs: cfg.P2P.ListenAddrs, ExternalAddrs: cfg.P2P.ExternalAddrs,
 		PersistentPeers: cfg.P2P.PersistentPeers, Observers: cfg.P2P.Observers, Self: self,
+		Skipped: func(p string) {
+			log.Warn("p2p.persistent_peers names a node that is not a validator in force (removed by governance, or not yet added): not dialed", "peer", p)
+		},
 	})
 	if err != nil {
 		return nil, err

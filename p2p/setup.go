@@ -20,6 +20,11 @@ type Setup struct {
 	ListenAddrs, ExternalAddrs, PersistentPeers, Observers []string
 	// Self is this node's peer id.
 	Self peer.ID
+	// Skipped, if set, is told of each persistent peer that is not a
+	// member of Validators (a department removed since the config was
+	// written, or not yet added): it is not dialed, and not an error, since
+	// membership changes by governance while configs stay as they were.
+	Skipped func(peer string)
 }
 
 // MembersOf is the p2p membership of a validator set: each validator's
@@ -65,8 +70,9 @@ func ConfigFor(s Setup) (Config, error) {
 	}
 	c.Members = members
 	// Persistent peers give more addresses for members (a department's
-	// other interface, a relay host); a peer that is not a member is an
-	// error, since the gater would refuse it anyway.
+	// other interface, a relay host); a peer that is not a member now is
+	// skipped (Setup.Skipped): the gater would refuse it anyway, and
+	// governance may have removed it, or not added it yet.
 	for _, p := range s.PersistentPeers {
 		addr, err := ma.NewMultiaddr(p)
 		if err != nil {
@@ -83,8 +89,8 @@ func ConfigFor(s Setup) (Config, error) {
 				found = true
 			}
 		}
-		if !found && info.ID != s.Self {
-			return c, fmt.Errorf("p2p.persistent_peers %q: peer %s is not a validator of this chain", p, info.ID)
+		if !found && info.ID != s.Self && s.Skipped != nil {
+			s.Skipped(p)
 		}
 	}
 	for _, o := range s.Observers {

@@ -31,12 +31,19 @@ func TestConfigFor(t *testing.T) {
 	if c, err := p2p.ConfigFor(extra); err != nil || len(c.Members[1].Addrs) != 2 {
 		t.Fatalf("persistent peer address not added: %v", err)
 	}
+	// A persistent peer that is not a member now (removed by governance,
+	// or not added yet) is skipped and reported, not an error: a member
+	// must restart with the config it had.
+	gone := base
+	var skipped []string
+	gone.Skipped = func(p string) { skipped = append(skipped, p) }
+	gone.PersistentPeers = []string{"/ip4/10.0.0.1/tcp/2/p2p/12D3KooWAFVuBx4NkqWJhzoSvYwzLycDgnsoehcfCERDheEMi7G9"}
+	if c, err := p2p.ConfigFor(gone); err != nil || len(skipped) != 1 || len(c.Members) != 2 {
+		t.Fatalf("non-member persistent peer: %v, skipped %v", err, skipped)
+	}
 	bad := map[string]func(s *p2p.Setup){
 		"p2p.persistent_peers": func(s *p2p.Setup) { s.PersistentPeers = []string{"not a multiaddr"} },
-		"is not a validator": func(s *p2p.Setup) {
-			s.PersistentPeers = []string{"/ip4/10.0.0.1/tcp/2/p2p/12D3KooWAFVuBx4NkqWJhzoSvYwzLycDgnsoehcfCERDheEMi7G9"}
-		},
-		"p2p.observers": func(s *p2p.Setup) { s.Observers = []string{"nope"} },
+		"p2p.observers":        func(s *p2p.Setup) { s.Observers = []string{"nope"} },
 		"validator 1 peer id": func(s *p2p.Setup) {
 			s.Validators = &pb.ValidatorSet{Validators: []*pb.Department{vs.Validators[0], {PeerId: "x"}}}
 		},

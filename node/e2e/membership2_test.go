@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
@@ -435,12 +434,9 @@ func TestMembershipBadInputsRefused(t *testing.T) {
 			t.Fatalf("refused proposal %s exists", id)
 		}
 	}
-	// Workaround for a bug found here (reported, not fixed in this file):
-	// a member whose p2p.persistent_peers still lists the removed
-	// department's node does not start again ("p2p.persistent_peers ...:
-	// peer ... is not a validator of this chain", p2p.ConfigFor), so node
-	// 2's operator drops that entry before restarting it.
-	c.dropPersistentPeer(2, c.peerID(3))
+	// A member restarts with the config it had, whose
+	// p2p.persistent_peers still lists the removed department's node:
+	// that entry is skipped with a warning (p2p.Setup.Skipped), not fatal.
 	c.start(2)
 	c.waitUp(2)
 	acked := load.finish()
@@ -454,29 +450,6 @@ func TestMembershipBadInputsRefused(t *testing.T) {
 	_, counts := c.checkAgreement(0, 1, 2)
 	exactlyOnce(t, acked, counts)
 	t.Logf("dept3 removed at %d, in force at %d; %d txs; %s", removed, at, len(acked), time.Since(began).Round(time.Millisecond))
-}
-
-// dropPersistentPeer removes the entries naming peer id from node i's
-// p2p.persistent_peers (config.toml, one multiaddr a line).
-func (c *cluster) dropPersistentPeer(i int, id string) {
-	c.t.Helper()
-	path := filepath.Join(c.home(i), "config.toml")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	var kept []string
-	for _, line := range strings.Split(string(raw), "\n") {
-		if !strings.Contains(line, "/p2p/"+id+`"`) {
-			kept = append(kept, line)
-		}
-	}
-	if len(kept) == len(strings.Split(string(raw), "\n")) {
-		c.t.Fatalf("node%d's config lists no peer %s", i, id)
-	}
-	if err := os.WriteFile(path, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
-		c.t.Fatal(err)
-	}
 }
 
 // keySet is a validator set as consensus.CheckSender reads it.
