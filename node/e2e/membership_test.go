@@ -86,6 +86,10 @@ func TestDepartmentJoinsAndLeavesLive(t *testing.T) {
 		<-loadDone
 	}()
 
+	// No stall: under the load, node 0's height never stands still for
+	// 10 s, through both changes.
+	stalls := c.watchStalls(0, stop)
+
 	// Join: node 4's home, the add-department proposal, 3 of 4 approvals.
 	j := c.join(4)
 	joinPassed := c.passChange(admins, []int{0, 1, 2}, "add-dept4", &pb.SubmitProposal{
@@ -171,6 +175,11 @@ func TestDepartmentJoinsAndLeavesLive(t *testing.T) {
 
 	close(stop)
 	<-loadDone
+	if longest := <-stalls; longest >= 10*time.Second {
+		t.Fatalf("node0's height stood still for %s under load", longest)
+	} else {
+		t.Logf("longest time node0's height stood still under load: %s", longest)
+	}
 	mu.Lock()
 	all := acked
 	mu.Unlock()
@@ -317,4 +326,34 @@ func (c *cluster) connectedTo(i int, id string) bool {
 		}
 	}
 	return false
+}
+
+// watchStalls polls node i's height until stop closes, then sends the
+// longest time it stood still.
+func (c *cluster) watchStalls(i int, stop <-chan struct{}) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		var longest time.Duration
+		var last uint64
+		since := time.Now()
+		for {
+			select {
+			case <-stop:
+				out <- max(longest, time.Since(since))
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			ctx, cancel := c.ctx()
+			st, err := c.clients[i].Status(ctx, connect.NewRequest(&pb.StatusRequest{}))
+			cancel()
+			if err != nil {
+				continue
+			}
+			if h := st.Msg.GetHeight(); h != last {
+				longest = max(longest, time.Since(since))
+				last, since = h, time.Now()
+			}
+		}
+	}()
+	return out
 }
