@@ -551,8 +551,13 @@ type StatusResponse struct {
 	MempoolTxs    uint64                 `protobuf:"varint,14,opt,name=mempool_txs,json=mempoolTxs,proto3" json:"mempool_txs,omitempty"`
 	// validator_index is this node's index, or -1 for an observer.
 	ValidatorIndex int32 `protobuf:"varint,15,opt,name=validator_index,json=validatorIndex,proto3" json:"validator_index,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// pending_validator_sets are the validator sets decided by governance and
+	// not yet in force (effective_height above the next block), in order of
+	// effective height; validators stays the set in force (ARCHITECTURE.md §4,
+	// "Reconfiguration").
+	PendingValidatorSets []*ValidatorSet `protobuf:"bytes,16,rep,name=pending_validator_sets,json=pendingValidatorSets,proto3" json:"pending_validator_sets,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -690,6 +695,13 @@ func (x *StatusResponse) GetValidatorIndex() int32 {
 	return 0
 }
 
+func (x *StatusResponse) GetPendingValidatorSets() []*ValidatorSet {
+	if x != nil {
+		return x.PendingValidatorSets
+	}
+	return nil
+}
+
 // StateProof lets a client check a value against a committed header without
 // trusting the node: value (or its absence) at key under state_root, the
 // header that attests state_root, and that header's commit certificate.
@@ -705,11 +717,19 @@ type StateProof struct {
 	Header []byte `protobuf:"bytes,6,opt,name=header,proto3" json:"header,omitempty"`
 	// headers are serialized Headers from header's child up to the block that
 	// cert commits directly (empty when cert is header's own).
-	Chain         [][]byte      `protobuf:"bytes,7,rep,name=chain,proto3" json:"chain,omitempty"`
-	Cert          *CommitCert   `protobuf:"bytes,8,opt,name=cert,proto3" json:"cert,omitempty"`
-	Validators    *ValidatorSet `protobuf:"bytes,9,opt,name=validators,proto3" json:"validators,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Chain [][]byte    `protobuf:"bytes,7,rep,name=chain,proto3" json:"chain,omitempty"`
+	Cert  *CommitCert `protobuf:"bytes,8,opt,name=cert,proto3" json:"cert,omitempty"`
+	// validators is the set in force at header's height.
+	Validators *ValidatorSet `protobuf:"bytes,9,opt,name=validators,proto3" json:"validators,omitempty"`
+	// validator_set_proofs lead a client from the genesis set to validators
+	// (ARCHITECTURE.md §4, "Proofs across set changes"): one per set that
+	// took force after genesis and at or below header's height, in order of
+	// effective height E, each proving the ValidatorSet record at key
+	// valset/E against the root block E-1, which the set before certifies.
+	// Their own validator_set_proofs are empty.
+	ValidatorSetProofs []*StateProof `protobuf:"bytes,10,rep,name=validator_set_proofs,json=validatorSetProofs,proto3" json:"validator_set_proofs,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StateProof) Reset() {
@@ -801,6 +821,13 @@ func (x *StateProof) GetCert() *CommitCert {
 func (x *StateProof) GetValidators() *ValidatorSet {
 	if x != nil {
 		return x.Validators
+	}
+	return nil
+}
+
+func (x *StateProof) GetValidatorSetProofs() []*StateProof {
+	if x != nil {
+		return x.ValidatorSetProofs
 	}
 	return nil
 }
@@ -1656,7 +1683,7 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12)\n" +
 	"\x11last_seen_unix_ms\x18\x04 \x01(\x03R\x0elastSeenUnixMs\x12\x15\n" +
 	"\x06rtt_us\x18\x05 \x01(\x04R\x05rttUs\x12\x14\n" +
-	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xf7\x03\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xc7\x04\n" +
 	"\x0eStatusResponse\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12&\n" +
@@ -1678,7 +1705,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"faultModel\x12\x1f\n" +
 	"\vmempool_txs\x18\x0e \x01(\x04R\n" +
 	"mempoolTxs\x12'\n" +
-	"\x0fvalidator_index\x18\x0f \x01(\x05R\x0evalidatorIndex\"\xa0\x02\n" +
+	"\x0fvalidator_index\x18\x0f \x01(\x05R\x0evalidatorIndex\x12N\n" +
+	"\x16pending_validator_sets\x18\x10 \x03(\v2\x18.govnode.v1.ValidatorSetR\x14pendingValidatorSets\"\xea\x02\n" +
 	"\n" +
 	"StateProof\x12!\n" +
 	"\fstate_height\x18\x01 \x01(\x04R\vstateHeight\x12\x10\n" +
@@ -1692,7 +1720,9 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x04cert\x18\b \x01(\v2\x16.govnode.v1.CommitCertR\x04cert\x128\n" +
 	"\n" +
 	"validators\x18\t \x01(\v2\x18.govnode.v1.ValidatorSetR\n" +
-	"validators\"M\n" +
+	"validators\x12H\n" +
+	"\x14validator_set_proofs\x18\n" +
+	" \x03(\v2\x16.govnode.v1.StateProofR\x12validatorSetProofs\"M\n" +
 	"\x14QueryIdentityRequest\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12\x14\n" +
@@ -1825,48 +1855,50 @@ var file_govnode_v1_api_proto_depIdxs = []int32{
 	27, // 4: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
 	28, // 5: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
 	7,  // 6: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
-	26, // 7: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	28, // 8: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
-	29, // 9: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	30, // 10: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
-	9,  // 11: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	31, // 12: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	32, // 13: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
-	9,  // 14: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
-	33, // 15: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
-	34, // 16: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
-	9,  // 17: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	35, // 18: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
-	9,  // 19: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	9,  // 20: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	36, // 21: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	0,  // 22: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 23: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	4,  // 24: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	6,  // 25: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	10, // 26: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	12, // 27: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	14, // 28: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	16, // 29: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	18, // 30: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	20, // 31: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	22, // 32: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 33: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 34: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	5,  // 35: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	8,  // 36: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	11, // 37: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	13, // 38: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	15, // 39: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	17, // 40: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	19, // 41: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	21, // 42: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	23, // 43: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	28, // 7: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
+	26, // 8: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	28, // 9: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	9,  // 10: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
+	29, // 11: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	30, // 12: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	9,  // 13: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
+	31, // 14: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	32, // 15: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	9,  // 16: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
+	33, // 17: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	34, // 18: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	9,  // 19: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
+	35, // 20: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	9,  // 21: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
+	9,  // 22: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	36, // 23: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	0,  // 24: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 25: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	4,  // 26: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	6,  // 27: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	10, // 28: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	12, // 29: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	14, // 30: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	16, // 31: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	18, // 32: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	20, // 33: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	22, // 34: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 35: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 36: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	5,  // 37: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	8,  // 38: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	11, // 39: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	13, // 40: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	15, // 41: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	17, // 42: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	19, // 43: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	21, // 44: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	23, // 45: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }
