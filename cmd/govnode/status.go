@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -79,6 +81,15 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 	for i, d := range vs {
 		fmt.Fprintf(w, "  %d  %-12s %s\n", i, termText(d.GetId()), termText(d.GetPeerId()))
 	}
+	// Decided by governance, not in force yet (ARCHITECTURE.md §4,
+	// "Reconfiguration").
+	for _, p := range st.GetPendingValidatorSets() {
+		fmt.Fprintf(w, "pending set   %d validators (%s faults) in force from height %d%s\n", len(p.GetValidators()),
+			termText(p.GetFaultModel()), p.GetEffectiveHeight(), setDiff(st.GetValidators(), p))
+		for i, d := range p.GetValidators() {
+			fmt.Fprintf(w, "  %d  %-12s %s\n", i, termText(d.GetId()), termText(d.GetPeerId()))
+		}
+	}
 	if len(st.GetPeers()) > 0 {
 		fmt.Fprintf(w, "peers         %d\n", len(st.GetPeers()))
 		for _, p := range st.GetPeers() {
@@ -93,4 +104,38 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 			fmt.Fprintf(w, "  %-12s %s %s rtt %dus%s\n", termText(p.GetDepartmentId()), termText(p.GetPeerId()), state, p.GetRttUs(), seen)
 		}
 	}
+}
+
+// setDiff names what next changes from cur: departments added and removed,
+// consensus and node keys rotated, the fault model switched.
+func setDiff(cur, next *pb.ValidatorSet) string {
+	old := map[string]*pb.Department{}
+	for _, d := range cur.GetValidators() {
+		old[d.GetId()] = d
+	}
+	var parts []string
+	for _, d := range next.GetValidators() {
+		o, ok := old[d.GetId()]
+		delete(old, d.GetId())
+		switch {
+		case !ok:
+			parts = append(parts, "adds "+termText(d.GetId()))
+		case !crypto.PublicKeyEqual(o.GetConsensusKey(), d.GetConsensusKey()):
+			parts = append(parts, "rotates the validator key of "+termText(d.GetId()))
+		case o.GetPeerId() != d.GetPeerId():
+			parts = append(parts, "rotates the node key of "+termText(d.GetId()))
+		}
+	}
+	for _, d := range cur.GetValidators() {
+		if _, gone := old[d.GetId()]; gone {
+			parts = append(parts, "removes "+termText(d.GetId()))
+		}
+	}
+	if cur != nil && cur.GetFaultModel() != next.GetFaultModel() {
+		parts = append(parts, "switches to "+termText(next.GetFaultModel()))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, ", ")
 }

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"fmt"
+
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -31,6 +34,10 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		FaultModel:     model,
 		MempoolTxs:     uint64(txs),
 		ValidatorIndex: int32(s.d.ValidatorIndex),
+	}
+	// Decided and not yet in force (ARCHITECTURE.md §4, "Reconfiguration").
+	if st.PendingValidatorSets, err = exec.PendingValidatorSets(s.d.State, h); err != nil {
+		return nil, fmt.Errorf("pending validator sets: %w", err)
 	}
 	if h > 0 {
 		hash, _, err := s.d.Ledger.BlockByHeight(h)
