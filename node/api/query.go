@@ -104,7 +104,10 @@ func (s *Server) commitCert(h uint64) (*pb.CommitCert, error) {
 // a committed header attests: the head block's header names state_height S
 // and the state root after S, and its commit certificate proves the header.
 // The proof is therefore of the state at S, which may be a little older
-// than the latest executed state; the answer says which height.
+// than the latest executed state; the answer says which height. With it go
+// the proofs of the validator sets that took force after genesis up to the
+// head (validatorSetProofs), so a client that trusts only the genesis can
+// follow them to the set that certifies the head.
 func (s *Server) stateProof(key []byte) (*pb.StateProof, error) {
 	head, _ := s.d.Ledger.Height()
 	if head == 0 {
@@ -114,7 +117,29 @@ func (s *Server) stateProof(key []byte) (*pb.StateProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	at := resp.Header.GetStateHeight()
+	// The head is the newest committed block, so its certificate is its
+	// own.
+	if resp.Cert.GetHeight() != head {
+		return nil, fmt.Errorf("commit certificate of head %d names height %d", head, resp.Cert.GetHeight())
+	}
+	sp, err := s.proveAt(resp.Block.GetHeader(), resp.Header.GetStateHeight(), key)
+	if err != nil {
+		return nil, err
+	}
+	sp.Cert = resp.Cert
+	// The set that certifies the head: the one in force at its height. The
+	// records at or below head never change again (exec.ValidatorSets).
+	if sp.Validators, err = exec.ValidatorSetAt(s.d.State, head); err != nil {
+		return nil, fmt.Errorf("validator set at %d: %w", head, err)
+	}
+	if sp.ValidatorSetProofs, err = s.validatorSetProofs(head); err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+// proveAt proves key in the state at height at, which header attests.
+func (s *Server) proveAt(header []byte, at uint64, key []byte) (*pb.StateProof, error) {
 	value, proof, err := s.d.Ledger.GetWithProof(at, key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("prove %q at height %d: %w", key, at, err)
@@ -123,21 +148,58 @@ func (s *Server) stateProof(key []byte) (*pb.StateProof, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state root %d: %w", at, err)
 	}
-	vs := s.d.Validators()
-	sp := &pb.StateProof{
-		StateHeight: at,
-		Key:         key,
-		Value:       value,
-		StateRoot:   root[:],
-		Proof:       proof.Marshal(),
-		Header:      resp.Block.GetHeader(),
-		Cert:        resp.Cert,
-		Validators:  vs,
+	return &pb.StateProof{StateHeight: at, Key: key, Value: value, StateRoot: root[:], Proof: proof.Marshal(), Header: header}, nil
+}
+
+// MaxValidatorSetProofs bounds the validator-set changes one state proof
+// follows from genesis (the CLI refuses more).
+const MaxValidatorSetProofs = 128
+
+// validatorSetProofs proves, for each validator set in force from an
+// effective height E with 1 < E <= head, its record at key valset/E in the
+// state that the root block E-1 attests, with that block's commit
+// certificate: the root block is certified by the set before, so a client
+// can check each set under the one before it (ARCHITECTURE.md §4, "Proofs
+// across set changes"). A set decided so close to E that the root block's
+// state does not hold it yet cannot be proven this way: an error says so.
+func (s *Server) validatorSetProofs(head uint64) ([]*pb.StateProof, error) {
+	sets, err := exec.ValidatorSets(s.d.State, exec.GenesisHeight+2, head)
+	if err != nil {
+		return nil, fmt.Errorf("validator sets up to %d: %w", head, err)
 	}
-	// Chain from the head's child to the directly committed block: the
-	// head is the newest committed block, so its certificate is its own.
-	if resp.Cert.GetHeight() != head {
-		return nil, fmt.Errorf("commit certificate of head %d names height %d", head, resp.Cert.GetHeight())
+	if len(sets) > MaxValidatorSetProofs {
+		return nil, fmt.Errorf("%d validator-set changes up to height %d; a proof follows at most %d", len(sets), head, MaxValidatorSetProofs)
 	}
-	return sp, nil
+	out := make([]*pb.StateProof, 0, len(sets))
+	for _, vs := range sets {
+		e := vs.GetEffectiveHeight()
+		rootResp, err := s.blockResponse(e - 1)
+		if err != nil {
+			return nil, err
+		}
+		key := exec.ValidatorSetKey(e)
+		sp, err := s.proveAt(rootResp.Block.GetHeader(), rootResp.Header.GetStateHeight(), key)
+		if err != nil {
+			return nil, err
+		}
+		got := &pb.ValidatorSet{}
+		if sp.GetValue() == nil || proto.Unmarshal(sp.GetValue(), got) != nil || !proto.Equal(got, vs) {
+			return nil, fmt.Errorf("the validator set in force from height %d is not yet in the state its root block %d attests (height %d): "+
+				"it was decided too close to %d to be proven to a light client", e, e-1, sp.GetStateHeight(), e)
+		}
+		sp.Cert = rootResp.Cert
+		if c := rootResp.Cert.GetHeight(); c > e-1 {
+			// The root's certificate commits a descendant directly: the
+			// headers between link them.
+			for h := e; h <= c; h++ {
+				b, err := s.block(h)
+				if err != nil {
+					return nil, err
+				}
+				sp.Chain = append(sp.Chain, b.GetHeader())
+			}
+		}
+		out = append(out, sp)
+	}
+	return out, nil
 }
