@@ -218,10 +218,15 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 		if err := tc.checkDepartmentPeer(d); err != nil {
 			return err
 		}
-		if ok, err := tc.st.has(kIdentity(c.AddDepartment.GetAdmin().GetIdentityId())); err != nil {
-			return err
-		} else if ok {
-			return exists("identity %s already exists", c.AddDepartment.GetAdmin().GetIdentityId())
+		for _, id := range []string{c.AddDepartment.GetAdmin().GetIdentityId(), ValidatorIdentityID(d.GetId())} {
+			if ok, err := tc.st.has(kIdentity(id)); err != nil {
+				return err
+			} else if ok {
+				return exists("identity %s already exists", id)
+			}
+		}
+		if c.AddDepartment.GetAdmin().GetIdentityId() == ValidatorIdentityID(d.GetId()) {
+			return invalid("admin id %s is the department's validator identity id", ValidatorIdentityID(d.GetId()))
 		}
 		return checkQuorumSafety(tc.st, tc.b.height, true, a)
 	case *pb.SubmitProposal_RemoveDepartment:
@@ -463,6 +468,11 @@ func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 			DisplayName: adm.GetDisplayName(), PublicKey: adm.GetPublicKey(), Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE,
 			Roles: adm.GetRoles(),
 		}); err != nil {
+			return err
+		}
+		// Its node's own identity, which signs the equivocation evidence
+		// the node finds, as genesis gives each of its departments.
+		if err := tc.putNewIdentity(ValidatorIdentity(d)); err != nil {
 			return err
 		}
 		return tc.changeValset(d.GetId(), sub)

@@ -1,6 +1,8 @@
 package exec_test
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"fmt"
 	"strings"
 	"testing"
@@ -75,6 +77,13 @@ func TestAddDepartment(t *testing.T) {
 	vs, err := exec.ValidatorSet(e.c.Store)
 	if err != nil || vs.GetEffectiveHeight() != h+2 {
 		t.Fatalf("valset %v %v", vs, err)
+	}
+	// The new department's node has its own identity, keyed by its
+	// consensus key, to sign the evidence it finds (as genesis gives).
+	vid, err := exec.Identity(e.c.Store, exec.ValidatorIdentityID("d4"))
+	if err != nil || !proto.Equal(vid.GetPublicKey(), newPub("consensus/d4")) || vid.GetDepartmentId() != "d4" ||
+		vid.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE || len(vid.GetRoles()) != 0 {
+		t.Fatalf("validator identity of d4: %v %v", vid, err)
 	}
 	if old, _ := exec.ValidatorSetAt(e.c.Store, h+1); len(old.GetValidators()) != 4 {
 		t.Fatalf("set at h+1 has %d validators", len(old.GetValidators()))
@@ -335,4 +344,18 @@ func TestSubmitEvidence(t *testing.T) {
 	short := signedVote(t, k2, 2, 9, 5, "A")
 	short.BlockHash = []byte{1}
 	e.refuse("cit1", codeInvalid, evidence(short, signedVote(t, k2, 2, 9, 5, "B")))
+}
+
+// A department added by governance gets the validator identity
+// "<dept>-validator"; a proposal whose admin would take that id is refused
+// at submit, changing nothing but the nonce.
+func TestAddDepartmentValidatorIdentityIDTaken(t *testing.T) {
+	e := newEnv(t, 4)
+	r := e.refuse("d0.admin", pb.ResultCode_RESULT_CODE_INVALID_ARGUMENT, propose("p1", 100, func(p *pb.SubmitProposal) {
+		addDept("d4")(p)
+		p.GetAddDepartment().Admin.IdentityId = exec.ValidatorIdentityID("d4")
+	}))
+	if !strings.Contains(r.GetReason(), "validator identity") {
+		t.Fatalf("reason %q", r.GetReason())
+	}
 }
