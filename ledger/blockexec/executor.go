@@ -215,7 +215,7 @@ func (a *Executor) epochOf(vs *pb.ValidatorSet) (consensus.Epoch, error) {
 	for _, v := range vs.GetValidators() {
 		ep.Validators = append(ep.Validators, v.GetConsensusKey())
 	}
-	if eff := vs.GetEffectiveHeight(); eff > exec.GenesisHeight+1 {
+	if eff := exec.EpochStart(vs); eff > 0 {
 		root, err := a.Block(eff - 1)
 		if err != nil {
 			return ep, fmt.Errorf("root block of the validator set in force from %d: %w", eff, err)

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -540,8 +541,12 @@ func (tc *txCtx) submitEvidence(a *pb.SubmitEvidence) error {
 		return invalid("voter %d is not in the validator set of height %d (%d validators)", va.GetVoter(), va.GetHeight(), len(vs.GetValidators()))
 	}
 	val := vs.GetValidators()[va.GetVoter()]
+	// Votes are signed over their validator set's domain: the chain id for
+	// the genesis set, "chain@E" for the set in force from E
+	// (ARCHITECTURE.md §4, "Reconfiguration").
+	domain := consensus.SignDomain(tc.e.cfg.ChainID, EpochStart(vs))
 	for _, v := range []*pb.Vote{va, vb} {
-		msg := crypto.VoteSignBytes(tc.e.cfg.ChainID, v.GetView(), v.GetHeight(), v.GetBlockHash())
+		msg := crypto.VoteSignBytes(domain, v.GetView(), v.GetHeight(), v.GetBlockHash())
 		if err := crypto.Verify(val.GetConsensusKey(), msg, v.GetSignature()); err != nil {
 			return fail(pb.ResultCode_RESULT_CODE_BAD_SIGNATURE, "vote for %x by %s does not verify: %v", v.GetBlockHash(), val.GetId(), err)
 		}

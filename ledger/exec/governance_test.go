@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/exec/exectest"
@@ -357,5 +358,40 @@ func TestAddDepartmentValidatorIdentityIDTaken(t *testing.T) {
 	}))
 	if !strings.Contains(r.GetReason(), "validator identity") {
 		t.Fatalf("reason %q", r.GetReason())
+	}
+}
+
+// After a validator-set change, votes are signed over the new set's domain
+// ("chain@E"): evidence of an equivocation there is checked in that domain,
+// and a pair signed in the genesis domain does not verify.
+func TestSubmitEvidenceAfterSetChange(t *testing.T) {
+	e := newEnv(t, 4)
+	e.ok("d0.admin", propose("p1", 100, addDept("d4")))
+	for _, a := range []string{"d0.admin", "d1.admin", "d2.admin"} {
+		e.ok(a, vote("p1", true))
+	}
+	vs, err := exec.ValidatorSet(e.c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := vs.GetEffectiveHeight()
+	for e.c.Height < start+1 {
+		if _, err := e.c.Apply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k2 := e.f.Consensus[2]
+	in := func(domain string, view uint64, block string) *pb.Vote {
+		h := hash(block)
+		sig, err := k2.Sign(crypto.VoteSignBytes(domain, view, start, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Vote{View: view, Height: start, BlockHash: h, Voter: 2, Signature: sig}
+	}
+	newDomain := consensus.SignDomain(exectest.ChainID, start)
+	e.refuse("cit1", codeBadSig, evidence(in(exectest.ChainID, 3, "A"), in(exectest.ChainID, 3, "B")))
+	if g := e.ok("cit0", evidence(in(newDomain, 3, "A"), in(newDomain, 3, "B"))).GetEvents()[0].GetGovernance(); g.GetDepartmentId() != "d2" {
+		t.Fatalf("event %v", g)
 	}
 }

@@ -30,3 +30,12 @@ func ValidatorIdentity(d *pb.Department) *pb.Identity {
 		Status:       pb.IdentityStatus_IDENTITY_STATUS_ACTIVE,
 	}
 }
+
+// EpochStart is the epoch of validator set vs as consensus numbers it
+// (consensus.Config.Epoch): its effective height, or 0 for the genesis set.
+func EpochStart(vs *pb.ValidatorSet) uint64 {
+	if e := vs.GetEffectiveHeight(); e > GenesisHeight+1 {
+		return e
+	}
+	return 0
+}
