@@ -99,6 +99,26 @@ func TestHostileP2P(t *testing.T) {
 		b.ChainId, b.Signer, b.Nonce = chain, off.ID, off.NextNonce()
 		return b
 	}
+	// Hostile consensus messages first, while the sender's score is
+	// still high enough that gossipsub reads its frames (the garbage txs
+	// below graylist it): none names a validator with a valid signature.
+	hostileCons := [][]byte{
+		[]byte("not a protobuf \xff\xff"),
+		append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...),
+		consVote(t, chain, observer.ValKey, 0, 5),                                                               // signed by a key that is not validator 0's
+		consVote(t, chain, c.ValidatorKey, 9, 5),                                                                // no validator 9
+		append(consVote(t, chain, c.ValidatorKey, 0, 6), 0xff),                                                  // trailing garbage breaks the encoding
+		protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0x0a, 0x03, 0xff, 0xff}), // a proposal with a garbage block
+	}
+	for i, m := range hostileCons {
+		if err := consTopic.Publish(ctx, m); err != nil {
+			t.Fatalf("publish consensus %d: %v", i, err)
+		}
+	}
+	p2ptest.Eventually(t, 15*time.Second, "hostile consensus messages refused", func() bool {
+		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="consensus"}`) >= 3
+	})
+
 	hostileTxs := map[string][]byte{
 		"garbage":                []byte("\xde\xad\xbe\xef garbage"),
 		"truncated":              valid[:len(valid)/2],
@@ -126,25 +146,6 @@ func TestHostileP2P(t *testing.T) {
 	p2ptest.Eventually(t, 15*time.Second, "sender's score negative in the metrics", func() bool {
 		return metric(t, n, `govnode_p2p_peer_score{peer="`+observer.PeerID.String()+`"}`) < 0
 	})
-	// Hostile consensus messages: none names a validator with a valid
-	// signature.
-	hostileCons := [][]byte{
-		[]byte("not a protobuf \xff\xff"),
-		append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...),
-		consVote(t, chain, observer.ValKey, 0, 5),                                                               // signed by a key that is not validator 0's
-		consVote(t, chain, c.ValidatorKey, 9, 5),                                                                // no validator 9
-		append(consVote(t, chain, c.ValidatorKey, 0, 6), 0xff),                                                  // trailing garbage breaks the encoding
-		protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte{0x0a, 0x03, 0xff, 0xff}), // a proposal with a garbage block
-	}
-	for i, m := range hostileCons {
-		if err := consTopic.Publish(ctx, m); err != nil {
-			t.Fatalf("publish consensus %d: %v", i, err)
-		}
-	}
-	p2ptest.Eventually(t, 15*time.Second, "hostile consensus messages refused", func() bool {
-		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="consensus"}`) >= 3
-	})
-
 	// Garbage on the block-sync protocol: each answered with a SyncError.
 	for name, raw := range map[string][]byte{
 		"oversized length":  binary.AppendUvarint(nil, 1<<40),
