@@ -281,7 +281,9 @@ func (d *Driver) commit(blocks []consensus.CommittedBlock) ([]consensus.Committe
 	}
 	e, err := d.members.Epoch()
 	if err != nil {
-		return blocks, nil, fmt.Errorf("read the validator set in force: %w", err)
+		// Which blocks the executor took is unknown: report none (the
+		// driver stops on this error).
+		return nil, nil, fmt.Errorf("read the validator set in force: %w", err)
 	}
 	if e.Start == d.cfg.Epoch {
 		return blocks, nil, nil
@@ -294,7 +296,7 @@ func (d *Driver) commit(blocks []consensus.CommittedBlock) ([]consensus.Committe
 			return blocks[:i+1], &e, nil
 		}
 	}
-	return blocks, nil, fmt.Errorf("epoch %d starts above block %d %x, which is not one of the blocks just committed", e.Start,
+	return nil, nil, fmt.Errorf("epoch %d starts above block %d %x, which is not one of the blocks just committed", e.Start,
 		e.Root.GetHeight(), e.Root.GetBlockHash())
 }
 
@@ -386,8 +388,9 @@ func (d *Driver) Core() *consensus.Core { return d.core }
 //
 //  1. persist the safety state (synced) — before anything leaves the node;
 //  2. send messages, then fetches;
-//  3. apply: execute committed blocks (durably), tell the core they are
-//     stored, update the mempool, keep evidence;
+//  3. keep evidence; apply: execute committed blocks (durably), tell the
+//     core they are stored, update the mempool (a block that ends the
+//     validator set's epoch ends this Ready: a new core takes over);
 //  4. validate proposals (after step 3, so the state they attest exists)
 //     and report the verdicts;
 //  5. build and propose the leader's payload (also after step 3);
@@ -423,6 +426,13 @@ func (d *Driver) flush() error {
 				d.log.Debug("fetch failed", "from", f.From, "err", err)
 			}
 		}
+		// Evidence before the commit: a commit that ends the epoch ends
+		// this Ready, and the old set's evidence must not be lost with it.
+		for _, ev := range rd.Evidence {
+			if d.deps.Evidence != nil {
+				d.deps.Evidence.AddEvidence(ev)
+			}
+		}
 		if len(rd.Committed) > 0 {
 			done, next, err := d.commit(rd.Committed)
 			if len(done) > 0 {
@@ -440,11 +450,6 @@ func (d *Driver) flush() error {
 					return err
 				}
 				continue
-			}
-		}
-		for _, ev := range rd.Evidence {
-			if d.deps.Evidence != nil {
-				d.deps.Evidence.AddEvidence(ev)
 			}
 		}
 		for _, req := range rd.ToValidate {

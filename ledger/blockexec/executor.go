@@ -185,9 +185,18 @@ func (a *Executor) reloadChainState() error {
 	if err != nil {
 		return err
 	}
+	// The next switch is the nearest decided set, not the latest: two
+	// changes decided within the delay are both pending, and each takes
+	// over at its own height.
+	pending, err := exec.PendingValidatorSets(r, head)
+	if err != nil {
+		return fmt.Errorf("read pending validator sets: %w", err)
+	}
 	var next uint64
-	if latest, err := exec.ValidatorSet(r); err == nil && latest.GetEffectiveHeight() > head+1 {
-		next = latest.GetEffectiveHeight()
+	for _, p := range pending {
+		if e := p.GetEffectiveHeight(); next == 0 || e < next {
+			next = e
+		}
 	}
 	ep, err := a.epochOf(vs)
 	if err != nil {
