@@ -39,6 +39,12 @@ func testMetrics() Metrics {
 // newTestApp is an Executor on a fresh store with a one-department genesis.
 func newTestApp(t testing.TB) *Executor {
 	t.Helper()
+	return newTestAppWith(t, nil)
+}
+
+// newTestAppWith is newTestApp with extra state changes at genesis.
+func newTestAppWith(t testing.TB, extra []state.Change) *Executor {
+	t.Helper()
 	key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'a', 'p', 'p'}))
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +68,7 @@ func newTestApp(t testing.TB) *Executor {
 	for i, c := range changes {
 		sc[i] = state.Change{Key: c.Key, Value: c.Value, Delete: c.Delete}
 	}
+	sc = append(sc, extra...)
 	if err := st.InitGenesis(sc); err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +230,64 @@ func TestNewRefusesUnsetMetrics(t *testing.T) {
 				t.Fatalf("New = %v, want an error naming Metrics.%s", err, tc.field)
 			}
 		})
+	}
+}
+
+// Two validator-set changes decided within the delay are both pending;
+// each takes over at its own effective height, the nearer first
+// (driver.Membership), rooted at the block before it.
+func TestPendingSetsTakeOverInOrder(t *testing.T) {
+	set := func(eff uint64, ids ...string) state.Change {
+		vs := &pb.ValidatorSet{FaultModel: "crash", EffectiveHeight: eff}
+		for _, id := range ids {
+			k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{byte(eff), id[4]}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs.Validators = append(vs.Validators, &pb.Department{Id: id, ConsensusKey: k.Public()})
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return state.Change{Key: exec.ValidatorSetKey(eff), Value: b}
+	}
+	a := newTestAppWith(t, []state.Change{set(3, "deptA"), set(5, "deptA", "deptB")})
+	if !a.ChangePending() {
+		t.Fatal("no change pending")
+	}
+	block := func(h uint64) consensus.CommittedBlock {
+		hdr, err := a.BuildPayload(consensus.ProposeSlot{Height: h, StateHeight: h - 1}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr.ChainId, hdr.Height = "app-test", h
+		if h > 1 {
+			prev, _ := a.Head()
+			hdr.ParentHash = crypto.Hash(prev.GetHeader())
+		}
+		hb, err := proto.Marshal(hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return consensus.CommittedBlock{Height: h, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
+			Cert: &pb.CommitCert{Height: h, BlockHash: crypto.Hash(hb)}}
+	}
+	want := map[uint64]uint64{1: 0, 2: 3, 3: 3, 4: 5, 5: 5} // committed head -> epoch in force above it
+	for h := uint64(1); h <= 5; h++ {
+		b := block(h)
+		if err := a.Commit([]consensus.CommittedBlock{b}); err != nil {
+			t.Fatal(err)
+		}
+		ep, _ := a.Epoch()
+		if ep.Start != want[h] {
+			t.Fatalf("after block %d the epoch in force is %d, want %d", h, ep.Start, want[h])
+		}
+		if ep.Start > 0 && (ep.Root.GetHeight() != ep.Start-1) {
+			t.Fatalf("epoch %d rooted at %d", ep.Start, ep.Root.GetHeight())
+		}
+	}
+	if a.ChangePending() {
+		t.Fatal("a change still pending after both took over")
 	}
 }
