@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,8 +109,7 @@ type Node struct {
 	// pendingKeys are validator keys put in place for a governed key
 	// rotation: the driver signs with the one the set in force names.
 	pendingKeys []crypto.PrivateKey
-	membersMu   sync.Mutex
-	observers   []string // governance's, last given to p2p
+	membersMu   sync.Mutex // serialises followMembers
 	self        int
 	safety      driver.SafetyStore
 	evidence    *evidence.Pool // nil for an observer
@@ -415,12 +413,16 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.app.OnEpoch(n.followSet)
 	// Observers admitted or removed by governance take effect at the
 	// block that decides them.
-	n.app.OnCommit(func(*blockexec.CommittedInfo) {
-		obs, err := exec.Observers(blockexec.StateReader(n.store))
-		n.membersMu.Lock()
-		same := err == nil && slices.Equal(obs, n.observers)
-		n.membersMu.Unlock()
-		if !same {
+	n.app.OnCommit(func(c *blockexec.CommittedInfo) {
+		// Only a block that changed the observers reads them: no state
+		// scan on every commit.
+		changed := false
+		for _, ev := range c.Events {
+			if a := ev.GetGovernance().GetAction(); a == "observer_added" || a == "observer_removed" {
+				changed = true
+			}
+		}
+		if changed {
 			vs, _ := n.app.Validators()
 			n.followMembers(vs)
 		}
@@ -517,9 +519,7 @@ func (n *Node) followMembers(vs *pb.ValidatorSet) {
 	}
 	if err != nil {
 		n.log.Error("p2p membership of the committed state", "err", err)
-		return
 	}
-	n.observers = obs
 }
 
 // timeoutTicks converts the chain's timeout parameters into the core's

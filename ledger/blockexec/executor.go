@@ -96,6 +96,9 @@ type CommittedInfo struct {
 	Hash     []byte
 	TxHashes [][]byte
 	Results  []*pb.TxResult
+	// Events are all the block's events, the txs' and the block's own
+	// (deadlines, governance decisions).
+	Events []*pb.Event
 }
 
 var (
@@ -485,7 +488,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 		a.metrics.BlockInterval.Observe(done.Sub(a.lastCommit).Seconds())
 	}
 	a.lastCommit = done
-	info := &CommittedInfo{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results}
+	info := &CommittedInfo{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results, Events: res.Events}
 	for _, f := range listeners {
 		f(info)
 	}
