@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/govnode/govnode/consensus"
@@ -97,10 +98,20 @@ type Node struct {
 	sigs    *transport.TxSigCache
 	known   *exec.Known // txs decoded at admission
 
-	host      *p2p.Host
-	sync      *blocksync.Syncer
-	transport *transport.Transport
-	consCfg   consensus.Config
+	host     *hostSlot // the p2p host; replaced at a node-key rotation (rekey.go)
+	pcfg     p2p.Config
+	nodeKeys nodeKeys
+	rekey    chan struct{} // followSet asks runRekeys to check the identity in force
+	// members is the last membership given to p2p (followMembers), for a
+	// host that replaces the running one; under membersMu.
+	members *membership
+	// blockSource and consensusCheck are what every host the node runs
+	// is built with (hostOptions).
+	blockSource    p2p.BlockSource
+	consensusCheck p2p.ConsensusCheck
+	sync           *blocksync.Syncer
+	transport      *transport.Transport
+	consCfg        consensus.Config
 	// gossipSet is the validator set consensus gossip is checked
 	// against, with its epoch: the set in force above the ledger's head,
 	// swapped whole when a governed change takes effect.
@@ -109,7 +120,7 @@ type Node struct {
 	// pendingKeys are validator keys put in place for a governed key
 	// rotation: the driver signs with the one the set in force names.
 	pendingKeys []crypto.PrivateKey
-	membersMu   sync.Mutex // serialises followMembers
+	membersMu   sync.Mutex // serialises followMembers and switchIdentity
 	self        int
 	safety      driver.SafetyStore
 	evidence    *evidence.Pool // nil for an observer
@@ -264,6 +275,16 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	warnKeyPerm(log, "node_key_file", nodeKeyInfo)
+	// A node key put in place for a governed rotation: the node takes it
+	// as its identity from the height the set in force names its peer id.
+	pendingNode, err := home.PendingNodeKey(cfg.ResolvePath(cfg.NodeKeyFile), o.Passphrase)
+	if err != nil {
+		return nil, fmt.Errorf("pending node key: %w", err)
+	}
+	if n.nodeKeys, err = loadNodeKeys(nodeKey, pendingNode); err != nil {
+		return nil, err
+	}
+	n.rekey = make(chan struct{}, 1)
 	if cfg.ValidatorKeyFile != "" {
 		var info *keystore.Info
 		if n.signer, info, err = keystore.LoadWithInfo(cfg.ResolvePath(cfg.ValidatorKeyFile), o.Passphrase); err != nil {
@@ -314,9 +335,14 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 
 	// P2P.
-	lkey, err := keystore.NodeKeyToLibp2p(nodeKey)
-	if err != nil {
-		return nil, fmt.Errorf("node key: %w", err)
+	lkey := n.nodeKeys.inForce(vs)
+	if lkey == nil {
+		lkey = n.nodeKeys.current
+	}
+	if lkey == n.nodeKeys.pending {
+		log.Info("the rotated node key is in force: the pending node key is this node's identity")
+	} else if n.nodeKeys.pending != nil {
+		log.Info("pending node key loaded: it becomes this node's identity at the height the validator set in force names its peer id")
 	}
 	self, err := peer.IDFromPrivateKey(lkey)
 	if err != nil {
@@ -356,29 +382,24 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.host, err = p2p.New(ctx, pcfg,
-		p2p.WithIdentity(lkey),
-		p2p.WithLogger(log.With("part", "p2p")),
-		p2p.WithValidatorSet(pvs),
-		// Gossip authenticates consensus messages with the consensus
-		// package's own rule, through the cache the core reads too, so a
-		// signature checked at the gossip layer is a cache hit in the core.
-		p2p.WithConsensusCheck(func(_ *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
-			// The set and its epoch, read together (they change together).
-			g := n.gossipSet.Load()
-			err := consensus.CheckSender(doc.GetChainId(), g.epoch, g.vs, n.consCfg.SigCache, m)
-			if errors.Is(err, consensus.ErrOtherEpoch) {
-				// Another validator set's message proves nothing
-				// against the relaying peer.
-				return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
-			}
-			return err
-		}),
-		p2p.WithTxValidator(n.gossip.Validate),
-		p2p.WithBlockSource(src),
-	); err != nil {
+	n.pcfg = pcfg
+	n.blockSource = src
+	n.consensusCheck = func(_ *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
+		// The set and its epoch, read together (they change together).
+		g := n.gossipSet.Load()
+		err := consensus.CheckSender(doc.GetChainId(), g.epoch, g.vs, n.consCfg.SigCache, m)
+		if errors.Is(err, consensus.ErrOtherEpoch) {
+			// Another validator set's message proves nothing against
+			// the relaying peer.
+			return fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
+		}
+		return err
+	}
+	h, err := p2p.New(ctx, pcfg, n.hostOptions(lkey, pvs)...)
+	if err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
+	n.host = newHostSlot(h)
 	if n.sync, err = blocksync.New(blocksync.Config{
 		Consensus: n.consCfg, Epoch: n.app.Epoch, Peers: n.host, Ledger: n.store, Commit: n.app.Commit,
 		Committed: func(cbs []consensus.CommittedBlock) { n.mempool.Update(mempool.CommittedTxsOf(n.known, cbs)) },
@@ -433,7 +454,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
 		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version,
-		NodeID: n.host.ID().String(), ValidatorIndex: n.self,
+		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.self,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Mempool:    n.mempool, Submit: n.gossip.Submit,
@@ -489,6 +510,13 @@ func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
 	// The allow-list follows: the new set's nodes are admitted and
 	// dialed, a removed department's disconnected and refused.
 	n.followMembers(vs)
+	if n.nodeKeys.pending != nil {
+		// A node-key rotation may take effect with this set.
+		select {
+		case n.rekey <- struct{}{}:
+		default:
+		}
+	}
 	n.log.Info("following the validator set in force", "epoch", ep.Start, "validators", len(vs.GetValidators()), "fault_model", vs.GetFaultModel())
 }
 
@@ -519,7 +547,31 @@ func (n *Node) followMembers(vs *pb.ValidatorSet) {
 	}
 	if err != nil {
 		n.log.Error("p2p membership of the committed state", "err", err)
+		return
 	}
+	n.members = &membership{members: members, observers: ids}
+}
+
+// membership is one SetMembership call's arguments.
+type membership struct {
+	members   []p2p.Member
+	observers []peer.ID
+}
+
+// hostOptions are the options of the node's p2p host with identity key,
+// checking consensus gossip against vs, and extra.
+func (n *Node) hostOptions(key lcrypto.PrivKey, vs *p2p.ValidatorSet, extra ...p2p.Option) []p2p.Option {
+	return append([]p2p.Option{
+		p2p.WithIdentity(key),
+		p2p.WithLogger(n.log.With("part", "p2p")),
+		p2p.WithValidatorSet(vs),
+		// Gossip authenticates consensus messages with the consensus
+		// package's own rule, through the cache the core reads too, so a
+		// signature checked at the gossip layer is a cache hit in the core.
+		p2p.WithConsensusCheck(n.consensusCheck),
+		p2p.WithTxValidator(n.gossip.Validate),
+		p2p.WithBlockSource(n.blockSource),
+	}, extra...)
 }
 
 // timeoutTicks converts the chain's timeout parameters into the core's
@@ -620,6 +672,13 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		n.byz.Run(ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.runRekeys(ctx); err != nil {
+			errc <- err
+		}
 	}()
 	n.wg.Add(1)
 	go func() {

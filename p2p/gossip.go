@@ -174,6 +174,9 @@ func newGossip(ctx context.Context, n *Host, o *options) (*gossip, error) {
 	limits := [numTopics]int{TopicTx: cfg.MaxTxBytes, TopicConsensus: cfg.MaxConsensusBytes}
 	for k := range numTopics {
 		ts := &topicState{kind: k, name: names[k], max: limits[k], out: make(chan Message, cfg.MessageBuffer)}
+		if prev := o.successorOf; prev != nil {
+			ts.out = prev.gossip.topics[k].out
+		}
 		if err := ps.RegisterTopicValidator(ts.name, g.validator(ts, o)); err != nil {
 			return nil, fmt.Errorf("p2p: validator for %s: %w", ts.name, err)
 		}

@@ -48,6 +48,7 @@ type Host struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+	stopped   chan struct{} // closed when Close is done
 }
 
 // New starts a node: it listens on cfg.ListenAddrs, joins the chain's gossip
@@ -84,7 +85,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	}
 	cfg = cloneConfig(cfg)
 
-	n := &Host{cfg: cfg, log: o.log, members: cfg.Members, localAddrs: make(map[peer.ID][]ma.Multiaddr, len(cfg.Members))}
+	n := &Host{cfg: cfg, log: o.log, members: cfg.Members, localAddrs: make(map[peer.ID][]ma.Multiaddr, len(cfg.Members)),
+		stopped: make(chan struct{})}
 	n.vset.Store(o.vset)
 	for _, m := range cfg.Members {
 		n.localAddrs[m.PeerID] = transportAddrs(m.Addrs)
@@ -169,8 +171,19 @@ func (n *Host) Close() error {
 		n.gossip.close()
 		n.wg.Wait()
 		n.closeErr = n.host.Close()
+		close(n.stopped)
 	})
 	return n.closeErr
+}
+
+// closed reports whether Close has run (its goroutines have stopped).
+func (n *Host) closed() bool {
+	select {
+	case <-n.stopped:
+		return true
+	default:
+		return false
+	}
 }
 
 // connected reports whether the host has a live connection to p.

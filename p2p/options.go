@@ -80,6 +80,9 @@ type options struct {
 	blocks    BlockSource
 	rng       *rand.Rand
 	clock     Clock
+	// successorOf is the closed host whose Messages channels this one
+	// delivers into (WithMessagesOf).
+	successorOf *Host
 }
 
 // WithIdentity sets the node key, the libp2p identity (an ed25519 key in
@@ -93,6 +96,24 @@ func WithIdentity(key lcrypto.PrivKey) Option {
 			return fmt.Errorf("WithIdentity: %v key, want Ed25519", key.Type())
 		}
 		o.key = key
+		return nil
+	}
+}
+
+// WithMessagesOf makes the new host deliver into prev's Messages channels,
+// so that a reader of them goes on reading across a change of identity:
+// the node replaces its host when governance rotates its node key
+// (rotate_node_key, ARCHITECTURE.md §4). prev must be closed, and stays
+// closed: its channels then have one sender again, the new host.
+func WithMessagesOf(prev *Host) Option {
+	return func(o *options) error {
+		if prev == nil {
+			return errors.New("WithMessagesOf: nil host")
+		}
+		if !prev.closed() {
+			return errors.New("WithMessagesOf: the previous host is still running")
+		}
+		o.successorOf = prev
 		return nil
 	}
 }

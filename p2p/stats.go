@@ -76,3 +76,26 @@ func (n *Host) Stats() Stats {
 		SyncClientErrors: c.syncClientErrors.Load(),
 	}
 }
+
+// Add is the sum of s and o, field by field: the counters of a node that
+// ran several hosts one after the other (a node-key rotation replaces the
+// host).
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Tx: s.Tx.add(o.Tx), Consensus: s.Consensus.add(o.Consensus),
+		ConnsRefused: s.ConnsRefused + o.ConnsRefused,
+		Dials:        s.Dials + o.Dials, DialFailures: s.DialFailures + o.DialFailures,
+		RPCsDropped: s.RPCsDropped + o.RPCsDropped, Reconnects: s.Reconnects + o.Reconnects,
+		GossipResets: s.GossipResets + o.GossipResets,
+		SyncServed:   s.SyncServed + o.SyncServed, SyncRefused: s.SyncRefused + o.SyncRefused,
+		SyncClientErrors: s.SyncClientErrors + o.SyncClientErrors,
+	}
+}
+
+func (t TopicStats) add(o TopicStats) TopicStats {
+	return TopicStats{
+		Published: t.Published + o.Published, Accepted: t.Accepted + o.Accepted,
+		Rejected: t.Rejected + o.Rejected, Ignored: t.Ignored + o.Ignored,
+		Delivered: t.Delivered + o.Delivered, Dropped: t.Dropped + o.Dropped,
+	}
+}

@@ -70,7 +70,9 @@ type Deps struct {
 	GenesisHash []byte
 	FaultModel  string
 	Version     string
-	NodeID      string
+	// NodeID is this node's peer id now (a governed node-key rotation
+	// changes it while the node runs).
+	NodeID func() string
 	// ValidatorIndex is this node's index in the validator set, -1 for an
 	// observer.
 	ValidatorIndex int

@@ -28,7 +28,7 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		StateRoot:      root[:],
 		Validators:     vs,
 		Syncing:        s.d.Syncing(),
-		NodeId:         s.d.NodeID,
+		NodeId:         s.nodeID(),
 		Version:        s.d.Version,
 		GenesisHash:    s.d.GenesisHash,
 		FaultModel:     model,
@@ -66,4 +66,11 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 	}
 	s.d.Metrics.Peers.Set(float64(connected))
 	return st, nil
+}
+
+func (s *Server) nodeID() string {
+	if s.d.NodeID == nil {
+		return ""
+	}
+	return s.d.NodeID()
 }

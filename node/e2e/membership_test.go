@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -298,19 +297,7 @@ func (c *cluster) validatorIDs(i int) []string {
 // peerID is node i's peer id, from testnet.json.
 func (c *cluster) peerID(i int) string {
 	c.t.Helper()
-	raw, err := os.ReadFile(filepath.Join(c.dir, "testnet.json"))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	var sum struct {
-		Nodes []struct {
-			PeerID string `json:"peer_id"`
-		} `json:"nodes"`
-	}
-	if err := json.Unmarshal(raw, &sum); err != nil {
-		c.t.Fatal(err)
-	}
-	return sum.Nodes[i].PeerID
+	return c.testnetNode(i).PeerID
 }
 
 // connectedTo reports whether node i reports a connection to peer id.
