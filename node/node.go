@@ -409,7 +409,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}
 	if n.signer != nil {
 		if n.evidence, err = evidence.New(evidence.Deps{
-			ChainID: doc.GetChainId(), Signer: n.signer,
+			ChainID: doc.GetChainId(), Keys: append([]crypto.PrivateKey{n.signer}, n.pendingKeys...),
 			Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 			State:      blockexec.StateReader(n.store), Submit: n.gossip.Submit, WaitForTx: n.waitForTx,
 			Logger: log,

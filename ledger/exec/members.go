@@ -255,7 +255,14 @@ func (tc *txCtx) applyMemberChange(sub *pb.SubmitProposal) (ok bool, err error) 
 	switch c := sub.GetChange().(type) {
 	case *pb.SubmitProposal_RotateValidatorKey:
 		r := c.RotateValidatorKey
-		if err := tc.editDepartment(r.GetDepartmentId(), func(d *pb.Department) { d.ConsensusKey = r.GetConsensusKey() }); err != nil {
+		var old *pb.PublicKey
+		if err := tc.editDepartment(r.GetDepartmentId(), func(d *pb.Department) {
+			old = d.GetConsensusKey()
+			d.ConsensusKey = r.GetConsensusKey()
+		}); err != nil {
+			return true, err
+		}
+		if err := tc.rekeyValidatorIdentity(r.GetDepartmentId(), old, r.GetConsensusKey(), pid); err != nil {
 			return true, err
 		}
 		if err := tc.changeValset(r.GetDepartmentId(), sub); err != nil {
@@ -289,6 +296,34 @@ func (tc *txCtx) applyMemberChange(sub *pb.SubmitProposal) (ok bool, err error) 
 		return false, nil
 	}
 	return true, nil
+}
+
+// rekeyValidatorIdentity gives department dept's validator identity
+// (ValidatorIdentityID) the rotated consensus key, when the identity is
+// still keyed by the old one: the node signs its evidence txs with the key
+// it votes with, and after the rotation it holds only the new key for
+// good. The old key goes into the identity's history, as any key rotation
+// does. An identity its department keyed otherwise (RotateIdentityKey),
+// revoked, or missing is left as it is.
+func (tc *txCtx) rekeyValidatorIdentity(dept string, old, next *pb.PublicKey, proposal string) error {
+	idn := &pb.Identity{}
+	ok, err := tc.st.getMsg(kIdentity(ValidatorIdentityID(dept)), idn)
+	if err != nil || !ok {
+		return err
+	}
+	if idn.GetStatus() == pb.IdentityStatus_IDENTITY_STATUS_REVOKED || !crypto.PublicKeyEqual(idn.GetPublicKey(), old) {
+		return nil
+	}
+	idn.KeyHistory = append(idn.KeyHistory, &pb.KeyChange{
+		PublicKey: old, ReplacedHeight: tc.b.height, ReplacedBy: tc.actor(), Reason: "validator key rotated by governance proposal " + proposal,
+	})
+	idn.PublicKey = next
+	idn.UpdatedHeight = tc.b.height
+	if err := tc.st.putMsg(kIdentity(idn.GetId()), idn); err != nil {
+		return err
+	}
+	tc.emit(identityEvent(idn.GetId(), "key_rotated", idn.GetStatus(), tc.actor()))
+	return nil
 }
 
 // editDepartment rewrites a member department's record with f applied.

@@ -99,7 +99,15 @@ func sameValidators(t *testing.T, a, b *pb.ValidatorSet, except string) {
 }
 
 func TestRotateValidatorKey(t *testing.T) {
-	e := newEnv(t, 4) // byzantine
+	// Byzantine, with d1's validator identity (as `govnode genesis` and
+	// `govnode testnet` write it).
+	f := exectest.NewFixture(4)
+	f.Genesis.Identities = append(f.Genesis.Identities, exec.ValidatorIdentity(f.Genesis.Validators[1]))
+	c, err := f.NewChain(exec.DefaultConfig(exectest.ChainID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, f: f, c: c}
 	before, _ := exec.ValidatorSet(e.c.Store)
 	oldKey := validatorIn(before, "d1").GetConsensusKey()
 	newKey := newPub("consensus/d1/2")
@@ -126,6 +134,13 @@ func TestRotateValidatorKey(t *testing.T) {
 	}
 	if d, err := exec.Department(e.c.Store, "d1"); err != nil || !crypto.PublicKeyEqual(d.GetConsensusKey(), newKey) {
 		t.Fatalf("department record %v %v", d, err)
+	}
+	// The department's validator identity, which signs its node's
+	// evidence, takes the new key too; the old one is in its history.
+	idn, err := exec.Identity(e.c.Store, exec.ValidatorIdentityID("d1"))
+	if err != nil || !crypto.PublicKeyEqual(idn.GetPublicKey(), newKey) || len(idn.GetKeyHistory()) != 1 ||
+		!crypto.PublicKeyEqual(idn.GetKeyHistory()[0].GetPublicKey(), oldKey) || idn.GetUpdatedHeight() != h {
+		t.Fatalf("validator identity after the rotation: %v %v", idn, err)
 	}
 	ev := govEvents(res)
 	if g := ev["validator_key_rotated"]; g == nil || g.GetDepartmentId() != "d1" || g.GetEffectiveHeight() != h+2 {

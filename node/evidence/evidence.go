@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -42,10 +43,13 @@ const (
 // Deps are what the pool needs from the node.
 type Deps struct {
 	ChainID string
-	// Signer is this validator's consensus key, which also keys its
-	// validator identity. Its index and department are looked up in the
-	// set in force at each submission: governance changes both.
-	Signer crypto.PrivateKey
+	// Keys are this validator's consensus keys: the key file's and any
+	// pending key put in place for a governed rotation. The one the set in
+	// force names is this node's, and the one its validator identity is
+	// keyed by signs the evidence tx (a rotation rekeys the identity,
+	// exec.ValidatorIdentityID). Index and department are looked up in
+	// the set in force at each submission: governance changes both.
+	Keys []crypto.PrivateKey
 	// Validators returns the current validator set.
 	Validators func() *pb.ValidatorSet
 	// State reads committed state (the evidence already recorded, the
@@ -73,20 +77,30 @@ var _ driver.EvidencePool = (*Pool)(nil)
 
 // New is the pool of a validator node.
 func New(d Deps) (*Pool, error) {
-	if d.Signer == nil || d.Validators == nil || d.State == nil || d.Submit == nil || d.WaitForTx == nil || d.Logger == nil {
-		return nil, errors.New("evidence: New needs a signer, validators, state, submit, wait and logger")
+	if len(d.Keys) == 0 || slices.Contains(d.Keys, nil) || d.Validators == nil || d.State == nil || d.Submit == nil || d.WaitForTx == nil || d.Logger == nil {
+		return nil, errors.New("evidence: New needs keys, validators, state, submit, wait and logger")
 	}
 	return &Pool{d: d, in: make(chan *pb.EquivocationEvidence, evidenceQueue)}, nil
 }
 
-// self is this node's index in vs, -1 if its key is not there.
+// self is this node's index in vs, -1 if none of its keys is there.
 func (p *Pool) self(vs *pb.ValidatorSet) int {
 	for i, v := range vs.GetValidators() {
-		if crypto.PublicKeyEqual(v.GetConsensusKey(), p.d.Signer.Public()) {
+		if p.key(v.GetConsensusKey()) != nil {
 			return i
 		}
 	}
 	return -1
+}
+
+// key is the node's private key for pub, nil if it holds none.
+func (p *Pool) key(pub *pb.PublicKey) crypto.PrivateKey {
+	for _, k := range p.d.Keys {
+		if crypto.PublicKeyEqual(k.Public(), pub) {
+			return k
+		}
+	}
+	return nil
 }
 
 // AddEvidence queues ev for submission; it never blocks the driver.
@@ -172,14 +186,16 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 
 // sign makes the SubmitEvidence transaction of the node's validator
 // identity, with its next nonce. The identity must still be active and
-// keyed by this node's consensus key (its department may have rotated it).
+// keyed by one of this node's consensus keys (its department may have
+// keyed it otherwise).
 func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) {
 	id, err := exec.Identity(r, p.signer)
 	if err != nil {
 		return nil, fmt.Errorf("validator identity %s (see genesis.ValidatorIdentityID): %w", p.signer, err)
 	}
-	if id.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE || !crypto.PublicKeyEqual(id.GetPublicKey(), p.d.Signer.Public()) {
-		return nil, fmt.Errorf("validator identity %s is not active with this node's consensus key", p.signer)
+	key := p.key(id.GetPublicKey())
+	if id.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE || key == nil {
+		return nil, fmt.Errorf("validator identity %s is not active with one of this node's consensus keys", p.signer)
 	}
 	last, err := exec.Nonce(r, p.signer)
 	if err != nil {
@@ -192,7 +208,7 @@ func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("encode evidence tx: %w", err)
 	}
-	sig, err := p.d.Signer.Sign(crypto.TxSignBytes(p.d.ChainID, body))
+	sig, err := key.Sign(crypto.TxSignBytes(p.d.ChainID, body))
 	if err != nil {
 		return nil, fmt.Errorf("sign evidence tx: %w", err)
 	}
