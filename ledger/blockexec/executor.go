@@ -160,6 +160,9 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{}, paramsAt: map[uint64]*pb.Params{},
 	}
 	h, _ := st.Height()
+	if err := checkSetChangesApplied(reader{st}, h, storedHeader(a)); err != nil {
+		return nil, err
+	}
 	if err := a.reloadChainState(); err != nil {
 		return nil, err
 	}
