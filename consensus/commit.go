@@ -96,15 +96,38 @@ func (c *Core) commit(b *node, cert *pb.CommitCert) {
 	}
 }
 
+// MaxCertChain bounds the headers a commit certificate carries
+// (pb.CommitCert.chain): a certificate from a peer with more is refused
+// before any of them is decoded. The ledger attaches them only to blocks
+// committed indirectly, a few blocks below the one committed directly.
+const MaxCertChain = 16
+
 // VerifyCommit checks that block is committed: cert's child header extends
 // the certified block in the same view and carries a valid QC from cfg's
-// validator set, and chain (serialized headers of the blocks from block's
+// validator set, and a chain of serialized headers (the blocks from block's
 // child up to cert's block, in height order; empty when block is cert's
-// block) links block to it by parent hashes. Block sync and light clients
-// use it; only cfg's ChainID, GenesisHash, Validators and FaultModel are read.
+// block) links block to it by parent hashes.
+//
+// The chain is cert.chain when the certificate carries one (it is then
+// self-contained: the ledger stores such certificates for blocks whose
+// linking blocks it does not hold, ARCHITECTURE.md §4 "Reconfiguration"),
+// else the chain argument, which the caller builds from the blocks it has
+// (a block sync batch, the ledger). A certificate carrying a chain while
+// the caller passes one too is refused, as is one carrying more than
+// MaxCertChain headers. Block sync and light clients use it; only cfg's
+// ChainID, GenesisHash, Validators and FaultModel are read.
 func VerifyCommit(cfg Config, block *pb.Block, cert *pb.CommitCert, chain [][]byte) error {
 	if block == nil || cert == nil {
 		return invalid("missing block or certificate")
+	}
+	if own := cert.GetChain(); len(own) > 0 {
+		if len(own) > MaxCertChain {
+			return invalid("certificate carries %d chain headers, at most %d", len(own), MaxCertChain)
+		}
+		if len(chain) > 0 {
+			return invalid("certificate carries its own chain, and another was given")
+		}
+		chain = own
 	}
 	var sink uint64
 	ver := newVerifier(&cfg, &sink, &sink)

@@ -160,7 +160,12 @@ type provenSet struct {
 }
 
 // checkCommitted checks that hdr (serialized: raw), at a height the set
-// certifies, is committed under it by cert and chain.
+// certifies, is committed under it by cert and chain. A root block
+// committed by a block of its set's suffix, which no ledger holds, comes
+// with a certificate that carries the headers between (pb.CommitCert.chain)
+// and no separate chain: consensus.VerifyCommit takes the certificate's
+// and refuses a proof that gives both (ARCHITECTURE.md §4
+// "Reconfiguration").
 func (ps *provenSet) checkCommitted(hdr *pb.Header, raw []byte, cert *pb.CommitCert, chain [][]byte) error {
 	if hdr.GetHeight() < ps.from {
 		return fmt.Errorf("block %d is below height %d, where the validator set it is checked against starts", hdr.GetHeight(), ps.from)

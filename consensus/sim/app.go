@@ -10,6 +10,7 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // ledger is the fake application: it keeps every committed block (it is
@@ -23,7 +24,7 @@ type ledger struct {
 	hashes [][]byte    // index h (0 = genesis)
 	roots  [][]byte    // index h: state root after block h
 	byHash map[string]int
-	synced []syncedBlock // index h-1, what block sync serves
+	synced []consensus.CommittedBlock // index h-1, what block sync serves: each block with its stored certificate
 	// epochs are the validator sets in force, oldest first (the genesis
 	// set first); members the latest set decided, as indexes of
 	// simulation.keys; pending the decided sets not yet in force.
@@ -40,14 +41,6 @@ type ledger struct {
 // errPowerCut is the failed Commit of a power cut: the driver stops, and
 // the replica is down until it is restarted.
 var errPowerCut = errors.New("sim: power cut during commit")
-
-// syncedBlock is a committed block as block sync serves it: with its
-// certificate and the headers that link it to the certificate's block
-// (an ancestor committed by a later block's certificate).
-type syncedBlock struct {
-	cb    consensus.CommittedBlock
-	chain [][]byte
-}
 
 // pendingSet is a decided validator set and the height it is in force
 // from.
@@ -147,23 +140,22 @@ func (l *ledger) Head() (*pb.Block, error) {
 }
 
 func (l *ledger) Commit(bs []consensus.CommittedBlock) error {
-	return l.commit(bs, nil)
+	return l.commit(bs, false)
 }
 
-// sync commits blocks another replica's ledger served, each with its own
-// certificate chain.
-func (l *ledger) sync(sbs []syncedBlock) error {
-	bs := make([]consensus.CommittedBlock, len(sbs))
-	chains := make([][][]byte, len(sbs))
-	for i, sb := range sbs {
-		bs[i], chains[i] = sb.cb, sb.chain
-	}
-	return l.commit(bs, chains)
-}
+// sync commits blocks another replica's ledger served, each with the
+// certificate that ledger stored.
+func (l *ledger) sync(bs []consensus.CommittedBlock) error { return l.commit(bs, true) }
 
-// commit stores bs; chains, if set, are their certificate chains, else
-// each block's is made of the later blocks of bs.
-func (l *ledger) commit(bs []consensus.CommittedBlock, chains [][][]byte) error {
+// commit stores bs, handed out by consensus or, synced, served by another
+// replica's ledger. As blockexec's Executor.Commit does, a certificate
+// that commits a later block of a consensus batch directly is stored with
+// the headers in between (pb.CommitCert.chain): at an epoch's end they may
+// be the old set's suffix, which no ledger holds. A certificate is then
+// verified with its own chain, or else with the later blocks of bs (for a
+// synced batch, the serving ledger's blocks, as node/blocksync does): the
+// root block of an epoch must be proven by its stored certificate alone.
+func (l *ledger) commit(bs []consensus.CommittedBlock, synced bool) error {
 	stored := len(bs)
 	if l.powerCut {
 		l.powerCut = false
@@ -180,10 +172,11 @@ func (l *ledger) commit(bs []consensus.CommittedBlock, chains [][][]byte) error 
 		if !l.s.proposed[string(cb.Hash)] {
 			l.s.safety(fmt.Sprintf("replica %d: committed block %x at %d was never proposed", l.id, cb.Hash[:4], cb.Height))
 		}
+		if !synced {
+			cb.Cert = withChain(cb, bs[i+1:])
+		}
 		var chain [][]byte
-		if chains != nil {
-			chain = chains[i]
-		} else {
+		if len(cb.Cert.GetChain()) == 0 {
 			for _, later := range bs[i+1:] {
 				if later.Height > cb.Cert.GetHeight() {
 					break
@@ -204,7 +197,7 @@ func (l *ledger) commit(bs []consensus.CommittedBlock, chains [][][]byte) error 
 		l.hashes = append(l.hashes, cb.Hash)
 		l.roots = append(l.roots, nextRoot(l.roots[h], cb.Block.GetTxs()))
 		l.byHash[string(cb.Hash)] = int(cb.Height)
-		l.synced = append(l.synced, syncedBlock{cb, chain})
+		l.synced = append(l.synced, cb)
 		for _, tx := range cb.Block.GetTxs() {
 			l.decide(tx, cb.Height+memberDelay)
 		}
@@ -231,6 +224,22 @@ func (l *ledger) commit(bs []consensus.CommittedBlock, chains [][][]byte) error 
 		return errPowerCut
 	}
 	return nil
+}
+
+// withChain is cb's certificate as a ledger stores it: when it commits a
+// later block directly, a copy carrying the headers of the later blocks
+// up to it (at most consensus.MaxCertChain), if later holds them.
+func withChain(cb consensus.CommittedBlock, later []consensus.CommittedBlock) *pb.CommitCert {
+	cert := cb.Cert
+	n := cert.GetHeight() - cb.Height
+	if cert.GetHeight() <= cb.Height || len(cert.GetChain()) > 0 || n > consensus.MaxCertChain || uint64(len(later)) < n {
+		return cert
+	}
+	own := proto.Clone(cert).(*pb.CommitCert)
+	for _, x := range later[:n] {
+		own.Chain = append(own.Chain, x.Block.GetHeader())
+	}
+	return own
 }
 
 func (l *ledger) ValidateBlock(req consensus.ValidationRequest) error {

@@ -385,11 +385,23 @@ func LoadBlock(r BlockReader, h uint64) (*pb.Block, error) {
 // over the same block). It stops after a block that ends the validator
 // set's epoch: the blocks after it were certified by the set that just
 // left (driver.Membership) and are never executed.
+//
+// A block committed indirectly (its certificate commits a later block
+// directly) is stored with a self-contained certificate: its chain holds
+// the headers from the block's child up to the certificate's block, taken
+// from the same batch (consensus hands out a commit's blocks together, and
+// block sync verified them in one batch). The ledger may never hold those
+// blocks: when they are the old set's suffix, heights above the epoch's
+// last block are the next set's other blocks (ARCHITECTURE.md §4,
+// "Reconfiguration"). Whether a block ends up below an epoch's end is not
+// known when it is stored (a change decided by a later block of the batch,
+// with a short delay, can end the epoch inside the commit), so every such
+// certificate carries its chain, within consensus.MaxCertChain headers.
 func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
 	start := a.currentEpoch()
-	for _, cb := range blocks {
+	for i, cb := range blocks {
 		if a.currentEpoch() != start {
 			return nil
 		}
@@ -400,6 +412,11 @@ func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 		if cb.Height != head+1 {
 			return fmt.Errorf("commit block %d: ledger is at %d", cb.Height, head)
 		}
+		cert, err := a.certToStore(cb, blocks[i+1:])
+		if err != nil {
+			return err
+		}
+		cb.Cert = cert
 		if err := a.commitOne(cb); err != nil {
 			// The store wrote nothing for this block; consensus must stop
 			// rather than go on without it.
@@ -407,6 +424,59 @@ func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 		}
 	}
 	return nil
+}
+
+// certToStore is cb's certificate as the ledger keeps it (Commit): when
+// it commits a later block directly and carries no chain, a copy with the
+// headers of later (the rest of the batch) from cb's child up to that
+// block. Without them, or with more than consensus.MaxCertChain of them,
+// the certificate is kept as it is, relying on the ledger's blocks, unless
+// a known change of validator set ends the epoch below its block: then
+// those blocks will never be in the ledger, and storing a certificate
+// nobody can verify is refused.
+func (a *Executor) certToStore(cb consensus.CommittedBlock, later []consensus.CommittedBlock) (*pb.CommitCert, error) {
+	cert := cb.Cert
+	if cert.GetHeight() <= cb.Height || len(cert.GetChain()) > 0 {
+		return cert, nil
+	}
+	n := cert.GetHeight() - cb.Height
+	var chain [][]byte
+	prev := cb.Hash
+	for _, x := range later {
+		if uint64(len(chain)) == n || n > consensus.MaxCertChain {
+			break
+		}
+		raw := x.Block.GetHeader()
+		hdr := x.Header
+		if hdr == nil {
+			hdr = &pb.Header{}
+			if err := proto.Unmarshal(raw, hdr); err != nil {
+				break
+			}
+		}
+		if x.Height != cb.Height+1+uint64(len(chain)) || !bytes.Equal(hdr.GetParentHash(), prev) {
+			break
+		}
+		chain = append(chain, raw)
+		prev = crypto.Hash(raw)
+	}
+	if uint64(len(chain)) == n && bytes.Equal(prev, cert.GetBlockHash()) {
+		own := proto.Clone(cert).(*pb.CommitCert)
+		own.Chain = chain
+		return own, nil
+	}
+	a.mu.Lock()
+	next := a.nextSwitch
+	a.mu.Unlock()
+	if next != 0 && next <= cert.GetHeight() {
+		return nil, fmt.Errorf("commit block %d: its certificate commits block %d directly, above block %d that ends the validator set's epoch, "+
+			"and the %d headers between are not in the batch (or more than %d): its certificate could not be verified",
+			cb.Height, cert.GetHeight(), next-1, n, consensus.MaxCertChain)
+	}
+	if n > consensus.MaxCertChain {
+		a.log.Warn("commit certificate relies on the ledger's later blocks", "height", cb.Height, "cert_height", cert.GetHeight())
+	}
+	return cert, nil
 }
 
 func (a *Executor) commitOne(cb consensus.CommittedBlock) error {

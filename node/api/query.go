@@ -160,7 +160,9 @@ const MaxValidatorSetProofs = 128
 // state that the root block E-1 attests, with that block's commit
 // certificate: the root block is certified by the set before, so a client
 // can check each set under the one before it (ARCHITECTURE.md §4, "Proofs
-// across set changes"). A set decided so close to E that the root block's
+// across set changes"). That certificate proves the root on its own: when
+// it commits a block of the old set's suffix, the ledger stored it with
+// the headers between (pb.CommitCert.chain). A set decided so close to E that the root block's
 // state does not hold it yet cannot be proven this way: an error says so.
 func (s *Server) validatorSetProofs(head uint64) ([]*pb.StateProof, error) {
 	sets, err := exec.ValidatorSets(s.d.State, exec.GenesisHeight+2, head)
@@ -188,16 +190,14 @@ func (s *Server) validatorSetProofs(head uint64) ([]*pb.StateProof, error) {
 				"it was decided too close to %d to be proven to a light client", e, e-1, sp.GetStateHeight(), e)
 		}
 		sp.Cert = rootResp.Cert
-		if c := rootResp.Cert.GetHeight(); c > e-1 {
-			// The root's certificate commits a descendant directly: the
-			// headers between link them.
-			for h := e; h <= c; h++ {
-				b, err := s.block(h)
-				if err != nil {
-					return nil, err
-				}
-				sp.Chain = append(sp.Chain, b.GetHeader())
-			}
+		if c := rootResp.Cert.GetHeight(); c > e-1 && len(rootResp.Cert.GetChain()) == 0 {
+			// The root's certificate commits a block of the old set's
+			// suffix directly, which the ledger does not hold (its blocks
+			// from e on are the next set's); the ledger stores such a
+			// certificate with the headers between (blockexec
+			// Executor.Commit), so one without them predates that.
+			return nil, fmt.Errorf("the commit certificate of root block %d of the validator set in force from %d commits block %d "+
+				"of the set before and does not carry the headers that link them: it cannot be proven to a light client", e-1, e, c)
 		}
 		out = append(out, sp)
 	}

@@ -243,9 +243,37 @@ func (s *Syncer) config() (consensus.Config, error) {
 
 // Verify checks blocks ours+1.. from a peer: each extends the one before
 // by parent hash, and is proven committed by a certificate, its own or a
-// later block's through the chain of headers in between. It returns the
-// verified prefix, and why it stopped early.
+// later block's through the chain of headers in between: the chain the
+// certificate carries (the ledger stores one with every block committed
+// indirectly: an epoch's last block may be committed by a block of the old
+// set's suffix, which no ledger holds, ARCHITECTURE.md §4
+// "Reconfiguration"), else the later blocks of the batch. It returns the verified prefix, and why it
+// stopped early. A block proven through later blocks of the batch is
+// returned only with them, so the executor can store its certificate with
+// their headers (blockexec Executor.Commit).
 func (s *Syncer) Verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.CommittedBlock, error) {
+	out, err := s.verify(ours, blocks)
+	if err != nil {
+		for len(out) > 0 && !provenWithin(out) {
+			out = out[:len(out)-1]
+		}
+	}
+	return out, err
+}
+
+// provenWithin reports whether every block of out whose certificate
+// carries no chain is certified at or below out's last height.
+func provenWithin(out []consensus.CommittedBlock) bool {
+	last := out[len(out)-1].Height
+	for _, cb := range out {
+		if len(cb.Cert.GetChain()) == 0 && cb.Cert.GetHeight() > last {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Syncer) verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.CommittedBlock, error) {
 	var prevHash []byte
 	if ours > 0 {
 		h, _, err := s.c.Ledger.BlockByHeight(ours)
@@ -279,14 +307,15 @@ func (s *Syncer) Verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 		if cert.GetHeight() < h {
 			return out, fmt.Errorf("block %d: certificate for lower height %d", h, cert.GetHeight())
 		}
-		d := cert.GetHeight() - ours - 1
-		if d >= uint64(len(blocks)) {
-			return out, fmt.Errorf("block %d: certificate's block %d is not in this batch", h, cert.GetHeight())
-		}
-		end := int(d)
 		var chain [][]byte
-		for j := i + 1; j <= end; j++ {
-			chain = append(chain, blocks[j].GetBlock().GetHeader())
+		if len(cert.GetChain()) == 0 {
+			d := cert.GetHeight() - ours - 1
+			if d >= uint64(len(blocks)) {
+				return out, fmt.Errorf("block %d: certificate's block %d is not in this batch", h, cert.GetHeight())
+			}
+			for j := i + 1; j <= int(d); j++ {
+				chain = append(chain, blocks[j].GetBlock().GetHeader())
+			}
 		}
 		if err := consensus.VerifyCommit(cfg, cb.GetBlock(), cert, chain); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)

@@ -1062,7 +1062,21 @@ type CommitCert struct {
 	// child_header is the serialized Header of the child (same view).
 	ChildHeader []byte `protobuf:"bytes,3,opt,name=child_header,json=childHeader,proto3" json:"child_header,omitempty"`
 	// child_qc certifies the child.
-	ChildQc       *QuorumCert `protobuf:"bytes,4,opt,name=child_qc,json=childQc,proto3" json:"child_qc,omitempty"`
+	ChildQc *QuorumCert `protobuf:"bytes,4,opt,name=child_qc,json=childQc,proto3" json:"child_qc,omitempty"`
+	// chain makes the certificate of a block committed indirectly
+	// self-contained: the serialized headers of the blocks from the
+	// certified block's child up to the block committed directly (height),
+	// in height order. The ledger stores every indirectly committed block's
+	// certificate with it (at most consensus.MaxCertChain headers): when the
+	// epoch ends at that block or above it, the directly committed block may
+	// be in the old set's suffix, which is never executed nor stored
+	// (ARCHITECTURE.md §4, "Reconfiguration"). Empty when the certificate
+	// commits its block directly, or when the verifier takes the blocks
+	// between from elsewhere (a block sync batch, the ledger).
+	// consensus.VerifyCommit uses it when present and then refuses a second
+	// chain from the caller, and refuses more than consensus.MaxCertChain
+	// headers.
+	Chain         [][]byte `protobuf:"bytes,5,rep,name=chain,proto3" json:"chain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1121,6 +1135,13 @@ func (x *CommitCert) GetChildHeader() []byte {
 func (x *CommitCert) GetChildQc() *QuorumCert {
 	if x != nil {
 		return x.ChildQc
+	}
+	return nil
+}
+
+func (x *CommitCert) GetChain() [][]byte {
+	if x != nil {
+		return x.Chain
 	}
 	return nil
 }
@@ -1316,14 +1337,15 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\theartbeat\x18\x06 \x01(\v2\x15.govnode.v1.HeartbeatH\x00R\theartbeat\x12\x14\n" +
 	"\x05nonce\x18\a \x01(\x04R\x05nonce\x12\x14\n" +
 	"\x05epoch\x18\b \x01(\x04R\x05epochB\x05\n" +
-	"\x03msg\"\x99\x01\n" +
+	"\x03msg\"\xaf\x01\n" +
 	"\n" +
 	"CommitCert\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x1d\n" +
 	"\n" +
 	"block_hash\x18\x02 \x01(\fR\tblockHash\x12!\n" +
 	"\fchild_header\x18\x03 \x01(\fR\vchildHeader\x121\n" +
-	"\bchild_qc\x18\x04 \x01(\v2\x16.govnode.v1.QuorumCertR\achildQc\"h\n" +
+	"\bchild_qc\x18\x04 \x01(\v2\x16.govnode.v1.QuorumCertR\achildQc\x12\x14\n" +
+	"\x05chain\x18\x05 \x03(\fR\x05chain\"h\n" +
 	"\x14EquivocationEvidence\x12'\n" +
 	"\x06vote_a\x18\x01 \x01(\v2\x10.govnode.v1.VoteR\x05voteA\x12'\n" +
 	"\x06vote_b\x18\x02 \x01(\v2\x10.govnode.v1.VoteR\x05voteB\"e\n" +
