@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -79,6 +83,15 @@ func TestNodeKeyRotationLive(t *testing.T) {
 		t.Fatalf("node1 before the rotation: node id %q (%v), want %s", st.GetNodeId(), err, oldID)
 	}
 
+	// Promoting the pending key before its rotation is in force is
+	// refused: the current key is still needed.
+	promote := func() ([]byte, error) {
+		return osexec.Command(binary, "keys", "promote", "--kind", "node", "--home", c.home(1), "--node", c.apis[1], "--output", "json").Output()
+	}
+	if out, err := promote(); err == nil || !strings.Contains(string(stderrOf(err)), "not in force") {
+		t.Fatalf("keys promote before the rotation: %v %s\n%s", err, out, stderrOf(err))
+	}
+
 	passed := c.passChange(admins, []int{1, 0, 2}, "rotate-node-dept1", &pb.SubmitProposal{
 		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: "dept1", PeerId: newID}},
 	})
@@ -139,6 +152,17 @@ func TestNodeKeyRotationLive(t *testing.T) {
 		t.Logf("the old node key is refused: %v", err)
 	}
 
+	// The operator promotes the pending key: the key file is the new key,
+	// the old one is kept aside, and a restart takes the new identity.
+	if out, err := promote(); err != nil {
+		t.Fatalf("keys promote after the rotation: %v %s\n%s", err, out, stderrOf(err))
+	}
+	if k, err := keystore.Load(keyPath, ""); err != nil || !crypto.PublicKeyEqual(k.Public(), newKey.Public()) {
+		t.Fatalf("after promote, %s: %v", keyPath, err)
+	}
+	if _, err := os.Stat(keystore.PendingPath(keyPath)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after promote the pending key file is still there: %v", err)
+	}
 	// A restart takes the new identity at once.
 	c.kill(1, syscall.SIGTERM)
 	c.start(1)
