@@ -52,8 +52,11 @@ sim:
 	$(GO) run ./consensus/sim/cmd/simrun -seeds $(SEEDS)
 
 ## chaos: SCHEDULES seeded fault schedules of DURATION seconds each against a
-## 4-node network in network namespaces (needs root; docs/CHAOS.md). The last
-## line is the summary; SEED=N replays a run, CHAOS_FLAGS adds chaosrun flags.
+## 4-node network in network namespaces (needs root; docs/CHAOS.md). Every
+## other schedule (DURATION >= 30) is a membership schedule: a fifth department
+## joins by governance mid-schedule, with faults around the change, and may
+## leave again. The last line is the summary; SEED=N replays a run,
+## CHAOS_FLAGS adds chaosrun flags (-only K, -membership-every 0|1|k, -keep).
 SCHEDULES   ?= 2
 DURATION    ?= 40
 chaos:

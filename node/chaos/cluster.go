@@ -3,6 +3,7 @@ package chaos
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -93,6 +96,10 @@ type testnetSummary struct {
 	Nodes   []struct {
 		Home    string `json:"home"`
 		APIAddr string `json:"api_addr"`
+		Admin   struct {
+			ID  string `json:"id"`
+			Key string `json:"key"`
+		} `json:"admin"`
 	} `json:"nodes"`
 	Accounts []struct {
 		ID  string `json:"id"`
@@ -100,12 +107,32 @@ type testnetSummary struct {
 	} `json:"accounts"`
 }
 
-// Cluster is the node processes of one schedule, each in its namespace.
+// testnetJoin is the part of `govnode testnet join --output json` the
+// harness reads: the department record an add-department proposal carries.
+type testnetJoin struct {
+	Department struct {
+		ID           string   `json:"id"`
+		Name         string   `json:"name"`
+		ConsensusKey string   `json:"consensus_key"`
+		PeerID       string   `json:"peer_id"`
+		Addrs        []string `json:"addrs"`
+	} `json:"department"`
+}
+
+// Cluster is the node processes of one schedule, each in its namespace:
+// the validators of the genesis, 0..Validators-1, and the spare node
+// Validators, written by `govnode testnet join` and started only by a
+// membership schedule.
 type Cluster struct {
-	Dir     string
-	ChainID string
-	Net     *Network
-	Bins    Binaries
+	Dir        string
+	ChainID    string
+	Net        *Network
+	Bins       Binaries
+	Validators int
+	// Spare is the spare node's department as an add-department proposal
+	// carries it (addresses in its namespace).
+	Spare *pb.Department
+	// Clients are every node's API, the spare's included.
 	Clients []govnodev1connect.NodeServiceClient
 	hc      *http.Client
 	sum     testnetSummary
@@ -124,17 +151,27 @@ const basePort = 26600
 // each start.
 const startMarker = "### chaos: start"
 
-// NewCluster writes an n-validator byzantine network into dir with
-// `govnode testnet`, moves every address from 127.0.0.1 to the node's
-// namespace address (config, genesis and summary, the same edit in every
-// copy, so every node sees one genesis), and starts the nodes.
+// NewCluster writes a byzantine network of one validator per namespace
+// but the last into dir with `govnode testnet`, and the spare node's home
+// for the last namespace with `govnode testnet join` (before the
+// addresses move: it reads the layout from node 0's loopback address).
+// It then moves every address from 127.0.0.1 to the node's namespace
+// address (config, genesis and summary, the same edit in every copy, so
+// every node sees one genesis), and starts the validators.
 func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Network, bins Binaries, hc *http.Client) (*Cluster, error) {
-	n := nw.nodes
-	out, err := exec.CommandContext(ctx, bins.Honest, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
+	n, v := nw.nodes, nw.nodes-1
+	out, err := exec.CommandContext(ctx, bins.Honest, "testnet", "--validators", strconv.Itoa(v), "--out", dir,
 		"--fault-model", "byzantine", "--base-port", strconv.Itoa(basePort), "--accounts", strconv.Itoa(accounts),
 		"--chain-id", chainID).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("govnode testnet: %w\n%s", err, out)
+	}
+	cmd := exec.CommandContext(ctx, bins.Honest, "testnet", "join", "--out", dir, "--index", strconv.Itoa(v), "--output", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	joinOut, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("govnode testnet join: %w\n%s", err, stderr.String())
 	}
 	files := []string{filepath.Join(dir, "testnet.json"), filepath.Join(dir, "genesis.json")}
 	for i := range n {
@@ -150,7 +187,7 @@ func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Netw
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, hc: hc, start: time.Now(),
+	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, Validators: v, hc: hc, start: time.Now(),
 		procs: make([]*exec.Cmd, n), exited: make([]chan struct{}, n), expected: make([]bool, n)}
 	if err := json.Unmarshal(raw, &c.sum); err != nil {
 		return nil, fmt.Errorf("testnet.json: %w", err)
@@ -158,15 +195,46 @@ func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Netw
 	if len(c.sum.Nodes) != n {
 		return nil, fmt.Errorf("testnet.json has %d nodes, want %d", len(c.sum.Nodes), n)
 	}
+	if c.Spare, err = spareDepartment(joinOut, c.home(v), nw); err != nil {
+		return nil, err
+	}
 	for _, nd := range c.sum.Nodes {
 		c.Clients = append(c.Clients, govnodev1connect.NewNodeServiceClient(hc, "http://"+nd.APIAddr))
 	}
-	for i := range n {
+	for i := range v {
 		if err := c.Start(i, nil, false); err != nil {
 			return c, err
 		}
 	}
 	return c, nil
+}
+
+// spareDepartment is the department record of the spare node from what
+// `govnode testnet join` printed, its addresses moved to its namespace,
+// with the consensus key read from its home (and checked against the
+// printed one).
+func spareDepartment(out []byte, home string, nw *Network) (*pb.Department, error) {
+	var j testnetJoin
+	if err := json.Unmarshal(out, &j); err != nil {
+		return nil, fmt.Errorf("govnode testnet join output: %w\n%s", err, out)
+	}
+	vk, err := keystore.Load(filepath.Join(home, "keys", "validator.key"), "")
+	if err != nil {
+		return nil, err
+	}
+	pub := vk.Public()
+	if got := crypto.SchemeName(pub.GetScheme()) + ":" + base64.StdEncoding.EncodeToString(pub.GetKey()); got != j.Department.ConsensusKey {
+		return nil, fmt.Errorf("testnet join printed consensus key %s, %s holds %s", j.Department.ConsensusKey, home, got)
+	}
+	d := &pb.Department{Id: j.Department.ID, Name: j.Department.Name, ConsensusKey: pub, PeerId: j.Department.PeerID}
+	for _, a := range j.Department.Addrs {
+		moved, err := moveAddrs([]byte(a), nw)
+		if err != nil {
+			return nil, fmt.Errorf("spare department address: %w", err)
+		}
+		d.Addrs = append(d.Addrs, string(moved))
+	}
+	return d, nil
 }
 
 // rewriteAddrs replaces 127.0.0.1 with the namespace address of the node
@@ -179,21 +247,26 @@ func rewriteAddrs(path string, nw *Network) error {
 	if err != nil {
 		return err
 	}
+	if b, err = moveAddrs(b, nw); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// moveAddrs is b with each loopback address moved to its node's namespace.
+func moveAddrs(b []byte, nw *Network) ([]byte, error) {
 	var bad error
 	b = loopbackAddr.ReplaceAllFunc(b, func(m []byte) []byte {
 		sub := loopbackAddr.FindSubmatch(m)
 		port, _ := strconv.Atoi(string(sub[2]))
 		i := (port - basePort) / 10
 		if port < basePort || i >= nw.nodes {
-			bad = fmt.Errorf("%s: port %d is no node's", path, port)
+			bad = fmt.Errorf("port %d is no node's", port)
 			return m
 		}
 		return []byte(nw.NodeAddr(i).String() + string(sub[1]) + string(sub[2]))
 	})
-	if bad != nil {
-		return bad
-	}
-	return os.WriteFile(path, b, 0o600)
+	return b, bad
 }
 
 // Accounts are the citizen accounts' ids and key files.
@@ -205,6 +278,17 @@ func (c *Cluster) Accounts() (ids, keys []string) {
 }
 
 func (c *Cluster) home(i int) string { return c.sum.Nodes[i].Home }
+
+// Admin is department i's first admin, as `govnode testnet` (and testnet
+// join, for the spare) wrote it: its identity id and key.
+func (c *Cluster) Admin(i int) (string, crypto.PrivateKey, error) {
+	a := c.sum.Nodes[i].Admin
+	k, err := keystore.Load(a.Key, "")
+	if err != nil {
+		return "", nil, fmt.Errorf("admin key of node%d: %w", i, err)
+	}
+	return a.ID, k, nil
+}
 
 // LogPath is node i's log, appended to across restarts.
 func (c *Cluster) LogPath(i int) string { return filepath.Join(c.Dir, fmt.Sprintf("node%d.log", i)) }
@@ -378,10 +462,11 @@ func (c *Cluster) WaitUp(ctx context.Context, i int, timeout time.Duration) erro
 	return fmt.Errorf("node%d did not answer within %s", i, timeout)
 }
 
-// WaitMeshed waits until every node has want connected peers.
+// WaitMeshed waits until every validator of the genesis has want
+// connected peers.
 func (c *Cluster) WaitMeshed(ctx context.Context, want int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for i := range c.procs {
+	for i := range c.Validators {
 		for {
 			st, err := c.Status(ctx, i)
 			connected := 0

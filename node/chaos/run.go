@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +31,10 @@ type Config struct {
 	Nodes    int
 	Duration time.Duration
 	Kinds    []Kind
+	// MemberEvery makes every MemberEvery-th schedule a membership
+	// schedule (Params.MemberEvery; 0: none).
+	MemberEvery int
+
 	Rate     float64
 	Accounts int
 	// StallBound is how long after the final heal every node must have
@@ -44,7 +49,7 @@ type Config struct {
 
 // DefaultConfig is what `make chaos` runs with unless told otherwise.
 func DefaultConfig() Config {
-	return Config{Schedules: 2, Only: -1, Nodes: 4, Duration: 40 * time.Second, Kinds: AllKinds,
+	return Config{Schedules: 2, Only: -1, Nodes: 4, Duration: 40 * time.Second, Kinds: AllKinds, MemberEvery: 2,
 		Rate: 150, Accounts: 128, StallBound: 60 * time.Second}
 }
 
@@ -61,9 +66,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("accounts %d: want at least 1", c.Accounts)
 	case c.StallBound <= 0:
 		return fmt.Errorf("stall bound %s: want positive", c.StallBound)
+	case c.MemberEvery < 0:
+		return fmt.Errorf("membership every %d: want 0 or more", c.MemberEvery)
 	}
-	_, err := Generate(c.Seed, 0, Params{Nodes: c.Nodes, Duration: c.Duration, Kinds: c.Kinds})
+	_, err := Generate(c.Seed, 0, c.params(c.Kinds))
 	return err
+}
+
+func (c Config) params(kinds []Kind) Params {
+	return Params{Nodes: c.Nodes, Duration: c.Duration, Kinds: kinds, MemberEvery: c.MemberEvery}
 }
 
 // Summary adds up a run.
@@ -76,10 +87,16 @@ type Summary struct {
 	Deaths      int
 	MaxRecovery time.Duration
 	Acked       int
+	// Changes are the membership changes made; Membership the membership
+	// findings (a change that did not pass or apply, a wrong set).
+	Changes    int
+	Membership int
 }
 
 // Failed reports whether any schedule broke a claim.
-func (s Summary) Failed() bool { return s.Forks+s.Lost+s.Duplicates+s.Stalls+s.Deaths > 0 }
+func (s Summary) Failed() bool {
+	return s.Forks+s.Lost+s.Duplicates+s.Stalls+s.Deaths+s.Membership > 0
+}
 
 // Line is the run's closing line.
 func (s Summary) Line() string {
@@ -139,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("no fault kind left to run")
 		}
 	}
-	p := Params{Nodes: cfg.Nodes, Duration: cfg.Duration, Kinds: kinds}
+	p := cfg.params(kinds)
 	for k := range cfg.Schedules {
 		if cfg.Only >= 0 && k != cfg.Only {
 			continue
@@ -151,10 +168,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		fmt.Fprintln(cfg.Out, s)
 		started := time.Now()
 		dir := filepath.Join(work, fmt.Sprintf("schedule%d", k))
-		res, rec, acked, err := runSchedule(ctx, cfg, s, bins, dir)
+		res, rec, acked, changes, err := runSchedule(ctx, cfg, s, bins, dir)
 		if err != nil {
 			return sum, fmt.Errorf("schedule %d: %w", k, err)
 		}
+		sum.Changes += changes
+		sum.Membership += res.Membership
 		sum.Schedules++
 		sum.Forks += res.Forks
 		sum.Lost += res.Lost
@@ -167,8 +186,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if res.Failed() {
 			verdict = "FAILED"
 		}
-		fmt.Fprintf(cfg.Out, "schedule %d: %s in %.0fs: %d acked txs, %d forks, %d lost, %d duplicated, %d stalls, %d deaths, recovery %.1fs\n",
-			k, verdict, time.Since(started).Seconds(), acked, res.Forks, res.Lost, res.Duplicates, res.Stalls, res.Deaths, rec.Seconds())
+		member := ""
+		if s.Membership {
+			member = fmt.Sprintf(", %d membership changes, %d membership findings", changes, res.Membership)
+		}
+		fmt.Fprintf(cfg.Out, "schedule %d: %s in %.0fs: %d acked txs, %d forks, %d lost, %d duplicated, %d stalls, %d deaths%s, recovery %.1fs\n",
+			k, verdict, time.Since(started).Seconds(), acked, res.Forks, res.Lost, res.Duplicates, res.Stalls, res.Deaths, member, rec.Seconds())
 		for _, f := range res.Findings {
 			fmt.Fprintf(cfg.Out, "  %s: %s\n", f.Kind, f.Detail)
 		}
@@ -209,18 +232,29 @@ type schedule struct {
 	start   time.Time
 	delayer *Delayer
 	out     io.Writer
+
+	// members are the nodes expected to be validators and to keep up:
+	// the genesis validators, the joiner once its addition passed, less
+	// the nodes removed (removed). joinAt is the height from which the
+	// join is in force (0: none). changes are the governance changes.
+	members []int
+	removed []int
+	joinAt  uint64
+	changes []MemberChange
+	nonces  map[string]uint64
 }
 
-func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir string) (res Result, recovery time.Duration, acked int, err error) {
+func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir string) (res Result, recovery time.Duration, acked, changes int, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
 	runID := fmt.Sprintf("%04x", rand.N(1<<16))
 	r := rand.New(rand.NewPCG(s.Seed, 1))
 	subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 213, byte(1 + r.IntN(250)), 0}), 24)
-	nw, err := NewNetwork(ctx, runID, subnet, s.Nodes)
+	// One namespace more than validators: the spare node's.
+	nw, err := NewNetwork(ctx, runID, subnet, s.Nodes+1)
 	if err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
 	defer nw.Close()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}}
@@ -231,9 +265,9 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 		defer c.Stop()
 	}
 	if err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
-	sc := &schedule{cfg: cfg, s: s, c: c, out: cfg.Out}
+	sc := &schedule{cfg: cfg, s: s, c: c, out: cfg.Out, members: seq(s.Nodes), nonces: map[string]uint64{}}
 	defer func() {
 		if res.Failed() || err != nil {
 			sc.dumpLogs()
@@ -241,7 +275,7 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 	}()
 	for i := range s.Nodes {
 		if err := c.WaitUp(ctx, i, 60*time.Second); err != nil {
-			return res, 0, 0, err
+			return res, 0, 0, 0, err
 		}
 	}
 	// Cold start: the mesh forms in under a second (60 of 60 starts). The
@@ -250,60 +284,85 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 	// unmeshed here was (p2p missed a connection made before its peer
 	// manager subscribed, then redialed it in a spin).
 	if err := c.WaitMeshed(ctx, s.Nodes-1, 60*time.Second); err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
 
 	ids, keys := c.Accounts()
 	accounts, err := LoadAccounts(ids, keys)
 	if err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
-	load := &Load{Rate: cfg.Rate, Clients: c.Clients, ChainID: chainID, Tag: runID, WaitTimeout: 8 * time.Second}
+	load := &Load{Rate: cfg.Rate, Clients: c.Clients[:s.Nodes], ChainID: chainID, Tag: runID, WaitTimeout: 8 * time.Second}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	var loadWG sync.WaitGroup
 	loadWG.Go(func() { load.Run(loadCtx, accounts) })
 
 	sc.start = time.Now()
+	var healed time.Duration
 	for _, f := range s.Faults {
-		if err := sc.sleepUntil(ctx, f.At); err != nil {
-			return res, 0, 0, err
+		// An anchored fault (membership schedules) waits for its height,
+		// not for its planned time: blocks are fast enough that the time
+		// of an activation height is known only about when it comes. It
+		// still keeps the minimum gap after the fault before.
+		at := f.At
+		if f.Anchored {
+			at = healed + minGap
+		}
+		if err := sc.sleepUntil(ctx, at); err != nil {
+			return res, 0, 0, 0, err
+		}
+		switch f.Kind {
+		case Join, Leave:
+			sc.logf("%s", f)
+			var err error
+			if f.Kind == Join {
+				err = sc.join(ctx, f)
+			} else {
+				err = sc.leave(ctx, f)
+			}
+			if err != nil {
+				return res, 0, 0, 0, fmt.Errorf("%s: %w", f.Kind, err)
+			}
+			continue
+		}
+		if f.Anchored {
+			if err := sc.waitAnchor(ctx, f); err != nil {
+				return res, 0, 0, 0, err
+			}
 		}
 		sc.logf("apply %s", f)
 		// A fault that starts late (the previous one took longer to heal)
 		// still lasts its full window.
 		began := time.Since(sc.start)
 		if err := sc.apply(ctx, f); err != nil {
-			return res, 0, 0, fmt.Errorf("apply %s: %w", f.Kind, err)
+			return res, 0, 0, 0, fmt.Errorf("apply %s: %w", f.Kind, err)
 		}
 		if err := sc.sleepUntil(ctx, began+f.For); err != nil {
 			sc.heal(context.WithoutCancel(ctx), f)
-			return res, 0, 0, err
+			return res, 0, 0, 0, err
 		}
 		if err := sc.heal(ctx, f); err != nil {
-			return res, 0, 0, fmt.Errorf("heal %s: %w", f.Kind, err)
+			return res, 0, 0, 0, fmt.Errorf("heal %s: %w", f.Kind, err)
 		}
 		sc.logf("healed %s", f.Kind)
+		healed = time.Since(sc.start)
 	}
 
 	// Recovery: from the final heal, every node must pass the highest
 	// height any node had then + RecoveryBlocks, under load.
 	var obs Observations
 	obs.StallBound = cfg.StallBound
-	for i := range s.Nodes {
-		if st, err := c.Status(ctx, i); err == nil {
-			obs.HealHeight = max(obs.HealHeight, st.GetHeight())
-		}
-	}
+	obs.HealHeight = sc.topHeight(ctx)
 	obs.Recovered, recovery = sc.waitRecovered(ctx, obs.HealHeight+RecoveryBlocks, cfg.StallBound)
 	obs.Recovery = recovery
 	if ctx.Err() != nil {
-		return res, 0, 0, ctx.Err()
+		return res, 0, 0, 0, ctx.Err()
 	}
 	sc.logf("recovery %.1fs (heal height %d, recovered %v)", recovery.Seconds(), obs.HealHeight, obs.Recovered)
 	// Keep load on to the schedule's end, then stop it.
 	if err := sc.sleepUntil(ctx, max(s.Duration, time.Since(sc.start)+2*time.Second)); err != nil {
-		return res, 0, 0, err
+		return res, 0, 0, 0, err
 	}
 	stopLoad()
 	loadWG.Wait()
@@ -312,13 +371,22 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 	sc.logf("load: %d txs sent, %d acknowledged, %d failed submissions", sent, len(obs.Acks), failures)
 
 	obs.Settled = sc.settle(ctx, 30*time.Second)
-	obs.Chains = sc.chains(ctx)
+	obs.Members = slices.Clone(sc.members)
+	obs.Chains = sc.chains(ctx, append(slices.Clone(sc.members), sc.removed...))
 	obs.Deaths = c.Deaths()
+	obs.Changes = sc.changes
+	obs.GenesisValidators = s.Nodes
+	for _, i := range sc.members {
+		obs.WantValidators = append(obs.WantValidators, fmt.Sprintf("dept%d", i))
+	}
 	if ctx.Err() != nil {
-		return res, 0, 0, ctx.Err()
+		return res, 0, 0, 0, ctx.Err()
 	}
 	res = Check(obs)
-	return res, recovery, len(obs.Acks), nil
+	for _, n := range MembershipNotes(obs) {
+		sc.logf("%s", n)
+	}
+	return res, recovery, len(obs.Acks), len(sc.changes), nil
 }
 
 func (sc *schedule) logf(format string, args ...any) {
@@ -351,8 +419,10 @@ func (sc *schedule) apply(ctx context.Context, f Fault) error {
 	case PowerLoss:
 		return sc.powerLoss(ctx, f)
 	case Isolate:
+		// From every other namespace: the spare node's and a removed
+		// node's too.
 		var peers []int
-		for k := range sc.s.Nodes {
+		for k := range nw.nodes {
 			if k != f.Node {
 				peers = append(peers, k)
 			}
@@ -363,9 +433,9 @@ func (sc *schedule) apply(ctx context.Context, f Fault) error {
 		for _, k := range f.Half {
 			in[k] = true
 		}
-		for i := range sc.s.Nodes {
+		for i := range nw.nodes {
 			var other []int
-			for k := range sc.s.Nodes {
+			for k := range nw.nodes {
 				if in[k] != in[i] {
 					other = append(other, k)
 				}
@@ -414,7 +484,7 @@ func (sc *schedule) heal(ctx context.Context, f Fault) error {
 	case CommitKill, PowerLoss:
 		return nil // each kill was followed by its restart
 	case Split:
-		for i := range sc.s.Nodes {
+		for i := range nw.nodes {
 			if err := nw.Heal(ctx, i); err != nil {
 				return err
 			}
@@ -479,18 +549,20 @@ func (sc *schedule) commitKills(ctx context.Context, f Fault) error {
 	return sc.c.WaitUp(ctx, f.Node, 60*time.Second)
 }
 
-// powerLoss SIGKILLs every node at once, f.KillAfter[0] after the harness
-// saw node f.Node write its ledger (so at least that node dies in the
-// middle of a block commit, and the others wherever they are in theirs),
-// and restarts them all f.Restart later.
+// powerLoss SIGKILLs every member at once, f.KillAfter[0] after the
+// harness saw node f.Node write its ledger (so at least that node dies in
+// the middle of a block commit, and the others wherever they are in
+// theirs), and restarts them all f.Restart later. A node removed by
+// governance is no member: it is left running.
 func (sc *schedule) powerLoss(ctx context.Context, f Fault) error {
 	ledger := filepath.Join(sc.c.home(f.Node), "data", "ledger")
 	seen := waitWrite(ctx, ledger, 3*time.Second)
 	time.Sleep(f.KillAfter[0])
-	errs := make([]error, sc.s.Nodes)
+	nodes := slices.Clone(sc.members)
+	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
-	for i := range sc.s.Nodes {
-		wg.Go(func() { errs[i] = sc.c.Signal(i, syscall.SIGKILL) })
+	for k, i := range nodes {
+		wg.Go(func() { errs[k] = sc.c.Signal(i, syscall.SIGKILL) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -502,12 +574,12 @@ func (sc *schedule) powerLoss(ctx context.Context, f Fault) error {
 		return ctx.Err()
 	case <-time.After(f.Restart):
 	}
-	for i := range sc.s.Nodes {
+	for _, i := range nodes {
 		if err := sc.c.Start(i, nil, false); err != nil {
 			return err
 		}
 	}
-	for i := range sc.s.Nodes {
+	for _, i := range nodes {
 		if err := sc.c.WaitUp(ctx, i, 60*time.Second); err != nil {
 			return err
 		}
@@ -515,13 +587,13 @@ func (sc *schedule) powerLoss(ctx context.Context, f Fault) error {
 	return nil
 }
 
-// waitRecovered waits until every node reports at least height target and
-// returns how long that took from now.
+// waitRecovered waits until every member reports at least height target
+// and returns how long that took from now.
 func (sc *schedule) waitRecovered(ctx context.Context, target uint64, bound time.Duration) (bool, time.Duration) {
 	start := time.Now()
 	for time.Since(start) < bound && ctx.Err() == nil {
 		all := true
-		for i := range sc.s.Nodes {
+		for _, i := range sc.members {
 			st, err := sc.c.Status(ctx, i)
 			if err != nil || st.GetHeight() < target {
 				all = false
@@ -539,7 +611,7 @@ func (sc *schedule) waitRecovered(ctx context.Context, target uint64, bound time
 	return false, time.Since(start)
 }
 
-// settle waits until every node reports one height and last block hash
+// settle waits until every member reports one height and last block hash
 // twice in a row a second apart (an idle chain makes no blocks).
 func (sc *schedule) settle(ctx context.Context, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
@@ -548,9 +620,9 @@ func (sc *schedule) settle(ctx context.Context, timeout time.Duration) bool {
 		var key strings.Builder
 		ok := true
 		var h uint64
-		for i := range sc.s.Nodes {
+		for k, i := range sc.members {
 			st, err := sc.c.Status(ctx, i)
-			if err != nil || (i > 0 && st.GetHeight() != h) {
+			if err != nil || (k > 0 && st.GetHeight() != h) {
 				ok = false
 				break
 			}
@@ -573,12 +645,12 @@ func (sc *schedule) settle(ctx context.Context, timeout time.Duration) bool {
 	return false
 }
 
-// chains reads every node's status and all its blocks.
-func (sc *schedule) chains(ctx context.Context) []Chain {
-	out := make([]Chain, sc.s.Nodes)
+// chains reads the status and all the blocks of each of nodes.
+func (sc *schedule) chains(ctx context.Context, nodes []int) []Chain {
+	out := make([]Chain, len(nodes))
 	var wg sync.WaitGroup
-	for i := range sc.s.Nodes {
-		wg.Go(func() { out[i] = sc.chain(ctx, i) })
+	for k, i := range nodes {
+		wg.Go(func() { out[k] = sc.chain(ctx, i) })
 	}
 	wg.Wait()
 	return out
@@ -592,6 +664,9 @@ func (sc *schedule) chain(ctx context.Context, i int) Chain {
 		return c
 	}
 	c.Height, c.LastHash, c.StateRoot = st.GetHeight(), st.GetLastBlockHash(), st.GetStateRoot()
+	for _, v := range st.GetValidators().GetValidators() {
+		c.Validators = append(c.Validators, v.GetId())
+	}
 	for h := uint64(1); h <= c.Height; h++ {
 		var b *pb.GetBlockResponse
 		for try := 0; ; try++ {
@@ -607,7 +682,7 @@ func (sc *schedule) chain(ctx context.Context, i int) Chain {
 				return c
 			}
 		}
-		blk := Block{Height: h, Hash: b.GetHash()}
+		blk := Block{Height: h, Hash: b.GetHash(), Signers: b.GetSignerIds()}
 		for _, tx := range b.GetBlock().GetTxs() {
 			blk.Txs = append(blk.Txs, string(crypto.Hash(tx)))
 		}
@@ -624,7 +699,14 @@ func (sc *schedule) chain(ctx context.Context, i int) Chain {
 func (sc *schedule) dumpLogs() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for i := range sc.s.Nodes {
+	// Every node that ran: the spare's log exists once it started.
+	var nodes []int
+	for i := range sc.c.Net.nodes {
+		if _, err := os.Stat(sc.c.LogPath(i)); err == nil {
+			nodes = append(nodes, i)
+		}
+	}
+	for _, i := range nodes {
 		st, err := sc.c.Status(ctx, i)
 		if err != nil {
 			fmt.Fprintf(sc.out, "--- node%d status: %v\n", i, err)
@@ -637,10 +719,10 @@ func (sc *schedule) dumpLogs() {
 			fmt.Fprintf(sc.out, "    %s\n", line)
 		}
 	}
-	for i := range sc.s.Nodes {
+	for _, i := range nodes {
 		fmt.Fprintf(sc.out, "--- node%d log tail (%s)\n%s\n", i, sc.c.LogPath(i), sc.c.LogTail(i, 3000))
 	}
-	for i := range sc.s.Nodes {
+	for _, i := range nodes {
 		_ = sc.c.Signal(i, syscall.SIGCONT) // a paused node cannot dump
 		if sc.c.Signal(i, syscall.SIGQUIT) == nil {
 			sc.c.WaitExit(i, 5*time.Second)
@@ -651,7 +733,7 @@ func (sc *schedule) dumpLogs() {
 		fmt.Fprintf(sc.out, "keep logs: %v\n", err)
 		return
 	}
-	for i := range sc.s.Nodes {
+	for _, i := range nodes {
 		b, err := os.ReadFile(sc.c.LogPath(i))
 		if err == nil {
 			err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("node%d.log", i)), b, 0o644)

@@ -46,6 +46,13 @@ const (
 	// Byzantine restarts the node from the binary built with -tags byzantine
 	// and GOVNODE_BYZANTINE=all, and restarts it honest at heal.
 	Byzantine Kind = "byzantine"
+
+	// Join and Leave are the governance steps of a membership schedule
+	// (membership.go), never dealt from the deck. Join adds the spare
+	// node's department (an add-department proposal and the admins'
+	// votes) and starts the spare node; Leave removes department Node.
+	Join  Kind = "join"
+	Leave Kind = "leave"
 )
 
 // AllKinds are every fault, Byzantine last (it needs the tagged binary).
@@ -98,16 +105,24 @@ type Fault struct {
 	// is how long killed nodes stay down before they are restarted.
 	KillAfter []time.Duration
 	Restart   time.Duration
+	// Anchored holds the fault (of a membership schedule) until the chain
+	// reaches the join's activation height + Offset, and not before At:
+	// when the validator set changes is known only once the join passed.
+	Anchored bool
+	Offset   int
+	// Early (Join) starts the joining node before the proposal is
+	// submitted; otherwise it starts once the proposal passed.
+	Early bool
 }
 
 // Faulty reports the nodes the fault makes faulty.
+// Join and Leave make none faulty.
 func (f Fault) Faulty(n int) []int {
-	if f.Kind == Split || f.Kind == PowerLoss {
-		all := make([]int, n)
-		for i := range all {
-			all[i] = i
-		}
-		return all
+	switch f.Kind {
+	case Split, PowerLoss:
+		return seq(n)
+	case Join, Leave:
+		return nil
 	}
 	return []int{f.Node}
 }
@@ -116,6 +131,16 @@ func (f Fault) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "t=%5.1fs %-11s", f.At.Seconds(), f.Kind)
 	switch f.Kind {
+	case Join:
+		when := "once it passed"
+		if f.Early {
+			when = "before the proposal"
+		}
+		fmt.Fprintf(&b, " dept%d (node n%d started %s)", f.Node, f.Node, when)
+		return b.String()
+	case Leave:
+		fmt.Fprintf(&b, " dept%d (node n%d)", f.Node, f.Node)
+		return b.String()
 	case Split:
 		fmt.Fprintf(&b, " %v | rest", f.Half)
 	case PowerLoss:
@@ -135,6 +160,9 @@ func (f Fault) String() string {
 	case CommitKill, PowerLoss:
 		fmt.Fprintf(&b, " kills at write+%v, down %s", f.KillAfter, f.Restart)
 	}
+	if f.Anchored {
+		fmt.Fprintf(&b, " from activation%+d", f.Offset)
+	}
 	fmt.Fprintf(&b, " for %.1fs", f.For.Seconds())
 	return b.String()
 }
@@ -151,18 +179,28 @@ func FormatOffset(d time.Duration) string {
 // Schedule is one run of a cluster: Warmup of load without faults, Faults
 // one after another (each healed before the next starts), all healed by
 // Duration, then the recovery window.
+//
+// Nodes are the validators of the genesis, 0..Nodes-1. Every cluster has
+// one spare node more, index Nodes, whose home is written as `govnode
+// testnet join` writes it; a membership schedule (Membership) adds its
+// department by governance and may remove a department later.
 type Schedule struct {
-	Index    int
-	Seed     uint64
-	Nodes    int
-	Warmup   time.Duration
-	Duration time.Duration
-	Faults   []Fault
+	Index      int
+	Seed       uint64
+	Nodes      int
+	Membership bool
+	Warmup     time.Duration
+	Duration   time.Duration
+	Faults     []Fault
 }
 
 func (s Schedule) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "schedule %d (seed %d): %d nodes, warm-up %s, %s", s.Index, s.Seed, s.Nodes, s.Warmup, s.Duration)
+	what := ""
+	if s.Membership {
+		what = fmt.Sprintf(" + spare n%d joining", s.Nodes)
+	}
+	fmt.Fprintf(&b, "schedule %d (seed %d): %d nodes%s, warm-up %s, %s", s.Index, s.Seed, s.Nodes, what, s.Warmup, s.Duration)
 	for _, f := range s.Faults {
 		fmt.Fprintf(&b, "\n  %s", f)
 	}
@@ -175,6 +213,15 @@ type Params struct {
 	Duration time.Duration
 	// Kinds are the faults to draw from.
 	Kinds []Kind
+	// MemberEvery makes every MemberEvery-th schedule (index MemberEvery-1,
+	// 2*MemberEvery-1, ...) a membership schedule when Duration is at
+	// least MinMembershipDuration; 0: none, 1: all.
+	MemberEvery int
+}
+
+// isMembership reports whether schedule index is a membership schedule.
+func (p Params) isMembership(index int) bool {
+	return p.MemberEvery > 0 && index%p.MemberEvery == p.MemberEvery-1 && p.Duration >= MinMembershipDuration
 }
 
 // Schedule timing, in the units Generate draws them.
@@ -196,7 +243,8 @@ func ScheduleSeed(seed uint64, index int) uint64 {
 // Generate draws schedule index of a run. The kinds come from a deck
 // shuffled per run (seeded with seed, not the schedule's seed), dealt
 // across schedules, so a run of a few schedules meets every kind before any
-// repeats.
+// repeats. Every p.MemberEvery-th schedule is a membership schedule
+// (membership.go) when the duration allows one.
 func Generate(seed uint64, index int, p Params) (Schedule, error) {
 	if p.Nodes < 4 {
 		return Schedule{}, fmt.Errorf("chaos needs at least 4 nodes, got %d", p.Nodes)
@@ -213,54 +261,86 @@ func Generate(seed uint64, index int, p Params) (Schedule, error) {
 	// which depends only on their own seeds, so it is recomputed here.
 	deck := newDeck(seed, p.Kinds)
 	for k := 0; k < index; k++ {
-		n := len(timeline(ScheduleSeed(seed, k), p.Duration))
-		for range n {
+		for range cards(seed, k, p) {
 			deck.next()
 		}
 	}
 	ss := ScheduleSeed(seed, index)
 	s := Schedule{Index: index, Seed: ss, Nodes: p.Nodes, Duration: p.Duration}
+	r := rand.New(rand.NewPCG(ss, 0x6368616f73)) // "chaos"
+	if p.isMembership(index) {
+		generateMembership(&s, r, deck)
+		return s, nil
+	}
 	slots := timeline(ss, p.Duration)
 	s.Warmup = slots[0].at
-	r := rand.New(rand.NewPCG(ss, 0x6368616f73)) // "chaos"
 	// One Byzantine validator per schedule: its peers' gossip scoring
 	// graylists a node that sent invalid messages for minutes after it
 	// turns honest again (the penalty's half-life is about 70 s), so it
 	// stays faulty in their eyes, and a second Byzantine node would make
 	// two faulty of four: no quorum, by design.
 	byz := -1
+	nodes := seq(p.Nodes)
 	for _, sl := range slots {
-		f := Fault{Kind: deck.next(), At: sl.at, For: sl.dur, Node: r.IntN(p.Nodes)}
-		switch f.Kind {
-		case Byzantine:
-			if byz < 0 {
-				byz = f.Node
-			}
-			f.Node = byz
-		case Split:
-			perm := r.Perm(p.Nodes)
-			f.Half = append([]int(nil), perm[:p.Nodes/2]...)
-			slices.Sort(f.Half)
-		case Asym:
-			f.Peer = (f.Node + 1 + r.IntN(p.Nodes-1)) % p.Nodes
-		case Loss:
-			f.Loss = 0.1 + 0.05*float64(r.IntN(5)) // 10% .. 30%
-		case Delay:
-			f.Delay = []time.Duration{50, 100, 200, 400}[r.IntN(4)] * time.Millisecond
-		case Skew:
-			f.Skew = []time.Duration{-4, -2, 2, 4}[r.IntN(4)] * time.Second
-		case CommitKill:
-			for range 2 + r.IntN(2) {
-				f.KillAfter = append(f.KillAfter, time.Duration(r.IntN(8))*time.Millisecond)
-			}
-			f.Restart = time.Duration(200+r.IntN(800)) * time.Millisecond
-		case PowerLoss:
-			f.KillAfter = []time.Duration{time.Duration(r.IntN(8)) * time.Millisecond}
-			f.Restart = time.Duration(500+r.IntN(1500)) * time.Millisecond
-		}
-		s.Faults = append(s.Faults, f)
+		s.Faults = append(s.Faults, drawFault(r, deck.next(), sl, nodes, &byz))
 	}
 	return s, nil
+}
+
+// cards is how many faults schedule k of a run deals from the deck.
+func cards(seed uint64, k int, p Params) int {
+	ss := ScheduleSeed(seed, k)
+	if p.isMembership(k) {
+		return len(memberTimeline(ss, p.Duration).normal)
+	}
+	return len(timeline(ss, p.Duration))
+}
+
+// drawFault draws the target and parameters of a fault of kind k in slot
+// sl among nodes; byz is the schedule's Byzantine validator (-1: none yet).
+func drawFault(r *rand.Rand, k Kind, sl slot, nodes []int, byz *int) Fault {
+	n := len(nodes)
+	at := r.IntN(n)
+	f := Fault{Kind: k, At: sl.at, For: sl.dur, Node: nodes[at]}
+	switch f.Kind {
+	case Byzantine:
+		if *byz < 0 {
+			*byz = f.Node
+		}
+		f.Node = *byz
+	case Split:
+		perm := r.Perm(n)
+		for _, x := range perm[:n/2] {
+			f.Half = append(f.Half, nodes[x])
+		}
+		slices.Sort(f.Half)
+	case Asym:
+		f.Peer = nodes[(at+1+r.IntN(n-1))%n]
+	case Loss:
+		f.Loss = 0.1 + 0.05*float64(r.IntN(5)) // 10% .. 30%
+	case Delay:
+		f.Delay = []time.Duration{50, 100, 200, 400}[r.IntN(4)] * time.Millisecond
+	case Skew:
+		f.Skew = []time.Duration{-4, -2, 2, 4}[r.IntN(4)] * time.Second
+	case CommitKill:
+		for range 2 + r.IntN(2) {
+			f.KillAfter = append(f.KillAfter, time.Duration(r.IntN(8))*time.Millisecond)
+		}
+		f.Restart = time.Duration(200+r.IntN(800)) * time.Millisecond
+	case PowerLoss:
+		f.KillAfter = []time.Duration{time.Duration(r.IntN(8)) * time.Millisecond}
+		f.Restart = time.Duration(500+r.IntN(1500)) * time.Millisecond
+	}
+	return f
+}
+
+// seq is 0..n-1.
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }
 
 type slot struct{ at, dur time.Duration }

@@ -1,7 +1,11 @@
 // Command chaosrun runs the chaos harness (package node/chaos): seeded
 // schedules of faults against a 4-validator govnode network in network
 // namespaces, under load, each checked for forks, lost or duplicated
-// transactions, stalls and unexpected process exits. It needs root.
+// transactions, stalls and unexpected process exits. Every other schedule
+// (-membership-every) is a membership schedule: a fifth department joins
+// by governance mid-schedule, with faults around the change, and may leave
+// again; it is checked besides for the change having applied. It needs
+// root.
 //
 //	chaosrun -schedules 2 -duration 40s            # a fresh seed, printed
 //	chaosrun -schedules 2 -duration 40s -seed 42   # replay seed 42
@@ -12,7 +16,8 @@
 //	chaos: <n> schedules, <f> forks, <l> lost txs, <s> stalls, max recovery <t>s
 //
 // and the exit status is 0 when the run held every claim, 1 when a
-// schedule found a fork, a lost or duplicated tx, a stall or a death, 2
+// schedule found a fork, a lost or duplicated tx, a stall, a death or a
+// membership change that did not apply, 2
 // when the harness itself failed (set-up, a fault it could not apply,
 // interrupted).
 package main
@@ -45,6 +50,7 @@ func run() int {
 	flag.IntVar(&cfg.Accounts, "accounts", cfg.Accounts, "citizen accounts sending load (each one tx at a time)")
 	flag.DurationVar(&cfg.StallBound, "stall-bound", cfg.StallBound, "recovery bound after the final heal")
 	flag.StringVar(&kinds, "faults", "", "comma-separated fault kinds (default: all)")
+	flag.IntVar(&cfg.MemberEvery, "membership-every", cfg.MemberEvery, "make every k-th schedule a membership schedule (a department joins, and may leave, by governance; needs -duration >= 30s); 0: none, 1: all")
 	flag.StringVar(&cfg.Bins.Honest, "bin", "", "prebuilt govnode binary (default: build one)")
 	flag.StringVar(&cfg.Bins.Byzantine, "byzantine-bin", "", "prebuilt govnode binary built with -tags byzantine (with -bin)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the work directory with the node logs")
@@ -61,14 +67,14 @@ func run() int {
 		}
 		cfg.Kinds = ks
 	}
-	fmt.Printf("chaos: seed %d (replay: chaosrun -seed %d -schedules %d -duration %s)\n", seed, seed, cfg.Schedules, cfg.Duration)
+	fmt.Printf("chaos: seed %d (replay: chaosrun -seed %d -schedules %d -duration %s -membership-every %d)\n", seed, seed, cfg.Schedules, cfg.Duration, cfg.MemberEvery)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
 	sum, err := chaos.Run(ctx, cfg)
-	fmt.Printf("chaos: %d acknowledged txs, %d duplicated, %d unexpected deaths, %.0fs, seed %d\n",
-		sum.Acked, sum.Duplicates, sum.Deaths, time.Since(start).Seconds(), seed)
+	fmt.Printf("chaos: %d acknowledged txs, %d duplicated, %d unexpected deaths, %d membership changes, %d membership findings, %.0fs, seed %d\n",
+		sum.Acked, sum.Duplicates, sum.Deaths, sum.Changes, sum.Membership, time.Since(start).Seconds(), seed)
 	if err != nil {
 		return fail(sum, err)
 	}
