@@ -318,7 +318,9 @@ func TestEquivocationEvidence(t *testing.T) {
 			Signature: sign(t, h.keys[1], crypto.VoteSignBytes(h.cfg.ChainID, 0, 1, hash))}}})
 	}
 	rd := c.Ready()
-	if len(rd.Evidence) != 1 || rd.Evidence[0].GetVoteA().GetVoter() != 1 {
+	// It names its epoch (the genesis set's, 0), so it is checked
+	// against that set even after another is in force.
+	if len(rd.Evidence) != 1 || rd.Evidence[0].GetVoteA().GetVoter() != 1 || rd.Evidence[0].Epoch == nil || rd.Evidence[0].GetEpoch() != 0 {
 		t.Fatalf("evidence: %v", rd.Evidence)
 	}
 }

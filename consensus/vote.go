@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"math"
 	"sort"
 
@@ -163,7 +164,7 @@ func (c *Core) onVote(sender uint32, v *pb.Vote) error {
 		if string(prev.GetBlockHash()) != string(v.GetBlockHash()) && !c.evidenceSeen[pos] {
 			c.evidenceSeen[pos] = true
 			c.stats.Evidence++
-			c.out.Evidence = append(c.out.Evidence, &pb.EquivocationEvidence{VoteA: prev, VoteB: v})
+			c.out.Evidence = append(c.out.Evidence, &pb.EquivocationEvidence{VoteA: prev, VoteB: v, Epoch: proto.Uint64(c.cfg.Epoch)})
 		}
 		c.stats.Ignored++
 		return nil

@@ -40,8 +40,8 @@ import (
 //     check from the removal on.
 //   - Key rotations, the fault-model switch and observers: members.go.
 //   - SubmitEvidence: any active identity; both votes must verify against
-//     the validator set in force at the votes' height; recorded once per
-//     (validator, view, height).
+//     the validator set of the evidence's epoch (evidenceSet), over its
+//     domain; recorded once per (validator, view, height).
 
 func validateGovAction(e *Executor, body *pb.TxBody) error {
 	switch a := body.GetAction().(type) {
@@ -533,12 +533,12 @@ func (tc *txCtx) changeValset(dept string, sub *pb.SubmitProposal) error {
 
 func (tc *txCtx) submitEvidence(a *pb.SubmitEvidence) error {
 	va, vb := a.GetEvidence().GetVoteA(), a.GetEvidence().GetVoteB()
-	vs, err := valsetAt(tc.st, va.GetHeight())
+	vs, err := tc.evidenceSet(a.GetEvidence())
 	if err != nil {
 		return err
 	}
 	if int(va.GetVoter()) >= len(vs.GetValidators()) {
-		return invalid("voter %d is not in the validator set of height %d (%d validators)", va.GetVoter(), va.GetHeight(), len(vs.GetValidators()))
+		return invalid("voter %d is not in the validator set of epoch %d (%d validators)", va.GetVoter(), EpochStart(vs), len(vs.GetValidators()))
 	}
 	val := vs.GetValidators()[va.GetVoter()]
 	// Votes are signed over their validator set's domain: the chain id for
@@ -568,6 +568,34 @@ func (tc *txCtx) submitEvidence(a *pb.SubmitEvidence) error {
 	}
 	tc.govEvent("", "evidence_recorded", val.GetId(), pb.ProposalStatus_PROPOSAL_STATUS_UNSPECIFIED, 0)
 	return nil
+}
+
+// evidenceSet is the validator set ev's votes were signed in: the set of
+// its epoch, or, for evidence without one, the set in force at the votes'
+// height. The epoch must be a set that was in force (its effective height
+// at or below this block: its record is final) and the votes at or above
+// its first height; a vote above the epoch's end (the old set's suffix,
+// ARCHITECTURE.md §4) is the set's own and counts.
+func (tc *txCtx) evidenceSet(ev *pb.EquivocationEvidence) (*pb.ValidatorSet, error) {
+	h := ev.GetVoteA().GetHeight()
+	if ev.Epoch == nil {
+		return valsetAt(tc.st, h)
+	}
+	e := ev.GetEpoch()
+	if e > tc.b.height {
+		return nil, invalid("evidence of epoch %d, not in force yet at height %d", e, tc.b.height)
+	}
+	if h < max(e, GenesisHeight+1) {
+		return nil, invalid("a vote at height %d cannot belong to epoch %d, which certifies heights from %d", h, e, max(e, GenesisHeight+1))
+	}
+	vs, err := valsetAt(tc.st, e)
+	if err != nil {
+		return nil, err
+	}
+	if EpochStart(vs) != e {
+		return nil, invalid("no validator set took effect at height %d: epoch %d does not exist", e, e)
+	}
+	return vs, nil
 }
 
 // validateAction is the stateless check of every action's arguments.

@@ -395,3 +395,61 @@ func TestSubmitEvidenceAfterSetChange(t *testing.T) {
 		t.Fatalf("event %v", g)
 	}
 }
+
+// An equivocation in an epoch's suffix (ARCHITECTURE.md §4): votes of the
+// genesis set at heights where the next set is in force. Evidence naming
+// its epoch is checked against that set, over its domain, and recorded;
+// without the epoch it is checked against the set in force at the height
+// and refused. An epoch that never took effect, one not yet in force, and
+// a vote below its epoch's first height are refused.
+func TestSubmitEvidenceOfASuffix(t *testing.T) {
+	e := newEnv(t, 4)
+	e.ok("d0.admin", propose("p1", 100, addDept("d4")))
+	for _, a := range []string{"d0.admin", "d1.admin", "d2.admin"} {
+		e.ok(a, vote("p1", true))
+	}
+	vs, err := exec.ValidatorSet(e.c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := vs.GetEffectiveHeight()
+	for e.c.Height < start+2 {
+		if _, err := e.c.Apply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k2 := e.f.Consensus[2]
+	suffix := func(view, height uint64, block string) *pb.Vote {
+		h := hash(block)
+		sig, err := k2.Sign(crypto.VoteSignBytes(exectest.ChainID, view, height, h)) // the genesis set's domain
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Vote{View: view, Height: height, BlockHash: h, Voter: 2, Signature: sig}
+	}
+	of := func(epoch *uint64, a, b *pb.Vote) *pb.TxBody {
+		body := evidence(a, b)
+		body.GetSubmitEvidence().Evidence.Epoch = epoch
+		return body
+	}
+	a, b := suffix(4, start+1, "A"), suffix(4, start+1, "B")
+	e.refuse("cit1", codeBadSig, of(nil, a, b))
+	e.refuse("cit1", codeBadSig, of(proto.Uint64(start), a, b))
+	e.refuse("cit1", codeInvalid, of(proto.Uint64(start-1), a, b))       // no set took effect there
+	e.refuse("cit1", codeInvalid, of(proto.Uint64(e.c.Height+50), a, b)) // not in force yet
+	below := func(block string) *pb.Vote {
+		h := hash(block)
+		sig, err := k2.Sign(crypto.VoteSignBytes(consensus.SignDomain(exectest.ChainID, start), 4, start-1, h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Vote{View: 4, Height: start - 1, BlockHash: h, Voter: 2, Signature: sig}
+	}
+	e.refuse("cit1", codeInvalid, of(proto.Uint64(start), below("A"), below("B")))
+	if g := e.ok("cit0", of(proto.Uint64(0), a, b)).GetEvents()[0].GetGovernance(); g.GetAction() != "evidence_recorded" || g.GetDepartmentId() != "d2" {
+		t.Fatalf("event %v", g)
+	}
+	if ev, err := exec.Evidence(e.c.Store, "d2", 4, start+1); err != nil || ev.GetEpoch() != 0 || ev.Epoch == nil {
+		t.Fatalf("recorded evidence %v, %v", ev, err)
+	}
+}

@@ -135,16 +135,32 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	va := ev.GetVoteA()
 	vs := p.d.Validators()
 	n := len(vs.GetValidators())
-	accused := int(va.GetVoter())
-	if accused >= n {
-		return fmt.Errorf("evidence against validator %d of %d", accused, n)
+	// The votes' own set names the accused: an older epoch's when the
+	// equivocation was in its suffix, the core having switched since.
+	of := vs
+	if ev.Epoch != nil && ev.GetEpoch() != exec.EpochStart(vs) {
+		var err error
+		if of, err = exec.ValidatorSetAt(p.d.State, ev.GetEpoch()); err != nil {
+			return fmt.Errorf("validator set of epoch %d: %w", ev.GetEpoch(), err)
+		}
 	}
+	if int(va.GetVoter()) >= len(of.GetValidators()) {
+		return fmt.Errorf("evidence against validator %d of %d", va.GetVoter(), len(of.GetValidators()))
+	}
+	dept := of.GetValidators()[va.GetVoter()].GetId()
 	self := p.self(vs)
 	if self < 0 {
 		return errors.New("this node's key is not in the validator set in force: it submits no evidence")
 	}
 	p.signer = genesis.ValidatorIdentityID(vs.GetValidators()[self].GetId())
-	dept := vs.GetValidators()[accused].GetId()
+	// The accused's place in the set in force orders the submitters (a
+	// department removed since counts as the first).
+	accused := 0
+	for i, v := range vs.GetValidators() {
+		if v.GetId() == dept {
+			accused = i
+		}
+	}
 	log := p.d.Logger.With("accused", dept, "view", va.GetView(), "height", va.GetHeight())
 	log.Warn("equivocation: a validator voted for two blocks at one (view, height)",
 		"block_a", fmt.Sprintf("%x", va.GetBlockHash()), "block_b", fmt.Sprintf("%x", ev.GetVoteB().GetBlockHash()))

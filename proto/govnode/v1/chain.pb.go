@@ -1149,9 +1149,16 @@ func (x *CommitCert) GetChain() [][]byte {
 // EquivocationEvidence is two votes by one validator at the same
 // (view, height) for different blocks.
 type EquivocationEvidence struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	VoteA         *Vote                  `protobuf:"bytes,1,opt,name=vote_a,json=voteA,proto3" json:"vote_a,omitempty"`
-	VoteB         *Vote                  `protobuf:"bytes,2,opt,name=vote_b,json=voteB,proto3" json:"vote_b,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	VoteA *Vote                  `protobuf:"bytes,1,opt,name=vote_a,json=voteA,proto3" json:"vote_a,omitempty"`
+	VoteB *Vote                  `protobuf:"bytes,2,opt,name=vote_b,json=voteB,proto3" json:"vote_b,omitempty"`
+	// epoch is the validator set the votes were signed in: the first height
+	// it certifies, 0 for the genesis set (ConsensusMessage.epoch). Votes are
+	// checked against that set, over its domain. It matters for votes of an
+	// epoch's suffix (ARCHITECTURE.md §4, "Reconfiguration"): heights above
+	// the old set's last block, where another set is in force. Unset (in
+	// evidence made before epochs), the set in force at the votes' height.
+	Epoch         *uint64 `protobuf:"varint,3,opt,name=epoch,proto3,oneof" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1198,6 +1205,13 @@ func (x *EquivocationEvidence) GetVoteB() *Vote {
 		return x.VoteB
 	}
 	return nil
+}
+
+func (x *EquivocationEvidence) GetEpoch() uint64 {
+	if x != nil && x.Epoch != nil {
+		return *x.Epoch
+	}
+	return 0
 }
 
 // CommittedBlock is a block with the certificate that proves it committed,
@@ -1345,10 +1359,12 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"block_hash\x18\x02 \x01(\fR\tblockHash\x12!\n" +
 	"\fchild_header\x18\x03 \x01(\fR\vchildHeader\x121\n" +
 	"\bchild_qc\x18\x04 \x01(\v2\x16.govnode.v1.QuorumCertR\achildQc\x12\x14\n" +
-	"\x05chain\x18\x05 \x03(\fR\x05chain\"h\n" +
+	"\x05chain\x18\x05 \x03(\fR\x05chain\"\x8d\x01\n" +
 	"\x14EquivocationEvidence\x12'\n" +
 	"\x06vote_a\x18\x01 \x01(\v2\x10.govnode.v1.VoteR\x05voteA\x12'\n" +
-	"\x06vote_b\x18\x02 \x01(\v2\x10.govnode.v1.VoteR\x05voteB\"e\n" +
+	"\x06vote_b\x18\x02 \x01(\v2\x10.govnode.v1.VoteR\x05voteB\x12\x19\n" +
+	"\x05epoch\x18\x03 \x01(\x04H\x00R\x05epoch\x88\x01\x01B\b\n" +
+	"\x06_epoch\"e\n" +
 	"\x0eCommittedBlock\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12*\n" +
 	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert*?\n" +
@@ -1427,6 +1443,7 @@ func file_govnode_v1_chain_proto_init() {
 		(*ConsensusMessage_TimeoutCert)(nil),
 		(*ConsensusMessage_Heartbeat)(nil),
 	}
+	file_govnode_v1_chain_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
