@@ -188,5 +188,7 @@ func (n *Node) recoveryView() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return n.sync.ViewFloor(n.done, head, consensus.Quorum(n.consCfg.FaultModel, len(n.consCfg.Validators))-1)
+	// The set in force now: governance may have changed it since start.
+	vs, _ := n.app.Validators()
+	return n.sync.ViewFloor(n.done, head, consensus.Quorum(consensus.FaultModel(vs.GetFaultModel()), len(vs.GetValidators()))-1)
 }

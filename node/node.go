@@ -454,7 +454,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
 		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version,
-		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.self,
+		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.validatorIndex,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Mempool:    n.mempool, Submit: n.gossip.Submit,
@@ -747,3 +747,20 @@ func (f publisher) Publish(ctx context.Context, k p2p.TopicKind, data []byte) er
 // The block executor's refusal is what the mempool's gossip reads the
 // state machine's code from.
 var _ mempool.Refusal = (*blockexec.TxRefusal)(nil)
+
+// validatorIndex is this node's index in the validator set in force, by
+// its key or a pending key the set names; -1 when it is not a validator.
+func (n *Node) validatorIndex() int {
+	if n.signer == nil {
+		return -1
+	}
+	vs, _ := n.app.Validators()
+	for i, v := range vs.GetValidators() {
+		for _, k := range append([]crypto.PrivateKey{n.signer}, n.pendingKeys...) {
+			if crypto.PublicKeyEqual(v.GetConsensusKey(), k.Public()) {
+				return i
+			}
+		}
+	}
+	return -1
+}

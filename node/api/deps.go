@@ -73,9 +73,10 @@ type Deps struct {
 	// NodeID is this node's peer id now (a governed node-key rotation
 	// changes it while the node runs).
 	NodeID func() string
-	// ValidatorIndex is this node's index in the validator set, -1 for an
+	// ValidatorIndex is this node's index in the validator set in force
+	// now (governance changes it), -1 for an observer; nil is -1. It is
 	// observer.
-	ValidatorIndex int
+	ValidatorIndex func() int
 
 	Ledger Ledger
 	// State is the committed state as the state machine's queries read it

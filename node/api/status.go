@@ -33,7 +33,7 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		GenesisHash:    s.d.GenesisHash,
 		FaultModel:     model,
 		MempoolTxs:     uint64(txs),
-		ValidatorIndex: int32(s.d.ValidatorIndex),
+		ValidatorIndex: int32(s.validatorIndex()),
 	}
 	// Decided and not yet in force (ARCHITECTURE.md §4, "Reconfiguration").
 	if st.PendingValidatorSets, err = exec.PendingValidatorSets(s.d.State, h); err != nil {
@@ -73,4 +73,11 @@ func (s *Server) nodeID() string {
 		return ""
 	}
 	return s.d.NodeID()
+}
+
+func (s *Server) validatorIndex() int {
+	if s.d.ValidatorIndex == nil {
+		return -1
+	}
+	return s.d.ValidatorIndex()
 }

@@ -101,11 +101,17 @@ func TestDepartmentJoinsAndLeavesLive(t *testing.T) {
 	joinAt := joinPassed + delay
 	c.start(4)
 	c.waitUp(4)
+	if st, err := c.status(4); err != nil || (st.GetHeight() < joinAt-1 && st.GetValidatorIndex() != -1) {
+		t.Fatalf("node4 at height %d before the join took effect at %d: validator index %d (%v), want -1", st.GetHeight(), joinAt, st.GetValidatorIndex(), err)
+	}
 	c.waitHeight(joinAt+6, 90*time.Second, 0, 1, 2, 3, 4)
 	for i := range 5 {
 		if ids := c.validatorIDs(i); fmt.Sprint(ids) != "[dept0 dept1 dept2 dept3 dept4]" {
 			t.Fatalf("node%d: validators in force %v after the join took effect", i, ids)
 		}
+	}
+	if st, err := c.status(4); err != nil || st.GetValidatorIndex() != 4 {
+		t.Fatalf("node4 after the join took effect: validator index %d (%v), want 4", st.GetValidatorIndex(), err)
 	}
 	// The new set certifies from joinAt: node 4 (index 4) signs commit
 	// certificates there, and never below.
