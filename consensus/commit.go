@@ -98,9 +98,11 @@ func (c *Core) commit(b *node, cert *pb.CommitCert) {
 
 // MaxCertChain bounds the headers a commit certificate carries
 // (pb.CommitCert.chain): a certificate from a peer with more is refused
-// before any of them is decoded. The ledger attaches them only to blocks
-// committed indirectly, a few blocks below the one committed directly.
-const MaxCertChain = 16
+// before any of them is decoded. No QC forms for a block more than
+// voteWindow above the committed height (votes above it are dropped), so
+// the blocks one certificate commits, and the chain linking them, never
+// exceed it: a certificate the ledger must make self-contained always fits.
+const MaxCertChain = voteWindow
 
 // VerifyCommit checks that block is committed: cert's child header extends
 // the certified block in the same view and carries a valid QC from cfg's

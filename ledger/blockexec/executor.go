@@ -394,9 +394,10 @@ func LoadBlock(r BlockReader, h uint64) (*pb.Block, error) {
 // blocks: when they are the old set's suffix, heights above the epoch's
 // last block are the next set's other blocks (ARCHITECTURE.md §4,
 // "Reconfiguration"). Whether a block ends up below an epoch's end is not
-// known when it is stored (a change decided by a later block of the batch,
-// with a short delay, can end the epoch inside the commit), so every such
-// certificate carries its chain, within consensus.MaxCertChain headers.
+// always known when it is stored (a change decided by a later block of the
+// batch, with a short delay, can end the epoch inside the commit), so every
+// such certificate carries its chain when it is short (certToStore), and
+// a long one whenever a known change requires it.
 func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
@@ -426,20 +427,38 @@ func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 	return nil
 }
 
+// certChainAlways is how many linking headers a certificate of a block
+// committed indirectly always carries in the ledger (certToStore). Longer
+// chains, which only a long run of view changes makes, are attached only
+// when a known change of validator set ends the epoch below the
+// certificate's block, so the ledger does not grow by the square of such
+// a run.
+const certChainAlways = 16
+
 // certToStore is cb's certificate as the ledger keeps it (Commit): when
 // it commits a later block directly and carries no chain, a copy with the
 // headers of later (the rest of the batch) from cb's child up to that
-// block. Without them, or with more than consensus.MaxCertChain of them,
-// the certificate is kept as it is, relying on the ledger's blocks, unless
-// a known change of validator set ends the epoch below its block: then
-// those blocks will never be in the ledger, and storing a certificate
-// nobody can verify is refused.
+// block. Beyond certChainAlways headers the certificate is kept as it is,
+// relying on the ledger's later blocks, unless a known change of validator
+// set ends the epoch below its block: then those blocks will never be in
+// the ledger, the chain is attached whatever its length (within
+// consensus.MaxCertChain, which a commit never exceeds), and a batch
+// without the headers is refused rather than a certificate nobody can
+// verify stored.
 func (a *Executor) certToStore(cb consensus.CommittedBlock, later []consensus.CommittedBlock) (*pb.CommitCert, error) {
 	cert := cb.Cert
 	if cert.GetHeight() <= cb.Height || len(cert.GetChain()) > 0 {
 		return cert, nil
 	}
 	n := cert.GetHeight() - cb.Height
+	a.mu.Lock()
+	next := a.nextSwitch
+	a.mu.Unlock()
+	needed := next != 0 && next <= cert.GetHeight()
+	if n > certChainAlways && !needed {
+		a.log.Warn("commit certificate relies on the ledger's later blocks", "height", cb.Height, "cert_height", cert.GetHeight())
+		return cert, nil
+	}
 	var chain [][]byte
 	prev := cb.Hash
 	for _, x := range later {
@@ -465,16 +484,10 @@ func (a *Executor) certToStore(cb consensus.CommittedBlock, later []consensus.Co
 		own.Chain = chain
 		return own, nil
 	}
-	a.mu.Lock()
-	next := a.nextSwitch
-	a.mu.Unlock()
-	if next != 0 && next <= cert.GetHeight() {
+	if needed {
 		return nil, fmt.Errorf("commit block %d: its certificate commits block %d directly, above block %d that ends the validator set's epoch, "+
-			"and the %d headers between are not in the batch (or more than %d): its certificate could not be verified",
-			cb.Height, cert.GetHeight(), next-1, n, consensus.MaxCertChain)
-	}
-	if n > consensus.MaxCertChain {
-		a.log.Warn("commit certificate relies on the ledger's later blocks", "height", cb.Height, "cert_height", cert.GetHeight())
+			"and the %d headers between are not in the batch: its certificate could not be verified",
+			cb.Height, cert.GetHeight(), next-1, n)
 	}
 	return cert, nil
 }

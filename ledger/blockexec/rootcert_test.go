@@ -21,7 +21,15 @@ import (
 // directly (child 5, same view, signed by the genesis set).
 func rootCertChain(t *testing.T) (*Executor, consensus.Config, []consensus.CommittedBlock, *pb.CommitCert) {
 	t.Helper()
-	next := &pb.ValidatorSet{FaultModel: "crash", EffectiveHeight: 4}
+	return rootCertChainN(t, 4, 5)
+}
+
+// rootCertChainN is rootCertChain with the next set in force from e (0:
+// no next set) and blocks 1..top, each of its own view but the last, whose
+// certificate commits block top-1 directly.
+func rootCertChainN(t *testing.T, e, top uint64) (*Executor, consensus.Config, []consensus.CommittedBlock, *pb.CommitCert) {
+	t.Helper()
+	next := &pb.ValidatorSet{FaultModel: "crash", EffectiveHeight: e}
 	k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'n', 'e', 'x', 't'}))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +39,11 @@ func rootCertChain(t *testing.T) (*Executor, consensus.Config, []consensus.Commi
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newTestAppWith(t, []state.Change{{Key: exec.ValidatorSetKey(4), Value: raw}})
+	var extra []state.Change
+	if e > 0 {
+		extra = append(extra, state.Change{Key: exec.ValidatorSetKey(e), Value: raw})
+	}
+	a := newTestAppWith(t, extra)
 	// The genesis key, as newTestAppWith draws it.
 	key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.NewChaCha8([32]byte{'a', 'p', 'p'}))
 	if err != nil {
@@ -42,13 +54,14 @@ func rootCertChain(t *testing.T) (*Executor, consensus.Config, []consensus.Commi
 
 	var bs []consensus.CommittedBlock
 	parent := []byte(nil)
-	for h := uint64(1); h <= 5; h++ {
+	for h := uint64(1); h <= top; h++ {
 		hdr, err := a.BuildPayload(consensus.ProposeSlot{Height: h}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Views 1, 2, 3, 4, 4: blocks 2 and 3 are committed through 4.
-		hdr.ChainId, hdr.Height, hdr.View, hdr.ParentHash = "app-test", h, min(h, 4), parent
+		// Views 1, 2, ..., top-1, top-1: blocks 2..top-2 are committed
+		// through top-1.
+		hdr.ChainId, hdr.Height, hdr.View, hdr.ParentHash = "app-test", h, min(h, top-1), parent
 		hb, err := proto.Marshal(hdr)
 		if err != nil {
 			t.Fatal(err)
@@ -70,8 +83,8 @@ func rootCertChain(t *testing.T) (*Executor, consensus.Config, []consensus.Commi
 	if err := a.Commit(bs[:1]); err != nil {
 		t.Fatal(err)
 	}
-	cert := &pb.CommitCert{Height: 4, BlockHash: bs[3].Hash, ChildHeader: bs[4].Block.GetHeader(), ChildQc: sign(bs[4])}
-	for i := 1; i < 5; i++ {
+	cert := &pb.CommitCert{Height: top - 1, BlockHash: bs[top-2].Hash, ChildHeader: bs[top-1].Block.GetHeader(), ChildQc: sign(bs[top-1])}
+	for i := 1; i < int(top); i++ {
 		bs[i].Cert = cert
 	}
 	return a, cfg, bs, cert
@@ -148,5 +161,43 @@ func TestCertificateWithChainIsKept(t *testing.T) {
 		t.Fatal("stored certificate differs from the one given")
 	} else if err := consensus.VerifyCommit(cfg, bs[1].Block, c, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A certificate linked to its block by more than certChainAlways headers
+// is stored as it is, relying on the ledger's later blocks, when no
+// change of validator set ends the epoch in between (the ledger does not
+// grow by the square of a long run of view changes); when one does, the
+// whole chain is attached, whatever its length, and the stored
+// certificate of the epoch's first blocks verifies alone.
+func TestLongCertificateChainAttachedWhenAnEpochEndsInside(t *testing.T) {
+	const top = certChainAlways + 12
+	a, _, bs, _ := rootCertChainN(t, 0, top)
+	if err := a.Commit(bs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if c := storedCert(t, a, 2); len(c.GetChain()) != 0 {
+		t.Fatalf("no epoch end: block 2's certificate carries %d headers, want none (above %d)", len(c.GetChain()), certChainAlways)
+	}
+	if c := storedCert(t, a, top-4); len(c.GetChain()) != 3 {
+		t.Fatalf("block %d's certificate carries %d headers, want 3", top-4, len(c.GetChain()))
+	}
+
+	const e = top - 3
+	a, cfg, bs, _ := rootCertChainN(t, e, top)
+	if err := a.Commit(bs[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := a.store.Height(); head != e-1 {
+		t.Fatalf("ledger at %d, want the epoch's end %d", head, e-1)
+	}
+	for _, h := range []uint64{2, e - 1} {
+		c := storedCert(t, a, h)
+		if want := int(top - 1 - h); len(c.GetChain()) != want {
+			t.Fatalf("block %d: stored certificate carries %d headers, want %d", h, len(c.GetChain()), want)
+		}
+		if err := consensus.VerifyCommit(cfg, bs[h-1].Block, c, nil); err != nil {
+			t.Fatalf("block %d: stored certificate does not verify alone: %v", h, err)
+		}
 	}
 }
