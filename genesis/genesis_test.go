@@ -129,7 +129,7 @@ func TestValidateErrors(t *testing.T) {
 		{"zero tx bytes", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 0 }, "params.max_tx_bytes", "out of range [65536, 4194304]"},
 		{"one-byte txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 1 }, "params.max_tx_bytes", "1 is out of range [65536, 4194304]: the largest governance transaction must fit"},
 		{"zero block txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockTxs = 0 }, "params.max_block_txs", "out of range [64, 100000]"},
-		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "out of range [1, 10000]"},
+		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "out of range [3, 10000]"},
 		{"no validators", func(t *testing.T, d *pb.GenesisDoc) { d.Validators = nil; d.Identities = nil; d.RecordTypes = nil },
 			"validators", "at least 1"},
 		{"duplicate department", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[2].Id = "dept1" }, "validators[2].id", "duplicate department id"},

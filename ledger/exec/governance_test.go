@@ -53,7 +53,7 @@ func TestAddDepartment(t *testing.T) {
 		t.Fatalf("vote: %v", res.Results[0])
 	}
 	h := e.c.Height
-	if res.ValidatorUpdate == nil || len(res.ValidatorUpdate.GetValidators()) != 5 || res.ValidatorUpdate.GetEffectiveHeight() != h+2 {
+	if res.ValidatorUpdate == nil || len(res.ValidatorUpdate.GetValidators()) != 5 || res.ValidatorUpdate.GetEffectiveHeight() != h+delay {
 		t.Fatalf("validator update %v", res.ValidatorUpdate)
 	}
 	var actions []string
@@ -76,7 +76,7 @@ func TestAddDepartment(t *testing.T) {
 		t.Fatalf("proposal %v", p)
 	}
 	vs, err := exec.ValidatorSet(e.c.Store)
-	if err != nil || vs.GetEffectiveHeight() != h+2 {
+	if err != nil || vs.GetEffectiveHeight() != h+delay {
 		t.Fatalf("valset %v %v", vs, err)
 	}
 	// The new department's node has its own identity, keyed by its
@@ -94,6 +94,9 @@ func TestAddDepartment(t *testing.T) {
 	}
 	// The new department's admin can act, and votes count from now on (5 departments: 4 approvals needed).
 	e.ok("d4.admin", regOfficial("d4.registrar", "d4", roleRegistrar))
+	for e.c.Height+1 < h+delay {
+		e.block() // a second change waits until d4 is in force (one-step bound)
+	}
 	e.ok("d4.admin", propose("p2", 100, addDept("d5")))
 	for _, d := range []string{"d0", "d1", "d2"} {
 		e.ok(d+".admin", vote("p2", true))

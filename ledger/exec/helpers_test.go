@@ -34,6 +34,10 @@ type env struct {
 	c *exectest.Chain
 }
 
+// delay is the fixture's validator_change_delay: a set decided at h is in
+// force from h+delay.
+var delay = exectest.DefaultParams().GetValidatorChangeDelay()
+
 func newEnv(t *testing.T, depts int) *env {
 	t.Helper()
 	f := exectest.NewFixture(depts)

@@ -114,8 +114,8 @@ func TestRotateValidatorKey(t *testing.T) {
 	res := e.pass("d1", propose("rot", 100, rotateKey("d1", newKey)), "d0", "d2", "d3")
 	h := e.c.Height
 	vs := res.ValidatorUpdate
-	if vs == nil || vs.GetEffectiveHeight() != h+2 || vs.GetFaultModel() != "byzantine" {
-		t.Fatalf("validator update %v, want effective at %d", vs, h+2)
+	if vs == nil || vs.GetEffectiveHeight() != h+delay || vs.GetFaultModel() != "byzantine" {
+		t.Fatalf("validator update %v, want effective at %d", vs, h+delay)
 	}
 	if !crypto.PublicKeyEqual(validatorIn(vs, "d1").GetConsensusKey(), newKey) {
 		t.Fatalf("d1's key in the new set: %v", validatorIn(vs, "d1"))
@@ -143,7 +143,7 @@ func TestRotateValidatorKey(t *testing.T) {
 		t.Fatalf("validator identity after the rotation: %v %v", idn, err)
 	}
 	ev := govEvents(res)
-	if g := ev["validator_key_rotated"]; g == nil || g.GetDepartmentId() != "d1" || g.GetEffectiveHeight() != h+2 {
+	if g := ev["validator_key_rotated"]; g == nil || g.GetDepartmentId() != "d1" || g.GetEffectiveHeight() != h+delay {
 		t.Fatalf("events %v", ev)
 	}
 	if ev["validator_set_changed"] == nil || ev["executed"] == nil {
@@ -234,7 +234,7 @@ func TestRotateNodeKey(t *testing.T) {
 	res := e.pass("d2", propose("rn", 100, rotateNode("d2", pid, addr)), "d0", "d1", "d3")
 	h := e.c.Height
 	vs := res.ValidatorUpdate
-	if vs == nil || vs.GetEffectiveHeight() != h+2 {
+	if vs == nil || vs.GetEffectiveHeight() != h+delay {
 		t.Fatalf("validator update %v", vs)
 	}
 	v := validatorIn(vs, "d2")
@@ -245,7 +245,7 @@ func TestRotateNodeKey(t *testing.T) {
 	if d, _ := exec.Department(e.c.Store, "d2"); d.GetPeerId() != pid {
 		t.Fatalf("department record %v", d)
 	}
-	if g := govEvents(res)["node_key_rotated"]; g == nil || g.GetPeerId() != pid || g.GetDepartmentId() != "d2" || g.GetEffectiveHeight() != h+2 {
+	if g := govEvents(res)["node_key_rotated"]; g == nil || g.GetPeerId() != pid || g.GetDepartmentId() != "d2" || g.GetEffectiveHeight() != h+delay {
 		t.Fatalf("events %v", govEvents(res))
 	}
 	// A node-key rotation changes no consensus key: another may follow
@@ -290,11 +290,11 @@ func TestFaultModelSwitch(t *testing.T) {
 	res := e.pass("d0", propose("crash", 100, faultModel("crash")), "d1", "d2", "d3")
 	h := e.c.Height
 	vs := res.ValidatorUpdate
-	if vs == nil || vs.GetFaultModel() != "crash" || vs.GetEffectiveHeight() != h+2 {
+	if vs == nil || vs.GetFaultModel() != "crash" || vs.GetEffectiveHeight() != h+delay {
 		t.Fatalf("validator update %v", vs)
 	}
 	sameValidators(t, before, vs, "")
-	if g := govEvents(res)["fault_model_changed"]; g == nil || g.GetEffectiveHeight() != h+2 {
+	if g := govEvents(res)["fault_model_changed"]; g == nil || g.GetEffectiveHeight() != h+delay {
 		t.Fatalf("events %v", govEvents(res))
 	}
 	if old, _ := exec.ValidatorSetAt(e.c.Store, h+1); old.GetFaultModel() != "byzantine" {

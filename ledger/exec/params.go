@@ -57,10 +57,16 @@ const (
 	// propose_timeout_ms, or followers replace an idle leader.
 	MinHeartbeatIntervalMs = 10
 
-	// MaxValidatorChangeDelay is the ceiling of validator_change_delay
-	// (floor 1: a change takes effect at a later height). A change that
-	// takes effect more than this many blocks later is one the consortium
-	// cannot count on, and height + delay must not overflow.
+	// MinValidatorChangeDelay is the floor of validator_change_delay: the
+	// consensus pipeline plus one. A header attests state at least two
+	// blocks below its own height, so a set decided at c is in the state
+	// the root block E-1 attests only when E >= c+3; with a shorter delay
+	// a light client could not prove the set against its root block
+	// (ARCHITECTURE.md §4, "Proofs across set changes").
+	MinValidatorChangeDelay = 3
+	// MaxValidatorChangeDelay is the ceiling of validator_change_delay. A
+	// change that takes effect more than this many blocks later is one the
+	// consortium cannot count on, and height + delay must not overflow.
 	MaxValidatorChangeDelay = 10_000
 )
 
@@ -129,7 +135,7 @@ func ValidateParams(p *pb.Params) error {
 		bad("max_block_bytes", "%d is below max_tx_bytes %d: a largest transaction would fit in no block", blockBytes, txBytes)
 	}
 	inRange("max_block_txs", p.GetMaxBlockTxs(), MinMaxBlockTxs, MaxMaxBlockTxs, ": a block must hold a proposal and its votes")
-	inRange("validator_change_delay", p.GetValidatorChangeDelay(), 1, MaxValidatorChangeDelay, " blocks")
+	inRange("validator_change_delay", p.GetValidatorChangeDelay(), MinValidatorChangeDelay, MaxValidatorChangeDelay, " blocks: a change must be provable from its root block")
 
 	if len(probs) > 0 {
 		return &ParamsError{Problems: probs}

@@ -65,12 +65,14 @@ func TestValidateParamsBounds(t *testing.T) {
 		{"block txs at ceiling", func(p *pb.Params) { p.MaxBlockTxs = exec.MaxMaxBlockTxs }, "", ""},
 		{"block txs above an int", func(p *pb.Params) { p.MaxBlockTxs = math.MaxUint64 },
 			"max_block_txs", "is out of range [64, 100000]"},
-		{"change delay at floor", func(p *pb.Params) { p.ValidatorChangeDelay = 1 }, "", ""},
+		{"change delay at floor", func(p *pb.Params) { p.ValidatorChangeDelay = exec.MinValidatorChangeDelay }, "", ""},
+		{"change delay below the floor: not provable from its root block", func(p *pb.Params) { p.ValidatorChangeDelay = 2 },
+			"validator_change_delay", "2 is out of range [3, 10000] blocks: a change must be provable from its root block"},
 		{"change delay zero", func(p *pb.Params) { p.ValidatorChangeDelay = 0 },
-			"validator_change_delay", "0 is out of range [1, 10000] blocks"},
+			"validator_change_delay", "0 is out of range [3, 10000] blocks"},
 		{"change delay at ceiling", func(p *pb.Params) { p.ValidatorChangeDelay = exec.MaxValidatorChangeDelay }, "", ""},
 		{"change delay overflowing a height", func(p *pb.Params) { p.ValidatorChangeDelay = math.MaxUint64 },
-			"validator_change_delay", "is out of range [1, 10000]"},
+			"validator_change_delay", "is out of range [3, 10000]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -209,13 +209,13 @@ func TestQuorumSafetyAtSubmit(t *testing.T) {
 		t.Fatalf("refused proposal stored: %v", err)
 	}
 
-	// One add passes and is decided: d4 is in force from h+2.
+	// One add passes and is decided: d4 is in force from h+delay.
 	e.ok("d0.admin", propose("add4", 100, addDept("d4")))
 	for _, d := range []string{"d1", "d2", "d3"} {
 		e.ok(d+".admin", vote("add4", true))
 	}
 	vs, err := exec.ValidatorSet(e.c.Store)
-	if err != nil || len(vs.GetValidators()) != 5 || vs.GetEffectiveHeight() != e.c.Height+2 {
+	if err != nil || len(vs.GetValidators()) != 5 || vs.GetEffectiveHeight() != e.c.Height+delay {
 		t.Fatalf("decided set %v %v", vs, err)
 	}
 	add5 := func() *pb.TxBody { return propose("add5", 100, addDept("d5")) }
@@ -348,7 +348,7 @@ func TestProposedSetChange(t *testing.T) {
 		len(c.Next.GetValidators()) != 6 || c.Next.GetFaultModel() != byz {
 		t.Fatalf("change %+v", c)
 	}
-	if c, _, _ := exec.ProposedSetChange(e.c.Store, e.c.Height+2, sub); len(c.InForce.GetValidators()) != 5 {
+	if c, _, _ := exec.ProposedSetChange(e.c.Store, e.c.Height+delay, sub); len(c.InForce.GetValidators()) != 5 {
 		t.Fatalf("at the effective height %d in force", len(c.InForce.GetValidators()))
 	}
 	params := propose("pp", 100, func(p *pb.SubmitProposal) {

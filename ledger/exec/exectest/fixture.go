@@ -105,7 +105,7 @@ type Fixture struct {
 func DefaultParams() *pb.Params {
 	return &pb.Params{
 		ProposeTimeoutMs: 1000, MaxViewTimeoutMs: 30000, HeartbeatIntervalMs: 500,
-		MaxBlockBytes: 8 << 20, MaxBlockTxs: 10000, MaxTxBytes: 64 << 10, ValidatorChangeDelay: 2,
+		MaxBlockBytes: 8 << 20, MaxBlockTxs: 10000, MaxTxBytes: 64 << 10, ValidatorChangeDelay: 3,
 	}
 }
 
