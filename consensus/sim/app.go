@@ -68,9 +68,12 @@ func (l *ledger) Epoch() (consensus.Epoch, error) { return l.epochs[len(l.epochs
 func (l *ledger) ChangePending() bool { return len(l.pending) > 0 }
 
 // setHash is what headers of the set in force name as validator_set_hash.
-func (l *ledger) setHash() []byte {
+func (l *ledger) setHash() []byte { return setHashOf(l.epochs[len(l.epochs)-1].Validators) }
+
+// setHashOf is the simulated validator_set_hash of a set: its keys, hashed.
+func setHashOf(vs []*pb.PublicKey) []byte {
 	var b []byte
-	for _, v := range l.epochs[len(l.epochs)-1].Validators {
+	for _, v := range vs {
 		b = append(b, v.GetKey()...)
 	}
 	return crypto.Hash(b)

@@ -10,7 +10,9 @@
 // and duplication; partitions that form and heal; crash and restart from
 // the persisted safety state (volatile state lost, the ledger kept); slow
 // replicas. In byzantine configurations up to f replicas are Byzantine for
-// the whole run, each with a seeded mix of behaviours (see byz.go).
+// the whole run, each with a seeded mix of behaviours (see byz.go); it
+// attacks in the epoch its own core runs, with that set's index, key and
+// signing domain.
 //
 // Invariants (check.go): agreement, validity, no committed block lost
 // across a restart, and liveness after the last fault heals.

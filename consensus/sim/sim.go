@@ -100,9 +100,20 @@ type Stats struct {
 	Evidence          int
 	BadPayloadRefused int
 	ByzantineSent     int
-	CoreSteps         uint64
-	SetChanges        int // validator-set changes that took effect (counted once)
-	CatchUps          int // replicas brought across an epoch by the sim's block sync
+	// Messages the Byzantine replicas made up (not their core's own), and
+	// what became of those a correct replica received: stepped by a core
+	// in the message's epoch, of an epoch after genesis, of those refused
+	// as provably invalid; or dropped unread as another epoch's.
+	Crafted             int
+	CraftedStepped      int
+	CraftedLater        int
+	CraftedLaterInvalid int
+	CraftedOtherEpoch   int
+	CraftedLeft         int // made up after the set removed the replica
+	EvidenceLater       int // equivocation evidence of an epoch after genesis
+	CoreSteps           uint64
+	SetChanges          int // validator-set changes that took effect (counted once)
+	CatchUps            int // replicas brought across an epoch by the sim's block sync
 }
 
 // Failed reports whether the run broke an invariant.
@@ -144,6 +155,7 @@ type simulation struct {
 	res       Result
 	stats     Stats
 	txSeq     int
+	crafted   map[*pb.ConsensusMessage]bool // made up by a Byzantine replica
 
 	// Network faults, active until heal.
 	drop, dup, reorder float64
@@ -189,7 +201,7 @@ func newSim(opts Options) *simulation {
 	}
 	c := opts.Config
 	s := &simulation{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 0x5eed)), proposed: map[string]bool{}, global: map[uint64][]byte{},
-		epochAt: map[uint64]string{}}
+		epochAt: map[uint64]string{}, crafted: map[*pb.ConsensusMessage]bool{}}
 	s.res.Config, s.res.Seed = c.Name, opts.Seed
 	cfg := consensus.DefaultConfig()
 	if opts.Template != nil {
@@ -300,7 +312,12 @@ func (s *simulation) start(r *replica) {
 
 type evidenceCounter struct{ s *simulation }
 
-func (e evidenceCounter) AddEvidence(*pb.EquivocationEvidence) { e.s.stats.Evidence++ }
+func (e evidenceCounter) AddEvidence(ev *pb.EquivocationEvidence) {
+	e.s.stats.Evidence++
+	if ev.GetEpoch() > 0 {
+		e.s.stats.EvidenceLater++
+	}
+}
 
 func (s *simulation) correct(r *replica) bool { return r.byz == nil }
 
@@ -530,10 +547,35 @@ func (s *simulation) handle(e *event) {
 			if r.byz != nil {
 				r.byz.inbound(e.msg)
 			}
-			s.check(r, r.drv.Deliver(e.msg))
+			if s.crafted[e.msg] && s.correct(r) {
+				s.deliverCrafted(r, e.msg)
+			} else {
+				s.check(r, r.drv.Deliver(e.msg))
+			}
 		}
 	case evFetch:
 		s.serveFetch(e.from, e.to, e.hash)
+	}
+}
+
+// deliverCrafted delivers a Byzantine replica's made-up message to a
+// correct replica and counts whether its core read it (the message is of
+// the core's epoch) and refused it as invalid.
+func (s *simulation) deliverCrafted(r *replica, m *pb.ConsensusMessage) {
+	core := r.drv.Core()
+	if m.GetEpoch() != r.drv.Epoch().Start {
+		s.stats.CraftedOtherEpoch++
+		s.check(r, r.drv.Deliver(m))
+		return
+	}
+	s.stats.CraftedStepped++
+	before := core.Stats().Invalid
+	s.check(r, r.drv.Deliver(m))
+	if m.GetEpoch() > 0 {
+		s.stats.CraftedLater++
+		if core.Stats().Invalid > before {
+			s.stats.CraftedLaterInvalid++
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ func TestSimulation(t *testing.T) {
 
 // TestDeterministic: a seed replays to the same run.
 func TestDeterministic(t *testing.T) {
-	for _, name := range []string{"crash-5", "byz-7"} {
+	for _, name := range []string{"crash-5", "byz-7", "byz-4-members"} {
 		c, err := sim.ConfigurationByName(name)
 		if err != nil {
 			t.Fatal(err)

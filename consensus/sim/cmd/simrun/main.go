@@ -64,7 +64,20 @@ func run() int {
 	start := time.Now()
 	results := sim.RunMany(jobs, *parallel)
 	var safety, liveness int
+	byz := map[string]*sim.Stats{} // per configuration, summed
 	for _, r := range results {
+		if b := byz[r.Config]; b != nil {
+			b.Crafted += r.Stats.Crafted
+			b.CraftedStepped += r.Stats.CraftedStepped
+			b.CraftedLater += r.Stats.CraftedLater
+			b.CraftedLaterInvalid += r.Stats.CraftedLaterInvalid
+			b.CraftedOtherEpoch += r.Stats.CraftedOtherEpoch
+			b.Evidence += r.Stats.Evidence
+			b.EvidenceLater += r.Stats.EvidenceLater
+		} else {
+			st := r.Stats
+			byz[r.Config] = &st
+		}
 		if *verbose {
 			fmt.Printf("%s seed %d: height %d, heal at %d, recovered in %d ticks, %d msgs (%d dropped), %d crashes, %d evidence, %d bad payloads refused\n",
 				r.Config, r.Seed, r.Commits, r.HealAt, r.Recovered, r.Stats.Messages, r.Stats.Dropped, r.Stats.Crashes, r.Stats.Evidence, r.Stats.BadPayloadRefused)
@@ -80,6 +93,12 @@ func run() int {
 		if r.Liveness != "" {
 			liveness++
 			fmt.Printf("LIVENESS FAILURE %s seed %d: %s\n  replay: %s\n", r.Config, r.Seed, r.Liveness, r.ReplayCommand())
+		}
+	}
+	for _, c := range cs {
+		if b := byz[c.Name]; b != nil && c.Byzantine > 0 {
+			fmt.Printf("%s: byzantine made up %d messages; correct replicas stepped %d in their epoch (%d of a later epoch, %d refused as invalid there), dropped %d as another epoch's; %d equivocation evidence (%d of a later epoch)\n",
+				c.Name, b.Crafted, b.CraftedStepped, b.CraftedLater, b.CraftedLaterInvalid, b.CraftedOtherEpoch, b.Evidence, b.EvidenceLater)
 		}
 	}
 	fmt.Printf("elapsed %s\n", time.Since(start).Round(time.Millisecond))
