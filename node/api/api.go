@@ -149,6 +149,9 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 		if ctx.Err() != nil {
 			return nil, connect.NewError(connect.CodeCanceled, err)
 		}
+		if errors.Is(err, ErrTxDropped) {
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("tx %x: %w", hash, err))
+		}
 		return nil, connect.NewError(connect.CodeUnavailable, err)
 	}
 	resp.Committed, resp.Height, resp.Result = true, loc.Height, result
@@ -199,6 +202,9 @@ func (s *Server) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest
 	}
 	if tx, ok := s.d.Mempool.Get(h); ok {
 		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Pending: true}), nil
+	}
+	if reason, ok := s.d.Mempool.Dropped(h); ok {
+		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("tx %x was admitted, then dropped from the mempool: %s", h, reason))
 	}
 	return nil, notFound("tx %x not found", h)
 }

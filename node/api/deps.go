@@ -52,6 +52,9 @@ type Mempool interface {
 	Get(hash []byte) ([]byte, bool)
 	// Size is the number of txs held and their bytes.
 	Size() (txs, bytes int)
+	// Dropped is why an admitted tx was dropped since (committed state
+	// came to refuse it), if the mempool remembers.
+	Dropped(hash []byte) (string, bool)
 }
 
 // Commits is the API's source of commit events (HeightNotifier).

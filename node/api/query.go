@@ -31,6 +31,11 @@ func (s *Server) committedTx(hash []byte) (store.TxLocation, *pb.TxResult, error
 // block loads committed block h.
 func (s *Server) block(h uint64) (*pb.Block, error) { return blockexec.LoadBlock(s.d.Ledger, h) }
 
+// ErrTxDropped: a tx the node admitted was dropped from its mempool since,
+// because committed state came to refuse it (its signer's department was
+// removed, its signer revoked, ...); the error says why.
+var ErrTxDropped = errors.New("admitted, then dropped from the mempool")
+
 // WaitForTx waits until the tx with hash is committed or ctx ends. It
 // returns where the tx was committed and its result.
 func (s *Server) WaitForTx(ctx context.Context, hash []byte) (store.TxLocation, *pb.TxResult, error) {
@@ -42,6 +47,9 @@ func (s *Server) WaitForTx(ctx context.Context, hash []byte) (store.TxLocation, 
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return store.TxLocation{}, nil, err
+		}
+		if reason, ok := s.d.Mempool.Dropped(hash); ok {
+			return store.TxLocation{}, nil, fmt.Errorf("%w: %s", ErrTxDropped, reason)
 		}
 		select {
 		case <-ctx.Done():

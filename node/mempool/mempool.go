@@ -177,8 +177,15 @@ type Mempool struct {
 	// queuedTxs and queuedBytes count the txs marked queued.
 	queuedTxs, queuedBytes int
 	// evicted and expired count queued txs dropped by Add to make room
-	// and by Expire, since the start.
-	evicted, expired uint64
+	// and by Expire, since the start; refused those a recheck dropped
+	// because committed state now refuses them.
+	evicted, expired, refused uint64
+	// dropped remembers why the last droppedKept refused txs were
+	// dropped (a removed department's officials, a revoked signer, ...),
+	// for GetTx and a SubmitTx waiting on the commit; droppedOrder is its
+	// FIFO.
+	dropped      map[string]string
+	droppedOrder []string
 
 	// woken gets a value when a tx that can be proposed at once enters a
 	// mempool with none (see Woken).
@@ -197,7 +204,7 @@ func New(cfg Config, checker TxChecker, known *exec.Known) (*Mempool, error) {
 		return nil, errors.New("mempool: nil checker")
 	}
 	return &Mempool{cfg: cfg, checker: checker, known: known, byHash: map[string]*mempoolTx{}, signers: map[string]*signerQueue{},
-		woken: make(chan struct{}, 1)}, nil
+		dropped: map[string]string{}, woken: make(chan struct{}, 1)}, nil
 }
 
 // Add checks and admits tx. It returns the tx's hash, or why it was refused;
@@ -670,7 +677,13 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 			continue
 		}
 		touched[v.t.meta.Signer] = true
-		if v.err != nil || v.meta.Nonce < v.meta.NextNonce {
+		if v.err != nil {
+			m.removeLocked(v.t)
+			m.refused++
+			m.rememberDropLocked(v.t.meta.Hash, v.err.Error())
+			continue
+		}
+		if v.meta.Nonce < v.meta.NextNonce {
 			m.removeLocked(v.t)
 			continue
 		}
@@ -685,6 +698,33 @@ func (m *Mempool) recheck(txs []*mempoolTx) {
 			m.settleLocked(q)
 		}
 	}
+}
+
+// droppedKept bounds the drop reasons the mempool remembers.
+const droppedKept = 4096
+
+// rememberDropLocked records why the tx with hash was dropped.
+func (m *Mempool) rememberDropLocked(hash []byte, reason string) {
+	k := string(hash)
+	if _, ok := m.dropped[k]; !ok {
+		if len(m.droppedOrder) == droppedKept {
+			delete(m.dropped, m.droppedOrder[0])
+			m.droppedOrder = m.droppedOrder[1:]
+		}
+		m.droppedOrder = append(m.droppedOrder, k)
+	}
+	m.dropped[k] = reason
+}
+
+// Dropped reports why the mempool dropped the tx with hash after admitting
+// it, when committed state came to refuse it (its signer's department was
+// removed, its signer revoked, ...): the reason, and whether it knows one.
+// It remembers the last few thousand.
+func (m *Mempool) Dropped(hash []byte) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.dropped[string(hash)]
+	return r, ok
 }
 
 // removeLocked takes t out of the mempool. It does not settle t's signer:
@@ -763,8 +803,9 @@ type Stats struct {
 	// QueuedTxs and QueuedBytes are the txs waiting behind a nonce gap.
 	QueuedTxs, QueuedBytes int
 	// Evicted counts queued txs dropped to make room for runnable ones,
-	// Expired those dropped after QueuedTTL, since the start.
-	Evicted, Expired uint64
+	// Expired those dropped after QueuedTTL, Refused those dropped because
+	// committed state came to refuse them, since the start.
+	Evicted, Expired, Refused uint64
 	// Known counts the lookups in the node's table of decoded txs.
 	Known exec.KnownStats
 }
@@ -774,7 +815,7 @@ func (m *Mempool) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
-		Evicted: m.evicted, Expired: m.expired, Known: m.known.Stats()}
+		Evicted: m.evicted, Expired: m.expired, Refused: m.refused, Known: m.known.Stats()}
 }
 
 // committedSince reports, for a tx the mempool holds, ErrStaleNonce if

@@ -277,6 +277,20 @@ func TestMempoolUpdateRechecks(t *testing.T) {
 	if m.Has(crypto.Hash(tx("b", 1))) || !m.Has(crypto.Hash(tx("a", 1))) {
 		t.Fatal("after a suspension: b:1 kept or a:1 dropped")
 	}
+	// The drop is told with its reason (GetTx, a waiting SubmitTx), and
+	// counted; a tx never dropped has none.
+	if r, ok := m.Dropped(crypto.Hash(tx("b", 1))); !ok || r != "signer suspended" {
+		t.Fatalf("drop reason of b:1: %q %v", r, ok)
+	}
+	if _, ok := m.Dropped(crypto.Hash(tx("a", 1))); ok {
+		t.Fatal("a:1, still held, has a drop reason")
+	}
+	if _, ok := m.Dropped(crypto.Hash(tx("z", 1))); ok {
+		t.Fatal("z:1, committed, has a drop reason")
+	}
+	if st := m.Stats(); st.Refused != 1 {
+		t.Fatalf("refused %d, want 1", st.Refused)
+	}
 	c.bad["a"] = true
 	for m.commits < fullRecheckEvery-1 {
 		m.Update(nil)
@@ -869,7 +883,7 @@ func TestMempoolMetrics(t *testing.T) {
 		}
 	}
 	want := map[string]float64{"govnode_mempool_queued_txs": 1, "govnode_mempool_queued_bytes": float64(len(tx("d", 5))),
-		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1,
+		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1, "govnode_mempool_refused_txs_total": 0,
 		"govnode_tx_facts_reused_total": 2, "govnode_tx_facts_recomputed_total": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)
@@ -894,5 +908,24 @@ func TestMempoolResubmitCommittedBeforeUpdate(t *testing.T) {
 	}
 	if txs, _ := m.Size(); txs != 1 {
 		t.Fatalf("the refusal changed the mempool: %d txs", txs)
+	}
+}
+
+// The drop reasons kept are bounded: the oldest go first.
+func TestMempoolDropReasonsBounded(t *testing.T) {
+	m, _ := newTestMempool(t, testMempoolCfg)
+	for i := range droppedKept + 10 {
+		m.mu.Lock()
+		m.rememberDropLocked([]byte(fmt.Sprint(i)), "r")
+		m.mu.Unlock()
+	}
+	if len(m.dropped) != droppedKept || len(m.droppedOrder) != droppedKept {
+		t.Fatalf("%d reasons kept (%d in order), want %d", len(m.dropped), len(m.droppedOrder), droppedKept)
+	}
+	if _, ok := m.Dropped([]byte("0")); ok {
+		t.Fatal("the oldest reason is still kept")
+	}
+	if _, ok := m.Dropped([]byte(fmt.Sprint(droppedKept + 9))); !ok {
+		t.Fatal("the newest reason is not kept")
 	}
 }

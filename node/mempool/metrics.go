@@ -10,7 +10,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // they decoded it again.
 type collector struct {
 	stats                                                     func() Stats
-	queued, queuedBytes, evicted, expired, reused, recomputed *prometheus.Desc
+	queued, queuedBytes, evicted, expired, refused, reused, recomputed *prometheus.Desc
 }
 
 // NewCollector returns the collector of the mempool whose counts stats
@@ -22,13 +22,14 @@ func NewCollector(stats func() Stats) prometheus.Collector {
 		queuedBytes: prometheus.NewDesc("govnode_mempool_queued_bytes", "Bytes of transactions waiting behind a nonce gap.", nil, nil),
 		evicted:     prometheus.NewDesc("govnode_mempool_evicted_txs_total", "Queued transactions evicted to make room for runnable ones.", nil, nil),
 		expired:     prometheus.NewDesc("govnode_mempool_expired_txs_total", "Queued transactions dropped after mempool.queued_ttl_ms.", nil, nil),
+		refused:     prometheus.NewDesc("govnode_mempool_refused_txs_total", "Admitted transactions dropped because committed state came to refuse them (a removed department's officials, a revoked signer); GetTx gives the reason.", nil, nil),
 		reused:      prometheus.NewDesc("govnode_tx_facts_reused_total", "Steps after admission (reap, proposal, validation, execution, mempool update) that took a tx's hash and decoding from its admission.", nil, nil),
 		recomputed:  prometheus.NewDesc("govnode_tx_facts_recomputed_total", "Steps that hashed or decoded a tx again: txs met first in a block (block sync, fetched for a proposal), or no longer in the mempool.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired, c.reused, c.recomputed} {
+	for _, d := range []*prometheus.Desc{c.queued, c.queuedBytes, c.evicted, c.expired, c.refused, c.reused, c.recomputed} {
 		ch <- d
 	}
 }
@@ -39,6 +40,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.queuedBytes, prometheus.GaugeValue, float64(s.QueuedBytes))
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(s.Evicted))
 	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(s.Expired))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.Refused))
 	ch <- prometheus.MustNewConstMetric(c.reused, prometheus.CounterValue, float64(s.Known.Hits))
 	ch <- prometheus.MustNewConstMetric(c.recomputed, prometheus.CounterValue, float64(s.Known.Misses))
 }
