@@ -9,7 +9,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // after admission found a tx's decoded form (exec.Known) and how often
 // they decoded it again.
 type collector struct {
-	stats                                                     func() Stats
+	stats                                                              func() Stats
 	queued, queuedBytes, evicted, expired, refused, reused, recomputed *prometheus.Desc
 }
 
