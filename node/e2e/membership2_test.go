@@ -197,8 +197,36 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 	if err := consensus.CheckSender(c.chainID, at, set, nil, fromCert); err != nil {
 		t.Fatalf("dept1's vote from the certificate: %v", err)
 	}
+	// A block of the new epoch proposed as dept1 (a committed block's
+	// header naming dept1 as its proposer) and signed by the leaked old
+	// key is refused; signed by the new key it passes.
+	c.waitHeight(at+1, 30*time.Second, 0)
+	proposed := c.block(0, at)
+	propose := func(k crypto.PrivateKey) *pb.ConsensusMessage {
+		blk := proto.CloneOf(proposed.GetBlock())
+		hdr := proto.CloneOf(proposed.GetHeader())
+		hdr.Proposer = 1
+		raw, err := proto.Marshal(hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk.Header = raw
+		sig, err := k.Sign(crypto.ProposalSignBytes(newDomain, crypto.Hash(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk.Signature = sig
+		return &pb.ConsensusMessage{Sender: 1, Epoch: at, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: blk}}}
+	}
+	if err := consensus.CheckSender(c.chainID, at, set, nil, propose(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
+		t.Fatalf("dept1's block %d signed by the old key: %v, want refused as invalid", proposed.GetHeight(), err)
+	}
+	if err := consensus.CheckSender(c.chainID, at, set, nil, propose(newKey)); err != nil {
+		t.Fatalf("dept1's block %d signed by the new key: %v", proposed.GetHeight(), err)
+	}
 
 	acked := load.finish()
+	load.noStall(t)
 	for i := range 4 {
 		c.waitCommitted(i, acked, 60*time.Second)
 	}
@@ -245,6 +273,7 @@ func TestFaultModelSwitchLive(t *testing.T) {
 	c.checkSwitch(toCrash+delay, "crash", "byzantine")
 
 	acked := load.finish()
+	load.noStall(t)
 	for _, i := range all {
 		c.waitCommitted(i, acked, 60*time.Second)
 	}
@@ -374,6 +403,25 @@ func TestMembershipBadInputsRefused(t *testing.T) {
 		}
 	}
 
+	// A tx of dept3's admin waits in node 0's mempool behind a nonce gap
+	// when dept3 leaves: it is dropped, and GetTx says why.
+	clerk, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.nonces[admins[3].id]++ // the gap
+	c.mu.Unlock()
+	held := c.signed(admins[3].id, admins[3].key, &pb.TxBody{Action: &pb.TxBody_RegisterOfficial{RegisterOfficial: &pb.RegisterOfficial{
+		IdentityId: "dept3-clerk", DepartmentId: "dept3", DisplayName: "dept3 clerk", Roles: []pb.Role{pb.Role_ROLE_REGISTRAR}, PublicKey: clerk.Public()}}})
+	ctx, cancel := c.ctx()
+	sub, err := c.clients[0].SubmitTx(ctx, connect.NewRequest(&pb.SubmitTxRequest{Tx: held}))
+	cancel()
+	if err != nil {
+		t.Fatalf("dept3-admin's tx behind a nonce gap: %v", err)
+	}
+	heldHash := sub.Msg.GetTxHash()
+
 	// dept3 leaves; its admin's vote is refused from then on.
 	removed := c.passChange(admins, []int{0, 1, 2}, "remove-dept3", &pb.SubmitProposal{
 		Change: &pb.SubmitProposal_RemoveDepartment{RemoveDepartment: &pb.RemoveDepartment{DepartmentId: "dept3"}},
@@ -394,6 +442,24 @@ func TestMembershipBadInputsRefused(t *testing.T) {
 	msg := c.refuseTx(0, admins[3], &pb.TxBody{Action: &pb.TxBody_VoteProposal{VoteProposal: &pb.VoteProposal{ProposalId: "params-open", Approve: true}}},
 		"dept3-admin", "dept3", "not a member")
 	t.Logf("dept3-admin's vote refused: %s", msg)
+	// Its held tx was dropped from node 0's mempool, with the reason.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := c.ctx()
+		_, err := c.clients[0].GetTx(ctx, connect.NewRequest(&pb.GetTxRequest{TxHash: heldHash}))
+		cancel()
+		if connect.CodeOf(err) == connect.CodeFailedPrecondition {
+			if !strings.Contains(err.Error(), "dropped from the mempool") || !strings.Contains(err.Error(), "dept3") {
+				t.Fatalf("GetTx of dept3-admin's held tx: %v, want the drop and its reason", err)
+			}
+			t.Logf("held tx: %v", err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dept3-admin's held tx 60 s after dept3 left: GetTx %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	if p := c.proposal(0, "params-open"); p.GetStatus() != pb.ProposalStatus_PROPOSAL_STATUS_VOTING || len(p.GetVotes()) != 0 {
 		t.Fatalf("proposal params-open after the refused vote: %v, votes %v", p.GetStatus(), p.GetVotes())
 	}
@@ -530,10 +596,15 @@ type loadGen struct {
 	once  sync.Once
 	mu    sync.Mutex
 	acked [][]byte
+	// stalls gets the longest time the first load node's height stood
+	// still, once the load stops (watchStalls).
+	stalls  <-chan time.Duration
+	longest time.Duration
 }
 
 func (c *cluster) startLoad(nodes []int) *loadGen {
 	l := &loadGen{stop: make(chan struct{}), done: make(chan struct{})}
+	l.stalls = c.watchStalls(nodes[0], l.stop)
 	accts := c.accounts()
 	go func() {
 		defer close(l.done)
@@ -572,11 +643,26 @@ func (c *cluster) startLoad(nodes []int) *loadGen {
 
 // finish stops the load (once) and returns the acknowledged tx hashes.
 func (l *loadGen) finish() [][]byte {
-	l.once.Do(func() { close(l.stop) })
+	l.once.Do(func() {
+		close(l.stop)
+		l.longest = <-l.stalls
+	})
 	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.acked)
+}
+
+// noStall fails the test when, under the load (finished), the first load
+// node's height stood still for 10 s or more: the bound on any
+// stall through a governed change (ARCHITECTURE.md §4).
+func (l *loadGen) noStall(t *testing.T) {
+	t.Helper()
+	l.finish()
+	if l.longest >= 10*time.Second {
+		t.Fatalf("the height stood still for %s under load", l.longest)
+	}
+	t.Logf("longest time the height stood still under load: %s", l.longest)
 }
 
 // stderrOf is the standard error of a failed command, if it kept one.

@@ -173,6 +173,7 @@ func TestNodeKeyRotationLive(t *testing.T) {
 	c.waitHeight(c.height(0)+3, 60*time.Second, 1)
 
 	acked := load.finish()
+	load.noStall(t)
 	for i := range 4 {
 		c.waitCommitted(i, acked, 60*time.Second)
 	}

@@ -89,6 +89,7 @@ func TestObserverAdmittedByGovernance(t *testing.T) {
 	}
 	c.kill(4, syscall.SIGTERM)
 	acked := load.finish()
+	load.noStall(t)
 	for i := range 4 {
 		c.waitCommitted(i, acked, 60*time.Second)
 	}
