@@ -170,8 +170,10 @@ const MaxValidatorSetProofs = 128
 // can check each set under the one before it (ARCHITECTURE.md §4, "Proofs
 // across set changes"). That certificate proves the root on its own: when
 // it commits a block of the old set's suffix, the ledger stored it with
-// the headers between (pb.CommitCert.chain). A set decided so close to E that the root block's
-// state does not hold it yet cannot be proven this way: an error says so.
+// the headers between (pb.CommitCert.chain). validator_change_delay >= 3
+// puts every set in the state its root block attests; a chain run under
+// the earlier floor of 1 may hold a set decided too close to E, which
+// cannot be proven this way: an error says so.
 func (s *Server) validatorSetProofs(head uint64) ([]*pb.StateProof, error) {
 	sets, err := exec.ValidatorSets(s.d.State, exec.GenesisHeight+2, head)
 	if err != nil {
