@@ -129,7 +129,7 @@ func TestValidateErrors(t *testing.T) {
 		{"zero tx bytes", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 0 }, "params.max_tx_bytes", "out of range [65536, 4194304]"},
 		{"one-byte txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxTxBytes = 1 }, "params.max_tx_bytes", "1 is out of range [65536, 4194304]: the largest governance transaction must fit"},
 		{"zero block txs", func(t *testing.T, d *pb.GenesisDoc) { d.Params.MaxBlockTxs = 0 }, "params.max_block_txs", "out of range [64, 100000]"},
-		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "out of range [3, 10000]"},
+		{"zero change delay", func(t *testing.T, d *pb.GenesisDoc) { d.Params.ValidatorChangeDelay = 0 }, "params.validator_change_delay", "out of range [1, 10000]"},
 		{"no validators", func(t *testing.T, d *pb.GenesisDoc) { d.Validators = nil; d.Identities = nil; d.RecordTypes = nil },
 			"validators", "at least 1"},
 		{"duplicate department", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[2].Id = "dept1" }, "validators[2].id", "duplicate department id"},
@@ -451,5 +451,28 @@ func TestAddValidatorAndIdentity(t *testing.T) {
 	}
 	if _, err := Validate(doc); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A genesis with validator_change_delay 1 or 2 (below the floor a params
+// change must meet, exec.MinValidatorChangeDelay) is accepted with a
+// warning, so a chain started with one keeps starting and admitting new
+// nodes; 0 stays an error.
+func TestChangeDelayBelowTheFloorWarns(t *testing.T) {
+	for _, d := range []uint64{1, 2} {
+		doc := validDoc(t)
+		doc.Params.ValidatorChangeDelay = d
+		warns, err := Validate(doc)
+		if err != nil {
+			t.Fatalf("delay %d: %v", d, err)
+		}
+		if len(warns) != 1 || warns[0].Field != "params.validator_change_delay" || !strings.Contains(warns[0].Reason, "cannot be proven to a light client") {
+			t.Fatalf("delay %d: warnings %v", d, warns)
+		}
+	}
+	doc := validDoc(t)
+	doc.Params.ValidatorChangeDelay = 3
+	if warns, err := Validate(doc); err != nil || len(warns) != 0 {
+		t.Fatalf("delay 3: %v %v", warns, err)
 	}
 }

@@ -118,10 +118,16 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 }
 
 // checkParams reports every parameter out of its bounds; the bounds and
-// their check have one home, exec.ValidateParams, which governance also
-// applies to a params change.
+// their check have one home, exec.ValidateGenesisParams (ValidateParams,
+// which governance applies to a params change, with the genesis floor of
+// validator_change_delay). A delay below exec.MinValidatorChangeDelay is
+// a warning: a chain started with one keeps running.
 func (c *checker) checkParams(p *pb.Params) {
-	err := exec.ValidateParams(p)
+	if d := p.GetValidatorChangeDelay(); d >= exec.GenesisMinValidatorChangeDelay && d < exec.MinValidatorChangeDelay {
+		c.warnf("params.validator_change_delay", "%d is below %d: a validator set decided less than %d blocks before it takes effect cannot be proven to a light client; a params change needs at least %d (use it for a new chain too)",
+			d, exec.MinValidatorChangeDelay, exec.MinValidatorChangeDelay, exec.MinValidatorChangeDelay)
+	}
+	err := exec.ValidateGenesisParams(p)
 	var pe *exec.ParamsError
 	if !errors.As(err, &pe) {
 		if err != nil {

@@ -73,7 +73,7 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 	if fm := doc.GetFaultModel(); fm != "crash" && fm != "byzantine" {
 		return fmt.Errorf("fault model %q (want crash or byzantine)", fm)
 	}
-	if err := ValidateParams(doc.GetParams()); err != nil {
+	if err := ValidateGenesisParams(doc.GetParams()); err != nil {
 		return err
 	}
 	if len(doc.GetValidators()) == 0 {

@@ -101,7 +101,22 @@ func (e *ParamsError) Error() string {
 // It is the one check of a Params value: genesis validation (the genesis
 // package and InitGenesis) and governance (a params-change proposal when
 // submitted and when executed) call it.
-func ValidateParams(p *pb.Params) error {
+func ValidateParams(p *pb.Params) error { return validateParams(p, MinValidatorChangeDelay) }
+
+// GenesisMinValidatorChangeDelay is the floor of validator_change_delay in
+// a genesis document: chains started before the floor rose to
+// MinValidatorChangeDelay keep starting and admitting new nodes with
+// theirs (the genesis package warns); a params change must meet
+// MinValidatorChangeDelay.
+const GenesisMinValidatorChangeDelay = 1
+
+// ValidateGenesisParams is ValidateParams for a genesis document's
+// parameters, with GenesisMinValidatorChangeDelay as the delay's floor.
+func ValidateGenesisParams(p *pb.Params) error {
+	return validateParams(p, GenesisMinValidatorChangeDelay)
+}
+
+func validateParams(p *pb.Params, minDelay uint64) error {
 	if p == nil {
 		return &ParamsError{Problems: []ParamProblem{{Reason: "missing"}}}
 	}
@@ -135,7 +150,7 @@ func ValidateParams(p *pb.Params) error {
 		bad("max_block_bytes", "%d is below max_tx_bytes %d: a largest transaction would fit in no block", blockBytes, txBytes)
 	}
 	inRange("max_block_txs", p.GetMaxBlockTxs(), MinMaxBlockTxs, MaxMaxBlockTxs, ": a block must hold a proposal and its votes")
-	inRange("validator_change_delay", p.GetValidatorChangeDelay(), MinValidatorChangeDelay, MaxValidatorChangeDelay, " blocks: a change must be provable from its root block")
+	inRange("validator_change_delay", p.GetValidatorChangeDelay(), minDelay, MaxValidatorChangeDelay, " blocks: a change must be provable from its root block")
 
 	if len(probs) > 0 {
 		return &ParamsError{Problems: probs}
