@@ -95,6 +95,16 @@ type APISection struct {
 	// AllowedHosts are Host names a loopback listener accepts besides
 	// localhost and loopback IP addresses (DNS rebinding guard).
 	AllowedHosts []string `toml:"allowed_hosts"`
+	// TLSCertFile and TLSKeyFile, both or neither, serve the API over TLS
+	// (HTTP/2 and HTTP/1.1): a PEM certificate chain and its private key
+	// (`govnode init --tls` writes a self-signed pair). pprof uses the
+	// same pair.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// Insecure lets the API serve plaintext on a non-loopback address;
+	// without it, or TLS, the node refuses to start with one
+	// (docs/ARCHITECTURE.md §7).
+	Insecure bool `toml:"insecure"`
 }
 
 // P2PSection configures the libp2p host.
@@ -149,6 +159,12 @@ type MetricsSection struct {
 	ListenAddr string `toml:"listen_addr"`
 	// MaxConns caps the metrics port's open connections.
 	MaxConns int `toml:"max_conns"`
+	// TLSCertFile and TLSKeyFile, both or neither, serve /metrics over
+	// TLS; `govnode init --tls` sets them to the API's pair.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// Insecure lets metrics serve plaintext on a non-loopback address.
+	Insecure bool `toml:"insecure"`
 }
 
 // DebugSection holds switches for diagnosis, off by default.
@@ -161,6 +177,10 @@ type DebugSection struct {
 	PprofAllowRemote bool `toml:"pprof_allow_remote"`
 	// PprofMaxConns caps the pprof port's open connections.
 	PprofMaxConns int `toml:"pprof_max_conns"`
+	// PprofInsecure lets pprof serve plaintext on a non-loopback address
+	// (with PprofAllowRemote); with the API's TLS pair set, pprof is
+	// served over TLS with it and needs no such key.
+	PprofInsecure bool `toml:"pprof_insecure"`
 }
 
 // MinMemoryLimitMiB is the smallest memory_limit_mib accepted: below it
@@ -303,6 +323,7 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("api.allowed_hosts[%d]", i), "%v", err)
 		}
 	}
+	checkTLSPair(bad, "api", a.TLSCertFile, a.TLSKeyFile)
 	if len(c.P2P.ListenAddrs) == 0 {
 		bad("p2p.listen_addrs", "empty: the node needs at least one address to listen on")
 	}
@@ -372,6 +393,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	inRange("metrics.max_conns", c.Metrics.MaxConns, 1, MaxHTTPConns)
+	checkTLSPair(bad, "metrics", c.Metrics.TLSCertFile, c.Metrics.TLSKeyFile)
 	if c.Debug.Pprof {
 		if err := checkHostPort(c.Debug.PprofListenAddr); err != nil {
 			bad("debug.pprof_listen_addr", "%v", err)
@@ -379,6 +401,18 @@ func (c *Config) Validate() error {
 	}
 	inRange("debug.pprof_max_conns", c.Debug.PprofMaxConns, 1, MaxHTTPConns)
 	return errors.Join(errs...)
+}
+
+// checkTLSPair reports a TLS certificate without its key or a key
+// without its certificate, in section sec. The files themselves are
+// checked by LoadTLS, which the node calls at start.
+func checkTLSPair(bad func(field, format string, args ...any), sec, cert, key string) {
+	switch {
+	case cert != "" && key == "":
+		bad(sec+".tls_key_file", "empty while %s.tls_cert_file is set: give both the certificate and its key, or neither", sec)
+	case cert == "" && key != "":
+		bad(sec+".tls_cert_file", "empty while %s.tls_key_file is set: give both the certificate and its key, or neither", sec)
+	}
 }
 
 func checkHostPort(addr string) error {
@@ -547,7 +581,15 @@ func MarshalConfig(cfg *Config) []byte {
 	p("idle_timeout_ms = %d\n", cfg.API.IdleTimeoutMs)
 	p("# Host names a listener on a loopback address accepts besides localhost and\n")
 	p("# loopback IPs; other Host headers get 403, against DNS rebinding by web pages.\n")
-	p("allowed_hosts = %s\n\n", tomlStrings(cfg.API.AllowedHosts))
+	p("allowed_hosts = %s\n", tomlStrings(cfg.API.AllowedHosts))
+	p("# TLS: a PEM certificate chain and its private key, both or neither; with them\n")
+	p("# the API speaks HTTP/2 and HTTP/1.1 over TLS (1.2 at least) and nothing in\n")
+	p("# plaintext. `govnode init --tls` writes a self-signed pair. pprof uses it too.\n")
+	p("tls_cert_file = %s\n", tomlString(cfg.API.TLSCertFile))
+	p("tls_key_file = %s\n", tomlString(cfg.API.TLSKeyFile))
+	p("# On a non-loopback address without TLS the node refuses to start unless this\n")
+	p("# is true: set it only if a TLS proxy or a closed network guards the port.\n")
+	p("insecure = %t\n\n", cfg.API.Insecure)
 
 	p("[p2p]\n")
 	p("# Multiaddrs to listen on: TCP and QUIC (UDP) on the same port.\n")
@@ -582,7 +624,12 @@ func MarshalConfig(cfg *Config) []byte {
 	p("# Prometheus /metrics endpoint, host:port; empty turns it off.\n")
 	p("listen_addr = %s\n", tomlString(cfg.Metrics.ListenAddr))
 	p("# Most open connections to the metrics port.\n")
-	p("max_conns = %d\n\n", cfg.Metrics.MaxConns)
+	p("max_conns = %d\n", cfg.Metrics.MaxConns)
+	p("# TLS certificate chain and key of the metrics port, both or neither.\n")
+	p("tls_cert_file = %s\n", tomlString(cfg.Metrics.TLSCertFile))
+	p("tls_key_file = %s\n", tomlString(cfg.Metrics.TLSKeyFile))
+	p("# Plaintext metrics on a non-loopback address are refused unless this is true.\n")
+	p("insecure = %t\n\n", cfg.Metrics.Insecure)
 
 	p("[debug]\n")
 	p("# Serve net/http/pprof on pprof_listen_addr. Off by default: it exposes\n")
@@ -594,6 +641,9 @@ func MarshalConfig(cfg *Config) []byte {
 	p("pprof_allow_remote = %t\n", cfg.Debug.PprofAllowRemote)
 	p("# Most open connections to the pprof port.\n")
 	p("pprof_max_conns = %d\n", cfg.Debug.PprofMaxConns)
+	p("# pprof is served over TLS with api.tls_cert_file and api.tls_key_file when\n")
+	p("# they are set; plaintext pprof on a non-loopback address also needs this.\n")
+	p("pprof_insecure = %t\n", cfg.Debug.PprofInsecure)
 	return b.Bytes()
 }
 

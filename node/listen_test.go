@@ -377,18 +377,37 @@ func anyInterfaceAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// The node warns at start for the API and metrics on a non-loopback
-// address, naming the key and the address, and not for loopback ones; it
+// The node refuses to start with the API or metrics on a non-loopback
+// address without TLS unless their insecure key is set; with it, it warns
+// at start, naming the key and the address, and not for loopback ones; it
 // refuses pprof there without debug.pprof_allow_remote.
 func TestListenersOffLoopbackWarn(t *testing.T) {
+	for _, tc := range []struct {
+		key string
+		set func(c *node.Config, addr string)
+	}{
+		{"api.insecure", func(c *node.Config, addr string) { c.API.ListenAddr = addr }},
+		{"metrics.insecure", func(c *node.Config, addr string) { c.Metrics.ListenAddr = addr }},
+	} {
+		addr := anyInterfaceAddr(t)
+		ch := nodetest.NewChain(t, nodetest.Options{Configure: func(c *node.Config) { tc.set(c, addr) }})
+		if n, err := ch.StartErr(t); err == nil || !strings.Contains(err.Error(), "without TLS") || !strings.Contains(err.Error(), tc.key) || !strings.Contains(err.Error(), addr) {
+			if n != nil {
+				_ = n.Stop()
+			}
+			t.Fatalf("plaintext listener on %s started without %s: %v", addr, tc.key, err)
+		}
+	}
+
 	rec := &logRecorder{}
 	metricsAddr := anyInterfaceAddr(t)
 	c := nodetest.NewChain(t, nodetest.Options{Logger: slog.New(rec), Configure: func(c *node.Config) {
 		c.Metrics.ListenAddr = metricsAddr
+		c.Metrics.Insecure = true
 	}})
 	c.Start(t)
 	w := rec.find("metrics.listen_addr")
-	if w == "" || !strings.Contains(w, "not a loopback address") || !strings.Contains(w, "key=metrics.listen_addr") || !strings.Contains(w, "addr="+metricsAddr) {
+	if w == "" || !strings.Contains(w, "not a loopback address") || !strings.Contains(w, "metrics.insecure = true") || !strings.Contains(w, "key=metrics.listen_addr") || !strings.Contains(w, "addr="+metricsAddr) {
 		t.Fatalf("no warning for metrics on %s naming key and address: %q", metricsAddr, rec.warns)
 	}
 	if w := rec.find("api.listen_addr"); w != "" {

@@ -467,15 +467,11 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
-	if n.listeners, err = api.Listen(api.ListenConfig{
-		APIAddr: cfg.API.ListenAddr, APIMaxConns: cfg.API.MaxConns,
-		ReadHeaderTimeout: ms(cfg.API.ReadHeaderTimeoutMs), ReadTimeout: ms(cfg.API.ReadTimeoutMs),
-		WriteTimeout: ms(cfg.API.WriteTimeoutMs), IdleTimeout: ms(cfg.API.IdleTimeoutMs), AllowedHosts: cfg.API.AllowedHosts,
-		MetricsAddr: cfg.Metrics.ListenAddr, MetricsMaxConns: cfg.Metrics.MaxConns,
-		Pprof: cfg.Debug.Pprof, PprofAddr: cfg.Debug.PprofListenAddr, PprofMaxConns: cfg.Debug.PprofMaxConns,
-		PprofAllowRemote: cfg.Debug.PprofAllowRemote,
-	}, n.api, log); err != nil {
+	tlsCfg, err := cfg.LoadTLS(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if n.listeners, err = api.Listen(cfg.listenConfig(tlsCfg), n.api, log); err != nil {
 		return nil, err
 	}
 	// Last: the marker says the home ran a node, which only a New that

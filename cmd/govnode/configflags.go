@@ -48,6 +48,9 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	bindFlag(cf, "api.write-timeout-ms", "ms for each write of a response (every HTTP listener)", func(c *node.Config) *int { return &c.API.WriteTimeoutMs }, fs.IntVar, same)
 	bindFlag(cf, "api.idle-timeout-ms", "ms a keep-alive connection may stay idle (every HTTP listener)", func(c *node.Config) *int { return &c.API.IdleTimeoutMs }, fs.IntVar, same)
 	bindFlag(cf, "api.allowed-hosts", "Host names a loopback listener accepts besides localhost and loopback IPs", func(c *node.Config) *[]string { return &c.API.AllowedHosts }, fs.StringSliceVar, slices.Clone)
+	bindFlag(cf, "api.tls-cert-file", "API TLS certificate chain, PEM (relative to home); with api.tls-key-file", func(c *node.Config) *string { return &c.API.TLSCertFile }, fs.StringVar, same)
+	bindFlag(cf, "api.tls-key-file", "API TLS private key, PEM (relative to home)", func(c *node.Config) *string { return &c.API.TLSKeyFile }, fs.StringVar, same)
+	bindFlag(cf, "api.insecure", "allow the API without TLS on a non-loopback address", func(c *node.Config) *bool { return &c.API.Insecure }, fs.BoolVar, same)
 	bindFlag(cf, "p2p.listen-addrs", "p2p listen multiaddrs", func(c *node.Config) *[]string { return &c.P2P.ListenAddrs }, fs.StringSliceVar, slices.Clone)
 	bindFlag(cf, "p2p.external-addrs", "p2p multiaddrs to announce", func(c *node.Config) *[]string { return &c.P2P.ExternalAddrs }, fs.StringSliceVar, slices.Clone)
 	bindFlag(cf, "p2p.persistent-peers", "peers to keep connected: multiaddrs ending in /p2p/<peer id>", func(c *node.Config) *[]string { return &c.P2P.PersistentPeers }, fs.StringSliceVar, slices.Clone)
@@ -62,10 +65,14 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	bindFlag(cf, "mempool.queued-ttl-ms", "ms a tx may wait behind a nonce gap before it is dropped", func(c *node.Config) *int { return &c.Mempool.QueuedTTLMs }, fs.IntVar, same)
 	bindFlag(cf, "metrics.listen-addr", "Prometheus /metrics address host:port; empty: off", func(c *node.Config) *string { return &c.Metrics.ListenAddr }, fs.StringVar, same)
 	bindFlag(cf, "metrics.max-conns", "most open connections to the metrics port", func(c *node.Config) *int { return &c.Metrics.MaxConns }, fs.IntVar, same)
+	bindFlag(cf, "metrics.tls-cert-file", "metrics TLS certificate chain, PEM (relative to home)", func(c *node.Config) *string { return &c.Metrics.TLSCertFile }, fs.StringVar, same)
+	bindFlag(cf, "metrics.tls-key-file", "metrics TLS private key, PEM (relative to home)", func(c *node.Config) *string { return &c.Metrics.TLSKeyFile }, fs.StringVar, same)
+	bindFlag(cf, "metrics.insecure", "allow metrics without TLS on a non-loopback address", func(c *node.Config) *bool { return &c.Metrics.Insecure }, fs.BoolVar, same)
 	bindFlag(cf, "debug.pprof", "serve net/http/pprof", func(c *node.Config) *bool { return &c.Debug.Pprof }, fs.BoolVar, same)
 	bindFlag(cf, "debug.pprof-listen-addr", "pprof listen address host:port", func(c *node.Config) *string { return &c.Debug.PprofListenAddr }, fs.StringVar, same)
 	bindFlag(cf, "debug.pprof-allow-remote", "allow pprof on a non-loopback address", func(c *node.Config) *bool { return &c.Debug.PprofAllowRemote }, fs.BoolVar, same)
 	bindFlag(cf, "debug.pprof-max-conns", "most open connections to the pprof port", func(c *node.Config) *int { return &c.Debug.PprofMaxConns }, fs.IntVar, same)
+	bindFlag(cf, "debug.pprof-insecure", "allow pprof without TLS (the API's pair) on a non-loopback address", func(c *node.Config) *bool { return &c.Debug.PprofInsecure }, fs.BoolVar, same)
 	return cf
 }
 

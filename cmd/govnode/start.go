@@ -89,6 +89,15 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	for _, w := range node.ConfigWarnings(cfgPath, cfg) {
 		log.Warn("config", "warning", w)
 	}
+	// The certificate files, checked before a passphrase is asked for:
+	// node.New loads them again when it binds the listeners.
+	tlsCfg, err := cfg.LoadTLS(time.Now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	for _, w := range tlsCfg.Warnings {
+		log.Warn("config", "warning", w)
+	}
 	if cfg.MemoryLimitMiB > 0 {
 		prev := debug.SetMemoryLimit(int64(cfg.MemoryLimitMiB) << 20)
 		defer debug.SetMemoryLimit(prev)

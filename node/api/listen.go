@@ -2,6 +2,7 @@ package api
 
 import (
 	"compress/gzip"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,15 @@ import (
 //   - idle_timeout: a keep-alive connection with no request in flight is
 //     closed after it;
 //   - on a loopback address, a Host allow-list (hostGuard) against DNS
-//     rebinding.
+//     rebinding;
+//   - with a certificate, TLS (1.2 at least) and nothing in plaintext; the
+//     handshake counts against read_header_timeout (net/http bounds it by
+//     the shortest of the timeouts) and the connection against the cap,
+//     which is taken before the handshake. Without a certificate a
+//     non-loopback address is refused unless the listener's insecure key
+//     says otherwise: the API carries signed transactions and record
+//     content that anyone on the path could read or alter
+//     (docs/ARCHITECTURE.md §7).
 
 // Listener names, the listener label of the govnode_http_* metrics.
 const (
@@ -76,8 +85,17 @@ type httpListener struct {
 	// non-loopback address is served with a warning.
 	RemoteKey string
 	Remote    bool
-	// Protocols the server speaks; nil is HTTP/1 only.
+	// Protocols the server speaks; nil is HTTP/1 only without TLS, and
+	// HTTP/1 and HTTP/2 with it.
 	Protocols *http.Protocols
+	// TLS, when set, serves over TLS only; TLSKey is its config key
+	// (the certificate's), named in messages.
+	TLS    *tls.Config
+	TLSKey string
+	// InsecureKey is the config key that must be true for a listener
+	// without TLS to serve a non-loopback address; Insecure is its value.
+	InsecureKey string
+	Insecure    bool
 }
 
 // httpServer is a bound listener and its server; Run serves it.
@@ -102,8 +120,19 @@ func listenHTTP(l httpListener, lim httpLimits, h http.Handler, m *metrics.Metri
 			return nil, fmt.Errorf("%s %s is not a loopback address: refusing to serve %s there, since anyone who reaches it could read the node's internals and make it burn CPU; bind it to 127.0.0.1 or set %s = true",
 				l.Key, l.Addr, l.Name, l.RemoteKey)
 		}
-		log.Warn(fmt.Sprintf("%s %s is not a loopback address: anyone who can reach it can use the %s listener; keep it behind a firewall or proxy", l.Key, bound, l.Name),
-			"key", l.Key, "addr", bound.String())
+		switch {
+		case l.TLS == nil && !l.Insecure:
+			_ = raw.Close()
+			return nil, fmt.Errorf("%s %s is not a loopback address: refusing to serve the %s listener there without TLS, since anyone on the network path could read and alter its traffic; "+
+				"set %s and %s (`govnode init --tls` writes a self-signed pair), bind it to 127.0.0.1, or, if a TLS proxy or a closed network guards it, set %s = true (flag --%s)",
+				l.Key, l.Addr, l.Name, l.TLSKey, strings.Replace(l.TLSKey, "cert", "key", 1), l.InsecureKey, strings.ReplaceAll(l.InsecureKey, "_", "-"))
+		case l.TLS == nil:
+			log.Warn(fmt.Sprintf("%s %s is not a loopback address and serves plaintext (%s = true): anyone who can reach it can use the %s listener, and anyone on the path can read its traffic; keep it behind a TLS proxy or firewall", l.Key, bound, l.InsecureKey, l.Name),
+				"key", l.Key, "addr", bound.String(), "insecure_key", l.InsecureKey)
+		default:
+			log.Warn(fmt.Sprintf("%s %s is not a loopback address: anyone who can reach it can use the %s listener (over TLS); keep it behind a firewall or proxy", l.Key, bound, l.Name),
+				"key", l.Key, "addr", bound.String())
+		}
 	}
 	ln := &capListener{Listener: raw, max: int64(l.MaxConns), name: l.Name, capKey: l.MaxConnsKey,
 		open: m.HTTPOpenConns.WithLabelValues(l.Name), refused: m.HTTPConnsRefused.WithLabelValues(l.Name), log: log}
@@ -125,6 +154,10 @@ func listenHTTP(l httpListener, lim httpLimits, h http.Handler, m *metrics.Metri
 		// client's doing: debug, through the node's logger.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if l.TLS != nil {
+		// Serve adds the ALPN names of l.Protocols (h2, http/1.1).
+		srv.TLSConfig = l.TLS.Clone()
+	}
 	return &httpServer{name: l.Name, ln: ln, srv: srv}, nil
 }
 
@@ -133,7 +166,15 @@ func (s *httpServer) Addr() string { return s.ln.Addr().String() }
 
 // serve serves until the server is shut down; that is not an error.
 func (s *httpServer) serve() error {
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if s.srv.TLSConfig != nil {
+		// The certificate is in TLSConfig; the cap counts connections
+		// before their handshake.
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	return nil

@@ -460,34 +460,58 @@ func (h *recordHandler) warnings() []string {
 	return out
 }
 
-// A listener on a non-loopback address starts with a warning naming its
-// key and address; pprof there is refused unless debug.pprof_allow_remote.
+// A listener on a non-loopback address is refused without TLS unless its
+// insecure key says otherwise, and pprof there without
+// debug.pprof_allow_remote; one that is served starts with a warning
+// naming its key and address (and the insecure key when plaintext).
 func TestListenOffLoopback(t *testing.T) {
 	h := http.NotFoundHandler()
+	tlsCfg := testTLS(t).server
+	api := func(addr string) httpListener {
+		return httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: addr, TLSKey: "api.tls_cert_file", InsecureKey: "api.insecure"}
+	}
+	metricsL := func(addr string) httpListener {
+		return httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: addr, TLSKey: "metrics.tls_cert_file", InsecureKey: "metrics.insecure"}
+	}
+	pprofL := func(addr string, remote bool) httpListener {
+		return httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: addr, RemoteKey: "debug.pprof_allow_remote", Remote: remote,
+			TLSKey: "api.tls_cert_file", InsecureKey: "debug.pprof_insecure"}
+	}
+	with := func(l httpListener, f func(*httpListener)) httpListener { f(&l); return l }
+	insecure := func(l *httpListener) { l.Insecure = true }
+	withTLS := func(l *httpListener) { l.TLS = tlsCfg }
 	cases := []struct {
-		name      string
-		l         httpListener
-		wantWarn  bool
-		wantError bool
+		name     string
+		l        httpListener
+		wantWarn []string // nil: no warning
+		wantErr  []string // nil: served
 	}{
-		{"api on loopback", httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: "127.0.0.1:0"}, false, false},
-		{"api on every interface", httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: "0.0.0.0:0"}, true, false},
-		{"metrics on every interface", httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: ":0"}, true, false},
-		{"pprof on loopback", httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: "127.0.0.1:0", RemoteKey: "debug.pprof_allow_remote"}, false, false},
-		{"pprof on every interface", httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: "0.0.0.0:0", RemoteKey: "debug.pprof_allow_remote"}, false, true},
-		{"pprof on every interface, allowed", httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: "0.0.0.0:0", RemoteKey: "debug.pprof_allow_remote", Remote: true}, true, false},
+		{"api on loopback", api("127.0.0.1:0"), nil, nil},
+		{"api on loopback with TLS", with(api("127.0.0.1:0"), withTLS), nil, nil},
+		{"api on every interface", api("0.0.0.0:0"), nil, []string{"without TLS", "api.tls_cert_file", "api.tls_key_file", "api.insecure = true", "--api.insecure"}},
+		{"api on every interface, insecure", with(api("0.0.0.0:0"), insecure), []string{"serves plaintext", "api.insecure = true"}, nil},
+		{"api on every interface with TLS", with(api("0.0.0.0:0"), withTLS), []string{"over TLS"}, nil},
+		{"metrics on every interface", metricsL(":0"), nil, []string{"without TLS", "metrics.tls_cert_file", "metrics.tls_key_file", "--metrics.insecure"}},
+		{"metrics on every interface, insecure", with(metricsL(":0"), insecure), []string{"serves plaintext", "metrics.insecure"}, nil},
+		{"metrics on every interface with TLS", with(metricsL(":0"), withTLS), []string{"over TLS"}, nil},
+		{"pprof on loopback", pprofL("127.0.0.1:0", false), nil, nil},
+		{"pprof on every interface", pprofL("0.0.0.0:0", false), nil, []string{"debug.pprof_allow_remote"}},
+		{"pprof on every interface, insecure only", with(pprofL("0.0.0.0:0", false), insecure), nil, []string{"debug.pprof_allow_remote"}},
+		{"pprof on every interface, allowed, no TLS", pprofL("0.0.0.0:0", true), nil, []string{"without TLS", "api.tls_cert_file", "debug.pprof_insecure = true"}},
+		{"pprof on every interface, allowed, insecure", with(pprofL("0.0.0.0:0", true), insecure), []string{"serves plaintext", "debug.pprof_insecure"}, nil},
+		{"pprof on every interface, allowed, TLS", with(pprofL("0.0.0.0:0", true), withTLS), []string{"over TLS"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recordHandler{}
 			tc.l.MaxConns = 4
 			s, err := listenHTTP(tc.l, testLimits(), h, metrics.New(), slog.New(rec))
-			if tc.wantError {
+			if tc.wantErr != nil {
 				if err == nil {
 					s.ln.Close()
-					t.Fatal("pprof on a non-loopback address was served")
+					t.Fatalf("%s on a non-loopback address was served", tc.l.Name)
 				}
-				for _, w := range []string{tc.l.Key, tc.l.Addr, "debug.pprof_allow_remote", "not a loopback address"} {
+				for _, w := range append([]string{tc.l.Key, tc.l.Addr, "not a loopback address"}, tc.wantErr...) {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q lacks %q", err, w)
 					}
@@ -499,7 +523,7 @@ func TestListenOffLoopback(t *testing.T) {
 			}
 			defer s.ln.Close()
 			warns := rec.warnings()
-			if !tc.wantWarn {
+			if tc.wantWarn == nil {
 				if len(warns) > 0 {
 					t.Fatalf("warned on a loopback address: %q", warns)
 				}
@@ -508,7 +532,7 @@ func TestListenOffLoopback(t *testing.T) {
 			if len(warns) != 1 {
 				t.Fatalf("warnings %q, want one", warns)
 			}
-			for _, w := range []string{"key=" + tc.l.Key, "addr=" + s.Addr(), "not a loopback address"} {
+			for _, w := range append([]string{"key=" + tc.l.Key, "addr=" + s.Addr(), "not a loopback address"}, tc.wantWarn...) {
 				if !strings.Contains(warns[0], w) {
 					t.Errorf("warning %q lacks %q", warns[0], w)
 				}

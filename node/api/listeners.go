@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -24,6 +25,11 @@ const apiCompressMinBytes = 1 << 10
 type ListenConfig struct {
 	APIAddr     string // api.listen_addr
 	APIMaxConns int    // api.max_conns
+	// APITLS, when set, serves the API (and pprof) over TLS only
+	// (api.tls_cert_file, api.tls_key_file); without it a non-loopback
+	// APIAddr is refused unless APIInsecure (api.insecure).
+	APITLS      *tls.Config
+	APIInsecure bool
 	// The timeouts and Host allow-list of every listener (api.*_ms,
 	// api.allowed_hosts); listen.go says what each bounds.
 	ReadHeaderTimeout time.Duration
@@ -34,12 +40,15 @@ type ListenConfig struct {
 	// MetricsAddr, when set, serves /metrics on a listener of its own.
 	MetricsAddr     string // metrics.listen_addr
 	MetricsMaxConns int    // metrics.max_conns
+	MetricsTLS      *tls.Config
+	MetricsInsecure bool // metrics.insecure
 	// Pprof serves net/http/pprof on PprofAddr; PprofAllowRemote lets it
 	// bind a non-loopback address.
 	Pprof            bool   // debug.pprof
 	PprofAddr        string // debug.pprof_listen_addr
 	PprofMaxConns    int    // debug.pprof_max_conns
 	PprofAllowRemote bool   // debug.pprof_allow_remote
+	PprofInsecure    bool   // debug.pprof_insecure
 }
 
 // Listeners are the node's bound HTTP listeners: the API (which serves
@@ -76,18 +85,27 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
 	mux.Handle(path, h)
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	// HTTP/2 over TLS with TLS (ALPN h2), else HTTP/2 without it (h2c,
+	// what gRPC clients speak to a plaintext port); HTTP/1.1 always, for
+	// Connect JSON, gRPC-Web and curl.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if cfg.APITLS != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	if ls.api, err = listenHTTP(httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: cfg.APIAddr,
-		MaxConns: cfg.APIMaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols}, lim, mux, m, log); err != nil {
+		MaxConns: cfg.APIMaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols,
+		TLS: cfg.APITLS, TLSKey: "api.tls_cert_file", InsecureKey: "api.insecure", Insecure: cfg.APIInsecure}, lim, mux, m, log); err != nil {
 		return nil, err
 	}
 	if cfg.MetricsAddr != "" {
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 		s, err := listenHTTP(httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: cfg.MetricsAddr,
-			MaxConns: cfg.MetricsMaxConns, MaxConnsKey: "metrics.max_conns"}, lim, mm, m, log)
+			MaxConns: cfg.MetricsMaxConns, MaxConnsKey: "metrics.max_conns",
+			TLS: cfg.MetricsTLS, TLSKey: "metrics.tls_cert_file", InsecureKey: "metrics.insecure", Insecure: cfg.MetricsInsecure}, lim, mm, m, log)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +123,8 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 		// internals, with no authentication.
 		s, err := listenHTTP(httpListener{Name: listenerPprof, Key: "debug.pprof_listen_addr", Addr: cfg.PprofAddr,
 			MaxConns: cfg.PprofMaxConns, MaxConnsKey: "debug.pprof_max_conns",
-			RemoteKey: "debug.pprof_allow_remote", Remote: cfg.PprofAllowRemote}, lim, pm, m, log)
+			RemoteKey: "debug.pprof_allow_remote", Remote: cfg.PprofAllowRemote,
+			TLS: cfg.APITLS, TLSKey: "api.tls_cert_file", InsecureKey: "debug.pprof_insecure", Insecure: cfg.PprofInsecure}, lim, pm, m, log)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +135,9 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 
 // APIAddr is the address the API listens on.
 func (ls *Listeners) APIAddr() string { return ls.api.Addr() }
+
+// APITLS reports whether the API is served over TLS.
+func (ls *Listeners) APITLS() bool { return ls.api.srv.TLSConfig != nil }
 
 // Serve serves every listener until Shutdown, and returns when all have
 // stopped. An error of the API listener goes to fail (the node stops on

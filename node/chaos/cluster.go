@@ -309,8 +309,11 @@ func (c *Cluster) Start(i int, env []string, byzantine bool) error {
 	}
 	fmt.Fprintf(logf, startMarker+" %s env %v at %s\n", filepath.Base(bin), env, time.Now().UTC().Format(time.RFC3339Nano))
 	// ip netns exec enters the namespace and execs the node, so the pid is
-	// the node's own.
-	cmd := exec.Command("ip", "netns", "exec", c.Net.NodeNS(i), bin, "start", "--home", c.home(i), "--log-format", "json")
+	// the node's own. The API and metrics are on the namespace address,
+	// not loopback: plaintext there needs --api.insecure and
+	// --metrics.insecure (the namespaces are a closed test network).
+	cmd := exec.Command("ip", "netns", "exec", c.Net.NodeNS(i), bin, "start", "--home", c.home(i), "--log-format", "json",
+		"--api.insecure", "--metrics.insecure")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
