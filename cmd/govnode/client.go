@@ -39,11 +39,13 @@ var defaultNodeAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(node.DefaultAPI
 // clientFlags are the flags of every command that calls a node.
 type clientFlags struct {
 	node    string
+	ca      string
 	timeout time.Duration
 }
 
 func addClientFlags(cmd *cobra.Command, cf *clientFlags) {
 	cmd.Flags().StringVar(&cf.node, "node", "", "node API address, host:port or URL (default: api.listen_addr of --home's config, else "+defaultNodeAddr+")")
+	cmd.Flags().StringVar(&cf.ca, "ca", "", "PEM file of the CA certificates that an https:// node's certificate must chain to (default: the system's roots); with a host:port --node, https is used")
 	cmd.Flags().DurationVar(&cf.timeout, "timeout", 15*time.Second, "deadline for each call to the node")
 }
 
@@ -99,9 +101,14 @@ func (c *cli) homeConfig() (*node.Config, error) {
 	return cfg, nil
 }
 
-// nodeAddr is --node, else the home's API address, else the default.
+// nodeAddr is --node, else the home's API address (https:// when the
+// home's API has a TLS certificate), else the default. A host:port with
+// --ca is https://.
 func (c *cli) nodeAddr(cf *clientFlags) (string, error) {
 	if cf.node != "" {
+		if cf.ca != "" && !strings.Contains(cf.node, "://") {
+			return "https://" + strings.TrimSpace(cf.node), nil
+		}
 		return cf.node, nil
 	}
 	cfg, err := c.homeConfig()
@@ -109,7 +116,17 @@ func (c *cli) nodeAddr(cf *clientFlags) (string, error) {
 		return "", fmt.Errorf("--node not given and the home's config is unreadable: %w", err)
 	}
 	if cfg != nil && cfg.API.ListenAddr != "" {
-		return cfg.API.ListenAddr, nil
+		if cfg.API.TLSCertFile == "" && cf.ca == "" {
+			return cfg.API.ListenAddr, nil
+		}
+		u, err := nodeURL(cfg.API.ListenAddr)
+		if err != nil {
+			return "", err
+		}
+		return "https://" + strings.TrimPrefix(u, "http://"), nil
+	}
+	if cf.ca != "" {
+		return "https://" + defaultNodeAddr, nil
 	}
 	return defaultNodeAddr, nil
 }
@@ -137,7 +154,14 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dialNode(addr, newHTTPClient(4))
+	if cf.ca != "" && strings.HasPrefix(strings.TrimSpace(addr), "http://") {
+		return nil, fmt.Errorf("--ca is for a node served over TLS, but --node %s is plain http: use https://", addr)
+	}
+	hc, err := newNodeHTTPClient(4, cf.ca)
+	if err != nil {
+		return nil, err
+	}
+	return dialNode(addr, hc)
 }
 
 // callCtx bounds one call by --timeout.
@@ -156,6 +180,14 @@ func (cf *clientFlags) callCtx(cmd *cobra.Command) (context.Context, context.Can
 // which node, the Connect code and the server's message (termText: it is
 // the node's text, and must stay one line).
 func rpcError(what string, n *nodeConn, err error) error {
+	// TLS first: a transport failure is also "unavailable", which would
+	// send the operator looking for a stopped node.
+	if errors.Is(err, errTLSOnly) {
+		return fmt.Errorf("%s: node %s: %w", what, n.url, errTLSOnly)
+	}
+	if hint := tlsHint(n.url, err); hint != "" {
+		return fmt.Errorf("%s: node %s: %s; %s", what, n.url, termText(err.Error()), hint)
+	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		msg := termText(ce.Message())

@@ -30,6 +30,17 @@ type homeResult struct {
 	PeerID       string
 }
 
+// existingFiles lists those of paths that exist (or cannot be checked).
+func existingFiles(paths []string) []string {
+	var found []string
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			found = append(found, p)
+		}
+	}
+	return found
+}
+
 // existingHomeFiles lists the files of a home that init would overwrite.
 func existingHomeFiles(cfg *node.Config) []string {
 	var found []string
@@ -93,7 +104,8 @@ func initHome(cfg *node.Config, opts keystore.Options) (*homeResult, error) {
 
 func newInitCmd(c *cli) *cobra.Command {
 	var kf keyFlags
-	var force bool
+	var force, withTLS bool
+	var tlsExtraHosts []string
 	var cf *configFlags
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -104,6 +116,14 @@ both encrypted with one passphrase unless --insecure-unencrypted, and the data
 directory. It refuses to touch a home that already has these files unless --force.
 
 Every config.toml key can be set here by its flag (e.g. --api.listen-addr).
+
+--tls writes a self-signed CA and a server certificate signed by it (ECDSA
+P-256, valid two years) into <home>/tls: ca.crt for clients (--ca, grpcurl
+-cacert), server.crt and server.key (mode 0600) for the node, and points
+api.tls_cert_file, api.tls_key_file and the metrics pair at them. The
+certificate names localhost, 127.0.0.1, ::1, the hosts of the listen
+addresses (this machine's name for 0.0.0.0) and --tls-hosts. The CA's
+private key is not kept.
 Hand the printed peer id and validator key to the consortium admin, or let them
 run "govnode genesis add-validator genesis.json --home <this home>".`,
 		Args: cobra.NoArgs,
@@ -113,15 +133,35 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 				cfg.Moniker = c.env.Hostname
 			}
 			cf.apply(c, cmd.Flags(), cfg)
+			if withTLS {
+				if cfg.API.TLSCertFile != "" || cfg.API.TLSKeyFile != "" || cfg.Metrics.TLSCertFile != "" || cfg.Metrics.TLSKeyFile != "" {
+					return errors.New("--tls writes its own pair and sets the tls_cert_file and tls_key_file keys: give either --tls or those flags")
+				}
+				setInitTLS(cfg)
+			} else if len(tlsExtraHosts) > 0 {
+				return errors.New("--tls-hosts needs --tls")
+			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
-			if found := existingHomeFiles(cfg); len(found) > 0 && !force {
+			found := existingHomeFiles(cfg)
+			if withTLS {
+				found = append(found, existingFiles(initTLSFiles(cfg))...)
+			}
+			if len(found) > 0 && !force {
 				return fmt.Errorf("home %s is already initialised (%v exist): refusing to overwrite without --force", cfg.Home, found)
 			}
 			opts, err := c.saveOptions(cmd, &kf, keystore.KindValidator, force)
 			if err != nil {
 				return err
+			}
+			var caFile string
+			if withTLS {
+				// Before the home: a pair that cannot be written leaves no
+				// config pointing at missing files.
+				if caFile, err = writeInitTLS(cfg, c.env.Hostname, tlsExtraHosts, force); err != nil {
+					return fmt.Errorf("--tls: %w", err)
+				}
 			}
 			res, err := initHome(cfg, opts)
 			if err != nil {
@@ -137,10 +177,15 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 				ValidatorKey     string `json:"validator_public_key"`
 				ValidatorKeyFile string `json:"validator_key_file"`
 				Encrypted        bool   `json:"encrypted"`
+				TLSCAFile        string `json:"tls_ca_file,omitempty"`
+				TLSCertFile      string `json:"tls_cert_file,omitempty"`
 			}{
 				Home: res.Home, Config: res.ConfigPath, Moniker: cfg.Moniker, PeerID: res.PeerID,
 				NodeKeyFile: cfg.ResolvePath(cfg.NodeKeyFile), ValidatorKeyFile: cfg.ResolvePath(cfg.ValidatorKeyFile),
 				Encrypted: !opts.Unencrypted,
+			}
+			if withTLS {
+				view.TLSCAFile, view.TLSCertFile = caFile, cfg.ResolvePath(cfg.API.TLSCertFile)
 			}
 			if res.ValidatorKey != nil {
 				view.ValidatorKey = base64.StdEncoding.EncodeToString(res.ValidatorKey.Public().GetKey())
@@ -158,11 +203,17 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 				fmt.Fprintf(w, "  validator key:    %s\n", view.ValidatorKeyFile)
 				fmt.Fprintf(w, "  validator pubkey: %s (ed25519)\n", view.ValidatorKey)
 			}
+			if view.TLSCAFile != "" {
+				fmt.Fprintf(w, "  tls certificate:  %s\n", view.TLSCertFile)
+				fmt.Fprintf(w, "  tls CA (clients): %s (give it to clients: govnode status --node https://HOST:PORT --ca %s)\n", view.TLSCAFile, view.TLSCAFile)
+			}
 			fmt.Fprintf(w, "next: put the chain's genesis.json at %s, then start the node\n", cfg.ResolvePath(cfg.GenesisFile))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing config.toml and keys (the old keys are lost)")
+	cmd.Flags().BoolVar(&withTLS, "tls", false, "write a self-signed CA and server certificate into <home>/tls and serve the API and metrics over TLS with them")
+	cmd.Flags().StringSliceVar(&tlsExtraHosts, "tls-hosts", nil, "more DNS names or IP addresses for the --tls certificate (the names clients use to reach the node)")
 	addKeyFlags(cmd, &kf, true)
 	cf = addConfigFlags(cmd.Flags())
 	return cmd
