@@ -110,7 +110,7 @@ func FuzzSyncServe(f *testing.F) {
 	cfg.MaxTxHashesPerRequest = 16
 	cfg.MaxResponseBytes = 10 * proto.Size(src.blocks[0])
 	n := &Host{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-	s := newSyncService(n, src)
+	s := newSyncService(n, src, realClock{})
 
 	add := func(r *pb.SyncRequest) {
 		b, err := proto.Marshal(r)

@@ -52,10 +52,32 @@ type syncService struct {
 	n        *Host
 	protocol protocol.ID
 	src      BlockSource
+	// lines limits the refusal log like the gater's (refusalLog): every
+	// refusal is counted (Stats.SyncRefused), a few per window logged, so
+	// a peer sending bad requests in a loop cannot fill the disk.
+	lines *refusalLog
 }
 
-func newSyncService(n *Host, src BlockSource) *syncService {
-	return &syncService{n: n, protocol: SyncProtocol(n.cfg.ChainID), src: src}
+func newSyncService(n *Host, src BlockSource, clock Clock) *syncService {
+	return &syncService{n: n, protocol: SyncProtocol(n.cfg.ChainID), src: src,
+		lines: &refusalLog{clock: clock, window: refusalLogWindow, burst: refusalLogBurst}}
+}
+
+// logRefusal logs one refusal of a sync request, unless the window's
+// lines are spent.
+func (s *syncService) logRefusal(msg string, attrs ...any) {
+	ok, unlogged, last := s.lines.allow()
+	if !ok {
+		return
+	}
+	if unlogged > 0 {
+		attrs = append(attrs, "unlogged_refusals", unlogged)
+	}
+	if last {
+		attrs = append(attrs, "note", "further sync refusals in the next "+s.lines.window.String()+
+			" are counted in govnode_p2p_sync_requests_total{outcome=\"refused\"} but not logged")
+	}
+	s.n.log.Info(msg, attrs...)
 }
 
 // handle serves one inbound stream. It never panics on what the peer sends:
@@ -83,7 +105,7 @@ func (s *syncService) handle(st network.Stream) {
 	}()
 	if err != nil {
 		c.syncRefused.Add(1)
-		s.n.log.Info("p2p: sync request refused", "peer", from.String(), "err", err)
+		s.logRefusal("p2p: sync request refused", "peer", from.String(), "err", err)
 		resp = &pb.SyncResponse{Resp: &pb.SyncResponse_Error{Error: &pb.SyncError{Message: err.Error()}}}
 	} else {
 		c.syncServed.Add(1)
@@ -93,7 +115,7 @@ func (s *syncService) handle(st network.Stream) {
 	size := proto.Size(resp)
 	if err := st.Scope().ReserveMemory(size, network.ReservationPriorityAlways); err != nil {
 		c.syncRefused.Add(1)
-		s.n.log.Info("p2p: sync response over memory limits", "peer", from.String(), "bytes", size, "err", err)
+		s.logRefusal("p2p: sync response over memory limits", "peer", from.String(), "bytes", size, "err", err)
 		_ = st.Reset()
 		return
 	}

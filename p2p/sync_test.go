@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,8 @@ func TestSyncRefusesBadFrames(t *testing.T) {
 	prober := p2ptest.Identities(t, 1, 66)[0]
 	cfg0 := nw.Config(0)
 	cfg0.Observers = []peer.ID{prober.PeerID}
-	server := nw.Start(0, cfg0, p2p.WithBlockSource(p2ptest.NewBlocks(t, 10, 10)))
+	logs := &logBuffer{}
+	server := nw.Start(0, cfg0, p2p.WithBlockSource(p2ptest.NewBlocks(t, 10, 10)), p2p.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	client := nw.Start(1, nw.Config(1))
 	nw.WaitConnected(10 * time.Second)
 
@@ -206,6 +208,13 @@ func TestSyncRefusesBadFrames(t *testing.T) {
 	st, err := client.RequestStatus(ctx, server.ID())
 	if err != nil || st.GetHeight() != 10 {
 		t.Fatalf("after bad frames: status %v, err %v", st, err)
+	}
+	// Every refusal was counted; only a few were logged, the last saying
+	// the rest are counted only (a peer looping bad requests cannot fill
+	// the operator's disk).
+	out := logs.String()
+	if n := strings.Count(out, "sync request refused"); n == 0 || n >= len(tests) || !strings.Contains(out, "not logged") {
+		t.Fatalf("%d refusals logged of %d (want a few, then a note):\n%s", n, len(tests), out)
 	}
 }
 
