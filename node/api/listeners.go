@@ -136,9 +136,6 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 // APIAddr is the address the API listens on.
 func (ls *Listeners) APIAddr() string { return ls.api.Addr() }
 
-// APITLS reports whether the API is served over TLS.
-func (ls *Listeners) APITLS() bool { return ls.api.srv.TLSConfig != nil }
-
 // Serve serves every listener until Shutdown, and returns when all have
 // stopped. An error of the API listener goes to fail (the node stops on
 // it); those of the metrics and pprof listeners are logged, since the node
