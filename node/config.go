@@ -16,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/govnode/govnode/node/api"
 	"github.com/govnode/govnode/node/mempool"
 )
 
@@ -105,7 +106,34 @@ type APISection struct {
 	// without it, or TLS, the node refuses to start with one
 	// (docs/ARCHITECTURE.md §7).
 	Insecure bool `toml:"insecure"`
+	// ClientCertMaxValiditySec is the longest validity span, in seconds,
+	// of a client certificate a caller authenticates with; a longer one is
+	// refused (docs/ARCHITECTURE.md §6, "Authenticated callers").
+	ClientCertMaxValiditySec int `toml:"client_cert_max_validity_s"`
+	// Rate limits (docs/ARCHITECTURE.md §7): sustained requests per
+	// second and burst of one authenticated identity, and of one remote
+	// IP address for anonymous callers and failed authentications; 0
+	// requests per second turns that limit off.
+	RateLimitIdentityRPS   int `toml:"rate_limit_identity_rps"`
+	RateLimitIdentityBurst int `toml:"rate_limit_identity_burst"`
+	RateLimitAddressRPS    int `toml:"rate_limit_address_rps"`
+	RateLimitAddressBurst  int `toml:"rate_limit_address_burst"`
+	// RateLimitExemptLoopback lets requests from loopback addresses
+	// through unlimited (the local CLI, `govnode bench`); turn it off
+	// behind a reverse proxy on the same host.
+	RateLimitExemptLoopback bool `toml:"rate_limit_exempt_loopback"`
+	// RateLimitMaxKeys bounds the identities and addresses tracked; the
+	// least recently seen is forgotten first.
+	RateLimitMaxKeys int `toml:"rate_limit_max_keys"`
 }
+
+// Bounds of the API's authentication and rate-limit keys.
+const (
+	MinClientCertMaxValiditySec = 60
+	MaxClientCertMaxValiditySec = 30 * 24 * 3600
+	MaxRateLimitRPS             = 1_000_000
+	MaxRateLimitKeys            = 10_000_000
+)
 
 // P2PSection configures the libp2p host.
 type P2PSection struct {
@@ -219,6 +247,14 @@ func DefaultConfig(home string) *Config {
 			WriteTimeoutMs:      30_000,
 			IdleTimeoutMs:       60_000,
 			AllowedHosts:        []string{},
+
+			ClientCertMaxValiditySec: int(api.DefaultClientCertMaxValidity / time.Second),
+			RateLimitIdentityRPS:     api.DefaultIdentityRate,
+			RateLimitIdentityBurst:   api.DefaultIdentityBurst,
+			RateLimitAddressRPS:      api.DefaultAddrRate,
+			RateLimitAddressBurst:    api.DefaultAddrBurst,
+			RateLimitExemptLoopback:  true,
+			RateLimitMaxKeys:         api.DefaultRateLimitKeys,
 		},
 		P2P: P2PSection{
 			ListenAddrs: []string{
@@ -324,6 +360,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	checkTLSPair(bad, "api", a.TLSCertFile, a.TLSKeyFile)
+	inRange("api.client_cert_max_validity_s", a.ClientCertMaxValiditySec, MinClientCertMaxValiditySec, MaxClientCertMaxValiditySec)
+	inRange("api.rate_limit_identity_rps", a.RateLimitIdentityRPS, 0, MaxRateLimitRPS)
+	inRange("api.rate_limit_address_rps", a.RateLimitAddressRPS, 0, MaxRateLimitRPS)
+	if a.RateLimitIdentityRPS > 0 {
+		inRange("api.rate_limit_identity_burst", a.RateLimitIdentityBurst, 1, MaxRateLimitRPS)
+	}
+	if a.RateLimitAddressRPS > 0 {
+		inRange("api.rate_limit_address_burst", a.RateLimitAddressBurst, 1, MaxRateLimitRPS)
+	}
+	inRange("api.rate_limit_max_keys", a.RateLimitMaxKeys, 1, MaxRateLimitKeys)
 	if len(c.P2P.ListenAddrs) == 0 {
 		bad("p2p.listen_addrs", "empty: the node needs at least one address to listen on")
 	}
@@ -589,7 +635,24 @@ func MarshalConfig(cfg *Config) []byte {
 	p("tls_key_file = %s\n", tomlString(cfg.API.TLSKeyFile))
 	p("# On a non-loopback address without TLS the node refuses to start unless this\n")
 	p("# is true: set it only if a TLS proxy or a closed network guards the port.\n")
-	p("insecure = %t\n\n", cfg.API.Insecure)
+	p("insecure = %t\n", cfg.API.Insecure)
+	p("# Callers authenticate with a short-lived client certificate signed by their\n")
+	p("# identity key (`govnode keys client-cert`, or --key/--signer of the CLI), over\n")
+	p("# TLS only: without TLS every caller is anonymous. The longest validity span,\n")
+	p("# in seconds, of a certificate the node accepts.\n")
+	p("client_cert_max_validity_s = %d\n", cfg.API.ClientCertMaxValiditySec)
+	p("# Rate limits: requests per second and burst of one authenticated identity,\n")
+	p("# and of one remote IP address (anonymous callers, failed authentications);\n")
+	p("# 0 per second turns a limit off. Refused: resource_exhausted and Retry-After.\n")
+	p("rate_limit_identity_rps = %d\n", cfg.API.RateLimitIdentityRPS)
+	p("rate_limit_identity_burst = %d\n", cfg.API.RateLimitIdentityBurst)
+	p("rate_limit_address_rps = %d\n", cfg.API.RateLimitAddressRPS)
+	p("rate_limit_address_burst = %d\n", cfg.API.RateLimitAddressBurst)
+	p("# Loopback callers are not limited (the local CLI, govnode bench). Behind a\n")
+	p("# reverse proxy on this host every caller is loopback: set it to false there.\n")
+	p("rate_limit_exempt_loopback = %t\n", cfg.API.RateLimitExemptLoopback)
+	p("# Most identities and addresses tracked; the least recently seen goes first.\n")
+	p("rate_limit_max_keys = %d\n\n", cfg.API.RateLimitMaxKeys)
 
 	p("[p2p]\n")
 	p("# Multiaddrs to listen on: TCP and QUIC (UDP) on the same port.\n")

@@ -65,6 +65,12 @@ func (c *Config) listenConfig(t *ListenerTLS) api.ListenConfig {
 		ReadHeaderTimeout: ms(c.API.ReadHeaderTimeoutMs), ReadTimeout: ms(c.API.ReadTimeoutMs),
 		WriteTimeout: ms(c.API.WriteTimeoutMs), IdleTimeout: ms(c.API.IdleTimeoutMs), AllowedHosts: c.API.AllowedHosts,
 		APITLS: t.API, APIInsecure: c.API.Insecure,
+		ClientCertMaxValidity: time.Duration(c.API.ClientCertMaxValiditySec) * time.Second,
+		RateLimits: api.RateLimitConfig{
+			IdentityRate: float64(c.API.RateLimitIdentityRPS), IdentityBurst: c.API.RateLimitIdentityBurst,
+			AddrRate: float64(c.API.RateLimitAddressRPS), AddrBurst: c.API.RateLimitAddressBurst,
+			ExemptLoopback: c.API.RateLimitExemptLoopback, MaxKeys: c.API.RateLimitMaxKeys,
+		},
 		MetricsAddr: c.Metrics.ListenAddr, MetricsMaxConns: c.Metrics.MaxConns,
 		MetricsTLS: t.Metrics, MetricsInsecure: c.Metrics.Insecure,
 		Pprof: c.Debug.Pprof, PprofAddr: c.Debug.PprofListenAddr, PprofMaxConns: c.Debug.PprofMaxConns,

@@ -25,6 +25,10 @@ const (
 	// maxStreamBatch bounds the blocks a stream sends before it checks the
 	// client is still there.
 	maxStreamBatch = 256
+	// streamRecheck is how often an idle event stream checks that its
+	// authenticated caller still is (auth.go); a stream also checks before
+	// each batch it sends.
+	streamRecheck = 5 * time.Second
 )
 
 // Server implements the NodeService API over the node's parts (Deps).
@@ -233,6 +237,7 @@ func (s *Server) Status(ctx context.Context, req *connect.Request[pb.StatusReque
 	if err != nil {
 		return nil, internal(err)
 	}
+	st.CallerId = CallerFrom(ctx).IdentityID
 	return connect.NewResponse(st), nil
 }
 
@@ -387,7 +392,21 @@ func (s *Server) StreamEvents(ctx context.Context, req *connect.Request[pb.Strea
 	if next == 0 {
 		next = 1
 	}
+	// An authenticated stream ends with Unauthenticated once its caller's
+	// certificate expires or its identity's key or status changes: checked
+	// before each batch and every streamRecheck while idle, one state read
+	// each (ARCHITECTURE.md §6).
+	caller := CallerFrom(ctx)
+	var recheck <-chan time.Time
+	if caller.Authenticated() {
+		t := time.NewTicker(streamRecheck)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
+		if err := caller.recheck(time.Now()); err != nil {
+			return connect.NewError(connect.CodeUnauthenticated, err)
+		}
 		head, changed := s.d.Commits.Wait()
 		sent := 0
 		for ; next <= head && sent < maxStreamBatch; next++ {
@@ -410,6 +429,7 @@ func (s *Server) StreamEvents(ctx context.Context, req *connect.Request[pb.Strea
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-recheck:
 		case <-s.d.Done:
 			return connect.NewError(connect.CodeUnavailable, errors.New("node is shutting down"))
 		}

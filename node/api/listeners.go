@@ -30,6 +30,13 @@ type ListenConfig struct {
 	// APIAddr is refused unless APIInsecure (api.insecure).
 	APITLS      *tls.Config
 	APIInsecure bool
+	// ClientCertMaxValidity is the longest validity span of a client
+	// certificate the API accepts (api.client_cert_max_validity_s; 0 is
+	// DefaultClientCertMaxValidity); auth.go.
+	ClientCertMaxValidity time.Duration
+	// RateLimits are the API's rate limits (api.rate_limit_*);
+	// ratelimit.go.
+	RateLimits RateLimitConfig
 	// The timeouts and Host allow-list of every listener (api.*_ms,
 	// api.allowed_hosts); listen.go says what each bounds.
 	ReadHeaderTimeout time.Duration
@@ -83,21 +90,29 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 	// compressor reset per response) and saves nothing.
 	path, h := govnodev1connect.NewNodeServiceHandler(srv, connect.WithInterceptors(metricsInterceptor(m)),
 		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
-	mux.Handle(path, h)
+	// Every RPC goes through the gate: the caller resolved from its client
+	// certificate (auth.go), then the rate limits (ratelimit.go).
+	mux.Handle(path, newGate(h, srv, cfg, log))
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	// HTTP/2 over TLS with TLS (ALPN h2), else HTTP/2 without it (h2c,
 	// what gRPC clients speak to a plaintext port); HTTP/1.1 always, for
 	// Connect JSON, gRPC-Web and curl.
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
-	if cfg.APITLS != nil {
+	apiTLS := cfg.APITLS
+	if apiTLS != nil {
 		protocols.SetHTTP2(true)
+		// Ask for a client certificate, never require or judge it in the
+		// handshake: anonymous callers still connect, and the gate refuses
+		// a bad certificate per request with the reason (auth.go).
+		apiTLS = apiTLS.Clone()
+		apiTLS.ClientAuth = tls.RequestClientCert
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	if ls.api, err = listenHTTP(httpListener{Name: listenerAPI, Key: "api.listen_addr", Addr: cfg.APIAddr,
 		MaxConns: cfg.APIMaxConns, MaxConnsKey: "api.max_conns", Protocols: protocols,
-		TLS: cfg.APITLS, TLSKey: "api.tls_cert_file", InsecureKey: "api.insecure", Insecure: cfg.APIInsecure}, lim, mux, m, log); err != nil {
+		TLS: apiTLS, TLSKey: "api.tls_cert_file", InsecureKey: "api.insecure", Insecure: cfg.APIInsecure}, lim, mux, m, log); err != nil {
 		return nil, err
 	}
 	if cfg.MetricsAddr != "" {
@@ -192,5 +207,24 @@ func metricsInterceptor(m *metrics.Metrics) connect.UnaryInterceptorFunc {
 			m.APIRequests.WithLabelValues(req.Spec().Procedure, code).Inc()
 			return resp, err
 		}
+	}
+}
+
+// newGate wraps the API's handler h in the gate of srv's state, with cfg's
+// certificate cap and rate limits.
+func newGate(h http.Handler, srv *Server, cfg ListenConfig, log *slog.Logger) *gate {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &gate{
+		next:   h,
+		auth:   newAuthenticator(srv.d.State, cfg.ClientCertMaxValidity),
+		limits: newLimiter(cfg.RateLimits),
+		m:      newGateMetrics(srv.d.Metrics.Registry),
+		now:    time.Now,
+		errw:   connect.NewErrorWriter(),
+		failLog: func(r *http.Request, err error) {
+			log.Error("api: resolve the caller", "remote", r.RemoteAddr, "err", err)
+		},
 	}
 }

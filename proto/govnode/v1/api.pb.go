@@ -556,8 +556,11 @@ type StatusResponse struct {
 	// effective height; validators stays the set in force (ARCHITECTURE.md §4,
 	// "Reconfiguration").
 	PendingValidatorSets []*ValidatorSet `protobuf:"bytes,16,rep,name=pending_validator_sets,json=pendingValidatorSets,proto3" json:"pending_validator_sets,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// caller_id is the identity the request authenticated as (a client
+	// certificate, docs/ARCHITECTURE.md §6), empty for an anonymous caller.
+	CallerId      string `protobuf:"bytes,17,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -700,6 +703,13 @@ func (x *StatusResponse) GetPendingValidatorSets() []*ValidatorSet {
 		return x.PendingValidatorSets
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetCallerId() string {
+	if x != nil {
+		return x.CallerId
+	}
+	return ""
 }
 
 // StateProof lets a client check a value against a committed header without
@@ -1683,7 +1693,7 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12)\n" +
 	"\x11last_seen_unix_ms\x18\x04 \x01(\x03R\x0elastSeenUnixMs\x12\x15\n" +
 	"\x06rtt_us\x18\x05 \x01(\x04R\x05rttUs\x12\x14\n" +
-	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xc7\x04\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xe4\x04\n" +
 	"\x0eStatusResponse\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12&\n" +
@@ -1706,7 +1716,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\vmempool_txs\x18\x0e \x01(\x04R\n" +
 	"mempoolTxs\x12'\n" +
 	"\x0fvalidator_index\x18\x0f \x01(\x05R\x0evalidatorIndex\x12N\n" +
-	"\x16pending_validator_sets\x18\x10 \x03(\v2\x18.govnode.v1.ValidatorSetR\x14pendingValidatorSets\"\xea\x02\n" +
+	"\x16pending_validator_sets\x18\x10 \x03(\v2\x18.govnode.v1.ValidatorSetR\x14pendingValidatorSets\x12\x1b\n" +
+	"\tcaller_id\x18\x11 \x01(\tR\bcallerId\"\xea\x02\n" +
 	"\n" +
 	"StateProof\x12!\n" +
 	"\fstate_height\x18\x01 \x01(\x04R\vstateHeight\x12\x10\n" +
