@@ -120,7 +120,7 @@ type Node struct {
 	// pendingKeys are validator keys put in place for a governed key
 	// rotation: the driver signs with the one the set in force names.
 	pendingKeys []crypto.PrivateKey
-	membersMu   sync.Mutex // serialises followMembers and switchIdentity
+	membersMu   sync.Mutex // serialises followMembers, followSet's set swap and switchIdentity
 	self        int
 	safety      driver.SafetyStore
 	evidence    *evidence.Pool // nil for an observer
@@ -499,10 +499,14 @@ func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
 		n.log.Error("validator set in force is not usable by p2p", "epoch", ep.Start, "err", err)
 		return
 	}
+	// Under membersMu, so that a host replacing the running one
+	// (switchIdentity) starts from this set or is given it.
+	n.membersMu.Lock()
 	n.gossipSet.Store(&gossipEpoch{epoch: ep.Start, vs: pvs})
 	if err := n.host.SetValidatorSet(pvs); err != nil {
 		n.log.Error("p2p validator set", "err", err)
 	}
+	n.membersMu.Unlock()
 	// The allow-list follows: the new set's nodes are admitted and
 	// dialed, a removed department's disconnected and refused.
 	n.followMembers(vs)
