@@ -41,12 +41,21 @@ type clientFlags struct {
 	node    string
 	ca      string
 	timeout time.Duration
+
+	// cmd is the command whose --key, --signer, --testnet and
+	// --passphrase-file authenticate its calls (client_auth.go); authOnly
+	// when addAuthFlags defined them (not a tx command's signing flags).
+	cmd      *cobra.Command
+	authOnly bool
+	// authKey is the signer's key when the command loaded it already (tx).
+	authKey crypto.PrivateKey
 }
 
 func addClientFlags(cmd *cobra.Command, cf *clientFlags) {
 	cmd.Flags().StringVar(&cf.node, "node", "", "node API address, host:port or URL (default: api.listen_addr of --home's config, else "+defaultNodeAddr+")")
 	cmd.Flags().StringVar(&cf.ca, "ca", "", "PEM file of the CA certificates that an https:// node's certificate must chain to (default: the system's roots); with a host:port --node, https is used")
 	cmd.Flags().DurationVar(&cf.timeout, "timeout", 15*time.Second, "deadline for each call to the node")
+	addAuthFlags(cmd, cf)
 }
 
 // nodeConn is a resolved node: its base URL and a NodeService client.
@@ -149,7 +158,11 @@ func dialNode(addr string, hc *http.Client) (*nodeConn, error) {
 }
 
 // connect resolves the node of cf and returns a client for it.
+// It authenticates as --signer when the flags name one (client_auth.go).
 func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
+	if cf.authOnly && cf.node == "" {
+		cf.node = cf.testnetNode()
+	}
 	addr, err := c.nodeAddr(cf)
 	if err != nil {
 		return nil, err
@@ -157,7 +170,15 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if cf.ca != "" && strings.HasPrefix(strings.TrimSpace(addr), "http://") {
 		return nil, fmt.Errorf("--ca is for a node served over TLS, but --node %s is plain http: use https://", addr)
 	}
-	hc, err := newNodeHTTPClient(4, cf.ca)
+	u, err := nodeURL(addr)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := c.authenticator(cf, u)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := newNodeHTTPClient(4, cf.ca, cert)
 	if err != nil {
 		return nil, err
 	}
@@ -401,6 +422,7 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
+	cf.authKey = lk.key // the signer authenticates its calls too
 	n, err := c.connect(cf)
 	if err != nil {
 		return err

@@ -45,11 +45,13 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 // newNodeHTTPClient is the HTTP client of the CLI's calls: HTTP/2 over TLS
 // (or HTTP/1.1) to an https:// node, trusting caFile's certificates if
 // given, else the system's; HTTP/1.1 to an http:// one, telling a TLS-only
-// node apart. maxConns bounds the idle connections kept.
-func newNodeHTTPClient(maxConns int, caFile string) (*http.Client, error) {
+// node apart. maxConns bounds the idle connections kept. clientCert, if
+// not nil, gives the client certificate of each TLS handshake
+// (client_auth.go).
+func newNodeHTTPClient(maxConns int, caFile string, clientCert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) (*http.Client, error) {
 	hc := newHTTPClient(maxConns)
 	t := hc.Transport.(*http.Transport)
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetClientCertificate: clientCert}
 	if caFile != "" {
 		pool, err := loadCAFile(caFile)
 		if err != nil {

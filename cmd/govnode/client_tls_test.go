@@ -91,6 +91,13 @@ func TestInitTLS(t *testing.T) {
 // tlsNode runs a one-validator node whose API is served over TLS with the
 // pair of an `init --tls` home, and returns that home and the API address.
 func tlsNode(t *testing.T) (home, addr string) {
+	home, addr, _ = tlsChainNode(t)
+	return home, addr
+}
+
+// tlsChainNode is tlsNode that returns the chain too (its accounts' key
+// files).
+func tlsChainNode(t *testing.T) (home, addr string, ch *nodetest.Chain) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +107,7 @@ func tlsNode(t *testing.T) (home, addr string) {
 	ln.Close()
 	home = filepath.Join(t.TempDir(), "tls-home")
 	mustRun(t, nil, "init", "--home", home, "--insecure-unencrypted", "--tls", "--api.listen-addr", addr)
-	ch := nodetest.NewChain(t, nodetest.Options{ChainID: "tls-chain", Configure: func(c *node.Config) {
+	ch = nodetest.NewChain(t, nodetest.Options{ChainID: "tls-chain", Configure: func(c *node.Config) {
 		c.API.ListenAddr = addr
 		c.API.TLSCertFile = filepath.Join(home, "tls", "server.crt")
 		c.API.TLSKeyFile = filepath.Join(home, "tls", "server.key")
@@ -124,7 +131,7 @@ func tlsNode(t *testing.T) (home, addr string) {
 			t.Error("node did not stop")
 		}
 	})
-	return home, addr
+	return home, addr, ch
 }
 
 // The CLI reaches a node over TLS given the CA (--node https://…, a

@@ -88,7 +88,8 @@ containing a path separator or ending in .key).`,
 	}
 	cmd.PersistentFlags().StringVar(&ko.dir, "keyring-dir", "", "directory of key files (default <home>/keys)")
 	cmd.AddCommand(newKeysNewCmd(c, ko), newKeysShowCmd(c, ko), newKeysListCmd(c, ko),
-		newKeysExportCmd(c, ko), newKeysImportCmd(c, ko), newKeysPendingCmd(c), newKeysPromoteCmd(c))
+		newKeysExportCmd(c, ko), newKeysImportCmd(c, ko), newKeysPendingCmd(c), newKeysPromoteCmd(c),
+		newKeysClientCertCmd(c, ko))
 	return cmd
 }
 

@@ -80,15 +80,21 @@ type proveFlags struct {
 func addProveFlags(cmd *cobra.Command, pf *proveFlags) {
 	cmd.Flags().BoolVar(&pf.prove, "prove", false, "ask for a proof and verify it against a committed header and its commit certificate")
 	cmd.Flags().StringVar(&pf.genesis, "genesis", "", "genesis file whose validator set --prove trusts (default: --testnet's, else the home's)")
-	cmd.Flags().StringVar(&pf.testnet, "testnet", "", "local test network directory (its genesis.json anchors --prove)")
+	if cmd.Flags().Lookup("testnet") == nil { // else addClientFlags defined it, for authentication too
+		cmd.Flags().StringVar(&pf.testnet, "testnet", "", "local test network directory (its genesis.json anchors --prove)")
+	}
 }
 
 // anchor finds the genesis that --prove trusts. Without one, the validator
 // set in the answer is used and a warning says so.
 func (c *cli) anchor(cmd *cobra.Command, pf *proveFlags) (*trustAnchor, error) {
 	path := pf.genesis
-	if path == "" && pf.testnet != "" {
-		path = filepath.Join(pf.testnet, "genesis.json")
+	testnet := pf.testnet
+	if testnet == "" {
+		testnet, _ = cmd.Flags().GetString("testnet")
+	}
+	if path == "" && testnet != "" {
+		path = filepath.Join(testnet, "genesis.json")
 	}
 	if path == "" {
 		cfg, err := c.homeConfig()
