@@ -25,6 +25,10 @@ func TestStreamEndsWhenCallerChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The check a stream makes: its certificate's expiry ends it too.
+	if err := caller.recheck(now.Add(2 * time.Hour)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("recheck after NotAfter: %v, want expired", err)
+	}
 	commits := NewHeightNotifier(0)
 	s := &Server{d: Deps{Commits: commits, Done: make(chan struct{})}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
