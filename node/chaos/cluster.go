@@ -311,9 +311,13 @@ func (c *Cluster) Start(i int, env []string, byzantine bool) error {
 	// ip netns exec enters the namespace and execs the node, so the pid is
 	// the node's own. The API and metrics are on the namespace address,
 	// not loopback: plaintext there needs --api.insecure and
-	// --metrics.insecure (the namespaces are a closed test network).
+	// --metrics.insecure (the namespaces are a closed test network). The
+	// harness is the network's one application host, calling every node
+	// from one address at the load's rate and reading every block at the
+	// end, as a department's trusted application would: the per-address
+	// rate limit, meant for anonymous callers, is off for it.
 	cmd := exec.Command("ip", "netns", "exec", c.Net.NodeNS(i), bin, "start", "--home", c.home(i), "--log-format", "json",
-		"--api.insecure", "--metrics.insecure")
+		"--api.insecure", "--metrics.insecure", "--api.rate-limit-address-rps", "0")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
