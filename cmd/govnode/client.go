@@ -62,6 +62,11 @@ func addClientFlags(cmd *cobra.Command, cf *clientFlags) {
 type nodeConn struct {
 	url    string
 	client govnodev1connect.NodeServiceClient
+	// hc is the HTTP client behind client; authenticated says its TLS
+	// handshakes present a client certificate issued per connection
+	// (client_auth.go), which a new connection renews.
+	hc            *http.Client
+	authenticated bool
 }
 
 // nodeURL turns "host:port" or a URL into the base URL of the API.
@@ -154,7 +159,7 @@ func dialNode(addr string, hc *http.Client) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &nodeConn{url: u, client: govnodev1connect.NewNodeServiceClient(hc, u)}, nil
+	return &nodeConn{url: u, client: govnodev1connect.NewNodeServiceClient(hc, u), hc: hc}, nil
 }
 
 // connect resolves the node of cf and returns a client for it.
@@ -182,7 +187,12 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dialNode(addr, hc)
+	n, err := dialNode(addr, hc)
+	if err != nil {
+		return nil, err
+	}
+	n.authenticated = cert != nil && strings.HasPrefix(u, "https://")
+	return n, nil
 }
 
 // callCtx bounds one call by --timeout.

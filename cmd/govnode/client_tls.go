@@ -77,6 +77,14 @@ type tlsPortDetector struct{ next http.RoundTripper }
 // port.
 const tlsPortAnswer = "Client sent an HTTP request to an HTTPS server"
 
+// CloseIdleConnections closes the transport's idle connections
+// (http.Client.CloseIdleConnections reaches it only through this).
+func (d tlsPortDetector) CloseIdleConnections() {
+	if c, ok := d.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (d tlsPortDetector) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := d.next.RoundTrip(req)
 	if err != nil || req.URL.Scheme != "http" || resp.StatusCode != http.StatusBadRequest || resp.ProtoMinor != 0 || resp.ProtoMajor != 1 {

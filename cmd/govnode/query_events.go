@@ -63,10 +63,17 @@ func retryable(err error) bool {
 	return true
 }
 
+// certRenewGap is how long a stream must have run on a client certificate
+// before an Unauthenticated end is taken for its expiry and answered with
+// a new connection (a fresh certificate); an Unauthenticated answer sooner
+// after a renewal is the node refusing the identity, and final.
+var certRenewGap = 10 * time.Second
+
 func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn, o *eventsOpts) error {
 	next := o.from
 	backoff := 250 * time.Millisecond
 	w := cmd.OutOrStdout()
+	since := time.Now() // the current connection's client certificate is from then on
 	for {
 		stream, err := n.client.StreamEvents(ctx, connect.NewRequest(&pb.StreamEventsRequest{FromHeight: next}))
 		if err == nil {
@@ -106,6 +113,15 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 		}
 		if err == nil {
 			err = errors.New("stream ended")
+		}
+		// The node ends an authenticated stream when its client
+		// certificate expires (each connection's is short-lived): a new
+		// connection issues a fresh one.
+		if o.reconnect && n.authenticated && n.hc != nil && connect.CodeOf(err) == connect.CodeUnauthenticated && time.Since(since) >= certRenewGap {
+			warn(cmd, "event stream ended (%v); reconnecting with a fresh client certificate, resuming at height %d", err, next)
+			n.hc.CloseIdleConnections()
+			since = time.Now()
+			continue
 		}
 		if !o.reconnect || !retryable(err) {
 			return fmt.Errorf("%w (resume with --from %d)", rpcError("stream events", n, err), next)
