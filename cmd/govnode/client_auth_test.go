@@ -42,6 +42,13 @@ func TestAuthenticatedCallsOverTLS(t *testing.T) {
 	if strings.Contains(r.out, off.ID) {
 		t.Fatalf("anonymous status names a caller:\n%s", r.out)
 	}
+	// The text output says who the node took the caller for.
+	if r := mustRun(t, nil, "status", "--node", node, "--ca", ca, "--key", off.KeyFile, "--signer", off.ID); !strings.Contains(r.out, "caller        identity "+off.ID) {
+		t.Fatalf("status text as %s:\n%s", off.ID, r.out)
+	}
+	if r := mustRun(t, nil, "status", "--node", node, "--ca", ca); !strings.Contains(r.out, "caller        anonymous") {
+		t.Fatalf("anonymous status text:\n%s", r.out)
+	}
 	// A query command authenticates the same way.
 	mustRun(t, nil, "query", "identity", off.ID, "--node", node, "--ca", ca, "--key", off.KeyFile, "--signer", off.ID)
 

@@ -69,6 +69,11 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 		role = fmt.Sprintf("validator %d", st.GetValidatorIndex())
 	}
 	fmt.Fprintf(w, "node          %s (%s) at %s, version %s\n", termText(st.GetNodeId()), role, termText(n.url), termText(st.GetVersion()))
+	caller := "anonymous"
+	if id := st.GetCallerId(); id != "" {
+		caller = "identity " + termText(id) + " (authenticated by client certificate)"
+	}
+	fmt.Fprintf(w, "caller        %s\n", caller)
 	fmt.Fprintf(w, "chain         %s (%s faults, genesis %x)\n", termText(st.GetChainId()), termText(st.GetFaultModel()), st.GetGenesisHash())
 	fmt.Fprintf(w, "height        %d\n", st.GetHeight())
 	fmt.Fprintf(w, "last block    %x\n", st.GetLastBlockHash())
