@@ -143,19 +143,22 @@ func TestSetMembershipRemovesMember(t *testing.T) {
 	p2ptest.Eventually(t, 10*time.Second, "the removed member's redial refused", func() bool {
 		return n0.Stats().ConnsRefused > refused0
 	})
-	if !p2ptest.Connected(n2, n0.ID()) {
-		// Not connected: as expected. Hold it for a while: no redial gets
-		// through, and neither remaining member dials it.
-		deadline := time.Now().Add(1500 * time.Millisecond)
-		for time.Now().Before(deadline) {
-			if hostConnected(n0, n2.ID()) || hostConnected(n1, n2.ID()) {
-				t.Fatal("the removed member got a connection through")
-			}
-			time.Sleep(20 * time.Millisecond)
+	// Hold it for a while: no redial gets through, and neither remaining
+	// member dials it. The removed node itself may glimpse a connection
+	// for the moment between the handshake its redial completes (QUIC
+	// finishes it on the dialer's side first) and member 0's gater
+	// closing it; what counts is that no member holds one, and that the
+	// removed node does not keep one.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if hostConnected(n0, n2.ID()) || hostConnected(n1, n2.ID()) {
+			t.Fatal("the removed member got a connection through")
 		}
-	} else {
-		t.Fatal("the removed member believes it is connected to member 0")
+		time.Sleep(20 * time.Millisecond)
 	}
+	p2ptest.Eventually(t, 3*time.Second, "the removed member holds no connection to member 0", func() bool {
+		return !p2ptest.Connected(n2, n0.ID())
+	})
 	if want := sorted(n0.ID(), n1.ID()); !slices.Equal(p2p.AllowedPeers(n0), want) {
 		t.Fatalf("allowed set %v, want %v", p2p.AllowedPeers(n0), want)
 	}
