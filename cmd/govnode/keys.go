@@ -389,21 +389,9 @@ effect: from then on it holds both keys and signs with the one the validator
 set in force names (ARCHITECTURE.md §5, governance).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := keystore.ParseKind(kind)
-			if err != nil || k == keystore.KindAccount {
-				return fmt.Errorf("--kind %q: want validator or node", kind)
-			}
-			cfgPath := filepath.Join(c.home, configFileName)
-			cfg, err := node.LoadConfig(cfgPath)
+			k, cur, err := c.homeKeyFile(kind)
 			if err != nil {
-				return fmt.Errorf("read node home: %w", err)
-			}
-			cur := cfg.ResolvePath(cfg.NodeKeyFile)
-			if k == keystore.KindValidator {
-				if cfg.ValidatorKeyFile == "" {
-					return fmt.Errorf("%s has no validator_key_file: an observer has no consensus key to rotate", cfgPath)
-				}
-				cur = cfg.ResolvePath(cfg.ValidatorKeyFile)
+				return err
 			}
 			curInfo, err := keystore.LoadPublic(cur)
 			if err != nil {
@@ -470,3 +458,25 @@ set in force names (ARCHITECTURE.md §5, governance).`,
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// homeKeyFile is the key file of kind (validator or node) that the home's
+// config.toml names: the current key a rotation replaces (`keys pending`,
+// `keys promote`).
+func (c *cli) homeKeyFile(kind string) (keystore.Kind, string, error) {
+	k, err := keystore.ParseKind(kind)
+	if err != nil || k == keystore.KindAccount {
+		return "", "", fmt.Errorf("--kind %q: want validator or node", kind)
+	}
+	cfgPath := filepath.Join(c.home, configFileName)
+	cfg, err := node.LoadConfig(cfgPath)
+	if err != nil {
+		return "", "", fmt.Errorf("read node home: %w", err)
+	}
+	if k == keystore.KindNode {
+		return k, cfg.ResolvePath(cfg.NodeKeyFile), nil
+	}
+	if cfg.ValidatorKeyFile == "" {
+		return "", "", fmt.Errorf("%s has no validator_key_file: an observer has no consensus key to rotate", cfgPath)
+	}
+	return k, cfg.ResolvePath(cfg.ValidatorKeyFile), nil
+}

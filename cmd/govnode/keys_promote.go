@@ -14,7 +14,6 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
-	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -40,21 +39,9 @@ It refuses while the rotation is not in force, so a key still needed is never
 retired.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := keystore.ParseKind(kind)
-			if err != nil || k == keystore.KindAccount {
-				return fmt.Errorf("--kind %q: want validator or node", kind)
-			}
-			cfgPath := filepath.Join(c.home, configFileName)
-			cfg, err := node.LoadConfig(cfgPath)
+			k, cur, err := c.homeKeyFile(kind)
 			if err != nil {
-				return fmt.Errorf("read node home: %w", err)
-			}
-			cur := cfg.ResolvePath(cfg.NodeKeyFile)
-			if k == keystore.KindValidator {
-				if cfg.ValidatorKeyFile == "" {
-					return fmt.Errorf("%s has no validator_key_file: an observer has no consensus key", cfgPath)
-				}
-				cur = cfg.ResolvePath(cfg.ValidatorKeyFile)
+				return err
 			}
 			pending := keystore.PendingPath(cur)
 			pinfo, err := keystore.LoadPublic(pending)
