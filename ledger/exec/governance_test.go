@@ -369,20 +369,7 @@ func TestAddDepartmentValidatorIdentityIDTaken(t *testing.T) {
 // and a pair signed in the genesis domain does not verify.
 func TestSubmitEvidenceAfterSetChange(t *testing.T) {
 	e := newEnv(t, 4)
-	e.ok("d0.admin", propose("p1", 100, addDept("d4")))
-	for _, a := range []string{"d0.admin", "d1.admin", "d2.admin"} {
-		e.ok(a, vote("p1", true))
-	}
-	vs, err := exec.ValidatorSet(e.c.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := vs.GetEffectiveHeight()
-	for e.c.Height < start+1 {
-		if _, err := e.c.Apply(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	start := e.addD4InForce(t, 1)
 	k2 := e.f.Consensus[2]
 	in := func(domain string, view uint64, block string) *pb.Vote {
 		h := hash(block)
@@ -407,20 +394,7 @@ func TestSubmitEvidenceAfterSetChange(t *testing.T) {
 // a vote below its epoch's first height are refused.
 func TestSubmitEvidenceOfASuffix(t *testing.T) {
 	e := newEnv(t, 4)
-	e.ok("d0.admin", propose("p1", 100, addDept("d4")))
-	for _, a := range []string{"d0.admin", "d1.admin", "d2.admin"} {
-		e.ok(a, vote("p1", true))
-	}
-	vs, err := exec.ValidatorSet(e.c.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := vs.GetEffectiveHeight()
-	for e.c.Height < start+2 {
-		if _, err := e.c.Apply(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	start := e.addD4InForce(t, 2)
 	k2 := e.f.Consensus[2]
 	suffix := func(view, height uint64, block string) *pb.Vote {
 		h := hash(block)
@@ -455,4 +429,26 @@ func TestSubmitEvidenceOfASuffix(t *testing.T) {
 	if ev, err := exec.Evidence(e.c.Store, "d2", 4, start+1); err != nil || ev.GetEpoch() != 0 || ev.Epoch == nil {
 		t.Fatalf("recorded evidence %v, %v", ev, err)
 	}
+}
+
+// addD4InForce passes the addition of department d4 and applies empty
+// blocks up to past its effective height, which it returns: the chain is
+// then at that height + past.
+func (e *env) addD4InForce(t *testing.T, past uint64) uint64 {
+	t.Helper()
+	e.ok("d0.admin", propose("p1", 100, addDept("d4")))
+	for _, a := range []string{"d0.admin", "d1.admin", "d2.admin"} {
+		e.ok(a, vote("p1", true))
+	}
+	vs, err := exec.ValidatorSet(e.c.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := vs.GetEffectiveHeight()
+	for e.c.Height < start+past {
+		if _, err := e.c.Apply(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return start
 }
