@@ -322,9 +322,10 @@ func addDepartmentArgs(file, dept, name, consKey, peerID, nodeHome, admin, admin
 		}
 		return m, checkNewDepartment(m)
 	}
-	for flag, v := range map[string]string{"department": dept, "admin": admin, "admin-key": adminKey} {
-		if v == "" {
-			return nil, fmt.Errorf("--%s is required (or give --file)", flag)
+	// In a fixed order: the first missing flag is the one named.
+	for _, f := range []struct{ flag, v string }{{"department", dept}, {"admin", admin}, {"admin-key", adminKey}} {
+		if f.v == "" {
+			return nil, fmt.Errorf("--%s is required (or give --file)", f.flag)
 		}
 	}
 	d := &pb.Department{Id: dept, Name: name, Addrs: addrs}
