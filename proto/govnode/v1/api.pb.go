@@ -28,6 +28,11 @@ type SubmitTxRequest struct {
 	WaitForCommit bool   `protobuf:"varint,2,opt,name=wait_for_commit,json=waitForCommit,proto3" json:"wait_for_commit,omitempty"`
 	// wait_timeout_ms bounds the wait (the server caps it).
 	WaitTimeoutMs uint64 `protobuf:"varint,3,opt,name=wait_timeout_ms,json=waitTimeoutMs,proto3" json:"wait_timeout_ms,omitempty"`
+	// payloads are the contents of a CreateRecord or AmendRecord of a
+	// protected record type: exactly one, whose commitment is the action's
+	// content_hash. The node stores it beside the chain before it admits
+	// the tx; the tx itself never carries protected content.
+	Payloads      []*Payload `protobuf:"bytes,4,rep,name=payloads,proto3" json:"payloads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -81,6 +86,13 @@ func (x *SubmitTxRequest) GetWaitTimeoutMs() uint64 {
 		return x.WaitTimeoutMs
 	}
 	return 0
+}
+
+func (x *SubmitTxRequest) GetPayloads() []*Payload {
+	if x != nil {
+		return x.Payloads
+	}
+	return nil
 }
 
 type SubmitTxResponse struct {
@@ -966,10 +978,18 @@ type QueryRecordRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	RecordId string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	// with_versions returns every version, oldest first.
-	WithVersions  bool `protobuf:"varint,2,opt,name=with_versions,json=withVersions,proto3" json:"with_versions,omitempty"`
-	Prove         bool `protobuf:"varint,3,opt,name=prove,proto3" json:"prove,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WithVersions bool `protobuf:"varint,2,opt,name=with_versions,json=withVersions,proto3" json:"with_versions,omitempty"`
+	Prove        bool `protobuf:"varint,3,opt,name=prove,proto3" json:"prove,omitempty"`
+	// include_content asks for a protected record's content (the latest
+	// version's, or every version's with with_versions). The caller must be
+	// authenticated and entitled; the node first commits an access entry
+	// with purpose and legal_basis (docs/ARCHITECTURE.md §6, "Who can read
+	// what"). A public record's content is always in versions.
+	IncludeContent bool   `protobuf:"varint,4,opt,name=include_content,json=includeContent,proto3" json:"include_content,omitempty"`
+	Purpose        string `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	LegalBasis     string `protobuf:"bytes,6,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *QueryRecordRequest) Reset() {
@@ -1023,12 +1043,39 @@ func (x *QueryRecordRequest) GetProve() bool {
 	return false
 }
 
+func (x *QueryRecordRequest) GetIncludeContent() bool {
+	if x != nil {
+		return x.IncludeContent
+	}
+	return false
+}
+
+func (x *QueryRecordRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *QueryRecordRequest) GetLegalBasis() string {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return ""
+}
+
 type QueryRecordResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Record        *Record                `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
-	Versions      []*RecordVersion       `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
-	Height        uint64                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
-	Proof         *StateProof            `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Record   *Record                `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	Versions []*RecordVersion       `protobuf:"bytes,2,rep,name=versions,proto3" json:"versions,omitempty"`
+	Height   uint64                 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	Proof    *StateProof            `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`
+	// contents are a protected record's contents, when include_content was
+	// asked and granted; each verifies against its version's content_hash
+	// (crypto.PayloadCommitment).
+	Contents []*RecordContent `protobuf:"bytes,5,rep,name=contents,proto3" json:"contents,omitempty"`
+	// access is the committed access entry that released contents.
+	Access        *AccessReceipt `protobuf:"bytes,6,opt,name=access,proto3" json:"access,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1091,19 +1138,151 @@ func (x *QueryRecordResponse) GetProof() *StateProof {
 	return nil
 }
 
+func (x *QueryRecordResponse) GetContents() []*RecordContent {
+	if x != nil {
+		return x.Contents
+	}
+	return nil
+}
+
+func (x *QueryRecordResponse) GetAccess() *AccessReceipt {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+// RecordContent is one protected version's content.
+type RecordContent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Payload       *Payload               `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordContent) Reset() {
+	*x = RecordContent{}
+	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordContent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordContent) ProtoMessage() {}
+
+func (x *RecordContent) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordContent.ProtoReflect.Descriptor instead.
+func (*RecordContent) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RecordContent) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *RecordContent) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RecordContent) GetPayload() *Payload {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
+// AccessReceipt names the committed RecordAccesses tx that logged a
+// release.
+type AccessReceipt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TxHash        []byte                 `protobuf:"bytes,1,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	Height        uint64                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessReceipt) Reset() {
+	*x = AccessReceipt{}
+	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessReceipt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessReceipt) ProtoMessage() {}
+
+func (x *AccessReceipt) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessReceipt.ProtoReflect.Descriptor instead.
+func (*AccessReceipt) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AccessReceipt) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *AccessReceipt) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 type QueryAccessLogRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// record_id, or subject_id for every record of a subject.
-	RecordId      string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	SubjectId     string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
-	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	RecordId  string `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	SubjectId string `protobuf:"bytes,2,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Limit     uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// prove adds a proof of each entry (its state key) against one
+	// committed header.
+	Prove         bool `protobuf:"varint,4,opt,name=prove,proto3" json:"prove,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueryAccessLogRequest) Reset() {
 	*x = QueryAccessLogRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	mi := &file_govnode_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1294,7 @@ func (x *QueryAccessLogRequest) String() string {
 func (*QueryAccessLogRequest) ProtoMessage() {}
 
 func (x *QueryAccessLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	mi := &file_govnode_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1307,7 @@ func (x *QueryAccessLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryAccessLogRequest.ProtoReflect.Descriptor instead.
 func (*QueryAccessLogRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueryAccessLogRequest) GetRecordId() string {
@@ -1152,17 +1331,26 @@ func (x *QueryAccessLogRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *QueryAccessLogRequest) GetProve() bool {
+	if x != nil {
+		return x.Prove
+	}
+	return false
+}
+
 type QueryAccessLogResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	Height        uint64                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	Height  uint64                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// proofs, with prove, one per entry in the same order.
+	Proofs        []*StateProof `protobuf:"bytes,3,rep,name=proofs,proto3" json:"proofs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueryAccessLogResponse) Reset() {
 	*x = QueryAccessLogResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	mi := &file_govnode_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1362,7 @@ func (x *QueryAccessLogResponse) String() string {
 func (*QueryAccessLogResponse) ProtoMessage() {}
 
 func (x *QueryAccessLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	mi := &file_govnode_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1375,7 @@ func (x *QueryAccessLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryAccessLogResponse.ProtoReflect.Descriptor instead.
 func (*QueryAccessLogResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *QueryAccessLogResponse) GetEntries() []*AccessEntry {
@@ -1204,6 +1392,13 @@ func (x *QueryAccessLogResponse) GetHeight() uint64 {
 	return 0
 }
 
+func (x *QueryAccessLogResponse) GetProofs() []*StateProof {
+	if x != nil {
+		return x.Proofs
+	}
+	return nil
+}
+
 type QueryContractRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContractId    string                 `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
@@ -1214,7 +1409,7 @@ type QueryContractRequest struct {
 
 func (x *QueryContractRequest) Reset() {
 	*x = QueryContractRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[16]
+	mi := &file_govnode_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1421,7 @@ func (x *QueryContractRequest) String() string {
 func (*QueryContractRequest) ProtoMessage() {}
 
 func (x *QueryContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[16]
+	mi := &file_govnode_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1434,7 @@ func (x *QueryContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryContractRequest.ProtoReflect.Descriptor instead.
 func (*QueryContractRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueryContractRequest) GetContractId() string {
@@ -1267,7 +1462,7 @@ type QueryContractResponse struct {
 
 func (x *QueryContractResponse) Reset() {
 	*x = QueryContractResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[17]
+	mi := &file_govnode_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1474,7 @@ func (x *QueryContractResponse) String() string {
 func (*QueryContractResponse) ProtoMessage() {}
 
 func (x *QueryContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[17]
+	mi := &file_govnode_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1487,7 @@ func (x *QueryContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryContractResponse.ProtoReflect.Descriptor instead.
 func (*QueryContractResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryContractResponse) GetContract() *Contract {
@@ -1326,7 +1521,7 @@ type QueryProposalRequest struct {
 
 func (x *QueryProposalRequest) Reset() {
 	*x = QueryProposalRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[18]
+	mi := &file_govnode_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1533,7 @@ func (x *QueryProposalRequest) String() string {
 func (*QueryProposalRequest) ProtoMessage() {}
 
 func (x *QueryProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[18]
+	mi := &file_govnode_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1546,7 @@ func (x *QueryProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryProposalRequest.ProtoReflect.Descriptor instead.
 func (*QueryProposalRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueryProposalRequest) GetProposalId() string {
@@ -1379,7 +1574,7 @@ type QueryProposalResponse struct {
 
 func (x *QueryProposalResponse) Reset() {
 	*x = QueryProposalResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[19]
+	mi := &file_govnode_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1391,7 +1586,7 @@ func (x *QueryProposalResponse) String() string {
 func (*QueryProposalResponse) ProtoMessage() {}
 
 func (x *QueryProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[19]
+	mi := &file_govnode_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1404,7 +1599,7 @@ func (x *QueryProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryProposalResponse.ProtoReflect.Descriptor instead.
 func (*QueryProposalResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QueryProposalResponse) GetProposal() *GovProposal {
@@ -1438,7 +1633,7 @@ type QueryStateRequest struct {
 
 func (x *QueryStateRequest) Reset() {
 	*x = QueryStateRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[20]
+	mi := &file_govnode_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +1645,7 @@ func (x *QueryStateRequest) String() string {
 func (*QueryStateRequest) ProtoMessage() {}
 
 func (x *QueryStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[20]
+	mi := &file_govnode_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +1658,7 @@ func (x *QueryStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStateRequest.ProtoReflect.Descriptor instead.
 func (*QueryStateRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueryStateRequest) GetKey() []byte {
@@ -1492,7 +1687,7 @@ type QueryStateResponse struct {
 
 func (x *QueryStateResponse) Reset() {
 	*x = QueryStateResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[21]
+	mi := &file_govnode_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1699,7 @@ func (x *QueryStateResponse) String() string {
 func (*QueryStateResponse) ProtoMessage() {}
 
 func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[21]
+	mi := &file_govnode_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1712,7 @@ func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStateResponse.ProtoReflect.Descriptor instead.
 func (*QueryStateResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *QueryStateResponse) GetValue() []byte {
@@ -1549,15 +1744,31 @@ func (x *QueryStateResponse) GetProof() *StateProof {
 }
 
 type StreamEventsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FromHeight    uint64                 `protobuf:"varint,1,opt,name=from_height,json=fromHeight,proto3" json:"from_height,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	FromHeight uint64                 `protobuf:"varint,1,opt,name=from_height,json=fromHeight,proto3" json:"from_height,omitempty"`
+	// Filters (each at most 32 ids; an empty list does not filter): with
+	// any set, only record events whose type, issuing or acting department,
+	// and subject match are sent (docs/ARCHITECTURE.md §6, "Inter-agency
+	// sync"); every block still gets a response, so a client knows how far
+	// it has read.
+	RecordTypes   []string `protobuf:"bytes,2,rep,name=record_types,json=recordTypes,proto3" json:"record_types,omitempty"`
+	DepartmentIds []string `protobuf:"bytes,3,rep,name=department_ids,json=departmentIds,proto3" json:"department_ids,omitempty"`
+	SubjectIds    []string `protobuf:"bytes,4,rep,name=subject_ids,json=subjectIds,proto3" json:"subject_ids,omitempty"`
+	// include_content asks for the content of the protected records in the
+	// events sent (created and amended versions), released as QueryRecord
+	// releases it: to an authenticated, entitled caller, each delivery
+	// logged on chain first. Records the caller is not entitled to come
+	// without content, and the refusal is counted and logged by the node.
+	IncludeContent bool   `protobuf:"varint,5,opt,name=include_content,json=includeContent,proto3" json:"include_content,omitempty"`
+	Purpose        string `protobuf:"bytes,6,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	LegalBasis     string `protobuf:"bytes,7,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[22]
+	mi := &file_govnode_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1780,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[22]
+	mi := &file_govnode_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1793,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *StreamEventsRequest) GetFromHeight() uint64 {
@@ -1592,18 +1803,64 @@ func (x *StreamEventsRequest) GetFromHeight() uint64 {
 	return 0
 }
 
+func (x *StreamEventsRequest) GetRecordTypes() []string {
+	if x != nil {
+		return x.RecordTypes
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetDepartmentIds() []string {
+	if x != nil {
+		return x.DepartmentIds
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetSubjectIds() []string {
+	if x != nil {
+		return x.SubjectIds
+	}
+	return nil
+}
+
+func (x *StreamEventsRequest) GetIncludeContent() bool {
+	if x != nil {
+		return x.IncludeContent
+	}
+	return false
+}
+
+func (x *StreamEventsRequest) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *StreamEventsRequest) GetLegalBasis() string {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return ""
+}
+
 type StreamEventsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Height        uint64                 `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
-	BlockHash     []byte                 `protobuf:"bytes,2,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
-	Events        []*Event               `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Height    uint64                 `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
+	BlockHash []byte                 `protobuf:"bytes,2,opt,name=block_hash,json=blockHash,proto3" json:"block_hash,omitempty"`
+	Events    []*Event               `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	// contents of the protected versions in events, with include_content.
+	Contents []*RecordContent `protobuf:"bytes,4,rep,name=contents,proto3" json:"contents,omitempty"`
+	// access is the committed access entry that released contents.
+	Access        *AccessReceipt `protobuf:"bytes,5,opt,name=access,proto3" json:"access,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[23]
+	mi := &file_govnode_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1872,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[23]
+	mi := &file_govnode_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1885,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StreamEventsResponse) GetHeight() uint64 {
@@ -1652,16 +1909,31 @@ func (x *StreamEventsResponse) GetEvents() []*Event {
 	return nil
 }
 
+func (x *StreamEventsResponse) GetContents() []*RecordContent {
+	if x != nil {
+		return x.Contents
+	}
+	return nil
+}
+
+func (x *StreamEventsResponse) GetAccess() *AccessReceipt {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
 var File_govnode_v1_api_proto protoreflect.FileDescriptor
 
 const file_govnode_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/api.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"q\n" +
+	"govnode.v1\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"\xa2\x01\n" +
 	"\x0fSubmitTxRequest\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\fR\x02tx\x12&\n" +
 	"\x0fwait_for_commit\x18\x02 \x01(\bR\rwaitForCommit\x12&\n" +
-	"\x0fwait_timeout_ms\x18\x03 \x01(\x04R\rwaitTimeoutMs\"\x8f\x01\n" +
+	"\x0fwait_timeout_ms\x18\x03 \x01(\x04R\rwaitTimeoutMs\x12/\n" +
+	"\bpayloads\x18\x04 \x03(\v2\x13.govnode.v1.PayloadR\bpayloads\"\x8f\x01\n" +
 	"\x10SubmitTxResponse\x12\x17\n" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x1c\n" +
 	"\tcommitted\x18\x02 \x01(\bR\tcommitted\x12\x16\n" +
@@ -1742,24 +2014,39 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\bidentity\x18\x01 \x01(\v2\x14.govnode.v1.IdentityR\bidentity\x128\n" +
 	"\vcredentials\x18\x02 \x03(\v2\x16.govnode.v1.CredentialR\vcredentials\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12,\n" +
-	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"l\n" +
+	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"\xd0\x01\n" +
 	"\x12QueryRecordRequest\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12#\n" +
 	"\rwith_versions\x18\x02 \x01(\bR\fwithVersions\x12\x14\n" +
-	"\x05prove\x18\x03 \x01(\bR\x05prove\"\xbe\x01\n" +
+	"\x05prove\x18\x03 \x01(\bR\x05prove\x12'\n" +
+	"\x0finclude_content\x18\x04 \x01(\bR\x0eincludeContent\x12\x18\n" +
+	"\apurpose\x18\x05 \x01(\tR\apurpose\x12\x1f\n" +
+	"\vlegal_basis\x18\x06 \x01(\tR\n" +
+	"legalBasis\"\xa8\x02\n" +
 	"\x13QueryRecordResponse\x12*\n" +
 	"\x06record\x18\x01 \x01(\v2\x12.govnode.v1.RecordR\x06record\x125\n" +
 	"\bversions\x18\x02 \x03(\v2\x19.govnode.v1.RecordVersionR\bversions\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12,\n" +
-	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"i\n" +
+	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\x125\n" +
+	"\bcontents\x18\x05 \x03(\v2\x19.govnode.v1.RecordContentR\bcontents\x121\n" +
+	"\x06access\x18\x06 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access\"u\n" +
+	"\rRecordContent\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12-\n" +
+	"\apayload\x18\x03 \x01(\v2\x13.govnode.v1.PayloadR\apayload\"@\n" +
+	"\rAccessReceipt\x12\x17\n" +
+	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\"\x7f\n" +
 	"\x15QueryAccessLogRequest\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\rR\x05limit\"c\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\x12\x14\n" +
+	"\x05prove\x18\x04 \x01(\bR\x05prove\"\x93\x01\n" +
 	"\x16QueryAccessLogResponse\x121\n" +
 	"\aentries\x18\x01 \x03(\v2\x17.govnode.v1.AccessEntryR\aentries\x12\x16\n" +
-	"\x06height\x18\x02 \x01(\x04R\x06height\"M\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\x12.\n" +
+	"\x06proofs\x18\x03 \x03(\v2\x16.govnode.v1.StateProofR\x06proofs\"M\n" +
 	"\x14QueryContractRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12\x14\n" +
@@ -1783,15 +2070,25 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12,\n" +
-	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"6\n" +
+	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"\x85\x02\n" +
 	"\x13StreamEventsRequest\x12\x1f\n" +
 	"\vfrom_height\x18\x01 \x01(\x04R\n" +
-	"fromHeight\"x\n" +
+	"fromHeight\x12!\n" +
+	"\frecord_types\x18\x02 \x03(\tR\vrecordTypes\x12%\n" +
+	"\x0edepartment_ids\x18\x03 \x03(\tR\rdepartmentIds\x12\x1f\n" +
+	"\vsubject_ids\x18\x04 \x03(\tR\n" +
+	"subjectIds\x12'\n" +
+	"\x0finclude_content\x18\x05 \x01(\bR\x0eincludeContent\x12\x18\n" +
+	"\apurpose\x18\x06 \x01(\tR\apurpose\x12\x1f\n" +
+	"\vlegal_basis\x18\a \x01(\tR\n" +
+	"legalBasis\"\xe2\x01\n" +
 	"\x14StreamEventsResponse\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x1d\n" +
 	"\n" +
 	"block_hash\x18\x02 \x01(\fR\tblockHash\x12)\n" +
-	"\x06events\x18\x03 \x03(\v2\x11.govnode.v1.EventR\x06events2\xe7\x06\n" +
+	"\x06events\x18\x03 \x03(\v2\x11.govnode.v1.EventR\x06events\x125\n" +
+	"\bcontents\x18\x04 \x03(\v2\x19.govnode.v1.RecordContentR\bcontents\x121\n" +
+	"\x06access\x18\x05 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access2\xe7\x06\n" +
 	"\vNodeService\x12E\n" +
 	"\bSubmitTx\x12\x1b.govnode.v1.SubmitTxRequest\x1a\x1c.govnode.v1.SubmitTxResponse\x12<\n" +
 	"\x05GetTx\x12\x18.govnode.v1.GetTxRequest\x1a\x19.govnode.v1.GetTxResponse\x12E\n" +
@@ -1818,7 +2115,7 @@ func file_govnode_v1_api_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_api_proto_rawDescData
 }
 
-var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_govnode_v1_api_proto_goTypes = []any{
 	(*SubmitTxRequest)(nil),        // 0: govnode.v1.SubmitTxRequest
 	(*SubmitTxResponse)(nil),       // 1: govnode.v1.SubmitTxResponse
@@ -1834,82 +2131,92 @@ var file_govnode_v1_api_proto_goTypes = []any{
 	(*QueryIdentityResponse)(nil),  // 11: govnode.v1.QueryIdentityResponse
 	(*QueryRecordRequest)(nil),     // 12: govnode.v1.QueryRecordRequest
 	(*QueryRecordResponse)(nil),    // 13: govnode.v1.QueryRecordResponse
-	(*QueryAccessLogRequest)(nil),  // 14: govnode.v1.QueryAccessLogRequest
-	(*QueryAccessLogResponse)(nil), // 15: govnode.v1.QueryAccessLogResponse
-	(*QueryContractRequest)(nil),   // 16: govnode.v1.QueryContractRequest
-	(*QueryContractResponse)(nil),  // 17: govnode.v1.QueryContractResponse
-	(*QueryProposalRequest)(nil),   // 18: govnode.v1.QueryProposalRequest
-	(*QueryProposalResponse)(nil),  // 19: govnode.v1.QueryProposalResponse
-	(*QueryStateRequest)(nil),      // 20: govnode.v1.QueryStateRequest
-	(*QueryStateResponse)(nil),     // 21: govnode.v1.QueryStateResponse
-	(*StreamEventsRequest)(nil),    // 22: govnode.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),   // 23: govnode.v1.StreamEventsResponse
-	(*TxResult)(nil),               // 24: govnode.v1.TxResult
-	(*Block)(nil),                  // 25: govnode.v1.Block
-	(*CommitCert)(nil),             // 26: govnode.v1.CommitCert
-	(*Header)(nil),                 // 27: govnode.v1.Header
-	(*ValidatorSet)(nil),           // 28: govnode.v1.ValidatorSet
-	(*Identity)(nil),               // 29: govnode.v1.Identity
-	(*Credential)(nil),             // 30: govnode.v1.Credential
-	(*Record)(nil),                 // 31: govnode.v1.Record
-	(*RecordVersion)(nil),          // 32: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),            // 33: govnode.v1.AccessEntry
-	(*Contract)(nil),               // 34: govnode.v1.Contract
-	(*GovProposal)(nil),            // 35: govnode.v1.GovProposal
-	(*Event)(nil),                  // 36: govnode.v1.Event
+	(*RecordContent)(nil),          // 14: govnode.v1.RecordContent
+	(*AccessReceipt)(nil),          // 15: govnode.v1.AccessReceipt
+	(*QueryAccessLogRequest)(nil),  // 16: govnode.v1.QueryAccessLogRequest
+	(*QueryAccessLogResponse)(nil), // 17: govnode.v1.QueryAccessLogResponse
+	(*QueryContractRequest)(nil),   // 18: govnode.v1.QueryContractRequest
+	(*QueryContractResponse)(nil),  // 19: govnode.v1.QueryContractResponse
+	(*QueryProposalRequest)(nil),   // 20: govnode.v1.QueryProposalRequest
+	(*QueryProposalResponse)(nil),  // 21: govnode.v1.QueryProposalResponse
+	(*QueryStateRequest)(nil),      // 22: govnode.v1.QueryStateRequest
+	(*QueryStateResponse)(nil),     // 23: govnode.v1.QueryStateResponse
+	(*StreamEventsRequest)(nil),    // 24: govnode.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),   // 25: govnode.v1.StreamEventsResponse
+	(*Payload)(nil),                // 26: govnode.v1.Payload
+	(*TxResult)(nil),               // 27: govnode.v1.TxResult
+	(*Block)(nil),                  // 28: govnode.v1.Block
+	(*CommitCert)(nil),             // 29: govnode.v1.CommitCert
+	(*Header)(nil),                 // 30: govnode.v1.Header
+	(*ValidatorSet)(nil),           // 31: govnode.v1.ValidatorSet
+	(*Identity)(nil),               // 32: govnode.v1.Identity
+	(*Credential)(nil),             // 33: govnode.v1.Credential
+	(*Record)(nil),                 // 34: govnode.v1.Record
+	(*RecordVersion)(nil),          // 35: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),            // 36: govnode.v1.AccessEntry
+	(*Contract)(nil),               // 37: govnode.v1.Contract
+	(*GovProposal)(nil),            // 38: govnode.v1.GovProposal
+	(*Event)(nil),                  // 39: govnode.v1.Event
 }
 var file_govnode_v1_api_proto_depIdxs = []int32{
-	24, // 0: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
-	24, // 1: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
-	25, // 2: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
-	26, // 3: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
-	27, // 4: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
-	28, // 5: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
-	7,  // 6: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
-	28, // 7: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
-	26, // 8: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	28, // 9: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
-	9,  // 10: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
-	29, // 11: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	30, // 12: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
-	9,  // 13: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	31, // 14: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	32, // 15: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
-	9,  // 16: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
-	33, // 17: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
-	34, // 18: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
-	9,  // 19: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	35, // 20: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
-	9,  // 21: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	9,  // 22: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	36, // 23: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	0,  // 24: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 25: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	4,  // 26: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	6,  // 27: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	10, // 28: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	12, // 29: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	14, // 30: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	16, // 31: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	18, // 32: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	20, // 33: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	22, // 34: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 35: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 36: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	5,  // 37: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	8,  // 38: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	11, // 39: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	13, // 40: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	15, // 41: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	17, // 42: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	19, // 43: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	21, // 44: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	23, // 45: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	35, // [35:46] is the sub-list for method output_type
-	24, // [24:35] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	26, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
+	27, // 1: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
+	27, // 2: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
+	28, // 3: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
+	29, // 4: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
+	30, // 5: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
+	31, // 6: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
+	7,  // 7: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
+	31, // 8: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
+	29, // 9: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	31, // 10: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	9,  // 11: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
+	32, // 12: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	33, // 13: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	9,  // 14: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
+	34, // 15: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	35, // 16: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	9,  // 17: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
+	14, // 18: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
+	15, // 19: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
+	26, // 20: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
+	36, // 21: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	9,  // 22: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
+	37, // 23: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	9,  // 24: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
+	38, // 25: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	9,  // 26: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
+	9,  // 27: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	39, // 28: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	14, // 29: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
+	15, // 30: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
+	0,  // 31: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 32: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	4,  // 33: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	6,  // 34: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	10, // 35: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	12, // 36: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	16, // 37: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	18, // 38: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	20, // 39: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	22, // 40: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	24, // 41: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 42: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 43: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	5,  // 44: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	8,  // 45: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	11, // 46: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	13, // 47: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	17, // 48: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	19, // 49: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	21, // 50: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	23, // 51: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	25, // 52: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	42, // [42:53] is the sub-list for method output_type
+	31, // [31:42] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }
@@ -1925,7 +2232,7 @@ func file_govnode_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_api_proto_rawDesc), len(file_govnode_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

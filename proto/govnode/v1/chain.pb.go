@@ -1268,6 +1268,64 @@ func (x *CommittedBlock) GetCert() *CommitCert {
 	return nil
 }
 
+// Payload is a protected record version's content, kept beside the chain
+// by the member nodes (ARCHITECTURE.md §5, "Erasing personal data"). The
+// chain holds only its commitment, crypto.PayloadCommitment(salt,
+// content): the salt (32 random bytes, chosen by the issuer) keeps a
+// short content from being guessed from its hash, and once a payload is
+// erased the commitment reveals nothing.
+type Payload struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Salt          []byte                 `protobuf:"bytes,1,opt,name=salt,proto3" json:"salt,omitempty"`
+	Content       []byte                 `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Payload) Reset() {
+	*x = Payload{}
+	mi := &file_govnode_v1_chain_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Payload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Payload) ProtoMessage() {}
+
+func (x *Payload) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_chain_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Payload.ProtoReflect.Descriptor instead.
+func (*Payload) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_chain_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Payload) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *Payload) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
 var File_govnode_v1_chain_proto protoreflect.FileDescriptor
 
 const file_govnode_v1_chain_proto_rawDesc = "" +
@@ -1367,7 +1425,10 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\x06_epoch\"e\n" +
 	"\x0eCommittedBlock\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12*\n" +
-	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert*?\n" +
+	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert\"7\n" +
+	"\aPayload\x12\x12\n" +
+	"\x04salt\x18\x01 \x01(\fR\x04salt\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent*?\n" +
 	"\tKeyScheme\x12\x1a\n" +
 	"\x16KEY_SCHEME_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12KEY_SCHEME_ED25519\x10\x01B7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
@@ -1385,7 +1446,7 @@ func file_govnode_v1_chain_proto_rawDescGZIP() []byte {
 }
 
 var file_govnode_v1_chain_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_govnode_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_govnode_v1_chain_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_govnode_v1_chain_proto_goTypes = []any{
 	(KeyScheme)(0),               // 0: govnode.v1.KeyScheme
 	(*PublicKey)(nil),            // 1: govnode.v1.PublicKey
@@ -1403,6 +1464,7 @@ var file_govnode_v1_chain_proto_goTypes = []any{
 	(*CommitCert)(nil),           // 13: govnode.v1.CommitCert
 	(*EquivocationEvidence)(nil), // 14: govnode.v1.EquivocationEvidence
 	(*CommittedBlock)(nil),       // 15: govnode.v1.CommittedBlock
+	(*Payload)(nil),              // 16: govnode.v1.Payload
 }
 var file_govnode_v1_chain_proto_depIdxs = []int32{
 	0,  // 0: govnode.v1.PublicKey.scheme:type_name -> govnode.v1.KeyScheme
@@ -1450,7 +1512,7 @@ func file_govnode_v1_chain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_chain_proto_rawDesc), len(file_govnode_v1_chain_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

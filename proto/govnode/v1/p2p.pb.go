@@ -30,6 +30,7 @@ type SyncRequest struct {
 	//	*SyncRequest_Txs
 	//	*SyncRequest_Status
 	//	*SyncRequest_BlockByHash
+	//	*SyncRequest_Payloads
 	Req           isSyncRequest_Req `protobuf_oneof:"req"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -108,6 +109,15 @@ func (x *SyncRequest) GetBlockByHash() *BlockByHashRequest {
 	return nil
 }
 
+func (x *SyncRequest) GetPayloads() *PayloadsRequest {
+	if x != nil {
+		if x, ok := x.Req.(*SyncRequest_Payloads); ok {
+			return x.Payloads
+		}
+	}
+	return nil
+}
+
 type isSyncRequest_Req interface {
 	isSyncRequest_Req()
 }
@@ -128,6 +138,10 @@ type SyncRequest_BlockByHash struct {
 	BlockByHash *BlockByHashRequest `protobuf:"bytes,4,opt,name=block_by_hash,json=blockByHash,proto3,oneof"`
 }
 
+type SyncRequest_Payloads struct {
+	Payloads *PayloadsRequest `protobuf:"bytes,5,opt,name=payloads,proto3,oneof"`
+}
+
 func (*SyncRequest_Blocks) isSyncRequest_Req() {}
 
 func (*SyncRequest_Txs) isSyncRequest_Req() {}
@@ -135,6 +149,101 @@ func (*SyncRequest_Txs) isSyncRequest_Req() {}
 func (*SyncRequest_Status) isSyncRequest_Req() {}
 
 func (*SyncRequest_BlockByHash) isSyncRequest_Req() {}
+
+func (*SyncRequest_Payloads) isSyncRequest_Req() {}
+
+// PayloadsRequest asks a member node for protected payloads by commitment
+// (crypto.PayloadCommitment); only member nodes are answered.
+type PayloadsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Commitments   [][]byte               `protobuf:"bytes,1,rep,name=commitments,proto3" json:"commitments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayloadsRequest) Reset() {
+	*x = PayloadsRequest{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayloadsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayloadsRequest) ProtoMessage() {}
+
+func (x *PayloadsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayloadsRequest.ProtoReflect.Descriptor instead.
+func (*PayloadsRequest) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PayloadsRequest) GetCommitments() [][]byte {
+	if x != nil {
+		return x.Commitments
+	}
+	return nil
+}
+
+// PayloadsResponse holds the payloads the peer has, in request order;
+// missing and erased ones are left out. The requester checks each against
+// its commitment.
+type PayloadsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payloads      []*Payload             `protobuf:"bytes,1,rep,name=payloads,proto3" json:"payloads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayloadsResponse) Reset() {
+	*x = PayloadsResponse{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayloadsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayloadsResponse) ProtoMessage() {}
+
+func (x *PayloadsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayloadsResponse.ProtoReflect.Descriptor instead.
+func (*PayloadsResponse) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PayloadsResponse) GetPayloads() []*Payload {
+	if x != nil {
+		return x.Payloads
+	}
+	return nil
+}
 
 // BlockByHashRequest asks for a block that may not be committed yet (a
 // consensus fetch of a missing parent), with up to max_ancestors of its
@@ -149,7 +258,7 @@ type BlockByHashRequest struct {
 
 func (x *BlockByHashRequest) Reset() {
 	*x = BlockByHashRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +270,7 @@ func (x *BlockByHashRequest) String() string {
 func (*BlockByHashRequest) ProtoMessage() {}
 
 func (x *BlockByHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +283,7 @@ func (x *BlockByHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockByHashRequest.ProtoReflect.Descriptor instead.
 func (*BlockByHashRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *BlockByHashRequest) GetHash() []byte {
@@ -202,7 +311,7 @@ type BlocksRequest struct {
 
 func (x *BlocksRequest) Reset() {
 	*x = BlocksRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +323,7 @@ func (x *BlocksRequest) String() string {
 func (*BlocksRequest) ProtoMessage() {}
 
 func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +336,7 @@ func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksRequest.ProtoReflect.Descriptor instead.
 func (*BlocksRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BlocksRequest) GetFromHeight() uint64 {
@@ -254,7 +363,7 @@ type TxsRequest struct {
 
 func (x *TxsRequest) Reset() {
 	*x = TxsRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +375,7 @@ func (x *TxsRequest) String() string {
 func (*TxsRequest) ProtoMessage() {}
 
 func (x *TxsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +388,7 @@ func (x *TxsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsRequest.ProtoReflect.Descriptor instead.
 func (*TxsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TxsRequest) GetHashes() [][]byte {
@@ -297,7 +406,7 @@ type SyncStatusRequest struct {
 
 func (x *SyncStatusRequest) Reset() {
 	*x = SyncStatusRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +418,7 @@ func (x *SyncStatusRequest) String() string {
 func (*SyncStatusRequest) ProtoMessage() {}
 
 func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +431,7 @@ func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*SyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
 }
 
 type SyncResponse struct {
@@ -334,6 +443,7 @@ type SyncResponse struct {
 	//	*SyncResponse_Status
 	//	*SyncResponse_Error
 	//	*SyncResponse_BlockChain
+	//	*SyncResponse_Payloads
 	Resp          isSyncResponse_Resp `protobuf_oneof:"resp"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -341,7 +451,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -353,7 +463,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -366,7 +476,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SyncResponse) GetResp() isSyncResponse_Resp {
@@ -421,6 +531,15 @@ func (x *SyncResponse) GetBlockChain() *BlockChainResponse {
 	return nil
 }
 
+func (x *SyncResponse) GetPayloads() *PayloadsResponse {
+	if x != nil {
+		if x, ok := x.Resp.(*SyncResponse_Payloads); ok {
+			return x.Payloads
+		}
+	}
+	return nil
+}
+
 type isSyncResponse_Resp interface {
 	isSyncResponse_Resp()
 }
@@ -445,6 +564,10 @@ type SyncResponse_BlockChain struct {
 	BlockChain *BlockChainResponse `protobuf:"bytes,5,opt,name=block_chain,json=blockChain,proto3,oneof"`
 }
 
+type SyncResponse_Payloads struct {
+	Payloads *PayloadsResponse `protobuf:"bytes,6,opt,name=payloads,proto3,oneof"`
+}
+
 func (*SyncResponse_Blocks) isSyncResponse_Resp() {}
 
 func (*SyncResponse_Txs) isSyncResponse_Resp() {}
@@ -454,6 +577,8 @@ func (*SyncResponse_Status) isSyncResponse_Resp() {}
 func (*SyncResponse_Error) isSyncResponse_Resp() {}
 
 func (*SyncResponse_BlockChain) isSyncResponse_Resp() {}
+
+func (*SyncResponse_Payloads) isSyncResponse_Resp() {}
 
 // BlockChainResponse is the asked block and its ancestors, oldest first;
 // empty when the block is unknown.
@@ -466,7 +591,7 @@ type BlockChainResponse struct {
 
 func (x *BlockChainResponse) Reset() {
 	*x = BlockChainResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -478,7 +603,7 @@ func (x *BlockChainResponse) String() string {
 func (*BlockChainResponse) ProtoMessage() {}
 
 func (x *BlockChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -491,7 +616,7 @@ func (x *BlockChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockChainResponse.ProtoReflect.Descriptor instead.
 func (*BlockChainResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BlockChainResponse) GetBlocks() []*Block {
@@ -510,7 +635,7 @@ type BlocksResponse struct {
 
 func (x *BlocksResponse) Reset() {
 	*x = BlocksResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +647,7 @@ func (x *BlocksResponse) String() string {
 func (*BlocksResponse) ProtoMessage() {}
 
 func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +660,7 @@ func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksResponse.ProtoReflect.Descriptor instead.
 func (*BlocksResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BlocksResponse) GetBlocks() []*CommittedBlock {
@@ -556,7 +681,7 @@ type TxsResponse struct {
 
 func (x *TxsResponse) Reset() {
 	*x = TxsResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +693,7 @@ func (x *TxsResponse) String() string {
 func (*TxsResponse) ProtoMessage() {}
 
 func (x *TxsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +706,7 @@ func (x *TxsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsResponse.ProtoReflect.Descriptor instead.
 func (*TxsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TxsResponse) GetTxs() [][]byte {
@@ -604,7 +729,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +741,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +754,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{9}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SyncStatus) GetChainId() string {
@@ -676,7 +801,7 @@ type SyncError struct {
 
 func (x *SyncError) Reset() {
 	*x = SyncError{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +813,7 @@ func (x *SyncError) String() string {
 func (*SyncError) ProtoMessage() {}
 
 func (x *SyncError) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +826,7 @@ func (x *SyncError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncError.ProtoReflect.Descriptor instead.
 func (*SyncError) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{10}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SyncError) GetMessage() string {
@@ -716,13 +841,18 @@ var File_govnode_v1_p2p_proto protoreflect.FileDescriptor
 const file_govnode_v1_p2p_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/p2p.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/chain.proto\"\xf4\x01\n" +
+	"govnode.v1\x1a\x16govnode/v1/chain.proto\"\xaf\x02\n" +
 	"\vSyncRequest\x123\n" +
 	"\x06blocks\x18\x01 \x01(\v2\x19.govnode.v1.BlocksRequestH\x00R\x06blocks\x12*\n" +
 	"\x03txs\x18\x02 \x01(\v2\x16.govnode.v1.TxsRequestH\x00R\x03txs\x127\n" +
 	"\x06status\x18\x03 \x01(\v2\x1d.govnode.v1.SyncStatusRequestH\x00R\x06status\x12D\n" +
-	"\rblock_by_hash\x18\x04 \x01(\v2\x1e.govnode.v1.BlockByHashRequestH\x00R\vblockByHashB\x05\n" +
-	"\x03req\"M\n" +
+	"\rblock_by_hash\x18\x04 \x01(\v2\x1e.govnode.v1.BlockByHashRequestH\x00R\vblockByHash\x129\n" +
+	"\bpayloads\x18\x05 \x01(\v2\x1b.govnode.v1.PayloadsRequestH\x00R\bpayloadsB\x05\n" +
+	"\x03req\"3\n" +
+	"\x0fPayloadsRequest\x12 \n" +
+	"\vcommitments\x18\x01 \x03(\fR\vcommitments\"C\n" +
+	"\x10PayloadsResponse\x12/\n" +
+	"\bpayloads\x18\x01 \x03(\v2\x13.govnode.v1.PayloadR\bpayloads\"M\n" +
 	"\x12BlockByHashRequest\x12\x12\n" +
 	"\x04hash\x18\x01 \x01(\fR\x04hash\x12#\n" +
 	"\rmax_ancestors\x18\x02 \x01(\rR\fmaxAncestors\"M\n" +
@@ -733,14 +863,15 @@ const file_govnode_v1_p2p_proto_rawDesc = "" +
 	"\n" +
 	"TxsRequest\x12\x16\n" +
 	"\x06hashes\x18\x01 \x03(\fR\x06hashes\"\x13\n" +
-	"\x11SyncStatusRequest\"\x9d\x02\n" +
+	"\x11SyncStatusRequest\"\xd9\x02\n" +
 	"\fSyncResponse\x124\n" +
 	"\x06blocks\x18\x01 \x01(\v2\x1a.govnode.v1.BlocksResponseH\x00R\x06blocks\x12+\n" +
 	"\x03txs\x18\x02 \x01(\v2\x17.govnode.v1.TxsResponseH\x00R\x03txs\x120\n" +
 	"\x06status\x18\x03 \x01(\v2\x16.govnode.v1.SyncStatusH\x00R\x06status\x12-\n" +
 	"\x05error\x18\x04 \x01(\v2\x15.govnode.v1.SyncErrorH\x00R\x05error\x12A\n" +
 	"\vblock_chain\x18\x05 \x01(\v2\x1e.govnode.v1.BlockChainResponseH\x00R\n" +
-	"blockChainB\x06\n" +
+	"blockChain\x12:\n" +
+	"\bpayloads\x18\x06 \x01(\v2\x1c.govnode.v1.PayloadsResponseH\x00R\bpayloadsB\x06\n" +
 	"\x04resp\"?\n" +
 	"\x12BlockChainResponse\x12)\n" +
 	"\x06blocks\x18\x01 \x03(\v2\x11.govnode.v1.BlockR\x06blocks\"D\n" +
@@ -770,39 +901,45 @@ func file_govnode_v1_p2p_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_p2p_proto_rawDescData
 }
 
-var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_govnode_v1_p2p_proto_goTypes = []any{
 	(*SyncRequest)(nil),        // 0: govnode.v1.SyncRequest
-	(*BlockByHashRequest)(nil), // 1: govnode.v1.BlockByHashRequest
-	(*BlocksRequest)(nil),      // 2: govnode.v1.BlocksRequest
-	(*TxsRequest)(nil),         // 3: govnode.v1.TxsRequest
-	(*SyncStatusRequest)(nil),  // 4: govnode.v1.SyncStatusRequest
-	(*SyncResponse)(nil),       // 5: govnode.v1.SyncResponse
-	(*BlockChainResponse)(nil), // 6: govnode.v1.BlockChainResponse
-	(*BlocksResponse)(nil),     // 7: govnode.v1.BlocksResponse
-	(*TxsResponse)(nil),        // 8: govnode.v1.TxsResponse
-	(*SyncStatus)(nil),         // 9: govnode.v1.SyncStatus
-	(*SyncError)(nil),          // 10: govnode.v1.SyncError
-	(*Block)(nil),              // 11: govnode.v1.Block
-	(*CommittedBlock)(nil),     // 12: govnode.v1.CommittedBlock
+	(*PayloadsRequest)(nil),    // 1: govnode.v1.PayloadsRequest
+	(*PayloadsResponse)(nil),   // 2: govnode.v1.PayloadsResponse
+	(*BlockByHashRequest)(nil), // 3: govnode.v1.BlockByHashRequest
+	(*BlocksRequest)(nil),      // 4: govnode.v1.BlocksRequest
+	(*TxsRequest)(nil),         // 5: govnode.v1.TxsRequest
+	(*SyncStatusRequest)(nil),  // 6: govnode.v1.SyncStatusRequest
+	(*SyncResponse)(nil),       // 7: govnode.v1.SyncResponse
+	(*BlockChainResponse)(nil), // 8: govnode.v1.BlockChainResponse
+	(*BlocksResponse)(nil),     // 9: govnode.v1.BlocksResponse
+	(*TxsResponse)(nil),        // 10: govnode.v1.TxsResponse
+	(*SyncStatus)(nil),         // 11: govnode.v1.SyncStatus
+	(*SyncError)(nil),          // 12: govnode.v1.SyncError
+	(*Payload)(nil),            // 13: govnode.v1.Payload
+	(*Block)(nil),              // 14: govnode.v1.Block
+	(*CommittedBlock)(nil),     // 15: govnode.v1.CommittedBlock
 }
 var file_govnode_v1_p2p_proto_depIdxs = []int32{
-	2,  // 0: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
-	3,  // 1: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
-	4,  // 2: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
-	1,  // 3: govnode.v1.SyncRequest.block_by_hash:type_name -> govnode.v1.BlockByHashRequest
-	7,  // 4: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
-	8,  // 5: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
-	9,  // 6: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
-	10, // 7: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
-	6,  // 8: govnode.v1.SyncResponse.block_chain:type_name -> govnode.v1.BlockChainResponse
-	11, // 9: govnode.v1.BlockChainResponse.blocks:type_name -> govnode.v1.Block
-	12, // 10: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 0: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
+	5,  // 1: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
+	6,  // 2: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
+	3,  // 3: govnode.v1.SyncRequest.block_by_hash:type_name -> govnode.v1.BlockByHashRequest
+	1,  // 4: govnode.v1.SyncRequest.payloads:type_name -> govnode.v1.PayloadsRequest
+	13, // 5: govnode.v1.PayloadsResponse.payloads:type_name -> govnode.v1.Payload
+	9,  // 6: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
+	10, // 7: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
+	11, // 8: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
+	12, // 9: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
+	8,  // 10: govnode.v1.SyncResponse.block_chain:type_name -> govnode.v1.BlockChainResponse
+	2,  // 11: govnode.v1.SyncResponse.payloads:type_name -> govnode.v1.PayloadsResponse
+	14, // 12: govnode.v1.BlockChainResponse.blocks:type_name -> govnode.v1.Block
+	15, // 13: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_p2p_proto_init() }
@@ -816,13 +953,15 @@ func file_govnode_v1_p2p_proto_init() {
 		(*SyncRequest_Txs)(nil),
 		(*SyncRequest_Status)(nil),
 		(*SyncRequest_BlockByHash)(nil),
+		(*SyncRequest_Payloads)(nil),
 	}
-	file_govnode_v1_p2p_proto_msgTypes[5].OneofWrappers = []any{
+	file_govnode_v1_p2p_proto_msgTypes[7].OneofWrappers = []any{
 		(*SyncResponse_Blocks)(nil),
 		(*SyncResponse_Txs)(nil),
 		(*SyncResponse_Status)(nil),
 		(*SyncResponse_Error)(nil),
 		(*SyncResponse_BlockChain)(nil),
+		(*SyncResponse_Payloads)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -830,7 +969,7 @@ func file_govnode_v1_p2p_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_p2p_proto_rawDesc), len(file_govnode_v1_p2p_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

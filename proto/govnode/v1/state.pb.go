@@ -186,6 +186,61 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_govnode_v1_state_proto_rawDescGZIP(), []int{2}
 }
 
+// ContentVisibility is a record type's rule for its content.
+type ContentVisibility int32
+
+const (
+	// UNSPECIFIED is public: the record types of ledgers from before
+	// visibility existed.
+	ContentVisibility_CONTENT_VISIBILITY_UNSPECIFIED ContentVisibility = 0
+	// PUBLIC content is returned to every caller.
+	ContentVisibility_CONTENT_VISIBILITY_PUBLIC ContentVisibility = 1
+	// PROTECTED content is returned only to an entitled, authenticated
+	// caller, and only once an access entry for that read is committed.
+	ContentVisibility_CONTENT_VISIBILITY_PROTECTED ContentVisibility = 2
+)
+
+// Enum value maps for ContentVisibility.
+var (
+	ContentVisibility_name = map[int32]string{
+		0: "CONTENT_VISIBILITY_UNSPECIFIED",
+		1: "CONTENT_VISIBILITY_PUBLIC",
+		2: "CONTENT_VISIBILITY_PROTECTED",
+	}
+	ContentVisibility_value = map[string]int32{
+		"CONTENT_VISIBILITY_UNSPECIFIED": 0,
+		"CONTENT_VISIBILITY_PUBLIC":      1,
+		"CONTENT_VISIBILITY_PROTECTED":   2,
+	}
+)
+
+func (x ContentVisibility) Enum() *ContentVisibility {
+	p := new(ContentVisibility)
+	*p = x
+	return p
+}
+
+func (x ContentVisibility) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ContentVisibility) Descriptor() protoreflect.EnumDescriptor {
+	return file_govnode_v1_state_proto_enumTypes[3].Descriptor()
+}
+
+func (ContentVisibility) Type() protoreflect.EnumType {
+	return &file_govnode_v1_state_proto_enumTypes[3]
+}
+
+func (x ContentVisibility) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ContentVisibility.Descriptor instead.
+func (ContentVisibility) EnumDescriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{3}
+}
+
 type RecordStatus int32
 
 const (
@@ -219,11 +274,11 @@ func (x RecordStatus) String() string {
 }
 
 func (RecordStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_govnode_v1_state_proto_enumTypes[3].Descriptor()
+	return file_govnode_v1_state_proto_enumTypes[4].Descriptor()
 }
 
 func (RecordStatus) Type() protoreflect.EnumType {
-	return &file_govnode_v1_state_proto_enumTypes[3]
+	return &file_govnode_v1_state_proto_enumTypes[4]
 }
 
 func (x RecordStatus) Number() protoreflect.EnumNumber {
@@ -232,7 +287,7 @@ func (x RecordStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordStatus.Descriptor instead.
 func (RecordStatus) EnumDescriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{3}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{4}
 }
 
 type ProposalStatus int32
@@ -277,11 +332,11 @@ func (x ProposalStatus) String() string {
 }
 
 func (ProposalStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_govnode_v1_state_proto_enumTypes[4].Descriptor()
+	return file_govnode_v1_state_proto_enumTypes[5].Descriptor()
 }
 
 func (ProposalStatus) Type() protoreflect.EnumType {
-	return &file_govnode_v1_state_proto_enumTypes[4]
+	return &file_govnode_v1_state_proto_enumTypes[5]
 }
 
 func (x ProposalStatus) Number() protoreflect.EnumNumber {
@@ -290,7 +345,7 @@ func (x ProposalStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProposalStatus.Descriptor instead.
 func (ProposalStatus) EnumDescriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{4}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{5}
 }
 
 type ResultCode int32
@@ -365,11 +420,11 @@ func (x ResultCode) String() string {
 }
 
 func (ResultCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_govnode_v1_state_proto_enumTypes[5].Descriptor()
+	return file_govnode_v1_state_proto_enumTypes[6].Descriptor()
 }
 
 func (ResultCode) Type() protoreflect.EnumType {
-	return &file_govnode_v1_state_proto_enumTypes[5]
+	return &file_govnode_v1_state_proto_enumTypes[6]
 }
 
 func (x ResultCode) Number() protoreflect.EnumNumber {
@@ -378,7 +433,7 @@ func (x ResultCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResultCode.Descriptor instead.
 func (ResultCode) EnumDescriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{6}
 }
 
 type Attribute struct {
@@ -866,8 +921,14 @@ type RecordType struct {
 	// access_needs_consent: an official of a department other than the
 	// record's issuing department needs a grant from the subject to access.
 	AccessNeedsConsent bool `protobuf:"varint,11,opt,name=access_needs_consent,json=accessNeedsConsent,proto3" json:"access_needs_consent,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// visibility says who may read the content (ARCHITECTURE.md §5, "Who
+	// can read what"). A protected type keeps only hashes on chain
+	// (on_chain_content is false): its content travels beside the chain as
+	// a Payload whose commitment (crypto.PayloadCommitment) is the
+	// version's content_hash, and it can be erased.
+	Visibility    ContentVisibility `protobuf:"varint,12,opt,name=visibility,proto3,enum=govnode.v1.ContentVisibility" json:"visibility,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RecordType) Reset() {
@@ -977,6 +1038,13 @@ func (x *RecordType) GetAccessNeedsConsent() bool {
 	return false
 }
 
+func (x *RecordType) GetVisibility() ContentVisibility {
+	if x != nil {
+		return x.Visibility
+	}
+	return ContentVisibility_CONTENT_VISIBILITY_UNSPECIFIED
+}
+
 // Record is the current view of a record; its versions are kept apart.
 type Record struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -990,8 +1058,15 @@ type Record struct {
 	CreatedHeight      uint64                 `protobuf:"varint,8,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
 	UpdatedHeight      uint64                 `protobuf:"varint,9,opt,name=updated_height,json=updatedHeight,proto3" json:"updated_height,omitempty"`
 	RevokeReason       string                 `protobuf:"bytes,10,opt,name=revoke_reason,json=revokeReason,proto3" json:"revoke_reason,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// erased_height is the height of the EraseRecordContent that made every
+	// node delete the content of every version (0: not erased); the
+	// versions and their content hashes stay.
+	ErasedHeight    uint64 `protobuf:"varint,11,opt,name=erased_height,json=erasedHeight,proto3" json:"erased_height,omitempty"`
+	ErasedBy        string `protobuf:"bytes,12,opt,name=erased_by,json=erasedBy,proto3" json:"erased_by,omitempty"`
+	EraseReason     string `protobuf:"bytes,13,opt,name=erase_reason,json=eraseReason,proto3" json:"erase_reason,omitempty"`
+	EraseLegalBasis string `protobuf:"bytes,14,opt,name=erase_legal_basis,json=eraseLegalBasis,proto3" json:"erase_legal_basis,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Record) Reset() {
@@ -1090,6 +1165,34 @@ func (x *Record) GetUpdatedHeight() uint64 {
 func (x *Record) GetRevokeReason() string {
 	if x != nil {
 		return x.RevokeReason
+	}
+	return ""
+}
+
+func (x *Record) GetErasedHeight() uint64 {
+	if x != nil {
+		return x.ErasedHeight
+	}
+	return 0
+}
+
+func (x *Record) GetErasedBy() string {
+	if x != nil {
+		return x.ErasedBy
+	}
+	return ""
+}
+
+func (x *Record) GetEraseReason() string {
+	if x != nil {
+		return x.EraseReason
+	}
+	return ""
+}
+
+func (x *Record) GetEraseLegalBasis() string {
+	if x != nil {
+		return x.EraseLegalBasis
 	}
 	return ""
 }
@@ -1246,17 +1349,24 @@ func (x *RecordVersion) GetAction() string {
 
 // AccessEntry is one logged access to a record's content.
 type AccessEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
-	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	AccessorId    string                 `protobuf:"bytes,3,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
-	DepartmentId  string                 `protobuf:"bytes,4,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
-	Purpose       string                 `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	LegalBasis    string                 `protobuf:"bytes,6,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
-	GrantId       string                 `protobuf:"bytes,7,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
-	Height        uint64                 `protobuf:"varint,8,opt,name=height,proto3" json:"height,omitempty"`
-	TimeUnixMs    int64                  `protobuf:"varint,9,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
-	TxHash        []byte                 `protobuf:"bytes,10,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RecordId     string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Seq          uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	AccessorId   string                 `protobuf:"bytes,3,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	DepartmentId string                 `protobuf:"bytes,4,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	Purpose      string                 `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	LegalBasis   string                 `protobuf:"bytes,6,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	GrantId      string                 `protobuf:"bytes,7,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	Height       uint64                 `protobuf:"varint,8,opt,name=height,proto3" json:"height,omitempty"`
+	TimeUnixMs   int64                  `protobuf:"varint,9,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
+	TxHash       []byte                 `protobuf:"bytes,10,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	// recorded_by is the department whose node released the content and
+	// signed the RecordAccesses tx (empty for an AccessRecord tx, which
+	// the accessor signs).
+	RecordedBy string `protobuf:"bytes,11,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	// channel is the API call that released it: "query" (QueryRecord),
+	// "events" (StreamEvents); empty for an AccessRecord tx.
+	Channel       string `protobuf:"bytes,12,opt,name=channel,proto3" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1469,20 @@ func (x *AccessEntry) GetTxHash() []byte {
 		return x.TxHash
 	}
 	return nil
+}
+
+func (x *AccessEntry) GetRecordedBy() string {
+	if x != nil {
+		return x.RecordedBy
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
 }
 
 type Grant struct {
@@ -3255,7 +3379,7 @@ type RecordEvent struct {
 	RecordId   string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
 	RecordType string                 `protobuf:"bytes,2,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
 	// action: created, amended, transfer_consented, transferred, revoked,
-	// accessed.
+	// accessed, erased.
 	Action        string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
 	Version       uint64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	SubjectId     string `protobuf:"bytes,5,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
@@ -3677,7 +3801,7 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\arevoked\x18\t \x01(\bR\arevoked\x12#\n" +
 	"\rrevoke_reason\x18\n" +
 	" \x01(\tR\frevokeReason\x12\x16\n" +
-	"\x06height\x18\v \x01(\x04R\x06height\"\xd0\x03\n" +
+	"\x06height\x18\v \x01(\x04R\x06height\"\x8f\x04\n" +
 	"\n" +
 	"RecordType\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3691,7 +3815,10 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\ftransferable\x18\t \x01(\bR\ftransferable\x124\n" +
 	"\x16transfer_needs_consent\x18\n" +
 	" \x01(\bR\x14transferNeedsConsent\x120\n" +
-	"\x14access_needs_consent\x18\v \x01(\bR\x12accessNeedsConsent\"\xe6\x02\n" +
+	"\x14access_needs_consent\x18\v \x01(\bR\x12accessNeedsConsent\x12=\n" +
+	"\n" +
+	"visibility\x18\f \x01(\x0e2\x1d.govnode.v1.ContentVisibilityR\n" +
+	"visibility\"\xf7\x03\n" +
 	"\x06Record\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vrecord_type\x18\x02 \x01(\tR\n" +
@@ -3705,7 +3832,11 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\x0ecreated_height\x18\b \x01(\x04R\rcreatedHeight\x12%\n" +
 	"\x0eupdated_height\x18\t \x01(\x04R\rupdatedHeight\x12#\n" +
 	"\rrevoke_reason\x18\n" +
-	" \x01(\tR\frevokeReason\"\xc8\x03\n" +
+	" \x01(\tR\frevokeReason\x12#\n" +
+	"\rerased_height\x18\v \x01(\x04R\ferasedHeight\x12\x1b\n" +
+	"\terased_by\x18\f \x01(\tR\berasedBy\x12!\n" +
+	"\ferase_reason\x18\r \x01(\tR\veraseReason\x12*\n" +
+	"\x11erase_legal_basis\x18\x0e \x01(\tR\x0feraseLegalBasis\"\xc8\x03\n" +
 	"\rRecordVersion\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
@@ -3722,7 +3853,7 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"timeUnixMs\x12\x17\n" +
 	"\atx_hash\x18\f \x01(\fR\x06txHash\x12\x1b\n" +
 	"\tholder_id\x18\r \x01(\tR\bholderId\x12\x16\n" +
-	"\x06action\x18\x0e \x01(\tR\x06action\"\xab\x02\n" +
+	"\x06action\x18\x0e \x01(\tR\x06action\"\xe6\x02\n" +
 	"\vAccessEntry\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1f\n" +
@@ -3737,7 +3868,10 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\ftime_unix_ms\x18\t \x01(\x03R\n" +
 	"timeUnixMs\x12\x17\n" +
 	"\atx_hash\x18\n" +
-	" \x01(\fR\x06txHash\"\x95\x02\n" +
+	" \x01(\fR\x06txHash\x12\x1f\n" +
+	"\vrecorded_by\x18\v \x01(\tR\n" +
+	"recordedBy\x12\x18\n" +
+	"\achannel\x18\f \x01(\tR\achannel\"\x95\x02\n" +
 	"\x05Grant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -3982,7 +4116,11 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"ROLE_ADMIN\x10\x01\x12\x12\n" +
 	"\x0eROLE_REGISTRAR\x10\x02\x12\x0f\n" +
 	"\vROLE_ISSUER\x10\x03\x12\x10\n" +
-	"\fROLE_AUDITOR\x10\x04*b\n" +
+	"\fROLE_AUDITOR\x10\x04*x\n" +
+	"\x11ContentVisibility\x12\"\n" +
+	"\x1eCONTENT_VISIBILITY_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CONTENT_VISIBILITY_PUBLIC\x10\x01\x12 \n" +
+	"\x1cCONTENT_VISIBILITY_PROTECTED\x10\x02*b\n" +
 	"\fRecordStatus\x12\x1d\n" +
 	"\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORD_STATUS_ACTIVE\x10\x01\x12\x19\n" +
@@ -4026,89 +4164,91 @@ func file_govnode_v1_state_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_state_proto_rawDescData
 }
 
-var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_govnode_v1_state_proto_goTypes = []any{
 	(IdentityKind)(0),            // 0: govnode.v1.IdentityKind
 	(IdentityStatus)(0),          // 1: govnode.v1.IdentityStatus
 	(Role)(0),                    // 2: govnode.v1.Role
-	(RecordStatus)(0),            // 3: govnode.v1.RecordStatus
-	(ProposalStatus)(0),          // 4: govnode.v1.ProposalStatus
-	(ResultCode)(0),              // 5: govnode.v1.ResultCode
-	(*Attribute)(nil),            // 6: govnode.v1.Attribute
-	(*Department)(nil),           // 7: govnode.v1.Department
-	(*Identity)(nil),             // 8: govnode.v1.Identity
-	(*KeyChange)(nil),            // 9: govnode.v1.KeyChange
-	(*Credential)(nil),           // 10: govnode.v1.Credential
-	(*RecordType)(nil),           // 11: govnode.v1.RecordType
-	(*Record)(nil),               // 12: govnode.v1.Record
-	(*RecordVersion)(nil),        // 13: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),          // 14: govnode.v1.AccessEntry
-	(*Grant)(nil),                // 15: govnode.v1.Grant
-	(*TransferConsent)(nil),      // 16: govnode.v1.TransferConsent
-	(*ContractField)(nil),        // 17: govnode.v1.ContractField
-	(*ContractParty)(nil),        // 18: govnode.v1.ContractParty
-	(*Transition)(nil),           // 19: govnode.v1.Transition
-	(*FieldAssignment)(nil),      // 20: govnode.v1.FieldAssignment
-	(*Deadline)(nil),             // 21: govnode.v1.Deadline
-	(*MilestoneSpec)(nil),        // 22: govnode.v1.MilestoneSpec
-	(*ContractTemplate)(nil),     // 23: govnode.v1.ContractTemplate
-	(*MilestoneStatus)(nil),      // 24: govnode.v1.MilestoneStatus
-	(*ContractHistoryEntry)(nil), // 25: govnode.v1.ContractHistoryEntry
-	(*Contract)(nil),             // 26: govnode.v1.Contract
-	(*Params)(nil),               // 27: govnode.v1.Params
-	(*DepartmentVote)(nil),       // 28: govnode.v1.DepartmentVote
-	(*GovProposal)(nil),          // 29: govnode.v1.GovProposal
-	(*ValidatorSet)(nil),         // 30: govnode.v1.ValidatorSet
-	(*Observer)(nil),             // 31: govnode.v1.Observer
-	(*TxResult)(nil),             // 32: govnode.v1.TxResult
-	(*Event)(nil),                // 33: govnode.v1.Event
-	(*IdentityEvent)(nil),        // 34: govnode.v1.IdentityEvent
-	(*CredentialEvent)(nil),      // 35: govnode.v1.CredentialEvent
-	(*RecordEvent)(nil),          // 36: govnode.v1.RecordEvent
-	(*GrantEvent)(nil),           // 37: govnode.v1.GrantEvent
-	(*ContractEvent)(nil),        // 38: govnode.v1.ContractEvent
-	(*GovernanceEvent)(nil),      // 39: govnode.v1.GovernanceEvent
-	(*PublicKey)(nil),            // 40: govnode.v1.PublicKey
+	(ContentVisibility)(0),       // 3: govnode.v1.ContentVisibility
+	(RecordStatus)(0),            // 4: govnode.v1.RecordStatus
+	(ProposalStatus)(0),          // 5: govnode.v1.ProposalStatus
+	(ResultCode)(0),              // 6: govnode.v1.ResultCode
+	(*Attribute)(nil),            // 7: govnode.v1.Attribute
+	(*Department)(nil),           // 8: govnode.v1.Department
+	(*Identity)(nil),             // 9: govnode.v1.Identity
+	(*KeyChange)(nil),            // 10: govnode.v1.KeyChange
+	(*Credential)(nil),           // 11: govnode.v1.Credential
+	(*RecordType)(nil),           // 12: govnode.v1.RecordType
+	(*Record)(nil),               // 13: govnode.v1.Record
+	(*RecordVersion)(nil),        // 14: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),          // 15: govnode.v1.AccessEntry
+	(*Grant)(nil),                // 16: govnode.v1.Grant
+	(*TransferConsent)(nil),      // 17: govnode.v1.TransferConsent
+	(*ContractField)(nil),        // 18: govnode.v1.ContractField
+	(*ContractParty)(nil),        // 19: govnode.v1.ContractParty
+	(*Transition)(nil),           // 20: govnode.v1.Transition
+	(*FieldAssignment)(nil),      // 21: govnode.v1.FieldAssignment
+	(*Deadline)(nil),             // 22: govnode.v1.Deadline
+	(*MilestoneSpec)(nil),        // 23: govnode.v1.MilestoneSpec
+	(*ContractTemplate)(nil),     // 24: govnode.v1.ContractTemplate
+	(*MilestoneStatus)(nil),      // 25: govnode.v1.MilestoneStatus
+	(*ContractHistoryEntry)(nil), // 26: govnode.v1.ContractHistoryEntry
+	(*Contract)(nil),             // 27: govnode.v1.Contract
+	(*Params)(nil),               // 28: govnode.v1.Params
+	(*DepartmentVote)(nil),       // 29: govnode.v1.DepartmentVote
+	(*GovProposal)(nil),          // 30: govnode.v1.GovProposal
+	(*ValidatorSet)(nil),         // 31: govnode.v1.ValidatorSet
+	(*Observer)(nil),             // 32: govnode.v1.Observer
+	(*TxResult)(nil),             // 33: govnode.v1.TxResult
+	(*Event)(nil),                // 34: govnode.v1.Event
+	(*IdentityEvent)(nil),        // 35: govnode.v1.IdentityEvent
+	(*CredentialEvent)(nil),      // 36: govnode.v1.CredentialEvent
+	(*RecordEvent)(nil),          // 37: govnode.v1.RecordEvent
+	(*GrantEvent)(nil),           // 38: govnode.v1.GrantEvent
+	(*ContractEvent)(nil),        // 39: govnode.v1.ContractEvent
+	(*GovernanceEvent)(nil),      // 40: govnode.v1.GovernanceEvent
+	(*PublicKey)(nil),            // 41: govnode.v1.PublicKey
 }
 var file_govnode_v1_state_proto_depIdxs = []int32{
-	40, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
+	41, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
 	0,  // 1: govnode.v1.Identity.kind:type_name -> govnode.v1.IdentityKind
-	40, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
+	41, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
 	1,  // 3: govnode.v1.Identity.status:type_name -> govnode.v1.IdentityStatus
 	2,  // 4: govnode.v1.Identity.roles:type_name -> govnode.v1.Role
-	6,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
-	9,  // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
-	40, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
-	6,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
-	3,  // 9: govnode.v1.Record.status:type_name -> govnode.v1.RecordStatus
-	6,  // 10: govnode.v1.RecordVersion.metadata:type_name -> govnode.v1.Attribute
-	20, // 11: govnode.v1.Transition.set:type_name -> govnode.v1.FieldAssignment
-	19, // 12: govnode.v1.ContractTemplate.transitions:type_name -> govnode.v1.Transition
-	21, // 13: govnode.v1.ContractTemplate.deadlines:type_name -> govnode.v1.Deadline
-	22, // 14: govnode.v1.ContractTemplate.milestones:type_name -> govnode.v1.MilestoneSpec
-	18, // 15: govnode.v1.Contract.parties:type_name -> govnode.v1.ContractParty
-	17, // 16: govnode.v1.Contract.fields:type_name -> govnode.v1.ContractField
-	24, // 17: govnode.v1.Contract.milestones:type_name -> govnode.v1.MilestoneStatus
-	25, // 18: govnode.v1.Contract.history:type_name -> govnode.v1.ContractHistoryEntry
-	4,  // 19: govnode.v1.GovProposal.status:type_name -> govnode.v1.ProposalStatus
-	28, // 20: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
-	7,  // 21: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
-	5,  // 22: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
-	33, // 23: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
-	34, // 24: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
-	36, // 25: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
-	38, // 26: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
-	39, // 27: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
-	35, // 28: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
-	37, // 29: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
-	1,  // 30: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
-	4,  // 31: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
+	10, // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
+	41, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
+	7,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
+	3,  // 9: govnode.v1.RecordType.visibility:type_name -> govnode.v1.ContentVisibility
+	4,  // 10: govnode.v1.Record.status:type_name -> govnode.v1.RecordStatus
+	7,  // 11: govnode.v1.RecordVersion.metadata:type_name -> govnode.v1.Attribute
+	21, // 12: govnode.v1.Transition.set:type_name -> govnode.v1.FieldAssignment
+	20, // 13: govnode.v1.ContractTemplate.transitions:type_name -> govnode.v1.Transition
+	22, // 14: govnode.v1.ContractTemplate.deadlines:type_name -> govnode.v1.Deadline
+	23, // 15: govnode.v1.ContractTemplate.milestones:type_name -> govnode.v1.MilestoneSpec
+	19, // 16: govnode.v1.Contract.parties:type_name -> govnode.v1.ContractParty
+	18, // 17: govnode.v1.Contract.fields:type_name -> govnode.v1.ContractField
+	25, // 18: govnode.v1.Contract.milestones:type_name -> govnode.v1.MilestoneStatus
+	26, // 19: govnode.v1.Contract.history:type_name -> govnode.v1.ContractHistoryEntry
+	5,  // 20: govnode.v1.GovProposal.status:type_name -> govnode.v1.ProposalStatus
+	29, // 21: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
+	8,  // 22: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
+	6,  // 23: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
+	34, // 24: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
+	35, // 25: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
+	37, // 26: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
+	39, // 27: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
+	40, // 28: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
+	36, // 29: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
+	38, // 30: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
+	1,  // 31: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
+	5,  // 32: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_state_proto_init() }
@@ -4136,7 +4276,7 @@ func file_govnode_v1_state_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_state_proto_rawDesc), len(file_govnode_v1_state_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -105,6 +105,8 @@ type TxBody struct {
 	//	*TxBody_AccessRecord
 	//	*TxBody_GrantAccess
 	//	*TxBody_RevokeGrant
+	//	*TxBody_EraseRecordContent
+	//	*TxBody_RecordAccesses
 	//	*TxBody_CreateContract
 	//	*TxBody_SignContract
 	//	*TxBody_SubmitMilestone
@@ -318,6 +320,24 @@ func (x *TxBody) GetRevokeGrant() *RevokeGrant {
 	return nil
 }
 
+func (x *TxBody) GetEraseRecordContent() *EraseRecordContent {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_EraseRecordContent); ok {
+			return x.EraseRecordContent
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetRecordAccesses() *RecordAccesses {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_RecordAccesses); ok {
+			return x.RecordAccesses
+		}
+	}
+	return nil
+}
+
 func (x *TxBody) GetCreateContract() *CreateContract {
 	if x != nil {
 		if x, ok := x.Action.(*TxBody_CreateContract); ok {
@@ -456,6 +476,14 @@ type TxBody_RevokeGrant struct {
 	RevokeGrant *RevokeGrant `protobuf:"bytes,27,opt,name=revoke_grant,json=revokeGrant,proto3,oneof"`
 }
 
+type TxBody_EraseRecordContent struct {
+	EraseRecordContent *EraseRecordContent `protobuf:"bytes,28,opt,name=erase_record_content,json=eraseRecordContent,proto3,oneof"`
+}
+
+type TxBody_RecordAccesses struct {
+	RecordAccesses *RecordAccesses `protobuf:"bytes,29,opt,name=record_accesses,json=recordAccesses,proto3,oneof"`
+}
+
 type TxBody_CreateContract struct {
 	// contracts
 	CreateContract *CreateContract `protobuf:"bytes,30,opt,name=create_contract,json=createContract,proto3,oneof"`
@@ -519,6 +547,10 @@ func (*TxBody_AccessRecord) isTxBody_Action() {}
 func (*TxBody_GrantAccess) isTxBody_Action() {}
 
 func (*TxBody_RevokeGrant) isTxBody_Action() {}
+
+func (*TxBody_EraseRecordContent) isTxBody_Action() {}
+
+func (*TxBody_RecordAccesses) isTxBody_Action() {}
 
 func (*TxBody_CreateContract) isTxBody_Action() {}
 
@@ -1535,6 +1567,199 @@ func (x *GrantAccess) GetValidUntil() int64 {
 	return 0
 }
 
+// EraseRecordContent makes every node delete the content (the payload of
+// every version) of a record of a protected type; the record, its
+// versions, their content hashes and proofs stay. Signed by the record's
+// subject, with a legal basis, or by an issuer of the type in the
+// record's issuing department.
+type EraseRecordContent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RecordId      string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	LegalBasis    string                 `protobuf:"bytes,3,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EraseRecordContent) Reset() {
+	*x = EraseRecordContent{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EraseRecordContent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EraseRecordContent) ProtoMessage() {}
+
+func (x *EraseRecordContent) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EraseRecordContent.ProtoReflect.Descriptor instead.
+func (*EraseRecordContent) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *EraseRecordContent) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *EraseRecordContent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *EraseRecordContent) GetLegalBasis() string {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return ""
+}
+
+// ContentAccess is one release of a protected record's content by a node
+// to an authenticated caller (accessor_id).
+type ContentAccess struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RecordId   string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	AccessorId string                 `protobuf:"bytes,2,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	Purpose    string                 `protobuf:"bytes,3,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	LegalBasis string                 `protobuf:"bytes,4,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
+	// channel: "query" or "events".
+	Channel       string `protobuf:"bytes,5,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContentAccess) Reset() {
+	*x = ContentAccess{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContentAccess) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContentAccess) ProtoMessage() {}
+
+func (x *ContentAccess) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContentAccess.ProtoReflect.Descriptor instead.
+func (*ContentAccess) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ContentAccess) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *ContentAccess) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ContentAccess) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ContentAccess) GetLegalBasis() string {
+	if x != nil {
+		return x.LegalBasis
+	}
+	return ""
+}
+
+func (x *ContentAccess) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// RecordAccesses is signed by a member department's validator identity
+// (exec.ValidatorIdentityID): it logs the releases its node is about to
+// make, and the node releases the content only once this tx is
+// committed. The state machine checks each accessor's entitlement again;
+// one that is not entitled fails the whole tx.
+type RecordAccesses struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accesses      []*ContentAccess       `protobuf:"bytes,1,rep,name=accesses,proto3" json:"accesses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAccesses) Reset() {
+	*x = RecordAccesses{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAccesses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAccesses) ProtoMessage() {}
+
+func (x *RecordAccesses) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAccesses.ProtoReflect.Descriptor instead.
+func (*RecordAccesses) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RecordAccesses) GetAccesses() []*ContentAccess {
+	if x != nil {
+		return x.Accesses
+	}
+	return nil
+}
+
 type RevokeGrant struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	GrantId       string                 `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
@@ -1544,7 +1769,7 @@ type RevokeGrant struct {
 
 func (x *RevokeGrant) Reset() {
 	*x = RevokeGrant{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[16]
+	mi := &file_govnode_v1_tx_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1781,7 @@ func (x *RevokeGrant) String() string {
 func (*RevokeGrant) ProtoMessage() {}
 
 func (x *RevokeGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[16]
+	mi := &file_govnode_v1_tx_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1794,7 @@ func (x *RevokeGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeGrant.ProtoReflect.Descriptor instead.
 func (*RevokeGrant) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{16}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeGrant) GetGrantId() string {
@@ -1592,7 +1817,7 @@ type CreateContract struct {
 
 func (x *CreateContract) Reset() {
 	*x = CreateContract{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[17]
+	mi := &file_govnode_v1_tx_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1829,7 @@ func (x *CreateContract) String() string {
 func (*CreateContract) ProtoMessage() {}
 
 func (x *CreateContract) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[17]
+	mi := &file_govnode_v1_tx_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1842,7 @@ func (x *CreateContract) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContract.ProtoReflect.Descriptor instead.
 func (*CreateContract) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{17}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateContract) GetContractId() string {
@@ -1666,7 +1891,7 @@ type SignContract struct {
 
 func (x *SignContract) Reset() {
 	*x = SignContract{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[18]
+	mi := &file_govnode_v1_tx_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1903,7 @@ func (x *SignContract) String() string {
 func (*SignContract) ProtoMessage() {}
 
 func (x *SignContract) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[18]
+	mi := &file_govnode_v1_tx_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1916,7 @@ func (x *SignContract) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignContract.ProtoReflect.Descriptor instead.
 func (*SignContract) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{18}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SignContract) GetContractId() string {
@@ -1713,7 +1938,7 @@ type SubmitMilestone struct {
 
 func (x *SubmitMilestone) Reset() {
 	*x = SubmitMilestone{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[19]
+	mi := &file_govnode_v1_tx_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1950,7 @@ func (x *SubmitMilestone) String() string {
 func (*SubmitMilestone) ProtoMessage() {}
 
 func (x *SubmitMilestone) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[19]
+	mi := &file_govnode_v1_tx_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1963,7 @@ func (x *SubmitMilestone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitMilestone.ProtoReflect.Descriptor instead.
 func (*SubmitMilestone) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{19}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubmitMilestone) GetContractId() string {
@@ -1780,7 +2005,7 @@ type AcceptMilestone struct {
 
 func (x *AcceptMilestone) Reset() {
 	*x = AcceptMilestone{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[20]
+	mi := &file_govnode_v1_tx_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1792,7 +2017,7 @@ func (x *AcceptMilestone) String() string {
 func (*AcceptMilestone) ProtoMessage() {}
 
 func (x *AcceptMilestone) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[20]
+	mi := &file_govnode_v1_tx_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1805,7 +2030,7 @@ func (x *AcceptMilestone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptMilestone.ProtoReflect.Descriptor instead.
 func (*AcceptMilestone) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{20}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AcceptMilestone) GetContractId() string {
@@ -1842,7 +2067,7 @@ type FireTransition struct {
 
 func (x *FireTransition) Reset() {
 	*x = FireTransition{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[21]
+	mi := &file_govnode_v1_tx_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2079,7 @@ func (x *FireTransition) String() string {
 func (*FireTransition) ProtoMessage() {}
 
 func (x *FireTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[21]
+	mi := &file_govnode_v1_tx_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2092,7 @@ func (x *FireTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FireTransition.ProtoReflect.Descriptor instead.
 func (*FireTransition) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{21}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FireTransition) GetContractId() string {
@@ -1923,7 +2148,7 @@ type SubmitProposal struct {
 
 func (x *SubmitProposal) Reset() {
 	*x = SubmitProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[22]
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2160,7 @@ func (x *SubmitProposal) String() string {
 func (*SubmitProposal) ProtoMessage() {}
 
 func (x *SubmitProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[22]
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2173,7 @@ func (x *SubmitProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitProposal.ProtoReflect.Descriptor instead.
 func (*SubmitProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{22}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubmitProposal) GetProposalId() string {
@@ -2144,7 +2369,7 @@ type AddDepartment struct {
 
 func (x *AddDepartment) Reset() {
 	*x = AddDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[23]
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2381,7 @@ func (x *AddDepartment) String() string {
 func (*AddDepartment) ProtoMessage() {}
 
 func (x *AddDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[23]
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2394,7 @@ func (x *AddDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDepartment.ProtoReflect.Descriptor instead.
 func (*AddDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{23}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AddDepartment) GetDepartment() *Department {
@@ -2195,7 +2420,7 @@ type RemoveDepartment struct {
 
 func (x *RemoveDepartment) Reset() {
 	*x = RemoveDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[24]
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2432,7 @@ func (x *RemoveDepartment) String() string {
 func (*RemoveDepartment) ProtoMessage() {}
 
 func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[24]
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2445,7 @@ func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDepartment.ProtoReflect.Descriptor instead.
 func (*RemoveDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{24}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RemoveDepartment) GetDepartmentId() string {
@@ -2244,7 +2469,7 @@ type RotateValidatorKey struct {
 
 func (x *RotateValidatorKey) Reset() {
 	*x = RotateValidatorKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2481,7 @@ func (x *RotateValidatorKey) String() string {
 func (*RotateValidatorKey) ProtoMessage() {}
 
 func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2494,7 @@ func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateValidatorKey.ProtoReflect.Descriptor instead.
 func (*RotateValidatorKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RotateValidatorKey) GetDepartmentId() string {
@@ -2301,7 +2526,7 @@ type RotateNodeKey struct {
 
 func (x *RotateNodeKey) Reset() {
 	*x = RotateNodeKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2538,7 @@ func (x *RotateNodeKey) String() string {
 func (*RotateNodeKey) ProtoMessage() {}
 
 func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2551,7 @@ func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateNodeKey.ProtoReflect.Descriptor instead.
 func (*RotateNodeKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RotateNodeKey) GetDepartmentId() string {
@@ -2362,7 +2587,7 @@ type SetFaultModel struct {
 
 func (x *SetFaultModel) Reset() {
 	*x = SetFaultModel{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2599,7 @@ func (x *SetFaultModel) String() string {
 func (*SetFaultModel) ProtoMessage() {}
 
 func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2612,7 @@ func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFaultModel.ProtoReflect.Descriptor instead.
 func (*SetFaultModel) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{27}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetFaultModel) GetFaultModel() string {
@@ -2410,7 +2635,7 @@ type AddObserver struct {
 
 func (x *AddObserver) Reset() {
 	*x = AddObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2647,7 @@ func (x *AddObserver) String() string {
 func (*AddObserver) ProtoMessage() {}
 
 func (x *AddObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2660,7 @@ func (x *AddObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddObserver.ProtoReflect.Descriptor instead.
 func (*AddObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{28}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddObserver) GetPeerId() string {
@@ -2461,7 +2686,7 @@ type RemoveObserver struct {
 
 func (x *RemoveObserver) Reset() {
 	*x = RemoveObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2698,7 @@ func (x *RemoveObserver) String() string {
 func (*RemoveObserver) ProtoMessage() {}
 
 func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2711,7 @@ func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveObserver.ProtoReflect.Descriptor instead.
 func (*RemoveObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{29}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveObserver) GetPeerId() string {
@@ -2507,7 +2732,7 @@ type VoteProposal struct {
 
 func (x *VoteProposal) Reset() {
 	*x = VoteProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2744,7 @@ func (x *VoteProposal) String() string {
 func (*VoteProposal) ProtoMessage() {}
 
 func (x *VoteProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2757,7 @@ func (x *VoteProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteProposal.ProtoReflect.Descriptor instead.
 func (*VoteProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *VoteProposal) GetProposalId() string {
@@ -2559,7 +2784,7 @@ type SubmitEvidence struct {
 
 func (x *SubmitEvidence) Reset() {
 	*x = SubmitEvidence{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2796,7 @@ func (x *SubmitEvidence) String() string {
 func (*SubmitEvidence) ProtoMessage() {}
 
 func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2809,7 @@ func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidence.ProtoReflect.Descriptor instead.
 func (*SubmitEvidence) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SubmitEvidence) GetEvidence() *EquivocationEvidence {
@@ -2602,7 +2827,7 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"govnode.v1\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"<\n" +
 	"\bSignedTx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x9b\r\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xb6\x0e\n" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
@@ -2624,7 +2849,9 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\rrevoke_record\x18\x18 \x01(\v2\x18.govnode.v1.RevokeRecordH\x00R\frevokeRecord\x12?\n" +
 	"\raccess_record\x18\x19 \x01(\v2\x18.govnode.v1.AccessRecordH\x00R\faccessRecord\x12<\n" +
 	"\fgrant_access\x18\x1a \x01(\v2\x17.govnode.v1.GrantAccessH\x00R\vgrantAccess\x12<\n" +
-	"\frevoke_grant\x18\x1b \x01(\v2\x17.govnode.v1.RevokeGrantH\x00R\vrevokeGrant\x12E\n" +
+	"\frevoke_grant\x18\x1b \x01(\v2\x17.govnode.v1.RevokeGrantH\x00R\vrevokeGrant\x12R\n" +
+	"\x14erase_record_content\x18\x1c \x01(\v2\x1e.govnode.v1.EraseRecordContentH\x00R\x12eraseRecordContent\x12E\n" +
+	"\x0frecord_accesses\x18\x1d \x01(\v2\x1a.govnode.v1.RecordAccessesH\x00R\x0erecordAccesses\x12E\n" +
 	"\x0fcreate_contract\x18\x1e \x01(\v2\x1a.govnode.v1.CreateContractH\x00R\x0ecreateContract\x12?\n" +
 	"\rsign_contract\x18\x1f \x01(\v2\x18.govnode.v1.SignContractH\x00R\fsignContract\x12H\n" +
 	"\x10submit_milestone\x18  \x01(\v2\x1b.govnode.v1.SubmitMilestoneH\x00R\x0fsubmitMilestone\x12H\n" +
@@ -2722,7 +2949,22 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"recordType\x12\x18\n" +
 	"\apurpose\x18\x05 \x01(\tR\apurpose\x12\x1f\n" +
 	"\vvalid_until\x18\x06 \x01(\x03R\n" +
-	"validUntil\"(\n" +
+	"validUntil\"j\n" +
+	"\x12EraseRecordContent\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1f\n" +
+	"\vlegal_basis\x18\x03 \x01(\tR\n" +
+	"legalBasis\"\xa2\x01\n" +
+	"\rContentAccess\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1f\n" +
+	"\vaccessor_id\x18\x02 \x01(\tR\n" +
+	"accessorId\x12\x18\n" +
+	"\apurpose\x18\x03 \x01(\tR\apurpose\x12\x1f\n" +
+	"\vlegal_basis\x18\x04 \x01(\tR\n" +
+	"legalBasis\x12\x18\n" +
+	"\achannel\x18\x05 \x01(\tR\achannel\"G\n" +
+	"\x0eRecordAccesses\x125\n" +
+	"\baccesses\x18\x01 \x03(\v2\x19.govnode.v1.ContentAccessR\baccesses\"(\n" +
 	"\vRevokeGrant\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\"\xd0\x01\n" +
 	"\x0eCreateContract\x12\x1f\n" +
@@ -2814,7 +3056,7 @@ func file_govnode_v1_tx_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_tx_proto_rawDescData
 }
 
-var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SignedTx)(nil),             // 0: govnode.v1.SignedTx
 	(*TxBody)(nil),               // 1: govnode.v1.TxBody
@@ -2832,34 +3074,37 @@ var file_govnode_v1_tx_proto_goTypes = []any{
 	(*RevokeRecord)(nil),         // 13: govnode.v1.RevokeRecord
 	(*AccessRecord)(nil),         // 14: govnode.v1.AccessRecord
 	(*GrantAccess)(nil),          // 15: govnode.v1.GrantAccess
-	(*RevokeGrant)(nil),          // 16: govnode.v1.RevokeGrant
-	(*CreateContract)(nil),       // 17: govnode.v1.CreateContract
-	(*SignContract)(nil),         // 18: govnode.v1.SignContract
-	(*SubmitMilestone)(nil),      // 19: govnode.v1.SubmitMilestone
-	(*AcceptMilestone)(nil),      // 20: govnode.v1.AcceptMilestone
-	(*FireTransition)(nil),       // 21: govnode.v1.FireTransition
-	(*SubmitProposal)(nil),       // 22: govnode.v1.SubmitProposal
-	(*AddDepartment)(nil),        // 23: govnode.v1.AddDepartment
-	(*RemoveDepartment)(nil),     // 24: govnode.v1.RemoveDepartment
-	(*RotateValidatorKey)(nil),   // 25: govnode.v1.RotateValidatorKey
-	(*RotateNodeKey)(nil),        // 26: govnode.v1.RotateNodeKey
-	(*SetFaultModel)(nil),        // 27: govnode.v1.SetFaultModel
-	(*AddObserver)(nil),          // 28: govnode.v1.AddObserver
-	(*RemoveObserver)(nil),       // 29: govnode.v1.RemoveObserver
-	(*VoteProposal)(nil),         // 30: govnode.v1.VoteProposal
-	(*SubmitEvidence)(nil),       // 31: govnode.v1.SubmitEvidence
-	(Role)(0),                    // 32: govnode.v1.Role
-	(*PublicKey)(nil),            // 33: govnode.v1.PublicKey
-	(IdentityKind)(0),            // 34: govnode.v1.IdentityKind
-	(*Attribute)(nil),            // 35: govnode.v1.Attribute
-	(IdentityStatus)(0),          // 36: govnode.v1.IdentityStatus
-	(*ContractParty)(nil),        // 37: govnode.v1.ContractParty
-	(*ContractField)(nil),        // 38: govnode.v1.ContractField
-	(*Params)(nil),               // 39: govnode.v1.Params
-	(*RecordType)(nil),           // 40: govnode.v1.RecordType
-	(*ContractTemplate)(nil),     // 41: govnode.v1.ContractTemplate
-	(*Department)(nil),           // 42: govnode.v1.Department
-	(*EquivocationEvidence)(nil), // 43: govnode.v1.EquivocationEvidence
+	(*EraseRecordContent)(nil),   // 16: govnode.v1.EraseRecordContent
+	(*ContentAccess)(nil),        // 17: govnode.v1.ContentAccess
+	(*RecordAccesses)(nil),       // 18: govnode.v1.RecordAccesses
+	(*RevokeGrant)(nil),          // 19: govnode.v1.RevokeGrant
+	(*CreateContract)(nil),       // 20: govnode.v1.CreateContract
+	(*SignContract)(nil),         // 21: govnode.v1.SignContract
+	(*SubmitMilestone)(nil),      // 22: govnode.v1.SubmitMilestone
+	(*AcceptMilestone)(nil),      // 23: govnode.v1.AcceptMilestone
+	(*FireTransition)(nil),       // 24: govnode.v1.FireTransition
+	(*SubmitProposal)(nil),       // 25: govnode.v1.SubmitProposal
+	(*AddDepartment)(nil),        // 26: govnode.v1.AddDepartment
+	(*RemoveDepartment)(nil),     // 27: govnode.v1.RemoveDepartment
+	(*RotateValidatorKey)(nil),   // 28: govnode.v1.RotateValidatorKey
+	(*RotateNodeKey)(nil),        // 29: govnode.v1.RotateNodeKey
+	(*SetFaultModel)(nil),        // 30: govnode.v1.SetFaultModel
+	(*AddObserver)(nil),          // 31: govnode.v1.AddObserver
+	(*RemoveObserver)(nil),       // 32: govnode.v1.RemoveObserver
+	(*VoteProposal)(nil),         // 33: govnode.v1.VoteProposal
+	(*SubmitEvidence)(nil),       // 34: govnode.v1.SubmitEvidence
+	(Role)(0),                    // 35: govnode.v1.Role
+	(*PublicKey)(nil),            // 36: govnode.v1.PublicKey
+	(IdentityKind)(0),            // 37: govnode.v1.IdentityKind
+	(*Attribute)(nil),            // 38: govnode.v1.Attribute
+	(IdentityStatus)(0),          // 39: govnode.v1.IdentityStatus
+	(*ContractParty)(nil),        // 40: govnode.v1.ContractParty
+	(*ContractField)(nil),        // 41: govnode.v1.ContractField
+	(*Params)(nil),               // 42: govnode.v1.Params
+	(*RecordType)(nil),           // 43: govnode.v1.RecordType
+	(*ContractTemplate)(nil),     // 44: govnode.v1.ContractTemplate
+	(*Department)(nil),           // 45: govnode.v1.Department
+	(*EquivocationEvidence)(nil), // 46: govnode.v1.EquivocationEvidence
 }
 var file_govnode_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: govnode.v1.TxBody.register_official:type_name -> govnode.v1.RegisterOfficial
@@ -2876,48 +3121,51 @@ var file_govnode_v1_tx_proto_depIdxs = []int32{
 	13, // 11: govnode.v1.TxBody.revoke_record:type_name -> govnode.v1.RevokeRecord
 	14, // 12: govnode.v1.TxBody.access_record:type_name -> govnode.v1.AccessRecord
 	15, // 13: govnode.v1.TxBody.grant_access:type_name -> govnode.v1.GrantAccess
-	16, // 14: govnode.v1.TxBody.revoke_grant:type_name -> govnode.v1.RevokeGrant
-	17, // 15: govnode.v1.TxBody.create_contract:type_name -> govnode.v1.CreateContract
-	18, // 16: govnode.v1.TxBody.sign_contract:type_name -> govnode.v1.SignContract
-	19, // 17: govnode.v1.TxBody.submit_milestone:type_name -> govnode.v1.SubmitMilestone
-	20, // 18: govnode.v1.TxBody.accept_milestone:type_name -> govnode.v1.AcceptMilestone
-	21, // 19: govnode.v1.TxBody.fire_transition:type_name -> govnode.v1.FireTransition
-	22, // 20: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
-	30, // 21: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
-	31, // 22: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
-	32, // 23: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
-	33, // 24: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
-	34, // 25: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
-	33, // 26: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
-	35, // 27: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
-	33, // 28: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
-	36, // 29: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
-	32, // 30: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
-	35, // 31: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
-	35, // 32: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
-	35, // 33: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
-	37, // 34: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
-	38, // 35: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
-	38, // 36: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
-	23, // 37: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
-	24, // 38: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
-	39, // 39: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
-	40, // 40: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
-	41, // 41: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
-	25, // 42: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
-	26, // 43: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
-	27, // 44: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
-	28, // 45: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
-	29, // 46: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
-	42, // 47: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
-	2,  // 48: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
-	33, // 49: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
-	43, // 50: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	19, // 14: govnode.v1.TxBody.revoke_grant:type_name -> govnode.v1.RevokeGrant
+	16, // 15: govnode.v1.TxBody.erase_record_content:type_name -> govnode.v1.EraseRecordContent
+	18, // 16: govnode.v1.TxBody.record_accesses:type_name -> govnode.v1.RecordAccesses
+	20, // 17: govnode.v1.TxBody.create_contract:type_name -> govnode.v1.CreateContract
+	21, // 18: govnode.v1.TxBody.sign_contract:type_name -> govnode.v1.SignContract
+	22, // 19: govnode.v1.TxBody.submit_milestone:type_name -> govnode.v1.SubmitMilestone
+	23, // 20: govnode.v1.TxBody.accept_milestone:type_name -> govnode.v1.AcceptMilestone
+	24, // 21: govnode.v1.TxBody.fire_transition:type_name -> govnode.v1.FireTransition
+	25, // 22: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
+	33, // 23: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
+	34, // 24: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
+	35, // 25: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
+	36, // 26: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
+	37, // 27: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
+	36, // 28: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
+	38, // 29: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
+	36, // 30: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
+	39, // 31: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
+	35, // 32: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
+	38, // 33: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
+	38, // 34: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
+	38, // 35: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
+	17, // 36: govnode.v1.RecordAccesses.accesses:type_name -> govnode.v1.ContentAccess
+	40, // 37: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
+	41, // 38: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
+	41, // 39: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
+	26, // 40: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
+	27, // 41: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
+	42, // 42: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
+	43, // 43: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
+	44, // 44: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
+	28, // 45: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
+	29, // 46: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
+	30, // 47: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
+	31, // 48: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
+	32, // 49: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
+	45, // 50: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
+	2,  // 51: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
+	36, // 52: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
+	46, // 53: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_tx_proto_init() }
@@ -2943,6 +3191,8 @@ func file_govnode_v1_tx_proto_init() {
 		(*TxBody_AccessRecord)(nil),
 		(*TxBody_GrantAccess)(nil),
 		(*TxBody_RevokeGrant)(nil),
+		(*TxBody_EraseRecordContent)(nil),
+		(*TxBody_RecordAccesses)(nil),
 		(*TxBody_CreateContract)(nil),
 		(*TxBody_SignContract)(nil),
 		(*TxBody_SubmitMilestone)(nil),
@@ -2952,7 +3202,7 @@ func file_govnode_v1_tx_proto_init() {
 		(*TxBody_VoteProposal)(nil),
 		(*TxBody_SubmitEvidence)(nil),
 	}
-	file_govnode_v1_tx_proto_msgTypes[22].OneofWrappers = []any{
+	file_govnode_v1_tx_proto_msgTypes[25].OneofWrappers = []any{
 		(*SubmitProposal_AddDepartment)(nil),
 		(*SubmitProposal_RemoveDepartment)(nil),
 		(*SubmitProposal_UpdateParams)(nil),
@@ -2970,7 +3220,7 @@ func file_govnode_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_tx_proto_rawDesc), len(file_govnode_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

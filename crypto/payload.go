@@ -1,0 +1,52 @@
+package crypto
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+)
+
+// PayloadSaltSize is the size of a protected payload's salt.
+const PayloadSaltSize = 32
+
+// payloadDomain separates payload commitments from every other hash.
+const payloadDomain = "govnode/payload/v1\x00"
+
+// PayloadCommitment is the commitment a record version stores for
+// protected content kept beside the chain (ARCHITECTURE.md §5, "Erasing
+// personal data"): SHA-256(domain || salt || content). The salt (random,
+// PayloadSaltSize bytes) keeps a short content (a name, a date of birth)
+// from being found by hashing guesses; once the payload is erased, the
+// commitment alone reveals nothing about it.
+func PayloadCommitment(salt, content []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(payloadDomain))
+	h.Write(salt)
+	h.Write(content)
+	return h.Sum(nil)
+}
+
+// NewPayloadSalt returns a fresh random salt.
+func NewPayloadSalt() ([]byte, error) {
+	s := make([]byte, PayloadSaltSize)
+	if _, err := rand.Read(s); err != nil {
+		return nil, fmt.Errorf("payload salt: %w", err)
+	}
+	return s, nil
+}
+
+// CheckPayload reports whether salt and content open commitment.
+func CheckPayload(commitment, salt, content []byte) error {
+	if len(salt) != PayloadSaltSize {
+		return fmt.Errorf("payload salt is %d bytes, want %d", len(salt), PayloadSaltSize)
+	}
+	if len(commitment) != HashSize {
+		return fmt.Errorf("payload commitment is %d bytes, want %d", len(commitment), HashSize)
+	}
+	if subtle.ConstantTimeCompare(PayloadCommitment(salt, content), commitment) != 1 {
+		return errors.New("payload does not match its commitment")
+	}
+	return nil
+}

@@ -1,0 +1,37 @@
+package crypto
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestPayloadCommitment(t *testing.T) {
+	salt, err := NewPayloadSalt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := PayloadCommitment(salt, []byte("born 1990-01-01"))
+	if err := CheckPayload(c, salt, []byte("born 1990-01-01")); err != nil {
+		t.Fatalf("the payload does not open its own commitment: %v", err)
+	}
+	if bytes.Equal(c, Hash([]byte("born 1990-01-01"))) {
+		t.Fatal("the commitment is the bare content hash: a guess could be checked against it")
+	}
+	other, _ := NewPayloadSalt()
+	if bytes.Equal(PayloadCommitment(other, []byte("born 1990-01-01")), c) {
+		t.Fatal("two salts give one commitment")
+	}
+	for name, tc := range map[string]struct{ c, salt, content []byte }{
+		"other content":    {c, salt, []byte("born 1990-01-02")},
+		"other salt":       {c, other, []byte("born 1990-01-01")},
+		"short salt":       {c, salt[:31], []byte("born 1990-01-01")},
+		"short commitment": {c[:31], salt, []byte("born 1990-01-01")},
+		// salt||content equal to the original, cut elsewhere: refused by
+		// the salt's fixed size.
+		"shifted boundary": {c, append(append([]byte{}, salt...), 'b'), []byte("orn 1990-01-01")},
+	} {
+		if err := CheckPayload(tc.c, tc.salt, tc.content); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
