@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
@@ -21,13 +23,26 @@ import (
 type fuzzSource struct {
 	blocks []*pb.CommittedBlock // blocks[h-1] has height h
 	txs    map[string][]byte
+	// payloads are held by commitment; commitments lists them in order.
+	payloads    map[string]*pb.Payload
+	commitments [][]byte
 }
 
-var _ BlockSource = (*fuzzSource)(nil)
+var (
+	_ BlockSource   = (*fuzzSource)(nil)
+	_ PayloadSource = (*fuzzSource)(nil)
+)
 
 func newFuzzSource(tb testing.TB, n, txSize int) *fuzzSource {
 	tb.Helper()
-	s := &fuzzSource{txs: map[string][]byte{}}
+	s := &fuzzSource{txs: map[string][]byte{}, payloads: map[string]*pb.Payload{}}
+	for i := range 8 {
+		salt := bytes.Repeat([]byte{byte(i + 1)}, crypto.PayloadSaltSize)
+		content := bytes.Repeat([]byte{byte(i)}, txSize*(i+1))
+		c := crypto.PayloadCommitment(salt, content)
+		s.payloads[string(c)] = &pb.Payload{Salt: salt, Content: content}
+		s.commitments = append(s.commitments, c)
+	}
 	var parent []byte
 	for h := 1; h <= n; h++ {
 		tx := bytes.Repeat([]byte{byte(h)}, txSize)
@@ -43,6 +58,16 @@ func newFuzzSource(tb testing.TB, n, txSize int) *fuzzSource {
 		})
 	}
 	return s
+}
+
+func (s *fuzzSource) Payloads(commitments [][]byte) []*pb.Payload {
+	var out []*pb.Payload
+	for _, c := range commitments {
+		if p, ok := s.payloads[string(c)]; ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *fuzzSource) Height() uint64 { return uint64(len(s.blocks)) }
@@ -90,11 +115,16 @@ func (s *fuzzSource) BlocksByHash(hash []byte, maxAncestors int) []*pb.Block {
 	return nil
 }
 
+// fuzzMember is the peer FuzzSyncServe's requests come from: a member, so
+// payloads requests are served.
+const fuzzMember = peer.ID("fuzz-member")
+
 // FuzzSyncServe runs arbitrary request payloads through the server side of
 // block sync the way handle does: framed, read with the request bound,
 // decoded, then served from a 40-block source under tight caps (8 blocks
 // per request, 16 hashes, a response budget of about ten blocks) so that
-// every clamp is reached. serve must not panic and must answer with
+// every clamp is reached, and payloads for a member peer from eight held
+// ones of growing size. serve must not panic and must answer with
 // exactly one of a response or an error. What it answers must be
 // writable within the response frame limit (else handle resets the
 // stream), and must pass the client's own checks for the request sent
@@ -109,8 +139,8 @@ func FuzzSyncServe(f *testing.F) {
 	cfg.MaxBlocksPerRequest = 8
 	cfg.MaxTxHashesPerRequest = 16
 	cfg.MaxResponseBytes = 10 * proto.Size(src.blocks[0])
-	n := &Host{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-	s := newSyncService(n, src, realClock{})
+	n := &Host{cfg: cfg, log: slog.New(slog.DiscardHandler), members: []Member{{PeerID: fuzzMember}}}
+	s := newSyncService(n, src, src, realClock{})
 
 	add := func(r *pb.SyncRequest) {
 		b, err := proto.Marshal(r)
@@ -134,6 +164,9 @@ func FuzzSyncServe(f *testing.F) {
 	add(&pb.SyncRequest{Req: &pb.SyncRequest_Status{Status: &pb.SyncStatusRequest{}}})
 	add(byHash(src.blocks[30].GetCert().GetBlockHash(), 1<<31))
 	add(byHash(src.blocks[2].GetCert().GetBlockHash(), 3))
+	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: src.commitments}}})
+	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: [][]byte{crypto.Hash(nil), src.commitments[3]}}}})
+	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: [][]byte{{1, 2, 3}}}}})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req := new(pb.SyncRequest)
@@ -141,7 +174,7 @@ func FuzzSyncServe(f *testing.F) {
 		if err := wire.ReadMsgReserve(wire.NewReader(frame), cfg.maxRequestBytes(), req, func(int) error { return nil }); err != nil {
 			return
 		}
-		resp, err := s.serve(req)
+		resp, err := s.serve(fuzzMember, req)
 		if (resp == nil) == (err == nil) {
 			t.Fatalf("serve returned response %v and error %v: want exactly one", resp, err)
 		}
@@ -223,6 +256,27 @@ func checkServed(t *testing.T, cfg *Config, src *fuzzSource, req *pb.SyncRequest
 		}
 		if len(bs) > 0 && !bytes.Equal(prev, r.BlockByHash.GetHash()) {
 			t.Fatal("answered another block than the one asked")
+		}
+	case *pb.SyncRequest_Payloads:
+		got, ok := resp.GetResp().(*pb.SyncResponse_Payloads)
+		if !ok {
+			t.Fatalf("%T to a payloads request", resp.GetResp())
+		}
+		asked := r.Payloads.GetCommitments()
+		ps := got.Payloads.GetPayloads()
+		if len(ps) > len(asked) || len(asked) > MaxPayloadsPerRequest {
+			t.Fatalf("%d payloads for %d commitments", len(ps), len(asked))
+		}
+		for i, p := range ps {
+			c := crypto.PayloadCommitment(p.GetSalt(), p.GetContent())
+			if !slices.ContainsFunc(asked, func(a []byte) bool { return bytes.Equal(a, c) }) {
+				t.Fatalf("payload %d opens no commitment asked", i)
+			}
+		}
+		// The client asks again for what is left out: an empty answer while
+		// the source holds one asked would stall it.
+		if len(ps) == 0 && len(src.Payloads(asked)) > 0 {
+			t.Fatal("empty answer for held payloads")
 		}
 	default:
 		t.Fatalf("served an unknown request kind %T", r)

@@ -109,7 +109,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 
-	n.sync = newSyncService(n, o.blocks, o.clock)
+	n.sync = newSyncService(n, o.blocks, o.payloads, o.clock)
 	h.SetStreamHandler(n.sync.protocol, n.sync.handle)
 
 	n.gossip, err = newGossip(runCtx, n, &o)

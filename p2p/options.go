@@ -78,6 +78,7 @@ type options struct {
 	txVal     TxValidator
 	consCheck ConsensusCheck
 	blocks    BlockSource
+	payloads  PayloadSource
 	rng       *rand.Rand
 	clock     Clock
 	// successorOf is the closed host whose Messages channels this one
@@ -175,6 +176,19 @@ func WithBlockSource(s BlockSource) Option {
 			return errors.New("WithBlockSource: nil source")
 		}
 		o.blocks = s
+		return nil
+	}
+}
+
+// WithPayloadSource makes the node serve protected payloads
+// (SyncRequest.payloads) to the members in force; observers and other
+// peers are refused. Without it, payloads requests get an error response.
+func WithPayloadSource(s PayloadSource) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("WithPayloadSource: nil source")
+		}
+		o.payloads = s
 		return nil
 	}
 }

@@ -52,14 +52,17 @@ type syncService struct {
 	n        *Host
 	protocol protocol.ID
 	src      BlockSource
+	// payloads serves SyncRequest.payloads to members (WithPayloadSource);
+	// nil: such requests are refused.
+	payloads PayloadSource
 	// lines limits the refusal log like the gater's (refusalLog): every
 	// refusal is counted (Stats.SyncRefused), a few per window logged, so
 	// a peer sending bad requests in a loop cannot fill the disk.
 	lines *refusalLog
 }
 
-func newSyncService(n *Host, src BlockSource, clock Clock) *syncService {
-	return &syncService{n: n, protocol: SyncProtocol(n.cfg.ChainID), src: src,
+func newSyncService(n *Host, src BlockSource, payloads PayloadSource, clock Clock) *syncService {
+	return &syncService{n: n, protocol: SyncProtocol(n.cfg.ChainID), src: src, payloads: payloads,
 		lines: &refusalLog{clock: clock, window: refusalLogWindow, burst: refusalLogBurst}}
 }
 
@@ -101,7 +104,7 @@ func (s *syncService) handle(st network.Stream) {
 		if err := readMsg(st, s.n.cfg.maxRequestBytes(), req); err != nil {
 			return nil, err
 		}
-		return s.serve(req)
+		return s.serve(from, req)
 	}()
 	if err != nil {
 		c.syncRefused.Add(1)
@@ -150,7 +153,12 @@ func readMsg(st network.Stream, max int, m proto.Message) error {
 // errRefused marks a well-formed request the server will not serve.
 var errRefused = errors.New("refused")
 
-func (s *syncService) serve(req *pb.SyncRequest) (*pb.SyncResponse, error) {
+// serve answers req from peer from (authenticated by the connection's
+// security handshake).
+func (s *syncService) serve(from peer.ID, req *pb.SyncRequest) (*pb.SyncResponse, error) {
+	if r, ok := req.GetReq().(*pb.SyncRequest_Payloads); ok {
+		return s.servePayloads(from, r.Payloads)
+	}
 	if s.src == nil {
 		return nil, fmt.Errorf("%w: this node does not serve block sync", errRefused)
 	}
