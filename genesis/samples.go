@@ -11,9 +11,11 @@ const (
 )
 
 // SampleRecordTypes are the record types of a local network (`govnode
-// testnet`, `start --dev`, tests): a transferable land title needing the
-// holder's consent, a birth certificate whose access needs the subject's
-// grant, a business license. Every listed department may issue every type,
+// testnet`, `start --dev`, tests): a public, transferable land title
+// needing the holder's consent, a protected birth certificate (its content
+// kept beside the chain, read by entitled callers only, erasable;
+// ARCHITECTURE.md §5, "Who can read what") whose access needs the
+// subject's grant, a public business license. Every listed department may issue every type,
 // so a benchmark can send a realistic mix through any node.
 func SampleRecordTypes(depts []string) []*pb.RecordType {
 	return []*pb.RecordType{
@@ -21,16 +23,19 @@ func SampleRecordTypes(depts []string) []*pb.RecordType {
 			Id: SampleLandTitle, Name: "Land title",
 			CreateDepartments: depts, AmendDepartments: depts, TransferDepartments: depts, RevokeDepartments: depts,
 			MaxContentBytes: 4096, OnChainContent: true, Transferable: true, TransferNeedsConsent: true,
+			Visibility: pb.ContentVisibility_CONTENT_VISIBILITY_PUBLIC,
 		},
 		{
 			Id: SampleBirthCert, Name: "Birth certificate",
 			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
-			MaxContentBytes: 2048, OnChainContent: true, AccessNeedsConsent: true,
+			MaxContentBytes: 2048, AccessNeedsConsent: true,
+			Visibility: pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED,
 		},
 		{
 			Id: SampleBusinessLicense, Name: "Business license",
 			CreateDepartments: depts, AmendDepartments: depts, RevokeDepartments: depts,
 			MaxContentBytes: 2048, OnChainContent: true,
+			Visibility: pb.ContentVisibility_CONTENT_VISIBILITY_PUBLIC,
 		},
 	}
 }

@@ -292,8 +292,28 @@ func (c *checker) checkRecordTypes(doc *pb.GenesisDoc, depts map[string]bool) ma
 		if rt.GetOnChainContent() && rt.GetMaxContentBytes() == 0 {
 			c.errf(f+".max_content_bytes", "must be > 0 when on_chain_content is set")
 		}
+		c.checkVisibility(f, rt)
 	}
 	return types
+}
+
+// checkVisibility reports a record type's visibility that the state
+// machine refuses (exec's rule, ARCHITECTURE.md §5, "Who can read what"):
+// an unknown value; a protected type with on-chain content, or without a
+// bound on its content.
+func (c *checker) checkVisibility(f string, rt *pb.RecordType) {
+	switch rt.GetVisibility() {
+	case pb.ContentVisibility_CONTENT_VISIBILITY_UNSPECIFIED, pb.ContentVisibility_CONTENT_VISIBILITY_PUBLIC:
+	case pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED:
+		if rt.GetOnChainContent() {
+			c.errf(f+".on_chain_content", "set on a protected type: its content is kept beside the chain, never in it")
+		}
+		if rt.GetMaxContentBytes() == 0 || rt.GetMaxContentBytes() > exec.HardMaxTxBytes {
+			c.errf(f+".max_content_bytes", "a protected type needs it in 1..%d: it bounds each version's content", exec.HardMaxTxBytes)
+		}
+	default:
+		c.errf(f+".visibility", "%d is not a known visibility (CONTENT_VISIBILITY_PUBLIC or CONTENT_VISIBILITY_PROTECTED)", int32(rt.GetVisibility()))
+	}
 }
 
 func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bool) {

@@ -11,12 +11,18 @@ import pb "github.com/govnode/govnode/proto/govnode/v1"
 // action is safe by default. CheckTx's content pre-check also reads record
 // types, which only governance changes, and records: a CreateRecord stays
 // harmless, since an amendment admitted before its record was committed is
-// still checked when it executes.
+// still checked when it executes. The pre-check of RecordAccesses and
+// EraseRecordContent (precheckPersonal) reads records, identities and
+// grants: an EraseRecordContent affects admission (it makes pending
+// erasures, amendments and accesses of its record fail); a grant's
+// revocation or expiry, or a transfer, is left to the block, which judges
+// every access again; a RecordAccesses only appends access entries.
 func AffectsAdmission(body *pb.TxBody) bool {
 	switch body.GetAction().(type) {
 	case *pb.TxBody_RegisterSubject, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential,
 		*pb.TxBody_CreateRecord, *pb.TxBody_AmendRecord, *pb.TxBody_ConsentTransfer, *pb.TxBody_TransferRecord,
 		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant,
+		*pb.TxBody_RecordAccesses,
 		*pb.TxBody_CreateContract, *pb.TxBody_SignContract, *pb.TxBody_SubmitMilestone, *pb.TxBody_AcceptMilestone,
 		*pb.TxBody_FireTransition:
 		return false

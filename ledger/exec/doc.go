@@ -61,7 +61,9 @@
 // overlay; tx.go decoding and envelope checks; sigs.go signature checks
 // (the SigCache, batches, PreverifyTxs); executor.go ApplyBlock and
 // CheckTx; identity.go, records.go, contracts.go (with cel.go) and
-// governance.go the modules, each starting with its permission rules;
+// governance.go the modules, each starting with its permission rules
+// (access.go and erase.go the protected records': who may read their
+// content, node-recorded releases, erasure);
 // genesis.go InitGenesis; validate.go the field limits and the one rule
 // for ids and display names (ValidID, ValidName); params.go the bounds of
 // the chain parameters (ValidateParams); query.go read helpers for the

@@ -35,6 +35,26 @@ type txError struct {
 
 func (e *txError) Error() string { return e.code.String() + ": " + e.reason }
 
+// ResultCode is the refusal's result code: a refusal returned by an
+// exported function (ContentEntitlement) satisfies the node's Refusal
+// interfaces (error plus ResultCode), so the API maps it like a CheckTx
+// refusal.
+func (e *txError) ResultCode() pb.ResultCode { return e.code }
+
+// Reason is the refusal's reason, without the code.
+func (e *txError) Reason() string { return e.reason }
+
+// RefusalOf reports whether err is (or wraps) a refusal of the state
+// machine, and returns its result code and reason. Any other error of an
+// exported function is a storage failure or an undecodable value.
+func RefusalOf(err error) (code pb.ResultCode, reason string, ok bool) {
+	te, ok := asTxError(err)
+	if !ok {
+		return pb.ResultCode_RESULT_CODE_OK, "", false
+	}
+	return te.code, te.reason, true
+}
+
 func fail(code pb.ResultCode, format string, args ...any) error {
 	return &txError{code: code, reason: fmt.Sprintf(format, args...)}
 }

@@ -241,6 +241,10 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 		return tc.grantAccess(a.GrantAccess)
 	case *pb.TxBody_RevokeGrant:
 		return tc.revokeGrant(a.RevokeGrant)
+	case *pb.TxBody_EraseRecordContent:
+		return tc.eraseRecordContent(a.EraseRecordContent)
+	case *pb.TxBody_RecordAccesses:
+		return tc.recordAccesses(a.RecordAccesses)
 	case *pb.TxBody_CreateContract:
 		return tc.createContract(a.CreateContract)
 	case *pb.TxBody_SignContract:
@@ -266,8 +270,10 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 // decoding, chain id, signer known and active, nonce >= the signer's next,
 // signature, the action's argument checks, a pre-check of the signer's
 // role for actions only officials may take, of record content against
-// its type (precheckContent), and of a validator-set proposal against the
-// quorum-safety rules (precheckGov). It cannot see the mempool's other pending
+// its type (precheckContent), of a validator-set proposal against the
+// quorum-safety rules (precheckGov), and of a RecordAccesses or an
+// EraseRecordContent against the records, identities and grants they
+// name (precheckPersonal). It cannot see the mempool's other pending
 // transactions, so other checks that depend on objects (a record, a
 // contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
@@ -300,6 +306,9 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	}
 	if err == nil {
 		err = precheckGov(st, r, env.signer, env.body)
+	}
+	if err == nil {
+		err = precheckPersonal(st, r, env.signer, env.body)
 	}
 	if err != nil {
 		te, ok := asTxError(err)

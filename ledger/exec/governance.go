@@ -24,7 +24,7 @@ import (
 //     department was added meanwhile, …) it is FAILED with the reason.
 //   - A proposal still voting at the end of block voting_end_height expires.
 //   - Record types may be re-installed (upsert; on_chain_content may not
-//     change); templates are immutable once installed (a new version is a
+//     change, nor the visibility between public and protected); templates are immutable once installed (a new version is a
 //     new id), since running contracts depend on them.
 //   - A validator-set change committed at h takes effect at
 //     h + params.validator_change_delay; BlockResult.ValidatorUpdate hands
@@ -255,6 +255,12 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 			return err
 		} else if ok && old.GetOnChainContent() != t.GetOnChainContent() {
 			return conflict("record type %s exists; on_chain_content cannot change", t.GetId())
+		} else if ok && IsProtected(old) != IsProtected(t) {
+			// A protected type's versions hold payload commitments whose
+			// content only member nodes keep; made public, they would
+			// still be hashes with no content anyone serves, and a public
+			// type's hashes made protected name payloads nobody stored.
+			return conflict("record type %s exists; it cannot change between public and protected", t.GetId())
 		}
 	case *pb.SubmitProposal_InstallContractTemplate:
 		if ok, err := tc.st.has(kTemplate(c.InstallContractTemplate.GetId())); err != nil {
@@ -605,7 +611,8 @@ func (e *Executor) validateAction(body *pb.TxBody) error {
 		*pb.TxBody_SetRoles, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential:
 		return validateIdentityAction(body)
 	case *pb.TxBody_CreateRecord, *pb.TxBody_AmendRecord, *pb.TxBody_ConsentTransfer, *pb.TxBody_TransferRecord,
-		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant:
+		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant,
+		*pb.TxBody_EraseRecordContent, *pb.TxBody_RecordAccesses:
 		return validateRecordAction(body)
 	case *pb.TxBody_CreateContract, *pb.TxBody_SignContract, *pb.TxBody_SubmitMilestone, *pb.TxBody_AcceptMilestone,
 		*pb.TxBody_FireTransition:

@@ -24,6 +24,7 @@ type gen struct {
 	keys    map[string]crypto.PrivateKey // public key bytes → private key
 	ids     []string                     // every identity ever registered (or tried)
 	records []string
+	birth   []string // records created as birth certificates (protected)
 	grants  []string
 	ctrs    []string
 	n       int
@@ -89,7 +90,7 @@ func (g *gen) signAs(id string, body *pb.TxBody) []byte {
 func (g *gen) tx(nowSec int64) []byte {
 	r := g.rng
 	anyone := g.pick(g.ids)
-	switch r.IntN(22) {
+	switch r.IntN(25) {
 	case 0:
 		g.n++
 		id := fmt.Sprintf("s%d", g.n)
@@ -124,6 +125,7 @@ func (g *gen) tx(nowSec int64) []byte {
 		var b *pb.TxBody
 		subj := g.pick([]string{"cit0", "cit1", "cit2", "cit3", anyone})
 		if typ == exectest.BirthCert {
+			g.birth = append(g.birth, id)
 			b = createRecHash(id, typ, subj, hash(id))
 		} else {
 			b = createRec(id, typ, subj, []byte("content "+id))
@@ -212,6 +214,43 @@ func (g *gen) tx(nowSec int64) []byte {
 			signer = cc.GetParties()[r.IntN(len(cc.GetParties()))].GetIdentityId()
 		}
 		return g.signAs(signer, fire(c, g.pick([]string{"deliver", "complete", "terminate_for_breach", "withdraw"})))
+	case 22:
+		rec := g.pick(g.records)
+		if r.IntN(2) == 0 {
+			rec = g.pick(g.birth)
+		}
+		signer, basis := g.pick(append(g.officials(".issuer"), anyone)), ""
+		if rr, err := exec.Record(g.st, rec); err == nil && r.IntN(2) == 0 {
+			signer = rr.GetSubjectId()
+		}
+		if r.IntN(3) > 0 {
+			basis = "GDPR art. 17"
+		}
+		return g.signAs(signer, erase(rec, "random", basis))
+	case 23, 24:
+		signer := exec.ValidatorIdentityID(g.pick(g.f.Depts))
+		if r.IntN(10) == 0 {
+			signer = anyone
+		}
+		cs := make([]*pb.ContentAccess, 1+r.IntN(2))
+		for i := range cs {
+			rec := g.pick(g.birth)
+			if r.IntN(5) == 0 {
+				rec = g.pick(g.records)
+			}
+			accessor := g.pick(append(g.officials(".auditor"), g.officials(".issuer")...))
+			if rr, err := exec.Record(g.st, rec); err == nil && r.IntN(2) == 0 {
+				accessor = g.pick([]string{rr.GetSubjectId(), rr.GetHolderId()})
+			} else if gr, err := exec.Grant(g.st, g.pick(g.grants)); err == nil && r.IntN(2) == 0 {
+				rec, accessor = gr.GetRecordId(), gr.GetGranteeDepartmentId()+".issuer"
+			}
+			basis := ""
+			if r.IntN(4) == 0 {
+				basis = "Audit Act s.4"
+			}
+			cs[i] = release(rec, accessor, "random", basis, g.pick([]string{exec.ChannelQuery, exec.ChannelEvents}))
+		}
+		return g.signAs(signer, recordAccesses(cs...))
 	default:
 		return g.signAs(g.pick(g.officials(".registrar")), regSubject(anyone, company))
 	}
@@ -221,8 +260,10 @@ func (g *gen) tx(nowSec int64) []byte {
 type invariants struct {
 	versions     map[string][]byte // recv key → bytes
 	finals       map[string]*pb.Contract
-	granted      int // successful accesses that needed a grant
-	revokedTried int // txs signed by revoked identities
+	granted      int               // successful accesses that needed a grant
+	revokedTried int               // txs signed by revoked identities
+	erased       map[string]uint64 // record → height its content was erased
+	released     int               // accesses logged by RecordAccesses
 }
 
 func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.Store, hdr *pb.Header, txs [][]byte, res *exec.BlockResult) {
@@ -249,6 +290,9 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 			if a := body.GetAccessRecord(); a != nil {
 				iv.checkAccess(t, ex, before, hdr, r.GetTxHash(), body, a, revokedGrant)
 			}
+			// 5. Erased content is never amended, erased again or
+			// released; only protected content is.
+			iv.checkPersonal(t, ex, before, hdr, body)
 		}
 		for _, ev := range r.GetEvents() {
 			if ie := ev.GetIdentity(); ie != nil && ie.GetStatus() == revoked {
@@ -257,6 +301,12 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 			if ge := ev.GetGrant(); ge != nil && ge.GetAction() == "revoked" {
 				revokedGrant[ge.GetGrantId()] = true
 			}
+		}
+	}
+	// An erasure is final.
+	for id, h := range iv.erased {
+		if r, err := exec.Record(ex, id); err != nil || r.GetErasedHeight() != h {
+			t.Fatalf("record %s erased at %d, now %v (%v)", id, h, r, err)
 		}
 	}
 	// 2. Record versions are append-only, and a record's version is its count.
@@ -306,6 +356,46 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 		}
 		if slices.Contains(exec.TenderTemplate().GetFinalStates(), c.GetState()) {
 			iv.finals[c.GetId()] = c
+		}
+	}
+}
+
+func (iv *invariants) checkPersonal(t *testing.T, after, before *exectest.Store, hdr *pb.Header, body *pb.TxBody) {
+	t.Helper()
+	protectedRecord := func(id string) *pb.Record {
+		rec, err := exec.Record(after, id)
+		if err != nil {
+			t.Fatalf("record %s: %v", id, err)
+		}
+		typ, err := exec.RecordType(after, rec.GetRecordType())
+		if err != nil || !exec.IsProtected(typ) {
+			t.Fatalf("height %d: %T of record %s of public type %s", hdr.GetHeight(), body.GetAction(), id, rec.GetRecordType())
+		}
+		return rec
+	}
+	erasedBefore := func(id string) bool {
+		rec, err := exec.Record(before, id)
+		return err == nil && rec.GetErasedHeight() != 0
+	}
+	switch a := body.GetAction().(type) {
+	case *pb.TxBody_AmendRecord:
+		if erasedBefore(a.AmendRecord.GetRecordId()) {
+			t.Fatalf("height %d: erased record %s amended", hdr.GetHeight(), a.AmendRecord.GetRecordId())
+		}
+	case *pb.TxBody_EraseRecordContent:
+		id := a.EraseRecordContent.GetRecordId()
+		rec := protectedRecord(id)
+		if erasedBefore(id) || iv.erased[id] != 0 || rec.GetErasedHeight() != hdr.GetHeight() {
+			t.Fatalf("height %d: record %s erased again (%d, before at %d)", hdr.GetHeight(), id, rec.GetErasedHeight(), iv.erased[id])
+		}
+		iv.erased[id] = hdr.GetHeight()
+	case *pb.TxBody_RecordAccesses:
+		for _, c := range a.RecordAccesses.GetAccesses() {
+			protectedRecord(c.GetRecordId())
+			if erasedBefore(c.GetRecordId()) {
+				t.Fatalf("height %d: erased record %s released", hdr.GetHeight(), c.GetRecordId())
+			}
+			iv.released++
 		}
 	}
 }
@@ -388,16 +478,19 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			f := exectest.NewFixture(3)
+			f.AddValidatorIdentities()
 			a, err := f.NewChain(exec.DefaultConfig(exectest.ChainID))
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := exectest.NewFixture(3).NewChain(exec.DefaultConfig(exectest.ChainID))
+			fb := exectest.NewFixture(3)
+			fb.AddValidatorIdentities()
+			b, err := fb.NewChain(exec.DefaultConfig(exectest.ChainID))
 			if err != nil {
 				t.Fatal(err)
 			}
 			g := newGen(seed, f, a.Store)
-			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}}
+			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}}
 			var ok, refused int
 			for range blocks {
 				step := int64(1000 + g.rng.IntN(5000))
@@ -436,9 +529,9 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 			if ok < blocks || refused < blocks/2 {
 				t.Fatalf("weak mix: %d ok, %d refused", ok, refused)
 			}
-			t.Logf("%d blocks: %d ok, %d refused, %d keys, %d final contracts, %d granted accesses, %d txs by revoked signers",
-				blocks, ok, refused, a.Store.Len(), len(iv.finals), iv.granted, iv.revokedTried)
-			if len(iv.finals) == 0 || iv.granted == 0 || iv.revokedTried == 0 {
+			t.Logf("%d blocks: %d ok, %d refused, %d keys, %d final contracts, %d granted accesses, %d txs by revoked signers, %d erasures, %d released",
+				blocks, ok, refused, a.Store.Len(), len(iv.finals), iv.granted, iv.revokedTried, len(iv.erased), iv.released)
+			if len(iv.finals) == 0 || iv.granted == 0 || iv.revokedTried == 0 || len(iv.erased) == 0 || iv.released == 0 {
 				t.Fatal("the mix did not exercise every invariant")
 			}
 		})

@@ -23,6 +23,11 @@ import (
 //     access_needs_consent and the accessor's department is not the issuing
 //     one, a live grant by the subject to that department is required.
 //   - GrantAccess / RevokeGrant: by the record's subject (the grantor).
+//   - Protected types (visibility PROTECTED): who may read their content
+//     (ContentEntitlement), the node-recorded releases (RecordAccesses) in
+//     access.go; erasing their content (EraseRecordContent) in erase.go.
+//     An erased record's content cannot be amended; it can still be
+//     transferred and revoked.
 
 func validateRecordAction(body *pb.TxBody) error {
 	switch a := body.GetAction().(type) {
@@ -101,6 +106,10 @@ func validateRecordAction(body *pb.TxBody) error {
 		return checkText("purpose", g.GetPurpose(), MaxTextBytes, false)
 	case *pb.TxBody_RevokeGrant:
 		return checkID("grant id", a.RevokeGrant.GetGrantId())
+	case *pb.TxBody_EraseRecordContent:
+		return validateErase(a.EraseRecordContent)
+	case *pb.TxBody_RecordAccesses:
+		return validateRecordAccesses(a.RecordAccesses)
 	}
 	return nil
 }
@@ -319,6 +328,9 @@ func (tc *txCtx) amendRecord(a *pb.AmendRecord) error {
 	if r.GetStatus() != pb.RecordStatus_RECORD_STATUS_ACTIVE {
 		return conflict("record %s is revoked", r.GetId())
 	}
+	if r.GetErasedHeight() != 0 {
+		return conflict("content of record %s was erased at height %d: it cannot be amended", r.GetId(), r.GetErasedHeight())
+	}
 	if a.GetExpectedVersion() != r.GetVersion() {
 		return conflict("record %s is at version %d, amendment expects %d", r.GetId(), r.GetVersion(), a.GetExpectedVersion())
 	}
@@ -473,7 +485,7 @@ func (tc *txCtx) accessRecord(a *pb.AccessRecord) error {
 	}
 	var grantID string
 	if t.GetAccessNeedsConsent() && dept.GetId() != r.GetIssuerDepartmentId() {
-		g, err := tc.findGrant(r, dept.GetId())
+		g, _, err := findGrant(tc.st, r, dept.GetId(), tc.nowSec())
 		if err != nil {
 			return err
 		}
@@ -482,6 +494,18 @@ func (tc *txCtx) accessRecord(a *pb.AccessRecord) error {
 		}
 		grantID = g.GetId()
 	}
+	return tc.appendAccess(r, &pb.AccessEntry{
+		AccessorId: tc.actor(), DepartmentId: dept.GetId(), Purpose: a.GetPurpose(), LegalBasis: a.GetLegalBasis(), GrantId: grantID,
+	})
+}
+
+// appendAccess appends e (accessor, department, purpose, legal basis,
+// grant, and for a node-recorded release recorded_by and channel) to
+// record r's access log: the next seq, this tx's height, time and hash,
+// the subject index; and emits the RecordEvent "accessed" (actor the
+// accessor, department the accessor's). AccessRecord and RecordAccesses
+// both log through it.
+func (tc *txCtx) appendAccess(r *pb.Record, e *pb.AccessEntry) error {
 	v, ok, err := tc.st.get(kAccessN(r.GetId()))
 	if err != nil {
 		return err
@@ -493,46 +517,51 @@ func (tc *txCtx) accessRecord(a *pb.AccessRecord) error {
 		}
 	}
 	seq++
-	entry := &pb.AccessEntry{
-		RecordId: r.GetId(), Seq: seq, AccessorId: tc.actor(), DepartmentId: dept.GetId(), Purpose: a.GetPurpose(),
-		LegalBasis: a.GetLegalBasis(), GrantId: grantID, Height: tc.b.height, TimeUnixMs: tc.b.timeMs, TxHash: tc.txHash,
-	}
-	if err := tc.st.putMsg(kAccess(r.GetId(), seq), entry); err != nil {
+	e.RecordId, e.Seq = r.GetId(), seq
+	e.Height, e.TimeUnixMs, e.TxHash = tc.b.height, tc.b.timeMs, tc.txHash
+	if err := tc.st.putMsg(kAccess(r.GetId(), seq), e); err != nil {
 		return err
 	}
 	tc.st.set(kAccessN(r.GetId()), encodeU64(seq))
 	tc.st.set(kAccessSubj(r.GetSubjectId(), r.GetId(), seq), marker)
-	ev := recordEvent(r, "accessed", tc.actor(), dept.GetId())
-	ev.Purpose = a.GetPurpose()
+	ev := recordEvent(r, "accessed", e.GetAccessorId(), e.GetDepartmentId())
+	ev.Purpose = e.GetPurpose()
 	tc.emitRecord(ev)
 	return nil
 }
 
-// findGrant returns a live grant (not revoked, valid_until not passed) by
-// the record's subject to dept covering the record or its type, or nil.
-// Grants are scanned in key order, so the same grant is chosen everywhere.
-func (tc *txCtx) findGrant(r *pb.Record, dept string) (*pb.Grant, error) {
-	keys, err := tc.st.keysWithPrefix(prefixGrantBy + r.GetSubjectId() + "/" + dept + "/")
+// findGrant returns a live grant (not revoked, valid_until >= nowSec) by
+// the record's subject to dept covering the record or its type, or nil;
+// and, when there is none, the covering grant that expired last, for a
+// refusal's reason (nil if none). Grants are scanned in key order, so the
+// same grant is chosen everywhere. A revoked grant has left the index
+// (revokeGrant), so it is never found here.
+func findGrant(st *overlay, r *pb.Record, dept string, nowSec int64) (live, expired *pb.Grant, err error) {
+	keys, err := st.keysWithPrefix(prefixGrantBy + r.GetSubjectId() + "/" + dept + "/")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, k := range keys {
 		g := &pb.Grant{}
-		ok, err := tc.st.getMsg(kGrant(lastSegment(k)), g)
+		ok, err := st.getMsg(kGrant(lastSegment(k)), g)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !ok {
-			return nil, fmtInvariant("grant index %q without grant", k)
+			return nil, nil, fmtInvariant("grant index %q without grant", k)
 		}
-		if g.GetRevoked() || g.GetValidUntil() < tc.nowSec() {
+		if g.GetRevoked() || !(g.GetRecordId() == r.GetId() || g.GetRecordType() == r.GetRecordType() && g.GetRecordId() == "") {
 			continue
 		}
-		if g.GetRecordId() == r.GetId() || g.GetRecordType() == r.GetRecordType() && g.GetRecordId() == "" {
-			return g, nil
+		if g.GetValidUntil() < nowSec {
+			if expired == nil || g.GetValidUntil() > expired.GetValidUntil() {
+				expired = g
+			}
+			continue
 		}
+		return g, nil, nil
 	}
-	return nil, nil
+	return nil, expired, nil
 }
 
 func grantEvent(g *pb.Grant, action string) *pb.Event {

@@ -310,6 +310,9 @@ func validateRecordTypeShape(t *pb.RecordType) error {
 	if t.GetOnChainContent() && (t.GetMaxContentBytes() == 0 || t.GetMaxContentBytes() > HardMaxTxBytes) {
 		return invalid("record type %s: on-chain content needs max_content_bytes in 1..%d", t.GetId(), HardMaxTxBytes)
 	}
+	if err := checkVisibility(t); err != nil {
+		return err
+	}
 	if t.GetTransferNeedsConsent() && !t.GetTransferable() {
 		return invalid("record type %s: transfer_needs_consent without transferable", t.GetId())
 	}
@@ -317,6 +320,37 @@ func validateRecordTypeShape(t *pb.RecordType) error {
 		return invalid("record type %s: transfer departments on a non-transferable type", t.GetId())
 	}
 	return nil
+}
+
+// checkVisibility checks a record type's visibility (ARCHITECTURE.md §5,
+// "Who can read what"): a known value, and for a protected type content
+// kept beside the chain (on_chain_content false) with a bound on each
+// payload's content (max_content_bytes, which the node checks at
+// SubmitTx).
+func checkVisibility(t *pb.RecordType) error {
+	switch t.GetVisibility() {
+	case pb.ContentVisibility_CONTENT_VISIBILITY_UNSPECIFIED, pb.ContentVisibility_CONTENT_VISIBILITY_PUBLIC:
+		return nil
+	case pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED:
+		if t.GetOnChainContent() {
+			return invalid("record type %s is protected: its content is kept beside the chain, so on_chain_content must be false", t.GetId())
+		}
+		if t.GetMaxContentBytes() == 0 || t.GetMaxContentBytes() > HardMaxTxBytes {
+			return invalid("record type %s is protected: max_content_bytes must be in 1..%d (it bounds each version's content)", t.GetId(), HardMaxTxBytes)
+		}
+		return nil
+	default:
+		return invalid("record type %s: visibility %d is not a known visibility (PUBLIC or PROTECTED)", t.GetId(), int32(t.GetVisibility()))
+	}
+}
+
+// IsProtected reports whether records of type t are protected (ARCHITECTURE.md
+// §5, "Who can read what"): only hashes on chain, the content beside it,
+// released to entitled callers once an access entry is committed, and
+// erasable. UNSPECIFIED (record types from before visibility existed) and
+// PUBLIC are public.
+func IsProtected(t *pb.RecordType) bool {
+	return t.GetVisibility() == pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED
 }
 
 // validateRecordTypeDepartments checks that every department a record type

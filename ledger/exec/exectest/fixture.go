@@ -85,7 +85,7 @@ func SignBody(key crypto.PrivateKey, body *pb.TxBody) []byte {
 // Record type ids of the fixture.
 const (
 	LandTitle       = "land_title"       // d0 issues; transferable with consent; access needs consent; on chain
-	BirthCert       = "birth_cert"       // d1 issues; hash only; access needs consent
+	BirthCert       = "birth_cert"       // d1 issues; protected (hash only, content beside the chain); access needs consent
 	BusinessLicense = "business_license" // d0 and d1 issue; on chain; open access
 )
 
@@ -133,6 +133,7 @@ func NewFixture(n int) *Fixture {
 		{
 			Id: BirthCert, Name: "Birth certificate", CreateDepartments: []string{"d1"}, AmendDepartments: []string{"d1"},
 			RevokeDepartments: []string{"d1"}, AccessNeedsConsent: true,
+			Visibility: pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED, MaxContentBytes: 2048,
 		},
 		{
 			Id: BusinessLicense, Name: "Business license", CreateDepartments: []string{"d0", "d1"},
@@ -161,6 +162,18 @@ func NewFixture(n int) *Fixture {
 	add("co0", "d0", pb.IdentityKind_IDENTITY_KIND_COMPANY, nil, nil)
 	f.Genesis = doc
 	return f
+}
+
+// AddValidatorIdentities gives each genesis department its validator
+// identity (exec.ValidatorIdentity, as `govnode genesis` and `govnode
+// testnet` write it), keyed by its consensus key, and a signer for it
+// under exec.ValidatorIdentityID(dept). Call it once, before NewChain.
+func (f *Fixture) AddValidatorIdentities() {
+	for i, d := range f.Genesis.GetValidators() {
+		idn := exec.ValidatorIdentity(d)
+		f.Genesis.Identities = append(f.Genesis.Identities, idn)
+		f.Signers[idn.GetId()] = &Signer{ID: idn.GetId(), Key: f.Consensus[i]}
+	}
 }
 
 // S returns the signer of id, creating it (with the key NewKey(id)) for
