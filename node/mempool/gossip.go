@@ -68,7 +68,9 @@ func (g *Gossip) Validate(ctx context.Context, data []byte) error {
 
 // StateDependent reports whether the checker refused a tx for what this
 // node's committed state says: a nonce used since, a signer not registered
-// here yet or suspended since, a role changed, a size limit changed. The
+// here yet or suspended since, a role changed, a size limit changed, a
+// grant revoked or expired since (CONSENT_REQUIRED), a record erased or
+// revoked since (CONFLICT). The
 // peer that gossiped it may have checked it at another height, so it
 // proves nothing against the peer and must not cost it score: a few
 // rejected messages graylist a peer for minutes, and an honest validator
@@ -83,7 +85,8 @@ func StateDependent(err error) bool {
 	switch r.ResultCode() {
 	case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER,
 		pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE, pb.ResultCode_RESULT_CODE_UNAUTHORIZED,
-		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE:
+		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE,
+		pb.ResultCode_RESULT_CODE_CONSENT_REQUIRED, pb.ResultCode_RESULT_CODE_CONFLICT:
 		return true
 	}
 	return false

@@ -3,11 +3,13 @@ package mempool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/govnode/govnode/p2p"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // The tx topic's validator: a tx admitted or already held is accepted;
@@ -37,5 +39,28 @@ func TestGossipValidateVerdicts(t *testing.T) {
 	}
 	if err := g.Validate(ctx, []byte("a:2:bad")); err == nil || errors.Is(err, p2p.ErrIgnore) {
 		t.Errorf("malformed tx: %v, want a rejection", err)
+	}
+}
+
+type codeRefusal pb.ResultCode
+
+func (c codeRefusal) Error() string             { return pb.ResultCode(c).String() }
+func (c codeRefusal) ResultCode() pb.ResultCode { return pb.ResultCode(c) }
+
+// A refusal that another height's state explains costs the relaying peer
+// nothing; one no state explains (a bad signature, a malformed body) does.
+func TestStateDependentCodes(t *testing.T) {
+	for code, want := range map[pb.ResultCode]bool{
+		pb.ResultCode_RESULT_CODE_BAD_NONCE:        true,
+		pb.ResultCode_RESULT_CODE_CONSENT_REQUIRED: true, // a grant revoked since
+		pb.ResultCode_RESULT_CODE_CONFLICT:         true, // a record erased since
+		pb.ResultCode_RESULT_CODE_NOT_FOUND:        true,
+		pb.ResultCode_RESULT_CODE_BAD_SIGNATURE:    false,
+		pb.ResultCode_RESULT_CODE_MALFORMED:        false,
+		pb.ResultCode_RESULT_CODE_INVALID_ARGUMENT: false,
+	} {
+		if got := StateDependent(fmt.Errorf("checker: %w", codeRefusal(code))); got != want {
+			t.Errorf("%v: StateDependent %v, want %v", code, got, want)
+		}
 	}
 }
