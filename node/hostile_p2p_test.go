@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -281,7 +280,7 @@ func consVote(t *testing.T, chain string, key crypto.PrivateKey, idx uint32, hei
 // (sorted by label name). A missing series reads as 0.
 func metric(t *testing.T, n *nodetest.Node, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(n.URL + "/metrics")
+	resp, err := n.HTTP.Get(n.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -464,6 +464,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			Admit: func(tx *exec.Tx) error { _, err := n.app.CheckTx(tx); return err }}.Check,
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
+		Accesses: n.accessSigner(), Logger: log.With("part", "api"),
 	}); err != nil {
 		return nil, err
 	}

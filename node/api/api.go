@@ -33,7 +33,8 @@ const (
 
 // Server implements the NodeService API over the node's parts (Deps).
 type Server struct {
-	d Deps
+	d        Deps
+	personal *personal
 }
 
 var _ govnodev1connect.NodeServiceHandler = (*Server)(nil)
@@ -43,7 +44,9 @@ func New(d Deps) (*Server, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	return &Server{d: d}, nil
+	s := &Server{d: d}
+	s.personal = newPersonal(s)
+	return s, nil
 }
 
 func invalidArg(format string, args ...any) error {
@@ -120,6 +123,10 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 	tx := req.Msg.GetTx()
 	if len(tx) == 0 {
 		return nil, invalidArg("tx is empty")
+	}
+	if err := s.acceptPayloads(tx, req.Msg.GetPayloads()); err != nil {
+		s.d.Metrics.MempoolRejected.WithLabelValues("payload").Inc()
+		return nil, err
 	}
 	if s.d.PreSubmit != nil {
 		if err := s.d.PreSubmit(tx); err != nil {
@@ -282,6 +289,18 @@ func (s *Server) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryR
 			return nil, internal(err)
 		}
 	}
+	if req.Msg.GetIncludeContent() {
+		protected, err := s.isProtected(rec)
+		if err != nil {
+			return nil, internal(err)
+		}
+		// A public record's content is in its versions already.
+		if protected {
+			if resp.Contents, resp.Access, err = s.queryContent(ctx, req.Msg, rec, resp.Versions); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if req.Msg.GetProve() {
 		if resp.Proof, err = s.stateProof(exec.RecordKey(id)); err != nil {
 			return nil, internal(err)
@@ -318,7 +337,20 @@ func (s *Server) QueryAccessLog(ctx context.Context, req *connect.Request[pb.Que
 	if err != nil {
 		return nil, queryErr("access log of", req.Msg.GetRecordId()+req.Msg.GetSubjectId(), err)
 	}
-	return connect.NewResponse(&pb.QueryAccessLogResponse{Entries: entries, Height: height}), nil
+	resp := &pb.QueryAccessLogResponse{Entries: entries, Height: height}
+	if req.Msg.GetProve() {
+		// Each entry's proof is against the header of one state height
+		// (stateProof proves at the latest committed header); a citizen
+		// checks every entry the node claims.
+		for _, e := range entries {
+			p, err := s.stateProof(exec.AccessEntryKey(e.GetRecordId(), e.GetSeq()))
+			if err != nil {
+				return nil, internal(err)
+			}
+			resp.Proofs = append(resp.Proofs, p)
+		}
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (s *Server) QueryContract(ctx context.Context, req *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
@@ -380,60 +412,6 @@ func (s *Server) QueryState(ctx context.Context, req *connect.Request[pb.QuerySt
 		}
 	}
 	return connect.NewResponse(resp), nil
-}
-
-// StreamEvents sends each committed block's events from from_height on, one
-// message per block (blocks without events too, so a client always knows
-// the height it has reached), and then follows new commits until the client
-// goes away. A client resumes by asking from the height after the last one
-// it processed.
-func (s *Server) StreamEvents(ctx context.Context, req *connect.Request[pb.StreamEventsRequest], stream *connect.ServerStream[pb.StreamEventsResponse]) error {
-	next := req.Msg.GetFromHeight()
-	if next == 0 {
-		next = 1
-	}
-	// An authenticated stream ends with Unauthenticated once its caller's
-	// certificate expires or its identity's key or status changes: checked
-	// before each batch and every streamRecheck while idle, one state read
-	// each (ARCHITECTURE.md §6).
-	caller := CallerFrom(ctx)
-	var recheck <-chan time.Time
-	if caller.Authenticated() {
-		t := time.NewTicker(streamRecheck)
-		defer t.Stop()
-		recheck = t.C
-	}
-	for {
-		if err := caller.recheck(time.Now()); err != nil {
-			return connect.NewError(connect.CodeUnauthenticated, err)
-		}
-		head, changed := s.d.Commits.Wait()
-		sent := 0
-		for ; next <= head && sent < maxStreamBatch; next++ {
-			msg, err := s.blockEvents(next)
-			if err != nil {
-				return internal(err)
-			}
-			if err := stream.Send(msg); err != nil {
-				return err
-			}
-			sent++
-		}
-		if next <= head {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-recheck:
-		case <-s.d.Done:
-			return connect.NewError(connect.CodeUnavailable, errors.New("node is shutting down"))
-		}
-	}
 }
 
 // blockEvents returns every event of block h in event order: the block's

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/govnode/govnode/consensus"
@@ -110,6 +111,16 @@ type Deps struct {
 	Commits Commits
 	// Done is closed when the node stops: waits and streams end.
 	Done <-chan struct{}
+
+	// Payloads keeps protected content beside the chain (node/payloads);
+	// nil on a node that keeps none (an observer): SubmitTx with payloads
+	// and reads of protected content are refused there.
+	Payloads Payloads
+	// Accesses is the identity the node puts access entries on chain
+	// with (personal.go); nil on a node that has none (an observer).
+	Accesses AccessSigner
+	// Logger logs refused reads of protected content; nil discards.
+	Logger *slog.Logger
 
 	Metrics *metrics.Metrics
 }

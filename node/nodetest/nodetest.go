@@ -2,6 +2,8 @@ package nodetest
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +26,8 @@ import (
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node"
+	"github.com/govnode/govnode/node/clientcert"
+	"github.com/govnode/govnode/node/tlscert"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -60,6 +65,9 @@ type Options struct {
 	// NodeOptions, if set, adjusts the node.Options of each New (e.g.
 	// RecoverMissingState for one start).
 	NodeOptions func(*node.Options)
+	// TLS serves the API over TLS with a pair generated for the chain, so
+	// callers can authenticate (Node.ClientAs); Client stays anonymous.
+	TLS bool
 }
 
 // FastParams are chain parameters for a one-validator test chain: short
@@ -181,10 +189,74 @@ func (c *Chain) Config(t testing.TB) *node.Config {
 	// Tests send many txs per signer ahead of commits.
 	cfg.Mempool.MaxSignerTxs = 1024
 	cfg.Mempool.MaxSignerBytes = 16 << 20
+	if c.opts.TLS {
+		dir := c.tlsDir(t)
+		cfg.API.TLSCertFile = filepath.Join(dir, tlscert.CertFile)
+		cfg.API.TLSKeyFile = filepath.Join(dir, tlscert.KeyFile)
+	}
 	if c.opts.Configure != nil {
 		c.opts.Configure(cfg)
 	}
 	return cfg
+}
+
+// tlsDir generates the chain's TLS pair once and returns its directory.
+func (c *Chain) tlsDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(c.Home, "tls")
+	if _, err := os.Stat(filepath.Join(dir, tlscert.CAFile)); err == nil {
+		return dir
+	}
+	p, err := tlscert.Generate(tlscert.Options{CommonName: "nodetest"})
+	if err != nil {
+		t.Fatalf("nodetest: tls pair: %v", err)
+	}
+	if err := p.Write(dir, false); err != nil {
+		t.Fatalf("nodetest: tls pair: %v", err)
+	}
+	return dir
+}
+
+// httpClient is a client of the chain's API: plain, or trusting the
+// chain's CA and presenting cert (nil: none) when the API speaks TLS.
+func (c *Chain) httpClient(t testing.TB, cert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *http.Client {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	if c.opts.TLS {
+		ca, err := os.ReadFile(filepath.Join(c.tlsDir(t), tlscert.CAFile))
+		if err != nil {
+			t.Fatalf("nodetest: %v", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(ca) {
+			t.Fatal("nodetest: no CA certificate in the chain's pair")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, GetClientCertificate: cert}
+		tr.ForceAttemptHTTP2 = true
+	}
+	return &http.Client{Transport: tr}
+}
+
+// ClientAs is a client of n's API that authenticates as a (a client
+// certificate signed by its key, docs/ARCHITECTURE.md §6); the chain must
+// have Options.TLS.
+func (n *Node) ClientAs(t testing.TB, a *Account) govnodev1connect.NodeServiceClient {
+	t.Helper()
+	return n.ClientWithKey(t, a.ID, a.Key)
+}
+
+// ClientWithKey is ClientAs for identity id with key (which may be the
+// wrong one, for tests of refusals).
+func (n *Node) ClientWithKey(t testing.TB, id string, key crypto.PrivateKey) govnodev1connect.NodeServiceClient {
+	t.Helper()
+	if !n.Chain.opts.TLS {
+		t.Fatal("nodetest: ClientAs needs a chain with Options.TLS")
+	}
+	hc := n.Chain.httpClient(t, func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return clientcert.Issue(key, id, time.Now(), time.Hour)
+	})
+	t.Cleanup(hc.CloseIdleConnections)
+	return govnodev1connect.NewNodeServiceClient(hc, n.URL)
 }
 
 func freeAddr(t testing.TB) string {
@@ -265,8 +337,11 @@ func (c *Chain) StartErr(t testing.TB) (*Node, error) {
 		cancel()
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	hc := c.httpClient(t, nil)
 	url := "http://" + nn.APIAddr()
+	if c.opts.TLS {
+		url = "https://" + nn.APIAddr()
+	}
 	n := &Node{
 		Node: nn, Chain: c, URL: url, HTTP: hc,
 		Client: govnodev1connect.NewNodeServiceClient(hc, url),

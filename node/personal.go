@@ -1,0 +1,52 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/node/api"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// accessSigner is the identity a validator node puts access entries on
+// chain with (api.AccessSigner; docs/ARCHITECTURE.md §6, "Who can read
+// what"): its department's validator identity, which is keyed by the
+// department's consensus key, so the node holds its key already (the
+// evidence pool signs with it too, exec.ValidatorIdentityID).
+type accessSigner struct{ n *Node }
+
+var _ api.AccessSigner = accessSigner{}
+
+func (a accessSigner) AccessSigner(r exec.Reader) (string, crypto.PrivateKey, error) {
+	n := a.n
+	i := n.validatorIndex()
+	if i < 0 {
+		return "", nil, errors.New("this node is not a validator of the set in force")
+	}
+	vs, _ := n.app.Validators()
+	id := exec.ValidatorIdentityID(vs.GetValidators()[i].GetId())
+	idn, err := exec.Identity(r, id)
+	if err != nil {
+		return "", nil, fmt.Errorf("validator identity %s: %w", id, err)
+	}
+	if idn.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE {
+		return "", nil, fmt.Errorf("validator identity %s is not active", id)
+	}
+	for _, k := range append([]crypto.PrivateKey{n.signer}, n.pendingKeys...) {
+		if crypto.PublicKeyEqual(k.Public(), idn.GetPublicKey()) {
+			return id, k, nil
+		}
+	}
+	return "", nil, fmt.Errorf("validator identity %s is keyed by none of this node's consensus keys", id)
+}
+
+// accessSigner is the API's AccessSigner: nil on an observer, which has
+// no validator identity to sign access entries with.
+func (n *Node) accessSigner() api.AccessSigner {
+	if n.signer == nil {
+		return nil
+	}
+	return accessSigner{n}
+}
