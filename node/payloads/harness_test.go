@@ -40,11 +40,50 @@ var (
 	_ Commits     = (*chain)(nil)
 )
 
+// newChain is a chain whose state the test writes directly, with a
+// protected and a public record type.
 func newChain(t testing.TB) *chain {
-	c := &chain{t: t, state: exectest.NewStore(), reads: map[uint64]int{}, ch: make(chan struct{})}
+	c := newChainOver(t, exectest.NewStore())
 	c.setType("birth_certificate", pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED)
 	c.setType("land_title", pb.ContentVisibility_CONTENT_VISIBILITY_PUBLIC)
 	return c
+}
+
+// newChainOver is a chain over st, which the test changes only through
+// the chain (apply).
+func newChainOver(t testing.TB, st *exectest.Store) *chain {
+	return &chain{t: t, state: st, reads: map[uint64]int{}, ch: make(chan struct{})}
+}
+
+// apply executes txs as the next block of ec (whose Store is the chain's
+// state) with the state machine, requires every tx to succeed, records
+// the results and notifies the commit.
+func (c *chain) apply(ec *exectest.Chain, txs ...[]byte) uint64 {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res, err := ec.Apply(txs...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var results []store.TxResult
+	for i, r := range res.Results {
+		if r.GetCode() != pb.ResultCode_RESULT_CODE_OK {
+			c.t.Fatalf("tx %d of block %d: %v %s", i, ec.Height, r.GetCode(), r.GetReason())
+		}
+		b, err := proto.Marshal(r)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		results = append(results, store.TxResult{Hash: [32]byte(crypto.Hash(txs[i])), Result: b})
+	}
+	c.blocks = append(c.blocks, results)
+	if uint64(len(c.blocks)) != ec.Height {
+		c.t.Fatalf("chain at %d, executor at %d", len(c.blocks), ec.Height)
+	}
+	close(c.ch)
+	c.ch = make(chan struct{})
+	return ec.Height
 }
 
 func (c *chain) Get(k []byte) ([]byte, error) {
@@ -265,7 +304,12 @@ type rig struct {
 }
 
 func newRig(t testing.TB, member bool, tune func(*Deps)) *rig {
-	r := &rig{t: t, dir: t.TempDir(), chain: newChain(t), peers: newPeers(),
+	return newRigOn(t, newChain(t), member, tune)
+}
+
+// newRigOn is a manager under test following c.
+func newRigOn(t testing.TB, c *chain, member bool, tune func(*Deps)) *rig {
+	r := &rig{t: t, dir: t.TempDir(), chain: c, peers: newPeers(),
 		clock: &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, logs: &logBuffer{t: t}}
 	r.member.Store(member)
 	r.open(tune)

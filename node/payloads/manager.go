@@ -540,7 +540,7 @@ func (m *Manager) bind(b *leveldb.Batch, bound map[string]bool, ev *pb.RecordEve
 	if err != nil {
 		return err
 	}
-	if t.GetVisibility() != pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED {
+	if !exec.IsProtected(t) {
 		return nil
 	}
 	rec, err := exec.Record(m.d.State, ev.GetRecordId())

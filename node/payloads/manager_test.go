@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/exec/exectest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -416,4 +418,85 @@ func TestManagerRetriesFailedHeight(t *testing.T) {
 	r.chain.mu.Unlock()
 	r.caughtUp()
 	eventually(t, 10*time.Second, "fetched after the retry", func() bool { return r.has(c) })
+}
+
+// With the state machine (exectest's fixture, whose birth_cert type is
+// protected): the issuing node accepts the payloads at submit; another
+// member fetches them from it as the blocks commit (through the issuer's
+// Store.Payloads, what p2p serves); the subject's EraseRecordContent makes
+// both delete every version's payload, off their disks; a node that
+// follows the chain only afterwards replays the created and amended
+// events, fetches nothing and warns of nothing.
+func TestManagerWithTheStateMachine(t *testing.T) {
+	f := exectest.NewFixture(2)
+	ec, err := f.NewChain(exec.DefaultConfig(exectest.ChainID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := newChainOver(t, ec.Store)
+	issuer := newRigOn(t, ch, true, nil)
+	other := newRigOn(t, ch, true, nil)
+	var fetches atomic.Int32
+	other.m.d.Fetch = func(_ context.Context, cs [][]byte) ([]*pb.Payload, error) {
+		fetches.Add(1)
+		return issuer.store.Payloads(cs), nil
+	}
+	issuer.run()
+	other.run()
+
+	marker := []byte("PLANTED-MARKER-state-machine")
+	c1, p1 := newPayload(t, append([]byte("birth certificate of cit0, born in d1 "), marker...))
+	c2, p2 := newPayload(t, append([]byte("birth certificate of cit0, corrected "), marker...))
+	if err := issuer.m.Accept(c1, p1); err != nil {
+		t.Fatal(err)
+	}
+	ch.apply(ec, f.S("d1.issuer").Tx(&pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
+		RecordId: "bc1", RecordType: exectest.BirthCert, SubjectId: "cit0", ContentHash: c1}}}))
+	if err := issuer.m.Accept(c2, p2); err != nil {
+		t.Fatal(err)
+	}
+	ch.apply(ec, f.S("d1.issuer").Tx(&pb.TxBody{Action: &pb.TxBody_AmendRecord{AmendRecord: &pb.AmendRecord{
+		RecordId: "bc1", ExpectedVersion: 1, ContentHash: c2, Reason: "correction"}}}))
+	for _, r := range []*rig{issuer, other} {
+		r.caughtUp()
+		eventually(t, 10*time.Second, "both versions' payloads held", func() bool { return r.has(c1) && r.has(c2) })
+		if hits := filesContaining(t, r.dir, marker); len(hits) == 0 {
+			t.Fatal("the marker is in no file before the erasure: the search cannot fail")
+		}
+	}
+	if st := issuer.m.Stats(); st.Pending != 0 || fetches.Load() == 0 || other.m.Stats().Fetched != 2 {
+		t.Fatalf("issuer %+v, other %+v", st, other.m.Stats())
+	}
+
+	ch.apply(ec, f.S("cit0").Tx(&pb.TxBody{Action: &pb.TxBody_EraseRecordContent{EraseRecordContent: &pb.EraseRecordContent{
+		RecordId: "bc1", Reason: "I moved abroad", LegalBasis: "GDPR art. 17(1)(a)"}}}))
+	for _, r := range []*rig{issuer, other} {
+		r.caughtUp()
+		if r.has(c1) || r.has(c2) {
+			t.Fatal("an erased version's payload is still held")
+		}
+		if hits := filesContaining(t, r.dir, marker); len(hits) != 0 {
+			t.Fatalf("after the erasure the marker is still in %v", hits)
+		}
+		if st := r.m.Stats(); st.Erased != 2 {
+			t.Fatalf("Erased = %d", st.Erased)
+		}
+	}
+
+	late := newRigOn(t, ch, true, nil)
+	late.peers.hold(c1, p1) // a peer that kept it wrongly: still not asked
+	late.run()
+	late.caughtUp()
+	time.Sleep(100 * time.Millisecond)
+	if late.peers.calls.Load() != 0 || late.has(c1) {
+		t.Fatal("a node syncing late fetched an erased record's payload")
+	}
+	if st := late.m.Stats(); st.SkippedErased != 2 {
+		t.Fatalf("late node %+v", st)
+	}
+	for _, r := range []*rig{issuer, other, late} {
+		if out := r.logs.String(); strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+			t.Fatalf("warnings logged:\n%s", out)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -22,9 +23,10 @@ import (
 const SchemaVersion = "govnode-payloads/1"
 
 // MaxContentCap is the hard cap on a payload's content, whatever the
-// caller asks for: a record type's max_content_bytes above it cannot be
-// stored by this node.
-const MaxContentCap = 1 << 20
+// caller asks for: the largest max_content_bytes the state machine allows
+// a protected record type (exec.HardMaxTxBytes, ARCHITECTURE.md §5 "Who
+// can read what"), so that every valid type's payloads can be stored.
+const MaxContentCap = exec.HardMaxTxBytes
 
 // Errors that callers test for.
 var (
