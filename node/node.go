@@ -29,6 +29,7 @@ import (
 	"github.com/govnode/govnode/node/home"
 	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
+	"github.com/govnode/govnode/node/payloads"
 	"github.com/govnode/govnode/node/transport"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -124,7 +125,11 @@ type Node struct {
 	self        int
 	safety      driver.SafetyStore
 	evidence    *evidence.Pool // nil for an observer
-	byz         byzantine.Hook // byzantine.Honest{} but in a byzantine test build
+	// payloadStore and payloads keep protected content beside the chain
+	// (node/payloads, ARCHITECTURE.md §5 "Erasing personal data").
+	payloadStore *payloads.Store
+	payloads     *payloads.Manager
+	byz          byzantine.Hook // byzantine.Honest{} but in a byzantine test build
 
 	api       *api.Server
 	listeners *api.Listeners // bound in New, served by Run
@@ -218,6 +223,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	// The marker goes first: a ledger never exists without the genesis it
 	// belongs to written beside it.
 	if err := home.WriteGenesisMarker(dataDir, n.genesisHash); err != nil {
+		return nil, err
+	}
+	if n.payloadStore, err = payloads.OpenStore(filepath.Join(dataDir, home.PayloadsDir), payloads.StoreOptions{}); err != nil {
 		return nil, err
 	}
 	if n.store, err = store.Open(filepath.Join(dataDir, home.LedgerDir), store.DefaultOptions()); err != nil {
@@ -451,6 +459,13 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	vs0, _ := n.app.Validators()
 	n.followMembers(vs0) // the observers in state at start
 
+	if n.payloads, err = payloads.New(payloads.Deps{
+		Store: n.payloadStore, State: blockexec.StateReader(n.store), Ledger: n.store, Commits: n.commits,
+		Fetch: n.fetchPayloads, Member: func() bool { return n.validatorIndex() >= 0 }, Logger: log.With("part", "payloads"),
+	}); err != nil {
+		return nil, err
+	}
+
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
 		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version,
@@ -464,7 +479,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 			Admit: func(tx *exec.Tx) error { _, err := n.app.CheckTx(tx); return err }}.Check,
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
-		Accesses: n.accessSigner(), Logger: log.With("part", "api"),
+		Payloads: n.payloads, Accesses: n.accessSigner(), Logger: log.With("part", "api"),
 	}); err != nil {
 		return nil, err
 	}
@@ -572,6 +587,7 @@ func (n *Node) hostOptions(key lcrypto.PrivKey, vs *p2p.ValidatorSet, extra ...p
 		p2p.WithConsensusCheck(n.consensusCheck),
 		p2p.WithTxValidator(n.gossip.Validate),
 		p2p.WithBlockSource(n.blockSource),
+		p2p.WithPayloadSource(n.payloadStore),
 	}, extra...)
 }
 
@@ -672,6 +688,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		n.payloads.Run(ctx)
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
 		n.byz.Run(ctx)
 	}()
 	n.wg.Add(1)
@@ -734,6 +755,10 @@ func (n *Node) closeParts() error {
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 		n.store = nil
+	}
+	if n.payloadStore != nil {
+		errs = append(errs, n.payloadStore.Close())
+		n.payloadStore = nil
 	}
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -49,4 +50,49 @@ func (n *Node) accessSigner() api.AccessSigner {
 		return nil
 	}
 	return accessSigner{n}
+}
+
+// fetchPayloads asks the connected member peers, one after another, for
+// the payloads of commitments (payloads.Deps.Fetch): each peer is asked
+// for what the ones before did not have. A peer that answers with a
+// payload that does not open its commitment is skipped (p2p checks every
+// payload).
+func (n *Node) fetchPayloads(ctx context.Context, commitments [][]byte) ([]*pb.Payload, error) {
+	out := make([]*pb.Payload, len(commitments))
+	missing := make([]int, len(commitments))
+	for i := range missing {
+		missing[i] = i
+	}
+	var errs []error
+	self := n.host.ID()
+	for _, p := range n.host.Peers() {
+		if !p.Member || !p.Connected || p.ID == self || len(missing) == 0 {
+			continue
+		}
+		ask := make([][]byte, len(missing))
+		for j, i := range missing {
+			ask[j] = commitments[i]
+		}
+		got, err := n.host.RequestPayloads(ctx, p.ID, ask)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("peer %s: %w", p.ID, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		var still []int
+		for j, i := range missing {
+			if j < len(got) && got[j] != nil {
+				out[i] = got[j]
+			} else {
+				still = append(still, i)
+			}
+		}
+		missing = still
+	}
+	if len(missing) == len(commitments) && len(errs) > 0 {
+		return out, errors.Join(errs...)
+	}
+	return out, nil
 }

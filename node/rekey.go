@@ -62,6 +62,9 @@ func (s *hostSlot) RequestBlocks(ctx context.Context, p peer.ID, from, to uint64
 func (s *hostSlot) RequestStatus(ctx context.Context, p peer.ID) (*pb.SyncStatus, error) {
 	return s.get().RequestStatus(ctx, p)
 }
+func (s *hostSlot) RequestPayloads(ctx context.Context, p peer.ID, commitments [][]byte) ([]*pb.Payload, error) {
+	return s.get().RequestPayloads(ctx, p, commitments)
+}
 func (s *hostSlot) SetValidatorSet(vs *p2p.ValidatorSet) error { return s.get().SetValidatorSet(vs) }
 func (s *hostSlot) SetMembership(members []p2p.Member, observers []peer.ID) error {
 	return s.get().SetMembership(members, observers)

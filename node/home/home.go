@@ -58,7 +58,10 @@ const (
 	// JSON. MigrateSafetyFile renames it.
 	legacySafetyFile = "safety.json"
 	// LedgerDir is the LevelDB ledger's directory in data_dir.
-	LedgerDir     = "ledger"
+	LedgerDir = "ledger"
+	// PayloadsDir is the protected payload store's directory in data_dir
+	// (node/payloads): content kept beside the chain, erasable.
+	PayloadsDir   = "payloads"
 	ledgerDirName = LedgerDir
 	// recoverFlag is how the operator accepts a missing state; named in
 	// the error so that the remedy is in front of them.
