@@ -24,6 +24,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/node/payloads"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -222,10 +223,10 @@ func checkPurpose(purpose, legalBasis string) error {
 // the tx is admitted: a CreateRecord or AmendRecord of a protected type
 // carries exactly one, whose commitment is the action's content_hash, and
 // no content in the tx; any other tx carries none.
-func (s *Server) acceptPayloads(tx []byte, payloads []*pb.Payload) error {
+func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) error {
 	_, body, err := exec.DecodeTx(tx)
 	if err != nil {
-		if len(payloads) == 0 {
+		if len(sent) == 0 {
 			return nil // the mempool refuses it with the full reason
 		}
 		return invalidArg("tx: %v", err)
@@ -238,7 +239,7 @@ func (s *Server) acceptPayloads(tx []byte, payloads []*pb.Payload) error {
 	case *pb.TxBody_AmendRecord:
 		rec, err := exec.Record(s.d.State, a.AmendRecord.GetRecordId())
 		if err != nil {
-			if len(payloads) == 0 {
+			if len(sent) == 0 {
 				return nil // not committed yet: the amendment is checked when its block runs
 			}
 			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
@@ -246,20 +247,20 @@ func (s *Server) acceptPayloads(tx []byte, payloads []*pb.Payload) error {
 		}
 		typeID, hash, content = rec.GetRecordType(), a.AmendRecord.GetContentHash(), a.AmendRecord.GetContent()
 	default:
-		if len(payloads) > 0 {
+		if len(sent) > 0 {
 			return invalidArg("payloads go only with a CreateRecord or AmendRecord of a protected record type")
 		}
 		return nil
 	}
 	t, err := exec.RecordType(s.d.State, typeID)
 	if err != nil {
-		if len(payloads) == 0 {
+		if len(sent) == 0 {
 			return nil // the mempool refuses it with the full reason
 		}
 		return invalidArg("record type %q: %v", typeID, err)
 	}
 	if !exec.IsProtected(t) {
-		if len(payloads) > 0 {
+		if len(sent) > 0 {
 			return invalidArg("record type %s is public: its content goes in the tx, not in payloads", typeID)
 		}
 		return nil
@@ -267,10 +268,10 @@ func (s *Server) acceptPayloads(tx []byte, payloads []*pb.Payload) error {
 	switch {
 	case len(content) > 0:
 		return invalidArg("record type %s is protected: its content must not be in the tx (blocks are kept for good); send it as SubmitTxRequest.payloads with its commitment as content_hash", typeID)
-	case len(payloads) != 1:
-		return invalidArg("record type %s is protected: send its content as exactly one payload next to the tx (SubmitTxRequest.payloads), got %d", typeID, len(payloads))
+	case len(sent) != 1:
+		return invalidArg("record type %s is protected: send its content as exactly one payload next to the tx (SubmitTxRequest.payloads), got %d", typeID, len(sent))
 	}
-	p := payloads[0]
+	p := sent[0]
 	if len(p.GetContent()) == 0 {
 		return invalidArg("the payload's content is empty")
 	}
@@ -285,6 +286,14 @@ func (s *Server) acceptPayloads(tx []byte, payloads []*pb.Payload) error {
 			"this node keeps no protected payloads (it is not a member department's node): submit protected records to a member node"))
 	}
 	if err := s.d.Payloads.Accept(hash, p); err != nil {
+		switch {
+		case errors.Is(err, payloads.ErrNotMember):
+			return connect.NewError(connect.CodeFailedPrecondition, err)
+		case errors.Is(err, payloads.ErrFull):
+			return connect.NewError(connect.CodeResourceExhausted, err)
+		case errors.Is(err, payloads.ErrErased):
+			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w: a commitment whose payload was erased cannot be used again", err))
+		}
 		return internal(fmt.Errorf("store payload: %w", err))
 	}
 	return nil
