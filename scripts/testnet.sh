@@ -16,9 +16,15 @@
 #
 # Everything lives under ${TESTNET_DIR:-.testnet}: the network's files, one
 # log file per node (nodeK.log), one pid file per node (nodeK.pid) and
-# api.txt, one API address per line in node order. The binary is
+# api.txt, one API address (host:port) per line in node order. The binary is
 # ${GOVNODE:-./build/govnode}; `make build` makes it. ${ACCOUNTS:-64} citizen
 # accounts are written for load (govnode bench).
+#
+# The APIs serve TLS (https), each node with a self-signed pair whose CA is
+# nodeK/tls/ca.crt: give `govnode` commands --testnet "$TESTNET_DIR" and they
+# call https:// with that CA (and authenticate as --signer); curl needs
+# --cacert "$TESTNET_DIR/nodeK/tls/ca.crt" https://HOST:PORT/... TESTNET_TLS=0
+# writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1.
 set -euo pipefail
 
 DIR=${TESTNET_DIR:-.testnet}
@@ -26,6 +32,7 @@ BIN=${GOVNODE:-./build/govnode}
 FAULT_MODEL=${FAULT_MODEL:-byzantine}
 BASE_PORT=${BASE_PORT:-26656}
 ACCOUNTS=${ACCOUNTS:-64}
+TLS=${TESTNET_TLS:-1}
 
 die() { echo "testnet: $*" >&2; exit 1; }
 
@@ -38,19 +45,19 @@ gov_pass() {
 	api=$(sed -n 1p "$DIR/api.txt")
 	n=$(jq '.nodes | length' "$DIR/testnet.json")
 	for ((k = 0; k < n; k++)); do
-		status=$("$BIN" query proposal "$id" --node "$api" --output json | jq -r '.proposal.status')
+		status=$("$BIN" query proposal "$id" --testnet "$DIR" --node "$api" --output json | jq -r '.proposal.status')
 		[[ $status == *PASSED* ]] && return 0
 		"$BIN" tx gov vote --testnet "$DIR" --signer "$(jq -r ".nodes[$k].admin.id" "$DIR/testnet.json")" \
 			--proposal "$id" --vote yes --wait >/dev/null 2>&1 || true
 	done
-	status=$("$BIN" query proposal "$id" --node "$api" --output json | jq -r '.proposal.status')
+	status=$("$BIN" query proposal "$id" --testnet "$DIR" --node "$api" --output json | jq -r '.proposal.status')
 	[[ $status == *PASSED* ]] || die "proposal $id did not pass (status $status)"
 }
 
 # next_end: a voting end height well ahead of the chain.
 next_end() {
 	local h
-	h=$("$BIN" status --node "$(sed -n 1p "$DIR/api.txt")" --output json | jq -r '.height')
+	h=$("$BIN" status --testnet "$DIR" --node "$(sed -n 1p "$DIR/api.txt")" --output json | jq -r '.height')
 	echo $((h + 100000))
 }
 
@@ -91,7 +98,9 @@ up)
 		done
 		rm -rf "$DIR"
 	fi
-	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" --accounts "$ACCOUNTS" >"$DIR.testnet.log" 2>&1 ||
+	tls_flag=--tls=true
+	[[ $TLS == 0 || $TLS == false ]] && tls_flag=--tls=false
+	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" --accounts "$ACCOUNTS" "$tls_flag" >"$DIR.testnet.log" 2>&1 ||
 		{ cat "$DIR.testnet.log" >&2; die "govnode testnet failed"; }
 	mv "$DIR.testnet.log" "$DIR/testnet.log"
 	: >"$DIR/api.txt"
@@ -99,7 +108,11 @@ up)
 		awk -F'"' '/^\[/{s=$0} s=="[api]" && /^listen_addr/{print $2}' "$DIR/node$k/config.toml" >>"$DIR/api.txt"
 		start_node "$k"
 	done
-	echo "API addresses in $DIR/api.txt"
+	if [[ $tls_flag == --tls=true ]]; then
+		echo "API addresses in $DIR/api.txt (https; call them with: $BIN status --testnet $DIR --node ADDR)"
+	else
+		echo "API addresses in $DIR/api.txt (http)"
+	fi
 	;;
 kill)
 	[[ -n ${2:-} ]] || die "usage: $0 kill K"

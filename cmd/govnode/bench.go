@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -57,8 +58,9 @@ contracts; citizen accounts grant access and consent to transfers), then
 offers them open-loop at --rate tx/s for --duration: a ticker releases
 transactions on schedule whether or not the nodes keep up, and
 --concurrency workers send them over --conns connections spread
-round-robin over the nodes (h2c where the node speaks it, each connection
-one TCP connection). Each signer always uses the same connection, and one
+round-robin over the nodes (HTTP/2: over TLS, trusting each node's CA from
+testnet.json, when the network serves TLS, else h2c where the node speaks it;
+each connection one TCP connection). Each signer always uses the same connection, and one
 worker, so its nonces arrive in order; after a signer's transaction is
 refused, its later ones in the step are not sent (they would wait behind the
 gap) and count as rejected. Before the clock, a setup phase gives each
@@ -248,12 +250,20 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if nconns < len(sum.Nodes) {
 		return fmt.Errorf("--conns %d: want at least one per node (%d nodes)", nconns, len(sum.Nodes))
 	}
+	tlsCfg, err := sum.tlsConfig()
+	if err != nil {
+		return fmt.Errorf("--testnet: %w", err)
+	}
 	hc := newHTTPClient(o.concurrency)
+	if tlsCfg != nil {
+		t := hc.Transport.(*http.Transport)
+		t.TLSClientConfig, t.ForceAttemptHTTP2 = tlsCfg.Clone(), true
+	}
 	var conns []*nodeConn
 	nodeOfDept := map[string]int{}
 	var depts []string
 	for i, n := range sum.Nodes {
-		nc, err := dialNode(n.APIAddr, hc)
+		nc, err := dialNode(benchAPI(n), hc)
 		if err != nil {
 			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
@@ -296,7 +306,7 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if sum.ChainID != "" && st.GetChainId() != sum.ChainID {
 		return fmt.Errorf("node %s is on chain %q, the test network in %s is %q", conns[o.followNode].url, st.GetChainId(), o.testnet, sum.ChainID)
 	}
-	loads, protocol, err := dialLoadConns(ctx, sum, s.connsOf, nconns, o.callTimeout)
+	loads, protocol, err := dialLoadConns(ctx, sum, tlsCfg, s.connsOf, nconns, o.callTimeout)
 	if err != nil {
 		return err
 	}
@@ -396,16 +406,31 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	}
 }
 
+// benchAPI is the address bench calls node n at: https:// when it serves
+// TLS (trusting the network's CAs, testnetSummary.tlsConfig).
+func benchAPI(n testnetNode) string {
+	if n.APITLS {
+		return "https://" + n.APIAddr
+	}
+	return n.APIAddr
+}
+
 // dialLoadConns opens the load connections: connection k to node
 // connsOf's choice, each its own transport and so its own TCP connection.
-// It speaks h2c (HTTP/2 without TLS, many streams on one connection) when
-// the nodes do, else HTTP/1.1 (one request at a time per connection).
-func dialLoadConns(ctx context.Context, sum *testnetSummary, connsOf [][]int, n int, timeout time.Duration) ([]*nodeConn, string, error) {
+// Over TLS (tlsCfg not nil) it speaks HTTP/2 where ALPN gives it, else
+// HTTP/1.1; in plaintext h2c (HTTP/2 without TLS, many streams on one
+// connection) when the nodes do, else HTTP/1.1 (one request at a time per
+// connection).
+func dialLoadConns(ctx context.Context, sum *testnetSummary, tlsCfg *tls.Config, connsOf [][]int, n int, timeout time.Duration) ([]*nodeConn, string, error) {
 	dial := func(h2c bool) ([]*nodeConn, error) {
 		loads := make([]*nodeConn, n)
 		for i, cs := range connsOf {
 			for _, k := range cs {
-				nc, err := dialNode(sum.Nodes[i].APIAddr, newLoadClient(h2c))
+				hc := newLoadClient(h2c)
+				if tlsCfg != nil {
+					hc = newTLSLoadClient(tlsCfg)
+				}
+				nc, err := dialNode(benchAPI(sum.Nodes[i]), hc)
 				if err != nil {
 					return nil, fmt.Errorf("node %s: %w", sum.Nodes[i].Name, err)
 				}
@@ -428,6 +453,12 @@ func dialLoadConns(ctx context.Context, sum *testnetSummary, connsOf [][]int, n 
 	loads, err := dial(true)
 	if err != nil {
 		return nil, "", err
+	}
+	if tlsCfg != nil {
+		if err := probe(loads); err != nil {
+			return nil, "", err
+		}
+		return loads, tlsProtocol(ctx, loads[0], timeout), nil
 	}
 	if probe(loads) == nil {
 		return loads, "h2c", nil
@@ -452,6 +483,37 @@ func newLoadClient(h2c bool) *http.Client {
 		t.Protocols = p
 	}
 	return &http.Client{Transport: t}
+}
+
+// newTLSLoadClient is the HTTP client of one load connection over TLS:
+// HTTP/2 when the node offers it by ALPN.
+func newTLSLoadClient(cfg *tls.Config) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxConnsPerHost = 1
+	t.MaxIdleConnsPerHost = 1
+	t.TLSClientConfig = cfg.Clone()
+	t.ForceAttemptHTTP2 = true
+	return &http.Client{Transport: t}
+}
+
+// tlsProtocol names what a TLS load connection speaks, from the answer to
+// one request on it: "h2 (tls)" or "http/1.1 (tls)".
+func tlsProtocol(ctx context.Context, nc *nodeConn, timeout time.Duration) string {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, nc.url+"/", nil)
+	if err != nil {
+		return "tls"
+	}
+	resp, err := nc.hc.Do(req)
+	if err != nil {
+		return "tls"
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor == 2 {
+		return "h2 (tls)"
+	}
+	return "http/1.1 (tls)"
 }
 
 // readNonces reads every signer's next nonce from its node.

@@ -262,6 +262,7 @@ func benchNetwork(t *testing.T) (string, *fakeChain) {
 	dir, sum, f := testnetFixture(t, 2)
 	for i := range sum.Nodes {
 		sum.Nodes[i].APIAddr = f.serve(t, i)
+		sum.Nodes[i].APIURL, sum.Nodes[i].APITLS = "http://"+sum.Nodes[i].APIAddr, false
 	}
 	if err := writeJSONFile(filepath.Join(dir, "testnet.json"), sum); err != nil {
 		t.Fatal(err)

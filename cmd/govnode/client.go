@@ -164,15 +164,32 @@ func dialNode(addr string, hc *http.Client) (*nodeConn, error) {
 
 // connect resolves the node of cf and returns a client for it.
 // It authenticates as --signer when the flags name one (client_auth.go).
+//
+// With --testnet DIR and no --node it calls the node of --signer's
+// department (node 0 without a signer), and it calls a node of the test
+// network over https trusting the node's CA when the network serves TLS
+// (client_testnet.go).
 func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
-	if cf.authOnly && cf.node == "" {
-		cf.node = cf.testnetNode()
+	var sum *testnetSummary
+	if dir := cf.flag("testnet"); dir != "" {
+		s, err := loadTestnetSummary(dir)
+		if err != nil {
+			return nil, err
+		}
+		sum = s
+		if cf.node == "" {
+			cf.node = s.defaultAPI(cf.flag("signer"))
+		}
 	}
 	addr, err := c.nodeAddr(cf)
 	if err != nil {
 		return nil, err
 	}
-	if cf.ca != "" && strings.HasPrefix(strings.TrimSpace(addr), "http://") {
+	ca := cf.ca
+	if sum != nil {
+		addr, ca = sum.endpoint(addr, ca)
+	}
+	if ca != "" && strings.HasPrefix(strings.TrimSpace(addr), "http://") {
 		return nil, fmt.Errorf("--ca is for a node served over TLS, but --node %s is plain http: use https://", addr)
 	}
 	u, err := nodeURL(addr)
@@ -183,7 +200,7 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc, err := newNodeHTTPClient(4, cf.ca, cert)
+	hc, err := newNodeHTTPClient(4, ca, cert)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +389,7 @@ func addSignFlags(cmd *cobra.Command, sf *signFlags) {
 	f := cmd.Flags()
 	f.StringVar(&sf.key, "key", "", "key file of the signer (an account key from `govnode keys new`)")
 	f.StringVar(&sf.signer, "signer", "", "identity id of the signer (required)")
-	f.StringVar(&sf.testnet, "testnet", "", "local test network directory: take --key (and --node) for --signer from its testnet.json")
+	f.StringVar(&sf.testnet, "testnet", "", "local test network directory: take --key (and --node, called over https with the node's CA when the network serves TLS) for --signer from its testnet.json")
 	addKeyFlags(cmd, &sf.kf, false)
 	f.Uint64Var(&sf.nonce, "nonce", 0, "nonce to use (default: the signer's committed nonce + 1, read from the node)")
 	f.StringVar(&sf.memo, "memo", "", "free text kept with the transaction")

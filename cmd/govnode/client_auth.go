@@ -37,7 +37,7 @@ func addAuthFlags(cmd *cobra.Command, cf *clientFlags) {
 		addKeyFlags(cmd, &keyFlags{}, false)
 	}
 	if f.Lookup("testnet") == nil {
-		f.String("testnet", "", "local test network directory: take --key (and --node) of --signer from its testnet.json; its genesis.json anchors --prove")
+		f.String("testnet", "", "local test network directory: its testnet.json gives --signer's key, the node to call (--signer's department's, else node 0) and, for https, the node's CA; its genesis.json anchors --prove")
 	}
 }
 
@@ -98,21 +98,4 @@ func clientCertSource(key crypto.PrivateKey, signer string) func(*tls.Certificat
 	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		return clientcert.Issue(key, signer, time.Now(), clientcert.DefaultTTL)
 	}
-}
-
-// testnetNode is the API address of --signer's node in --testnet, for a
-// command without --node; "" if none applies.
-func (cf *clientFlags) testnetNode() string {
-	tn, signer := cf.flag("testnet"), cf.flag("signer")
-	if tn == "" || signer == "" || cf.node != "" {
-		return ""
-	}
-	s, err := loadTestnetSummary(tn)
-	if err != nil {
-		return ""
-	}
-	if _, ni, ok := s.account(signer); ok {
-		return s.Nodes[ni].APIAddr
-	}
-	return ""
 }

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/node/clientcert"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -156,7 +160,7 @@ func (n *fakeNode) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitT
 	return connect.NewResponse(res), nil
 }
 
-func (n *fakeNode) Status(context.Context, *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
+func (n *fakeNode) Status(ctx context.Context, _ *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {
 	f := n.chain
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -165,7 +169,7 @@ func (n *fakeNode) Status(context.Context, *connect.Request[pb.StatusRequest]) (
 	}
 	f.cut()
 	h := uint64(len(f.blocks))
-	st := &pb.StatusResponse{ChainId: f.chainID, Height: h, ValidatorIndex: -1}
+	st := &pb.StatusResponse{ChainId: f.chainID, Height: h, ValidatorIndex: -1, CallerId: callerOf(ctx)}
 	if h > 0 {
 		st.LastBlockHash = crypto.Hash(f.blockHeader(h))
 	}
@@ -260,6 +264,51 @@ func (f *fakeChain) serve(t *testing.T, idx int) string {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// serveTLS starts a Connect server for node idx over TLS (HTTP/2 and
+// HTTP/1.1) with the pair in home/tls (as `govnode testnet` writes it),
+// asking for a client certificate as the node does: a certificate whose
+// signature verifies under the named identity's key makes the caller that
+// identity (callerOf). It returns the host:port.
+func (f *fakeChain) serveTLS(t *testing.T, idx int, home string) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(filepath.Join(home, "tls", "server.crt"), filepath.Join(home, "tls", "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(govnodev1connect.NewNodeServiceHandler(&fakeNode{chain: f, idx: idx}))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			leaf := r.TLS.PeerCertificates[0]
+			id, err := clientcert.IdentityOf(leaf)
+			f.mu.Lock()
+			pub := f.keys[id]
+			f.mu.Unlock()
+			if err != nil || pub == nil || clientcert.VerifySignature(leaf, pub) != nil {
+				http.Error(w, "client certificate refused", http.StatusUnauthorized)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, id))
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the plaintext calls tests make on purpose
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "https://")
+}
+
+// callerKey holds the identity a fake TLS node authenticated.
+type callerKey struct{}
+
+// callerOf is the identity of an authenticated request, "" if anonymous.
+func callerOf(ctx context.Context) string {
+	id, _ := ctx.Value(callerKey{}).(string)
+	return id
 }
 
 // testnetFixture writes a small test network (2 nodes, 3 citizens) and

@@ -23,23 +23,31 @@ const maxCAFileBytes = 1 << 20
 
 // loadCAFile reads the PEM certificates of path into a pool.
 func loadCAFile(path string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if err := appendCAFile(pool, path); err != nil {
+		return nil, err
+	}
+	return pool, nil
+}
+
+// appendCAFile adds the PEM certificates of path to pool.
+func appendCAFile(pool *x509.CertPool, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("--ca: %w", err)
+		return fmt.Errorf("--ca: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxCAFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("--ca %s: %w", path, err)
+		return fmt.Errorf("--ca %s: %w", path, err)
 	}
 	if len(b) > maxCAFileBytes {
-		return nil, fmt.Errorf("--ca %s: over %d bytes, not a CA certificate file", path, maxCAFileBytes)
+		return fmt.Errorf("--ca %s: over %d bytes, not a CA certificate file", path, maxCAFileBytes)
 	}
-	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("--ca %s: no PEM certificate in it (want the CA certificate, e.g. tls/ca.crt of the node's home)", path)
+		return fmt.Errorf("--ca %s: no PEM certificate in it (want the CA certificate, e.g. tls/ca.crt of the node's home)", path)
 	}
-	return pool, nil
+	return nil
 }
 
 // newNodeHTTPClient is the HTTP client of the CLI's calls: HTTP/2 over TLS

@@ -3,7 +3,7 @@
 //	govnode init --home DIR --moniker NAME        a node home: config.toml, node and validator keys
 //	govnode keys new|show|list|import|export       key files (encrypted with a passphrase)
 //	govnode genesis new|add-validator|add-identity|validate|hash
-//	govnode testnet --validators N --out DIR       a whole local network on 127.0.0.1
+//	govnode testnet --validators N --out DIR       a whole local network on 127.0.0.1 (APIs over TLS)
 //	govnode start [--dev] [--recover-missing-state] run a node (a development chain with --dev)
 //	govnode status|tx|query|events                 talk to a node's API
 //	govnode bench                                   the cluster benchmark against a local network

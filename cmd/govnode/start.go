@@ -148,7 +148,9 @@ func (c *cli) prepareDev(cmd *cobra.Command) (string, error) {
 		return home, nil
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "creating a development chain in %s\n", dir)
-	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4}
+	// Plaintext on loopback, as the address it prints is called (the
+	// development chain is one machine's; `govnode testnet` serves TLS).
+	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4, tls: false}
 	if err := c.runTestnet(cmd, o); err != nil {
 		return "", fmt.Errorf("create development chain: %w", err)
 	}

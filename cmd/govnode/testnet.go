@@ -20,6 +20,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node"
+	"github.com/govnode/govnode/node/tlscert"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -51,12 +52,20 @@ type testnetSummary struct {
 }
 
 type testnetNode struct {
-	Name          string         `json:"name"`
-	DepartmentID  string         `json:"department_id"`
-	Home          string         `json:"home"`
-	Config        string         `json:"config"`
-	PeerID        string         `json:"peer_id"`
+	Name         string `json:"name"`
+	DepartmentID string `json:"department_id"`
+	Home         string `json:"home"`
+	Config       string `json:"config"`
+	PeerID       string `json:"peer_id"`
+	// APIAddr is the API's host:port; APIURL the base URL to call it at
+	// (https:// when APITLS); APICAFile, with TLS, the CA certificate a
+	// client trusts for it (the node's tls/ca.crt, which signed its
+	// server certificate). Every CLI command given --testnet uses them
+	// (client_testnet.go).
 	APIAddr       string         `json:"api_addr"`
+	APIURL        string         `json:"api_url"`
+	APITLS        bool           `json:"api_tls"`
+	APICAFile     string         `json:"api_ca_file,omitempty"`
 	P2PAddr       string         `json:"p2p_addr"`
 	QUICAddr      string         `json:"quic_addr"`
 	MetricsAddr   string         `json:"metrics_addr"`
@@ -84,6 +93,9 @@ type testnetOpts struct {
 	chainID    string
 	accounts   int
 	force      bool
+	// tls serves each node's API over TLS with a self-signed pair in its
+	// home (writeInitTLS); metrics stay plaintext on loopback.
+	tls bool
 }
 
 func newTestnetCmd(c *cli) *cobra.Command {
@@ -102,12 +114,18 @@ func newTestnetCmd(c *cli) *cobra.Command {
                                 node signs the equivocation evidence it finds
   DIR/node{i}/keys/admin.key    key of identity dept{i}-admin (ROLE_ADMIN)
   DIR/node{i}/keys/official.key key of dept{i}-official (ROLE_REGISTRAR, ROLE_ISSUER)
+  DIR/node{i}/tls/              ca.crt, server.crt, server.key: the API's TLS pair
+                                (self-signed, naming localhost and 127.0.0.1)
   DIR/node{i}/data/             data directory
   DIR/accounts/account{j}.key   citizen identity account{j}, registered by dept{j mod N}
 
 Ports of node i, from --base-port B: p2p B+10i (TCP, and QUIC on the same UDP
 port), API B+10i+1, metrics B+10i+2. Every node lists the others as persistent
-peers. Keys are written UNENCRYPTED: this is a recipe for one machine.`,
+peers. The API speaks TLS only (https) and testnet.json names each node's CA
+file (api_ca_file) and URL (api_url): every command given --testnet DIR calls
+its node over https with that CA, and authenticates as --signer. --tls=false
+writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1.
+Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.runTestnet(cmd, o)
@@ -120,6 +138,7 @@ peers. Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 	cmd.Flags().StringVar(&o.chainID, "chain-id", "govnode-testnet", "chain id")
 	cmd.Flags().IntVar(&o.accounts, "accounts", 64, "number of citizen accounts for benchmarks")
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
+	cmd.Flags().BoolVar(&o.tls, "tls", true, "serve every node's API over TLS with a self-signed pair in its home (false: plaintext http)")
 	_ = cmd.MarkFlagRequired("out")
 	cmd.AddCommand(newTestnetJoinCmd(c))
 	return cmd
@@ -151,7 +170,9 @@ its config (ports from the network's layout, every existing node as a persistent
 peer, the network's genesis), node and validator keys, and keys/admin.key for
 the department's first admin, dept{K}-admin. It adds the node to
 DIR/testnet.json and prints the department record the add-department proposal
-carries. Keys are written UNENCRYPTED, as for the rest of the test network.`,
+carries. Its API serves TLS when the network's do (testnet.json's api_tls),
+with a pair of its own. Keys are written UNENCRYPTED, as for the rest of the
+test network.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.runTestnetJoin(cmd, out, index)
@@ -198,7 +219,7 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
 	keyOpts := keystore.Options{Unencrypted: true}
 	dept := fmt.Sprintf("dept%d", k)
-	res, tn, err := writeTestnetHome(out, k, base, dept, keyOpts)
+	res, tn, err := writeTestnetHome(out, k, base, dept, keyOpts, sum.Nodes[0].APITLS)
 	if err != nil {
 		return err
 	}
@@ -243,7 +264,7 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 		return writeJSON(cmd.OutOrStdout(), j)
 	}
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "wrote %s for department %s: api %s p2p %s\n", tn.Home, dept, tn.APIAddr, tn.P2PAddr)
+	fmt.Fprintf(w, "wrote %s for department %s: api %s p2p %s\n", tn.Home, dept, tn.APIURL, tn.P2PAddr)
 	fmt.Fprintf(w, "  consensus key %s\n  peer id %s\n  admin %s (%s)\n", j.Department.ConsensusKey, tn.PeerID, tn.Admin.ID, j.AdminPublicKey)
 	fmt.Fprintf(w, "add it by governance (an add-department proposal), then start it: govnode start --home %s\n", tn.Home)
 	return nil
@@ -312,7 +333,7 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 
 	homes := make([]*homeResult, n)
 	for i := range n {
-		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], keyOpts)
+		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], keyOpts, o.tls)
 		if err != nil {
 			return err
 		}
@@ -388,7 +409,7 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "wrote a %d-validator %s test network (chain %s, quorum %d) to %s\n", n, o.faultModel, o.chainID, sum.Quorum, out)
 	for _, tn := range sum.Nodes {
-		fmt.Fprintf(w, "  %s  api %s  p2p %s\n", tn.Name, tn.APIAddr, tn.P2PAddr)
+		fmt.Fprintf(w, "  %s  api %s  p2p %s\n", tn.Name, tn.APIURL, tn.P2PAddr)
 	}
 	fmt.Fprintf(w, "  %d citizen accounts in %s\n", o.accounts, filepath.Join(out, "accounts"))
 	fmt.Fprintf(w, "genesis %s\nsummary %s\n", sum.GenesisHash, filepath.Join(out, "testnet.json"))
@@ -396,9 +417,10 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 }
 
 // writeTestnetHome writes the home of test network node i (config, node
-// and validator keys, data directory) with the port layout of
-// --base-port; its persistent peers are filled in later.
-func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore.Options) (*homeResult, testnetNode, error) {
+// and validator keys, data directory, and with withTLS the API's TLS pair)
+// with the port layout of --base-port; its persistent peers are filled in
+// later.
+func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore.Options, withTLS bool) (*homeResult, testnetNode, error) {
 	home := filepath.Join(out, fmt.Sprintf("node%d", i))
 	p2pPort := basePort + i*portStride
 	cfg := node.DefaultConfig(home)
@@ -418,6 +440,13 @@ func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore
 		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
 		fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),
 	}
+	if withTLS {
+		// The API's pair only (ARCHITECTURE.md §6 "Interfaces"): metrics
+		// stay plaintext on loopback, where the node allows it and
+		// `govnode bench` scrapes them.
+		cfg.API.TLSCertFile = filepath.Join(tlsDir, tlscert.CertFile)
+		cfg.API.TLSKeyFile = filepath.Join(tlsDir, tlscert.KeyFile)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, testnetNode{}, fmt.Errorf("node%d config: %w", i, err)
 	}
@@ -425,9 +454,18 @@ func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore
 	if err != nil {
 		return nil, testnetNode{}, fmt.Errorf("node%d: %w", i, err)
 	}
+	apiURL, caFile := "http://"+cfg.API.ListenAddr, ""
+	if withTLS {
+		// The certificate names localhost and the loopback addresses,
+		// where every node of a test network listens.
+		if caFile, err = writeInitTLS(cfg, "", nil, keyOpts.Overwrite); err != nil {
+			return nil, testnetNode{}, fmt.Errorf("node%d tls: %w", i, err)
+		}
+		apiURL = "https://" + cfg.API.ListenAddr
+	}
 	tn := testnetNode{
 		Name: cfg.Moniker, DepartmentID: dept, Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
-		APIAddr: cfg.API.ListenAddr, MetricsAddr: cfg.Metrics.ListenAddr,
+		APIAddr: cfg.API.ListenAddr, APIURL: apiURL, APITLS: withTLS, APICAFile: caFile, MetricsAddr: cfg.Metrics.ListenAddr,
 		P2PAddr:       cfg.P2P.ListenAddrs[0] + "/p2p/" + res.PeerID,
 		QUICAddr:      cfg.P2P.ListenAddrs[1] + "/p2p/" + res.PeerID,
 		ValidatorKey:  cfg.ResolvePath(cfg.ValidatorKeyFile),
