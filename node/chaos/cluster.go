@@ -162,7 +162,9 @@ func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Netw
 	n, v := nw.nodes, nw.nodes-1
 	out, err := exec.CommandContext(ctx, bins.Honest, "testnet", "--validators", strconv.Itoa(v), "--out", dir,
 		"--fault-model", "byzantine", "--base-port", strconv.Itoa(basePort), "--accounts", strconv.Itoa(accounts),
-		"--chain-id", chainID).CombinedOutput()
+		// Plaintext APIs: the harness's clients and metrics scrapes
+		// speak http (nodes start with --api.insecure in namespaces).
+		"--chain-id", chainID, "--tls=false").CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("govnode testnet: %w\n%s", err, out)
 	}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node/clientcert"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -53,11 +56,13 @@ func TestMain(m *testing.M) {
 
 // cluster is a local network of govnode processes.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	n       int
 	chainID string
 	apis    []string
+	urls    []string // each node's API base URL (https:// with TLS)
+	cas     []string // each node's API CA file, with TLS
 	metrics []string
 	clients []govnodev1connect.NodeServiceClient
 	mu      sync.Mutex
@@ -74,11 +79,17 @@ type clusterOpts struct {
 	binary string
 	// env adds variables to node i's environment.
 	env map[int][]string
+	// tls runs the test network as `govnode testnet` writes it by
+	// default, its APIs over TLS (clients trust each node's CA and can
+	// authenticate, clientAs); otherwise --tls=false, plaintext APIs.
+	tls bool
 }
 
 type testnetSummary struct {
 	Nodes []struct {
 		APIAddr     string `json:"api_addr"`
+		APIURL      string `json:"api_url"`
+		APICAFile   string `json:"api_ca_file"`
 		MetricsAddr string `json:"metrics_addr"`
 	} `json:"nodes"`
 	Accounts []struct {
@@ -89,7 +100,7 @@ type testnetSummary struct {
 
 // freeBasePort finds a base port whose n*10 following ports are free on
 // 127.0.0.1 (TCP and UDP), as `govnode testnet` lays them out.
-func freeBasePort(t *testing.T, n int) int {
+func freeBasePort(t testing.TB, n int) int {
 	t.Helper()
 	for try := 0; try < 200; try++ {
 		base := 20000 + rand.IntN(40000)/10*10
@@ -127,13 +138,13 @@ func newCluster(t *testing.T, n int, faultModel string) *cluster {
 }
 
 // newClusterWith is newCluster with nodes run as o says.
-func newClusterWith(t *testing.T, n int, faultModel string, o clusterOpts) *cluster {
+func newClusterWith(t testing.TB, n int, faultModel string, o clusterOpts) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, n)
 	out, err := exec.Command(binary, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
 		"--fault-model", faultModel, "--base-port", strconv.Itoa(base), "--accounts", "16",
-		"--chain-id", "e2e-"+faultModel).CombinedOutput()
+		"--chain-id", "e2e-"+faultModel, "--tls="+strconv.FormatBool(o.tls)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("govnode testnet: %v\n%s", err, out)
 	}
@@ -150,7 +161,9 @@ func newClusterWith(t *testing.T, n int, faultModel string, o clusterOpts) *clus
 	for _, nd := range sum.Nodes {
 		c.apis = append(c.apis, nd.APIAddr)
 		c.metrics = append(c.metrics, nd.MetricsAddr)
-		c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(http.DefaultClient, "http://"+nd.APIAddr))
+		c.urls = append(c.urls, nd.APIURL)
+		c.cas = append(c.cas, nd.APICAFile)
+		c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(c.httpClient(len(c.cas)-1, nil), nd.APIURL))
 	}
 	t.Cleanup(c.stopAll)
 	for i := 0; i < n; i++ {
@@ -188,10 +201,46 @@ func (c *cluster) waitMeshed(timeout time.Duration, want int) {
 	}
 }
 
+// httpClient is a client of node i's API: trusting its CA with TLS, and
+// presenting cert (nil: none, an anonymous caller).
+func (c *cluster) httpClient(i int, cert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) *http.Client {
+	c.t.Helper()
+	if c.cas[i] == "" {
+		return http.DefaultClient
+	}
+	pem, err := os.ReadFile(c.cas[i])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		c.t.Fatalf("no certificate in %s", c.cas[i])
+	}
+	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, GetClientCertificate: cert}}
+	c.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// clientAs is a client of node i's API authenticated as identity id with
+// key (a client certificate, docs/ARCHITECTURE.md §6); the cluster must
+// run with TLS.
+func (c *cluster) clientAs(i int, id string, key crypto.PrivateKey) govnodev1connect.NodeServiceClient {
+	c.t.Helper()
+	if c.cas[i] == "" {
+		c.t.Fatal("clientAs needs a cluster with clusterOpts.tls")
+	}
+	return govnodev1connect.NewNodeServiceClient(c.httpClient(i, func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return clientcert.Issue(key, id, time.Now(), time.Hour)
+	}), c.urls[i])
+}
+
 func (c *cluster) home(i int) string { return filepath.Join(c.dir, fmt.Sprintf("node%d", i)) }
 
 // start runs node i; its output is appended to node<i>.log.
-func (c *cluster) start(i int) {
+func (c *cluster) start(i int) { c.t.Helper(); c.startWith(i) }
+
+// startWith runs node i with extra flags for `govnode start`.
+func (c *cluster) startWith(i int, extra ...string) {
 	c.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -201,7 +250,7 @@ func (c *cluster) start(i int) {
 	if c.opts.binary != "" {
 		bin = c.opts.binary
 	}
-	cmd := exec.Command(bin, "start", "--home", c.home(i), "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"start", "--home", c.home(i), "--log-format", "json"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if extra := c.opts.env[i]; len(extra) > 0 {
 		cmd.Env = append(os.Environ(), extra...)

@@ -246,6 +246,10 @@ func (c *cluster) join(k int) joined {
 	c.n++
 	c.apis = append(c.apis, j.Node.APIAddr)
 	c.metrics = append(c.metrics, j.Node.MetricsAddr)
+	// A joined node's API speaks TLS when the network's do (never in
+	// these plaintext clusters).
+	c.urls = append(c.urls, "http://"+j.Node.APIAddr)
+	c.cas = append(c.cas, "")
 	c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(http.DefaultClient, "http://"+j.Node.APIAddr))
 	c.procs = append(c.procs, nil)
 	c.exited = append(c.exited, nil)
