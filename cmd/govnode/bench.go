@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/govnode/govnode/genesis"
 )
 
 type benchOpts struct {
@@ -64,7 +66,9 @@ each connection one TCP connection). Each signer always uses the same connection
 worker, so its nonces arrive in order; after a signer's transaction is
 refused, its later ones in the step are not sent (they would wait behind the
 gap) and count as rejected. Before the clock, a setup phase gives each
-citizen a land title (waited for until committed).
+citizen a land title (waited for until committed). Records of a protected
+type (the test network's birth_certificate) are sent as the CLI sends them:
+the payload commitment in the tx, the content beside it.
 
 Commits are seen by following blocks on one node (--follow-node) and matching
 transaction hashes. Latency runs from a transaction's scheduled send time to
@@ -314,6 +318,10 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if err := s.readNonces(ctx, conns); err != nil {
 		return err
 	}
+	protected, err := benchProtectedTypes(ctx, conns[o.followNode], o.callTimeout)
+	if err != nil {
+		return err
+	}
 
 	seed := o.seed
 	if !cmd.Flags().Changed("seed") {
@@ -321,7 +329,7 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x676f766e6f6465))
 	runID := fmt.Sprintf("%x", rng.Uint32())
-	if s.planner, err = newBenchPlanner(st.GetChainId(), runID, s.signers, depts, rng, time.Now()); err != nil {
+	if s.planner, err = newBenchPlanner(st.GetChainId(), runID, s.signers, depts, protected, rng, time.Now()); err != nil {
 		return err
 	}
 	s.runner = &benchRunner{conns: conns, loads: loads, follow: conns[o.followNode], concurrency: o.concurrency, callTimeout: o.callTimeout, poll: o.poll}
@@ -413,6 +421,24 @@ func benchAPI(n testnetNode) string {
 		return "https://" + n.APIAddr
 	}
 	return n.APIAddr
+}
+
+// benchProtectedTypes are the sample record types the bench creates whose
+// visibility is PROTECTED on the chain (read from committed state).
+func benchProtectedTypes(ctx context.Context, n *nodeConn, timeout time.Duration) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range []string{genesis.SampleLandTitle, genesis.SampleBirthCert, genesis.SampleBusinessLicense} {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		rt, err := n.recordType(cctx, id)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if rt != nil && isProtected(rt) {
+			out[id] = true
+		}
+	}
+	return out, nil
 }
 
 // dialLoadConns opens the load connections: connection k to node

@@ -2,9 +2,16 @@ package main
 
 // The benchmark planner: every transaction of a run is built and signed
 // before the clock starts, so signing never slows the offered load. It is a
-// pure function of its inputs (signers, their next nonces, a seeded random
-// source, the wall time used for validity windows): tests check its output
-// without a network.
+// pure function of its inputs (signers, their next nonces, the protected
+// record types, a seeded random source, the wall time used for validity
+// windows), but for the salts of protected payloads, which are random as
+// every payload's must be: tests check its output without a network.
+//
+// A record of a protected type (the test network's birth_certificate) is
+// created and amended as `govnode tx record` does it
+// (tx_record_protected.go): the tx carries the payload commitment as
+// content_hash and no content, and the payload goes beside it in
+// SubmitTxRequest.payloads (benchTx.payloads).
 
 import (
 	"errors"
@@ -143,6 +150,8 @@ type benchSigner struct {
 type benchRecord struct {
 	id      string
 	version uint64
+	// protected: its type keeps content beside the chain.
+	protected bool
 }
 
 // benchTx is one planned, signed transaction.
@@ -153,6 +162,8 @@ type benchTx struct {
 	kind   string
 	raw    []byte
 	hash   string // string(crypto.Hash(raw)), a map key
+	// payloads go beside the tx in SubmitTxRequest.payloads.
+	payloads []*pb.Payload
 }
 
 // benchPlanner builds the transactions of a run.
@@ -165,10 +176,12 @@ type benchPlanner struct {
 	rng       *rand.Rand
 	now       time.Time
 	seq       int
+	// protected are the record types whose content goes beside the chain.
+	protected map[string]bool
 }
 
-func newBenchPlanner(chainID, runID string, signers []*benchSigner, depts []string, rng *rand.Rand, now time.Time) (*benchPlanner, error) {
-	p := &benchPlanner{chainID: chainID, runID: runID, depts: depts, rng: rng, now: now}
+func newBenchPlanner(chainID, runID string, signers []*benchSigner, depts []string, protected map[string]bool, rng *rand.Rand, now time.Time) (*benchPlanner, error) {
+	p := &benchPlanner{chainID: chainID, runID: runID, depts: depts, protected: protected, rng: rng, now: now}
 	for _, s := range signers {
 		if s.next == 0 {
 			return nil, fmt.Errorf("signer %s: next nonce 0", s.id)
@@ -219,6 +232,27 @@ func (p *benchPlanner) content(kind string) []byte {
 	return fmt.Appendf(nil, `{"bench":%q,"kind":%q,"serial":%d,"parcel":"%06d"}`, p.runID, kind, p.seq, p.rng.IntN(1000000))
 }
 
+// amendable says whether the plan may amend r. A protected record is not
+// amended: the node takes a protected amendment's payload only once the
+// record's creation is committed (it reads the type from committed
+// state), which an open-loop plan cannot promise; and the records a plan
+// knows are all created in its own step (forget).
+func amendable(r *benchRecord) bool { return !r.protected }
+
+// recordContent is what a create or amend of a record carries: content on
+// chain for a public type; for a protected one no content, the commitment
+// of a fresh payload as content hash, and that payload.
+func recordContent(protected bool, content []byte) (onChain, hash []byte, payloads []*pb.Payload, err error) {
+	if !protected {
+		return content, nil, nil, nil
+	}
+	pl, err := newPayload(content)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return nil, crypto.PayloadCommitment(pl.GetSalt(), pl.GetContent()), []*pb.Payload{pl}, nil
+}
+
 // setup plans one land title per citizen, held by the citizen and created
 // by an official of its department: the records citizens consent to
 // transfer during the run.
@@ -227,14 +261,20 @@ func (p *benchPlanner) setup() ([]*benchTx, error) {
 	for _, c := range p.citizens {
 		o := p.officialOf(c.dept)
 		id := p.nextID("title")
-		a := &pb.CreateRecord{RecordId: id, RecordType: "land_title", SubjectId: c.id, HolderId: c.id,
-			Content: p.content("land_title"), ContentType: "application/json"}
+		prot := p.protected[genesis.SampleLandTitle]
+		content, hash, payloads, err := recordContent(prot, p.content(genesis.SampleLandTitle))
+		if err != nil {
+			return nil, err
+		}
+		a := &pb.CreateRecord{RecordId: id, RecordType: genesis.SampleLandTitle, SubjectId: c.id, HolderId: c.id,
+			Content: content, ContentHash: hash, ContentType: "application/json"}
 		tx, err := p.sign(o, benchCreate, func(b *pb.TxBody) { b.Action = &pb.TxBody_CreateRecord{CreateRecord: a} })
 		if err != nil {
 			return nil, err
 		}
+		tx.payloads = payloads
 		c.title = id
-		o.records = append(o.records, &benchRecord{id: id, version: 1})
+		o.records = append(o.records, &benchRecord{id: id, version: 1, protected: prot})
 		out = append(out, tx)
 	}
 	return out, nil
@@ -270,7 +310,7 @@ func (p *benchPlanner) forget() {
 // plan builds n transactions of the mix, in the order they are to be sent.
 func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 	out := make([]*benchTx, 0, n)
-	types := []string{"land_title", "birth_certificate", "business_license"}
+	types := []string{genesis.SampleLandTitle, genesis.SampleBirthCert, genesis.SampleBusinessLicense}
 	until := p.now.Add(30 * 24 * time.Hour).Unix()
 	var holders []*benchSigner
 	for _, c := range p.citizens {
@@ -289,7 +329,11 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 			if len(holders) == 0 || len(p.citizens) < 2 {
 				kind = benchCreate
 			}
-		case benchAmend, benchAccess:
+		case benchAmend:
+			if !slices.ContainsFunc(p.officials, func(o *benchSigner) bool { return slices.ContainsFunc(o.records, amendable) }) {
+				kind = benchCreate
+			}
+		case benchAccess:
 			if !slices.ContainsFunc(p.officials, func(o *benchSigner) bool { return len(o.records) > 0 }) {
 				kind = benchCreate
 			}
@@ -318,23 +362,41 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 			}
 			typ := types[p.rng.IntN(len(types))]
 			id := p.nextID("rec")
-			a := &pb.CreateRecord{RecordId: id, RecordType: typ, SubjectId: subject, Content: p.content(typ), ContentType: "application/json",
+			prot := p.protected[typ]
+			content, hash, payloads, cerr := recordContent(prot, p.content(typ))
+			if cerr != nil {
+				return nil, cerr
+			}
+			a := &pb.CreateRecord{RecordId: id, RecordType: typ, SubjectId: subject, Content: content, ContentHash: hash, ContentType: "application/json",
 				Metadata: []*pb.Attribute{{Name: "source", Value: "govnode bench"}}}
 			if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_CreateRecord{CreateRecord: a} }); err == nil {
-				o.records = append(o.records, &benchRecord{id: id, version: 1})
+				tx.payloads = payloads
+				o.records = append(o.records, &benchRecord{id: id, version: 1, protected: prot})
 			}
 		case benchAmend, benchAccess:
+			ok := func(r *benchRecord) bool { return kind == benchAccess || amendable(r) }
 			var withRecords []*benchSigner
 			for _, o := range p.officials {
-				if len(o.records) > 0 {
+				if slices.ContainsFunc(o.records, ok) {
 					withRecords = append(withRecords, o)
 				}
 			}
 			o := withRecords[p.rng.IntN(len(withRecords))]
-			r := o.records[p.rng.IntN(len(o.records))]
+			var rs []*benchRecord
+			for _, r := range o.records {
+				if ok(r) {
+					rs = append(rs, r)
+				}
+			}
+			r := rs[p.rng.IntN(len(rs))]
 			if kind == benchAmend {
-				a := &pb.AmendRecord{RecordId: r.id, ExpectedVersion: r.version, Content: p.content("amend"), Reason: "benchmark amendment"}
+				content, hash, payloads, cerr := recordContent(r.protected, p.content("amend"))
+				if cerr != nil {
+					return nil, cerr
+				}
+				a := &pb.AmendRecord{RecordId: r.id, ExpectedVersion: r.version, Content: content, ContentHash: hash, Reason: "benchmark amendment"}
 				if tx, err = p.sign(o, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_AmendRecord{AmendRecord: a} }); err == nil {
+					tx.payloads = payloads
 					r.version++
 				}
 			} else {
@@ -344,7 +406,7 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 		case benchGrant:
 			c := p.citizens[p.rng.IntN(len(p.citizens))]
 			a := &pb.GrantAccess{GrantId: p.nextID("grant"), GranteeDepartmentId: p.depts[p.rng.IntN(len(p.depts))],
-				RecordType: "birth_certificate", Purpose: "benefit application", ValidUntil: until}
+				RecordType: genesis.SampleBirthCert, Purpose: "benefit application", ValidUntil: until}
 			tx, err = p.sign(c, kind, func(b *pb.TxBody) { b.Action = &pb.TxBody_GrantAccess{GrantAccess: a} })
 		case benchConsent:
 			c := holders[p.rng.IntN(len(holders))]

@@ -171,7 +171,7 @@ func (r *benchRunner) send(ctx context.Context, tx *benchTx, o *benchOutcome, sc
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
 	defer cancel()
-	_, err := r.loads[tx.signer.conn].client.SubmitTx(cctx, connect.NewRequest(&pb.SubmitTxRequest{Tx: tx.raw}))
+	_, err := r.loads[tx.signer.conn].client.SubmitTx(cctx, connect.NewRequest(&pb.SubmitTxRequest{Tx: tx.raw, Payloads: tx.payloads}))
 	if err != nil {
 		o.rejectMsg = rejectReason(err)
 		return

@@ -109,7 +109,7 @@ func TestBenchPlan(t *testing.T) {
 	for _, s := range signers {
 		pub[s.id] = s.key.Public()
 	}
-	p, err := newBenchPlanner(sum.ChainID, "t1", signers, depts, rand.New(rand.NewPCG(1, 2)), time.Unix(1700000000, 0))
+	p, err := newBenchPlanner(sum.ChainID, "t1", signers, depts, nil, rand.New(rand.NewPCG(1, 2)), time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

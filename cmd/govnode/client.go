@@ -411,12 +411,21 @@ type txOutcome struct {
 	Code      string  `json:"code,omitempty"`
 	Reason    string  `json:"reason,omitempty"`
 	Events    []viewV `json:"events,omitempty"`
+	// Payloads are the commitments (content_hash) of the protected
+	// contents sent beside the tx, not in it.
+	Payloads []string `json:"payload_commitments,omitempty"`
 }
 
-// sendTx signs a transaction whose action set puts in the body, submits it
-// and prints the outcome. A submission the node refuses, a --wait that
-// times out and a committed transaction whose action failed are errors.
-func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set func(*pb.TxBody)) error {
+// txPrepare completes a body before it is signed with what only the node
+// knows (a record type's visibility) and returns the payloads SubmitTx
+// carries beside the tx (tx_record_protected.go).
+type txPrepare func(ctx context.Context, n *nodeConn, body *pb.TxBody) ([]*pb.Payload, error)
+
+// sendTx signs a transaction whose action set puts in the body (then
+// prepare, if not nil), submits it and prints the outcome. A submission
+// the node refuses, a --wait that times out and a committed transaction
+// whose action failed are errors.
+func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set func(*pb.TxBody), prepare txPrepare) error {
 	if sf.signer == "" {
 		return errors.New("--signer is required: the identity id the key signs for")
 	}
@@ -469,11 +478,17 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 	} else if body.Nonce, err = n.nextNonce(ctx, sf.signer); err != nil {
 		return err
 	}
+	var payloads []*pb.Payload
+	if prepare != nil {
+		if payloads, err = prepare(ctx, n, body); err != nil {
+			return err
+		}
+	}
 	stx, err := signTx(lk.key, body)
 	if err != nil {
 		return err
 	}
-	req := &pb.SubmitTxRequest{Tx: stx.raw}
+	req := &pb.SubmitTxRequest{Tx: stx.raw, Payloads: payloads}
 	if sf.wait {
 		if sf.waitTimeout <= 0 {
 			return errors.New("--wait-timeout must be positive")
@@ -491,6 +506,9 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 	out := txOutcome{
 		TxHash: hex.EncodeToString(stx.hash), ChainID: body.GetChainId(), Signer: body.GetSigner(), Nonce: body.GetNonce(),
 		Action: actionName(body), Node: n.url, Waited: sf.wait,
+	}
+	for _, p := range payloads {
+		out.Payloads = append(out.Payloads, hex.EncodeToString(crypto.PayloadCommitment(p.GetSalt(), p.GetContent())))
 	}
 	if got := res.Msg.GetTxHash(); len(got) > 0 && !bytesEqual(got, stx.hash) {
 		warn(cmd, "the node reports tx hash %x, the CLI computed %x", got, stx.hash)
@@ -524,6 +542,9 @@ func (c *cli) printTxOutcome(cmd *cobra.Command, o *txOutcome) error {
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "tx %s\n", o.TxHash)
 	fmt.Fprintf(w, "  %s by %s, nonce %d, chain %s, via %s\n", o.Action, termText(o.Signer), o.Nonce, termText(o.ChainID), termText(o.Node))
+	for _, p := range o.Payloads {
+		fmt.Fprintf(w, "  protected content sent beside the chain; the tx carries its commitment %s\n", p)
+	}
 	if !o.Waited {
 		fmt.Fprintf(w, "  submitted; follow it with: govnode query tx %s\n", o.TxHash)
 		return nil

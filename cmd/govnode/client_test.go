@@ -55,16 +55,104 @@ type fakeChain struct {
 	events   []*pb.StreamEventsResponse
 	// nextResult, when set, is the result of the next waited-for tx.
 	nextResult *pb.TxResult
+	// kv is committed state QueryState answers besides nonces: the
+	// genesis record types, and the records created by accepted txs
+	// (exec.RecordKey), which tests may add to.
+	kv map[string]proto.Message
+	// accessLog answers QueryAccessLog; the last requests are kept.
+	accessLog      *pb.QueryAccessLogResponse
+	lastRecordReq  *pb.QueryRecordRequest
+	lastAccessReq  *pb.QueryAccessLogRequest
+	lastEventsReqs []*pb.StreamEventsRequest
+	// uncommitted are the records created by pending txs: as the node,
+	// the fake takes no payload for their amendment until a block holds
+	// their creation.
+	uncommitted map[string]bool
 }
 
 type acceptedTx struct {
-	node int
-	raw  []byte
-	body *pb.TxBody
+	node     int
+	raw      []byte
+	body     *pb.TxBody
+	payloads []*pb.Payload
 }
 
 func newFakeChain(chainID string) *fakeChain {
-	return &fakeChain{chainID: chainID, keys: map[string]*pb.PublicKey{}, nonces: map[string]uint64{}, results: map[string]*pb.TxResult{}}
+	return &fakeChain{chainID: chainID, keys: map[string]*pb.PublicKey{}, nonces: map[string]uint64{}, results: map[string]*pb.TxResult{},
+		kv: map[string]proto.Message{}, uncommitted: map[string]bool{}}
+}
+
+// setRecordType puts a record type in the fake's state.
+func (f *fakeChain) setRecordType(rt *pb.RecordType) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kv[string(exec.RecordTypeKey(rt.GetId()))] = rt
+}
+
+// protectType makes a record type of the fake's state PROTECTED.
+func (f *fakeChain) protectType(t *testing.T, id string) {
+	t.Helper()
+	f.mu.Lock()
+	rt, ok := f.kv[string(exec.RecordTypeKey(id))].(*pb.RecordType)
+	f.mu.Unlock()
+	if !ok {
+		t.Fatalf("no record type %s in the fake's state", id)
+	}
+	rt = proto.Clone(rt).(*pb.RecordType)
+	rt.Visibility, rt.OnChainContent = pb.ContentVisibility_CONTENT_VISIBILITY_PROTECTED, false
+	f.setRecordType(rt)
+}
+
+// checkPayloads applies the node's SubmitTx rule for payloads (locked): a
+// create or amend of a record of a protected type carries no content and
+// exactly one payload whose commitment is its content_hash; every other tx
+// carries none. It records the records created and amended.
+func (f *fakeChain) checkPayloads(body *pb.TxBody, payloads []*pb.Payload) error {
+	var typeID string
+	var content, hash []byte
+	switch a := body.GetAction().(type) {
+	case *pb.TxBody_CreateRecord:
+		typeID, content, hash = a.CreateRecord.GetRecordType(), a.CreateRecord.GetContent(), a.CreateRecord.GetContentHash()
+	case *pb.TxBody_AmendRecord:
+		id := a.AmendRecord.GetRecordId()
+		rec, _ := f.kv[string(exec.RecordKey(id))].(*pb.Record)
+		if (rec == nil || f.uncommitted[id]) && len(payloads) > 0 {
+			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("record %s is not committed: send the amendment with its content once the record's creation is committed", id))
+		}
+		typeID, content, hash = rec.GetRecordType(), a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
+	}
+	rt, _ := f.kv[string(exec.RecordTypeKey(typeID))].(*pb.RecordType)
+	if typeID == "" || !isProtected(rt) {
+		if len(payloads) > 0 {
+			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%d payloads for a tx that takes none", len(payloads)))
+		}
+		return nil
+	}
+	if len(content) > 0 {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("record type %s is protected: content in the tx", typeID))
+	}
+	if len(payloads) != 1 {
+		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("record type %s is protected: %d payloads, want 1", typeID, len(payloads)))
+	}
+	if err := crypto.CheckPayload(hash, payloads[0].GetSalt(), payloads[0].GetContent()); err != nil {
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return nil
+}
+
+// applyRecord records a created or amended record in kv (locked).
+func (f *fakeChain) applyRecord(body *pb.TxBody) {
+	switch a := body.GetAction().(type) {
+	case *pb.TxBody_CreateRecord:
+		c := a.CreateRecord
+		f.kv[string(exec.RecordKey(c.GetRecordId()))] = &pb.Record{Id: c.GetRecordId(), RecordType: c.GetRecordType(), SubjectId: c.GetSubjectId(), Version: 1,
+			Status: pb.RecordStatus_RECORD_STATUS_ACTIVE}
+		f.uncommitted[c.GetRecordId()] = true
+	case *pb.TxBody_AmendRecord:
+		if rec, ok := f.kv[string(exec.RecordKey(a.AmendRecord.GetRecordId()))].(*pb.Record); ok {
+			rec.Version++
+		}
+	}
 }
 
 // register adds every identity of a genesis file.
@@ -79,9 +167,12 @@ func (f *fakeChain) registerGenesis(t *testing.T, path string) {
 	for _, id := range doc.GetIdentities() {
 		f.keys[id.GetId()] = id.GetPublicKey()
 	}
+	for _, rt := range doc.GetRecordTypes() {
+		f.kv[string(exec.RecordTypeKey(rt.GetId()))] = rt
+	}
 }
 
-func (f *fakeChain) submit(node int, raw []byte) ([]byte, error) {
+func (f *fakeChain) submit(node int, raw []byte, payloads []*pb.Payload) ([]byte, error) {
 	stx, body, err := exec.DecodeTx(raw)
 	if err != nil {
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
@@ -109,9 +200,13 @@ func (f *fakeChain) submit(node int, raw []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if err := f.checkPayloads(body, payloads); err != nil {
+		return nil, err
+	}
+	f.applyRecord(body)
 	f.nonces[body.GetSigner()] = body.GetNonce()
 	f.pending = append(f.pending, raw)
-	f.accepted = append(f.accepted, acceptedTx{node: node, raw: raw, body: body})
+	f.accepted = append(f.accepted, acceptedTx{node: node, raw: raw, body: body, payloads: payloads})
 	return crypto.Hash(raw), nil
 }
 
@@ -122,6 +217,7 @@ func (f *fakeChain) cut() {
 	}
 	f.blocks = append(f.blocks, f.pending)
 	f.pending = nil
+	clear(f.uncommitted)
 }
 
 func (f *fakeChain) blockHeader(h uint64) []byte {
@@ -138,7 +234,7 @@ type fakeNode struct {
 
 func (n *fakeNode) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
 	f := n.chain
-	hash, err := f.submit(n.idx, req.Msg.GetTx())
+	hash, err := f.submit(n.idx, req.Msg.GetTx(), req.Msg.GetPayloads())
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +321,13 @@ func (n *fakeNode) QueryState(_ context.Context, req *connect.Request[pb.QuerySt
 			return connect.NewResponse(&pb.QueryStateResponse{Found: true, Value: binary.BigEndian.AppendUint64(nil, last)}), nil
 		}
 	}
+	if m, ok := f.kv[string(req.Msg.GetKey())]; ok {
+		v, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			return nil, connect.NewError(connect.CodeInternal, err)
+		}
+		return connect.NewResponse(&pb.QueryStateResponse{Found: true, Value: v}), nil
+	}
 	return connect.NewResponse(&pb.QueryStateResponse{}), nil
 }
 
@@ -235,14 +338,35 @@ func (n *fakeNode) QueryIdentity(context.Context, *connect.Request[pb.QueryIdent
 	return connect.NewResponse(n.chain.identity), nil
 }
 
-func (n *fakeNode) QueryRecord(context.Context, *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
-	if n.chain.record == nil {
+func (n *fakeNode) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
+	f := n.chain
+	f.mu.Lock()
+	f.lastRecordReq = req.Msg
+	f.mu.Unlock()
+	if req.Msg.GetIncludeContent() && callerOf(ctx) == "" {
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("protected content is released to authenticated callers only"))
+	}
+	if f.record == nil {
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("record not found"))
 	}
-	return connect.NewResponse(n.chain.record), nil
+	return connect.NewResponse(f.record), nil
+}
+
+func (n *fakeNode) QueryAccessLog(_ context.Context, req *connect.Request[pb.QueryAccessLogRequest]) (*connect.Response[pb.QueryAccessLogResponse], error) {
+	f := n.chain
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lastAccessReq = req.Msg
+	if f.accessLog == nil {
+		return connect.NewResponse(&pb.QueryAccessLogResponse{}), nil
+	}
+	return connect.NewResponse(f.accessLog), nil
 }
 
 func (n *fakeNode) StreamEvents(_ context.Context, req *connect.Request[pb.StreamEventsRequest], s *connect.ServerStream[pb.StreamEventsResponse]) error {
+	n.chain.mu.Lock()
+	n.chain.lastEventsReqs = append(n.chain.lastEventsReqs, req.Msg)
+	n.chain.mu.Unlock()
 	for _, m := range n.chain.events {
 		if m.GetHeight() < req.Msg.GetFromHeight() {
 			continue

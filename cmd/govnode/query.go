@@ -21,11 +21,16 @@ func newQueryCmd(c *cli) *cobra.Command {
 		Use:   "query",
 		Short: "Read transactions, blocks and state from a node, with proofs",
 		Long: `Query reads from --node. Hashes are printed in hex; --output json prints one
-JSON object. With --prove (identity, record, contract, proposal, state) the
-answer carries a proof, which is verified before anything is printed: the value
-against the state root (tree proof), the root against a block header, and the
-header against its commit certificate, signed by a quorum of the genesis
-validator set (--genesis, --testnet DIR, or the home's genesis).`,
+JSON object. With --prove (identity, record, access-log, contract, proposal,
+evidence, state) the answer carries a proof, which is verified before anything
+is printed: the value against the state root (tree proof), the root against a
+block header, and the header against its commit certificate, signed by a
+quorum of the genesis validator set (--genesis, --testnet DIR, or the home's
+genesis); access-log proves each entry.
+
+Every query authenticates as --signer with --key FILE or --testnet DIR (over
+https); without them it is anonymous. A protected record's content is
+released only to an authenticated, entitled caller (query record --content).`,
 	}
 	cmd.AddCommand(
 		newQueryTxCmd(c), newQueryBlockCmd(c), newQueryIdentityCmd(c), newQueryRecordCmd(c),
@@ -236,29 +241,6 @@ func newQueryIdentityCmd(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newQueryRecordCmd(c *cli) *cobra.Command {
-	cf, pf := &clientFlags{}, &proveFlags{}
-	var versions bool
-	cmd := c.queryCommand("record ID", "Show a record (and every version with --versions)", cobra.ExactArgs(1), cf,
-		func(cmd *cobra.Command, n *nodeConn, args []string) error {
-			ctx, cancel := cf.callCtx(cmd)
-			defer cancel()
-			res, err := n.client.QueryRecord(ctx, connect.NewRequest(&pb.QueryRecordRequest{RecordId: args[0], WithVersions: versions, Prove: pf.prove}))
-			if err != nil {
-				return rpcError("query record "+args[0], n, err)
-			}
-			m := res.Msg
-			v := viewV{}.with("height", m.GetHeight()).with("record", msgView(m.GetRecord()))
-			if versions {
-				v = v.with("versions", listView(m.GetVersions()))
-			}
-			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.RecordKey(args[0]), m.GetRecord())
-		})
-	cmd.Flags().BoolVar(&versions, "versions", false, "list every version, oldest first")
-	addProveFlags(cmd, pf)
-	return cmd
-}
-
 func newQueryContractCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
 	cmd := c.queryCommand("contract ID", "Show a contract: parties, state, milestones, history", cobra.ExactArgs(1), cf,
@@ -444,50 +426,6 @@ func listView[T proto.Message](ms []T) []any {
 		out = append(out, msgView(m))
 	}
 	return out
-}
-
-// --------------------------------------------------------------- access log
-
-func newQueryAccessLogCmd(c *cli) *cobra.Command {
-	cf := &clientFlags{}
-	var record, subject string
-	var limit uint32
-	cmd := c.queryCommand("access-log (--record ID | --subject ID)", "Show who accessed a record, or every record of a subject", cobra.NoArgs, cf,
-		func(cmd *cobra.Command, n *nodeConn, args []string) error {
-			if (record == "") == (subject == "") {
-				return errors.New("give exactly one of --record and --subject")
-			}
-			ctx, cancel := cf.callCtx(cmd)
-			defer cancel()
-			res, err := n.client.QueryAccessLog(ctx, connect.NewRequest(&pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit}))
-			if err != nil {
-				return rpcError("query access log", n, err)
-			}
-			m := res.Msg
-			if c.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), viewV{}.with("height", m.GetHeight()).with("entries", listView(m.GetEntries())))
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%d accesses (state at height %d)\n", len(m.GetEntries()), m.GetHeight())
-			for _, e := range m.GetEntries() {
-				// Free text is always quoted (%q, termText's quoting) to
-				// delimit it in the line; ids only when they need it.
-				fmt.Fprintf(w, "  height %d  record %s #%d  by %s (%s)  purpose %q", e.GetHeight(), termText(e.GetRecordId()), e.GetSeq(),
-					termText(e.GetAccessorId()), termText(e.GetDepartmentId()), e.GetPurpose())
-				if e.GetLegalBasis() != "" {
-					fmt.Fprintf(w, "  legal basis %q", e.GetLegalBasis())
-				}
-				if e.GetGrantId() != "" {
-					fmt.Fprintf(w, "  grant %s", termText(e.GetGrantId()))
-				}
-				fmt.Fprintf(w, "  tx %x\n", e.GetTxHash())
-			}
-			return nil
-		})
-	cmd.Flags().StringVar(&record, "record", "", "record id")
-	cmd.Flags().StringVar(&subject, "subject", "", "subject identity id: accesses to all its records")
-	cmd.Flags().Uint32Var(&limit, "limit", 0, "at most this many entries (0: all)")
-	return cmd
 }
 
 // signerIDs is a JSON list (never null) of the departments certifying a

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -18,6 +21,39 @@ import (
 type eventsOpts struct {
 	from, to  uint64
 	reconnect bool
+	// Filters (StreamEventsRequest): record types, departments, subjects.
+	recordTypes, departments, subjects []string
+	ask                                contentAskFlags
+	// callTimeout bounds the reads that check released contents.
+	callTimeout time.Duration
+}
+
+// maxEventFilter is the most ids one filter of StreamEvents takes.
+const maxEventFilter = 32
+
+// checkFilters validates the filters: each at most maxEventFilter ids,
+// each a valid id.
+func (o *eventsOpts) checkFilters() error {
+	for _, f := range []struct {
+		flag string
+		ids  []string
+	}{{"record-type", o.recordTypes}, {"department", o.departments}, {"subject", o.subjects}} {
+		if len(f.ids) > maxEventFilter {
+			return fmt.Errorf("--%s: %d ids, at most %d", f.flag, len(f.ids), maxEventFilter)
+		}
+		for _, id := range f.ids {
+			if err := exec.ValidID(id); err != nil {
+				return fmt.Errorf("--%s %q: %v", f.flag, id, err)
+			}
+		}
+	}
+	return o.ask.check()
+}
+
+// request is the StreamEvents request from height from.
+func (o *eventsOpts) request(from uint64) *pb.StreamEventsRequest {
+	return &pb.StreamEventsRequest{FromHeight: from, RecordTypes: o.recordTypes, DepartmentIds: o.departments, SubjectIds: o.subjects,
+		IncludeContent: o.ask.content, Purpose: o.ask.purpose, LegalBasis: o.ask.legal}
 }
 
 func newEventsCmd(c *cli) *cobra.Command {
@@ -31,14 +67,29 @@ func newEventsCmd(c *cli) *cobra.Command {
 tx_index, event_index, type and the event's fields). The stream delivers
 whole blocks, so after a disconnect it resumes at the block after the last one
 printed, and a consumer that stops can resume with --from LAST+1 without gaps
-or duplicates. --to stops after that height; Ctrl-C stops cleanly.`,
+or duplicates. --to stops after that height; Ctrl-C stops cleanly.
+
+--record-type, --department and --subject (each repeatable or a comma list,
+at most 32 ids) keep only the record events of those types, issuing or acting
+departments and subjects. With --content (and --purpose, an authenticated
+--signer over https) the node also sends the content of the protected records
+of the events the caller is entitled to, once it has logged the release on
+chain; each content is checked against its version's content_hash and printed
+after the block's events (--output json: a line of type "content").`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.to > 0 && o.to < o.from {
 				return fmt.Errorf("--to %d is below --from %d", o.to, o.from)
 			}
+			if err := o.checkFilters(); err != nil {
+				return err
+			}
+			o.callTimeout = cf.timeout
 			n, err := c.connect(cf)
 			if err != nil {
+				return err
+			}
+			if err := o.ask.needAuthenticated(cf, n); err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
@@ -49,6 +100,10 @@ or duplicates. --to stops after that height; Ctrl-C stops cleanly.`,
 	cmd.Flags().Uint64Var(&o.from, "from", 1, "first height to stream")
 	cmd.Flags().Uint64Var(&o.to, "to", 0, "stop after this height (0: follow forever)")
 	cmd.Flags().BoolVar(&o.reconnect, "reconnect", true, "reconnect and resume when the stream breaks")
+	cmd.Flags().StringSliceVar(&o.recordTypes, "record-type", nil, "only record events of these record types (repeatable, or a comma list)")
+	cmd.Flags().StringSliceVar(&o.departments, "department", nil, "only record events whose issuing or acting department is one of these")
+	cmd.Flags().StringSliceVar(&o.subjects, "subject", nil, "only record events about these subjects")
+	o.ask.bind(cmd)
 	addClientFlags(cmd, cf)
 	return cmd
 }
@@ -74,8 +129,9 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 	backoff := 250 * time.Millisecond
 	w := cmd.OutOrStdout()
 	since := time.Now() // the current connection's client certificate is from then on
+	versions := &versionSource{n: n, known: map[string][]byte{}}
 	for {
-		stream, err := n.client.StreamEvents(ctx, connect.NewRequest(&pb.StreamEventsRequest{FromHeight: next}))
+		stream, err := n.client.StreamEvents(ctx, connect.NewRequest(o.request(next)))
 		if err == nil {
 			for stream.Receive() {
 				m := stream.Msg()
@@ -97,6 +153,10 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 					} else {
 						fmt.Fprintln(w, eventLine(v))
 					}
+				}
+				if err := c.printStreamContents(ctx, w, versions, o, m); err != nil {
+					stream.Close()
+					return fmt.Errorf("%w (resume with --from %d)", err, m.GetHeight())
 				}
 				next = m.GetHeight() + 1
 				backoff = 250 * time.Millisecond
@@ -134,4 +194,53 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// printStreamContents checks the contents of a block's answer against
+// their versions' content_hash and prints them: in text, each after an
+// "access logged" line; in JSON, one line of type "content" each, with
+// the access receipt that released it. A content that does not match is
+// an error (nothing of it is printed).
+func (c *cli) printStreamContents(ctx context.Context, w io.Writer, vs *versionSource, o *eventsOpts, m *pb.StreamEventsResponse) error {
+	if len(m.GetContents()) == 0 {
+		return nil
+	}
+	var checked []checkedContent
+	for _, rc := range m.GetContents() {
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if o.callTimeout > 0 {
+			cctx, cancel = context.WithTimeout(ctx, o.callTimeout)
+		}
+		hash, err := vs.contentHash(cctx, rc.GetRecordId(), rc.GetVersion())
+		cancel()
+		if err != nil {
+			return fmt.Errorf("block %d: %w", m.GetHeight(), err)
+		}
+		if err := checkContent(rc, hash); err != nil {
+			return fmt.Errorf("block %d: %w", m.GetHeight(), err)
+		}
+		checked = append(checked, checkedContent{rc: rc, hash: hash})
+	}
+	if c.output != "json" {
+		if a := m.GetAccess(); a != nil {
+			fmt.Fprintf(w, "height %d access logged on chain: tx %x at height %d\n", m.GetHeight(), a.GetTxHash(), a.GetHeight())
+		}
+		for _, cc := range checked {
+			writeContentText(w, cc)
+		}
+		return nil
+	}
+	for _, cv := range contentsView(checked) {
+		v := viewV{}.with("height", m.GetHeight()).with("block_hash", hex.EncodeToString(m.GetBlockHash())).
+			with("type", "content").with("content", cv)
+		if a := m.GetAccess(); a != nil {
+			v = v.with("access", accessReceiptView(a))
+		}
+		b, err := v.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%s\n", termJSON(b))
+	}
+	return nil
 }

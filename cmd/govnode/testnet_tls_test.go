@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -193,12 +195,15 @@ func TestQueryCommandsTakeAuthFlags(t *testing.T) {
 	}
 }
 
-// bench against a network serving TLS: HTTP/2 over TLS, trusting each
-// node's CA from testnet.json.
-func TestBenchOverTLS(t *testing.T) {
-	dir, _, _ := tlsFakeNetwork(t, 2)
+// bench against a network serving TLS: HTTP/2 over TLS trusting each
+// node's CA, and the records of a protected type created with their
+// payload beside the tx (the fake applies the node's rule and refuses
+// anything else).
+func TestBenchOverTLSWithProtectedRecords(t *testing.T) {
+	dir, _, f := tlsFakeNetwork(t, 2)
+	f.protectType(t, genesis.SampleBirthCert)
 	r := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "300", "--duration", "300ms", "--grace", "3s", "--poll", "5ms",
-		"--seed", "7", "--output", "json")
+		"--seed", "7", "--output", "json", "--mix", "create_record=2,amend_record=1")
 	m := jsonObject(t, r.out)
 	if m["rejected"] != float64(0) || m["failed"] != float64(0) || m["committed"] != m["offered"] {
 		t.Fatalf("bench over TLS: %s", r.out)
@@ -206,6 +211,44 @@ func TestBenchOverTLS(t *testing.T) {
 	if p := m["protocol"]; p != "h2 (tls)" {
 		t.Errorf("protocol %v, want h2 (tls)", p)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	protectedIDs := map[string]bool{}
+	var protCreates, protAmends, public, amends int
+	for _, a := range f.accepted {
+		switch x := a.body.GetAction().(type) {
+		case *pb.TxBody_CreateRecord:
+			if x.CreateRecord.GetRecordType() == genesis.SampleBirthCert {
+				protectedIDs[x.CreateRecord.GetRecordId()] = true
+				protCreates++
+			} else if len(a.payloads) == 0 && len(x.CreateRecord.GetContent()) > 0 {
+				public++
+			}
+		case *pb.TxBody_AmendRecord:
+			amends++
+			if protectedIDs[x.AmendRecord.GetRecordId()] {
+				protAmends++
+			}
+		}
+		if len(a.payloads) > 0 {
+			if err := crypto.CheckPayload(payloadHash(a.body), a.payloads[0].GetSalt(), a.payloads[0].GetContent()); err != nil {
+				t.Errorf("a payload the fake let through does not open its tx's hash: %v", err)
+			}
+		}
+	}
+	// Protected records are created with payloads and never amended: the
+	// node takes an amendment's payload only once the creation is
+	// committed, which an open-loop plan cannot promise.
+	if protCreates == 0 || protAmends != 0 || public == 0 || amends == 0 {
+		t.Errorf("mix: %d protected creates, %d amends (%d of protected records), %d public creates", protCreates, amends, protAmends, public)
+	}
+}
+
+func payloadHash(b *pb.TxBody) []byte {
+	if c := b.GetCreateRecord(); c != nil {
+		return c.GetContentHash()
+	}
+	return b.GetAmendRecord().GetContentHash()
 }
 
 // freeBasePort finds a base port whose n*10 following ports are free on
@@ -252,7 +295,8 @@ func freeBasePort(t *testing.T, n int) int {
 // A one-validator `govnode testnet` node, started in-process with `govnode
 // start` from its home, serves its API over TLS; commands given --testnet
 // reach it over https with no --ca and authenticate as --signer; a record
-// is created and read back with a proof.
+// is created and read back with a proof; a protected record is created,
+// read by its subject, logged and erased.
 func TestTestnetNodeOverTLS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node")
@@ -334,5 +378,60 @@ func TestTestnetNodeOverTLS(t *testing.T) {
 	m := jsonObject(t, r.out)
 	if m["record"].(map[string]any)["subject_id"] != sum.Accounts[0].ID || m["proof"].(map[string]any)["verified"] != true {
 		t.Fatalf("query record over https: %s", r.out)
+	}
+	// An access log of the subject: empty, in the fixed JSON shape.
+	cit := sum.Accounts[0].ID
+	m = jsonObject(t, mustRun(t, nil, "query", "access-log", "--subject", cit, "--testnet", dir, "--signer", off, "--output", "json").out)
+	if e, ok := m["entries"].([]any); !ok || len(e) != 0 {
+		t.Errorf("access log: %v", m)
+	}
+
+	// A protected record (birth_certificate in the test network's
+	// genesis), with the node's own rules: the tx carries only the
+	// commitment; the subject reads the content, logged on chain first;
+	// an anonymous caller is refused; the subject erases it.
+	r = mustRun(t, nil, "tx", "record", "create", "--testnet", dir, "--signer", off, "--id", "bc-1", "--type", "birth_certificate",
+		"--subject", cit, "--content", "Ada Lovelace", "--wait", "--wait-timeout", "20s", "--output", "json")
+	created := jsonObject(t, r.out)
+	qt := jsonObject(t, mustRun(t, nil, "query", "tx", created["tx_hash"].(string), "--testnet", dir, "--output", "json").out)
+	cr := qt["create_record"].(map[string]any)
+	if _, ok := cr["content"]; ok || cr["content_hash"] != created["payload_commitments"].([]any)[0] {
+		t.Fatalf("the committed tx of a protected record: %v (sent %v)", cr, created["payload_commitments"])
+	}
+	m = jsonObject(t, mustRun(t, nil, "query", "record", "bc-1", "--testnet", dir, "--signer", cit, "--content", "--purpose", "my own record", "--output", "json").out)
+	if cs, _ := m["contents"].([]any); len(cs) != 1 || cs[0].(map[string]any)["content_text"] != "Ada Lovelace" || m["access"].(map[string]any)["height"].(float64) == 0 {
+		t.Fatalf("the subject's read: %v", m)
+	}
+	if r := run(t, nil, "query", "record", "bc-1", "--testnet", dir, "--content", "--purpose", "p"); r.err == nil || !strings.Contains(r.err.Error(), "anonymous") {
+		t.Errorf("an anonymous read: %v", r.err)
+	}
+	// The subject's access log, each entry proven (once a header attests
+	// the state that holds it).
+	for i := 0; ; i++ {
+		r = run(t, nil, "query", "access-log", "--subject", cit, "--testnet", dir, "--prove", "--output", "json")
+		if r.err == nil || i == 10 {
+			break
+		}
+		mustRun(t, nil, "tx", "record", "create", "--testnet", dir, "--signer", off, "--id", "lt-more-"+strconv.Itoa(i), "--type", "land_title",
+			"--subject", cit, "--content", "filler", "--wait", "--wait-timeout", "20s")
+	}
+	if r.err != nil {
+		t.Fatalf("access-log --prove: %v", r.err)
+	}
+	entries := jsonObject(t, r.out)["entries"].([]any)
+	if len(entries) != 1 {
+		t.Fatalf("access log: %s", r.out)
+	}
+	if e := entries[0].(map[string]any); e["accessor_id"] != cit || e["channel"] != "query" || e["recorded_by"] != sum.Nodes[0].DepartmentID ||
+		e["purpose"] != "my own record" || e["proof"].(map[string]any)["verified"] != true {
+		t.Errorf("access entry: %v", e)
+	}
+	mustRun(t, nil, "tx", "record", "erase", "--testnet", dir, "--signer", cit, "--id", "bc-1", "--reason", "right to erasure",
+		"--legal-basis", "GDPR art. 17", "--wait", "--wait-timeout", "20s")
+	if r := mustRun(t, nil, "query", "record", "bc-1", "--testnet", dir); !strings.Contains(r.out, "content erased at height") {
+		t.Errorf("an erased record:\n%s", r.out)
+	}
+	if r := run(t, nil, "query", "record", "bc-1", "--testnet", dir, "--signer", cit, "--content", "--purpose", "p"); r.err == nil || !strings.Contains(r.err.Error(), "was erased at height") {
+		t.Errorf("reading erased content: %v", r.err)
 	}
 }

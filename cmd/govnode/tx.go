@@ -41,6 +41,8 @@ type txSpec struct {
 	flags      func(f *pflag.FlagSet)
 	required   []string
 	build      func(args []string) (func(*pb.TxBody), error)
+	// prepare, if set, completes the body once the node is known.
+	prepare txPrepare
 }
 
 func (c *cli) txCommand(s txSpec) *cobra.Command {
@@ -59,7 +61,7 @@ func (c *cli) txCommand(s txSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.sendTx(cmd, sf, cf, set)
+			return c.sendTx(cmd, sf, cf, set, s.prepare)
 		},
 	}
 	if s.flags != nil {

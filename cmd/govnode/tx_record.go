@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -14,7 +16,11 @@ import (
 // has the same default in each.
 
 func newTxRecordCmd(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "record", Short: "Record transactions: create, amend, transfer, revoke, access, grants"}
+	cmd := &cobra.Command{Use: "record", Short: "Record transactions: create, amend, transfer, revoke, erase, access, grants",
+		Long: `Record transactions. The content of a record whose type is PROTECTED (personal
+data) never goes on chain: create and amend send it beside the signed tx (a
+payload with a fresh salt), and the tx carries only its commitment as
+content_hash. Erase makes every node delete a protected record's content.`}
 	var (
 		id, rtype, subject, holder, reason, newHolder, validUntil, purpose, legal, grantID, dept string
 		expected                                                                                 uint64
@@ -33,6 +39,7 @@ func newTxRecordCmd(c *cli) *cobra.Command {
 				f.StringSliceVar(&meta, "meta", nil, "metadata name=value (repeatable)")
 			},
 			required: []string{"id", "type", "subject"},
+			prepare:  protectRecordContent,
 			build: func([]string) (func(*pb.TxBody), error) {
 				body, hash, err := content.read()
 				if err != nil {
@@ -57,6 +64,7 @@ func newTxRecordCmd(c *cli) *cobra.Command {
 				f.StringSliceVar(&meta, "meta", nil, "metadata name=value (repeatable)")
 			},
 			required: []string{"id", "expected-version"},
+			prepare:  protectRecordContent,
 			build: func([]string) (func(*pb.TxBody), error) {
 				if expected == 0 {
 					return nil, errors.New("--expected-version: versions start at 1")
@@ -113,6 +121,29 @@ func newTxRecordCmd(c *cli) *cobra.Command {
 			build: func([]string) (func(*pb.TxBody), error) {
 				a := &pb.RevokeRecord{RecordId: id, Reason: reason}
 				return func(b *pb.TxBody) { b.Action = &pb.TxBody_RevokeRecord{RevokeRecord: a} }, nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "erase", short: "Erase a protected record's content on every node (its subject, with --legal-basis, or an issuer of its type)",
+			flags: func(f *pflag.FlagSet) {
+				f.StringVar(&id, "id", "", "record id")
+				f.StringVar(&reason, "reason", "", "why the content is erased (kept on chain)")
+				f.StringVar(&legal, "legal-basis", "", "law or request the erasure relies on (required when the subject signs)")
+			},
+			required: []string{"id", "reason"},
+			prepare:  checkErasable,
+			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(id); err != nil {
+					return nil, fmt.Errorf("--id %q: %v", id, err)
+				}
+				if err := checkTextFlag("reason", reason, true); err != nil {
+					return nil, err
+				}
+				if err := checkTextFlag("legal-basis", legal, false); err != nil {
+					return nil, err
+				}
+				a := &pb.EraseRecordContent{RecordId: id, Reason: reason, LegalBasis: legal}
+				return func(b *pb.TxBody) { b.Action = &pb.TxBody_EraseRecordContent{EraseRecordContent: a} }, nil
 			},
 		}),
 		c.txCommand(txSpec{
