@@ -69,7 +69,7 @@ done
 for ((k = 1; k <= NODES; k++)); do
 	api=$(sed -n "${k}p" "$TESTNET_DIR/api.txt")
 	for i in $(seq 120); do
-		p=$(curl -s -m 2 -H 'Content-Type: application/json' -d '{}' "http://$api/govnode.v1.NodeService/Status" | jq -r '.peers | length' 2>/dev/null || echo 0)
+		p=$("$GOVNODE" status --testnet "$TESTNET_DIR" --node "$api" --timeout 2s --output json 2>/dev/null | jq -r '[.peers[]? | select(.connected)] | length' 2>/dev/null || echo 0)
 		[[ ${p:-0} -ge $((NODES - 1)) ]] && break
 		[[ $i -eq 120 ]] && die "node at $api has not connected to its $((NODES - 1)) peers within 60 s (see $TESTNET_DIR/node$((k - 1)).log)"
 		sleep 0.5
