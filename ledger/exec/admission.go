@@ -9,9 +9,12 @@ import pb "github.com/govnode/govnode/proto/govnode/v1"
 // block holding such a tx; after other blocks it only tracks nonces.
 // Actions not listed as harmless count as affecting admission, so a new
 // action is safe by default. CheckTx's content pre-check also reads record
-// types, which only governance changes, and records: a CreateRecord stays
-// harmless, since an amendment admitted before its record was committed is
-// still checked when it executes. The pre-check of RecordAccesses and
+// types, which only governance changes, records, and the protected
+// commitments' index: a CreateRecord or AmendRecord stays harmless, since
+// an amendment admitted before its record was committed is still checked
+// when it executes, and so is a pending version naming a commitment another
+// record has claimed since (the block refuses it, and a refused version
+// names no payload). The pre-check of RecordAccesses and
 // EraseRecordContent (precheckPersonal) reads records, identities and
 // grants: an EraseRecordContent affects admission (it makes pending
 // erasures, amendments and accesses of its record fail); a grant's

@@ -2,6 +2,7 @@ package exec
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 )
 
@@ -23,6 +24,8 @@ import (
 //	rtype/<record_type>                         RecordType
 //	rec/<record>                                Record (current view)
 //	recv/<record>/<version>                     RecordVersion (append-only)
+//	pcommit/<hex commitment>                    record id, raw (index: the record a protected type's
+//	                                            content_hash belongs to; never deleted, erasure too)
 //	consent/<record>                            TransferConsent (the holder's pending consent; deleted when used)
 //	acc/<record>/<seq>                          AccessEntry (seq from 1)
 //	accn/<record>                               8-byte big-endian last access seq
@@ -50,6 +53,7 @@ const (
 	prefixRecordType = "rtype/"
 	prefixRecord     = "rec/"
 	prefixRecVersion = "recv/"
+	prefixPCommit    = "pcommit/"
 	prefixConsent    = "consent/"
 	prefixAccess     = "acc/"
 	prefixAccessN    = "accn/"
@@ -80,6 +84,7 @@ func kCredSubj(subj, id string) string       { return prefixCredSubj + subj + "/
 func kRecordType(id string) string           { return prefixRecordType + id }
 func kRecord(id string) string               { return prefixRecord + id }
 func kRecVersion(id string, v uint64) string { return prefixRecVersion + id + "/" + num(v) }
+func kPCommit(c []byte) string               { return prefixPCommit + hex.EncodeToString(c) }
 func kConsent(id string) string              { return prefixConsent + id }
 func kAccess(rec string, seq uint64) string  { return prefixAccess + rec + "/" + num(seq) }
 func kAccessN(rec string) string             { return prefixAccessN + rec }
@@ -154,6 +159,11 @@ func RecordKey(id string) []byte { return []byte(kRecord(id)) }
 // RecordVersionKey is the key of one version of a record. A non-inclusion
 // proof of RecordVersionKey(id, v+1) proves v is the latest version.
 func RecordVersionKey(id string, version uint64) []byte { return []byte(kRecVersion(id, version)) }
+
+// ProtectedCommitmentKey is the key of the index entry naming the record
+// whose protected content has the payload commitment c (its value is the
+// record id).
+func ProtectedCommitmentKey(c []byte) []byte { return []byte(kPCommit(c)) }
 
 // AccessEntryKey is the key of one access-log entry of a record.
 func AccessEntryKey(recordID string, seq uint64) []byte { return []byte(kAccess(recordID, seq)) }

@@ -76,6 +76,21 @@ func RecordVersion(r Reader, id string, version uint64) (*pb.RecordVersion, erro
 	return queryMsg(r, kRecVersion(id, version), &pb.RecordVersion{})
 }
 
+// ProtectedCommitmentRecord returns the id of the record of a protected
+// type whose content has the payload commitment c (ProtectedCommitmentKey),
+// erased or not; ErrNotFound when no record has named it.
+func ProtectedCommitmentRecord(r Reader, c []byte) (string, error) {
+	key := kPCommit(c)
+	v, ok, err := newOverlay(readerKV{r}).get(key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, key)
+	}
+	return string(v), nil
+}
+
 // RecordVersions returns every version of a record, oldest first.
 func RecordVersions(r Reader, id string) ([]*pb.RecordVersion, error) {
 	var out []*pb.RecordVersion

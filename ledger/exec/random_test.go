@@ -2,9 +2,11 @@ package exec_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -19,6 +21,7 @@ import (
 // It reads the committed state of one chain to pick plausible arguments.
 type gen struct {
 	rng     *rand.Rand
+	crng    *rand.Rand // the commitments' choices, apart so as not to shift rng's stream
 	f       *exectest.Fixture
 	st      *exectest.Store
 	keys    map[string]crypto.PrivateKey // public key bytes → private key
@@ -32,7 +35,7 @@ type gen struct {
 }
 
 func newGen(seed uint64, f *exectest.Fixture, st *exectest.Store) *gen {
-	g := &gen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), f: f, st: st, keys: map[string]crypto.PrivateKey{}}
+	g := &gen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), crng: rand.New(rand.NewPCG(seed, seed^0x51afd6c3)), f: f, st: st, keys: map[string]crypto.PrivateKey{}}
 	for id, s := range f.Signers {
 		g.keys[string(s.Key.Public().GetKey())] = s.Key
 		g.ids = append(g.ids, id)
@@ -125,8 +128,12 @@ func (g *gen) tx(nowSec int64) []byte {
 		var b *pb.TxBody
 		subj := g.pick([]string{"cit0", "cit1", "cit2", "cit3", anyone})
 		if typ == exectest.BirthCert {
+			c := hash(id)
+			if len(g.birth) > 0 && g.crng.IntN(4) == 0 { // another birth certificate's commitment
+				c = hash(g.birth[g.crng.IntN(len(g.birth))])
+			}
 			g.birth = append(g.birth, id)
-			b = createRecHash(id, typ, subj, hash(id))
+			b = createRecHash(id, typ, subj, c)
 		} else {
 			b = createRec(id, typ, subj, []byte("content "+id))
 		}
@@ -140,6 +147,11 @@ func (g *gen) tx(nowSec int64) []byte {
 		}
 		if r.IntN(5) == 0 {
 			v--
+		}
+		if slices.Contains(g.birth, rec) {
+			// Its own commitment again, a new one, or another's.
+			c := []string{rec, fmt.Sprintf("%s amended %d", rec, g.n), g.birth[g.crng.IntN(len(g.birth))]}[g.crng.IntN(3)]
+			return g.signAs(g.pick(g.officials(".issuer")), amendHash(rec, v, hash(c)))
 		}
 		return g.signAs(g.pick(g.officials(".issuer")), amendRec(rec, v, []byte(fmt.Sprintf("amended %d", g.n))))
 	case 6:
@@ -264,6 +276,8 @@ type invariants struct {
 	revokedTried int               // txs signed by revoked identities
 	erased       map[string]uint64 // record → height its content was erased
 	released     int               // accesses logged by RecordAccesses
+	commits      map[string]string // protected commitment (hex) → record
+	stolen       int               // versions refused for another record's commitment
 }
 
 func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.Store, hdr *pb.Header, txs [][]byte, res *exec.BlockResult) {
@@ -278,6 +292,9 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 			if idn, e2 := exec.Identity(before, body.GetSigner()); e2 == nil && idn.GetStatus() == revoked {
 				iv.revokedTried++
 			}
+		}
+		if r.GetCode() == codeConflict && strings.Contains(r.GetReason(), "each protected payload belongs to one record") {
+			iv.stolen++
 		}
 		if r.GetCode() == codeOK {
 			if err != nil {
@@ -327,6 +344,25 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 			t.Fatal(err)
 		}
 		counts[rv.GetRecordId()]++
+		// 6. A protected commitment belongs to one record, for good.
+		rec, err := exec.Record(ex, rv.GetRecordId())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ, err := exec.RecordType(ex, rec.GetRecordType()); err != nil || !exec.IsProtected(typ) {
+			continue
+		}
+		c := fmt.Sprintf("%x", rv.GetContentHash())
+		if owner, ok := iv.commits[c]; ok && owner != rec.GetId() {
+			t.Fatalf("height %d: records %s and %s share the commitment %s", hdr.GetHeight(), owner, rec.GetId(), c)
+		}
+		iv.commits[c] = rec.GetId()
+	}
+	for c, owner := range iv.commits {
+		b, _ := hex.DecodeString(c)
+		if got, err := exec.ProtectedCommitmentRecord(ex, b); err != nil || got != owner {
+			t.Fatalf("height %d: commitment %s of record %s indexed for %q (%v)", hdr.GetHeight(), c, owner, got, err)
+		}
 	}
 	for k := range iv.versions {
 		if !seen[k] {
@@ -473,7 +509,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 42, 2026}
 	blocks := 150
 	if testing.Short() {
-		seeds, blocks = seeds[:2], 60
+		seeds, blocks = seeds[:2], 100
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
@@ -490,7 +526,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := newGen(seed, f, a.Store)
-			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}}
+			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}, commits: map[string]string{}}
 			var ok, refused int
 			for range blocks {
 				step := int64(1000 + g.rng.IntN(5000))
@@ -529,9 +565,9 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 			if ok < blocks || refused < blocks/2 {
 				t.Fatalf("weak mix: %d ok, %d refused", ok, refused)
 			}
-			t.Logf("%d blocks: %d ok, %d refused, %d keys, %d final contracts, %d granted accesses, %d txs by revoked signers, %d erasures, %d released",
-				blocks, ok, refused, a.Store.Len(), len(iv.finals), iv.granted, iv.revokedTried, len(iv.erased), iv.released)
-			if len(iv.finals) == 0 || iv.granted == 0 || iv.revokedTried == 0 || len(iv.erased) == 0 || iv.released == 0 {
+			t.Logf("%d blocks: %d ok, %d refused, %d keys, %d final contracts, %d granted accesses, %d txs by revoked signers, %d erasures, %d released, %d commitments, %d refused as another record's",
+				blocks, ok, refused, a.Store.Len(), len(iv.finals), iv.granted, iv.revokedTried, len(iv.erased), iv.released, len(iv.commits), iv.stolen)
+			if len(iv.finals) == 0 || iv.granted == 0 || iv.revokedTried == 0 || len(iv.erased) == 0 || iv.released == 0 || iv.stolen == 0 {
 				t.Fatal("the mix did not exercise every invariant")
 			}
 		})

@@ -28,6 +28,12 @@ import (
 //     access.go; erasing their content (EraseRecordContent) in erase.go.
 //     An erased record's content cannot be amended; it can still be
 //     transferred and revoked.
+//   - A protected version's content_hash is its payload's commitment, and
+//     the nodes keep payloads by commitment: a commitment belongs to the
+//     first record whose CreateRecord or AmendRecord names it, for good
+//     (pcommit/ index, kept after erasure); another record naming it is
+//     refused (CONFLICT), at admission too, so no record can be made to
+//     release another's content. The record itself may name it again.
 
 func validateRecordAction(body *pb.TxBody) error {
 	switch a := body.GetAction().(type) {
@@ -209,25 +215,30 @@ func content(t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
 // precheckContent is CheckTx's check of a CreateRecord's or AmendRecord's
 // content against its record type in committed state: content over the
 // type's max_content_bytes, content for a type that keeps only hashes, or
-// a bad content_hash. Refused in a block instead, the tx would be
-// committed as failed and its plaintext would stay in the chain for good.
+// a bad content_hash; and, for a protected type, a content_hash that is
+// another record's payload commitment (checkCommitment), so that such a
+// tx never reaches a block. Refused in a block instead, a tx with content
+// would be committed as failed and its plaintext would stay in the chain
+// for good.
 // ApplyBlock checks again (content), since the type may change between
 // admission and execution. Content naming an unknown type is refused for
 // the same reason. An amendment of a record not yet committed (its create
 // is still pending) is left to ApplyBlock: its type is not known here.
 func precheckContent(st *overlay, body *pb.TxBody) error {
-	var typeID string
+	var typeID, recordID string
 	var c, hash []byte
 	switch a := body.GetAction().(type) {
 	case *pb.TxBody_CreateRecord:
-		typeID, c, hash = a.CreateRecord.GetRecordType(), a.CreateRecord.GetContent(), a.CreateRecord.GetContentHash()
+		typeID, recordID = a.CreateRecord.GetRecordType(), a.CreateRecord.GetRecordId()
+		c, hash = a.CreateRecord.GetContent(), a.CreateRecord.GetContentHash()
 	case *pb.TxBody_AmendRecord:
 		r := &pb.Record{}
 		ok, err := st.getMsg(kRecord(a.AmendRecord.GetRecordId()), r)
 		if err != nil || !ok {
 			return err
 		}
-		typeID, c, hash = r.GetRecordType(), a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
+		typeID, recordID = r.GetRecordType(), r.GetId()
+		c, hash = a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
 	default:
 		return nil
 	}
@@ -242,8 +253,47 @@ func precheckContent(st *overlay, body *pb.TxBody) error {
 		}
 		return notFound("record type %s not found: its content is refused before it reaches a block", typeID)
 	}
-	_, _, err = content(t, c, hash)
+	if _, _, err := content(t, c, hash); err != nil {
+		return err
+	}
+	if !IsProtected(t) {
+		return nil
+	}
+	_, err = checkCommitment(st, recordID, hash)
 	return err
+}
+
+// checkCommitment checks that the payload commitment c, the content_hash
+// of a new version of record recordID of a protected type, is not another
+// record's (ARCHITECTURE.md §5 "Who can read what"). The nodes keep and
+// serve payloads by commitment, and the commitments are public on chain:
+// an issuer naming another record's commitment, with an accomplice as
+// subject, would have that record's payload released to the accomplice.
+// It reports whether c is indexed already (for recordID).
+func checkCommitment(st *overlay, recordID string, c []byte) (bool, error) {
+	v, ok, err := st.get(kPCommit(c))
+	if err != nil || !ok {
+		return false, err
+	}
+	if owner := string(v); owner != recordID {
+		return true, conflict("content_hash %x is the commitment of record %s's content: each protected payload belongs to one record", c, owner)
+	}
+	return true, nil
+}
+
+// claimCommitment refuses c if it is another record's commitment and
+// indexes it for recordID otherwise. The entry is never deleted, an
+// erasure too leaves it: a commitment once used is burnt for good.
+func (tc *txCtx) claimCommitment(t *pb.RecordType, recordID string, c []byte) error {
+	if !IsProtected(t) {
+		return nil
+	}
+	indexed, err := checkCommitment(tc.st, recordID, c)
+	if err != nil || indexed {
+		return err
+	}
+	tc.st.set(kPCommit(c), []byte(recordID))
+	return nil
 }
 
 func (tc *txCtx) requireLiveIdentity(id, what string) (*pb.Identity, error) {
@@ -302,6 +352,9 @@ func (tc *txCtx) createRecord(a *pb.CreateRecord) error {
 	if err != nil {
 		return err
 	}
+	if err := tc.claimCommitment(t, a.GetRecordId(), h); err != nil {
+		return err
+	}
 	r := &pb.Record{
 		Id: a.GetRecordId(), RecordType: t.GetId(), SubjectId: a.GetSubjectId(), HolderId: holder,
 		IssuerDepartmentId: dept.GetId(), Version: 1, Status: pb.RecordStatus_RECORD_STATUS_ACTIVE,
@@ -336,6 +389,9 @@ func (tc *txCtx) amendRecord(a *pb.AmendRecord) error {
 	}
 	c, h, err := content(t, a.GetContent(), a.GetContentHash())
 	if err != nil {
+		return err
+	}
+	if err := tc.claimCommitment(t, r.GetId(), h); err != nil {
 		return err
 	}
 	prev, err := tc.loadVersion(r.GetId(), r.GetVersion())
