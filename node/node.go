@@ -480,6 +480,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
 		Payloads: n.payloads, Accesses: n.accessSigner(), Logger: log.With("part", "api"),
+		CheckTx: func(raw []byte) error { _, err := n.app.CheckTx(exec.NewTx(raw)); return err },
 	}); err != nil {
 		return nil, err
 	}
@@ -587,7 +588,7 @@ func (n *Node) hostOptions(key lcrypto.PrivKey, vs *p2p.ValidatorSet, extra ...p
 		p2p.WithConsensusCheck(n.consensusCheck),
 		p2p.WithTxValidator(n.gossip.Validate),
 		p2p.WithBlockSource(n.blockSource),
-		p2p.WithPayloadSource(n.payloadStore),
+		p2p.WithPayloadSource(payloadSource{n}),
 	}, extra...)
 }
 

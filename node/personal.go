@@ -96,3 +96,15 @@ func (n *Node) fetchPayloads(ctx context.Context, commitments [][]byte) ([]*pb.P
 	}
 	return out, nil
 }
+
+// payloadSource serves member peers through the payload manager
+// (payloads.Manager.Payloads: only payloads a committed record that is
+// not erased commits to); the host is built before the manager.
+type payloadSource struct{ n *Node }
+
+func (s payloadSource) Payloads(commitments [][]byte) []*pb.Payload {
+	if s.n.payloads == nil {
+		return nil
+	}
+	return s.n.payloads.Payloads(commitments)
+}

@@ -273,6 +273,16 @@ func TestProtectedPayloadRefusals(t *testing.T) {
 			b, p := protectedCreate(t, "bc-d", subject, bytes.Repeat([]byte("x"), 2049))
 			return c.Official.Tx(b), []*pb.Payload{p}
 		}, connect.CodeResourceExhausted, "allows 2048"},
+		{"signed by a citizen, not an issuer", func() ([]byte, []*pb.Payload) {
+			b, p := protectedCreate(t, "bc-f", subject, []byte("forged PLANTED-forged"))
+			return c.Citizens[1].Tx(b), []*pb.Payload{p}
+		}, connect.CodePermissionDenied, "is not an official"},
+		{"bad signature", func() ([]byte, []*pb.Payload) {
+			b, p := protectedCreate(t, "bc-g", subject, []byte("forged PLANTED-forged"))
+			tx := c.Official.Tx(b)
+			tx[len(tx)-1] ^= 1
+			return tx, []*pb.Payload{p}
+		}, connect.CodeUnauthenticated, "signature"},
 		{"payload for a public type", func() ([]byte, []*pb.Payload) {
 			_, p := protectedCreate(t, "lt-e", subject, []byte("x"))
 			return c.Official.Tx(nodetest.CreateRecord("lt-e", nodetest.LandTitle, subject, []byte("x"))), []*pb.Payload{p}
@@ -290,9 +300,10 @@ func TestProtectedPayloadRefusals(t *testing.T) {
 			}
 		})
 	}
-	// The refusals used no nonce: the official's next tx is at the nonce
-	// the first refusal would have taken.
-	n.SyncNonce(t, c.Official)
+	// A refused tx's payload was never stored: nothing of it on disk.
+	if hits := grepDir(t, c.Home, "PLANTED-forged"); len(hits) > 0 {
+		t.Fatalf("the payload of a refused tx is on disk: %v", hits)
+	}
 }
 
 // TestEventStreamFiltersAndContent: a department application following

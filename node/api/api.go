@@ -120,23 +120,34 @@ func submitErr(err error) error {
 }
 
 func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxRequest]) (*connect.Response[pb.SubmitTxResponse], error) {
+	submitFailed := false
 	tx := req.Msg.GetTx()
 	if len(tx) == 0 {
 		return nil, invalidArg("tx is empty")
 	}
-	if err := s.acceptPayloads(tx, req.Msg.GetPayloads()); err != nil {
+	stored, err := s.acceptPayloads(tx, req.Msg.GetPayloads())
+	if err != nil {
 		s.d.Metrics.MempoolRejected.WithLabelValues("payload").Inc()
 		return nil, err
 	}
+	// A payload stored for a tx that is then refused goes at once.
+	defer func() {
+		if stored != nil && submitFailed {
+			_ = s.d.Payloads.Discard(stored)
+		}
+	}()
 	if s.d.PreSubmit != nil {
 		if err := s.d.PreSubmit(tx); err != nil {
 			s.d.Metrics.MempoolRejected.WithLabelValues("pre_submit").Inc()
+			submitFailed = true
 			return nil, err
 		}
 	}
 	hash, err := s.d.Submit(ctx, tx)
 	if err != nil {
 		s.d.Metrics.MempoolRejected.WithLabelValues(rejectReason(err)).Inc()
+		// A duplicate's payload is the admitted tx's: it stays.
+		submitFailed = !errors.Is(err, mempool.ErrDuplicateTx)
 		return nil, submitErr(err)
 	}
 	resp := &pb.SubmitTxResponse{TxHash: hash}

@@ -119,6 +119,12 @@ type Deps struct {
 	// Accesses is the identity the node puts access entries on chain
 	// with (personal.go); nil on a node that has none (an observer).
 	Accesses AccessSigner
+	// CheckTx is the state machine's admission check of a tx against
+	// committed state (signature, signer, nonce window, the action's
+	// pre-checks), without admitting it; SubmitTx runs it before it
+	// stores a protected payload, so a tx that will be refused stores
+	// nothing. nil skips it (the mempool still checks the tx).
+	CheckTx func(tx []byte) error
 	// Logger logs refused reads of protected content; nil discards.
 	Logger *slog.Logger
 

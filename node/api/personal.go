@@ -35,6 +35,9 @@ type Payloads interface {
 	// Payload returns the payload with commitment, fetched from a member
 	// peer when this node does not hold it.
 	Payload(ctx context.Context, commitment []byte) (*pb.Payload, error)
+	// Discard deletes a payload Accept stored for a tx that was then
+	// refused, unless a committed version commits to it.
+	Discard(commitment []byte) error
 }
 
 // personal is the API's gate for protected content.
@@ -223,13 +226,13 @@ func checkPurpose(purpose, legalBasis string) error {
 // the tx is admitted: a CreateRecord or AmendRecord of a protected type
 // carries exactly one, whose commitment is the action's content_hash, and
 // no content in the tx; any other tx carries none.
-func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) error {
+func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) (stored []byte, err error) {
 	_, body, err := exec.DecodeTx(tx)
 	if err != nil {
 		if len(sent) == 0 {
-			return nil // the mempool refuses it with the full reason
+			return nil, nil // the mempool refuses it with the full reason
 		}
-		return invalidArg("tx: %v", err)
+		return nil, invalidArg("tx: %v", err)
 	}
 	var typeID string
 	var hash, content []byte
@@ -240,61 +243,68 @@ func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) error {
 		rec, err := exec.Record(s.d.State, a.AmendRecord.GetRecordId())
 		if err != nil {
 			if len(sent) == 0 {
-				return nil // not committed yet: the amendment is checked when its block runs
+				return nil, nil // not committed yet: the amendment is checked when its block runs
 			}
-			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
 				"record %s is not committed: send the amendment with its content once the record's creation is committed", a.AmendRecord.GetRecordId()))
 		}
 		typeID, hash, content = rec.GetRecordType(), a.AmendRecord.GetContentHash(), a.AmendRecord.GetContent()
 	default:
 		if len(sent) > 0 {
-			return invalidArg("payloads go only with a CreateRecord or AmendRecord of a protected record type")
+			return nil, invalidArg("payloads go only with a CreateRecord or AmendRecord of a protected record type")
 		}
-		return nil
+		return nil, nil
 	}
 	t, err := exec.RecordType(s.d.State, typeID)
 	if err != nil {
 		if len(sent) == 0 {
-			return nil // the mempool refuses it with the full reason
+			return nil, nil // the mempool refuses it with the full reason
 		}
-		return invalidArg("record type %q: %v", typeID, err)
+		return nil, invalidArg("record type %q: %v", typeID, err)
 	}
 	if !exec.IsProtected(t) {
 		if len(sent) > 0 {
-			return invalidArg("record type %s is public: its content goes in the tx, not in payloads", typeID)
+			return nil, invalidArg("record type %s is public: its content goes in the tx, not in payloads", typeID)
 		}
-		return nil
+		return nil, nil
 	}
 	switch {
 	case len(content) > 0:
-		return invalidArg("record type %s is protected: its content must not be in the tx (blocks are kept for good); send it as SubmitTxRequest.payloads with its commitment as content_hash", typeID)
+		return nil, invalidArg("record type %s is protected: its content must not be in the tx (blocks are kept for good); send it as SubmitTxRequest.payloads with its commitment as content_hash", typeID)
 	case len(sent) != 1:
-		return invalidArg("record type %s is protected: send its content as exactly one payload next to the tx (SubmitTxRequest.payloads), got %d", typeID, len(sent))
+		return nil, invalidArg("record type %s is protected: send its content as exactly one payload next to the tx (SubmitTxRequest.payloads), got %d", typeID, len(sent))
 	}
 	p := sent[0]
 	if len(p.GetContent()) == 0 {
-		return invalidArg("the payload's content is empty")
+		return nil, invalidArg("the payload's content is empty")
 	}
 	if max := t.GetMaxContentBytes(); uint64(len(p.GetContent())) > uint64(max) {
-		return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the payload's content is %d bytes, record type %s allows %d", len(p.GetContent()), typeID, max))
+		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the payload's content is %d bytes, record type %s allows %d", len(p.GetContent()), typeID, max))
 	}
 	if err := crypto.CheckPayload(hash, p.GetSalt(), p.GetContent()); err != nil {
-		return invalidArg("payload: %v (content_hash must be crypto.PayloadCommitment(salt, content))", err)
+		return nil, invalidArg("payload: %v (content_hash must be crypto.PayloadCommitment(salt, content))", err)
+	}
+	// The tx must pass admission before its payload touches the disk: a
+	// forged or unauthorised tx stores nothing.
+	if s.d.CheckTx != nil {
+		if err := s.d.CheckTx(tx); err != nil {
+			return nil, submitErr(err)
+		}
 	}
 	if s.d.Payloads == nil {
-		return connect.NewError(connect.CodeFailedPrecondition, errors.New(
+		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New(
 			"this node keeps no protected payloads (it is not a member department's node): submit protected records to a member node"))
 	}
 	if err := s.d.Payloads.Accept(hash, p); err != nil {
 		switch {
 		case errors.Is(err, payloads.ErrNotMember):
-			return connect.NewError(connect.CodeFailedPrecondition, err)
+			return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 		case errors.Is(err, payloads.ErrFull):
-			return connect.NewError(connect.CodeResourceExhausted, err)
+			return nil, connect.NewError(connect.CodeResourceExhausted, err)
 		case errors.Is(err, payloads.ErrErased):
-			return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w: a commitment whose payload was erased cannot be used again", err))
+			return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("%w: a commitment whose payload was erased cannot be used again", err))
 		}
-		return internal(fmt.Errorf("store payload: %w", err))
+		return nil, internal(fmt.Errorf("store payload: %w", err))
 	}
-	return nil
+	return hash, nil
 }

@@ -128,10 +128,31 @@ func (ar *accessRecorder) run() {
 			return
 		}
 		receipt, err := ar.commit(groups)
+		if err != nil && len(groups) > 1 && refusedByChain(err) {
+			// One group's access was refused (a grant that expired by
+			// block time, a record erased meanwhile) and the tx failed
+			// whole: each group goes again on its own, so the others are
+			// released and a refusal reaches only its own caller.
+			for _, g := range groups {
+				receipt, err := ar.commit([]*accessGroup{g})
+				g.done <- accessOutcome{receipt: receipt, err: err}
+			}
+			continue
+		}
 		for _, g := range groups {
 			g.done <- accessOutcome{receipt: receipt, err: err}
 		}
 	}
+}
+
+// refusedByChain: the state machine refused the access tx (in a block or
+// at admission) for what one of its accesses names.
+func refusedByChain(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodePermissionDenied, connect.CodeNotFound, connect.CodeInvalidArgument:
+		return true
+	}
+	return false
 }
 
 // commit signs, submits and waits for one RecordAccesses tx of groups.
@@ -150,10 +171,13 @@ func (ar *accessRecorder) commit(groups []*accessGroup) (*pb.AccessReceipt, erro
 		}
 	}()
 	var hash []byte
-	// A nonce taken by another tx of the identity (the evidence pool
-	// signs with it too) is retried once with the state read again.
+	// The identity's other pending txs (the evidence pool signs with it
+	// too; an access tx that outlived its wait) hold the nonces after the
+	// committed one: the next free one is taken, up to maxNonceSkips
+	// ahead (the mempool queues a tx behind a pending one of its signer).
+	var skip uint64
 	for attempt := 0; ; attempt++ {
-		tx, err := ar.sign(accesses)
+		tx, err := ar.sign(accesses, skip)
 		if err != nil {
 			return nil, connect.NewError(connect.CodeFailedPrecondition, err)
 		}
@@ -161,7 +185,13 @@ func (ar *accessRecorder) commit(groups []*accessGroup) (*pb.AccessReceipt, erro
 		if err == nil {
 			break
 		}
-		if attempt == 0 && (errors.Is(err, mempool.ErrNonceTaken) || errors.Is(err, mempool.ErrStaleNonce)) {
+		switch {
+		case attempt >= maxNonceSkips:
+		case errors.Is(err, mempool.ErrNonceTaken):
+			skip++
+			continue
+		case errors.Is(err, mempool.ErrStaleNonce):
+			skip = 0 // committed meanwhile: the nonce is read again
 			continue
 		}
 		return nil, accessSubmitErr(err)
@@ -179,8 +209,12 @@ func (ar *accessRecorder) commit(groups []*accessGroup) (*pb.AccessReceipt, erro
 	return &pb.AccessReceipt{TxHash: hash, Height: loc.Height}, nil
 }
 
-// sign makes the RecordAccesses tx with the signer's next nonce.
-func (ar *accessRecorder) sign(accesses []*pb.ContentAccess) ([]byte, error) {
+// maxNonceSkips bounds how far past the committed nonce the recorder looks
+// for a free one.
+const maxNonceSkips = 16
+
+// sign makes the RecordAccesses tx with the signer's next nonce plus skip.
+func (ar *accessRecorder) sign(accesses []*pb.ContentAccess, skip uint64) ([]byte, error) {
 	r := ar.s.d.State
 	id, key, err := ar.signer.AccessSigner(r)
 	if err != nil {
@@ -191,7 +225,7 @@ func (ar *accessRecorder) sign(accesses []*pb.ContentAccess) ([]byte, error) {
 		return nil, fmt.Errorf("nonce of %s: %w", id, err)
 	}
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.TxBody{
-		ChainId: ar.s.d.ChainID, Signer: id, Nonce: last + 1,
+		ChainId: ar.s.d.ChainID, Signer: id, Nonce: last + 1 + skip,
 		Action: &pb.TxBody_RecordAccesses{RecordAccesses: &pb.RecordAccesses{Accesses: accesses}},
 	})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
+	"github.com/govnode/govnode/node/mempool"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -38,6 +39,9 @@ const (
 	// evidenceCommitWait bounds the wait for a submitted evidence tx to
 	// commit before the next one is signed (they share the signer's nonce).
 	evidenceCommitWait = 30 * time.Second
+	// maxNonceSkips bounds how far past the committed nonce a submission
+	// looks for one no pending tx of the identity holds.
+	maxNonceSkips = 16
 )
 
 // Deps are what the pool needs from the node.
@@ -182,12 +186,22 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	} else if !errors.Is(err, exec.ErrNotFound) {
 		return fmt.Errorf("read evidence: %w", err)
 	}
-	tx, err := p.sign(r, ev)
-	if err != nil {
-		return err
-	}
-	hash, err := p.d.Submit(ctx, tx)
-	if err != nil {
+	// The validator identity also signs the node's access entries
+	// (node/api, RecordAccesses): a nonce one of them holds in the
+	// mempool is skipped, up to maxNonceSkips ahead.
+	var hash []byte
+	for skip := uint64(0); ; skip++ {
+		tx, err := p.sign(r, ev, skip)
+		if err != nil {
+			return err
+		}
+		hash, err = p.d.Submit(ctx, tx)
+		if err == nil {
+			break
+		}
+		if skip < maxNonceSkips && errors.Is(err, mempool.ErrNonceTaken) {
+			continue
+		}
 		return fmt.Errorf("submit evidence tx: %w", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, evidenceCommitWait)
@@ -204,7 +218,7 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 // identity, with its next nonce. The identity must still be active and
 // keyed by one of this node's consensus keys (its department may have
 // keyed it otherwise).
-func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) {
+func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence, skip uint64) ([]byte, error) {
 	id, err := exec.Identity(r, p.signer)
 	if err != nil {
 		return nil, fmt.Errorf("validator identity %s (see genesis.ValidatorIdentityID): %w", p.signer, err)
@@ -218,7 +232,7 @@ func (p *Pool) sign(r exec.Reader, ev *pb.EquivocationEvidence) ([]byte, error) 
 		return nil, fmt.Errorf("nonce of %s: %w", p.signer, err)
 	}
 	body, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.TxBody{
-		ChainId: p.d.ChainID, Signer: p.signer, Nonce: last + 1, Memo: "equivocation evidence",
+		ChainId: p.d.ChainID, Signer: p.signer, Nonce: last + 1 + skip, Memo: "equivocation evidence",
 		Action: &pb.TxBody_SubmitEvidence{SubmitEvidence: &pb.SubmitEvidence{Evidence: ev}},
 	})
 	if err != nil {

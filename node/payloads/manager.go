@@ -287,6 +287,13 @@ func (m *Manager) Accept(commitment []byte, p *pb.Payload) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	// An erased payload never comes back, whoever kept a copy of it.
+	if erased, err := m.s.has(erasedKey(commitment)); err != nil || erased {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %x", ErrErased, commitment)
+	}
 	if held, err := m.s.Has(commitment); err != nil || held {
 		return err
 	}
@@ -341,18 +348,20 @@ func (m *Manager) Payload(ctx context.Context, commitment []byte) (*pb.Payload, 
 	if len(commitment) != crypto.HashSize {
 		return nil, fmt.Errorf("%w: commitment of %d bytes", ErrBadPayload, len(commitment))
 	}
+	// The erasure's tombstone first: a copy stored after it (there is
+	// none: Accept and the fetches check it) would not be served.
+	if erased, err := m.s.has(erasedKey(commitment)); err != nil || erased {
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %x", ErrErased, commitment)
+	}
 	p, err := m.s.Get(commitment)
 	if err == nil {
 		return p, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, err
-	}
-	if erased, err := m.s.has(erasedKey(commitment)); err != nil || erased {
-		if err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %x", ErrErased, commitment)
 	}
 	if !m.d.Member() {
 		return nil, ErrNotMember
@@ -397,6 +406,57 @@ func (m *Manager) Payload(ctx context.Context, commitment []byte) (*pb.Payload, 
 	}
 	m.onDemand.Add(1)
 	return p, nil
+}
+
+// Discard deletes a payload Accept stored for a tx that the node then
+// refused, unless a committed version binds it: refused content does not
+// wait an hour on disk. Discarding a payload not held is not an error.
+func (m *Manager) Discard(commitment []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	raw, err := m.s.get(metaKey(commitment))
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if md, ok := decodeMeta(raw); ok && md.bound {
+		return nil
+	}
+	if bound, err := m.s.bound(commitment, ""); err != nil || bound {
+		return err
+	}
+	if err := m.s.Delete([][]byte{commitment}); err != nil {
+		return err
+	}
+	m.pending.Add(-1)
+	return nil
+}
+
+// Payloads serves member peers (p2p.PayloadSource): the payloads held for
+// commitments, in the order asked, leaving out those a committed version
+// of a record that is not erased does not commit to (a payload still
+// pending, or one whose erasure this node has not processed yet).
+func (m *Manager) Payloads(commitments [][]byte) []*pb.Payload {
+	var out []*pb.Payload
+	for _, c := range commitments {
+		id, err := exec.ProtectedCommitmentRecord(m.d.State, c)
+		if err != nil {
+			continue
+		}
+		rec, err := exec.Record(m.d.State, id)
+		if err != nil || rec.GetErasedHeight() > 0 {
+			continue
+		}
+		if erased, err := m.s.has(erasedKey(c)); err != nil || erased {
+			continue
+		}
+		if p, err := m.s.Get(c); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Run follows committed heights and fetches wanted payloads until ctx

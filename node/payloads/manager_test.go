@@ -500,3 +500,60 @@ func TestManagerWithTheStateMachine(t *testing.T) {
 		}
 	}
 }
+
+// An erased payload is never stored again (a reader who kept a copy sends
+// it with a new tx), a refused tx's payload is discarded at once, and
+// member peers are served only payloads a committed, unerased record
+// commits to.
+func TestManagerErasedStaysErasedAndServesCommittedOnly(t *testing.T) {
+	r := newRig(t, true, nil)
+	marker := []byte("PLANTED-MARKER-resend")
+	c1, p1 := newPayload(t, append([]byte("birth certificate of B "), marker...))
+	if err := r.m.Accept(c1, p1); err != nil {
+		t.Fatal(err)
+	}
+	// Pending: held, but not served to peers.
+	if got := r.m.Payloads([][]byte{c1}); len(got) != 0 {
+		t.Fatalf("a pending payload was served: %v", got)
+	}
+	r.chain.version(protectedType, "rb", 1, c1)
+	r.chain.state.Apply([]exec.Change{{Key: exec.ProtectedCommitmentKey(c1), Value: []byte("rb")}})
+	r.chain.commit(recEvent(protectedType, "rb", actionCreated, 1))
+	r.run()
+	r.caughtUp()
+	if got := r.m.Payloads([][]byte{c1}); len(got) != 1 {
+		t.Fatalf("a committed payload was not served: %v", got)
+	}
+	r.chain.eraseInState("rb", 3)
+	// Erased in state, not yet processed here: no longer served.
+	if got := r.m.Payloads([][]byte{c1}); len(got) != 0 {
+		t.Fatalf("a payload erased in state was served: %v", got)
+	}
+	h := r.chain.commit(recEvent(protectedType, "rb", actionErased, 1))
+	eventually(t, 60*time.Second, "rb erased", func() bool { return r.m.Stats().Cursor >= h })
+	if err := r.m.Accept(c1, p1); !errors.Is(err, ErrErased) {
+		t.Fatalf("Accept of an erased payload: %v, want ErrErased", err)
+	}
+	if hits := filesContaining(t, r.dir, marker); len(hits) != 0 {
+		t.Fatalf("the erased payload is back on disk in %v", hits)
+	}
+
+	// A payload accepted for a tx the node then refused is deleted at once.
+	c2, p2 := newPayload(t, []byte("refused tx's content PLANTED-MARKER-refused"))
+	if err := r.m.Accept(c2, p2); err != nil {
+		t.Fatal(err)
+	}
+	before := r.m.Stats().Pending
+	if err := r.m.Discard(c2); err != nil {
+		t.Fatal(err)
+	}
+	if r.has(c2) || r.m.Stats().Pending != before-1 {
+		t.Fatalf("Discard: held %v, pending %d (was %d)", r.has(c2), r.m.Stats().Pending, before)
+	}
+	if hits := filesContaining(t, r.dir, []byte("PLANTED-MARKER-refused")); len(hits) != 0 {
+		t.Fatalf("the discarded payload is on disk in %v", hits)
+	}
+	if err := r.m.Discard(c2); err != nil {
+		t.Fatalf("Discard of a payload not held: %v", err)
+	}
+}
