@@ -370,3 +370,33 @@ func accessLog(t *testing.T, n *nodetest.Node, subject string) []*pb.AccessEntry
 	}
 	return resp.Msg.GetEntries()
 }
+
+// The payload of a tx that is admitted and then fails in its block (an
+// amendment of a version that moved on) is deleted once the failure is
+// committed, not kept until the pending payloads expire.
+func TestFailedTxPayloadDiscarded(t *testing.T) {
+	c := nodetest.NewChain(t, nodetest.Options{TLS: true})
+	n := c.Start(t)
+	body, payload := protectedCreate(t, "bc-amend", c.Citizens[0].ID, []byte("v1"))
+	if _, err := submitWithPayload(t, n, c.Official.Tx(body), payload); err != nil {
+		t.Fatal(err)
+	}
+	salt, _ := crypto.NewPayloadSalt()
+	content := []byte("stale amendment PLANTED-stale")
+	amend := c.Official.Tx(&pb.TxBody{Action: &pb.TxBody_AmendRecord{AmendRecord: &pb.AmendRecord{
+		RecordId: "bc-amend", ExpectedVersion: 7, ContentHash: crypto.PayloadCommitment(salt, content), Reason: "stale"}}})
+	res, err := submitWithPayload(t, n, amend, &pb.Payload{Salt: salt, Content: content})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_CONFLICT {
+		t.Fatalf("stale amendment: %v", res.GetResult())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for hits := grepDir(t, c.Home, "PLANTED-stale"); len(hits) > 0; hits = grepDir(t, c.Home, "PLANTED-stale") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed tx's payload is still in %v", hits)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -151,6 +151,9 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 		return nil, submitErr(err)
 	}
 	resp := &pb.SubmitTxResponse{TxHash: hash}
+	if stored != nil {
+		s.watchPayloadTx(hash, stored)
+	}
 	if !req.Msg.GetWaitForCommit() {
 		return connect.NewResponse(resp), nil
 	}

@@ -47,6 +47,7 @@ type personal struct {
 	refused  *prometheus.CounterVec // reason
 	log      *slog.Logger
 	lines    *rate.Limiter
+	watches  chan struct{} // watchPayloadTx's slots
 }
 
 func newPersonal(s *Server) *personal {
@@ -67,8 +68,9 @@ func newPersonal(s *Server) *personal {
 			Name: "govnode_api_protected_reads_refused_total",
 			Help: "Requests for protected record content refused, by reason (anonymous, not_entitled, erased, unavailable, not_recorded, no_recorder).",
 		}, "reason"),
-		log:   log,
-		lines: rate.NewLimiter(rate.Every(time.Second), 20),
+		log:     log,
+		lines:   rate.NewLimiter(rate.Every(time.Second), 20),
+		watches: make(chan struct{}, maxPayloadWatches),
 	}
 	if s.d.Accesses != nil {
 		p.rec = &accessRecorder{s: s, signer: s.d.Accesses}
@@ -307,4 +309,40 @@ func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) (stored []byte, e
 		return nil, internal(fmt.Errorf("store payload: %w", err))
 	}
 	return hash, nil
+}
+
+// payloadTxWait bounds how long a payload's tx is watched (the mempool
+// expires a tx it cannot run well before); maxPayloadWatches bounds the
+// watches at once (past it, the payload store's pending TTL still
+// removes the payload of a tx that never commits).
+const (
+	payloadTxWait     = 10 * time.Minute
+	maxPayloadWatches = 4096
+)
+
+// watchPayloadTx discards the payload stored for the tx with hash once
+// the tx is committed as failed or dropped from the mempool: an amendment
+// that lost a race with its record's erasure, say, leaves no content on
+// disk.
+func (s *Server) watchPayloadTx(hash, commitment []byte) {
+	select {
+	case s.personal.watches <- struct{}{}:
+	default:
+		return
+	}
+	go func() {
+		defer func() { <-s.personal.watches }()
+		ctx, cancel := context.WithTimeout(context.Background(), payloadTxWait)
+		defer cancel()
+		_, res, err := s.WaitForTx(ctx, hash)
+		switch {
+		case err == nil && res.GetCode() == pb.ResultCode_RESULT_CODE_OK:
+			return
+		case err != nil && !errors.Is(err, ErrTxDropped):
+			return // timed out or shutting down: the pending TTL applies
+		}
+		if err := s.d.Payloads.Discard(commitment); err != nil {
+			s.personal.log.Warn("discard the payload of a refused tx", "tx", fmt.Sprintf("%x", hash), "err", err)
+		}
+	}()
 }
