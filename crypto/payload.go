@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -49,4 +50,30 @@ func CheckPayload(commitment, salt, content []byte) error {
 		return errors.New("payload does not match its commitment")
 	}
 	return nil
+}
+
+// bidDomain separates sealed-bid commitments from every other hash.
+const bidDomain = "govnode/bid/v1\x00"
+
+// BidCommitment is a sealed bid's commitment (ARCHITECTURE.md §5,
+// "Tenders"): SHA-256(domain || len-prefixed tender id || len-prefixed
+// bidder id || salt (PayloadSaltSize bytes) || price (8 bytes, big
+// endian) || fields), fields being the deterministic encoding of the
+// bid's ContractFields (the caller's). Binding the tender and the bidder
+// keeps one company's commitment from being replayed as another's or in
+// another tender.
+func BidCommitment(tenderID, bidderID string, salt []byte, price int64, fields []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(bidDomain))
+	var n [8]byte
+	for _, s := range []string{tenderID, bidderID} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	h.Write(salt)
+	binary.BigEndian.PutUint64(n[:], uint64(price))
+	h.Write(n[:])
+	h.Write(fields)
+	return h.Sum(nil)
 }

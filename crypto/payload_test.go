@@ -35,3 +35,22 @@ func TestPayloadCommitment(t *testing.T) {
 		}
 	}
 }
+
+func TestBidCommitment(t *testing.T) {
+	salt := bytes.Repeat([]byte{7}, PayloadSaltSize)
+	c := BidCommitment("t1", "acme", salt, 1000, []byte("f"))
+	for name, other := range map[string][]byte{
+		"other tender": BidCommitment("t2", "acme", salt, 1000, []byte("f")),
+		"other bidder": BidCommitment("t1", "acme2", salt, 1000, []byte("f")),
+		"other price":  BidCommitment("t1", "acme", salt, 1001, []byte("f")),
+		"other fields": BidCommitment("t1", "acme", salt, 1000, []byte("g")),
+		"ids shifted":  BidCommitment("t1a", "cme", salt, 1000, []byte("f")),
+	} {
+		if bytes.Equal(c, other) {
+			t.Errorf("%s: same commitment", name)
+		}
+	}
+	if !bytes.Equal(c, BidCommitment("t1", "acme", salt, 1000, []byte("f"))) {
+		t.Fatal("not deterministic")
+	}
+}

@@ -38,8 +38,12 @@ type GenesisDoc struct {
 	Identities        []*Identity         `protobuf:"bytes,6,rep,name=identities,proto3" json:"identities,omitempty"`
 	RecordTypes       []*RecordType       `protobuf:"bytes,7,rep,name=record_types,json=recordTypes,proto3" json:"record_types,omitempty"`
 	ContractTemplates []*ContractTemplate `protobuf:"bytes,8,rep,name=contract_templates,json=contractTemplates,proto3" json:"contract_templates,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// budgets: the departments' opening budgets (minor units), the
+	// consortium's founding funding; later funding is by governance
+	// (FundBudget).
+	Budgets       []*Budget `protobuf:"bytes,9,rep,name=budgets,proto3" json:"budgets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GenesisDoc) Reset() {
@@ -128,12 +132,19 @@ func (x *GenesisDoc) GetContractTemplates() []*ContractTemplate {
 	return nil
 }
 
+func (x *GenesisDoc) GetBudgets() []*Budget {
+	if x != nil {
+		return x.Budgets
+	}
+	return nil
+}
+
 var File_govnode_v1_genesis_proto protoreflect.FileDescriptor
 
 const file_govnode_v1_genesis_proto_rawDesc = "" +
 	"\n" +
 	"\x18govnode/v1/genesis.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/state.proto\"\x8d\x03\n" +
+	"govnode.v1\x1a\x16govnode/v1/state.proto\"\xbb\x03\n" +
 	"\n" +
 	"GenesisDoc\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12!\n" +
@@ -148,7 +159,8 @@ const file_govnode_v1_genesis_proto_rawDesc = "" +
 	"identities\x18\x06 \x03(\v2\x14.govnode.v1.IdentityR\n" +
 	"identities\x129\n" +
 	"\frecord_types\x18\a \x03(\v2\x16.govnode.v1.RecordTypeR\vrecordTypes\x12K\n" +
-	"\x12contract_templates\x18\b \x03(\v2\x1c.govnode.v1.ContractTemplateR\x11contractTemplatesB7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
+	"\x12contract_templates\x18\b \x03(\v2\x1c.govnode.v1.ContractTemplateR\x11contractTemplates\x12,\n" +
+	"\abudgets\x18\t \x03(\v2\x12.govnode.v1.BudgetR\abudgetsB7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
 
 var (
 	file_govnode_v1_genesis_proto_rawDescOnce sync.Once
@@ -170,6 +182,7 @@ var file_govnode_v1_genesis_proto_goTypes = []any{
 	(*Identity)(nil),         // 3: govnode.v1.Identity
 	(*RecordType)(nil),       // 4: govnode.v1.RecordType
 	(*ContractTemplate)(nil), // 5: govnode.v1.ContractTemplate
+	(*Budget)(nil),           // 6: govnode.v1.Budget
 }
 var file_govnode_v1_genesis_proto_depIdxs = []int32{
 	1, // 0: govnode.v1.GenesisDoc.params:type_name -> govnode.v1.Params
@@ -177,11 +190,12 @@ var file_govnode_v1_genesis_proto_depIdxs = []int32{
 	3, // 2: govnode.v1.GenesisDoc.identities:type_name -> govnode.v1.Identity
 	4, // 3: govnode.v1.GenesisDoc.record_types:type_name -> govnode.v1.RecordType
 	5, // 4: govnode.v1.GenesisDoc.contract_templates:type_name -> govnode.v1.ContractTemplate
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	6, // 5: govnode.v1.GenesisDoc.budgets:type_name -> govnode.v1.Budget
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_genesis_proto_init() }

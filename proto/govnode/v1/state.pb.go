@@ -290,6 +290,61 @@ func (RecordStatus) EnumDescriptor() ([]byte, []int) {
 	return file_govnode_v1_state_proto_rawDescGZIP(), []int{4}
 }
 
+type TenderStatus int32
+
+const (
+	TenderStatus_TENDER_STATUS_UNSPECIFIED TenderStatus = 0
+	// OPEN: bids (sealed commitments) until bid_deadline, reveals until
+	// reveal_deadline.
+	TenderStatus_TENDER_STATUS_OPEN    TenderStatus = 1
+	TenderStatus_TENDER_STATUS_AWARDED TenderStatus = 2
+	// FAILED: the reveal deadline passed with no valid bid.
+	TenderStatus_TENDER_STATUS_FAILED TenderStatus = 3
+)
+
+// Enum value maps for TenderStatus.
+var (
+	TenderStatus_name = map[int32]string{
+		0: "TENDER_STATUS_UNSPECIFIED",
+		1: "TENDER_STATUS_OPEN",
+		2: "TENDER_STATUS_AWARDED",
+		3: "TENDER_STATUS_FAILED",
+	}
+	TenderStatus_value = map[string]int32{
+		"TENDER_STATUS_UNSPECIFIED": 0,
+		"TENDER_STATUS_OPEN":        1,
+		"TENDER_STATUS_AWARDED":     2,
+		"TENDER_STATUS_FAILED":      3,
+	}
+)
+
+func (x TenderStatus) Enum() *TenderStatus {
+	p := new(TenderStatus)
+	*p = x
+	return p
+}
+
+func (x TenderStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TenderStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_govnode_v1_state_proto_enumTypes[5].Descriptor()
+}
+
+func (TenderStatus) Type() protoreflect.EnumType {
+	return &file_govnode_v1_state_proto_enumTypes[5]
+}
+
+func (x TenderStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TenderStatus.Descriptor instead.
+func (TenderStatus) EnumDescriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{5}
+}
+
 type ProposalStatus int32
 
 const (
@@ -332,11 +387,11 @@ func (x ProposalStatus) String() string {
 }
 
 func (ProposalStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_govnode_v1_state_proto_enumTypes[5].Descriptor()
+	return file_govnode_v1_state_proto_enumTypes[6].Descriptor()
 }
 
 func (ProposalStatus) Type() protoreflect.EnumType {
-	return &file_govnode_v1_state_proto_enumTypes[5]
+	return &file_govnode_v1_state_proto_enumTypes[6]
 }
 
 func (x ProposalStatus) Number() protoreflect.EnumNumber {
@@ -345,7 +400,7 @@ func (x ProposalStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProposalStatus.Descriptor instead.
 func (ProposalStatus) EnumDescriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{6}
 }
 
 type ResultCode int32
@@ -420,11 +475,11 @@ func (x ResultCode) String() string {
 }
 
 func (ResultCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_govnode_v1_state_proto_enumTypes[6].Descriptor()
+	return file_govnode_v1_state_proto_enumTypes[7].Descriptor()
 }
 
 func (ResultCode) Type() protoreflect.EnumType {
-	return &file_govnode_v1_state_proto_enumTypes[6]
+	return &file_govnode_v1_state_proto_enumTypes[7]
 }
 
 func (x ResultCode) Number() protoreflect.EnumNumber {
@@ -433,7 +488,7 @@ func (x ResultCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ResultCode.Descriptor instead.
 func (ResultCode) EnumDescriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{6}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{7}
 }
 
 type Attribute struct {
@@ -1989,10 +2044,15 @@ func (x *FieldAssignment) GetExpr() string {
 // past the time given by the CEL integer expression `at` (unix seconds),
 // while the contract is in state.
 type Deadline struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
-	At            string                 `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
-	Transition    string                 `protobuf:"bytes,3,opt,name=transition,proto3" json:"transition,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	State      string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	At         string                 `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Transition string                 `protobuf:"bytes,3,opt,name=transition,proto3" json:"transition,omitempty"`
+	// penalty, optional, is a CEL integer expression (same variables as a
+	// guard) evaluated when the deadline fires: that many minor units go
+	// from the contract's escrow back to the buyer department's budget
+	// (capped by the escrow), before the transition fires.
+	Penalty       string `protobuf:"bytes,4,opt,name=penalty,proto3" json:"penalty,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2048,6 +2108,13 @@ func (x *Deadline) GetTransition() string {
 	return ""
 }
 
+func (x *Deadline) GetPenalty() string {
+	if x != nil {
+		return x.Penalty
+	}
+	return ""
+}
+
 type MilestoneSpec struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2056,7 +2123,11 @@ type MilestoneSpec struct {
 	SubmitterRole string `protobuf:"bytes,3,opt,name=submitter_role,json=submitterRole,proto3" json:"submitter_role,omitempty"`
 	AcceptorRole  string `protobuf:"bytes,4,opt,name=acceptor_role,json=acceptorRole,proto3" json:"acceptor_role,omitempty"`
 	// state in which the milestone may be submitted and accepted.
-	State         string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// payment_bps is the share of the contract's amount, in basis points,
+	// released from escrow to the supplier when the milestone is accepted;
+	// the shares of a template sum to at most 10000.
+	PaymentBps    uint32 `protobuf:"varint,6,opt,name=payment_bps,json=paymentBps,proto3" json:"payment_bps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2126,6 +2197,13 @@ func (x *MilestoneSpec) GetState() string {
 	return ""
 }
 
+func (x *MilestoneSpec) GetPaymentBps() uint32 {
+	if x != nil {
+		return x.PaymentBps
+	}
+	return 0
+}
+
 type ContractTemplate struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2134,12 +2212,21 @@ type ContractTemplate struct {
 	FieldNames []string               `protobuf:"bytes,4,rep,name=field_names,json=fieldNames,proto3" json:"field_names,omitempty"`
 	// draft is the state of a created, not fully signed contract; active is
 	// the state entered once every party has signed.
-	DraftState    string           `protobuf:"bytes,5,opt,name=draft_state,json=draftState,proto3" json:"draft_state,omitempty"`
-	ActiveState   string           `protobuf:"bytes,6,opt,name=active_state,json=activeState,proto3" json:"active_state,omitempty"`
-	FinalStates   []string         `protobuf:"bytes,7,rep,name=final_states,json=finalStates,proto3" json:"final_states,omitempty"`
-	Transitions   []*Transition    `protobuf:"bytes,8,rep,name=transitions,proto3" json:"transitions,omitempty"`
-	Deadlines     []*Deadline      `protobuf:"bytes,9,rep,name=deadlines,proto3" json:"deadlines,omitempty"`
-	Milestones    []*MilestoneSpec `protobuf:"bytes,10,rep,name=milestones,proto3" json:"milestones,omitempty"`
+	DraftState  string           `protobuf:"bytes,5,opt,name=draft_state,json=draftState,proto3" json:"draft_state,omitempty"`
+	ActiveState string           `protobuf:"bytes,6,opt,name=active_state,json=activeState,proto3" json:"active_state,omitempty"`
+	FinalStates []string         `protobuf:"bytes,7,rep,name=final_states,json=finalStates,proto3" json:"final_states,omitempty"`
+	Transitions []*Transition    `protobuf:"bytes,8,rep,name=transitions,proto3" json:"transitions,omitempty"`
+	Deadlines   []*Deadline      `protobuf:"bytes,9,rep,name=deadlines,proto3" json:"deadlines,omitempty"`
+	Milestones  []*MilestoneSpec `protobuf:"bytes,10,rep,name=milestones,proto3" json:"milestones,omitempty"`
+	// Money (ARCHITECTURE.md §5, "Budgets and payments"), all optional
+	// together: amount_field names the int field holding the contract
+	// amount in minor units; buyer_role's department budget funds the
+	// escrow when the contract becomes active; supplier_role's identity is
+	// paid the milestone shares. Reaching a final state refunds what is
+	// left in escrow to the buyer's budget.
+	AmountField   string `protobuf:"bytes,11,opt,name=amount_field,json=amountField,proto3" json:"amount_field,omitempty"`
+	BuyerRole     string `protobuf:"bytes,12,opt,name=buyer_role,json=buyerRole,proto3" json:"buyer_role,omitempty"`
+	SupplierRole  string `protobuf:"bytes,13,opt,name=supplier_role,json=supplierRole,proto3" json:"supplier_role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2244,6 +2331,547 @@ func (x *ContractTemplate) GetMilestones() []*MilestoneSpec {
 	return nil
 }
 
+func (x *ContractTemplate) GetAmountField() string {
+	if x != nil {
+		return x.AmountField
+	}
+	return ""
+}
+
+func (x *ContractTemplate) GetBuyerRole() string {
+	if x != nil {
+		return x.BuyerRole
+	}
+	return ""
+}
+
+func (x *ContractTemplate) GetSupplierRole() string {
+	if x != nil {
+		return x.SupplierRole
+	}
+	return ""
+}
+
+// Budget is a department's budget account, in integer minor units.
+// Governance funds it (FundBudget); contract escrows draw on it and
+// refunds and penalties return to it.
+type Budget struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	// balance is what is available now.
+	Balance int64 `protobuf:"varint,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	// funded is the sum of every governed funding.
+	Funded        int64  `protobuf:"varint,3,opt,name=funded,proto3" json:"funded,omitempty"`
+	UpdatedHeight uint64 `protobuf:"varint,4,opt,name=updated_height,json=updatedHeight,proto3" json:"updated_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Budget) Reset() {
+	*x = Budget{}
+	mi := &file_govnode_v1_state_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Budget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Budget) ProtoMessage() {}
+
+func (x *Budget) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Budget.ProtoReflect.Descriptor instead.
+func (*Budget) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Budget) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *Budget) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+func (x *Budget) GetFunded() int64 {
+	if x != nil {
+		return x.Funded
+	}
+	return 0
+}
+
+func (x *Budget) GetUpdatedHeight() uint64 {
+	if x != nil {
+		return x.UpdatedHeight
+	}
+	return 0
+}
+
+// Account is an identity's payment account (a supplier paid by contracts).
+type Account struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	Balance       int64                  `protobuf:"varint,2,opt,name=balance,proto3" json:"balance,omitempty"`
+	UpdatedHeight uint64                 `protobuf:"varint,3,opt,name=updated_height,json=updatedHeight,proto3" json:"updated_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Account) Reset() {
+	*x = Account{}
+	mi := &file_govnode_v1_state_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Account) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Account) ProtoMessage() {}
+
+func (x *Account) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Account.ProtoReflect.Descriptor instead.
+func (*Account) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Account) GetIdentityId() string {
+	if x != nil {
+		return x.IdentityId
+	}
+	return ""
+}
+
+func (x *Account) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
+func (x *Account) GetUpdatedHeight() uint64 {
+	if x != nil {
+		return x.UpdatedHeight
+	}
+	return 0
+}
+
+// Payment is one movement of money by a contract.
+type Payment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind: escrow (buyer budget → escrow), milestone (escrow → supplier),
+	// penalty (escrow → buyer budget), refund (escrow → buyer budget).
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Amount        int64  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	From          string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	MilestoneId   string `protobuf:"bytes,5,opt,name=milestone_id,json=milestoneId,proto3" json:"milestone_id,omitempty"`
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	Height        uint64 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Payment) Reset() {
+	*x = Payment{}
+	mi := &file_govnode_v1_state_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Payment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Payment) ProtoMessage() {}
+
+func (x *Payment) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Payment.ProtoReflect.Descriptor instead.
+func (*Payment) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Payment) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Payment) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *Payment) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Payment) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Payment) GetMilestoneId() string {
+	if x != nil {
+		return x.MilestoneId
+	}
+	return ""
+}
+
+func (x *Payment) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Payment) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// Tender is a public call for bids (ARCHITECTURE.md §5, "Tenders").
+type Tender struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	BuyerDepartmentId string                 `protobuf:"bytes,2,opt,name=buyer_department_id,json=buyerDepartmentId,proto3" json:"buyer_department_id,omitempty"`
+	BuyerId           string                 `protobuf:"bytes,3,opt,name=buyer_id,json=buyerId,proto3" json:"buyer_id,omitempty"`
+	Title             string                 `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	Requirements      string                 `protobuf:"bytes,5,opt,name=requirements,proto3" json:"requirements,omitempty"`
+	// budget is the highest price a valid bid may ask, in minor units.
+	Budget         int64 `protobuf:"varint,6,opt,name=budget,proto3" json:"budget,omitempty"`
+	BidDeadline    int64 `protobuf:"varint,7,opt,name=bid_deadline,json=bidDeadline,proto3" json:"bid_deadline,omitempty"`
+	RevealDeadline int64 `protobuf:"varint,8,opt,name=reveal_deadline,json=revealDeadline,proto3" json:"reveal_deadline,omitempty"`
+	// scoring: "lowest_price" (the lowest valid price wins), or a CEL
+	// integer expression over `price` and `fields` (the bid's) whose
+	// highest value wins; ties go to the earliest bid.
+	Scoring string `protobuf:"bytes,9,opt,name=scoring,proto3" json:"scoring,omitempty"`
+	// template_id and contract_fields make the contract at award; the
+	// template's amount_field is set to the winning price.
+	TemplateId      string           `protobuf:"bytes,10,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
+	ContractFields  []*ContractField `protobuf:"bytes,11,rep,name=contract_fields,json=contractFields,proto3" json:"contract_fields,omitempty"`
+	Status          TenderStatus     `protobuf:"varint,12,opt,name=status,proto3,enum=govnode.v1.TenderStatus" json:"status,omitempty"`
+	Bids            []*Bid           `protobuf:"bytes,13,rep,name=bids,proto3" json:"bids,omitempty"`
+	AwardedBidderId string           `protobuf:"bytes,14,opt,name=awarded_bidder_id,json=awardedBidderId,proto3" json:"awarded_bidder_id,omitempty"`
+	ContractId      string           `protobuf:"bytes,15,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	PublishedHeight uint64           `protobuf:"varint,16,opt,name=published_height,json=publishedHeight,proto3" json:"published_height,omitempty"`
+	DecidedHeight   uint64           `protobuf:"varint,17,opt,name=decided_height,json=decidedHeight,proto3" json:"decided_height,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Tender) Reset() {
+	*x = Tender{}
+	mi := &file_govnode_v1_state_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tender) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tender) ProtoMessage() {}
+
+func (x *Tender) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tender.ProtoReflect.Descriptor instead.
+func (*Tender) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Tender) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Tender) GetBuyerDepartmentId() string {
+	if x != nil {
+		return x.BuyerDepartmentId
+	}
+	return ""
+}
+
+func (x *Tender) GetBuyerId() string {
+	if x != nil {
+		return x.BuyerId
+	}
+	return ""
+}
+
+func (x *Tender) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Tender) GetRequirements() string {
+	if x != nil {
+		return x.Requirements
+	}
+	return ""
+}
+
+func (x *Tender) GetBudget() int64 {
+	if x != nil {
+		return x.Budget
+	}
+	return 0
+}
+
+func (x *Tender) GetBidDeadline() int64 {
+	if x != nil {
+		return x.BidDeadline
+	}
+	return 0
+}
+
+func (x *Tender) GetRevealDeadline() int64 {
+	if x != nil {
+		return x.RevealDeadline
+	}
+	return 0
+}
+
+func (x *Tender) GetScoring() string {
+	if x != nil {
+		return x.Scoring
+	}
+	return ""
+}
+
+func (x *Tender) GetTemplateId() string {
+	if x != nil {
+		return x.TemplateId
+	}
+	return ""
+}
+
+func (x *Tender) GetContractFields() []*ContractField {
+	if x != nil {
+		return x.ContractFields
+	}
+	return nil
+}
+
+func (x *Tender) GetStatus() TenderStatus {
+	if x != nil {
+		return x.Status
+	}
+	return TenderStatus_TENDER_STATUS_UNSPECIFIED
+}
+
+func (x *Tender) GetBids() []*Bid {
+	if x != nil {
+		return x.Bids
+	}
+	return nil
+}
+
+func (x *Tender) GetAwardedBidderId() string {
+	if x != nil {
+		return x.AwardedBidderId
+	}
+	return ""
+}
+
+func (x *Tender) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
+func (x *Tender) GetPublishedHeight() uint64 {
+	if x != nil {
+		return x.PublishedHeight
+	}
+	return 0
+}
+
+func (x *Tender) GetDecidedHeight() uint64 {
+	if x != nil {
+		return x.DecidedHeight
+	}
+	return 0
+}
+
+// Bid is a sealed bid: its commitment until revealed, then its terms.
+type Bid struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	BidderId string                 `protobuf:"bytes,1,opt,name=bidder_id,json=bidderId,proto3" json:"bidder_id,omitempty"`
+	// commitment is crypto.BidCommitment(tender, bidder, salt, price,
+	// fields).
+	Commitment []byte           `protobuf:"bytes,2,opt,name=commitment,proto3" json:"commitment,omitempty"`
+	Height     uint64           `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
+	Revealed   bool             `protobuf:"varint,4,opt,name=revealed,proto3" json:"revealed,omitempty"`
+	Price      int64            `protobuf:"varint,5,opt,name=price,proto3" json:"price,omitempty"`
+	Fields     []*ContractField `protobuf:"bytes,6,rep,name=fields,proto3" json:"fields,omitempty"`
+	Salt       []byte           `protobuf:"bytes,7,opt,name=salt,proto3" json:"salt,omitempty"`
+	// void_reason is why a revealed bid does not count (over budget, ...).
+	VoidReason    string `protobuf:"bytes,8,opt,name=void_reason,json=voidReason,proto3" json:"void_reason,omitempty"`
+	Score         int64  `protobuf:"varint,9,opt,name=score,proto3" json:"score,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Bid) Reset() {
+	*x = Bid{}
+	mi := &file_govnode_v1_state_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Bid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Bid) ProtoMessage() {}
+
+func (x *Bid) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Bid.ProtoReflect.Descriptor instead.
+func (*Bid) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Bid) GetBidderId() string {
+	if x != nil {
+		return x.BidderId
+	}
+	return ""
+}
+
+func (x *Bid) GetCommitment() []byte {
+	if x != nil {
+		return x.Commitment
+	}
+	return nil
+}
+
+func (x *Bid) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Bid) GetRevealed() bool {
+	if x != nil {
+		return x.Revealed
+	}
+	return false
+}
+
+func (x *Bid) GetPrice() int64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *Bid) GetFields() []*ContractField {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Bid) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *Bid) GetVoidReason() string {
+	if x != nil {
+		return x.VoidReason
+	}
+	return ""
+}
+
+func (x *Bid) GetScore() int64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
 type MilestoneStatus struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Id              string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2258,7 +2886,7 @@ type MilestoneStatus struct {
 
 func (x *MilestoneStatus) Reset() {
 	*x = MilestoneStatus{}
-	mi := &file_govnode_v1_state_proto_msgTypes[18]
+	mi := &file_govnode_v1_state_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2898,7 @@ func (x *MilestoneStatus) String() string {
 func (*MilestoneStatus) ProtoMessage() {}
 
 func (x *MilestoneStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[18]
+	mi := &file_govnode_v1_state_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2911,7 @@ func (x *MilestoneStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MilestoneStatus.ProtoReflect.Descriptor instead.
 func (*MilestoneStatus) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{18}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MilestoneStatus) GetId() string {
@@ -2344,7 +2972,7 @@ type ContractHistoryEntry struct {
 
 func (x *ContractHistoryEntry) Reset() {
 	*x = ContractHistoryEntry{}
-	mi := &file_govnode_v1_state_proto_msgTypes[19]
+	mi := &file_govnode_v1_state_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2984,7 @@ func (x *ContractHistoryEntry) String() string {
 func (*ContractHistoryEntry) ProtoMessage() {}
 
 func (x *ContractHistoryEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[19]
+	mi := &file_govnode_v1_state_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2997,7 @@ func (x *ContractHistoryEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractHistoryEntry.ProtoReflect.Descriptor instead.
 func (*ContractHistoryEntry) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{19}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ContractHistoryEntry) GetTransition() string {
@@ -2442,13 +3070,22 @@ type Contract struct {
 	CreatedHeight uint64                  `protobuf:"varint,10,opt,name=created_height,json=createdHeight,proto3" json:"created_height,omitempty"`
 	ActivatedAt   int64                   `protobuf:"varint,11,opt,name=activated_at,json=activatedAt,proto3" json:"activated_at,omitempty"`
 	CreatorId     string                  `protobuf:"bytes,12,opt,name=creator_id,json=creatorId,proto3" json:"creator_id,omitempty"`
+	// Money, for a template with amount_field: amount is the contract
+	// amount; escrow what it holds now; buyer_department_id the budget it
+	// came from; payments every movement, in order.
+	Amount            int64      `protobuf:"varint,13,opt,name=amount,proto3" json:"amount,omitempty"`
+	Escrow            int64      `protobuf:"varint,14,opt,name=escrow,proto3" json:"escrow,omitempty"`
+	BuyerDepartmentId string     `protobuf:"bytes,15,opt,name=buyer_department_id,json=buyerDepartmentId,proto3" json:"buyer_department_id,omitempty"`
+	Payments          []*Payment `protobuf:"bytes,16,rep,name=payments,proto3" json:"payments,omitempty"`
+	// tender_id is the tender whose award created the contract.
+	TenderId      string `protobuf:"bytes,17,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Contract) Reset() {
 	*x = Contract{}
-	mi := &file_govnode_v1_state_proto_msgTypes[20]
+	mi := &file_govnode_v1_state_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2460,7 +3097,7 @@ func (x *Contract) String() string {
 func (*Contract) ProtoMessage() {}
 
 func (x *Contract) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[20]
+	mi := &file_govnode_v1_state_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2473,7 +3110,7 @@ func (x *Contract) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Contract.ProtoReflect.Descriptor instead.
 func (*Contract) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{20}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Contract) GetId() string {
@@ -2560,6 +3197,41 @@ func (x *Contract) GetCreatorId() string {
 	return ""
 }
 
+func (x *Contract) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *Contract) GetEscrow() int64 {
+	if x != nil {
+		return x.Escrow
+	}
+	return 0
+}
+
+func (x *Contract) GetBuyerDepartmentId() string {
+	if x != nil {
+		return x.BuyerDepartmentId
+	}
+	return ""
+}
+
+func (x *Contract) GetPayments() []*Payment {
+	if x != nil {
+		return x.Payments
+	}
+	return nil
+}
+
+func (x *Contract) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
 // Params are the chain parameters that governance may change.
 type Params struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -2578,7 +3250,7 @@ type Params struct {
 
 func (x *Params) Reset() {
 	*x = Params{}
-	mi := &file_govnode_v1_state_proto_msgTypes[21]
+	mi := &file_govnode_v1_state_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2590,7 +3262,7 @@ func (x *Params) String() string {
 func (*Params) ProtoMessage() {}
 
 func (x *Params) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[21]
+	mi := &file_govnode_v1_state_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2603,7 +3275,7 @@ func (x *Params) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Params.ProtoReflect.Descriptor instead.
 func (*Params) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{21}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Params) GetProposeTimeoutMs() uint64 {
@@ -2667,7 +3339,7 @@ type DepartmentVote struct {
 
 func (x *DepartmentVote) Reset() {
 	*x = DepartmentVote{}
-	mi := &file_govnode_v1_state_proto_msgTypes[22]
+	mi := &file_govnode_v1_state_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2679,7 +3351,7 @@ func (x *DepartmentVote) String() string {
 func (*DepartmentVote) ProtoMessage() {}
 
 func (x *DepartmentVote) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[22]
+	mi := &file_govnode_v1_state_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2692,7 +3364,7 @@ func (x *DepartmentVote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepartmentVote.ProtoReflect.Descriptor instead.
 func (*DepartmentVote) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{22}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DepartmentVote) GetDepartmentId() string {
@@ -2743,7 +3415,7 @@ type GovProposal struct {
 
 func (x *GovProposal) Reset() {
 	*x = GovProposal{}
-	mi := &file_govnode_v1_state_proto_msgTypes[23]
+	mi := &file_govnode_v1_state_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +3427,7 @@ func (x *GovProposal) String() string {
 func (*GovProposal) ProtoMessage() {}
 
 func (x *GovProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[23]
+	mi := &file_govnode_v1_state_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +3440,7 @@ func (x *GovProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GovProposal.ProtoReflect.Descriptor instead.
 func (*GovProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{23}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GovProposal) GetId() string {
@@ -2861,7 +3533,7 @@ type ValidatorSet struct {
 
 func (x *ValidatorSet) Reset() {
 	*x = ValidatorSet{}
-	mi := &file_govnode_v1_state_proto_msgTypes[24]
+	mi := &file_govnode_v1_state_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2873,7 +3545,7 @@ func (x *ValidatorSet) String() string {
 func (*ValidatorSet) ProtoMessage() {}
 
 func (x *ValidatorSet) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[24]
+	mi := &file_govnode_v1_state_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2886,7 +3558,7 @@ func (x *ValidatorSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidatorSet.ProtoReflect.Descriptor instead.
 func (*ValidatorSet) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{24}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ValidatorSet) GetValidators() []*Department {
@@ -2926,7 +3598,7 @@ type Observer struct {
 
 func (x *Observer) Reset() {
 	*x = Observer{}
-	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +3610,7 @@ func (x *Observer) String() string {
 func (*Observer) ProtoMessage() {}
 
 func (x *Observer) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[25]
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +3623,7 @@ func (x *Observer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observer.ProtoReflect.Descriptor instead.
 func (*Observer) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Observer) GetPeerId() string {
@@ -2994,7 +3666,7 @@ type TxResult struct {
 
 func (x *TxResult) Reset() {
 	*x = TxResult{}
-	mi := &file_govnode_v1_state_proto_msgTypes[26]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3678,7 @@ func (x *TxResult) String() string {
 func (*TxResult) ProtoMessage() {}
 
 func (x *TxResult) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[26]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3691,7 @@ func (x *TxResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxResult.ProtoReflect.Descriptor instead.
 func (*TxResult) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TxResult) GetTxHash() []byte {
@@ -3066,6 +3738,8 @@ type Event struct {
 	//	*Event_Governance
 	//	*Event_Credential
 	//	*Event_Grant
+	//	*Event_Tender
+	//	*Event_Payment
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3073,7 +3747,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_govnode_v1_state_proto_msgTypes[27]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3085,7 +3759,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[27]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3098,7 +3772,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{27}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Event) GetHeight() uint64 {
@@ -3197,6 +3871,24 @@ func (x *Event) GetGrant() *GrantEvent {
 	return nil
 }
 
+func (x *Event) GetTender() *TenderEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Tender); ok {
+			return x.Tender
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetPayment() *PaymentEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Payment); ok {
+			return x.Payment
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -3225,6 +3917,14 @@ type Event_Grant struct {
 	Grant *GrantEvent `protobuf:"bytes,15,opt,name=grant,proto3,oneof"`
 }
 
+type Event_Tender struct {
+	Tender *TenderEvent `protobuf:"bytes,16,opt,name=tender,proto3,oneof"`
+}
+
+type Event_Payment struct {
+	Payment *PaymentEvent `protobuf:"bytes,17,opt,name=payment,proto3,oneof"`
+}
+
 func (*Event_Identity) isEvent_Kind() {}
 
 func (*Event_Record) isEvent_Kind() {}
@@ -3236,6 +3936,10 @@ func (*Event_Governance) isEvent_Kind() {}
 func (*Event_Credential) isEvent_Kind() {}
 
 func (*Event_Grant) isEvent_Kind() {}
+
+func (*Event_Tender) isEvent_Kind() {}
+
+func (*Event_Payment) isEvent_Kind() {}
 
 type IdentityEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -3250,7 +3954,7 @@ type IdentityEvent struct {
 
 func (x *IdentityEvent) Reset() {
 	*x = IdentityEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[28]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3966,7 @@ func (x *IdentityEvent) String() string {
 func (*IdentityEvent) ProtoMessage() {}
 
 func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[28]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3979,7 @@ func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityEvent.ProtoReflect.Descriptor instead.
 func (*IdentityEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{28}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *IdentityEvent) GetIdentityId() string {
@@ -3318,7 +4022,7 @@ type CredentialEvent struct {
 
 func (x *CredentialEvent) Reset() {
 	*x = CredentialEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[29]
+	mi := &file_govnode_v1_state_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3330,7 +4034,7 @@ func (x *CredentialEvent) String() string {
 func (*CredentialEvent) ProtoMessage() {}
 
 func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[29]
+	mi := &file_govnode_v1_state_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3343,7 +4047,7 @@ func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialEvent.ProtoReflect.Descriptor instead.
 func (*CredentialEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{29}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CredentialEvent) GetCredentialId() string {
@@ -3393,7 +4097,7 @@ type RecordEvent struct {
 
 func (x *RecordEvent) Reset() {
 	*x = RecordEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +4109,7 @@ func (x *RecordEvent) String() string {
 func (*RecordEvent) ProtoMessage() {}
 
 func (x *RecordEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +4122,7 @@ func (x *RecordEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEvent.ProtoReflect.Descriptor instead.
 func (*RecordEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RecordEvent) GetRecordId() string {
@@ -3496,7 +4200,7 @@ type GrantEvent struct {
 
 func (x *GrantEvent) Reset() {
 	*x = GrantEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3508,7 +4212,7 @@ func (x *GrantEvent) String() string {
 func (*GrantEvent) ProtoMessage() {}
 
 func (x *GrantEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3521,7 +4225,7 @@ func (x *GrantEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEvent.ProtoReflect.Descriptor instead.
 func (*GrantEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GrantEvent) GetGrantId() string {
@@ -3552,6 +4256,161 @@ func (x *GrantEvent) GetAction() string {
 	return ""
 }
 
+type TenderEvent struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TenderId string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
+	// action: published, bid, revealed, awarded, failed.
+	Action        string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	BidderId      string `protobuf:"bytes,3,opt,name=bidder_id,json=bidderId,proto3" json:"bidder_id,omitempty"`
+	ContractId    string `protobuf:"bytes,4,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	Price         int64  `protobuf:"varint,5,opt,name=price,proto3" json:"price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenderEvent) Reset() {
+	*x = TenderEvent{}
+	mi := &file_govnode_v1_state_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenderEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenderEvent) ProtoMessage() {}
+
+func (x *TenderEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenderEvent.ProtoReflect.Descriptor instead.
+func (*TenderEvent) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TenderEvent) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
+func (x *TenderEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *TenderEvent) GetBidderId() string {
+	if x != nil {
+		return x.BidderId
+	}
+	return ""
+}
+
+func (x *TenderEvent) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
+func (x *TenderEvent) GetPrice() int64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+type PaymentEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// contract_id or empty for a budget funding.
+	ContractId string `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	// kind: funding, escrow, milestone, penalty, refund.
+	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Amount        int64  `protobuf:"varint,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To            string `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PaymentEvent) Reset() {
+	*x = PaymentEvent{}
+	mi := &file_govnode_v1_state_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PaymentEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PaymentEvent) ProtoMessage() {}
+
+func (x *PaymentEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PaymentEvent.ProtoReflect.Descriptor instead.
+func (*PaymentEvent) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PaymentEvent) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
+func (x *PaymentEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PaymentEvent) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *PaymentEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *PaymentEvent) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 type ContractEvent struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ContractId string                 `protobuf:"bytes,1,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
@@ -3570,7 +4429,7 @@ type ContractEvent struct {
 
 func (x *ContractEvent) Reset() {
 	*x = ContractEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3582,7 +4441,7 @@ func (x *ContractEvent) String() string {
 func (*ContractEvent) ProtoMessage() {}
 
 func (x *ContractEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3595,7 +4454,7 @@ func (x *ContractEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractEvent.ProtoReflect.Descriptor instead.
 func (*ContractEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ContractEvent) GetContractId() string {
@@ -3674,7 +4533,7 @@ type GovernanceEvent struct {
 
 func (x *GovernanceEvent) Reset() {
 	*x = GovernanceEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[33]
+	mi := &file_govnode_v1_state_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3686,7 +4545,7 @@ func (x *GovernanceEvent) String() string {
 func (*GovernanceEvent) ProtoMessage() {}
 
 func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[33]
+	mi := &file_govnode_v1_state_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3699,7 +4558,7 @@ func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GovernanceEvent.ProtoReflect.Descriptor instead.
 func (*GovernanceEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{33}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GovernanceEvent) GetProposalId() string {
@@ -3915,19 +4774,22 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\x03set\x18\x06 \x03(\v2\x1b.govnode.v1.FieldAssignmentR\x03set\";\n" +
 	"\x0fFieldAssignment\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
-	"\x04expr\x18\x02 \x01(\tR\x04expr\"P\n" +
+	"\x04expr\x18\x02 \x01(\tR\x04expr\"j\n" +
 	"\bDeadline\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x0e\n" +
 	"\x02at\x18\x02 \x01(\tR\x02at\x12\x1e\n" +
 	"\n" +
 	"transition\x18\x03 \x01(\tR\n" +
-	"transition\"\xa3\x01\n" +
+	"transition\x12\x18\n" +
+	"\apenalty\x18\x04 \x01(\tR\apenalty\"\xc4\x01\n" +
 	"\rMilestoneSpec\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12%\n" +
 	"\x0esubmitter_role\x18\x03 \x01(\tR\rsubmitterRole\x12#\n" +
 	"\racceptor_role\x18\x04 \x01(\tR\facceptorRole\x12\x14\n" +
-	"\x05state\x18\x05 \x01(\tR\x05state\"\xfd\x02\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x1f\n" +
+	"\vpayment_bps\x18\x06 \x01(\rR\n" +
+	"paymentBps\"\xe4\x03\n" +
 	"\x10ContractTemplate\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -3943,7 +4805,63 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"milestones\x18\n" +
 	" \x03(\v2\x19.govnode.v1.MilestoneSpecR\n" +
-	"milestones\"\xd4\x01\n" +
+	"milestones\x12!\n" +
+	"\famount_field\x18\v \x01(\tR\vamountField\x12\x1d\n" +
+	"\n" +
+	"buyer_role\x18\f \x01(\tR\tbuyerRole\x12#\n" +
+	"\rsupplier_role\x18\r \x01(\tR\fsupplierRole\"\x86\x01\n" +
+	"\x06Budget\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x18\n" +
+	"\abalance\x18\x02 \x01(\x03R\abalance\x12\x16\n" +
+	"\x06funded\x18\x03 \x01(\x03R\x06funded\x12%\n" +
+	"\x0eupdated_height\x18\x04 \x01(\x04R\rupdatedHeight\"k\n" +
+	"\aAccount\x12\x1f\n" +
+	"\videntity_id\x18\x01 \x01(\tR\n" +
+	"identityId\x12\x18\n" +
+	"\abalance\x18\x02 \x01(\x03R\abalance\x12%\n" +
+	"\x0eupdated_height\x18\x03 \x01(\x04R\rupdatedHeight\"\xac\x01\n" +
+	"\aPayment\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12!\n" +
+	"\fmilestone_id\x18\x05 \x01(\tR\vmilestoneId\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06height\x18\a \x01(\x04R\x06height\"\xf6\x04\n" +
+	"\x06Tender\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x13buyer_department_id\x18\x02 \x01(\tR\x11buyerDepartmentId\x12\x19\n" +
+	"\bbuyer_id\x18\x03 \x01(\tR\abuyerId\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\x12\"\n" +
+	"\frequirements\x18\x05 \x01(\tR\frequirements\x12\x16\n" +
+	"\x06budget\x18\x06 \x01(\x03R\x06budget\x12!\n" +
+	"\fbid_deadline\x18\a \x01(\x03R\vbidDeadline\x12'\n" +
+	"\x0freveal_deadline\x18\b \x01(\x03R\x0erevealDeadline\x12\x18\n" +
+	"\ascoring\x18\t \x01(\tR\ascoring\x12\x1f\n" +
+	"\vtemplate_id\x18\n" +
+	" \x01(\tR\n" +
+	"templateId\x12B\n" +
+	"\x0fcontract_fields\x18\v \x03(\v2\x19.govnode.v1.ContractFieldR\x0econtractFields\x120\n" +
+	"\x06status\x18\f \x01(\x0e2\x18.govnode.v1.TenderStatusR\x06status\x12#\n" +
+	"\x04bids\x18\r \x03(\v2\x0f.govnode.v1.BidR\x04bids\x12*\n" +
+	"\x11awarded_bidder_id\x18\x0e \x01(\tR\x0fawardedBidderId\x12\x1f\n" +
+	"\vcontract_id\x18\x0f \x01(\tR\n" +
+	"contractId\x12)\n" +
+	"\x10published_height\x18\x10 \x01(\x04R\x0fpublishedHeight\x12%\n" +
+	"\x0edecided_height\x18\x11 \x01(\x04R\rdecidedHeight\"\x8a\x02\n" +
+	"\x03Bid\x12\x1b\n" +
+	"\tbidder_id\x18\x01 \x01(\tR\bbidderId\x12\x1e\n" +
+	"\n" +
+	"commitment\x18\x02 \x01(\fR\n" +
+	"commitment\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x04R\x06height\x12\x1a\n" +
+	"\brevealed\x18\x04 \x01(\bR\brevealed\x12\x14\n" +
+	"\x05price\x18\x05 \x01(\x03R\x05price\x121\n" +
+	"\x06fields\x18\x06 \x03(\v2\x19.govnode.v1.ContractFieldR\x06fields\x12\x12\n" +
+	"\x04salt\x18\a \x01(\fR\x04salt\x12\x1f\n" +
+	"\vvoid_reason\x18\b \x01(\tR\n" +
+	"voidReason\x12\x14\n" +
+	"\x05score\x18\t \x01(\x03R\x05score\"\xd4\x01\n" +
 	"\x0fMilestoneStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tsubmitted\x18\x02 \x01(\bR\tsubmitted\x12\x1a\n" +
@@ -3962,7 +4880,7 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\ftime_unix_ms\x18\x06 \x01(\x03R\n" +
 	"timeUnixMs\x12\x12\n" +
 	"\x04note\x18\a \x01(\tR\x04note\x12\x17\n" +
-	"\atx_hash\x18\b \x01(\fR\x06txHash\"\xce\x03\n" +
+	"\atx_hash\x18\b \x01(\fR\x06txHash\"\xfc\x04\n" +
 	"\bContract\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n" +
 	"\vtemplate_id\x18\x02 \x01(\tR\n" +
@@ -3980,7 +4898,12 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	" \x01(\x04R\rcreatedHeight\x12!\n" +
 	"\factivated_at\x18\v \x01(\x03R\vactivatedAt\x12\x1d\n" +
 	"\n" +
-	"creator_id\x18\f \x01(\tR\tcreatorId\"\xbd\x02\n" +
+	"creator_id\x18\f \x01(\tR\tcreatorId\x12\x16\n" +
+	"\x06amount\x18\r \x01(\x03R\x06amount\x12\x16\n" +
+	"\x06escrow\x18\x0e \x01(\x03R\x06escrow\x12.\n" +
+	"\x13buyer_department_id\x18\x0f \x01(\tR\x11buyerDepartmentId\x12/\n" +
+	"\bpayments\x18\x10 \x03(\v2\x13.govnode.v1.PaymentR\bpayments\x12\x1b\n" +
+	"\ttender_id\x18\x11 \x01(\tR\btenderId\"\xbd\x02\n" +
 	"\x06Params\x12,\n" +
 	"\x12propose_timeout_ms\x18\x01 \x01(\x04R\x10proposeTimeoutMs\x12-\n" +
 	"\x13max_view_timeout_ms\x18\x02 \x01(\x04R\x10maxViewTimeoutMs\x122\n" +
@@ -4026,7 +4949,7 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12*\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x16.govnode.v1.ResultCodeR\x04code\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12)\n" +
-	"\x06events\x18\x04 \x03(\v2\x11.govnode.v1.EventR\x06events\"\xf1\x03\n" +
+	"\x06events\x18\x04 \x03(\v2\x11.govnode.v1.EventR\x06events\"\xda\x04\n" +
 	"\x05Event\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x17\n" +
 	"\atx_hash\x18\x02 \x01(\fR\x06txHash\x12\x19\n" +
@@ -4045,7 +4968,9 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"credential\x18\x0e \x01(\v2\x1b.govnode.v1.CredentialEventH\x00R\n" +
 	"credential\x12.\n" +
-	"\x05grant\x18\x0f \x01(\v2\x16.govnode.v1.GrantEventH\x00R\x05grantB\x06\n" +
+	"\x05grant\x18\x0f \x01(\v2\x16.govnode.v1.GrantEventH\x00R\x05grant\x121\n" +
+	"\x06tender\x18\x10 \x01(\v2\x17.govnode.v1.TenderEventH\x00R\x06tender\x124\n" +
+	"\apayment\x18\x11 \x01(\v2\x18.govnode.v1.PaymentEventH\x00R\apaymentB\x06\n" +
 	"\x04kind\"\x97\x01\n" +
 	"\rIdentityEvent\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
@@ -4077,7 +5002,21 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"grantor_id\x18\x02 \x01(\tR\tgrantorId\x122\n" +
 	"\x15grantee_department_id\x18\x03 \x01(\tR\x13granteeDepartmentId\x12\x16\n" +
-	"\x06action\x18\x04 \x01(\tR\x06action\"\x81\x02\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\"\x96\x01\n" +
+	"\vTenderEvent\x12\x1b\n" +
+	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12\x1b\n" +
+	"\tbidder_id\x18\x03 \x01(\tR\bbidderId\x12\x1f\n" +
+	"\vcontract_id\x18\x04 \x01(\tR\n" +
+	"contractId\x12\x14\n" +
+	"\x05price\x18\x05 \x01(\x03R\x05price\"\x7f\n" +
+	"\fPaymentEvent\x12\x1f\n" +
+	"\vcontract_id\x18\x01 \x01(\tR\n" +
+	"contractId\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\x03R\x06amount\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\tR\x02to\"\x81\x02\n" +
 	"\rContractEvent\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12\x1f\n" +
@@ -4124,7 +5063,12 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\fRecordStatus\x12\x1d\n" +
 	"\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORD_STATUS_ACTIVE\x10\x01\x12\x19\n" +
-	"\x15RECORD_STATUS_REVOKED\x10\x02*\xc0\x01\n" +
+	"\x15RECORD_STATUS_REVOKED\x10\x02*z\n" +
+	"\fTenderStatus\x12\x1d\n" +
+	"\x19TENDER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12TENDER_STATUS_OPEN\x10\x01\x12\x19\n" +
+	"\x15TENDER_STATUS_AWARDED\x10\x02\x12\x18\n" +
+	"\x14TENDER_STATUS_FAILED\x10\x03*\xc0\x01\n" +
 	"\x0eProposalStatus\x12\x1f\n" +
 	"\x1bPROPOSAL_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROPOSAL_STATUS_VOTING\x10\x01\x12\x1a\n" +
@@ -4164,91 +5108,106 @@ func file_govnode_v1_state_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_state_proto_rawDescData
 }
 
-var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_govnode_v1_state_proto_goTypes = []any{
 	(IdentityKind)(0),            // 0: govnode.v1.IdentityKind
 	(IdentityStatus)(0),          // 1: govnode.v1.IdentityStatus
 	(Role)(0),                    // 2: govnode.v1.Role
 	(ContentVisibility)(0),       // 3: govnode.v1.ContentVisibility
 	(RecordStatus)(0),            // 4: govnode.v1.RecordStatus
-	(ProposalStatus)(0),          // 5: govnode.v1.ProposalStatus
-	(ResultCode)(0),              // 6: govnode.v1.ResultCode
-	(*Attribute)(nil),            // 7: govnode.v1.Attribute
-	(*Department)(nil),           // 8: govnode.v1.Department
-	(*Identity)(nil),             // 9: govnode.v1.Identity
-	(*KeyChange)(nil),            // 10: govnode.v1.KeyChange
-	(*Credential)(nil),           // 11: govnode.v1.Credential
-	(*RecordType)(nil),           // 12: govnode.v1.RecordType
-	(*Record)(nil),               // 13: govnode.v1.Record
-	(*RecordVersion)(nil),        // 14: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),          // 15: govnode.v1.AccessEntry
-	(*Grant)(nil),                // 16: govnode.v1.Grant
-	(*TransferConsent)(nil),      // 17: govnode.v1.TransferConsent
-	(*ContractField)(nil),        // 18: govnode.v1.ContractField
-	(*ContractParty)(nil),        // 19: govnode.v1.ContractParty
-	(*Transition)(nil),           // 20: govnode.v1.Transition
-	(*FieldAssignment)(nil),      // 21: govnode.v1.FieldAssignment
-	(*Deadline)(nil),             // 22: govnode.v1.Deadline
-	(*MilestoneSpec)(nil),        // 23: govnode.v1.MilestoneSpec
-	(*ContractTemplate)(nil),     // 24: govnode.v1.ContractTemplate
-	(*MilestoneStatus)(nil),      // 25: govnode.v1.MilestoneStatus
-	(*ContractHistoryEntry)(nil), // 26: govnode.v1.ContractHistoryEntry
-	(*Contract)(nil),             // 27: govnode.v1.Contract
-	(*Params)(nil),               // 28: govnode.v1.Params
-	(*DepartmentVote)(nil),       // 29: govnode.v1.DepartmentVote
-	(*GovProposal)(nil),          // 30: govnode.v1.GovProposal
-	(*ValidatorSet)(nil),         // 31: govnode.v1.ValidatorSet
-	(*Observer)(nil),             // 32: govnode.v1.Observer
-	(*TxResult)(nil),             // 33: govnode.v1.TxResult
-	(*Event)(nil),                // 34: govnode.v1.Event
-	(*IdentityEvent)(nil),        // 35: govnode.v1.IdentityEvent
-	(*CredentialEvent)(nil),      // 36: govnode.v1.CredentialEvent
-	(*RecordEvent)(nil),          // 37: govnode.v1.RecordEvent
-	(*GrantEvent)(nil),           // 38: govnode.v1.GrantEvent
-	(*ContractEvent)(nil),        // 39: govnode.v1.ContractEvent
-	(*GovernanceEvent)(nil),      // 40: govnode.v1.GovernanceEvent
-	(*PublicKey)(nil),            // 41: govnode.v1.PublicKey
+	(TenderStatus)(0),            // 5: govnode.v1.TenderStatus
+	(ProposalStatus)(0),          // 6: govnode.v1.ProposalStatus
+	(ResultCode)(0),              // 7: govnode.v1.ResultCode
+	(*Attribute)(nil),            // 8: govnode.v1.Attribute
+	(*Department)(nil),           // 9: govnode.v1.Department
+	(*Identity)(nil),             // 10: govnode.v1.Identity
+	(*KeyChange)(nil),            // 11: govnode.v1.KeyChange
+	(*Credential)(nil),           // 12: govnode.v1.Credential
+	(*RecordType)(nil),           // 13: govnode.v1.RecordType
+	(*Record)(nil),               // 14: govnode.v1.Record
+	(*RecordVersion)(nil),        // 15: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),          // 16: govnode.v1.AccessEntry
+	(*Grant)(nil),                // 17: govnode.v1.Grant
+	(*TransferConsent)(nil),      // 18: govnode.v1.TransferConsent
+	(*ContractField)(nil),        // 19: govnode.v1.ContractField
+	(*ContractParty)(nil),        // 20: govnode.v1.ContractParty
+	(*Transition)(nil),           // 21: govnode.v1.Transition
+	(*FieldAssignment)(nil),      // 22: govnode.v1.FieldAssignment
+	(*Deadline)(nil),             // 23: govnode.v1.Deadline
+	(*MilestoneSpec)(nil),        // 24: govnode.v1.MilestoneSpec
+	(*ContractTemplate)(nil),     // 25: govnode.v1.ContractTemplate
+	(*Budget)(nil),               // 26: govnode.v1.Budget
+	(*Account)(nil),              // 27: govnode.v1.Account
+	(*Payment)(nil),              // 28: govnode.v1.Payment
+	(*Tender)(nil),               // 29: govnode.v1.Tender
+	(*Bid)(nil),                  // 30: govnode.v1.Bid
+	(*MilestoneStatus)(nil),      // 31: govnode.v1.MilestoneStatus
+	(*ContractHistoryEntry)(nil), // 32: govnode.v1.ContractHistoryEntry
+	(*Contract)(nil),             // 33: govnode.v1.Contract
+	(*Params)(nil),               // 34: govnode.v1.Params
+	(*DepartmentVote)(nil),       // 35: govnode.v1.DepartmentVote
+	(*GovProposal)(nil),          // 36: govnode.v1.GovProposal
+	(*ValidatorSet)(nil),         // 37: govnode.v1.ValidatorSet
+	(*Observer)(nil),             // 38: govnode.v1.Observer
+	(*TxResult)(nil),             // 39: govnode.v1.TxResult
+	(*Event)(nil),                // 40: govnode.v1.Event
+	(*IdentityEvent)(nil),        // 41: govnode.v1.IdentityEvent
+	(*CredentialEvent)(nil),      // 42: govnode.v1.CredentialEvent
+	(*RecordEvent)(nil),          // 43: govnode.v1.RecordEvent
+	(*GrantEvent)(nil),           // 44: govnode.v1.GrantEvent
+	(*TenderEvent)(nil),          // 45: govnode.v1.TenderEvent
+	(*PaymentEvent)(nil),         // 46: govnode.v1.PaymentEvent
+	(*ContractEvent)(nil),        // 47: govnode.v1.ContractEvent
+	(*GovernanceEvent)(nil),      // 48: govnode.v1.GovernanceEvent
+	(*PublicKey)(nil),            // 49: govnode.v1.PublicKey
 }
 var file_govnode_v1_state_proto_depIdxs = []int32{
-	41, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
+	49, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
 	0,  // 1: govnode.v1.Identity.kind:type_name -> govnode.v1.IdentityKind
-	41, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
+	49, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
 	1,  // 3: govnode.v1.Identity.status:type_name -> govnode.v1.IdentityStatus
 	2,  // 4: govnode.v1.Identity.roles:type_name -> govnode.v1.Role
-	7,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
-	10, // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
-	41, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
-	7,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
+	8,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
+	11, // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
+	49, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
+	8,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
 	3,  // 9: govnode.v1.RecordType.visibility:type_name -> govnode.v1.ContentVisibility
 	4,  // 10: govnode.v1.Record.status:type_name -> govnode.v1.RecordStatus
-	7,  // 11: govnode.v1.RecordVersion.metadata:type_name -> govnode.v1.Attribute
-	21, // 12: govnode.v1.Transition.set:type_name -> govnode.v1.FieldAssignment
-	20, // 13: govnode.v1.ContractTemplate.transitions:type_name -> govnode.v1.Transition
-	22, // 14: govnode.v1.ContractTemplate.deadlines:type_name -> govnode.v1.Deadline
-	23, // 15: govnode.v1.ContractTemplate.milestones:type_name -> govnode.v1.MilestoneSpec
-	19, // 16: govnode.v1.Contract.parties:type_name -> govnode.v1.ContractParty
-	18, // 17: govnode.v1.Contract.fields:type_name -> govnode.v1.ContractField
-	25, // 18: govnode.v1.Contract.milestones:type_name -> govnode.v1.MilestoneStatus
-	26, // 19: govnode.v1.Contract.history:type_name -> govnode.v1.ContractHistoryEntry
-	5,  // 20: govnode.v1.GovProposal.status:type_name -> govnode.v1.ProposalStatus
-	29, // 21: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
-	8,  // 22: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
-	6,  // 23: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
-	34, // 24: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
-	35, // 25: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
-	37, // 26: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
-	39, // 27: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
-	40, // 28: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
-	36, // 29: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
-	38, // 30: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
-	1,  // 31: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
-	5,  // 32: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	8,  // 11: govnode.v1.RecordVersion.metadata:type_name -> govnode.v1.Attribute
+	22, // 12: govnode.v1.Transition.set:type_name -> govnode.v1.FieldAssignment
+	21, // 13: govnode.v1.ContractTemplate.transitions:type_name -> govnode.v1.Transition
+	23, // 14: govnode.v1.ContractTemplate.deadlines:type_name -> govnode.v1.Deadline
+	24, // 15: govnode.v1.ContractTemplate.milestones:type_name -> govnode.v1.MilestoneSpec
+	19, // 16: govnode.v1.Tender.contract_fields:type_name -> govnode.v1.ContractField
+	5,  // 17: govnode.v1.Tender.status:type_name -> govnode.v1.TenderStatus
+	30, // 18: govnode.v1.Tender.bids:type_name -> govnode.v1.Bid
+	19, // 19: govnode.v1.Bid.fields:type_name -> govnode.v1.ContractField
+	20, // 20: govnode.v1.Contract.parties:type_name -> govnode.v1.ContractParty
+	19, // 21: govnode.v1.Contract.fields:type_name -> govnode.v1.ContractField
+	31, // 22: govnode.v1.Contract.milestones:type_name -> govnode.v1.MilestoneStatus
+	32, // 23: govnode.v1.Contract.history:type_name -> govnode.v1.ContractHistoryEntry
+	28, // 24: govnode.v1.Contract.payments:type_name -> govnode.v1.Payment
+	6,  // 25: govnode.v1.GovProposal.status:type_name -> govnode.v1.ProposalStatus
+	35, // 26: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
+	9,  // 27: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
+	7,  // 28: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
+	40, // 29: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
+	41, // 30: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
+	43, // 31: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
+	47, // 32: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
+	48, // 33: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
+	42, // 34: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
+	44, // 35: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
+	45, // 36: govnode.v1.Event.tender:type_name -> govnode.v1.TenderEvent
+	46, // 37: govnode.v1.Event.payment:type_name -> govnode.v1.PaymentEvent
+	1,  // 38: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
+	6,  // 39: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_state_proto_init() }
@@ -4263,21 +5222,23 @@ func file_govnode_v1_state_proto_init() {
 		(*ContractField_BoolValue)(nil),
 		(*ContractField_BytesValue)(nil),
 	}
-	file_govnode_v1_state_proto_msgTypes[27].OneofWrappers = []any{
+	file_govnode_v1_state_proto_msgTypes[32].OneofWrappers = []any{
 		(*Event_Identity)(nil),
 		(*Event_Record)(nil),
 		(*Event_Contract)(nil),
 		(*Event_Governance)(nil),
 		(*Event_Credential)(nil),
 		(*Event_Grant)(nil),
+		(*Event_Tender)(nil),
+		(*Event_Payment)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_state_proto_rawDesc), len(file_govnode_v1_state_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   34,
+			NumEnums:      8,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

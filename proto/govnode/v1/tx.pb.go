@@ -112,6 +112,10 @@ type TxBody struct {
 	//	*TxBody_SubmitMilestone
 	//	*TxBody_AcceptMilestone
 	//	*TxBody_FireTransition
+	//	*TxBody_PublishTender
+	//	*TxBody_SubmitBid
+	//	*TxBody_RevealBid
+	//	*TxBody_AwardTender
 	//	*TxBody_SubmitProposal
 	//	*TxBody_VoteProposal
 	//	*TxBody_SubmitEvidence
@@ -383,6 +387,42 @@ func (x *TxBody) GetFireTransition() *FireTransition {
 	return nil
 }
 
+func (x *TxBody) GetPublishTender() *PublishTender {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_PublishTender); ok {
+			return x.PublishTender
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetSubmitBid() *SubmitBid {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_SubmitBid); ok {
+			return x.SubmitBid
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetRevealBid() *RevealBid {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_RevealBid); ok {
+			return x.RevealBid
+		}
+	}
+	return nil
+}
+
+func (x *TxBody) GetAwardTender() *AwardTender {
+	if x != nil {
+		if x, ok := x.Action.(*TxBody_AwardTender); ok {
+			return x.AwardTender
+		}
+	}
+	return nil
+}
+
 func (x *TxBody) GetSubmitProposal() *SubmitProposal {
 	if x != nil {
 		if x, ok := x.Action.(*TxBody_SubmitProposal); ok {
@@ -505,6 +545,23 @@ type TxBody_FireTransition struct {
 	FireTransition *FireTransition `protobuf:"bytes,34,opt,name=fire_transition,json=fireTransition,proto3,oneof"`
 }
 
+type TxBody_PublishTender struct {
+	// tenders
+	PublishTender *PublishTender `protobuf:"bytes,35,opt,name=publish_tender,json=publishTender,proto3,oneof"`
+}
+
+type TxBody_SubmitBid struct {
+	SubmitBid *SubmitBid `protobuf:"bytes,36,opt,name=submit_bid,json=submitBid,proto3,oneof"`
+}
+
+type TxBody_RevealBid struct {
+	RevealBid *RevealBid `protobuf:"bytes,37,opt,name=reveal_bid,json=revealBid,proto3,oneof"`
+}
+
+type TxBody_AwardTender struct {
+	AwardTender *AwardTender `protobuf:"bytes,38,opt,name=award_tender,json=awardTender,proto3,oneof"`
+}
+
 type TxBody_SubmitProposal struct {
 	// governance
 	SubmitProposal *SubmitProposal `protobuf:"bytes,40,opt,name=submit_proposal,json=submitProposal,proto3,oneof"`
@@ -561,6 +618,14 @@ func (*TxBody_SubmitMilestone) isTxBody_Action() {}
 func (*TxBody_AcceptMilestone) isTxBody_Action() {}
 
 func (*TxBody_FireTransition) isTxBody_Action() {}
+
+func (*TxBody_PublishTender) isTxBody_Action() {}
+
+func (*TxBody_SubmitBid) isTxBody_Action() {}
+
+func (*TxBody_RevealBid) isTxBody_Action() {}
+
+func (*TxBody_AwardTender) isTxBody_Action() {}
 
 func (*TxBody_SubmitProposal) isTxBody_Action() {}
 
@@ -2123,6 +2188,303 @@ func (x *FireTransition) GetNote() string {
 	return ""
 }
 
+// PublishTender opens a tender; signed by an official of the buying
+// department (ROLE_ISSUER or ROLE_ADMIN).
+type PublishTender struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	TenderId       string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
+	Title          string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Requirements   string                 `protobuf:"bytes,3,opt,name=requirements,proto3" json:"requirements,omitempty"`
+	Budget         int64                  `protobuf:"varint,4,opt,name=budget,proto3" json:"budget,omitempty"`
+	BidDeadline    int64                  `protobuf:"varint,5,opt,name=bid_deadline,json=bidDeadline,proto3" json:"bid_deadline,omitempty"`
+	RevealDeadline int64                  `protobuf:"varint,6,opt,name=reveal_deadline,json=revealDeadline,proto3" json:"reveal_deadline,omitempty"`
+	Scoring        string                 `protobuf:"bytes,7,opt,name=scoring,proto3" json:"scoring,omitempty"`
+	TemplateId     string                 `protobuf:"bytes,8,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
+	ContractFields []*ContractField       `protobuf:"bytes,9,rep,name=contract_fields,json=contractFields,proto3" json:"contract_fields,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PublishTender) Reset() {
+	*x = PublishTender{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishTender) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishTender) ProtoMessage() {}
+
+func (x *PublishTender) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishTender.ProtoReflect.Descriptor instead.
+func (*PublishTender) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *PublishTender) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
+func (x *PublishTender) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *PublishTender) GetRequirements() string {
+	if x != nil {
+		return x.Requirements
+	}
+	return ""
+}
+
+func (x *PublishTender) GetBudget() int64 {
+	if x != nil {
+		return x.Budget
+	}
+	return 0
+}
+
+func (x *PublishTender) GetBidDeadline() int64 {
+	if x != nil {
+		return x.BidDeadline
+	}
+	return 0
+}
+
+func (x *PublishTender) GetRevealDeadline() int64 {
+	if x != nil {
+		return x.RevealDeadline
+	}
+	return 0
+}
+
+func (x *PublishTender) GetScoring() string {
+	if x != nil {
+		return x.Scoring
+	}
+	return ""
+}
+
+func (x *PublishTender) GetTemplateId() string {
+	if x != nil {
+		return x.TemplateId
+	}
+	return ""
+}
+
+func (x *PublishTender) GetContractFields() []*ContractField {
+	if x != nil {
+		return x.ContractFields
+	}
+	return nil
+}
+
+// SubmitBid is a sealed bid by a registered company before the bid
+// deadline; a later SubmitBid by the same company replaces its commitment.
+type SubmitBid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenderId      string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
+	Commitment    []byte                 `protobuf:"bytes,2,opt,name=commitment,proto3" json:"commitment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitBid) Reset() {
+	*x = SubmitBid{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitBid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitBid) ProtoMessage() {}
+
+func (x *SubmitBid) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitBid.ProtoReflect.Descriptor instead.
+func (*SubmitBid) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SubmitBid) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
+func (x *SubmitBid) GetCommitment() []byte {
+	if x != nil {
+		return x.Commitment
+	}
+	return nil
+}
+
+// RevealBid opens the bidder's commitment after the bid deadline and
+// before the reveal deadline.
+type RevealBid struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenderId      string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
+	Price         int64                  `protobuf:"varint,2,opt,name=price,proto3" json:"price,omitempty"`
+	Fields        []*ContractField       `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty"`
+	Salt          []byte                 `protobuf:"bytes,4,opt,name=salt,proto3" json:"salt,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevealBid) Reset() {
+	*x = RevealBid{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevealBid) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevealBid) ProtoMessage() {}
+
+func (x *RevealBid) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevealBid.ProtoReflect.Descriptor instead.
+func (*RevealBid) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RevealBid) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
+func (x *RevealBid) GetPrice() int64 {
+	if x != nil {
+		return x.Price
+	}
+	return 0
+}
+
+func (x *RevealBid) GetFields() []*ContractField {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *RevealBid) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+// AwardTender is signed by an official of the buying department after the
+// reveal deadline; bidder_id must be the winner by the published rule. It
+// creates contract_id, active, its escrow funded from the buyer's budget.
+type AwardTender struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TenderId      string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
+	BidderId      string                 `protobuf:"bytes,2,opt,name=bidder_id,json=bidderId,proto3" json:"bidder_id,omitempty"`
+	ContractId    string                 `protobuf:"bytes,3,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AwardTender) Reset() {
+	*x = AwardTender{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AwardTender) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AwardTender) ProtoMessage() {}
+
+func (x *AwardTender) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AwardTender.ProtoReflect.Descriptor instead.
+func (*AwardTender) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AwardTender) GetTenderId() string {
+	if x != nil {
+		return x.TenderId
+	}
+	return ""
+}
+
+func (x *AwardTender) GetBidderId() string {
+	if x != nil {
+		return x.BidderId
+	}
+	return ""
+}
+
+func (x *AwardTender) GetContractId() string {
+	if x != nil {
+		return x.ContractId
+	}
+	return ""
+}
+
 type SubmitProposal struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	ProposalId string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
@@ -2141,6 +2503,7 @@ type SubmitProposal struct {
 	//	*SubmitProposal_FaultModel
 	//	*SubmitProposal_AddObserver
 	//	*SubmitProposal_RemoveObserver
+	//	*SubmitProposal_FundBudget
 	Change        isSubmitProposal_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2148,7 +2511,7 @@ type SubmitProposal struct {
 
 func (x *SubmitProposal) Reset() {
 	*x = SubmitProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2523,7 @@ func (x *SubmitProposal) String() string {
 func (*SubmitProposal) ProtoMessage() {}
 
 func (x *SubmitProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[25]
+	mi := &file_govnode_v1_tx_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2536,7 @@ func (x *SubmitProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitProposal.ProtoReflect.Descriptor instead.
 func (*SubmitProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SubmitProposal) GetProposalId() string {
@@ -2294,6 +2657,15 @@ func (x *SubmitProposal) GetRemoveObserver() *RemoveObserver {
 	return nil
 }
 
+func (x *SubmitProposal) GetFundBudget() *FundBudget {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_FundBudget); ok {
+			return x.FundBudget
+		}
+	}
+	return nil
+}
+
 type isSubmitProposal_Change interface {
 	isSubmitProposal_Change()
 }
@@ -2338,6 +2710,10 @@ type SubmitProposal_RemoveObserver struct {
 	RemoveObserver *RemoveObserver `protobuf:"bytes,19,opt,name=remove_observer,json=removeObserver,proto3,oneof"`
 }
 
+type SubmitProposal_FundBudget struct {
+	FundBudget *FundBudget `protobuf:"bytes,20,opt,name=fund_budget,json=fundBudget,proto3,oneof"`
+}
+
 func (*SubmitProposal_AddDepartment) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_RemoveDepartment) isSubmitProposal_Change() {}
@@ -2358,6 +2734,69 @@ func (*SubmitProposal_AddObserver) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_RemoveObserver) isSubmitProposal_Change() {}
 
+func (*SubmitProposal_FundBudget) isSubmitProposal_Change() {}
+
+// FundBudget adds amount minor units to a member department's budget.
+type FundBudget struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	Amount        int64                  `protobuf:"varint,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FundBudget) Reset() {
+	*x = FundBudget{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FundBudget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FundBudget) ProtoMessage() {}
+
+func (x *FundBudget) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FundBudget.ProtoReflect.Descriptor instead.
+func (*FundBudget) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *FundBudget) GetDepartmentId() string {
+	if x != nil {
+		return x.DepartmentId
+	}
+	return ""
+}
+
+func (x *FundBudget) GetAmount() int64 {
+	if x != nil {
+		return x.Amount
+	}
+	return 0
+}
+
+func (x *FundBudget) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type AddDepartment struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Department *Department            `protobuf:"bytes,1,opt,name=department,proto3" json:"department,omitempty"`
@@ -2369,7 +2808,7 @@ type AddDepartment struct {
 
 func (x *AddDepartment) Reset() {
 	*x = AddDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2820,7 @@ func (x *AddDepartment) String() string {
 func (*AddDepartment) ProtoMessage() {}
 
 func (x *AddDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[26]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2833,7 @@ func (x *AddDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDepartment.ProtoReflect.Descriptor instead.
 func (*AddDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddDepartment) GetDepartment() *Department {
@@ -2420,7 +2859,7 @@ type RemoveDepartment struct {
 
 func (x *RemoveDepartment) Reset() {
 	*x = RemoveDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2871,7 @@ func (x *RemoveDepartment) String() string {
 func (*RemoveDepartment) ProtoMessage() {}
 
 func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[27]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2884,7 @@ func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDepartment.ProtoReflect.Descriptor instead.
 func (*RemoveDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{27}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RemoveDepartment) GetDepartmentId() string {
@@ -2469,7 +2908,7 @@ type RotateValidatorKey struct {
 
 func (x *RotateValidatorKey) Reset() {
 	*x = RotateValidatorKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2920,7 @@ func (x *RotateValidatorKey) String() string {
 func (*RotateValidatorKey) ProtoMessage() {}
 
 func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[28]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2933,7 @@ func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateValidatorKey.ProtoReflect.Descriptor instead.
 func (*RotateValidatorKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{28}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RotateValidatorKey) GetDepartmentId() string {
@@ -2526,7 +2965,7 @@ type RotateNodeKey struct {
 
 func (x *RotateNodeKey) Reset() {
 	*x = RotateNodeKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2977,7 @@ func (x *RotateNodeKey) String() string {
 func (*RotateNodeKey) ProtoMessage() {}
 
 func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[29]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2990,7 @@ func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateNodeKey.ProtoReflect.Descriptor instead.
 func (*RotateNodeKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{29}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RotateNodeKey) GetDepartmentId() string {
@@ -2587,7 +3026,7 @@ type SetFaultModel struct {
 
 func (x *SetFaultModel) Reset() {
 	*x = SetFaultModel{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +3038,7 @@ func (x *SetFaultModel) String() string {
 func (*SetFaultModel) ProtoMessage() {}
 
 func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +3051,7 @@ func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFaultModel.ProtoReflect.Descriptor instead.
 func (*SetFaultModel) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SetFaultModel) GetFaultModel() string {
@@ -2635,7 +3074,7 @@ type AddObserver struct {
 
 func (x *AddObserver) Reset() {
 	*x = AddObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +3086,7 @@ func (x *AddObserver) String() string {
 func (*AddObserver) ProtoMessage() {}
 
 func (x *AddObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +3099,7 @@ func (x *AddObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddObserver.ProtoReflect.Descriptor instead.
 func (*AddObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AddObserver) GetPeerId() string {
@@ -2686,7 +3125,7 @@ type RemoveObserver struct {
 
 func (x *RemoveObserver) Reset() {
 	*x = RemoveObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[32]
+	mi := &file_govnode_v1_tx_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2698,7 +3137,7 @@ func (x *RemoveObserver) String() string {
 func (*RemoveObserver) ProtoMessage() {}
 
 func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[32]
+	mi := &file_govnode_v1_tx_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2711,7 +3150,7 @@ func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveObserver.ProtoReflect.Descriptor instead.
 func (*RemoveObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{32}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RemoveObserver) GetPeerId() string {
@@ -2732,7 +3171,7 @@ type VoteProposal struct {
 
 func (x *VoteProposal) Reset() {
 	*x = VoteProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[33]
+	mi := &file_govnode_v1_tx_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2744,7 +3183,7 @@ func (x *VoteProposal) String() string {
 func (*VoteProposal) ProtoMessage() {}
 
 func (x *VoteProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[33]
+	mi := &file_govnode_v1_tx_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2757,7 +3196,7 @@ func (x *VoteProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteProposal.ProtoReflect.Descriptor instead.
 func (*VoteProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{33}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VoteProposal) GetProposalId() string {
@@ -2784,7 +3223,7 @@ type SubmitEvidence struct {
 
 func (x *SubmitEvidence) Reset() {
 	*x = SubmitEvidence{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[34]
+	mi := &file_govnode_v1_tx_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2796,7 +3235,7 @@ func (x *SubmitEvidence) String() string {
 func (*SubmitEvidence) ProtoMessage() {}
 
 func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[34]
+	mi := &file_govnode_v1_tx_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2809,7 +3248,7 @@ func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidence.ProtoReflect.Descriptor instead.
 func (*SubmitEvidence) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{34}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SubmitEvidence) GetEvidence() *EquivocationEvidence {
@@ -2827,7 +3266,7 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"govnode.v1\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"<\n" +
 	"\bSignedTx\x12\x12\n" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xb6\x0e\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xa8\x10\n" +
 	"\x06TxBody\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06signer\x18\x02 \x01(\tR\x06signer\x12\x14\n" +
@@ -2856,7 +3295,13 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\rsign_contract\x18\x1f \x01(\v2\x18.govnode.v1.SignContractH\x00R\fsignContract\x12H\n" +
 	"\x10submit_milestone\x18  \x01(\v2\x1b.govnode.v1.SubmitMilestoneH\x00R\x0fsubmitMilestone\x12H\n" +
 	"\x10accept_milestone\x18! \x01(\v2\x1b.govnode.v1.AcceptMilestoneH\x00R\x0facceptMilestone\x12E\n" +
-	"\x0ffire_transition\x18\" \x01(\v2\x1a.govnode.v1.FireTransitionH\x00R\x0efireTransition\x12E\n" +
+	"\x0ffire_transition\x18\" \x01(\v2\x1a.govnode.v1.FireTransitionH\x00R\x0efireTransition\x12B\n" +
+	"\x0epublish_tender\x18# \x01(\v2\x19.govnode.v1.PublishTenderH\x00R\rpublishTender\x126\n" +
+	"\n" +
+	"submit_bid\x18$ \x01(\v2\x15.govnode.v1.SubmitBidH\x00R\tsubmitBid\x126\n" +
+	"\n" +
+	"reveal_bid\x18% \x01(\v2\x15.govnode.v1.RevealBidH\x00R\trevealBid\x12<\n" +
+	"\faward_tender\x18& \x01(\v2\x17.govnode.v1.AwardTenderH\x00R\vawardTender\x12E\n" +
 	"\x0fsubmit_proposal\x18( \x01(\v2\x1a.govnode.v1.SubmitProposalH\x00R\x0esubmitProposal\x12?\n" +
 	"\rvote_proposal\x18) \x01(\v2\x18.govnode.v1.VoteProposalH\x00R\fvoteProposal\x12E\n" +
 	"\x0fsubmit_evidence\x18* \x01(\v2\x1a.govnode.v1.SubmitEvidenceH\x00R\x0esubmitEvidenceB\b\n" +
@@ -2996,7 +3441,33 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"transition\x18\x02 \x01(\tR\n" +
 	"transition\x12-\n" +
 	"\x04args\x18\x03 \x03(\v2\x19.govnode.v1.ContractFieldR\x04args\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xcb\x06\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xc9\x02\n" +
+	"\rPublishTender\x12\x1b\n" +
+	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x14\n" +
+	"\x05title\x18\x02 \x01(\tR\x05title\x12\"\n" +
+	"\frequirements\x18\x03 \x01(\tR\frequirements\x12\x16\n" +
+	"\x06budget\x18\x04 \x01(\x03R\x06budget\x12!\n" +
+	"\fbid_deadline\x18\x05 \x01(\x03R\vbidDeadline\x12'\n" +
+	"\x0freveal_deadline\x18\x06 \x01(\x03R\x0erevealDeadline\x12\x18\n" +
+	"\ascoring\x18\a \x01(\tR\ascoring\x12\x1f\n" +
+	"\vtemplate_id\x18\b \x01(\tR\n" +
+	"templateId\x12B\n" +
+	"\x0fcontract_fields\x18\t \x03(\v2\x19.govnode.v1.ContractFieldR\x0econtractFields\"H\n" +
+	"\tSubmitBid\x12\x1b\n" +
+	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x1e\n" +
+	"\n" +
+	"commitment\x18\x02 \x01(\fR\n" +
+	"commitment\"\x85\x01\n" +
+	"\tRevealBid\x12\x1b\n" +
+	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x14\n" +
+	"\x05price\x18\x02 \x01(\x03R\x05price\x121\n" +
+	"\x06fields\x18\x03 \x03(\v2\x19.govnode.v1.ContractFieldR\x06fields\x12\x12\n" +
+	"\x04salt\x18\x04 \x01(\fR\x04salt\"h\n" +
+	"\vAwardTender\x12\x1b\n" +
+	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x1b\n" +
+	"\tbidder_id\x18\x02 \x01(\tR\bbidderId\x12\x1f\n" +
+	"\vcontract_id\x18\x03 \x01(\tR\n" +
+	"contractId\"\x86\a\n" +
 	"\x0eSubmitProposal\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\tR\n" +
 	"proposalId\x12\x14\n" +
@@ -3013,8 +3484,15 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\vfault_model\x18\x11 \x01(\v2\x19.govnode.v1.SetFaultModelH\x00R\n" +
 	"faultModel\x12<\n" +
 	"\fadd_observer\x18\x12 \x01(\v2\x17.govnode.v1.AddObserverH\x00R\vaddObserver\x12E\n" +
-	"\x0fremove_observer\x18\x13 \x01(\v2\x1a.govnode.v1.RemoveObserverH\x00R\x0eremoveObserverB\b\n" +
-	"\x06change\"{\n" +
+	"\x0fremove_observer\x18\x13 \x01(\v2\x1a.govnode.v1.RemoveObserverH\x00R\x0eremoveObserver\x129\n" +
+	"\vfund_budget\x18\x14 \x01(\v2\x16.govnode.v1.FundBudgetH\x00R\n" +
+	"fundBudgetB\b\n" +
+	"\x06change\"a\n" +
+	"\n" +
+	"FundBudget\x12#\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\x03R\x06amount\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"{\n" +
 	"\rAddDepartment\x126\n" +
 	"\n" +
 	"department\x18\x01 \x01(\v2\x16.govnode.v1.DepartmentR\n" +
@@ -3056,7 +3534,7 @@ func file_govnode_v1_tx_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_tx_proto_rawDescData
 }
 
-var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SignedTx)(nil),             // 0: govnode.v1.SignedTx
 	(*TxBody)(nil),               // 1: govnode.v1.TxBody
@@ -3083,28 +3561,33 @@ var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SubmitMilestone)(nil),      // 22: govnode.v1.SubmitMilestone
 	(*AcceptMilestone)(nil),      // 23: govnode.v1.AcceptMilestone
 	(*FireTransition)(nil),       // 24: govnode.v1.FireTransition
-	(*SubmitProposal)(nil),       // 25: govnode.v1.SubmitProposal
-	(*AddDepartment)(nil),        // 26: govnode.v1.AddDepartment
-	(*RemoveDepartment)(nil),     // 27: govnode.v1.RemoveDepartment
-	(*RotateValidatorKey)(nil),   // 28: govnode.v1.RotateValidatorKey
-	(*RotateNodeKey)(nil),        // 29: govnode.v1.RotateNodeKey
-	(*SetFaultModel)(nil),        // 30: govnode.v1.SetFaultModel
-	(*AddObserver)(nil),          // 31: govnode.v1.AddObserver
-	(*RemoveObserver)(nil),       // 32: govnode.v1.RemoveObserver
-	(*VoteProposal)(nil),         // 33: govnode.v1.VoteProposal
-	(*SubmitEvidence)(nil),       // 34: govnode.v1.SubmitEvidence
-	(Role)(0),                    // 35: govnode.v1.Role
-	(*PublicKey)(nil),            // 36: govnode.v1.PublicKey
-	(IdentityKind)(0),            // 37: govnode.v1.IdentityKind
-	(*Attribute)(nil),            // 38: govnode.v1.Attribute
-	(IdentityStatus)(0),          // 39: govnode.v1.IdentityStatus
-	(*ContractParty)(nil),        // 40: govnode.v1.ContractParty
-	(*ContractField)(nil),        // 41: govnode.v1.ContractField
-	(*Params)(nil),               // 42: govnode.v1.Params
-	(*RecordType)(nil),           // 43: govnode.v1.RecordType
-	(*ContractTemplate)(nil),     // 44: govnode.v1.ContractTemplate
-	(*Department)(nil),           // 45: govnode.v1.Department
-	(*EquivocationEvidence)(nil), // 46: govnode.v1.EquivocationEvidence
+	(*PublishTender)(nil),        // 25: govnode.v1.PublishTender
+	(*SubmitBid)(nil),            // 26: govnode.v1.SubmitBid
+	(*RevealBid)(nil),            // 27: govnode.v1.RevealBid
+	(*AwardTender)(nil),          // 28: govnode.v1.AwardTender
+	(*SubmitProposal)(nil),       // 29: govnode.v1.SubmitProposal
+	(*FundBudget)(nil),           // 30: govnode.v1.FundBudget
+	(*AddDepartment)(nil),        // 31: govnode.v1.AddDepartment
+	(*RemoveDepartment)(nil),     // 32: govnode.v1.RemoveDepartment
+	(*RotateValidatorKey)(nil),   // 33: govnode.v1.RotateValidatorKey
+	(*RotateNodeKey)(nil),        // 34: govnode.v1.RotateNodeKey
+	(*SetFaultModel)(nil),        // 35: govnode.v1.SetFaultModel
+	(*AddObserver)(nil),          // 36: govnode.v1.AddObserver
+	(*RemoveObserver)(nil),       // 37: govnode.v1.RemoveObserver
+	(*VoteProposal)(nil),         // 38: govnode.v1.VoteProposal
+	(*SubmitEvidence)(nil),       // 39: govnode.v1.SubmitEvidence
+	(Role)(0),                    // 40: govnode.v1.Role
+	(*PublicKey)(nil),            // 41: govnode.v1.PublicKey
+	(IdentityKind)(0),            // 42: govnode.v1.IdentityKind
+	(*Attribute)(nil),            // 43: govnode.v1.Attribute
+	(IdentityStatus)(0),          // 44: govnode.v1.IdentityStatus
+	(*ContractParty)(nil),        // 45: govnode.v1.ContractParty
+	(*ContractField)(nil),        // 46: govnode.v1.ContractField
+	(*Params)(nil),               // 47: govnode.v1.Params
+	(*RecordType)(nil),           // 48: govnode.v1.RecordType
+	(*ContractTemplate)(nil),     // 49: govnode.v1.ContractTemplate
+	(*Department)(nil),           // 50: govnode.v1.Department
+	(*EquivocationEvidence)(nil), // 51: govnode.v1.EquivocationEvidence
 }
 var file_govnode_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: govnode.v1.TxBody.register_official:type_name -> govnode.v1.RegisterOfficial
@@ -3129,43 +3612,50 @@ var file_govnode_v1_tx_proto_depIdxs = []int32{
 	22, // 19: govnode.v1.TxBody.submit_milestone:type_name -> govnode.v1.SubmitMilestone
 	23, // 20: govnode.v1.TxBody.accept_milestone:type_name -> govnode.v1.AcceptMilestone
 	24, // 21: govnode.v1.TxBody.fire_transition:type_name -> govnode.v1.FireTransition
-	25, // 22: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
-	33, // 23: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
-	34, // 24: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
-	35, // 25: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
-	36, // 26: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
-	37, // 27: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
-	36, // 28: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
-	38, // 29: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
-	36, // 30: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
-	39, // 31: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
-	35, // 32: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
-	38, // 33: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
-	38, // 34: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
-	38, // 35: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
-	17, // 36: govnode.v1.RecordAccesses.accesses:type_name -> govnode.v1.ContentAccess
-	40, // 37: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
-	41, // 38: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
-	41, // 39: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
-	26, // 40: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
-	27, // 41: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
-	42, // 42: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
-	43, // 43: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
-	44, // 44: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
-	28, // 45: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
-	29, // 46: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
-	30, // 47: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
-	31, // 48: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
-	32, // 49: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
-	45, // 50: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
-	2,  // 51: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
-	36, // 52: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
-	46, // 53: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	25, // 22: govnode.v1.TxBody.publish_tender:type_name -> govnode.v1.PublishTender
+	26, // 23: govnode.v1.TxBody.submit_bid:type_name -> govnode.v1.SubmitBid
+	27, // 24: govnode.v1.TxBody.reveal_bid:type_name -> govnode.v1.RevealBid
+	28, // 25: govnode.v1.TxBody.award_tender:type_name -> govnode.v1.AwardTender
+	29, // 26: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
+	38, // 27: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
+	39, // 28: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
+	40, // 29: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
+	41, // 30: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
+	42, // 31: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
+	41, // 32: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
+	43, // 33: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
+	41, // 34: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
+	44, // 35: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
+	40, // 36: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
+	43, // 37: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
+	43, // 38: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
+	43, // 39: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
+	17, // 40: govnode.v1.RecordAccesses.accesses:type_name -> govnode.v1.ContentAccess
+	45, // 41: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
+	46, // 42: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
+	46, // 43: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
+	46, // 44: govnode.v1.PublishTender.contract_fields:type_name -> govnode.v1.ContractField
+	46, // 45: govnode.v1.RevealBid.fields:type_name -> govnode.v1.ContractField
+	31, // 46: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
+	32, // 47: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
+	47, // 48: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
+	48, // 49: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
+	49, // 50: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
+	33, // 51: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
+	34, // 52: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
+	35, // 53: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
+	36, // 54: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
+	37, // 55: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
+	30, // 56: govnode.v1.SubmitProposal.fund_budget:type_name -> govnode.v1.FundBudget
+	50, // 57: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
+	2,  // 58: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
+	41, // 59: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
+	51, // 60: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_tx_proto_init() }
@@ -3198,11 +3688,15 @@ func file_govnode_v1_tx_proto_init() {
 		(*TxBody_SubmitMilestone)(nil),
 		(*TxBody_AcceptMilestone)(nil),
 		(*TxBody_FireTransition)(nil),
+		(*TxBody_PublishTender)(nil),
+		(*TxBody_SubmitBid)(nil),
+		(*TxBody_RevealBid)(nil),
+		(*TxBody_AwardTender)(nil),
 		(*TxBody_SubmitProposal)(nil),
 		(*TxBody_VoteProposal)(nil),
 		(*TxBody_SubmitEvidence)(nil),
 	}
-	file_govnode_v1_tx_proto_msgTypes[25].OneofWrappers = []any{
+	file_govnode_v1_tx_proto_msgTypes[29].OneofWrappers = []any{
 		(*SubmitProposal_AddDepartment)(nil),
 		(*SubmitProposal_RemoveDepartment)(nil),
 		(*SubmitProposal_UpdateParams)(nil),
@@ -3213,6 +3707,7 @@ func file_govnode_v1_tx_proto_init() {
 		(*SubmitProposal_FaultModel)(nil),
 		(*SubmitProposal_AddObserver)(nil),
 		(*SubmitProposal_RemoveObserver)(nil),
+		(*SubmitProposal_FundBudget)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3220,7 +3715,7 @@ func file_govnode_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_tx_proto_rawDesc), len(file_govnode_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
