@@ -2,9 +2,9 @@ package crypto
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
