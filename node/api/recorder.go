@@ -28,9 +28,14 @@ import (
 // accessCommitWait bounds the wait for one RecordAccesses tx to commit.
 const accessCommitWait = 30 * time.Second
 
-// maxAccessQueue bounds the releases waiting for their access entry; more
-// are refused with ResourceExhausted.
-const maxAccessQueue = 4096
+// maxAccessQueue bounds the releases waiting for their access entry, and
+// maxCallerQueue those of one caller (two full txs): past either, a release
+// is refused with ResourceExhausted, so one caller following the stream
+// from height 1 cannot hold every other reader off.
+const (
+	maxAccessQueue = 4096
+	maxCallerQueue = 2 * exec.MaxAccessesPerTx
+)
 
 // AccessSigner is the identity a node records accesses with.
 type AccessSigner interface {
@@ -48,6 +53,7 @@ var errNoRecorder = errors.New("this node records no accesses (it is not a membe
 // accessGroup is the accesses of one release (one QueryRecord, one batch
 // of a stream): they go into one tx together.
 type accessGroup struct {
+	caller   string
 	accesses []*pb.ContentAccess
 	done     chan accessOutcome // buffered, 1
 }
@@ -61,10 +67,11 @@ type accessRecorder struct {
 	s      *Server
 	signer AccessSigner
 
-	mu      sync.Mutex
-	queue   []*accessGroup
-	queued  int
-	running bool
+	mu       sync.Mutex
+	queue    []*accessGroup
+	queued   int
+	byCaller map[string]int // queued accesses per caller
+	running  bool
 }
 
 // record puts accesses on chain in one tx and returns its receipt once
@@ -78,14 +85,23 @@ func (ar *accessRecorder) record(ctx context.Context, accesses []*pb.ContentAcce
 	if len(accesses) == 0 || len(accesses) > exec.MaxAccessesPerTx {
 		return nil, internal(fmt.Errorf("access group of %d, want 1..%d", len(accesses), exec.MaxAccessesPerTx))
 	}
-	g := &accessGroup{accesses: accesses, done: make(chan accessOutcome, 1)}
+	caller := accesses[0].GetAccessorId()
+	g := &accessGroup{caller: caller, accesses: accesses, done: make(chan accessOutcome, 1)}
 	ar.mu.Lock()
 	if ar.queued+len(accesses) > maxAccessQueue {
 		ar.mu.Unlock()
 		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%d releases are waiting for their access entries: try again shortly", ar.queued))
 	}
+	if n := ar.byCaller[caller]; n+len(accesses) > maxCallerQueue {
+		ar.mu.Unlock()
+		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%d of %s's releases are waiting for their access entries (at most %d): try again shortly", n, caller, maxCallerQueue))
+	}
+	if ar.byCaller == nil {
+		ar.byCaller = map[string]int{}
+	}
 	ar.queue = append(ar.queue, g)
 	ar.queued += len(accesses)
+	ar.byCaller[caller] += len(accesses)
 	if !ar.running {
 		ar.running = true
 		go ar.run()
@@ -118,6 +134,11 @@ func (ar *accessRecorder) take() []*accessGroup {
 	out := ar.queue[:n:n]
 	ar.queue = append([]*accessGroup(nil), ar.queue[n:]...)
 	ar.queued -= total
+	for _, g := range out {
+		if ar.byCaller[g.caller] -= len(g.accesses); ar.byCaller[g.caller] <= 0 {
+			delete(ar.byCaller, g.caller)
+		}
+	}
 	return out
 }
 
