@@ -49,6 +49,7 @@ func TestRecorderBoundsEachCaller(t *testing.T) {
 	}
 	for ar.take() != nil {
 	}
+	ar.running = true // take stopped the (absent) loop; keep it from starting
 	if len(ar.byCaller) != 0 || ar.queued != 0 {
 		t.Fatalf("after take: %v queued %d", ar.byCaller, ar.queued)
 	}
