@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/govnode/govnode/genesis"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 type benchOpts struct {
@@ -293,6 +294,9 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 		}
 	}
 	for _, a := range sum.Accounts {
+		if a.Kind == pb.IdentityKind_IDENTITY_KIND_COMPANY.String() {
+			continue // the test network's bidders; the load is citizens'
+		}
 		if err := load(a, false); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -34,11 +35,15 @@ its deterministic protobuf encoding, independent of JSON formatting.`,
 
 func newGenesisNewCmd(c *cli) *cobra.Command {
 	var chainID, faultModel, out, genesisTime string
-	var force bool
+	var force, tender bool
 	cmd := &cobra.Command{
 		Use:   "new --chain-id ID",
 		Short: "Write a new genesis document with no members yet",
-		Args:  cobra.NoArgs,
+		Long: `New writes a genesis document with no members yet: the chain id, the fault
+model, the genesis time and the default parameters, and the contract template
+tender.v1 (the money template a tender's award creates its contract from;
+ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := genesis.ParseFaultModel(faultModel); err != nil {
 				return fmt.Errorf("--fault-model: %w", err)
@@ -51,6 +56,9 @@ func newGenesisNewCmd(c *cli) *cobra.Command {
 				}
 			}
 			doc := genesis.New(chainID, faultModel, t)
+			if tender {
+				doc.ContractTemplates = append(doc.ContractTemplates, exec.TenderTemplate())
+			}
 			// A new document has no validators yet; report the other problems.
 			_, err := genesis.Validate(doc)
 			if ve, ok := errors.AsType[*genesis.ValidationError](err); ok {
@@ -66,7 +74,11 @@ func newGenesisNewCmd(c *cli) *cobra.Command {
 				}
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote genesis %s (chain %s, %s faults); add validators with \"govnode genesis add-validator %s\"\n", out, chainID, faultModel, out)
+			tmpl := ""
+			if tender {
+				tmpl = ", contract template " + exec.TenderTemplateID
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote genesis %s (chain %s, %s faults%s); add validators with \"govnode genesis add-validator %s\"\n", out, chainID, faultModel, tmpl, out)
 			return nil
 		},
 	}
@@ -75,6 +87,7 @@ func newGenesisNewCmd(c *cli) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "genesis.json", "file to write")
 	cmd.Flags().StringVar(&genesisTime, "genesis-time", "", "genesis time, RFC 3339 (default: now)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
+	cmd.Flags().BoolVar(&tender, "tender-template", true, "install the contract template "+exec.TenderTemplateID+" (false: no templates)")
 	_ = cmd.MarkFlagRequired("chain-id")
 	return cmd
 }

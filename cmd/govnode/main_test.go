@@ -13,6 +13,7 @@ import (
 
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -100,9 +101,11 @@ func TestTestnetGenesisValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Nodes) != 4 || len(sum.Accounts) != 5 || len(doc.Validators) != 4 || len(doc.Identities) != 4*3+5 {
+	// 5 citizens and the 3 companies (the default --companies) are accounts.
+	if len(sum.Nodes) != 4 || len(sum.Accounts) != 5+3 || len(doc.Validators) != 4 || len(doc.Identities) != 4*3+5+3 {
 		t.Fatalf("summary %d nodes %d accounts; genesis %d validators %d identities", len(sum.Nodes), len(sum.Accounts), len(doc.Validators), len(doc.Identities))
 	}
+	checkTestnetMoney(t, dir, &sum, doc)
 	for i, n := range sum.Nodes {
 		cfg, err := node.LoadConfig(n.Config)
 		if err != nil {
@@ -145,9 +148,9 @@ func TestTestnetGenesisValidates(t *testing.T) {
 			}
 		}
 	}
-	for j, a := range sum.Accounts {
-		if a.Key != filepath.Join(dir, "accounts", "account"+itoa(j)+".key") {
-			t.Errorf("account %d key %s", j, a.Key)
+	for j, a := range sum.Accounts[:5] {
+		if a.Key != filepath.Join(dir, "accounts", "account"+itoa(j)+".key") || a.Kind != pb.IdentityKind_IDENTITY_KIND_CITIZEN.String() {
+			t.Errorf("account %d: %+v", j, a)
 		}
 	}
 
@@ -349,6 +352,15 @@ func TestGenesisBuildFromHomes(t *testing.T) {
 	tmp := t.TempDir()
 	gen := filepath.Join(tmp, "genesis.json")
 	mustRun(t, nil, "genesis", "new", "--chain-id", "gov-1", "--fault-model", "crash", "--out", gen)
+	// The tender template is installed by default, and only on request not.
+	if ts := mustLoadGenesis(t, gen).GetContractTemplates(); len(ts) != 1 || !proto.Equal(ts[0], exec.TenderTemplate()) {
+		t.Fatalf("genesis new: contract templates %v, want exactly %s", ts, exec.TenderTemplateID)
+	}
+	bare := filepath.Join(tmp, "bare.json")
+	mustRun(t, nil, "genesis", "new", "--chain-id", "gov-1", "--tender-template=false", "--out", bare)
+	if ts := mustLoadGenesis(t, bare).GetContractTemplates(); len(ts) != 0 {
+		t.Fatalf("genesis new --tender-template=false: templates %v", ts)
+	}
 	if r := run(t, nil, "genesis", "new", "--chain-id", "gov-1", "--out", gen); r.err == nil {
 		t.Fatal("genesis new overwrote a file")
 	}

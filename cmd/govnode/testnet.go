@@ -19,6 +19,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node"
 	"github.com/govnode/govnode/node/tlscert"
 	"github.com/govnode/govnode/p2p"
@@ -32,6 +33,10 @@ import (
 // nodes and a load client on one machine (docs/BENCHMARKS.md has the RSS
 // per node it gives).
 const testnetMemoryLimitMiB = 448
+
+// testnetBudget is every test network department's opening budget, in
+// minor units (GenesisDoc.budgets).
+const testnetBudget = 1_000_000_000
 
 const (
 	portStride        = 10
@@ -92,7 +97,10 @@ type testnetOpts struct {
 	basePort   int
 	chainID    string
 	accounts   int
-	force      bool
+	// companies are the COMPANY identities written for bidding in
+	// tenders (company{j}, in accounts/).
+	companies int
+	force     bool
 	// tls serves each node's API over TLS with a self-signed pair in its
 	// home (writeInitTLS); metrics stay plaintext on loopback.
 	tls bool
@@ -118,6 +126,14 @@ func newTestnetCmd(c *cli) *cobra.Command {
                                 (self-signed, naming localhost and 127.0.0.1)
   DIR/node{i}/data/             data directory
   DIR/accounts/account{j}.key   citizen identity account{j}, registered by dept{j mod N}
+  DIR/accounts/company{j}.key   company identity company{j} (a bidder in tenders),
+                                registered by dept{j mod N}
+
+The genesis installs the record types land_title, birth_certificate and
+business_license, the contract templates procurement and tender.v1 (the
+money template tenders award), and an opening budget of 1000000000 minor
+units for every department. testnet.json lists citizens and companies under
+accounts (kind IDENTITY_KIND_CITIZEN or IDENTITY_KIND_COMPANY).
 
 Ports of node i, from --base-port B: p2p B+10i (TCP, and QUIC on the same UDP
 port), API B+10i+1, metrics B+10i+2. Every node lists the others as persistent
@@ -137,6 +153,7 @@ Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 	cmd.Flags().IntVar(&o.basePort, "base-port", node.DefaultP2PPort, "first port; node i uses base+10i .. base+10i+3")
 	cmd.Flags().StringVar(&o.chainID, "chain-id", "govnode-testnet", "chain id")
 	cmd.Flags().IntVar(&o.accounts, "accounts", 64, "number of citizen accounts for benchmarks")
+	cmd.Flags().IntVar(&o.companies, "companies", 3, "number of company identities (bidders in tenders)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
 	cmd.Flags().BoolVar(&o.tls, "tls", true, "serve every node's API over TLS with a self-signed pair in its home (false: plaintext http)")
 	_ = cmd.MarkFlagRequired("out")
@@ -278,6 +295,9 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	if o.accounts < 0 {
 		return fmt.Errorf("--accounts: %d, want 0 or more", o.accounts)
 	}
+	if o.companies < 0 {
+		return fmt.Errorf("--companies: %d, want 0 or more", o.companies)
+	}
 	if _, err := genesis.ParseFaultModel(o.faultModel); err != nil {
 		return fmt.Errorf("--fault-model: %w", err)
 	}
@@ -304,7 +324,12 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		depts[i] = fmt.Sprintf("dept%d", i)
 	}
 	doc.RecordTypes = genesis.SampleRecordTypes(depts)
-	doc.ContractTemplates = []*pb.ContractTemplate{genesis.SampleProcurementTemplate()}
+	doc.ContractTemplates = []*pb.ContractTemplate{genesis.SampleProcurementTemplate(), exec.TenderTemplate()}
+	// Opening budgets (ARCHITECTURE.md §5, "Budgets and payments"): the
+	// founding funding, so tenders can be awarded from the first block.
+	for _, d := range depts {
+		doc.Budgets = append(doc.Budgets, &pb.Budget{DepartmentId: d, Balance: testnetBudget, Funded: testnetBudget})
+	}
 	allTypes := []string{}
 	for _, rt := range doc.RecordTypes {
 		allTypes = append(allTypes, rt.Id)
@@ -361,6 +386,17 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		}
 		sum.Accounts = append(sum.Accounts, a)
 	}
+	// Companies bid in tenders: identities of kind COMPANY, registered in
+	// genesis by a department (as a registrar registers them later with
+	// tx identity register-subject --kind company).
+	for j := range o.companies {
+		a, err := newAccount(filepath.Join(out, "accounts", fmt.Sprintf("company%d.key", j)), fmt.Sprintf("company%d", j),
+			depts[j%n], pb.IdentityKind_IDENTITY_KIND_COMPANY, nil, nil)
+		if err != nil {
+			return err
+		}
+		sum.Accounts = append(sum.Accounts, a)
+	}
 
 	// Every node keeps the others as persistent peers.
 	for i, h := range homes {
@@ -411,7 +447,8 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	for _, tn := range sum.Nodes {
 		fmt.Fprintf(w, "  %s  api %s  p2p %s\n", tn.Name, tn.APIURL, tn.P2PAddr)
 	}
-	fmt.Fprintf(w, "  %d citizen accounts in %s\n", o.accounts, filepath.Join(out, "accounts"))
+	fmt.Fprintf(w, "  %d citizen accounts and %d companies in %s\n", o.accounts, o.companies, filepath.Join(out, "accounts"))
+	fmt.Fprintf(w, "  contract templates %s, %s; every department's opening budget %d minor units\n", genesis.SampleProcurement, exec.TenderTemplateID, int64(testnetBudget))
 	fmt.Fprintf(w, "genesis %s\nsummary %s\n", sum.GenesisHash, filepath.Join(out, "testnet.json"))
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -155,6 +156,26 @@ func parseTime(flag, s string) (int64, error) {
 		return 0, fmt.Errorf("--%s %q: want unix seconds, RFC 3339 or +duration (e.g. +720h)", flag, s)
 	}
 	return t.Unix(), nil
+}
+
+// parseAmount reads an amount of money in integer minor units (cents, not
+// currency units; ARCHITECTURE.md §5, "Budgets and payments"): a whole
+// number above 0 that fits in an int64. Overflow is refused, never wrapped.
+func parseAmount(flag, s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, fmt.Errorf("--%s is required: an amount in minor units, above 0", flag)
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Errorf("--%s %q: out of range; at most %d minor units", flag, s, int64(math.MaxInt64))
+	case err != nil:
+		return 0, fmt.Errorf("--%s %q: want a whole number of minor units (digits only, e.g. 250000 for 2500.00)", flag, s)
+	case n <= 0:
+		return 0, fmt.Errorf("--%s %d: must be above 0", flag, n)
+	}
+	return n, nil
 }
 
 // contentFlags are --content, --content-file, --content-hash and

@@ -38,6 +38,7 @@ protobuf JSON form of their message:
   params                --file: Params {"maxBlockTxs": "5000", ...}
   record-type           --file: RecordType {"id": "...", "createDepartments": [...], ...}
   contract-template     --file: ContractTemplate {"id": "...", "roles": [...], ...}
+  fund-budget           --department ID --amount N --reason TEXT (N in minor units)
 
 A KEY is scheme:base64, base64 (ed25519) or a key file (its public half; no
 passphrase needed). A validator-set change (add, remove, rotations, fault
@@ -46,8 +47,8 @@ rotation is proposed by an admin of the rotated department. --title defaults
 to the verb and its subject.`,
 	}
 	var (
-		pid, title, file, dept, vote string
-		end                          uint64
+		pid, title, file, dept, vote, amount, reason string
+		end                                          uint64
 		// add-department, rotations, observers, fault model
 		name, consKey, peerID, nodeHome, admin, adminKey, adminName, model string
 		addrs                                                              []string
@@ -263,6 +264,32 @@ to the verb and its subject.`,
 				}
 				return proposal(func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_InstallContractTemplate{InstallContractTemplate: m}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "fund-budget", short: "Propose adding money to a department's budget (ARCHITECTURE.md §5, \"Budgets and payments\")",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				deptFlag(f)
+				f.StringVar(&amount, "amount", "", "amount to add, in integer minor units (e.g. 250000 for 2500.00)")
+				f.StringVar(&reason, "reason", "", "why the budget is funded (kept on chain with the proposal)")
+			},
+			required: []string{"id", "voting-end-height", "department", "amount", "reason"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(dept); err != nil {
+					return nil, fmt.Errorf("--department %q: %w", dept, err)
+				}
+				n, err := parseAmount("amount", amount)
+				if err != nil {
+					return nil, err
+				}
+				if err := checkTextFlag("reason", reason, true); err != nil {
+					return nil, err
+				}
+				m := &pb.FundBudget{DepartmentId: dept, Amount: n, Reason: reason}
+				return titled(fmt.Sprintf("fund the budget of %s with %d", dept, n), func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_FundBudget{FundBudget: m}
 				}), nil
 			},
 		}),

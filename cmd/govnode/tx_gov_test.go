@@ -107,6 +107,16 @@ func TestTxGovProposeMembership(t *testing.T) {
 				return d.GetPeerId() == sum.Nodes[0].PeerID && crypto.PublicKeyEqual(d.GetConsensusKey(), pubOf(t, sum.Nodes[0].ValidatorKey)) &&
 					len(d.GetAddrs()) > 0 && d.GetName() == "dept8"
 			}},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "250000", "--reason", "road works 2027"},
+			func(p *pb.SubmitProposal) bool {
+				fb := p.GetFundBudget()
+				return fb.GetDepartmentId() == "dept0" && fb.GetAmount() == 250000 && fb.GetReason() == "road works 2027" &&
+					p.GetTitle() == "fund the budget of dept0 with 250000"
+			}},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "9223372036854775807", "--reason", "all of it", "--title", "max"},
+			func(p *pb.SubmitProposal) bool {
+				return p.GetFundBudget().GetAmount() == 9223372036854775807 && p.GetTitle() == "max"
+			}},
 		{"add-department", []string{"--file", deptFile},
 			func(p *pb.SubmitProposal) bool {
 				return p.GetAddDepartment().GetDepartment().GetId() == "dept7" && p.GetAddDepartment().GetDepartment().GetPeerId() == pid
@@ -157,6 +167,14 @@ func TestTxGovProposeErrors(t *testing.T) {
 			"--addr", "/ip4/10.0.0.1/tcp/1/p2p/" + other}, "does not match peer_id"},
 		{"add-department", []string{"--file", file, "--department", "d9"}, "exclude each other"},
 		{"add-department", []string{"--file", file}, "invalid department"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "0", "--reason", "r"}, "--amount 0: must be above 0"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "-5", "--reason", "r"}, "--amount -5: must be above 0"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "9223372036854775808", "--reason", "r"}, "out of range; at most 9223372036854775807"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "12.50", "--reason", "r"}, "want a whole number of minor units"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "1e6", "--reason", "r"}, "want a whole number of minor units"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "5", "--reason", "  "}, "--reason is required and must not be blank"},
+		{"fund-budget", []string{"--department", "dept0", "--amount", "5"}, `required flag(s) "reason" not set`},
+		{"fund-budget", []string{"--department", "Dept0", "--amount", "5", "--reason", "r"}, `--department "Dept0"`},
 	} {
 		args := append([]string{"tx", "gov", "propose", tc.verb, "--signer", admin, "--id", "p", "--voting-end-height", "9"}, tc.args...)
 		args = append(args, "--testnet", dir, "--node", "127.0.0.1:1")
