@@ -367,6 +367,13 @@ func (tc *txCtx) createContract(a *pb.CreateContract) error {
 			return invalid("fields do not give deadline of state %s: %v", d.GetState(), err)
 		}
 	}
+	// A money contract's terms are checked now, and again when its escrow
+	// is funded (money.go).
+	if isMoneyTemplate(t) {
+		if _, err := tc.moneyTerms(c, t); err != nil {
+			return err
+		}
+	}
 	if err := tc.moveTo(c, t, "create", t.GetDraftState(), "created", ""); err != nil {
 		return err
 	}
@@ -396,6 +403,11 @@ func (tc *txCtx) signContract(a *pb.SignContract) error {
 	if all {
 		c.ActivatedAt = tc.b.timeMs
 		if err := tc.moveTo(c, t, "activate", t.GetActiveState(), "activated", ""); err != nil {
+			return err
+		}
+		// A money contract's escrow is funded from the buyer's budget as
+		// it becomes active (money.go).
+		if err := tc.fundEscrow(c, t); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,7 @@ func activeTender(t *testing.T, e *env, id string, deadline, grace int64) {
 	e.ok("d0.issuer", createTender(id, "d0.issuer", "co0", deadline, grace))
 	e.ok("d0.issuer", sign(id))
 	r := e.ok("co0", sign(id))
-	if len(r.GetEvents()) != 2 || r.GetEvents()[1].GetContract().GetAction() != "activated" {
+	if len(r.GetEvents()) != 3 || r.GetEvents()[1].GetContract().GetAction() != "activated" || r.GetEvents()[2].GetPayment().GetKind() != exec.PaymentEscrow {
 		t.Fatalf("last signature events %v", r.GetEvents())
 	}
 }

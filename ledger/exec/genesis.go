@@ -17,8 +17,10 @@ const GenesisHeight = 0
 // params, the departments (doc.validators) and the validator set effective
 // from height 1, the initial identities (their status defaults to active;
 // officials must belong to a genesis department), record types and
-// contract templates (every expression compiled). It reads nothing: the
-// state before genesis is empty. Errors wrap ErrInvalidGenesis.
+// contract templates (every expression compiled), and the departments'
+// opening budgets (GenesisDoc.budgets: genesis departments, balance > 0,
+// each once). It reads nothing: the state before genesis is empty. Errors
+// wrap ErrInvalidGenesis.
 func (e *Executor) InitGenesis(doc *pb.GenesisDoc) ([]Change, error) {
 	if err := e.initGenesis(doc); err != nil {
 		var te *txError
@@ -48,6 +50,15 @@ func (e *Executor) InitGenesis(doc *pb.GenesisDoc) ([]Change, error) {
 	}
 	for _, t := range doc.GetContractTemplates() {
 		if err := st.putMsg(kTemplate(t.GetId()), t); err != nil {
+			return nil, err
+		}
+	}
+	// Opening budgets (ARCHITECTURE.md §5, "Budgets and payments"): the
+	// founding funding, so funded = balance.
+	for _, b := range doc.GetBudgets() {
+		if err := st.putMsg(kBudget(b.GetDepartmentId()), &pb.Budget{
+			DepartmentId: b.GetDepartmentId(), Balance: b.GetBalance(), Funded: b.GetBalance(), UpdatedHeight: GenesisHeight,
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -118,10 +129,41 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 		}
 		tmpls = append(tmpls, t.GetId())
 	}
+	var funded []string
+	for i, b := range doc.GetBudgets() {
+		if err := validateGenesisBudget(b, depts); err != nil {
+			return fmt.Errorf("budget %d: %w", i, err)
+		}
+		if slices.Contains(funded, b.GetDepartmentId()) {
+			return fmt.Errorf("budget of department %s listed twice", b.GetDepartmentId())
+		}
+		funded = append(funded, b.GetDepartmentId())
+	}
 	for _, idn := range doc.GetIdentities() {
 		if err := validateGenesisIdentity(idn, depts, types); err != nil {
 			return fmt.Errorf("identity %q: %w", idn.GetId(), err)
 		}
+	}
+	return nil
+}
+
+// validateGenesisBudget checks an opening budget: a genesis department,
+// balance > 0, funded unset or equal to it, no height.
+func validateGenesisBudget(b *pb.Budget, depts []string) error {
+	if b == nil {
+		return errors.New("null")
+	}
+	if !slices.Contains(depts, b.GetDepartmentId()) {
+		return fmt.Errorf("department %q is not a genesis department", b.GetDepartmentId())
+	}
+	if b.GetBalance() <= 0 {
+		return fmt.Errorf("department %s: balance %d, want > 0", b.GetDepartmentId(), b.GetBalance())
+	}
+	if f := b.GetFunded(); f != 0 && f != b.GetBalance() {
+		return fmt.Errorf("department %s: funded %d differs from the opening balance %d", b.GetDepartmentId(), f, b.GetBalance())
+	}
+	if b.GetUpdatedHeight() != 0 {
+		return fmt.Errorf("department %s: updated_height must be empty in genesis", b.GetDepartmentId())
 	}
 	return nil
 }

@@ -34,6 +34,8 @@ import (
 //	grantby/<grantor>/<department>/<grant>      0x01 (index: grants of a subject to a department)
 //	tmpl/<template>                             ContractTemplate
 //	ctr/<contract>                              Contract
+//	budget/<department>                         Budget (absent until first funded)
+//	account/<identity>                          Account (absent until first paid)
 //	dl/<unix_s>/<contract>/<generation>/<i>     Deadline{state, at: decimal unix seconds, transition}
 //	                                            (i = index in the template's deadlines; generation =
 //	                                            len(history) when scheduled; stale entries are skipped)
@@ -62,6 +64,8 @@ const (
 	prefixGrantBy    = "grantby/"
 	prefixTemplate   = "tmpl/"
 	prefixContract   = "ctr/"
+	prefixBudget     = "budget/"
+	prefixAccount    = "account/"
 	prefixDeadline   = "dl/"
 	prefixProposal   = "prop/"
 	prefixPropOpen   = "propopen/"
@@ -97,6 +101,8 @@ func kGrantBy(grantor, dept, id string) string {
 }
 func kTemplate(id string) string { return prefixTemplate + id }
 func kContract(id string) string { return prefixContract + id }
+func kBudget(dept string) string { return prefixBudget + dept }
+func kAccount(id string) string  { return prefixAccount + id }
 func kDeadline(at uint64, contract string, gen uint64, i int) string {
 	return prefixDeadline + num(at) + "/" + contract + "/" + num(gen) + "/" + fmt.Sprintf("%04d", i)
 }
@@ -179,6 +185,12 @@ func TemplateKey(id string) []byte { return []byte(kTemplate(id)) }
 
 // ContractKey is the key of a contract.
 func ContractKey(id string) []byte { return []byte(kContract(id)) }
+
+// BudgetKey is the key of a department's budget.
+func BudgetKey(departmentID string) []byte { return []byte(kBudget(departmentID)) }
+
+// AccountKey is the key of an identity's payment account.
+func AccountKey(identityID string) []byte { return []byte(kAccount(identityID)) }
 
 // ProposalKey is the key of a governance proposal.
 func ProposalKey(id string) []byte { return []byte(kProposal(id)) }

@@ -185,6 +185,18 @@ func Contract(r Reader, id string) (*pb.Contract, error) {
 	return queryMsg(r, kContract(id), &pb.Contract{})
 }
 
+// Budget returns a department's budget (BudgetKey); ErrNotFound for a
+// department never funded, whose balance is 0.
+func Budget(r Reader, departmentID string) (*pb.Budget, error) {
+	return queryMsg(r, kBudget(departmentID), &pb.Budget{})
+}
+
+// Account returns an identity's payment account (AccountKey); ErrNotFound
+// for an identity never paid, whose balance is 0.
+func Account(r Reader, identityID string) (*pb.Account, error) {
+	return queryMsg(r, kAccount(identityID), &pb.Account{})
+}
+
 // Proposal returns a governance proposal.
 func Proposal(r Reader, id string) (*pb.GovProposal, error) {
 	return queryMsg(r, kProposal(id), &pb.GovProposal{})

@@ -24,15 +24,26 @@ const TenderTemplateID = "tender.v1"
 //	    goods were not accepted; it also fires automatically at the first
 //	    block after delivery_deadline + grace_seconds.
 //	  - withdraw (buyer): before the supplier signs.
+//
+// Money (ARCHITECTURE.md §5, "Budgets and payments"): amount is the
+// contract amount; the buyer's department budget funds the escrow when the
+// contract becomes active; accepting goods_delivered pays the supplier 70%
+// of it and final_inspection 30%; the automatic breach deadline first
+// returns a penalty of a tenth of the amount (capped by the escrow) to the
+// buyer's budget; reaching completed, terminated or withdrawn refunds what
+// the escrow still holds.
 func TenderTemplate() *pb.ContractTemplate {
 	return &pb.ContractTemplate{
-		Id:          TenderTemplateID,
-		Name:        "Public procurement tender",
-		Roles:       []string{"buyer", "supplier"},
-		FieldNames:  []string{"amount", "currency", "delivery_deadline", "grace_seconds", "completed_at", "terminated_at"},
-		DraftState:  "draft",
-		ActiveState: "active",
-		FinalStates: []string{"completed", "terminated", "withdrawn"},
+		Id:           TenderTemplateID,
+		Name:         "Public procurement tender",
+		Roles:        []string{"buyer", "supplier"},
+		FieldNames:   []string{"amount", "currency", "delivery_deadline", "grace_seconds", "completed_at", "terminated_at"},
+		DraftState:   "draft",
+		ActiveState:  "active",
+		FinalStates:  []string{"completed", "terminated", "withdrawn"},
+		AmountField:  "amount",
+		BuyerRole:    "buyer",
+		SupplierRole: "supplier",
 		Transitions: []*pb.Transition{
 			{Name: "withdraw", From: []string{"draft"}, To: "withdrawn", Roles: []string{"buyer"}},
 			{
@@ -51,11 +62,14 @@ func TenderTemplate() *pb.ContractTemplate {
 			},
 		},
 		Deadlines: []*pb.Deadline{
-			{State: "active", At: "fields.delivery_deadline + fields.grace_seconds", Transition: "terminate_for_breach"},
+			{
+				State: "active", At: "fields.delivery_deadline + fields.grace_seconds", Transition: "terminate_for_breach",
+				Penalty: "fields.amount / 10",
+			},
 		},
 		Milestones: []*pb.MilestoneSpec{
-			{Id: "goods_delivered", Description: "goods delivered to the buyer's site", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "active"},
-			{Id: "final_inspection", Description: "final inspection report", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "delivered"},
+			{Id: "goods_delivered", Description: "goods delivered to the buyer's site", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "active", PaymentBps: 7000},
+			{Id: "final_inspection", Description: "final inspection report", SubmitterRole: "supplier", AcceptorRole: "buyer", State: "delivered", PaymentBps: 3000},
 		},
 	}
 }

@@ -89,11 +89,14 @@ const (
 	BusinessLicense = "business_license" // d0 and d1 issue; on chain; open access
 )
 
+// DeptBudget is each fixture department's opening budget, in minor units.
+const DeptBudget int64 = 1_000_000_000_00
+
 // Fixture is a genesis with n departments d0..d(n-1), each with officials
 // <d>.admin (ADMIN), <d>.registrar (REGISTRAR), <d>.issuer (ISSUER of every
-// fixture record type) and <d>.auditor (AUDITOR), citizens cit0..cit3 and
-// company co0 registered by d0, the three record types above and the
-// tender template.
+// fixture record type) and <d>.auditor (AUDITOR) and an opening budget of
+// DeptBudget, citizens cit0..cit3 and company co0 registered by d0, the
+// three record types above and the tender template.
 type Fixture struct {
 	Genesis   *pb.GenesisDoc
 	Depts     []string
@@ -122,6 +125,7 @@ func NewFixture(n int) *Fixture {
 		ck := NewKey("consensus/" + d)
 		f.Consensus = append(f.Consensus, ck)
 		doc.Validators = append(doc.Validators, &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: PeerID("node/" + d)})
+		doc.Budgets = append(doc.Budgets, &pb.Budget{DepartmentId: d, Balance: DeptBudget})
 	}
 	types := []string{LandTitle, BirthCert, BusinessLicense}
 	doc.RecordTypes = []*pb.RecordType{
