@@ -113,6 +113,20 @@ type Timing interface {
 	Timeouts() (base, max, heartbeat int)
 }
 
+// Deadlines is implemented by an Executor whose committed state holds
+// work due at a time: contract deadlines, which the state machine fires in
+// the first block whose header time is past them (ARCHITECTURE.md §4
+// "Deadlines drive blocks"). An idle chain makes no blocks, so the driver
+// reports work pending to the core, as for txs, while DeadlineDue holds:
+// the leader proposes (empty blocks if need be) within a tick of the due
+// time, and keeps proposing until the block that fires it is committed
+// and attested. The wall clock stays here, out of the deterministic core.
+type Deadlines interface {
+	// DeadlineDue reports whether the chain must make blocks for a
+	// deadline at wall-clock time now.
+	DeadlineDue(now time.Time) bool
+}
+
 // Mempool supplies transactions to the leader.
 type Mempool interface {
 	// Reap returns up to max txs (the core's ceiling) to propose in the
@@ -154,6 +168,9 @@ type Deps struct {
 	// then carries out the core's Ready at once (Poke), so an idle leader
 	// proposes without waiting for its next tick.
 	Wake <-chan struct{}
+	// Now is the wall clock a Deadlines executor is asked with (nil:
+	// time.Now); the node gives the clock that stamps its block times.
+	Now func() time.Time
 }
 
 // Driver runs one replica: a single goroutine (Run) owns the consensus.Core, feeds it
@@ -169,6 +186,8 @@ type Driver struct {
 	log    *slog.Logger // base with this replica's index
 	// members is deps.Executor as a Membership, nil if it is not one.
 	members Membership
+	// deadlines is deps.Executor as a Deadlines, nil if it is not one.
+	deadlines Deadlines
 }
 
 // New loads the safety state and the committed head and builds the
@@ -191,6 +210,10 @@ func New(cfg consensus.Config, signer consensus.Signer, deps Deps) (*Driver, err
 	}
 	d := &Driver{maxTxs: cfg.MaxBlockTxs, cfg: cfg, first: signer, signer: signer, deps: deps, base: log}
 	d.members, _ = deps.Executor.(Membership)
+	d.deadlines, _ = deps.Executor.(Deadlines)
+	if d.deps.Now == nil {
+		d.deps.Now = time.Now
+	}
 	if d.members != nil {
 		// The set in force above the ledger's head, which may have changed
 		// since genesis: the core runs that epoch.
@@ -351,6 +374,16 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 	}
 }
 
+// pending reports whether the chain must make blocks even without new
+// txs: the mempool holds txs, a decided validator-set change is not in
+// force yet (Membership), or a deadline is due by the wall clock
+// (Deadlines). The core proposes while it holds, and a follower that sees
+// it hold while the leader only heartbeats replaces the leader.
+func (d *Driver) pending() bool {
+	return d.deps.Mempool.Pending() || (d.members != nil && d.members.ChangePending()) ||
+		(d.deadlines != nil && d.deadlines.DeadlineDue(d.deps.Now()))
+}
+
 func statusEqual(a, b consensus.Status) bool {
 	return a.View == b.View && a.Leader == b.Leader && a.CommittedHeight == b.CommittedHeight &&
 		string(a.CommittedHash) == string(b.CommittedHash) && a.HighQCView == b.HighQCView &&
@@ -394,10 +427,10 @@ func (d *Driver) Core() *consensus.Core { return d.core }
 //  4. validate proposals (after step 3, so the state they attest exists)
 //     and report the verdicts;
 //  5. build and propose the leader's payload (also after step 3);
-//  6. report whether the mempool holds txs.
+//  6. report whether work is pending (pending).
 func (d *Driver) flush() error {
 	for i := 0; ; i++ {
-		d.core.ReportMempool(d.deps.Mempool.Pending() || (d.members != nil && d.members.ChangePending()))
+		d.core.ReportMempool(d.pending())
 		if !d.core.HasReady() {
 			return nil
 		}
