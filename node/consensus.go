@@ -111,6 +111,9 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Logger:   n.log.With("part", "consensus"),
 		Wake:     n.mempool.Woken(),
 		Keys:     n.validatorKeys()[1:],
+		// Deadlines are due by the clock that stamps this node's block
+		// times (the executor is a driver.Deadlines).
+		Now: n.app.Now,
 	})
 	if err != nil {
 		return err

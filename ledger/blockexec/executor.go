@@ -88,6 +88,20 @@ type Executor struct {
 	resultHashes map[uint64][]byte     // recent heights' results_hash
 	times        map[uint64]int64      // recent heights' block times
 	onCommit     []func(*CommittedInfo)
+	deadlines    deadlineState
+}
+
+// deadlineState is what committed state says about contract deadlines
+// (ARCHITECTURE.md §4 "Deadlines drive blocks"), kept after each commit.
+type deadlineState struct {
+	next    int64 // earliest due time in the dl/ index, unix seconds, if due
+	due     bool  // a deadline is scheduled
+	firedAt uint64
+	// firedAt is the highest committed height whose block fired
+	// deadlines, and attested the state_height of the committed head's
+	// header: until attested reaches firedAt, no committed header attests
+	// the state the deadlines left.
+	attested uint64
 }
 
 // CommittedInfo is what listeners learn about a committed block.
@@ -104,6 +118,7 @@ type CommittedInfo struct {
 var (
 	_ driver.Executor   = (*Executor)(nil)
 	_ driver.Membership = (*Executor)(nil)
+	_ driver.Deadlines  = (*Executor)(nil)
 )
 
 // StateReader is the committed state in st as the state machine reads it.
@@ -166,9 +181,84 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 	if err := a.reloadChainState(); err != nil {
 		return nil, err
 	}
+	if err := a.loadDeadlines(h); err != nil {
+		return nil, err
+	}
 	m.Height.Set(float64(h))
 	return a, nil
 }
+
+// maxUnattestedScan bounds how many blocks above the head's attested
+// state loadDeadlines looks at (the head attests its parent or
+// grandparent, unless a run of view changes left a longer gap).
+const maxUnattestedScan = 64
+
+// loadDeadlines reads the next deadline from committed state at start,
+// and whether a block above the state the head attests changed state on
+// its own (fired deadlines, or closed a vote): its block events are
+// stored apart from its txs'. Such a block is followed by blocks until a
+// committed header attests it, as after a restart of the whole network.
+func (a *Executor) loadDeadlines(head uint64) error {
+	next, due, err := exec.NextDeadline(reader{a.store})
+	if err != nil {
+		return fmt.Errorf("read the next deadline: %w", err)
+	}
+	d := deadlineState{next: next, due: due}
+	if head > 0 {
+		b, err := a.Block(head)
+		if err != nil {
+			return err
+		}
+		hdr := &pb.Header{}
+		if err := proto.Unmarshal(b.GetHeader(), hdr); err != nil {
+			return fmt.Errorf("decode header %d: %w", head, err)
+		}
+		d.attested = hdr.GetStateHeight()
+		for h := head; h > d.attested && head-h < maxUnattestedScan; h-- {
+			evs, err := a.store.BlockEvents(h)
+			if err != nil {
+				return fmt.Errorf("events of block %d: %w", h, err)
+			}
+			if len(evs) > 0 {
+				d.firedAt = h
+				break
+			}
+		}
+	}
+	a.mu.Lock()
+	a.deadlines = d
+	a.mu.Unlock()
+	return nil
+}
+
+// NextDeadline is the earliest due time of a contract deadline in
+// committed state (exec.NextDeadline), kept after each commit; ok is
+// false when none is scheduled. A block whose time is past it fires it.
+func (a *Executor) NextDeadline() (due time.Time, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.deadlines.due {
+		return time.Time{}, false
+	}
+	return time.Unix(a.deadlines.next, 0), true
+}
+
+// DeadlineDue reports (driver.Deadlines) whether the chain must make
+// blocks for deadlines at wall-clock time now: a block stamped now would
+// fire one (exec.DeadlinePassed), or a committed block fired some and no
+// committed header attests the state it left yet, the finalizing a block
+// of txs gets from consensus (ARCHITECTURE.md §4 "Deadlines drive
+// blocks").
+func (a *Executor) DeadlineDue(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.deadlines
+	return (d.due && exec.DeadlinePassed(d.next, now.UnixMilli())) || d.firedAt > d.attested
+}
+
+// Now is the executor's clock, the one that stamps this node's proposals:
+// the consensus driver asks DeadlineDue with it.
+func (a *Executor) Now() time.Time { return a.clock.Now() }
 
 // reloadChainState reads the validator set in force above the committed
 // head, the next decided one if any, and the parameters from state
@@ -549,7 +639,19 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	}
 	done := time.Now()
 
+	// The block fired the deadlines due before its time, if any were: the
+	// next one is read again from the committed state.
+	next, due, err := exec.NextDeadline(reader{a.store})
+	if err != nil {
+		return fmt.Errorf("read the next deadline after block %d: %w", cb.Height, err)
+	}
+
 	a.mu.Lock()
+	d := &a.deadlines
+	if d.due && exec.DeadlinePassed(d.next, hdr.GetTimeUnixMs()) {
+		d.firedAt = cb.Height
+	}
+	d.next, d.due, d.attested = next, due, max(d.attested, hdr.GetStateHeight())
 	a.resultHashes[cb.Height] = crypto.MerkleRoot(resultBytes)
 	a.times[cb.Height] = hdr.GetTimeUnixMs()
 	delete(a.resultHashes, cb.Height-64)
