@@ -87,6 +87,25 @@ func validDoc(t *testing.T) *pb.GenesisDoc {
 	return doc
 }
 
+// withMoney adds opening budgets and a money template (the tender
+// template, contract_templates[1]) to a valid doc, then mutate.
+func withMoney(mutate func(d *pb.GenesisDoc)) func(t *testing.T, d *pb.GenesisDoc) {
+	return func(t *testing.T, d *pb.GenesisDoc) {
+		d.ContractTemplates = append(d.ContractTemplates, exec.TenderTemplate())
+		d.Budgets = []*pb.Budget{{DepartmentId: "dept0", Balance: 1_000_000_00}, {DepartmentId: "dept2", Balance: 5, Funded: 5}}
+		mutate(d)
+	}
+}
+
+func TestValidBudgetsAndMoneyTemplate(t *testing.T) {
+	doc := validDoc(t)
+	withMoney(func(*pb.GenesisDoc) {})(t, doc)
+	warns, err := Validate(doc)
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("Validate: %v, warnings %v", err, warns)
+	}
+}
+
 func TestValidDocHasNoProblems(t *testing.T) {
 	warns, err := Validate(validDoc(t))
 	if err != nil {
@@ -218,6 +237,24 @@ func TestValidateErrors(t *testing.T) {
 			d.ContractTemplates[0].Roles = []string{"buyer", "buyer", "supplier"}
 		},
 			"contract_templates[0].roles[1]", "duplicate role"},
+		// Budgets and money templates (ARCHITECTURE.md §5, "Budgets and payments").
+		{"budget of unknown department", withMoney(func(d *pb.GenesisDoc) { d.Budgets[0].DepartmentId = "dept9" }), "budgets[0].department_id", `unknown department "dept9"`},
+		{"budget without department", withMoney(func(d *pb.GenesisDoc) { d.Budgets[0].DepartmentId = "" }), "budgets[0].department_id", "empty"},
+		{"budget twice", withMoney(func(d *pb.GenesisDoc) { d.Budgets[1].DepartmentId = "dept0" }), "budgets[1].department_id", "duplicate budget"},
+		{"budget zero", withMoney(func(d *pb.GenesisDoc) { d.Budgets[0].Balance = 0 }), "budgets[0].balance", "> 0"},
+		{"budget negative", withMoney(func(d *pb.GenesisDoc) { d.Budgets[0].Balance = -1 }), "budgets[0].balance", "> 0"},
+		{"budget funded differs", withMoney(func(d *pb.GenesisDoc) { d.Budgets[1].Funded = 9 }), "budgets[1].funded", "differs"},
+		{"budget with height", withMoney(func(d *pb.GenesisDoc) { d.Budgets[1].UpdatedHeight = 2 }), "budgets[1].updated_height", "empty"},
+		{"budget null", withMoney(func(d *pb.GenesisDoc) { d.Budgets[0] = nil }), "budgets[0]", "null"},
+		{"money template unknown amount field", withMoney(func(d *pb.GenesisDoc) { d.ContractTemplates[1].AmountField = "price" }),
+			"contract_templates[1].amount_field", `unknown field "price"`},
+		{"money template without supplier role", withMoney(func(d *pb.GenesisDoc) { d.ContractTemplates[1].SupplierRole = "" }),
+			"contract_templates[1].supplier_role", "all three or none"},
+		{"money template shares over the amount", withMoney(func(d *pb.GenesisDoc) { d.ContractTemplates[1].Milestones[0].PaymentBps = 9000 }),
+			"contract_templates[1].milestones", "payment_bps sum to 12000"},
+		{"penalty without money", withMoney(func(d *pb.GenesisDoc) {
+			d.ContractTemplates[0].Deadlines[0].Penalty = "fields.amount / 10"
+		}), "contract_templates[0].deadlines[0].penalty", "without money"},
 		// Ids: the one rule (exec.ValidID), lowercase, so ids differing in
 		// case cannot both exist.
 		{"department id with NUL", func(t *testing.T, d *pb.GenesisDoc) { d.Validators[0].Id = "dept\x00" }, "validators[0].id", `character '\x00' at byte 4 not allowed`},

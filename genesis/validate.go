@@ -114,6 +114,7 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 	types := c.checkRecordTypes(doc, depts)
 	c.checkIdentities(doc, depts, types)
 	c.checkTemplates(doc)
+	c.checkBudgets(doc, depts)
 	return c.result()
 }
 
@@ -393,6 +394,39 @@ func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bo
 	for i, d := range doc.GetValidators() {
 		if d.GetId() != "" && !admins[d.GetId()] {
 			c.warnf(fmt.Sprintf("validators[%d]", i), "department %q has no admin identity (an official with ROLE_ADMIN): it cannot manage its officials or vote in governance", d.GetId())
+		}
+	}
+}
+
+// checkBudgets reports an opening budget the state machine refuses
+// (ARCHITECTURE.md §5, "Budgets and payments"): a department that is not a
+// genesis department, one listed twice, a balance not above 0, a funded
+// total other than the balance, a height.
+func (c *checker) checkBudgets(doc *pb.GenesisDoc, depts map[string]bool) {
+	seen := map[string]int{}
+	for i, b := range doc.GetBudgets() {
+		f := fmt.Sprintf("budgets[%d]", i)
+		if b == nil {
+			c.errf(f, "null")
+			continue
+		}
+		if d := b.GetDepartmentId(); d == "" {
+			c.errf(f+".department_id", "empty")
+		} else if !depts[d] {
+			c.errf(f+".department_id", "unknown department %q", d)
+		} else if j, dup := seen[d]; dup {
+			c.errf(f+".department_id", "duplicate budget of department %q (also budgets[%d])", d, j)
+		} else {
+			seen[d] = i
+		}
+		if b.GetBalance() <= 0 {
+			c.errf(f+".balance", "%d: an opening budget is > 0 (minor units)", b.GetBalance())
+		}
+		if fu := b.GetFunded(); fu != 0 && fu != b.GetBalance() {
+			c.errf(f+".funded", "%d differs from the opening balance %d (leave it empty: genesis sets it)", fu, b.GetBalance())
+		}
+		if b.GetUpdatedHeight() != 0 {
+			c.errf(f+".updated_height", "must be empty in genesis")
 		}
 	}
 }

@@ -32,6 +32,9 @@ import (
 //     not moved since, the transition fires automatically (roles ignored,
 //     guard still required). history holds one entry per state change, and
 //     its length is the "generation" a deadline entry was scheduled in.
+//   - Money (a template with amount_field): escrow at activation, milestone
+//     payments, deadline penalties and the refund at a final state are
+//     money.go's.
 
 func validateContractAction(body *pb.TxBody) error {
 	switch a := body.GetAction().(type) {
@@ -129,6 +132,15 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	if err := checkID("active state", t.GetActiveState()); err != nil {
 		return err
 	}
+	for _, m := range []struct{ what, id string }{
+		{"amount field", t.GetAmountField()}, {"buyer role", t.GetBuyerRole()}, {"supplier role", t.GetSupplierRole()},
+	} {
+		if m.id != "" {
+			if err := checkID(m.what, m.id); err != nil {
+				return err
+			}
+		}
+	}
 	for _, n := range []int{len(t.GetTransitions()), len(t.GetDeadlines()), len(t.GetMilestones())} {
 		if err := checkListLen("template entries", n); err != nil {
 			return err
@@ -177,6 +189,11 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	for _, d := range t.GetDeadlines() {
 		if _, err := c.compile(d.GetAt(), cel.IntType); err != nil {
 			return invalid("deadline in %s: %v", d.GetState(), err)
+		}
+		if d.GetPenalty() != "" {
+			if _, err := c.compile(d.GetPenalty(), cel.IntType); err != nil {
+				return invalid("deadline in %s, penalty: %v", d.GetState(), err)
+			}
 		}
 	}
 	return nil
@@ -284,6 +301,12 @@ func (tc *txCtx) moveTo(c *pb.Contract, t *pb.ContractTemplate, transition, to, 
 		TimeUnixMs: tc.b.timeMs, Note: note, TxHash: tc.txHash,
 	})
 	tc.contractEvent(c, action, from, to, transition, "")
+	// A final state refunds what the escrow holds (money.go).
+	if isFinal(t, to) {
+		if err := tc.refundEscrow(c, "final state "+to); err != nil {
+			return err
+		}
+	}
 	return tc.scheduleDeadlines(c, t)
 }
 
@@ -432,47 +455,63 @@ func milestoneStatus(c *pb.Contract, id string) *pb.MilestoneStatus {
 	return nil
 }
 
-func (tc *txCtx) milestone(contractID, milestoneID string, roleOf func(*pb.MilestoneSpec) string) (*pb.Contract, *pb.MilestoneStatus, error) {
+// milestoneRef is a contract's milestone, with its template and spec.
+type milestoneRef struct {
+	c    *pb.Contract
+	t    *pb.ContractTemplate
+	spec *pb.MilestoneSpec
+	ms   *pb.MilestoneStatus
+}
+
+// milestone loads a contract's milestone for an action by the party
+// holding roleOf(spec), in the milestone's state, not yet accepted.
+func (tc *txCtx) milestone(contractID, milestoneID string, roleOf func(*pb.MilestoneSpec) string) (*milestoneRef, error) {
 	c, t, err := tc.loadContract(contractID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	spec, ms := milestoneSpec(t, milestoneID), milestoneStatus(c, milestoneID)
 	if spec == nil || ms == nil {
-		return nil, nil, notFound("contract %s has no milestone %s", c.GetId(), milestoneID)
+		return nil, notFound("contract %s has no milestone %s", c.GetId(), milestoneID)
 	}
 	if !slices.Contains(partyRoles(c, tc.actor()), roleOf(spec)) {
-		return nil, nil, unauthorized("%s is not the %s of contract %s", tc.actor(), roleOf(spec), c.GetId())
+		return nil, unauthorized("%s is not the %s of contract %s", tc.actor(), roleOf(spec), c.GetId())
 	}
 	if c.GetState() != spec.GetState() {
-		return nil, nil, conflict("milestone %s belongs to state %s; contract %s is %s", spec.GetId(), spec.GetState(), c.GetId(), c.GetState())
+		return nil, conflict("milestone %s belongs to state %s; contract %s is %s", spec.GetId(), spec.GetState(), c.GetId(), c.GetState())
 	}
 	if ms.GetAccepted() {
-		return nil, nil, conflict("milestone %s of contract %s is already accepted", spec.GetId(), c.GetId())
+		return nil, conflict("milestone %s of contract %s is already accepted", spec.GetId(), c.GetId())
 	}
-	return c, ms, nil
+	return &milestoneRef{c: c, t: t, spec: spec, ms: ms}, nil
 }
 
 func (tc *txCtx) submitMilestone(a *pb.SubmitMilestone) error {
-	c, ms, err := tc.milestone(a.GetContractId(), a.GetMilestoneId(), (*pb.MilestoneSpec).GetSubmitterRole)
+	m, err := tc.milestone(a.GetContractId(), a.GetMilestoneId(), (*pb.MilestoneSpec).GetSubmitterRole)
 	if err != nil {
 		return err
 	}
+	c, ms := m.c, m.ms
 	ms.Submitted, ms.EvidenceHash, ms.SubmittedHeight = true, a.GetEvidenceHash(), tc.b.height
 	tc.contractEvent(c, "milestone_submitted", c.GetState(), c.GetState(), "", ms.GetId())
 	return tc.st.putMsg(kContract(c.GetId()), c)
 }
 
 func (tc *txCtx) acceptMilestone(a *pb.AcceptMilestone) error {
-	c, ms, err := tc.milestone(a.GetContractId(), a.GetMilestoneId(), (*pb.MilestoneSpec).GetAcceptorRole)
+	m, err := tc.milestone(a.GetContractId(), a.GetMilestoneId(), (*pb.MilestoneSpec).GetAcceptorRole)
 	if err != nil {
 		return err
 	}
+	c, ms := m.c, m.ms
 	if !ms.GetSubmitted() {
 		return conflict("milestone %s of contract %s has not been submitted", ms.GetId(), c.GetId())
 	}
 	ms.Accepted, ms.AcceptedHeight = true, tc.b.height
 	tc.contractEvent(c, "milestone_accepted", c.GetState(), c.GetState(), "", ms.GetId())
+	// Its share of a money contract's amount is paid (money.go).
+	if err := tc.payMilestone(c, m.t, m.spec); err != nil {
+		return err
+	}
 	return tc.st.putMsg(kContract(c.GetId()), c)
 }
 
@@ -592,6 +631,10 @@ func (e *Executor) fireDeadline(b *blockCtx, key string, val []byte) error {
 	if err != nil {
 		return fmtInvariant("deadline key %q: %v", key, err)
 	}
+	idx, err := strconv.Atoi(parts[3])
+	if err != nil {
+		return fmtInvariant("deadline key %q: %v", key, err)
+	}
 	d := &pb.Deadline{}
 	if err := proto.Unmarshal(val, d); err != nil {
 		return fmtInvariant("deadline %q: %v", key, err)
@@ -611,7 +654,15 @@ func (e *Executor) fireDeadline(b *blockCtx, key string, val []byte) error {
 	if tr == nil {
 		return fmtInvariant("template %s lost transition %s", t.GetId(), d.GetTransition())
 	}
-	err = tc.fire(c, t, tr, nil, "deadline", "deadline "+d.GetAt()+" passed")
+	if idx < 0 || idx >= len(t.GetDeadlines()) || t.GetDeadlines()[idx].GetState() != d.GetState() {
+		return fmtInvariant("deadline key %q names no deadline of template %s", key, t.GetId())
+	}
+	// The penalty first (money.go), then the transition: one step, which
+	// lapses whole if either fails.
+	err = tc.applyPenalty(c, t, t.GetDeadlines()[idx], d.GetAt())
+	if err == nil {
+		err = tc.fire(c, t, tr, nil, "deadline", "deadline "+d.GetAt()+" passed")
+	}
 	if err != nil {
 		if _, ok := asTxError(err); ok {
 			return nil // guard false or similar: the deadline lapses

@@ -64,7 +64,8 @@
 // governance.go the modules, each starting with its permission rules
 // (access.go and erase.go the protected records': who may read their
 // content, node-recorded releases, erasure);
-// genesis.go InitGenesis; validate.go the field limits and the one rule
+// money.go budgets, escrows and payments (ARCHITECTURE.md §5, "Budgets
+// and payments"); genesis.go InitGenesis; validate.go the field limits and the one rule
 // for ids and display names (ValidID, ValidName); params.go the bounds of
 // the chain parameters (ValidateParams); query.go read helpers for the
 // API; tender.go the reference procurement template. Package exectest holds the test helpers

@@ -39,6 +39,7 @@ import (
 //     and would regain their powers); its officials fail every official
 //     check from the removal on.
 //   - Key rotations, the fault-model switch and observers: members.go.
+//   - Budget funding (fund_budget): money.go.
 //   - SubmitEvidence: any active identity; both votes must verify against
 //     the validator set of the evidence's epoch (evidenceSet), over its
 //     domain; recorded once per (validator, view, height).
@@ -76,6 +77,9 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 		return err
 	}
 	if ok, err := validateMemberChangeShape(p); ok {
+		return err
+	}
+	if ok, err := validateMoneyChangeShape(p); ok {
 		return err
 	}
 	switch c := p.GetChange().(type) {
@@ -189,6 +193,9 @@ func precheckGov(st *overlay, r Reader, signer *pb.Identity, body *pb.TxBody) er
 // submission, and again at execution.
 func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 	if ok, err := tc.checkMemberChange(a); ok {
+		return err
+	}
+	if ok, err := tc.checkMoneyChange(a); ok {
 		return err
 	}
 	switch c := a.GetChange().(type) {
@@ -461,6 +468,9 @@ func (e *Executor) executeProposal(b *blockCtx, id string) error {
 
 func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 	if ok, err := tc.applyMemberChange(sub); ok {
+		return err
+	}
+	if ok, err := tc.applyMoneyChange(sub); ok {
 		return err
 	}
 	switch c := sub.GetChange().(type) {

@@ -255,3 +255,152 @@ func (tc *txCtx) fundEscrow(c *pb.Contract, t *pb.ContractTemplate) error {
 	tc.record(c, PaymentEscrow, m.amount, budgetEnd(m.dept), escrowEnd(c.GetId()), "", "contract activated")
 	return nil
 }
+
+// payMilestone pays an accepted milestone's share of a money contract's
+// amount, amount*payment_bps/10000 capped by the escrow, from the escrow
+// to the supplier's account.
+func (tc *txCtx) payMilestone(c *pb.Contract, t *pb.ContractTemplate, spec *pb.MilestoneSpec) error {
+	if !isMoneyTemplate(t) || spec.GetPaymentBps() == 0 || c.GetEscrow() == 0 {
+		return nil
+	}
+	share, err := mulDiv(c.GetAmount(), int64(spec.GetPaymentBps()), maxBps)
+	if err != nil {
+		return within(err, "share of milestone "+spec.GetId())
+	}
+	pay := min(share, c.GetEscrow())
+	if pay <= 0 {
+		return nil
+	}
+	supplier := partyOf(c, t.GetSupplierRole())
+	acct, err := tc.loadAccount(supplier)
+	if err != nil {
+		return err
+	}
+	if acct.Balance, err = addI64(acct.GetBalance(), pay); err != nil {
+		return within(err, "account of "+supplier)
+	}
+	if c.Escrow, err = subI64(c.GetEscrow(), pay); err != nil {
+		return within(err, "escrow of contract "+c.GetId())
+	}
+	if err := tc.putAccount(acct); err != nil {
+		return err
+	}
+	tc.record(c, PaymentMilestone, pay, escrowEnd(c.GetId()), accountEnd(supplier), spec.GetId(), "milestone "+spec.GetId()+" accepted")
+	return nil
+}
+
+// applyPenalty evaluates a firing deadline's penalty (the guard's
+// variables; a negative value is 0) and moves it, capped by the escrow,
+// from the escrow to the buyer's budget. An evaluation error refuses the
+// step (the deadline lapses).
+func (tc *txCtx) applyPenalty(c *pb.Contract, t *pb.ContractTemplate, d *pb.Deadline, at string) error {
+	if !isMoneyTemplate(t) || d.GetPenalty() == "" {
+		return nil
+	}
+	v, err := tc.e.cel.evalInt(d.GetPenalty(), celVars(c, nil, tc.nowSec()))
+	if err != nil {
+		return fail(pb.ResultCode_RESULT_CODE_GUARD_FAILED, "penalty of the deadline in %s: %v", d.GetState(), err)
+	}
+	pen := min(max(v, 0), c.GetEscrow())
+	if pen == 0 {
+		return nil
+	}
+	if err := tc.creditBudget(c.GetBuyerDepartmentId(), pen); err != nil {
+		return err
+	}
+	if c.Escrow, err = subI64(c.GetEscrow(), pen); err != nil {
+		return within(err, "escrow of contract "+c.GetId())
+	}
+	tc.record(c, PaymentPenalty, pen, escrowEnd(c.GetId()), budgetEnd(c.GetBuyerDepartmentId()), "", "deadline "+at+" passed")
+	return nil
+}
+
+// refundEscrow returns what a contract's escrow holds to the buyer's
+// budget (the contract has reached a final state).
+func (tc *txCtx) refundEscrow(c *pb.Contract, reason string) error {
+	left := c.GetEscrow()
+	if left == 0 {
+		return nil
+	}
+	if left < 0 || c.GetBuyerDepartmentId() == "" {
+		return fmtInvariant("contract %s holds escrow %d of department %q", c.GetId(), left, c.GetBuyerDepartmentId())
+	}
+	if err := tc.creditBudget(c.GetBuyerDepartmentId(), left); err != nil {
+		return err
+	}
+	c.Escrow = 0
+	tc.record(c, PaymentRefund, left, escrowEnd(c.GetId()), budgetEnd(c.GetBuyerDepartmentId()), "", reason)
+	return nil
+}
+
+// Budget funding by governance (FundBudget).
+
+// validateMoneyChangeShape is the stateless check of a FundBudget; ok is
+// false for other changes.
+func validateMoneyChangeShape(p *pb.SubmitProposal) (ok bool, err error) {
+	f := p.GetFundBudget()
+	if _, is := p.GetChange().(*pb.SubmitProposal_FundBudget); !is {
+		return false, nil
+	}
+	if f == nil {
+		return true, invalid("fund_budget is empty")
+	}
+	if err := checkID("department id", f.GetDepartmentId()); err != nil {
+		return true, err
+	}
+	if f.GetAmount() <= 0 {
+		return true, invalid("funding amount %d: it must be > 0", f.GetAmount())
+	}
+	return true, checkText("reason", f.GetReason(), MaxTextBytes, false)
+}
+
+// checkMoneyChange checks a FundBudget against the state, at submission
+// and again at execution: a member department whose budget (balance and
+// funded) stays within int64. ok is false for other changes.
+func (tc *txCtx) checkMoneyChange(p *pb.SubmitProposal) (ok bool, err error) {
+	f := p.GetFundBudget()
+	if f == nil {
+		return false, nil
+	}
+	if ok, err := tc.isMember(f.GetDepartmentId()); err != nil {
+		return true, err
+	} else if !ok {
+		return true, notFound("department %s is not a member", f.GetDepartmentId())
+	}
+	b, err := tc.loadBudget(f.GetDepartmentId())
+	if err != nil {
+		return true, err
+	}
+	if _, err := addI64(b.GetBalance(), f.GetAmount()); err != nil {
+		return true, within(err, "budget of department "+f.GetDepartmentId())
+	}
+	if _, err := addI64(b.GetFunded(), f.GetAmount()); err != nil {
+		return true, within(err, "funding of department "+f.GetDepartmentId())
+	}
+	return true, nil
+}
+
+// applyMoneyChange executes a passed FundBudget; ok is false for other
+// changes.
+func (tc *txCtx) applyMoneyChange(p *pb.SubmitProposal) (ok bool, err error) {
+	f := p.GetFundBudget()
+	if f == nil {
+		return false, nil
+	}
+	b, err := tc.loadBudget(f.GetDepartmentId())
+	if err != nil {
+		return true, err
+	}
+	if b.Balance, err = addI64(b.GetBalance(), f.GetAmount()); err != nil {
+		return true, within(err, "budget of department "+f.GetDepartmentId())
+	}
+	if b.Funded, err = addI64(b.GetFunded(), f.GetAmount()); err != nil {
+		return true, within(err, "funding of department "+f.GetDepartmentId())
+	}
+	if err := tc.putBudget(b); err != nil {
+		return true, err
+	}
+	tc.paymentEvent("", PaymentFunding, f.GetAmount(), proposalEnd(p.GetProposalId()), budgetEnd(f.GetDepartmentId()))
+	tc.govEvent(p.GetProposalId(), "budget_funded", f.GetDepartmentId(), pb.ProposalStatus_PROPOSAL_STATUS_PASSED, 0)
+	return true, nil
+}

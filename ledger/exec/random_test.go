@@ -278,6 +278,7 @@ type invariants struct {
 	released     int               // accesses logged by RecordAccesses
 	commits      map[string]string // protected commitment (hex) → record
 	stolen       int               // versions refused for another record's commitment
+	depts        int               // departments, each with the fixture's opening budget
 }
 
 func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.Store, hdr *pb.Header, txs [][]byte, res *exec.BlockResult) {
@@ -374,6 +375,12 @@ func (iv *invariants) check(t *testing.T, ex *exectest.Store, before *exectest.S
 		if err != nil || r.GetVersion() != n {
 			t.Fatalf("record %s: version %d, %d versions stored (%v)", id, r.GetVersion(), n, err)
 		}
+	}
+	// 7. Money is conserved: no funding here, so budgets, accounts and
+	// escrows hold the opening budgets (money_property_test.go checks
+	// more, with funding).
+	if b, a, esc := ledgerTotal(t, ex); b+a+esc != int64(iv.depts)*exectest.DeptBudget {
+		t.Fatalf("height %d: budgets %d + accounts %d + escrows %d, want %d", hdr.GetHeight(), b, a, esc, int64(iv.depts)*exectest.DeptBudget)
 	}
 	// 3. A contract in a final state never moves.
 	for _, k := range ex.Keys() {
@@ -526,7 +533,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := newGen(seed, f, a.Store)
-			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}, commits: map[string]string{}}
+			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}, commits: map[string]string{}, depts: len(f.Depts)}
 			var ok, refused int
 			for range blocks {
 				step := int64(1000 + g.rng.IntN(5000))

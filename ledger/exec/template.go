@@ -20,9 +20,14 @@ type TemplateProblem struct {
 // unique, every state a transition leaves can be entered, final states can
 // be reached and are never left, no transition returns to draft, deadlines
 // and milestones sit in non-final states that exist, and the roles they
-// name are the template's. It does not check id syntax, list lengths or
-// expressions (the executor's validateTemplate adds those). It returns
-// every problem found, in template order.
+// name are the template's; and its money (ARCHITECTURE.md §5, "Budgets and
+// payments"): amount_field, buyer_role and supplier_role all set or none,
+// naming one of its fields and two different roles of it, amount_field
+// assigned by no transition, milestone payment_bps summing to at most
+// 10000, and payment_bps and penalties only on a template with money. It
+// does not check id syntax, list lengths or expressions (the executor's
+// validateTemplate adds those, penalties compiled as int). It returns every
+// problem found, in template order.
 func TemplateProblems(t *pb.ContractTemplate) []TemplateProblem {
 	var ps []TemplateProblem
 	add := func(field, format string, args ...any) {
@@ -143,6 +148,49 @@ func TemplateProblems(t *pb.ContractTemplate) []TemplateProblem {
 		case !slices.Contains(tr.GetFrom(), d.GetState()):
 			add(df+".transition", "transition %q does not leave state %q", d.GetTransition(), d.GetState())
 		}
+	}
+	money := t.GetAmountField() != "" || t.GetBuyerRole() != "" || t.GetSupplierRole() != ""
+	if money {
+		for _, p := range []struct{ field, v string }{
+			{"amount_field", t.GetAmountField()}, {"buyer_role", t.GetBuyerRole()}, {"supplier_role", t.GetSupplierRole()},
+		} {
+			if p.v == "" {
+				add(p.field, "empty: amount_field, buyer_role and supplier_role are set together (all three or none)")
+			}
+		}
+		if a := t.GetAmountField(); a != "" && !fields[a] {
+			add("amount_field", "unknown field %q", a)
+		}
+		if r := t.GetBuyerRole(); r != "" && !roles[r] {
+			add("buyer_role", "unknown role %q", r)
+		}
+		if r := t.GetSupplierRole(); r != "" && !roles[r] {
+			add("supplier_role", "unknown role %q", r)
+		} else if r != "" && r == t.GetBuyerRole() {
+			add("supplier_role", "same role as buyer_role %q: the buyer's budget does not pay the buyer", r)
+		}
+		for j, tr := range t.GetTransitions() {
+			for k, a := range tr.GetSet() {
+				if a.GetField() != "" && a.GetField() == t.GetAmountField() {
+					add(fmt.Sprintf("transitions[%d].set[%d].field", j, k), "%q is the amount_field: the amount is fixed when the escrow is funded", a.GetField())
+				}
+			}
+		}
+	}
+	for j, d := range t.GetDeadlines() {
+		if d.GetPenalty() != "" && !money {
+			add(fmt.Sprintf("deadlines[%d].penalty", j), "set on a template without money (amount_field)")
+		}
+	}
+	var bps uint64
+	for j, m := range t.GetMilestones() {
+		bps += uint64(m.GetPaymentBps())
+		if m.GetPaymentBps() > 0 && !money {
+			add(fmt.Sprintf("milestones[%d].payment_bps", j), "set on a template without money (amount_field)")
+		}
+	}
+	if bps > maxBps {
+		add("milestones", "payment_bps sum to %d, above %d (the whole amount)", bps, maxBps)
 	}
 	ms := map[string]bool{}
 	for j, m := range t.GetMilestones() {
