@@ -51,6 +51,7 @@ type fakeChain struct {
 	status   *pb.StatusResponse
 	identity *pb.QueryIdentityResponse
 	record   *pb.QueryRecordResponse
+	contract *pb.QueryContractResponse
 	state    func(key []byte, prove bool) (*pb.QueryStateResponse, error)
 	events   []*pb.StreamEventsResponse
 	// nextResult, when set, is the result of the next waited-for tx.
@@ -170,6 +171,25 @@ func (f *fakeChain) registerGenesis(t *testing.T, path string) {
 	for _, rt := range doc.GetRecordTypes() {
 		f.kv[string(exec.RecordTypeKey(rt.GetId()))] = rt
 	}
+	for _, d := range doc.GetValidators() {
+		f.kv[string(exec.DepartmentKey(d.GetId()))] = d
+	}
+	for _, id := range doc.GetIdentities() {
+		f.kv[string(exec.IdentityKey(id.GetId()))] = id
+	}
+	for _, tm := range doc.GetContractTemplates() {
+		f.kv[string(exec.TemplateKey(tm.GetId()))] = tm
+	}
+	for _, b := range doc.GetBudgets() {
+		f.kv[string(exec.BudgetKey(b.GetDepartmentId()))] = b
+	}
+}
+
+// put sets a value of the fake's committed state.
+func (f *fakeChain) put(key []byte, m proto.Message) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kv[string(key)] = m
 }
 
 func (f *fakeChain) submit(node int, raw []byte, payloads []*pb.Payload) ([]byte, error) {
@@ -336,6 +356,13 @@ func (n *fakeNode) QueryIdentity(context.Context, *connect.Request[pb.QueryIdent
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("identity not found"))
 	}
 	return connect.NewResponse(n.chain.identity), nil
+}
+
+func (n *fakeNode) QueryContract(context.Context, *connect.Request[pb.QueryContractRequest]) (*connect.Response[pb.QueryContractResponse], error) {
+	if n.chain.contract == nil {
+		return nil, connect.NewError(connect.CodeUnimplemented, fmt.Errorf("govnode.v1.NodeService.QueryContract is not implemented"))
+	}
+	return connect.NewResponse(n.chain.contract), nil
 }
 
 func (n *fakeNode) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {

@@ -22,7 +22,7 @@ func newQueryCmd(c *cli) *cobra.Command {
 		Short: "Read transactions, blocks and state from a node, with proofs",
 		Long: `Query reads from --node. Hashes are printed in hex; --output json prints one
 JSON object. With --prove (identity, record, access-log, contract, proposal,
-evidence, state) the answer carries a proof, which is verified before anything
+evidence, state, budget, account) the answer carries a proof, which is verified before anything
 is printed: the value against the state root (tree proof), the root against a
 block header, and the header against its commit certificate, signed by a
 quorum of the genesis validator set (--genesis, --testnet DIR, or the home's
@@ -35,7 +35,7 @@ released only to an authenticated, entitled caller (query record --content).`,
 	cmd.AddCommand(
 		newQueryTxCmd(c), newQueryBlockCmd(c), newQueryIdentityCmd(c), newQueryRecordCmd(c),
 		newQueryAccessLogCmd(c), newQueryContractCmd(c), newQueryProposalCmd(c), newQueryEvidenceCmd(c),
-		newQueryStateCmd(c),
+		newQueryStateCmd(c), newQueryBudgetCmd(c), newQueryAccountCmd(c),
 	)
 	return cmd
 }
@@ -243,7 +243,7 @@ func newQueryIdentityCmd(c *cli) *cobra.Command {
 
 func newQueryContractCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
-	cmd := c.queryCommand("contract ID", "Show a contract: parties, state, milestones, history", cobra.ExactArgs(1), cf,
+	cmd := c.queryCommand("contract ID", "Show a contract: parties, state, next deadlines, escrow and payments, milestones, history", cobra.ExactArgs(1), cf,
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
@@ -252,8 +252,26 @@ func newQueryContractCmd(c *cli) *cobra.Command {
 				return rpcError("query contract "+args[0], n, err)
 			}
 			m := res.Msg
-			v := viewV{}.with("height", m.GetHeight()).with("contract", msgView(m.GetContract()))
-			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.ContractKey(args[0]), m.GetContract())
+			ct := m.GetContract()
+			// The template gives the current state's deadlines (read, not
+			// proven: they only explain the proven contract).
+			var tmpl *pb.ContractTemplate
+			if id := ct.GetTemplateId(); id != "" {
+				t := &pb.ContractTemplate{}
+				found, err := n.stateMsg(ctx, "contract template "+id, exec.TemplateKey(id), t)
+				if err != nil {
+					return err
+				}
+				if found {
+					tmpl = t
+				} else {
+					warn(cmd, "contract template %s is not on chain: its deadlines are not shown", termText(id))
+				}
+			}
+			v := viewV{}.with("height", m.GetHeight()).with("contract", msgView(ct)).
+				with("state", ct.GetState()).with("deadlines", contractDeadlinesView(ct, tmpl))
+			v = contractMoneyView(v, ct)
+			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.ContractKey(args[0]), ct)
 		})
 	addProveFlags(cmd, pf)
 	return cmd
