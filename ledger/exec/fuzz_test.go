@@ -2,11 +2,15 @@ package exec_test
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
+	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/exec/exectest"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // FuzzDecodeTx: arbitrary bytes never panic, and either decode to a body
@@ -62,5 +66,94 @@ func FuzzCheckTx(f *testing.F) {
 		if len(r.TxHash) != 32 {
 			t.Fatalf("tx hash %x", r.TxHash)
 		}
+	})
+}
+
+// FuzzTemplateInstall: a governance proposal installing a template whose
+// expressions (a guard, an assignment, a deadline's at and penalty) come
+// from the network never panics nor gives a node error; it is admitted or
+// refused with a reason, and the verdict is the same on two executors
+// (two nodes) and on the same one again (its compiled-expression cache
+// warm). Known templates are admitted; expressions that may cost too much
+// are refused with their estimate.
+func FuzzTemplateInstall(f *testing.F) {
+	fx := exectest.NewFixture(2)
+	var nodes [2]*exectest.Chain
+	for i := range nodes {
+		c, err := fx.NewChain(exec.DefaultConfig(exectest.ChainID))
+		if err != nil {
+			f.Fatal(err)
+		}
+		nodes[i] = c
+	}
+	admin := fx.S("d0.admin")
+	install := func(t testing.TB, tmpl *pb.ContractTemplate) (pb.ResultCode, string) {
+		t.Helper()
+		tmpl.Id = "fuzz.v1"
+		body := propose("p-fuzz", 100, func(p *pb.SubmitProposal) {
+			p.Change = &pb.SubmitProposal_InstallContractTemplate{InstallContractTemplate: tmpl}
+		})
+		body.Nonce = admin.Nonce + 1 // checked, never applied: the same nonce every time
+		tx := admin.Tx(body)
+		var code pb.ResultCode
+		var reason string
+		for i, c := range []*exectest.Chain{nodes[0], nodes[1], nodes[0]} {
+			r, err := c.Exec.CheckTx(c.Store, tx)
+			if err != nil {
+				t.Fatalf("node error on a template proposal: %v", err)
+			}
+			if !r.OK() && r.Reason == "" {
+				t.Fatalf("refusal %v without reason", r.Code)
+			}
+			if i == 0 {
+				code, reason = r.Code, r.Reason
+			} else if r.Code != code || r.Reason != reason {
+				t.Fatalf("verdicts differ: %v %q, then %v %q", code, reason, r.Code, r.Reason)
+			}
+		}
+		return code, reason
+	}
+	withExprs := func(guard, set, at, penalty string) *pb.ContractTemplate {
+		t := exec.TenderTemplate()
+		t.Transitions[1].Guard = guard
+		t.Transitions[2].Set[0].Expr = set
+		t.Deadlines[0].At = at
+		t.Deadlines[0].Penalty = penalty
+		return t
+	}
+	tender := exec.TenderTemplate()
+	base := []string{tender.Transitions[1].Guard, tender.Transitions[2].Set[0].Expr, tender.Deadlines[0].At, "fields.amount / 10"}
+	for name, tmpl := range map[string]*pb.ContractTemplate{
+		"tender":       exec.TenderTemplate(),
+		"sample":       genesis.SampleProcurementTemplate(),
+		"with penalty": withExprs(base[0], base[1], base[2], base[3]),
+		"long sum":     withExprs("fields.amount"+strings.Repeat(" + fields.amount", 40)+" > 0", base[1], base[2], ""),
+	} {
+		if code, reason := install(f, tmpl); code != pb.ResultCode_RESULT_CODE_OK {
+			f.Fatalf("%s template refused: %v %s", name, code, reason)
+		}
+	}
+	costly := strings.Repeat("fields == args && ", 39) + "fields == args"
+	for name, tmpl := range map[string]*pb.ContractTemplate{
+		"guard":      withExprs(costly, base[1], base[2], ""),
+		"assignment": withExprs(base[0], costly, base[2], ""),
+		"at":         withExprs(base[0], base[1], "("+costly+") ? 1 : 0", ""),
+	} {
+		code, reason := install(f, tmpl)
+		if code != pb.ResultCode_RESULT_CODE_INVALID_ARGUMENT || !strings.Contains(reason, "estimated cost up to 1081440 exceeds the limit 1000000") {
+			f.Fatalf("costly %s: %v %q, want it refused with its estimate", name, code, reason)
+		}
+	}
+	f.Add(base[0], base[1], base[2], base[3])
+	f.Add(costly, "now", "now", "")
+	f.Add("fields.a.matches('(.{1000}){3}x')", "[1].map(x, x)", "fields.a + fields.b", "-1")
+	f.Add("(((fields.a + fields.a) + (fields.a + fields.a)) + ((fields.a + fields.a) + (fields.a + fields.a))) != ''", "{'a': fields}.a == args", "9223372036854775807 + now", "fields.amount * fields.amount")
+	f.Fuzz(func(t *testing.T, guard, set, at, penalty string) {
+		for _, s := range []string{guard, set, at, penalty} {
+			if !utf8.ValidString(s) {
+				return // a proto string cannot carry it: DecodeTx refuses such a tx
+			}
+		}
+		install(t, withExprs(guard, set, at, penalty))
 	})
 }
