@@ -11,10 +11,12 @@ const (
 	// HardMaxTxBytes caps what DecodeTx will even try to decode. The chain's
 	// Params.max_tx_bytes (normally far lower) is checked after it.
 	HardMaxTxBytes = 4 << 20
-	// DefaultCELCostLimit bounds one CEL evaluation (guard, deadline or
-	// field assignment). CEL's cost is computed from the evaluation itself,
-	// so it is deterministic across nodes.
-	DefaultCELCostLimit = 10_000
+	// DefaultCELCostLimit bounds one CEL evaluation (guard, deadline,
+	// penalty, field assignment, tender score): CELCostLimit (cel.go).
+	// CEL's cost is computed from the evaluation itself, so it is
+	// deterministic across nodes; every node of a chain must use the same
+	// limit.
+	DefaultCELCostLimit = CELCostLimit
 	// DefaultMaxExprBytes bounds the source of one CEL expression.
 	DefaultMaxExprBytes = 2048
 )

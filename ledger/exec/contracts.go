@@ -7,8 +7,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"cel.dev/cel-go/cel"
-
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -174,29 +172,8 @@ func (c *celEngine) validateTemplate(t *pb.ContractTemplate) error {
 	if ps := TemplateProblems(t); len(ps) > 0 {
 		return invalid("template %s: %s: %s", t.GetId(), ps[0].Field, ps[0].Reason)
 	}
-	for _, tr := range t.GetTransitions() {
-		if tr.GetGuard() != "" {
-			if _, err := c.compile(tr.GetGuard(), cel.BoolType); err != nil {
-				return invalid("transition %s guard: %v", tr.GetName(), err)
-			}
-		}
-		for _, s := range tr.GetSet() {
-			if _, err := c.compile(s.GetExpr(), nil); err != nil {
-				return invalid("transition %s, field %s: %v", tr.GetName(), s.GetField(), err)
-			}
-		}
-	}
-	for _, d := range t.GetDeadlines() {
-		if _, err := c.compile(d.GetAt(), cel.IntType); err != nil {
-			return invalid("deadline in %s: %v", d.GetState(), err)
-		}
-		if d.GetPenalty() != "" {
-			if _, err := c.compile(d.GetPenalty(), cel.IntType); err != nil {
-				return invalid("deadline in %s, penalty: %v", d.GetState(), err)
-			}
-		}
-	}
-	return nil
+	// Every expression under the cost budget (cel.go).
+	return c.compileTemplateExprs(t)
 }
 
 func findTransition(t *pb.ContractTemplate, name string) *pb.Transition {
