@@ -20,6 +20,13 @@ import pb "github.com/govnode/govnode/proto/govnode/v1"
 // erasures, amendments and accesses of its record fail); a grant's
 // revocation or expiry, or a transfer, is left to the block, which judges
 // every access again; a RecordAccesses only appends access entries.
+// The tender pre-check (precheckTender) reads tenders: a SubmitBid or a
+// RevealBid is harmless (no other bidder's check reads its bid; a reveal
+// admitted while its bidder had earlier txs pending, unchecked against
+// the bid, is judged by the block; deadlines and the winner are checked
+// only once the last block's time has closed bids or reveals), a
+// PublishTender or an AwardTender affects admission (a tender created or
+// decided).
 func AffectsAdmission(body *pb.TxBody) bool {
 	switch body.GetAction().(type) {
 	case *pb.TxBody_RegisterSubject, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential,
@@ -27,7 +34,7 @@ func AffectsAdmission(body *pb.TxBody) bool {
 		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant,
 		*pb.TxBody_RecordAccesses,
 		*pb.TxBody_CreateContract, *pb.TxBody_SignContract, *pb.TxBody_SubmitMilestone, *pb.TxBody_AcceptMilestone,
-		*pb.TxBody_FireTransition:
+		*pb.TxBody_FireTransition, *pb.TxBody_SubmitBid, *pb.TxBody_RevealBid:
 		return false
 	}
 	return true

@@ -207,7 +207,7 @@ func (e *Executor) applyTx(b *blockCtx, idx uint32, pre *preTx) (*pb.TxResult, e
 
 // dispatch validates the action's arguments and applies it.
 func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
-	if err := e.validateAction(body); err != nil {
+	if err := e.validateBody(body); err != nil {
 		return err
 	}
 	switch a := body.GetAction().(type) {
@@ -255,6 +255,14 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 		return tc.acceptMilestone(a.AcceptMilestone)
 	case *pb.TxBody_FireTransition:
 		return tc.fireTransition(a.FireTransition)
+	case *pb.TxBody_PublishTender:
+		return tc.publishTender(a.PublishTender)
+	case *pb.TxBody_SubmitBid:
+		return tc.submitBid(a.SubmitBid)
+	case *pb.TxBody_RevealBid:
+		return tc.revealBid(a.RevealBid)
+	case *pb.TxBody_AwardTender:
+		return tc.awardTender(a.AwardTender)
 	case *pb.TxBody_SubmitProposal:
 		return tc.submitProposal(a.SubmitProposal)
 	case *pb.TxBody_VoteProposal:
@@ -273,7 +281,8 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 // its type (precheckContent), of a validator-set proposal against the
 // quorum-safety rules (precheckGov), and of a RecordAccesses or an
 // EraseRecordContent against the records, identities and grants they
-// name (precheckPersonal). It cannot see the mempool's other pending
+// name (precheckPersonal), and of a tender action against its tender
+// (precheckTender). It cannot see the mempool's other pending
 // transactions, so other checks that depend on objects (a record, a
 // contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
@@ -296,7 +305,7 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	env, err := e.checkEnvelope(st, params, tx, false, nil)
 	res := &CheckResult{TxHash: env.hash, Signer: env.body.GetSigner(), Nonce: env.body.GetNonce(), NextNonce: env.next}
 	if err == nil {
-		err = e.validateAction(env.body)
+		err = e.validateBody(env.body)
 	}
 	if err == nil {
 		err = precheckRole(st, env.signer, env.body)
@@ -309,6 +318,9 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	}
 	if err == nil {
 		err = precheckPersonal(st, r, env.signer, env.body)
+	}
+	if err == nil {
+		err = precheckTender(st, r, env)
 	}
 	if err != nil {
 		te, ok := asTxError(err)
@@ -339,6 +351,8 @@ func precheckRole(st *overlay, signer *pb.Identity, body *pb.TxBody) error {
 		roles = []pb.Role{pb.Role_ROLE_ISSUER, pb.Role_ROLE_ADMIN}
 	case *pb.TxBody_AccessRecord:
 		roles = []pb.Role{pb.Role_ROLE_AUDITOR, pb.Role_ROLE_ISSUER}
+	case *pb.TxBody_PublishTender, *pb.TxBody_AwardTender:
+		roles = []pb.Role{pb.Role_ROLE_ISSUER, pb.Role_ROLE_ADMIN}
 	default:
 		return nil
 	}

@@ -34,6 +34,7 @@ import (
 //	grantby/<grantor>/<department>/<grant>      0x01 (index: grants of a subject to a department)
 //	tmpl/<template>                             ContractTemplate
 //	ctr/<contract>                              Contract
+//	tender/<tender>                             Tender (its bids inside)
 //	budget/<department>                         Budget (absent until first funded)
 //	account/<identity>                          Account (absent until first paid)
 //	dl/<unix_s>/<contract>/<generation>/<i>     Deadline{state, at: decimal unix seconds, transition}
@@ -64,6 +65,7 @@ const (
 	prefixGrantBy    = "grantby/"
 	prefixTemplate   = "tmpl/"
 	prefixContract   = "ctr/"
+	prefixTender     = "tender/"
 	prefixBudget     = "budget/"
 	prefixAccount    = "account/"
 	prefixDeadline   = "dl/"
@@ -101,6 +103,7 @@ func kGrantBy(grantor, dept, id string) string {
 }
 func kTemplate(id string) string { return prefixTemplate + id }
 func kContract(id string) string { return prefixContract + id }
+func kTender(id string) string   { return prefixTender + id }
 func kBudget(dept string) string { return prefixBudget + dept }
 func kAccount(id string) string  { return prefixAccount + id }
 func kDeadline(at uint64, contract string, gen uint64, i int) string {
@@ -185,6 +188,10 @@ func TemplateKey(id string) []byte { return []byte(kTemplate(id)) }
 
 // ContractKey is the key of a contract.
 func ContractKey(id string) []byte { return []byte(kContract(id)) }
+
+// TenderKey is the key of a tender: its bids (their terms once revealed)
+// and its award.
+func TenderKey(id string) []byte { return []byte(kTender(id)) }
 
 // BudgetKey is the key of a department's budget.
 func BudgetKey(departmentID string) []byte { return []byte(kBudget(departmentID)) }

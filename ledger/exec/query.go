@@ -185,6 +185,12 @@ func Contract(r Reader, id string) (*pb.Contract, error) {
 	return queryMsg(r, kContract(id), &pb.Contract{})
 }
 
+// Tender returns a tender, its bids (their terms once revealed) and its
+// award.
+func Tender(r Reader, id string) (*pb.Tender, error) {
+	return queryMsg(r, kTender(id), &pb.Tender{})
+}
+
 // Budget returns a department's budget (BudgetKey); ErrNotFound for a
 // department never funded, whose balance is 0.
 func Budget(r Reader, departmentID string) (*pb.Budget, error) {

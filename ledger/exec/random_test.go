@@ -533,6 +533,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 				t.Fatal(err)
 			}
 			g := newGen(seed, f, a.Store)
+			tg, ti := newTenderGen(seed, g), newTenderInvariants()
 			iv := &invariants{versions: map[string][]byte{}, finals: map[string]*pb.Contract{}, erased: map[string]uint64{}, commits: map[string]string{}, depts: len(f.Depts)}
 			var ok, refused int
 			for range blocks {
@@ -546,6 +547,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 				for i := range txs {
 					txs[i] = g.tx(t0 / 1000)
 				}
+				txs = append(txs, tg.txs(t0/1000)...)
 				before := cloneStore(a.Store)
 				hdr := a.Header(t0)
 				ra, err := a.ApplyAt(t0, txs...)
@@ -558,6 +560,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 				}
 				sameResult(t, ra, rb)
 				iv.check(t, a.Store, before, hdr, txs, ra)
+				ti.check(t, a.Store, before, hdr, txs, ra)
 				for _, r := range ra.Results {
 					if r.GetCode() == codeOK {
 						ok++
@@ -574,6 +577,7 @@ func TestRandomizedDeterminismAndInvariants(t *testing.T) {
 			}
 			t.Logf("%d blocks: %d ok, %d refused, %d keys, %d final contracts, %d granted accesses, %d txs by revoked signers, %d erasures, %d released, %d commitments, %d refused as another record's",
 				blocks, ok, refused, a.Store.Len(), len(iv.finals), iv.granted, iv.revokedTried, len(iv.erased), iv.released, len(iv.commits), iv.stolen)
+			ti.done(t)
 			if len(iv.finals) == 0 || iv.granted == 0 || iv.revokedTried == 0 || len(iv.erased) == 0 || iv.released == 0 || iv.stolen == 0 {
 				t.Fatal("the mix did not exercise every invariant")
 			}
