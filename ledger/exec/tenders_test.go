@@ -808,3 +808,39 @@ func (ti *tenderInvariants) done(t *testing.T) {
 		}
 	}
 }
+
+// TestTenderAdmission: a reveal is checked against the committed bid at
+// admission only when nothing earlier of its bidder is pending (a pending
+// bid may replace the commitment); bids and reveals do not make the
+// mempool recheck, publications and awards do.
+func TestTenderAdmission(t *testing.T) {
+	e := newTenderEnv(t)
+	e.ok("d0.issuer", publishTender("t1", 100_000_00, exec.ScoringLowestPrice))
+	old := bidTerms{"co0", 90_000_00, nil}
+	e.ok("co0", old.bid("t1"))
+	e.blockAt(bidDL * 1000)
+	other := old
+	other.price = 80_000_00
+	// Next nonce: judged against the committed bid.
+	if r := e.checkCopy(e.c.Store, "co0", other.reveal("t1")); r.Code != codeInvalid || !strings.Contains(r.Reason, "reveal does not match its commitment") {
+		t.Fatalf("CheckTx %v %s", r.Code, r.Reason)
+	}
+	// A later nonce: an earlier tx of co0 is pending, left to the block.
+	s := e.s("co0")
+	b := other.reveal("t1")
+	b.Nonce = s.Nonce + 2
+	res, err := e.c.Exec.CheckTx(e.c.Store, s.Tx(b))
+	if err != nil || !res.OK() {
+		t.Fatalf("CheckTx %v %v", res, err)
+	}
+	for body, want := range map[*pb.TxBody]bool{
+		publishTender("t2", 1, exec.ScoringLowestPrice): true,
+		old.bid("t1"):                  false,
+		old.reveal("t1"):               false,
+		awardTender("t1", "co0", "c1"): true,
+	} {
+		if got := exec.AffectsAdmission(body); got != want {
+			t.Errorf("AffectsAdmission(%T) = %v", body.GetAction(), got)
+		}
+	}
+}
