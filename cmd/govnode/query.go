@@ -22,7 +22,7 @@ func newQueryCmd(c *cli) *cobra.Command {
 		Short: "Read transactions, blocks and state from a node, with proofs",
 		Long: `Query reads from --node. Hashes are printed in hex; --output json prints one
 JSON object. With --prove (identity, record, access-log, contract, proposal,
-evidence, state, budget, account) the answer carries a proof, which is verified before anything
+evidence, state, budget, account, tender) the answer carries a proof, which is verified before anything
 is printed: the value against the state root (tree proof), the root against a
 block header, and the header against its commit certificate, signed by a
 quorum of the genesis validator set (--genesis, --testnet DIR, or the home's
@@ -35,7 +35,7 @@ released only to an authenticated, entitled caller (query record --content).`,
 	cmd.AddCommand(
 		newQueryTxCmd(c), newQueryBlockCmd(c), newQueryIdentityCmd(c), newQueryRecordCmd(c),
 		newQueryAccessLogCmd(c), newQueryContractCmd(c), newQueryProposalCmd(c), newQueryEvidenceCmd(c),
-		newQueryStateCmd(c), newQueryBudgetCmd(c), newQueryAccountCmd(c),
+		newQueryStateCmd(c), newQueryBudgetCmd(c), newQueryAccountCmd(c), newQueryTenderCmd(c),
 	)
 	return cmd
 }

@@ -30,7 +30,7 @@ transactions of the signer are still pending). It prints the tx hash, and with
 --wait the height and result once committed. A refused submission, a --wait
 that times out and a committed transaction whose action failed exit with 1.`,
 	}
-	cmd.AddCommand(newTxIdentityCmd(c), newTxRecordCmd(c), newTxContractCmd(c), newTxGovCmd(c))
+	cmd.AddCommand(newTxIdentityCmd(c), newTxRecordCmd(c), newTxContractCmd(c), newTxTenderCmd(c), newTxGovCmd(c))
 	return cmd
 }
 
@@ -44,6 +44,12 @@ type txSpec struct {
 	build      func(args []string) (func(*pb.TxBody), error)
 	// prepare, if set, completes the body once the node is known.
 	prepare txPrepare
+	// signed, if set, checks or completes the action once the signer
+	// (--signer) is known, before any call to the node.
+	signed func(signer string) error
+	// after, if set, runs once the tx was sent or failed to be (err),
+	// and returns the command's error.
+	after func(cmd *cobra.Command, err error) error
 }
 
 func (c *cli) txCommand(s txSpec) *cobra.Command {
@@ -62,7 +68,19 @@ func (c *cli) txCommand(s txSpec) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.sendTx(cmd, sf, cf, set, s.prepare)
+			if s.signed != nil {
+				if sf.signer == "" {
+					return errors.New("--signer is required: the identity id the key signs for")
+				}
+				if err := s.signed(sf.signer); err != nil {
+					return err
+				}
+			}
+			err = c.sendTx(cmd, sf, cf, set, s.prepare)
+			if s.after != nil {
+				return s.after(cmd, err)
+			}
+			return err
 		},
 	}
 	if s.flags != nil {
