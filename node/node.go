@@ -258,7 +258,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	head, _ := n.store.Height()
 	n.commits = api.NewHeightNotifier(head)
 	n.app.OnCommit(func(c *blockexec.CommittedInfo) { n.commits.Set(c.Height) })
-	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{n.app}, n.known); err != nil {
+	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{ledger: n.app, state: blockexec.StateReader(n.store), now: n.app.Now}, n.known); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))

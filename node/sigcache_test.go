@@ -140,7 +140,7 @@ func (c *sigTestChain) startNode(t *testing.T, known *exec.Known) *sigNode {
 		t.Fatal(err)
 	}
 	mp, err := mempool.New(mempool.Config{MaxTxs: 1000, MaxBytes: 16 << 20, MaxTxBytes: 64 << 10, MaxNonceGap: 64,
-		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, txChecker{app}, cfg.Known)
+		MaxSignerTxs: 64, MaxSignerBytes: 1 << 20, MaxQueuedPercent: 25, QueuedTTL: time.Minute}, txChecker{ledger: app}, cfg.Known)
 	if err != nil {
 		t.Fatal(err)
 	}
