@@ -392,6 +392,30 @@ func checkAwarder(tn *pb.Tender, signer *pb.Identity) error {
 	return nil
 }
 
+// voidInactiveBidders voids, in tn (the caller stores it with the award),
+// the counting bids of bidders no longer active (suspended or revoked
+// since they revealed): the award goes to the best bid of an active
+// company, so one bidder's suspension cannot leave a tender impossible to
+// award. It depends only on committed state, so every node agrees.
+func voidInactiveBidders(st *overlay, tn *pb.Tender) error {
+	for _, b := range tn.GetBids() {
+		if !b.GetRevealed() || b.GetVoidReason() != "" {
+			continue
+		}
+		idn := &pb.Identity{}
+		ok, err := st.getMsg(kIdentity(b.GetBidderId()), idn)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			b.VoidReason = "bidder no longer registered at award"
+		} else if idn.GetStatus() != pb.IdentityStatus_IDENTITY_STATUS_ACTIVE {
+			b.VoidReason = "bidder " + statusName(idn.GetStatus()) + " at award"
+		}
+	}
+	return nil
+}
+
 // checkWinner refuses an award to anyone but TenderWinner.
 func checkWinner(tn *pb.Tender, bidder string) (*pb.Bid, error) {
 	w, ok := TenderWinner(tn)
@@ -417,6 +441,9 @@ func (tc *txCtx) awardTender(a *pb.AwardTender) error {
 	}
 	if now := tc.nowSec(); now < tn.GetRevealDeadline() {
 		return conflict("tender %s: reveals are open until %d (block time %d); award from then", tn.GetId(), tn.GetRevealDeadline(), now)
+	}
+	if err := voidInactiveBidders(tc.st, tn); err != nil {
+		return err
 	}
 	w, err := checkWinner(tn, a.GetBidderId())
 	if err != nil {
@@ -546,6 +573,9 @@ func precheckTender(st *overlay, r Reader, env *envelope) error {
 			return err
 		}
 		if timeKnown && lastSec >= tn.GetRevealDeadline() {
+			if err := voidInactiveBidders(st, tn); err != nil {
+				return err
+			}
 			_, err := checkWinner(tn, a.AwardTender.GetBidderId())
 			return err
 		}

@@ -483,15 +483,18 @@ func TestAwardTenderRefused(t *testing.T) {
 	big2 := bidTerms{"co1", budget0 - 20, nil}
 	over := bidTerms{"co2", 101, nil}
 	later := bidTerms{"co3", 5, nil}
+	runnerUp := bidTerms{"co1", 7, nil}
 	e.ok("co0", big1.bid("t1"))
 	e.ok("co1", big2.bid("t2"))
 	e.ok("co2", over.bid("t3"))
 	e.ok("co3", later.bid("t4"))
+	e.ok("co1", runnerUp.bid("t4"))
 	e.blockAt(bidDL * 1000)
 	e.ok("co0", big1.reveal("t1"))
 	e.ok("co1", big2.reveal("t2"))
 	e.ok("co2", over.reveal("t3"))
 	e.ok("co3", later.reveal("t4"))
+	e.ok("co1", runnerUp.reveal("t4"))
 	e.blockAt(revealDL * 1000)
 	e.ok("d0.issuer", awardTender("t1", "co0", "c1"))
 	if got := budgetOf(t, e, "d0"); got != 10 {
@@ -506,10 +509,21 @@ func TestAwardTenderRefused(t *testing.T) {
 	}
 	e.refuseWith("d0.issuer", codeConflict, "tender t3 has no valid bid", awardTender("t3", "co2", "c3"))
 	e.refuseWith("d0.issuer", codeExists, "contract c1 already exists", awardTender("t4", "co3", "c1"))
+	// The winner suspended since it revealed: its bid no longer counts,
+	// and the award goes to the best bid of an active company, so the
+	// tender can still be awarded.
 	e.ok("d0.registrar", setStatus("co3", suspended, "inquiry"))
-	e.refuseWith("d0.issuer", codeConflict, "the winner co3 is suspended", awardTender("t4", "co3", "c4"))
-	e.ok("d0.registrar", setStatus("co3", active, "cleared"))
-	e.ok("d0.issuer", awardTender("t4", "co3", "c4"))
+	e.refuseWith("d0.issuer", codeConflict, "the winner is co1", awardTender("t4", "co3", "c4"))
+	e.ok("d0.issuer", awardTender("t4", "co1", "c4"))
+	tn := tenderOf(t, e, "t4")
+	for _, b := range tn.GetBids() {
+		if b.GetBidderId() == "co3" && !strings.Contains(b.GetVoidReason(), "suspended") {
+			t.Fatalf("the suspended winner's bid: %v", b)
+		}
+	}
+	if tn.GetAwardedBidderId() != "co1" {
+		t.Fatalf("awarded %s", tn.GetAwardedBidderId())
+	}
 }
 
 // TestBidFieldsBytes: the encoding a commitment covers is deterministic
