@@ -637,6 +637,11 @@ func TestMoneyTemplateValidation(t *testing.T) {
 		"penalty syntax":      {func(t *pb.ContractTemplate) { t.Deadlines[0].Penalty = "fields.amount /" }, "penalty"},
 		"penalty unknown var": {func(t *pb.ContractTemplate) { t.Deadlines[0].Penalty = "budget / 10" }, "penalty"},
 		"bad amount id":       {func(t *pb.ContractTemplate) { t.AmountField = "Amount" }, "amount field"},
+		// A money contract may leave draft only by its parties'
+		// signatures (which fund the escrow) or to a final state.
+		"draft to active unfunded": {func(t *pb.ContractTemplate) {
+			t.Transitions = append(t.Transitions, &pb.Transition{Name: "start", From: []string{"draft"}, To: "active", Roles: []string{"buyer"}})
+		}, "transitions[4].to"},
 	}
 	e := newEnv(t, 3)
 	for name, b := range bad {

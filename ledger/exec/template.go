@@ -175,6 +175,12 @@ func TemplateProblems(t *pb.ContractTemplate) []TemplateProblem {
 					add(fmt.Sprintf("transitions[%d].set[%d].field", j, k), "%q is the amount_field: the amount is fixed when the escrow is funded", a.GetField())
 				}
 			}
+			// The escrow is funded when the last party signs (or at a
+			// tender's award): a transition out of draft to anything
+			// but a final state would make a money contract run unfunded.
+			if slices.Contains(tr.GetFrom(), t.GetDraftState()) && !slices.Contains(t.GetFinalStates(), tr.GetTo()) {
+				add(fmt.Sprintf("transitions[%d].to", j), "%q leaves draft state %q for a state that is not final: a money contract becomes active only by its parties' signatures, which fund its escrow", tr.GetName(), t.GetDraftState())
+			}
 		}
 	}
 	for j, d := range t.GetDeadlines() {
