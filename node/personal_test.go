@@ -179,6 +179,59 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 		t.Fatalf("%d concurrent reads: %d entries in %d txs", readers, len(accessLog(t, n, subject.ID))-2, len(txs))
 	}
 
+	// The log reads in pages: every entry once, in order, the last page
+	// without a token; a token that is not one is refused.
+	all := accessLog(t, n, subject.ID)
+	var paged []*pb.AccessEntry
+	token, pages := "", 0
+	for {
+		page, err := n.Client.QueryAccessLog(ctxOf(t), req(&pb.QueryAccessLogRequest{SubjectId: subject.ID, Limit: 3, PageToken: token}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, page.Msg.GetEntries()...)
+		pages++
+		if token = page.Msg.GetNextPageToken(); token == "" {
+			break
+		}
+		if pages > 10 {
+			t.Fatal("pages do not end")
+		}
+	}
+	if len(paged) != len(all) || pages != (len(all)+2)/3 {
+		t.Fatalf("%d entries in %d pages, want %d", len(paged), pages, len(all))
+	}
+	for i := range all {
+		if all[i].GetRecordId() != paged[i].GetRecordId() || all[i].GetSeq() != paged[i].GetSeq() {
+			t.Fatalf("entry %d: %v, want %v", i, paged[i], all[i])
+		}
+	}
+	for _, bad := range []string{"bc-1", "bc-1/x", "bc-1/0", "a b/1"} {
+		_, err := n.Client.QueryAccessLog(ctxOf(t), req(&pb.QueryAccessLogRequest{SubjectId: subject.ID, PageToken: bad}))
+		nodetest.WantCode(t, err, connect.CodeInvalidArgument)
+	}
+	_, err = n.Client.QueryAccessLog(ctxOf(t), req(&pb.QueryAccessLogRequest{RecordId: "bc-1", PageToken: "other/1"}))
+	nodetest.WantCode(t, err, connect.CodeInvalidArgument)
+	// A record's log pages the same way, in sequence order.
+	var seqs []uint64
+	for token = ""; ; {
+		page, err := n.Client.QueryAccessLog(ctxOf(t), req(&pb.QueryAccessLogRequest{RecordId: "bc-1", Limit: 4, PageToken: token}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Msg.GetEntries() {
+			seqs = append(seqs, e.GetSeq())
+		}
+		if token = page.Msg.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	for i, sq := range seqs {
+		if sq != uint64(i+1) || len(seqs) != len(all) {
+			t.Fatalf("record log pages gave sequences %v", seqs)
+		}
+	}
+
 	// The payload is on this node's disk before the erasure.
 	if hits := grepDir(t, c.Home, "MARKER-7f3a"); len(hits) == 0 {
 		t.Fatal("the marker is nowhere in the home before the erasure: the check below proves nothing")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -61,7 +62,12 @@ type fakeChain struct {
 	// (exec.RecordKey), which tests may add to.
 	kv map[string]proto.Message
 	// accessLog answers QueryAccessLog; the last requests are kept.
-	accessLog      *pb.QueryAccessLogResponse
+	accessLog *pb.QueryAccessLogResponse
+	// accessLogPage > 0 answers accessLog's entries in pages of that
+	// many, the page token being the next entry's index; accessLogCalls
+	// counts the requests.
+	accessLogPage  int
+	accessLogCalls int
 	lastRecordReq  *pb.QueryRecordRequest
 	lastAccessReq  *pb.QueryAccessLogRequest
 	lastEventsReqs []*pb.StreamEventsRequest
@@ -384,8 +390,22 @@ func (n *fakeNode) QueryAccessLog(_ context.Context, req *connect.Request[pb.Que
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lastAccessReq = req.Msg
+	f.accessLogCalls++
 	if f.accessLog == nil {
 		return connect.NewResponse(&pb.QueryAccessLogResponse{}), nil
+	}
+	if f.accessLogPage > 0 {
+		from := 0
+		if tok := req.Msg.GetPageToken(); tok != "" {
+			from, _ = strconv.Atoi(tok)
+		}
+		all := f.accessLog.GetEntries()
+		to := min(from+f.accessLogPage, len(all))
+		page := &pb.QueryAccessLogResponse{Entries: all[from:to], Height: f.accessLog.GetHeight()}
+		if to < len(all) {
+			page.NextPageToken = strconv.Itoa(to)
+		}
+		return connect.NewResponse(page), nil
 	}
 	return connect.NewResponse(f.accessLog), nil
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -569,5 +570,36 @@ func TestEventsFiltersAndContents(t *testing.T) {
 	}
 	if r := run(t, nil, "events", "--from", "1", "--to", "2", "--testnet", dir, "--content", "--purpose", "p"); r.err == nil || !strings.Contains(r.err.Error(), "anonymous") {
 		t.Errorf("anonymous --content: %v", r.err)
+	}
+}
+
+// `query access-log` reads every page of a long log (the node answers at
+// most 1000 entries a page); --limit N asks for one page of N.
+func TestQueryAccessLogPages(t *testing.T) {
+	var entries []*pb.AccessEntry
+	for i := 1; i <= 5; i++ {
+		entries = append(entries, &pb.AccessEntry{RecordId: "bc-1", Seq: uint64(i), AccessorId: "dept0-official", Purpose: "audit", Height: 3})
+	}
+	f := newFakeChain("pages")
+	f.status = &pb.StatusResponse{ChainId: "pages", Height: 4}
+	f.accessLog = &pb.QueryAccessLogResponse{Entries: entries, Height: 4}
+	f.accessLogPage = 2
+	addr := f.serve(t, 0)
+	r := mustRun(t, nil, "query", "access-log", "--subject", "account0", "--node", addr, "--output", "json")
+	var out struct {
+		Entries []struct {
+			Seq json.Number `json:"seq"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.out)
+	}
+	if len(out.Entries) != 5 || f.accessLogCalls != 3 {
+		t.Fatalf("%d entries in %d calls, want 5 in 3", len(out.Entries), f.accessLogCalls)
+	}
+	f.accessLogCalls = 0
+	r = mustRun(t, nil, "query", "access-log", "--subject", "account0", "--node", addr, "--limit", "2", "--output", "json")
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil || len(out.Entries) != 2 || f.accessLogCalls != 1 {
+		t.Fatalf("--limit 2: %d entries in %d calls (%v)", len(out.Entries), f.accessLogCalls, err)
 	}
 }

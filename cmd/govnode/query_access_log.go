@@ -18,6 +18,9 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
+// maxAccessLogEntries bounds what `query access-log --limit 0` gathers.
+const maxAccessLogEntries = 1_000_000
+
 func newQueryAccessLogCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
 	var record, subject string
@@ -26,13 +29,29 @@ func newQueryAccessLogCmd(c *cli) *cobra.Command {
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryAccessLog(ctx, connect.NewRequest(&pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit, Prove: pf.prove}))
-			if err != nil {
-				return rpcError("query access log", n, err)
+			// --limit 0 reads every page (the node answers at most 1000
+			// entries a page, with a token for the next).
+			m := &pb.QueryAccessLogResponse{}
+			for token := ""; ; {
+				res, err := n.client.QueryAccessLog(ctx, connect.NewRequest(&pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit, Prove: pf.prove, PageToken: token}))
+				if err != nil {
+					return rpcError("query access log", n, err)
+				}
+				if m.Height == 0 {
+					m.Height = res.Msg.GetHeight()
+				}
+				m.Entries = append(m.Entries, res.Msg.GetEntries()...)
+				m.Proofs = append(m.Proofs, res.Msg.GetProofs()...)
+				if token = res.Msg.GetNextPageToken(); token == "" || limit != 0 {
+					break
+				}
+				if len(m.Entries) >= maxAccessLogEntries {
+					return fmt.Errorf("query access log: more than %d entries: read them in pages with --limit", maxAccessLogEntries)
+				}
 			}
-			m := res.Msg
 			var proofs []*proofResult
 			if pf.prove {
+				var err error
 				if proofs, err = c.verifyAccessEntries(cmd, n, cf, pf, m); err != nil {
 					return err
 				}

@@ -135,6 +135,66 @@ func AccessLog(r Reader, recordID string, limit uint32) ([]*pb.AccessEntry, erro
 	return out, nil
 }
 
+// AccessLogPage is one page of an access log: the entries after the
+// entry (afterRecord, afterSeq) of the previous page ("" and 0: from the
+// first), at most limit (> 0), in key order, and whether more follow. A
+// record's log (recordID) is in sequence order; a subject's (subjectID,
+// recordID empty) by record id, then sequence.
+func AccessLogPage(r Reader, recordID, subjectID, afterRecord string, afterSeq uint64, limit uint32) ([]*pb.AccessEntry, bool, error) {
+	if limit == 0 {
+		return nil, false, errors.New("exec: AccessLogPage needs a limit")
+	}
+	var prefix, start string
+	if recordID != "" {
+		prefix = prefixAccess + recordID + "/"
+		start = prefix
+		if afterRecord != "" {
+			start = kAccess(recordID, afterSeq) + "\x00"
+		}
+	} else {
+		prefix = prefixAccessSubj + subjectID + "/"
+		start = prefix
+		if afterRecord != "" {
+			start = kAccessSubj(subjectID, afterRecord, afterSeq) + "\x00"
+		}
+	}
+	var out []*pb.AccessEntry
+	more := false
+	err := newOverlay(readerKV{r}).iterate(start, prefixEnd(prefix), func(k string, v []byte) error {
+		if len(out) >= int(limit) {
+			more = true
+			return errLimit
+		}
+		if recordID != "" {
+			e := &pb.AccessEntry{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				return fmt.Errorf("decode %q: %w", k, err)
+			}
+			out = append(out, e)
+			return nil
+		}
+		// accsubj/<subject>/<record>/<seq>
+		parts := strings.Split(k[len(prefixAccessSubj):], "/")
+		if len(parts) != 3 {
+			return fmt.Errorf("access index %q: malformed", k)
+		}
+		seq, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return fmt.Errorf("access index %q: %w", k, err)
+		}
+		e, err := queryMsg(r, kAccess(parts[1], seq), &pb.AccessEntry{})
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errLimit) {
+		return nil, false, err
+	}
+	return out, more, nil
+}
+
 // AccessLogBySubject returns the accesses to every record whose subject is
 // subjectID, ordered by record id then sequence, at most limit (0: all).
 func AccessLogBySubject(r Reader, subjectID string, limit uint32) ([]*pb.AccessEntry, error) {

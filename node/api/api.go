@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -330,28 +332,34 @@ func (s *Server) QueryAccessLog(ctx context.Context, req *connect.Request[pb.Que
 	}
 	r := s.d.State
 	height, _ := s.d.Ledger.Height()
-	var entries []*pb.AccessEntry
-	var err error
+	rec, subj := req.Msg.GetRecordId(), req.Msg.GetSubjectId()
 	switch {
-	case req.Msg.GetRecordId() != "" && req.Msg.GetSubjectId() != "":
+	case rec != "" && subj != "":
 		return nil, invalidArg("give record_id or subject_id, not both")
-	case req.Msg.GetRecordId() != "":
-		if err := checkID("record_id", req.Msg.GetRecordId()); err != nil {
+	case rec != "":
+		if err := checkID("record_id", rec); err != nil {
 			return nil, err
 		}
-		entries, err = exec.AccessLog(r, req.Msg.GetRecordId(), limit)
-	case req.Msg.GetSubjectId() != "":
-		if err := checkID("subject_id", req.Msg.GetSubjectId()); err != nil {
+	case subj != "":
+		if err := checkID("subject_id", subj); err != nil {
 			return nil, err
 		}
-		entries, err = exec.AccessLogBySubject(r, req.Msg.GetSubjectId(), limit)
 	default:
 		return nil, invalidArg("record_id or subject_id is required")
 	}
+	afterRec, afterSeq, err := parsePageToken(req.Msg.GetPageToken(), rec)
 	if err != nil {
-		return nil, queryErr("access log of", req.Msg.GetRecordId()+req.Msg.GetSubjectId(), err)
+		return nil, err
+	}
+	entries, more, err := exec.AccessLogPage(r, rec, subj, afterRec, afterSeq, limit)
+	if err != nil {
+		return nil, queryErr("access log of", rec+subj, err)
 	}
 	resp := &pb.QueryAccessLogResponse{Entries: entries, Height: height}
+	if more && len(entries) > 0 {
+		last := entries[len(entries)-1]
+		resp.NextPageToken = last.GetRecordId() + "/" + strconv.FormatUint(last.GetSeq(), 10)
+	}
 	if req.Msg.GetProve() {
 		// Each entry's proof is against the header of one state height
 		// (stateProof proves at the latest committed header); a citizen
@@ -426,6 +434,21 @@ func (s *Server) QueryState(ctx context.Context, req *connect.Request[pb.QuerySt
 		}
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// parsePageToken reads an access-log page token, "<record id>/<seq>" (the
+// last entry of the page before); for a record's log the record must be
+// that record.
+func parsePageToken(tok, record string) (string, uint64, error) {
+	if tok == "" {
+		return "", 0, nil
+	}
+	rec, seqText, ok := strings.Cut(tok, "/")
+	seq, err := strconv.ParseUint(seqText, 10, 64)
+	if !ok || err != nil || seq == 0 || checkID("page_token record", rec) != nil || (record != "" && rec != record) {
+		return "", 0, invalidArg("page_token %q is not a next_page_token of this access log", tok)
+	}
+	return rec, seq, nil
 }
 
 // blockEvents returns every event of block h in event order: the block's

@@ -1275,7 +1275,9 @@ type QueryAccessLogRequest struct {
 	Limit     uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// prove adds a proof of each entry (its state key) against one
 	// committed header.
-	Prove         bool `protobuf:"varint,4,opt,name=prove,proto3" json:"prove,omitempty"`
+	Prove bool `protobuf:"varint,4,opt,name=prove,proto3" json:"prove,omitempty"`
+	// page_token is a previous answer's next_page_token: the page after it.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1338,12 +1340,22 @@ func (x *QueryAccessLogRequest) GetProve() bool {
 	return false
 }
 
+func (x *QueryAccessLogRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type QueryAccessLogResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Entries []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	Height  uint64                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
 	// proofs, with prove, one per entry in the same order.
-	Proofs        []*StateProof `protobuf:"bytes,3,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	Proofs []*StateProof `protobuf:"bytes,3,rep,name=proofs,proto3" json:"proofs,omitempty"`
+	// next_page_token is set when more entries follow this page (at most
+	// limit, or 1000, entries a page): ask again with it as page_token.
+	NextPageToken string `protobuf:"bytes,4,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1397,6 +1409,13 @@ func (x *QueryAccessLogResponse) GetProofs() []*StateProof {
 		return x.Proofs
 	}
 	return nil
+}
+
+func (x *QueryAccessLogResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type QueryContractRequest struct {
@@ -2036,17 +2055,20 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\apayload\x18\x03 \x01(\v2\x13.govnode.v1.PayloadR\apayload\"@\n" +
 	"\rAccessReceipt\x12\x17\n" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x16\n" +
-	"\x06height\x18\x02 \x01(\x04R\x06height\"\x7f\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\"\x9e\x01\n" +
 	"\x15QueryAccessLogRequest\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x02 \x01(\tR\tsubjectId\x12\x14\n" +
 	"\x05limit\x18\x03 \x01(\rR\x05limit\x12\x14\n" +
-	"\x05prove\x18\x04 \x01(\bR\x05prove\"\x93\x01\n" +
+	"\x05prove\x18\x04 \x01(\bR\x05prove\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xbb\x01\n" +
 	"\x16QueryAccessLogResponse\x121\n" +
 	"\aentries\x18\x01 \x03(\v2\x17.govnode.v1.AccessEntryR\aentries\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12.\n" +
-	"\x06proofs\x18\x03 \x03(\v2\x16.govnode.v1.StateProofR\x06proofs\"M\n" +
+	"\x06proofs\x18\x03 \x03(\v2\x16.govnode.v1.StateProofR\x06proofs\x12&\n" +
+	"\x0fnext_page_token\x18\x04 \x01(\tR\rnextPageToken\"M\n" +
 	"\x14QueryContractRequest\x12\x1f\n" +
 	"\vcontract_id\x18\x01 \x01(\tR\n" +
 	"contractId\x12\x14\n" +
