@@ -471,7 +471,10 @@ func (n *Node) WaitHeight(t testing.TB, h uint64) *pb.StatusResponse {
 // mempool is empty and the head block's header attests a state after which
 // only empty blocks followed, so the leader has nothing left to finalise
 // and proposes no more blocks. Empty blocks change no state, so the head's
-// attested state root is then the latest state root.
+// attested state root is then the latest state root; the exception is an
+// empty block that fires a contract deadline (ARCHITECTURE.md §4
+// "Deadlines drive blocks"), which the leader finalises like txs, so a
+// test with deadlines due must wait for them to fire first.
 func (n *Node) WaitIdle(t testing.TB) *pb.StatusResponse {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
