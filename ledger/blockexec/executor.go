@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -467,6 +468,47 @@ func LoadBlock(r BlockReader, h uint64) (*pb.Block, error) {
 		return nil, fmt.Errorf("decode block %d: %w", h, err)
 	}
 	return b, nil
+}
+
+// EventReader reads a committed block's stored events and tx results
+// (*store.Store).
+type EventReader interface {
+	// BlockEvents returns the encoded events of block h that belong to
+	// no tx (a StreamEventsResponse), nil if there are none.
+	BlockEvents(h uint64) ([]byte, error)
+	// Results returns the txs' results of block h, in block order.
+	Results(h uint64) ([]store.TxResult, error)
+}
+
+// BlockEvents returns every event of committed block h in event order:
+// the block's own events (deadlines, governance decisions) and its txs'.
+// The API's event stream and the payload manager read events this way.
+func BlockEvents(r EventReader, h uint64) ([]*pb.Event, error) {
+	var evs []*pb.Event
+	raw, err := r.BlockEvents(h)
+	if err != nil {
+		return nil, fmt.Errorf("events of block %d: %w", h, err)
+	}
+	if len(raw) > 0 {
+		be := &pb.StreamEventsResponse{}
+		if err := proto.Unmarshal(raw, be); err != nil {
+			return nil, fmt.Errorf("decode events of block %d: %w", h, err)
+		}
+		evs = append(evs, be.GetEvents()...)
+	}
+	results, err := r.Results(h)
+	if err != nil {
+		return nil, fmt.Errorf("results of block %d: %w", h, err)
+	}
+	for _, res := range results {
+		tr := &pb.TxResult{}
+		if err := proto.Unmarshal(res.Result, tr); err != nil {
+			return nil, fmt.Errorf("decode result in block %d: %w", h, err)
+		}
+		evs = append(evs, tr.GetEvents()...)
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].GetEventIndex() < evs[j].GetEventIndex() })
+	return evs, nil
 }
 
 // Commit executes and stores committed blocks in height order

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"connectrpc.com/connect"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	"github.com/govnode/govnode/node/mempool"
@@ -458,29 +457,9 @@ func (s *Server) blockEvents(h uint64) (*pb.StreamEventsResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", h, err)
 	}
-	out := &pb.StreamEventsResponse{Height: h, BlockHash: hash[:]}
-	raw, err := s.d.Ledger.BlockEvents(h)
+	evs, err := blockexec.BlockEvents(s.d.Ledger, h)
 	if err != nil {
-		return nil, fmt.Errorf("events of block %d: %w", h, err)
+		return nil, err
 	}
-	if len(raw) > 0 {
-		be := &pb.StreamEventsResponse{}
-		if err := proto.Unmarshal(raw, be); err != nil {
-			return nil, fmt.Errorf("decode events of block %d: %w", h, err)
-		}
-		out.Events = append(out.Events, be.Events...)
-	}
-	results, err := s.d.Ledger.Results(h)
-	if err != nil {
-		return nil, fmt.Errorf("results of block %d: %w", h, err)
-	}
-	for _, r := range results {
-		tr := &pb.TxResult{}
-		if err := proto.Unmarshal(r.Result, tr); err != nil {
-			return nil, fmt.Errorf("decode result in block %d: %w", h, err)
-		}
-		out.Events = append(out.Events, tr.GetEvents()...)
-	}
-	sort.SliceStable(out.Events, func(i, j int) bool { return out.Events[i].GetEventIndex() < out.Events[j].GetEventIndex() })
-	return out, nil
+	return &pb.StreamEventsResponse{Height: h, BlockHash: hash[:], Events: evs}, nil
 }

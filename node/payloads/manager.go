@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -79,14 +78,8 @@ var (
 )
 
 // Ledger is the committed chain the manager reads events from
-// (*store.Store), the reads node/api's event stream makes.
-type Ledger interface {
-	// BlockEvents returns the encoded events of block h that belong to no
-	// tx (a StreamEventsResponse), nil if there are none.
-	BlockEvents(h uint64) ([]byte, error)
-	// Results returns the txs' results of block h, in block order.
-	Results(h uint64) ([]store.TxResult, error)
-}
+// (*store.Store), as node/api's event stream does (blockexec.BlockEvents).
+type Ledger = blockexec.EventReader
 
 var _ Ledger = (*store.Store)(nil)
 
@@ -504,30 +497,10 @@ func (m *Manager) follow(ctx context.Context) {
 // recordEvents returns the record events of block h in event order (the
 // block's own events and its txs', as the API's event stream reads them).
 func (m *Manager) recordEvents(h uint64) ([]*pb.RecordEvent, error) {
-	var evs []*pb.Event
-	raw, err := m.d.Ledger.BlockEvents(h)
+	evs, err := blockexec.BlockEvents(m.d.Ledger, h)
 	if err != nil {
-		return nil, fmt.Errorf("events of block %d: %w", h, err)
+		return nil, err
 	}
-	if len(raw) > 0 {
-		be := &pb.StreamEventsResponse{}
-		if err := proto.Unmarshal(raw, be); err != nil {
-			return nil, fmt.Errorf("decode events of block %d: %w", h, err)
-		}
-		evs = append(evs, be.GetEvents()...)
-	}
-	results, err := m.d.Ledger.Results(h)
-	if err != nil {
-		return nil, fmt.Errorf("results of block %d: %w", h, err)
-	}
-	for _, r := range results {
-		tr := &pb.TxResult{}
-		if err := proto.Unmarshal(r.Result, tr); err != nil {
-			return nil, fmt.Errorf("decode result in block %d: %w", h, err)
-		}
-		evs = append(evs, tr.GetEvents()...)
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].GetEventIndex() < evs[j].GetEventIndex() })
 	var out []*pb.RecordEvent
 	for _, e := range evs {
 		if re := e.GetRecord(); re != nil {
