@@ -9,10 +9,6 @@ package node_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -233,7 +229,7 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 	}
 
 	// The payload is on this node's disk before the erasure.
-	if hits := grepDir(t, c.Home, "MARKER-7f3a"); len(hits) == 0 {
+	if hits := nodetest.GrepDir(t, c.Home, "MARKER-7f3a"); len(hits) == 0 {
 		t.Fatal("the marker is nowhere in the home before the erasure: the check below proves nothing")
 	}
 
@@ -258,44 +254,12 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 	// Gone from the disk (the payload store deletes and compacts), well
 	// within the 60 s the issue allows.
 	deadline := time.Now().Add(60 * time.Second)
-	for hits := grepDir(t, c.Home, "MARKER-7f3a"); len(hits) > 0; hits = grepDir(t, c.Home, "MARKER-7f3a") {
+	for hits := nodetest.GrepDir(t, c.Home, "MARKER-7f3a"); len(hits) > 0; hits = nodetest.GrepDir(t, c.Home, "MARKER-7f3a") {
 		if time.Now().After(deadline) {
 			t.Fatalf("60 s after the erasure the marker is still in %v", hits)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// grepDir lists the files under dir that contain marker (grep -rl).
-func grepDir(t *testing.T, dir, marker string) []string {
-	t.Helper()
-	var hits []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // a LevelDB file removed under the walk
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(marker)) {
-			hits = append(hits, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits
 }
 
 func TestProtectedPayloadRefusals(t *testing.T) {
@@ -354,7 +318,7 @@ func TestProtectedPayloadRefusals(t *testing.T) {
 		})
 	}
 	// A refused tx's payload was never stored: nothing of it on disk.
-	if hits := grepDir(t, c.Home, "PLANTED-forged"); len(hits) > 0 {
+	if hits := nodetest.GrepDir(t, c.Home, "PLANTED-forged"); len(hits) > 0 {
 		t.Fatalf("the payload of a refused tx is on disk: %v", hits)
 	}
 }
@@ -446,7 +410,7 @@ func TestFailedTxPayloadDiscarded(t *testing.T) {
 		t.Fatalf("stale amendment: %v", res.GetResult())
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for hits := grepDir(t, c.Home, "PLANTED-stale"); len(hits) > 0; hits = grepDir(t, c.Home, "PLANTED-stale") {
+	for hits := nodetest.GrepDir(t, c.Home, "PLANTED-stale"); len(hits) > 0; hits = nodetest.GrepDir(t, c.Home, "PLANTED-stale") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the failed tx's payload is still in %v", hits)
 		}

@@ -13,9 +13,7 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node/nodetest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -85,44 +84,12 @@ func (c *cluster) commit(i int, tx []byte, payloads ...*pb.Payload) *pb.SubmitTx
 	return r.Msg
 }
 
-// grepDir lists the files under dir holding marker, as `grep -rl` would.
-func grepDir(t testing.TB, dir, marker string) []string {
-	t.Helper()
-	var hits []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // a LevelDB file removed under the walk
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(marker)) {
-			hits = append(hits, path)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits
-}
-
 // waitGrep waits until node i's home holds marker (want) or not.
 func (c *cluster) waitGrep(i int, marker string, want bool, timeout time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		hits := grepDir(c.t, c.home(i), marker)
+		hits := nodetest.GrepDir(c.t, c.home(i), marker)
 		if (len(hits) > 0) == want {
 			return
 		}
@@ -296,7 +263,7 @@ func TestPersonalDataLive(t *testing.T) {
 	if head <= created.GetHeight() {
 		t.Fatalf("node2 synced to %d, below the record's height %d", head, created.GetHeight())
 	}
-	if hits := grepDir(t, c.home(2), marker); len(hits) > 0 {
+	if hits := nodetest.GrepDir(t, c.home(2), marker); len(hits) > 0 {
 		t.Fatalf("a node synced after the erasure holds the payload: %v", hits)
 	}
 	for _, line := range strings.Split(c.nodeLog(2)[logBefore:], "\n") {
