@@ -221,8 +221,6 @@ func tenderStatusName(s pb.TenderStatus) string {
 		return "open"
 	case pb.TenderStatus_TENDER_STATUS_AWARDED:
 		return "awarded"
-	case pb.TenderStatus_TENDER_STATUS_FAILED:
-		return "failed"
 	default:
 		return "in no valid status"
 	}

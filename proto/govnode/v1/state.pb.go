@@ -298,8 +298,6 @@ const (
 	// reveal_deadline.
 	TenderStatus_TENDER_STATUS_OPEN    TenderStatus = 1
 	TenderStatus_TENDER_STATUS_AWARDED TenderStatus = 2
-	// FAILED: the reveal deadline passed with no valid bid.
-	TenderStatus_TENDER_STATUS_FAILED TenderStatus = 3
 )
 
 // Enum value maps for TenderStatus.
@@ -308,13 +306,11 @@ var (
 		0: "TENDER_STATUS_UNSPECIFIED",
 		1: "TENDER_STATUS_OPEN",
 		2: "TENDER_STATUS_AWARDED",
-		3: "TENDER_STATUS_FAILED",
 	}
 	TenderStatus_value = map[string]int32{
 		"TENDER_STATUS_UNSPECIFIED": 0,
 		"TENDER_STATUS_OPEN":        1,
 		"TENDER_STATUS_AWARDED":     2,
-		"TENDER_STATUS_FAILED":      3,
 	}
 )
 
@@ -4259,7 +4255,7 @@ func (x *GrantEvent) GetAction() string {
 type TenderEvent struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	TenderId string                 `protobuf:"bytes,1,opt,name=tender_id,json=tenderId,proto3" json:"tender_id,omitempty"`
-	// action: published, bid, revealed, awarded, failed.
+	// action: published, bid, revealed, awarded.
 	Action        string `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
 	BidderId      string `protobuf:"bytes,3,opt,name=bidder_id,json=bidderId,proto3" json:"bidder_id,omitempty"`
 	ContractId    string `protobuf:"bytes,4,opt,name=contract_id,json=contractId,proto3" json:"contract_id,omitempty"`
@@ -5063,12 +5059,11 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"\fRecordStatus\x12\x1d\n" +
 	"\x19RECORD_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORD_STATUS_ACTIVE\x10\x01\x12\x19\n" +
-	"\x15RECORD_STATUS_REVOKED\x10\x02*z\n" +
+	"\x15RECORD_STATUS_REVOKED\x10\x02*f\n" +
 	"\fTenderStatus\x12\x1d\n" +
 	"\x19TENDER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12TENDER_STATUS_OPEN\x10\x01\x12\x19\n" +
-	"\x15TENDER_STATUS_AWARDED\x10\x02\x12\x18\n" +
-	"\x14TENDER_STATUS_FAILED\x10\x03*\xc0\x01\n" +
+	"\x15TENDER_STATUS_AWARDED\x10\x02\"\x04\b\x03\x10\x03*\xc0\x01\n" +
 	"\x0eProposalStatus\x12\x1f\n" +
 	"\x1bPROPOSAL_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16PROPOSAL_STATUS_VOTING\x10\x01\x12\x1a\n" +
