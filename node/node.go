@@ -465,6 +465,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	registerPayloadMetrics(n.metrics.Registry, n.payloads)
 
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{

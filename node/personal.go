@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/api"
+	"github.com/govnode/govnode/node/payloads"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -107,4 +110,33 @@ func (s payloadSource) Payloads(commitments [][]byte) []*pb.Payload {
 		return nil
 	}
 	return s.n.payloads.Payloads(commitments)
+}
+
+// registerPayloadMetrics exports the payload manager's counters
+// (payloads.Stats), read at scrape time: an operator sees payloads that
+// no member peer has (wanted, fetch failures) and that erasures ran.
+func registerPayloadMetrics(reg *prometheus.Registry, m *payloads.Manager) {
+	gauge := func(name, help string, f func(payloads.Stats) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(m.Stats()) }))
+	}
+	counter := func(name, help string, f func(payloads.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f(m.Stats())) }))
+	}
+	gauge("govnode_payloads_wanted", "Protected payloads of committed versions this node lacks and is fetching from member peers.",
+		func(s payloads.Stats) float64 { return float64(s.Wanted) })
+	gauge("govnode_payloads_pending", "Payloads accepted with a tx that no committed version binds yet.",
+		func(s payloads.Stats) float64 { return float64(s.Pending) })
+	for _, c := range []struct {
+		name, help string
+		f          func(payloads.Stats) uint64
+	}{
+		{"govnode_payloads_accepted_total", "Payloads stored from SubmitTx.", func(s payloads.Stats) uint64 { return s.Accepted }},
+		{"govnode_payloads_fetched_total", "Payloads fetched from member peers after their commit.", func(s payloads.Stats) uint64 { return s.Fetched }},
+		{"govnode_payloads_fetched_on_demand_total", "Payloads fetched from member peers at read time.", func(s payloads.Stats) uint64 { return s.FetchedOnDemand }},
+		{"govnode_payloads_fetch_failures_total", "Wanted payloads a fetch round did not get.", func(s payloads.Stats) uint64 { return s.FetchFailures }},
+		{"govnode_payloads_erased_total", "Payloads deleted (and compacted away) because their record was erased.", func(s payloads.Stats) uint64 { return s.Erased }},
+		{"govnode_payloads_expired_total", "Accepted payloads deleted because no committed version bound them in time.", func(s payloads.Stats) uint64 { return s.Expired }},
+	} {
+		counter(c.name, c.help, c.f)
+	}
 }

@@ -251,6 +251,9 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 		t.Fatalf("record after erasure: %v", after.Msg)
 	}
 	nodetest.VerifyStateProof(t, cfg, exec.RecordKey("bc-1"), after.Msg.GetProof())
+	if v := metric(t, n, "govnode_payloads_accepted_total"); v != 1 {
+		t.Fatalf("govnode_payloads_accepted_total %v, want 1", v)
+	}
 	// Gone from the disk (the payload store deletes and compacts), well
 	// within the 60 s the issue allows.
 	deadline := time.Now().Add(60 * time.Second)
@@ -259,6 +262,13 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 			t.Fatalf("60 s after the erasure the marker is still in %v", hits)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The counter follows the deletion.
+	for v := metric(t, n, "govnode_payloads_erased_total"); v != 1; v = metric(t, n, "govnode_payloads_erased_total") {
+		if time.Now().After(deadline) {
+			t.Fatalf("govnode_payloads_erased_total %v, want 1", v)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
