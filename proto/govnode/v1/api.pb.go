@@ -164,6 +164,203 @@ func (x *SubmitTxResponse) GetResult() *TxResult {
 	return nil
 }
 
+type SubmitTxsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// txs are serialized SignedTx, admitted in this order (a signer's txs in
+	// nonce order). The server bounds their number and total size.
+	Txs           [][]byte `protobuf:"bytes,1,rep,name=txs,proto3" json:"txs,omitempty"`
+	WaitForCommit bool     `protobuf:"varint,2,opt,name=wait_for_commit,json=waitForCommit,proto3" json:"wait_for_commit,omitempty"`
+	// wait_timeout_ms bounds the wait (the server caps it).
+	WaitTimeoutMs uint64 `protobuf:"varint,3,opt,name=wait_timeout_ms,json=waitTimeoutMs,proto3" json:"wait_timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTxsRequest) Reset() {
+	*x = SubmitTxsRequest{}
+	mi := &file_govnode_v1_api_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTxsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTxsRequest) ProtoMessage() {}
+
+func (x *SubmitTxsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTxsRequest.ProtoReflect.Descriptor instead.
+func (*SubmitTxsRequest) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SubmitTxsRequest) GetTxs() [][]byte {
+	if x != nil {
+		return x.Txs
+	}
+	return nil
+}
+
+func (x *SubmitTxsRequest) GetWaitForCommit() bool {
+	if x != nil {
+		return x.WaitForCommit
+	}
+	return false
+}
+
+func (x *SubmitTxsRequest) GetWaitTimeoutMs() uint64 {
+	if x != nil {
+		return x.WaitTimeoutMs
+	}
+	return 0
+}
+
+type SubmitTxsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results has one entry per tx of the request, in its order.
+	Results       []*SubmitTxsResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTxsResponse) Reset() {
+	*x = SubmitTxsResponse{}
+	mi := &file_govnode_v1_api_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTxsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTxsResponse) ProtoMessage() {}
+
+func (x *SubmitTxsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTxsResponse.ProtoReflect.Descriptor instead.
+func (*SubmitTxsResponse) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubmitTxsResponse) GetResults() []*SubmitTxsResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type SubmitTxsResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tx_hash is empty when the bytes could not be hashed as a tx.
+	TxHash []byte `protobuf:"bytes,1,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
+	// code is empty when the tx was admitted; otherwise the Connect/gRPC code
+	// name of its refusal ("resource_exhausted", "invalid_argument",
+	// "already_exists", "failed_precondition", ...), with message saying why.
+	Code    string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// committed, height and result as in SubmitTxResponse (wait_for_commit).
+	Committed     bool      `protobuf:"varint,4,opt,name=committed,proto3" json:"committed,omitempty"`
+	Height        uint64    `protobuf:"varint,5,opt,name=height,proto3" json:"height,omitempty"`
+	Result        *TxResult `protobuf:"bytes,6,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitTxsResult) Reset() {
+	*x = SubmitTxsResult{}
+	mi := &file_govnode_v1_api_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitTxsResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitTxsResult) ProtoMessage() {}
+
+func (x *SubmitTxsResult) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitTxsResult.ProtoReflect.Descriptor instead.
+func (*SubmitTxsResult) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SubmitTxsResult) GetTxHash() []byte {
+	if x != nil {
+		return x.TxHash
+	}
+	return nil
+}
+
+func (x *SubmitTxsResult) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *SubmitTxsResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *SubmitTxsResult) GetCommitted() bool {
+	if x != nil {
+		return x.Committed
+	}
+	return false
+}
+
+func (x *SubmitTxsResult) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *SubmitTxsResult) GetResult() *TxResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 type GetTxRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TxHash        []byte                 `protobuf:"bytes,1,opt,name=tx_hash,json=txHash,proto3" json:"tx_hash,omitempty"`
@@ -173,7 +370,7 @@ type GetTxRequest struct {
 
 func (x *GetTxRequest) Reset() {
 	*x = GetTxRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[2]
+	mi := &file_govnode_v1_api_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -185,7 +382,7 @@ func (x *GetTxRequest) String() string {
 func (*GetTxRequest) ProtoMessage() {}
 
 func (x *GetTxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[2]
+	mi := &file_govnode_v1_api_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -198,7 +395,7 @@ func (x *GetTxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTxRequest.ProtoReflect.Descriptor instead.
 func (*GetTxRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{2}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTxRequest) GetTxHash() []byte {
@@ -222,7 +419,7 @@ type GetTxResponse struct {
 
 func (x *GetTxResponse) Reset() {
 	*x = GetTxResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[3]
+	mi := &file_govnode_v1_api_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +431,7 @@ func (x *GetTxResponse) String() string {
 func (*GetTxResponse) ProtoMessage() {}
 
 func (x *GetTxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[3]
+	mi := &file_govnode_v1_api_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +444,7 @@ func (x *GetTxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTxResponse.ProtoReflect.Descriptor instead.
 func (*GetTxResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{3}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTxResponse) GetTx() []byte {
@@ -296,7 +493,7 @@ type GetBlockRequest struct {
 
 func (x *GetBlockRequest) Reset() {
 	*x = GetBlockRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[4]
+	mi := &file_govnode_v1_api_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +505,7 @@ func (x *GetBlockRequest) String() string {
 func (*GetBlockRequest) ProtoMessage() {}
 
 func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[4]
+	mi := &file_govnode_v1_api_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +518,7 @@ func (x *GetBlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockRequest.ProtoReflect.Descriptor instead.
 func (*GetBlockRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{4}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetBlockRequest) GetHeight() uint64 {
@@ -355,7 +552,7 @@ type GetBlockResponse struct {
 
 func (x *GetBlockResponse) Reset() {
 	*x = GetBlockResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[5]
+	mi := &file_govnode_v1_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +564,7 @@ func (x *GetBlockResponse) String() string {
 func (*GetBlockResponse) ProtoMessage() {}
 
 func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[5]
+	mi := &file_govnode_v1_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +577,7 @@ func (x *GetBlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBlockResponse.ProtoReflect.Descriptor instead.
 func (*GetBlockResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetBlockResponse) GetBlock() *Block {
@@ -433,7 +630,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[6]
+	mi := &file_govnode_v1_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +642,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[6]
+	mi := &file_govnode_v1_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +655,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{6}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{9}
 }
 
 type PeerInfo struct {
@@ -475,7 +672,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_govnode_v1_api_proto_msgTypes[7]
+	mi := &file_govnode_v1_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +684,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[7]
+	mi := &file_govnode_v1_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +697,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{7}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PeerInfo) GetPeerId() string {
@@ -577,7 +774,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[8]
+	mi := &file_govnode_v1_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +786,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[8]
+	mi := &file_govnode_v1_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +799,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{8}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatusResponse) GetChainId() string {
@@ -756,7 +953,7 @@ type StateProof struct {
 
 func (x *StateProof) Reset() {
 	*x = StateProof{}
-	mi := &file_govnode_v1_api_proto_msgTypes[9]
+	mi := &file_govnode_v1_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +965,7 @@ func (x *StateProof) String() string {
 func (*StateProof) ProtoMessage() {}
 
 func (x *StateProof) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[9]
+	mi := &file_govnode_v1_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +978,7 @@ func (x *StateProof) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateProof.ProtoReflect.Descriptor instead.
 func (*StateProof) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{9}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StateProof) GetStateHeight() uint64 {
@@ -864,7 +1061,7 @@ type QueryIdentityRequest struct {
 
 func (x *QueryIdentityRequest) Reset() {
 	*x = QueryIdentityRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[10]
+	mi := &file_govnode_v1_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1073,7 @@ func (x *QueryIdentityRequest) String() string {
 func (*QueryIdentityRequest) ProtoMessage() {}
 
 func (x *QueryIdentityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[10]
+	mi := &file_govnode_v1_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1086,7 @@ func (x *QueryIdentityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryIdentityRequest.ProtoReflect.Descriptor instead.
 func (*QueryIdentityRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{10}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QueryIdentityRequest) GetIdentityId() string {
@@ -918,7 +1115,7 @@ type QueryIdentityResponse struct {
 
 func (x *QueryIdentityResponse) Reset() {
 	*x = QueryIdentityResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[11]
+	mi := &file_govnode_v1_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1127,7 @@ func (x *QueryIdentityResponse) String() string {
 func (*QueryIdentityResponse) ProtoMessage() {}
 
 func (x *QueryIdentityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[11]
+	mi := &file_govnode_v1_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1140,7 @@ func (x *QueryIdentityResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryIdentityResponse.ProtoReflect.Descriptor instead.
 func (*QueryIdentityResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{11}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *QueryIdentityResponse) GetIdentity() *Identity {
@@ -994,7 +1191,7 @@ type QueryRecordRequest struct {
 
 func (x *QueryRecordRequest) Reset() {
 	*x = QueryRecordRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[12]
+	mi := &file_govnode_v1_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1006,7 +1203,7 @@ func (x *QueryRecordRequest) String() string {
 func (*QueryRecordRequest) ProtoMessage() {}
 
 func (x *QueryRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[12]
+	mi := &file_govnode_v1_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1019,7 +1216,7 @@ func (x *QueryRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryRecordRequest.ProtoReflect.Descriptor instead.
 func (*QueryRecordRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{12}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *QueryRecordRequest) GetRecordId() string {
@@ -1082,7 +1279,7 @@ type QueryRecordResponse struct {
 
 func (x *QueryRecordResponse) Reset() {
 	*x = QueryRecordResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[13]
+	mi := &file_govnode_v1_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1291,7 @@ func (x *QueryRecordResponse) String() string {
 func (*QueryRecordResponse) ProtoMessage() {}
 
 func (x *QueryRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[13]
+	mi := &file_govnode_v1_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1304,7 @@ func (x *QueryRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryRecordResponse.ProtoReflect.Descriptor instead.
 func (*QueryRecordResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{13}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QueryRecordResponse) GetRecord() *Record {
@@ -1164,7 +1361,7 @@ type RecordContent struct {
 
 func (x *RecordContent) Reset() {
 	*x = RecordContent{}
-	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	mi := &file_govnode_v1_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1373,7 @@ func (x *RecordContent) String() string {
 func (*RecordContent) ProtoMessage() {}
 
 func (x *RecordContent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[14]
+	mi := &file_govnode_v1_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1386,7 @@ func (x *RecordContent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordContent.ProtoReflect.Descriptor instead.
 func (*RecordContent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{14}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RecordContent) GetRecordId() string {
@@ -1225,7 +1422,7 @@ type AccessReceipt struct {
 
 func (x *AccessReceipt) Reset() {
 	*x = AccessReceipt{}
-	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	mi := &file_govnode_v1_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1434,7 @@ func (x *AccessReceipt) String() string {
 func (*AccessReceipt) ProtoMessage() {}
 
 func (x *AccessReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[15]
+	mi := &file_govnode_v1_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1447,7 @@ func (x *AccessReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessReceipt.ProtoReflect.Descriptor instead.
 func (*AccessReceipt) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{15}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AccessReceipt) GetTxHash() []byte {
@@ -1284,7 +1481,7 @@ type QueryAccessLogRequest struct {
 
 func (x *QueryAccessLogRequest) Reset() {
 	*x = QueryAccessLogRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[16]
+	mi := &file_govnode_v1_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1493,7 @@ func (x *QueryAccessLogRequest) String() string {
 func (*QueryAccessLogRequest) ProtoMessage() {}
 
 func (x *QueryAccessLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[16]
+	mi := &file_govnode_v1_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1506,7 @@ func (x *QueryAccessLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryAccessLogRequest.ProtoReflect.Descriptor instead.
 func (*QueryAccessLogRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{16}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QueryAccessLogRequest) GetRecordId() string {
@@ -1362,7 +1559,7 @@ type QueryAccessLogResponse struct {
 
 func (x *QueryAccessLogResponse) Reset() {
 	*x = QueryAccessLogResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[17]
+	mi := &file_govnode_v1_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1571,7 @@ func (x *QueryAccessLogResponse) String() string {
 func (*QueryAccessLogResponse) ProtoMessage() {}
 
 func (x *QueryAccessLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[17]
+	mi := &file_govnode_v1_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1584,7 @@ func (x *QueryAccessLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryAccessLogResponse.ProtoReflect.Descriptor instead.
 func (*QueryAccessLogResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{17}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *QueryAccessLogResponse) GetEntries() []*AccessEntry {
@@ -1428,7 +1625,7 @@ type QueryContractRequest struct {
 
 func (x *QueryContractRequest) Reset() {
 	*x = QueryContractRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[18]
+	mi := &file_govnode_v1_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1637,7 @@ func (x *QueryContractRequest) String() string {
 func (*QueryContractRequest) ProtoMessage() {}
 
 func (x *QueryContractRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[18]
+	mi := &file_govnode_v1_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1650,7 @@ func (x *QueryContractRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryContractRequest.ProtoReflect.Descriptor instead.
 func (*QueryContractRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{18}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QueryContractRequest) GetContractId() string {
@@ -1481,7 +1678,7 @@ type QueryContractResponse struct {
 
 func (x *QueryContractResponse) Reset() {
 	*x = QueryContractResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[19]
+	mi := &file_govnode_v1_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1690,7 @@ func (x *QueryContractResponse) String() string {
 func (*QueryContractResponse) ProtoMessage() {}
 
 func (x *QueryContractResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[19]
+	mi := &file_govnode_v1_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1703,7 @@ func (x *QueryContractResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryContractResponse.ProtoReflect.Descriptor instead.
 func (*QueryContractResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{19}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *QueryContractResponse) GetContract() *Contract {
@@ -1540,7 +1737,7 @@ type QueryProposalRequest struct {
 
 func (x *QueryProposalRequest) Reset() {
 	*x = QueryProposalRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[20]
+	mi := &file_govnode_v1_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1749,7 @@ func (x *QueryProposalRequest) String() string {
 func (*QueryProposalRequest) ProtoMessage() {}
 
 func (x *QueryProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[20]
+	mi := &file_govnode_v1_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1762,7 @@ func (x *QueryProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryProposalRequest.ProtoReflect.Descriptor instead.
 func (*QueryProposalRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{20}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *QueryProposalRequest) GetProposalId() string {
@@ -1593,7 +1790,7 @@ type QueryProposalResponse struct {
 
 func (x *QueryProposalResponse) Reset() {
 	*x = QueryProposalResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[21]
+	mi := &file_govnode_v1_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1802,7 @@ func (x *QueryProposalResponse) String() string {
 func (*QueryProposalResponse) ProtoMessage() {}
 
 func (x *QueryProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[21]
+	mi := &file_govnode_v1_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1815,7 @@ func (x *QueryProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryProposalResponse.ProtoReflect.Descriptor instead.
 func (*QueryProposalResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{21}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *QueryProposalResponse) GetProposal() *GovProposal {
@@ -1652,7 +1849,7 @@ type QueryStateRequest struct {
 
 func (x *QueryStateRequest) Reset() {
 	*x = QueryStateRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[22]
+	mi := &file_govnode_v1_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1861,7 @@ func (x *QueryStateRequest) String() string {
 func (*QueryStateRequest) ProtoMessage() {}
 
 func (x *QueryStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[22]
+	mi := &file_govnode_v1_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1874,7 @@ func (x *QueryStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStateRequest.ProtoReflect.Descriptor instead.
 func (*QueryStateRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{22}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueryStateRequest) GetKey() []byte {
@@ -1706,7 +1903,7 @@ type QueryStateResponse struct {
 
 func (x *QueryStateResponse) Reset() {
 	*x = QueryStateResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[23]
+	mi := &file_govnode_v1_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1915,7 @@ func (x *QueryStateResponse) String() string {
 func (*QueryStateResponse) ProtoMessage() {}
 
 func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[23]
+	mi := &file_govnode_v1_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1928,7 @@ func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStateResponse.ProtoReflect.Descriptor instead.
 func (*QueryStateResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{23}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QueryStateResponse) GetValue() []byte {
@@ -1787,7 +1984,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[24]
+	mi := &file_govnode_v1_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1996,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[24]
+	mi := &file_govnode_v1_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +2009,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{24}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamEventsRequest) GetFromHeight() uint64 {
@@ -1879,7 +2076,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[25]
+	mi := &file_govnode_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +2088,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[25]
+	mi := &file_govnode_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2101,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{25}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StreamEventsResponse) GetHeight() uint64 {
@@ -1957,7 +2154,20 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x1c\n" +
 	"\tcommitted\x18\x02 \x01(\bR\tcommitted\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12,\n" +
-	"\x06result\x18\x04 \x01(\v2\x14.govnode.v1.TxResultR\x06result\"'\n" +
+	"\x06result\x18\x04 \x01(\v2\x14.govnode.v1.TxResultR\x06result\"t\n" +
+	"\x10SubmitTxsRequest\x12\x10\n" +
+	"\x03txs\x18\x01 \x03(\fR\x03txs\x12&\n" +
+	"\x0fwait_for_commit\x18\x02 \x01(\bR\rwaitForCommit\x12&\n" +
+	"\x0fwait_timeout_ms\x18\x03 \x01(\x04R\rwaitTimeoutMs\"J\n" +
+	"\x11SubmitTxsResponse\x125\n" +
+	"\aresults\x18\x01 \x03(\v2\x1b.govnode.v1.SubmitTxsResultR\aresults\"\xbc\x01\n" +
+	"\x0fSubmitTxsResult\x12\x17\n" +
+	"\atx_hash\x18\x01 \x01(\fR\x06txHash\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1c\n" +
+	"\tcommitted\x18\x04 \x01(\bR\tcommitted\x12\x16\n" +
+	"\x06height\x18\x05 \x01(\x04R\x06height\x12,\n" +
+	"\x06result\x18\x06 \x01(\v2\x14.govnode.v1.TxResultR\x06result\"'\n" +
 	"\fGetTxRequest\x12\x17\n" +
 	"\atx_hash\x18\x01 \x01(\fR\x06txHash\"\x95\x01\n" +
 	"\rGetTxResponse\x12\x0e\n" +
@@ -2110,9 +2320,10 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"block_hash\x18\x02 \x01(\fR\tblockHash\x12)\n" +
 	"\x06events\x18\x03 \x03(\v2\x11.govnode.v1.EventR\x06events\x125\n" +
 	"\bcontents\x18\x04 \x03(\v2\x19.govnode.v1.RecordContentR\bcontents\x121\n" +
-	"\x06access\x18\x05 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access2\xe7\x06\n" +
+	"\x06access\x18\x05 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access2\xb1\a\n" +
 	"\vNodeService\x12E\n" +
-	"\bSubmitTx\x12\x1b.govnode.v1.SubmitTxRequest\x1a\x1c.govnode.v1.SubmitTxResponse\x12<\n" +
+	"\bSubmitTx\x12\x1b.govnode.v1.SubmitTxRequest\x1a\x1c.govnode.v1.SubmitTxResponse\x12H\n" +
+	"\tSubmitTxs\x12\x1c.govnode.v1.SubmitTxsRequest\x1a\x1d.govnode.v1.SubmitTxsResponse\x12<\n" +
 	"\x05GetTx\x12\x18.govnode.v1.GetTxRequest\x1a\x19.govnode.v1.GetTxResponse\x12E\n" +
 	"\bGetBlock\x12\x1b.govnode.v1.GetBlockRequest\x1a\x1c.govnode.v1.GetBlockResponse\x12?\n" +
 	"\x06Status\x12\x19.govnode.v1.StatusRequest\x1a\x1a.govnode.v1.StatusResponse\x12T\n" +
@@ -2137,108 +2348,115 @@ func file_govnode_v1_api_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_api_proto_rawDescData
 }
 
-var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_govnode_v1_api_proto_goTypes = []any{
 	(*SubmitTxRequest)(nil),        // 0: govnode.v1.SubmitTxRequest
 	(*SubmitTxResponse)(nil),       // 1: govnode.v1.SubmitTxResponse
-	(*GetTxRequest)(nil),           // 2: govnode.v1.GetTxRequest
-	(*GetTxResponse)(nil),          // 3: govnode.v1.GetTxResponse
-	(*GetBlockRequest)(nil),        // 4: govnode.v1.GetBlockRequest
-	(*GetBlockResponse)(nil),       // 5: govnode.v1.GetBlockResponse
-	(*StatusRequest)(nil),          // 6: govnode.v1.StatusRequest
-	(*PeerInfo)(nil),               // 7: govnode.v1.PeerInfo
-	(*StatusResponse)(nil),         // 8: govnode.v1.StatusResponse
-	(*StateProof)(nil),             // 9: govnode.v1.StateProof
-	(*QueryIdentityRequest)(nil),   // 10: govnode.v1.QueryIdentityRequest
-	(*QueryIdentityResponse)(nil),  // 11: govnode.v1.QueryIdentityResponse
-	(*QueryRecordRequest)(nil),     // 12: govnode.v1.QueryRecordRequest
-	(*QueryRecordResponse)(nil),    // 13: govnode.v1.QueryRecordResponse
-	(*RecordContent)(nil),          // 14: govnode.v1.RecordContent
-	(*AccessReceipt)(nil),          // 15: govnode.v1.AccessReceipt
-	(*QueryAccessLogRequest)(nil),  // 16: govnode.v1.QueryAccessLogRequest
-	(*QueryAccessLogResponse)(nil), // 17: govnode.v1.QueryAccessLogResponse
-	(*QueryContractRequest)(nil),   // 18: govnode.v1.QueryContractRequest
-	(*QueryContractResponse)(nil),  // 19: govnode.v1.QueryContractResponse
-	(*QueryProposalRequest)(nil),   // 20: govnode.v1.QueryProposalRequest
-	(*QueryProposalResponse)(nil),  // 21: govnode.v1.QueryProposalResponse
-	(*QueryStateRequest)(nil),      // 22: govnode.v1.QueryStateRequest
-	(*QueryStateResponse)(nil),     // 23: govnode.v1.QueryStateResponse
-	(*StreamEventsRequest)(nil),    // 24: govnode.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),   // 25: govnode.v1.StreamEventsResponse
-	(*Payload)(nil),                // 26: govnode.v1.Payload
-	(*TxResult)(nil),               // 27: govnode.v1.TxResult
-	(*Block)(nil),                  // 28: govnode.v1.Block
-	(*CommitCert)(nil),             // 29: govnode.v1.CommitCert
-	(*Header)(nil),                 // 30: govnode.v1.Header
-	(*ValidatorSet)(nil),           // 31: govnode.v1.ValidatorSet
-	(*Identity)(nil),               // 32: govnode.v1.Identity
-	(*Credential)(nil),             // 33: govnode.v1.Credential
-	(*Record)(nil),                 // 34: govnode.v1.Record
-	(*RecordVersion)(nil),          // 35: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),            // 36: govnode.v1.AccessEntry
-	(*Contract)(nil),               // 37: govnode.v1.Contract
-	(*GovProposal)(nil),            // 38: govnode.v1.GovProposal
-	(*Event)(nil),                  // 39: govnode.v1.Event
+	(*SubmitTxsRequest)(nil),       // 2: govnode.v1.SubmitTxsRequest
+	(*SubmitTxsResponse)(nil),      // 3: govnode.v1.SubmitTxsResponse
+	(*SubmitTxsResult)(nil),        // 4: govnode.v1.SubmitTxsResult
+	(*GetTxRequest)(nil),           // 5: govnode.v1.GetTxRequest
+	(*GetTxResponse)(nil),          // 6: govnode.v1.GetTxResponse
+	(*GetBlockRequest)(nil),        // 7: govnode.v1.GetBlockRequest
+	(*GetBlockResponse)(nil),       // 8: govnode.v1.GetBlockResponse
+	(*StatusRequest)(nil),          // 9: govnode.v1.StatusRequest
+	(*PeerInfo)(nil),               // 10: govnode.v1.PeerInfo
+	(*StatusResponse)(nil),         // 11: govnode.v1.StatusResponse
+	(*StateProof)(nil),             // 12: govnode.v1.StateProof
+	(*QueryIdentityRequest)(nil),   // 13: govnode.v1.QueryIdentityRequest
+	(*QueryIdentityResponse)(nil),  // 14: govnode.v1.QueryIdentityResponse
+	(*QueryRecordRequest)(nil),     // 15: govnode.v1.QueryRecordRequest
+	(*QueryRecordResponse)(nil),    // 16: govnode.v1.QueryRecordResponse
+	(*RecordContent)(nil),          // 17: govnode.v1.RecordContent
+	(*AccessReceipt)(nil),          // 18: govnode.v1.AccessReceipt
+	(*QueryAccessLogRequest)(nil),  // 19: govnode.v1.QueryAccessLogRequest
+	(*QueryAccessLogResponse)(nil), // 20: govnode.v1.QueryAccessLogResponse
+	(*QueryContractRequest)(nil),   // 21: govnode.v1.QueryContractRequest
+	(*QueryContractResponse)(nil),  // 22: govnode.v1.QueryContractResponse
+	(*QueryProposalRequest)(nil),   // 23: govnode.v1.QueryProposalRequest
+	(*QueryProposalResponse)(nil),  // 24: govnode.v1.QueryProposalResponse
+	(*QueryStateRequest)(nil),      // 25: govnode.v1.QueryStateRequest
+	(*QueryStateResponse)(nil),     // 26: govnode.v1.QueryStateResponse
+	(*StreamEventsRequest)(nil),    // 27: govnode.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),   // 28: govnode.v1.StreamEventsResponse
+	(*Payload)(nil),                // 29: govnode.v1.Payload
+	(*TxResult)(nil),               // 30: govnode.v1.TxResult
+	(*Block)(nil),                  // 31: govnode.v1.Block
+	(*CommitCert)(nil),             // 32: govnode.v1.CommitCert
+	(*Header)(nil),                 // 33: govnode.v1.Header
+	(*ValidatorSet)(nil),           // 34: govnode.v1.ValidatorSet
+	(*Identity)(nil),               // 35: govnode.v1.Identity
+	(*Credential)(nil),             // 36: govnode.v1.Credential
+	(*Record)(nil),                 // 37: govnode.v1.Record
+	(*RecordVersion)(nil),          // 38: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),            // 39: govnode.v1.AccessEntry
+	(*Contract)(nil),               // 40: govnode.v1.Contract
+	(*GovProposal)(nil),            // 41: govnode.v1.GovProposal
+	(*Event)(nil),                  // 42: govnode.v1.Event
 }
 var file_govnode_v1_api_proto_depIdxs = []int32{
-	26, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
-	27, // 1: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
-	27, // 2: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
-	28, // 3: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
-	29, // 4: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
-	30, // 5: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
-	31, // 6: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
-	7,  // 7: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
-	31, // 8: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
-	29, // 9: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	31, // 10: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
-	9,  // 11: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
-	32, // 12: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	33, // 13: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
-	9,  // 14: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	34, // 15: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	35, // 16: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
-	9,  // 17: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
-	14, // 18: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
-	15, // 19: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
-	26, // 20: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
-	36, // 21: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
-	9,  // 22: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
-	37, // 23: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
-	9,  // 24: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	38, // 25: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
-	9,  // 26: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	9,  // 27: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	39, // 28: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	14, // 29: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
-	15, // 30: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
-	0,  // 31: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 32: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	4,  // 33: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	6,  // 34: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	10, // 35: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	12, // 36: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	16, // 37: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	18, // 38: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	20, // 39: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	22, // 40: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	24, // 41: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 42: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 43: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	5,  // 44: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	8,  // 45: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	11, // 46: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	13, // 47: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	17, // 48: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	19, // 49: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	21, // 50: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	23, // 51: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	25, // 52: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	42, // [42:53] is the sub-list for method output_type
-	31, // [31:42] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	29, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
+	30, // 1: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
+	4,  // 2: govnode.v1.SubmitTxsResponse.results:type_name -> govnode.v1.SubmitTxsResult
+	30, // 3: govnode.v1.SubmitTxsResult.result:type_name -> govnode.v1.TxResult
+	30, // 4: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
+	31, // 5: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
+	32, // 6: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
+	33, // 7: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
+	34, // 8: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
+	10, // 9: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
+	34, // 10: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
+	32, // 11: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	34, // 12: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	12, // 13: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
+	35, // 14: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	36, // 15: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	12, // 16: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
+	37, // 17: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	38, // 18: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	12, // 19: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
+	17, // 20: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 21: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
+	29, // 22: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
+	39, // 23: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	12, // 24: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
+	40, // 25: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	12, // 26: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
+	41, // 27: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	12, // 28: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
+	12, // 29: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	42, // 30: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	17, // 31: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 32: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
+	0,  // 33: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 34: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
+	5,  // 35: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	7,  // 36: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	9,  // 37: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	13, // 38: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	15, // 39: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	19, // 40: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	21, // 41: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	23, // 42: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	25, // 43: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	27, // 44: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 45: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 46: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
+	6,  // 47: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	8,  // 48: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	11, // 49: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	14, // 50: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	16, // 51: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	20, // 52: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	22, // 53: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	24, // 54: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	26, // 55: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	28, // 56: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	45, // [45:57] is the sub-list for method output_type
+	33, // [33:45] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }
@@ -2254,7 +2472,7 @@ func file_govnode_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_api_proto_rawDesc), len(file_govnode_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,137 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DirectFrame is one frame on the direct protocol between two members
+// (/govnode/<chain-id>/direct/1): each node sends its own txs, in batches,
+// and its own consensus messages to each validator once; nothing received
+// on it is relayed.
+type DirectFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Frame:
+	//
+	//	*DirectFrame_Txs
+	//	*DirectFrame_Consensus
+	Frame         isDirectFrame_Frame `protobuf_oneof:"frame"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectFrame) Reset() {
+	*x = DirectFrame{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectFrame) ProtoMessage() {}
+
+func (x *DirectFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectFrame.ProtoReflect.Descriptor instead.
+func (*DirectFrame) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DirectFrame) GetFrame() isDirectFrame_Frame {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *DirectFrame) GetTxs() *TxBatch {
+	if x != nil {
+		if x, ok := x.Frame.(*DirectFrame_Txs); ok {
+			return x.Txs
+		}
+	}
+	return nil
+}
+
+func (x *DirectFrame) GetConsensus() *ConsensusMessage {
+	if x != nil {
+		if x, ok := x.Frame.(*DirectFrame_Consensus); ok {
+			return x.Consensus
+		}
+	}
+	return nil
+}
+
+type isDirectFrame_Frame interface {
+	isDirectFrame_Frame()
+}
+
+type DirectFrame_Txs struct {
+	Txs *TxBatch `protobuf:"bytes,1,opt,name=txs,proto3,oneof"`
+}
+
+type DirectFrame_Consensus struct {
+	Consensus *ConsensusMessage `protobuf:"bytes,2,opt,name=consensus,proto3,oneof"`
+}
+
+func (*DirectFrame_Txs) isDirectFrame_Frame() {}
+
+func (*DirectFrame_Consensus) isDirectFrame_Frame() {}
+
+// TxBatch is serialized SignedTx, admitted by the receiver in order.
+type TxBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Txs           [][]byte               `protobuf:"bytes,1,rep,name=txs,proto3" json:"txs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TxBatch) Reset() {
+	*x = TxBatch{}
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TxBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TxBatch) ProtoMessage() {}
+
+func (x *TxBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TxBatch.ProtoReflect.Descriptor instead.
+func (*TxBatch) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TxBatch) GetTxs() [][]byte {
+	if x != nil {
+		return x.Txs
+	}
+	return nil
+}
+
 // SyncRequest is one request on the block-sync stream protocol.
 type SyncRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +169,7 @@ type SyncRequest struct {
 
 func (x *SyncRequest) Reset() {
 	*x = SyncRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[0]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +181,7 @@ func (x *SyncRequest) String() string {
 func (*SyncRequest) ProtoMessage() {}
 
 func (x *SyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[0]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +194,7 @@ func (x *SyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncRequest.ProtoReflect.Descriptor instead.
 func (*SyncRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{0}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SyncRequest) GetReq() isSyncRequest_Req {
@@ -163,7 +294,7 @@ type PayloadsRequest struct {
 
 func (x *PayloadsRequest) Reset() {
 	*x = PayloadsRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +306,7 @@ func (x *PayloadsRequest) String() string {
 func (*PayloadsRequest) ProtoMessage() {}
 
 func (x *PayloadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[1]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +319,7 @@ func (x *PayloadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayloadsRequest.ProtoReflect.Descriptor instead.
 func (*PayloadsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{1}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PayloadsRequest) GetCommitments() [][]byte {
@@ -210,7 +341,7 @@ type PayloadsResponse struct {
 
 func (x *PayloadsResponse) Reset() {
 	*x = PayloadsResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -222,7 +353,7 @@ func (x *PayloadsResponse) String() string {
 func (*PayloadsResponse) ProtoMessage() {}
 
 func (x *PayloadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[2]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -235,7 +366,7 @@ func (x *PayloadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayloadsResponse.ProtoReflect.Descriptor instead.
 func (*PayloadsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{2}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PayloadsResponse) GetPayloads() []*Payload {
@@ -258,7 +389,7 @@ type BlockByHashRequest struct {
 
 func (x *BlockByHashRequest) Reset() {
 	*x = BlockByHashRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -270,7 +401,7 @@ func (x *BlockByHashRequest) String() string {
 func (*BlockByHashRequest) ProtoMessage() {}
 
 func (x *BlockByHashRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[3]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -283,7 +414,7 @@ func (x *BlockByHashRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockByHashRequest.ProtoReflect.Descriptor instead.
 func (*BlockByHashRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{3}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BlockByHashRequest) GetHash() []byte {
@@ -311,7 +442,7 @@ type BlocksRequest struct {
 
 func (x *BlocksRequest) Reset() {
 	*x = BlocksRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -323,7 +454,7 @@ func (x *BlocksRequest) String() string {
 func (*BlocksRequest) ProtoMessage() {}
 
 func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[4]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -336,7 +467,7 @@ func (x *BlocksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksRequest.ProtoReflect.Descriptor instead.
 func (*BlocksRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{4}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BlocksRequest) GetFromHeight() uint64 {
@@ -363,7 +494,7 @@ type TxsRequest struct {
 
 func (x *TxsRequest) Reset() {
 	*x = TxsRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +506,7 @@ func (x *TxsRequest) String() string {
 func (*TxsRequest) ProtoMessage() {}
 
 func (x *TxsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[5]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +519,7 @@ func (x *TxsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsRequest.ProtoReflect.Descriptor instead.
 func (*TxsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{5}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TxsRequest) GetHashes() [][]byte {
@@ -406,7 +537,7 @@ type SyncStatusRequest struct {
 
 func (x *SyncStatusRequest) Reset() {
 	*x = SyncStatusRequest{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +549,7 @@ func (x *SyncStatusRequest) String() string {
 func (*SyncStatusRequest) ProtoMessage() {}
 
 func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[6]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +562,7 @@ func (x *SyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*SyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{6}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
 }
 
 type SyncResponse struct {
@@ -451,7 +582,7 @@ type SyncResponse struct {
 
 func (x *SyncResponse) Reset() {
 	*x = SyncResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +594,7 @@ func (x *SyncResponse) String() string {
 func (*SyncResponse) ProtoMessage() {}
 
 func (x *SyncResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[7]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +607,7 @@ func (x *SyncResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncResponse.ProtoReflect.Descriptor instead.
 func (*SyncResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{7}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SyncResponse) GetResp() isSyncResponse_Resp {
@@ -591,7 +722,7 @@ type BlockChainResponse struct {
 
 func (x *BlockChainResponse) Reset() {
 	*x = BlockChainResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +734,7 @@ func (x *BlockChainResponse) String() string {
 func (*BlockChainResponse) ProtoMessage() {}
 
 func (x *BlockChainResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[8]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +747,7 @@ func (x *BlockChainResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlockChainResponse.ProtoReflect.Descriptor instead.
 func (*BlockChainResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{8}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BlockChainResponse) GetBlocks() []*Block {
@@ -635,7 +766,7 @@ type BlocksResponse struct {
 
 func (x *BlocksResponse) Reset() {
 	*x = BlocksResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +778,7 @@ func (x *BlocksResponse) String() string {
 func (*BlocksResponse) ProtoMessage() {}
 
 func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[9]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +791,7 @@ func (x *BlocksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlocksResponse.ProtoReflect.Descriptor instead.
 func (*BlocksResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{9}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BlocksResponse) GetBlocks() []*CommittedBlock {
@@ -681,7 +812,7 @@ type TxsResponse struct {
 
 func (x *TxsResponse) Reset() {
 	*x = TxsResponse{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +824,7 @@ func (x *TxsResponse) String() string {
 func (*TxsResponse) ProtoMessage() {}
 
 func (x *TxsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[10]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +837,7 @@ func (x *TxsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxsResponse.ProtoReflect.Descriptor instead.
 func (*TxsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{10}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TxsResponse) GetTxs() [][]byte {
@@ -729,7 +860,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +872,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[11]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +885,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{11}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncStatus) GetChainId() string {
@@ -801,7 +932,7 @@ type SyncError struct {
 
 func (x *SyncError) Reset() {
 	*x = SyncError{}
-	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +944,7 @@ func (x *SyncError) String() string {
 func (*SyncError) ProtoMessage() {}
 
 func (x *SyncError) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_p2p_proto_msgTypes[12]
+	mi := &file_govnode_v1_p2p_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +957,7 @@ func (x *SyncError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncError.ProtoReflect.Descriptor instead.
 func (*SyncError) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{12}
+	return file_govnode_v1_p2p_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncError) GetMessage() string {
@@ -841,7 +972,13 @@ var File_govnode_v1_p2p_proto protoreflect.FileDescriptor
 const file_govnode_v1_p2p_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/p2p.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/chain.proto\"\xaf\x02\n" +
+	"govnode.v1\x1a\x16govnode/v1/chain.proto\"}\n" +
+	"\vDirectFrame\x12'\n" +
+	"\x03txs\x18\x01 \x01(\v2\x13.govnode.v1.TxBatchH\x00R\x03txs\x12<\n" +
+	"\tconsensus\x18\x02 \x01(\v2\x1c.govnode.v1.ConsensusMessageH\x00R\tconsensusB\a\n" +
+	"\x05frame\"\x1b\n" +
+	"\aTxBatch\x12\x10\n" +
+	"\x03txs\x18\x01 \x03(\fR\x03txs\"\xaf\x02\n" +
 	"\vSyncRequest\x123\n" +
 	"\x06blocks\x18\x01 \x01(\v2\x19.govnode.v1.BlocksRequestH\x00R\x06blocks\x12*\n" +
 	"\x03txs\x18\x02 \x01(\v2\x16.govnode.v1.TxsRequestH\x00R\x03txs\x127\n" +
@@ -901,45 +1038,50 @@ func file_govnode_v1_p2p_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_p2p_proto_rawDescData
 }
 
-var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_govnode_v1_p2p_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_govnode_v1_p2p_proto_goTypes = []any{
-	(*SyncRequest)(nil),        // 0: govnode.v1.SyncRequest
-	(*PayloadsRequest)(nil),    // 1: govnode.v1.PayloadsRequest
-	(*PayloadsResponse)(nil),   // 2: govnode.v1.PayloadsResponse
-	(*BlockByHashRequest)(nil), // 3: govnode.v1.BlockByHashRequest
-	(*BlocksRequest)(nil),      // 4: govnode.v1.BlocksRequest
-	(*TxsRequest)(nil),         // 5: govnode.v1.TxsRequest
-	(*SyncStatusRequest)(nil),  // 6: govnode.v1.SyncStatusRequest
-	(*SyncResponse)(nil),       // 7: govnode.v1.SyncResponse
-	(*BlockChainResponse)(nil), // 8: govnode.v1.BlockChainResponse
-	(*BlocksResponse)(nil),     // 9: govnode.v1.BlocksResponse
-	(*TxsResponse)(nil),        // 10: govnode.v1.TxsResponse
-	(*SyncStatus)(nil),         // 11: govnode.v1.SyncStatus
-	(*SyncError)(nil),          // 12: govnode.v1.SyncError
-	(*Payload)(nil),            // 13: govnode.v1.Payload
-	(*Block)(nil),              // 14: govnode.v1.Block
-	(*CommittedBlock)(nil),     // 15: govnode.v1.CommittedBlock
+	(*DirectFrame)(nil),        // 0: govnode.v1.DirectFrame
+	(*TxBatch)(nil),            // 1: govnode.v1.TxBatch
+	(*SyncRequest)(nil),        // 2: govnode.v1.SyncRequest
+	(*PayloadsRequest)(nil),    // 3: govnode.v1.PayloadsRequest
+	(*PayloadsResponse)(nil),   // 4: govnode.v1.PayloadsResponse
+	(*BlockByHashRequest)(nil), // 5: govnode.v1.BlockByHashRequest
+	(*BlocksRequest)(nil),      // 6: govnode.v1.BlocksRequest
+	(*TxsRequest)(nil),         // 7: govnode.v1.TxsRequest
+	(*SyncStatusRequest)(nil),  // 8: govnode.v1.SyncStatusRequest
+	(*SyncResponse)(nil),       // 9: govnode.v1.SyncResponse
+	(*BlockChainResponse)(nil), // 10: govnode.v1.BlockChainResponse
+	(*BlocksResponse)(nil),     // 11: govnode.v1.BlocksResponse
+	(*TxsResponse)(nil),        // 12: govnode.v1.TxsResponse
+	(*SyncStatus)(nil),         // 13: govnode.v1.SyncStatus
+	(*SyncError)(nil),          // 14: govnode.v1.SyncError
+	(*ConsensusMessage)(nil),   // 15: govnode.v1.ConsensusMessage
+	(*Payload)(nil),            // 16: govnode.v1.Payload
+	(*Block)(nil),              // 17: govnode.v1.Block
+	(*CommittedBlock)(nil),     // 18: govnode.v1.CommittedBlock
 }
 var file_govnode_v1_p2p_proto_depIdxs = []int32{
-	4,  // 0: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
-	5,  // 1: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
-	6,  // 2: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
-	3,  // 3: govnode.v1.SyncRequest.block_by_hash:type_name -> govnode.v1.BlockByHashRequest
-	1,  // 4: govnode.v1.SyncRequest.payloads:type_name -> govnode.v1.PayloadsRequest
-	13, // 5: govnode.v1.PayloadsResponse.payloads:type_name -> govnode.v1.Payload
-	9,  // 6: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
-	10, // 7: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
-	11, // 8: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
-	12, // 9: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
-	8,  // 10: govnode.v1.SyncResponse.block_chain:type_name -> govnode.v1.BlockChainResponse
-	2,  // 11: govnode.v1.SyncResponse.payloads:type_name -> govnode.v1.PayloadsResponse
-	14, // 12: govnode.v1.BlockChainResponse.blocks:type_name -> govnode.v1.Block
-	15, // 13: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
-	14, // [14:14] is the sub-list for method output_type
-	14, // [14:14] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	1,  // 0: govnode.v1.DirectFrame.txs:type_name -> govnode.v1.TxBatch
+	15, // 1: govnode.v1.DirectFrame.consensus:type_name -> govnode.v1.ConsensusMessage
+	6,  // 2: govnode.v1.SyncRequest.blocks:type_name -> govnode.v1.BlocksRequest
+	7,  // 3: govnode.v1.SyncRequest.txs:type_name -> govnode.v1.TxsRequest
+	8,  // 4: govnode.v1.SyncRequest.status:type_name -> govnode.v1.SyncStatusRequest
+	5,  // 5: govnode.v1.SyncRequest.block_by_hash:type_name -> govnode.v1.BlockByHashRequest
+	3,  // 6: govnode.v1.SyncRequest.payloads:type_name -> govnode.v1.PayloadsRequest
+	16, // 7: govnode.v1.PayloadsResponse.payloads:type_name -> govnode.v1.Payload
+	11, // 8: govnode.v1.SyncResponse.blocks:type_name -> govnode.v1.BlocksResponse
+	12, // 9: govnode.v1.SyncResponse.txs:type_name -> govnode.v1.TxsResponse
+	13, // 10: govnode.v1.SyncResponse.status:type_name -> govnode.v1.SyncStatus
+	14, // 11: govnode.v1.SyncResponse.error:type_name -> govnode.v1.SyncError
+	10, // 12: govnode.v1.SyncResponse.block_chain:type_name -> govnode.v1.BlockChainResponse
+	4,  // 13: govnode.v1.SyncResponse.payloads:type_name -> govnode.v1.PayloadsResponse
+	17, // 14: govnode.v1.BlockChainResponse.blocks:type_name -> govnode.v1.Block
+	18, // 15: govnode.v1.BlocksResponse.blocks:type_name -> govnode.v1.CommittedBlock
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_p2p_proto_init() }
@@ -949,13 +1091,17 @@ func file_govnode_v1_p2p_proto_init() {
 	}
 	file_govnode_v1_chain_proto_init()
 	file_govnode_v1_p2p_proto_msgTypes[0].OneofWrappers = []any{
+		(*DirectFrame_Txs)(nil),
+		(*DirectFrame_Consensus)(nil),
+	}
+	file_govnode_v1_p2p_proto_msgTypes[2].OneofWrappers = []any{
 		(*SyncRequest_Blocks)(nil),
 		(*SyncRequest_Txs)(nil),
 		(*SyncRequest_Status)(nil),
 		(*SyncRequest_BlockByHash)(nil),
 		(*SyncRequest_Payloads)(nil),
 	}
-	file_govnode_v1_p2p_proto_msgTypes[7].OneofWrappers = []any{
+	file_govnode_v1_p2p_proto_msgTypes[9].OneofWrappers = []any{
 		(*SyncResponse_Blocks)(nil),
 		(*SyncResponse_Txs)(nil),
 		(*SyncResponse_Status)(nil),
@@ -969,7 +1115,7 @@ func file_govnode_v1_p2p_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_p2p_proto_rawDesc), len(file_govnode_v1_p2p_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -35,6 +35,8 @@ const (
 const (
 	// NodeServiceSubmitTxProcedure is the fully-qualified name of the NodeService's SubmitTx RPC.
 	NodeServiceSubmitTxProcedure = "/govnode.v1.NodeService/SubmitTx"
+	// NodeServiceSubmitTxsProcedure is the fully-qualified name of the NodeService's SubmitTxs RPC.
+	NodeServiceSubmitTxsProcedure = "/govnode.v1.NodeService/SubmitTxs"
 	// NodeServiceGetTxProcedure is the fully-qualified name of the NodeService's GetTx RPC.
 	NodeServiceGetTxProcedure = "/govnode.v1.NodeService/GetTx"
 	// NodeServiceGetBlockProcedure is the fully-qualified name of the NodeService's GetBlock RPC.
@@ -68,6 +70,11 @@ type NodeServiceClient interface {
 	// With wait_for_commit it returns once the tx is committed (or the deadline
 	// passes).
 	SubmitTx(context.Context, *connect.Request[v1.SubmitTxRequest]) (*connect.Response[v1.SubmitTxResponse], error)
+	// SubmitTxs admits many signed transactions in one request, in order, and
+	// answers with one result per transaction: a refusal of one refuses only
+	// that one. A tx that needs payloads (a protected record's content) goes
+	// through SubmitTx.
+	SubmitTxs(context.Context, *connect.Request[v1.SubmitTxsRequest]) (*connect.Response[v1.SubmitTxsResponse], error)
 	GetTx(context.Context, *connect.Request[v1.GetTxRequest]) (*connect.Response[v1.GetTxResponse], error)
 	GetBlock(context.Context, *connect.Request[v1.GetBlockRequest]) (*connect.Response[v1.GetBlockResponse], error)
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
@@ -98,6 +105,12 @@ func NewNodeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			httpClient,
 			baseURL+NodeServiceSubmitTxProcedure,
 			connect.WithSchema(nodeServiceMethods.ByName("SubmitTx")),
+			connect.WithClientOptions(opts...),
+		),
+		submitTxs: connect.NewClient[v1.SubmitTxsRequest, v1.SubmitTxsResponse](
+			httpClient,
+			baseURL+NodeServiceSubmitTxsProcedure,
+			connect.WithSchema(nodeServiceMethods.ByName("SubmitTxs")),
 			connect.WithClientOptions(opts...),
 		),
 		getTx: connect.NewClient[v1.GetTxRequest, v1.GetTxResponse](
@@ -166,6 +179,7 @@ func NewNodeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 // nodeServiceClient implements NodeServiceClient.
 type nodeServiceClient struct {
 	submitTx       *connect.Client[v1.SubmitTxRequest, v1.SubmitTxResponse]
+	submitTxs      *connect.Client[v1.SubmitTxsRequest, v1.SubmitTxsResponse]
 	getTx          *connect.Client[v1.GetTxRequest, v1.GetTxResponse]
 	getBlock       *connect.Client[v1.GetBlockRequest, v1.GetBlockResponse]
 	status         *connect.Client[v1.StatusRequest, v1.StatusResponse]
@@ -181,6 +195,11 @@ type nodeServiceClient struct {
 // SubmitTx calls govnode.v1.NodeService.SubmitTx.
 func (c *nodeServiceClient) SubmitTx(ctx context.Context, req *connect.Request[v1.SubmitTxRequest]) (*connect.Response[v1.SubmitTxResponse], error) {
 	return c.submitTx.CallUnary(ctx, req)
+}
+
+// SubmitTxs calls govnode.v1.NodeService.SubmitTxs.
+func (c *nodeServiceClient) SubmitTxs(ctx context.Context, req *connect.Request[v1.SubmitTxsRequest]) (*connect.Response[v1.SubmitTxsResponse], error) {
+	return c.submitTxs.CallUnary(ctx, req)
 }
 
 // GetTx calls govnode.v1.NodeService.GetTx.
@@ -239,6 +258,11 @@ type NodeServiceHandler interface {
 	// With wait_for_commit it returns once the tx is committed (or the deadline
 	// passes).
 	SubmitTx(context.Context, *connect.Request[v1.SubmitTxRequest]) (*connect.Response[v1.SubmitTxResponse], error)
+	// SubmitTxs admits many signed transactions in one request, in order, and
+	// answers with one result per transaction: a refusal of one refuses only
+	// that one. A tx that needs payloads (a protected record's content) goes
+	// through SubmitTx.
+	SubmitTxs(context.Context, *connect.Request[v1.SubmitTxsRequest]) (*connect.Response[v1.SubmitTxsResponse], error)
 	GetTx(context.Context, *connect.Request[v1.GetTxRequest]) (*connect.Response[v1.GetTxResponse], error)
 	GetBlock(context.Context, *connect.Request[v1.GetBlockRequest]) (*connect.Response[v1.GetBlockResponse], error)
 	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
@@ -265,6 +289,12 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 		NodeServiceSubmitTxProcedure,
 		svc.SubmitTx,
 		connect.WithSchema(nodeServiceMethods.ByName("SubmitTx")),
+		connect.WithHandlerOptions(opts...),
+	)
+	nodeServiceSubmitTxsHandler := connect.NewUnaryHandler(
+		NodeServiceSubmitTxsProcedure,
+		svc.SubmitTxs,
+		connect.WithSchema(nodeServiceMethods.ByName("SubmitTxs")),
 		connect.WithHandlerOptions(opts...),
 	)
 	nodeServiceGetTxHandler := connect.NewUnaryHandler(
@@ -331,6 +361,8 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 		switch r.URL.Path {
 		case NodeServiceSubmitTxProcedure:
 			nodeServiceSubmitTxHandler.ServeHTTP(w, r)
+		case NodeServiceSubmitTxsProcedure:
+			nodeServiceSubmitTxsHandler.ServeHTTP(w, r)
 		case NodeServiceGetTxProcedure:
 			nodeServiceGetTxHandler.ServeHTTP(w, r)
 		case NodeServiceGetBlockProcedure:
@@ -362,6 +394,10 @@ type UnimplementedNodeServiceHandler struct{}
 
 func (UnimplementedNodeServiceHandler) SubmitTx(context.Context, *connect.Request[v1.SubmitTxRequest]) (*connect.Response[v1.SubmitTxResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("govnode.v1.NodeService.SubmitTx is not implemented"))
+}
+
+func (UnimplementedNodeServiceHandler) SubmitTxs(context.Context, *connect.Request[v1.SubmitTxsRequest]) (*connect.Response[v1.SubmitTxsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("govnode.v1.NodeService.SubmitTxs is not implemented"))
 }
 
 func (UnimplementedNodeServiceHandler) GetTx(context.Context, *connect.Request[v1.GetTxRequest]) (*connect.Response[v1.GetTxResponse], error) {
