@@ -323,13 +323,16 @@ func (s *Store) Close() error {
 }
 
 // write writes b with sync.
-func (s *Store) write(b *leveldb.Batch) error {
+func (s *Store) write(b *leveldb.Batch) error { return s.writeOpt(b, syncWrite) }
+
+// writeOpt writes b with the write options o.
+func (s *Store) writeOpt(b *leveldb.Batch, o *opt.WriteOptions) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return leveldb.ErrClosed
 	}
-	if err := s.db.Write(b, syncWrite); err != nil {
+	if err := s.db.Write(b, o); err != nil {
 		return fmt.Errorf("payloads: write: %w", err)
 	}
 	return nil
