@@ -165,20 +165,27 @@ type MempoolSection struct {
 	// tx may wait.
 	MaxQueuedPercent int `toml:"max_queued_percent"`
 	QueuedTTLMs      int `toml:"queued_ttl_ms"`
+	// MaxBacklogMs bounds what the API admits: the runnable txs may take
+	// at most this long to commit at the chain's measured rate (0: off);
+	// MinBacklogTxs is the floor of that bound (mempool.Config.MaxBacklog).
+	MaxBacklogMs  int `toml:"max_backlog_ms"`
+	MinBacklogTxs int `toml:"min_backlog_txs"`
 }
 
 // MempoolConfig is the section as the mempool takes it.
 func (s MempoolSection) MempoolConfig() mempool.Config {
 	return mempool.Config{MaxTxs: s.MaxTxs, MaxBytes: s.MaxBytes, MaxTxBytes: s.MaxTxBytes, MaxNonceGap: s.MaxNonceGap,
 		MaxSignerTxs: s.MaxSignerTxs, MaxSignerBytes: s.MaxSignerBytes,
-		MaxQueuedPercent: s.MaxQueuedPercent, QueuedTTL: time.Duration(s.QueuedTTLMs) * time.Millisecond}
+		MaxQueuedPercent: s.MaxQueuedPercent, QueuedTTL: time.Duration(s.QueuedTTLMs) * time.Millisecond,
+		MaxBacklog: time.Duration(s.MaxBacklogMs) * time.Millisecond, MinBacklogTxs: s.MinBacklogTxs}
 }
 
 // mempoolSection is c as the config file writes it.
 func mempoolSection(c mempool.Config) MempoolSection {
 	return MempoolSection{MaxTxs: c.MaxTxs, MaxBytes: c.MaxBytes, MaxTxBytes: c.MaxTxBytes, MaxNonceGap: c.MaxNonceGap,
 		MaxSignerTxs: c.MaxSignerTxs, MaxSignerBytes: c.MaxSignerBytes,
-		MaxQueuedPercent: c.MaxQueuedPercent, QueuedTTLMs: int(c.QueuedTTL / time.Millisecond)}
+		MaxQueuedPercent: c.MaxQueuedPercent, QueuedTTLMs: int(c.QueuedTTL / time.Millisecond),
+		MaxBacklogMs: int(c.MaxBacklog / time.Millisecond), MinBacklogTxs: c.MinBacklogTxs}
 }
 
 // MetricsSection configures the Prometheus endpoint.
@@ -425,6 +432,12 @@ func (c *Config) Validate() error {
 	}
 	if ms, lo, hi := m.QueuedTTLMs, int(mempool.MinQueuedTTL/time.Millisecond), int(mempool.MaxQueuedTTL/time.Millisecond); ms < lo || ms > hi {
 		bad("mempool.queued_ttl_ms", "%d out of range %d..%d", ms, lo, hi)
+	}
+	if ms, lo, hi := m.MaxBacklogMs, int(mempool.MinMaxBacklog/time.Millisecond), int(mempool.MaxMaxBacklog/time.Millisecond); ms != 0 && (ms < lo || ms > hi) {
+		bad("mempool.max_backlog_ms", "%d out of range %d..%d (0: off)", ms, lo, hi)
+	}
+	if m.MaxBacklogMs != 0 && (m.MinBacklogTxs < 1 || m.MinBacklogTxs > m.MaxTxs) {
+		bad("mempool.min_backlog_txs", "%d out of range 1..%d (mempool.max_txs)", m.MinBacklogTxs, m.MaxTxs)
 	}
 	if len(errs) == 0 {
 		// The mempool's own rules, should they grow beyond the ones above.
@@ -681,7 +694,13 @@ func MarshalConfig(cfg *Config) []byte {
 	p("# max_txs and of max_bytes (1..%d), and a runnable transaction that finds the\n", mempool.MaxQueuedPercent)
 	p("# mempool full evicts them; one still queued after queued_ttl_ms is dropped.\n")
 	p("max_queued_percent = %d\n", cfg.Mempool.MaxQueuedPercent)
-	p("queued_ttl_ms = %d\n\n", cfg.Mempool.QueuedTTLMs)
+	p("queued_ttl_ms = %d\n", cfg.Mempool.QueuedTTLMs)
+	p("# Backpressure: the API refuses transactions (ResourceExhausted, with when to\n")
+	p("# retry) while the runnable ones would take longer than max_backlog_ms to\n")
+	p("# commit at the chain's measured commit rate, but never below min_backlog_txs\n")
+	p("# of them. Transactions from peers are not refused. 0 turns it off.\n")
+	p("max_backlog_ms = %d\n", cfg.Mempool.MaxBacklogMs)
+	p("min_backlog_txs = %d\n\n", cfg.Mempool.MinBacklogTxs)
 
 	p("[metrics]\n")
 	p("# Prometheus /metrics endpoint, host:port; empty turns it off.\n")

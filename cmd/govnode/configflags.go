@@ -70,6 +70,8 @@ func addConfigFlags(fs *pflag.FlagSet) *configFlags {
 	bindFlag(cf, "mempool.max-signer-bytes", "most bytes one signer may hold in the mempool", func(c *node.Config) *int { return &c.Mempool.MaxSignerBytes }, fs.IntVar, same)
 	bindFlag(cf, "mempool.max-queued-percent", "share of the mempool (percent) for txs waiting behind a nonce gap", func(c *node.Config) *int { return &c.Mempool.MaxQueuedPercent }, fs.IntVar, same)
 	bindFlag(cf, "mempool.queued-ttl-ms", "ms a tx may wait behind a nonce gap before it is dropped", func(c *node.Config) *int { return &c.Mempool.QueuedTTLMs }, fs.IntVar, same)
+	bindFlag(cf, "mempool.max-backlog-ms", "API admission refuses txs while the runnable ones would take longer than this to commit (0: off)", func(c *node.Config) *int { return &c.Mempool.MaxBacklogMs }, fs.IntVar, same)
+	bindFlag(cf, "mempool.min-backlog-txs", "the API admission bound never refuses below this many runnable txs", func(c *node.Config) *int { return &c.Mempool.MinBacklogTxs }, fs.IntVar, same)
 	bindFlag(cf, "metrics.listen-addr", "Prometheus /metrics address host:port; empty: off", func(c *node.Config) *string { return &c.Metrics.ListenAddr }, fs.StringVar, same)
 	bindFlag(cf, "metrics.max-conns", "most open connections to the metrics port", func(c *node.Config) *int { return &c.Metrics.MaxConns }, fs.IntVar, same)
 	bindFlag(cf, "metrics.tls-cert-file", "metrics TLS certificate chain, PEM (relative to home)", func(c *node.Config) *string { return &c.Metrics.TLSCertFile }, fs.StringVar, same)

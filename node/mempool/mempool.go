@@ -3,6 +3,7 @@ package mempool
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -29,7 +30,30 @@ var (
 	ErrNonceTooFar = errors.New("nonce too far ahead of the signer's next nonce")
 	ErrTxTooLarge  = errors.New("tx too large")
 	ErrInvalidTx   = errors.New("invalid tx")
+	// ErrBacklog: the runnable txs already take longer to commit than
+	// mempool.max_backlog_ms at the chain's commit rate (Reserve); the
+	// refusal is a *BacklogError, which says when to retry. It wraps
+	// ErrMempoolFull.
+	ErrBacklog = fmt.Errorf("%w: backlog over what the chain commits in mempool.max_backlog_ms", ErrMempoolFull)
 )
+
+// BacklogError is Reserve's refusal: the runnable backlog (with the
+// submissions reserved and not yet admitted) against its limit, the
+// measured commit rate, and how long until the backlog has drained enough
+// for the refused txs.
+type BacklogError struct {
+	Backlog, Limit int
+	// CommitRate is the chain's smoothed commit rate, txs per second.
+	CommitRate float64
+	RetryAfter time.Duration
+}
+
+func (e *BacklogError) Error() string {
+	return fmt.Sprintf("%v: %d runnable txs, limit %d (%.0f txs/s committed); retry after %s",
+		ErrBacklog, e.Backlog, e.Limit, e.CommitRate, e.RetryAfter.Round(time.Millisecond))
+}
+
+func (e *BacklogError) Unwrap() error { return ErrBacklog }
 
 // TxMeta is what the checker tells the mempool about a tx.
 type TxMeta struct {
@@ -73,6 +97,15 @@ type Config struct {
 	MaxQueuedPercent int
 	// QueuedTTL is how long a tx may stay queued before Expire drops it.
 	QueuedTTL time.Duration
+	// MaxBacklog bounds what Reserve lets the API submit: the runnable
+	// txs may take at most this long to commit at the chain's measured
+	// commit rate, and no fewer than MinBacklogTxs are ever refused for
+	// it (an idle chain, whose rate is near zero, still takes a burst).
+	// 0 turns the bound off. Txs from peers are never refused by it:
+	// their origin admitted them, and refusing them here would only
+	// leave this node without txs the leader proposes.
+	MaxBacklog    time.Duration
+	MinBacklogTxs int
 }
 
 // Bounds of the mempool's config. Queued txs may take at most half the
@@ -83,6 +116,10 @@ const (
 	MaxQueuedPercent = 50
 	MinQueuedTTL     = time.Second
 	MaxQueuedTTL     = time.Hour
+	// A backlog bound under 50 ms would refuse txs merely waiting for the
+	// next block; over a minute it bounds nothing a client would wait for.
+	MinMaxBacklog = 50 * time.Millisecond
+	MaxMaxBacklog = time.Minute
 )
 
 // DefaultConfig is the mempool's default bounds.
@@ -98,6 +135,11 @@ func DefaultConfig() Config {
 		MaxSignerBytes:   1 << 20,
 		MaxQueuedPercent: 25,
 		QueuedTTL:        time.Minute,
+		// Half a second of commits: a tx admitted at saturation then
+		// commits within about a second (issue 20), and the txs of
+		// blocks in flight (proposed, not yet committed) fit in it.
+		MaxBacklog:    500 * time.Millisecond,
+		MinBacklogTxs: 512,
 	}
 }
 
@@ -120,6 +162,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mempool.max_queued_percent %d out of range 1..%d", c.MaxQueuedPercent, MaxQueuedPercent)
 	case c.QueuedTTL < MinQueuedTTL || c.QueuedTTL > MaxQueuedTTL:
 		return fmt.Errorf("mempool queued TTL %s out of range %s..%s", c.QueuedTTL, MinQueuedTTL, MaxQueuedTTL)
+	case c.MaxBacklog != 0 && (c.MaxBacklog < MinMaxBacklog || c.MaxBacklog > MaxMaxBacklog):
+		return fmt.Errorf("mempool.max_backlog_ms %d out of range %d..%d (0: off)", c.MaxBacklog.Milliseconds(), MinMaxBacklog.Milliseconds(), MaxMaxBacklog.Milliseconds())
+	case c.MaxBacklog != 0 && (c.MinBacklogTxs < 1 || c.MinBacklogTxs > c.MaxTxs):
+		return fmt.Errorf("mempool.min_backlog_txs %d out of range 1..%d (mempool.max_txs)", c.MinBacklogTxs, c.MaxTxs)
 	}
 	return nil
 }
@@ -186,6 +232,14 @@ type Mempool struct {
 	// FIFO.
 	dropped      map[string]string
 	droppedOrder []string
+
+	// rate is the chain's commit rate (txs per second), an exponentially
+	// weighted average with time constant rateTau as of rateAt (UpdateAt);
+	// reserved counts the API submissions Reserve let through that have
+	// not been Released (Reserve's bound counts them as runnable).
+	rate     float64
+	rateAt   time.Time
+	reserved int
 
 	// woken gets a value when a tx that can be proposed at once enters a
 	// mempool with none (see Woken).
@@ -585,9 +639,14 @@ const fullRecheckEvery = 64
 // fullRecheckEvery commits, every pending tx is checked again and those
 // refused are dropped. Rechecking every pending tx after every block would
 // cost a decode and state reads per pending tx per block.
-func (m *Mempool) Update(committed []CommittedTx) {
+func (m *Mempool) Update(committed []CommittedTx) { m.UpdateAt(committed, time.Now()) }
+
+// UpdateAt is Update with the caller's clock: now is when the txs
+// committed, for the commit rate that bounds the backlog (Reserve).
+func (m *Mempool) UpdateAt(committed []CommittedTx, now time.Time) {
 	full := false
 	m.mu.Lock()
+	m.noteCommitsLocked(len(committed), now)
 	signers := map[string]bool{}
 	// The signers' txs keep their pending and queued marks from before the
 	// block until their next nonces are read below (advanceLocked
@@ -808,14 +867,23 @@ type Stats struct {
 	Evicted, Expired, Refused uint64
 	// Known counts the lookups in the node's table of decoded txs.
 	Known exec.KnownStats
+	// CommitRate is the chain's smoothed commit rate (txs per second) as of
+	// the last commit, and BacklogLimit the runnable txs the backlog bound
+	// allowed then (0: the bound is off).
+	CommitRate   float64
+	BacklogLimit int
 }
 
 // Stats returns the mempool's counts.
 func (m *Mempool) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
-		Evicted: m.evicted, Expired: m.expired, Refused: m.refused, Known: m.known.Stats()}
+	st := Stats{Txs: len(m.byHash), Bytes: m.bytes, QueuedTxs: m.queuedTxs, QueuedBytes: m.queuedBytes,
+		Evicted: m.evicted, Expired: m.expired, Refused: m.refused, Known: m.known.Stats(), CommitRate: m.rate}
+	if m.cfg.MaxBacklog != 0 {
+		st.BacklogLimit, _ = m.backlogLimitLocked(m.rateAt)
+	}
+	return st
 }
 
 // committedSince reports, for a tx the mempool holds, ErrStaleNonce if
@@ -840,4 +908,103 @@ func (m *Mempool) committedSince(hash []byte) error {
 		return nil
 	}
 	return fmt.Errorf("%w: nonce %d, signer %q is at %d (committed)", ErrStaleNonce, nonce, signer, next)
+}
+
+// The backlog bound (issue 20, ARCHITECTURE.md §3 step 3): past
+// saturation an unbounded mempool admits far more than the chain commits,
+// every tx then waits behind the others (seconds, then tens of seconds),
+// and the work of holding, gossiping and re-checking them takes from the
+// commits. The API therefore asks Reserve before it decodes or verifies
+// anything: the runnable txs (pending, not behind a nonce gap, blocks in
+// flight included) plus those reserved must stay within what the chain
+// commits in MaxBacklog, at its measured rate, and never below
+// MinBacklogTxs. What does not fit is refused at once with a retry
+// delay (ResourceExhausted with RetryInfo and Retry-After at the API);
+// what fits commits within about MaxBacklog.
+
+// rateTau is the time constant of the commit rate's average: long enough
+// to smooth the jitter of block sizes and intervals, short enough that a
+// chain that speeds up after an idle spell opens the bound within a
+// second or two.
+const rateTau = time.Second
+
+// Retry delays of a refusal by the backlog bound: at least about a block
+// interval, at most a few seconds (a chain that commits nothing gets
+// maxBacklogRetry).
+const (
+	minBacklogRetry = 50 * time.Millisecond
+	maxBacklogRetry = 5 * time.Second
+)
+
+// noteCommitsLocked counts n txs committed at now in the commit rate.
+func (m *Mempool) noteCommitsLocked(n int, now time.Time) {
+	m.rate = m.rateAtLocked(now) + float64(n)/rateTau.Seconds()
+	if now.After(m.rateAt) {
+		m.rateAt = now
+	}
+}
+
+// rateAtLocked is the commit rate decayed to now (no commit since rateAt).
+func (m *Mempool) rateAtLocked(now time.Time) float64 {
+	if m.rateAt.IsZero() || !now.After(m.rateAt) {
+		return m.rate
+	}
+	return m.rate * math.Exp(-now.Sub(m.rateAt).Seconds()/rateTau.Seconds())
+}
+
+// backlogLimitLocked is the most runnable txs the bound allows at now,
+// and the commit rate it is based on.
+func (m *Mempool) backlogLimitLocked(now time.Time) (limit int, rate float64) {
+	rate = m.rateAtLocked(now)
+	limit = int(math.Ceil(rate * m.cfg.MaxBacklog.Seconds()))
+	return max(limit, m.cfg.MinBacklogTxs), rate
+}
+
+// Reserve asks room for n txs submitted through the API at now, before
+// any of them is decoded or checked. It grants the first k of them
+// (0 <= k <= n) and, when k < n, returns a *BacklogError for the rest.
+// The caller Adds the k granted txs and then calls Release(k) whatever
+// their fate: until then they count as runnable, so concurrent requests
+// cannot overshoot the bound together. With the bound off (MaxBacklog 0)
+// it grants all. Txs from peers do not go through Reserve (Config).
+func (m *Mempool) Reserve(n int, now time.Time) (int, error) {
+	if n <= 0 {
+		return 0, nil
+	}
+	if m.cfg.MaxBacklog == 0 {
+		m.mu.Lock()
+		m.reserved += n
+		m.mu.Unlock()
+		return n, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	backlog := len(m.byHash) - m.queuedTxs + m.reserved
+	limit, rate := m.backlogLimitLocked(now)
+	k := min(max(limit-backlog, 0), n)
+	m.reserved += k
+	if k == n {
+		return n, nil
+	}
+	// The refused txs fit once backlog+n-limit txs have committed.
+	retry := maxBacklogRetry
+	if rate >= 1 {
+		retry = time.Duration(float64(backlog+n-limit) / rate * float64(time.Second))
+		retry = min(max(retry, minBacklogRetry), maxBacklogRetry)
+	}
+	return k, &BacklogError{Backlog: backlog, Limit: limit, CommitRate: rate, RetryAfter: retry}
+}
+
+// Release returns k txs' reservation (Reserve), after Add admitted or
+// refused them.
+func (m *Mempool) Release(k int) {
+	if k <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k > m.reserved {
+		panic(fmt.Sprintf("mempool: Release(%d) with %d reserved", k, m.reserved)) // a broken invariant: a caller released what it did not reserve
+	}
+	m.reserved -= k
 }

@@ -346,6 +346,12 @@ func TestMempoolConfigValidate(t *testing.T) {
 		{"queued TTL low", func(c *Config) { c.QueuedTTL = time.Second - 1 }, "out of range 1s..1h0m0s"},
 		{"queued TTL high", func(c *Config) { c.QueuedTTL = time.Hour + 1 }, "out of range 1s..1h0m0s"},
 		{"signer bounds above the mempool's", func(c *Config) { c.MaxSignerTxs, c.MaxSignerBytes = c.MaxTxs+1, c.MaxBytes+1 }, ""},
+		{"backlog bound off, no floor", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = 0, 0 }, ""},
+		{"backlog bound", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = 500*time.Millisecond, c.MaxTxs }, ""},
+		{"backlog bound low", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = 49*time.Millisecond, 1 }, "mempool.max_backlog_ms 49 out of range 50..60000"},
+		{"backlog bound high", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = time.Minute+time.Millisecond, 1 }, "out of range 50..60000"},
+		{"backlog floor zero", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = time.Second, 0 }, "mempool.min_backlog_txs 0 out of range 1..100"},
+		{"backlog floor over max_txs", func(c *Config) { c.MaxBacklog, c.MinBacklogTxs = time.Second, c.MaxTxs+1 }, "out of range 1..100"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -884,7 +890,8 @@ func TestMempoolMetrics(t *testing.T) {
 	}
 	want := map[string]float64{"govnode_mempool_queued_txs": 1, "govnode_mempool_queued_bytes": float64(len(tx("d", 5))),
 		"govnode_mempool_evicted_txs_total": 1, "govnode_mempool_expired_txs_total": 1, "govnode_mempool_refused_txs_total": 0,
-		"govnode_tx_facts_reused_total": 2, "govnode_tx_facts_recomputed_total": 1}
+		"govnode_tx_facts_reused_total": 2, "govnode_tx_facts_recomputed_total": 1,
+		"govnode_mempool_commit_rate_txs_per_second": 0, "govnode_mempool_backlog_limit_txs": 0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("metrics %v, want %v", got, want)
 	}
