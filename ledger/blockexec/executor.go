@@ -90,6 +90,7 @@ type Executor struct {
 	times        map[uint64]int64      // recent heights' block times
 	onCommit     []func(*CommittedInfo)
 	deadlines    deadlineState
+	sparse       *sparse // the commit path's knowledge of empty prefixes
 }
 
 // deadlineState is what committed state says about contract deadlines
@@ -174,6 +175,7 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 	a := &Executor{
 		chainID: chainID, store: st, exec: ex, clock: clock, log: log, metrics: m,
 		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{}, paramsAt: map[uint64]*pb.Params{},
+		sparse: newSparse(),
 	}
 	h, _ := st.Height()
 	if err := checkSetChangesApplied(reader{st}, h, storedHeader(a)); err != nil {
@@ -639,10 +641,12 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 		return fmt.Errorf("commit block %d: %w", cb.Height, err)
 	}
 	start := time.Now()
-	res, err := a.exec.ApplyBlock(reader{a.store}, hdr, cb.Block.GetTxs())
+	ar := applyReader{reader{a.store}, a.sparse}
+	res, err := a.exec.ApplyBlock(ar, hdr, cb.Block.GetTxs())
 	if err != nil {
 		return fmt.Errorf("execute block %d: %w", cb.Height, err)
 	}
+	a.sparse.changed(res.Changes)
 	applied := time.Now()
 	blockBytes, err := proto.Marshal(cb.Block)
 	if err != nil {
@@ -682,10 +686,15 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	done := time.Now()
 
 	// The block fired the deadlines due before its time, if any were: the
-	// next one is read again from the committed state.
-	next, due, err := exec.NextDeadline(reader{a.store})
-	if err != nil {
-		return fmt.Errorf("read the next deadline after block %d: %w", cb.Height, err)
+	// next one is read again from the committed state when the block
+	// changed the deadline index (it depends on nothing else).
+	a.mu.Lock()
+	next, due := a.deadlines.next, a.deadlines.due
+	a.mu.Unlock()
+	if touches(res.Changes, exec.DeadlinePrefix()) {
+		if next, due, err = exec.NextDeadline(ar); err != nil {
+			return fmt.Errorf("read the next deadline after block %d: %w", cb.Height, err)
+		}
 	}
 
 	a.mu.Lock()
@@ -694,6 +703,13 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 		d.firedAt = cb.Height
 	}
 	d.next, d.due, d.attested = next, due, max(d.attested, hdr.GetStateHeight())
+	// A block that changed no parameter leaves those of its parent.
+	if p, ok := a.paramsAt[cb.Height-1]; ok && res.Params == nil && !touches(res.Changes, string(exec.ParamsKey())) {
+		if len(a.paramsAt) >= maxParamsCached {
+			clear(a.paramsAt)
+		}
+		a.paramsAt[cb.Height] = p
+	}
 	a.resultHashes[cb.Height] = crypto.MerkleRoot(resultBytes)
 	a.times[cb.Height] = hdr.GetTimeUnixMs()
 	delete(a.resultHashes, cb.Height-64)

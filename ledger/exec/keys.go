@@ -206,3 +206,14 @@ func ProposalKey(id string) []byte { return []byte(kProposal(id)) }
 func EvidenceKey(departmentID string, view, height uint64) []byte {
 	return []byte(kEvidence(departmentID, view, height))
 }
+
+// SparsePrefixes are the key prefixes every block reads by range although
+// they are empty in most blocks (deadlines due, proposals whose vote ends):
+// the block executor remembers which of them committed state leaves empty,
+// so that a block skips the store's iterator for them
+// (blockexec's applyReader).
+func SparsePrefixes() []string { return []string{prefixDeadline, prefixPropOpen} }
+
+// DeadlinePrefix is the prefix of the deadline index (NextDeadline reads
+// nothing else).
+func DeadlinePrefix() string { return prefixDeadline }
