@@ -942,7 +942,7 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 // committed state. A tx the state machine refuses is a *TxRefusal; any
 // other error is a failure to read state.
 func (a *Executor) CheckTx(tx *exec.Tx) (*exec.CheckResult, error) {
-	res, err := a.exec.Check(reader{a.store}, tx)
+	res, err := a.exec.Check(checkReader{reader{a.store}, a.Params()}, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -951,6 +951,16 @@ func (a *Executor) CheckTx(tx *exec.Tx) (*exec.CheckResult, error) {
 	}
 	return res, nil
 }
+
+// checkReader is admission's reader: committed state and the parameters
+// in force, decoded when the executor last read them (at start and after
+// a block that changed them), so admission does not decode them per tx.
+type checkReader struct {
+	reader
+	params *pb.Params
+}
+
+func (r checkReader) Params() *pb.Params { return r.params }
 
 // NextNonce is signer's next nonce in committed state (the mempool's
 // nonce tracking).

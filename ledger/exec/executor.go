@@ -290,17 +290,32 @@ func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
 	return e.Check(r, e.cfg.Known.Tx(tx))
 }
 
+// ParamsReader is a Reader that holds the chain parameters of the state
+// it reads, decoded once per block (the block executor's admission
+// reader): Check uses them instead of reading and decoding the params
+// record for every tx. Params returns nil when it does not know them.
+type ParamsReader interface {
+	Reader
+	Params() *pb.Params
+}
+
 // Check is CheckTx of a tx decoded before (the mempool's admission
 // decodes it once: NewTx).
 func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 	st := newOverlay(readerKV{r})
-	params := &pb.Params{}
-	ok, err := st.getMsg(keyParams, params)
-	if err != nil {
-		return nil, fmt.Errorf("exec: check tx: %w", err)
+	var params *pb.Params
+	if pr, ok := r.(ParamsReader); ok {
+		params = pr.Params()
 	}
-	if !ok {
-		return nil, fmt.Errorf("exec: check tx: %w", ErrNotInitialised)
+	if params == nil {
+		params = &pb.Params{}
+		ok, err := st.getMsg(keyParams, params)
+		if err != nil {
+			return nil, fmt.Errorf("exec: check tx: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("exec: check tx: %w", ErrNotInitialised)
+		}
 	}
 	env, err := e.checkEnvelope(st, params, tx, false, nil)
 	res := &CheckResult{TxHash: env.hash, Signer: env.body.GetSigner(), Nonce: env.body.GetNonce(), NextNonce: env.next}
