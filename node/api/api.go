@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
@@ -93,7 +95,17 @@ type Refusal interface {
 // submitErr maps a mempool refusal to an API error with the right code.
 func submitErr(err error) error {
 	var ref Refusal
+	var be *mempool.BacklogError
 	switch {
+	case errors.As(err, &be):
+		// The backlog bound (mempool.Reserve): when to retry, as the rate
+		// limiter says it (RetryInfo; the headers are the caller's).
+		ce := connect.NewError(connect.CodeResourceExhausted, err)
+		if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(be.RetryAfter)}); derr == nil {
+			ce.AddDetail(d)
+		}
+		setRetryHeaders(ce.Meta(), err)
+		return ce
 	// ErrSignerFull and ErrQueuedFull wrap ErrMempoolFull: try later.
 	case errors.Is(err, mempool.ErrMempoolFull), errors.Is(err, mempool.ErrTxTooLarge):
 		return connect.NewError(connect.CodeResourceExhausted, err)
@@ -126,6 +138,20 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 	if len(tx) == 0 {
 		return nil, invalidArg("tx is empty")
 	}
+	// The backlog bound, before the tx is decoded or its payload checked
+	// (mempool.Reserve); released once the mempool has answered.
+	if _, err := s.d.Mempool.Reserve(1, time.Now()); err != nil {
+		s.d.Metrics.MempoolRejected.WithLabelValues("backlog").Inc()
+		return nil, submitErr(err)
+	}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			s.d.Mempool.Release(1)
+		}
+	}
+	defer release()
 	stored, err := s.acceptPayloads(tx, req.Msg.GetPayloads())
 	if err != nil {
 		s.d.Metrics.MempoolRejected.WithLabelValues("payload").Inc()
@@ -145,6 +171,7 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 		}
 	}
 	hash, err := s.d.Submit(ctx, tx)
+	release()
 	if err != nil {
 		s.d.Metrics.MempoolRejected.WithLabelValues(rejectReason(err)).Inc()
 		// A duplicate's payload is the admitted tx's: it stays.
@@ -158,13 +185,7 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 	if !req.Msg.GetWaitForCommit() {
 		return connect.NewResponse(resp), nil
 	}
-	wait := defaultWait
-	if ms := req.Msg.GetWaitTimeoutMs(); ms > 0 {
-		wait = maxWaitForCommit
-		if ms < uint64(maxWaitForCommit/time.Millisecond) {
-			wait = time.Duration(ms) * time.Millisecond
-		}
-	}
+	wait := waitOf(req.Msg.GetWaitTimeoutMs())
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	loc, result, err := s.WaitForTx(wctx, hash)
@@ -188,6 +209,8 @@ func (s *Server) SubmitTx(ctx context.Context, req *connect.Request[pb.SubmitTxR
 func rejectReason(err error) string {
 	var ref Refusal
 	switch {
+	case errors.Is(err, mempool.ErrBacklog):
+		return "backlog"
 	case errors.Is(err, mempool.ErrSignerFull):
 		return "signer_full"
 	case errors.Is(err, mempool.ErrQueuedFull):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/ledger/exec"
@@ -56,6 +57,11 @@ type Mempool interface {
 	// Dropped is why an admitted tx was dropped since (committed state
 	// came to refuse it), if the mempool remembers.
 	Dropped(hash []byte) (string, bool)
+	// Reserve and Release are the backlog bound (mempool.Mempool.Reserve):
+	// SubmitTx and SubmitTxs reserve room for their txs before decoding
+	// any, and release it once the mempool has answered.
+	Reserve(n int, now time.Time) (granted int, err error)
+	Release(n int)
 }
 
 // Commits is the API's source of commit events (HeightNotifier).

@@ -85,17 +85,19 @@ func TestBacklogLimitFollowsCommitRate(t *testing.T) {
 		t.Fatalf("granted %d of 2000 at ~1000 txs/s and 500 ms, want ~500 and a refusal", k)
 	}
 	var be *BacklogError
-	if !errors.As(err, &be) {
-		t.Fatal(err)
+	if !errors.As(err, &be) || be.RetryAfter != minBacklogRetry {
+		// The first refused tx fits after one commit: the shortest delay.
+		t.Fatalf("refusal %v, want a retry after %s", err, minBacklogRetry)
 	}
-	// 2000 wanted, ~500 fit: the other ~1500 fit after ~1.5 s of commits.
-	if be.RetryAfter < 1300*time.Millisecond || be.RetryAfter > 1700*time.Millisecond {
-		t.Fatalf("retry after %s, want ~1.5 s", be.RetryAfter)
+	// Txs from peers push the backlog ~1000 over the limit: those must
+	// commit first, about a second at 1000 txs/s.
+	for i := range 1000 {
+		mustAdd(t, m, tx("peer", 1+i))
 	}
-	// One more, just over: the shortest delay.
-	if _, err := m.Reserve(1, now); !errors.As(err, &be) || be.RetryAfter != minBacklogRetry {
-		t.Fatalf("one over: %v", err)
+	if _, err := m.Reserve(1, now); !errors.As(err, &be) || be.RetryAfter < 900*time.Millisecond || be.RetryAfter > 1100*time.Millisecond {
+		t.Fatalf("1000 over at ~1000 txs/s: %v, want a retry after ~1 s", err)
 	}
+	c.commit("peer", 1000)
 	// A chain that stops committing closes the bound down to the floor:
 	// after 10 s without a commit the rate is ~0.
 	later := now.Add(10 * time.Second)
@@ -104,7 +106,7 @@ func TestBacklogLimitFollowsCommitRate(t *testing.T) {
 	}
 	// Commits empty the mempool and the bound admits again.
 	c.commit("a", uint64(k))
-	m.UpdateAt([]CommittedTx{committedTx("a", k)}, later)
+	m.UpdateAt([]CommittedTx{committedTx("a", k), committedTx("peer", 1000)}, later)
 	if txs, _ := m.Size(); txs != 0 {
 		t.Fatalf("%d txs held after their commit", txs)
 	}

@@ -986,10 +986,14 @@ func (m *Mempool) Reserve(n int, now time.Time) (int, error) {
 	if k == n {
 		return n, nil
 	}
-	// The refused txs fit once backlog+n-limit txs have committed.
+	// The first refused tx fits once the backlog over the limit (txs from
+	// peers may have pushed it over) and one more have committed. A
+	// client that retries then has part of its txs admitted, which keeps
+	// the chain busy; retrying costs the node little, refusals being
+	// decided before any decoding.
 	retry := maxBacklogRetry
 	if rate >= 1 {
-		retry = time.Duration(float64(backlog+n-limit) / rate * float64(time.Second))
+		retry = time.Duration(float64(max(backlog-limit, 0)+1) / rate * float64(time.Second))
 		retry = min(max(retry, minBacklogRetry), maxBacklogRetry)
 	}
 	return k, &BacklogError{Backlog: backlog, Limit: limit, CommitRate: rate, RetryAfter: retry}
