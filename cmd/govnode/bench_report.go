@@ -25,6 +25,10 @@ func printBenchReport(out io.Writer, o *benchOpts, r *benchReport) {
 	fmt.Fprintf(w, "latency p90\t%.1f ms\t\n", r.P90)
 	fmt.Fprintf(w, "latency p99\t%.1f ms\t\n", r.P99)
 	fmt.Fprintf(w, "latency max\t%.1f ms\t\n", r.Max)
+	fmt.Fprintf(w, "admitted p50 / p99\t%.1f / %.1f ms\t(from the node's admission to the block)\n", r.AdmittedP50, r.AdmittedP99)
+	if r.Backpressured > 0 {
+		fmt.Fprintf(w, "backpressured\t%d\t(refused resource_exhausted, then retried: %d resubmissions)\n", r.Backpressured, r.Retries)
+	}
 	if r.DiskPerTx != nil {
 		fmt.Fprintf(w, "disk per tx\t%.0f B\t(data directory growth / committed, average of nodes)\n", *r.DiskPerTx)
 	}

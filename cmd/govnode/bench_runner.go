@@ -61,11 +61,11 @@ func (r *benchRunner) phase(ctx context.Context, txs []*benchTx, rate float64, d
 		r.followBlocks(followCtx, &next, index, committed)
 	}()
 
-	// One queue per worker; a signer always maps to the same worker, so its
-	// transactions are sent one after another in nonce order. Queues hold
-	// the whole plan, so the scheduler never blocks on a slow node.
-	workerOf := map[*benchSigner]int{}
-	queues := make([]chan int, r.concurrency)
+	// One sender per load connection; a signer always uses the same
+	// connection, so its transactions are sent in nonce order
+	// (bench_batch.go). Queues hold the whole plan, so the scheduler never
+	// blocks on a slow node.
+	queues := make([]chan int, len(r.loads))
 	for i := range queues {
 		queues[i] = make(chan int, len(txs))
 	}
@@ -81,37 +81,14 @@ func (r *benchRunner) phase(ctx context.Context, txs []*benchTx, rate float64, d
 	}
 	var wg sync.WaitGroup
 	for w := range queues {
-		wg.Go(func() {
-			// refused: signers with a refused transaction in this
-			// phase. Their later transactions are not sent: a refused
-			// nonce is a gap, and everything after it would wait in the
-			// mempools for good (and spoil the next step).
-			refused := map[*benchSigner]bool{}
-			for i := range queues[w] {
-				tx := txs[i]
-				if refused[tx.signer] && sendCtx.Err() == nil {
-					outs[i] = benchOutcome{kind: tx.kind, scheduled: scheduled(i), sent: true,
-						rejectMsg: "not sent: an earlier transaction of its signer was refused (its nonce would be a gap)"}
-					continue
-				}
-				r.send(sendCtx, tx, &outs[i], scheduled(i))
-				if !outs[i].accepted {
-					refused[tx.signer] = true
-				}
-			}
-		})
+		cs := &connSender{r: r, conn: r.loads[w], txs: txs, outs: outs, scheduled: scheduled}
+		wg.Go(func() { cs.run(sendCtx, queues[w]) })
 	}
 
 	dispatched := 0
 	dispatch := func(upTo int) {
 		for ; dispatched < upTo; dispatched++ {
-			s := txs[dispatched].signer
-			w, ok := workerOf[s]
-			if !ok {
-				w = len(workerOf) % r.concurrency
-				workerOf[s] = w
-			}
-			queues[w] <- dispatched
+			queues[txs[dispatched].signer.conn] <- dispatched
 		}
 	}
 	if rate <= 0 {
@@ -160,23 +137,6 @@ func (r *benchRunner) phase(ctx context.Context, txs []*benchTx, rate float64, d
 		}
 	}
 	return phaseResult{outs: outs, start: start, next: next.Load()}
-}
-
-// send submits one transaction and records the outcome.
-func (r *benchRunner) send(ctx context.Context, tx *benchTx, o *benchOutcome, scheduled time.Time) {
-	o.kind, o.scheduled, o.sent = tx.kind, scheduled, true
-	if ctx.Err() != nil {
-		o.rejectMsg = "not sent: client backlog still queued at the deadline"
-		return
-	}
-	cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-	defer cancel()
-	_, err := r.loads[tx.signer.conn].client.SubmitTx(cctx, connect.NewRequest(&pb.SubmitTxRequest{Tx: tx.raw, Payloads: tx.payloads}))
-	if err != nil {
-		o.rejectMsg = rejectReason(err)
-		return
-	}
-	o.accepted = true
 }
 
 // rejectReason groups a SubmitTx error: its code and message.

@@ -63,6 +63,19 @@ type benchReport struct {
 	// Passed and FailReason: a --find-max probe against the criteria.
 	Passed     *bool  `json:"passed,omitempty"`
 	FailReason string `json:"fail_reason,omitempty"`
+
+	// Added with SubmitTxs and the nodes' backlog bound (issue 20).
+
+	// AdmittedP50 and AdmittedP99: latency of the committed txs from the
+	// submission the node admitted to the block, without the time a tx
+	// waited in the client or for a retry (p50_ms and p99_ms include it).
+	AdmittedP50 float64 `json:"admitted_p50_ms"`
+	AdmittedP99 float64 `json:"admitted_p99_ms"`
+	// Backpressured counts the txs refused resource_exhausted at least
+	// once (then retried after the node's hint), Retries the submissions
+	// after the first.
+	Backpressured int `json:"backpressured"`
+	Retries       int `json:"retries"`
 }
 
 // benchOutcome is the fate of one planned transaction, as the runner saw it.
@@ -71,8 +84,13 @@ type benchOutcome struct {
 	scheduled time.Time // when the open-loop schedule meant to send it
 	sent      bool      // a submit was attempted
 	accepted  bool
-	rejectMsg string
+	admitted  time.Time // when the node admitted it (the answer came)
+	rejectMsg string    // the last refusal; cleared by nothing: an admitted tx ignores it
 	committed time.Time // when its block was seen; zero if never
+	// retries counts its submissions after the first; backpressured is
+	// set if the node refused it resource_exhausted (and it was retried).
+	retries       int
+	backpressured bool
 }
 
 // summarize computes the report of a run that started at start and offered
@@ -82,7 +100,7 @@ type benchOutcome struct {
 // committed_tps is committed / max(duration, last commit - start).
 func summarize(outs []benchOutcome, start time.Time, duration time.Duration) *benchReport {
 	r := &benchReport{Mix: map[string]int{}, Rejections: map[string]int{}, DurationS: duration.Seconds()}
-	var lat []time.Duration
+	var lat, admLat []time.Duration
 	var last time.Time
 	for _, o := range outs {
 		if !o.sent {
@@ -90,6 +108,10 @@ func summarize(outs []benchOutcome, start time.Time, duration time.Duration) *be
 		}
 		r.Offered++
 		r.Mix[o.kind]++
+		r.Retries += o.retries
+		if o.backpressured {
+			r.Backpressured++
+		}
 		switch {
 		case !o.accepted:
 			r.Rejected++
@@ -101,6 +123,9 @@ func summarize(outs []benchOutcome, start time.Time, duration time.Duration) *be
 			r.Accepted++
 			r.Committed++
 			lat = append(lat, max(o.committed.Sub(o.scheduled), 0))
+			if !o.admitted.IsZero() {
+				admLat = append(admLat, max(o.committed.Sub(o.admitted), 0))
+			}
 			if o.committed.After(last) {
 				last = o.committed
 			}
@@ -111,6 +136,8 @@ func summarize(outs []benchOutcome, start time.Time, duration time.Duration) *be
 	if len(lat) > 0 {
 		r.Max = ms(lat[len(lat)-1])
 	}
+	slices.Sort(admLat)
+	r.AdmittedP50, r.AdmittedP99 = ms(percentile(admLat, 50)), ms(percentile(admLat, 99))
 	window := duration
 	if !last.IsZero() && last.Sub(start) > window {
 		window = last.Sub(start)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -399,5 +400,66 @@ func TestBenchFlagErrors(t *testing.T) {
 		if r := run(t, nil, args...); r.err == nil {
 			t.Errorf("govnode %v: no error", args)
 		}
+	}
+}
+
+// SubmitTxs is the fake node's batch call: each tx as SubmitTx takes it,
+// a result per tx; while f.exhaust is positive the txs past the first are
+// refused resource_exhausted with a retry hint, as a node past its backlog
+// bound refuses them (node/api/batch.go).
+func (n *fakeNode) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTxsRequest]) (*connect.Response[pb.SubmitTxsResponse], error) {
+	f := n.chain
+	resp := connect.NewResponse(&pb.SubmitTxsResponse{})
+	busy := false
+	for i, tx := range req.Msg.GetTxs() {
+		f.mu.Lock()
+		refuse := f.exhaust > 0 && (i > 0 || busy)
+		if refuse {
+			f.exhaust--
+		}
+		f.mu.Unlock()
+		busy = busy || refuse
+		r := &pb.SubmitTxsResult{TxHash: crypto.Hash(tx)}
+		resp.Msg.Results = append(resp.Msg.Results, r)
+		if busy {
+			r.Code, r.Message = connect.CodeResourceExhausted.String(), "mempool full: backlog over what the chain commits"
+			continue
+		}
+		if _, err := f.submit(n.idx, tx, nil); err != nil {
+			r.Code, r.Message = connect.CodeOf(err).String(), err.Error()
+		}
+	}
+	if busy {
+		resp.Header().Set("Retry-After", "1")
+		resp.Header().Set("Govnode-Retry-After-Ms", "20")
+	}
+	return resp, nil
+}
+
+// A node that refuses part of each batch resource_exhausted: the client
+// retries after the hint, holding the signer's later txs back, so every
+// tx commits in nonce order (the fake refuses gaps) and the refusals are
+// counted as backpressure, not as rejections.
+func TestBenchRetriesBackpressuredTxs(t *testing.T) {
+	dir, f := benchNetwork(t)
+	mustRun(t, nil, "bench", "--testnet", dir, "--rate", "100", "--duration", "100ms", "--grace", "3s", "--poll", "5ms",
+		"--seed", "8", "--output", "json", "--mix", "create_record=1")
+	f.mu.Lock()
+	f.exhaust = 40
+	f.mu.Unlock()
+	r := mustRun(t, nil, "bench", "--testnet", dir, "--rate", "1000", "--duration", "100ms", "--grace", "5s", "--poll", "5ms",
+		"--seed", "9", "--output", "json", "--setup=false", "--mix", "create_record=1,grant_access=1", "--concurrency", "4")
+	m := jsonObject(t, r.out)
+	if m["offered"].(float64) == 0 || m["committed"] != m["offered"] || m["rejected"] != float64(0) ||
+		m["backpressured"].(float64) == 0 || m["retries"].(float64) < m["backpressured"].(float64) {
+		t.Fatalf("bench with backpressure: %s", r.out)
+	}
+	if m["admitted_p99_ms"].(float64) <= 0 || m["admitted_p99_ms"].(float64) > m["p99_ms"].(float64) {
+		t.Errorf("admitted latency: %s", r.out)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exhaust != 0 {
+		t.Errorf("%d refusals left: the client stopped retrying", f.exhaust)
 	}
 }

@@ -48,6 +48,9 @@ type fakeChain struct {
 	// refuse, when set, may refuse one.
 	submitErr error
 	refuse    func(body *pb.TxBody) error
+	// exhaust, when positive, is how many more txs SubmitTxs refuses
+	// resource_exhausted (a node's backlog bound), each counted down.
+	exhaust int
 	// Canned answers.
 	status   *pb.StatusResponse
 	identity *pb.QueryIdentityResponse
