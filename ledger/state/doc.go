@@ -25,12 +25,20 @@
 // records and a block's update rewrites about log16(n) pages per change,
 // not log2(n) nodes. Hashes and proofs are those of the binary tree.
 //
-// Records are content-addressed: a page or leaf is stored under its hash
-// and never changed or deleted, so every committed version stays readable
-// for record history (nothing is pruned; see Tree for the reason). A
-// version is a root record version → root hash. Computing and writing are
-// split so the block store can commit a block and its state in one synced
-// LevelDB batch:
+// Records are keyed by the version that wrote them and their place in the
+// tree, as Jellyfish keys its nodes (keys.go): a page by (version, nibble
+// path), a leaf by (version, key hash), and a page slot carries the
+// version of its child's record, so a lookup forms each child's key. A
+// version's records all sort after every earlier version's, so a block's
+// writes append to the tree's key range, and in a LevelDB of their own
+// (as the block store keeps them) compactions move them down instead of
+// rewriting them. A record is never changed or deleted: every committed
+// version stays readable for record history (nothing is pruned; see Tree
+// for the reason). A version is a root record naming its root node.
+// Trees written before version keys (content-addressed records, keyed by
+// hash) are read as they are and go on with version-keyed records
+// (Options.Legacy). Computing and writing are split so the block store
+// can commit a block and its state in synced LevelDB batches:
 //
 //	root, w, err := tree.Stage(h, changes) // pure computation, reads only
 //	w.ApplyTo(batch)                        // node and root records

@@ -15,33 +15,51 @@ import (
 //
 // A page sits at nibble depth D (bit depth 4D) where the subtree holds at
 // least two keys; its 16 slots are the subtrees at bit depth 4D+4. A slot
-// is empty, the lone leaf of its subtree, or a child page. Records, stored
-// under prefix || 'n' || hash:
+// is empty, the lone leaf of its subtree, or a child page. Records:
 //
-//	leaf: 0x00 || keyHash(32) || value                       hash: LeafHash
-//	page: 0x02 || occupied(2) || leaves(2) || slot records    hash: the binary
-//	      subtree's root, computed from the slots
+//	leaf:   0x00 || keyHash(32) || value                    hash: LeafHash
+//	page:   0x03 || occupied(2) || leaves(2) || slot records hash: the binary
+//	        subtree's root, computed from the slots
+//	legacy: 0x02 || occupied(2) || leaves(2) || slot records (content-addressed)
 //
-// occupied and leaves are bitmasks (bit s = slot s, big endian); a slot
-// record is its hash, followed by the leaf's key hash for a leaf slot, so an
-// update never reads a leaf to learn where it belongs.
+// occupied and leaves are bitmasks (bit s = slot s, big endian). A slot
+// record is its hash, followed by the leaf's key hash for a leaf slot (so
+// an update never reads a leaf to learn where it belongs), followed in a
+// 0x03 page by the version that wrote the child's record (so a lookup can
+// form the child's key, see keys.go). A 0x02 page is the layout before
+// version keys (content-addressed, see keys.go): its slots carry no version
+// and its children are read by hash.
 
 type kind uint8
 
+// The kinds' values are stored in root records (keys.go).
 const (
 	kindEmpty kind = iota
 	kindLeaf
 	kindInternal
+	// kindUnresolved is the root of a content-addressed version until
+	// its record is read: its root record holds only its hash.
+	kindUnresolved
 )
 
-const pageTag = 0x02
+const (
+	legacyPageTag = 0x02
+	pageTag       = 0x03
+)
 
-// ref names a binary subtree: its hash, the kind of its top node, and for
-// a leaf its key hash.
+// legacyVersion is the version of a ref to a content-addressed record (the
+// layout before version keys): no tree reaches 2^64-1 versions.
+const legacyVersion = ^uint64(0)
+
+// ref names a binary subtree: its hash, the kind of its top node, for a
+// leaf its key hash, and for a leaf or page the version that wrote its
+// record (legacyVersion: content-addressed). The binary nodes inside a
+// page have no record, and no version.
 type ref struct {
 	h  Hash
 	k  kind
 	kh Hash
+	v  uint64
 }
 
 var emptyRef = ref{}
@@ -59,31 +77,40 @@ func encodeLeaf(keyHash Hash, value []byte) []byte {
 	return b
 }
 
-func (p *page) encode() []byte {
+// encode returns the page's record: a 0x03 page, or with legacy the 0x02
+// page of the content-addressed layout (whose slots are all legacy too).
+func (p *page) encode(legacy bool) []byte {
 	var occ, leaves uint16
-	n := 5
+	n, slot := 5, 40
+	tag := byte(pageTag)
+	if legacy {
+		tag, slot = legacyPageTag, 32
+	}
 	for s := range p {
 		switch p[s].k {
 		case kindLeaf:
 			occ |= 0x8000 >> s
 			leaves |= 0x8000 >> s
-			n += 64
+			n += slot + 32
 		case kindInternal:
 			occ |= 0x8000 >> s
-			n += 32
+			n += slot
 		}
 	}
 	b := make([]byte, 5, n)
-	b[0] = pageTag
+	b[0] = tag
 	binary.BigEndian.PutUint16(b[1:], occ)
 	binary.BigEndian.PutUint16(b[3:], leaves)
 	for s := range p {
-		switch p[s].k {
-		case kindLeaf:
-			b = append(b, p[s].h[:]...)
+		if p[s].k == kindEmpty {
+			continue
+		}
+		b = append(b, p[s].h[:]...)
+		if p[s].k == kindLeaf {
 			b = append(b, p[s].kh[:]...)
-		case kindInternal:
-			b = append(b, p[s].h[:]...)
+		}
+		if !legacy {
+			b = binary.BigEndian.AppendUint64(b, p[s].v)
 		}
 	}
 	return b
@@ -109,7 +136,7 @@ func decodeNode(b []byte) (node, error) {
 		n := node{leaf: true, value: b[33:len(b):len(b)]}
 		copy(n.keyHash[:], b[1:33])
 		return n, nil
-	case pageTag:
+	case pageTag, legacyPageTag:
 		if len(b) < 5 {
 			return node{}, fmt.Errorf("%w: page of %d bytes", errBadNode, len(b))
 		}
@@ -117,7 +144,11 @@ func decodeNode(b []byte) (node, error) {
 		if leaves&^occ != 0 || occ == 0 || (bits.OnesCount16(occ) == 1 && leaves != 0) {
 			return node{}, fmt.Errorf("%w: page masks %04x/%04x", errBadNode, occ, leaves)
 		}
-		if want := 5 + 32*bits.OnesCount16(occ) + 32*bits.OnesCount16(leaves); len(b) != want {
+		slot := 40
+		if b[0] == legacyPageTag {
+			slot = 32
+		}
+		if want := 5 + slot*bits.OnesCount16(occ) + 32*bits.OnesCount16(leaves); len(b) != want {
 			return node{}, fmt.Errorf("%w: page of %d bytes, want %d", errBadNode, len(b), want)
 		}
 		var n node
@@ -135,6 +166,11 @@ func decodeNode(b []byte) (node, error) {
 				sl.k = kindLeaf
 				copy(sl.kh[:], r[:32])
 				r = r[32:]
+			}
+			sl.v = legacyVersion
+			if b[0] == pageTag {
+				sl.v = binary.BigEndian.Uint64(r)
+				r = r[8:]
 			}
 			if sl.h == EmptyRoot {
 				return node{}, fmt.Errorf("%w: slot %d has the empty hash", errBadNode, s)

@@ -25,12 +25,15 @@ type Change struct {
 // root record. They are computed by Stage and written by the caller.
 type Writes struct {
 	version uint64
-	root    Hash
-	// prefix is the tree's key prefix: a node record's key is
-	// prefix || 'n' || hash, built by ApplyTo in a scratch buffer (the
-	// batch copies it) rather than allocated for every record.
+	root    ref
+	// prefix is the tree's key prefix; keys are built by ApplyTo in a
+	// scratch buffer (the batch copies them) rather than allocated for
+	// every record.
 	prefix []byte
-	nodes  []nodeRec
+	// recVersion is the version the new records are keyed by, or
+	// legacyVersion when they are content-addressed (Tree.contentAddressed).
+	recVersion uint64
+	nodes      []nodeRec
 	// replaced are the pages of the base version that this version
 	// rewrites: Committed drops them from the page cache, where they would
 	// otherwise crowd out the pages of the latest version.
@@ -41,15 +44,19 @@ type Writes struct {
 func (w *Writes) Version() uint64 { return w.version }
 
 // Root is the root hash of the staged version.
-func (w *Writes) Root() Hash { return w.root }
+func (w *Writes) Root() Hash { return w.root.h }
 
-// nodeRec is a node record: the node's hash and its encoding, and for a
+// nodeRec is a node record: the node's hash and its encoding, where it
+// is (a leaf's key hash, or a page's path and nibble depth), and for a
 // page the hashes of its internal binary nodes (innerHashes), which go
 // into the page cache with it when the version is committed.
 type nodeRec struct {
 	h     Hash
 	enc   []byte
 	inner []Hash
+	leaf  bool
+	path  Hash // leaf: its key hash; page: pathTo(path, d)
+	d     uint8
 }
 
 // Len is the number of records ApplyTo adds.
@@ -58,37 +65,67 @@ func (w *Writes) Len() int { return len(w.nodes) + 1 }
 // Size is about the number of bytes ApplyTo adds to a batch, so the caller
 // can size it once (a growing leveldb.Batch copies itself many times).
 func (w *Writes) Size() int {
-	n := len(w.prefix) + 9 + 32 + 11 // the root record
+	n := len(w.prefix) + 10 + 73 + 11 // the root record
 	for i := range w.nodes {
-		n += len(w.prefix) + 33 + len(w.nodes[i].enc) + 11
+		n += len(w.prefix) + 43 + len(w.nodes[i].enc) + 11
 	}
 	return n
+}
+
+// compare orders records by key (keys.go): by hash when content-addressed;
+// else leaves ('l') before pages ('p'), leaves by key hash, pages by depth
+// then path.
+func (w *Writes) compare(x, y *nodeRec) int {
+	if w.recVersion == legacyVersion {
+		// The first 8 bytes of random hashes nearly always decide.
+		if c := cmp.Compare(binary.BigEndian.Uint64(x.h[:8]), binary.BigEndian.Uint64(y.h[:8])); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.h[8:], y.h[8:])
+	}
+	switch {
+	case x.leaf != y.leaf:
+		if x.leaf {
+			return -1
+		}
+		return 1
+	case !x.leaf && x.d != y.d:
+		return cmp.Compare(x.d, y.d)
+	}
+	return bytes.Compare(x.path[:], y.path[:])
 }
 
 // ApplyTo adds the node records and the root record to b. b keeps
 // references to the records; they are not changed afterwards.
 //
 // The records go in key order: LevelDB's memtable is a skip list, and
-// inserting thousands of random keys in order walks it with far fewer cache
-// misses. Node keys differ only in their hash, and 'n' < 'r' puts the root
-// record last.
+// inserting thousands of keys in order walks it with far fewer cache
+// misses. The root record sorts last.
 func (w *Writes) ApplyTo(b *leveldb.Batch) {
-	slices.SortFunc(w.nodes, func(x, y nodeRec) int {
-		// The first 8 bytes of random hashes nearly always decide.
-		if c := cmp.Compare(binary.BigEndian.Uint64(x.h[:8]), binary.BigEndian.Uint64(y.h[:8])); c != 0 {
-			return c
+	slices.SortFunc(w.nodes, func(x, y nodeRec) int { return w.compare(&x, &y) })
+	k := make([]byte, 0, len(w.prefix)+43)
+	if w.recVersion == legacyVersion {
+		k = append(k, w.prefix...)
+		k = append(k, tagLegacyNode)
+		for i := range w.nodes {
+			b.Put(append(k, w.nodes[i].h[:]...), w.nodes[i].enc)
 		}
-		return bytes.Compare(x.h[8:], y.h[8:])
-	})
-	k := make([]byte, 0, len(w.prefix)+33)
-	k = append(k, w.prefix...)
-	k = append(k, tagNode)
-	for i := range w.nodes {
-		b.Put(append(k, w.nodes[i].h[:]...), w.nodes[i].enc)
+		k = append(k[:len(w.prefix)], tagLegacyRoot)
+		k = binary.BigEndian.AppendUint64(k, w.version)
+		b.Put(k, w.root.h[:])
+		return
 	}
-	k = append(k[:len(w.prefix)], tagRoot)
-	k = binary.BigEndian.AppendUint64(k, w.version)
-	b.Put(k, w.root[:])
+	for i := range w.nodes {
+		n := &w.nodes[i]
+		if n.leaf {
+			k = appendLeafKey(k[:0], w.prefix, w.version, &n.path)
+		} else {
+			k = appendPageKey(k[:0], w.prefix, w.version, &n.path, int(n.d))
+		}
+		b.Put(k, n.enc)
+	}
+	k = versionKey(k[:0], w.prefix, w.version)
+	b.Put(append(k, recRoot), encodeRoot(w.root))
 }
 
 type op struct {
@@ -102,6 +139,11 @@ type stager struct {
 	w *Writes
 }
 
+// ref is the ref of a node this stage writes.
+func (s *stager) ref(h Hash, k kind, kh Hash) ref {
+	return ref{h: h, k: k, kh: kh, v: s.w.recVersion}
+}
+
 // Stage computes version from the latest committed version and changes,
 // without writing anything: it returns the new root and the records to
 // write. version must be LatestVersion()+1, or any version while the tree
@@ -111,6 +153,9 @@ type stager struct {
 func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 	t.mu.RLock()
 	has, latest, base := t.hasLatest, t.latest, t.latestRt
+	if !has {
+		base = emptyRef
+	}
 	t.mu.RUnlock()
 	if has && version != latest+1 {
 		return Hash{}, nil, fmt.Errorf("state: stage version %d: latest is %d", version, latest)
@@ -128,9 +173,12 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 			return Hash{}, nil, fmt.Errorf("state: stage version %d: two changes to one key (key hash %x)", version, ops[i].kh)
 		}
 	}
-	s := &stager{t: t, w: &Writes{version: version, prefix: t.prefix}}
+	s := &stager{t: t, w: &Writes{version: version, prefix: t.prefix, recVersion: version}}
+	if t.contentAddressed {
+		s.w.recVersion = legacyVersion
+	}
 	s.w.nodes = make([]nodeRec, 0, 3*len(ops)+2)
-	root, err := t.rootRef(base)
+	root, err := t.resolve(base)
 	if err != nil {
 		return Hash{}, nil, fmt.Errorf("state: stage version %d: %w", version, err)
 	}
@@ -138,7 +186,7 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 	if err != nil {
 		return Hash{}, nil, fmt.Errorf("state: stage version %d: %w", version, err)
 	}
-	s.w.root = nr.h
+	s.w.root = nr
 	t.cmu.Lock()
 	t.staged = s.w
 	t.cmu.Unlock()
@@ -146,8 +194,8 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 }
 
 // putLeaf adds a leaf record.
-func (s *stager) putLeaf(h Hash, enc []byte) {
-	s.w.nodes = append(s.w.nodes, nodeRec{h: h, enc: enc})
+func (s *stager) putLeaf(h, kh Hash, enc []byte) {
+	s.w.nodes = append(s.w.nodes, nodeRec{h: h, enc: enc, leaf: true, path: kh})
 }
 
 // update applies ops (sorted, all under the subtree's path) to the
@@ -165,7 +213,7 @@ func (s *stager) update(r ref, d int, ops []op) (ref, error) {
 	if d >= MaxProofDepth/4 {
 		return ref{}, fmt.Errorf("%w: tree deeper than %d bits", ErrCorrupt, MaxProofDepth)
 	}
-	bn, err := s.t.loadPageNodes(r.h)
+	bn, err := s.t.loadPageNodes(r, &ops[0].kh, d)
 	if err != nil {
 		return ref{}, err
 	}
@@ -178,7 +226,7 @@ func (s *stager) update(r ref, d int, ops []op) (ref, error) {
 	}
 	s.w.replaced = append(s.w.replaced, r.h)
 	nn := np.rehash(&bn)
-	return s.storePage(&np, &nn), nil
+	return s.storePage(&np, &nn, d, &ops[0].kh), nil
 }
 
 // parallelMin is the number of changes from which the root page's slots
@@ -248,7 +296,7 @@ func (s *stager) parallelSlots(d int, ops []op, bounds [17]int, p page, workers 
 				if bounds[sl] == bounds[sl+1] {
 					continue
 				}
-				subs[sl] = &stager{t: s.t, w: &Writes{}}
+				subs[sl] = &stager{t: s.t, w: &Writes{recVersion: s.w.recVersion}}
 				p[sl], errs[sl] = subs[sl].update(p[sl], d+1, ops[bounds[sl]:bounds[sl+1]])
 			}
 		}()
@@ -288,8 +336,11 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 		return *ex, nil
 	case sets == 1 && !exLive:
 		h := LeafHash(lone.kh, ValueHash(lone.value))
-		s.putLeaf(h, encodeLeaf(lone.kh, lone.value))
-		return ref{h: h, k: kindLeaf, kh: lone.kh}, nil
+		if ex != nil && ex.kh == lone.kh && ex.h == h {
+			return *ex, nil // set to the value it has: nothing to write
+		}
+		s.putLeaf(h, lone.kh, encodeLeaf(lone.kh, lone.value))
+		return s.ref(h, kindLeaf, lone.kh), nil
 	}
 	if d >= MaxProofDepth/4 {
 		return ref{}, fmt.Errorf("%w: tree deeper than %d bits", ErrCorrupt, MaxProofDepth)
@@ -303,18 +354,14 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 	if err := s.slots(d, ops, &p); err != nil {
 		return ref{}, err
 	}
-	return s.makePage(&p), nil
-}
-
-// makePage stores p and returns it as a subtree, unless it holds a single
-// leaf or nothing, which move up instead.
-func (s *stager) makePage(p *page) ref {
 	n := p.binaryNodes()
-	return s.storePage(p, &n)
+	return s.storePage(&p, &n, d, &ops[0].kh), nil
 }
 
-// storePage is makePage for a page whose binary nodes n are computed.
-func (s *stager) storePage(p *page, n *[32]ref) ref {
+// storePage stores page p at nibble depth d on path (its first d nibbles
+// count), whose binary nodes n are computed, and returns it as a subtree,
+// unless it holds a single leaf or nothing, which move up instead.
+func (s *stager) storePage(p *page, n *[32]ref, d int, path *Hash) ref {
 	r := n[1]
 	if r.k != kindInternal {
 		return r
@@ -322,6 +369,9 @@ func (s *stager) storePage(p *page, n *[32]ref) ref {
 	// Committed puts the page in the cache: nothing can reach it before,
 	// and the stagers running in parallel need not share the cache's lock
 	// for it.
-	s.w.nodes = append(s.w.nodes, nodeRec{h: r.h, enc: p.encode(), inner: innerHashes(n)})
-	return r
+	s.w.nodes = append(s.w.nodes, nodeRec{
+		h: r.h, enc: p.encode(s.w.recVersion == legacyVersion), inner: innerHashes(n),
+		path: pathTo(path, d), d: uint8(d),
+	})
+	return s.ref(r.h, kindInternal, Hash{})
 }

@@ -171,39 +171,62 @@ func TestReopen(t *testing.T) {
 }
 
 func TestCheckIntegrityFindsDamage(t *testing.T) {
-	db, tr := newTree(t)
-	var changes []state.Change
-	for i := 0; i < 50; i++ {
-		changes = append(changes, set(fmt.Sprint("k", i), "v"))
+	// A leaf record of either layout (keys.go): version-keyed, and
+	// content-addressed (a ledger written before version keys).
+	isLeaf := map[string]func(k []byte) bool{
+		"version-keyed": func(k []byte) bool {
+			return bytes.HasPrefix(k, []byte("t/v")) && len(k) == len(prefix)+1+8+1+32 && k[len(prefix)+9] == 'l'
+		},
+		"content-addressed": func(k []byte) bool { return bytes.HasPrefix(k, []byte("t/n")) },
 	}
-	commit(t, db, tr, 0, changes)
-	// Flip one byte in the value of one leaf record.
-	it := db.NewIterator(nil, nil)
-	var victim, val []byte
-	for it.Next() {
-		if bytes.HasPrefix(it.Key(), []byte("t/n")) && it.Value()[0] == 0 {
-			victim = append([]byte(nil), it.Key()...)
-			val = append([]byte(nil), it.Value()...)
-			break
-		}
-	}
-	it.Release()
-	val[len(val)-1] ^= 1
-	if err := db.Put(victim, val, nil); err != nil {
-		t.Fatal(err)
-	}
-	tr2, err := state.Open(db, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tr2.CheckIntegrity(0); !errors.Is(err, state.ErrCorrupt) {
-		t.Fatalf("CheckIntegrity = %v, want ErrCorrupt", err)
-	}
-	if err := db.Delete(victim, nil); err != nil {
-		t.Fatal(err)
-	}
-	tr3, _ := state.Open(db, prefix)
-	if _, err := tr3.CheckIntegrity(0); !errors.Is(err, state.ErrCorrupt) {
-		t.Fatalf("CheckIntegrity with a node missing = %v, want ErrCorrupt", err)
+	for name, leafKey := range isLeaf {
+		t.Run(name, func(t *testing.T) {
+			db := ledgertest.MemDB(t)
+			open := state.Open
+			if name == "content-addressed" {
+				open = state.OpenContentAddressed
+			}
+			tr, err := open(db, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var changes []state.Change
+			for i := 0; i < 50; i++ {
+				changes = append(changes, set(fmt.Sprint("k", i), "v"))
+			}
+			commit(t, db, tr, 0, changes)
+			// Flip one byte in the value of one leaf record.
+			it := db.NewIterator(nil, nil)
+			var victim, val []byte
+			for it.Next() {
+				if leafKey(it.Key()) && it.Value()[0] == 0 {
+					victim = append([]byte(nil), it.Key()...)
+					val = append([]byte(nil), it.Value()...)
+					break
+				}
+			}
+			it.Release()
+			if victim == nil {
+				t.Fatal("no leaf record found")
+			}
+			val[len(val)-1] ^= 1
+			if err := db.Put(victim, val, nil); err != nil {
+				t.Fatal(err)
+			}
+			tr2, err := state.Open(db, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tr2.CheckIntegrity(0); !errors.Is(err, state.ErrCorrupt) {
+				t.Fatalf("CheckIntegrity = %v, want ErrCorrupt", err)
+			}
+			if err := db.Delete(victim, nil); err != nil {
+				t.Fatal(err)
+			}
+			tr3, _ := state.Open(db, prefix)
+			if _, err := tr3.CheckIntegrity(0); !errors.Is(err, state.ErrCorrupt) {
+				t.Fatalf("CheckIntegrity with a node missing = %v, want ErrCorrupt", err)
+			}
+		})
 	}
 }

@@ -52,17 +52,18 @@ func (s *Store) InitGenesis(changes []state.Change) error {
 	if err != nil {
 		return fmt.Errorf("init genesis: %w: %v", ErrInvalid, err)
 	}
-	size := w.Size() + 256
+	size := 256
 	for i := range changes {
 		size += 2 + len(changes[i].Key) + len(changes[i].Value) + 11
 	}
+	tb := newBatch(w.Size())
+	w.ApplyTo(tb)
 	b := newBatch(size)
-	w.ApplyTo(b)
 	recs := latestRecords(changes, 2)
 	m := meta{stateRoot: root}
 	recs = append(recs, record{k: metaKey(0), v: m.encode()}, record{k: headKey(), v: be64(0)})
 	putSorted(b, recs)
-	return s.write(b, 0, root, changes)
+	return s.write(tb, b, 0, root, changes)
 }
 
 // Commit writes block c.Height with its certificate, results, tx index,
@@ -96,17 +97,18 @@ func (s *Store) Commit(c *CommitData) error {
 	m := meta{blockHash: c.BlockHash, stateRoot: root, txCount: uint32(len(c.Txs))}
 	recs = insertSorted(recs, record{k: metaKey(h), v: m.encode()})
 	recs = insertSorted(recs, record{k: headKey(), v: be64(h)})
-	size := w.Size() + len(c.Block) + len(c.Cert) + len(c.BlockEvents) + 256
+	size := len(c.Block) + len(c.Cert) + len(c.BlockEvents) + 256
 	for i := range c.Txs {
 		size += 2*(2+32+11) + 12 + 4 + len(c.Txs[i].Result)
 	}
 	for i := range c.Changes {
 		size += 2 + len(c.Changes[i].Key) + len(c.Changes[i].Value) + 11
 	}
-	b := s.commitBatch(size)
-	w.ApplyTo(b)
+	tb := reuseBatch(&s.treeBatch, &s.treeBatchCap, w.Size())
+	w.ApplyTo(tb)
+	b := reuseBatch(&s.batch, &s.batchCap, size)
 	putSorted(b, recs)
-	if err := s.write(b, h, root, c.Changes); err != nil {
+	if err := s.write(tb, b, h, root, c.Changes); err != nil {
 		return fmt.Errorf("commit block %d: %w", h, err)
 	}
 	return nil
@@ -214,19 +216,20 @@ func (s *Store) validate(c *CommitData) error {
 // block's batch is a few MiB, a genesis may be far larger.
 const maxKeptBatch = 64 << 20
 
-// commitBatch returns an empty batch with room for about size bytes,
-// reusing the previous commit's buffer when it is large enough: allocating
-// and zeroing a few MiB for every block costs more than filling them.
-// LevelDB copies a batch into its journal and memtable and keeps no
-// reference once Write returns. Only the writer (under commitMu) calls it.
-func (s *Store) commitBatch(size int) *leveldb.Batch {
-	if s.batch != nil && size <= s.batchCap {
-		s.batch.Reset()
-		return s.batch
+// reuseBatch returns an empty batch with room for about size bytes,
+// reusing the previous commit's buffer *batch (of *capacity bytes) when it
+// is large enough: allocating and zeroing a few MiB for every block costs
+// more than filling them. LevelDB copies a batch into its journal and
+// memtable and keeps no reference once Write returns. Only the writer
+// (under commitMu) calls it, for Store.batch and Store.treeBatch.
+func reuseBatch(batch **leveldb.Batch, capacity *int, size int) *leveldb.Batch {
+	if *batch != nil && size <= *capacity {
+		(*batch).Reset()
+		return *batch
 	}
 	b := newBatch(size)
 	if size <= maxKeptBatch {
-		s.batch, s.batchCap = b, size
+		*batch, *capacity = b, size
 	}
 	return b
 }
@@ -284,9 +287,20 @@ func putSorted(b *leveldb.Batch, recs []record) {
 	}
 }
 
-// write commits the batch synced, brings the value cache up to the state
-// changes it holds, and advances the head.
-func (s *Store) write(b *leveldb.Batch, h uint64, root state.Hash, changes []state.Change) error {
+// write commits a block: the tree's batch tb synced into the tree's
+// database, then the blocks' batch b synced (ARCHITECTURE.md §5,
+// "Storage"); then it brings the value cache up to the state changes and
+// advances the head.
+//
+// The order is what makes a crash harmless: the blocks' batch names the
+// new state root only once the tree's records for it are durable. A crash
+// between the two writes leaves the tree one version ahead of the blocks;
+// Open discards that version (newStore), and committing the block again
+// writes the same records.
+func (s *Store) write(tb, b *leveldb.Batch, h uint64, root state.Hash, changes []state.Change) error {
+	if err := s.treeDB.Write(tb, syncWrite); err != nil {
+		return fmt.Errorf("write state tree batch: %w", err)
+	}
 	if err := s.db.Write(b, syncWrite); err != nil {
 		return fmt.Errorf("write batch: %w", err)
 	}

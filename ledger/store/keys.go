@@ -2,8 +2,14 @@ package store
 
 import "encoding/binary"
 
-// SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = "govnode-ledger/1"
+// SchemaVersion is the layout this package writes: the state tree's
+// version-keyed records in a LevelDB of its own (treeDir).
+const SchemaVersion = "govnode-ledger/2"
+
+// SchemaVersion1 is the layout before it, read as it is and upgraded by a
+// read-write Open: the state tree content-addressed in the main database
+// (its records stay there and are read by the tree, ledger/state keys.go).
+const SchemaVersion1 = "govnode-ledger/1"
 
 var schemaKey = []byte("\x00schema")
 

@@ -100,16 +100,27 @@ func (o Options) leveldb(readOnly bool) *opt.Options {
 // InitGenesis belong to one writer (the node's apply loop) and are
 // serialised.
 type Store struct {
-	path     string
-	db       *leveldb.DB
+	path string
+	db   *leveldb.DB
+	// treeDB is the state tree's own LevelDB (treeDir): its records are
+	// keyed by version so that a block's batch appends to it, and alone
+	// in their LevelDB they are moved down the levels instead of being
+	// rewritten by compactions that the store's hash-keyed records
+	// (tx index, latest values) would drag them into (docs/BENCHMARKS.md,
+	// "State tree layout"). nil for a read-only ledger of schema
+	// govnode-ledger/1, which has none.
+	treeDB   *leveldb.DB
 	tree     *state.Tree
 	readOnly bool
 
 	commitMu sync.Mutex
-	// batch is the batch buffer reused by commits (commitBatch), of
-	// batchCap bytes; owned by the writer under commitMu.
-	batch    *leveldb.Batch
-	batchCap int
+	// batch and treeBatch are the batch buffers reused by commits
+	// (commitBatch), of batchCap and treeBatchCap bytes; owned by the
+	// writer under commitMu.
+	batch        *leveldb.Batch
+	batchCap     int
+	treeBatch    *leveldb.Batch
+	treeBatchCap int
 
 	mu      sync.RWMutex
 	hasHead bool
@@ -126,6 +137,13 @@ var syncWrite = &opt.WriteOptions{Sync: true}
 // (schema record, head records, state root at the head); if it is foreign,
 // of another schema or damaged, Open returns an error wrapping
 // ErrNotLedger, ErrSchema or ErrCorrupt and has written nothing.
+//
+// A ledger of schema govnode-ledger/1 (its state tree content-addressed in
+// the main database) is upgraded by a read-write Open: the tree's own
+// database is created, the schema record becomes govnode-ledger/2, and the
+// tree goes on with version-keyed records there, reading its earlier
+// versions where they are (state.Options.Legacy). Read-only, it is read
+// as it is.
 func Open(path string, o Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -151,9 +169,19 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w (or in use by another process): %v", path, ErrNotLedger, err)
 	}
-	empty, err := checkDB(ro)
+	roTree, err := openTreeDB(path, o, true)
+	if err != nil {
+		ro.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	empty, schema, err := checkDB(ro, roTree)
 	if cerr := ro.Close(); err == nil && cerr != nil {
 		err = cerr
+	}
+	if roTree != nil {
+		if cerr := roTree.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -166,7 +194,12 @@ func Open(path string, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}
-		return newStore(path, db, o, true)
+		treeDB, err := openTreeDB(path, o, true)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		}
+		return newStore(path, db, treeDB, o, true)
 	}
 	if empty {
 		// A LevelDB with no key at all: created, then killed before the
@@ -177,7 +210,43 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	return newStore(path, db, o, false)
+	treeDB, err := openTreeDB(path, o, false)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if schema != SchemaVersion {
+		// Upgrade from govnode-ledger/1, now that the tree's database
+		// exists: from here on, a node that reads only /1 refuses the
+		// ledger (ErrSchema) rather than missing the tree's new versions.
+		if err := db.Put(schemaKey, []byte(SchemaVersion), syncWrite); err != nil {
+			treeDB.Close()
+			db.Close()
+			return nil, fmt.Errorf("open ledger %s: upgrade schema: %w", path, err)
+		}
+	}
+	return newStore(path, db, treeDB, o, false)
+}
+
+// treeDir is the directory, inside the ledger's, of the state tree's
+// LevelDB (see Store.treeDB).
+const treeDir = "state"
+
+// openTreeDB opens the state tree's LevelDB: read-only, only if it exists
+// (nil if not: a ledger of schema govnode-ledger/1, or one whose creation
+// stopped before the tree's database); read-write, creating it if missing.
+func openTreeDB(path string, o Options, readOnly bool) (*leveldb.DB, error) {
+	dir := filepath.Join(path, treeDir)
+	if readOnly {
+		if _, err := os.Stat(filepath.Join(dir, "CURRENT")); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	db, err := leveldb.OpenFile(dir, o.leveldb(readOnly))
+	if err != nil {
+		return nil, fmt.Errorf("%w: state tree database: %v", ErrCorrupt, err)
+	}
+	return db, nil
 }
 
 // isFresh reports whether path is missing or an empty directory (or holds
@@ -215,7 +284,7 @@ func create(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("create ledger %s: %w", path, err)
 	}
 	for _, e := range entries {
-		if err := os.Remove(filepath.Join(path, e.Name())); err != nil {
+		if err := os.RemoveAll(filepath.Join(path, e.Name())); err != nil {
 			return nil, fmt.Errorf("create ledger %s: remove leftover %s: %w", path, e.Name(), err)
 		}
 	}
@@ -227,33 +296,85 @@ func create(path string, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("create ledger %s: write schema: %w", path, err)
 	}
-	return newStore(path, db, o, false)
+	treeDB, err := openTreeDB(path, o, false)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create ledger %s: %w", path, err)
+	}
+	return newStore(path, db, treeDB, o, false)
 }
 
-func newStore(path string, db *leveldb.DB, o Options, readOnly bool) (*Store, error) {
-	// Check again on the database we keep (cheap), and load the head.
-	if _, err := checkDB(db); err != nil {
+func newStore(path string, db, treeDB *leveldb.DB, o Options, readOnly bool) (*Store, error) {
+	fail := func(err error) (*Store, error) {
+		if treeDB != nil {
+			treeDB.Close()
+		}
 		db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	tree, err := state.OpenWithOptions(db, treePrefix(), state.Options{CachePages: o.StateCachePages})
+	// Check again on the databases we keep (cheap), and load the head.
+	if _, _, err := checkDB(db, treeDB); err != nil {
+		return fail(err)
+	}
+	h, hasHead, err := readHead(db)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return fail(err)
 	}
-	s := &Store{path: path, db: db, tree: tree, readOnly: readOnly, values: newValueCache(o.ValueCacheMiB << 20)}
-	h, ok, err := readHead(db)
+	tree, err := openTree(db, treeDB, o.StateCachePages)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return fail(err)
 	}
-	s.hasHead, s.head = ok, h
+	// The tree's batch is written before the blocks' (Store.write), so a
+	// crash between the two leaves the tree one version ahead: forget
+	// that version, which the block's commit writes again.
+	if v, ok := tree.LatestVersion(); ok && (!hasHead || v > h) {
+		if readOnly {
+			if hasHead {
+				if err := tree.Rewind(h); err != nil {
+					return fail(err)
+				}
+			}
+		} else {
+			from := uint64(0)
+			if hasHead {
+				from = h + 1
+			}
+			b := new(leveldb.Batch)
+			if _, err := tree.DiscardFrom(from, b); err != nil {
+				return fail(fmt.Errorf("%w: %v", ErrCorrupt, err))
+			}
+			if err := treeDB.Write(b, syncWrite); err != nil {
+				return fail(fmt.Errorf("discard state tree versions from %d: %w", from, err))
+			}
+			if tree, err = openTree(db, treeDB, o.StateCachePages); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	s := &Store{path: path, db: db, treeDB: treeDB, tree: tree, readOnly: readOnly, values: newValueCache(o.ValueCacheMiB << 20)}
+	s.hasHead, s.head = hasHead, h
 	return s, nil
 }
 
+// openTree opens the state tree: its version-keyed records in treeDB, its
+// content-addressed ones (schema govnode-ledger/1) in db. Without treeDB
+// (a /1 ledger opened read-only) both are read from db.
+func openTree(db, treeDB *leveldb.DB, cachePages int) (*state.Tree, error) {
+	if treeDB == nil {
+		treeDB = db
+	}
+	o := state.DefaultOptions()
+	o.Legacy = db
+	if cachePages != 0 {
+		o.CachePages = cachePages
+	}
+	return state.OpenWithOptions(treeDB, treePrefix(), o)
+}
+
 // checkDB checks the schema record and the head; empty reports a database
-// without any key.
-func checkDB(db *leveldb.DB) (empty bool, err error) {
+// without any key, schema the schema record (SchemaVersion or
+// SchemaVersion1).
+func checkDB(db, treeDB *leveldb.DB) (empty bool, schema string, err error) {
 	v, err := db.Get(schemaKey, nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
@@ -261,15 +382,24 @@ func checkDB(db *leveldb.DB) (empty bool, err error) {
 		any := it.First()
 		it.Release()
 		if !any {
-			return true, nil
+			return true, "", nil
 		}
-		return false, fmt.Errorf("%w: keys present but no schema record", ErrNotLedger)
+		return false, "", fmt.Errorf("%w: keys present but no schema record", ErrNotLedger)
 	case err != nil:
-		return false, fmt.Errorf("read schema record: %w", err)
-	case string(v) != SchemaVersion:
-		return false, fmt.Errorf("%w: database has schema %q, this node reads %q", ErrSchema, v, SchemaVersion)
+		return false, "", fmt.Errorf("read schema record: %w", err)
+	case string(v) != SchemaVersion && string(v) != SchemaVersion1:
+		return false, "", fmt.Errorf("%w: database has schema %q, this node reads %q and %q", ErrSchema, v, SchemaVersion1, SchemaVersion)
+	case string(v) == SchemaVersion1 && treeDB != nil:
+		// An upgrade stopped after creating the tree's database and
+		// before the schema record: nothing can be in it yet.
+		it := treeDB.NewIterator(nil, nil)
+		any := it.First()
+		it.Release()
+		if any {
+			return false, "", fmt.Errorf("%w: schema %q with records in the state tree's database", ErrCorrupt, v)
+		}
 	}
-	return false, checkHead(db)
+	return false, string(v), checkHead(db, treeDB)
 }
 
 func readHead(db *leveldb.DB) (uint64, bool, error) {
@@ -288,18 +418,30 @@ func readHead(db *leveldb.DB) (uint64, bool, error) {
 
 // checkHead checks that the records of the head height are all there and
 // agree, and that the state tree's root at the head is the recorded one.
-func checkHead(db *leveldb.DB) error {
+// treeDB is the tree's database, nil for a ledger of schema /1 without one.
+func checkHead(db, treeDB *leveldb.DB) error {
 	h, ok, err := readHead(db)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		// Schema only: nothing else may be there.
+		// Schema only: nothing else may be there, but the genesis
+		// version of the tree, written before a crash stopped the
+		// genesis' blocks batch (newStore discards it).
 		it := db.NewIterator(util.BytesPrefix([]byte{schemaByte}), nil)
 		any := it.First()
 		it.Release()
 		if any {
 			return fmt.Errorf("%w: data without a head record", ErrCorrupt)
+		}
+		if treeDB != nil {
+			tree, err := openTree(db, treeDB, 0)
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+			if v, ok := tree.LatestVersion(); ok && v != 0 {
+				return fmt.Errorf("%w: no head but state tree at version %d", ErrCorrupt, v)
+			}
 		}
 		return nil
 	}
@@ -326,12 +468,23 @@ func checkHead(db *leveldb.DB) error {
 	if _, err := db.Get(metaKey(h+1), nil); err == nil {
 		return fmt.Errorf("%w: records above the head %d", ErrCorrupt, h)
 	}
-	tree, err := state.Open(db, treePrefix())
+	tree, err := openTree(db, treeDB, 0)
 	if err != nil {
 		return fmt.Errorf("%w: head %d: %v", ErrCorrupt, h, err)
 	}
-	if v, ok := tree.LatestVersion(); !ok || v != h {
+	// One version ahead is a crash between the tree's batch and the
+	// blocks' (newStore discards it); more is damage.
+	if v, ok := tree.LatestVersion(); !ok || v < h || v > h+1 || (v == h+1 && treeDB == nil) {
 		return fmt.Errorf("%w: head %d but state tree at version %d (present %v)", ErrCorrupt, h, v, ok)
+	}
+	if v, _ := tree.LatestVersion(); v == h+1 {
+		// Only a version-keyed version can be discarded (a dry run).
+		if _, err := tree.DiscardFrom(h+1, new(leveldb.Batch)); err != nil {
+			return fmt.Errorf("%w: head %d: %v", ErrCorrupt, h, err)
+		}
+	}
+	if err := tree.Rewind(h); err != nil {
+		return fmt.Errorf("%w: head %d: %v", ErrCorrupt, h, err)
 	}
 	root, err := tree.Root(h)
 	if err != nil {
@@ -346,11 +499,17 @@ func checkHead(db *leveldb.DB) error {
 	return nil
 }
 
-// Close closes the database.
+// Close closes the databases.
 func (s *Store) Close() error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	return s.db.Close()
+	err := s.db.Close()
+	if s.treeDB != nil {
+		if terr := s.treeDB.Close(); err == nil {
+			err = terr
+		}
+	}
+	return err
 }
 
 // Height returns the committed height; ok is false before InitGenesis.

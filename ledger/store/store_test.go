@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -224,6 +225,23 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 	return out
 }
 
+// treeRootKey is the key of the state tree's root record of version v in
+// the tree's database (ledger/state keys.go).
+func treeRootKey(v uint64) []byte {
+	return append(binary.BigEndian.AppendUint64([]byte("\x01tv"), v), 'r')
+}
+
+// rootPageKey is the key of the root page of version v in the tree's
+// database.
+func rootPageKey(t *testing.T, db *leveldb.DB, v uint64) []byte {
+	t.Helper()
+	r, err := db.Get(treeRootKey(v), nil)
+	if err != nil || len(r) != 41 {
+		t.Fatalf("root record of %d: %x, %v", v, r, err)
+	}
+	return append(append([]byte("\x01tv"), r[32:40]...), 'p', 0)
+}
+
 // TestOpenRefusesDamage checks ARCHITECTURE.md §5 / issue item 4: a foreign, newer or
 // damaged database is refused with a clear error and not written to.
 func TestOpenRefusesDamage(t *testing.T) {
@@ -270,9 +288,9 @@ func TestOpenRefusesDamage(t *testing.T) {
 		}, store.ErrNotLedger, "not a govnode ledger"},
 		{"newer schema", func(t *testing.T) string {
 			dir := build(t)
-			damage(t, dir, func(db *leveldb.DB) { db.Put([]byte("\x00schema"), []byte("govnode-ledger/2"), nil) })
+			damage(t, dir, func(db *leveldb.DB) { db.Put([]byte("\x00schema"), []byte("govnode-ledger/3"), nil) })
 			return dir
-		}, store.ErrSchema, "govnode-ledger/2"},
+		}, store.ErrSchema, "govnode-ledger/3"},
 		{"schema record removed", func(t *testing.T) string {
 			dir := build(t)
 			damage(t, dir, func(db *leveldb.DB) { db.Delete([]byte("\x00schema"), nil) })
@@ -300,30 +318,44 @@ func TestOpenRefusesDamage(t *testing.T) {
 		}, store.ErrCorrupt, "recorded state root"},
 		{"state root node missing", func(t *testing.T) string {
 			dir := build(t)
-			damage(t, dir, func(db *leveldb.DB) {
-				root, _ := db.Get(append([]byte("\x01tr"), 0, 0, 0, 0, 0, 0, 0, 3), nil)
-				db.Delete(append([]byte("\x01tn"), root...), nil)
+			damage(t, filepath.Join(dir, "state"), func(db *leveldb.DB) {
+				db.Delete(rootPageKey(t, db, 3), nil)
 			})
 			return dir
 		}, store.ErrCorrupt, "missing node"},
 		{"state root node altered", func(t *testing.T) string {
 			dir := build(t)
-			damage(t, dir, func(db *leveldb.DB) {
-				root, _ := db.Get(append([]byte("\x01tr"), 0, 0, 0, 0, 0, 0, 0, 3), nil)
-				k := append([]byte("\x01tn"), root...)
+			damage(t, filepath.Join(dir, "state"), func(db *leveldb.DB) {
+				k := rootPageKey(t, db, 3)
 				v, _ := db.Get(k, nil)
 				v[5] ^= 1
 				db.Put(k, v, nil)
 			})
 			return dir
 		}, store.ErrCorrupt, "hashes to"},
-		{"tree ahead of head", func(t *testing.T) string {
+		{"state tree database missing", func(t *testing.T) string {
+			dir := build(t)
+			os.RemoveAll(filepath.Join(dir, "state"))
+			return dir
+		}, store.ErrCorrupt, "state tree at version"},
+		{"tree two versions ahead of head", func(t *testing.T) string {
+			dir := build(t)
+			damage(t, filepath.Join(dir, "state"), func(db *leveldb.DB) {
+				db.Put(treeRootKey(4), make([]byte, 32), nil)
+				db.Put(treeRootKey(5), make([]byte, 32), nil)
+			})
+			return dir
+		}, store.ErrCorrupt, "state tree at version 5"},
+		{"content-addressed tree version ahead of head", func(t *testing.T) string {
+			// Only the tree's own database can be ahead (a crash
+			// between its batch and the blocks'); content-addressed
+			// versions were written with the blocks.
 			dir := build(t)
 			damage(t, dir, func(db *leveldb.DB) {
 				db.Put(append([]byte("\x01tr"), 0, 0, 0, 0, 0, 0, 0, 4), make([]byte, 32), nil)
 			})
 			return dir
-		}, store.ErrCorrupt, "state tree at version 4"},
+		}, store.ErrCorrupt, "content-addressed version 4"},
 		{"data without head", func(t *testing.T) string {
 			dir := build(t)
 			damage(t, dir, func(db *leveldb.DB) { db.Delete([]byte("\x01H"), nil) })
