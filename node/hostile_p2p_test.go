@@ -1,9 +1,9 @@
 package node_test
 
 // ARCHITECTURE.md §7 at the p2p layer of a running node: a peer the consortium
-// admits (an observer) publishes malformed and hostile transactions and
-// consensus messages on the gossip topics and sends garbage on the
-// block-sync protocol; a stranger tries to connect. Every frame is refused
+// admits (an observer) sends malformed and hostile transactions and
+// consensus messages on the direct protocol and garbage on the block-sync
+// protocol; a stranger tries to connect. Every frame is refused
 // (counted in the node's p2p metrics), none reaches the mempool or the
 // chain, and the node still commits a valid tx afterwards.
 
@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -38,8 +37,8 @@ import (
 )
 
 func TestHostileP2P(t *testing.T) {
-	// Two observers, one per topic: the first rejections push a sender's
-	// score down until gossipsub drops what it sends unread.
+	// Two observers, one per kind of message: three rejections graylist
+	// a sender, whose streams are then refused unread.
 	ids := p2ptest.Identities(t, 3, 91)
 	observer, observer2, stranger := ids[0], ids[1], ids[2]
 	listen := freeP2PAddr(t)
@@ -64,25 +63,24 @@ func TestHostileP2P(t *testing.T) {
 		})
 	}
 
-	txTopic, oh := gossiper(ctx, t, observer, target, c.ChainID, p2p.TopicTx)
-	consTopic, _ := gossiper(ctx, t, observer2, target, c.ChainID, p2p.TopicConsensus)
-	txAccepted := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="accepted",topic="tx"}`)
+	txTopic, oh := directSender(ctx, t, observer, target, c.ChainID, 1)
+	consTopic, _ := directSender(ctx, t, observer2, target, c.ChainID, 2)
+	txAccepted := metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="accepted"}`)
 
 	// A tx refused for what the node's state says (here a nonce that a
 	// committed tx used: an honest peer may gossip such a tx before it
 	// learns of the commit) is ignored, not rejected: it must cost the
-	// sender no score. (The committed tx itself would not do: gossip
-	// drops it unread, as already seen.)
+	// sender no score.
 	stale := nodetest.Sign(c.Official.Key, &pb.TxBody{ChainId: c.ChainID, Signer: c.Official.ID, Nonce: 1,
 		Action: nodetest.CreateRecord("stale", nodetest.BusinessLicense, "citizen0", nil).Action})
-	ignored := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="ignored",topic="tx"}`)
+	ignored := metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="ignored"}`)
 	if err := txTopic.Publish(ctx, stale); err != nil {
 		t.Fatal(err)
 	}
 	p2ptest.Eventually(t, 15*time.Second, "replayed tx ignored", func() bool {
-		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="ignored",topic="tx"}`) > ignored
+		return metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="ignored"}`) > ignored
 	})
-	if r := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="tx"}`); r != 0 {
+	if r := metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="rejected"}`); r != 0 {
 		t.Fatalf("%v tx rejections after a stale nonce; want none (it proves nothing against its sender)", r)
 	}
 
@@ -98,9 +96,9 @@ func TestHostileP2P(t *testing.T) {
 		b.ChainId, b.Signer, b.Nonce = chain, off.ID, off.NextNonce()
 		return b
 	}
-	// Hostile consensus messages first, while the sender's score is
-	// still high enough that gossipsub reads its frames (the garbage txs
-	// below graylist it): none names a validator with a valid signature.
+	// Hostile consensus messages, from the other observer (its third
+	// rejection graylists it, and the rest are refused unread): none names
+	// a validator with a valid signature.
 	hostileCons := [][]byte{
 		[]byte("not a protobuf \xff\xff"),
 		append([]byte{0x08}, bytes.Repeat([]byte{0xff}, 11)...),
@@ -115,7 +113,7 @@ func TestHostileP2P(t *testing.T) {
 		}
 	}
 	p2ptest.Eventually(t, 15*time.Second, "hostile consensus messages refused", func() bool {
-		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="consensus"}`) >= 3
+		return metric(t, n, `govnode_p2p_messages_total{kind="consensus",outcome="rejected"}`) >= 3
 	})
 
 	hostileTxs := map[string][]byte{
@@ -136,10 +134,10 @@ func TestHostileP2P(t *testing.T) {
 			t.Fatalf("publish %s: %v", name, err)
 		}
 	}
-	// Once the sender's score is low gossipsub drops its frames unread:
-	// not every frame need be counted.
+	// Once the sender is graylisted its streams are refused unread: not
+	// every frame need be counted.
 	p2ptest.Eventually(t, 15*time.Second, "hostile txs refused", func() bool {
-		return metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="tx"}`) >= 3
+		return metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="rejected"}`) >= 3
 	})
 	// And the operator sees the sender's score fall.
 	p2ptest.Eventually(t, 15*time.Second, "sender's score negative in the metrics", func() bool {
@@ -171,51 +169,63 @@ func TestHostileP2P(t *testing.T) {
 		t.Fatalf("sync refusals counted %v, want 5", got)
 	}
 
-	// Nothing got in: no tx accepted from gossip, chain and mempool as
+	// Nothing got in: no tx accepted from a peer, chain and mempool as
 	// they were, and the stranger was refused.
-	if got := metric(t, n, `govnode_p2p_gossip_messages_total{outcome="accepted",topic="tx"}`); got != txAccepted {
-		t.Fatalf("%v hostile txs accepted from gossip", got-txAccepted)
+	if got := metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="accepted"}`); got != txAccepted {
+		t.Fatalf("%v hostile txs accepted from a peer", got-txAccepted)
 	}
 	unchanged(t, n, before)
 	if metric(t, n, "govnode_p2p_conns_refused_total") < 1 {
 		t.Fatal("stranger's connection not refused")
 	}
 	t.Logf("refused: %v txs, %v tx ignores, %v consensus msgs, %v sync requests, %v connections",
-		metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="tx"}`),
-		metric(t, n, `govnode_p2p_gossip_messages_total{outcome="ignored",topic="tx"}`),
-		metric(t, n, `govnode_p2p_gossip_messages_total{outcome="rejected",topic="consensus"}`),
+		metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="rejected"}`),
+		metric(t, n, `govnode_p2p_messages_total{kind="tx",outcome="ignored"}`),
+		metric(t, n, `govnode_p2p_messages_total{kind="consensus",outcome="rejected"}`),
 		metric(t, n, `govnode_p2p_sync_requests_total{outcome="refused"}`),
 		metric(t, n, "govnode_p2p_conns_refused_total"))
 	// The node still works.
 	n.CommitOK(t, c.Official.Tx(nodetest.CreateRecord("after", nodetest.BusinessLicense, "citizen0", []byte("ok"))))
 }
 
-// gossiper is a libp2p host with identity id, connected to target and
-// subscribed to one of its topics, that publishes whatever it is given (it
-// runs no validators).
-func gossiper(ctx context.Context, t *testing.T, id p2ptest.Identity, target peer.AddrInfo, chainID string, k p2p.TopicKind) (*pubsub.Topic, host.Host) {
+// hostileSender writes frames of one DirectFrame field on the direct
+// protocol, as a hostile implementation would: each message on a stream of
+// its own, since the node resets a stream at its first invalid frame.
+type hostileSender struct {
+	h      host.Host
+	to     peer.ID
+	proto  protocol.ID
+	field  protowire.Number // 1: a TxBatch of the message alone; 2: the message as the consensus field
+	logger *testing.T
+}
+
+// Publish sends data in a frame of its own on a new stream.
+func (s *hostileSender) Publish(ctx context.Context, data []byte) error {
+	st, err := s.h.NewStream(ctx, s.to, s.proto)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	payload := data
+	if s.field == 1 {
+		payload = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), data)
+	}
+	frame := protowire.AppendBytes(protowire.AppendTag(nil, s.field, protowire.BytesType), payload)
+	_ = st.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err = st.Write(wire.AppendFrame(nil, frame))
+	return err
+}
+
+// directSender is a libp2p host with identity id, connected to target,
+// that sends whatever it is given on the direct protocol (it runs no
+// checks), in field (1: tx batches, 2: consensus messages).
+func directSender(ctx context.Context, t *testing.T, id p2ptest.Identity, target peer.AddrInfo, chainID string, field protowire.Number) (*hostileSender, host.Host) {
 	t.Helper()
 	h := attackerHost(t, id)
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithFloodPublish(true),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string { return string(crypto.Hash(m.GetData())) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := ps.Join(p2p.TopicName(chainID, k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tp.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
 	if err := h.Connect(ctx, target); err != nil {
 		t.Fatalf("observer refused: %v", err)
 	}
-	p2ptest.Eventually(t, 10*time.Second, "observer sees the node on "+string(k), func() bool {
-		return len(tp.ListPeers()) == 1
-	})
-	return tp, h
+	return &hostileSender{h: h, to: target.ID, proto: p2p.DirectProtocol(chainID), field: field, logger: t}, h
 }
 
 func freeP2PAddr(t *testing.T) string {

@@ -95,7 +95,7 @@ type Node struct {
 	app     *blockexec.Executor
 	commits *api.HeightNotifier // the committed height, moved by n.app
 	mempool *mempool.Mempool
-	gossip  *mempool.Gossip
+	fanout  *mempool.Fanout
 	sigs    *transport.TxSigCache
 	known   *exec.Known // txs decoded at admission
 
@@ -262,11 +262,18 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))
-	n.gossip = &mempool.Gossip{
+	n.fanout = &mempool.Fanout{
 		Pool: n.mempool,
-		// The host and the fault hook are made below; the gossip only
+		// The host and the fault hook are made below; the fanout only
 		// runs once they are.
-		Host: publisher(func(ctx context.Context, k p2p.TopicKind, data []byte) error { return n.host.Publish(ctx, k, data) }),
+		Host: txSender(func(tx []byte) error { return n.host.SendTx(tx) }),
+		// A peer's batch is verified as one signature batch, into the
+		// cache admission reads (ARCHITECTURE.md §3 step 4).
+		Preverify: func(txs [][]byte) {
+			if err := n.exec.PreverifyTxs(blockexec.StateReader(n.store), txs); err != nil {
+				log.Debug("verify a tx batch's signatures ahead", "err", err)
+			}
+		},
 		Submitted: func() {
 			txs, bytes := n.mempool.Size()
 			n.metrics.MempoolTxs.Set(float64(txs))
@@ -419,7 +426,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		if n.evidence, err = evidence.New(evidence.Deps{
 			ChainID: doc.GetChainId(), Keys: append([]crypto.PrivateKey{n.signer}, n.pendingKeys...),
 			Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
-			State:      blockexec.StateReader(n.store), Submit: n.gossip.Submit, WaitForTx: n.waitForTx,
+			State:      blockexec.StateReader(n.store), Submit: n.fanout.Submit, WaitForTx: n.waitForTx,
 			Logger: log,
 		}); err != nil {
 			return nil, err
@@ -473,7 +480,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.validatorIndex,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
-		Mempool:    n.mempool, Submit: n.gossip.Submit,
+		Mempool:    n.mempool, Submit: n.fanout.Submit,
 		// The quorum-safety pre-check of validator-set proposals
 		// (ARCHITECTURE.md §5): the node supplies who is live.
 		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store),
@@ -587,7 +594,7 @@ func (n *Node) hostOptions(key lcrypto.PrivKey, vs *p2p.ValidatorSet, extra ...p
 		// package's own rule, through the cache the core reads too, so a
 		// signature checked at the gossip layer is a cache hit in the core.
 		p2p.WithConsensusCheck(n.consensusCheck),
-		p2p.WithTxValidator(n.gossip.Validate),
+		p2p.WithTxValidator(n.fanout.AdmitBatch),
 		p2p.WithBlockSource(n.blockSource),
 		p2p.WithPayloadSource(payloadSource{n}),
 	}, extra...)
@@ -678,7 +685,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		n.gossip.Run(ctx)
+		n.fanout.Run(ctx)
 	}()
 	if n.evidence != nil {
 		n.wg.Add(1)
@@ -765,14 +772,12 @@ func (n *Node) closeParts() error {
 	return errors.Join(errs...)
 }
 
-// publisher adapts a function to mempool.Publisher.
-type publisher func(ctx context.Context, k p2p.TopicKind, data []byte) error
+// txSender adapts a function to mempool.Sender.
+type txSender func(tx []byte) error
 
-func (f publisher) Publish(ctx context.Context, k p2p.TopicKind, data []byte) error {
-	return f(ctx, k, data)
-}
+func (f txSender) SendTx(tx []byte) error { return f(tx) }
 
-// The block executor's refusal is what the mempool's gossip reads the
+// The block executor's refusal is what the mempool's fanout reads the
 // state machine's code from.
 var _ mempool.Refusal = (*blockexec.TxRefusal)(nil)
 

@@ -45,9 +45,14 @@ func (s *hostSlot) ID() peer.ID { return s.get().ID() }
 func (s *hostSlot) Host() host.Host {
 	return s.get().Host()
 }
-func (s *hostSlot) Peers() []p2p.PeerInfo { return s.get().Peers() }
-func (s *hostSlot) Publish(ctx context.Context, k p2p.TopicKind, data []byte) error {
-	return s.get().Publish(ctx, k, data)
+func (s *hostSlot) Peers() []p2p.PeerInfo  { return s.get().Peers() }
+func (s *hostSlot) SendTx(tx []byte) error { return s.get().SendTx(tx) }
+func (s *hostSlot) FlushTxs(ctx context.Context) error {
+	return s.get().FlushTxs(ctx)
+}
+func (s *hostSlot) BroadcastConsensus(data []byte) error { return s.get().BroadcastConsensus(data) }
+func (s *hostSlot) SendConsensus(data []byte, to ...peer.ID) error {
+	return s.get().SendConsensus(data, to...)
 }
 func (s *hostSlot) Messages(k p2p.TopicKind) <-chan p2p.Message { return s.get().Messages(k) }
 func (s *hostSlot) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) ([]*pb.Block, error) {

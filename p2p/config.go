@@ -45,9 +45,9 @@ type Config struct {
 	// Host.SetMembership sets.
 	Observers []peer.ID
 
-	// MaxTxBytes bounds a gossiped transaction.
+	// MaxTxBytes bounds a transaction sent to us.
 	MaxTxBytes int
-	// MaxConsensusBytes bounds a gossiped consensus message (a proposal that
+	// MaxConsensusBytes bounds a consensus message (a proposal that
 	// carries full transactions is the largest).
 	MaxConsensusBytes int
 	// MaxResponseBytes bounds one sync response frame; the server fills a
@@ -71,32 +71,24 @@ type Config struct {
 	// PingInterval is how often each connected peer is pinged for its
 	// round-trip time.
 	PingInterval time.Duration
-	// GossipCheckInterval is how often the peer manager checks that
-	// gossipsub still has a stream with every connected member.
-	GossipCheckInterval time.Duration
 
-	// SeenTTL is how long gossip remembers a message id to drop duplicates.
-	// It bounds how soon a node can publish the same bytes again (the node
-	// re-gossips transactions that wait too long in its mempool); it must
-	// stay well above the gossip history window (a few seconds).
-	SeenTTL time.Duration
 	// MessageBuffer is the capacity of each Messages channel.
 	MessageBuffer int
-	// DirectPeering makes every validator a gossipsub direct peer of every
-	// other: messages always flow between them whatever the mesh. Off by
-	// default because gossipsub exempts direct peers from score-based
-	// graylisting, so a compromised validator flooding invalid messages
-	// could then no longer be cut off (its messages are still rejected and
-	// never relayed). Turn it on for the lowest latency in a small set of
-	// trusted operators.
-	DirectPeering bool
-	// IPColocationThreshold is how many peers may share one IP address
-	// before the gossipsub IP-colocation penalty applies. Loopback is always
-	// whitelisted, so local networks and tests are not penalised.
-	IPColocationThreshold int
-	// ScoreInspectPeriod is how often the peer-score snapshot behind
-	// PeerScore is refreshed.
-	ScoreInspectPeriod time.Duration
+	// MaxBatchTxs and MaxBatchBytes bound one tx batch of the direct
+	// protocol (a tx larger than MaxBatchBytes goes alone); the batcher
+	// flushes a batch that reaches either at once, and a receiver refuses
+	// a batch of more than MaxBatchTxs txs.
+	MaxBatchTxs, MaxBatchBytes int
+	// BatchWindowMin and BatchWindowMax bound the batcher's adaptive
+	// window (the batcher in direct_send.go states the rule).
+	BatchWindowMin, BatchWindowMax time.Duration
+	// SendQueue is the capacity of each member's send queue (frames) and
+	// of the batcher's (txs): when one is full, what does not fit is
+	// dropped and counted, and the caller is never blocked.
+	SendQueue int
+	// FrameTimeout bounds the write of a direct frame and the read of one
+	// once its first byte has arrived.
+	FrameTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults; ChainID, ListenAddrs and Members are
@@ -114,11 +106,13 @@ func DefaultConfig() Config {
 		BackoffMax:            time.Minute,
 		BackoffJitter:         0.2,
 		PingInterval:          15 * time.Second,
-		GossipCheckInterval:   2 * time.Second,
-		SeenTTL:               30 * time.Second,
 		MessageBuffer:         1024,
-		IPColocationThreshold: 3,
-		ScoreInspectPeriod:    time.Second,
+		MaxBatchTxs:           256,
+		MaxBatchBytes:         1 << 20,
+		BatchWindowMin:        time.Millisecond,
+		BatchWindowMax:        20 * time.Millisecond,
+		SendQueue:             4096,
+		FrameTimeout:          10 * time.Second,
 	}
 }
 
@@ -131,9 +125,6 @@ func (c *Config) Validate() error {
 
 	if !chainIDRe.MatchString(c.ChainID) {
 		bad("chain id %q: want 1-64 of [A-Za-z0-9._-]", c.ChainID)
-	}
-	if c.SeenTTL < 10*time.Second {
-		bad("seen TTL %s is below 10s, inside gossip's history window", c.SeenTTL)
 	}
 	if len(c.ListenAddrs) == 0 {
 		bad("no listen addresses")
@@ -162,10 +153,12 @@ func (c *Config) Validate() error {
 		{"DialTimeout", int64(c.DialTimeout)},
 		{"BackoffMin", int64(c.BackoffMin)},
 		{"PingInterval", int64(c.PingInterval)},
-		{"GossipCheckInterval", int64(c.GossipCheckInterval)},
 		{"MessageBuffer", int64(c.MessageBuffer)},
-		{"IPColocationThreshold", int64(c.IPColocationThreshold)},
-		{"ScoreInspectPeriod", int64(c.ScoreInspectPeriod)},
+		{"MaxBatchTxs", int64(c.MaxBatchTxs)},
+		{"MaxBatchBytes", int64(c.MaxBatchBytes)},
+		{"BatchWindowMin", int64(c.BatchWindowMin)},
+		{"SendQueue", int64(c.SendQueue)},
+		{"FrameTimeout", int64(c.FrameTimeout)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -181,8 +174,11 @@ func (c *Config) Validate() error {
 	if c.MaxResponseBytes > maxFrameCeiling {
 		bad("MaxResponseBytes %d above the %d ceiling", c.MaxResponseBytes, maxFrameCeiling)
 	}
-	if c.MaxConsensusBytes > maxGossipCeiling || c.MaxTxBytes > maxGossipCeiling {
-		bad("gossip message limits above the %d ceiling", maxGossipCeiling)
+	if c.BatchWindowMax < c.BatchWindowMin {
+		bad("BatchWindowMax %v below BatchWindowMin %v", c.BatchWindowMax, c.BatchWindowMin)
+	}
+	if c.MaxConsensusBytes > maxMessageCeiling || c.MaxTxBytes > maxMessageCeiling || c.MaxBatchBytes > maxMessageCeiling {
+		bad("message limits above the %d ceiling", maxMessageCeiling)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("p2p config: %w", errors.Join(errs...))
@@ -230,16 +226,18 @@ func checkPeers(members []Member, observers []peer.ID, bad func(format string, a
 }
 
 // Ceilings that no configuration may exceed: they keep one frame or one
-// gossip message within what the per-peer memory limits can hold.
+// message within what the per-peer memory limits can hold.
 const (
-	maxFrameCeiling  = 64 << 20
-	maxGossipCeiling = 16 << 20
+	maxFrameCeiling   = 64 << 20
+	maxMessageCeiling = 16 << 20
 )
 
-// TopicKind names a gossip topic.
+// TopicKind names a kind of message (a tx, a consensus message); each has
+// its Messages channel and its counters. (The name is from when each kind
+// had its gossip topic.)
 type TopicKind uint8
 
-// The gossip topics.
+// The kinds of message.
 const (
 	TopicTx TopicKind = iota
 	TopicConsensus
@@ -255,11 +253,6 @@ func (k TopicKind) String() string {
 	default:
 		return fmt.Sprintf("topic(%d)", uint8(k))
 	}
-}
-
-// TopicName is the gossipsub topic of kind on chainID.
-func TopicName(chainID string, k TopicKind) string {
-	return fmt.Sprintf("/govnode/%s/%s/1", chainID, k)
 }
 
 // SyncProtocol is the block-sync stream protocol of chainID.

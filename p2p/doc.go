@@ -1,6 +1,6 @@
 // Package p2p is govnode's network layer: a libp2p host that only members of
-// the consortium may reach, gossip of transactions and consensus messages,
-// and a request/response protocol for block sync (ARCHITECTURE.md §3, §4, §6).
+// the consortium may reach, direct delivery of transactions and consensus
+// messages to the validators, and a request/response protocol for block sync (ARCHITECTURE.md §3, §4, §6).
 //
 // # Shape
 //
@@ -28,31 +28,37 @@
 //     gater's allowed set, the peer manager's members and observers and the
 //     peerstore follow the membership committed on chain, and connections
 //     of peers no longer admitted are closed.
-//   - gossip.go, validate.go: gossipsub topics /govnode/<chain>/tx/1 and
-//     /govnode/<chain>/consensus/1 with validators (cheap checks first,
-//     signatures after, reject for provably bad data, ignore for stale),
-//     message ids that are the hash of the data, no gossipsub author
-//     signatures (every payload is signed by its own author and checked
-//     here), and peer scoring that prunes and then graylists a peer
-//     flooding invalid messages. gossip_trace.go follows the mesh
-//     (MeshPeers) and counts dropped RPCs.
+//   - direct.go, direct_send.go, validate.go, penalty.go:
+//     /govnode/<chain>/direct/1, one long-lived outbound stream per member
+//     carrying length-delimited DirectFrames: this node's txs in adaptive
+//     batches (the batcher) and its consensus messages, each sent once to
+//     each validator and never relayed. Inbound frames are bounded, then
+//     checked (cheap checks first, signatures after: the node's tx
+//     admission, consensus.CheckSender); a provably bad frame penalises its
+//     sender and resets its stream, and three within a minute or so
+//     graylist it; a stale one is ignored at no cost. Each member has a
+//     bounded send queue: the caller never blocks, and what does not fit
+//     is dropped and counted.
 //   - sync.go: /govnode/<chain>/sync/1, one request and one response per
 //     stream, framed by package wire, with deadlines and size caps.
 //
 // # Delivery
 //
-// Validated gossip is delivered on Messages(kind), a bounded channel per
-// topic. When the node falls behind, the oldest undelivered message is
+// Validated messages are delivered on Messages(kind), a bounded channel per
+// kind. When the node falls behind, the oldest undelivered message is
 // dropped to make room (Stats counts the drops): for consensus the newest
-// message is the useful one, and blocking instead would only move the loss
-// into gossipsub's own queue, which drops the newest.
+// message is the useful one, and blocking instead would stall every
+// peer's stream behind the slowest reader.
 //
 // # Concurrency
 //
 // The peer manager goroutine owns connection state; Peers() asks it through
 // a request channel carrying a reply channel, and SetMembership hands it a
 // new membership the same way. The gater's allowed set is an immutable map
-// behind an atomic pointer, replaced whole by SetMembership. Gossip validators read an
+// behind an atomic pointer, replaced whole by SetMembership. The direct
+// protocol's checks read an
 // immutable ValidatorSet snapshot through an atomic pointer and never take
-// a lock the consensus loop holds. Counters are atomics read by Stats().
+// a lock the consensus loop holds. Each member's sender goroutine owns its
+// stream; the batcher goroutine owns the batch being built. Counters are
+// atomics read by Stats().
 package p2p

@@ -17,7 +17,7 @@ const syncServiceName = "govnode.sync"
 // department's node behaves the same. The figures:
 //
 //   - a peer holds at most 8 connections (TCP and QUIC to each other, plus
-//     simultaneous-dial duplicates) and 256 streams (gossipsub, identify,
+//     simultaneous-dial duplicates) and 256 streams (direct, identify,
 //     ping and sync use a handful; the rest is headroom), and 128 MiB of
 //     muxer and stream buffers: one peer cannot take more than that;
 //   - the sync protocol allows 8 concurrent streams per peer each way, so a
@@ -26,6 +26,9 @@ const syncServiceName = "govnode.sync"
 //     first, and a peer's sync streams together hold at most two full
 //     response frames, so a burst of large responses is refused, not
 //     buffered;
+//   - the direct protocol allows 4 streams per peer each way (one is in
+//     use; a reopened stream may overlap the old one briefly), and its
+//     inbound streams of one peer hold at most two full frames;
 //   - the whole host allows 4 connections per possible member (256) and
 //     1 GiB of tracked memory, and strangers are gated before they count
 //     for long, since the transient scope (connections not yet attached to
@@ -71,9 +74,9 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			FD:              peerConns,
 			Memory:          peerMemory,
 		},
-		// One stream may buffer one full sync response frame.
+		// One stream may buffer one full sync response or direct frame.
 		Stream: rcmgr.ResourceLimits{
-			Memory: rcmgr.LimitVal64(max(16<<20, cfg.MaxResponseBytes+1<<20)),
+			Memory: rcmgr.LimitVal64(max(16<<20, cfg.MaxResponseBytes+1<<20, cfg.frameMax()+1<<20)),
 		},
 		Protocol: map[protocol.ID]rcmgr.ResourceLimits{
 			SyncProtocol(cfg.ChainID): {
@@ -83,6 +86,11 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			},
 		},
 		ProtocolPeer: map[protocol.ID]rcmgr.ResourceLimits{
+			DirectProtocol(cfg.ChainID): {
+				Streams:         8,
+				StreamsInbound:  4,
+				StreamsOutbound: 4,
+			},
 			SyncProtocol(cfg.ChainID): {
 				Streams:         16,
 				StreamsInbound:  8,
@@ -92,6 +100,11 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			},
 		},
 		Service: map[string]rcmgr.ResourceLimits{
+			directServiceName: {
+				Streams:        MaxMembers * 4,
+				StreamsInbound: MaxMembers * 4,
+				Memory:         rcmgr.LimitVal64(4*cfg.frameMax() + 1<<20),
+			},
 			syncServiceName: {
 				Streams:        MaxMembers * 8,
 				StreamsInbound: MaxMembers * 8,
@@ -99,6 +112,11 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			},
 		},
 		ServicePeer: map[string]rcmgr.ResourceLimits{
+			directServiceName: {
+				Streams:        4,
+				StreamsInbound: 4,
+				Memory:         rcmgr.LimitVal64(2*cfg.frameMax() + 1<<20),
+			},
 			syncServiceName: {
 				Streams:        8,
 				StreamsInbound: 8,

@@ -78,34 +78,3 @@ func TestSyncStreamsCappedPerPeer(t *testing.T) {
 	}
 	p2ptest.Eventually(t, 10*time.Second, "held streams released", func() bool { return inbound() == 0 })
 }
-
-// With DirectPeering, validators send to each other directly, outside the
-// mesh (gossipsub never grafts a direct peer), and gossip reaches every
-// member without waiting for a mesh to form.
-func TestDirectPeeringDelivers(t *testing.T) {
-	ctx := testCtx(t, 30*time.Second)
-	nw := p2ptest.NewNetwork(t, 3, 9)
-	for i := range nw.Validators {
-		cfg := nw.Config(i)
-		cfg.DirectPeering = true
-		nw.Start(i, cfg)
-	}
-	nw.WaitConnected(10 * time.Second)
-	p2ptest.Eventually(t, 10*time.Second, "topic peers known", func() bool {
-		for _, n := range nw.Nodes {
-			if len(n.TopicPeers(p2p.TopicConsensus)) < 2 {
-				return false
-			}
-		}
-		return true
-	})
-	vote := p2ptest.Vote(t, nw.Validators[1].ValKey, 1, 4, 4)
-	if err := nw.Nodes[1].Publish(ctx, p2p.TopicConsensus, vote); err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []int{0, 2} {
-		if m := recv(ctx, t, nw.Nodes[i].Messages(p2p.TopicConsensus)); m.Consensus.GetVote().GetVoter() != 1 {
-			t.Fatalf("node %d got %+v", i, m)
-		}
-	}
-}

@@ -41,8 +41,9 @@ import (
 // every problem. After Close it returns ErrClosed.
 //
 // Calls are serialised; the caller passes each committed membership once,
-// at the height it takes effect, alongside SetValidatorSet. Not changed by
-// it: the gossipsub direct peers of Config.DirectPeering, fixed at New.
+// at the height it takes effect, alongside SetValidatorSet. The direct
+// protocol's senders follow the members: a new member gets one, a removed
+// member's stops.
 func (n *Host) SetMembership(members []Member, observers []peer.ID) error {
 	if err := checkMembership(members, observers, n.host.ID()); err != nil {
 		return err
@@ -67,6 +68,7 @@ func (n *Host) SetMembership(members []Member, observers []peer.ID) error {
 		return err
 	}
 	n.members = members
+	n.direct.setMembers(members)
 	closing := n.notAdmitted()
 	n.closePeers(closing)
 

@@ -43,7 +43,7 @@ func sorted(ids ...peer.ID) []peer.ID {
 
 // Issue 17 item 2: a department added by governance. Its node is refused
 // while outside the consortium; once every member's SetMembership admits
-// it, the members dial it, and gossip flows both ways.
+// it, the members dial it, and txs flow both ways.
 func TestSetMembershipAddsMember(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	nw := p2ptest.NewNetwork(t, 3, 21)
@@ -88,10 +88,9 @@ func TestSetMembershipAddsMember(t *testing.T) {
 	if want := sorted(n0.ID(), n1.ID(), n2.ID()); !slices.Equal(p2p.AllowedPeers(n0), want) {
 		t.Fatalf("allowed set %v, want %v", p2p.AllowedPeers(n0), want)
 	}
-	nw.WaitTopic(p2p.TopicTx, 10*time.Second)
 
 	tx := p2ptest.Tx(t, 1, 100)
-	if err := n2.Publish(ctx, p2p.TopicTx, tx); err != nil {
+	if err := n2.SendTx(tx); err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range []*p2p.Host{n0, n1} {
@@ -100,7 +99,7 @@ func TestSetMembershipAddsMember(t *testing.T) {
 		}
 	}
 	tx = p2ptest.Tx(t, 2, 100)
-	if err := n0.Publish(ctx, p2p.TopicTx, tx); err != nil {
+	if err := n0.SendTx(tx); err != nil {
 		t.Fatal(err)
 	}
 	if m := recv(ctx, t, n2.Messages(p2p.TopicTx)); !bytes.Equal(m.Data, tx) {
@@ -163,9 +162,9 @@ func TestSetMembershipRemovesMember(t *testing.T) {
 		t.Fatalf("allowed set %v, want %v", p2p.AllowedPeers(n0), want)
 	}
 
-	// The remaining members still gossip.
+	// The remaining members still send each other txs.
 	tx := p2ptest.Tx(t, 3, 100)
-	if err := n1.Publish(ctx, p2p.TopicTx, tx); err != nil {
+	if err := n1.SendTx(tx); err != nil {
 		t.Fatal(err)
 	}
 	if m := recv(ctx, t, n0.Messages(p2p.TopicTx)); !bytes.Equal(m.Data, tx) {

@@ -21,7 +21,7 @@ import (
 var ErrClosed = errors.New("p2p: node closed")
 
 // Host is a running p2p layer (one per govnode node; not to be confused with
-// node.Node, the whole daemon): the host, gossip and sync. All methods are
+// node.Node, the whole daemon): the host, the direct protocol and sync. All methods are
 // safe for concurrent use.
 type Host struct {
 	cfg      Config
@@ -31,7 +31,7 @@ type Host struct {
 	vset     atomic.Pointer[ValidatorSet]
 	counters counters
 
-	gossip *gossip
+	direct *direct
 	peers  *peerManager
 	sync   *syncService
 
@@ -51,8 +51,9 @@ type Host struct {
 	stopped   chan struct{} // closed when Close is done
 }
 
-// New starts a node: it listens on cfg.ListenAddrs, joins the chain's gossip
-// topics, serves block sync and starts dialing the members. ctx bounds the
+// New starts a node: it listens on cfg.ListenAddrs, takes direct frames
+// from peers and sends its own to the members, serves block sync and
+// starts dialing the members. ctx bounds the
 // start-up only; Close stops the node. WithIdentity and WithValidatorSet
 // are required.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
@@ -73,7 +74,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	}
 	if o.consCheck == nil {
 		// Without it every consensus message would be rejected, and
-		// gossipsub would penalise every honest peer for them.
+		// every honest peer penalised for them.
 		return nil, errors.New("p2p: WithConsensusCheck is required (the node installs consensus.CheckSender)")
 	}
 	if o.rng == nil {
@@ -112,16 +113,15 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 	n.sync = newSyncService(n, o.blocks, o.payloads, o.clock)
 	h.SetStreamHandler(n.sync.protocol, n.sync.handle)
 
-	n.gossip, err = newGossip(runCtx, n, &o)
-	if err != nil {
-		return fail(err)
-	}
+	n.direct = newDirect(n, &o, runCtx)
+	h.SetStreamHandler(n.direct.protocol, n.direct.handle)
+
 	n.peers, err = newPeerManager(n, o.clock, o.rng)
 	if err != nil {
 		return fail(err)
 	}
 	n.wg.Go(func() { n.peers.run(runCtx) })
-	n.gossip.start(runCtx, &n.wg)
+	n.direct.start(runCtx, &n.wg)
 
 	if err := ctx.Err(); err != nil {
 		return fail(err)
@@ -153,8 +153,8 @@ func (n *Host) Addrs() []ma.Multiaddr { return n.host.Addrs() }
 // streams or changing handlers behind p2p's back is not supported.
 func (n *Host) Host() host.Host { return n.host }
 
-// SetValidatorSet replaces the validator set consensus gossip is checked
-// against, at the height a set change takes effect (ARCHITECTURE.md §4).
+// SetValidatorSet replaces the validator set consensus messages are
+// checked against, at the height a set change takes effect (ARCHITECTURE.md §4).
 func (n *Host) SetValidatorSet(vs *ValidatorSet) error {
 	if vs == nil {
 		return errors.New("p2p: nil validator set")
@@ -168,7 +168,7 @@ func (n *Host) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		n.host.RemoveStreamHandler(n.sync.protocol)
-		n.gossip.close()
+		n.host.RemoveStreamHandler(n.direct.protocol)
 		n.wg.Wait()
 		n.closeErr = n.host.Close()
 		close(n.stopped)

@@ -13,26 +13,29 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// ErrIgnore marks a message that is not provably bad but should not be
-// relayed: stale (an old view, a known nonce) or a duplicate. A TxValidator
-// or ConsensusCheck wraps it (fmt.Errorf("nonce %d used: %w", n, p2p.ErrIgnore))
-// to keep gossipsub from penalising the sender; any other error rejects the
-// message and counts against the peer's score.
+// ErrIgnore marks a message that is not provably bad but is not taken:
+// stale (an old view, a known nonce) or a duplicate. A TxValidator or
+// ConsensusCheck wraps it (fmt.Errorf("nonce %d used: %w", n, p2p.ErrIgnore))
+// to keep the sender from being penalised; any other error rejects the
+// message, counts against the peer's score and resets its stream.
 var ErrIgnore = errors.New("p2p: ignore message")
 
-// TxValidator is the node's check of a gossiped transaction (the mempool's
-// decode, size, chain id, signature and nonce checks, ARCHITECTURE.md §3). data is
-// the serialized SignedTx; the callee must not keep it. It runs on
-// gossipsub's validation workers, concurrently, and must not block on the
-// consensus loop.
-type TxValidator func(ctx context.Context, data []byte) error
+// TxValidator is the node's check of a batch of transactions a peer sent
+// (the mempool's admission: decode, size, chain id, signature and nonce
+// checks, ARCHITECTURE.md §3). txs are serialized SignedTxs, each within
+// Config.MaxTxBytes, in the order sent; it returns one verdict per tx, in
+// order (nil: admitted). The callee may keep the slices, which p2p does
+// not modify. It runs on the stream's handler goroutine, one batch at a
+// time per stream but concurrently across streams, and must not block on
+// the consensus loop.
+type TxValidator func(ctx context.Context, txs [][]byte) []error
 
-// ConsensusCheck authenticates a gossiped consensus message that p2p has
+// ConsensusCheck authenticates a received consensus message that p2p has
 // bounded and decoded: the node passes consensus.CheckSender, the one
 // definition of "signed by its sender", against vs, the validator set p2p
 // holds now. An error wrapping ErrIgnore ignores the message, any other
-// rejects it. It runs on gossipsub's validation workers, concurrently; the
-// message is shared: do not modify it.
+// rejects it. It runs on the stream handlers' goroutines, concurrently;
+// the message is shared: do not modify it.
 type ConsensusCheck func(vs *ValidatorSet, msg *pb.ConsensusMessage) error
 
 // BlockSource serves block sync. Implementations are safe for concurrent
@@ -130,7 +133,7 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithValidatorSet sets the validator set that consensus gossip is checked
+// WithValidatorSet sets the validator set that consensus messages are checked
 // against. Required; SetValidatorSet replaces it at a set change.
 func WithValidatorSet(vs *ValidatorSet) Option {
 	return func(o *options) error {
@@ -155,7 +158,7 @@ func WithTxValidator(v TxValidator) Option {
 	}
 }
 
-// WithConsensusCheck sets the check of gossiped consensus messages
+// WithConsensusCheck sets the check of received consensus messages
 // (ConsensusCheck). It is required: without it p2p could not tell a
 // forgery from a vote.
 func WithConsensusCheck(c ConsensusCheck) Option {

@@ -35,7 +35,7 @@ type PeerInfo struct {
 	Failures int
 	// NextDial is when a disconnected member is dialed next.
 	NextDial time.Time
-	// Score is the peer's last known gossipsub score (see PeerScore).
+	// Score is the peer's direct-protocol score (see PeerScore).
 	Score float64
 }
 
@@ -45,9 +45,6 @@ type peerState struct {
 	everConn bool
 	dialing  bool
 	pinging  bool
-	// gossipMissing counts consecutive gossip checks that found the
-	// member connected but unknown to gossipsub.
-	gossipMissing int
 }
 
 // Dial and ping results carry the state they were started for: a peer
@@ -188,7 +185,6 @@ func (m *peerManager) run(ctx context.Context) {
 	defer close(m.done)
 	defer m.sub.Close()
 	pingTick := m.clock.After(m.n.cfg.PingInterval)
-	gossipTick := m.clock.After(m.n.cfg.GossipCheckInterval)
 	for {
 		now := m.clock.Now()
 		m.dialDue(ctx, now)
@@ -216,9 +212,6 @@ func (m *peerManager) run(ctx context.Context) {
 			}
 			m.pingAll(ctx)
 			pingTick = m.clock.After(m.n.cfg.PingInterval)
-		case <-gossipTick:
-			m.checkGossip()
-			gossipTick = m.clock.After(m.n.cfg.GossipCheckInterval)
 		case reply := <-m.reqs:
 			reply <- m.snapshot()
 		case u := <-m.updates:
@@ -348,47 +341,6 @@ func (m *peerManager) onDial(r dialResult) {
 	m.n.log.Debug("p2p: dial failed", "peer", r.id.String(), "failures", s.info.Failures, "retry_in", delay, "err", r.err)
 }
 
-// gossipMissingChecks is how many consecutive gossip checks may find a
-// connected member unknown to gossipsub before its connection is closed
-// (a new connection takes a moment to exchange subscriptions).
-const gossipMissingChecks = 3
-
-// checkGossip closes the connection to a member that is connected but that
-// gossipsub no longer knows on one of the topics. gossipsub drops a peer
-// whose streams keep failing (after 4 tries within 10 minutes, as when the
-// peer hung for a few seconds) and only takes it back on a new connection;
-// until then no gossip flows either way although the connection is up. A
-// chaos schedule stalled on it: after a pause, two honest validators no
-// longer heard each other. The peer manager redials the closed connection
-// (so does the member), and gossipsub starts afresh on the new one.
-func (m *peerManager) checkGossip() {
-	known := m.n.gossip.topicPeers()
-	for id, s := range m.state {
-		if !s.info.Member || !s.info.Connected || !m.n.connected(id) {
-			s.gossipMissing = 0
-			continue
-		}
-		missing := false
-		for _, set := range known {
-			if !set[id] {
-				missing = true
-			}
-		}
-		if !missing {
-			s.gossipMissing = 0
-			continue
-		}
-		s.gossipMissing++
-		if s.gossipMissing < gossipMissingChecks {
-			continue
-		}
-		s.gossipMissing = 0
-		m.n.counters.gossipResets.Add(1)
-		m.n.log.Warn("p2p: gossip lost a connected member; closing the connection to start afresh", "peer", id.String())
-		m.n.wg.Go(func() { _ = m.n.host.Network().ClosePeer(id) })
-	}
-}
-
 func (m *peerManager) pingAll(ctx context.Context) {
 	timeout := min(m.n.cfg.PingInterval, 10*time.Second)
 	for id, s := range m.state {
@@ -453,11 +405,8 @@ func (n *Host) Peers() []PeerInfo {
 		return nil
 	}
 	infos := <-reply
-	scores := n.gossip.scoreSnapshot()
 	for i := range infos {
-		if s, ok := scores[infos[i].ID]; ok {
-			infos[i].Score = s.Score
-		}
+		infos[i].Score, _ = n.direct.pen.score(infos[i].ID)
 	}
 	return infos
 }

@@ -5,21 +5,25 @@ import "sync/atomic"
 // Stats are the p2p layer's counters since New, for status output and the
 // node's Prometheus export (govnode_p2p_<what>_total).
 type Stats struct {
-	// Tx and Consensus are the per-topic gossip counters.
+	// Tx and Consensus are the per-kind message counters.
 	Tx, Consensus TopicStats
 	// ConnsRefused counts connections the gater refused (strangers).
 	ConnsRefused uint64
 	// Dials and DialFailures count the peer manager's dial attempts.
 	Dials, DialFailures uint64
-	// RPCsDropped counts gossip RPCs gossipsub dropped because a peer's
-	// outbound queue was full (a slow or stalled peer).
-	RPCsDropped uint64
 	// Reconnects counts members connected again after a disconnect.
 	Reconnects uint64
-	// GossipResets counts connections to members closed because gossipsub
-	// had dropped the member while the connection stayed up (see
-	// peerManager.checkGossip).
-	GossipResets uint64
+	// FramesSent counts direct frames written to members (one per member
+	// per frame); FramesDropped those dropped instead: a member's send
+	// queue full, the member not connected, or its write failed twice.
+	FramesSent, FramesDropped uint64
+	// TxsDropped counts txs not batched because the batcher's queue was
+	// full; BatchesSent counts tx batches flushed (each to every member).
+	TxsDropped, BatchesSent uint64
+	// DirectOpened counts outbound direct streams opened (one per member,
+	// again after each failure); DirectRefused counts inbound direct
+	// streams refused at open (over limits, or the peer graylisted).
+	DirectOpened, DirectRefused uint64
 	// SyncServed counts sync requests answered from the block source;
 	// SyncRefused counts requests refused (malformed, oversized, unknown
 	// kind, over the caps, no source); SyncClientErrors counts failed
@@ -27,12 +31,12 @@ type Stats struct {
 	SyncServed, SyncRefused, SyncClientErrors uint64
 }
 
-// TopicStats counts one topic's gossip.
+// TopicStats counts one kind of message.
 type TopicStats struct {
-	Published uint64 // published by this node
-	Accepted  uint64 // passed validation (our own included)
+	Published uint64 // handed to the direct protocol by this node (SendTx, BroadcastConsensus, SendConsensus)
+	Accepted  uint64 // received and passed validation
 	Rejected  uint64 // provably bad: the sender is penalised
-	Ignored   uint64 // stale or duplicate, not relayed
+	Ignored   uint64 // stale or duplicate: dropped, the sender not penalised
 	Delivered uint64 // handed to Messages()
 	Dropped   uint64 // the oldest undelivered message, dropped when full
 }
@@ -55,7 +59,10 @@ func (c *topicCounters) snapshot() TopicStats {
 type counters struct {
 	topics                                    [numTopics]topicCounters
 	connsRefused, dials, dialFailures         atomic.Uint64
-	reconnects, rpcsDropped, gossipResets     atomic.Uint64
+	reconnects                                atomic.Uint64
+	framesSent, framesDropped                 atomic.Uint64
+	txsDropped, batchesSent                   atomic.Uint64
+	directOpened, directRefused               atomic.Uint64
 	syncServed, syncRefused, syncClientErrors atomic.Uint64
 }
 
@@ -69,8 +76,12 @@ func (n *Host) Stats() Stats {
 		Dials:            c.dials.Load(),
 		DialFailures:     c.dialFailures.Load(),
 		Reconnects:       c.reconnects.Load(),
-		GossipResets:     c.gossipResets.Load(),
-		RPCsDropped:      c.rpcsDropped.Load(),
+		FramesSent:       c.framesSent.Load(),
+		FramesDropped:    c.framesDropped.Load(),
+		TxsDropped:       c.txsDropped.Load(),
+		BatchesSent:      c.batchesSent.Load(),
+		DirectOpened:     c.directOpened.Load(),
+		DirectRefused:    c.directRefused.Load(),
 		SyncServed:       c.syncServed.Load(),
 		SyncRefused:      c.syncRefused.Load(),
 		SyncClientErrors: c.syncClientErrors.Load(),
@@ -85,9 +96,11 @@ func (s Stats) Add(o Stats) Stats {
 		Tx: s.Tx.add(o.Tx), Consensus: s.Consensus.add(o.Consensus),
 		ConnsRefused: s.ConnsRefused + o.ConnsRefused,
 		Dials:        s.Dials + o.Dials, DialFailures: s.DialFailures + o.DialFailures,
-		RPCsDropped: s.RPCsDropped + o.RPCsDropped, Reconnects: s.Reconnects + o.Reconnects,
-		GossipResets: s.GossipResets + o.GossipResets,
-		SyncServed:   s.SyncServed + o.SyncServed, SyncRefused: s.SyncRefused + o.SyncRefused,
+		Reconnects: s.Reconnects + o.Reconnects,
+		FramesSent: s.FramesSent + o.FramesSent, FramesDropped: s.FramesDropped + o.FramesDropped,
+		TxsDropped: s.TxsDropped + o.TxsDropped, BatchesSent: s.BatchesSent + o.BatchesSent,
+		DirectOpened: s.DirectOpened + o.DirectOpened, DirectRefused: s.DirectRefused + o.DirectRefused,
+		SyncServed: s.SyncServed + o.SyncServed, SyncRefused: s.SyncRefused + o.SyncRefused,
 		SyncClientErrors: s.SyncClientErrors + o.SyncClientErrors,
 	}
 }

@@ -62,10 +62,9 @@ func TestSuccessorDeliversIntoTheSameChannels(t *testing.T) {
 		t.Fatal("the successor has channels of its own")
 	}
 	nw.WaitConnected(15 * time.Second)
-	nw.WaitTopic(p2p.TopicTx, 15*time.Second)
 
 	tx := p2ptest.Tx(t, 7, 100)
-	if err := nw.Nodes[1].Publish(ctx, p2p.TopicTx, tx); err != nil {
+	if err := nw.Nodes[1].SendTx(tx); err != nil {
 		t.Fatal(err)
 	}
 	m := recv(ctx, t, txs)

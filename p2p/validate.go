@@ -9,15 +9,16 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// errReject marks a provably bad message: gossipsub rejects it and counts an
-// invalid delivery against the peer that sent it.
+// errReject marks a provably bad message: the direct protocol refuses it,
+// penalises the peer that sent it and resets its stream.
 var errReject = errors.New("p2p: reject message")
 
 func rejectf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errReject}, args...)...)
 }
 
-// checkTx is p2p's own check of a gossiped transaction, before the node's:
+// checkTx is p2p's own check of a received transaction when the node set
+// no TxValidator:
 // size, then decoding, then the envelope's shape.
 func checkTx(data []byte, max int) error {
 	if err := checkTxSize(data, max); err != nil {
@@ -33,7 +34,7 @@ func checkTx(data []byte, max int) error {
 	return nil
 }
 
-// checkTxSize refuses a gossiped tx above the topic's limit.
+// checkTxSize refuses a tx above the limit.
 func checkTxSize(data []byte, max int) error {
 	if len(data) > max {
 		return rejectf("tx of %d bytes, limit %d", len(data), max)
@@ -41,7 +42,7 @@ func checkTxSize(data []byte, max int) error {
 	return nil
 }
 
-// checkConsensus bounds and decodes a gossiped consensus message, then
+// checkConsensus bounds and decodes a received consensus message, then
 // authenticates it with check against the snapshot vs (the node passes
 // consensus.CheckSender; with no check every message is refused). Errors
 // reject the message unless they wrap ErrIgnore.

@@ -258,17 +258,20 @@ func equal(a, b []int64) bool {
 	return true
 }
 
-// Delivery drops the oldest message when the reader falls behind.
+// Delivery drops the oldest message when the reader falls behind, and
+// counts it.
 func TestDeliverDropOldest(t *testing.T) {
+	d := &direct{n: &Host{}}
 	ch := make(chan Message, 2)
+	d.out[TopicTx] = ch
 	for i := range 4 {
-		dropped := deliverDropOldest(ch, Message{Data: []byte{byte(i)}})
-		if want := i >= 2; dropped != want {
-			t.Fatalf("message %d: dropped = %v", i, dropped)
-		}
+		d.deliver(Message{Kind: TopicTx, Data: []byte{byte(i)}})
 	}
 	if a, b := <-ch, <-ch; a.Data[0] != 2 || b.Data[0] != 3 {
 		t.Fatalf("kept %d and %d, want the newest two", a.Data[0], b.Data[0])
+	}
+	if s := d.n.counters.topics[TopicTx].snapshot(); s.Dropped != 2 || s.Delivered != 4 {
+		t.Fatalf("counted %d dropped, %d delivered; want 2 and 4", s.Dropped, s.Delivered)
 	}
 }
 

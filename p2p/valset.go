@@ -9,7 +9,7 @@ import (
 )
 
 // ValidatorSet maps a validator index to its consensus public key. It is
-// immutable once built, so gossip validators can read it from many
+// immutable once built, so the direct protocol's checks can read it from many
 // goroutines without a lock; a set change builds a new one.
 type ValidatorSet struct {
 	keys []*pb.PublicKey

@@ -12,21 +12,18 @@ package byzantine
 // How each behaviour reaches honest nodes:
 //
 //   - equivocate and doublevote send validly signed messages, through the
-//     node's own gossip: they pass every peer's gossip validation (which
-//     checks the sender's signature only), so honest cores receive both of a
-//     pair, vote for at most one block per (view, height), and record the
+//     node's own transport: they pass every peer's checks (which check the
+//     sender's signature only), so honest cores receive both of a pair,
+//     vote for at most one block per (view, height), and record the
 //     conflicting votes as equivocation evidence.
-//   - badsig and garbage send what a node's own gossip refuses to publish
-//     (p2p validates our publications like anyone's). They are written as
-//     raw gossipsub RPCs on a fresh gossipsub stream to each peer, as a
-//     hostile implementation would: peers reject every message, charge the
-//     invalid deliveries to this node, and soon graylist it (p2p's peer
-//     scoring), after which it is, for consensus, a crashed node. Opening
-//     the stream also replaces this node's own gossipsub stream at the peer
-//     (gossipsub keeps one inbound stream per peer), which gossipsub re-opens
-//     a few times and then gives up on. So the invalid traffic starts only
-//     after a warm-up of byzWarmupVotes own votes when equivocate or
-//     doublevote are on, so that their conflicting messages are heard first.
+//   - badsig and garbage send what no honest node sends. They are written
+//     as raw frames of the direct protocol on a fresh stream to each peer,
+//     as a hostile implementation would: each peer rejects the first frame,
+//     resets the stream, charges the invalid frame to this node and, after
+//     a few bursts, graylists it (p2p's penalties), after which it is, for
+//     consensus, a crashed node. So the invalid traffic starts only after a
+//     warm-up of byzWarmupVotes own votes when equivocate or doublevote are
+//     on, so that their conflicting messages are heard first.
 
 import (
 	"context"
@@ -39,9 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	pubsubpb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
@@ -54,21 +49,18 @@ const (
 	byzEquivocate = "equivocate" // as leader, a second block for the same view, and a vote for it
 	byzDoubleVote = "doublevote" // with every vote, a conflicting vote at the same (view, height)
 	byzBadSig     = "badsig"     // copies of its consensus messages and txs with corrupted signatures
-	byzGarbage    = "garbage"    // random frames on the gossip topics and sync streams
+	byzGarbage    = "garbage"    // random frames on the direct protocol and sync streams
 	byzAll        = "all"
 )
 
 // Pacing of the invalid traffic.
 const (
-	byzWarmupVotes  = 5
-	byzBurstPeriod  = time.Second
-	byzForgedQueue  = 256
-	byzMaxRPCBytes  = 1 << 20
-	byzStreamTimout = 5 * time.Second
+	byzWarmupVotes   = 5
+	byzBurstPeriod   = time.Second
+	byzForgedQueue   = 256
+	byzMaxFrameBytes = 1 << 20
+	byzStreamTimout  = 5 * time.Second
 )
-
-// gossipsubProtocols are the stream protocols gossipsub answers on.
-var gossipsubProtocols = []protocol.ID{"/meshsub/1.2.0", "/meshsub/1.1.0", "/meshsub/1.0.0"}
 
 type byzBehaviours struct{ equivocate, doubleVote, badSig, garbage bool }
 
@@ -122,7 +114,7 @@ type byzNode struct {
 	forged chan forged  // corrupted copies waiting for the next burst
 }
 
-// forged is a message to send as it is, bypassing our own gossip checks.
+// forged is a message to send as it is, bypassing our own transport.
 type forged struct {
 	kind p2p.TopicKind
 	data []byte
@@ -288,40 +280,54 @@ func (b *byzNode) Run(ctx context.Context) {
 	}
 }
 
-// burst sends one RPC of invalid messages to every connected peer, and
-// with garbage a frame that is no RPC at all and garbage on a sync stream.
+// burst sends, on a new direct stream to every connected peer, frames of
+// the invalid messages kept since the last burst (each consensus message
+// in its frame, the txs in one batch), and with garbage a frame that does
+// not decode, then garbage on a sync stream.
 func (b *byzNode) burst(ctx context.Context) {
-	var msgs []forged
+	var cons, txs [][]byte
 	size := 0
-	for len(msgs) < byzForgedQueue && size < byzMaxRPCBytes/2 {
+	for size < byzMaxFrameBytes/2 {
 		select {
 		case f := <-b.forged:
-			msgs = append(msgs, f)
+			if f.kind == p2p.TopicTx {
+				txs = append(txs, f.data)
+			} else {
+				cons = append(cons, f.data)
+			}
 			size += len(f.data)
 			continue
 		default:
 		}
 		break
 	}
-	if b.b.garbage {
-		for _, k := range []p2p.TopicKind{p2p.TopicConsensus, p2p.TopicTx} {
-			msgs = append(msgs, forged{k, randomBytes(32 + int(randomBytes(1)[0]))})
+	var out []byte
+	frame := func(f *pb.DirectFrame) {
+		if data, err := proto.Marshal(f); err == nil {
+			out = binary.AppendUvarint(out, uint64(len(data)))
+			out = append(out, data...)
 		}
 	}
-	rpc := &pubsubpb.RPC{}
-	for _, m := range msgs {
-		rpc.Publish = append(rpc.Publish, &pubsubpb.Message{Data: m.data, Topic: proto.String(p2p.TopicName(b.d.ChainID, m.kind))})
+	if len(txs) > 0 {
+		frame(&pb.DirectFrame{Frame: &pb.DirectFrame_Txs{Txs: &pb.TxBatch{Txs: txs}}})
 	}
-	frame, err := proto.Marshal(rpc)
-	if err != nil {
-		return
+	for _, c := range cons {
+		m := &pb.ConsensusMessage{}
+		if proto.Unmarshal(c, m) == nil {
+			frame(&pb.DirectFrame{Frame: &pb.DirectFrame_Consensus{Consensus: m}})
+		}
+	}
+	if b.b.garbage {
+		junk := randomBytes(32 + int(randomBytes(1)[0]))
+		out = binary.AppendUvarint(out, uint64(len(junk)))
+		out = append(out, junk...)
 	}
 	for _, p := range b.d.Host.Peers() {
 		if !p.Connected {
 			continue
 		}
-		if len(rpc.Publish) > 0 {
-			b.sendGossip(ctx, p.ID, frame)
+		if len(out) > 0 {
+			b.sendDirect(ctx, p.ID, out)
 		}
 		if b.b.garbage {
 			b.sendSyncGarbage(ctx, p.ID)
@@ -329,28 +335,19 @@ func (b *byzNode) burst(ctx context.Context) {
 	}
 }
 
-// sendGossip writes frame as a gossipsub RPC on a new gossipsub stream to
-// p, then (garbage) a frame that does not decode, which makes p drop the
-// stream.
-func (b *byzNode) sendGossip(ctx context.Context, p peer.ID, frame []byte) {
+// sendDirect writes frames on a new direct-protocol stream to p.
+func (b *byzNode) sendDirect(ctx context.Context, p peer.ID, frames []byte) {
 	sctx, cancel := context.WithTimeout(ctx, byzStreamTimout)
 	defer cancel()
-	s, err := b.d.Host.Host().NewStream(sctx, p, gossipsubProtocols...)
+	s, err := b.d.Host.Host().NewStream(sctx, p, p2p.DirectProtocol(b.d.ChainID))
 	if err != nil {
-		b.log.Debug("BYZANTINE: gossip stream", "peer", p.String(), "err", err)
+		b.log.Debug("BYZANTINE: direct stream", "peer", p.String(), "err", err)
 		return
 	}
 	defer s.Close()
 	_ = s.SetWriteDeadline(time.Now().Add(byzStreamTimout))
-	out := binary.AppendUvarint(nil, uint64(len(frame)))
-	out = append(out, frame...)
-	if b.b.garbage {
-		junk := randomBytes(64)
-		out = binary.AppendUvarint(out, uint64(len(junk)))
-		out = append(out, junk...)
-	}
-	if _, err := s.Write(out); err != nil {
-		b.log.Debug("BYZANTINE: gossip write", "peer", p.String(), "err", err)
+	if _, err := s.Write(frames); err != nil {
+		b.log.Debug("BYZANTINE: direct write", "peer", p.String(), "err", err)
 	}
 }
 

@@ -19,15 +19,15 @@ import (
 //
 // The node calls it at three points only: after the transport published one
 // of this node's consensus messages (so a fault can follow it with a
-// conflicting one or a forged copy), after it gossiped a tx, and from Run,
+// conflicting one or a forged copy), after it sent a tx, and from Run,
 // which starts Run in its own goroutine.
 type Hook interface {
 	// ConsensusSent is told of each consensus message this node published,
 	// from the consensus driver's goroutine; it must not keep it long. It
-	// must not modify m. publish gossips a message of its own as it is
+	// must not modify m. publish sends a message of its own as it is
 	// (node/transport's Faults).
 	ConsensusSent(m *pb.ConsensusMessage, publish func(*pb.ConsensusMessage) error)
-	// TxSent is told of each transaction this node gossiped.
+	// TxSent is told of each transaction this node sent.
 	TxSent(tx []byte)
 	// Run misbehaves on its own schedule until ctx ends.
 	Run(ctx context.Context)
@@ -41,7 +41,7 @@ func (Honest) TxSent([]byte)                                                    
 func (Honest) Run(context.Context)                                                  {}
 
 // Host is the p2p host a misbehaving validator writes its invalid traffic
-// through, bypassing its own gossip (*p2p.Host).
+// through, bypassing its own transport (*p2p.Host).
 type Host interface {
 	// Peers are the host's known peers.
 	Peers() []p2p.PeerInfo

@@ -146,7 +146,7 @@ func TestByzantineValidatorAll(t *testing.T) {
 	rejected := 0.0
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		for _, i := range honest {
-			rejected += c.labelledMetric(i, "govnode_p2p_gossip_messages_total", `outcome="rejected"`)
+			rejected += c.labelledMetric(i, "govnode_p2p_messages_total", `outcome="rejected"`)
 		}
 		if rejected > 0 {
 			break

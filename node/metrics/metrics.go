@@ -113,16 +113,17 @@ func New() *Metrics {
 }
 
 // p2pCollector exports the p2p layer's counters (p2p.Stats), read at
-// scrape time: gossip by topic and outcome, refused connections, dials,
-// dropped RPCs, reconnects and sync requests. An operator sees from them
-// that a peer floods invalid messages (rejected climbs) or that strangers
-// knock (conns refused).
+// scrape time: messages by kind and outcome, the direct protocol's frames,
+// batches and streams, refused connections, dials, reconnects and sync
+// requests. An operator sees from them that a peer floods invalid
+// messages (rejected climbs), that a link cannot keep up (frames dropped)
+// or that strangers knock (conns refused).
 type p2pCollector struct {
-	stats                                  func() p2p.Stats
-	peers                                  func() []p2p.PeerInfo
-	gossip, sync, refused, dials, dialFail *prometheus.Desc
-	rpcsDropped, reconnects, score         *prometheus.Desc
-	gossipResets                           *prometheus.Desc
+	stats                                    func() p2p.Stats
+	peers                                    func() []p2p.PeerInfo
+	messages, sync, refused, dials, dialFail *prometheus.Desc
+	frames, txsDropped, batches, streams     *prometheus.Desc
+	reconnects, score                        *prometheus.Desc
 }
 
 // NewP2PCollector returns the p2p layer's collector (p2pCollector).
@@ -131,23 +132,25 @@ func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) promet
 		return prometheus.NewDesc("govnode_p2p_"+name, help, labels, nil)
 	}
 	return &p2pCollector{
-		stats:        stats,
-		peers:        peers,
-		gossip:       d("gossip_messages_total", "Gossip messages by topic and outcome (published, accepted, rejected, ignored, delivered, dropped).", "topic", "outcome"),
-		sync:         d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
-		refused:      d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
-		dials:        d("dials_total", "Dial attempts to members."),
-		dialFail:     d("dial_failures_total", "Failed dial attempts to members."),
-		rpcsDropped:  d("rpcs_dropped_total", "Gossip RPCs dropped because a peer's queue was full."),
-		reconnects:   d("reconnects_total", "Members connected again after a disconnect."),
-		gossipResets: d("gossip_resets_total", "Connections to members closed because gossipsub had dropped the member while connected."),
-		score: prometheus.NewDesc("govnode_p2p_peer_score", "Gossipsub score this node gives each connected peer; below -80 it drops everything the peer sends.",
+		stats:      stats,
+		peers:      peers,
+		messages:   d("messages_total", "Txs and consensus messages by kind and outcome (published by this node; accepted, rejected, ignored, delivered, dropped of those received).", "kind", "outcome"),
+		sync:       d("sync_requests_total", "Block-sync requests: served or refused for peers, client_error for this node's own.", "outcome"),
+		refused:    d("conns_refused_total", "Connections refused by the gater (peers outside the consortium)."),
+		dials:      d("dials_total", "Dial attempts to members."),
+		dialFail:   d("dial_failures_total", "Failed dial attempts to members."),
+		frames:     d("direct_frames_total", "Direct-protocol frames to members: sent, or dropped (queue full, member not connected, write failed).", "outcome"),
+		txsDropped: d("direct_txs_dropped_total", "Txs not batched because the batcher's queue was full."),
+		batches:    d("direct_batches_total", "Tx batches flushed (each sent to every member)."),
+		streams:    d("direct_streams_total", "Direct-protocol streams: opened to members, or refused from peers (over limits, graylisted).", "outcome"),
+		reconnects: d("reconnects_total", "Members connected again after a disconnect."),
+		score: prometheus.NewDesc("govnode_p2p_peer_score", "Score this node gives each connected peer for invalid direct frames; below -80 it refuses everything the peer sends.",
 			[]string{"peer"}, nil),
 	}
 }
 
 func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.gossip, c.sync, c.refused, c.dials, c.dialFail, c.rpcsDropped, c.reconnects, c.score, c.gossipResets} {
+	for _, d := range []*prometheus.Desc{c.messages, c.sync, c.refused, c.dials, c.dialFail, c.frames, c.txsDropped, c.batches, c.streams, c.reconnects, c.score} {
 		ch <- d
 	}
 }
@@ -157,13 +160,13 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	for topic, ts := range map[string]p2p.TopicStats{"tx": s.Tx, "consensus": s.Consensus} {
-		counter(c.gossip, ts.Published, topic, "published")
-		counter(c.gossip, ts.Accepted, topic, "accepted")
-		counter(c.gossip, ts.Rejected, topic, "rejected")
-		counter(c.gossip, ts.Ignored, topic, "ignored")
-		counter(c.gossip, ts.Delivered, topic, "delivered")
-		counter(c.gossip, ts.Dropped, topic, "dropped")
+	for kind, ts := range map[string]p2p.TopicStats{"tx": s.Tx, "consensus": s.Consensus} {
+		counter(c.messages, ts.Published, kind, "published")
+		counter(c.messages, ts.Accepted, kind, "accepted")
+		counter(c.messages, ts.Rejected, kind, "rejected")
+		counter(c.messages, ts.Ignored, kind, "ignored")
+		counter(c.messages, ts.Delivered, kind, "delivered")
+		counter(c.messages, ts.Dropped, kind, "dropped")
 	}
 	counter(c.sync, s.SyncServed, "served")
 	counter(c.sync, s.SyncRefused, "refused")
@@ -171,9 +174,13 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.refused, s.ConnsRefused)
 	counter(c.dials, s.Dials)
 	counter(c.dialFail, s.DialFailures)
-	counter(c.rpcsDropped, s.RPCsDropped)
+	counter(c.frames, s.FramesSent, "sent")
+	counter(c.frames, s.FramesDropped, "dropped")
+	counter(c.txsDropped, s.TxsDropped)
+	counter(c.batches, s.BatchesSent)
+	counter(c.streams, s.DirectOpened, "opened")
+	counter(c.streams, s.DirectRefused, "refused")
 	counter(c.reconnects, s.Reconnects)
-	counter(c.gossipResets, s.GossipResets)
 	for _, p := range c.peers() {
 		if p.Connected {
 			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())

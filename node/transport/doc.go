@@ -1,6 +1,6 @@
 // Package transport carries a node's consensus messages over its p2p host:
-// Transport is the consensus driver's driver.Transport (gossip on the
-// consensus topic, hash-only proposals put back together from the mempool
+// Transport is the consensus driver's driver.Transport (consensus messages
+// sent directly to the validators' nodes, hash-only proposals put back together from the mempool
 // or fetched, block fetches), and BlockSource answers peers' block-sync,
 // block-fetch and tx requests. It also holds TxSigCache, the cache of
 // verified tx signatures shared by admission, validation and commit.

@@ -1,7 +1,8 @@
 package transport
 
 // Hash-only proposals (issue 8). Every validator receives a block's
-// transactions through tx gossip before the block is proposed, so the
+// transactions from the nodes they were submitted to (p2p's direct tx
+// batches; the leader flushes its own before it proposes), so the
 // leader's proposal carries only their hashes (Proposal.tx_hashes) and
 // each follower puts the block back together from its mempool, asking the
 // proposer for the few it lacks. A transaction then crosses the network
@@ -13,8 +14,8 @@ package transport
 // block hash, the proposer's signature and the tx_root the core checks
 // through ValidateBlock, is untouched; only Block.txs is left out and put
 // back in the same order. The hashes are not signed (the signature covers
-// the header), so anyone relaying the proposal could alter them: the p2p
-// layer's gossip validator refuses a proposal whose hashes (or txs) do not
+// the header), so a node sending the proposal could alter them: the p2p
+// layer's consensus check refuses a proposal whose hashes (or txs) do not
 // make its header's tx_count and tx_root, before it reaches this code, and
 // the block executor checks the txs against the header again before
 // executing a block.
@@ -113,7 +114,7 @@ func withTxs(m *pb.ConsensusMessage, txs [][]byte) *pb.ConsensusMessage {
 
 // checkHashOnly refuses what no honest proposer sends: txs and hashes
 // both, a header that does not decode, a tx count other than the header's,
-// more txs than a block may hold. p2p's gossip validator has already
+// more txs than a block may hold. p2p's consensus check has already
 // checked the hashes against the header's tx_root; a tx that appears twice
 // is left to ValidateBlock, after resolution, as for a full proposal.
 func checkHashOnly(m *pb.ConsensusMessage, maxTxs int) error {

@@ -6,8 +6,8 @@ import (
 	"github.com/govnode/govnode/ledger/exec"
 )
 
-// TxSigCache remembers the txs whose signature the mempool (API or tx
-// gossip) or proposal validation verified, so the state machine does not
+// TxSigCache remembers the txs whose signature the mempool (API or a
+// peer's tx batch) or proposal validation verified, so the state machine does not
 // verify them again (exec.SigCache); consensus messages' signatures have a
 // cache of their own, crypto.SigCache. It holds at most size keys in two
 // generations; when the current one is full, the older is forgotten (a

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus/driver"
@@ -52,15 +50,20 @@ func (c Config) Validate() error {
 }
 
 // Host is the p2p host the transport carries consensus messages over
-// (*p2p.Host): gossip on the consensus and tx topics, and the sync
+// (*p2p.Host): the direct protocol to the validators, and the sync
 // protocol's requests for blocks and txs by hash.
 type Host interface {
 	// ID is this node's peer id.
 	ID() peer.ID
-	// Publish gossips data on the topic of kind.
-	Publish(ctx context.Context, kind p2p.TopicKind, data []byte) error
-	// Messages are the validated messages of the topic of kind, closed
-	// when the host stops.
+	// BroadcastConsensus sends a serialized consensus message to every
+	// validator's node; SendConsensus to the nodes to only. Neither
+	// blocks.
+	BroadcastConsensus(data []byte) error
+	SendConsensus(data []byte, to ...peer.ID) error
+	// FlushTxs sends the txs this node has batched but not sent yet,
+	// ahead of any message sent after it returns.
+	FlushTxs(ctx context.Context) error
+	// Messages are the validated messages of kind that peers sent.
 	Messages(kind p2p.TopicKind) <-chan p2p.Message
 	// RequestBlockByHash asks p for the block with hash and some of its
 	// ancestors, oldest first.
@@ -70,7 +73,7 @@ type Host interface {
 
 // Mempool is the mempool as the transport sees it: where a hash-only
 // proposal's txs are looked up first, and whose size the mempool gauges
-// show, updated as tx gossip arrives.
+// show, updated as peers' txs arrive.
 type Mempool interface {
 	TxPool
 	// Size is the number of txs held and their bytes.
@@ -79,9 +82,9 @@ type Mempool interface {
 
 // Faults is the fault-injection seam of a byzantine test build (package
 // node/byzantine): ConsensusSent is told of each consensus message the
-// transport published, from the consensus driver's goroutine, and may
-// follow it with messages of its own through publish, which gossips a
-// message as it is (a proposal keeps its txs). It must not modify m nor
+// transport sent, from the consensus driver's goroutine, and may follow it
+// with messages of its own through publish, which sends a message as it
+// is (a proposal keeps its txs) to every validator. It must not modify m nor
 // keep it long.
 type Faults interface {
 	ConsensusSent(m *pb.ConsensusMessage, publish func(*pb.ConsensusMessage) error)
@@ -120,10 +123,10 @@ type Deps struct {
 	WG *sync.WaitGroup
 }
 
-// Transport carries consensus messages over the p2p layer's consensus
-// topic (driver.Transport). Messages to one validator are published to
-// all: at consortium sizes a broadcast costs little, and every replica
-// forms QCs sooner. Proposals travel hash-only and are resolved on receipt
+// Transport carries consensus messages over the p2p layer's direct
+// protocol (driver.Transport): a broadcast goes to every validator's node
+// once, a message to one validator to its node only (ARCHITECTURE.md §3
+// step 4). Proposals travel hash-only and are resolved on receipt
 // (hashonly.go). Block fetches use the sync protocol.
 type Transport struct {
 	host       Host
@@ -141,7 +144,6 @@ type Transport struct {
 	inbox    chan *pb.ConsensusMessage
 	requests chan driver.BlockRequest // the source's
 	fetches  chan struct{}            // semaphore bounding fetches in flight
-	nonce    atomic.Uint64
 	resolver *proposalResolver
 }
 
@@ -177,11 +179,6 @@ func New(cfg Config, d Deps) (*Transport, error) {
 		requests:   d.Source.requests,
 		fetches:    make(chan struct{}, maxFetchInFlight),
 	}
-	// The nonce starts at a random point: a node restarted within gossip's
-	// seen-cache TTL would otherwise number its messages 1, 2, ... again,
-	// and a restarted node's first timeout, identical to the one it sent
-	// before the restart, would be dropped as already seen.
-	t.nonce.Store(rand.Uint64())
 	t.resolver = &proposalResolver{
 		pool:       d.Pool,
 		fetcher:    d.Host,
@@ -198,35 +195,51 @@ func New(cfg Config, d Deps) (*Transport, error) {
 	return t, nil
 }
 
-func (t *Transport) Send(to int, m *pb.ConsensusMessage) error { return t.Broadcast(m) }
+// Send sends m to validator to's node only; a message to this node, or
+// to an index outside the set, goes nowhere (the core steps its own
+// messages itself).
+func (t *Transport) Send(to int, m *pb.ConsensusMessage) error {
+	id, ok := t.validatorPeer(to)
+	if !ok {
+		return fmt.Errorf("send: no validator %d", to)
+	}
+	if id == t.host.ID() {
+		return nil
+	}
+	return t.send(hashOnlyProposal(m, t.known), id)
+}
 
-// Broadcast gossips m; a proposal goes hash-only (hashOnlyProposal), its
-// txs having reached every validator by tx gossip already.
+// Broadcast sends m to every validator's node; a proposal goes hash-only
+// (hashOnlyProposal), after the txs this node batched but has not sent
+// yet, so that each validator holds them when the proposal names them
+// (the other validators' txs came to it from their own nodes).
 func (t *Transport) Broadcast(m *pb.ConsensusMessage) error {
-	err := t.publish(hashOnlyProposal(m, t.known))
+	if len(m.GetProposal().GetBlock().GetTxs()) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := t.host.FlushTxs(ctx); err != nil {
+			t.log.Debug("flush txs before a proposal", "err", err)
+		}
+		cancel()
+	}
+	err := t.send(hashOnlyProposal(m, t.known), "")
 	if t.faults != nil {
-		t.faults.ConsensusSent(m, t.publish)
+		t.faults.ConsensusSent(m, func(m *pb.ConsensusMessage) error { return t.send(m, "") })
 	}
 	return err
 }
 
-// publish gossips m, as it is, on the consensus topic.
-func (t *Transport) publish(m *pb.ConsensusMessage) error {
-	// A copy with a fresh nonce: the core may send the same message again
-	// (a timeout retransmitted after a loss), and gossip drops what it has
-	// seen; the core's messages are not modified.
+// send sends m, as it is, to the node to, or to every validator's node
+// when to is empty.
+func (t *Transport) send(m *pb.ConsensusMessage, to peer.ID) error {
 	b, err := proto.Marshal(m)
 	if err != nil {
 		return err
 	}
-	// Appending field 7 to the encoding sets it (the last value of a
-	// scalar field wins) without copying the message.
-	b = protowire.AppendTag(b, 7, protowire.VarintType)
-	b = protowire.AppendVarint(b, t.nonce.Add(1))
 	t.metrics.ConsensusMsgs.WithLabelValues("out", msgKind(m)).Inc()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return t.host.Publish(ctx, p2p.TopicConsensus, b)
+	if to == "" {
+		return t.host.BroadcastConsensus(b)
+	}
+	return t.host.SendConsensus(b, to)
 }
 
 // Fetch asks validator from for the block with hash and its ancestors, in
@@ -287,9 +300,9 @@ func (t *Transport) Fetch(from int, hash []byte) error {
 func (t *Transport) Inbox() <-chan *pb.ConsensusMessage        { return t.inbox }
 func (t *Transport) BlockRequests() <-chan driver.BlockRequest { return t.requests }
 
-// Run moves validated gossip into the driver's inbox until ctx ends or the
-// host stops. Tx gossip needs nothing more: its validator already admitted
-// it to the mempool.
+// Run moves validated consensus messages into the driver's inbox until ctx
+// ends. Peers' txs need nothing more: p2p's tx validator already admitted
+// them to the mempool; they only update the mempool gauges here.
 func (t *Transport) Run(ctx context.Context) {
 	cons := t.host.Messages(p2p.TopicConsensus)
 	txs := t.host.Messages(p2p.TopicTx)
@@ -339,15 +352,25 @@ func (t *Transport) deliver(m *pb.ConsensusMessage) {
 
 // txPeers are the peers asked for the txs of hash-only proposal m that the
 // mempool lacks: its proposer, which reaped them from its own mempool,
-// then the peer that relayed it to us.
+// then every other validator's node, in validator order. Each tx goes from
+// the node it was submitted to straight to every validator (nothing is
+// relayed), so a tx the proposer's batch did not bring yet (it came from
+// a third node whose batch is late) is held by that node and by most
+// validators.
 func (t *Transport) txPeers(m p2p.Message) []peer.ID {
 	self := t.host.ID()
 	var peers []peer.ID
-	if id, ok := t.validatorPeer(int(m.Consensus.GetSender())); ok && id != self {
-		peers = append(peers, id)
+	proposer, ok := t.validatorPeer(int(m.Consensus.GetSender()))
+	if ok && proposer != self {
+		peers = append(peers, proposer)
 	}
-	if r := m.ReceivedFrom; r != "" && r != self && (len(peers) == 0 || peers[0] != r) {
+	if r := m.ReceivedFrom; r != "" && r != self && r != proposer {
 		peers = append(peers, r)
+	}
+	for i := range t.validators().GetValidators() {
+		if id, ok := t.validatorPeer(i); ok && id != self && !slices.Contains(peers, id) {
+			peers = append(peers, id)
+		}
 	}
 	return peers
 }

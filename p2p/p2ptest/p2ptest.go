@@ -2,7 +2,6 @@ package p2ptest
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"testing"
@@ -106,7 +105,6 @@ func (nw *Network) Config(i int) p2p.Config {
 	cfg.BackoffMin = 50 * time.Millisecond
 	cfg.BackoffMax = time.Second
 	cfg.PingInterval = 200 * time.Millisecond
-	cfg.ScoreInspectPeriod = 100 * time.Millisecond
 	cfg.SyncTimeout = 5 * time.Second
 	return cfg
 }
@@ -176,43 +174,6 @@ func (nw *Network) WaitConnected(timeout time.Duration) {
 		return true
 	})
 }
-
-// WaitTopic waits until every started node sees every other one on the
-// topic, and has them in its mesh (relays go to mesh peers only: until the
-// mesh forms, a relayed message can miss a peer).
-func (nw *Network) WaitTopic(kind p2p.TopicKind, timeout time.Duration) {
-	nw.T.Helper()
-	ready := func() (bool, string) {
-		for i, n := range nw.Nodes {
-			if n == nil {
-				continue
-			}
-			want := 0
-			for _, m := range nw.Nodes {
-				if m != nil && m != n {
-					want++
-				}
-			}
-			topic, mesh := n.TopicPeers(kind), n.MeshPeers(kind)
-			if len(topic) < want || len(mesh) < min(want, meshTarget) {
-				return false, fmt.Sprintf("node %d: %d topic peers, %d mesh peers, want %d", i, len(topic), len(mesh), want)
-			}
-		}
-		return true, ""
-	}
-	var last string
-	Eventually(nw.T, timeout, fmt.Sprintf("%v topic meshed (%s)", kind, "see log"), func() bool {
-		ok, why := ready()
-		if !ok && why != last {
-			nw.T.Logf("waiting for %v mesh: %s", kind, why)
-			last = why
-		}
-		return ok
-	})
-}
-
-// meshTarget is gossipsub's default mesh degree D.
-const meshTarget = 6
 
 // Connected reports whether n's peer manager sees p connected.
 func Connected(n *p2p.Host, p peer.ID) bool {
