@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -626,7 +627,8 @@ func (s *benchSession) step(ctx context.Context, rate float64, c *cli) (*benchRe
 	c.log.Info("bench step", "rate", rate, "txs", len(txs), "duration", o.duration)
 	before := s.diskSizes()
 	stop := s.sampler.start(ctx)
-	res := s.runner.phase(ctx, txs, rate, o.duration, o.grace, s.next)
+	from := s.next
+	res := s.runner.phase(ctx, txs, rate, o.duration, o.grace, from)
 	wins := stop()
 	after := s.diskSizes()
 	s.next = res.next
@@ -648,6 +650,14 @@ func (s *benchSession) step(ctx context.Context, rate float64, c *cli) (*benchRe
 		}
 	}
 	rep.DiskPerTx = nodeStats(rep.NodeStats, wins, before, after, rep.Committed)
+	rep.CPUPerTxUs = cpuPerTx(wins, rep.Committed)
+	if res.next > from {
+		rep.Blocks = int(res.next - from)
+		if rep.ElapsedS > 0 {
+			rep.BlocksPerS = math.Round(float64(rep.Blocks)/rep.ElapsedS*10) / 10
+		}
+		rep.TxsPerBlock = math.Round(float64(rep.Committed)/float64(rep.Blocks)*10) / 10
+	}
 	if o.checkResults {
 		failures := s.runner.checkResults(context.WithoutCancel(ctx), txs, res.outs)
 		failed := 0

@@ -128,6 +128,23 @@ func (w *procWindow) cpuCores() (float64, bool) {
 	return (w.last.cpuSec - w.first.cpuSec) / dt, true
 }
 
+// cpuPerTx is the CPU time the nodes used over their windows, per
+// committed tx and per node, in µs; nil without a window of two samples.
+func cpuPerTx(wins []procWindow, committed int) *float64 {
+	sum, n := 0.0, 0
+	for i := range wins {
+		if w := &wins[i]; w.n >= 2 {
+			sum += w.last.cpuSec - w.first.cpuSec
+			n++
+		}
+	}
+	if n == 0 || committed == 0 {
+		return nil
+	}
+	v := math.Round(sum/float64(n)/float64(committed)*1e6*10) / 10
+	return &v
+}
+
 // procSampler scrapes every node's metrics every interval from start
 // until stop. Each node has one goroutine, which alone writes its window;
 // windows are read after stop returns.

@@ -286,6 +286,19 @@ func TestProcWindowAndNodeStats(t *testing.T) {
 	if avg := nodeStats(make([]benchNodeStats, 1), nil, []int64{-1}, []int64{-1}, 10); avg != nil {
 		t.Errorf("average of nothing: %v", *avg)
 	}
+	// CPU per committed tx and node: node 0 used 3 s over its window, the
+	// others have no window; 10 committed txs: 300,000 µs each.
+	if got := cpuPerTx(wins, 10); got == nil || *got != 300_000 {
+		t.Errorf("cpu per tx = %v, want 300000 µs", got)
+	}
+	w2 := w
+	w2.last.cpuSec = w.first.cpuSec + 1
+	if got := cpuPerTx([]procWindow{w, w2}, 1000); got == nil || *got != 2000 {
+		t.Errorf("cpu per tx over two nodes (3 s and 1 s, 1,000 txs) = %v, want 2000 µs", got)
+	}
+	if cpuPerTx(wins, 0) != nil || cpuPerTx(wins[1:], 10) != nil {
+		t.Error("cpu per tx without commits or windows")
+	}
 }
 
 func TestDirSize(t *testing.T) {

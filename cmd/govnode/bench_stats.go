@@ -76,6 +76,17 @@ type benchReport struct {
 	// after the first.
 	Backpressured int `json:"backpressured"`
 	Retries       int `json:"retries"`
+
+	// Blocks is the number of blocks the followed node committed during
+	// the step, BlocksPerS that over elapsed_s and TxsPerBlock the
+	// committed txs per block: block overhead against load (issue 20).
+	Blocks      int     `json:"blocks"`
+	BlocksPerS  float64 `json:"blocks_per_s"`
+	TxsPerBlock float64 `json:"txs_per_block"`
+	// CPUPerTxUs is the nodes' CPU time over the step (from their
+	// process_cpu_seconds_total) per committed tx and per node, in µs:
+	// what a committed tx costs one node, block overhead included.
+	CPUPerTxUs *float64 `json:"cpu_us_per_tx_per_node,omitempty"`
 }
 
 // benchOutcome is the fate of one planned transaction, as the runner saw it.
