@@ -436,8 +436,8 @@ func (c *Config) Validate() error {
 	if ms, lo, hi := m.MaxBacklogMs, int(mempool.MinMaxBacklog/time.Millisecond), int(mempool.MaxMaxBacklog/time.Millisecond); ms != 0 && (ms < lo || ms > hi) {
 		bad("mempool.max_backlog_ms", "%d out of range %d..%d (0: off)", ms, lo, hi)
 	}
-	if m.MaxBacklogMs != 0 && (m.MinBacklogTxs < 1 || m.MinBacklogTxs > m.MaxTxs) {
-		bad("mempool.min_backlog_txs", "%d out of range 1..%d (mempool.max_txs)", m.MinBacklogTxs, m.MaxTxs)
+	if m.MaxBacklogMs != 0 && m.MinBacklogTxs < 1 {
+		bad("mempool.min_backlog_txs", "%d: want at least 1 (above mempool.max_txs, max_txs bounds the mempool first)", m.MinBacklogTxs)
 	}
 	if len(errs) == 0 {
 		// The mempool's own rules, should they grow beyond the ones above.

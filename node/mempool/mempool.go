@@ -164,8 +164,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mempool queued TTL %s out of range %s..%s", c.QueuedTTL, MinQueuedTTL, MaxQueuedTTL)
 	case c.MaxBacklog != 0 && (c.MaxBacklog < MinMaxBacklog || c.MaxBacklog > MaxMaxBacklog):
 		return fmt.Errorf("mempool.max_backlog_ms %d out of range %d..%d (0: off)", c.MaxBacklog.Milliseconds(), MinMaxBacklog.Milliseconds(), MaxMaxBacklog.Milliseconds())
-	case c.MaxBacklog != 0 && (c.MinBacklogTxs < 1 || c.MinBacklogTxs > c.MaxTxs):
-		return fmt.Errorf("mempool.min_backlog_txs %d out of range 1..%d (mempool.max_txs)", c.MinBacklogTxs, c.MaxTxs)
+	case c.MaxBacklog != 0 && c.MinBacklogTxs < 1:
+		return fmt.Errorf("mempool.min_backlog_txs %d: want at least 1 (above mempool.max_txs, max_txs bounds the mempool first)", c.MinBacklogTxs)
 	}
 	return nil
 }
