@@ -28,6 +28,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node/clientcert"
+	"github.com/govnode/govnode/node/nodetest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -163,7 +164,8 @@ func newClusterWith(t testing.TB, n int, faultModel string, o clusterOpts) *clus
 		c.metrics = append(c.metrics, nd.MetricsAddr)
 		c.urls = append(c.urls, nd.APIURL)
 		c.cas = append(c.cas, nd.APICAFile)
-		c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(c.httpClient(len(c.cas)-1, nil), nd.APIURL))
+		c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(c.httpClient(len(c.cas)-1, nil), nd.APIURL,
+			connect.WithInterceptors(nodetest.RetryBackpressure())))
 	}
 	t.Cleanup(c.stopAll)
 	for i := 0; i < n; i++ {
@@ -231,7 +233,7 @@ func (c *cluster) clientAs(i int, id string, key crypto.PrivateKey) govnodev1con
 	}
 	return govnodev1connect.NewNodeServiceClient(c.httpClient(i, func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		return clientcert.Issue(key, id, time.Now(), time.Hour)
-	}), c.urls[i])
+	}), c.urls[i], connect.WithInterceptors(nodetest.RetryBackpressure()))
 }
 
 func (c *cluster) home(i int) string { return filepath.Join(c.dir, fmt.Sprintf("node%d", i)) }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/node/nodetest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -250,7 +251,8 @@ func (c *cluster) join(k int) joined {
 	// these plaintext clusters).
 	c.urls = append(c.urls, "http://"+j.Node.APIAddr)
 	c.cas = append(c.cas, "")
-	c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(http.DefaultClient, "http://"+j.Node.APIAddr))
+	c.clients = append(c.clients, govnodev1connect.NewNodeServiceClient(http.DefaultClient, "http://"+j.Node.APIAddr,
+		connect.WithInterceptors(nodetest.RetryBackpressure())))
 	c.procs = append(c.procs, nil)
 	c.exited = append(c.exited, nil)
 	c.mu.Unlock()
