@@ -75,6 +75,15 @@ type Pool struct {
 	d      Deps
 	signer string // identity id of the submission in progress
 	in     chan *pb.EquivocationEvidence
+	// proven is, per accused department, the epoch in which this pool saw
+	// evidence against it committed (its own or another validator's). One
+	// equivocation on chain is enough to act on: a validator that
+	// equivocates at every height would otherwise have the honest ones
+	// make a block for each piece of evidence, for ever (the chain never
+	// went idle with such a liar running once nothing cut it off).
+	// Only Run's goroutine touches it; it holds at most one entry per
+	// department.
+	proven map[string]uint64
 }
 
 var _ driver.EvidencePool = (*Pool)(nil)
@@ -84,7 +93,7 @@ func New(d Deps) (*Pool, error) {
 	if len(d.Keys) == 0 || slices.Contains(d.Keys, nil) || d.Validators == nil || d.State == nil || d.Submit == nil || d.WaitForTx == nil || d.Logger == nil {
 		return nil, errors.New("evidence: New needs keys, validators, state, submit, wait and logger")
 	}
-	return &Pool{d: d, in: make(chan *pb.EquivocationEvidence, evidenceQueue)}, nil
+	return &Pool{d: d, in: make(chan *pb.EquivocationEvidence, evidenceQueue), proven: map[string]uint64{}}, nil
 }
 
 // self is this node's index in vs, -1 if none of its keys is there.
@@ -152,6 +161,12 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 		return fmt.Errorf("evidence against validator %d of %d", va.GetVoter(), len(of.GetValidators()))
 	}
 	dept := of.GetValidators()[va.GetVoter()].GetId()
+	epoch := exec.EpochStart(of)
+	if e, ok := p.proven[dept]; ok && e == epoch {
+		p.d.Logger.Debug("equivocation of a validator already proven on chain in this epoch: not submitted", "accused", dept,
+			"view", va.GetView(), "height", va.GetHeight())
+		return nil
+	}
 	self := p.self(vs)
 	if self < 0 {
 		return errors.New("this node's key is not in the validator set in force: it submits no evidence")
@@ -182,6 +197,7 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 	r := p.d.State
 	if _, err := exec.Evidence(r, dept, va.GetView(), va.GetHeight()); err == nil {
 		log.Info("equivocation evidence already on chain")
+		p.proven[dept] = epoch
 		return nil
 	} else if !errors.Is(err, exec.ErrNotFound) {
 		return fmt.Errorf("read evidence: %w", err)
@@ -211,6 +227,10 @@ func (p *Pool) submit(ctx context.Context, ev *pb.EquivocationEvidence) error {
 		return fmt.Errorf("evidence tx %x: %w", hash, err)
 	}
 	log.Info("equivocation evidence committed", "tx", fmt.Sprintf("%x", hash), "code", res.GetCode().String(), "reason", res.GetReason())
+	// Ours, or another validator's that committed first.
+	if _, err := exec.Evidence(p.d.State, dept, va.GetView(), va.GetHeight()); err == nil {
+		p.proven[dept] = epoch
+	}
 	return nil
 }
 

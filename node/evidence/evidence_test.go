@@ -94,3 +94,80 @@ func TestEvidenceSignedWithTheKeyInForce(t *testing.T) {
 		t.Fatal("a pool with a nil key was built")
 	}
 }
+
+// Once evidence against a validator is on chain in an epoch, more
+// equivocations of that validator in the epoch are not submitted: a liar
+// equivocating at every height would otherwise keep the chain making a
+// block per piece of evidence. Evidence that did not reach the chain
+// proves nothing yet, so the next equivocation is submitted.
+func TestEvidenceOncePerValidatorAndEpoch(t *testing.T) {
+	keys := make([]crypto.PrivateKey, 4)
+	vs := &pb.ValidatorSet{FaultModel: "byzantine"}
+	for i := range keys {
+		keys[i] = exectest.NewKey(fmt.Sprintf("d%d", i))
+		vs.Validators = append(vs.Validators, &pb.Department{Id: fmt.Sprintf("d%d", i), ConsensusKey: keys[i].Public()})
+	}
+	st := exectest.NewStore()
+	idn, err := proto.Marshal(&pb.Identity{Id: "d1-validator", Kind: pb.IdentityKind_IDENTITY_KIND_OFFICIAL, DepartmentId: "d1",
+		PublicKey: keys[1].Public(), Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Apply([]exec.Change{{Key: exec.IdentityKey("d1-validator"), Value: idn}})
+	record := true // whether a submitted evidence tx puts the evidence on chain
+	var sent []*pb.EquivocationEvidence
+	p, err := New(Deps{
+		ChainID: exectest.ChainID, Keys: []crypto.PrivateKey{keys[1]},
+		Validators: func() *pb.ValidatorSet { return vs }, State: st,
+		Submit: func(_ context.Context, tx []byte) ([]byte, error) {
+			stx, body := &pb.SignedTx{}, &pb.TxBody{}
+			if err := proto.Unmarshal(tx, stx); err != nil {
+				return nil, err
+			}
+			if err := proto.Unmarshal(stx.GetBody(), body); err != nil {
+				return nil, err
+			}
+			ev := body.GetSubmitEvidence().GetEvidence()
+			sent = append(sent, ev)
+			if record {
+				raw, _ := proto.Marshal(ev)
+				st.Apply([]exec.Change{{Key: exec.EvidenceKey("d0", ev.GetVoteA().GetView(), ev.GetVoteA().GetHeight()), Value: raw}})
+			}
+			return []byte("h"), nil
+		},
+		WaitForTx: func(context.Context, []byte) (store.TxLocation, *pb.TxResult, error) {
+			return store.TxLocation{}, &pb.TxResult{}, nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	at := func(h uint64) *pb.EquivocationEvidence {
+		return &pb.EquivocationEvidence{
+			VoteA: &pb.Vote{View: 3, Height: h, BlockHash: []byte("a"), Voter: 0},
+			VoteB: &pb.Vote{View: 3, Height: h, BlockHash: []byte("b"), Voter: 0},
+		}
+	}
+	record = false
+	for _, h := range []uint64{9, 10} {
+		if err := p.submit(ctx, at(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sent) != 2 {
+		t.Fatalf("%d submissions of evidence that never reached the chain, want 2 (each is tried)", len(sent))
+	}
+	record = true
+	for _, h := range []uint64{11, 12, 13} {
+		if err := p.submit(ctx, at(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sent) != 3 || sent[2].GetVoteA().GetHeight() != 11 {
+		t.Fatalf("after evidence at height 11 reached the chain, %d submissions in all (last at %d), want 3: heights 12 and 13 not submitted",
+			len(sent), sent[len(sent)-1].GetVoteA().GetHeight())
+	}
+}
