@@ -16,6 +16,9 @@ import (
 // Consensus and block-sync timing.
 const (
 	lagCheckPeriod = 2 * time.Second
+	// maxPace bounds how long a leader waits between proposals to let a
+	// block grow (consensus/driver pace.go).
+	maxPace = 20 * time.Millisecond
 	// observerPoll is how often an observer asks peers for new blocks.
 	observerPoll = 500 * time.Millisecond
 )
@@ -113,7 +116,8 @@ func (n *Node) runDriver(ctx context.Context) error {
 		Keys:     n.validatorKeys()[1:],
 		// Deadlines are due by the clock that stamps this node's block
 		// times (the executor is a driver.Deadlines).
-		Now: n.app.Now,
+		Now:     n.app.Now,
+		MaxPace: maxPace,
 	})
 	if err != nil {
 		return err

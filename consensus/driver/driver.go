@@ -171,6 +171,11 @@ type Deps struct {
 	// Now is the wall clock a Deadlines executor is asked with (nil:
 	// time.Now); the node gives the clock that stamps its block times.
 	Now func() time.Time
+	// MaxPace, if positive, paces this replica's proposals when it leads
+	// (Run only; see pace.go): a proposal waits until PaceFactor times the
+	// recent cost of a commit on this node, at most MaxPace, has passed
+	// since its previous proposal, unless the mempool holds a full block.
+	MaxPace time.Duration
 }
 
 // Driver runs one replica: a single goroutine (Run) owns the consensus.Core, feeds it
@@ -188,6 +193,7 @@ type Driver struct {
 	members Membership
 	// deadlines is deps.Executor as a Deadlines, nil if it is not one.
 	deadlines Deadlines
+	pace      pacer
 }
 
 // New loads the safety state and the committed head and builds the
@@ -296,9 +302,11 @@ func (d *Driver) enter(e consensus.Epoch, root *pb.Block) error {
 // after a block that ends the epoch; commit returns the blocks it executed
 // and then the next epoch.
 func (d *Driver) commit(blocks []consensus.CommittedBlock) ([]consensus.CommittedBlock, *consensus.Epoch, error) {
+	start := d.deps.Now()
 	if err := d.deps.Executor.Commit(blocks); err != nil {
 		return nil, nil, err
 	}
+	d.pace.committed(d.deps.Now().Sub(start), len(blocks))
 	if d.members == nil {
 		return blocks, nil, nil
 	}
@@ -338,6 +346,10 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 	}
 	t := time.NewTicker(d.deps.TickInterval)
 	defer t.Stop()
+	d.pace.timer = time.NewTimer(time.Hour)
+	d.pace.timer.Stop()
+	defer d.pace.timer.Stop()
+	d.pace.max = d.deps.MaxPace
 	inbox, reqs := d.deps.Transport.Inbox(), d.deps.Transport.BlockRequests()
 	if err := d.flush(); err != nil {
 		return err
@@ -365,6 +377,9 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 		case r := <-reqs:
 			r.Reply <- d.core.Block(r.Hash)
 		case <-d.deps.Wake: // a nil Wake never fires
+			err = d.Poke()
+		case <-d.pace.timer.C:
+			d.pace.armed = false
 			err = d.Poke()
 		}
 		if err != nil {
@@ -432,7 +447,15 @@ func (d *Driver) flush() error {
 	for i := 0; ; i++ {
 		d.core.ReportMempool(d.pending())
 		if !d.core.HasReady() {
-			return nil
+			// A slot held for pacing is filled once its wait is over
+			// (the pace timer pokes the driver), Ready or not.
+			if d.pace.held == nil {
+				return nil
+			}
+			d.proposeHeld()
+			if !d.core.HasReady() {
+				return nil
+			}
 		}
 		rd := d.core.Ready()
 		if rd.Fault != nil {
@@ -493,13 +516,49 @@ func (d *Driver) flush() error {
 			d.core.Validated(req.Hash, err == nil)
 		}
 		if s := rd.ProposeSlot; s != nil {
-			txs := d.deps.Mempool.Reap(d.maxTxs, *s)
-			hdr, err := d.deps.Executor.BuildPayload(*s, txs)
-			if err != nil {
-				d.log.Warn("build payload", "height", s.Height, "err", err)
-			} else if err := d.core.Propose(consensus.Payload{Txs: txs, Header: hdr}); err != nil && !errors.Is(err, consensus.ErrNoSlot) {
-				d.log.Warn("propose", "height", s.Height, "err", err)
-			}
+			d.pace.held = s
 		}
+		d.proposeHeld()
 	}
+}
+
+// proposeHeld fills the slot the core offered last, now or, when pacing
+// says to wait, once the pace timer fires (Run pokes the driver then).
+func (d *Driver) proposeHeld() {
+	s := d.pace.held
+	if s == nil {
+		return
+	}
+	if wait := d.pace.wait(d.deps.Now(), d.fullBlock(*s)); wait > 0 {
+		d.pace.arm(wait)
+		return
+	}
+	d.pace.held = nil
+	txs := d.deps.Mempool.Reap(d.maxTxs, *s)
+	hdr, err := d.deps.Executor.BuildPayload(*s, txs)
+	if err != nil {
+		d.log.Warn("build payload", "height", s.Height, "err", err)
+		return
+	}
+	if err := d.core.Propose(consensus.Payload{Txs: txs, Header: hdr}); err != nil {
+		if !errors.Is(err, consensus.ErrNoSlot) {
+			d.log.Warn("propose", "height", s.Height, "err", err)
+		}
+		return
+	}
+	d.pace.proposed(d.deps.Now())
+}
+
+// FullBlocker is implemented by a Mempool that can tell whether it holds
+// a full block of runnable txs for a slot: a pacing leader proposes at
+// once then.
+type FullBlocker interface {
+	FullBlock(max int, slot consensus.ProposeSlot) bool
+}
+
+// fullBlock reports whether the mempool holds a full block for slot (a
+// mempool that cannot say counts as not full).
+func (d *Driver) fullBlock(s consensus.ProposeSlot) bool {
+	m, ok := d.deps.Mempool.(FullBlocker)
+	return ok && m.FullBlock(d.maxTxs, s)
 }

@@ -43,6 +43,19 @@ type ForDriver struct {
 
 var _ driver.Mempool = ForDriver{}
 
+var _ driver.FullBlocker = ForDriver{}
+
+// FullBlock reports whether the runnable txs fill a block of slot (by
+// count, within the parameters in force for it): a pacing leader proposes
+// at once then.
+func (d ForDriver) FullBlock(max int, slot consensus.ProposeSlot) bool {
+	params, err := d.ParamsAt(slot.StateHeight)
+	if err != nil {
+		return false
+	}
+	return d.Pool.Runnable() >= ReapLimit(max, params)
+}
+
 // ReapLimit is the most txs the leader may propose: the consensus core's
 // ceiling, or the max_block_txs of the parameters in force for the block
 // if lower. Every validator checks a proposal against those parameters,

@@ -103,3 +103,36 @@ func strs(txs [][]byte) []string {
 	}
 	return out
 }
+
+// A pacing leader proposes at once when the runnable txs fill a block of
+// the parameters in force for its slot; queued txs (behind a nonce gap)
+// do not count, nor does anything when the parameters cannot be read.
+func TestFullBlockCountsRunnableTxsUnderTheSlotsParams(t *testing.T) {
+	m, _ := newTestMempool(t, mcfg(100, 100_000, 10_000, 16))
+	mustAdd(t, m, tx("a", 1), tx("a", 2), tx("b", 1))
+	mustAdd(t, m, tx("c", 3)) // queued: c's nonce 1 is missing
+	if got := m.Runnable(); got != 3 {
+		t.Fatalf("Runnable = %d, want 3", got)
+	}
+	at := map[uint64]*pb.Params{0: {MaxBlockTxs: 3}, 1: {MaxBlockTxs: 4}}
+	d := ForDriver{Pool: m, Updated: func() {}, ParamsAt: func(h uint64) (*pb.Params, error) {
+		if p, ok := at[h]; ok {
+			return p, nil
+		}
+		return nil, errors.New("not committed")
+	}}
+	for _, tc := range []struct {
+		max    int
+		height uint64
+		want   bool
+	}{
+		{5000, 0, true},  // 3 runnable fill max_block_txs 3
+		{5000, 1, false}, // not 4
+		{2, 1, true},     // the core's ceiling is lower
+		{5000, 9, false}, // parameters unreadable
+	} {
+		if got := d.FullBlock(tc.max, consensus.ProposeSlot{StateHeight: tc.height}); got != tc.want {
+			t.Errorf("FullBlock(max %d, state height %d) = %v, want %v", tc.max, tc.height, got, tc.want)
+		}
+	}
+}

@@ -605,6 +605,14 @@ func (m *Mempool) Get(hash []byte) ([]byte, bool) {
 	return t.tx, true
 }
 
+// Runnable returns the number of runnable txs (pending, not queued behind
+// a nonce gap).
+func (m *Mempool) Runnable() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byHash) - m.queuedTxs
+}
+
 // Size returns the number of pending txs and their bytes.
 func (m *Mempool) Size() (txs, bytes int) {
 	m.mu.Lock()
