@@ -481,6 +481,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Mempool:    n.mempool, Submit: n.fanout.Submit,
+		Preverify: n.fanout.Preverify,
 		// The quorum-safety pre-check of validator-set proposals
 		// (ARCHITECTURE.md §5): the node supplies who is live.
 		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store),

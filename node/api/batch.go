@@ -66,6 +66,9 @@ func (s *Server) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTx
 	granted, backlog := s.d.Mempool.Reserve(len(txs), time.Now())
 	results := make([]pb.SubmitTxsResult, len(txs))
 	resp := connect.NewResponse(&pb.SubmitTxsResponse{Results: make([]*pb.SubmitTxsResult, len(txs))})
+	if granted > 1 && s.d.Preverify != nil {
+		s.d.Preverify(txs[:granted])
+	}
 	admitted := 0
 	for i, tx := range txs {
 		r := &results[i]

@@ -104,6 +104,10 @@ type Deps struct {
 	// (the node sets QuorumCheck.Check). Its error, a connect error, is
 	// SubmitTx's answer, and the tx goes nowhere.
 	PreSubmit func(tx []byte) error
+	// Preverify is optional: verify the signatures of a SubmitTxs batch as
+	// one signature batch into the cache admission reads (the node sets
+	// the mempool fanout's), about half the cost per tx of one by one.
+	Preverify func(txs [][]byte)
 
 	// Consensus returns the consensus core's latest status, nil before
 	// the core first reported.
