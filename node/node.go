@@ -257,7 +257,15 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	// sync brought the block.
 	head, _ := n.store.Height()
 	n.commits = api.NewHeightNotifier(head)
-	n.app.OnCommit(func(c *blockexec.CommittedInfo) { n.commits.Set(c.Height) })
+	// The payload manager (made below, before anything commits) takes the
+	// block's events from memory first, so that it finds them when the
+	// notifier wakes it.
+	n.app.OnCommit(func(c *blockexec.CommittedInfo) {
+		if n.payloads != nil {
+			n.payloads.Committed(c.Height, c.Events)
+		}
+		n.commits.Set(c.Height)
+	})
 	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{ledger: n.app, state: blockexec.StateReader(n.store), now: n.app.Now}, n.known); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}

@@ -32,6 +32,9 @@ type chain struct {
 	reads  map[uint64]int // Results calls per height
 	ch     chan struct{}
 	events uint32
+	// onCommit, if set, is told each block's events before the wake, as
+	// the node's commit listener tells the manager (Manager.Committed).
+	onCommit func(h uint64, evs []*pb.Event)
 }
 
 var (
@@ -179,6 +182,9 @@ func (c *chain) commit(evs ...*pb.RecordEvent) uint64 {
 		c.t.Fatal(err)
 	}
 	c.blocks = append(c.blocks, []store.TxResult{{Hash: [32]byte(crypto.Hash(b)), Result: b}})
+	if c.onCommit != nil {
+		c.onCommit(h, tr.Events)
+	}
 	close(c.ch)
 	c.ch = make(chan struct{})
 	return h

@@ -557,3 +557,28 @@ func TestManagerErasedStaysErasedAndServesCommittedOnly(t *testing.T) {
 		t.Fatalf("Discard of a payload not held: %v", err)
 	}
 }
+
+// The events of a block handed over at commit (Committed) are processed
+// without reading the block's results back from the ledger; a height
+// committed without them (a restart, a lagging cursor) is read from it.
+func TestManagerTakesCommittedEventsFromMemory(t *testing.T) {
+	r := newRig(t, true, nil)
+	c1, p1 := newPayload(t, []byte("birth certificate of A"))
+	c2, p2 := newPayload(t, []byte("birth certificate of B"))
+	r.peers.hold(c1, p1)
+	r.peers.hold(c2, p2)
+	r.chain.version(protectedType, "r1", 1, c1)
+	h1 := r.chain.commit(recEvent(protectedType, "r1", actionCreated, 1)) // before the listener: from the ledger
+	r.chain.onCommit = r.m.Committed
+	r.run()
+	r.caughtUp()
+	r.chain.version(protectedType, "r2", 1, c2)
+	h2 := r.chain.commit(recEvent(protectedType, "r2", actionCreated, 1))
+	eventually(t, 10*time.Second, "both payloads fetched", func() bool { return r.has(c1) && r.has(c2) })
+	r.chain.mu.Lock()
+	reads1, reads2 := r.chain.reads[h1], r.chain.reads[h2]
+	r.chain.mu.Unlock()
+	if reads1 == 0 || reads2 != 0 {
+		t.Fatalf("ledger reads of the results: height %d %d times, height %d %d times; want the first read, the second from memory", h1, reads1, h2, reads2)
+	}
+}
