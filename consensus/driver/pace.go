@@ -66,7 +66,8 @@ func (p *pacer) wait(now time.Time, full bool) time.Duration {
 	if iv <= 0 || full || p.last.IsZero() {
 		return 0
 	}
-	return iv - now.Sub(p.last)
+	// At most the interval, should the clock ever step back.
+	return min(iv-now.Sub(p.last), iv)
 }
 
 // arm starts the timer for d unless it runs already (Run's loop stops it

@@ -35,6 +35,9 @@ func TestPacerWait(t *testing.T) {
 	if w := p.wait(t0.Add(9*time.Millisecond), false); w > 0 {
 		t.Fatalf("past the interval: waits %s", w)
 	}
+	if w := p.wait(t0.Add(-time.Hour), false); w != p.interval() {
+		t.Fatalf("a clock stepped back an hour: waits %s, want at most the interval %s", w, p.interval())
+	}
 	// Commits of several blocks count per block; the cost is smoothed.
 	p.committed(18*time.Millisecond, 3) // 6 ms a block: 2 + (6-2)/4 = 3 ms
 	if p.cost != 3*time.Millisecond {

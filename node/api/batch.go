@@ -64,6 +64,12 @@ func (s *Server) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTx
 		return nil, invalidArg("%d txs in one request, at most %d: split the batch", len(txs), maxBatchTxs)
 	}
 	granted, backlog := s.d.Mempool.Reserve(len(txs), time.Now())
+	// Each granted tx's reservation ends once it was offered to the
+	// mempool (where an admitted tx counts itself), the rest on any way
+	// out, a panic included: a leaked reservation would shrink the bound
+	// for good.
+	released := 0
+	defer func() { s.d.Mempool.Release(granted - released) }()
 	results := make([]pb.SubmitTxsResult, len(txs))
 	resp := connect.NewResponse(&pb.SubmitTxsResponse{Results: make([]*pb.SubmitTxsResult, len(txs))})
 	if granted > 1 && s.d.Preverify != nil {
@@ -84,8 +90,9 @@ func (s *Server) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTx
 		if s.submitOne(ctx, tx, r) {
 			admitted++
 		}
+		s.d.Mempool.Release(1)
+		released++
 	}
-	s.d.Mempool.Release(granted)
 	if granted < len(txs) {
 		setRetryHeaders(resp.Header(), backlog)
 	}

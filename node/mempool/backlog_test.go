@@ -58,7 +58,7 @@ func TestBacklogFloorAdmitsABurstOnAnIdleChain(t *testing.T) {
 		t.Fatalf("refusal %v: want a *BacklogError that is ErrBacklog and ErrMempoolFull", err)
 	}
 	// No commit yet: nothing to measure a retry by, so the longest delay.
-	if be.Backlog != 5 || be.Limit != 8 || be.CommitRate != 0 || be.RetryAfter != maxBacklogRetry {
+	if be.Backlog != 5 || be.Limit != 8 || be.CommitRate != 0 || be.RetryAfter != idleBacklogRetry {
 		t.Fatalf("refusal %+v", be)
 	}
 	if k, err := m.Reserve(1, t0); k != 0 || err == nil {

@@ -937,11 +937,14 @@ func (m *Mempool) committedSince(hash []byte) error {
 const rateTau = time.Second
 
 // Retry delays of a refusal by the backlog bound: at least about a block
-// interval, at most a few seconds (a chain that commits nothing gets
-// maxBacklogRetry).
+// interval, at most a few seconds. A chain with no commit rate yet (idle
+// until a burst filled the floor, or stalled) gets idleBacklogRetry: a
+// refusal costs the node nothing but the request, and an idle chain
+// commits the burst within a second.
 const (
-	minBacklogRetry = 50 * time.Millisecond
-	maxBacklogRetry = 5 * time.Second
+	minBacklogRetry  = 50 * time.Millisecond
+	maxBacklogRetry  = 5 * time.Second
+	idleBacklogRetry = time.Second
 )
 
 // noteCommitsLocked counts n txs committed at now in the commit rate.
@@ -999,7 +1002,7 @@ func (m *Mempool) Reserve(n int, now time.Time) (int, error) {
 	// client that retries then has part of its txs admitted, which keeps
 	// the chain busy; retrying costs the node little, refusals being
 	// decided before any decoding.
-	retry := maxBacklogRetry
+	retry := idleBacklogRetry
 	if rate >= 1 {
 		retry = time.Duration(float64(max(backlog-limit, 0)+1) / rate * float64(time.Second))
 		retry = min(max(retry, minBacklogRetry), maxBacklogRetry)
