@@ -15,11 +15,13 @@ import (
 // (Preverify), which costs about half as much per tx as verifying each
 // alone; a bad signature fails only its own tx.
 //
-// Verdicts: nil for a tx admitted; ErrIgnore for a tx we hold already and
-// for refusals that depend on this node (its committed state, its fill,
-// its own mempool.max_tx_bytes, which may be below the chain's limit),
-// which prove nothing against the peer; any other refusal (a bad
-// signature, a malformed tx) is a rejection, which penalises the peer.
+// Verdicts: nil for a tx admitted; a rejection, which penalises the
+// peer's tx score, only for a refusal that no honest node can cause
+// (Provable: a tx that does not decode, or is for another chain); ErrIgnore
+// for everything else: a tx we hold already, a refusal that depends on
+// this node (its committed state, its fill, its own mempool.max_tx_bytes,
+// which may be below the chain's limit), a code not known to be provable,
+// and a checker error that is no refusal (a storage read failed here).
 func (f *Fanout) AdmitBatch(_ context.Context, txs [][]byte) []error {
 	if f.Preverify != nil && len(txs) > 1 {
 		f.Preverify(txs)
@@ -34,11 +36,10 @@ func (f *Fanout) AdmitBatch(_ context.Context, txs [][]byte) []error {
 		case errors.Is(err, ErrDuplicateTx):
 			f.Pool.MarkGossiped(hash, now)
 			out[i] = fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
-		case errors.Is(err, ErrStaleNonce), errors.Is(err, ErrNonceTaken), errors.Is(err, ErrMempoolFull), errors.Is(err, ErrNonceTooFar),
-			errors.Is(err, ErrTxTooLarge), StateDependent(err):
-			out[i] = fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
-		default:
+		case Provable(err):
 			out[i] = err
+		default:
+			out[i] = fmt.Errorf("%w: %v", p2p.ErrIgnore, err)
 		}
 	}
 	return out

@@ -52,31 +52,50 @@ type Fanout struct {
 	Log       *slog.Logger
 }
 
-// StateDependent reports whether the checker refused a tx for what this
-// node's committed state says: a nonce used since, a signer not registered
-// here yet or suspended since, a role changed, a size limit changed, a
-// grant revoked or expired since (CONSENT_REQUIRED), a record erased or
-// revoked since (CONFLICT). The
-// peer that sent it may have checked it at another height, so it proves
-// nothing against the peer and must not cost it score: a few rejected
-// frames graylist a peer for minutes, and an honest validator then drops
-// out of the quorum (a chaos schedule stalled on it). A bad signature
-// stays a rejection: only a key rotation racing the tx makes an honest
-// peer send one, and one rejection costs it little.
-func StateDependent(err error) bool {
+// Provable reports whether the checker's refusal of a tx that a peer sent
+// proves the peer wrong, whatever height either node is at: only a tx that
+// does not decode (MALFORMED) or is for another chain (WRONG_CHAIN). No
+// honest node admits such a tx, so it never sends one; AdmitBatch rejects
+// it, which penalises the peer's tx score (p2p, penalty.go).
+//
+// Everything else proves nothing and is ignored, because the peer checked
+// the tx against its own committed state, which may be a block ahead of or
+// behind ours: a nonce used since, a signer registered or suspended since,
+// a role or grant changed, a size limit changed, a record or tender that
+// exists now (ALREADY_EXISTS: a client sent the same tx to two nodes
+// around a commit) or was erased since (CONFLICT), an argument the
+// current parameters refuse (INVALID_ARGUMENT), and any code added later.
+// A checker error that is no Refusal (a storage read failed here) says
+// nothing about the peer either. Before issue 20's review the rule was
+// the other way round (a list of state-dependent codes), and an honest
+// validator racing a commit was graylisted (ARCHITECTURE.md §7).
+//
+// BAD_SIGNATURE is not provable: a key rotation committed here but not yet
+// at the peer (or the other way round) makes an honest peer send a tx
+// whose signature does not verify with the key this node has registered.
+// Penalising it would protect nothing either: every tx of a batch costs
+// its signature verification (Preverify) before any verdict, whether it
+// then fails on its signature or on a stale nonce, which costs nothing.
+//
+// MALFORMED includes an action this node's software does not know: in a
+// consortium that upgrades node by node, a newer node's txs cost it tx
+// score at the older ones, which only stops its tx batches there, never
+// its consensus messages (p2p keeps the two scores apart).
+func Provable(err error) bool {
 	var r Refusal
 	if !errors.As(err, &r) {
 		return false
 	}
 	switch r.ResultCode() {
-	case pb.ResultCode_RESULT_CODE_BAD_NONCE, pb.ResultCode_RESULT_CODE_UNKNOWN_SIGNER,
-		pb.ResultCode_RESULT_CODE_SIGNER_INACTIVE, pb.ResultCode_RESULT_CODE_UNAUTHORIZED,
-		pb.ResultCode_RESULT_CODE_NOT_FOUND, pb.ResultCode_RESULT_CODE_TOO_LARGE,
-		pb.ResultCode_RESULT_CODE_CONSENT_REQUIRED, pb.ResultCode_RESULT_CODE_CONFLICT:
+	case pb.ResultCode_RESULT_CODE_MALFORMED, pb.ResultCode_RESULT_CODE_WRONG_CHAIN:
 		return true
 	}
 	return false
 }
+
+// StateDependent reports whether err, a refusal of a tx, may come from what
+// this node's state says rather than from the tx itself: !Provable(err).
+func StateDependent(err error) bool { return !Provable(err) }
 
 // Submit admits a tx from the API and sends it to the validators.
 func (f *Fanout) Submit(ctx context.Context, tx []byte) ([]byte, error) {
