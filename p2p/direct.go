@@ -25,14 +25,27 @@ import (
 // each one as its own message over every mesh link.
 //
 // A stream carries uvarint-length-delimited pb.DirectFrame frames, one way:
-// the opener writes, the receiver only reads. A receiver refuses a frame
-// above Config.frameMax, a malformed frame, a batch of more than
-// MaxBatchTxs txs or with a tx above MaxTxBytes, a consensus message from
-// a peer that is not a member in force, and anything the node's checks
-// reject (a bad signature); the sender is penalised (penalty.go) and its
-// stream reset, and it opens a new one for its next frames. A state-
-// dependent refusal (ErrIgnore: a nonce used since, another epoch's
-// message) costs the sender nothing.
+// the opener writes, the receiver only reads. A peer has two scores
+// (penalty.go), so that what its txs earn never silences its consensus
+// messages:
+//
+//   - its frame score: a frame above Config.frameMax, a broken length, a
+//     frame that is not one DirectFrame field, and a consensus message the
+//     node's checks reject (one that does not decode, a bad signature)
+//     cost it, and its stream is reset (it opens a new one for its next
+//     frames); graylisted, its streams are refused unread;
+//   - its tx score: a batch that does not parse (more than MaxBatchTxs
+//     txs, a tx above MaxTxBytes) and a tx the node's admission proves bad
+//     (the mempool's Provable) cost it; the frame was read whole, so the
+//     stream goes on. Graylisted for txs, its tx batches are read and
+//     dropped unjudged (Stats.TxFramesRefused) while its consensus
+//     messages on the same stream are still handled.
+//
+// A state-dependent refusal (ErrIgnore: a nonce used since, another
+// epoch's message) costs the sender nothing, and neither does a consensus
+// message from a peer that is not a member in force: at an epoch switch
+// or a node-key rotation the sender and this node may disagree for a
+// block on who the members are, and the gater keeps strangers out.
 
 // DirectProtocol is the direct stream protocol of chainID.
 func DirectProtocol(chainID string) protocol.ID {
@@ -79,8 +92,9 @@ type direct struct {
 	txVal     TxValidator
 	consCheck ConsensusCheck
 	out       [numTopics]chan Message
-	pen       *penalties
-	batch     *batcher
+	// pen is the peers' frame scores, txPen their tx scores.
+	pen, txPen *penalties
+	batch      *batcher
 
 	// mu guards senders: one per member in force but this node, replaced
 	// by setMembers. A sender's goroutine ends when it is removed or the
@@ -92,7 +106,7 @@ type direct struct {
 
 func newDirect(n *Host, o *options, runCtx context.Context) *direct {
 	d := &direct{n: n, protocol: DirectProtocol(n.cfg.ChainID), txVal: o.txVal, consCheck: o.consCheck,
-		pen: newPenalties(o.clock), senders: map[peer.ID]*sender{}, runCtx: runCtx}
+		pen: newPenalties(o.clock), txPen: newPenalties(o.clock), senders: map[peer.ID]*sender{}, runCtx: runCtx}
 	for k := range numTopics {
 		d.out[k] = make(chan Message, n.cfg.MessageBuffer)
 		if prev := o.successorOf; prev != nil {
@@ -185,7 +199,7 @@ func (d *direct) handle(st network.Stream) {
 		return
 	}
 	if d.pen.graylisted(from) {
-		// What a graylisted peer sends is dropped unread.
+		// What a peer graylisted for its frames sends is dropped unread.
 		c.directRefused.Add(1)
 		_ = st.Reset()
 		return
@@ -206,6 +220,13 @@ func (d *direct) handle(st network.Stream) {
 		if err == nil {
 			continue
 		}
+		if errors.Is(err, errTxReject) {
+			// The frame was read whole: the stream goes on, and the
+			// consensus frames behind the batch with it.
+			score := d.txPen.add(from)
+			d.n.log.Info("p2p: tx batch rejected", "from", from.String(), "tx_score", score, "err", err)
+			continue
+		}
 		if errors.Is(err, errReject) {
 			d.penalise(from, err)
 		} else {
@@ -216,15 +237,19 @@ func (d *direct) handle(st network.Stream) {
 	}
 }
 
-// penalise charges an invalid frame to from.
+// penalise charges an invalid frame to from's frame score.
 func (d *direct) penalise(from peer.ID, err error) {
 	score := d.pen.add(from)
 	d.n.log.Info("p2p: direct frame rejected", "from", from.String(), "score", score, "err", err)
 }
 
+// errTxReject marks a tx batch that proves its sender wrong: it costs the
+// sender's tx score, not its frame score, and the stream goes on.
+var errTxReject = errors.New("p2p: reject tx batch")
+
 // readFrame reads and handles one frame. A refusal that proves the peer
-// wrong wraps errReject; any other error is the stream's (a reset, a
-// deadline).
+// wrong wraps errTxReject for a tx batch, errReject for anything else; any
+// other error is the stream's (a reset, a deadline).
 func (d *direct) readFrame(st network.Stream, br *bufio.Reader, max int, from peer.ID) error {
 	reserved := 0
 	defer func() {
@@ -251,7 +276,17 @@ func (d *direct) readFrame(st network.Stream, br *bufio.Reader, max int, from pe
 	}
 	switch num {
 	case frameFieldTxs:
-		return d.onTxs(from, payload)
+		if d.txPen.graylisted(from) {
+			d.n.counters.txFramesRefused.Add(1)
+			return nil
+		}
+		if err := d.onTxs(from, payload); err != nil {
+			if errors.Is(err, errReject) {
+				return fmt.Errorf("%w: %w", errTxReject, err)
+			}
+			return err
+		}
+		return nil
 	default:
 		return d.onConsensus(from, payload)
 	}
@@ -356,13 +391,21 @@ func (d *direct) onTxs(from peer.ID, payload []byte) error {
 }
 
 // onConsensus checks a consensus message from a member and delivers it.
+// One that does not decode is rejected whoever sent it; a well-formed one
+// from a peer that is not a member in force is ignored (see the top of
+// this file) before its signature is checked.
 func (d *direct) onConsensus(from peer.ID, payload []byte) error {
 	c := &d.n.counters.topics[TopicConsensus]
-	if !d.n.isMember(from) {
-		c.rejected.Add(1)
-		return rejectf("consensus message from %s, not a member in force", from)
+	cm, err := decodeConsensus(payload, d.n.cfg.MaxConsensusBytes)
+	if err == nil && !d.n.isMember(from) {
+		c.ignored.Add(1)
+		d.n.counters.consensusNonMember.Add(1)
+		d.n.log.Debug("p2p: consensus message from a peer not a member in force ignored", "from", from.String())
+		return nil
 	}
-	cm, err := checkConsensus(d.n.vset.Load(), d.consCheck, payload, d.n.cfg.MaxConsensusBytes)
+	if err == nil {
+		err = authConsensus(d.n.vset.Load(), d.consCheck, cm)
+	}
 	switch {
 	case err == nil:
 		c.accepted.Add(1)
@@ -468,9 +511,21 @@ func (n *Host) sendConsensus(data []byte, to []peer.ID) error {
 	return nil
 }
 
-// PeerScore is p's direct-protocol score (penalty.go): 0 for a peer that
-// never sent anything invalid, negative after it did, back towards 0 as
-// the penalty decays; ok is false for a peer never penalised.
+// PeerScore is p's direct-protocol score (penalty.go), the lower of its
+// frame and tx scores (PeerScores): 0 for a peer that never sent anything
+// invalid, negative after it did, back towards 0 as the penalty decays;
+// ok is false for a peer with no penalty on either.
 func (n *Host) PeerScore(p peer.ID) (float64, bool) {
-	return n.direct.pen.score(p)
+	f, t, ok := n.PeerScores(p)
+	return min(f, t), ok
+}
+
+// PeerScores are p's two direct-protocol scores: frames (below -80 every
+// stream of p is refused unread) and txs (below -80 its tx batches are
+// dropped unjudged, its consensus messages still read); ok is false when
+// neither has a penalty.
+func (n *Host) PeerScores(p peer.ID) (frames, txs float64, ok bool) {
+	frames, okF := n.direct.pen.score(p)
+	txs, okT := n.direct.txPen.score(p)
+	return frames, txs, okF || okT
 }

@@ -131,7 +131,26 @@ func TestDirectInvalidFramesPenalised(t *testing.T) {
 	}{
 		{"oversized", binary.AppendUvarint(nil, 64<<20)},
 		{"malformed", append(binary.AppendUvarint(nil, 3), 0xff, 0xff, 0xff)},
-		{"consensus from a non-member", frame(t, &pb.DirectFrame{Frame: &pb.DirectFrame_Consensus{Consensus: &cm}})},
+		{"consensus that does not decode", append(binary.AppendUvarint(nil, 5), 0x12, 0x03, 0xff, 0xff, 0xff)},
+	}
+	// A well-formed consensus message from a peer that is not a member
+	// in force is ignored, not penalised: at an epoch switch or a node-key
+	// rotation the sender may still (or already) count itself a member.
+	{
+		st, err := h.NewStream(ctx, a.ID(), p2p.DirectProtocol(p2ptest.ChainID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(frame(t, &pb.DirectFrame{Frame: &pb.DirectFrame_Consensus{Consensus: &cm}})); err != nil {
+			t.Fatal(err)
+		}
+		p2ptest.Eventually(t, 5*time.Second, "consensus from a non-member ignored", func() bool {
+			return a.Stats().ConsensusNonMember == 1 && a.Stats().Consensus.Ignored == 1
+		})
+		if s, ok := a.PeerScore(attacker[0].PeerID); ok {
+			t.Fatalf("consensus from a non-member penalised: score %v", s)
+		}
+		_ = st.Reset()
 	}
 	for i, b := range bad {
 		st, err := h.NewStream(ctx, a.ID(), p2p.DirectProtocol(p2ptest.ChainID))
@@ -157,7 +176,7 @@ func TestDirectInvalidFramesPenalised(t *testing.T) {
 		t.Fatalf("delivered %+v from a non-member", m)
 	default:
 	}
-	// Graylisted: a valid tx batch is refused unread.
+	// Graylisted for its frames: a valid tx batch is refused unread.
 	refused := a.Stats().DirectRefused
 	st, err := h.NewStream(ctx, a.ID(), p2p.DirectProtocol(p2ptest.ChainID))
 	if err == nil {
@@ -171,6 +190,74 @@ func TestDirectInvalidFramesPenalised(t *testing.T) {
 	}
 	if r := a.Stats().Consensus.Rejected; r != 1 {
 		t.Fatalf("%d consensus messages rejected, want 1", r)
+	}
+}
+
+// A member's txs never cost it its consensus messages (penalty.go): three
+// batches each holding a tx the node rejects graylist the sender for txs,
+// so its next batch is dropped unjudged, but a vote it sends on the same
+// stream is still delivered and its frame score stays clean. Review of
+// issue 20: one score for both let a client race shut an honest validator
+// out of consensus for two minutes.
+func TestDirectTxScoreSparesConsensus(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	nw := p2ptest.NewNetwork(t, 2, 6)
+	bad := map[string]bool{}
+	for i := range 3 {
+		bad[string(p2ptest.Tx(t, uint64(90+i), 100))] = true
+	}
+	val := p2p.WithTxValidator(func(_ context.Context, txs [][]byte) []error {
+		out := make([]error, len(txs))
+		for i, tx := range txs {
+			if bad[string(tx)] {
+				out[i] = errors.New("tx does not decode")
+			}
+		}
+		return out
+	})
+	a := nw.Start(0, nw.Config(0), val)
+	b := nw.Start(1, nw.Config(1), val)
+	nw.WaitConnected(10 * time.Second)
+	for i := range 3 {
+		if err := b.SendTx(p2ptest.Tx(t, uint64(90+i), 100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.FlushTxs(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p2ptest.Eventually(t, 10*time.Second, "sender graylisted for txs", func() bool {
+		_, txs, _ := a.PeerScores(b.ID())
+		return txs < -80
+	})
+	if err := b.SendTx(p2ptest.Tx(t, 1, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.FlushTxs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vote := p2ptest.Vote(t, nw.Validators[1].ValKey, 1, 3, 3)
+	if err := b.BroadcastConsensus(vote); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(ctx, t, a.Messages(p2p.TopicConsensus)); !bytes.Equal(m.Data, vote) {
+		t.Fatalf("got %+v, want the vote", m)
+	}
+	select {
+	case m := <-a.Messages(p2p.TopicTx):
+		t.Fatalf("delivered tx %x from a peer graylisted for txs", m.Data)
+	default:
+	}
+	st := a.Stats()
+	if st.TxFramesRefused != 1 || st.Tx.Rejected != 3 || st.DirectRefused != 0 {
+		t.Fatalf("stats %+v: want 1 tx batch refused unjudged, 3 txs rejected, no stream refused", st)
+	}
+	frames, txs, _ := a.PeerScores(b.ID())
+	if frames != 0 || txs >= -80 {
+		t.Fatalf("scores: frames %v, txs %v; want frames clean", frames, txs)
+	}
+	if s, _ := a.PeerScore(b.ID()); s > -80 || s < txs-1 {
+		t.Fatalf("PeerScore %v, want the lower of %v and %v", s, frames, txs)
 	}
 }
 

@@ -35,8 +35,9 @@ type PeerInfo struct {
 	Failures int
 	// NextDial is when a disconnected member is dialed next.
 	NextDial time.Time
-	// Score is the peer's direct-protocol score (see PeerScore).
-	Score float64
+	// Score is the peer's direct-protocol score, the lower of FrameScore
+	// and TxScore (see PeerScore and PeerScores).
+	Score, FrameScore, TxScore float64
 }
 
 // peerState is owned by the peer manager goroutine.
@@ -406,7 +407,8 @@ func (n *Host) Peers() []PeerInfo {
 	}
 	infos := <-reply
 	for i := range infos {
-		infos[i].Score, _ = n.direct.pen.score(infos[i].ID)
+		f, t, _ := n.PeerScores(infos[i].ID)
+		infos[i].Score, infos[i].FrameScore, infos[i].TxScore = min(f, t), f, t
 	}
 	return infos
 }

@@ -12,10 +12,17 @@ import (
 // penalty (P4) was: each invalid frame a peer sends adds one to its count,
 // the count decays by invalidMsgDecay per second, and the peer's score is
 // invalidMsgWeight·count². Below graylistThreshold (three invalid frames
-// in a short while) everything it sends is refused unread: its direct
-// streams are reset as they open, until the count has decayed (about two
-// minutes after the last of three). A state-dependent refusal (ErrIgnore)
-// costs nothing.
+// in a short while) it is graylisted until the count has decayed (about
+// two minutes after the last of three). A state-dependent refusal
+// (ErrIgnore) costs nothing.
+//
+// A peer has two such scores (direct.go): its frame score, from broken
+// frames and rejected consensus messages, which when graylisted refuses
+// all its streams unread; and its tx score, from rejected tx batches,
+// which when graylisted drops only its tx batches. A peer's txs thus never
+// cost it its place in consensus: a tx refusal is the likelier to be a
+// mistake (a tx judged against another height's state), and a validator
+// shut out of consensus for two minutes costs the quorum.
 const (
 	graylistThreshold = -80
 	invalidMsgWeight  = -10

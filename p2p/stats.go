@@ -24,6 +24,12 @@ type Stats struct {
 	// again after each failure); DirectRefused counts inbound direct
 	// streams refused at open (over limits, or the peer graylisted).
 	DirectOpened, DirectRefused uint64
+	// TxFramesRefused counts tx batches dropped unjudged because their
+	// sender is graylisted for its txs (its consensus frames are still
+	// read); ConsensusNonMember counts well-formed consensus messages
+	// ignored because their sender is not a member in force (also in
+	// Consensus.Ignored).
+	TxFramesRefused, ConsensusNonMember uint64
 	// SyncServed counts sync requests answered from the block source;
 	// SyncRefused counts requests refused (malformed, oversized, unknown
 	// kind, over the caps, no source); SyncClientErrors counts failed
@@ -63,6 +69,7 @@ type counters struct {
 	framesSent, framesDropped                 atomic.Uint64
 	txsDropped, batchesSent                   atomic.Uint64
 	directOpened, directRefused               atomic.Uint64
+	txFramesRefused, consensusNonMember       atomic.Uint64
 	syncServed, syncRefused, syncClientErrors atomic.Uint64
 }
 
@@ -70,21 +77,23 @@ type counters struct {
 func (n *Host) Stats() Stats {
 	c := &n.counters
 	return Stats{
-		Tx:               c.topics[TopicTx].snapshot(),
-		Consensus:        c.topics[TopicConsensus].snapshot(),
-		ConnsRefused:     c.connsRefused.Load(),
-		Dials:            c.dials.Load(),
-		DialFailures:     c.dialFailures.Load(),
-		Reconnects:       c.reconnects.Load(),
-		FramesSent:       c.framesSent.Load(),
-		FramesDropped:    c.framesDropped.Load(),
-		TxsDropped:       c.txsDropped.Load(),
-		BatchesSent:      c.batchesSent.Load(),
-		DirectOpened:     c.directOpened.Load(),
-		DirectRefused:    c.directRefused.Load(),
-		SyncServed:       c.syncServed.Load(),
-		SyncRefused:      c.syncRefused.Load(),
-		SyncClientErrors: c.syncClientErrors.Load(),
+		Tx:                 c.topics[TopicTx].snapshot(),
+		Consensus:          c.topics[TopicConsensus].snapshot(),
+		ConnsRefused:       c.connsRefused.Load(),
+		Dials:              c.dials.Load(),
+		DialFailures:       c.dialFailures.Load(),
+		Reconnects:         c.reconnects.Load(),
+		FramesSent:         c.framesSent.Load(),
+		FramesDropped:      c.framesDropped.Load(),
+		TxsDropped:         c.txsDropped.Load(),
+		BatchesSent:        c.batchesSent.Load(),
+		DirectOpened:       c.directOpened.Load(),
+		DirectRefused:      c.directRefused.Load(),
+		TxFramesRefused:    c.txFramesRefused.Load(),
+		ConsensusNonMember: c.consensusNonMember.Load(),
+		SyncServed:         c.syncServed.Load(),
+		SyncRefused:        c.syncRefused.Load(),
+		SyncClientErrors:   c.syncClientErrors.Load(),
 	}
 }
 
@@ -100,6 +109,7 @@ func (s Stats) Add(o Stats) Stats {
 		FramesSent: s.FramesSent + o.FramesSent, FramesDropped: s.FramesDropped + o.FramesDropped,
 		TxsDropped: s.TxsDropped + o.TxsDropped, BatchesSent: s.BatchesSent + o.BatchesSent,
 		DirectOpened: s.DirectOpened + o.DirectOpened, DirectRefused: s.DirectRefused + o.DirectRefused,
+		TxFramesRefused: s.TxFramesRefused + o.TxFramesRefused, ConsensusNonMember: s.ConsensusNonMember + o.ConsensusNonMember,
 		SyncServed: s.SyncServed + o.SyncServed, SyncRefused: s.SyncRefused + o.SyncRefused,
 		SyncClientErrors: s.SyncClientErrors + o.SyncClientErrors,
 	}

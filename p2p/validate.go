@@ -43,10 +43,22 @@ func checkTxSize(data []byte, max int) error {
 }
 
 // checkConsensus bounds and decodes a received consensus message, then
-// authenticates it with check against the snapshot vs (the node passes
-// consensus.CheckSender; with no check every message is refused). Errors
-// reject the message unless they wrap ErrIgnore.
+// authenticates it (authConsensus). Errors reject the message unless they
+// wrap ErrIgnore.
 func checkConsensus(vs *ValidatorSet, check ConsensusCheck, data []byte, max int) (*pb.ConsensusMessage, error) {
+	msg, err := decodeConsensus(data, max)
+	if err != nil {
+		return nil, err
+	}
+	if err := authConsensus(vs, check, msg); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+// decodeConsensus bounds and decodes a received consensus message; what it
+// refuses no honest node sends.
+func decodeConsensus(data []byte, max int) (*pb.ConsensusMessage, error) {
 	if len(data) > max {
 		return nil, rejectf("consensus message of %d bytes, limit %d", len(data), max)
 	}
@@ -54,14 +66,21 @@ func checkConsensus(vs *ValidatorSet, check ConsensusCheck, data []byte, max int
 	if err := proto.Unmarshal(data, msg); err != nil {
 		return nil, rejectf("consensus message does not decode: %v", err)
 	}
+	return msg, nil
+}
+
+// authConsensus authenticates msg with check against the snapshot vs (the
+// node passes consensus.CheckSender; with no check every message is
+// refused).
+func authConsensus(vs *ValidatorSet, check ConsensusCheck, msg *pb.ConsensusMessage) error {
 	if check == nil {
-		return nil, rejectf("no consensus check configured (WithConsensusCheck)")
+		return rejectf("no consensus check configured (WithConsensusCheck)")
 	}
 	if err := check(vs, msg); err != nil {
 		if errors.Is(err, ErrIgnore) {
-			return nil, err
+			return err
 		}
-		return nil, rejectf("%v", err)
+		return rejectf("%v", err)
 	}
-	return msg, nil
+	return nil
 }

@@ -144,7 +144,7 @@ func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) promet
 		batches:    d("direct_batches_total", "Tx batches flushed (each sent to every member)."),
 		streams:    d("direct_streams_total", "Direct-protocol streams: opened to members, or refused from peers (over limits, graylisted).", "outcome"),
 		reconnects: d("reconnects_total", "Members connected again after a disconnect."),
-		score: prometheus.NewDesc("govnode_p2p_peer_score", "Score this node gives each connected peer for invalid direct frames; below -80 it refuses everything the peer sends.",
+		score: prometheus.NewDesc("govnode_p2p_peer_score", "Score this node gives each connected peer for invalid direct frames: the lower of its frame score (below -80 every stream the peer opens is refused) and its tx score (below -80 its tx batches are dropped unjudged, its consensus messages still read).",
 			[]string{"peer"}, nil),
 	}
 }
