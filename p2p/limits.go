@@ -9,6 +9,13 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 )
 
+// directPeersHeld is how many peers' worth of frames (two full frames
+// each) the direct service holds at once: the faulty members a quorum
+// tolerates (MaxMembers/3) plus two, so that faulty members holding all
+// they may leave room for honest peers' frames. With the default 4 MiB
+// frame bound that is 23 × 9 MiB, reserved only while frames are read.
+const directPeersHeld = MaxMembers/3 + 2
+
 // syncService is the resource-manager service name of the sync server.
 const syncServiceName = "govnode.sync"
 
@@ -27,13 +34,23 @@ const syncServiceName = "govnode.sync"
 //     response frames, so a burst of large responses is refused, not
 //     buffered;
 //   - the direct protocol allows 4 streams per peer each way (one is in
-//     use; a reopened stream may overlap the old one briefly), and its
-//     inbound streams of one peer hold at most two full frames;
+//     use; a reopened stream may overlap the old one briefly). A frame's
+//     announced length is reserved in its stream's scope before its body
+//     is read, so a member that announces full frames and dribbles their
+//     bodies holds the reservation until FrameTimeout: the inbound direct
+//     streams of one peer together hold at most two full frames (the
+//     service's per-peer limit; a third is refused and its stream reset,
+//     which costs the peer no score: an honest node stopped mid-frame looks
+//     the same), and the service as a whole holds directPeersHeld peers'
+//     worth, more than the members a quorum tolerates being faulty
+//     (MaxMembers/3), so those cannot take the memory the others' frames
+//     need;
 //   - the whole host allows 4 connections per possible member (256) and
 //     1 GiB of tracked memory, and strangers are gated before they count
 //     for long, since the transient scope (connections not yet attached to
 //     a peer) is held to 64 connections and 64 MiB.
 func resourceManager(cfg *Config) (network.ResourceManager, error) {
+	directPeer := 2*cfg.frameMax() + 1<<20
 	scaling := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&scaling)
 	base := scaling.Scale(1<<30, 4096)
@@ -103,7 +120,7 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			directServiceName: {
 				Streams:        MaxMembers * 4,
 				StreamsInbound: MaxMembers * 4,
-				Memory:         rcmgr.LimitVal64(4*cfg.frameMax() + 1<<20),
+				Memory:         rcmgr.LimitVal64(directPeersHeld * directPeer),
 			},
 			syncServiceName: {
 				Streams:        MaxMembers * 8,
@@ -115,7 +132,8 @@ func resourceManager(cfg *Config) (network.ResourceManager, error) {
 			directServiceName: {
 				Streams:        4,
 				StreamsInbound: 4,
-				Memory:         rcmgr.LimitVal64(2*cfg.frameMax() + 1<<20),
+				// Two full frames in flight, at most.
+				Memory: rcmgr.LimitVal64(directPeer),
 			},
 			syncServiceName: {
 				Streams:        8,
