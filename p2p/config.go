@@ -82,9 +82,10 @@ type Config struct {
 	// BatchWindowMin and BatchWindowMax bound the batcher's adaptive
 	// window (the batcher in direct_send.go states the rule).
 	BatchWindowMin, BatchWindowMax time.Duration
-	// SendQueue is the capacity of each member's send queue (frames) and
-	// of the batcher's (txs): when one is full, what does not fit is
-	// dropped and counted, and the caller is never blocked.
+	// SendQueue is the capacity of each of a member's two send lanes
+	// (frames: consensus messages, tx batches) and of the batcher's queue
+	// (txs): when one is full, what does not fit is dropped and counted,
+	// and the caller is never blocked.
 	SendQueue int
 	// FrameTimeout bounds the write of a direct frame and the read of one
 	// once its first byte has arrived.

@@ -153,9 +153,9 @@ func (d *direct) setMembers(members []Member) {
 	}
 }
 
-// enqueue puts frame on the queue of each of to (every member's sender
-// when to is nil). It never blocks.
-func (d *direct) enqueue(frame []byte, to []peer.ID) {
+// enqueue puts frame on lane l of each of to (every member's sender when
+// to is nil). It never blocks.
+func (d *direct) enqueue(frame []byte, to []peer.ID, l lane) {
 	d.mu.Lock()
 	var ss []*sender
 	if to == nil {
@@ -172,7 +172,7 @@ func (d *direct) enqueue(frame []byte, to []peer.ID) {
 	}
 	d.mu.Unlock()
 	for _, s := range ss {
-		s.enqueue(frame)
+		s.enqueue(frame, l)
 	}
 }
 
@@ -507,7 +507,7 @@ func (n *Host) sendConsensus(data []byte, to []peer.ID) error {
 		return ErrClosed
 	}
 	n.counters.topics[TopicConsensus].published.Add(1)
-	n.direct.enqueue(appendFrame(nil, frameFieldConsensus, data), to)
+	n.direct.enqueue(appendFrame(nil, frameFieldConsensus, data), to, laneConsensus)
 	return nil
 }
 

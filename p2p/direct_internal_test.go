@@ -70,8 +70,10 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 	return b
 }
 
-// A full send queue drops the frame and counts it; the caller never
-// blocks. The batcher's queue does the same for txs.
+// A full send lane drops the frame and counts it; the caller never
+// blocks. A full tx lane costs no consensus frame (review of issue 20:
+// with one queue, votes were dropped like tx batches). The batcher's
+// queue drops txs the same way.
 func TestQueuesFullDropAndCount(t *testing.T) {
 	n := &Host{cfg: Config{SendQueue: 2}}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -79,10 +81,19 @@ func TestQueuesFullDropAndCount(t *testing.T) {
 	d := &direct{n: n, runCtx: ctx}
 	s := newSender(d, "peer")
 	for range 5 {
-		s.enqueue([]byte{1})
+		s.enqueue([]byte{1}, laneTx)
 	}
 	if got := n.counters.framesDropped.Load(); got != 3 {
 		t.Fatalf("%d frames dropped, want 3", got)
+	}
+	s.enqueue([]byte{2}, laneConsensus)
+	s.enqueue([]byte{3}, laneBarrier)
+	if got := n.counters.framesDropped.Load(); got != 3 {
+		t.Fatalf("%d frames dropped after two consensus frames on a full tx lane, want still 3", got)
+	}
+	s.enqueue([]byte{4}, laneConsensus)
+	if got := n.counters.framesDropped.Load(); got != 4 {
+		t.Fatalf("%d frames dropped, want 4 once the consensus lane is full too", got)
 	}
 	b := newBatcher(d, realClock{})
 	for i := range 3 {
@@ -93,6 +104,69 @@ func TestQueuesFullDropAndCount(t *testing.T) {
 	}
 	if got := n.counters.txsDropped.Load(); got != 1 {
 		t.Fatalf("%d txs dropped, want 1", got)
+	}
+}
+
+// The sender's order (direct_send.go): consensus frames go before tx
+// batches queued earlier; a flushed batch (a barrier) goes after every
+// batch queued before it and before the consensus frames queued after it
+// (a leader's proposal follows the txs it names); coalesced writes stay
+// near maxWriteBytes.
+func TestSenderLanesOrder(t *testing.T) {
+	n := &Host{cfg: Config{SendQueue: 16}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := &direct{n: n, runCtx: ctx}
+	s := newSender(d, "peer")
+	run := func() string {
+		var out []byte
+		emit := func(b []byte, _ int) { out = append(out, b...) }
+		for {
+			select {
+			case f := <-s.cq:
+				s.gather(nil, f, emit)
+				continue
+			default:
+			}
+			select {
+			case f := <-s.tq:
+				s.gather(nil, outFrame{data: f}, emit)
+				continue
+			default:
+			}
+			return string(out)
+		}
+	}
+	// Votes overtake queued batches.
+	s.enqueue([]byte("T1."), laneTx)
+	s.enqueue([]byte("T2."), laneTx)
+	s.enqueue([]byte("V1."), laneConsensus)
+	f, _ := s.next(ctx)
+	var out []byte
+	s.gather(nil, f, func(b []byte, _ int) { out = append(out, b...) })
+	if got := string(out); got != "V1.T1.T2." {
+		t.Fatalf("wrote %q, want the vote before the batches", got)
+	}
+	// A flush: the batches queued before it, then it, then the proposal.
+	s.enqueue([]byte("T3."), laneTx)
+	s.enqueue([]byte("V2."), laneConsensus)
+	s.enqueue([]byte("F."), laneBarrier)
+	s.enqueue([]byte("P."), laneConsensus)
+	if got := run(); got != "V2.T3.F.P." {
+		t.Fatalf("wrote %q, want V2.T3.F.P.", got)
+	}
+	// Writes are split near maxWriteBytes, in order.
+	big := make([]byte, maxWriteBytes/2+1)
+	for i := range 3 {
+		big[0] = byte('a' + i)
+		s.enqueue(append([]byte(nil), big...), laneTx)
+	}
+	first, _ := s.next(ctx)
+	var writes []int
+	var order []byte
+	s.gather(nil, first, func(b []byte, frames int) { writes = append(writes, frames); order = append(order, b[0]) })
+	if len(writes) != 1 || writes[0] != 2 || string(order) != "a" {
+		t.Fatalf("writes of %v frames starting %q, want one of 2 (the third waits)", writes, order)
 	}
 }
 

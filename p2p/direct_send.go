@@ -13,27 +13,68 @@ import (
 const maxWriteBytes = 1 << 20
 
 // sender owns the outbound direct stream to one member: it takes frames
-// from its queue in order and writes them, opening the stream when it has
-// none. It never dials (the peer manager keeps members connected): a frame
-// for a member that is not connected is dropped and counted, as is one
-// whose write fails twice (on the stream it had, then on a new one, which
-// covers a peer that restarted and reset the old stream).
+// from its queues and writes them, opening the stream when it has none. It
+// never dials (the peer manager keeps members connected): a frame for a
+// member that is not connected is dropped and counted, as is one whose
+// write fails twice (on the stream it had, then on a new one, which covers
+// a peer that restarted and reset the old stream).
+//
+// It has two lanes, each of SendQueue frames, each dropping (and counting)
+// what does not fit: consensus frames and tx batches. The consensus lane
+// is drained first, so a vote never waits behind queued batches of up to
+// MaxBatchTxs txs, and a full tx lane never costs a consensus frame. One
+// order still holds across the lanes: the batch a FlushTxs sends goes on
+// the consensus lane marked as a barrier, and when the sender reaches it,
+// it first writes every batch then on the tx lane (all queued before it,
+// by the one batcher), then the barrier. A leader's proposal, queued after
+// its flush, thus reaches each member after every tx batch the leader had
+// queued for it (ARCHITECTURE.md §3 step 4).
 type sender struct {
 	d    *direct
 	id   peer.ID
-	q    chan []byte
+	cq   chan outFrame // the consensus lane
+	tq   chan []byte   // the tx lane
 	stop chan struct{} // closed when the member is removed
 }
 
-func newSender(d *direct, id peer.ID) *sender {
-	return &sender{d: d, id: id, q: make(chan []byte, d.n.cfg.SendQueue), stop: make(chan struct{})}
+// outFrame is a frame on the consensus lane; barrier marks a flushed tx
+// batch, written after everything on the tx lane.
+type outFrame struct {
+	data    []byte
+	barrier bool
 }
 
-// enqueue puts frame on the queue without blocking; a full queue drops it.
-func (s *sender) enqueue(frame []byte) {
-	select {
-	case s.q <- frame:
-	default:
+// lane says which of a sender's queues a frame goes on.
+type lane int
+
+const (
+	laneTx        lane = iota // tx batches the window or a full batch flushed
+	laneConsensus             // consensus messages
+	laneBarrier               // a batch FlushTxs flushed: consensus lane, after the tx lane
+)
+
+func newSender(d *direct, id peer.ID) *sender {
+	return &sender{d: d, id: id, cq: make(chan outFrame, d.n.cfg.SendQueue), tq: make(chan []byte, d.n.cfg.SendQueue),
+		stop: make(chan struct{})}
+}
+
+// enqueue puts frame on its lane without blocking; a full lane drops it.
+func (s *sender) enqueue(frame []byte, l lane) {
+	var ok bool
+	if l == laneTx {
+		select {
+		case s.tq <- frame:
+			ok = true
+		default:
+		}
+	} else {
+		select {
+		case s.cq <- outFrame{data: frame, barrier: l == laneBarrier}:
+			ok = true
+		default:
+		}
+	}
+	if !ok {
 		s.d.n.counters.framesDropped.Add(1)
 	}
 }
@@ -47,29 +88,81 @@ func (s *sender) run(ctx context.Context) {
 	}()
 	var buf []byte
 	for {
-		var f []byte
-		select {
-		case <-ctx.Done():
+		f, ok := s.next(ctx)
+		if !ok {
 			return
-		case <-s.stop:
-			return
-		case f = <-s.q:
 		}
-		// Coalesce what is queued behind it into one write.
-		buf = append(buf[:0], f...)
-		frames := 1
-	drain:
-		for len(buf) < maxWriteBytes {
-			select {
-			case f = <-s.q:
-				buf = append(buf, f...)
-				frames++
-			default:
-				break drain
+		buf = s.gather(buf[:0], f, func(b []byte, frames int) { st = s.write(ctx, st, b, frames) })
+	}
+}
+
+// next waits for a frame, the consensus lane's first; ok is false once
+// ctx ends or the member is removed.
+func (s *sender) next(ctx context.Context) (outFrame, bool) {
+	select {
+	case f := <-s.cq:
+		return f, true
+	default:
+	}
+	select {
+	case <-ctx.Done():
+		return outFrame{}, false
+	case <-s.stop:
+		return outFrame{}, false
+	case f := <-s.cq:
+		return f, true
+	case f := <-s.tq:
+		return outFrame{data: f}, true
+	}
+}
+
+// gather coalesces f and what is queued behind it, the consensus lane
+// first, into writes of about maxWriteBytes, handing each to emit in
+// order; a barrier is preceded by the whole tx lane. It returns buf for
+// reuse.
+func (s *sender) gather(buf []byte, f outFrame, emit func(buf []byte, frames int)) []byte {
+	frames := 0
+	push := func(data []byte) {
+		buf = append(buf, data...)
+		frames++
+		if len(buf) >= maxWriteBytes {
+			emit(buf, frames)
+			buf, frames = buf[:0], 0
+		}
+	}
+	add := func(f outFrame) {
+		if f.barrier {
+			for drained := false; !drained; {
+				select {
+				case t := <-s.tq:
+					push(t)
+				default:
+					drained = true
+				}
 			}
 		}
-		st = s.write(ctx, st, buf, frames)
+		push(f.data)
 	}
+	add(f)
+	for frames > 0 {
+		select {
+		case f := <-s.cq:
+			add(f)
+			continue
+		default:
+		}
+		select {
+		case t := <-s.tq:
+			push(t)
+			continue
+		default:
+		}
+		break
+	}
+	if frames > 0 {
+		emit(buf, frames)
+	}
+	return buf[:0]
 }
 
 // write writes buf (frames whole frames) on st, or on a new stream when st
@@ -181,24 +274,26 @@ func (b *batcher) run(ctx context.Context) {
 		count int
 		timer <-chan time.Time
 	)
-	send := func() {
+	// send queues the batch on the tx lane, or, flushed by FlushTxs, as a
+	// barrier on the consensus lane (sender).
+	send := func(l lane) {
 		if count == 0 {
 			return
 		}
-		b.d.enqueue(appendFrame(nil, frameFieldTxs, batch), nil)
+		b.d.enqueue(appendFrame(nil, frameFieldTxs, batch), nil, l)
 		b.d.n.counters.batchesSent.Add(1)
 		batch, count, timer = nil, 0, nil
 	}
 	addTx := func(tx []byte) {
 		cost := protowire.SizeTag(batchFieldTx) + protowire.SizeBytes(len(tx))
 		if count > 0 && len(batch)+cost > cfg.MaxBatchBytes {
-			send()
+			send(laneTx)
 		}
 		batch = protowire.AppendTag(batch, batchFieldTx, protowire.BytesType)
 		batch = protowire.AppendBytes(batch, tx)
 		count++
 		if count >= cfg.MaxBatchTxs || len(batch) >= cfg.MaxBatchBytes {
-			send()
+			send(laneTx)
 			return
 		}
 		if count == 1 {
@@ -218,7 +313,7 @@ func (b *batcher) run(ctx context.Context) {
 			case count >= batchGrowTxs:
 				b.window = min(b.window*2, cfg.BatchWindowMax)
 			}
-			send()
+			send(laneTx)
 		case done := <-b.flush:
 			for drained := false; !drained; {
 				select {
@@ -228,7 +323,7 @@ func (b *batcher) run(ctx context.Context) {
 					drained = true
 				}
 			}
-			send()
+			send(laneBarrier)
 			close(done)
 		}
 	}
