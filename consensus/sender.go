@@ -21,11 +21,11 @@ type ValidatorKeys interface {
 	Len() int
 }
 
-// CheckSender is the check a gossip validator runs on a consensus message
-// before it relays it: the message names a sender in vs and is signed by
-// that sender, so a peer that relays a forgery can be penalised and nothing
-// unsigned travels further. It is the only definition of "signed by the
-// sender" (the gossip layer calls it through the node; the core checks
+// CheckSender is the check p2p's direct protocol runs on a consensus
+// message as it arrives: the message names a sender in vs and is signed by
+// that sender, so a peer that sends a forgery can be penalised and nothing
+// unsigned reaches the core. It is the only definition of "signed by the
+// sender" (p2p calls it through the node; the core checks
 // certificates and the vote rule on delivery, not this). Cheap checks come
 // first, the signature last; errors wrap ErrInvalid. cache may be nil.
 //

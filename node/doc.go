@@ -1,7 +1,7 @@
 // Package node assembles a running govnode node: its configuration, its
 // lifecycle (New, Run, Close) and the wiring of the subsystems, each in a
 // package of its own: the block executor (ledger/blockexec), the mempool
-// and tx gossip (node/mempool), the consensus transport (node/transport),
+// and its tx fanout (node/mempool), the consensus transport (node/transport),
 // block sync (node/blocksync), the API (node/api), evidence
 // (node/evidence), the on-disk state guards (node/home) and metrics
 // (node/metrics). It connects them to consensus, p2p, ledger and genesis

@@ -113,11 +113,12 @@ type Node struct {
 	sync           *blocksync.Syncer
 	transport      *transport.Transport
 	consCfg        consensus.Config
-	// gossipSet is the validator set consensus gossip is checked
-	// against, with its epoch: the set in force above the ledger's head,
-	// swapped whole when a governed change takes effect.
-	gossipSet atomic.Pointer[gossipEpoch]
-	signer    crypto.PrivateKey // nil for an observer
+	// checkSet is the validator set received consensus messages are
+	// checked against (p2p's direct protocol), with its epoch: the set in
+	// force above the ledger's head, swapped whole when a governed change
+	// takes effect.
+	checkSet atomic.Pointer[checkEpoch]
+	signer   crypto.PrivateKey // nil for an observer
 	// pendingKeys are validator keys put in place for a governed key
 	// rotation: the driver signs with the one the set in force names.
 	pendingKeys []crypto.PrivateKey
@@ -342,9 +343,10 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		log.Warn("validator key is not in the validator set in force: following as an observer until it is", "key", fmt.Sprintf("%x", n.signer.Public().GetKey()))
 	}
 	n.consCfg = consensusConfig(doc, n.app.Params(), n.genesisHash, keys, n.self)
-	// One cache for consensus signatures, shared by the gossip validator
-	// and the core: a proposal's or vote's signature that p2p checked
-	// before relaying it is not checked again when the core steps it.
+	// One cache for consensus signatures, shared by p2p's check of
+	// received consensus messages and the core: a proposal's or vote's
+	// signature that p2p checked on arrival is not checked again when the
+	// core steps it.
 	n.consCfg.SigCache = crypto.NewSigCache(n.consCfg.VerifyCacheSize)
 	if err := n.consCfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consensus config: %w", err)
@@ -372,7 +374,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node key: %w", err)
 	}
 	pcfg, err := p2p.ConfigFor(p2p.Setup{
-		// Gossip bounds messages by the ceilings no params exceed, not the
+		// p2p bounds frames by the ceilings no params exceed, not the
 		// params of the day: governance may raise max_tx_bytes or
 		// max_block_bytes while the node runs, and the mempool and
 		// ValidateBlock apply the params in force (ARCHITECTURE.md §5).
@@ -392,7 +394,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		return nil, err
 	}
 	ep, _ := n.app.Epoch()
-	n.gossipSet.Store(&gossipEpoch{epoch: ep.Start, vs: pvs})
+	n.checkSet.Store(&checkEpoch{epoch: ep.Start, vs: pvs})
 	src, err := transport.NewBlockSource(transport.SourceDeps{
 		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, Ledger: n.store, Pool: n.mempool, Done: n.done,
 		View: func() uint64 {
@@ -409,7 +411,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.blockSource = src
 	n.consensusCheck = func(_ *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
 		// The set and its epoch, read together (they change together).
-		g := n.gossipSet.Load()
+		g := n.checkSet.Load()
 		err := consensus.CheckSender(doc.GetChainId(), g.epoch, g.vs, n.consCfg.SigCache, m)
 		if errors.Is(err, consensus.ErrOtherEpoch) {
 			// Another validator set's message proves nothing against
@@ -519,13 +521,13 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	return n, nil
 }
 
-// gossipEpoch is a validator set for the gossip check and its epoch.
-type gossipEpoch struct {
+// checkEpoch is a validator set for p2p's consensus check and its epoch.
+type checkEpoch struct {
 	epoch uint64
 	vs    *p2p.ValidatorSet
 }
 
-// followSet moves the node's gossip check and p2p allow-list to the set in
+// followSet moves the node's consensus-message check and p2p allow-list to the set in
 // force after a governed change (blockexec.Executor.OnEpoch).
 func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
 	pvs, err := p2p.NewValidatorSet(ep.Validators)
@@ -536,7 +538,7 @@ func (n *Node) followSet(ep consensus.Epoch, vs *pb.ValidatorSet) {
 	// Under membersMu, so that a host replacing the running one
 	// (switchIdentity) starts from this set or is given it.
 	n.membersMu.Lock()
-	n.gossipSet.Store(&gossipEpoch{epoch: ep.Start, vs: pvs})
+	n.checkSet.Store(&checkEpoch{epoch: ep.Start, vs: pvs})
 	if err := n.host.SetValidatorSet(pvs); err != nil {
 		n.log.Error("p2p validator set", "err", err)
 	}
@@ -593,15 +595,15 @@ type membership struct {
 }
 
 // hostOptions are the options of the node's p2p host with identity key,
-// checking consensus gossip against vs, and extra.
+// checking received consensus messages against vs, and extra.
 func (n *Node) hostOptions(key lcrypto.PrivKey, vs *p2p.ValidatorSet, extra ...p2p.Option) []p2p.Option {
 	return append([]p2p.Option{
 		p2p.WithIdentity(key),
 		p2p.WithLogger(n.log.With("part", "p2p")),
 		p2p.WithValidatorSet(vs),
-		// Gossip authenticates consensus messages with the consensus
+		// p2p authenticates consensus messages with the consensus
 		// package's own rule, through the cache the core reads too, so a
-		// signature checked at the gossip layer is a cache hit in the core.
+		// signature checked on arrival is a cache hit in the core.
 		p2p.WithConsensusCheck(n.consensusCheck),
 		p2p.WithTxValidator(n.fanout.AdmitBatch),
 		p2p.WithBlockSource(n.blockSource),

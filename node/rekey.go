@@ -179,7 +179,7 @@ func (n *Node) switchIdentity(ctx context.Context, key lcrypto.PrivKey) error {
 	pcfg.ListenAddrs = addrs
 	var next *p2p.Host
 	for i := 0; ; i++ {
-		next, err = p2p.New(ctx, pcfg, n.hostOptions(key, n.gossipSet.Load().vs, p2p.WithMessagesOf(old))...)
+		next, err = p2p.New(ctx, pcfg, n.hostOptions(key, n.checkSet.Load().vs, p2p.WithMessagesOf(old))...)
 		if err == nil {
 			break
 		}

@@ -334,8 +334,8 @@ func (s *Syncer) verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 // more than LagThreshold blocks ahead at two checks in a row, or when a
 // peer is ahead and this node has committed nothing for stuckChecks checks
 // (a node a few blocks behind that no longer hears the consensus, because
-// its peers' gossip scoring dropped it or it missed the proposals, would
-// otherwise wait forever on an idle chain).
+// its peers graylisted it (p2p's peer scores) or it missed the
+// proposals, would otherwise wait forever on an idle chain).
 type LagWatch struct {
 	behind, stuck int
 	last          uint64 // our height at the previous check

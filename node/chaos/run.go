@@ -714,7 +714,8 @@ func (sc *schedule) dumpLogs() {
 		}
 		fmt.Fprintf(sc.out, "--- node%d status: height %d, view %d, leader %d, %d peers, syncing %v\n",
 			i, st.GetHeight(), st.GetView(), st.GetLeader(), len(st.GetPeers()), st.GetSyncing())
-		// The gossipsub scores: a peer below -80 is heard by no one.
+		// The direct protocol's peer scores (the lower of a peer's frame
+		// and tx scores): below -80 on its frames a peer is heard by no one.
 		for _, line := range sc.c.Metrics(ctx, i, "govnode_p2p_peer_score", "govnode_p2p_messages_total") {
 			fmt.Fprintf(sc.out, "    %s\n", line)
 		}
