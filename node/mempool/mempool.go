@@ -18,7 +18,7 @@ var (
 	ErrMempoolFull = errors.New("mempool full")
 	// ErrSignerFull: the signer holds as many txs or bytes as one signer
 	// may. It wraps ErrMempoolFull, so callers that treat a full mempool
-	// as "try later" (the API, the gossip validator) treat it so too.
+	// as "try later" (the API, a peer's batch admission) treat it so too.
 	ErrSignerFull = fmt.Errorf("%w for this signer", ErrMempoolFull)
 	// ErrQueuedFull: the tx is queued (a lower nonce of its signer is
 	// missing) and queued txs already take their whole share of the
@@ -182,8 +182,9 @@ type mempoolTx struct {
 	facts *exec.Tx // tx decoded at admission, in the node's Known table
 	meta  TxMeta
 	seq   uint64 // arrival order
-	// gossiped is when the tx was last gossiped by this node or reached
-	// it by gossip (zero: never).
+	// gossiped is when the tx was last sent by this node to the
+	// validators or reached it from a peer (zero: never); the field and
+	// MarkGossiped/Regossip keep their pre-issue-20 names.
 	gossiped time.Time
 	// queued is set while the tx waits behind a nonce gap (see settle).
 	queued bool
@@ -206,7 +207,7 @@ type signerQueue struct {
 // Mempool holds admitted transactions until they commit. Per signer, txs are
 // released in nonce order starting at the signer's next committed nonce; a
 // tx with a gap before it waits (it is queued, see Config). It is
-// safe for concurrent use: the API, the gossip validator and the consensus
+// safe for concurrent use: the API, peers' batch admission and the consensus
 // driver all reach it.
 type Mempool struct {
 	cfg     Config
@@ -267,7 +268,7 @@ func (m *Mempool) Add(tx []byte) ([]byte, error) {
 	if len(tx) > m.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTxTooLarge, len(tx), m.cfg.MaxTxBytes)
 	}
-	// A tx we hold (our own gossip coming back, the same tx from two
+	// A tx we hold (the same tx from a peer and the API, or from two
 	// peers) is answered before the checker decodes it and reads state.
 	facts := &exec.Tx{Raw: tx, Hash: exec.TxHash(tx)}
 	if h := facts.Hash; m.Has(h) {
@@ -552,10 +553,11 @@ func (m *Mempool) Ready() bool {
 	return false
 }
 
-// Regossip returns up to max pending txs last gossiped before cutoff,
-// oldest first, and marks them gossiped at now. The node publishes them
-// again: a tx whose gossip missed the leader (a peer not yet connected, a
-// restart) would otherwise wait until this node leads a view.
+// Regossip returns up to max pending txs last sent or received before
+// cutoff, oldest first, and marks them sent at now. The node sends them to
+// the validators again (Fanout.Run): a tx that missed the leader (a peer
+// not yet connected, a restart) would otherwise wait until this node leads
+// a view.
 func (m *Mempool) Regossip(cutoff, now time.Time, max int) [][]byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -577,7 +579,8 @@ func (m *Mempool) Regossip(cutoff, now time.Time, max int) [][]byte {
 	return out
 }
 
-// MarkGossiped records that the tx with hash was gossiped at now.
+// MarkGossiped records that the tx with hash was sent to the validators,
+// or received from a peer, at now.
 func (m *Mempool) MarkGossiped(hash []byte, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -679,7 +682,7 @@ func (m *Mempool) UpdateAt(committed []CommittedTx, now time.Time) {
 	}
 	m.mu.Unlock()
 
-	// State reads outside the lock: the API and gossip keep adding.
+	// State reads outside the lock: the API and peers' batches keep adding.
 	next := make(map[string]uint64, len(touched))
 	for _, s := range touched {
 		n, err := m.checker.NextNonce(s)
