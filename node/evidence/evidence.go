@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -84,6 +85,9 @@ type Pool struct {
 	// Only Run's goroutine touches it; it holds at most one entry per
 	// department.
 	proven map[string]uint64
+	// handled counts the evidence Run is done with (submitted, found on
+	// chain, skipped as proven, or failed).
+	handled atomic.Uint64
 }
 
 var _ driver.EvidencePool = (*Pool)(nil)
@@ -129,6 +133,9 @@ func (p *Pool) AddEvidence(ev *pb.EquivocationEvidence) {
 	}
 }
 
+// Handled is the number of pieces of evidence Run is done with.
+func (p *Pool) Handled() uint64 { return p.handled.Load() }
+
 // Run submits queued evidence until ctx ends.
 func (p *Pool) Run(ctx context.Context) {
 	for {
@@ -139,6 +146,7 @@ func (p *Pool) Run(ctx context.Context) {
 			if err := p.submit(ctx, ev); err != nil && ctx.Err() == nil {
 				p.d.Logger.Warn("equivocation evidence not submitted", "err", err)
 			}
+			p.handled.Add(1)
 		}
 	}
 }
