@@ -121,13 +121,7 @@ func (c *connSender) collect(ctx context.Context, in <-chan int, batch []int, wa
 			if !ok {
 				return batch, false
 			}
-			s := c.txs[i].signer
-			switch {
-			case c.dead[s]:
-				c.notSent(i, "not sent: an earlier transaction of its signer was refused (its nonce would be a gap)")
-			case c.held[s] != nil:
-				c.held[s] = append(c.held[s], i)
-			default:
+			if c.sendable(i) {
 				batch = append(batch, i)
 				if window == nil || len(batch) == 1 {
 					window = time.After(benchBatchWindow)
@@ -173,17 +167,27 @@ func (c *connSender) send(ctx context.Context, batch []int) {
 func (c *connSender) admit(idx []int) []int {
 	out := idx[:0:0]
 	for _, i := range idx {
-		s := c.txs[i].signer
-		switch {
-		case c.dead[s]:
-			c.notSent(i, "not sent: an earlier transaction of its signer was refused (its nonce would be a gap)")
-		case c.held[s] != nil:
-			c.held[s] = append(c.held[s], i)
-		default:
+		if c.sendable(i) {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// sendable reports whether tx i may go out now; a tx of a signer refused
+// earlier is counted not sent, one of a signer held back for a retry
+// joins its signer's held txs.
+func (c *connSender) sendable(i int) bool {
+	s := c.txs[i].signer
+	switch {
+	case c.dead[s]:
+		c.notSent(i, "not sent: an earlier transaction of its signer was refused (its nonce would be a gap)")
+		return false
+	case c.held[s] != nil:
+		c.held[s] = append(c.held[s], i)
+		return false
+	}
+	return true
 }
 
 func (c *connSender) sendBatch(ctx context.Context, idx []int) {
