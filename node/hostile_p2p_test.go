@@ -143,6 +143,10 @@ func TestHostileP2P(t *testing.T) {
 	p2ptest.Eventually(t, 15*time.Second, "sender's score negative in the metrics", func() bool {
 		return metric(t, n, `govnode_p2p_peer_score{peer="`+observer.PeerID.String()+`"}`) < 0
 	})
+	// Hostile txs charge the tx score, which the metrics show apart.
+	p2ptest.Eventually(t, 15*time.Second, "sender's tx score negative in the metrics", func() bool {
+		return metric(t, n, `govnode_p2p_peer_scores{peer="`+observer.PeerID.String()+`",score="txs"}`) < 0
+	})
 	// Garbage on the block-sync protocol: each answered with a SyncError.
 	for name, raw := range map[string][]byte{
 		"oversized length":  binary.AppendUvarint(nil, 1<<40),

@@ -124,6 +124,7 @@ type p2pCollector struct {
 	messages, sync, refused, dials, dialFail *prometheus.Desc
 	frames, txsDropped, batches, streams     *prometheus.Desc
 	reconnects, score                        *prometheus.Desc
+	scores, txFramesRefused, nonMember       *prometheus.Desc
 }
 
 // NewP2PCollector returns the p2p layer's collector (p2pCollector).
@@ -146,11 +147,15 @@ func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) promet
 		reconnects: d("reconnects_total", "Members connected again after a disconnect."),
 		score: prometheus.NewDesc("govnode_p2p_peer_score", "Score this node gives each connected peer for invalid direct frames: the lower of its frame score (below -80 every stream the peer opens is refused) and its tx score (below -80 its tx batches are dropped unjudged, its consensus messages still read).",
 			[]string{"peer"}, nil),
+		scores: prometheus.NewDesc("govnode_p2p_peer_scores", "Each connected peer's two scores for invalid direct frames: frames (broken frames, rejected consensus messages; below -80 every stream it opens is refused) and txs (provably bad tx batches; below -80 its tx batches are dropped unjudged).",
+			[]string{"peer", "score"}, nil),
+		txFramesRefused: d("tx_frames_refused_total", "Tx batches dropped unjudged because their sender's tx score is below the graylist threshold."),
+		nonMember:       d("consensus_non_member_total", "Well-formed consensus messages from peers not in the validator set in force, ignored (an epoch switch or node-key rotation seen a block apart)."),
 	}
 }
 
 func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.messages, c.sync, c.refused, c.dials, c.dialFail, c.frames, c.txsDropped, c.batches, c.streams, c.reconnects, c.score} {
+	for _, d := range []*prometheus.Desc{c.messages, c.sync, c.refused, c.dials, c.dialFail, c.frames, c.txsDropped, c.batches, c.streams, c.reconnects, c.score, c.scores, c.txFramesRefused, c.nonMember} {
 		ch <- d
 	}
 }
@@ -181,9 +186,13 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.streams, s.DirectOpened, "opened")
 	counter(c.streams, s.DirectRefused, "refused")
 	counter(c.reconnects, s.Reconnects)
+	counter(c.txFramesRefused, s.TxFramesRefused)
+	counter(c.nonMember, s.ConsensusNonMember)
 	for _, p := range c.peers() {
 		if p.Connected {
 			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())
+			ch <- prometheus.MustNewConstMetric(c.scores, prometheus.GaugeValue, p.FrameScore, p.ID.String(), "frames")
+			ch <- prometheus.MustNewConstMetric(c.scores, prometheus.GaugeValue, p.TxScore, p.ID.String(), "txs")
 		}
 	}
 }
