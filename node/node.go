@@ -278,10 +278,12 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Host: txSender(func(tx []byte) error { return n.host.SendTx(tx) }),
 		// A peer's batch is verified as one signature batch, into the
 		// cache admission reads (ARCHITECTURE.md §3 step 4).
-		Preverify: func(txs [][]byte) {
-			if err := n.exec.PreverifyTxs(blockexec.StateReader(n.store), txs); err != nil {
+		Preverify: func(txs [][]byte) []*exec.Tx {
+			facts, err := n.exec.PreverifyTxs(blockexec.StateReader(n.store), txs)
+			if err != nil {
 				log.Debug("verify a tx batch's signatures ahead", "err", err)
 			}
+			return facts
 		},
 		Submitted: func() {
 			txs, bytes := n.mempool.Size()

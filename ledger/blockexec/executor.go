@@ -932,7 +932,7 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 	// invalid: ApplyBlock records that tx as failed on every node alike.
 	// Nor does a failure to read state here: the signatures are then
 	// verified when the block is applied.
-	if err := a.exec.PreverifyTxs(reader{a.store}, txs); err != nil {
+	if _, err := a.exec.PreverifyTxs(reader{a.store}, txs); err != nil {
 		a.log.Warn("verify proposal signatures ahead", "height", hdr.GetHeight(), "err", err)
 	}
 	return nil

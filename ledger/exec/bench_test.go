@@ -155,7 +155,7 @@ func BenchmarkApplyBlock(b *testing.B) {
 					start := time.Now()
 					b.StartTimer()
 					if mode == "preverify" {
-						if err := c.Exec.PreverifyTxs(c.Store, txs); err != nil {
+						if _, err := c.Exec.PreverifyTxs(c.Store, txs); err != nil {
 							b.Fatal(err)
 						}
 					}

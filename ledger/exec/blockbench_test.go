@@ -51,7 +51,7 @@ func BenchmarkBlock1000(b *testing.B) {
 				}
 				b.StartTimer()
 				if mode == "proposal" {
-					if err := c.Exec.PreverifyTxs(c.Store, txs); err != nil {
+					if _, err := c.Exec.PreverifyTxs(c.Store, txs); err != nil {
 						b.Fatal(err)
 					}
 				}

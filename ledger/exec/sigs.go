@@ -138,25 +138,33 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 // verify them again when the block commits. It judges nothing: a tx whose
 // signature fails is left for ApplyBlock to refuse (a block holding it is
 // still valid), and a signer whose key an uncommitted block rotates is
-// checked again then. The error is a storage failure or a state without
-// genesis. Without a SigCache it does nothing.
-func (e *Executor) PreverifyTxs(r Reader, txs [][]byte) error {
+// checked again then. It returns each tx hashed and decoded (from the
+// Known table where it was), for a caller that admits them next
+// (mempool.AddTx) not to do it again. The error is a storage failure or a
+// state without genesis. Without a SigCache it does nothing and returns
+// nil.
+func (e *Executor) PreverifyTxs(r Reader, txs [][]byte) ([]*Tx, error) {
 	if e.cfg.SigCache == nil || len(txs) == 0 {
-		return nil
+		return nil, nil
 	}
 	st := newOverlay(readerKV{r})
 	params := &pb.Params{}
 	ok, err := st.getMsg(keyParams, params)
 	if err != nil {
-		return fmt.Errorf("exec: preverify: %w", err)
+		return nil, fmt.Errorf("exec: preverify: %w", err)
 	}
 	if !ok {
-		return fmt.Errorf("exec: preverify: %w", ErrNotInitialised)
+		return nil, fmt.Errorf("exec: preverify: %w", ErrNotInitialised)
 	}
-	if _, err := e.verifyAhead(st, params, txs, true); err != nil {
-		return fmt.Errorf("exec: preverify: %w", err)
+	pre, err := e.verifyAhead(st, params, txs, true)
+	if err != nil {
+		return nil, fmt.Errorf("exec: preverify: %w", err)
 	}
-	return nil
+	facts := make([]*Tx, len(pre))
+	for i := range pre {
+		facts[i] = pre[i].tx
+	}
+	return facts, nil
 }
 
 // verifySig checks the signature over the exact body bytes with the

@@ -54,7 +54,7 @@ func TestSignaturesVerifiedOncePerTx(t *testing.T) {
 	// A proposal carries all 40: the 20 unseen ones are verified, once
 	// even if the proposal is validated twice.
 	for range 2 {
-		if err := ex.PreverifyTxs(ch.Store, txs); err != nil {
+		if _, err := ex.PreverifyTxs(ch.Store, txs); err != nil {
 			t.Fatal(err)
 		}
 		wantVerified(t, ex, "proposal", 40)
@@ -138,7 +138,8 @@ func TestBatchedApplyMatchesSingle(t *testing.T) {
 			return nil
 		}},
 		{name: "cache, proposal validated", cache: true, workers: 3, warm: func(ex *exec.Executor, r exec.Reader) error {
-			return ex.PreverifyTxs(r, block2)
+			_, err := ex.PreverifyTxs(r, block2)
+			return err
 		}},
 	}
 	var ref []*pb.TxResult

@@ -72,14 +72,19 @@ func (s *Server) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTx
 	defer func() { s.d.Mempool.Release(granted - released) }()
 	results := make([]pb.SubmitTxsResult, len(txs))
 	resp := connect.NewResponse(&pb.SubmitTxsResponse{Results: make([]*pb.SubmitTxsResult, len(txs))})
+	var facts []*exec.Tx // hashed and decoded by Preverify, if it ran
 	if granted > 1 && s.d.Preverify != nil {
-		s.d.Preverify(txs[:granted])
+		facts = s.d.Preverify(txs[:granted])
 	}
 	admitted := 0
 	for i, tx := range txs {
 		r := &results[i]
 		resp.Msg.Results[i] = r
-		if len(tx) > 0 {
+		switch {
+		case len(tx) == 0:
+		case i < len(facts) && facts[i] != nil:
+			r.TxHash = facts[i].Hash
+		default:
 			r.TxHash = exec.TxHash(tx)
 		}
 		if i >= granted {

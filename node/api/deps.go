@@ -107,7 +107,7 @@ type Deps struct {
 	// Preverify is optional: verify the signatures of a SubmitTxs batch as
 	// one signature batch into the cache admission reads (the node sets
 	// the mempool fanout's), about half the cost per tx of one by one.
-	Preverify func(txs [][]byte)
+	Preverify func(txs [][]byte) []*exec.Tx
 
 	// Consensus returns the consensus core's latest status, nil before
 	// the core first reported.

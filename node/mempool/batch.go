@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/p2p"
 )
 
@@ -23,13 +24,20 @@ import (
 // which may be below the chain's limit), a code not known to be provable,
 // and a checker error that is no refusal (a storage read failed here).
 func (f *Fanout) AdmitBatch(_ context.Context, txs [][]byte) []error {
+	var facts []*exec.Tx
 	if f.Preverify != nil && len(txs) > 1 {
-		f.Preverify(txs)
+		facts = f.Preverify(txs)
 	}
 	out := make([]error, len(txs))
 	now := time.Now()
 	for i, tx := range txs {
-		hash, err := f.Pool.Add(tx)
+		var hash []byte
+		var err error
+		if i < len(facts) && facts[i] != nil {
+			hash, err = f.Pool.AddTx(facts[i])
+		} else {
+			hash, err = f.Pool.Add(tx)
+		}
 		switch {
 		case err == nil:
 			f.Pool.MarkGossiped(hash, now)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -43,8 +44,10 @@ type Fanout struct {
 	// Preverify, if set, verifies the signatures of a batch of txs as one
 	// batch and remembers those that verify, so that admitting each tx
 	// finds its verdict (exec.PreverifyTxs with the node's signature
-	// cache). It judges nothing: admission does.
-	Preverify func(txs [][]byte)
+	// cache). It judges nothing: admission does. It returns the txs hashed
+	// and decoded (nil if it could not), which admission then takes as
+	// they are (Mempool.AddTx).
+	Preverify func(txs [][]byte) []*exec.Tx
 	// Submitted is called after a submitted tx is admitted (the mempool
 	// gauges); Sent after every tx handed to Host (a test build's faults).
 	Submitted func()

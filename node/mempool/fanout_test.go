@@ -56,7 +56,7 @@ func TestAdmitBatchVerdicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	var preverified [][]byte
-	f := &Fanout{Pool: m, Log: slog.New(slog.DiscardHandler), Preverify: func(txs [][]byte) { preverified = txs }}
+	f := &Fanout{Pool: m, Log: slog.New(slog.DiscardHandler), Preverify: func(txs [][]byte) []*exec.Tx { preverified = txs; return nil }}
 	ctx := context.Background()
 	fc.commit("b", 5)
 	batch := [][]byte{

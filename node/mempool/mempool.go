@@ -264,22 +264,34 @@ func New(cfg Config, checker TxChecker, known *exec.Known) (*Mempool, error) {
 
 // Add checks and admits tx. It returns the tx's hash, or why it was refused;
 // a refused tx changes nothing.
-func (m *Mempool) Add(tx []byte) ([]byte, error) {
+func (m *Mempool) Add(tx []byte) ([]byte, error) { return m.add(tx, nil) }
+
+// AddTx is Add of a tx already hashed and decoded (exec.NewTx, or the
+// facts a batch's signature check made: Fanout.Preverify), which it does
+// not hash or decode again.
+func (m *Mempool) AddTx(t *exec.Tx) ([]byte, error) { return m.add(t.Raw, t) }
+
+func (m *Mempool) add(tx []byte, decoded *exec.Tx) ([]byte, error) {
 	if len(tx) > m.cfg.MaxTxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTxTooLarge, len(tx), m.cfg.MaxTxBytes)
 	}
 	// A tx we hold (the same tx from a peer and the API, or from two
 	// peers) is answered before the checker decodes it and reads state.
-	facts := &exec.Tx{Raw: tx, Hash: exec.TxHash(tx)}
+	facts := decoded
+	if facts == nil {
+		facts = &exec.Tx{Raw: tx, Hash: exec.TxHash(tx)}
+	}
 	if h := facts.Hash; m.Has(h) {
 		if err := m.committedSince(h); err != nil {
 			return nil, err
 		}
 		return h, ErrDuplicateTx
 	}
-	// Decoded here, once (ARCHITECTURE.md §3): what follows takes the
-	// facts from the Known table.
-	facts.Signed, facts.Body, facts.Err = exec.DecodeTx(tx)
+	// Decoded once per node (ARCHITECTURE.md §3): here, unless the caller
+	// did; what follows takes the facts from the Known table.
+	if decoded == nil {
+		facts.Signed, facts.Body, facts.Err = exec.DecodeTx(tx)
+	}
 	// The check reads committed state outside the lock. Should a commit
 	// land meanwhile, its Update may not have tracked this signer (no tx
 	// of it was pending), so the verdict could name a nonce the commit

@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -933,5 +934,27 @@ func TestMempoolDropReasonsBounded(t *testing.T) {
 	}
 	if _, ok := m.Dropped([]byte(fmt.Sprint(droppedKept + 9))); !ok {
 		t.Fatal("the newest reason is not kept")
+	}
+}
+
+// AddTx admits the facts it is given as they are (a batch's signature
+// check hashed and decoded them): the Known table holds that very Tx, and
+// a second copy of the tx is a duplicate, as with Add.
+func TestAddTxTakesTheGivenFacts(t *testing.T) {
+	m, _ := newTestMempool(t, mcfg(100, 100_000, 10_000, 16))
+	raw := tx("a", 1)
+	facts := exec.NewTx(raw)
+	h, err := m.AddTx(facts)
+	if err != nil || !bytes.Equal(h, facts.Hash) {
+		t.Fatalf("AddTx = %x, %v", h, err)
+	}
+	if got := m.known.Get(raw); got != facts {
+		t.Fatal("the Known table holds another Tx than the one AddTx was given")
+	}
+	if _, err := m.Add(raw); !errors.Is(err, ErrDuplicateTx) {
+		t.Fatalf("Add of the same tx after AddTx: %v, want ErrDuplicateTx", err)
+	}
+	if _, err := m.AddTx(exec.NewTx(raw)); !errors.Is(err, ErrDuplicateTx) {
+		t.Fatalf("AddTx of the same tx again: %v, want ErrDuplicateTx", err)
 	}
 }
