@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -308,46 +307,9 @@ func TestTestnetNodeOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan result, 1)
-	go func() {
-		root := newRootCmd(cliEnv{DefaultHome: filepath.Join(t.TempDir(), "h"), Hostname: "testhost"})
-		var out, errOut bytes.Buffer
-		root.SetOut(&out)
-		root.SetErr(&errOut)
-		root.SetArgs([]string{"start", "--home", sum.Nodes[0].Home, "--memory-limit-mib", "0", "--log-level", "warn"})
-		err := root.ExecuteContext(ctx)
-		done <- result{out: out.String(), errOut: errOut.String(), err: err}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case r := <-done:
-			if r.err != nil {
-				t.Errorf("node: %v\n%s", r.err, r.errOut)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("node did not stop")
-		}
-	})
+	startTestnetNode(t, dir, sum)
 	off := sum.Nodes[0].Official.ID
-	deadline := time.Now().Add(20 * time.Second)
-	var st map[string]any
-	for {
-		r := run(t, nil, "status", "--testnet", dir, "--signer", off, "--timeout", "2s", "--output", "json")
-		if r.err == nil {
-			st = jsonObject(t, r.out)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the node did not answer over https: %v", r.err)
-		}
-		select {
-		case r := <-done:
-			t.Fatalf("the node stopped: %v\n%s", r.err, r.errOut)
-		case <-time.After(100 * time.Millisecond): // poll with a deadline while the node starts
-		}
-	}
+	st := jsonObject(t, mustRun(t, nil, "status", "--testnet", dir, "--signer", off, "--timeout", "5s", "--output", "json").out)
 	if st["caller_id"] != off || st["chain_id"] != sum.ChainID {
 		t.Fatalf("status over https: chain %v caller %v", st["chain_id"], st["caller_id"])
 	}
