@@ -731,7 +731,13 @@ func (m *Mempool) advanceLocked(q *signerQueue, next uint64) {
 	}
 	for n, t := range q.txs {
 		if n < q.next {
+			// Its nonce is used: by another tx of its signer (the txs a
+			// commit carried left the mempool before this). A client
+			// waiting for it learns so (Dropped) instead of waiting out
+			// its deadline; one whose own tx committed finds it in the
+			// ledger first.
 			m.removeLocked(t)
+			m.rememberDropLocked(t.meta.Hash, fmt.Sprintf("its nonce %d was used by a committed transaction of %s", n, t.meta.Signer))
 		}
 	}
 	m.settleLocked(q)

@@ -958,3 +958,27 @@ func TestAddTxTakesTheGivenFacts(t *testing.T) {
 		t.Fatalf("AddTx of the same tx again: %v, want ErrDuplicateTx", err)
 	}
 }
+
+// A tx whose nonce another committed tx of its signer used (the same
+// signer sent two txs with one nonce through two nodes, or a restarted
+// node re-committed an older one) leaves the mempool with that reason, so
+// a client waiting for it is told instead of waiting out its deadline.
+func TestMempoolTxDisplacedByAnotherCommittedTxHasAReason(t *testing.T) {
+	m, c := newTestMempool(t, testMempoolCfg)
+	mine := tx("a", 1)
+	if _, err := m.Add(mine); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte("a:1:the other tx with nonce 1")
+	c.commit("a", 1)
+	m.Update([]CommittedTx{{Hash: crypto.Hash(other), Signer: "a", Nonce: 1}})
+	if m.Has(crypto.Hash(mine)) {
+		t.Fatal("a tx whose nonce a committed tx used is still held")
+	}
+	if r, ok := m.Dropped(crypto.Hash(mine)); !ok || !strings.Contains(r, "nonce 1 was used by a committed transaction of a") {
+		t.Fatalf("drop reason %q %v", r, ok)
+	}
+	if _, ok := m.Dropped(crypto.Hash(other)); ok {
+		t.Fatal("the committed tx has a drop reason")
+	}
+}
