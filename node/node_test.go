@@ -257,6 +257,10 @@ func TestStopWithTxsInFlight(t *testing.T) {
 	if st := n2.Status(t); st.GetHeight() < head {
 		t.Fatalf("restarted at %d, ledger was at %d", st.GetHeight(), head)
 	}
+	// The restarted node commits again the blocks its safety state carried
+	// (some with txs of these accounts) before it goes idle: read the
+	// nonces after that, or a new tx may take a nonce one of them uses.
+	n2.WaitIdle(t)
 	for _, a := range c.Accounts() {
 		n2.SyncNonce(t, a)
 	}
