@@ -1052,9 +1052,14 @@ func (x *StateProof) GetValidatorSetProofs() []*StateProof {
 }
 
 type QueryIdentityRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	IdentityId    string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
-	Prove         bool                   `protobuf:"varint,2,opt,name=prove,proto3" json:"prove,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	IdentityId string                 `protobuf:"bytes,1,opt,name=identity_id,json=identityId,proto3" json:"identity_id,omitempty"`
+	Prove      bool                   `protobuf:"varint,2,opt,name=prove,proto3" json:"prove,omitempty"`
+	// height, if set, answers from the committed state at that height (the
+	// proof rests on a committed header attesting it); 0 answers from the
+	// newest attested state. A height above it, or one whose state the
+	// ledger no longer holds, is refused.
+	Height        uint64 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1101,6 +1106,13 @@ func (x *QueryIdentityRequest) GetProve() bool {
 		return x.Prove
 	}
 	return false
+}
+
+func (x *QueryIdentityRequest) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
 }
 
 type QueryIdentityResponse struct {
@@ -1185,8 +1197,11 @@ type QueryRecordRequest struct {
 	IncludeContent bool   `protobuf:"varint,4,opt,name=include_content,json=includeContent,proto3" json:"include_content,omitempty"`
 	Purpose        string `protobuf:"bytes,5,opt,name=purpose,proto3" json:"purpose,omitempty"`
 	LegalBasis     string `protobuf:"bytes,6,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// height, as in QueryIdentityRequest: the record and its versions as
+	// they were in the committed state at that height.
+	Height        uint64 `protobuf:"varint,7,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *QueryRecordRequest) Reset() {
@@ -1259,6 +1274,13 @@ func (x *QueryRecordRequest) GetLegalBasis() string {
 		return x.LegalBasis
 	}
 	return ""
+}
+
+func (x *QueryRecordRequest) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
 }
 
 type QueryRecordResponse struct {
@@ -1840,9 +1862,11 @@ func (x *QueryProposalResponse) GetProof() *StateProof {
 }
 
 type QueryStateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Prove         bool                   `protobuf:"varint,2,opt,name=prove,proto3" json:"prove,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Prove bool                   `protobuf:"varint,2,opt,name=prove,proto3" json:"prove,omitempty"`
+	// height, as in QueryIdentityRequest.
+	Height        uint64 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1891,6 +1915,111 @@ func (x *QueryStateRequest) GetProve() bool {
 	return false
 }
 
+func (x *QueryStateRequest) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type GetRecordBundleRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	RecordId string                 `protobuf:"bytes,1,opt,name=record_id,json=recordId,proto3" json:"record_id,omitempty"`
+	// height, if set, is the state height the bundle proves the record and
+	// its access log at; 0: the newest attested state.
+	Height        uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordBundleRequest) Reset() {
+	*x = GetRecordBundleRequest{}
+	mi := &file_govnode_v1_api_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordBundleRequest) ProtoMessage() {}
+
+func (x *GetRecordBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordBundleRequest.ProtoReflect.Descriptor instead.
+func (*GetRecordBundleRequest) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetRecordBundleRequest) GetRecordId() string {
+	if x != nil {
+		return x.RecordId
+	}
+	return ""
+}
+
+func (x *GetRecordBundleRequest) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+type GetRecordBundleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bundle        *ProofBundle           `protobuf:"bytes,1,opt,name=bundle,proto3" json:"bundle,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordBundleResponse) Reset() {
+	*x = GetRecordBundleResponse{}
+	mi := &file_govnode_v1_api_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordBundleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordBundleResponse) ProtoMessage() {}
+
+func (x *GetRecordBundleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_api_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordBundleResponse.ProtoReflect.Descriptor instead.
+func (*GetRecordBundleResponse) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetRecordBundleResponse) GetBundle() *ProofBundle {
+	if x != nil {
+		return x.Bundle
+	}
+	return nil
+}
+
 type QueryStateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Value         []byte                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
@@ -1903,7 +2032,7 @@ type QueryStateResponse struct {
 
 func (x *QueryStateResponse) Reset() {
 	*x = QueryStateResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[26]
+	mi := &file_govnode_v1_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2044,7 @@ func (x *QueryStateResponse) String() string {
 func (*QueryStateResponse) ProtoMessage() {}
 
 func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[26]
+	mi := &file_govnode_v1_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2057,7 @@ func (x *QueryStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryStateResponse.ProtoReflect.Descriptor instead.
 func (*QueryStateResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{26}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *QueryStateResponse) GetValue() []byte {
@@ -1984,7 +2113,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_govnode_v1_api_proto_msgTypes[27]
+	mi := &file_govnode_v1_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2125,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[27]
+	mi := &file_govnode_v1_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2138,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{27}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StreamEventsRequest) GetFromHeight() uint64 {
@@ -2076,7 +2205,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_govnode_v1_api_proto_msgTypes[28]
+	mi := &file_govnode_v1_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2217,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_api_proto_msgTypes[28]
+	mi := &file_govnode_v1_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2230,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_api_proto_rawDescGZIP(), []int{28}
+	return file_govnode_v1_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamEventsResponse) GetHeight() uint64 {
@@ -2144,7 +2273,7 @@ var File_govnode_v1_api_proto protoreflect.FileDescriptor
 const file_govnode_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/api.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"\xa2\x01\n" +
+	"govnode.v1\x1a\x17govnode/v1/bundle.proto\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"\xa2\x01\n" +
 	"\x0fSubmitTxRequest\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\fR\x02tx\x12&\n" +
 	"\x0fwait_for_commit\x18\x02 \x01(\bR\rwaitForCommit\x12&\n" +
@@ -2234,16 +2363,17 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"validators\x18\t \x01(\v2\x18.govnode.v1.ValidatorSetR\n" +
 	"validators\x12H\n" +
 	"\x14validator_set_proofs\x18\n" +
-	" \x03(\v2\x16.govnode.v1.StateProofR\x12validatorSetProofs\"M\n" +
+	" \x03(\v2\x16.govnode.v1.StateProofR\x12validatorSetProofs\"e\n" +
 	"\x14QueryIdentityRequest\x12\x1f\n" +
 	"\videntity_id\x18\x01 \x01(\tR\n" +
 	"identityId\x12\x14\n" +
-	"\x05prove\x18\x02 \x01(\bR\x05prove\"\xc9\x01\n" +
+	"\x05prove\x18\x02 \x01(\bR\x05prove\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x04R\x06height\"\xc9\x01\n" +
 	"\x15QueryIdentityResponse\x120\n" +
 	"\bidentity\x18\x01 \x01(\v2\x14.govnode.v1.IdentityR\bidentity\x128\n" +
 	"\vcredentials\x18\x02 \x03(\v2\x16.govnode.v1.CredentialR\vcredentials\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\x04R\x06height\x12,\n" +
-	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"\xd0\x01\n" +
+	"\x05proof\x18\x04 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"\xe8\x01\n" +
 	"\x12QueryRecordRequest\x12\x1b\n" +
 	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12#\n" +
 	"\rwith_versions\x18\x02 \x01(\bR\fwithVersions\x12\x14\n" +
@@ -2251,7 +2381,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x0finclude_content\x18\x04 \x01(\bR\x0eincludeContent\x12\x18\n" +
 	"\apurpose\x18\x05 \x01(\tR\apurpose\x12\x1f\n" +
 	"\vlegal_basis\x18\x06 \x01(\tR\n" +
-	"legalBasis\"\xa8\x02\n" +
+	"legalBasis\x12\x16\n" +
+	"\x06height\x18\a \x01(\x04R\x06height\"\xa8\x02\n" +
 	"\x13QueryRecordResponse\x12*\n" +
 	"\x06record\x18\x01 \x01(\v2\x12.govnode.v1.RecordR\x06record\x125\n" +
 	"\bversions\x18\x02 \x03(\v2\x19.govnode.v1.RecordVersionR\bversions\x12\x16\n" +
@@ -2294,10 +2425,16 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x15QueryProposalResponse\x123\n" +
 	"\bproposal\x18\x01 \x01(\v2\x17.govnode.v1.GovProposalR\bproposal\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12,\n" +
-	"\x05proof\x18\x03 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\";\n" +
+	"\x05proof\x18\x03 \x01(\v2\x16.govnode.v1.StateProofR\x05proof\"S\n" +
 	"\x11QueryStateRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
-	"\x05prove\x18\x02 \x01(\bR\x05prove\"\x86\x01\n" +
+	"\x05prove\x18\x02 \x01(\bR\x05prove\x12\x16\n" +
+	"\x06height\x18\x03 \x01(\x04R\x06height\"M\n" +
+	"\x16GetRecordBundleRequest\x12\x1b\n" +
+	"\trecord_id\x18\x01 \x01(\tR\brecordId\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\"J\n" +
+	"\x17GetRecordBundleResponse\x12/\n" +
+	"\x06bundle\x18\x01 \x01(\v2\x17.govnode.v1.ProofBundleR\x06bundle\"\x86\x01\n" +
 	"\x12QueryStateResponse\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\fR\x05value\x12\x14\n" +
 	"\x05found\x18\x02 \x01(\bR\x05found\x12\x16\n" +
@@ -2320,7 +2457,7 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"block_hash\x18\x02 \x01(\fR\tblockHash\x12)\n" +
 	"\x06events\x18\x03 \x03(\v2\x11.govnode.v1.EventR\x06events\x125\n" +
 	"\bcontents\x18\x04 \x03(\v2\x19.govnode.v1.RecordContentR\bcontents\x121\n" +
-	"\x06access\x18\x05 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access2\xb1\a\n" +
+	"\x06access\x18\x05 \x01(\v2\x19.govnode.v1.AccessReceiptR\x06access2\x8d\b\n" +
 	"\vNodeService\x12E\n" +
 	"\bSubmitTx\x12\x1b.govnode.v1.SubmitTxRequest\x1a\x1c.govnode.v1.SubmitTxResponse\x12H\n" +
 	"\tSubmitTxs\x12\x1c.govnode.v1.SubmitTxsRequest\x1a\x1d.govnode.v1.SubmitTxsResponse\x12<\n" +
@@ -2333,7 +2470,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\rQueryContract\x12 .govnode.v1.QueryContractRequest\x1a!.govnode.v1.QueryContractResponse\x12T\n" +
 	"\rQueryProposal\x12 .govnode.v1.QueryProposalRequest\x1a!.govnode.v1.QueryProposalResponse\x12K\n" +
 	"\n" +
-	"QueryState\x12\x1d.govnode.v1.QueryStateRequest\x1a\x1e.govnode.v1.QueryStateResponse\x12S\n" +
+	"QueryState\x12\x1d.govnode.v1.QueryStateRequest\x1a\x1e.govnode.v1.QueryStateResponse\x12Z\n" +
+	"\x0fGetRecordBundle\x12\".govnode.v1.GetRecordBundleRequest\x1a#.govnode.v1.GetRecordBundleResponse\x12S\n" +
 	"\fStreamEvents\x12\x1f.govnode.v1.StreamEventsRequest\x1a .govnode.v1.StreamEventsResponse0\x01B7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
 
 var (
@@ -2348,115 +2486,121 @@ func file_govnode_v1_api_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_api_proto_rawDescData
 }
 
-var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_govnode_v1_api_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_govnode_v1_api_proto_goTypes = []any{
-	(*SubmitTxRequest)(nil),        // 0: govnode.v1.SubmitTxRequest
-	(*SubmitTxResponse)(nil),       // 1: govnode.v1.SubmitTxResponse
-	(*SubmitTxsRequest)(nil),       // 2: govnode.v1.SubmitTxsRequest
-	(*SubmitTxsResponse)(nil),      // 3: govnode.v1.SubmitTxsResponse
-	(*SubmitTxsResult)(nil),        // 4: govnode.v1.SubmitTxsResult
-	(*GetTxRequest)(nil),           // 5: govnode.v1.GetTxRequest
-	(*GetTxResponse)(nil),          // 6: govnode.v1.GetTxResponse
-	(*GetBlockRequest)(nil),        // 7: govnode.v1.GetBlockRequest
-	(*GetBlockResponse)(nil),       // 8: govnode.v1.GetBlockResponse
-	(*StatusRequest)(nil),          // 9: govnode.v1.StatusRequest
-	(*PeerInfo)(nil),               // 10: govnode.v1.PeerInfo
-	(*StatusResponse)(nil),         // 11: govnode.v1.StatusResponse
-	(*StateProof)(nil),             // 12: govnode.v1.StateProof
-	(*QueryIdentityRequest)(nil),   // 13: govnode.v1.QueryIdentityRequest
-	(*QueryIdentityResponse)(nil),  // 14: govnode.v1.QueryIdentityResponse
-	(*QueryRecordRequest)(nil),     // 15: govnode.v1.QueryRecordRequest
-	(*QueryRecordResponse)(nil),    // 16: govnode.v1.QueryRecordResponse
-	(*RecordContent)(nil),          // 17: govnode.v1.RecordContent
-	(*AccessReceipt)(nil),          // 18: govnode.v1.AccessReceipt
-	(*QueryAccessLogRequest)(nil),  // 19: govnode.v1.QueryAccessLogRequest
-	(*QueryAccessLogResponse)(nil), // 20: govnode.v1.QueryAccessLogResponse
-	(*QueryContractRequest)(nil),   // 21: govnode.v1.QueryContractRequest
-	(*QueryContractResponse)(nil),  // 22: govnode.v1.QueryContractResponse
-	(*QueryProposalRequest)(nil),   // 23: govnode.v1.QueryProposalRequest
-	(*QueryProposalResponse)(nil),  // 24: govnode.v1.QueryProposalResponse
-	(*QueryStateRequest)(nil),      // 25: govnode.v1.QueryStateRequest
-	(*QueryStateResponse)(nil),     // 26: govnode.v1.QueryStateResponse
-	(*StreamEventsRequest)(nil),    // 27: govnode.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),   // 28: govnode.v1.StreamEventsResponse
-	(*Payload)(nil),                // 29: govnode.v1.Payload
-	(*TxResult)(nil),               // 30: govnode.v1.TxResult
-	(*Block)(nil),                  // 31: govnode.v1.Block
-	(*CommitCert)(nil),             // 32: govnode.v1.CommitCert
-	(*Header)(nil),                 // 33: govnode.v1.Header
-	(*ValidatorSet)(nil),           // 34: govnode.v1.ValidatorSet
-	(*Identity)(nil),               // 35: govnode.v1.Identity
-	(*Credential)(nil),             // 36: govnode.v1.Credential
-	(*Record)(nil),                 // 37: govnode.v1.Record
-	(*RecordVersion)(nil),          // 38: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),            // 39: govnode.v1.AccessEntry
-	(*Contract)(nil),               // 40: govnode.v1.Contract
-	(*GovProposal)(nil),            // 41: govnode.v1.GovProposal
-	(*Event)(nil),                  // 42: govnode.v1.Event
+	(*SubmitTxRequest)(nil),         // 0: govnode.v1.SubmitTxRequest
+	(*SubmitTxResponse)(nil),        // 1: govnode.v1.SubmitTxResponse
+	(*SubmitTxsRequest)(nil),        // 2: govnode.v1.SubmitTxsRequest
+	(*SubmitTxsResponse)(nil),       // 3: govnode.v1.SubmitTxsResponse
+	(*SubmitTxsResult)(nil),         // 4: govnode.v1.SubmitTxsResult
+	(*GetTxRequest)(nil),            // 5: govnode.v1.GetTxRequest
+	(*GetTxResponse)(nil),           // 6: govnode.v1.GetTxResponse
+	(*GetBlockRequest)(nil),         // 7: govnode.v1.GetBlockRequest
+	(*GetBlockResponse)(nil),        // 8: govnode.v1.GetBlockResponse
+	(*StatusRequest)(nil),           // 9: govnode.v1.StatusRequest
+	(*PeerInfo)(nil),                // 10: govnode.v1.PeerInfo
+	(*StatusResponse)(nil),          // 11: govnode.v1.StatusResponse
+	(*StateProof)(nil),              // 12: govnode.v1.StateProof
+	(*QueryIdentityRequest)(nil),    // 13: govnode.v1.QueryIdentityRequest
+	(*QueryIdentityResponse)(nil),   // 14: govnode.v1.QueryIdentityResponse
+	(*QueryRecordRequest)(nil),      // 15: govnode.v1.QueryRecordRequest
+	(*QueryRecordResponse)(nil),     // 16: govnode.v1.QueryRecordResponse
+	(*RecordContent)(nil),           // 17: govnode.v1.RecordContent
+	(*AccessReceipt)(nil),           // 18: govnode.v1.AccessReceipt
+	(*QueryAccessLogRequest)(nil),   // 19: govnode.v1.QueryAccessLogRequest
+	(*QueryAccessLogResponse)(nil),  // 20: govnode.v1.QueryAccessLogResponse
+	(*QueryContractRequest)(nil),    // 21: govnode.v1.QueryContractRequest
+	(*QueryContractResponse)(nil),   // 22: govnode.v1.QueryContractResponse
+	(*QueryProposalRequest)(nil),    // 23: govnode.v1.QueryProposalRequest
+	(*QueryProposalResponse)(nil),   // 24: govnode.v1.QueryProposalResponse
+	(*QueryStateRequest)(nil),       // 25: govnode.v1.QueryStateRequest
+	(*GetRecordBundleRequest)(nil),  // 26: govnode.v1.GetRecordBundleRequest
+	(*GetRecordBundleResponse)(nil), // 27: govnode.v1.GetRecordBundleResponse
+	(*QueryStateResponse)(nil),      // 28: govnode.v1.QueryStateResponse
+	(*StreamEventsRequest)(nil),     // 29: govnode.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),    // 30: govnode.v1.StreamEventsResponse
+	(*Payload)(nil),                 // 31: govnode.v1.Payload
+	(*TxResult)(nil),                // 32: govnode.v1.TxResult
+	(*Block)(nil),                   // 33: govnode.v1.Block
+	(*CommitCert)(nil),              // 34: govnode.v1.CommitCert
+	(*Header)(nil),                  // 35: govnode.v1.Header
+	(*ValidatorSet)(nil),            // 36: govnode.v1.ValidatorSet
+	(*Identity)(nil),                // 37: govnode.v1.Identity
+	(*Credential)(nil),              // 38: govnode.v1.Credential
+	(*Record)(nil),                  // 39: govnode.v1.Record
+	(*RecordVersion)(nil),           // 40: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),             // 41: govnode.v1.AccessEntry
+	(*Contract)(nil),                // 42: govnode.v1.Contract
+	(*GovProposal)(nil),             // 43: govnode.v1.GovProposal
+	(*ProofBundle)(nil),             // 44: govnode.v1.ProofBundle
+	(*Event)(nil),                   // 45: govnode.v1.Event
 }
 var file_govnode_v1_api_proto_depIdxs = []int32{
-	29, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
-	30, // 1: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
+	31, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
+	32, // 1: govnode.v1.SubmitTxResponse.result:type_name -> govnode.v1.TxResult
 	4,  // 2: govnode.v1.SubmitTxsResponse.results:type_name -> govnode.v1.SubmitTxsResult
-	30, // 3: govnode.v1.SubmitTxsResult.result:type_name -> govnode.v1.TxResult
-	30, // 4: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
-	31, // 5: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
-	32, // 6: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
-	33, // 7: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
-	34, // 8: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
+	32, // 3: govnode.v1.SubmitTxsResult.result:type_name -> govnode.v1.TxResult
+	32, // 4: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
+	33, // 5: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
+	34, // 6: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
+	35, // 7: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
+	36, // 8: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
 	10, // 9: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
-	34, // 10: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
-	32, // 11: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	34, // 12: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	36, // 10: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
+	34, // 11: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	36, // 12: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
 	12, // 13: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
-	35, // 14: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	36, // 15: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	37, // 14: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	38, // 15: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
 	12, // 16: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	37, // 17: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	38, // 18: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	39, // 17: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	40, // 18: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
 	12, // 19: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
 	17, // 20: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
 	18, // 21: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
-	29, // 22: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
-	39, // 23: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	31, // 22: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
+	41, // 23: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
 	12, // 24: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
-	40, // 25: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	42, // 25: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
 	12, // 26: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	41, // 27: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	43, // 27: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
 	12, // 28: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	12, // 29: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	42, // 30: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	17, // 31: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
-	18, // 32: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
-	0,  // 33: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 34: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
-	5,  // 35: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	7,  // 36: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	9,  // 37: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	13, // 38: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	15, // 39: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	19, // 40: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	21, // 41: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	23, // 42: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	25, // 43: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	27, // 44: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 45: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 46: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
-	6,  // 47: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	8,  // 48: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	11, // 49: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	14, // 50: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	16, // 51: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	20, // 52: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	22, // 53: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	24, // 54: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	26, // 55: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	28, // 56: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	45, // [45:57] is the sub-list for method output_type
-	33, // [33:45] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	44, // 29: govnode.v1.GetRecordBundleResponse.bundle:type_name -> govnode.v1.ProofBundle
+	12, // 30: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	45, // 31: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	17, // 32: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 33: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
+	0,  // 34: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 35: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
+	5,  // 36: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	7,  // 37: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	9,  // 38: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	13, // 39: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	15, // 40: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	19, // 41: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	21, // 42: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	23, // 43: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	25, // 44: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	26, // 45: govnode.v1.NodeService.GetRecordBundle:input_type -> govnode.v1.GetRecordBundleRequest
+	29, // 46: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 47: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 48: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
+	6,  // 49: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	8,  // 50: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	11, // 51: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	14, // 52: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	16, // 53: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	20, // 54: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	22, // 55: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	24, // 56: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	28, // 57: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	27, // 58: govnode.v1.NodeService.GetRecordBundle:output_type -> govnode.v1.GetRecordBundleResponse
+	30, // 59: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	47, // [47:60] is the sub-list for method output_type
+	34, // [34:47] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }
@@ -2464,6 +2608,7 @@ func file_govnode_v1_api_proto_init() {
 	if File_govnode_v1_api_proto != nil {
 		return
 	}
+	file_govnode_v1_bundle_proto_init()
 	file_govnode_v1_chain_proto_init()
 	file_govnode_v1_state_proto_init()
 	type x struct{}
@@ -2472,7 +2617,7 @@ func file_govnode_v1_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_api_proto_rawDesc), len(file_govnode_v1_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

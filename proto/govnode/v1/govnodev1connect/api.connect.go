@@ -59,6 +59,9 @@ const (
 	NodeServiceQueryProposalProcedure = "/govnode.v1.NodeService/QueryProposal"
 	// NodeServiceQueryStateProcedure is the fully-qualified name of the NodeService's QueryState RPC.
 	NodeServiceQueryStateProcedure = "/govnode.v1.NodeService/QueryState"
+	// NodeServiceGetRecordBundleProcedure is the fully-qualified name of the NodeService's
+	// GetRecordBundle RPC.
+	NodeServiceGetRecordBundleProcedure = "/govnode.v1.NodeService/GetRecordBundle"
 	// NodeServiceStreamEventsProcedure is the fully-qualified name of the NodeService's StreamEvents
 	// RPC.
 	NodeServiceStreamEventsProcedure = "/govnode.v1.NodeService/StreamEvents"
@@ -85,6 +88,11 @@ type NodeServiceClient interface {
 	QueryProposal(context.Context, *connect.Request[v1.QueryProposalRequest]) (*connect.Response[v1.QueryProposalResponse], error)
 	// QueryState reads one raw state key, with an optional proof.
 	QueryState(context.Context, *connect.Request[v1.QueryStateRequest]) (*connect.Response[v1.QueryStateResponse], error)
+	// GetRecordBundle returns a record's proof bundle: its whole history and
+	// access log with the proofs that let anyone verify it offline from the
+	// chain's genesis hash (docs/ARCHITECTURE.md §6, "Proof bundles"). A
+	// protected record's bundle carries content hashes, never content.
+	GetRecordBundle(context.Context, *connect.Request[v1.GetRecordBundleRequest]) (*connect.Response[v1.GetRecordBundleResponse], error)
 	// StreamEvents streams committed events from from_height on; a client
 	// resumes by passing the height after the last one it processed.
 	StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest]) (*connect.ServerStreamForClient[v1.StreamEventsResponse], error)
@@ -167,6 +175,12 @@ func NewNodeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(nodeServiceMethods.ByName("QueryState")),
 			connect.WithClientOptions(opts...),
 		),
+		getRecordBundle: connect.NewClient[v1.GetRecordBundleRequest, v1.GetRecordBundleResponse](
+			httpClient,
+			baseURL+NodeServiceGetRecordBundleProcedure,
+			connect.WithSchema(nodeServiceMethods.ByName("GetRecordBundle")),
+			connect.WithClientOptions(opts...),
+		),
 		streamEvents: connect.NewClient[v1.StreamEventsRequest, v1.StreamEventsResponse](
 			httpClient,
 			baseURL+NodeServiceStreamEventsProcedure,
@@ -178,18 +192,19 @@ func NewNodeServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 
 // nodeServiceClient implements NodeServiceClient.
 type nodeServiceClient struct {
-	submitTx       *connect.Client[v1.SubmitTxRequest, v1.SubmitTxResponse]
-	submitTxs      *connect.Client[v1.SubmitTxsRequest, v1.SubmitTxsResponse]
-	getTx          *connect.Client[v1.GetTxRequest, v1.GetTxResponse]
-	getBlock       *connect.Client[v1.GetBlockRequest, v1.GetBlockResponse]
-	status         *connect.Client[v1.StatusRequest, v1.StatusResponse]
-	queryIdentity  *connect.Client[v1.QueryIdentityRequest, v1.QueryIdentityResponse]
-	queryRecord    *connect.Client[v1.QueryRecordRequest, v1.QueryRecordResponse]
-	queryAccessLog *connect.Client[v1.QueryAccessLogRequest, v1.QueryAccessLogResponse]
-	queryContract  *connect.Client[v1.QueryContractRequest, v1.QueryContractResponse]
-	queryProposal  *connect.Client[v1.QueryProposalRequest, v1.QueryProposalResponse]
-	queryState     *connect.Client[v1.QueryStateRequest, v1.QueryStateResponse]
-	streamEvents   *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
+	submitTx        *connect.Client[v1.SubmitTxRequest, v1.SubmitTxResponse]
+	submitTxs       *connect.Client[v1.SubmitTxsRequest, v1.SubmitTxsResponse]
+	getTx           *connect.Client[v1.GetTxRequest, v1.GetTxResponse]
+	getBlock        *connect.Client[v1.GetBlockRequest, v1.GetBlockResponse]
+	status          *connect.Client[v1.StatusRequest, v1.StatusResponse]
+	queryIdentity   *connect.Client[v1.QueryIdentityRequest, v1.QueryIdentityResponse]
+	queryRecord     *connect.Client[v1.QueryRecordRequest, v1.QueryRecordResponse]
+	queryAccessLog  *connect.Client[v1.QueryAccessLogRequest, v1.QueryAccessLogResponse]
+	queryContract   *connect.Client[v1.QueryContractRequest, v1.QueryContractResponse]
+	queryProposal   *connect.Client[v1.QueryProposalRequest, v1.QueryProposalResponse]
+	queryState      *connect.Client[v1.QueryStateRequest, v1.QueryStateResponse]
+	getRecordBundle *connect.Client[v1.GetRecordBundleRequest, v1.GetRecordBundleResponse]
+	streamEvents    *connect.Client[v1.StreamEventsRequest, v1.StreamEventsResponse]
 }
 
 // SubmitTx calls govnode.v1.NodeService.SubmitTx.
@@ -247,6 +262,11 @@ func (c *nodeServiceClient) QueryState(ctx context.Context, req *connect.Request
 	return c.queryState.CallUnary(ctx, req)
 }
 
+// GetRecordBundle calls govnode.v1.NodeService.GetRecordBundle.
+func (c *nodeServiceClient) GetRecordBundle(ctx context.Context, req *connect.Request[v1.GetRecordBundleRequest]) (*connect.Response[v1.GetRecordBundleResponse], error) {
+	return c.getRecordBundle.CallUnary(ctx, req)
+}
+
 // StreamEvents calls govnode.v1.NodeService.StreamEvents.
 func (c *nodeServiceClient) StreamEvents(ctx context.Context, req *connect.Request[v1.StreamEventsRequest]) (*connect.ServerStreamForClient[v1.StreamEventsResponse], error) {
 	return c.streamEvents.CallServerStream(ctx, req)
@@ -273,6 +293,11 @@ type NodeServiceHandler interface {
 	QueryProposal(context.Context, *connect.Request[v1.QueryProposalRequest]) (*connect.Response[v1.QueryProposalResponse], error)
 	// QueryState reads one raw state key, with an optional proof.
 	QueryState(context.Context, *connect.Request[v1.QueryStateRequest]) (*connect.Response[v1.QueryStateResponse], error)
+	// GetRecordBundle returns a record's proof bundle: its whole history and
+	// access log with the proofs that let anyone verify it offline from the
+	// chain's genesis hash (docs/ARCHITECTURE.md §6, "Proof bundles"). A
+	// protected record's bundle carries content hashes, never content.
+	GetRecordBundle(context.Context, *connect.Request[v1.GetRecordBundleRequest]) (*connect.Response[v1.GetRecordBundleResponse], error)
 	// StreamEvents streams committed events from from_height on; a client
 	// resumes by passing the height after the last one it processed.
 	StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest], *connect.ServerStream[v1.StreamEventsResponse]) error
@@ -351,6 +376,12 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(nodeServiceMethods.ByName("QueryState")),
 		connect.WithHandlerOptions(opts...),
 	)
+	nodeServiceGetRecordBundleHandler := connect.NewUnaryHandler(
+		NodeServiceGetRecordBundleProcedure,
+		svc.GetRecordBundle,
+		connect.WithSchema(nodeServiceMethods.ByName("GetRecordBundle")),
+		connect.WithHandlerOptions(opts...),
+	)
 	nodeServiceStreamEventsHandler := connect.NewServerStreamHandler(
 		NodeServiceStreamEventsProcedure,
 		svc.StreamEvents,
@@ -381,6 +412,8 @@ func NewNodeServiceHandler(svc NodeServiceHandler, opts ...connect.HandlerOption
 			nodeServiceQueryProposalHandler.ServeHTTP(w, r)
 		case NodeServiceQueryStateProcedure:
 			nodeServiceQueryStateHandler.ServeHTTP(w, r)
+		case NodeServiceGetRecordBundleProcedure:
+			nodeServiceGetRecordBundleHandler.ServeHTTP(w, r)
 		case NodeServiceStreamEventsProcedure:
 			nodeServiceStreamEventsHandler.ServeHTTP(w, r)
 		default:
@@ -434,6 +467,10 @@ func (UnimplementedNodeServiceHandler) QueryProposal(context.Context, *connect.R
 
 func (UnimplementedNodeServiceHandler) QueryState(context.Context, *connect.Request[v1.QueryStateRequest]) (*connect.Response[v1.QueryStateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("govnode.v1.NodeService.QueryState is not implemented"))
+}
+
+func (UnimplementedNodeServiceHandler) GetRecordBundle(context.Context, *connect.Request[v1.GetRecordBundleRequest]) (*connect.Response[v1.GetRecordBundleResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("govnode.v1.NodeService.GetRecordBundle is not implemented"))
 }
 
 func (UnimplementedNodeServiceHandler) StreamEvents(context.Context, *connect.Request[v1.StreamEventsRequest], *connect.ServerStream[v1.StreamEventsResponse]) error {
