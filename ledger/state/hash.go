@@ -1,63 +1,37 @@
 package state
 
-import (
-	"crypto/sha256"
-)
+import "github.com/govnode/govnode/ledger/state/proof"
+
+// The hashes live in package proof, which a light client imports without
+// the tree's storage (ledger/lightclient); these are the same functions.
 
 // Hash is a SHA-256 digest: a node hash, a root, a key or value hash.
-type Hash = [32]byte
+type Hash = proof.Hash
 
 // EmptyRoot is the root of the tree that holds no key.
 var EmptyRoot Hash
 
-const (
-	leafDomain     = 0x00
-	internalDomain = 0x01
+// leafDomain is the first byte of a leaf's hash input, and of a leaf's
+// stored record (node.go).
+const leafDomain = 0x00
 
-	// MaxProofDepth bounds the siblings in a proof: a key path has 256 bits.
-	MaxProofDepth = 256
-)
+// MaxProofDepth bounds the siblings in a proof: a key path has 256 bits.
+const MaxProofDepth = proof.MaxProofDepth
 
 // KeyHash is the path of key in the tree.
-func KeyHash(key []byte) Hash { return sha256.Sum256(key) }
+func KeyHash(key []byte) Hash { return proof.KeyHash(key) }
 
 // ValueHash is the digest of a value that a leaf commits to.
-func ValueHash(value []byte) Hash { return sha256.Sum256(value) }
+func ValueHash(value []byte) Hash { return proof.ValueHash(value) }
 
 // LeafHash is the hash of the leaf for a key hash and a value hash.
-func LeafHash(keyHash, valueHash Hash) Hash {
-	var buf [1 + 64]byte
-	buf[0] = leafDomain
-	copy(buf[1:], keyHash[:])
-	copy(buf[33:], valueHash[:])
-	return sha256.Sum256(buf[:])
-}
+func LeafHash(keyHash, valueHash Hash) Hash { return proof.LeafHash(keyHash, valueHash) }
 
 // InternalHash is the hash of an internal node with two children.
-func InternalHash(left, right Hash) Hash {
-	var buf [1 + 64]byte
-	buf[0] = internalDomain
-	copy(buf[1:], left[:])
-	copy(buf[33:], right[:])
-	return sha256.Sum256(buf[:])
-}
+func InternalHash(left, right Hash) Hash { return proof.InternalHash(left, right) }
 
 // bit returns bit d (0 = most significant bit of byte 0) of a path.
-func bit(p *Hash, d int) byte {
-	return (p[d>>3] >> (7 - uint(d&7))) & 1
-}
+func bit(p *Hash, d int) byte { return proof.Bit(p, d) }
 
 // commonPrefixBits is the number of leading bits a and b share.
-func commonPrefixBits(a, b *Hash) int {
-	for i := 0; i < len(a); i++ {
-		if x := a[i] ^ b[i]; x != 0 {
-			n := i * 8
-			for x&0x80 == 0 {
-				x <<= 1
-				n++
-			}
-			return n
-		}
-	}
-	return 256
-}
+func commonPrefixBits(a, b *Hash) int { return proof.CommonPrefixBits(a, b) }
