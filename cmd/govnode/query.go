@@ -28,6 +28,14 @@ block header, and the header against its commit certificate, signed by a
 quorum of the genesis validator set (--genesis, --testnet DIR, or the home's
 genesis); access-log proves each entry.
 
+identity, record and state take --height N: the answer is the committed
+state after block N as it was then (a record's versions up to N, an
+identity's credentials then), and with --prove its proof rests on a
+committed header attesting N. Without --height they answer from the newest
+state. A height above the newest attested state is refused, and so is a
+proof at a height that no header attests (state heights can skip one after
+a view change): the error names the heights to ask for instead.
+
 Every query authenticates as --signer with --key FILE or --testnet DIR (over
 https); without them it is anonymous. A protected record's content is
 released only to an authenticated, entitled caller (query record --content).`,
@@ -222,21 +230,26 @@ func blockView(m *pb.GetBlockResponse) (viewV, error) {
 
 func newQueryIdentityCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
-	cmd := c.queryCommand("identity ID", "Show an identity and its credentials", cobra.ExactArgs(1), cf,
+	var height uint64
+	cmd := c.queryCommand("identity ID", "Show an identity and its credentials (as they were at --height N)", cobra.ExactArgs(1), cf,
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryIdentity(ctx, connect.NewRequest(&pb.QueryIdentityRequest{IdentityId: args[0], Prove: pf.prove}))
+			res, err := n.client.QueryIdentity(ctx, connect.NewRequest(&pb.QueryIdentityRequest{IdentityId: args[0], Prove: pf.prove, Height: height}))
 			if err != nil {
 				return rpcError("query identity "+args[0], n, err)
 			}
 			m := res.Msg
+			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
+				return err
+			}
 			v := viewV{}.with("height", m.GetHeight()).with("identity", msgView(m.GetIdentity()))
 			if len(m.GetCredentials()) > 0 {
 				v = v.with("credentials", listView(m.GetCredentials()))
 			}
 			return c.printProven(cmd, n, cf, pf, v, m.GetProof(), exec.IdentityKey(args[0]), m.GetIdentity())
 		})
+	addHeightFlag(cmd, &height)
 	addProveFlags(cmd, pf)
 	return cmd
 }
@@ -343,7 +356,8 @@ func newQueryEvidenceCmd(c *cli) *cobra.Command {
 func newQueryStateCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
 	var text bool
-	cmd := c.queryCommand("state KEY", "Read one raw state key (hex; --text for a text key such as nonce/account0)", cobra.ExactArgs(1), cf,
+	var height uint64
+	cmd := c.queryCommand("state KEY", "Read one raw state key (hex; --text for a text key such as nonce/account0; as it was at --height N)", cobra.ExactArgs(1), cf,
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			key := []byte(args[0])
 			if !text {
@@ -357,11 +371,14 @@ func newQueryStateCmd(c *cli) *cobra.Command {
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove}))
+			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove, Height: height}))
 			if err != nil {
 				return rpcError("query state", n, err)
 			}
 			m := res.Msg
+			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
+				return err
+			}
 			v := viewV{}.with("height", m.GetHeight()).with("key", hex.EncodeToString(key)).with("found", m.GetFound())
 			var value []byte
 			if m.GetFound() {
@@ -391,8 +408,30 @@ func newQueryStateCmd(c *cli) *cobra.Command {
 			return c.printWithProof(cmd, v, pr)
 		})
 	cmd.Flags().BoolVar(&text, "text", false, "KEY is text, not hex")
+	addHeightFlag(cmd, &height)
 	addProveFlags(cmd, pf)
 	return cmd
+}
+
+// addHeightFlag adds --height to a query that can answer at a past height.
+func addHeightFlag(cmd *cobra.Command, height *uint64) {
+	cmd.Flags().Uint64Var(height, "height", 0, "answer from the committed state at height N as it was then (0: the newest); with --prove, proven against a committed header attesting N")
+}
+
+// checkAnsweredHeight checks that an answer to --height asked is of that
+// height, and with --prove that its proof is of the state at that height
+// (verifyStateProof then checks the header attests the proof's height).
+func checkAnsweredHeight(asked, answered uint64, pf *proveFlags, p *pb.StateProof) error {
+	if asked == 0 {
+		return nil
+	}
+	if answered != asked {
+		return fmt.Errorf("asked for height %d, the node answered at height %d", asked, answered)
+	}
+	if pf.prove && p != nil && p.GetStateHeight() != asked {
+		return proofErr("the proof is of the state at height %d, not the asked height %d", p.GetStateHeight(), asked)
+	}
+	return nil
 }
 
 // printProven prints v, after verifying proof when --prove: the proof must

@@ -69,8 +69,9 @@ func (f *contentAskFlags) needAuthenticated(cf *clientFlags, n *nodeConn) error 
 func newQueryRecordCmd(c *cli) *cobra.Command {
 	cf, pf := &clientFlags{}, &proveFlags{}
 	var versions bool
+	var height uint64
 	var ask contentAskFlags
-	cmd := c.queryCommand("record ID", "Show a record (and every version with --versions; a protected record's content with --content)", cobra.ExactArgs(1), cf,
+	cmd := c.queryCommand("record ID", "Show a record (and every version with --versions; a protected record's content with --content; as it was at --height N)", cobra.ExactArgs(1), cf,
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			id := args[0]
 			if err := ask.needAuthenticated(cf, n); err != nil {
@@ -79,11 +80,14 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
 			res, err := n.client.QueryRecord(ctx, connect.NewRequest(&pb.QueryRecordRequest{RecordId: id, WithVersions: versions, Prove: pf.prove,
-				IncludeContent: ask.content, Purpose: ask.purpose, LegalBasis: ask.legal}))
+				IncludeContent: ask.content, Purpose: ask.purpose, LegalBasis: ask.legal, Height: height}))
 			if err != nil {
 				return rpcError("query record "+id, n, err)
 			}
 			m := res.Msg
+			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
+				return err
+			}
 			checked, err := c.checkRecordContents(cmd, n, cf, pf, id, m)
 			if err != nil {
 				return err
@@ -122,6 +126,7 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 			return nil
 		})
 	cmd.Flags().BoolVar(&versions, "versions", false, "list every version, oldest first (with --content: every version's content)")
+	addHeightFlag(cmd, &height)
 	ask.bind(cmd)
 	addProveFlags(cmd, pf)
 	cmd.PreRunE = func(*cobra.Command, []string) error { return ask.check() }

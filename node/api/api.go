@@ -291,6 +291,9 @@ func (s *Server) QueryIdentity(ctx context.Context, req *connect.Request[pb.Quer
 	if err := checkID("identity_id", id); err != nil {
 		return nil, err
 	}
+	if h := req.Msg.GetHeight(); h > 0 {
+		return s.queryIdentityAt(id, h, req.Msg.GetProve())
+	}
 	r := s.d.State
 	height, _ := s.d.Ledger.Height()
 	ident, err := exec.Identity(r, id)
@@ -310,10 +313,37 @@ func (s *Server) QueryIdentity(ctx context.Context, req *connect.Request[pb.Quer
 	return connect.NewResponse(resp), nil
 }
 
+// queryIdentityAt is QueryIdentity at past height h (query_height.go):
+// the identity and its credentials as they were in the state after h.
+func (s *Server) queryIdentityAt(id string, h uint64, prove bool) (*connect.Response[pb.QueryIdentityResponse], error) {
+	r, hr, err := s.pastHeight(h)
+	if err != nil {
+		return nil, err
+	}
+	ident, err := exec.Identity(r, id)
+	if err != nil {
+		return nil, pastErr("identity", id, h, hr, err)
+	}
+	creds, err := s.credentialsAt(r, id)
+	if err != nil {
+		return nil, pastErr("credentials of identity", id, h, hr, err)
+	}
+	resp := &pb.QueryIdentityResponse{Identity: ident, Credentials: creds, Height: h}
+	if prove {
+		if resp.Proof, err = s.proofAtHeight(h, hr, exec.IdentityKey(id)); err != nil {
+			return nil, err
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
 func (s *Server) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryRecordRequest]) (*connect.Response[pb.QueryRecordResponse], error) {
 	id := req.Msg.GetRecordId()
 	if err := checkID("record_id", id); err != nil {
 		return nil, err
+	}
+	if h := req.Msg.GetHeight(); h > 0 {
+		return s.queryRecordAt(ctx, req.Msg, h)
 	}
 	r := s.d.State
 	height, _ := s.d.Ledger.Height()
@@ -342,6 +372,59 @@ func (s *Server) QueryRecord(ctx context.Context, req *connect.Request[pb.QueryR
 	if req.Msg.GetProve() {
 		if resp.Proof, err = s.stateProof(exec.RecordKey(id)); err != nil {
 			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// queryRecordAt is QueryRecord at past height h (query_height.go): the
+// record and the versions that existed in the state after h. A protected
+// record's content is released as at any height: to a caller entitled
+// now, under the record as it is now (an erasure since withholds it), with
+// the access committed to the log first; the versions released are those
+// of h (the one current at h, or every one up to h with with_versions).
+func (s *Server) queryRecordAt(ctx context.Context, m *pb.QueryRecordRequest, h uint64) (*connect.Response[pb.QueryRecordResponse], error) {
+	id := m.GetRecordId()
+	r, hr, err := s.pastHeight(h)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := exec.Record(r, id)
+	if err != nil {
+		return nil, pastErr("record", id, h, hr, err)
+	}
+	resp := &pb.QueryRecordResponse{Record: rec, Height: h}
+	if m.GetWithVersions() {
+		if resp.Versions, err = recordVersionsAt(r, rec); err != nil {
+			return nil, pastErr("versions of record", id, h, hr, err)
+		}
+	}
+	if m.GetIncludeContent() {
+		now, err := exec.Record(s.d.State, id)
+		if err != nil {
+			return nil, internal(fmt.Errorf("record %s exists at height %d but not now: %w", id, h, err))
+		}
+		protected, err := s.isProtected(now)
+		if err != nil {
+			return nil, internal(err)
+		}
+		if protected {
+			release := resp.Versions
+			if len(release) == 0 {
+				v, err := exec.RecordVersion(r, id, rec.GetVersion())
+				if err != nil {
+					return nil, pastErr("version of record", id, h, hr, err)
+				}
+				release = []*pb.RecordVersion{v}
+			}
+			if resp.Contents, resp.Access, err = s.queryContent(ctx, m, now, release); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if m.GetProve() {
+		if resp.Proof, err = s.proofAtHeight(h, hr, exec.RecordKey(id)); err != nil {
+			return nil, err
 		}
 	}
 	return connect.NewResponse(resp), nil
@@ -440,6 +523,9 @@ func (s *Server) QueryState(ctx context.Context, req *connect.Request[pb.QuerySt
 	if len(key) == 0 || len(key) > 1024 {
 		return nil, invalidArg("key must be 1..1024 bytes, got %d", len(key))
 	}
+	if h := req.Msg.GetHeight(); h > 0 {
+		return s.queryStateAt(key, h, req.Msg.GetProve())
+	}
 	height, _ := s.d.Ledger.Height()
 	resp := &pb.QueryStateResponse{Height: height}
 	v, err := s.d.Ledger.Get(key)
@@ -453,6 +539,30 @@ func (s *Server) QueryState(ctx context.Context, req *connect.Request[pb.QuerySt
 	if req.Msg.GetProve() {
 		if resp.Proof, err = s.stateProof(key); err != nil {
 			return nil, internal(err)
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// queryStateAt is QueryState at past height h (query_height.go): key in
+// the state after h; absent, with prove, comes with its proof of absence.
+func (s *Server) queryStateAt(key []byte, h uint64, prove bool) (*connect.Response[pb.QueryStateResponse], error) {
+	r, hr, err := s.pastHeight(h)
+	if err != nil {
+		return nil, err
+	}
+	resp := &pb.QueryStateResponse{Height: h}
+	v, err := r.Get(key)
+	switch {
+	case err == nil:
+		resp.Value, resp.Found = v, true
+	case errors.Is(err, exec.ErrNotFound):
+	default:
+		return nil, pastErr("state key", fmt.Sprintf("%x", key), h, hr, err)
+	}
+	if prove {
+		if resp.Proof, err = s.proofAtHeight(h, hr, key); err != nil {
+			return nil, err
 		}
 	}
 	return connect.NewResponse(resp), nil

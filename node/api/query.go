@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/store"
@@ -130,20 +131,61 @@ func (s *Server) stateProof(key []byte) (*pb.StateProof, error) {
 	if resp.Cert.GetHeight() != head {
 		return nil, fmt.Errorf("commit certificate of head %d names height %d", head, resp.Cert.GetHeight())
 	}
+	return s.proveUnder(resp, key)
+}
+
+// proveUnder proves key in the state that committed block resp attests
+// (its header's state_height), with the block's commit certificate, the
+// headers that link it to the block the certificate commits directly when
+// the certificate does not carry them, the validator set in force at the
+// block and the proofs that lead to that set from genesis.
+func (s *Server) proveUnder(resp *pb.GetBlockResponse, key []byte) (*pb.StateProof, error) {
+	b := resp.Height
 	sp, err := s.proveAt(resp.Block.GetHeader(), resp.Header.GetStateHeight(), key)
 	if err != nil {
 		return nil, err
 	}
 	sp.Cert = resp.Cert
-	// The set that certifies the head: the one in force at its height. The
-	// records at or below head never change again (exec.ValidatorSets).
-	if sp.Validators, err = exec.ValidatorSetAt(s.d.State, head); err != nil {
-		return nil, fmt.Errorf("validator set at %d: %w", head, err)
+	if sp.Chain, err = s.certChain(b, resp.Cert); err != nil {
+		return nil, err
 	}
-	if sp.ValidatorSetProofs, err = s.validatorSetProofs(head); err != nil {
+	// The set that certifies block b: the one in force at its height. The
+	// records at or below the head never change again
+	// (exec.ValidatorSets).
+	if sp.Validators, err = exec.ValidatorSetAt(s.d.State, b); err != nil {
+		return nil, fmt.Errorf("validator set at %d: %w", b, err)
+	}
+	if sp.ValidatorSetProofs, err = s.validatorSetProofs(b); err != nil {
 		return nil, err
 	}
 	return sp, nil
+}
+
+// certChain is what a client needs besides cert to check that block b is
+// committed: nothing when cert commits b directly or carries its own chain
+// of headers (pb.CommitCert.chain), else the ledger's headers from b's
+// child up to the block cert commits directly (blockexec certToStore keeps
+// a long chain's certificate without them, relying on the ledger's later
+// blocks).
+func (s *Server) certChain(b uint64, cert *pb.CommitCert) ([][]byte, error) {
+	c := cert.GetHeight()
+	switch {
+	case c < b:
+		return nil, fmt.Errorf("commit certificate of block %d names height %d, below it", b, c)
+	case c == b || len(cert.GetChain()) > 0:
+		return nil, nil
+	case c-b > consensus.MaxCertChain:
+		return nil, fmt.Errorf("commit certificate of block %d commits block %d directly, more than %d headers above it", b, c, consensus.MaxCertChain)
+	}
+	chain := make([][]byte, 0, c-b)
+	for h := b + 1; h <= c; h++ {
+		blk, err := s.block(h)
+		if err != nil {
+			return nil, fmt.Errorf("the headers linking block %d to block %d its certificate commits: %w", b, c, err)
+		}
+		chain = append(chain, blk.GetHeader())
+	}
+	return chain, nil
 }
 
 // proveAt proves key in the state at height at, which header attests.
@@ -151,6 +193,10 @@ func (s *Server) proveAt(header []byte, at uint64, key []byte) (*pb.StateProof, 
 	value, proof, err := s.d.Ledger.GetWithProof(at, key)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("prove %q at height %d: %w", key, at, err)
+	}
+	if proof == nil {
+		// The tree has no version at: absence comes with a proof.
+		return nil, fmt.Errorf("prove %q at height %d: %w", key, at, errStateNotHeld)
 	}
 	root, err := s.d.Ledger.StateRoot(at)
 	if err != nil {
