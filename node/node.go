@@ -488,7 +488,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
-		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version,
+		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version, Genesis: doc,
 		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.validatorIndex,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },

@@ -80,6 +80,9 @@ type Deps struct {
 	GenesisHash []byte
 	FaultModel  string
 	Version     string
+	// Genesis is the chain's genesis document, which a proof bundle
+	// carries (bundle.go); nil refuses GetRecordBundle.
+	Genesis *pb.GenesisDoc
 	// NodeID is this node's peer id now (a governed node-key rotation
 	// changes it while the node runs).
 	NodeID func() string
