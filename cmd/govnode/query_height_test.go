@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/ledger/exec/exectest"
 	"github.com/govnode/govnode/node/nodetest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -124,6 +126,61 @@ func TestCheckAnsweredHeight(t *testing.T) {
 		err := checkAnsweredHeight(tc.asked, tc.answered, tc.pf, tc.p)
 		if (err != nil) != tc.wantErr || errors.Is(err, ErrProof) != tc.isProof {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// Across a validator-set change (ARCHITECTURE.md §4, "Proofs across set
+// changes"): once the new set is in force, a proof at a height before the
+// change rests on a header of the genesis set and follows no change; one
+// at a height after it follows the change from the genesis set.
+func TestQueryAtHeightAcrossValidatorSetChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node")
+	}
+	params := nodetest.FastParams()
+	params.ValidatorChangeDelay = 12
+	ch := nodetest.NewChain(t, nodetest.Options{ChainID: "height-sets", Params: params})
+	n := ch.Start(t)
+	t.Cleanup(func() { _ = n.Stop() })
+	gen := filepath.Join(t.TempDir(), "genesis.json")
+	if err := genesis.Save(gen, ch.Genesis, false); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(n.URL, "http://")
+
+	early := n.CommitOK(t, ch.Official.Tx(nodetest.CreateRecord("rec-early", nodetest.BusinessLicense, "citizen0", []byte("before the change")))).GetHeight()
+	n.CommitOK(t, ch.Admin.Tx(&pb.TxBody{Action: &pb.TxBody_SubmitProposal{SubmitProposal: &pb.SubmitProposal{
+		ProposalId: "rotate-node", Title: "rotate dept0's node key", VotingEndHeight: 100_000,
+		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: nodetest.Dept, PeerId: exectest.PeerID("dept0-height-node-key")}},
+	}}}))
+	r := n.CommitOK(t, ch.Admin.Tx(&pb.TxBody{Action: &pb.TxBody_VoteProposal{VoteProposal: &pb.VoteProposal{ProposalId: "rotate-node", Approve: true}}}))
+	eff := r.GetHeight() + params.GetValidatorChangeDelay()
+	var late uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; n.Status(t).GetHeight() < eff+3; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck at height %d, change at %d", n.Status(t).GetHeight(), eff)
+		}
+		res := n.Commit(t, ch.Official.Tx(nodetest.CreateRecord("r"+itoa(i), nodetest.BusinessLicense, "citizen0", []byte("x"))))
+		if res.GetHeight() > eff {
+			late = res.GetHeight()
+		}
+	}
+	n.WaitIdle(t)
+	if late == 0 {
+		t.Fatalf("no record committed after the change at %d", eff)
+	}
+	for _, tc := range []struct {
+		id      string
+		h       uint64
+		changes float64
+		from    float64
+	}{{"rec-early", early, 0, 1}, {"rec-early", late, 1, float64(eff)}} {
+		m := jsonObject(t, mustRun(t, nil, "query", "record", tc.id, "--height", itoa(int(tc.h)), "--prove", "--genesis", gen, "--node", addr, "--output", "json").out)
+		pr := m["proof"].(map[string]any)
+		if pr["verified"] != true || pr["state_height"] != float64(tc.h) || pr["validator_set_changes"] != tc.changes || pr["validator_set_from"] != tc.from {
+			t.Errorf("proof at %d (change in force from %d): %v", tc.h, eff, pr)
 		}
 	}
 }
