@@ -14,7 +14,7 @@ COMMIT      ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 SEEDS       ?= 1000
 
-.PHONY: all build test lint proto proto-tools sim testnet chaos clean
+.PHONY: all build test lint proto proto-tools sim testnet chaos clean wasm wasm-check
 
 all: lint build test
 
@@ -25,6 +25,19 @@ build:
 ## test: the default test run (what CI runs)
 test:
 	$(GO) test -count=1 -timeout 14m ./...
+
+## wasm: the portal's in-browser verifier (ledger/lightclient compiled to
+## WebAssembly, node/portal/wasm) into node/portal/static: verifier.wasm.gz,
+## the toolchain's wasm_exec.js and verifier.json (toolchain, sources hash,
+## wasm hash). Built with -trimpath and no VCS stamp, so the same toolchain
+## and sources give the same bytes; commit what it writes.
+wasm:
+	$(GO) run ./node/portal/internal/wasmbuild
+
+## wasm-check: the committed verifier is built from the current sources,
+## and, with the toolchain that built it, is byte for byte a fresh build
+wasm-check:
+	$(GO) run ./node/portal/internal/wasmbuild -check
 
 ## lint: gofmt check and go vet
 lint:

@@ -18,6 +18,7 @@ import (
 
 	"github.com/govnode/govnode/node/api"
 	"github.com/govnode/govnode/node/mempool"
+	"github.com/govnode/govnode/node/portal"
 )
 
 // Default ports: p2p (TCP and QUIC/UDP), then API, then metrics, the same
@@ -71,6 +72,7 @@ type Config struct {
 	P2P     P2PSection     `toml:"p2p"`
 	Mempool MempoolSection `toml:"mempool"`
 	Metrics MetricsSection `toml:"metrics"`
+	Portal  PortalSection  `toml:"portal"`
 	Debug   DebugSection   `toml:"debug"`
 }
 
@@ -202,6 +204,32 @@ type MetricsSection struct {
 	Insecure bool `toml:"insecure"`
 }
 
+// PortalSection configures the public verification page (node/portal,
+// issue 21): read-only, rate limited, over TLS with the API's pair when
+// it is set (never asking for a client certificate). The api section's
+// timeouts bound its connections too.
+type PortalSection struct {
+	// ListenAddr serves the portal; empty turns it off.
+	ListenAddr string `toml:"listen_addr"`
+	// PublicURL is the portal's address as citizens reach it
+	// (https://verify.example.gov), the base of the links its QR codes
+	// carry; empty takes the address each request came to.
+	PublicURL string `toml:"public_url"`
+	// MaxConns caps the portal's open connections.
+	MaxConns int `toml:"max_conns"`
+	// RateLimitRPS and RateLimitBurst are the requests per second and
+	// burst of one client address (an IPv6 /64); RateLimitMaxKeys bounds
+	// the addresses tracked.
+	RateLimitRPS     int `toml:"rate_limit_rps"`
+	RateLimitBurst   int `toml:"rate_limit_burst"`
+	RateLimitMaxKeys int `toml:"rate_limit_max_keys"`
+	// MaxBundleBuilds bounds the proof bundles assembled at once.
+	MaxBundleBuilds int `toml:"max_bundle_builds"`
+	// Insecure lets the portal serve plaintext on a non-loopback address
+	// (behind a TLS proxy).
+	Insecure bool `toml:"insecure"`
+}
+
 // DebugSection holds switches for diagnosis, off by default.
 type DebugSection struct {
 	// Pprof serves net/http/pprof on PprofListenAddr.
@@ -274,7 +302,9 @@ func DefaultConfig(home string) *Config {
 		},
 		Mempool: mempoolSection(mempool.DefaultConfig()),
 		Metrics: MetricsSection{ListenAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(DefaultMetricsPort)), MaxConns: 64},
-		Debug:   DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060", PprofMaxConns: 8},
+		Portal: PortalSection{MaxConns: portal.DefaultMaxConns, RateLimitRPS: portal.DefaultRate, RateLimitBurst: portal.DefaultBurst,
+			RateLimitMaxKeys: portal.DefaultMaxKeys, MaxBundleBuilds: portal.DefaultMaxBundleBuilds},
+		Debug: DebugSection{Pprof: false, PprofListenAddr: "127.0.0.1:6060", PprofMaxConns: 8},
 	}
 }
 
@@ -459,6 +489,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	inRange("debug.pprof_max_conns", c.Debug.PprofMaxConns, 1, MaxHTTPConns)
+	if p := c.Portal; p.ListenAddr != "" {
+		if err := checkHostPort(p.ListenAddr); err != nil {
+			bad("portal.listen_addr", "%v", err)
+		}
+		if p.PublicURL != "" {
+			if err := portal.CheckPublicURL(p.PublicURL); err != nil {
+				bad("portal.public_url", "%v", err)
+			}
+		}
+	}
+	inRange("portal.max_conns", c.Portal.MaxConns, 1, MaxHTTPConns)
+	inRange("portal.rate_limit_rps", c.Portal.RateLimitRPS, 1, MaxRateLimitRPS)
+	inRange("portal.rate_limit_burst", c.Portal.RateLimitBurst, 1, MaxRateLimitRPS)
+	inRange("portal.rate_limit_max_keys", c.Portal.RateLimitMaxKeys, 1, MaxRateLimitKeys)
+	inRange("portal.max_bundle_builds", c.Portal.MaxBundleBuilds, 1, portal.MaxBundleBuildsLimit)
 	return errors.Join(errs...)
 }
 
@@ -712,6 +757,28 @@ func MarshalConfig(cfg *Config) []byte {
 	p("tls_key_file = %s\n", tomlString(cfg.Metrics.TLSKeyFile))
 	p("# Plaintext metrics on a non-loopback address are refused unless this is true.\n")
 	p("insecure = %t\n\n", cfg.Metrics.Insecure)
+
+	p("[portal]\n")
+	p("# The public verification page, host:port; empty turns it off. Read-only and\n")
+	p("# rate limited: a record's proof bundle (public content only), the genesis\n")
+	p("# hash, QR codes of verification links; the browser verifies. Over TLS with\n")
+	p("# api.tls_cert_file and api.tls_key_file when they are set.\n")
+	p("listen_addr = %s\n", tomlString(cfg.Portal.ListenAddr))
+	p("# The portal's address as citizens reach it (https://verify.example.gov), the\n")
+	p("# base of the links in its QR codes; empty: the address each request came to.\n")
+	p("public_url = %s\n", tomlString(cfg.Portal.PublicURL))
+	p("# Most open connections to the portal.\n")
+	p("max_conns = %d\n", cfg.Portal.MaxConns)
+	p("# Requests per second and burst of one client address (an IPv6 /64), and the\n")
+	p("# most addresses tracked. Refused: 429 with Retry-After.\n")
+	p("rate_limit_rps = %d\n", cfg.Portal.RateLimitRPS)
+	p("rate_limit_burst = %d\n", cfg.Portal.RateLimitBurst)
+	p("rate_limit_max_keys = %d\n", cfg.Portal.RateLimitMaxKeys)
+	p("# Most proof bundles assembled at once; more get 503 with Retry-After.\n")
+	p("max_bundle_builds = %d\n", cfg.Portal.MaxBundleBuilds)
+	p("# Plaintext on a non-loopback address is refused unless this is true (a TLS\n")
+	p("# proxy in front): the page carries the verifier, which must arrive intact.\n")
+	p("insecure = %t\n\n", cfg.Portal.Insecure)
 
 	p("[debug]\n")
 	p("# Serve net/http/pprof on pprof_listen_addr. Off by default: it exposes\n")

@@ -30,6 +30,7 @@ import (
 	"github.com/govnode/govnode/node/mempool"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/node/payloads"
+	"github.com/govnode/govnode/node/portal"
 	"github.com/govnode/govnode/node/transport"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -134,6 +135,7 @@ type Node struct {
 
 	api       *api.Server
 	listeners *api.Listeners // bound in New, served by Run
+	portal    *portal.Server // nil unless portal.listen_addr is set
 
 	status  atomic.Pointer[consensus.Status]
 	syncing atomic.Bool
@@ -512,6 +514,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if n.listeners, err = api.Listen(cfg.listenConfig(tlsCfg), n.api, log); err != nil {
 		return nil, err
 	}
+	if err := n.listenPortal(tlsCfg); err != nil {
+		return nil, err
+	}
 	// Last: the marker says the home ran a node, which only a New that
 	// went through may say.
 	if err := hc.Record(dataDir, n.genesisHash, n.signer != nil); err != nil {
@@ -684,12 +689,21 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	errc := make(chan error, 4)
+	errc := make(chan error, 8) // one per sender at most: the listeners, the portal, rekeys, consensus
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		n.listeners.Serve(func(err error) { errc <- err })
 	}()
+	if n.portal != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if err := n.portal.Serve(); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -756,6 +770,9 @@ func (n *Node) Close() error {
 		if n.listeners != nil {
 			n.listeners.Shutdown(sctx)
 		}
+		if n.portal != nil {
+			n.portal.Shutdown(sctx)
+		}
 		if n.host != nil {
 			_ = n.host.Close()
 		}
@@ -770,6 +787,9 @@ func (n *Node) closeParts() error {
 	// Listeners New bound and Run never served.
 	if n.listeners != nil {
 		n.listeners.Close()
+	}
+	if n.portal != nil {
+		n.portal.Close()
 	}
 	if n.host != nil {
 		_ = n.host.Close()
