@@ -5,7 +5,7 @@ package main
 // the node that answered:
 //
 //  1. tree: the value (or its absence) at the expected key hashes up to
-//     state_root (state.Verify over the decoded state.Proof);
+//     state_root (lightclient.CheckStateProof, over ledger/state/proof);
 //  2. header: the serialized header names that state_root and state_height
 //     and the chain id;
 //  3. commit: the header is committed, by consensus.VerifyCommit over the
@@ -14,13 +14,15 @@ package main
 //     set of the genesis document (--genesis, the test network's genesis,
 //     or the home's), not taken from the answer: each set that took force
 //     after genesis is proven under the set before it
-//     (followValidatorSets; ARCHITECTURE.md §4, "Proofs across set
-//     changes").
+//     (lightclient.FollowValidatorSets; ARCHITECTURE.md §4, "Proofs
+//     across set changes").
+//
+// Steps 1 to 3 are the light client's (ledger/lightclient), the one
+// verifier the CLI, `govnode verify` and the portal share.
 //
 // The object the node returned must also be exactly the proven value.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -31,8 +33,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
-	"github.com/govnode/govnode/ledger/exec"
-	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/lightclient"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -149,189 +150,22 @@ func (r *proofResult) String() string {
 
 // maxSetChanges bounds the validator-set changes one proof follows from
 // genesis (the node sends at most api.MaxValidatorSetProofs).
-const maxSetChanges = 128
+const maxSetChanges = lightclient.MaxValidatorSets
 
 // provenSet is a validator set a proof check trusts: the genesis set, or
-// one proven under the set before it (followValidatorSets).
-type provenSet struct {
-	// cfg checks certificates of the set's epoch: chain id, genesis hash,
-	// epoch and root, validators, fault model.
-	cfg consensus.Config
-	// from is the first height the set certifies (1 for the genesis set).
-	from uint64
-	// hash is the hash of its ValidatorSet record, which every header it
-	// certifies names; nil when not known (the genesis set, taken from the
-	// genesis document, not from a record).
-	hash []byte
-}
+// one proven under the set before it (lightclient.FollowValidatorSets).
+type provenSet = lightclient.Set
 
-// checkCommitted checks that hdr (serialized: raw), at a height the set
-// certifies, is committed under it by cert and chain. A root block
-// committed by a block of its set's suffix, which no ledger holds, comes
-// with a certificate that carries the headers between (pb.CommitCert.chain)
-// and no separate chain: consensus.VerifyCommit takes the certificate's
-// and refuses a proof that gives both (ARCHITECTURE.md §4
-// "Reconfiguration").
-func (ps *provenSet) checkCommitted(hdr *pb.Header, raw []byte, cert *pb.CommitCert, chain [][]byte) error {
-	if hdr.GetHeight() < ps.from {
-		return fmt.Errorf("block %d is below height %d, where the validator set it is checked against starts", hdr.GetHeight(), ps.from)
-	}
-	if ps.hash != nil && !bytes.Equal(hdr.GetValidatorSetHash(), ps.hash) {
-		return fmt.Errorf("block %d names validator set %x, but the set in force from %d is %x: "+
-			"a validator-set change is missing from the proof, or the set is not the one in force", hdr.GetHeight(), hdr.GetValidatorSetHash(), ps.from, ps.hash)
-	}
-	if err := consensus.VerifyCommit(ps.cfg, &pb.Block{Header: raw}, cert, chain); err != nil {
-		return fmt.Errorf("block %d is not proven committed by the validator set in force from %d (%d validators, %s): %v",
-			hdr.GetHeight(), ps.from, len(ps.cfg.Validators), ps.cfg.FaultModel, err)
-	}
-	return nil
-}
-
-// setFromRecord is the provenSet of a ValidatorSet record in force from its
-// effective height, whose epoch starts above root (the serialized header of
-// block effective_height-1); base gives the chain id and genesis hash.
-func setFromRecord(base consensus.Config, vs *pb.ValidatorSet, root []byte, rootView uint64) (*provenSet, error) {
-	e := vs.GetEffectiveHeight()
-	ep := consensus.Epoch{FaultModel: consensus.FaultModel(vs.GetFaultModel())}
-	if ep.FaultModel != consensus.Crash && ep.FaultModel != consensus.Byzantine {
-		return nil, fmt.Errorf("unknown fault model %q", vs.GetFaultModel())
-	}
-	if len(vs.GetValidators()) == 0 {
-		return nil, errors.New("no validators")
-	}
-	for i, d := range vs.GetValidators() {
-		if err := crypto.ValidatePublicKey(d.GetConsensusKey()); err != nil {
-			return nil, fmt.Errorf("validator %d (%q): %v", i, d.GetId(), err)
-		}
-		ep.Validators = append(ep.Validators, d.GetConsensusKey())
-	}
-	if e > 1 {
-		ep.Start = e
-		if root != nil {
-			ep.Root = &pb.QuorumCert{View: rootView, Height: e - 1, BlockHash: crypto.Hash(root)}
-		}
-	}
-	hash, err := validatorSetHash(vs)
-	if err != nil {
-		return nil, err
-	}
-	return &provenSet{cfg: base.WithEpoch(ep, -1), from: max(e, 1), hash: hash}, nil
-}
-
-// validatorSetHash is the hash headers name: SHA-256 of the record's
-// deterministic encoding (as ledger/blockexec computes it).
-func validatorSetHash(vs *pb.ValidatorSet) ([]byte, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vs)
-	if err != nil {
-		return nil, fmt.Errorf("encode validator set: %w", err)
-	}
-	return crypto.Hash(b), nil
-}
-
-// followValidatorSets walks links, the proofs of the validator sets that
-// took force after genesis (StateProof.validator_set_proofs), from the
-// trusted genesis set to the set in force at height h (ARCHITECTURE.md §4,
-// "Proofs across set changes"). Link i proves the ValidatorSet record at
-// key valset/E_i, in force from E_i, in the state that block E_i-1 (the
-// root of its epoch) attests, and block E_i-1 committed under set i-1,
-// whose headers must name set i-1's hash (checked for every set after
-// genesis). Effective heights strictly increase, none above h; at most
-// maxSetChanges links.
-//
-// Why the hash check: a record proven at the root's state could still be
-// replaced before E_i (a later decision for the same height); every header
-// certified under a set names the hash of the set in force, which correct
-// validators check against their own state, so a stale or forged record is
-// refused the first time it is used to check a certificate (the next link
-// or the proven block).
+// followValidatorSets is lightclient.FollowValidatorSets, its refusals
+// wrapped in ErrProof. The light client holds the one copy of the walk
+// from the genesis set (ARCHITECTURE.md §4, "Proofs across set changes"),
+// for --prove, bundles and the portal alike.
 func followValidatorSets(genesisSet *provenSet, links []*pb.StateProof, h uint64) (*provenSet, error) {
-	if len(links) > maxSetChanges {
-		return nil, proofErr("the proof follows %d validator-set changes; at most %d are accepted", len(links), maxSetChanges)
-	}
-	cur := genesisSet
-	for i, l := range links {
-		bad := func(format string, a ...any) error {
-			return proofErr("validator-set change %d of %d: %s", i+1, len(links), fmt.Sprintf(format, a...))
-		}
-		if l == nil || len(l.GetValue()) == 0 {
-			return nil, bad("no validator set record")
-		}
-		if len(l.GetValidatorSetProofs()) != 0 {
-			return nil, bad("a validator-set proof nests further proofs")
-		}
-		vs := &pb.ValidatorSet{}
-		if err := proto.Unmarshal(l.GetValue(), vs); err != nil {
-			return nil, bad("the record does not decode as a ValidatorSet: %v", err)
-		}
-		e := vs.GetEffectiveHeight()
-		if e <= cur.from || e < 2 {
-			return nil, bad("the set in force from height %d does not follow the set in force from %d", e, cur.from)
-		}
-		if e > h {
-			return nil, bad("the set in force from height %d is not in force at the proven block %d", e, h)
-		}
-		hdr, err := checkTreeAndHeader(l, exec.ValidatorSetKey(e), l.GetValue(), cur.cfg.ChainID)
-		if err != nil {
-			return nil, bad("the set in force from %d: %v", e, err)
-		}
-		if hdr.GetHeight() != e-1 {
-			return nil, bad("the set in force from %d is proven against block %d, not its root block %d", e, hdr.GetHeight(), e-1)
-		}
-		if err := cur.checkCommitted(hdr, l.GetHeader(), l.GetCert(), l.GetChain()); err != nil {
-			return nil, bad("the root block of the set in force from %d: %v", e, err)
-		}
-		next, err := setFromRecord(cur.cfg, vs, l.GetHeader(), hdr.GetView())
-		if err != nil {
-			return nil, bad("the set in force from %d: %v", e, err)
-		}
-		cur = next
-	}
-	return cur, nil
-}
-
-// checkTreeAndHeader checks steps 1 and 2 of a state proof: value (nil:
-// absent) at key leads to the state root, and the header names that root,
-// the state height and the chain (chainID, unless empty). It returns the
-// decoded header.
-func checkTreeAndHeader(p *pb.StateProof, key, value []byte, chainID string) (*pb.Header, error) {
-	if !bytes.Equal(p.GetKey(), key) {
-		return nil, fmt.Errorf("the proof is for key %q, not %q", p.GetKey(), key)
-	}
-	if value != nil && !bytes.Equal(p.GetValue(), value) {
-		return nil, fmt.Errorf("the proven value is not the value the node returned")
-	}
-	if value == nil && len(p.GetValue()) != 0 {
-		return nil, fmt.Errorf("the proof carries a value for a key the node says is absent")
-	}
-
-	// 1. The tree.
-	if len(p.GetStateRoot()) != len(state.Hash{}) {
-		return nil, fmt.Errorf("state root is %d bytes", len(p.GetStateRoot()))
-	}
-	root := state.Hash(p.GetStateRoot())
-	tp, err := state.UnmarshalProof(p.GetProof())
+	set, err := lightclient.FollowValidatorSets(genesisSet, links, h)
 	if err != nil {
-		return nil, fmt.Errorf("tree proof: %v", err)
+		return nil, proofErr("%v", err)
 	}
-	if err := state.Verify(root, key, value, tp); err != nil {
-		return nil, fmt.Errorf("tree proof does not lead to state root %x: %v", root[:], err)
-	}
-
-	// 2. The header attests the root.
-	hdr := &pb.Header{}
-	if err := proto.Unmarshal(p.GetHeader(), hdr); err != nil || len(p.GetHeader()) == 0 {
-		return nil, fmt.Errorf("header does not decode")
-	}
-	if !bytes.Equal(hdr.GetStateRoot(), p.GetStateRoot()) {
-		return nil, fmt.Errorf("header at height %d has state root %x, the proof %x", hdr.GetHeight(), hdr.GetStateRoot(), p.GetStateRoot())
-	}
-	if hdr.GetStateHeight() != p.GetStateHeight() {
-		return nil, fmt.Errorf("header at height %d attests state height %d, the proof claims %d", hdr.GetHeight(), hdr.GetStateHeight(), p.GetStateHeight())
-	}
-	if chainID != "" && hdr.GetChainId() != chainID {
-		return nil, fmt.Errorf("header is of chain %q, want %q", hdr.GetChainId(), chainID)
-	}
-	return hdr, nil
+	return set, nil
 }
 
 // verifyStateProof checks p proves value at key (value nil: key absent).
@@ -343,7 +177,7 @@ func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 	if p == nil {
 		return nil, proofErr("the node sent no proof")
 	}
-	hdr, err := checkTreeAndHeader(p, key, value, chainID)
+	hdr, err := lightclient.CheckStateProof(p, key, value, chainID)
 	if err != nil {
 		return nil, proofErr("%v", err)
 	}
@@ -361,18 +195,18 @@ func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 		if m := consensus.FaultModel(anchor.faultModel); m != consensus.Crash && m != consensus.Byzantine {
 			return nil, proofErr("unknown fault model %q", anchor.faultModel)
 		}
-		gen := &provenSet{cfg: consensus.Config{ChainID: anchor.chainID, GenesisHash: anchor.genesisHash, Validators: anchor.validators,
-			FaultModel: consensus.FaultModel(anchor.faultModel), Self: -1}, from: 1}
+		gen := &provenSet{Config: consensus.Config{ChainID: anchor.chainID, GenesisHash: anchor.genesisHash, Validators: anchor.validators,
+			FaultModel: consensus.FaultModel(anchor.faultModel), Self: -1}, From: 1}
 		if set, err = followValidatorSets(gen, p.GetValidatorSetProofs(), hdr.GetHeight()); err != nil {
 			return nil, err
 		}
-		if pv := p.GetValidators(); pv != nil && !sameKeys(pv, set.cfg.Validators) {
-			if set.from == 1 {
+		if pv := p.GetValidators(); pv != nil && !sameKeys(pv, set.Config.Validators) {
+			if set.From == 1 {
 				return nil, proofErr("the proof's validator set (in force from height %d) differs from the genesis set in %s, and the proof proves no validator-set change",
 					pv.GetEffectiveHeight(), anchor.source)
 			}
 			return nil, proofErr("the proof's validator set (in force from height %d) differs from the set in force from %d that the proof leads to from the genesis in %s",
-				pv.GetEffectiveHeight(), set.from, anchor.source)
+				pv.GetEffectiveHeight(), set.From, anchor.source)
 		}
 		res.ValidatorSet = "genesis " + anchor.source
 		if n := len(p.GetValidatorSetProofs()); n > 0 {
@@ -380,7 +214,7 @@ func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 			if n == 1 {
 				plural = ""
 			}
-			res.ValidatorSet += fmt.Sprintf(", then %d validator-set change%s, each proven under the set before (in force from height %d)", n, plural, set.from)
+			res.ValidatorSet += fmt.Sprintf(", then %d validator-set change%s, each proven under the set before (in force from height %d)", n, plural, set.From)
 		}
 		res.SetChanges = len(p.GetValidatorSetProofs())
 	} else {
@@ -393,21 +227,21 @@ func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 				root, rootView = last.GetHeader(), lh.GetView()
 			}
 		}
-		if set, err = setFromRecord(consensus.Config{ChainID: hdr.GetChainId()}, pv, root, rootView); err != nil {
+		if set, err = lightclient.SetFromRecord(consensus.Config{ChainID: hdr.GetChainId()}, pv, root, rootView); err != nil {
 			return nil, proofErr("the node's validator set: %v", err)
 		}
 		if pv.GetEffectiveHeight() <= 1 {
-			set.hash = nil // the genesis set: its headers' hash is not checked without the genesis
+			set.Hash = nil // the genesis set: its headers' hash is not checked without the genesis
 		}
 		res.ValidatorSet = "from the node's answer (not independently anchored)"
 	}
-	if err := set.checkCommitted(hdr, p.GetHeader(), p.GetCert(), p.GetChain()); err != nil {
+	if err := set.CheckCommitted(hdr, p.GetHeader(), p.GetCert(), p.GetChain()); err != nil {
 		return nil, proofErr("header at height %d is not proven: %v", hdr.GetHeight(), err)
 	}
 	res.Signers = len(p.GetCert().GetChildQc().GetSigs())
-	res.Validators = len(set.cfg.Validators)
-	res.Quorum = consensus.Quorum(set.cfg.FaultModel, len(set.cfg.Validators))
-	res.SetFrom = set.from
+	res.Validators = len(set.Config.Validators)
+	res.Quorum = consensus.Quorum(set.Config.FaultModel, len(set.Config.Validators))
+	res.SetFrom = set.From
 	return res, nil
 }
 

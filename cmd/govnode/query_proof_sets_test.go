@@ -12,6 +12,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/lightclient"
 	"github.com/govnode/govnode/ledger/state"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -60,8 +61,8 @@ func newSetChain(t *testing.T) *setChain {
 	for _, k := range c.setIdx[0] {
 		keys = append(keys, c.keys[k].Public())
 	}
-	c.genesis = &provenSet{cfg: consensus.Config{ChainID: c.chainID, GenesisHash: make([]byte, 32), Validators: keys,
-		FaultModel: consensus.Byzantine, Self: -1}, from: 1}
+	c.genesis = &provenSet{Config: consensus.Config{ChainID: c.chainID, GenesisHash: make([]byte, 32), Validators: keys,
+		FaultModel: consensus.Byzantine, Self: -1}, From: 1}
 
 	db, err := leveldb.Open(storage.NewMemStorage(), nil)
 	if err != nil {
@@ -99,7 +100,7 @@ func (c *setChain) stage(t *testing.T, db *leveldb.DB, version uint64, changes .
 // as the genesis set's is not checked).
 func (c *setChain) setHash(t *testing.T, i int) []byte {
 	t.Helper()
-	h, err := validatorSetHash(c.sets[i])
+	h, err := lightclient.ValidatorSetHash(c.sets[i])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func (c *setChain) good(t *testing.T) *pb.StateProof {
 
 func TestFollowValidatorSets(t *testing.T) {
 	c := newSetChain(t)
-	anchor := &trustAnchor{chainID: c.chainID, genesisHash: make([]byte, 32), validators: c.genesis.cfg.Validators, faultModel: "byzantine", source: "test genesis"}
+	anchor := &trustAnchor{chainID: c.chainID, genesisHash: make([]byte, 32), validators: c.genesis.Config.Validators, faultModel: "byzantine", source: "test genesis"}
 
 	good := c.good(t)
 	res, err := verifyStateProof(good, c.recKey, c.recValue, c.chainID, anchor)
@@ -159,11 +160,11 @@ func TestFollowValidatorSets(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	set, err := followValidatorSets(c.genesis, good.GetValidatorSetProofs(), 25)
-	if err != nil || set.from != 20 || set.cfg.Epoch != 20 || set.cfg.Root.GetHeight() != 19 || set.cfg.FaultModel != consensus.Crash {
+	if err != nil || set.From != 20 || set.Config.Epoch != 20 || set.Config.Root.GetHeight() != 19 || set.Config.FaultModel != consensus.Crash {
 		t.Fatalf("walk: %+v, %v", set, err)
 	}
 	// Within S1's epoch, only the first change is needed.
-	if set, err := followValidatorSets(c.genesis, good.GetValidatorSetProofs()[:1], 15); err != nil || set.from != 10 {
+	if set, err := followValidatorSets(c.genesis, good.GetValidatorSetProofs()[:1], 15); err != nil || set.From != 10 {
 		t.Errorf("walk to height 15: %+v, %v", set, err)
 	}
 
@@ -232,7 +233,7 @@ func TestFollowValidatorSets(t *testing.T) {
 	// epoch name the set really in force.
 	stale := proto.Clone(c.sets[2]).(*pb.ValidatorSet)
 	stale.FaultModel = "byzantine"
-	staleHash, _ := validatorSetHash(stale)
+	staleHash, _ := lightclient.ValidatorSetHash(stale)
 	p = clone()
 	p.ValidatorSetProofs[1].Value, _ = proto.Marshal(stale)
 	if _, err := followValidatorSets(c.genesis, p.ValidatorSetProofs, 25); err == nil {
@@ -240,10 +241,10 @@ func TestFollowValidatorSets(t *testing.T) {
 		// guard when the stale record is really in the root's state)
 		t.Error("stale record accepted")
 	}
-	s2, _ := setFromRecord(c.genesis.cfg, stale, nil, 0)
+	s2, _ := lightclient.SetFromRecord(c.genesis.Config, stale, nil, 0)
 	hdr := &pb.Header{}
 	_ = proto.Unmarshal(good.GetHeader(), hdr)
-	if err := s2.checkCommitted(hdr, good.GetHeader(), good.GetCert(), nil); err == nil || !strings.Contains(err.Error(), "names validator set") {
+	if err := s2.CheckCommitted(hdr, good.GetHeader(), good.GetCert(), nil); err == nil || !strings.Contains(err.Error(), "names validator set") {
 		t.Errorf("block of S2's epoch checked against a stale record for 20 (hash %x): %v", staleHash, err)
 	}
 
