@@ -415,7 +415,7 @@ func newQueryStateCmd(c *cli) *cobra.Command {
 
 // addHeightFlag adds --height to a query that can answer at a past height.
 func addHeightFlag(cmd *cobra.Command, height *uint64) {
-	cmd.Flags().Uint64Var(height, "height", 0, "answer from the committed state at height N as it was then (0: the newest); with --prove, proven against a committed header attesting N")
+	cmd.Flags().Uint64Var(height, "height", 0, "answer from the committed state after block `N` as it was then (0: the newest); with --prove, proven against a committed header attesting N")
 }
 
 // checkAnsweredHeight checks that an answer to --height asked is of that
