@@ -71,11 +71,15 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 	var versions bool
 	var height uint64
 	var ask contentAskFlags
+	var bundle string
 	cmd := c.queryCommand("record ID", "Show a record (and every version with --versions; a protected record's content with --content; as it was at --height N)", cobra.ExactArgs(1), cf,
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			id := args[0]
 			if err := ask.needAuthenticated(cf, n); err != nil {
 				return err
+			}
+			if bundle != "" {
+				return c.writeRecordBundle(cmd, n, cf, pf, id, height, bundle) // verify.go
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
@@ -129,7 +133,13 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 	addHeightFlag(cmd, &height)
 	ask.bind(cmd)
 	addProveFlags(cmd, pf)
-	cmd.PreRunE = func(*cobra.Command, []string) error { return ask.check() }
+	cmd.Flags().StringVar(&bundle, "bundle", "", "write the record's proof bundle (every version, its access log, their proofs) to `FILE`, verified first against the genesis --prove trusts; check it offline with govnode verify")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if bundle != "" && (ask.content || versions) {
+			return errors.New("--bundle holds every version and what the state holds of it (a protected record's content hash, not its content): not with --content or --versions")
+		}
+		return ask.check()
+	}
 	return cmd
 }
 

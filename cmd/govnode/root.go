@@ -80,7 +80,7 @@ and prepares one: node homes, keys, the genesis document, a local test network.`
 		newVersionCmd(c),
 		newStartCmd(c),
 		newTxCmd(c), newQueryCmd(c), newStatusCmd(c),
-		newEventsCmd(c), newBenchCmd(c),
+		newEventsCmd(c), newBenchCmd(c), newVerifyCmd(c),
 	)
 	return root
 }
