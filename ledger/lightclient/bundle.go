@@ -498,7 +498,7 @@ func (v *verifier) versions(rec *pb.Record) {
 		key := RecordVersionKey(id, want)
 		if p != nil && !bytes.Equal(p.GetKey(), key) {
 			got := &pb.RecordVersion{}
-			if proto.Unmarshal(p.GetValue(), got) == nil && got.GetRecordId() == id && got.GetVersion() != 0 {
+			if proto.Unmarshal(p.GetValue(), got) == nil && got.GetRecordId() == id && got.GetVersion() != 0 && got.GetVersion() != want {
 				v.fail(part, "holds version %d where version %d belongs: a version is missing or out of order", got.GetVersion(), want)
 			} else {
 				v.fail(part, "proves key %q, not version %d's key %q", p.GetKey(), want, key)
