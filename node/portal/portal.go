@@ -153,6 +153,7 @@ type Server struct {
 
 	ln   net.Listener
 	srv  *http.Server
+	tls  bool         // serves TLS (net/http may set srv.TLSConfig for HTTP/2 on plaintext too)
 	open atomic.Int64 // open connections (capListener)
 }
 
@@ -188,6 +189,7 @@ func Listen(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.TLS != nil {
 		s.srv.TLSConfig = publicTLS(cfg.TLS)
+		s.tls = true
 	}
 	return s, nil
 }
@@ -249,7 +251,7 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // URL is the portal's base URL on its bound address.
 func (s *Server) URL() string {
-	if s.srv.TLSConfig != nil {
+	if s.tls {
 		return "https://" + s.Addr()
 	}
 	return "http://" + s.Addr()
@@ -258,7 +260,7 @@ func (s *Server) URL() string {
 // Serve serves until Shutdown or Close; that is not an error.
 func (s *Server) Serve() error {
 	var err error
-	if s.srv.TLSConfig != nil {
+	if s.tls {
 		err = s.srv.ServeTLS(s.ln, "", "")
 	} else {
 		err = s.srv.Serve(s.ln)

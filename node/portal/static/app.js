@@ -74,6 +74,7 @@
       vContent: 'Public content:',
       vBinary: '{0} bytes of binary content',
       vNoContent: 'Content not public: only its hash is on chain.',
+      vMissing: 'Version {0}: not verified (see the failures above)',
       accessTitle: 'Access log',
       accessEmpty: 'No access to this record is logged.',
       colSeq: '#', colTime: 'Time (UTC)', colAccessor: 'Accessor', colDept: 'Department', colPurpose: 'Purpose',
@@ -138,6 +139,7 @@
       vContent: '公开内容：',
       vBinary: '{0} 字节的二进制内容',
       vNoContent: '内容不公开：链上只有其哈希。',
+      vMissing: '第 {0} 版：未通过验证（见上方失败原因）',
       accessTitle: '访问日志',
       accessEmpty: '此记录没有访问记录。',
       colSeq: '序号', colTime: '时间（UTC）', colAccessor: '访问者', colDept: '部门', colPurpose: '目的',
@@ -394,7 +396,16 @@
 
     const tl = $('timeline');
     tl.replaceChildren();
-    for (const ver of r.versions || []) {
+    // Versions 1..n in order; one that did not verify is marked, not
+    // left out.
+    const byNum = new Map((r.versions || []).map((v) => [Number(v.version), v]));
+    const count = Math.min(Math.max(Number(rec.version) || 0, ...byNum.keys(), 0), 4096);
+    for (let num = 1; num <= count; num++) {
+      const ver = byNum.get(num);
+      if (!ver) {
+        tl.append(el('li', 'version missing', t('vMissing', num)));
+        continue;
+      }
       const li = el('li', 'version');
       li.append(el('h3', null, t('vHead', ver.version, ver.action || '-')));
       li.append(el('p', 'by', t('vBy', ver.author_id || '-', ver.author_department_id || '-', utc(ver.time_unix_ms), ver.height)));

@@ -1,0 +1,328 @@
+package portal_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/ledger/lightclient"
+	"github.com/govnode/govnode/node"
+	"github.com/govnode/govnode/node/nodetest"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// updateScreenshots, when set in the environment, makes the browser test
+// save its two screenshots as the README's (docs/portal-verified.png and
+// docs/portal-failed.png).
+const updateScreenshots = "GOVNODE_UPDATE_SCREENSHOTS"
+
+// chromium finds the browser. Without one the test is skipped on a
+// developer's machine, and fails where the CI variable is set: .ci/run
+// installs Debian's chromium, so a missing one there is a broken run.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium in PATH while CI is set: .ci/run installs it (apt-get install chromium)")
+	}
+	t.Skip("no chromium in PATH (apt-get install chromium); CI runs this test")
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The portal in a real browser (issue 21, "In a real browser"): a test
+// node serves it; a public record with three versions and an access-log
+// entry verifies green in the page, with its timeline and access log; a
+// bundle with one byte of a version's proof flipped, dropped in through
+// the page's file input, shows red with the verifier's reason; and every
+// request the page makes goes to the portal's own origin, while a script
+// of another origin is refused by the page's policy.
+func TestPortalInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	portalAddr := freeAddr(t)
+	chain := nodetest.NewChain(t, nodetest.Options{Configure: func(c *node.Config) { c.Portal.ListenAddr = portalAddr }})
+	n := chain.Start(t)
+	base := n.PortalURL()
+	if base != "http://"+portalAddr {
+		t.Fatalf("portal at %q, configured %s", base, portalAddr)
+	}
+
+	const id = "lic-2026-0042"
+	off := chain.Official
+	n.CommitOK(t, off.Tx(nodetest.CreateRecord(id, nodetest.BusinessLicense, nodetest.CitizenIDs[0],
+		[]byte("Business license: Lotus Tea House, 12 Garden Road. Activity: tea room, 40 seats."))))
+	n.CommitOK(t, off.Tx(nodetest.AmendRecord(id, 1, []byte("Business license: Lotus Tea House, 14 Garden Road. Activity: tea room, 40 seats."), "address corrected after survey")))
+	n.CommitOK(t, off.Tx(nodetest.AmendRecord(id, 2, []byte("Business license: Lotus Tea House, 14 Garden Road. Activity: tea room, 60 seats."), "extension approved")))
+	n.CommitOK(t, off.Tx(nodetest.AccessRecord(id, "fire safety inspection", "Fire Protection Law art. 16")))
+	genesisHash := fetchText(t, base+"/genesis-hash")
+	gh, err := hex.DecodeString(genesisHash)
+	if err != nil || len(gh) != 32 {
+		t.Fatalf("genesis hash %q: %v", genesisHash, err)
+	}
+
+	// The bundle as the portal serves it, once the newest state (with the
+	// access entry) is attested: verified here first, so the page's verdict
+	// is compared with the verifier's own.
+	var bundle []byte
+	var rep *lightclient.Report
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		bundle = fetchBytes(t, base+"/bundle/"+id)
+		rep, err = lightclient.VerifyBundle(bundle, gh)
+		if err == nil && len(rep.Versions) == 3 && len(rep.Access) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bundle of %s does not verify with 3 versions and 1 access entry: %v %+v", id, err, rep)
+		}
+		// A block above the access entry's attests its state.
+		n.CommitOK(t, off.Tx(nodetest.CreateRecord(fmt.Sprintf("filler-%d", i), nodetest.BusinessLicense, nodetest.CitizenIDs[1], []byte("x"))))
+	}
+	// The page fetches its own bundle, at the newest attested height then.
+	wantVerdict := regexp.MustCompile(fmt.Sprintf(`^✔ Verified against %d validators at height (\d+)$`, len(rep.Validators.Keys)))
+
+	// The tampered bundle: one byte flipped in the second version's proof.
+	var pbb pb.ProofBundle
+	if err := proto.Unmarshal(bundle, &pbb); err != nil {
+		t.Fatal(err)
+	}
+	p := pbb.Versions[1].Proof
+	p[len(p)/2] ^= 0x01
+	tampered, err := proto.Marshal(&pbb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trep, terr := lightclient.VerifyBundle(tampered, gh)
+	if terr == nil || trep.OK || len(trep.Failures) == 0 {
+		t.Fatalf("the tampered bundle verifies: %v %+v", terr, trep)
+	}
+	tamperedFile := filepath.Join(t.TempDir(), id+"-tampered.bundle")
+	if err := os.WriteFile(tamperedFile, tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another origin, to check that the page's policy refuses its scripts.
+	var foreignHits atomic.Int64
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		foreignHits.Add(1)
+		w.Header().Set("Content-Type", "text/javascript")
+		_, _ = io.WriteString(w, "document.title = 'pwned';")
+	}))
+	defer foreign.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1100, 900),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses root with its sandbox
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer func() {
+		// Close the browser and wait for its process: nothing is left.
+		if err := chromedp.Cancel(bctx); err != nil {
+			t.Logf("close the browser: %v", err)
+		}
+		bcancel()
+	}()
+
+	var mu sync.Mutex
+	var requests, problems []string
+	if err := chromedp.Listen(bctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			requests = append(requests, e.Request.URL)
+		case *runtime.EventExceptionThrown:
+			problems = append(problems, "exception: "+e.ExceptionDetails.Text+" "+exceptionText(e.ExceptionDetails))
+		case *log.EventEntryAdded:
+			if e.Entry.Level == log.EntryLevelError {
+				problems = append(problems, "console: "+e.Entry.Text+" "+e.Entry.URL)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The verification link (as the QR code carries it) verifies at once.
+	link := base + "/?" + url.Values{"id": {id}, "genesis": {genesisHash}}.Encode()
+	if err := chromedp.Do(bctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#verdict.ok"))); err != nil {
+		t.Fatalf("verified verdict: %v (problems %v)", err, problems)
+	}
+	verdict := run(t, bctx, chromedp.Text(chromedp.ID("verdict")))
+	if m := wantVerdict.FindStringSubmatch(verdict); m == nil {
+		t.Errorf("verdict %q, want %s", verdict, wantVerdict)
+	} else if h, _ := strconv.ParseUint(m[1], 10, 64); h < rep.Validators.Height {
+		t.Errorf("verdict at height %d, below the %d verified before", h, rep.Validators.Height)
+	}
+	if v := run(t, bctx, chromedp.Evaluate[int](`document.querySelectorAll('#timeline li.version').length`)); v != 3 {
+		t.Errorf("%d versions in the timeline, want 3", v)
+	}
+	timeline := run(t, bctx, chromedp.Text(chromedp.ID("timeline")))
+	for _, want := range []string{"address corrected after survey", "extension approved", "60 seats", off.ID, nodetest.Dept} {
+		if !strings.Contains(timeline, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, timeline)
+		}
+	}
+	access := run(t, bctx, chromedp.Text(chromedp.ID("access")))
+	for _, want := range []string{"fire safety inspection", "Fire Protection Law art. 16"} {
+		if !strings.Contains(access, want) {
+			t.Errorf("access log lacks %q:\n%s", want, access)
+		}
+	}
+	if src := run(t, bctx, chromedp.Evaluate[string](`document.getElementById('qr').src`)); src != base+"/qr/"+id+".png" {
+		t.Errorf("QR image %q", src)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 100`, chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+		t.Errorf("QR image not shown: %v", err)
+	}
+	screenshot(t, bctx, "portal-verified.png")
+
+	// The tampered bundle through the file input: red, with the
+	// verifier's part and reason.
+	if err := chromedp.Do(bctx, chromedp.SetUploadFiles(chromedp.ID("bundle-file"), []string{tamperedFile}), chromedp.WaitVisible(chromedp.CSS("#verdict.fail"))); err != nil {
+		t.Fatalf("failed verdict: %v (problems %v)", err, problems)
+	}
+	if v := run(t, bctx, chromedp.Text(chromedp.ID("verdict"))); !strings.Contains(v, "Failed") {
+		t.Errorf("verdict %q, want Failed", v)
+	}
+	failures := run(t, bctx, chromedp.Text(chromedp.ID("failures")))
+	for _, f := range trep.Failures {
+		if !strings.Contains(failures, f.Part+": "+f.Reason) {
+			t.Errorf("page failures %q lack the verifier's %q: %q", failures, f.Part, f.Reason)
+		}
+	}
+	if tl := run(t, bctx, chromedp.Text(chromedp.ID("timeline"))); !strings.Contains(tl, "Version 2: not verified") {
+		t.Errorf("timeline of the tampered bundle does not mark version 2:\n%s", tl)
+	}
+	screenshot(t, bctx, "portal-failed.png")
+
+	// The language switch: the verdict in Chinese.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("lang-zh"))); err != nil {
+		t.Fatal(err)
+	}
+	if v := run(t, bctx, chromedp.Text(chromedp.ID("verdict"))); !strings.Contains(v, "验证失败") {
+		t.Errorf("Chinese verdict %q", v)
+	}
+
+	mu.Lock()
+	seen := append([]string(nil), requests...)
+	mu.Unlock()
+	if len(seen) < 6 {
+		t.Errorf("only %d requests seen: %v", len(seen), seen)
+	}
+	for _, u := range seen {
+		if !strings.HasPrefix(u, base+"/") {
+			t.Errorf("request to another origin than the portal's %s: %s", base, u)
+		}
+	}
+
+	// A script of another origin, put in the page: the policy refuses it
+	// before any request leaves.
+	probe := fmt.Sprintf(`new Promise((resolve) => {
+		document.addEventListener('securitypolicyviolation', (e) => resolve('blocked ' + e.violatedDirective), {once: true});
+		const s = document.createElement('script');
+		s.src = %q;
+		s.onload = () => resolve('loaded');
+		document.head.append(s);
+		setTimeout(() => resolve('no answer'), 5000);
+	})`, foreign.URL+"/evil.js")
+	res := run(t, bctx, chromedp.Evaluate[string](probe, func(p *runtime.EvaluateParams) { p.AwaitPromise = new(true) }))
+	if !strings.HasPrefix(res, "blocked script-src") || foreignHits.Load() != 0 {
+		t.Errorf("foreign script: %s, %d requests reached it", res, foreignHits.Load())
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range problems {
+		if strings.Contains(p, "evil.js") || strings.Contains(p, "Content Security Policy") {
+			continue // the probe's own refusal
+		}
+		t.Errorf("page error: %s", p)
+	}
+}
+
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// screenshot saves the page as docs/name when updateScreenshots is set.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv(updateScreenshots) == "" {
+		return
+	}
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	path := filepath.Join("..", "..", "docs", name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved %s (%d bytes)", path, len(png))
+}
+
+func exceptionText(d *runtime.ExceptionDetails) string {
+	if d.Exception != nil {
+		return d.Exception.Description
+	}
+	return ""
+}
+
+func fetchBytes(t *testing.T, u string) []byte {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return b
+}
+
+func fetchText(t *testing.T, u string) string { return strings.TrimSpace(string(fetchBytes(t, u))) }
