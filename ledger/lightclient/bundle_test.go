@@ -102,6 +102,23 @@ func TestBundle(t *testing.T) {
 	if v := rep.Validators; v.SetsFollowed != 1 || len(v.Keys) != 1 || v.Height < c.SetFrom {
 		t.Errorf("validators %+v, the set change at %d", v, c.SetFrom)
 	}
+	// Size (issue 21's target: under 4 KB a version, content excluded):
+	// each version's proof, and its anchor unless the record's.
+	perVersion := 0
+	for _, p := range gb.GetVersions() {
+		perVersion += proto.Size(p) + 3
+		if p.GetAnchor() != gb.GetRecord().GetAnchor() {
+			perVersion += proto.Size(gb.GetAnchors()[p.GetAnchor()]) + 3
+		}
+	}
+	for _, v := range rep.Versions {
+		perVersion -= len(v.Content)
+	}
+	perVersion /= len(gb.GetVersions())
+	t.Logf("bundle of %d bytes (genesis %d), %d bytes a version with its anchor, content excluded", len(good), len(gb.GetGenesis()), perVersion)
+	if perVersion >= 4096 {
+		t.Errorf("%d bytes a version", perVersion)
+	}
 	// Versions written at one height share an anchor; no anchor twice.
 	seen := map[string]bool{}
 	for _, a := range gb.GetAnchors() {
