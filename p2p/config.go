@@ -69,7 +69,8 @@ type Config struct {
 	// BackoffJitter is the jitter fraction in [0, 1).
 	BackoffJitter float64
 	// PingInterval is how often each connected peer is pinged for its
-	// round-trip time.
+	// round-trip time and liveness: a peer that answers none for
+	// UnresponsiveAfter intervals is reported Unresponsive (PeerInfo).
 	PingInterval time.Duration
 
 	// MessageBuffer is the capacity of each Messages channel.
@@ -106,7 +107,7 @@ func DefaultConfig() Config {
 		BackoffMin:            500 * time.Millisecond,
 		BackoffMax:            time.Minute,
 		BackoffJitter:         0.2,
-		PingInterval:          15 * time.Second,
+		PingInterval:          time.Second,
 		MessageBuffer:         1024,
 		MaxBatchTxs:           256,
 		MaxBatchBytes:         1 << 20,

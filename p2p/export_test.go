@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
 // AllowedPeers is the gater's allowed set, sorted, for the external tests.
@@ -15,4 +16,15 @@ func AllowedPeers(n *Host) []peer.ID {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SetAnswersPings stops (false) or resumes (true) n answering libp2p
+// pings while its connections stay open: a peer that hangs or was killed
+// on a connection its transport has not noticed yet.
+func SetAnswersPings(n *Host, answer bool) {
+	if answer {
+		ping.NewPingService(n.host)
+		return
+	}
+	n.host.RemoveStreamHandler(ping.ID)
 }

@@ -27,6 +27,13 @@ type PeerInfo struct {
 	// meaningful for members only.
 	ValidatorIndex uint32
 	Connected      bool
+	// Unresponsive is set on a connected peer that has answered no ping
+	// for UnresponsiveAfter pings' worth of time: a process killed on a
+	// QUIC connection stays connected for the transport until its idle
+	// timeout (about 30 s), while it answers nothing. Live is what an
+	// operator is told (govnode status, govnode_p2p_peers, readiness);
+	// the layers that send keep using Connected.
+	Unresponsive bool
 	// LastSeen is the last time the peer connected or answered a ping.
 	LastSeen time.Time
 	// RTT is the last ping round-trip time; zero before the first.
@@ -39,6 +46,13 @@ type PeerInfo struct {
 	// and TxScore (see PeerScore and PeerScores).
 	Score, FrameScore, TxScore float64
 }
+
+// UnresponsiveAfter is how many ping intervals a connected peer may go
+// without answering a ping before it is reported Unresponsive.
+const UnresponsiveAfter = 3
+
+// Live reports whether the peer is connected and answers pings.
+func (p PeerInfo) Live() bool { return p.Connected && !p.Unresponsive }
 
 // peerState is owned by the peer manager goroutine.
 type peerState struct {
@@ -343,7 +357,9 @@ func (m *peerManager) onDial(r dialResult) {
 }
 
 func (m *peerManager) pingAll(ctx context.Context) {
-	timeout := min(m.n.cfg.PingInterval, 10*time.Second)
+	// A slow answer still shows the peer alive: it may take as long as
+	// the peer has before it is reported Unresponsive.
+	timeout := min(UnresponsiveAfter*m.n.cfg.PingInterval, 10*time.Second)
 	for id, s := range m.state {
 		if !s.info.Connected || s.pinging {
 			continue
@@ -380,8 +396,11 @@ func (m *peerManager) onPing(r pingResult) {
 
 func (m *peerManager) snapshot() []PeerInfo {
 	out := make([]PeerInfo, 0, len(m.state))
+	stale := m.clock.Now().Add(-UnresponsiveAfter * m.n.cfg.PingInterval)
 	for _, s := range m.state {
-		out = append(out, s.info)
+		info := s.info
+		info.Unresponsive = info.Connected && info.LastSeen.Before(stale)
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b PeerInfo) int {
 		switch {

@@ -50,21 +50,16 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		st.View = cs.View
 		st.Leader = uint32(cs.Leader)
 	}
-	connected := 0
 	for _, p := range s.d.Peers() {
-		info := &pb.PeerInfo{PeerId: p.ID.String(), Connected: p.Connected, RttUs: uint64(p.RTT.Microseconds())}
+		info := &pb.PeerInfo{PeerId: p.ID.String(), Connected: p.Live(), RttUs: uint64(p.RTT.Microseconds())}
 		if !p.LastSeen.IsZero() {
 			info.LastSeenUnixMs = p.LastSeen.UnixMilli()
 		}
 		if p.Member && int(p.ValidatorIndex) < len(vs.GetValidators()) {
 			info.DepartmentId = vs.GetValidators()[p.ValidatorIndex].GetId()
 		}
-		if p.Connected {
-			connected++
-		}
 		st.Peers = append(st.Peers, info)
 	}
-	s.d.Metrics.Peers.Set(float64(connected))
 	return st, nil
 }
 

@@ -27,7 +27,6 @@ type Metrics struct {
 	MempoolTxs      prometheus.Gauge
 	MempoolBytes    prometheus.Gauge
 	MempoolRejected *prometheus.CounterVec
-	Peers           prometheus.Gauge
 	ConsensusMsgs   *prometheus.CounterVec
 	// HashOnlyProposals counts proposals received with tx hashes in
 	// place of txs, by outcome: received, mempool (every tx was there),
@@ -75,8 +74,6 @@ func New() *Metrics {
 			Name: "govnode_mempool_bytes", Help: "Bytes of transactions in the mempool."}),
 		MempoolRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "govnode_mempool_rejected_txs_total", Help: "Transactions refused by the mempool, by reason."}, []string{"reason"}),
-		Peers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "govnode_p2p_peers", Help: "Connected consortium peers."}),
 		ConsensusMsgs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "govnode_consensus_messages_total", Help: "Consensus messages by direction and kind."}, []string{"direction", "kind"}),
 		HashOnlyProposals: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -104,7 +101,7 @@ func New() *Metrics {
 			Name: "govnode_http_timeouts_total", Help: "Request body reads (read) cut by api.read_timeout_ms and response writes (write) cut by api.write_timeout_ms."}, []string{"listener", "direction"}),
 	}
 	for _, c := range []prometheus.Collector{m.Height, m.CommittedTxs, m.FailedTxs, m.BlockInterval, m.ViewChanges, m.View,
-		m.MempoolTxs, m.MempoolBytes, m.MempoolRejected, m.Peers, m.ConsensusMsgs, m.HashOnlyProposals, m.FetchedTxs, m.ApplyDuration, m.CommitDuration,
+		m.MempoolTxs, m.MempoolBytes, m.MempoolRejected, m.ConsensusMsgs, m.HashOnlyProposals, m.FetchedTxs, m.ApplyDuration, m.CommitDuration,
 		m.SyncedBlocks, m.APIRequests, m.HTTPOpenConns, m.HTTPConnsRefused, m.HTTPHostsRefused, m.HTTPTimeouts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -123,7 +120,7 @@ type p2pCollector struct {
 	peers                                    func() []p2p.PeerInfo
 	messages, sync, refused, dials, dialFail *prometheus.Desc
 	frames, txsDropped, batches, streams     *prometheus.Desc
-	reconnects, score                        *prometheus.Desc
+	reconnects, score, live                  *prometheus.Desc
 	scores, txFramesRefused, nonMember       *prometheus.Desc
 }
 
@@ -145,6 +142,7 @@ func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) promet
 		batches:    d("direct_batches_total", "Tx batches flushed (each sent to every member)."),
 		streams:    d("direct_streams_total", "Direct-protocol streams: opened to members, or refused from peers (over limits, graylisted).", "outcome"),
 		reconnects: d("reconnects_total", "Members connected again after a disconnect."),
+		live:       d("peers", "Consortium peers (members and observers) connected and answering pings: the peers govnode status shows as connected."),
 		score: prometheus.NewDesc("govnode_p2p_peer_score", "Score this node gives each connected peer for invalid direct frames: the lower of its frame score (below -80 every stream the peer opens is refused) and its tx score (below -80 its tx batches are dropped unjudged, its consensus messages still read).",
 			[]string{"peer"}, nil),
 		scores: prometheus.NewDesc("govnode_p2p_peer_scores", "Each connected peer's two scores for invalid direct frames: frames (broken frames, rejected consensus messages; below -80 every stream it opens is refused) and txs (provably bad tx batches; below -80 its tx batches are dropped unjudged).",
@@ -155,7 +153,7 @@ func NewP2PCollector(stats func() p2p.Stats, peers func() []p2p.PeerInfo) promet
 }
 
 func (c *p2pCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.messages, c.sync, c.refused, c.dials, c.dialFail, c.frames, c.txsDropped, c.batches, c.streams, c.reconnects, c.score, c.scores, c.txFramesRefused, c.nonMember} {
+	for _, d := range []*prometheus.Desc{c.messages, c.sync, c.refused, c.dials, c.dialFail, c.frames, c.txsDropped, c.batches, c.streams, c.reconnects, c.score, c.scores, c.txFramesRefused, c.nonMember, c.live} {
 		ch <- d
 	}
 }
@@ -188,13 +186,18 @@ func (c *p2pCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.reconnects, s.Reconnects)
 	counter(c.txFramesRefused, s.TxFramesRefused)
 	counter(c.nonMember, s.ConsensusNonMember)
+	live := 0
 	for _, p := range c.peers() {
+		if p.Live() {
+			live++
+		}
 		if p.Connected {
 			ch <- prometheus.MustNewConstMetric(c.score, prometheus.GaugeValue, p.Score, p.ID.String())
 			ch <- prometheus.MustNewConstMetric(c.scores, prometheus.GaugeValue, p.FrameScore, p.ID.String(), "frames")
 			ch <- prometheus.MustNewConstMetric(c.scores, prometheus.GaugeValue, p.TxScore, p.ID.String(), "txs")
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(c.live, prometheus.GaugeValue, float64(live))
 }
 
 // Ledger is the block executor's instruments in this registry.
