@@ -91,9 +91,17 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 	path, h := govnodev1connect.NewNodeServiceHandler(srv, connect.WithInterceptors(metricsInterceptor(m)),
 		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
 	// Every RPC goes through the gate: the caller resolved from its client
-	// certificate (auth.go), then the rate limits (ratelimit.go).
-	mux.Handle(path, newGate(h, srv, cfg, log))
+	// certificate (auth.go), then the rate limits (ratelimit.go). The gRPC
+	// health service and server reflection are RPCs too (health.go).
+	rpcs := http.NewServeMux()
+	rpcs.Handle(path, h)
+	srv.grpcServices(rpcs, connect.WithReadMaxBytes(healthReadMaxBytes))
+	g := newGate(rpcs, srv, cfg, log)
+	for _, p := range []string{path, grpcHealthPath, grpcReflectV1Path, grpcReflectV1AlphaPath} {
+		mux.Handle(p, g)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	srv.healthHandlers(mux)
 	// HTTP/2 over TLS with TLS (ALPN h2), else HTTP/2 without it (h2c,
 	// what gRPC clients speak to a plaintext port); HTTP/1.1 always, for
 	// Connect JSON, gRPC-Web and curl.
@@ -118,6 +126,7 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 	if cfg.MetricsAddr != "" {
 		mm := http.NewServeMux()
 		mm.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+		srv.healthHandlers(mm)
 		s, err := listenHTTP(httpListener{Name: listenerMetrics, Key: "metrics.listen_addr", Addr: cfg.MetricsAddr,
 			MaxConns: cfg.MetricsMaxConns, MaxConnsKey: "metrics.max_conns",
 			TLS: cfg.MetricsTLS, TLSKey: "metrics.tls_cert_file", InsecureKey: "metrics.insecure", Insecure: cfg.MetricsInsecure}, lim, mm, m, log)
