@@ -379,11 +379,17 @@ func TestHostileJSON(t *testing.T) {
 			unchanged(t, n, before)
 		})
 	}
-	// Acceptable: an unknown field next to a valid tx is ignored (Connect's
-	// JSON codec discards unknown fields for schema evolution).
+	// An unknown field next to a valid tx is refused naming it (a
+	// misspelled wait_for_commit once ran the request without it), and
+	// the tx is not admitted; without the field it commits.
 	status, code, msg := jsonPost(t, n, submit, "application/json", []byte(`{"tx": "`+validTx+`", "futureField": {"x": 1}, "waitForCommit": true}`))
+	if status != http.StatusBadRequest || code != "invalid_argument" || !strings.Contains(msg, `unknown field "futureField"`) {
+		t.Fatalf("valid tx with an unknown field: HTTP %d %s %s, want invalid_argument naming the field", status, code, msg)
+	}
+	unchanged(t, n, before)
+	status, code, msg = jsonPost(t, n, submit, "application/json", []byte(`{"tx": "`+validTx+`", "waitForCommit": true}`))
 	if status != http.StatusOK {
-		t.Fatalf("valid tx with an unknown field: HTTP %d %s %s", status, code, msg)
+		t.Fatalf("valid tx: HTTP %d %s %s", status, code, msg)
 	}
 	if _, err := n.Client.QueryRecord(ctxOf(t), req(&pb.QueryRecordRequest{RecordId: "json-ok"})); err != nil {
 		t.Fatalf("record of the JSON tx: %v", err)

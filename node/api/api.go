@@ -231,9 +231,9 @@ func rejectReason(err error) string {
 }
 
 func (s *Server) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
-	h := req.Msg.GetTxHash()
-	if len(h) != 32 {
-		return nil, invalidArg("tx_hash must be 32 bytes, got %d", len(h))
+	h, err := hashArg("tx_hash", req.Msg.GetTxHash())
+	if err != nil {
+		return nil, err
 	}
 	loc, result, err := s.committedTx(h)
 	if err == nil {
@@ -244,13 +244,14 @@ func (s *Server) GetTx(ctx context.Context, req *connect.Request[pb.GetTxRequest
 		if int(loc.Index) >= len(block.GetTxs()) {
 			return nil, internal(fmt.Errorf("tx index %d out of block %d", loc.Index, loc.Height))
 		}
-		return connect.NewResponse(&pb.GetTxResponse{Tx: block.GetTxs()[loc.Index], Height: loc.Height, Index: loc.Index, Result: result}), nil
+		tx := block.GetTxs()[loc.Index]
+		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Body: txBody(tx), Height: loc.Height, Index: loc.Index, Result: result}), nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, internal(err)
 	}
 	if tx, ok := s.d.Mempool.Get(h); ok {
-		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Pending: true}), nil
+		return connect.NewResponse(&pb.GetTxResponse{Tx: tx, Body: txBody(tx), Pending: true}), nil
 	}
 	if reason, ok := s.d.Mempool.Dropped(h); ok {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("tx %x was admitted, then dropped from the mempool: %s", h, reason))
@@ -274,7 +275,22 @@ func (s *Server) GetBlock(ctx context.Context, req *connect.Request[pb.GetBlockR
 	if err != nil {
 		return nil, internal(err)
 	}
+	resp.TxBodies = make([]*pb.TxBody, len(resp.Block.GetTxs()))
+	for i, tx := range resp.Block.GetTxs() {
+		resp.TxBodies[i] = txBody(tx)
+	}
 	return connect.NewResponse(resp), nil
+}
+
+// txBody is a tx's signed body decoded, for reading (GetTx, GetBlock); a
+// tx that does not decode, which no committed block holds, gets an empty
+// one so that the list stays aligned with the block's txs.
+func txBody(tx []byte) *pb.TxBody {
+	_, body, err := exec.DecodeTx(tx)
+	if err != nil {
+		return &pb.TxBody{}
+	}
+	return body
 }
 
 func (s *Server) Status(ctx context.Context, req *connect.Request[pb.StatusRequest]) (*connect.Response[pb.StatusResponse], error) {

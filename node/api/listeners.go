@@ -88,8 +88,10 @@ func Listen(cfg ListenConfig, srv *Server, log *slog.Logger) (_ *Listeners, err 
 	// client that accepts gzip: compressing a SubmitTx answer of a few
 	// dozen bytes cost about 9% of a node's CPU under load (a flate
 	// compressor reset per response) and saves nothing.
-	path, h := govnodev1connect.NewNodeServiceHandler(srv, connect.WithInterceptors(metricsInterceptor(m)),
-		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes))
+	opts := append([]connect.HandlerOption{connect.WithInterceptors(metricsInterceptor(m)),
+		connect.WithReadMaxBytes(apiReadMaxBytes), apiGzip(apiReadMaxBytes), connect.WithCompressMinBytes(apiCompressMinBytes)},
+		strictJSONCodecs()...)
+	path, h := govnodev1connect.NewNodeServiceHandler(srv, opts...)
 	// Every RPC goes through the gate: the caller resolved from its client
 	// certificate (auth.go), then the rate limits (ratelimit.go). The gRPC
 	// health service and server reflection are RPCs too (health.go).

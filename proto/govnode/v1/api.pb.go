@@ -412,7 +412,10 @@ type GetTxResponse struct {
 	Index  uint32                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
 	Result *TxResult              `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
 	// pending: in the mempool, not yet committed.
-	Pending       bool `protobuf:"varint,5,opt,name=pending,proto3" json:"pending,omitempty"`
+	Pending bool `protobuf:"varint,5,opt,name=pending,proto3" json:"pending,omitempty"`
+	// body is tx's signed body decoded (signer, nonce, action), for reading;
+	// tx stays the bytes that were signed and hashed.
+	Body          *TxBody `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +485,13 @@ func (x *GetTxResponse) GetPending() bool {
 	return false
 }
 
+func (x *GetTxResponse) GetBody() *TxBody {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 type GetBlockRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// height 0 with latest=true returns the latest committed block.
@@ -545,7 +555,10 @@ type GetBlockResponse struct {
 	// signer_ids are the departments whose votes are in cert's QC, by the
 	// validator set that certified the block (the set in force at its
 	// height; ARCHITECTURE.md §4, "Reconfiguration").
-	SignerIds     []string `protobuf:"bytes,6,rep,name=signer_ids,json=signerIds,proto3" json:"signer_ids,omitempty"`
+	SignerIds []string `protobuf:"bytes,6,rep,name=signer_ids,json=signerIds,proto3" json:"signer_ids,omitempty"`
+	// tx_bodies are block.txs' signed bodies decoded, in block order, for
+	// reading (block.txs stay the signed bytes).
+	TxBodies      []*TxBody `protobuf:"bytes,7,rep,name=tx_bodies,json=txBodies,proto3" json:"tx_bodies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -618,6 +631,13 @@ func (x *GetBlockResponse) GetHeader() *Header {
 func (x *GetBlockResponse) GetSignerIds() []string {
 	if x != nil {
 		return x.SignerIds
+	}
+	return nil
+}
+
+func (x *GetBlockResponse) GetTxBodies() []*TxBody {
+	if x != nil {
+		return x.TxBodies
 	}
 	return nil
 }
@@ -2273,7 +2293,7 @@ var File_govnode_v1_api_proto protoreflect.FileDescriptor
 const file_govnode_v1_api_proto_rawDesc = "" +
 	"\n" +
 	"\x14govnode/v1/api.proto\x12\n" +
-	"govnode.v1\x1a\x17govnode/v1/bundle.proto\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\"\xa2\x01\n" +
+	"govnode.v1\x1a\x17govnode/v1/bundle.proto\x1a\x16govnode/v1/chain.proto\x1a\x16govnode/v1/state.proto\x1a\x13govnode/v1/tx.proto\"\xa2\x01\n" +
 	"\x0fSubmitTxRequest\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\fR\x02tx\x12&\n" +
 	"\x0fwait_for_commit\x18\x02 \x01(\bR\rwaitForCommit\x12&\n" +
@@ -2298,16 +2318,17 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x06height\x18\x05 \x01(\x04R\x06height\x12,\n" +
 	"\x06result\x18\x06 \x01(\v2\x14.govnode.v1.TxResultR\x06result\"'\n" +
 	"\fGetTxRequest\x12\x17\n" +
-	"\atx_hash\x18\x01 \x01(\fR\x06txHash\"\x95\x01\n" +
+	"\atx_hash\x18\x01 \x01(\fR\x06txHash\"\xbd\x01\n" +
 	"\rGetTxResponse\x12\x0e\n" +
 	"\x02tx\x18\x01 \x01(\fR\x02tx\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12\x14\n" +
 	"\x05index\x18\x03 \x01(\rR\x05index\x12,\n" +
 	"\x06result\x18\x04 \x01(\v2\x14.govnode.v1.TxResultR\x06result\x12\x18\n" +
-	"\apending\x18\x05 \x01(\bR\apending\"A\n" +
+	"\apending\x18\x05 \x01(\bR\apending\x12&\n" +
+	"\x04body\x18\x06 \x01(\v2\x12.govnode.v1.TxBodyR\x04body\"A\n" +
 	"\x0fGetBlockRequest\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x04R\x06height\x12\x16\n" +
-	"\x06latest\x18\x02 \x01(\bR\x06latest\"\xde\x01\n" +
+	"\x06latest\x18\x02 \x01(\bR\x06latest\"\x8f\x02\n" +
 	"\x10GetBlockResponse\x12'\n" +
 	"\x05block\x18\x01 \x01(\v2\x11.govnode.v1.BlockR\x05block\x12*\n" +
 	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert\x12\x12\n" +
@@ -2315,7 +2336,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x06height\x18\x04 \x01(\x04R\x06height\x12*\n" +
 	"\x06header\x18\x05 \x01(\v2\x12.govnode.v1.HeaderR\x06header\x12\x1d\n" +
 	"\n" +
-	"signer_ids\x18\x06 \x03(\tR\tsignerIds\"\x0f\n" +
+	"signer_ids\x18\x06 \x03(\tR\tsignerIds\x12/\n" +
+	"\ttx_bodies\x18\a \x03(\v2\x12.govnode.v1.TxBodyR\btxBodies\"\x0f\n" +
 	"\rStatusRequest\"\xbe\x01\n" +
 	"\bPeerInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12#\n" +
@@ -2521,19 +2543,20 @@ var file_govnode_v1_api_proto_goTypes = []any{
 	(*StreamEventsResponse)(nil),    // 30: govnode.v1.StreamEventsResponse
 	(*Payload)(nil),                 // 31: govnode.v1.Payload
 	(*TxResult)(nil),                // 32: govnode.v1.TxResult
-	(*Block)(nil),                   // 33: govnode.v1.Block
-	(*CommitCert)(nil),              // 34: govnode.v1.CommitCert
-	(*Header)(nil),                  // 35: govnode.v1.Header
-	(*ValidatorSet)(nil),            // 36: govnode.v1.ValidatorSet
-	(*Identity)(nil),                // 37: govnode.v1.Identity
-	(*Credential)(nil),              // 38: govnode.v1.Credential
-	(*Record)(nil),                  // 39: govnode.v1.Record
-	(*RecordVersion)(nil),           // 40: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),             // 41: govnode.v1.AccessEntry
-	(*Contract)(nil),                // 42: govnode.v1.Contract
-	(*GovProposal)(nil),             // 43: govnode.v1.GovProposal
-	(*ProofBundle)(nil),             // 44: govnode.v1.ProofBundle
-	(*Event)(nil),                   // 45: govnode.v1.Event
+	(*TxBody)(nil),                  // 33: govnode.v1.TxBody
+	(*Block)(nil),                   // 34: govnode.v1.Block
+	(*CommitCert)(nil),              // 35: govnode.v1.CommitCert
+	(*Header)(nil),                  // 36: govnode.v1.Header
+	(*ValidatorSet)(nil),            // 37: govnode.v1.ValidatorSet
+	(*Identity)(nil),                // 38: govnode.v1.Identity
+	(*Credential)(nil),              // 39: govnode.v1.Credential
+	(*Record)(nil),                  // 40: govnode.v1.Record
+	(*RecordVersion)(nil),           // 41: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),             // 42: govnode.v1.AccessEntry
+	(*Contract)(nil),                // 43: govnode.v1.Contract
+	(*GovProposal)(nil),             // 44: govnode.v1.GovProposal
+	(*ProofBundle)(nil),             // 45: govnode.v1.ProofBundle
+	(*Event)(nil),                   // 46: govnode.v1.Event
 }
 var file_govnode_v1_api_proto_depIdxs = []int32{
 	31, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
@@ -2541,66 +2564,68 @@ var file_govnode_v1_api_proto_depIdxs = []int32{
 	4,  // 2: govnode.v1.SubmitTxsResponse.results:type_name -> govnode.v1.SubmitTxsResult
 	32, // 3: govnode.v1.SubmitTxsResult.result:type_name -> govnode.v1.TxResult
 	32, // 4: govnode.v1.GetTxResponse.result:type_name -> govnode.v1.TxResult
-	33, // 5: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
-	34, // 6: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
-	35, // 7: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
-	36, // 8: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
-	10, // 9: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
-	36, // 10: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
-	34, // 11: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	36, // 12: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
-	12, // 13: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
-	37, // 14: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	38, // 15: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
-	12, // 16: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	39, // 17: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	40, // 18: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
-	12, // 19: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
-	17, // 20: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
-	18, // 21: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
-	31, // 22: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
-	41, // 23: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
-	12, // 24: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
-	42, // 25: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
-	12, // 26: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	43, // 27: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
-	12, // 28: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	44, // 29: govnode.v1.GetRecordBundleResponse.bundle:type_name -> govnode.v1.ProofBundle
-	12, // 30: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	45, // 31: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	17, // 32: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
-	18, // 33: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
-	0,  // 34: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 35: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
-	5,  // 36: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	7,  // 37: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	9,  // 38: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	13, // 39: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	15, // 40: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	19, // 41: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	21, // 42: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	23, // 43: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	25, // 44: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	26, // 45: govnode.v1.NodeService.GetRecordBundle:input_type -> govnode.v1.GetRecordBundleRequest
-	29, // 46: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 47: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 48: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
-	6,  // 49: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	8,  // 50: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	11, // 51: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	14, // 52: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	16, // 53: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	20, // 54: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	22, // 55: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	24, // 56: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	28, // 57: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	27, // 58: govnode.v1.NodeService.GetRecordBundle:output_type -> govnode.v1.GetRecordBundleResponse
-	30, // 59: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	47, // [47:60] is the sub-list for method output_type
-	34, // [34:47] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	33, // 5: govnode.v1.GetTxResponse.body:type_name -> govnode.v1.TxBody
+	34, // 6: govnode.v1.GetBlockResponse.block:type_name -> govnode.v1.Block
+	35, // 7: govnode.v1.GetBlockResponse.cert:type_name -> govnode.v1.CommitCert
+	36, // 8: govnode.v1.GetBlockResponse.header:type_name -> govnode.v1.Header
+	33, // 9: govnode.v1.GetBlockResponse.tx_bodies:type_name -> govnode.v1.TxBody
+	37, // 10: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
+	10, // 11: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
+	37, // 12: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
+	35, // 13: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	37, // 14: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	12, // 15: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
+	38, // 16: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	39, // 17: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	12, // 18: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
+	40, // 19: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	41, // 20: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	12, // 21: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
+	17, // 22: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 23: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
+	31, // 24: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
+	42, // 25: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	12, // 26: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
+	43, // 27: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	12, // 28: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
+	44, // 29: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	12, // 30: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
+	45, // 31: govnode.v1.GetRecordBundleResponse.bundle:type_name -> govnode.v1.ProofBundle
+	12, // 32: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	46, // 33: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	17, // 34: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 35: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
+	0,  // 36: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 37: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
+	5,  // 38: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	7,  // 39: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	9,  // 40: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	13, // 41: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	15, // 42: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	19, // 43: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	21, // 44: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	23, // 45: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	25, // 46: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	26, // 47: govnode.v1.NodeService.GetRecordBundle:input_type -> govnode.v1.GetRecordBundleRequest
+	29, // 48: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 49: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 50: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
+	6,  // 51: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	8,  // 52: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	11, // 53: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	14, // 54: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	16, // 55: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	20, // 56: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	22, // 57: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	24, // 58: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	28, // 59: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	27, // 60: govnode.v1.NodeService.GetRecordBundle:output_type -> govnode.v1.GetRecordBundleResponse
+	30, // 61: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	49, // [49:62] is the sub-list for method output_type
+	36, // [36:49] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }
@@ -2611,6 +2636,7 @@ func file_govnode_v1_api_proto_init() {
 	file_govnode_v1_bundle_proto_init()
 	file_govnode_v1_chain_proto_init()
 	file_govnode_v1_state_proto_init()
+	file_govnode_v1_tx_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
