@@ -106,6 +106,25 @@ func TestAuthenticatedCallsOverTLS(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), `"callerId": "`+off.ID+`"`) {
 			t.Fatalf("grpcurl -cert -key: %v\n%s", err, out)
 		}
+		// No .proto files at hand: server reflection (issue 22 item 2).
+		for _, c := range []struct {
+			flags, args []string // before and after the address
+			want        []string
+		}{
+			{nil, []string{"list"}, []string{"govnode.v1.NodeService", "grpc.health.v1.Health"}},
+			{nil, []string{"describe", "govnode.v1.NodeService.GetTx"}, []string{"rpc GetTx ( .govnode.v1.GetTxRequest ) returns ( .govnode.v1.GetTxResponse )"}},
+			{nil, []string{"describe", "govnode.v1.GetTxResponse"}, []string{".govnode.v1.TxBody body = 6;"}},
+			{[]string{"-d", "{}"}, []string{"govnode.v1.NodeService/Status"}, []string{`"callerId": "` + off.ID + `"`}},
+			{nil, []string{"grpc.health.v1.Health/Check"}, []string{`"status": "SERVING"`}},
+		} {
+			args := append(append(append([]string{"-cacert", ca, "-cert", crt, "-key", key}, c.flags...), addr), c.args...)
+			out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+			for _, w := range c.want {
+				if err != nil || !strings.Contains(string(out), w) {
+					t.Fatalf("grpcurl %v without .proto files: %v, want %q in\n%s", c.args, err, w, out)
+				}
+			}
+		}
 	})
 }
 
