@@ -110,7 +110,7 @@ and node_stats per node.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.testnet, "testnet", "", "test network directory written by `govnode testnet`")
+	f.StringVar(&o.testnet, "testnet", "", "test network directory written by 'govnode testnet'")
 	f.StringVar(&o.rate, "rate", "100", "offered load in tx/s, or steps run one after another: 1000,2000,4000")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long to offer load (per step and per --find-max probe)")
 	f.DurationVar(&o.grace, "grace", 10*time.Second, "how long to wait for stragglers after --duration")

@@ -387,7 +387,7 @@ type signFlags struct {
 
 func addSignFlags(cmd *cobra.Command, sf *signFlags) {
 	f := cmd.Flags()
-	f.StringVar(&sf.key, "key", "", "key file of the signer (an account key from `govnode keys new`)")
+	f.StringVar(&sf.key, "key", "", "key file of the signer (an account key from 'govnode keys new')")
 	f.StringVar(&sf.signer, "signer", "", "identity id of the signer (required)")
 	f.StringVar(&sf.testnet, "testnet", "", "local test network directory: take --key (and --node, called over https with the node's CA when the network serves TLS) for --signer from its testnet.json")
 	addKeyFlags(cmd, &sf.kf, false)

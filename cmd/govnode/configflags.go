@@ -32,8 +32,19 @@ func bindFlag[T any](cf *configFlags, name, usage string, field func(*node.Confi
 
 func same[T any](v T) T { return v }
 
-func addConfigFlags(fs *pflag.FlagSet) *configFlags {
-	cf := &configFlags{fs: fs, vals: node.DefaultConfig("")}
+// addConfigFlags adds the config flags to fs but those named in except:
+// flags a command has its own form of (start's --genesis for
+// genesis-file), since two flags for one thing confuse operators. They are
+// bound on a set of their own, then moved to fs; one left out is never
+// Changed, so it never applies.
+func addConfigFlags(dst *pflag.FlagSet, except ...string) *configFlags {
+	cf := &configFlags{fs: dst, vals: node.DefaultConfig("")}
+	fs := pflag.NewFlagSet("config", pflag.ContinueOnError)
+	defer fs.VisitAll(func(f *pflag.Flag) {
+		if !slices.Contains(except, f.Name) {
+			dst.AddFlag(f)
+		}
+	})
 	bindFlag(cf, "moniker", "human name of the node", func(c *node.Config) *string { return &c.Moniker }, fs.StringVar, same)
 	bindFlag(cf, "log-format", "node log format: text, json or auto", func(c *node.Config) *string { return &c.LogFormat }, fs.StringVar, same)
 	bindFlag(cf, "memory-limit-mib", "soft memory limit in MiB; 0: Go's default (GOMEMLIMIT)", func(c *node.Config) *int { return &c.MemoryLimitMiB }, fs.IntVar, same)

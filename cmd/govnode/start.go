@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,7 +39,8 @@ func newStartCmd(c *cli) *cobra.Command {
 ledger, joins the network of the genesis and serves the API until SIGINT or
 SIGTERM, when it finishes the block in hand and closes the ledger.
 
-Every config.toml key can be overridden by a flag of the same name.
+Every config.toml key can be overridden by a flag of the same name
+(genesis_file by --genesis).
 
 --dev runs a single-validator development chain, ready for transactions at
 once, in $HOME/.govnode-dev (or --home): the first run writes its genesis,
@@ -57,7 +59,7 @@ twice. --recover-missing-state starts it once, knowingly.`,
 	// A flag and not a config key: it accepts one start, and kept in
 	// config.toml it would silence the check for good.
 	f.BoolVar(&o.recoverState, "recover-missing-state", false, "start although the ledger or consensus safety state of a home that ran before is missing (it catches up from peers and does not vote before the view after theirs)")
-	o.flags = addConfigFlags(f)
+	o.flags = addConfigFlags(f, "genesis-file")
 	return cmd
 }
 
@@ -122,8 +124,10 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 		out := cmd.OutOrStdout()
 		fmt.Fprintf(out, "development chain running; API at %s\n", n.APIAddr())
 		fmt.Fprintf(out, "try:\n  govnode status --node %s\n", n.APIAddr())
-		fmt.Fprintf(out, "  govnode tx record create --node %s --key %s --signer dept0-official --id rec-1 --type business_license --subject account0 --content 'hello' --wait\n",
-			n.APIAddr(), filepath.Join(home, "keys", "official.key"))
+		// A record id of its own for each start: ids are unique on the
+		// chain, so one fixed id failed on every start after the first.
+		fmt.Fprintf(out, "  govnode tx record create --node %s --key %s --signer dept0-official --id rec-%x --type business_license --subject account0 --content 'hello' --wait\n",
+			n.APIAddr(), filepath.Join(home, "keys", "official.key"), time.Now().UnixNano())
 	}
 	err = n.Run(ctx)
 	if errors.Is(err, context.Canceled) {
@@ -147,13 +151,26 @@ func (c *cli) prepareDev(cmd *cobra.Command) (string, error) {
 	if _, err := os.Stat(filepath.Join(home, "config.toml")); err == nil {
 		return home, nil
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "creating a development chain in %s\n", dir)
+	errOut := cmd.ErrOrStderr()
+	fmt.Fprintf(errOut, "creating a development chain in %s\n", dir)
 	// Plaintext on loopback, as the address it prints is called (the
 	// development chain is one machine's; `govnode testnet` serves TLS).
 	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4, tls: false}
-	if err := c.runTestnet(cmd, o); err != nil {
-		return "", fmt.Errorf("create development chain: %w", err)
+	// The test network's summary names its config's addresses, which
+	// start's flags may move, and its genesis warning, which the node
+	// logs again: start says what runs once the node is up instead.
+	var quiet bytes.Buffer
+	out := cmd.OutOrStdout()
+	cmd.SetOut(&quiet)
+	cmd.SetErr(&quiet)
+	err := c.runTestnet(cmd, o)
+	cmd.SetOut(out)
+	cmd.SetErr(errOut)
+	if err != nil {
+		return "", fmt.Errorf("create development chain: %w\n%s", err, quiet.String())
 	}
+	warn(cmd, "the development chain's key files are UNENCRYPTED: use it only on a local machine")
+	fmt.Fprintf(errOut, "one validator (dept0, crash model), %d citizen accounts in %s\n", o.accounts, filepath.Join(dir, "accounts"))
 	return home, nil
 }
 

@@ -90,6 +90,10 @@ func (c *cli) txCommand(s txSpec) *cobra.Command {
 	addClientFlags(cmd, cf)
 	for _, r := range s.required {
 		_ = cmd.MarkFlagRequired(r)
+		// cobra checks required flags but its help does not say which.
+		if f := cmd.Flags().Lookup(r); f != nil {
+			f.Usage += " (required)"
+		}
 	}
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -32,7 +33,7 @@ content_hash. Erase makes every node delete a protected record's content.`}
 			use: "create", short: "Create version 1 of a record (signed by an issuer)",
 			flags: func(f *pflag.FlagSet) {
 				f.StringVar(&id, "id", "", "record id")
-				f.StringVar(&rtype, "type", "", "record type (e.g. land_title)")
+				f.StringVar(&rtype, "type", "", "record type registered on the chain; 'govnode testnet', --dev and 'genesis new' register "+genesis.SampleLandTitle+", "+genesis.SampleBusinessLicense+" and "+genesis.SampleBirthCert+" (protected: its content stays off chain)")
 				f.StringVar(&subject, "subject", "", "identity id the record is about")
 				f.StringVar(&holder, "holder", "", "identity id holding the right (default: the subject)")
 				content.bind(f, true)
