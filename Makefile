@@ -20,6 +20,9 @@ all: lint build test
 
 ## build: the govnode binary, statically linked, into ./build/govnode
 build:
+	@# Fetch the modules the tests need too, so that `make test` after
+	@# `make build` downloads nothing (go build fetches only the binary's).
+	$(GO) list -deps -test ./... > /dev/null
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o build/govnode ./cmd/govnode
 
 ## test: the default test run (what CI runs)

@@ -119,6 +119,10 @@ kill)
 	pid=$(pid_of "$2")
 	[[ -n $pid ]] || die "node $2 has no pid file"
 	kill -KILL "$pid" 2>/dev/null || true
+	# Return once it is gone, so that an immediate `start K` does not find
+	# it still running.
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$pid" 2>/dev/null && die "node$2 (pid $pid) still running after SIGKILL"
 	echo "node$2 killed (pid $pid)"
 	;;
 stop)
@@ -191,7 +195,8 @@ status)
 	done
 	;;
 *)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	# The whole comment block at the top of this file.
+	sed -n '2,/^[^#]/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

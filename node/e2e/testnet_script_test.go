@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scripts/testnet.sh as the README uses it: its usage is the whole comment
+// block (it was cut mid-sentence), and `kill K` returns once the process
+// is gone, so an immediate `start K` works (it failed with "already
+// running").
+func TestTestnetScriptKillThenStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node process")
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "scripts", "testnet.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "net")
+	env := append(os.Environ(), "TESTNET_DIR="+dir, "BASE_PORT="+strconv.Itoa(freeBasePort(t, 1)), "GOVNODE="+binary, "ACCOUNTS=1")
+	sh := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "bash", append([]string{script}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	usage, err := sh()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Errorf("no verb: exit %v, want 2", err)
+	}
+	for _, want := range []string{"scripts/testnet.sh leave K", "writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1."} {
+		if !strings.Contains(usage, want) {
+			t.Errorf("usage lacks %q:\n%s", want, usage)
+		}
+	}
+	if strings.Contains(usage, "set -euo") {
+		t.Errorf("usage runs into the script:\n%s", usage)
+	}
+
+	if out, err := sh("up", "1"); err != nil {
+		t.Fatalf("up 1: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := sh("down"); err != nil {
+			t.Errorf("down: %v\n%s", err, out)
+		}
+	})
+	for i := range 2 {
+		if out, err := sh("kill", "0"); err != nil {
+			t.Fatalf("kill 0 (round %d): %v\n%s", i, err, out)
+		}
+		if out, err := sh("start", "0"); err != nil {
+			t.Fatalf("start 0 right after kill 0 (round %d): %v\n%s", i, err, out)
+		}
+	}
+	out, err := sh("status")
+	if err != nil || !strings.Contains(out, "node0  up") {
+		t.Fatalf("status after kill and start: %v\n%s", err, out)
+	}
+}
