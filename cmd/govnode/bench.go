@@ -219,8 +219,10 @@ func (o *benchOpts) validate(rateChanged bool) (*benchPlan, error) {
 // benchSession is a bench invocation against one network: the
 // connections, the signers and the planner, carried from step to step.
 type benchSession struct {
-	o       *benchOpts
-	sum     *testnetSummary
+	o   *benchOpts
+	sum *testnetSummary // the live nodes only
+	// down are the network's nodes found down at the start, left out.
+	down    []benchDownNode
 	runner  *benchRunner
 	planner *benchPlanner
 	signers []*benchSigner
@@ -249,16 +251,41 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if o.followNode < 0 || o.followNode >= len(sum.Nodes) {
 		return fmt.Errorf("--follow-node %d: the network has nodes 0..%d", o.followNode, len(sum.Nodes)-1)
 	}
+	tlsCfg, err := sum.tlsConfig()
+	if err != nil {
+		return fmt.Errorf("--testnet: %w", err)
+	}
+	// A node that is down is reported and left out: the load goes to the
+	// live ones (their departments' officials sign through them), as an
+	// application would go on with its other nodes.
+	live, down, err := liveNodes(ctx, sum, tlsCfg, o.callTimeout)
+	if err != nil {
+		return err
+	}
+	if len(down) > 0 {
+		followed := sum.Nodes[o.followNode].Name
+		for _, d := range down {
+			warn(cmd, "node %s (%s) is down, left out of the run: %s", d.Name, d.API, termText(d.Error))
+			if d.Name == followed {
+				if cmd.Flags().Changed("follow-node") {
+					return fmt.Errorf("--follow-node %d: node %s is down", o.followNode, followed)
+				}
+				o.followNode = 0
+			}
+		}
+		for i, n := range live.Nodes {
+			if n.Name == followed {
+				o.followNode = i
+			}
+		}
+	}
+	sum = live
 	nconns := o.conns
 	if nconns == 0 {
 		nconns = benchConnsPerNode * len(sum.Nodes)
 	}
 	if nconns < len(sum.Nodes) {
 		return fmt.Errorf("--conns %d: want at least one per node (%d nodes)", nconns, len(sum.Nodes))
-	}
-	tlsCfg, err := sum.tlsConfig()
-	if err != nil {
-		return fmt.Errorf("--testnet: %w", err)
 	}
 	hc := newHTTPClient(o.concurrency)
 	if tlsCfg != nil {
@@ -277,7 +304,7 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 		nodeOfDept[n.DepartmentID] = i
 		depts = append(depts, n.DepartmentID)
 	}
-	s := &benchSession{o: o, sum: sum, mix: plan.mix, warn: func(format string, args ...any) { warn(cmd, format, args...) }}
+	s := &benchSession{o: o, sum: sum, down: down, mix: plan.mix, warn: func(format string, args ...any) { warn(cmd, format, args...) }}
 	s.connsOf = spreadConns(nconns, len(sum.Nodes))
 
 	// Signers: every department official and every citizen account.
@@ -640,6 +667,7 @@ func (s *benchSession) step(ctx context.Context, rate float64, c *cli) (*benchRe
 	rep.Nodes, rep.Signers, rep.Concurrency, rep.SetupTxs = len(s.runner.conns), len(s.signers), o.concurrency, s.setupTxs
 	rep.Conns, rep.Protocol = len(s.runner.loads), s.protocol
 	rep.Rejections = topCounts(rep.Rejections, 5)
+	rep.DownNodes = s.down
 	rep.NodeStats = make([]benchNodeStats, len(s.sum.Nodes))
 	for i, n := range s.sum.Nodes {
 		rep.NodeStats[i] = benchNodeStats{Name: n.Name, API: n.APIAddr, Conns: len(s.connsOf[i])}

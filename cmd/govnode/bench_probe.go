@@ -9,6 +9,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -310,4 +311,51 @@ func nodeStats(stats []benchNodeStats, wins []procWindow, before, after []int64,
 		return nil
 	}
 	return round(sum/float64(n), 1)
+}
+
+// benchDownNode is a node of the network found down when a run started.
+type benchDownNode struct {
+	Name  string `json:"name"`
+	API   string `json:"api"`
+	Error string `json:"error"`
+}
+
+// liveNodes asks every node of sum for its status, all at once, and
+// returns a copy of sum with the nodes that answered and the list of
+// those that did not. With none answering it fails.
+func liveNodes(ctx context.Context, sum *testnetSummary, tlsCfg *tls.Config, timeout time.Duration) (*testnetSummary, []benchDownNode, error) {
+	hc := newHTTPClient(len(sum.Nodes))
+	if tlsCfg != nil {
+		t := hc.Transport.(*http.Transport)
+		t.TLSClientConfig, t.ForceAttemptHTTP2 = tlsCfg.Clone(), true
+	}
+	defer hc.CloseIdleConnections()
+	errs := make([]error, len(sum.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range sum.Nodes {
+		wg.Go(func() {
+			nc, err := dialNode(benchAPI(n), hc)
+			if err == nil {
+				cctx, cancel := context.WithTimeout(ctx, timeout)
+				_, err = nc.status(cctx)
+				cancel()
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	live := *sum
+	live.Nodes = nil
+	var down []benchDownNode
+	for i, n := range sum.Nodes {
+		if errs[i] != nil {
+			down = append(down, benchDownNode{Name: n.Name, API: n.APIAddr, Error: errs[i].Error()})
+			continue
+		}
+		live.Nodes = append(live.Nodes, n)
+	}
+	if len(live.Nodes) == 0 {
+		return nil, nil, fmt.Errorf("no node of the network answers: %s: %v", down[0].Name, errs[0])
+	}
+	return &live, down, nil
 }

@@ -37,6 +37,13 @@ func printBenchReport(out io.Writer, o *benchOpts, r *benchReport) {
 	printCounts(out, "rejections", r.Rejections)
 	printCounts(out, "failures", r.Failures)
 	printNodeStats(out, r.NodeStats)
+	printDownNodes(out, r.DownNodes)
+}
+
+func printDownNodes(out io.Writer, down []benchDownNode) {
+	for _, d := range down {
+		fmt.Fprintf(out, "%s (%s) was down, left out: %s\n", d.Name, d.API, termText(d.Error))
+	}
 }
 
 func printCounts(out io.Writer, title string, m map[string]int) {

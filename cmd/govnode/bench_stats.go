@@ -57,6 +57,9 @@ type benchReport struct {
 	Protocol string `json:"protocol,omitempty"`
 	// NodeStats: per node CPU, memory, disk and load share.
 	NodeStats []benchNodeStats `json:"node_stats,omitempty"`
+	// DownNodes: the network's nodes that were down when the run started,
+	// left out of it.
+	DownNodes []benchDownNode `json:"down_nodes,omitempty"`
 	// DiskPerTx is the average over nodes of data directory growth per
 	// committed tx.
 	DiskPerTx *float64 `json:"disk_bytes_per_tx_avg,omitempty"`
