@@ -241,6 +241,25 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Errorf("Chinese verdict %q", v)
 	}
 
+	// A pinned genesis hash of another chain: the page warns that the node
+	// reports another, verifies against the pinned one, and the node's
+	// bundle fails as another chain's.
+	other := strings.Repeat("0f", 32)
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("lang-en")),
+		chromedp.SetValue(chromedp.ID("pin-input"), other), chromedp.Click(chromedp.CSS("#pin-form button[type=submit]")),
+		chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#verdict.fail"))); err != nil {
+		t.Fatalf("pinned other genesis: %v", err)
+	}
+	if w := run(t, bctx, chromedp.Text(chromedp.ID("genesis-warning"))); !strings.Contains(w, "differs from the one this node reports") {
+		t.Errorf("no warning for a pinned hash that differs from the node's: %q", w)
+	}
+	if u := run(t, bctx, chromedp.Text(chromedp.ID("used-genesis"))); u != other {
+		t.Errorf("verification uses %q, want the pinned %s", u, other)
+	}
+	if f := run(t, bctx, chromedp.Text(chromedp.ID("failures"))); !strings.Contains(f, "genesis") {
+		t.Errorf("another chain's bundle: failures %q do not name the genesis", f)
+	}
+
 	mu.Lock()
 	seen := append([]string(nil), requests...)
 	mu.Unlock()

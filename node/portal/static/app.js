@@ -222,12 +222,13 @@
     const [used, src] = usedGenesis();
     $('used-genesis').textContent = used || t('none');
     $('used-genesis-source').textContent = t(src);
-    let warn = '';
-    if (p && linkGenesis && p !== linkGenesis) warn = 'warnLinkPinned';
-    else if (p && nodeGenesis && p !== nodeGenesis) warn = 'warnPinnedNode';
-    else if (!p && linkGenesis && nodeGenesis && linkGenesis !== nodeGenesis) warn = 'warnLinkNode';
-    $('genesis-warning').hidden = !warn;
-    $('genesis-warning').textContent = warn ? t(warn) : '';
+    const warns = [];
+    if (p && nodeGenesis && p !== nodeGenesis) warns.push('warnPinnedNode');
+    if (p && linkGenesis && p !== linkGenesis) warns.push('warnLinkPinned');
+    if (!p && linkGenesis && nodeGenesis && linkGenesis !== nodeGenesis) warns.push('warnLinkNode');
+    const w = $('genesis-warning');
+    w.replaceChildren(...warns.map((k) => el('p', null, t(k))));
+    w.hidden = warns.length === 0;
   }
 
   function pin(h) {
