@@ -2,7 +2,9 @@ package portal_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -115,8 +117,11 @@ func TestPortalInBrowser(t *testing.T) {
 	wantVerdict := regexp.MustCompile(fmt.Sprintf(`^✔ Verified against %d validators at height (\d+)$`, len(rep.Validators.Keys)))
 
 	// The tampered bundle: one byte flipped in the second version's proof.
-	var pbb pb.ProofBundle
+	var pbb, pbb0 pb.ProofBundle
 	if err := proto.Unmarshal(bundle, &pbb); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(bundle, &pbb0); err != nil {
 		t.Fatal(err)
 	}
 	p := pbb.Versions[1].Proof
@@ -240,6 +245,39 @@ func TestPortalInBrowser(t *testing.T) {
 	if v := run(t, bctx, chromedp.Text(chromedp.ID("verdict"))); !strings.Contains(v, "验证失败") {
 		t.Errorf("Chinese verdict %q", v)
 	}
+
+	// The in-browser verifier is the Go verifier: for the good bundle and
+	// a tampering of each of its fields (tamper_test.go), the page's
+	// govnodeVerify answers the very report lightclient.VerifyBundle does,
+	// and no tampered bundle verifies.
+	checkInBrowser := func(name string, b []byte) {
+		t.Helper()
+		want, werr := lightclient.VerifyBundle(b, gh)
+		wantJSON, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js := fmt.Sprintf(`globalThis.govnodeVerify(Uint8Array.from(atob(%q), (c) => c.charCodeAt(0)), %q)`, base64.StdEncoding.EncodeToString(b), genesisHash)
+		got := run(t, bctx, chromedp.Evaluate[string](js))
+		if got != string(wantJSON) {
+			t.Errorf("%s: the browser's report differs from the Go verifier's\nbrowser: %.400s\ngo:      %.400s", name, got, wantJSON)
+		}
+		if name != "good" && (werr == nil || want.OK) {
+			t.Errorf("%s: the tampered bundle verifies", name)
+		}
+	}
+	checkInBrowser("good", bundle)
+	tams := tamperings(&pbb0)
+	for _, tam := range tams {
+		b, err := applyTampering(&pbb0, tam)
+		if err != nil {
+			t.Fatalf("%s: %v", tam.name, err)
+		}
+		checkInBrowser(tam.name, b)
+	}
+	checkInBrowser("cut in half", bundle[:len(bundle)/2])
+	checkInBrowser("garbage", []byte("not a bundle at all"))
+	t.Logf("%d tampered bundles: the browser's verifier and the Go verifier agree, none verifies", len(tams)+2)
 
 	// A pinned genesis hash of another chain: the page warns that the node
 	// reports another, verifies against the pinned one, and the node's
