@@ -47,6 +47,9 @@ type Manifest struct {
 	// WasmSHA256 and WasmBytes are the uncompressed verifier's.
 	WasmSHA256 string `json:"wasm_sha256"`
 	WasmBytes  int    `json:"wasm_bytes"`
+	// Packages are the hashes of each in-module package's sources, by
+	// path in the module (ledger/lightclient, ...), which say what changed.
+	Packages map[string]string `json:"packages"`
 }
 
 // asset is one file as served.

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/govnode/govnode/node/portal/internal/verifierbuild"
@@ -35,11 +36,15 @@ func TestCommittedVerifierIsCurrent(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Fatalf("the go command is needed to hash the verifier's sources: %v", err)
 	}
-	src, err := verifierbuild.SourcesHash("../..")
+	src, pkgs, err := verifierbuild.SourcesHash("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if src != m.SourcesSHA256 {
-		t.Fatalf("the verifier's sources (ledger/lightclient and what it imports, node/portal/wasm) changed since the committed verifier was built by %s: run make wasm and commit node/portal/static", m.Go)
+		t.Fatalf("the verifier's sources changed since the committed verifier was built by %s (changed: %s): run make wasm and commit node/portal/static",
+			m.Go, strings.Join(verifierbuild.Changed(m.Packages, pkgs), ", "))
+	}
+	if len(pkgs) < 3 || pkgs["ledger/lightclient"] == "" || pkgs["node/portal/wasm"] == "" {
+		t.Errorf("the sources hashed are not the verifier's: %v", pkgs)
 	}
 }

@@ -63,16 +63,19 @@ func Build(root string) ([]byte, error) {
 
 // SourcesHash hashes what the verifier is built from, toolchain aside:
 // the import path and Go files of each in-module package it depends on
-// (for js/wasm), and the path and version of each other module.
-func SourcesHash(root string) (string, error) {
+// (for js/wasm), and the path and version of each other module. pkgs has
+// the hash of each in-module package's files, by import path, so that a
+// check can name what changed.
+func SourcesHash(root string) (sum string, pkgs map[string]string, err error) {
 	out, err := goCmd(root, Env(), "list", "-deps", "-f",
 		`{{if .Module}}{{.ImportPath}}|{{.Module.Path}}|{{.Module.Version}}|{{.Dir}}|{{join .GoFiles ","}}|{{join .EmbedFiles ","}}{{end}}`, Pkg)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	sort.Strings(lines)
 	h := sha256.New()
+	pkgs = map[string]string{}
 	mods := map[string]bool{}
 	for _, l := range lines {
 		if l == "" {
@@ -80,13 +83,14 @@ func SourcesHash(root string) (string, error) {
 		}
 		f := strings.Split(l, "|")
 		if len(f) != 6 {
-			return "", fmt.Errorf("go list: unexpected line %q", l)
+			return "", nil, fmt.Errorf("go list: unexpected line %q", l)
 		}
 		imp, mod, ver, dir, gofiles, embeds := f[0], f[1], f[2], f[3], f[4], f[5]
 		if mod != module {
 			mods[mod+"@"+ver] = true
 			continue
 		}
+		ph := sha256.New()
 		fmt.Fprintf(h, "package %s\n", imp)
 		for _, name := range append(strings.Split(gofiles, ","), strings.Split(embeds, ",")...) {
 			if name == "" {
@@ -94,11 +98,13 @@ func SourcesHash(root string) (string, error) {
 			}
 			b, err := os.ReadFile(filepath.Join(dir, name))
 			if err != nil {
-				return "", err
+				return "", nil, err
 			}
 			sum := sha256.Sum256(b)
 			fmt.Fprintf(h, "file %s %x\n", name, sum)
+			fmt.Fprintf(ph, "file %s %x\n", name, sum)
 		}
+		pkgs[strings.TrimPrefix(imp, module+"/")] = hex.EncodeToString(ph.Sum(nil))
 	}
 	var ms []string
 	for m := range mods {
@@ -108,7 +114,25 @@ func SourcesHash(root string) (string, error) {
 	for _, m := range ms {
 		fmt.Fprintf(h, "module %s\n", m)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), pkgs, nil
+}
+
+// Changed names the packages of want (a manifest's) whose sources differ
+// in got, or that one of them lacks.
+func Changed(want, got map[string]string) []string {
+	var out []string
+	for p, h := range want {
+		if got[p] != h {
+			out = append(out, p)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // WasmExecJS is the toolchain's wasm_exec.js, the loader that matches its

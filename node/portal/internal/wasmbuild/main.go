@@ -18,16 +18,18 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/govnode/govnode/node/portal/internal/verifierbuild"
 )
 
 // manifest is static/verifier.json (node/portal.Manifest).
 type manifest struct {
-	Go            string `json:"go"`
-	SourcesSHA256 string `json:"sources_sha256"`
-	WasmSHA256    string `json:"wasm_sha256"`
-	WasmBytes     int    `json:"wasm_bytes"`
+	Go            string            `json:"go"`
+	SourcesSHA256 string            `json:"sources_sha256"`
+	WasmSHA256    string            `json:"wasm_sha256"`
+	WasmBytes     int               `json:"wasm_bytes"`
+	Packages      map[string]string `json:"packages"`
 }
 
 func main() {
@@ -46,12 +48,12 @@ func run(out string, check bool) error {
 	if err != nil {
 		return err
 	}
-	sources, err := verifierbuild.SourcesHash(root)
+	sources, pkgs, err := verifierbuild.SourcesHash(root)
 	if err != nil {
 		return err
 	}
 	if check {
-		return checkCommitted(root, out, goVersion, sources)
+		return checkCommitted(root, out, goVersion, sources, pkgs)
 	}
 	wasm, err := verifierbuild.Build(root)
 	if err != nil {
@@ -65,7 +67,7 @@ func run(out string, check bool) error {
 	if err != nil {
 		return err
 	}
-	m, err := json.MarshalIndent(manifest{Go: goVersion, SourcesSHA256: sources, WasmSHA256: verifierbuild.SHA256(wasm), WasmBytes: len(wasm)}, "", "  ")
+	m, err := json.MarshalIndent(manifest{Go: goVersion, SourcesSHA256: sources, WasmSHA256: verifierbuild.SHA256(wasm), WasmBytes: len(wasm), Packages: pkgs}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -78,7 +80,7 @@ func run(out string, check bool) error {
 	return nil
 }
 
-func checkCommitted(root, out, goVersion, sources string) error {
+func checkCommitted(root, out, goVersion, sources string, pkgs map[string]string) error {
 	raw, err := os.ReadFile(filepath.Join(out, "verifier.json"))
 	if err != nil {
 		return err
@@ -103,7 +105,8 @@ func checkCommitted(root, out, goVersion, sources string) error {
 		return fmt.Errorf("verifier.wasm.gz holds wasm %s (%d bytes), verifier.json says %s (%d bytes): run make wasm", got, len(committed), m.WasmSHA256, m.WasmBytes)
 	}
 	if sources != m.SourcesSHA256 {
-		return fmt.Errorf("the verifier's sources changed since the committed verifier was built (sources %s, built from %s): run make wasm and commit node/portal/static", sources, m.SourcesSHA256)
+		return fmt.Errorf("the verifier's sources changed since the committed verifier was built (sources %s, built from %s; changed: %s): run make wasm and commit node/portal/static",
+			sources, m.SourcesSHA256, strings.Join(verifierbuild.Changed(m.Packages, pkgs), ", "))
 	}
 	if goVersion != m.Go {
 		fmt.Printf("verifier: sources match; built by %s, this toolchain is %s, so the bytes are not compared (Go builds are reproducible per toolchain only)\n", m.Go, goVersion)
