@@ -180,9 +180,10 @@ func Listen(cfg Config, deps Deps) (*Server, error) {
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
-		// Every answer is short (no streams): the whole response is
-		// bounded.
-		WriteTimeout:   cfg.WriteTimeout,
+		// No WriteTimeout: it would bound the whole response, and cut a
+		// citizen on a slow link halfway through the 2 MB verifier; guard
+		// bounds each 64 KiB written instead (deadlineWriter), which
+		// still cuts a client that stops reading.
 		IdleTimeout:    cfg.IdleTimeout,
 		MaxHeaderBytes: MaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -330,9 +331,47 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 0)
-		next.ServeHTTP(w, r)
+		rc := http.NewResponseController(w)
+		if r.ProtoMajor == 1 {
+			// Clear the deadline the previous request on this
+			// connection left.
+			_ = rc.SetWriteDeadline(time.Time{})
+		}
+		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.cfg.WriteTimeout}, r)
+		// What the handler left buffered is written after it returns.
+		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	})
 }
+
+// writeChunk is the most deadlineWriter writes under one deadline.
+const writeChunk = 64 << 10
+
+// deadlineWriter writes in chunks of writeChunk, each of which must leave
+// within timeout: a slow client that keeps reading gets the whole
+// answer, one that stops is cut off.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := min(len(p), writeChunk)
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+		m, err := w.ResponseWriter.Write(p[:n])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Cache-Control", "no-store")

@@ -595,3 +595,76 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Each piece of an answer must leave within the write timeout, not the
+// whole answer: a client on a slow link that keeps reading gets all of
+// the verifier, one that stops reading is cut off.
+func TestWriteTimeoutPerPiece(t *testing.T) {
+	cfg := testConfig()
+	cfg.WriteTimeout = 500 * time.Millisecond
+	srv := listen(t, cfg, nil)
+	a, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := a.uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET /verifier.wasm HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n\r\n")
+		return c, bufio.NewReaderSize(c, 1<<10)
+	}
+
+	slow, br := get()
+	defer slow.Close()
+	_ = slow.SetDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	buf := make([]byte, 1<<20)
+	var got bytes.Buffer
+	for {
+		n, err := resp.Body.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow reader cut after %d bytes, %v: %v", got.Len(), time.Since(start), err)
+		}
+		time.Sleep(100 * time.Millisecond) // about 10 MB/s at most: slower than the link
+	}
+	if !bytes.Equal(got.Bytes(), raw.body) {
+		t.Fatalf("slow reader got %d bytes, want %d", got.Len(), len(raw.body))
+	}
+	if d := time.Since(start); d < cfg.WriteTimeout {
+		t.Logf("the answer took %v, under the write timeout: the test proves less than it should", d)
+	}
+
+	slow.Close()
+	stalled, sbr := get()
+	defer stalled.Close()
+	start = time.Now()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.open.Load() != 1 && time.Now().Before(deadline) { // the slow one's close reaches the server
+		time.Sleep(10 * time.Millisecond)
+	}
+	for srv.open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := srv.open.Load(); n != 0 {
+		t.Fatalf("a client that stopped reading still holds its connection %v later (write timeout %v)", time.Since(start), cfg.WriteTimeout)
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := io.Copy(io.Discard, sbr)
+	if n >= int64(len(raw.body)) {
+		t.Errorf("the stalled client got all %d bytes", n)
+	}
+}
