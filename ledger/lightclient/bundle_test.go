@@ -344,8 +344,9 @@ func TestBundle(t *testing.T) {
 }
 
 // A bundle at a past height holds the history up to it; a record with no
-// access entry proves the counter's absence.
-func TestBundleAtHeightAndFresh(t *testing.T) {
+// access entry proves the counter's absence; a protected record's holds no
+// content.
+func TestBundleOtherRecords(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a node")
 	}
@@ -359,6 +360,17 @@ func TestBundleAtHeightAndFresh(t *testing.T) {
 	rep, err = lightclient.VerifyBundle(c.Bundle(t, lightclienttest.Fresh, 0), c.GenesisHash)
 	if err != nil || rep.Record.Version != 1 || len(rep.Versions) != 1 || len(rep.Access) != 0 {
 		t.Errorf("fresh record: %v %+v", err, rep)
+	}
+
+	// A protected record's bundle holds its content hash, never its
+	// content.
+	raw := c.Bundle(t, lightclienttest.Protected, 0)
+	rep, err = lightclient.VerifyBundle(raw, c.GenesisHash)
+	if err != nil || len(rep.Versions) != 1 || rep.Versions[0].Content != nil || len(rep.Versions[0].ContentHash) != 64 {
+		t.Errorf("protected record: %v %+v", err, rep)
+	}
+	if bytes.Contains(raw, []byte("MARKER-5e1d")) {
+		t.Error("a protected record's bundle carries its content")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec/exectest"
 	"github.com/govnode/govnode/node/nodetest"
@@ -31,6 +32,11 @@ const (
 	Content = "fourth version of the licence"
 	// Fresh is a record with one version and no access entry.
 	Fresh = "fresh-1"
+	// Protected is a birth certificate (a protected type) of citizen0,
+	// whose content, Secret, is kept beside the chain: state holds its
+	// commitment only.
+	Protected = "bc-1"
+	Secret    = "birth certificate of citizen0: MARKER-5e1d"
 )
 
 // Chain is a one-validator chain (nodetest) running, whose department
@@ -82,6 +88,19 @@ func NewChain(t testing.TB) *Chain {
 	n.CommitOK(t, off.Tx(nodetest.AmendRecord(Record, 3, []byte(Content), "renewal")))
 	n.CommitOK(t, off.Tx(nodetest.AccessRecord(Record, "audit", "law 2")))
 	n.CommitOK(t, off.Tx(nodetest.CreateRecord(Fresh, nodetest.BusinessLicense, "citizen1", []byte("fresh"))))
+	salt, err := crypto.NewPayloadSalt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := off.Tx(&pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
+		RecordId: Protected, RecordType: nodetest.BirthCert, SubjectId: "citizen0",
+		ContentHash: crypto.PayloadCommitment(salt, []byte(Secret)), ContentType: "text/plain",
+	}}})
+	res, err := n.Client.SubmitTx(nodetest.Ctx(t), connect.NewRequest(&pb.SubmitTxRequest{Tx: tx, WaitForCommit: true,
+		Payloads: []*pb.Payload{{Salt: salt, Content: []byte(Secret)}}}))
+	if err != nil || res.Msg.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
+		t.Fatalf("create the protected record: %v %v", err, res)
+	}
 	n.WaitIdle(t)
 	return c
 }
