@@ -45,6 +45,10 @@ func (n *Node) portalBundle(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", portal.ErrNotFound, err)
 	case connect.CodeInvalidArgument:
 		return nil, fmt.Errorf("%w: %v", portal.ErrBadID, err)
+	case connect.CodeResourceExhausted:
+		// The call is in process: no rate limit or backlog answers it,
+		// only the bundle limits.
+		return nil, fmt.Errorf("%w: %v", portal.ErrTooLarge, err)
 	}
 	if err != nil {
 		return nil, err

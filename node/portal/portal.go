@@ -121,10 +121,12 @@ func CheckPublicURL(s string) error {
 }
 
 // ErrNotFound is what Deps.Bundle returns for a record that does not
-// exist; ErrBadID for an id it refuses.
+// exist; ErrBadID for an id it refuses; ErrTooLarge for a record whose
+// bundle would exceed the verifier's limits (lightclient.MaxVersions, ...).
 var (
 	ErrNotFound = errors.New("no such record")
 	ErrBadID    = errors.New("bad record id")
+	ErrTooLarge = errors.New("bundle over the verifier's limits")
 )
 
 // Deps are what the portal reads from the node.
@@ -133,7 +135,7 @@ type Deps struct {
 	GenesisHash []byte
 	// Bundle assembles record id's proof bundle (a serialized
 	// ProofBundle) as for an anonymous caller: public content only. It
-	// returns ErrNotFound or ErrBadID (wrapped) for those cases; any other
+	// returns ErrNotFound, ErrBadID or ErrTooLarge (wrapped) for those cases; any other
 	// error is the node's, answered 503.
 	Bundle func(ctx context.Context, id string) ([]byte, error)
 	// Logger; nil logs nothing.
@@ -419,6 +421,9 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrBadID):
 		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, ErrTooLarge):
+		httpError(w, http.StatusInsufficientStorage, err.Error())
 		return
 	case err != nil:
 		s.log.Warn("portal: assemble a bundle", "record", id, "err", err)
