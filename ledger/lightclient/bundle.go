@@ -91,9 +91,10 @@ func VerifyBundle(bundle, genesisHash []byte) (*Report, error) {
 func VerifyBundleWithGenesis(bundle, genesisDoc []byte) (*Report, error) {
 	h, err := GenesisHash(genesisDoc)
 	if err != nil {
-		rep := &Report{Versions: []VersionReport{}, Access: []AccessReport{}, Validators: ValidatorsReport{Keys: []string{}},
-			Failures: []Failure{{Part: "genesis", Reason: err.Error()}}}
-		return rep, fmt.Errorf("%w: genesis: %v", ErrNotVerified, err)
+		v := &verifier{rep: &Report{Versions: []VersionReport{}, Access: []AccessReport{}, Failures: []Failure{},
+			Validators: ValidatorsReport{Keys: []string{}}}}
+		v.fail("genesis", "%v", err)
+		return v.finish()
 	}
 	return VerifyBundle(bundle, h)
 }

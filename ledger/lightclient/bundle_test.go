@@ -174,6 +174,13 @@ func TestBundle(t *testing.T) {
 			t.Errorf("VerifyBundleWithGenesis: %v", err)
 		}
 	}
+	rep2, err := lightclient.VerifyBundleWithGenesis(good, []byte(`{"chain_id": "bundle-chain", "no_such_field": 1}`))
+	want(t, rep2, err, "genesis", "parse genesis")
+	otherDoc := proto.Clone(c.Genesis).(*pb.GenesisDoc)
+	otherDoc.GenesisTime = "2026-01-02T00:00:00Z"
+	otherJSON, _ := genesis.Marshal(otherDoc)
+	rep2, err = lightclient.VerifyBundleWithGenesis(good, otherJSON)
+	want(t, rep2, err, "genesis", "bundle is for another chain")
 
 	recAnchor := gb.GetRecord().GetAnchor()
 	v0Anchor := gb.GetVersions()[0].GetAnchor()
