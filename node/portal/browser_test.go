@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +30,7 @@ import (
 	"github.com/govnode/govnode/ledger/lightclient"
 	"github.com/govnode/govnode/node"
 	"github.com/govnode/govnode/node/nodetest"
+	"github.com/govnode/govnode/node/portal"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -173,7 +173,7 @@ func TestPortalInBrowser(t *testing.T) {
 		defer mu.Unlock()
 		switch e := ev.(type) {
 		case *network.EventRequestWillBeSent:
-			requests = append(requests, e.Request.URL)
+			requests = append(requests, e.Request.Method+" "+e.Request.URL)
 		case *runtime.EventExceptionThrown:
 			problems = append(problems, "exception: "+e.ExceptionDetails.Text+" "+exceptionText(e.ExceptionDetails))
 		case *log.EventEntryAdded:
@@ -186,7 +186,7 @@ func TestPortalInBrowser(t *testing.T) {
 	}
 
 	// The verification link (as the QR code carries it) verifies at once.
-	link := base + "/?" + url.Values{"id": {id}, "genesis": {genesisHash}}.Encode()
+	link := portal.VerifyLink(base, id, genesisHash)
 	if err := chromedp.Do(bctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#verdict.ok"))); err != nil {
 		t.Fatalf("verified verdict: %v (problems %v)", err, problems)
 	}
@@ -220,7 +220,11 @@ func TestPortalInBrowser(t *testing.T) {
 	screenshot(t, bctx, "portal-verified.png")
 
 	// The tampered bundle through the file input: red, with the
-	// verifier's part and reason.
+	// verifier's part and reason; the file is read in the page, nothing
+	// is sent.
+	mu.Lock()
+	before := len(requests)
+	mu.Unlock()
 	if err := chromedp.Do(bctx, chromedp.SetUploadFiles(chromedp.ID("bundle-file"), []string{tamperedFile}), chromedp.WaitVisible(chromedp.CSS("#verdict.fail"))); err != nil {
 		t.Fatalf("failed verdict: %v (problems %v)", err, problems)
 	}
@@ -233,6 +237,11 @@ func TestPortalInBrowser(t *testing.T) {
 			t.Errorf("page failures %q lack the verifier's %q: %q", failures, f.Part, f.Reason)
 		}
 	}
+	mu.Lock()
+	if sent := requests[before:]; len(sent) != 0 {
+		t.Errorf("verifying a dropped file sent requests: %v", sent)
+	}
+	mu.Unlock()
 	if tl := run(t, bctx, chromedp.Text(chromedp.ID("timeline"))); !strings.Contains(tl, "Version 2: not verified") {
 		t.Errorf("timeline of the tampered bundle does not mark version 2:\n%s", tl)
 	}
@@ -298,15 +307,30 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Errorf("another chain's bundle: failures %q do not name the genesis", f)
 	}
 
+	// Unpinned again, a record id typed in the form verifies green.
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("unpin")), chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("body[data-verifier=ready]")),
+		chromedp.SendKeys(chromedp.ID("record-id"), id), chromedp.Click(chromedp.ID("verify-id")),
+		chromedp.WaitVisible(chromedp.CSS("#verdict.ok"))); err != nil {
+		t.Fatalf("record id typed in the form: %v", err)
+	}
+	if loc := run(t, bctx, chromedp.Location()); loc != link {
+		t.Errorf("after verifying, the address is %s, want the verification link %s", loc, link)
+	}
+
 	mu.Lock()
 	seen := append([]string(nil), requests...)
 	mu.Unlock()
 	if len(seen) < 6 {
 		t.Errorf("only %d requests seen: %v", len(seen), seen)
 	}
-	for _, u := range seen {
+	for _, r := range seen {
+		method, u, _ := strings.Cut(r, " ")
 		if !strings.HasPrefix(u, base+"/") {
 			t.Errorf("request to another origin than the portal's %s: %s", base, u)
+		}
+		if method != "GET" {
+			t.Errorf("the page sent a %s: %s", method, u)
 		}
 	}
 

@@ -135,8 +135,8 @@ type Deps struct {
 	GenesisHash []byte
 	// Bundle assembles record id's proof bundle (a serialized
 	// ProofBundle) as for an anonymous caller: public content only. It
-	// returns ErrNotFound, ErrBadID or ErrTooLarge (wrapped) for those cases; any other
-	// error is the node's, answered 503.
+	// returns ErrNotFound, ErrBadID or ErrTooLarge (wrapped) for those
+	// cases; any other error is the node's, answered 503.
 	Bundle func(ctx context.Context, id string) ([]byte, error)
 	// Logger; nil logs nothing.
 	Logger *slog.Logger
@@ -474,7 +474,8 @@ func (s *Server) qr(w http.ResponseWriter, r *http.Request) {
 // VerifyLink is the page's link that verifies record id against genesis
 // at once; base is the portal's URL.
 func VerifyLink(base, id, genesis string) string {
-	return strings.TrimSuffix(base, "/") + "/?" + url.Values{"id": {id}, "genesis": {genesis}}.Encode()
+	// id first, as the page writes it (url.Values would sort the keys).
+	return strings.TrimSuffix(base, "/") + "/?id=" + url.QueryEscape(id) + "&genesis=" + url.QueryEscape(genesis)
 }
 
 // baseURL is Config.PublicURL, or the scheme and Host of r (the Host

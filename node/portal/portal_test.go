@@ -367,7 +367,7 @@ func TestGenesisHash(t *testing.T) {
 // refused.
 func TestQR(t *testing.T) {
 	gh := strings.Repeat("ab", 32)
-	if got, want := VerifyLink("https://verify.example.gov/", "rec-1", gh), "https://verify.example.gov/?genesis="+gh+"&id=rec-1"; got != want {
+	if got, want := VerifyLink("https://verify.example.gov/", "rec-1", gh), "https://verify.example.gov/?id=rec-1&genesis="+gh; got != want {
 		t.Errorf("VerifyLink = %q, want %q", got, want)
 	}
 	s := newTest(t, testConfig(), nil)
@@ -382,7 +382,7 @@ func TestQR(t *testing.T) {
 	if b := img.Bounds(); b.Dx() < 100 || b.Dx() != b.Dy() {
 		t.Errorf("QR image %v", b)
 	}
-	want, err := qrPNG("http://portal.local:8080/?genesis=" + gh + "&id=rec-1")
+	want, err := qrPNG("http://portal.local:8080/?id=rec-1&genesis=" + gh)
 	if err != nil || !bytes.Equal(w.Body.Bytes(), want) {
 		t.Errorf("QR of the request's host: not the code of its link (%v)", err)
 	}
@@ -395,7 +395,7 @@ func TestQR(t *testing.T) {
 	cfg.PublicURL = "https://verify.example.gov"
 	s = newTest(t, cfg, nil)
 	w = do(t, s.Handler(), "GET", "/qr/rec-1.png", nil, func(r *http.Request) { r.Host = "evil.example" })
-	want, _ = qrPNG("https://verify.example.gov/?genesis=" + gh + "&id=rec-1")
+	want, _ = qrPNG("https://verify.example.gov/?id=rec-1&genesis=" + gh)
 	if w.Code != 200 || !bytes.Equal(w.Body.Bytes(), want) {
 		t.Errorf("QR with public_url: %d, not the code of the public link", w.Code)
 	}
