@@ -248,16 +248,24 @@
     verifierReady = new Promise((resolve, reject) => {
       globalThis.govnodeVerifierReady = resolve;
       const go = new Go();
-      WebAssembly.instantiateStreaming(fetch('verifier.wasm'), go.importObject)
-        .then((res) => { go.run(res.instance); })
-        .catch(reject);
+      // Streaming compiles while the bytes arrive; a browser without it
+      // compiles the whole file.
+      const compiled = WebAssembly.instantiateStreaming
+        ? WebAssembly.instantiateStreaming(fetch('verifier.wasm'), go.importObject)
+        : fetch('verifier.wasm').then((r) => r.arrayBuffer()).then((b) => WebAssembly.instantiate(b, go.importObject));
+      compiled.then((res) => { go.run(res.instance); }).catch(reject);
     });
     return verifierReady;
   }
 
   async function verifyBytes(bytes, id) {
     status('verifying', false);
-    await verifierReady;
+    try {
+      await verifierReady;
+    } catch (e) {
+      status('verifierFailed', true, String(e));
+      return;
+    }
     const [gh] = usedGenesis();
     let report;
     try {
