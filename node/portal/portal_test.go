@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/tlscert"
 )
 
@@ -671,4 +673,46 @@ func TestWriteTimeoutPerPiece(t *testing.T) {
 	if n >= int64(len(raw.body)) {
 		t.Errorf("the stalled client got all %d bytes", n)
 	}
+}
+
+// Any request line and headers: no panic, the security headers on every
+// answer, and the node asked for a bundle only with an id the state
+// machine accepts.
+func FuzzHandler(f *testing.F) {
+	for _, seed := range [][3]string{
+		{"/bundle/rec-1", "gzip", "x"}, {"/qr/rec-1.png", "", "portal.example:8443"}, {"/bundle/%2e%2e%2f", "", ""},
+		{"/qr/.png", "*;q=0", "[::1]:80"}, {"/verifier.wasm", "gzip;q=0.5, br", "a@b"}, {"/?id=x&genesis=00", "", "x"},
+		{"/bundle/" + strings.Repeat("a", 200), "", ""}, {"//bundle//x", "", ""}, {"/qr/a%00.png", "", "\x00"},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	cfg := testConfig()
+	cfg.Rate, cfg.Burst = 1e6, 1e6
+	var asked []string
+	s, err := newServer(cfg, Deps{GenesisHash: testGenesis, Bundle: func(_ context.Context, id string) ([]byte, error) {
+		asked = append(asked, id)
+		return []byte("b"), nil
+	}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, path, acceptEncoding, host string) {
+		u, err := url.ParseRequestURI(path)
+		if err != nil || !strings.HasPrefix(path, "/") {
+			return
+		}
+		asked = asked[:0]
+		r := &http.Request{Method: "GET", URL: u, RequestURI: path, Host: host, Header: http.Header{"Accept-Encoding": {acceptEncoding}},
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, RemoteAddr: "192.0.2.9:1", Body: http.NoBody}
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Header().Get("Content-Security-Policy") != csp {
+			t.Fatalf("%q: no CSP on a %d", path, w.Code)
+		}
+		for _, id := range asked {
+			if err := exec.ValidID(id); err != nil {
+				t.Fatalf("%q: bundle asked for id %q: %v", path, id, err)
+			}
+		}
+	})
 }
