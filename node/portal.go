@@ -21,12 +21,20 @@ func (n *Node) listenPortal(t *ListenerTLS) error {
 	}
 	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
 	a := n.cfg.API
+	requests := portal.NewRequestsMetric()
+	if err := n.metrics.Registry.Register(requests); err != nil {
+		return fmt.Errorf("portal metrics: %w", err)
+	}
 	srv, err := portal.Listen(portal.Config{
 		Addr: p.ListenAddr, TLS: t.API, Insecure: p.Insecure, PublicURL: p.PublicURL, MaxConns: p.MaxConns,
 		ReadHeaderTimeout: ms(a.ReadHeaderTimeoutMs), ReadTimeout: ms(a.ReadTimeoutMs),
 		WriteTimeout: ms(a.WriteTimeoutMs), IdleTimeout: ms(a.IdleTimeoutMs),
 		Rate: float64(p.RateLimitRPS), Burst: p.RateLimitBurst, MaxKeys: p.RateLimitMaxKeys, MaxBundleBuilds: p.MaxBundleBuilds,
-	}, portal.Deps{GenesisHash: n.genesisHash, Bundle: n.portalBundle, Logger: n.log.With("part", "portal")})
+	}, portal.Deps{GenesisHash: n.genesisHash, Bundle: n.portalBundle, Logger: n.log.With("part", "portal"),
+		Metrics: portal.Metrics{
+			OpenConns: n.metrics.HTTPOpenConns.WithLabelValues("portal"), ConnsRefused: n.metrics.HTTPConnsRefused.WithLabelValues("portal"),
+			Requests: requests,
+		}})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/lightclient"
 )
@@ -140,6 +142,44 @@ type Deps struct {
 	Bundle func(ctx context.Context, id string) ([]byte, error)
 	// Logger; nil logs nothing.
 	Logger *slog.Logger
+	// Metrics, each optional.
+	Metrics Metrics
+}
+
+// Metrics are what the portal counts. The node passes its HTTP listener
+// metrics with the label listener="portal" and registers Requests
+// (NewRequestsMetric).
+type Metrics struct {
+	// OpenConns and ConnsRefused are the open connections and those
+	// closed at once at the portal's max_conns.
+	OpenConns    prometheus.Gauge
+	ConnsRefused prometheus.Counter
+	// Requests counts answers by route (page, genesis-hash, bundle, qr)
+	// and status code.
+	Requests *prometheus.CounterVec
+}
+
+// NewRequestsMetric is Metrics.Requests, govnode_portal_requests_total.
+func NewRequestsMetric() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "govnode_portal_requests_total",
+		Help: "Public portal answers by route (page, genesis-hash, bundle, qr) and HTTP status code (429: rate limited, 503: bundle builds busy)."},
+		[]string{"route", "code"})
+}
+
+// route is the metrics label of a request path: a handful of values,
+// whatever the path.
+func route(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/bundle/"):
+		return "bundle"
+	case strings.HasPrefix(path, "/qr/"):
+		return "qr"
+	case path == "/genesis-hash":
+		return "genesis-hash"
+	default:
+		return "page"
+	}
 }
 
 // Server is a bound portal listener.
@@ -177,7 +217,7 @@ func Listen(cfg Config, deps Deps) (*Server, error) {
 				"set api.tls_cert_file and api.tls_key_file (the portal uses the API's pair), bind it to 127.0.0.1, or, behind a TLS proxy, set portal.insecure = true", cfg.Addr)
 		}
 	}
-	s.ln = &capListener{Listener: raw, max: int64(cfg.MaxConns), n: &s.open}
+	s.ln = &capListener{Listener: raw, max: int64(cfg.MaxConns), n: &s.open, m: deps.Metrics}
 	s.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -312,6 +352,12 @@ func setSecurityHeaders(h http.Header) {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		setSecurityHeaders(w.Header())
+		rc := http.NewResponseController(w)
+		dw := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.cfg.WriteTimeout}
+		if m := s.deps.Metrics.Requests; m != nil {
+			defer func() { m.WithLabelValues(route(r.URL.Path), strconv.Itoa(dw.status())).Inc() }()
+		}
+		w = dw
 		if ok, retry := s.lim.allow(r.RemoteAddr, time.Now()); !ok {
 			secs := max(int64((retry+time.Second-1)/time.Second), 1)
 			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
@@ -333,13 +379,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 0)
-		rc := http.NewResponseController(w)
 		if r.ProtoMajor == 1 {
 			// Clear the deadline the previous request on this
 			// connection left.
 			_ = rc.SetWriteDeadline(time.Time{})
 		}
-		next.ServeHTTP(&deadlineWriter{ResponseWriter: w, rc: rc, timeout: s.cfg.WriteTimeout}, r)
+		next.ServeHTTP(w, r)
 		// What the handler left buffered is written after it returns.
 		_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	})
@@ -351,13 +396,33 @@ const writeChunk = 64 << 10
 // deadlineWriter writes in chunks of writeChunk, each of which must leave
 // within timeout: a slow client that keeps reading gets the whole
 // answer, one that stops is cut off.
+// It remembers the status code sent, for the metrics.
 type deadlineWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	code    int
+}
+
+func (w *deadlineWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// status is the code sent (200 when the handler only wrote a body).
+func (w *deadlineWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
 }
 
 func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
 	written := 0
 	for len(p) > 0 {
 		n := min(len(p), writeChunk)
@@ -505,6 +570,7 @@ type capListener struct {
 	net.Listener
 	max int64
 	n   *atomic.Int64
+	m   Metrics
 }
 
 func (l *capListener) Accept() (net.Conn, error) {
@@ -519,21 +585,30 @@ func (l *capListener) Accept() (net.Conn, error) {
 				_ = tc.SetLinger(0)
 			}
 			_ = c.Close()
+			if l.m.ConnsRefused != nil {
+				l.m.ConnsRefused.Inc()
+			}
 			continue
 		}
-		return &capConn{Conn: c, n: l.n}, nil
+		if l.m.OpenConns != nil {
+			l.m.OpenConns.Inc()
+		}
+		return &capConn{Conn: c, l: l}, nil
 	}
 }
 
 type capConn struct {
 	net.Conn
-	n    *atomic.Int64
+	l    *capListener
 	done atomic.Bool
 }
 
 func (c *capConn) Close() error {
 	if c.done.CompareAndSwap(false, true) {
-		c.n.Add(-1)
+		c.l.n.Add(-1)
+		if c.l.m.OpenConns != nil {
+			c.l.m.OpenConns.Dec()
+		}
 	}
 	return c.Conn.Close()
 }

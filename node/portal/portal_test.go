@@ -22,6 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/tlscert"
 )
@@ -715,4 +718,64 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The portal counts its answers by route and code, and its connections.
+func TestMetrics(t *testing.T) {
+	cfg := testConfig()
+	cfg.Rate, cfg.Burst, cfg.MaxConns = 0.001, 4, 1
+	m := Metrics{OpenConns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "open"}), ConnsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "refused"}),
+		Requests: NewRequestsMetric()}
+	f := &fakeBundles{data: map[string][]byte{"rec-1": []byte("b")}}
+	s, err := Listen(cfg, Deps{GenesisHash: testGenesis, Bundle: f.bundle, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve()
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+	defer client.CloseIdleConnections()
+	for _, p := range []string{"/", "/bundle/rec-1", "/bundle/missing", "/qr/rec-1.png", "/genesis-hash"} {
+		resp, err := client.Get(s.URL() + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	for _, c := range []struct {
+		route, code string
+		want        float64
+	}{{"page", "200", 1}, {"bundle", "200", 1}, {"bundle", "404", 1}, {"qr", "200", 1}, {"genesis-hash", "429", 1}} {
+		if got := metricValue(m.Requests.WithLabelValues(c.route, c.code)); got != c.want {
+			t.Errorf("requests{route=%s,code=%s} = %v, want %v", c.route, c.code, got, c.want)
+		}
+	}
+	if got := metricValue(m.OpenConns); got != 1 {
+		t.Errorf("open conns %v, want the 1 kept alive", got)
+	}
+	extra, err := net.Dial("tcp", s.Addr())
+	if err == nil {
+		_ = extra.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, _ = extra.Read(make([]byte, 1))
+		extra.Close()
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for metricValue(m.ConnsRefused) != 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := metricValue(m.ConnsRefused); got != 1 {
+		t.Errorf("refused conns %v, want 1", got)
+	}
+}
+
+func metricValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	if m.Counter != nil {
+		return m.Counter.GetValue()
+	}
+	return m.Gauge.GetValue()
 }
