@@ -247,6 +247,20 @@ func TestPortalInBrowser(t *testing.T) {
 	}
 	screenshot(t, bctx, "portal-failed.png")
 
+	// A file over the verifier's limit is refused by the page before it
+	// is read.
+	big := filepath.Join(t.TempDir(), "big.bundle")
+	if err := os.WriteFile(big, make([]byte, lightclient.MaxBundleBytes+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(bctx, chromedp.SetUploadFiles(chromedp.ID("bundle-file"), []string{big}),
+		chromedp.WaitVisible(chromedp.CSS("#status.error"))); err != nil {
+		t.Fatalf("oversized file: %v", err)
+	}
+	if st := run(t, bctx, chromedp.Text(chromedp.ID("status"))); !strings.Contains(st, fmt.Sprintf("%d bytes, more than the %d", lightclient.MaxBundleBytes+1, lightclient.MaxBundleBytes)) {
+		t.Errorf("oversized file: status %q", st)
+	}
+
 	// The language switch: the verdict in Chinese.
 	if err := chromedp.Do(bctx, chromedp.Click(chromedp.ID("lang-zh"))); err != nil {
 		t.Fatal(err)
