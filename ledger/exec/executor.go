@@ -137,6 +137,9 @@ func (e *Executor) ApplyBlock(r Reader, hdr *pb.Header, txs [][]byte) (*BlockRes
 	}
 	b := &blockCtx{st: st, height: hdr.GetHeight(), timeMs: hdr.GetTimeUnixMs(), params: params}
 
+	if err := e.applyPendingUpgrade(b); err != nil {
+		return nil, fmt.Errorf("exec: apply block %d: upgrade: %w", b.height, err)
+	}
 	if err := e.fireDeadlines(b); err != nil {
 		return nil, fmt.Errorf("exec: apply block %d: deadlines: %w", b.height, err)
 	}

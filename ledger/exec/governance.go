@@ -82,6 +82,9 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	if ok, err := validateMoneyChangeShape(p); ok {
 		return err
 	}
+	if ok, err := validateUpgradeShape(p); ok {
+		return err
+	}
 	switch c := p.GetChange().(type) {
 	case *pb.SubmitProposal_AddDepartment:
 		d := c.AddDepartment.GetDepartment()
@@ -196,6 +199,9 @@ func (tc *txCtx) checkChange(a *pb.SubmitProposal) error {
 		return err
 	}
 	if ok, err := tc.checkMoneyChange(a); ok {
+		return err
+	}
+	if ok, err := tc.checkUpgradeChange(a); ok {
 		return err
 	}
 	switch c := a.GetChange().(type) {
@@ -471,6 +477,9 @@ func (tc *txCtx) applyChange(sub *pb.SubmitProposal) error {
 		return err
 	}
 	if ok, err := tc.applyMoneyChange(sub); ok {
+		return err
+	}
+	if ok, err := tc.applyUpgradeChange(sub); ok {
 		return err
 	}
 	switch c := sub.GetChange().(type) {

@@ -44,6 +44,8 @@ import (
 //	propopen/<voting_end_height>/<proposal>     0x01 (index: proposals still voting)
 //	evid/<department>/<view>/<height>           EquivocationEvidence (dedupe key)
 //	observer/<peer_id>                          Observer (nodes governance admits to follow the chain)
+//	upgrade/plan                                UpgradePlan (the decided upgrade not applied yet; upgrade.go)
+//	upgrade/done/<name>                         UpgradePlan (applied, with applied_height)
 const (
 	keyParams        = "params"
 	prefixValset     = "valset/"

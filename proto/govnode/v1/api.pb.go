@@ -787,9 +787,12 @@ type StatusResponse struct {
 	PendingValidatorSets []*ValidatorSet `protobuf:"bytes,16,rep,name=pending_validator_sets,json=pendingValidatorSets,proto3" json:"pending_validator_sets,omitempty"`
 	// caller_id is the identity the request authenticated as (a client
 	// certificate, docs/ARCHITECTURE.md §6), empty for an anonymous caller.
-	CallerId      string `protobuf:"bytes,17,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CallerId string `protobuf:"bytes,17,opt,name=caller_id,json=callerId,proto3" json:"caller_id,omitempty"`
+	// pending_upgrade is the decided upgrade the chain halts for at its
+	// halt_height (a node whose binary does not know it stops there).
+	PendingUpgrade *UpgradePlan `protobuf:"bytes,18,opt,name=pending_upgrade,json=pendingUpgrade,proto3" json:"pending_upgrade,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -939,6 +942,13 @@ func (x *StatusResponse) GetCallerId() string {
 		return x.CallerId
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetPendingUpgrade() *UpgradePlan {
+	if x != nil {
+		return x.PendingUpgrade
+	}
+	return nil
 }
 
 // StateProof lets a client check a value against a committed header without
@@ -2345,7 +2355,7 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12)\n" +
 	"\x11last_seen_unix_ms\x18\x04 \x01(\x03R\x0elastSeenUnixMs\x12\x15\n" +
 	"\x06rtt_us\x18\x05 \x01(\x04R\x05rttUs\x12\x14\n" +
-	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xe4\x04\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xa6\x05\n" +
 	"\x0eStatusResponse\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12&\n" +
@@ -2369,7 +2379,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"mempoolTxs\x12'\n" +
 	"\x0fvalidator_index\x18\x0f \x01(\x05R\x0evalidatorIndex\x12N\n" +
 	"\x16pending_validator_sets\x18\x10 \x03(\v2\x18.govnode.v1.ValidatorSetR\x14pendingValidatorSets\x12\x1b\n" +
-	"\tcaller_id\x18\x11 \x01(\tR\bcallerId\"\xea\x02\n" +
+	"\tcaller_id\x18\x11 \x01(\tR\bcallerId\x12@\n" +
+	"\x0fpending_upgrade\x18\x12 \x01(\v2\x17.govnode.v1.UpgradePlanR\x0ependingUpgrade\"\xea\x02\n" +
 	"\n" +
 	"StateProof\x12!\n" +
 	"\fstate_height\x18\x01 \x01(\x04R\vstateHeight\x12\x10\n" +
@@ -2548,15 +2559,16 @@ var file_govnode_v1_api_proto_goTypes = []any{
 	(*CommitCert)(nil),              // 35: govnode.v1.CommitCert
 	(*Header)(nil),                  // 36: govnode.v1.Header
 	(*ValidatorSet)(nil),            // 37: govnode.v1.ValidatorSet
-	(*Identity)(nil),                // 38: govnode.v1.Identity
-	(*Credential)(nil),              // 39: govnode.v1.Credential
-	(*Record)(nil),                  // 40: govnode.v1.Record
-	(*RecordVersion)(nil),           // 41: govnode.v1.RecordVersion
-	(*AccessEntry)(nil),             // 42: govnode.v1.AccessEntry
-	(*Contract)(nil),                // 43: govnode.v1.Contract
-	(*GovProposal)(nil),             // 44: govnode.v1.GovProposal
-	(*ProofBundle)(nil),             // 45: govnode.v1.ProofBundle
-	(*Event)(nil),                   // 46: govnode.v1.Event
+	(*UpgradePlan)(nil),             // 38: govnode.v1.UpgradePlan
+	(*Identity)(nil),                // 39: govnode.v1.Identity
+	(*Credential)(nil),              // 40: govnode.v1.Credential
+	(*Record)(nil),                  // 41: govnode.v1.Record
+	(*RecordVersion)(nil),           // 42: govnode.v1.RecordVersion
+	(*AccessEntry)(nil),             // 43: govnode.v1.AccessEntry
+	(*Contract)(nil),                // 44: govnode.v1.Contract
+	(*GovProposal)(nil),             // 45: govnode.v1.GovProposal
+	(*ProofBundle)(nil),             // 46: govnode.v1.ProofBundle
+	(*Event)(nil),                   // 47: govnode.v1.Event
 }
 var file_govnode_v1_api_proto_depIdxs = []int32{
 	31, // 0: govnode.v1.SubmitTxRequest.payloads:type_name -> govnode.v1.Payload
@@ -2572,60 +2584,61 @@ var file_govnode_v1_api_proto_depIdxs = []int32{
 	37, // 10: govnode.v1.StatusResponse.validators:type_name -> govnode.v1.ValidatorSet
 	10, // 11: govnode.v1.StatusResponse.peers:type_name -> govnode.v1.PeerInfo
 	37, // 12: govnode.v1.StatusResponse.pending_validator_sets:type_name -> govnode.v1.ValidatorSet
-	35, // 13: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
-	37, // 14: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
-	12, // 15: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
-	38, // 16: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
-	39, // 17: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
-	12, // 18: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
-	40, // 19: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
-	41, // 20: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
-	12, // 21: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
-	17, // 22: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
-	18, // 23: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
-	31, // 24: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
-	42, // 25: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
-	12, // 26: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
-	43, // 27: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
-	12, // 28: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
-	44, // 29: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
-	12, // 30: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
-	45, // 31: govnode.v1.GetRecordBundleResponse.bundle:type_name -> govnode.v1.ProofBundle
-	12, // 32: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
-	46, // 33: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
-	17, // 34: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
-	18, // 35: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
-	0,  // 36: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
-	2,  // 37: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
-	5,  // 38: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
-	7,  // 39: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
-	9,  // 40: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
-	13, // 41: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
-	15, // 42: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
-	19, // 43: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
-	21, // 44: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
-	23, // 45: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
-	25, // 46: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
-	26, // 47: govnode.v1.NodeService.GetRecordBundle:input_type -> govnode.v1.GetRecordBundleRequest
-	29, // 48: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
-	1,  // 49: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
-	3,  // 50: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
-	6,  // 51: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
-	8,  // 52: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
-	11, // 53: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
-	14, // 54: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
-	16, // 55: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
-	20, // 56: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
-	22, // 57: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
-	24, // 58: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
-	28, // 59: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
-	27, // 60: govnode.v1.NodeService.GetRecordBundle:output_type -> govnode.v1.GetRecordBundleResponse
-	30, // 61: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
-	49, // [49:62] is the sub-list for method output_type
-	36, // [36:49] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	38, // 13: govnode.v1.StatusResponse.pending_upgrade:type_name -> govnode.v1.UpgradePlan
+	35, // 14: govnode.v1.StateProof.cert:type_name -> govnode.v1.CommitCert
+	37, // 15: govnode.v1.StateProof.validators:type_name -> govnode.v1.ValidatorSet
+	12, // 16: govnode.v1.StateProof.validator_set_proofs:type_name -> govnode.v1.StateProof
+	39, // 17: govnode.v1.QueryIdentityResponse.identity:type_name -> govnode.v1.Identity
+	40, // 18: govnode.v1.QueryIdentityResponse.credentials:type_name -> govnode.v1.Credential
+	12, // 19: govnode.v1.QueryIdentityResponse.proof:type_name -> govnode.v1.StateProof
+	41, // 20: govnode.v1.QueryRecordResponse.record:type_name -> govnode.v1.Record
+	42, // 21: govnode.v1.QueryRecordResponse.versions:type_name -> govnode.v1.RecordVersion
+	12, // 22: govnode.v1.QueryRecordResponse.proof:type_name -> govnode.v1.StateProof
+	17, // 23: govnode.v1.QueryRecordResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 24: govnode.v1.QueryRecordResponse.access:type_name -> govnode.v1.AccessReceipt
+	31, // 25: govnode.v1.RecordContent.payload:type_name -> govnode.v1.Payload
+	43, // 26: govnode.v1.QueryAccessLogResponse.entries:type_name -> govnode.v1.AccessEntry
+	12, // 27: govnode.v1.QueryAccessLogResponse.proofs:type_name -> govnode.v1.StateProof
+	44, // 28: govnode.v1.QueryContractResponse.contract:type_name -> govnode.v1.Contract
+	12, // 29: govnode.v1.QueryContractResponse.proof:type_name -> govnode.v1.StateProof
+	45, // 30: govnode.v1.QueryProposalResponse.proposal:type_name -> govnode.v1.GovProposal
+	12, // 31: govnode.v1.QueryProposalResponse.proof:type_name -> govnode.v1.StateProof
+	46, // 32: govnode.v1.GetRecordBundleResponse.bundle:type_name -> govnode.v1.ProofBundle
+	12, // 33: govnode.v1.QueryStateResponse.proof:type_name -> govnode.v1.StateProof
+	47, // 34: govnode.v1.StreamEventsResponse.events:type_name -> govnode.v1.Event
+	17, // 35: govnode.v1.StreamEventsResponse.contents:type_name -> govnode.v1.RecordContent
+	18, // 36: govnode.v1.StreamEventsResponse.access:type_name -> govnode.v1.AccessReceipt
+	0,  // 37: govnode.v1.NodeService.SubmitTx:input_type -> govnode.v1.SubmitTxRequest
+	2,  // 38: govnode.v1.NodeService.SubmitTxs:input_type -> govnode.v1.SubmitTxsRequest
+	5,  // 39: govnode.v1.NodeService.GetTx:input_type -> govnode.v1.GetTxRequest
+	7,  // 40: govnode.v1.NodeService.GetBlock:input_type -> govnode.v1.GetBlockRequest
+	9,  // 41: govnode.v1.NodeService.Status:input_type -> govnode.v1.StatusRequest
+	13, // 42: govnode.v1.NodeService.QueryIdentity:input_type -> govnode.v1.QueryIdentityRequest
+	15, // 43: govnode.v1.NodeService.QueryRecord:input_type -> govnode.v1.QueryRecordRequest
+	19, // 44: govnode.v1.NodeService.QueryAccessLog:input_type -> govnode.v1.QueryAccessLogRequest
+	21, // 45: govnode.v1.NodeService.QueryContract:input_type -> govnode.v1.QueryContractRequest
+	23, // 46: govnode.v1.NodeService.QueryProposal:input_type -> govnode.v1.QueryProposalRequest
+	25, // 47: govnode.v1.NodeService.QueryState:input_type -> govnode.v1.QueryStateRequest
+	26, // 48: govnode.v1.NodeService.GetRecordBundle:input_type -> govnode.v1.GetRecordBundleRequest
+	29, // 49: govnode.v1.NodeService.StreamEvents:input_type -> govnode.v1.StreamEventsRequest
+	1,  // 50: govnode.v1.NodeService.SubmitTx:output_type -> govnode.v1.SubmitTxResponse
+	3,  // 51: govnode.v1.NodeService.SubmitTxs:output_type -> govnode.v1.SubmitTxsResponse
+	6,  // 52: govnode.v1.NodeService.GetTx:output_type -> govnode.v1.GetTxResponse
+	8,  // 53: govnode.v1.NodeService.GetBlock:output_type -> govnode.v1.GetBlockResponse
+	11, // 54: govnode.v1.NodeService.Status:output_type -> govnode.v1.StatusResponse
+	14, // 55: govnode.v1.NodeService.QueryIdentity:output_type -> govnode.v1.QueryIdentityResponse
+	16, // 56: govnode.v1.NodeService.QueryRecord:output_type -> govnode.v1.QueryRecordResponse
+	20, // 57: govnode.v1.NodeService.QueryAccessLog:output_type -> govnode.v1.QueryAccessLogResponse
+	22, // 58: govnode.v1.NodeService.QueryContract:output_type -> govnode.v1.QueryContractResponse
+	24, // 59: govnode.v1.NodeService.QueryProposal:output_type -> govnode.v1.QueryProposalResponse
+	28, // 60: govnode.v1.NodeService.QueryState:output_type -> govnode.v1.QueryStateResponse
+	27, // 61: govnode.v1.NodeService.GetRecordBundle:output_type -> govnode.v1.GetRecordBundleResponse
+	30, // 62: govnode.v1.NodeService.StreamEvents:output_type -> govnode.v1.StreamEventsResponse
+	50, // [50:63] is the sub-list for method output_type
+	37, // [37:50] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_api_proto_init() }

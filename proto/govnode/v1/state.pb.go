@@ -3580,6 +3580,94 @@ func (x *ValidatorSet) GetEffectiveHeight() uint64 {
 
 // Observer is a node admitted by governance to follow the chain without
 // voting (AddObserver).
+// UpgradePlan is a decided upgrade (ScheduleUpgrade): pending until the
+// block above halt_height, then kept as done with applied_height.
+type UpgradePlan struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	HaltHeight    uint64                 `protobuf:"varint,2,opt,name=halt_height,json=haltHeight,proto3" json:"halt_height,omitempty"`
+	Info          string                 `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
+	ProposalId    string                 `protobuf:"bytes,4,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	DecidedHeight uint64                 `protobuf:"varint,5,opt,name=decided_height,json=decidedHeight,proto3" json:"decided_height,omitempty"`
+	// applied_height is the first block executed under the upgrade
+	// (halt_height + 1); 0 while pending.
+	AppliedHeight uint64 `protobuf:"varint,6,opt,name=applied_height,json=appliedHeight,proto3" json:"applied_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpgradePlan) Reset() {
+	*x = UpgradePlan{}
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpgradePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpgradePlan) ProtoMessage() {}
+
+func (x *UpgradePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpgradePlan.ProtoReflect.Descriptor instead.
+func (*UpgradePlan) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UpgradePlan) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpgradePlan) GetHaltHeight() uint64 {
+	if x != nil {
+		return x.HaltHeight
+	}
+	return 0
+}
+
+func (x *UpgradePlan) GetInfo() string {
+	if x != nil {
+		return x.Info
+	}
+	return ""
+}
+
+func (x *UpgradePlan) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *UpgradePlan) GetDecidedHeight() uint64 {
+	if x != nil {
+		return x.DecidedHeight
+	}
+	return 0
+}
+
+func (x *UpgradePlan) GetAppliedHeight() uint64 {
+	if x != nil {
+		return x.AppliedHeight
+	}
+	return 0
+}
+
 type Observer struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	PeerId string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
@@ -3594,7 +3682,7 @@ type Observer struct {
 
 func (x *Observer) Reset() {
 	*x = Observer{}
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3606,7 +3694,7 @@ func (x *Observer) String() string {
 func (*Observer) ProtoMessage() {}
 
 func (x *Observer) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[30]
+	mi := &file_govnode_v1_state_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3619,7 +3707,7 @@ func (x *Observer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Observer.ProtoReflect.Descriptor instead.
 func (*Observer) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Observer) GetPeerId() string {
@@ -3662,7 +3750,7 @@ type TxResult struct {
 
 func (x *TxResult) Reset() {
 	*x = TxResult{}
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3674,7 +3762,7 @@ func (x *TxResult) String() string {
 func (*TxResult) ProtoMessage() {}
 
 func (x *TxResult) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[31]
+	mi := &file_govnode_v1_state_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3687,7 +3775,7 @@ func (x *TxResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxResult.ProtoReflect.Descriptor instead.
 func (*TxResult) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TxResult) GetTxHash() []byte {
@@ -3743,7 +3831,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3755,7 +3843,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[32]
+	mi := &file_govnode_v1_state_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3768,7 +3856,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{32}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Event) GetHeight() uint64 {
@@ -3950,7 +4038,7 @@ type IdentityEvent struct {
 
 func (x *IdentityEvent) Reset() {
 	*x = IdentityEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[33]
+	mi := &file_govnode_v1_state_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4050,7 @@ func (x *IdentityEvent) String() string {
 func (*IdentityEvent) ProtoMessage() {}
 
 func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[33]
+	mi := &file_govnode_v1_state_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4063,7 @@ func (x *IdentityEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityEvent.ProtoReflect.Descriptor instead.
 func (*IdentityEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{33}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *IdentityEvent) GetIdentityId() string {
@@ -4018,7 +4106,7 @@ type CredentialEvent struct {
 
 func (x *CredentialEvent) Reset() {
 	*x = CredentialEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[34]
+	mi := &file_govnode_v1_state_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4030,7 +4118,7 @@ func (x *CredentialEvent) String() string {
 func (*CredentialEvent) ProtoMessage() {}
 
 func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[34]
+	mi := &file_govnode_v1_state_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4043,7 +4131,7 @@ func (x *CredentialEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CredentialEvent.ProtoReflect.Descriptor instead.
 func (*CredentialEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{34}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CredentialEvent) GetCredentialId() string {
@@ -4093,7 +4181,7 @@ type RecordEvent struct {
 
 func (x *RecordEvent) Reset() {
 	*x = RecordEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[35]
+	mi := &file_govnode_v1_state_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4105,7 +4193,7 @@ func (x *RecordEvent) String() string {
 func (*RecordEvent) ProtoMessage() {}
 
 func (x *RecordEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[35]
+	mi := &file_govnode_v1_state_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4118,7 +4206,7 @@ func (x *RecordEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordEvent.ProtoReflect.Descriptor instead.
 func (*RecordEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{35}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecordEvent) GetRecordId() string {
@@ -4196,7 +4284,7 @@ type GrantEvent struct {
 
 func (x *GrantEvent) Reset() {
 	*x = GrantEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[36]
+	mi := &file_govnode_v1_state_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4296,7 @@ func (x *GrantEvent) String() string {
 func (*GrantEvent) ProtoMessage() {}
 
 func (x *GrantEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[36]
+	mi := &file_govnode_v1_state_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4309,7 @@ func (x *GrantEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GrantEvent.ProtoReflect.Descriptor instead.
 func (*GrantEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{36}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GrantEvent) GetGrantId() string {
@@ -4266,7 +4354,7 @@ type TenderEvent struct {
 
 func (x *TenderEvent) Reset() {
 	*x = TenderEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[37]
+	mi := &file_govnode_v1_state_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4278,7 +4366,7 @@ func (x *TenderEvent) String() string {
 func (*TenderEvent) ProtoMessage() {}
 
 func (x *TenderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[37]
+	mi := &file_govnode_v1_state_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4291,7 +4379,7 @@ func (x *TenderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenderEvent.ProtoReflect.Descriptor instead.
 func (*TenderEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{37}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TenderEvent) GetTenderId() string {
@@ -4344,7 +4432,7 @@ type PaymentEvent struct {
 
 func (x *PaymentEvent) Reset() {
 	*x = PaymentEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[38]
+	mi := &file_govnode_v1_state_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4356,7 +4444,7 @@ func (x *PaymentEvent) String() string {
 func (*PaymentEvent) ProtoMessage() {}
 
 func (x *PaymentEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[38]
+	mi := &file_govnode_v1_state_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4369,7 +4457,7 @@ func (x *PaymentEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PaymentEvent.ProtoReflect.Descriptor instead.
 func (*PaymentEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{38}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PaymentEvent) GetContractId() string {
@@ -4425,7 +4513,7 @@ type ContractEvent struct {
 
 func (x *ContractEvent) Reset() {
 	*x = ContractEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[39]
+	mi := &file_govnode_v1_state_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4437,7 +4525,7 @@ func (x *ContractEvent) String() string {
 func (*ContractEvent) ProtoMessage() {}
 
 func (x *ContractEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[39]
+	mi := &file_govnode_v1_state_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4450,7 +4538,7 @@ func (x *ContractEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContractEvent.ProtoReflect.Descriptor instead.
 func (*ContractEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{39}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ContractEvent) GetContractId() string {
@@ -4529,7 +4617,7 @@ type GovernanceEvent struct {
 
 func (x *GovernanceEvent) Reset() {
 	*x = GovernanceEvent{}
-	mi := &file_govnode_v1_state_proto_msgTypes[40]
+	mi := &file_govnode_v1_state_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4541,7 +4629,7 @@ func (x *GovernanceEvent) String() string {
 func (*GovernanceEvent) ProtoMessage() {}
 
 func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_state_proto_msgTypes[40]
+	mi := &file_govnode_v1_state_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4554,7 +4642,7 @@ func (x *GovernanceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GovernanceEvent.ProtoReflect.Descriptor instead.
 func (*GovernanceEvent) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_state_proto_rawDescGZIP(), []int{40}
+	return file_govnode_v1_state_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GovernanceEvent) GetProposalId() string {
@@ -4934,7 +5022,16 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"validators\x12\x1f\n" +
 	"\vfault_model\x18\x02 \x01(\tR\n" +
 	"faultModel\x12)\n" +
-	"\x10effective_height\x18\x03 \x01(\x04R\x0feffectiveHeight\"{\n" +
+	"\x10effective_height\x18\x03 \x01(\x04R\x0feffectiveHeight\"\xc5\x01\n" +
+	"\vUpgradePlan\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vhalt_height\x18\x02 \x01(\x04R\n" +
+	"haltHeight\x12\x12\n" +
+	"\x04info\x18\x03 \x01(\tR\x04info\x12\x1f\n" +
+	"\vproposal_id\x18\x04 \x01(\tR\n" +
+	"proposalId\x12%\n" +
+	"\x0edecided_height\x18\x05 \x01(\x04R\rdecidedHeight\x12%\n" +
+	"\x0eapplied_height\x18\x06 \x01(\x04R\rappliedHeight\"{\n" +
 	"\bObserver\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
@@ -5104,7 +5201,7 @@ func file_govnode_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_govnode_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_govnode_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_govnode_v1_state_proto_goTypes = []any{
 	(IdentityKind)(0),            // 0: govnode.v1.IdentityKind
 	(IdentityStatus)(0),          // 1: govnode.v1.IdentityStatus
@@ -5144,28 +5241,29 @@ var file_govnode_v1_state_proto_goTypes = []any{
 	(*DepartmentVote)(nil),       // 35: govnode.v1.DepartmentVote
 	(*GovProposal)(nil),          // 36: govnode.v1.GovProposal
 	(*ValidatorSet)(nil),         // 37: govnode.v1.ValidatorSet
-	(*Observer)(nil),             // 38: govnode.v1.Observer
-	(*TxResult)(nil),             // 39: govnode.v1.TxResult
-	(*Event)(nil),                // 40: govnode.v1.Event
-	(*IdentityEvent)(nil),        // 41: govnode.v1.IdentityEvent
-	(*CredentialEvent)(nil),      // 42: govnode.v1.CredentialEvent
-	(*RecordEvent)(nil),          // 43: govnode.v1.RecordEvent
-	(*GrantEvent)(nil),           // 44: govnode.v1.GrantEvent
-	(*TenderEvent)(nil),          // 45: govnode.v1.TenderEvent
-	(*PaymentEvent)(nil),         // 46: govnode.v1.PaymentEvent
-	(*ContractEvent)(nil),        // 47: govnode.v1.ContractEvent
-	(*GovernanceEvent)(nil),      // 48: govnode.v1.GovernanceEvent
-	(*PublicKey)(nil),            // 49: govnode.v1.PublicKey
+	(*UpgradePlan)(nil),          // 38: govnode.v1.UpgradePlan
+	(*Observer)(nil),             // 39: govnode.v1.Observer
+	(*TxResult)(nil),             // 40: govnode.v1.TxResult
+	(*Event)(nil),                // 41: govnode.v1.Event
+	(*IdentityEvent)(nil),        // 42: govnode.v1.IdentityEvent
+	(*CredentialEvent)(nil),      // 43: govnode.v1.CredentialEvent
+	(*RecordEvent)(nil),          // 44: govnode.v1.RecordEvent
+	(*GrantEvent)(nil),           // 45: govnode.v1.GrantEvent
+	(*TenderEvent)(nil),          // 46: govnode.v1.TenderEvent
+	(*PaymentEvent)(nil),         // 47: govnode.v1.PaymentEvent
+	(*ContractEvent)(nil),        // 48: govnode.v1.ContractEvent
+	(*GovernanceEvent)(nil),      // 49: govnode.v1.GovernanceEvent
+	(*PublicKey)(nil),            // 50: govnode.v1.PublicKey
 }
 var file_govnode_v1_state_proto_depIdxs = []int32{
-	49, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
+	50, // 0: govnode.v1.Department.consensus_key:type_name -> govnode.v1.PublicKey
 	0,  // 1: govnode.v1.Identity.kind:type_name -> govnode.v1.IdentityKind
-	49, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
+	50, // 2: govnode.v1.Identity.public_key:type_name -> govnode.v1.PublicKey
 	1,  // 3: govnode.v1.Identity.status:type_name -> govnode.v1.IdentityStatus
 	2,  // 4: govnode.v1.Identity.roles:type_name -> govnode.v1.Role
 	8,  // 5: govnode.v1.Identity.attributes:type_name -> govnode.v1.Attribute
 	11, // 6: govnode.v1.Identity.key_history:type_name -> govnode.v1.KeyChange
-	49, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
+	50, // 7: govnode.v1.KeyChange.public_key:type_name -> govnode.v1.PublicKey
 	8,  // 8: govnode.v1.Credential.claims:type_name -> govnode.v1.Attribute
 	3,  // 9: govnode.v1.RecordType.visibility:type_name -> govnode.v1.ContentVisibility
 	4,  // 10: govnode.v1.Record.status:type_name -> govnode.v1.RecordStatus
@@ -5187,15 +5285,15 @@ var file_govnode_v1_state_proto_depIdxs = []int32{
 	35, // 26: govnode.v1.GovProposal.votes:type_name -> govnode.v1.DepartmentVote
 	9,  // 27: govnode.v1.ValidatorSet.validators:type_name -> govnode.v1.Department
 	7,  // 28: govnode.v1.TxResult.code:type_name -> govnode.v1.ResultCode
-	40, // 29: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
-	41, // 30: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
-	43, // 31: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
-	47, // 32: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
-	48, // 33: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
-	42, // 34: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
-	44, // 35: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
-	45, // 36: govnode.v1.Event.tender:type_name -> govnode.v1.TenderEvent
-	46, // 37: govnode.v1.Event.payment:type_name -> govnode.v1.PaymentEvent
+	41, // 29: govnode.v1.TxResult.events:type_name -> govnode.v1.Event
+	42, // 30: govnode.v1.Event.identity:type_name -> govnode.v1.IdentityEvent
+	44, // 31: govnode.v1.Event.record:type_name -> govnode.v1.RecordEvent
+	48, // 32: govnode.v1.Event.contract:type_name -> govnode.v1.ContractEvent
+	49, // 33: govnode.v1.Event.governance:type_name -> govnode.v1.GovernanceEvent
+	43, // 34: govnode.v1.Event.credential:type_name -> govnode.v1.CredentialEvent
+	45, // 35: govnode.v1.Event.grant:type_name -> govnode.v1.GrantEvent
+	46, // 36: govnode.v1.Event.tender:type_name -> govnode.v1.TenderEvent
+	47, // 37: govnode.v1.Event.payment:type_name -> govnode.v1.PaymentEvent
 	1,  // 38: govnode.v1.IdentityEvent.status:type_name -> govnode.v1.IdentityStatus
 	6,  // 39: govnode.v1.GovernanceEvent.status:type_name -> govnode.v1.ProposalStatus
 	40, // [40:40] is the sub-list for method output_type
@@ -5217,7 +5315,7 @@ func file_govnode_v1_state_proto_init() {
 		(*ContractField_BoolValue)(nil),
 		(*ContractField_BytesValue)(nil),
 	}
-	file_govnode_v1_state_proto_msgTypes[32].OneofWrappers = []any{
+	file_govnode_v1_state_proto_msgTypes[33].OneofWrappers = []any{
 		(*Event_Identity)(nil),
 		(*Event_Record)(nil),
 		(*Event_Contract)(nil),
@@ -5233,7 +5331,7 @@ func file_govnode_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_state_proto_rawDesc), len(file_govnode_v1_state_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

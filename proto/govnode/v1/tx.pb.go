@@ -2504,6 +2504,7 @@ type SubmitProposal struct {
 	//	*SubmitProposal_AddObserver
 	//	*SubmitProposal_RemoveObserver
 	//	*SubmitProposal_FundBudget
+	//	*SubmitProposal_ScheduleUpgrade
 	Change        isSubmitProposal_Change `protobuf_oneof:"change"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2666,6 +2667,15 @@ func (x *SubmitProposal) GetFundBudget() *FundBudget {
 	return nil
 }
 
+func (x *SubmitProposal) GetScheduleUpgrade() *ScheduleUpgrade {
+	if x != nil {
+		if x, ok := x.Change.(*SubmitProposal_ScheduleUpgrade); ok {
+			return x.ScheduleUpgrade
+		}
+	}
+	return nil
+}
+
 type isSubmitProposal_Change interface {
 	isSubmitProposal_Change()
 }
@@ -2714,6 +2724,10 @@ type SubmitProposal_FundBudget struct {
 	FundBudget *FundBudget `protobuf:"bytes,20,opt,name=fund_budget,json=fundBudget,proto3,oneof"`
 }
 
+type SubmitProposal_ScheduleUpgrade struct {
+	ScheduleUpgrade *ScheduleUpgrade `protobuf:"bytes,21,opt,name=schedule_upgrade,json=scheduleUpgrade,proto3,oneof"`
+}
+
 func (*SubmitProposal_AddDepartment) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_RemoveDepartment) isSubmitProposal_Change() {}
@@ -2736,6 +2750,76 @@ func (*SubmitProposal_RemoveObserver) isSubmitProposal_Change() {}
 
 func (*SubmitProposal_FundBudget) isSubmitProposal_Change() {}
 
+func (*SubmitProposal_ScheduleUpgrade) isSubmitProposal_Change() {}
+
+// ScheduleUpgrade plans a software upgrade (ARCHITECTURE.md §5,
+// "Upgrades"): every node commits up to halt_height and stops there,
+// naming the upgrade, unless its binary knows name; a binary that knows
+// it goes on from halt_height + 1 with the new rules. halt_height must be
+// above the proposal's voting_end_height, and still above the chain when
+// the proposal executes. A later plan replaces a pending one; halt_height
+// 0 cancels the pending plan of that name.
+type ScheduleUpgrade struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	HaltHeight uint64                 `protobuf:"varint,2,opt,name=halt_height,json=haltHeight,proto3" json:"halt_height,omitempty"`
+	// info tells operators where the release is and what it changes.
+	Info          string `protobuf:"bytes,3,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleUpgrade) Reset() {
+	*x = ScheduleUpgrade{}
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleUpgrade) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleUpgrade) ProtoMessage() {}
+
+func (x *ScheduleUpgrade) ProtoReflect() protoreflect.Message {
+	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleUpgrade.ProtoReflect.Descriptor instead.
+func (*ScheduleUpgrade) Descriptor() ([]byte, []int) {
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ScheduleUpgrade) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ScheduleUpgrade) GetHaltHeight() uint64 {
+	if x != nil {
+		return x.HaltHeight
+	}
+	return 0
+}
+
+func (x *ScheduleUpgrade) GetInfo() string {
+	if x != nil {
+		return x.Info
+	}
+	return ""
+}
+
 // FundBudget adds amount minor units to a member department's budget.
 type FundBudget struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2748,7 +2832,7 @@ type FundBudget struct {
 
 func (x *FundBudget) Reset() {
 	*x = FundBudget{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2844,7 @@ func (x *FundBudget) String() string {
 func (*FundBudget) ProtoMessage() {}
 
 func (x *FundBudget) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[30]
+	mi := &file_govnode_v1_tx_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2857,7 @@ func (x *FundBudget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FundBudget.ProtoReflect.Descriptor instead.
 func (*FundBudget) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{30}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FundBudget) GetDepartmentId() string {
@@ -2808,7 +2892,7 @@ type AddDepartment struct {
 
 func (x *AddDepartment) Reset() {
 	*x = AddDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2820,7 +2904,7 @@ func (x *AddDepartment) String() string {
 func (*AddDepartment) ProtoMessage() {}
 
 func (x *AddDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[31]
+	mi := &file_govnode_v1_tx_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2833,7 +2917,7 @@ func (x *AddDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDepartment.ProtoReflect.Descriptor instead.
 func (*AddDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{31}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddDepartment) GetDepartment() *Department {
@@ -2859,7 +2943,7 @@ type RemoveDepartment struct {
 
 func (x *RemoveDepartment) Reset() {
 	*x = RemoveDepartment{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[32]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +2955,7 @@ func (x *RemoveDepartment) String() string {
 func (*RemoveDepartment) ProtoMessage() {}
 
 func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[32]
+	mi := &file_govnode_v1_tx_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +2968,7 @@ func (x *RemoveDepartment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDepartment.ProtoReflect.Descriptor instead.
 func (*RemoveDepartment) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{32}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RemoveDepartment) GetDepartmentId() string {
@@ -2908,7 +2992,7 @@ type RotateValidatorKey struct {
 
 func (x *RotateValidatorKey) Reset() {
 	*x = RotateValidatorKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[33]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2920,7 +3004,7 @@ func (x *RotateValidatorKey) String() string {
 func (*RotateValidatorKey) ProtoMessage() {}
 
 func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[33]
+	mi := &file_govnode_v1_tx_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3017,7 @@ func (x *RotateValidatorKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateValidatorKey.ProtoReflect.Descriptor instead.
 func (*RotateValidatorKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{33}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RotateValidatorKey) GetDepartmentId() string {
@@ -2965,7 +3049,7 @@ type RotateNodeKey struct {
 
 func (x *RotateNodeKey) Reset() {
 	*x = RotateNodeKey{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[34]
+	mi := &file_govnode_v1_tx_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3061,7 @@ func (x *RotateNodeKey) String() string {
 func (*RotateNodeKey) ProtoMessage() {}
 
 func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[34]
+	mi := &file_govnode_v1_tx_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3074,7 @@ func (x *RotateNodeKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateNodeKey.ProtoReflect.Descriptor instead.
 func (*RotateNodeKey) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{34}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RotateNodeKey) GetDepartmentId() string {
@@ -3026,7 +3110,7 @@ type SetFaultModel struct {
 
 func (x *SetFaultModel) Reset() {
 	*x = SetFaultModel{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[35]
+	mi := &file_govnode_v1_tx_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3122,7 @@ func (x *SetFaultModel) String() string {
 func (*SetFaultModel) ProtoMessage() {}
 
 func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[35]
+	mi := &file_govnode_v1_tx_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3135,7 @@ func (x *SetFaultModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFaultModel.ProtoReflect.Descriptor instead.
 func (*SetFaultModel) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{35}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SetFaultModel) GetFaultModel() string {
@@ -3074,7 +3158,7 @@ type AddObserver struct {
 
 func (x *AddObserver) Reset() {
 	*x = AddObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[36]
+	mi := &file_govnode_v1_tx_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3170,7 @@ func (x *AddObserver) String() string {
 func (*AddObserver) ProtoMessage() {}
 
 func (x *AddObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[36]
+	mi := &file_govnode_v1_tx_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3183,7 @@ func (x *AddObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddObserver.ProtoReflect.Descriptor instead.
 func (*AddObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{36}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AddObserver) GetPeerId() string {
@@ -3125,7 +3209,7 @@ type RemoveObserver struct {
 
 func (x *RemoveObserver) Reset() {
 	*x = RemoveObserver{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[37]
+	mi := &file_govnode_v1_tx_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3221,7 @@ func (x *RemoveObserver) String() string {
 func (*RemoveObserver) ProtoMessage() {}
 
 func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[37]
+	mi := &file_govnode_v1_tx_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3234,7 @@ func (x *RemoveObserver) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveObserver.ProtoReflect.Descriptor instead.
 func (*RemoveObserver) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{37}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RemoveObserver) GetPeerId() string {
@@ -3171,7 +3255,7 @@ type VoteProposal struct {
 
 func (x *VoteProposal) Reset() {
 	*x = VoteProposal{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[38]
+	mi := &file_govnode_v1_tx_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3183,7 +3267,7 @@ func (x *VoteProposal) String() string {
 func (*VoteProposal) ProtoMessage() {}
 
 func (x *VoteProposal) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[38]
+	mi := &file_govnode_v1_tx_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3196,7 +3280,7 @@ func (x *VoteProposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoteProposal.ProtoReflect.Descriptor instead.
 func (*VoteProposal) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{38}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *VoteProposal) GetProposalId() string {
@@ -3223,7 +3307,7 @@ type SubmitEvidence struct {
 
 func (x *SubmitEvidence) Reset() {
 	*x = SubmitEvidence{}
-	mi := &file_govnode_v1_tx_proto_msgTypes[39]
+	mi := &file_govnode_v1_tx_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3235,7 +3319,7 @@ func (x *SubmitEvidence) String() string {
 func (*SubmitEvidence) ProtoMessage() {}
 
 func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
-	mi := &file_govnode_v1_tx_proto_msgTypes[39]
+	mi := &file_govnode_v1_tx_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3248,7 +3332,7 @@ func (x *SubmitEvidence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitEvidence.ProtoReflect.Descriptor instead.
 func (*SubmitEvidence) Descriptor() ([]byte, []int) {
-	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{39}
+	return file_govnode_v1_tx_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SubmitEvidence) GetEvidence() *EquivocationEvidence {
@@ -3467,7 +3551,7 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\ttender_id\x18\x01 \x01(\tR\btenderId\x12\x1b\n" +
 	"\tbidder_id\x18\x02 \x01(\tR\bbidderId\x12\x1f\n" +
 	"\vcontract_id\x18\x03 \x01(\tR\n" +
-	"contractId\"\x86\a\n" +
+	"contractId\"\xd0\a\n" +
 	"\x0eSubmitProposal\x12\x1f\n" +
 	"\vproposal_id\x18\x01 \x01(\tR\n" +
 	"proposalId\x12\x14\n" +
@@ -3486,8 +3570,14 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"\fadd_observer\x18\x12 \x01(\v2\x17.govnode.v1.AddObserverH\x00R\vaddObserver\x12E\n" +
 	"\x0fremove_observer\x18\x13 \x01(\v2\x1a.govnode.v1.RemoveObserverH\x00R\x0eremoveObserver\x129\n" +
 	"\vfund_budget\x18\x14 \x01(\v2\x16.govnode.v1.FundBudgetH\x00R\n" +
-	"fundBudgetB\b\n" +
-	"\x06change\"a\n" +
+	"fundBudget\x12H\n" +
+	"\x10schedule_upgrade\x18\x15 \x01(\v2\x1b.govnode.v1.ScheduleUpgradeH\x00R\x0fscheduleUpgradeB\b\n" +
+	"\x06change\"Z\n" +
+	"\x0fScheduleUpgrade\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vhalt_height\x18\x02 \x01(\x04R\n" +
+	"haltHeight\x12\x12\n" +
+	"\x04info\x18\x03 \x01(\tR\x04info\"a\n" +
 	"\n" +
 	"FundBudget\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x16\n" +
@@ -3534,7 +3624,7 @@ func file_govnode_v1_tx_proto_rawDescGZIP() []byte {
 	return file_govnode_v1_tx_proto_rawDescData
 }
 
-var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_govnode_v1_tx_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_govnode_v1_tx_proto_goTypes = []any{
 	(*SignedTx)(nil),             // 0: govnode.v1.SignedTx
 	(*TxBody)(nil),               // 1: govnode.v1.TxBody
@@ -3566,28 +3656,29 @@ var file_govnode_v1_tx_proto_goTypes = []any{
 	(*RevealBid)(nil),            // 27: govnode.v1.RevealBid
 	(*AwardTender)(nil),          // 28: govnode.v1.AwardTender
 	(*SubmitProposal)(nil),       // 29: govnode.v1.SubmitProposal
-	(*FundBudget)(nil),           // 30: govnode.v1.FundBudget
-	(*AddDepartment)(nil),        // 31: govnode.v1.AddDepartment
-	(*RemoveDepartment)(nil),     // 32: govnode.v1.RemoveDepartment
-	(*RotateValidatorKey)(nil),   // 33: govnode.v1.RotateValidatorKey
-	(*RotateNodeKey)(nil),        // 34: govnode.v1.RotateNodeKey
-	(*SetFaultModel)(nil),        // 35: govnode.v1.SetFaultModel
-	(*AddObserver)(nil),          // 36: govnode.v1.AddObserver
-	(*RemoveObserver)(nil),       // 37: govnode.v1.RemoveObserver
-	(*VoteProposal)(nil),         // 38: govnode.v1.VoteProposal
-	(*SubmitEvidence)(nil),       // 39: govnode.v1.SubmitEvidence
-	(Role)(0),                    // 40: govnode.v1.Role
-	(*PublicKey)(nil),            // 41: govnode.v1.PublicKey
-	(IdentityKind)(0),            // 42: govnode.v1.IdentityKind
-	(*Attribute)(nil),            // 43: govnode.v1.Attribute
-	(IdentityStatus)(0),          // 44: govnode.v1.IdentityStatus
-	(*ContractParty)(nil),        // 45: govnode.v1.ContractParty
-	(*ContractField)(nil),        // 46: govnode.v1.ContractField
-	(*Params)(nil),               // 47: govnode.v1.Params
-	(*RecordType)(nil),           // 48: govnode.v1.RecordType
-	(*ContractTemplate)(nil),     // 49: govnode.v1.ContractTemplate
-	(*Department)(nil),           // 50: govnode.v1.Department
-	(*EquivocationEvidence)(nil), // 51: govnode.v1.EquivocationEvidence
+	(*ScheduleUpgrade)(nil),      // 30: govnode.v1.ScheduleUpgrade
+	(*FundBudget)(nil),           // 31: govnode.v1.FundBudget
+	(*AddDepartment)(nil),        // 32: govnode.v1.AddDepartment
+	(*RemoveDepartment)(nil),     // 33: govnode.v1.RemoveDepartment
+	(*RotateValidatorKey)(nil),   // 34: govnode.v1.RotateValidatorKey
+	(*RotateNodeKey)(nil),        // 35: govnode.v1.RotateNodeKey
+	(*SetFaultModel)(nil),        // 36: govnode.v1.SetFaultModel
+	(*AddObserver)(nil),          // 37: govnode.v1.AddObserver
+	(*RemoveObserver)(nil),       // 38: govnode.v1.RemoveObserver
+	(*VoteProposal)(nil),         // 39: govnode.v1.VoteProposal
+	(*SubmitEvidence)(nil),       // 40: govnode.v1.SubmitEvidence
+	(Role)(0),                    // 41: govnode.v1.Role
+	(*PublicKey)(nil),            // 42: govnode.v1.PublicKey
+	(IdentityKind)(0),            // 43: govnode.v1.IdentityKind
+	(*Attribute)(nil),            // 44: govnode.v1.Attribute
+	(IdentityStatus)(0),          // 45: govnode.v1.IdentityStatus
+	(*ContractParty)(nil),        // 46: govnode.v1.ContractParty
+	(*ContractField)(nil),        // 47: govnode.v1.ContractField
+	(*Params)(nil),               // 48: govnode.v1.Params
+	(*RecordType)(nil),           // 49: govnode.v1.RecordType
+	(*ContractTemplate)(nil),     // 50: govnode.v1.ContractTemplate
+	(*Department)(nil),           // 51: govnode.v1.Department
+	(*EquivocationEvidence)(nil), // 52: govnode.v1.EquivocationEvidence
 }
 var file_govnode_v1_tx_proto_depIdxs = []int32{
 	2,  // 0: govnode.v1.TxBody.register_official:type_name -> govnode.v1.RegisterOfficial
@@ -3617,45 +3708,46 @@ var file_govnode_v1_tx_proto_depIdxs = []int32{
 	27, // 24: govnode.v1.TxBody.reveal_bid:type_name -> govnode.v1.RevealBid
 	28, // 25: govnode.v1.TxBody.award_tender:type_name -> govnode.v1.AwardTender
 	29, // 26: govnode.v1.TxBody.submit_proposal:type_name -> govnode.v1.SubmitProposal
-	38, // 27: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
-	39, // 28: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
-	40, // 29: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
-	41, // 30: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
-	42, // 31: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
-	41, // 32: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
-	43, // 33: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
-	41, // 34: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
-	44, // 35: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
-	40, // 36: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
-	43, // 37: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
-	43, // 38: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
-	43, // 39: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
+	39, // 27: govnode.v1.TxBody.vote_proposal:type_name -> govnode.v1.VoteProposal
+	40, // 28: govnode.v1.TxBody.submit_evidence:type_name -> govnode.v1.SubmitEvidence
+	41, // 29: govnode.v1.RegisterOfficial.roles:type_name -> govnode.v1.Role
+	42, // 30: govnode.v1.RegisterOfficial.public_key:type_name -> govnode.v1.PublicKey
+	43, // 31: govnode.v1.RegisterSubject.kind:type_name -> govnode.v1.IdentityKind
+	42, // 32: govnode.v1.RegisterSubject.public_key:type_name -> govnode.v1.PublicKey
+	44, // 33: govnode.v1.RegisterSubject.attributes:type_name -> govnode.v1.Attribute
+	42, // 34: govnode.v1.RotateKey.new_public_key:type_name -> govnode.v1.PublicKey
+	45, // 35: govnode.v1.SetIdentityStatus.status:type_name -> govnode.v1.IdentityStatus
+	41, // 36: govnode.v1.SetRoles.roles:type_name -> govnode.v1.Role
+	44, // 37: govnode.v1.IssueCredential.claims:type_name -> govnode.v1.Attribute
+	44, // 38: govnode.v1.CreateRecord.metadata:type_name -> govnode.v1.Attribute
+	44, // 39: govnode.v1.AmendRecord.metadata:type_name -> govnode.v1.Attribute
 	17, // 40: govnode.v1.RecordAccesses.accesses:type_name -> govnode.v1.ContentAccess
-	45, // 41: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
-	46, // 42: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
-	46, // 43: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
-	46, // 44: govnode.v1.PublishTender.contract_fields:type_name -> govnode.v1.ContractField
-	46, // 45: govnode.v1.RevealBid.fields:type_name -> govnode.v1.ContractField
-	31, // 46: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
-	32, // 47: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
-	47, // 48: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
-	48, // 49: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
-	49, // 50: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
-	33, // 51: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
-	34, // 52: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
-	35, // 53: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
-	36, // 54: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
-	37, // 55: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
-	30, // 56: govnode.v1.SubmitProposal.fund_budget:type_name -> govnode.v1.FundBudget
-	50, // 57: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
-	2,  // 58: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
-	41, // 59: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
-	51, // 60: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	46, // 41: govnode.v1.CreateContract.parties:type_name -> govnode.v1.ContractParty
+	47, // 42: govnode.v1.CreateContract.fields:type_name -> govnode.v1.ContractField
+	47, // 43: govnode.v1.FireTransition.args:type_name -> govnode.v1.ContractField
+	47, // 44: govnode.v1.PublishTender.contract_fields:type_name -> govnode.v1.ContractField
+	47, // 45: govnode.v1.RevealBid.fields:type_name -> govnode.v1.ContractField
+	32, // 46: govnode.v1.SubmitProposal.add_department:type_name -> govnode.v1.AddDepartment
+	33, // 47: govnode.v1.SubmitProposal.remove_department:type_name -> govnode.v1.RemoveDepartment
+	48, // 48: govnode.v1.SubmitProposal.update_params:type_name -> govnode.v1.Params
+	49, // 49: govnode.v1.SubmitProposal.install_record_type:type_name -> govnode.v1.RecordType
+	50, // 50: govnode.v1.SubmitProposal.install_contract_template:type_name -> govnode.v1.ContractTemplate
+	34, // 51: govnode.v1.SubmitProposal.rotate_validator_key:type_name -> govnode.v1.RotateValidatorKey
+	35, // 52: govnode.v1.SubmitProposal.rotate_node_key:type_name -> govnode.v1.RotateNodeKey
+	36, // 53: govnode.v1.SubmitProposal.fault_model:type_name -> govnode.v1.SetFaultModel
+	37, // 54: govnode.v1.SubmitProposal.add_observer:type_name -> govnode.v1.AddObserver
+	38, // 55: govnode.v1.SubmitProposal.remove_observer:type_name -> govnode.v1.RemoveObserver
+	31, // 56: govnode.v1.SubmitProposal.fund_budget:type_name -> govnode.v1.FundBudget
+	30, // 57: govnode.v1.SubmitProposal.schedule_upgrade:type_name -> govnode.v1.ScheduleUpgrade
+	51, // 58: govnode.v1.AddDepartment.department:type_name -> govnode.v1.Department
+	2,  // 59: govnode.v1.AddDepartment.admin:type_name -> govnode.v1.RegisterOfficial
+	42, // 60: govnode.v1.RotateValidatorKey.consensus_key:type_name -> govnode.v1.PublicKey
+	52, // 61: govnode.v1.SubmitEvidence.evidence:type_name -> govnode.v1.EquivocationEvidence
+	62, // [62:62] is the sub-list for method output_type
+	62, // [62:62] is the sub-list for method input_type
+	62, // [62:62] is the sub-list for extension type_name
+	62, // [62:62] is the sub-list for extension extendee
+	0,  // [0:62] is the sub-list for field type_name
 }
 
 func init() { file_govnode_v1_tx_proto_init() }
@@ -3708,6 +3800,7 @@ func file_govnode_v1_tx_proto_init() {
 		(*SubmitProposal_AddObserver)(nil),
 		(*SubmitProposal_RemoveObserver)(nil),
 		(*SubmitProposal_FundBudget)(nil),
+		(*SubmitProposal_ScheduleUpgrade)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3715,7 +3808,7 @@ func file_govnode_v1_tx_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_govnode_v1_tx_proto_rawDesc), len(file_govnode_v1_tx_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
