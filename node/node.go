@@ -79,6 +79,10 @@ type Options struct {
 	// key: `govnode start --recover-missing-state` accepts one such start,
 	// and a setting kept in config.toml would silence the check for good.
 	RecoverMissingState bool
+	// KnownUpgrades are the governed upgrades this binary implements (every
+	// one up to its release; ARCHITECTURE.md §5, "Upgrades"): the node
+	// stops at the halt height of any other (blockexec.UpgradeHalt).
+	KnownUpgrades []string
 }
 
 // Node is a running govnode: ledger, state machine, mempool, p2p,
@@ -254,6 +258,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		}
 	}
 	if n.app, err = blockexec.New(doc.GetChainId(), n.store, n.exec, clock, log.With("part", "ledger"), n.metrics.Ledger()); err != nil {
+		return nil, err
+	}
+	if err := n.app.SetKnownUpgrades(o.KnownUpgrades); err != nil {
 		return nil, err
 	}
 	// The API's waiters wake at each commit, whether consensus or block
@@ -500,7 +507,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		// (ARCHITECTURE.md §5): the node supplies who is live.
 		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store),
 			Admit: func(tx *exec.Tx) error { _, err := n.app.CheckTx(tx); return err }}.Check,
-		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers,
+		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers, PendingUpgrade: n.app.PendingUpgrade,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
 		Payloads: n.payloads, Accesses: n.accessSigner(), Logger: log.With("part", "api"),
 		CheckTx: func(raw []byte) error { _, err := n.app.CheckTx(exec.NewTx(raw)); return err },
@@ -749,7 +756,11 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
-		n.log.Error("node stopping", "err", err)
+		if errors.Is(err, blockexec.ErrUpgradeHalt) {
+			n.log.Warn("node stopping for an upgrade", "err", err)
+		} else {
+			n.log.Error("node stopping", "err", err)
+		}
 	}
 	cancel()
 	cerr := n.Close()

@@ -91,6 +91,11 @@ type Executor struct {
 	onCommit     []func(*CommittedInfo)
 	deadlines    deadlineState
 	sparse       *sparse // the commit path's knowledge of empty prefixes
+	// upgrade is the pending upgrade plan of committed state (upgrade.go);
+	// knownUpgrades are the upgrades this binary implements, set before
+	// the first commit.
+	upgrade       *pb.UpgradePlan
+	knownUpgrades []string
 }
 
 // deadlineState is what committed state says about contract deadlines
@@ -185,6 +190,9 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 		return nil, err
 	}
 	if err := a.loadDeadlines(h); err != nil {
+		return nil, err
+	}
+	if err := a.loadUpgradePlan(); err != nil {
 		return nil, err
 	}
 	m.Height.Set(float64(h))
@@ -547,6 +555,10 @@ func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 		if cb.Height != head+1 {
 			return fmt.Errorf("commit block %d: ledger is at %d", cb.Height, head)
 		}
+		if err := a.upgradeHalt(cb.Height); err != nil {
+			// Nothing of this block is written; the blocks before it are.
+			return err
+		}
 		cert, err := a.certToStore(cb, blocks[i+1:])
 		if err != nil {
 			return err
@@ -691,6 +703,11 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	a.mu.Lock()
 	next, due := a.deadlines.next, a.deadlines.due
 	a.mu.Unlock()
+	if touches(res.Changes, string(exec.UpgradePlanKey())) {
+		if err := a.loadUpgradePlan(); err != nil {
+			return err
+		}
+	}
 	if touches(res.Changes, exec.DeadlinePrefix()) {
 		if next, due, err = exec.NextDeadline(ar); err != nil {
 			return fmt.Errorf("read the next deadline after block %d: %w", cb.Height, err)

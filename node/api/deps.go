@@ -115,6 +115,9 @@ type Deps struct {
 	// Consensus returns the consensus core's latest status, nil before
 	// the core first reported.
 	Consensus func() *consensus.Status
+	// PendingUpgrade is the decided upgrade the chain halts for (nil:
+	// none); optional.
+	PendingUpgrade func() *pb.UpgradePlan
 	// Syncing reports whether the node is catching up by block sync.
 	Syncing func() bool
 	// Peers lists the p2p host's peers.

@@ -46,6 +46,9 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		}
 		st.LastBlockHash = hash[:]
 	}
+	if s.d.PendingUpgrade != nil {
+		st.PendingUpgrade = s.d.PendingUpgrade()
+	}
 	if cs := s.d.Consensus(); cs != nil {
 		st.View = cs.View
 		st.Leader = uint32(cs.Leader)
