@@ -148,3 +148,21 @@ func TestDevStartSuggestsWhatRuns(t *testing.T) {
 		t.Errorf("suggested record ids %v then %v: want a fresh id each start", first, second)
 	}
 }
+
+// schedule-upgrade: its flags, and a bad name refused before any call.
+func TestProposeScheduleUpgradeFlags(t *testing.T) {
+	help := mustRun(t, nil, "tx", "gov", "propose", "schedule-upgrade", "--help").out
+	for _, want := range []string{"--name string", "--halt-height uint", "--info string", "(required)"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("help lacks %q:\n%s", want, help)
+		}
+	}
+	r := run(t, nil, "tx", "gov", "propose", "schedule-upgrade", "--id", "u1", "--voting-end-height", "10", "--name", "Bad Name",
+		"--halt-height", "20", "--signer", "dept0-admin", "--key", "/nonexistent", "--node", "127.0.0.1:1")
+	if r.err == nil || !strings.Contains(r.err.Error(), `--name "Bad Name"`) {
+		t.Errorf("bad name: %v", r.err)
+	}
+	if v := mustRun(t, nil, "version", "--output", "json").out; !strings.Contains(v, `"upgrades": [`) && !strings.Contains(v, `"upgrades":[`) {
+		t.Errorf("version does not list the known upgrades: %s", v)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/govnode/govnode/keystore"
+	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/node"
 )
 
@@ -116,7 +117,10 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 		return err
 	}
 	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version,
-		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine, RecoverMissingState: o.recoverState})
+		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine, RecoverMissingState: o.recoverState, KnownUpgrades: upgrades()})
+	if errors.Is(err, blockexec.ErrUpgradeHalt) {
+		return upgradeStop(cmd, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -132,6 +136,9 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	err = n.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		err = nil
+	}
+	if errors.Is(err, blockexec.ErrUpgradeHalt) {
+		return upgradeStop(cmd, err)
 	}
 	if err == nil {
 		log.Info("node stopped")
@@ -235,4 +242,13 @@ func (c *cli) faultOptions() (node.Options, error) {
 	}
 	o.Byzantine, _ = c.env.LookupEnv(envByzantine)
 	return o, nil
+}
+
+// upgradeStop ends start for a governed upgrade this binary does not know
+// (blockexec.UpgradeHalt): a clean stop, exit status 0 so that a service
+// manager does not restart the same binary into the same halt, with the
+// message naming the upgrade on stderr.
+func upgradeStop(cmd *cobra.Command, err error) error {
+	fmt.Fprintf(cmd.ErrOrStderr(), "govnode stopped: %v\n", err)
+	return nil
 }

@@ -95,6 +95,13 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 			fmt.Fprintf(w, "  %d  %-12s %s\n", i, termText(d.GetId()), termText(d.GetPeerId()))
 		}
 	}
+	if u := st.GetPendingUpgrade(); u != nil {
+		fmt.Fprintf(w, "upgrade       %s: nodes stop after height %d unless their binary knows it", termText(u.GetName()), u.GetHaltHeight())
+		if u.GetInfo() != "" {
+			fmt.Fprintf(w, " (%s)", termText(u.GetInfo()))
+		}
+		fmt.Fprintln(w)
+	}
 	if len(st.GetPeers()) > 0 {
 		fmt.Fprintf(w, "peers         %d\n", len(st.GetPeers()))
 		for _, p := range st.GetPeers() {

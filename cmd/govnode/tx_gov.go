@@ -39,6 +39,8 @@ protobuf JSON form of their message:
   record-type           --file: RecordType {"id": "...", "createDepartments": [...], ...}
   contract-template     --file: ContractTemplate {"id": "...", "roles": [...], ...}
   fund-budget           --department ID --amount N --reason TEXT (N in minor units)
+  schedule-upgrade      --name NAME --halt-height H [--info TEXT]; --halt-height 0
+                        cancels the pending upgrade NAME
 
 A KEY is scheme:base64, base64 (ed25519) or a key file (its public half; no
 passphrase needed). A validator-set change (add, remove, rotations, fault
@@ -48,6 +50,8 @@ to the verb and its subject.`,
 	}
 	var (
 		pid, title, file, dept, vote, amount, reason string
+		upName, upInfo                               string
+		haltHeight                                   uint64
 		end                                          uint64
 		// add-department, rotations, observers, fault model
 		name, consKey, peerID, nodeHome, admin, adminKey, adminName, model string
@@ -290,6 +294,32 @@ to the verb and its subject.`,
 				m := &pb.FundBudget{DepartmentId: dept, Amount: n, Reason: reason}
 				return titled(fmt.Sprintf("fund the budget of %s with %d", dept, n), func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_FundBudget{FundBudget: m}
+				}), nil
+			},
+		}),
+		c.txCommand(txSpec{
+			use: "schedule-upgrade", short: "Propose a software upgrade: every node stops at the halt height unless its binary knows it (ARCHITECTURE.md §5, \"Upgrades\")",
+			flags: func(f *pflag.FlagSet) {
+				commonFlags(f)
+				f.StringVar(&upName, "name", "", "upgrade name, as the new release knows it (govnode version lists the upgrades a binary knows)")
+				f.Uint64Var(&haltHeight, "halt-height", 0, "last height the current binaries commit; above --voting-end-height; 0 cancels the pending upgrade --name")
+				f.StringVar(&upInfo, "info", "", "where the release is and what it changes, for the operators (kept on chain)")
+			},
+			required: []string{"id", "voting-end-height", "name", "halt-height"},
+			build: func([]string) (func(*pb.TxBody), error) {
+				if err := exec.ValidID(upName); err != nil {
+					return nil, fmt.Errorf("--name %q: %w", upName, err)
+				}
+				if err := checkTextFlag("info", upInfo, false); err != nil {
+					return nil, err
+				}
+				m := &pb.ScheduleUpgrade{Name: upName, HaltHeight: haltHeight, Info: upInfo}
+				t := fmt.Sprintf("upgrade %s at height %d", upName, haltHeight)
+				if haltHeight == 0 {
+					t = "cancel upgrade " + upName
+				}
+				return titled(t, func(p *pb.SubmitProposal) {
+					p.Change = &pb.SubmitProposal_ScheduleUpgrade{ScheduleUpgrade: m}
 				}), nil
 			},
 		}),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -14,13 +15,15 @@ type versionInfo struct {
 	Commit    string `json:"commit"`
 	GoVersion string `json:"go_version"`
 	Platform  string `json:"platform"`
+	// Upgrades are the governed upgrades this binary knows.
+	Upgrades []string `json:"upgrades"`
 }
 
 // buildVersion combines the -ldflags values with the module's build info:
 // without -X main.commit, the VCS revision stamped by `go build` is used
 // (with "-dirty" when the tree was modified).
 func buildVersion() versionInfo {
-	v := versionInfo{Version: version, Commit: commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	v := versionInfo{Version: version, Commit: commit, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Upgrades: upgrades()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
@@ -58,7 +61,7 @@ func newVersionCmd(c *cli) *cobra.Command {
 			if c.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), v)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "govnode %s\ncommit %s\n%s %s\n", v.Version, v.Commit, v.GoVersion, v.Platform)
+			fmt.Fprintf(cmd.OutOrStdout(), "govnode %s\ncommit %s\n%s %s\nupgrades %s\n", v.Version, v.Commit, v.GoVersion, v.Platform, strings.Join(append([]string{"none"}, v.Upgrades...)[min(1, len(v.Upgrades)):], ", "))
 			return nil
 		},
 	}
