@@ -104,6 +104,77 @@ type testnetOpts struct {
 	// tls serves each node's API over TLS with a self-signed pair in its
 	// home (writeInitTLS); metrics stay plaintext on loopback.
 	tls bool
+	// hosts, one per validator (--hosts), are the names or IP addresses
+	// the nodes reach each other at, each node in a host (a container) of
+	// its own: see testnetHostsHelp.
+	hosts []string
+}
+
+// testnetHostsHelp is what --hosts changes, in the command's help.
+const testnetHostsHelp = `With --hosts H0,...,H{N-1} every node runs in a host of its own, a container
+(contrib/docker/compose.yaml, scripts/compose.sh): node i listens for p2p, the
+API and metrics on every interface (0.0.0.0) at its ports of the same layout,
+and the others reach it at /dns4/Hi/tcp/... (/ip4 or /ip6 when Hi is an IP
+address): its genesis address, its peers' persistent_peers and its
+external_addrs. Its API and metrics serve TLS with its pair, whose certificate
+names Hi besides localhost and 127.0.0.1; testnet.json names its API at
+127.0.0.1 and its port, where the container's API port is published on the
+machine that runs the CLI, and its metrics at Hi. --hosts needs TLS.`
+
+// maxTestnetHostLen bounds one --hosts entry (a DNS name's length).
+const maxTestnetHostLen = 253
+
+// testnetHostAddr is the multiaddr prefix the other nodes dial host at:
+// /ip4/A or /ip6/A for an IP address, /dns4/NAME for a DNS name. It
+// refuses anything else, so that nothing but a host lands in the genesis.
+func testnetHostAddr(host string) (string, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		if ip.IsUnspecified() {
+			return "", fmt.Errorf("%q is the unspecified address: the other nodes cannot dial it", host)
+		}
+		if ip.To4() != nil {
+			return "/ip4/" + ip.String(), nil
+		}
+		return "/ip6/" + ip.String(), nil
+	}
+	if host == "" || len(host) > maxTestnetHostLen {
+		return "", fmt.Errorf("%q: want a DNS name of 1..%d characters or an IP address", host, maxTestnetHostLen)
+	}
+	for _, label := range strings.Split(host, ".") {
+		ok := len(label) >= 1 && len(label) <= 63 && label[0] != '-' && label[len(label)-1] != '-'
+		for _, r := range label {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-')
+		}
+		if !ok {
+			return "", fmt.Errorf("%q is not a DNS name (lower-case labels of letters, digits and '-', 1..63 long, not starting or ending in '-')", host)
+		}
+	}
+	return "/dns4/" + host, nil
+}
+
+// checkTestnetHosts checks --hosts against the other options: one
+// distinct host per validator, and TLS (the API leaves loopback).
+func checkTestnetHosts(o *testnetOpts) error {
+	if o.hosts == nil {
+		return nil
+	}
+	if len(o.hosts) != o.validators {
+		return fmt.Errorf("--hosts: %d hosts for %d validators: give one per validator", len(o.hosts), o.validators)
+	}
+	if !o.tls {
+		return errors.New("--hosts needs TLS: the API listens on every interface, where the node refuses plaintext (drop --tls=false)")
+	}
+	seen := map[string]int{}
+	for i, h := range o.hosts {
+		if _, err := testnetHostAddr(h); err != nil {
+			return fmt.Errorf("--hosts[%d]: %w", i, err)
+		}
+		if j, dup := seen[h]; dup {
+			return fmt.Errorf("--hosts[%d]: %q is also --hosts[%d]: each node needs a host of its own", i, h, j)
+		}
+		seen[h] = i
+	}
+	return nil
 }
 
 func newTestnetCmd(c *cli) *cobra.Command {
@@ -141,7 +212,9 @@ peers. The API speaks TLS only (https) and testnet.json names each node's CA
 file (api_ca_file) and URL (api_url): every command given --testnet DIR calls
 its node over https with that CA, and authenticates as --signer. --tls=false
 writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1.
-Keys are written UNENCRYPTED: this is a recipe for one machine.`,
+Keys are written UNENCRYPTED: this is a recipe for one machine.
+
+` + testnetHostsHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.runTestnet(cmd, o)
@@ -156,6 +229,7 @@ Keys are written UNENCRYPTED: this is a recipe for one machine.`,
 	cmd.Flags().IntVar(&o.companies, "companies", 3, "number of company identities (bidders in tenders)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
 	cmd.Flags().BoolVar(&o.tls, "tls", true, "serve every node's API over TLS with a self-signed pair in its home (false: plaintext http)")
+	cmd.Flags().StringSliceVar(&o.hosts, "hosts", nil, "one host name or IP address per node, each node in a container of its own (see above)")
 	_ = cmd.MarkFlagRequired("out")
 	cmd.AddCommand(newTestnetJoinCmd(c))
 	return cmd
@@ -225,7 +299,12 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 	if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("node%d", k))); err == nil {
 		return fmt.Errorf("--index %d: %s exists", k, filepath.Join(out, fmt.Sprintf("node%d", k)))
 	}
-	// The layout: node 0's p2p port is the base.
+	// The layout: node 0's p2p port is the base. A network of containers
+	// (--hosts) listens on every interface: its new node needs a host
+	// and a container, which this command does not write.
+	if strings.HasPrefix(sum.Nodes[0].ListenP2PAddr[0], "/ip4/0.0.0.0/") {
+		return fmt.Errorf("%s was written with --hosts (a network of containers): join adds a node on 127.0.0.1 only", out)
+	}
 	var base int
 	if _, err := fmt.Sscanf(sum.Nodes[0].ListenP2PAddr[0], "/ip4/127.0.0.1/tcp/%d", &base); err != nil {
 		return fmt.Errorf("node0's p2p address %q: %w", sum.Nodes[0].ListenP2PAddr[0], err)
@@ -236,7 +315,7 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
 	keyOpts := keystore.Options{Unencrypted: true}
 	dept := fmt.Sprintf("dept%d", k)
-	res, tn, err := writeTestnetHome(out, k, base, dept, keyOpts, sum.Nodes[0].APITLS)
+	res, tn, err := writeTestnetHome(out, k, base, dept, "", keyOpts, sum.Nodes[0].APITLS)
 	if err != nil {
 		return err
 	}
@@ -304,6 +383,9 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	if last := o.basePort + (n-1)*portStride + portOffsetPprof; o.basePort < 1 || last > 65535 {
 		return fmt.Errorf("--base-port: %d with %d validators needs ports %d..%d, outside 1..65535", o.basePort, n, o.basePort, last)
 	}
+	if err := checkTestnetHosts(o); err != nil {
+		return err
+	}
 	out, err := filepath.Abs(o.out)
 	if err != nil {
 		return fmt.Errorf("--out: %w", err)
@@ -358,7 +440,11 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 
 	homes := make([]*homeResult, n)
 	for i := range n {
-		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], keyOpts, o.tls)
+		host := ""
+		if o.hosts != nil {
+			host = o.hosts[i]
+		}
+		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], host, keyOpts, o.tls)
 		if err != nil {
 			return err
 		}
@@ -456,14 +542,24 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 // writeTestnetHome writes the home of test network node i (config, node
 // and validator keys, data directory, and with withTLS the API's TLS pair)
 // with the port layout of --base-port; its persistent peers are filled in
-// later.
-func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore.Options, withTLS bool) (*homeResult, testnetNode, error) {
+// later. With a host (--hosts, testnetHostsHelp) the node listens on every
+// interface and is reached at host; withTLS must then be set (Validate
+// refuses plaintext off loopback).
+func writeTestnetHome(out string, i, basePort int, dept, host string, keyOpts keystore.Options, withTLS bool) (*homeResult, testnetNode, error) {
 	home := filepath.Join(out, fmt.Sprintf("node%d", i))
 	p2pPort := basePort + i*portStride
+	bind, reach := "127.0.0.1", "/ip4/127.0.0.1"
+	if host != "" {
+		var err error
+		if reach, err = testnetHostAddr(host); err != nil {
+			return nil, testnetNode{}, fmt.Errorf("node%d: %w", i, err)
+		}
+		bind = "0.0.0.0"
+	}
 	cfg := node.DefaultConfig(home)
 	cfg.Moniker = fmt.Sprintf("node%d", i)
-	cfg.API.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI))
-	cfg.Metrics.ListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetMetrics))
+	cfg.API.ListenAddr = net.JoinHostPort(bind, strconv.Itoa(p2pPort+portOffsetAPI))
+	cfg.Metrics.ListenAddr = net.JoinHostPort(bind, strconv.Itoa(p2pPort+portOffsetMetrics))
 	cfg.Debug.PprofListenAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetPprof))
 	// The nodes share one machine: each keeps its Go memory near its share
 	// (the garbage collector works harder near the limit).
@@ -474,10 +570,24 @@ func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore
 	cfg.Mempool.MaxSignerBytes = 16 << 20
 	cfg.Mempool.MaxTxs = 50000
 	cfg.P2P.ListenAddrs = []string{
-		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort),
-		fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort),
+		fmt.Sprintf("/ip4/%s/tcp/%d", bind, p2pPort),
+		fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", bind, p2pPort),
 	}
-	if withTLS {
+	// Where the other nodes dial it: its listen addresses on one machine,
+	// its host in a network of containers, which it also announces.
+	reachAddrs := []string{
+		fmt.Sprintf("%s/tcp/%d", reach, p2pPort),
+		fmt.Sprintf("%s/udp/%d/quic-v1", reach, p2pPort),
+	}
+	if host != "" {
+		cfg.P2P.ExternalAddrs = reachAddrs
+	}
+	switch {
+	case withTLS && host != "":
+		// Off loopback the metrics serve TLS too, with the API's pair
+		// (ARCHITECTURE.md §7).
+		setInitTLS(cfg)
+	case withTLS:
 		// The API's pair only (ARCHITECTURE.md §6 "Interfaces"): metrics
 		// stay plaintext on loopback, where the node allows it and
 		// `govnode bench` scrapes them.
@@ -491,20 +601,26 @@ func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore
 	if err != nil {
 		return nil, testnetNode{}, fmt.Errorf("node%d: %w", i, err)
 	}
-	apiURL, caFile := "http://"+cfg.API.ListenAddr, ""
+	// The API as the CLI calls it: on this machine, where a container's
+	// port is published too.
+	apiAddr, metricsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p2pPort+portOffsetAPI)), cfg.Metrics.ListenAddr
+	if host != "" {
+		metricsAddr = net.JoinHostPort(host, strconv.Itoa(p2pPort+portOffsetMetrics))
+	}
+	apiURL, caFile := "http://"+apiAddr, ""
 	if withTLS {
 		// The certificate names localhost and the loopback addresses,
-		// where every node of a test network listens.
-		if caFile, err = writeInitTLS(cfg, "", nil, keyOpts.Overwrite); err != nil {
+		// where every node of a test network is called, and its host.
+		if caFile, err = writeInitTLS(cfg, host, nil, keyOpts.Overwrite); err != nil {
 			return nil, testnetNode{}, fmt.Errorf("node%d tls: %w", i, err)
 		}
-		apiURL = "https://" + cfg.API.ListenAddr
+		apiURL = "https://" + apiAddr
 	}
 	tn := testnetNode{
 		Name: cfg.Moniker, DepartmentID: dept, Home: home, Config: res.ConfigPath, PeerID: res.PeerID,
-		APIAddr: cfg.API.ListenAddr, APIURL: apiURL, APITLS: withTLS, APICAFile: caFile, MetricsAddr: cfg.Metrics.ListenAddr,
-		P2PAddr:       cfg.P2P.ListenAddrs[0] + "/p2p/" + res.PeerID,
-		QUICAddr:      cfg.P2P.ListenAddrs[1] + "/p2p/" + res.PeerID,
+		APIAddr: apiAddr, APIURL: apiURL, APITLS: withTLS, APICAFile: caFile, MetricsAddr: metricsAddr,
+		P2PAddr:       reachAddrs[0] + "/p2p/" + res.PeerID,
+		QUICAddr:      reachAddrs[1] + "/p2p/" + res.PeerID,
 		ValidatorKey:  cfg.ResolvePath(cfg.ValidatorKeyFile),
 		NodeKey:       cfg.ResolvePath(cfg.NodeKeyFile),
 		ValidatorPub:  keyString(res.ValidatorKey.Public()),
@@ -517,7 +633,7 @@ func writeTestnetHome(out string, i, basePort int, dept string, keyOpts keystore
 func testnetDepartment(tn testnetNode, res *homeResult) *pb.Department {
 	return &pb.Department{
 		Id: tn.DepartmentID, Name: "Department " + strings.TrimPrefix(tn.DepartmentID, "dept"), ConsensusKey: res.ValidatorKey.Public(),
-		PeerId: res.PeerID, Addrs: tn.ListenP2PAddr,
+		PeerId: res.PeerID, Addrs: []string{strings.TrimSuffix(tn.P2PAddr, "/p2p/"+tn.PeerID), strings.TrimSuffix(tn.QUICAddr, "/p2p/"+tn.PeerID)},
 	}
 }
 
