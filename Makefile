@@ -91,3 +91,24 @@ bench:
 
 clean:
 	rm -rf build .bin
+
+## image: the container image, FROM scratch around the static binary
+## (contrib/docker/Dockerfile), tagged IMAGE; nothing is pulled
+IMAGE ?= govnode:latest
+image: build
+	@command -v docker >/dev/null || { echo "make image needs docker"; exit 1; }
+	ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && mkdir "$$ctx/home" && \
+	cp build/govnode contrib/docker/passwd contrib/docker/group "$$ctx/" && \
+	docker build -q -f contrib/docker/Dockerfile --label org.opencontainers.image.version=$(VERSION) \
+		--label org.opencontainers.image.revision=$(COMMIT) -t $(IMAGE) "$$ctx"
+
+## compose-up: a 4-department network in containers (contrib/docker/compose.yaml
+## with docker-compose; scripts/compose.sh up), its files in .compose
+compose-up: image
+	GOVNODE_IMAGE=$(IMAGE) scripts/compose.sh up
+
+## compose-down: remove that network's containers, network and volumes
+compose-down:
+	GOVNODE_IMAGE=$(IMAGE) scripts/compose.sh down
+
+.PHONY: image compose-up compose-down
