@@ -58,7 +58,7 @@ up)
 	[[ -x $BIN ]] || die "no govnode binary at $BIN (run 'make build' or set GOVNODE)"
 	command -v docker >/dev/null || die "no docker"
 	docker image inspect "$GOVNODE_IMAGE" >/dev/null 2>&1 || die "no image $GOVNODE_IMAGE (run 'make image')"
-	[[ -z $(dc ps -q) ]] || die "project $PROJECT has containers: run '$0 down' first"
+	[[ -z $(dc ps -a -q) ]] || die "project $PROJECT has containers: run '$0 down' first"
 	rm -rf "$DIR"
 	hosts=node0
 	for ((k = 1; k < N; k++)); do hosts+=",node$k"; done
@@ -69,7 +69,7 @@ up)
 	dc up --no-start
 	: >"$DIR/api.txt"
 	for ((k = 0; k < N; k++)); do
-		cid=$(dc ps -q "node$k")
+		cid=$(dc ps -a -q "node$k")
 		[[ -n $cid ]] || die "no container for node$k"
 		# The home into the volume, owned by the image's user: the image
 		# has no shell to chown it there.
