@@ -36,11 +36,13 @@ const (
 // volumes, the image tag) is removed at the end, pass or fail.
 //
 // It needs docker and docker-compose; without them it is skipped, unless
-// CI is set, where it fails.
+// CI is set, where it fails. About 45 s on 2 cores once the static build
+// (CGO_ENABLED=0 -trimpath, as make build) is in the Go build cache; the
+// first run on a machine compiles it all, which takes minutes.
 func TestContainerNetwork(t *testing.T) {
 	compose := needDocker(t)
 	root := repoRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 
 	suffix := randomHex(t, 6)
@@ -137,11 +139,11 @@ func TestContainerNetwork(t *testing.T) {
 
 // needDocker is the compose command to use: docker-compose, else the
 // docker compose plugin. Without docker, a reachable daemon or compose it
-// skips the test, or fails it when CI is set.
+// skips the test, or fails it when CI is set (to anything but false or 0).
 func needDocker(t *testing.T) string {
 	t.Helper()
 	missing := func(why string) {
-		if os.Getenv("CI") != "" {
+		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 			t.Fatalf("CI is set and %s: the container test must run in CI", why)
 		}
 		t.Skipf("%s (set CI to make this a failure)", why)
