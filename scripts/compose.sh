@@ -112,7 +112,8 @@ logs)
 	dc logs --no-color "node$2"
 	;;
 *)
-	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	# The comment at the top, whole.
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
 	exit 2
 	;;
 esac
