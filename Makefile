@@ -98,7 +98,7 @@ IMAGE ?= govnode:latest
 image: build
 	@command -v docker >/dev/null || { echo "make image needs docker"; exit 1; }
 	ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && mkdir "$$ctx/home" && \
-	cp build/govnode contrib/docker/passwd contrib/docker/group "$$ctx/" && \
+	cp build/govnode "$$ctx/" && \
 	docker build -q -f contrib/docker/Dockerfile --label org.opencontainers.image.version=$(VERSION) \
 		--label org.opencontainers.image.revision=$(COMMIT) -t $(IMAGE) "$$ctx"
 
