@@ -38,6 +38,10 @@ const (
 type Server struct {
 	d        Deps
 	personal *personal
+	// bundles holds a slot per proof bundle being built (RecordBundle):
+	// one costs up to thousands of state reads, so at most
+	// MaxConcurrentBundles run at once.
+	bundles chan struct{}
 }
 
 var _ govnodev1connect.NodeServiceHandler = (*Server)(nil)
@@ -47,7 +51,7 @@ func New(d Deps) (*Server, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	s := &Server{d: d}
+	s := &Server{d: d, bundles: make(chan struct{}, MaxConcurrentBundles)}
 	s.personal = newPersonal(s)
 	return s, nil
 }

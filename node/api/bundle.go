@@ -11,9 +11,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/ledger/lightclient"
@@ -31,6 +34,20 @@ func (s *Server) GetRecordBundle(ctx context.Context, req *connect.Request[pb.Ge
 		return nil, err
 	}
 	return connect.NewResponse(&pb.GetRecordBundleResponse{Bundle: b}), nil
+}
+
+// MaxConcurrentBundles bounds the proof bundles a node builds at once
+// (the API and the portal together); more are refused ResourceExhausted
+// with a retry delay.
+const MaxConcurrentBundles = 4
+
+// bundlesBusy is the refusal of a bundle beyond MaxConcurrentBundles.
+func bundlesBusy() error {
+	err := connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("%d proof bundles are being built on this node, its most at once: retry in a second", MaxConcurrentBundles))
+	if d, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)}); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
 }
 
 // RecordBundle assembles the proof bundle of record id in the state at
@@ -62,6 +79,14 @@ func (s *Server) RecordBundle(ctx context.Context, id string, height uint64) (*p
 	}
 	if s.d.Genesis == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition, errors.New("this node serves no proof bundles: its API was given no genesis document"))
+	}
+	if s.bundles != nil { // nil: a Server not made by New (tests), unbounded
+		select {
+		case s.bundles <- struct{}{}:
+			defer func() { <-s.bundles }()
+		default:
+			return nil, bundlesBusy()
+		}
 	}
 	gen, err := proto.MarshalOptions{Deterministic: true}.Marshal(s.d.Genesis) // as genesis.Hash hashes it
 	if err != nil {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 
@@ -161,5 +162,31 @@ func TestRecordBundleRefusals(t *testing.T) {
 	cancel()
 	if _, err := bundleServer([]uint64{3, 9}, 0).RecordBundle(cctx, "r1", 0); connect.CodeOf(err) != connect.CodeCanceled {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// Past MaxConcurrentBundles builds at once a bundle is refused
+// ResourceExhausted with a retry delay, before any state is read; a freed
+// slot lets the next one run.
+func TestRecordBundleConcurrencyCap(t *testing.T) {
+	s := &Server{d: Deps{Ledger: &bundleLedger{stateHeights: []uint64{0, 0}}, Genesis: &pb.GenesisDoc{}},
+		bundles: make(chan struct{}, MaxConcurrentBundles)}
+	for range MaxConcurrentBundles {
+		s.bundles <- struct{}{}
+	}
+	_, err := s.RecordBundle(context.Background(), "r1", 0)
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "retry") {
+		t.Fatalf("bundle past the cap: %v", err)
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || len(ce.Details()) != 1 {
+		t.Fatalf("no retry detail: %v", err)
+	}
+	<-s.bundles
+	if _, err := s.RecordBundle(context.Background(), "r1", 0); connect.CodeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("with a free slot: %v, want the chain's own refusal (nothing attested)", err)
+	}
+	if len(s.bundles) != MaxConcurrentBundles-1 {
+		t.Fatalf("%d slots held after the build, want %d", len(s.bundles), MaxConcurrentBundles-1)
 	}
 }
