@@ -223,7 +223,9 @@ type PortalSection struct {
 	RateLimitRPS     int `toml:"rate_limit_rps"`
 	RateLimitBurst   int `toml:"rate_limit_burst"`
 	RateLimitMaxKeys int `toml:"rate_limit_max_keys"`
-	// MaxBundleBuilds bounds the proof bundles assembled at once.
+	// MaxBundleBuilds bounds the proof bundles the portal assembles at
+	// once (the node builds at most api.MaxConcurrentBundles, API and
+	// portal together: the default leaves the API room).
 	MaxBundleBuilds int `toml:"max_bundle_builds"`
 	// Insecure lets the portal serve plaintext on a non-loopback address
 	// (behind a TLS proxy).

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/node/portal"
@@ -55,13 +57,34 @@ func (n *Node) portalBundle(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", portal.ErrBadID, err)
 	case connect.CodeResourceExhausted:
 		// The call is in process: no rate limit or backlog answers it,
-		// only the bundle limits.
+		// only the node's bound on bundles built at once, which says when
+		// to retry, or the bundle limits, which no retry changes.
+		if retryable(err) {
+			return nil, fmt.Errorf("%w: %v", portal.ErrBusy, err)
+		}
 		return nil, fmt.Errorf("%w: %v", portal.ErrTooLarge, err)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return proto.Marshal(resp.Msg.GetBundle())
+}
+
+// retryable: err carries a RetryInfo (api's refusals that a retry may
+// outlive).
+func retryable(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if _, ok := v.(*errdetails.RetryInfo); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // PortalURL is the portal's base URL, empty when it is off.

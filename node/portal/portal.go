@@ -27,7 +27,7 @@ const (
 	DefaultRate            = 10
 	DefaultBurst           = 60
 	DefaultMaxKeys         = 10_000
-	DefaultMaxBundleBuilds = 4
+	DefaultMaxBundleBuilds = 2
 	MaxBundleBuildsLimit   = 256
 	// MaxHeaderBytes bounds a request's headers (and so its URL): the
 	// portal's requests are short GETs.
@@ -124,11 +124,13 @@ func CheckPublicURL(s string) error {
 
 // ErrNotFound is what Deps.Bundle returns for a record that does not
 // exist; ErrBadID for an id it refuses; ErrTooLarge for a record whose
-// bundle would exceed the verifier's limits (lightclient.MaxVersions, ...).
+// bundle would exceed the verifier's limits (lightclient.MaxVersions, ...);
+// ErrBusy when the node builds as many bundles as it will at once.
 var (
 	ErrNotFound = errors.New("no such record")
 	ErrBadID    = errors.New("bad record id")
 	ErrTooLarge = errors.New("bundle over the verifier's limits")
+	ErrBusy     = errors.New("busy")
 )
 
 // Deps are what the portal reads from the node.
@@ -137,8 +139,8 @@ type Deps struct {
 	GenesisHash []byte
 	// Bundle assembles record id's proof bundle (a serialized
 	// ProofBundle) as for an anonymous caller: public content only. It
-	// returns ErrNotFound, ErrBadID or ErrTooLarge (wrapped) for those
-	// cases; any other error is the node's, answered 503.
+	// returns ErrNotFound, ErrBadID, ErrTooLarge or ErrBusy (wrapped) for
+	// those cases; any other error is the node's, answered 503.
 	Bundle func(ctx context.Context, id string) ([]byte, error)
 	// Logger; nil logs nothing.
 	Logger *slog.Logger
@@ -469,12 +471,15 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 	if !recordID(w, id) {
 		return
 	}
+	busy := func() {
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "busy: other bundles are being assembled, retry in a second")
+	}
 	select {
 	case s.builds <- struct{}{}:
 		defer func() { <-s.builds }()
 	default:
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, "busy: other bundles are being assembled, retry in a second")
+		busy()
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), bundleTimeout)
@@ -489,6 +494,9 @@ func (s *Server) bundle(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrTooLarge):
 		httpError(w, http.StatusInsufficientStorage, err.Error())
+		return
+	case errors.Is(err, ErrBusy):
+		busy()
 		return
 	case err != nil:
 		s.log.Warn("portal: assemble a bundle", "record", id, "err", err)

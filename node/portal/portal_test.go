@@ -284,6 +284,10 @@ func TestBundle(t *testing.T) {
 	if w := do(t, s.Handler(), "GET", "/bundle/rec-1", nil, nil); w.Code != http.StatusBadRequest {
 		t.Errorf("refused id: %d", w.Code)
 	}
+	f.err = fmt.Errorf("4 bundles being built: %w", ErrBusy)
+	if w := do(t, s.Handler(), "GET", "/bundle/rec-1", nil, nil); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("node busy: %d %v (want 503, Retry-After 1)", w.Code, w.Header())
+	}
 	f.err = fmt.Errorf("record has 5000 versions: %w", ErrTooLarge)
 	if w := do(t, s.Handler(), "GET", "/bundle/rec-1", nil, nil); w.Code != http.StatusInsufficientStorage || w.Header().Get("Retry-After") != "" {
 		t.Errorf("record over the limits: %d %v (want 507, no Retry-After: it will not change)", w.Code, w.Header())
