@@ -23,10 +23,17 @@
 //
 // A dropped bundle file never reaches the server: the page reads it with
 // FileReader. The server takes GET and HEAD only, refuses any request
-// body, bounds every connection (a cap on open connections, header, read,
-// write and idle timeouts, header bytes) and rate-limits each client
-// address with a token bucket (429 with Retry-After). Bundle assembly,
-// the one costly answer, runs at most Config.MaxBundleBuilds at a time.
-// Over TLS it uses the node's server certificate and never asks the
-// client for one: the portal is public and knows no callers.
+// body, bounds every connection (a cap on open connections; header, read
+// and idle timeouts; a write timeout for each 64 KiB sent, so a slow link
+// still gets the verifier and a client that stops reading is cut off;
+// header bytes) and rate-limits each client address with a token bucket
+// (429 with Retry-After). Bundle assembly, the one costly answer, runs at
+// most Config.MaxBundleBuilds at a time (and the node's API bounds all
+// its bundle builds together). Over TLS it uses the node's server
+// certificate and never asks the client for one: the portal is public and
+// knows no callers.
+//
+// The verifier is committed, built by `make wasm` (internal/wasmbuild);
+// static/verifier.json says from which sources, and a test fails when
+// they have changed since.
 package portal
