@@ -1,0 +1,367 @@
+package contrib_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/govnode/govnode/node/nodetest"
+)
+
+// requiredTool returns the path of a tool the checks of this package need.
+// Missing, the test fails when CI=true (.ci/run installs it) and skips
+// otherwise, so that a developer without it still runs the rest.
+func requiredTool(t *testing.T, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed and CI=true: .ci/run must install it (Debian package %s)", name, pkg)
+	}
+	t.Skipf("%s is not installed (Debian package %s); CI=true makes this a failure", name, pkg)
+	return ""
+}
+
+// run runs name with args in dir and fails the test, with its output, unless
+// it exits 0.
+func run(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestPrometheusConfig(t *testing.T) {
+	promtool := requiredTool(t, "promtool", "prometheus")
+	out := run(t, "prometheus", promtool, "check", "config", "prometheus.yml")
+	// The scrape config names the rule file beside it: promtool checks it too.
+	if !strings.Contains(out, "1 rule files found") || !strings.Contains(out, "govnode.rules.yml") {
+		t.Fatalf("promtool check config did not read govnode.rules.yml:\n%s", out)
+	}
+}
+
+func TestAlertRules(t *testing.T) {
+	promtool := requiredTool(t, "promtool", "prometheus")
+	run(t, "prometheus", promtool, "check", "rules", "govnode.rules.yml")
+	run(t, "prometheus", promtool, "test", "rules", "govnode.rules.test.yml")
+
+	// Every alert has a test that shows it firing.
+	rules, err := os.ReadFile("prometheus/govnode.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile("prometheus/govnode.rules.test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := regexp.MustCompile(`(?m)^\s+- alert: (\w+)$`).FindAllStringSubmatch(string(rules), -1)
+	if len(alerts) < 10 {
+		t.Fatalf("found %d alerts in govnode.rules.yml", len(alerts))
+	}
+	for _, a := range alerts {
+		fired := regexp.MustCompile(`(?m)^\s+alertname: ` + a[1] + `\n\s+exp_alerts:\n\s+- exp_labels:`)
+		if !fired.Match(tests) {
+			t.Errorf("alert %s has no test in govnode.rules.test.yml that expects it to fire", a[1])
+		}
+	}
+}
+
+// TestAlertRulesCatchBrokenRules shows that the rule tests can fail: with
+// one alert's threshold moved out of reach, promtool test rules fails
+// naming that alert.
+func TestAlertRulesCatchBrokenRules(t *testing.T) {
+	promtool := requiredTool(t, "promtool", "prometheus")
+	dir := t.TempDir()
+	rules, err := os.ReadFile("prometheus/govnode.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := bytes.Replace(rules, []byte(`[10m]) > 3`), []byte(`[10m]) > 300`), 1)
+	if bytes.Equal(broken, rules) {
+		t.Fatal("the view-change threshold is not in govnode.rules.yml any more: update this test")
+	}
+	tests, err := os.ReadFile("prometheus/govnode.rules.test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"govnode.rules.yml": broken, "govnode.rules.test.yml": tests} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(promtool, "test", "rules", "govnode.rules.test.yml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "GovnodeViewChanges") {
+		t.Fatalf("promtool test rules passed a broken rule (err %v):\n%s", err, out)
+	}
+}
+
+// metricName matches the names of the node's metrics and of the Go and
+// process collectors in PromQL and in the dashboard.
+var metricName = regexp.MustCompile(`\b(?:govnode|process|go)_[a-z0-9_]+\b`)
+
+// TestMetricsExist checks that every metric the alert rules and the
+// dashboard use is one a node exports: scraped from a running node after a
+// commit, or, for a labelled series that appears only once something
+// happens (a refusal, a graylisted peer), registered in the node's source.
+func TestMetricsExist(t *testing.T) {
+	used := map[string][]string{}
+	for _, f := range []string{"prometheus/govnode.rules.yml", "grafana/govnode-dashboard.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range metricName.FindAllString(string(b), -1) {
+			used[m] = append(used[m], f)
+		}
+	}
+	if len(used) < 15 {
+		t.Fatalf("only %d metric names found in the rules and the dashboard", len(used))
+	}
+
+	c := nodetest.NewChain(t, nodetest.Options{})
+	n := c.Start(t)
+	n.CommitOK(t, c.Official.Tx(nodetest.CreateRecord("rec-1", nodetest.LandTitle, "citizen0", []byte("plot 1"))))
+	resp, err := n.HTTP.Get(n.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %v %v", resp.Status, err)
+	}
+	exported := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) (\S+)$`).FindAllStringSubmatch(string(body), -1) {
+		exported[m[1]] = true
+		if m[2] == "histogram" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				exported[m[1]+s] = true
+			}
+		}
+	}
+	if !exported["govnode_chain_height"] || !exported["process_resident_memory_bytes"] {
+		t.Fatalf("the node's /metrics lacks its basic series:\n%s", body)
+	}
+	registered := sourceMetricNames(t)
+	var missing []string
+	for m, files := range used {
+		if !exported[m] && !registered[m] {
+			missing = append(missing, fmt.Sprintf("%s (in %s)", m, strings.Join(uniq(files), ", ")))
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Fatalf("metrics used but not exported by a node:\n  %s", strings.Join(missing, "\n  "))
+	}
+}
+
+// sourceMetricNames are the metric names registered in the node's source:
+// string literals "govnode_…" and the p2p collector's "govnode_p2p_"+name.
+func sourceMetricNames(t *testing.T) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	lit := regexp.MustCompile(`"(govnode_[a-z0-9_]+[a-z0-9])"`)
+	p2p := regexp.MustCompile(`\bd\("([a-z0-9_]+)"`)
+	for _, root := range []string{"../node", "../p2p"} {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range lit.FindAllSubmatch(b, -1) {
+				names[string(m[1])] = true
+			}
+			if bytes.Contains(b, []byte(`"govnode_p2p_"+name`)) {
+				for _, m := range p2p.FindAllSubmatch(b, -1) {
+					names["govnode_p2p_"+string(m[1])] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names
+}
+
+func uniq(xs []string) []string {
+	sort.Strings(xs)
+	out := xs[:0]
+	for i, x := range xs {
+		if i == 0 || x != xs[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// TestDashboard checks the Grafana dashboard's shape: JSON, a Prometheus
+// data source variable, panels with queries.
+func TestDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana/govnode-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Title      string `json:"title"`
+		UID        string `json:"uid"`
+		Templating struct {
+			List []struct {
+				Name string `json:"name"`
+				Type string `json:"type"`
+			} `json:"list"`
+		} `json:"templating"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	if d.Title == "" || d.UID == "" {
+		t.Fatal("dashboard without title or uid")
+	}
+	hasDS := false
+	for _, v := range d.Templating.List {
+		hasDS = hasDS || v.Type == "datasource"
+	}
+	if !hasDS {
+		t.Error("dashboard has no data source variable: it would be tied to one Grafana's data source")
+	}
+	queries := 0
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, q := range p.Targets {
+			if strings.TrimSpace(q.Expr) == "" {
+				t.Errorf("panel %q has an empty query", p.Title)
+			}
+			queries++
+		}
+	}
+	if queries < 10 {
+		t.Errorf("dashboard has %d queries", queries)
+	}
+}
+
+// TestSystemdUnit checks contrib/systemd/govnode.service with
+// `systemd-analyze verify` (any warning fails: verify exits 0 on unknown
+// keys and bad values) and its exposure with `systemd-analyze security`.
+// It skips where systemd-analyze is missing, CI included: CI containers
+// often have no systemd.
+func TestSystemdUnit(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed (package systemd): the unit is not checked")
+	}
+	unit, err := os.ReadFile("systemd/govnode.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nUser=govnode\n", "\nNoNewPrivileges=yes\n", "\nProtectSystem=strict\n",
+		"\nReadWritePaths=/var/lib/govnode\n", "\nPrivateTmp=yes\n", "\nLimitNOFILE=", "\nRestart=on-failure\n",
+		"\nLoadCredential=passphrase:", "--passphrase-file %d/passphrase", "--home /var/lib/govnode"} {
+		if !bytes.Contains(unit, []byte(want)) {
+			t.Errorf("the unit lacks %q", strings.TrimSpace(want))
+		}
+	}
+	// verify checks that ExecStart's binary exists: point it at one that
+	// does (this test's own), in a copy.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	copyPath := filepath.Join(dir, "govnode.service")
+	unit = bytes.ReplaceAll(unit, []byte("/usr/local/bin/govnode"), []byte(self))
+	if err := os.WriteFile(copyPath, unit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(sa, "verify", copyPath).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	// The same check on a broken copy fails: the test can see a bad key.
+	bad := filepath.Join(dir, "bad.service")
+	if err := os.WriteFile(bad, bytes.Replace(unit, []byte("ProtectSystem=strict"), []byte("ProtectSystem=bogus"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command(sa, "verify", bad).CombinedOutput(); !bytes.Contains(out, []byte("bogus")) {
+		t.Fatalf("systemd-analyze verify said nothing of a bad ProtectSystem:\n%s", out)
+	}
+	out, err = exec.Command(sa, "security", "--offline=true", "--threshold=30", copyPath).CombinedOutput()
+	if bytes.Contains(out, []byte("unrecognized option")) {
+		t.Logf("this systemd-analyze has no offline security check: %s", bytes.TrimSpace(out))
+		return
+	}
+	// The exposure scale goes from 0 (locked down) to 10 (UNSAFE); 3.0 is
+	// the threshold of --threshold=30 (tenths).
+	if err != nil {
+		t.Fatalf("systemd-analyze security: exposure above 3.0 (%v):\n%s", err, out)
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// govnodeBinary builds the govnode binary once for the tests that run it.
+func govnodeBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "govnode-contrib-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "govnode")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/govnode/govnode/cmd/govnode").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
