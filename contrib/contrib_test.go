@@ -1,3 +1,12 @@
+// Package contrib_test checks the files an operator installs beside the
+// binary (docs/DEPLOY.md): the systemd unit (contrib/systemd), the
+// Prometheus scrape configuration, alert rules and their unit tests
+// (contrib/prometheus) and the Grafana dashboard (contrib/grafana), with
+// the tools that read them (promtool, systemd-analyze); that every metric
+// they use is one a node exports; and that every govnode command
+// docs/DEPLOY.md shows is a real command with real flags. The directory
+// holds no Go code but these tests, so it is on no layer of
+// layering_test.go.
 package contrib_test
 
 import (
