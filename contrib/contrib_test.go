@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -373,4 +374,197 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
+}
+
+// TestDeployDocCommands checks every govnode command in docs/DEPLOY.md's
+// code blocks, and the systemd unit's ExecStart, against the binary: its subcommands exist and every --flag
+// it gives is one that command takes (from its --help). A guide whose
+// commands drifted from the binary fails here.
+func TestDeployDocCommands(t *testing.T) {
+	doc, err := os.ReadFile("../docs/DEPLOY.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := docCommands(string(doc))
+	if len(cmds) < 20 {
+		t.Fatalf("found %d govnode commands in docs/DEPLOY.md", len(cmds))
+	}
+	// The unit's ExecStart too, read as a code block.
+	unit, err := os.ReadFile("systemd/govnode.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unitCmds := docCommands("```\n" + string(unit) + "```\n")
+	if len(unitCmds) != 1 {
+		t.Fatalf("found %d govnode commands in the systemd unit, want its ExecStart", len(unitCmds))
+	}
+	cmds = append(cmds, unitCmds...)
+	bin := govnodeBinary(t)
+	helps := map[string]string{}
+	help := func(path []string) string {
+		key := strings.Join(path, " ")
+		if h, ok := helps[key]; ok {
+			return h
+		}
+		out, err := exec.Command(bin, append(slices.Clone(path), "--help")...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("govnode %s --help: %v\n%s", key, err, out)
+		}
+		helps[key] = string(out)
+		return string(out)
+	}
+	checked := 0
+	for _, c := range cmds {
+		var path []string
+		args := c.args
+		for len(args) > 0 && isSubcommand(help(path), args[0]) {
+			path, args = append(path, args[0]), args[1:]
+		}
+		if len(path) == 0 {
+			t.Errorf("line %d: %q is not a govnode command", c.line, strings.Join(c.args, " "))
+			continue
+		}
+		h := help(path)
+		if strings.Contains(h, "Available Commands:") {
+			t.Errorf("line %d: govnode %s needs a subcommand", c.line, strings.Join(path, " "))
+		}
+		for _, a := range args {
+			if !strings.HasPrefix(a, "--") {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			if !regexp.MustCompile(`(?m)^\s+(?:-\w, )?--` + regexp.QuoteMeta(name) + `(?:\s|$)`).MatchString(h) {
+				t.Errorf("line %d: govnode %s has no flag --%s", c.line, strings.Join(path, " "), name)
+			}
+			checked++
+		}
+	}
+	if checked < 60 {
+		t.Errorf("checked only %d flags", checked)
+	}
+}
+
+// isSubcommand reports whether word is listed under "Available Commands"
+// in a command's help.
+func isSubcommand(help, word string) bool {
+	_, list, ok := strings.Cut(help, "Available Commands:\n")
+	if !ok {
+		return false
+	}
+	list, _, _ = strings.Cut(list, "\n\n")
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == word {
+			return true
+		}
+	}
+	return false
+}
+
+type docCommand struct {
+	line int
+	args []string // after "govnode"
+}
+
+// docCommands finds the govnode invocations in the fenced code blocks of
+// a Markdown document: a segment of a shell line (between |, ;, && and
+// ||, after `sudo -u USER`) whose first word is govnode or a path ending
+// in /govnode, or an ExecStart= line (also in a comment). Lines ending in
+// a backslash continue.
+func docCommands(doc string) []docCommand {
+	var out []docCommand
+	in := false
+	lines := strings.Split(doc, "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if strings.HasPrefix(line, "```") {
+			in = !in
+			continue
+		}
+		if !in {
+			continue
+		}
+		start := i + 1
+		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
+			i++
+			line = strings.TrimSuffix(line, "\\") + " " + lines[i]
+		}
+		trimmed := strings.TrimLeft(line, "# \t")
+		if rest, ok := strings.CutPrefix(trimmed, "ExecStart="); ok {
+			line = rest
+		} else if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		var seg []string
+		flush := func() {
+			if len(seg) >= 2 && seg[0] == "sudo" && seg[1] == "-u" {
+				seg = seg[min(3, len(seg)):]
+			}
+			if len(seg) > 0 && (seg[0] == "govnode" || strings.HasSuffix(seg[0], "/govnode") && !strings.Contains(seg[0], "=")) {
+				out = append(out, docCommand{line: start, args: seg[1:]})
+			}
+			seg = nil
+		}
+		skip := false
+		for _, w := range shellWords(line) {
+			switch {
+			case w == "|" || w == "||" || w == "&&" || w == ";":
+				flush()
+				skip = false
+			case skip:
+			case w == ">" || w == ">>" || strings.HasPrefix(w, "#") || w == ")":
+				skip = true // a redirection or a comment: the command ends
+			default:
+				seg = append(seg, w)
+			}
+		}
+		if !skip || len(seg) > 0 {
+			flush()
+		}
+	}
+	return out
+}
+
+// shellWords splits a shell line into words, keeping quoted strings whole
+// (without their quotes) and the operators |, ||, &&, ; as words.
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	has := false
+	var quote rune
+	emit := func() {
+		if has {
+			words = append(words, cur.String())
+		}
+		cur.Reset()
+		has = false
+	}
+	rs := []rune(s)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, has = r, true
+		case r == ' ' || r == '\t':
+			emit()
+		case r == ';' || r == '|' || r == '&':
+			emit()
+			op := string(r)
+			if i+1 < len(rs) && (rs[i+1] == '|' || rs[i+1] == '&') && (r == '|' || r == '&') {
+				op += string(rs[i+1])
+				i++
+			}
+			words = append(words, op)
+		default:
+			cur.WriteRune(r)
+			has = true
+		}
+	}
+	emit()
+	return words
 }
