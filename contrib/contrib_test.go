@@ -14,7 +14,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +26,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/govnode/govnode/node"
 	"github.com/govnode/govnode/node/nodetest"
 )
 
@@ -567,4 +571,166 @@ func shellWords(s string) []string {
 	}
 	emit()
 	return words
+}
+
+// TestScrapeConfigScrapesANode runs Prometheus with contrib/prometheus's
+// configuration, its targets pointed at a running node whose metrics port
+// speaks TLS with a self-signed CA (as `govnode init --tls` sets it up):
+// the govnode job scrapes the node over TLS, its series arrive, and every
+// rule of govnode.rules.yml evaluates without error against them.
+func TestScrapeConfigScrapesANode(t *testing.T) {
+	prom := requiredTool(t, "prometheus", "prometheus")
+	metricsAddr := freeTCPAddr(t)
+	c := nodetest.NewChain(t, nodetest.Options{TLS: true, Configure: func(cfg *node.Config) {
+		cfg.Metrics.ListenAddr = metricsAddr
+		cfg.Metrics.TLSCertFile, cfg.Metrics.TLSKeyFile = cfg.API.TLSCertFile, cfg.API.TLSKeyFile
+	}})
+	n := c.Start(t)
+	n.CommitOK(t, c.Official.Tx(nodetest.CreateRecord("rec-1", nodetest.LandTitle, "citizen0", []byte("plot 1"))))
+
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]string{
+		{"'node.dept0.example:26658'", "'" + metricsAddr + "'"},
+		{"/etc/prometheus/govnode-ca.crt", filepath.Join(c.Home, "tls", "ca.crt")},
+		{"server_name: node.dept0.example", "server_name: localhost"},
+		{"scrape_interval: 15s", "scrape_interval: 1s"},
+		{"evaluation_interval: 15s", "evaluation_interval: 1s"},
+	} {
+		if !bytes.Contains(cfg, []byte(r[0])) {
+			t.Fatalf("prometheus.yml has no %q any more: update this test", r[0])
+		}
+		cfg = bytes.ReplaceAll(cfg, []byte(r[0]), []byte(r[1]))
+	}
+	rules, err := os.ReadFile("prometheus/govnode.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{"prometheus.yml": cfg, "govnode.rules.yml": rules} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	web := freeTCPAddr(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(prom, "--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", logs.String())
+		}
+	})
+
+	type sample struct {
+		Metric map[string]string `json:"metric"`
+		Value  [2]any            `json:"value"`
+	}
+	query := func(q string) []sample {
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Data struct {
+				Result []sample `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil {
+			return nil
+		}
+		return r.Data.Result
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		up := query(`up{job="govnode"}`)
+		height := query(`govnode_chain_height{job="govnode"}`)
+		if len(up) == 1 && up[0].Value[1] == "1" && len(height) == 1 && height[0].Value[1] != "0" {
+			if height[0].Metric["department"] != "dept0" {
+				t.Fatalf("the scraped series lack the target's department label: %v", height[0].Metric)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus did not scrape the node over TLS within 60 s: up %v, height %v", up, height)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Every rule evaluates cleanly against the node's real series, and the
+	// healthy node raises none of the node's own alerts.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + web + "/api/v1/rules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct {
+						Name           string `json:"name"`
+						Health         string `json:"health"`
+						LastError      string `json:"lastError"`
+						LastEvaluation string `json:"lastEvaluation"`
+					} `json:"rules"`
+				} `json:"groups"`
+			} `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, evaluated := 0, 0
+		for _, g := range r.Data.Groups {
+			for _, rule := range g.Rules {
+				total++
+				if rule.Health == "err" {
+					t.Fatalf("rule %s fails against a real node: %s", rule.Name, rule.LastError)
+				}
+				if rule.Health == "ok" {
+					evaluated++
+				}
+			}
+		}
+		if total > 15 && evaluated == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d rules evaluated within 30 s", evaluated, total)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, a := range query(`ALERTS{alertstate="firing", job="govnode"}`) {
+		if a.Metric["alertname"] != "GovnodePeersBelowQuorum" { // a one-validator test chain has no peers
+			t.Errorf("a healthy node fires %s", a.Metric["alertname"])
+		}
+	}
+}
+
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
