@@ -576,8 +576,9 @@ func shellWords(s string) []string {
 // TestScrapeConfigScrapesANode runs Prometheus with contrib/prometheus's
 // configuration, its targets pointed at a running node whose metrics port
 // speaks TLS with a self-signed CA (as `govnode init --tls` sets it up):
-// the govnode job scrapes the node over TLS, its series arrive, and every
-// rule of govnode.rules.yml evaluates without error against them.
+// the govnode job scrapes the node over TLS, its series arrive, every
+// rule of govnode.rules.yml evaluates without error against them, and so
+// does every query of the Grafana dashboard.
 func TestScrapeConfigScrapesANode(t *testing.T) {
 	prom := requiredTool(t, "prometheus", "prometheus")
 	metricsAddr := freeTCPAddr(t)
@@ -718,6 +719,61 @@ func TestScrapeConfigScrapesANode(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Every query of the dashboard runs on the real series, with Grafana's
+	// variables as a dashboard showing every node sets them, once a few
+	// scrapes give rate() something to work on.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if s := query(`count_over_time(up{job="govnode"}[1m])`); len(s) == 1 && s[0].Value[1] != "1" && s[0].Value[1] != "2" && s[0].Value[1] != "3" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Prometheus did not scrape the node 4 times within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	dash, err := os.ReadFile("grafana/govnode-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := regexp.MustCompile(`"expr": "((?:[^"\\]|\\.)*)"`).FindAllSubmatch(dash, -1)
+	if len(exprs) < 10 {
+		t.Fatalf("found %d queries in the dashboard", len(exprs))
+	}
+	nonEmpty := 0
+	for _, m := range exprs {
+		var q string
+		if err := json.Unmarshal(append(append([]byte{'"'}, m[1]...), '"'), &q); err != nil {
+			t.Fatal(err)
+		}
+		q = strings.NewReplacer("$__rate_interval", "1m", "$instance", ".*").Replace(q)
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+			Data   struct {
+				Result []sample `json:"result"`
+			} `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || r.Status != "success" {
+			t.Errorf("dashboard query %s: %v %s %s", q, err, r.Status, r.Error)
+		}
+		if len(r.Data.Result) > 0 {
+			nonEmpty++
+		} else {
+			t.Logf("no data (yet) for %s", q)
+		}
+	}
+	if nonEmpty < len(exprs)*3/4 {
+		t.Errorf("only %d of the dashboard's %d queries return data on a node that committed a block", nonEmpty, len(exprs))
+	}
+	t.Logf("%d of the dashboard's %d queries return data", nonEmpty, len(exprs))
+
 	for _, a := range query(`ALERTS{alertstate="firing", job="govnode"}`) {
 		if a.Metric["alertname"] != "GovnodePeersBelowQuorum" { // a one-validator test chain has no peers
 			t.Errorf("a healthy node fires %s", a.Metric["alertname"])
