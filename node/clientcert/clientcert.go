@@ -154,7 +154,10 @@ func IdentityOf(c *x509.Certificate) (string, error) {
 // span is longer than maxValidity (a long-lived certificate is a bearer
 // credential that outlives a key rotation's intent).
 func CheckTime(c *x509.Certificate, now time.Time, maxValidity time.Duration) error {
-	if span := c.NotAfter.Sub(c.NotBefore); span > maxValidity {
+	// The issuer's back-dating (clockSkew) is allowed on top of the span:
+	// a certificate issued "for 24h" is valid 24h5m, and a node accepting
+	// 24h accepts it.
+	if span := c.NotAfter.Sub(c.NotBefore); span > maxValidity+clockSkew {
 		return fmt.Errorf("%w: valid for %s (%s to %s), the node accepts at most %s", ErrTooLong, span,
 			c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), maxValidity)
 	}

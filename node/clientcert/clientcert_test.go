@@ -41,8 +41,13 @@ func TestIssue(t *testing.T) {
 	if err := CheckTime(c.Leaf, now, 2*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckTime(c.Leaf, now, time.Hour); !errors.Is(err, ErrTooLong) {
-		t.Fatalf("span 1h05 under a 1h cap: %v", err)
+	// Issued for 1h (plus the 5 minutes of back-dating) under a 1h cap:
+	// accepted; under a 59-minute cap: refused.
+	if err := CheckTime(c.Leaf, now, time.Hour); err != nil {
+		t.Fatalf("issued for 1h under a 1h cap: %v", err)
+	}
+	if err := CheckTime(c.Leaf, now, time.Hour-time.Minute); !errors.Is(err, ErrTooLong) {
+		t.Fatalf("span 1h05 under a 59m cap: %v", err)
 	}
 	if err := CheckTime(c.Leaf, now.Add(2*time.Hour), 2*time.Hour); !errors.Is(err, ErrExpired) {
 		t.Fatalf("after NotAfter: %v", err)
