@@ -514,6 +514,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	n.metrics.Registry.MustRegister(n.api.ReadinessCollector())
 	tlsCfg, err := cfg.LoadTLS(time.Now())
 	if err != nil {
 		return nil, err

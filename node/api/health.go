@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
@@ -151,4 +152,36 @@ func (s *Server) grpcServices(mux *http.ServeMux, opts ...connect.HandlerOption)
 	reflector := grpcreflect.NewStaticReflector(govnodev1connect.NodeServiceName, grpchealth.HealthV1ServiceName)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
+}
+
+// ReadinessCollector exports the readiness at scrape time, by the rule
+// /readyz answers with: govnode_ready (1 or 0),
+// govnode_consensus_validators_connected and govnode_consensus_quorum (a
+// validator's count includes itself; an observer's quorum is 1), so that
+// an alert compares the two without a hand-set constant.
+func (s *Server) ReadinessCollector() prometheus.Collector { return readinessCollector{s} }
+
+var (
+	readyDesc     = prometheus.NewDesc("govnode_ready", "1 when the node is ready (/readyz: not catching up, connected to a quorum of validators), else 0.", nil, nil)
+	connectedDesc = prometheus.NewDesc("govnode_consensus_validators_connected", "Validators of the set in force this node is connected to and hears from, itself included when it is one.", nil, nil)
+	quorumDesc    = prometheus.NewDesc("govnode_consensus_quorum", "Validators a quorum of the set in force needs (1 for an observer, which needs one to follow).", nil, nil)
+)
+
+type readinessCollector struct{ s *Server }
+
+func (c readinessCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- readyDesc
+	ch <- connectedDesc
+	ch <- quorumDesc
+}
+
+func (c readinessCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.s.readiness()
+	ready := 0.0
+	if r.Ready {
+		ready = 1
+	}
+	ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(connectedDesc, prometheus.GaugeValue, float64(r.ConnectedValidators))
+	ch <- prometheus.MustNewConstMetric(quorumDesc, prometheus.GaugeValue, float64(r.QuorumNeeded))
 }

@@ -106,6 +106,10 @@ func TestHealthReadinessAndStatusTruth(t *testing.T) {
 	if code, m := getJSON(t, "http://"+c.metrics[0]+"/readyz"); code != http.StatusOK || m["ready"] != true {
 		t.Fatalf("node0 /readyz on the metrics port: %d %v", code, m)
 	}
+	if c.metric(0, "govnode_ready") != 1 || c.metric(0, "govnode_consensus_validators_connected") != 4 || c.metric(0, "govnode_consensus_quorum") != 3 {
+		t.Fatalf("readiness metrics: ready %v, connected %v, quorum %v", c.metric(0, "govnode_ready"),
+			c.metric(0, "govnode_consensus_validators_connected"), c.metric(0, "govnode_consensus_quorum"))
+	}
 	resp, err := http.Post("http://"+c.apis[0]+"/readyz", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +198,10 @@ func TestHealthReadinessAndStatusTruth(t *testing.T) {
 	}
 	if code, _ := getJSON(t, url+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz without quorum: %d, want 200 (alive)", code)
+	}
+	if c.metric(0, "govnode_ready") != 0 || c.metric(0, "govnode_consensus_validators_connected") != 2 || c.metric(0, "govnode_consensus_quorum") != 3 {
+		t.Errorf("readiness metrics without quorum: ready %v, connected %v, quorum %v", c.metric(0, "govnode_ready"),
+			c.metric(0, "govnode_consensus_validators_connected"), c.metric(0, "govnode_consensus_quorum"))
 	}
 	r, err := grpchealth.NewClient(h2cClient(t), url).Check(ctx, &grpchealth.CheckRequest{})
 	if err != nil || r.Status != grpchealth.StatusNotServing {
