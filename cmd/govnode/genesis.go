@@ -135,6 +135,11 @@ consensus key), with which the node signs the equivocation evidence it finds.
 			if err != nil {
 				return err
 			}
+			for _, f := range []string{"consensus-key", "peer-id"} {
+				if v, _ := cmd.Flags().GetString(f); cmd.Flags().Changed(f) && strings.TrimSpace(v) == "" {
+					return fmt.Errorf("--%s is empty: give the value, or leave the flag out to read it from --home", f)
+				}
+			}
 			d := &pb.Department{Id: deptID, Name: name, PeerId: peerID, Addrs: addrs}
 			if consKey != "" {
 				if d.ConsensusKey, err = parsePublicKey(consKey); err != nil {
@@ -171,6 +176,7 @@ consensus key), with which the node signs the equivocation evidence it finds.
 	cmd.Flags().StringVar(&peerID, "peer-id", "", "libp2p peer id of the node (default: from --home)")
 	cmd.Flags().StringSliceVar(&addrs, "addr", nil, "p2p multiaddr(s) of the node (default: from --home's config)")
 	_ = cmd.MarkFlagRequired("department-id")
+	cmd.Flags().Lookup("department-id").Usage += " (required)"
 	return cmd
 }
 
@@ -185,7 +191,7 @@ func fillFromHomeDir(home string, d *pb.Department, takeAddrs bool) error {
 	cfgPath := filepath.Join(home, configFileName)
 	cfg, err := node.LoadConfig(cfgPath)
 	if err != nil {
-		return fmt.Errorf("read node home (or give --consensus-key and --peer-id): %w", err)
+		return fmt.Errorf("no --consensus-key and --peer-id given, so they are read from the node home %s (--home), which has none: %w", home, err)
 	}
 	if d.ConsensusKey == nil {
 		if cfg.ValidatorKeyFile == "" {
@@ -299,8 +305,10 @@ func newGenesisAddIdentityCmd(c *cli) *cobra.Command {
 	cmd.Flags().StringSliceVar(&recordTypes, "issuer-record-types", nil, "record types an issuer may issue")
 	cmd.Flags().StringVar(&pubkey, "pubkey", "", "public key, base64 (or ed25519:base64)")
 	cmd.Flags().StringVar(&keyFile, "key-file", "", "account key file to take the public key from (no passphrase needed)")
-	_ = cmd.MarkFlagRequired("id")
-	_ = cmd.MarkFlagRequired("department")
+	for _, f := range []string{"id", "department", "name"} {
+		_ = cmd.MarkFlagRequired(f)
+		cmd.Flags().Lookup(f).Usage += " (required)"
+	}
 	return cmd
 }
 

@@ -399,13 +399,27 @@ func TestGenesisBuildFromHomes(t *testing.T) {
 	mustRun(t, nil, "keys", "new", "admin0", "--home", homes[0], "--insecure-unencrypted")
 	mustRun(t, nil, "genesis", "add-identity", gen, "--id", "d0-admin", "--department", "d0", "--name", "Admin",
 		"--kind", "official", "--roles", "admin,registrar", "--key-file", filepath.Join(homes[0], "keys", "admin0.key"))
-	if r := run(t, nil, "genesis", "add-identity", gen, "--id", "x", "--department", "d9", "--key-file", filepath.Join(homes[0], "keys", "admin0.key")); r.err == nil ||
+	if r := run(t, nil, "genesis", "add-identity", gen, "--id", "x", "--department", "d9", "--name", "X", "--key-file", filepath.Join(homes[0], "keys", "admin0.key")); r.err == nil ||
 		!strings.Contains(r.err.Error(), "unknown department") {
 		t.Fatalf("identity of an unknown department: %v", r.err)
 	}
-	if r := run(t, nil, "genesis", "add-identity", gen, "--id", "x", "--department", "d1", "--key-file", filepath.Join(homes[1], "keys", "validator.key")); r.err == nil ||
+	if r := run(t, nil, "genesis", "add-identity", gen, "--id", "x", "--department", "d1", "--name", "X", "--key-file", filepath.Join(homes[1], "keys", "validator.key")); r.err == nil ||
 		!strings.Contains(r.err.Error(), "account keys") {
 		t.Fatalf("identity with a validator key: %v", r.err)
+	}
+	// --name is required, and says so; an empty key flag of add-validator
+	// is named instead of sending the operator to a home it never meant.
+	if r := run(t, nil, "genesis", "add-identity", gen, "--id", "x", "--department", "d0", "--key-file", filepath.Join(homes[0], "keys", "admin0.key")); r.err == nil ||
+		!strings.Contains(r.err.Error(), `"name" not set`) || !strings.Contains(mustRun(t, nil, "genesis", "add-identity", "--help").out, "display name (required)") {
+		t.Fatalf("identity without --name: %v", r.err)
+	}
+	if r := run(t, nil, "genesis", "add-validator", gen, "--department-id", "d5", "--consensus-key", "", "--peer-id", "x"); r.err == nil ||
+		!strings.Contains(r.err.Error(), "--consensus-key is empty") {
+		t.Fatalf("add-validator with an empty --consensus-key: %v", r.err)
+	}
+	if r := run(t, nil, "genesis", "add-validator", gen, "--department-id", "d5", "--home", filepath.Join(t.TempDir(), "nohome")); r.err == nil ||
+		!strings.Contains(r.err.Error(), "no --consensus-key and --peer-id given") {
+		t.Fatalf("add-validator without keys or a home: %v", r.err)
 	}
 
 	r = mustRun(t, nil, "genesis", "validate", gen)
