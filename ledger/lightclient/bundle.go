@@ -130,6 +130,10 @@ type verifier struct {
 	anchors  []anchor
 	sets     []*Set // the genesis set, then each proven change, by From
 	brokenAt int    // index of the first validator_sets entry that failed; -1: none
+	// brokenFrom, when brokenAt >= 0, is the lowest height no proven set
+	// is known to certify (setAt), worked out once by followSets: setAt
+	// runs for every anchor, and the failed entry may be megabytes.
+	brokenFrom uint64
 }
 
 func (v *verifier) fail(part, format string, a ...any) {
@@ -314,6 +318,14 @@ func (v *verifier) followSets() {
 		if err != nil {
 			v.fail(part, "validator-set change %d of %d: %v", i+1, len(v.b.GetValidatorSets()), err)
 			v.brokenAt = i
+			// The failed link's effective height, when it is known, bounds
+			// what the sets before it certify; else nothing above the last
+			// proven set's start is known.
+			v.brokenFrom = cur.From + 1
+			vs := &pb.ValidatorSet{}
+			if p != nil && proto.Unmarshal(p.GetValue(), vs) == nil && vs.GetEffectiveHeight() > v.brokenFrom {
+				v.brokenFrom = vs.GetEffectiveHeight()
+			}
 			return
 		}
 		v.sets = append(v.sets, next)
@@ -350,18 +362,8 @@ func (v *verifier) nextSet(p *pb.BundleProof, cur *Set, top uint64) (*Set, error
 // setAt is the proven set in force at block h, or nil when the walk broke
 // below h.
 func (v *verifier) setAt(h uint64) *Set {
-	if v.brokenAt >= 0 {
-		// The failed link's effective height, when it is known, bounds
-		// what the sets before it certify; else nothing above the last
-		// proven set's start is known.
-		limit := v.sets[len(v.sets)-1].From + 1
-		vs := &pb.ValidatorSet{}
-		if p := v.b.GetValidatorSets()[v.brokenAt]; proto.Unmarshal(p.GetValue(), vs) == nil && vs.GetEffectiveHeight() > limit {
-			limit = vs.GetEffectiveHeight()
-		}
-		if h >= limit {
-			return nil
-		}
+	if v.brokenAt >= 0 && h >= v.brokenFrom {
+		return nil
 	}
 	var s *Set
 	for _, c := range v.sets {
