@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -136,12 +137,40 @@ type verifier struct {
 	brokenFrom uint64
 }
 
+// MaxReasonBytes bounds a Failure's reason: a reason quotes what it
+// refuses (a key, a chain id, a hash), which a hostile bundle can make
+// megabytes long, and thousands of parts can fail.
+const MaxReasonBytes = 1024
+
 func (v *verifier) fail(part, format string, a ...any) {
 	// The protobuf library's errors put a no-break space in at random, so
 	// that no one matches their text; a reason is for reading, and the
 	// same bundle gives the same reasons.
 	reason := strings.ReplaceAll(fmt.Sprintf(format, a...), "\u00a0", " ")
-	v.rep.Failures = append(v.rep.Failures, Failure{Part: part, Reason: reason})
+	v.rep.Failures = append(v.rep.Failures, Failure{Part: part, Reason: clip(reason, MaxReasonBytes)})
+}
+
+// quote is %q of a field a reason names, of at most 64 bytes of it.
+func quote[T ~string | ~[]byte](s T) string {
+	const n = 64
+	if len(s) <= n {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", s[:n], len(s))
+}
+
+// clip cuts s to at most n bytes, at a character boundary, saying how
+// much it left out.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const mark = "… (%d bytes cut)"
+	cut := n - len(mark) - 10
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf(mark, len(s)-cut)
 }
 
 func (v *verifier) run(raw, genesisHash []byte) {
@@ -168,7 +197,7 @@ func (v *verifier) run(raw, genesisHash []byte) {
 	}
 	v.b = b
 	if b.GetFormat() != Format {
-		v.fail("format", "%q, want %q", b.GetFormat(), Format)
+		v.fail("format", "%s, want %q", quote(b.GetFormat()), Format)
 		return
 	}
 	for _, c := range []struct {
@@ -248,7 +277,7 @@ func (v *verifier) decodeAnchors() {
 			v.fail(part, "header does not decode")
 			continue
 		case hdr.GetChainId() != v.chainID:
-			v.fail(part, "header of block %d is of chain %q, the genesis of chain %q", hdr.GetHeight(), hdr.GetChainId(), v.chainID)
+			v.fail(part, "header of block %d is of chain %s, the genesis of chain %q", hdr.GetHeight(), quote(hdr.GetChainId()), v.chainID)
 			continue
 		case a.GetCert() == nil:
 			v.fail(part, "block %d has no commit certificate", hdr.GetHeight())
@@ -346,7 +375,7 @@ func (v *verifier) nextSet(p *pb.BundleProof, cur *Set, top uint64) (*Set, error
 	}
 	e := vs.GetEffectiveHeight()
 	if want := ValidatorSetKey(e); !bytes.Equal(p.GetKey(), want) {
-		return nil, fmt.Errorf("the proof is for key %q, not %q", p.GetKey(), want)
+		return nil, fmt.Errorf("the proof is for key %s, not %q", quote(p.GetKey()), want)
 	}
 	if err := CheckTree(a.hdr.GetStateRoot(), p.GetKey(), p.GetValue(), p.GetProof()); err != nil {
 		return nil, fmt.Errorf("the set in force from %d: %v (anchor %d, block %d)", e, err, p.GetAnchor(), a.hdr.GetHeight())
@@ -404,7 +433,7 @@ func (v *verifier) proof(part string, p *pb.BundleProof, key []byte, present boo
 		return nil
 	}
 	if !bytes.Equal(p.GetKey(), key) {
-		v.fail(part, "proves key %q, not %q", p.GetKey(), key)
+		v.fail(part, "proves key %s, not %q", quote(p.GetKey()), key)
 		return nil
 	}
 	value := p.GetValue()
@@ -504,7 +533,7 @@ func (v *verifier) versions(rec *pb.Record) {
 			if proto.Unmarshal(p.GetValue(), got) == nil && got.GetRecordId() == id && got.GetVersion() != 0 && got.GetVersion() != want {
 				v.fail(part, "holds version %d where version %d belongs: a version is missing or out of order", got.GetVersion(), want)
 			} else {
-				v.fail(part, "proves key %q, not version %d's key %q", p.GetKey(), want, key)
+				v.fail(part, "proves key %s, not version %d's key %q", quote(p.GetKey()), want, key)
 			}
 			continue
 		}
@@ -590,7 +619,7 @@ func (v *verifier) access(rec *pb.Record) {
 		}
 		key := AccessEntryKey(id, want)
 		if p != nil && !bytes.Equal(p.GetKey(), key) {
-			v.fail(part, "proves key %q, not entry %d's key %q: an entry is missing or out of order", p.GetKey(), want, key)
+			v.fail(part, "proves key %s, not entry %d's key %q: an entry is missing or out of order", quote(p.GetKey()), want, key)
 			continue
 		}
 		hdr := v.proof(part, p, key, true)

@@ -1,10 +1,14 @@
 package lightclient_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/json"
 	"testing"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 
@@ -82,4 +86,49 @@ func TestVerifyBundleBrokenSetManyAnchors(t *testing.T) {
 	}
 	rep, err := verifyWithin(t, 20*time.Second, raw, hash)
 	want(t, rep, err, "validator_sets[0]", "the proof is for key")
+}
+
+// A reason quotes what it refuses, but never at length: a hostile bundle's
+// megabyte keys, chain ids and format strings leave reasons of at most
+// MaxReasonBytes, still valid UTF-8, so the report stays small (before,
+// each was the size of the field quoted, up to four times over).
+func TestVerifyBundleReasonsBounded(t *testing.T) {
+	gen, hash := hostileGenesis(t)
+	huge := bytes.Repeat([]byte{0xff, 0x00, '"'}, 1<<20)
+	text := strings.Repeat("\x01\"\u00e9", 1<<20) // valid UTF-8, as a string field must be
+	hdr, _ := proto.Marshal(&pb.Header{ChainId: "hostile" + text, Height: 3, StateHeight: 1})
+	okHdr, _ := proto.Marshal(&pb.Header{ChainId: "hostile", Height: 3, StateHeight: 1, ValidatorSetHash: huge})
+	for _, tc := range []struct {
+		name   string
+		b      *pb.ProofBundle
+		part   string
+		reason string
+	}{
+		{"format", &pb.ProofBundle{Format: text, Genesis: gen, RecordId: "r1", Height: 1}, "format", "want"},
+		{"chain id", &pb.ProofBundle{Format: lightclient.Format, Genesis: gen, RecordId: "r1", Height: 1,
+			Anchors: []*pb.BundleAnchor{{Header: hdr, Cert: &pb.CommitCert{}}}}, "anchors[0]", "is of chain"},
+		{"key", &pb.ProofBundle{Format: lightclient.Format, Genesis: gen, RecordId: "r1", Height: 1,
+			Anchors: []*pb.BundleAnchor{{Header: okHdr, Cert: &pb.CommitCert{BlockHash: huge}}},
+			Record:  &pb.BundleProof{Key: huge, Value: []byte{1}}, Versions: []*pb.BundleProof{{Key: huge}}}, "record", "proves key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := proto.Marshal(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := verifyWithin(t, 20*time.Second, raw, hash)
+			want(t, rep, err, tc.part, tc.reason)
+			for _, f := range rep.Failures {
+				if len(f.Reason) > lightclient.MaxReasonBytes || !utf8.ValidString(f.Reason) {
+					t.Errorf("%s: a reason of %d bytes (valid UTF-8: %v), at most %d", f.Part, len(f.Reason), utf8.ValidString(f.Reason), lightclient.MaxReasonBytes)
+				}
+			}
+			if js, _ := json.Marshal(rep); len(js) > 64<<10 {
+				t.Errorf("a report of %d bytes", len(js))
+			}
+			if len(err.Error()) > 2*lightclient.MaxReasonBytes {
+				t.Errorf("an error of %d bytes", len(err.Error()))
+			}
+		})
+	}
 }

@@ -83,7 +83,7 @@ func SetFromRecord(base consensus.Config, vs *pb.ValidatorSet, root []byte, root
 	e := vs.GetEffectiveHeight()
 	ep := consensus.Epoch{FaultModel: consensus.FaultModel(vs.GetFaultModel())}
 	if ep.FaultModel != consensus.Crash && ep.FaultModel != consensus.Byzantine {
-		return nil, fmt.Errorf("unknown fault model %q", vs.GetFaultModel())
+		return nil, fmt.Errorf("unknown fault model %s", quote(vs.GetFaultModel()))
 	}
 	if len(vs.GetValidators()) == 0 {
 		return nil, errors.New("no validators")
@@ -220,7 +220,7 @@ func CheckTree(root, key, value, p []byte) error {
 // check (Set.CheckCommitted).
 func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string) (*pb.Header, error) {
 	if !bytes.Equal(p.GetKey(), key) {
-		return nil, fmt.Errorf("the proof is for key %q, not %q", p.GetKey(), key)
+		return nil, fmt.Errorf("the proof is for key %s, not %q", quote(p.GetKey()), key)
 	}
 	if value != nil && !bytes.Equal(p.GetValue(), value) {
 		return nil, fmt.Errorf("the proven value is not the value the node returned")
@@ -246,7 +246,7 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string) (*pb.H
 		return nil, fmt.Errorf("header at height %d attests state height %d, the proof claims %d", hdr.GetHeight(), hdr.GetStateHeight(), p.GetStateHeight())
 	}
 	if chainID != "" && hdr.GetChainId() != chainID {
-		return nil, fmt.Errorf("header is of chain %q, want %q", hdr.GetChainId(), chainID)
+		return nil, fmt.Errorf("header is of chain %s, want %q", quote(hdr.GetChainId()), chainID)
 	}
 	return hdr, nil
 }
