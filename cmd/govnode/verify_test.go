@@ -1,18 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/lightclient"
 	"github.com/govnode/govnode/ledger/lightclient/lightclienttest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
 
 // `query record --bundle` writes a bundle it verified; `verify` checks it
@@ -154,5 +161,77 @@ func TestRecordBundleVerify(t *testing.T) {
 	}
 	if r := run(t, nil, "query", "record", lightclienttest.Record, "--bundle", notWritten, "--versions", "--node", addr); r.err == nil {
 		t.Error("--bundle with --versions: no error")
+	}
+}
+
+// bundleProxy answers GetRecordBundle with the real node's bundle of
+// another record or height than asked: a bundle that verifies, but not
+// the one asked for.
+type bundleProxy struct {
+	govnodev1connect.UnimplementedNodeServiceHandler
+	c      *lightclienttest.Chain
+	id     string
+	height uint64
+}
+
+func (p *bundleProxy) GetRecordBundle(ctx context.Context, req *connect.Request[pb.GetRecordBundleRequest]) (*connect.Response[pb.GetRecordBundleResponse], error) {
+	return p.c.Node.Client.GetRecordBundle(ctx, connect.NewRequest(&pb.GetRecordBundleRequest{RecordId: p.id, Height: p.height}))
+}
+
+// `query record ID --bundle FILE [--height N]` writes only the bundle of
+// record ID at N: a node answering with another record's bundle, or
+// another height's, all of it verifying, has nothing written (it was
+// written, and the output named the record asked for).
+func TestRecordBundleNotTheOneAsked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node")
+	}
+	c := lightclienttest.NewChain(t)
+	dir := t.TempDir()
+	gen := filepath.Join(dir, "genesis.json")
+	if err := genesis.Save(gen, c.Genesis, false); err != nil {
+		t.Fatal(err)
+	}
+	good := &pb.ProofBundle{}
+	if err := proto.Unmarshal(c.Bundle(t, lightclienttest.Record, 0), good); err != nil {
+		t.Fatal(err)
+	}
+	past := good.GetHeight() - 1
+	proxy := &bundleProxy{c: c}
+	mux := http.NewServeMux()
+	mux.Handle(govnodev1connect.NewNodeServiceHandler(proxy))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	for _, tc := range []struct {
+		name      string
+		id        string
+		height    uint64
+		args      []string
+		wantError string
+	}{
+		{"another record", lightclienttest.Fresh, 0, nil, "it is the bundle of record " + lightclienttest.Fresh},
+		{"another height", lightclienttest.Record, good.GetHeight(), []string{"--height", strconv.FormatUint(past, 10)},
+			fmt.Sprintf("asked for height %d, it is of height %d", past, good.GetHeight())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy.id, proxy.height = tc.id, tc.height
+			file := filepath.Join(dir, tc.name+".bundle")
+			args := append([]string{"query", "record", lightclienttest.Record, "--bundle", file, "--genesis", gen, "--node", addr}, tc.args...)
+			r := run(t, nil, args...)
+			if r.err == nil || !strings.Contains(r.err.Error(), "was not written") || !strings.Contains(r.err.Error(), tc.wantError) {
+				t.Errorf("err %v, want %q\n%s", r.err, tc.wantError, r.out)
+			}
+			if _, err := os.Stat(file); !os.IsNotExist(err) {
+				t.Errorf("a bundle not asked for was written: %v", err)
+			}
+		})
+	}
+	// The proxy passing the request on as asked: written.
+	proxy.id, proxy.height = lightclienttest.Record, past
+	file := filepath.Join(dir, "asked.bundle")
+	if r := run(t, nil, "query", "record", lightclienttest.Record, "--bundle", file, "--genesis", gen, "--node", addr, "--height", strconv.FormatUint(past, 10)); r.err != nil {
+		t.Fatalf("the bundle asked for: %v\n%s", r.err, r.out)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
-	"testing"
 	"strings"
+	"testing"
 	"time"
 	"unicode/utf8"
 
