@@ -98,11 +98,14 @@ func (s *Server) RecordBundle(ctx context.Context, id string, height uint64) (*p
 	}
 	bb := &bundleBuilder{s: s, ctx: ctx, id: id, headers: map[uint64]*bundleHeader{}, anchorOf: map[uint64]uint32{},
 		b: &pb.ProofBundle{Format: lightclient.Format, Genesis: gen, RecordId: id}}
+	if err := bb.grow(len(gen)); err != nil {
+		return nil, err
+	}
 	if err := bb.build(head, height); err != nil {
 		return nil, bundleErr(err)
 	}
 	if n := proto.Size(bb.b); n > lightclient.MaxBundleBytes {
-		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the bundle of record %q is %d bytes, above lightclient.MaxBundleBytes (%d)", id, n, lightclient.MaxBundleBytes))
+		return nil, bundleTooLarge(id, n+1)
 	}
 	return bb.b, nil
 }
@@ -136,6 +139,25 @@ type bundleBuilder struct {
 	b        *pb.ProofBundle
 	headers  map[uint64]*bundleHeader // by block height
 	anchorOf map[uint64]uint32        // block height → index in b.Anchors
+	// size is about the encoded size of b so far (each part's own size,
+	// not the few bytes that frame it): checked as parts are added, so a
+	// record too large for a bundle is refused before all of it is read
+	// (a public version can carry megabytes of content, and thousands of
+	// versions are allowed).
+	size int
+}
+
+// grow counts n more bytes of the bundle, refusing past MaxBundleBytes.
+func (bb *bundleBuilder) grow(n int) error {
+	bb.size += n
+	if bb.size > lightclient.MaxBundleBytes {
+		return bundleTooLarge(bb.id, bb.size)
+	}
+	return nil
+}
+
+func bundleTooLarge(id string, n int) error {
+	return connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the bundle of record %q is more than %d bytes, above lightclient.MaxBundleBytes (%d)", id, n-1, lightclient.MaxBundleBytes))
 }
 
 func (bb *bundleBuilder) header(h uint64) (*bundleHeader, error) {
@@ -213,6 +235,9 @@ func (bb *bundleBuilder) anchor(h uint64) (uint32, error) {
 			a.Chain = append(a.Chain, y.raw)
 		}
 	}
+	if err := bb.grow(proto.Size(a)); err != nil {
+		return 0, err
+	}
 	i := uint32(len(bb.b.Anchors))
 	bb.b.Anchors = append(bb.b.Anchors, a)
 	bb.anchorOf[h] = i
@@ -233,7 +258,11 @@ func (bb *bundleBuilder) prove(key []byte, at, blk uint64) (*pb.BundleProof, err
 	if err != nil {
 		return nil, err
 	}
-	return &pb.BundleProof{Key: key, Value: value, Proof: p.Marshal(), Anchor: i}, nil
+	bp := &pb.BundleProof{Key: key, Value: value, Proof: p.Marshal(), Anchor: i}
+	if err := bb.grow(proto.Size(bp)); err != nil {
+		return nil, err
+	}
+	return bp, nil
 }
 
 func (bb *bundleBuilder) build(head, height uint64) error {
@@ -372,7 +401,11 @@ func (bb *bundleBuilder) build(head, height uint64) error {
 		if err != nil {
 			return err
 		}
-		bb.b.ValidatorSets = append(bb.b.ValidatorSets, &pb.BundleProof{Key: sp.GetKey(), Value: sp.GetValue(), Proof: sp.GetProof(), Anchor: i})
+		bp := &pb.BundleProof{Key: sp.GetKey(), Value: sp.GetValue(), Proof: sp.GetProof(), Anchor: i}
+		if err := bb.grow(proto.Size(bp)); err != nil {
+			return err
+		}
+		bb.b.ValidatorSets = append(bb.b.ValidatorSets, bp)
 	}
 	return nil
 }

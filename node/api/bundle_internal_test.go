@@ -25,6 +25,7 @@ type bundleLedger struct {
 	Ledger
 	stateHeights []uint64 // by block; [0] unused
 	values       map[string][]byte
+	read         int // bytes of values read
 }
 
 func (l *bundleLedger) Height() (uint64, bool) { return uint64(len(l.stateHeights) - 1), true }
@@ -47,6 +48,7 @@ func (l *bundleLedger) GetWithProof(h uint64, key []byte) ([]byte, *state.Proof,
 	if !ok {
 		return nil, &state.Proof{}, store.ErrNotFound
 	}
+	l.read += len(v)
 	return v, &state.Proof{}, nil
 }
 
@@ -162,6 +164,29 @@ func TestRecordBundleRefusals(t *testing.T) {
 	cancel()
 	if _, err := bundleServer([]uint64{3, 9}, 0).RecordBundle(cctx, "r1", 0); connect.CodeOf(err) != connect.CodeCanceled {
 		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// A record whose versions hold more content than a bundle can is refused
+// ResourceExhausted as soon as the bundle passes MaxBundleBytes, not after
+// every version was read and proven (64 versions of 1 MiB read 128 MiB).
+func TestRecordBundleRefusedAsItGrows(t *testing.T) {
+	heights := make([]uint64, 64)
+	for i := range heights {
+		heights[i] = 3
+	}
+	s := bundleServer(heights, 0)
+	l := s.d.Ledger.(*bundleLedger)
+	content := make([]byte, 1<<20)
+	for v := uint64(1); v <= 64; v++ {
+		l.values[string(lightclient.RecordVersionKey("r1", v))], _ = proto.Marshal(&pb.RecordVersion{RecordId: "r1", Version: v, Height: 3, Content: content})
+	}
+	_, err := s.RecordBundle(context.Background(), "r1", 0)
+	if connect.CodeOf(err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "lightclient.MaxBundleBytes") {
+		t.Fatalf("err %v, want ResourceExhausted naming MaxBundleBytes", err)
+	}
+	if l.read > 2*lightclient.MaxBundleBytes+4<<20 {
+		t.Errorf("%d bytes read before the refusal; the bundle's limit is %d", l.read, lightclient.MaxBundleBytes)
 	}
 }
 
