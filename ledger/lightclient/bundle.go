@@ -229,7 +229,6 @@ func (v *verifier) run(raw, genesisHash []byte) {
 		v.fail("height", "zero: no state is proven")
 		return
 	}
-	v.rep.Height = b.GetHeight()
 	v.decodeAnchors()
 	v.followSets()
 	v.proveAnchors()
@@ -498,7 +497,7 @@ func (v *verifier) record() *pb.Record {
 		v.fail("record", "record %s has %d versions; a bundle proves at most %d (MaxVersions)", id, rec.GetVersion(), MaxVersions)
 		return nil
 	}
-	v.rep.Record = recordReport(rec)
+	v.rep.Record, v.rep.Height = recordReport(rec), v.b.GetHeight()
 	s := v.anchors[p.GetAnchor()].set
 	v.rep.Validators.Height = hdr.GetHeight()
 	for _, k := range s.Config.Validators {

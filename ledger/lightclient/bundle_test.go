@@ -304,8 +304,9 @@ func TestBundle(t *testing.T) {
 	}
 	b = decode(t, good)
 	flip(t, b.Record.Value, "citizen0")
-	if rep, _ := verify(encode(t, b)); rep.Record != nil || len(rep.Versions) != 0 || len(rep.Access) != 0 {
-		t.Errorf("record tampered: the report holds record %v, %d versions, %d access entries", rep.Record, len(rep.Versions), len(rep.Access))
+	if rep, _ := verify(encode(t, b)); rep.Record != nil || len(rep.Versions) != 0 || len(rep.Access) != 0 || rep.Height != 0 || rep.Validators.Height != 0 {
+		t.Errorf("record tampered: the report holds record %v at height %d (validators at %d), %d versions, %d access entries",
+			rep.Record, rep.Height, rep.Validators.Height, len(rep.Versions), len(rep.Access))
 	}
 
 	// Raw input: not a bundle, truncated, oversized, with unknown fields,

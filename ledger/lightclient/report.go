@@ -18,7 +18,9 @@ type Report struct {
 	// bundle carries and that hashed to the trusted genesis hash.
 	ChainID     string `json:"chain_id"`
 	GenesisHash string `json:"genesis_hash"`
-	// Record is the record at Height, the state height it is proven at.
+	// Record is the record at Height, the state height it is proven at;
+	// both are zero unless the record verified (a bundle's height is only
+	// its claim until then).
 	Record *RecordReport `json:"record"`
 	Height uint64        `json:"height"`
 	// Versions are versions 1..Record.Version, oldest first.
