@@ -215,19 +215,13 @@ func (c *cli) writeRecordBundle(cmd *cobra.Command, n *nodeConn, cf *clientFlags
 		source = "the genesis in the bundle (not independently anchored)"
 		warn(cmd, "no genesis to anchor the bundle: it is checked against the genesis it carries, hash %x; compare that hash with the chain's, or give --genesis FILE", trusted)
 	}
-	rep, verr := lightclient.VerifyBundle(raw, trusted)
-	if verr != nil {
-		_ = c.printReport(cmd.OutOrStdout(), rep, source)
-		return fmt.Errorf("the bundle of record %s from %s was not written: %w", termText(id), n.url, verr)
-	}
 	// A bundle that verifies proves what it names: it must be the one
 	// asked for, of this record at this height (0: the newest), not
 	// another record's or another height's.
-	if rep.Record == nil || rep.Record.ID != id {
-		return fmt.Errorf("the bundle of record %s from %s was not written: it is the bundle of record %s", termText(id), n.url, termText(bundleRecordID(rep)))
-	}
-	if height != 0 && rep.Height != height {
-		return fmt.Errorf("the bundle of record %s from %s was not written: asked for height %d, it is of height %d", termText(id), n.url, height, rep.Height)
+	rep, verr := lightclient.VerifyBundleOf(raw, trusted, id, height)
+	if verr != nil {
+		_ = c.printReport(cmd.OutOrStdout(), rep, source)
+		return fmt.Errorf("the bundle of record %s from %s was not written: %w", termText(id), n.url, verr)
 	}
 	if err := writeFileAtomic(path, raw, 0o644); err != nil {
 		return err
@@ -241,14 +235,6 @@ func (c *cli) writeRecordBundle(cmd *cobra.Command, n *nodeConn, cf *clientFlags
 	fmt.Fprintf(w, "verified against %s (genesis %s); check it anywhere with:\n  govnode verify %s --genesis-hash %s\n",
 		termText(source), rep.GenesisHash, path, rep.GenesisHash)
 	return nil
-}
-
-// bundleRecordID is the id of the record a report verified, or "(none)".
-func bundleRecordID(rep *lightclient.Report) string {
-	if rep.Record == nil {
-		return "(none)"
-	}
-	return rep.Record.ID
 }
 
 // fetchBundle asks the node for record id's bundle, serialized.

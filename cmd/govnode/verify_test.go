@@ -211,9 +211,9 @@ func TestRecordBundleNotTheOneAsked(t *testing.T) {
 		args      []string
 		wantError string
 	}{
-		{"another record", lightclienttest.Fresh, 0, nil, "it is the bundle of record " + lightclienttest.Fresh},
+		{"another record", lightclienttest.Fresh, 0, nil, `record_id: the bundle is of record "` + lightclienttest.Fresh + `", not of record "` + lightclienttest.Record + `", the one asked for`},
 		{"another height", lightclienttest.Record, good.GetHeight(), []string{"--height", strconv.FormatUint(past, 10)},
-			fmt.Sprintf("asked for height %d, it is of height %d", past, good.GetHeight())},
+			fmt.Sprintf("height: the bundle is of height %d, not of height %d, the one asked for", good.GetHeight(), past)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy.id, proxy.height = tc.id, tc.height

@@ -100,6 +100,28 @@ func VerifyBundleWithGenesis(bundle, genesisDoc []byte) (*Report, error) {
 	return VerifyBundle(bundle, h)
 }
 
+// VerifyBundleOf is VerifyBundle for a bundle that was asked for: of
+// record id, at height (0: any, the newest the node had). A bundle of
+// another record or height, even one whose every proof holds, is not the
+// answer: it fails, naming part "record_id" or "height". Whoever fetched a
+// bundle from a node (the CLI's query record --bundle, the portal by
+// record id) checks it with this, so that a node cannot answer one record
+// with another's proven history.
+func VerifyBundleOf(bundle, genesisHash []byte, id string, height uint64) (*Report, error) {
+	v := &verifier{rep: &Report{Versions: []VersionReport{}, Access: []AccessReport{}, Failures: []Failure{},
+		Validators: ValidatorsReport{Keys: []string{}}}}
+	v.run(bundle, genesisHash)
+	if v.b != nil {
+		if got := v.b.GetRecordId(); got != id {
+			v.fail("record_id", "the bundle is of record %s, not of record %s, the one asked for", quote(got), quote(id))
+		}
+		if got := v.b.GetHeight(); height != 0 && got != height {
+			v.fail("height", "the bundle is of height %d, not of height %d, the one asked for", got, height)
+		}
+	}
+	return v.finish()
+}
+
 func (v *verifier) finish() (*Report, error) {
 	v.rep.OK = len(v.rep.Failures) == 0
 	if v.rep.OK {

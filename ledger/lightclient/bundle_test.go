@@ -392,3 +392,26 @@ func decodeHeader(t *testing.T, raw []byte) *pb.Header {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// VerifyBundleOf holds a bundle to what was asked: a good bundle of
+// another record, or of another height, fails naming record_id or height.
+func TestVerifyBundleOf(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node")
+	}
+	c := lightclienttest.NewChain(t)
+	good := c.Bundle(t, lightclienttest.Record, 0)
+	h := decode(t, good).GetHeight()
+	for _, asked := range []uint64{0, h} {
+		if rep, err := lightclient.VerifyBundleOf(good, c.GenesisHash, lightclienttest.Record, asked); err != nil || !rep.OK {
+			t.Errorf("asked for height %d: %v", asked, err)
+		}
+	}
+	rep, err := lightclient.VerifyBundleOf(good, c.GenesisHash, lightclienttest.Fresh, 0)
+	want(t, rep, err, "record_id", `the bundle is of record "lic-1", not of record "fresh-1", the one asked for`)
+	rep, err = lightclient.VerifyBundleOf(good, c.GenesisHash, lightclienttest.Record, h-1)
+	want(t, rep, err, "height", "the bundle is of height "+itoa(int(h))+", not of height "+itoa(int(h-1)))
+	// A bundle that does not decode fails as it does for VerifyBundle.
+	rep, err = lightclient.VerifyBundleOf([]byte("junk"), c.GenesisHash, lightclienttest.Record, 0)
+	want(t, rep, err, "bundle", "does not decode")
+}
