@@ -11,7 +11,7 @@ import (
 )
 
 // The dependency direction of the repository (docs/ARCHITECTURE.md,
-// "Packages"): cmd → node → {consensus, p2p, ledger, genesis} → proto,
+// "Packages"): cmd → {node, client} → {consensus, p2p, ledger, genesis} → proto,
 // with the shared libraries crypto and keystore below the subsystems. A
 // package may import its own subsystem's packages (consensus/driver →
 // consensus, ledger/store → ledger/state) and anything on a lower layer;
@@ -29,7 +29,14 @@ var layers = []struct {
 	{"p2p", 3},
 	{"ledger", 3},
 	{"genesis", 3},
+	// node/clientcert is the certificate format both sides of an
+	// authenticated call share (the node verifies what the client SDK
+	// issues); it imports only crypto and proto, so it sits below both.
+	{"node/clientcert", 3},
 	{"node", 4},
+	// client is the Go SDK (docs/ARCHITECTURE.md §6): a consumer of the
+	// API like cmd, beside node and never importing it.
+	{"client", 4},
 	{"cmd", 5},
 }
 
