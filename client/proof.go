@@ -35,6 +35,11 @@ import (
 // ErrProof wraps every reason a proof is refused.
 var ErrProof = errors.New("proof NOT verified")
 
+// errStale marks a proof of another value than the answer's: the proof
+// may be of an older state than the answer (verifyLatest asks again). Its
+// text is empty: it only marks the error.
+var errStale = errors.New("")
+
 func proofErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrProof, fmt.Sprintf(format, a...))
 }
@@ -220,7 +225,7 @@ func ProvenObject(value []byte, got proto.Message) error {
 		return proofErr("the proven value does not decode as %s: %v", got.ProtoReflect().Descriptor().Name(), err)
 	}
 	if !proto.Equal(want, got) {
-		return proofErr("the %s the node returned differs from the proven value", got.ProtoReflect().Descriptor().Name())
+		return fmt.Errorf("%w: the %s the node returned differs from the proven value%w", ErrProof, got.ProtoReflect().Descriptor().Name(), errStale)
 	}
 	return nil
 }

@@ -125,8 +125,8 @@ func checkHeight(asked, answered uint64, p *pb.StateProof) error {
 // an object written in the last blocks is not in the proven state yet. So
 // when the check fails and the proof is of an older state than the answer,
 // the query is asked again (every 25 ms, within the call's deadline) until
-// the proof catches up; a proof of the answered height that fails is
-// final. asked is the height asked (0: the newest).
+// the proof catches up. Only a proof of another value than the answer's
+// is asked again: any other failure is final. asked is the height asked (0: the newest).
 func verifyLatest[R any](c *Client, ctx context.Context, asked uint64, query func(context.Context) (R, error),
 	parts func(R) (answered uint64, p *pb.StateProof), check func(R) (*Proof, error)) (R, *Proof, error) {
 	ctx, cancel := c.ctx(ctx, 0)
@@ -145,7 +145,7 @@ func verifyLatest[R any](c *Client, ctx context.Context, asked uint64, query fun
 		if err == nil {
 			return m, p, nil
 		}
-		if asked != 0 || !errors.Is(err, ErrProof) || sp == nil || sp.GetStateHeight() >= answered {
+		if asked != 0 || !errors.Is(err, errStale) || sp == nil || sp.GetStateHeight() >= answered {
 			return zero, nil, err
 		}
 		t := time.NewTimer(25 * time.Millisecond)
@@ -170,6 +170,9 @@ func (c *Client) VerifiedState(ctx context.Context, a *Anchor, key []byte, heigh
 		},
 		func(m *pb.QueryStateResponse) (uint64, *pb.StateProof) { return m.GetHeight(), m.GetProof() },
 		func(m *pb.QueryStateResponse) (*Proof, error) {
+			if p := m.GetProof(); p != nil && !bytes.Equal(p.GetValue(), m.GetValue()) {
+				return nil, fmt.Errorf("%w: the proof is of another value than the answer's%w", ErrProof, errStale)
+			}
 			var value []byte
 			if m.GetFound() {
 				if value = m.GetValue(); value == nil {
