@@ -48,6 +48,8 @@ type options struct {
 	maxConns   int
 	retries    int
 	forceHTTPS bool
+	hc         *http.Client
+	certSource func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 }
 
 // WithCAFile trusts the PEM CA certificates of path (at most 1 MiB) for an
@@ -84,6 +86,33 @@ func WithIdentity(s *Signer) Option {
 			return errors.New("identity: no signer key")
 		}
 		o.identity = s
+		return nil
+	}
+}
+
+// WithClientCertificate authenticates every TLS connection with the
+// certificate source gives for its handshake (a certificate issued from a
+// key in an HSM, say); WithIdentity is this with ClientCertSource.
+func WithClientCertificate(source func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) Option {
+	return func(o *options) error {
+		if source == nil {
+			return errors.New("client certificate: nil source")
+		}
+		o.certSource = source
+		return nil
+	}
+}
+
+// WithHTTPClient makes calls with hc as it is: the caller owns its
+// transport, TLS configuration and connection pooling (a load generator's
+// own connections, say), so it excludes the CA, identity and connection
+// options.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		if hc == nil {
+			return errors.New("HTTP client: nil")
+		}
+		o.hc = hc
 		return nil
 	}
 }
@@ -150,11 +179,20 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	var cert func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	cert := o.certSource
 	if o.identity != nil {
+		if cert != nil {
+			return nil, errors.New("both an identity and a client certificate source: give one")
+		}
 		cert = o.identity.certSource()
 	}
-	hc := NewHTTPClient(o.maxConns, pool, cert)
+	hc := o.hc
+	switch {
+	case hc != nil && (pool != nil || cert != nil):
+		return nil, errors.New("an HTTP client of the caller's own takes no CA or client certificate options: configure its transport")
+	case hc == nil:
+		hc = NewHTTPClient(o.maxConns, pool, cert)
+	}
 	var copts []connect.ClientOption
 	if o.retries > 0 {
 		copts = append(copts, connect.WithInterceptors(retryInterceptor{max: o.retries}))

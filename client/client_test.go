@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,10 +69,26 @@ func TestDialOptionsRefuseNonsense(t *testing.T) {
 		"zero conns":   client.WithMaxConns(0),
 		"neg retries":  client.WithRetries(-1),
 		"lots retries": client.WithRetries(1000),
+		"nil hc":       client.WithHTTPClient(nil),
+		"nil certs":    client.WithClientCertificate(nil),
 	} {
 		if _, err := client.Dial("127.0.0.1:1", opt); err == nil {
 			t.Errorf("%s: Dial succeeded", name)
 		}
+	}
+	// A caller's own HTTP client carries its own TLS: no CA or certificate.
+	if _, err := client.Dial("127.0.0.1:1", client.WithHTTPClient(http.DefaultClient), client.WithCAPool(x509.NewCertPool())); err == nil {
+		t.Error("an HTTP client with a CA pool accepted")
+	}
+	s := testSigner(t, "acct0")
+	if _, err := client.Dial("https://127.0.0.1:1", client.WithIdentity(s), client.WithClientCertificate(client.ClientCertSource(s.Key, s.ID))); err == nil {
+		t.Error("an identity and a certificate source accepted together")
+	}
+	if _, err := client.AnchorFromSet("c", nil, []*pb.PublicKey{s.Key.Public()}, "optimistic", "x"); err == nil {
+		t.Error("an unknown fault model accepted")
+	}
+	if _, err := client.AnchorFromSet("c", nil, nil, "crash", "x"); err == nil {
+		t.Error("an empty validator set accepted")
 	}
 }
 

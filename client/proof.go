@@ -62,17 +62,25 @@ func NewAnchor(doc *pb.GenesisDoc, source string) (*Anchor, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Anchor{ChainID: doc.GetChainId(), GenesisHash: h, faultModel: doc.GetFaultModel(), Source: source}
+	var keys []*pb.PublicKey
 	for _, v := range doc.GetValidators() {
-		a.validators = append(a.validators, v.GetConsensusKey())
+		keys = append(keys, v.GetConsensusKey())
 	}
-	if len(a.validators) == 0 {
+	return AnchorFromSet(doc.GetChainId(), h, keys, doc.GetFaultModel(), source)
+}
+
+// AnchorFromSet trusts a genesis validator set known by other means than
+// its document: the chain id, the genesis hash (which the first headers'
+// certificates name), the validators' consensus keys in genesis order and
+// the fault model ("crash" or "byzantine").
+func AnchorFromSet(chainID string, genesisHash []byte, validators []*pb.PublicKey, faultModel, source string) (*Anchor, error) {
+	if len(validators) == 0 {
 		return nil, fmt.Errorf("genesis %s has no validators", source)
 	}
-	if m := consensus.FaultModel(a.faultModel); m != consensus.Crash && m != consensus.Byzantine {
-		return nil, fmt.Errorf("genesis %s: unknown fault model %q", source, a.faultModel)
+	if m := consensus.FaultModel(faultModel); m != consensus.Crash && m != consensus.Byzantine {
+		return nil, fmt.Errorf("genesis %s: unknown fault model %q", source, faultModel)
 	}
-	return a, nil
+	return &Anchor{ChainID: chainID, GenesisHash: genesisHash, Source: source, validators: validators, faultModel: faultModel}, nil
 }
 
 // LoadAnchor trusts the genesis file at path (as `govnode init` writes it).
