@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"os"
@@ -430,4 +431,40 @@ func equalU64(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+func TestBaseURL(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "127.0.0.1:26657", want: "http://127.0.0.1:26657"},
+		{in: "0.0.0.0:9000", want: "http://127.0.0.1:9000"},
+		{in: ":9000", want: "http://127.0.0.1:9000"},
+		{in: "https://node.example.gov:443/", want: "https://node.example.gov:443"},
+		{in: "localhost", err: "want host:port"},
+		{in: "host:99999", err: "bad port"},
+		{in: "ftp://x:1", err: "scheme"},
+		{in: "", err: "empty"},
+	} {
+		got, err := client.BaseURL(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("BaseURL(%q) = %q, %v; want error with %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeNonce(t *testing.T) {
+	if n, err := client.DecodeNonce("a", false, nil); err != nil || n != 1 {
+		t.Errorf("absent nonce: %d, %v; want 1", n, err)
+	}
+	if n, err := client.DecodeNonce("a", true, binary.BigEndian.AppendUint64(nil, 41)); err != nil || n != 42 {
+		t.Errorf("nonce 41: next %d, %v; want 42", n, err)
+	}
+	if _, err := client.DecodeNonce("a", true, []byte{1, 2}); err == nil {
+		t.Error("a 2-byte nonce value was accepted")
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/genesis"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -287,7 +288,7 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	if nconns < len(sum.Nodes) {
 		return fmt.Errorf("--conns %d: want at least one per node (%d nodes)", nconns, len(sum.Nodes))
 	}
-	hc := newHTTPClient(o.concurrency)
+	hc := benchHTTPClient(o.concurrency)
 	if tlsCfg != nil {
 		t := hc.Transport.(*http.Transport)
 		t.TLSClientConfig, t.ForceAttemptHTTP2 = tlsCfg.Clone(), true
@@ -370,7 +371,7 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	for _, n := range sum.Nodes {
 		url := ""
 		if n.MetricsAddr != "" {
-			if u, err := nodeURL(n.MetricsAddr); err == nil {
+			if u, err := client.BaseURL(n.MetricsAddr); err == nil {
 				url = u + "/metrics"
 			}
 		}
@@ -466,7 +467,7 @@ func benchProtectedTypes(ctx context.Context, n *nodeConn, timeout time.Duration
 		if err != nil {
 			return nil, err
 		}
-		if rt != nil && isProtected(rt) {
+		if rt != nil && client.IsProtected(rt) {
 			out[id] = true
 		}
 	}
@@ -783,4 +784,14 @@ type findMaxReport struct {
 	Probes          []*benchReport `json:"probes"`
 	// At is the probe at Rate (also in Probes); not in the JSON.
 	At *benchReport `json:"-"`
+}
+
+// benchHTTPClient is the HTTP client of bench's calls other than the load
+// (HTTP/1.1, or HTTP/2 once a TLS configuration is set on its transport);
+// maxConns bounds the idle connections kept per node.
+func benchHTTPClient(maxConns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0
+	t.MaxIdleConnsPerHost = max(maxConns, 2)
+	return &http.Client{Transport: t}
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -210,12 +211,12 @@ func (p *benchPlanner) nextID(kind string) string {
 func (p *benchPlanner) sign(s *benchSigner, kind string, set func(*pb.TxBody)) (*benchTx, error) {
 	body := &pb.TxBody{ChainId: p.chainID, Signer: s.id, Nonce: s.next}
 	set(body)
-	stx, err := signTx(s.key, body)
+	stx, err := client.Sign(s.key, body)
 	if err != nil {
 		return nil, err
 	}
 	s.next++
-	return &benchTx{signer: s, node: s.node, nonce: body.GetNonce(), kind: kind, raw: stx.raw, hash: string(stx.hash)}, nil
+	return &benchTx{signer: s, node: s.node, nonce: body.GetNonce(), kind: kind, raw: stx.Raw, hash: string(stx.Hash)}, nil
 }
 
 // officialOf is the official of a department (any official if none).
@@ -246,7 +247,7 @@ func recordContent(protected bool, content []byte) (onChain, hash []byte, payloa
 	if !protected {
 		return content, nil, nil, nil
 	}
-	pl, err := newPayload(content)
+	pl, err := client.NewPayload(content)
 	if err != nil {
 		return nil, nil, nil, err
 	}

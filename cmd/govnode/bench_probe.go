@@ -324,7 +324,7 @@ type benchDownNode struct {
 // returns a copy of sum with the nodes that answered and the list of
 // those that did not. With none answering it fails.
 func liveNodes(ctx context.Context, sum *testnetSummary, tlsCfg *tls.Config, timeout time.Duration) (*testnetSummary, []benchDownNode, error) {
-	hc := newHTTPClient(len(sum.Nodes))
+	hc := benchHTTPClient(len(sum.Nodes))
 	if tlsCfg != nil {
 		t := hc.Transport.(*http.Transport)
 		t.TLSClientConfig, t.ForceAttemptHTTP2 = tlsCfg.Clone(), true

@@ -2,19 +2,19 @@ package main
 
 // The client side of the CLI: every command that talks to a running node
 // (tx, query, status, events, bench) goes through the helpers here. They
-// resolve --node, build a Connect client for NodeService, turn Connect
-// errors into one-line CLI errors, and sign and submit transactions.
+// resolve --node from the flags, the home and the test network, dial it
+// with the Go SDK (package client), turn its errors into one-line CLI
+// errors, and print what a transaction did. Building, signing and
+// submitting a transaction is the SDK's.
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,10 +23,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
-	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
@@ -58,48 +57,23 @@ func addClientFlags(cmd *cobra.Command, cf *clientFlags) {
 	addAuthFlags(cmd, cf)
 }
 
-// nodeConn is a resolved node: its base URL and a NodeService client.
+// nodeConn is a resolved node: the SDK's client of it, its base URL and
+// its Connect client (the SDK's, for calls the SDK does not wrap).
 type nodeConn struct {
+	sdk    *client.Client
 	url    string
 	client govnodev1connect.NodeServiceClient
-	// hc is the HTTP client behind client; authenticated says its TLS
+	// hc is the HTTP client of a connection the CLI made itself (bench's
+	// load connections), nil otherwise; authenticated says the TLS
 	// handshakes present a client certificate issued per connection
 	// (client_auth.go), which a new connection renews.
 	hc            *http.Client
 	authenticated bool
 }
 
-// nodeURL turns "host:port" or a URL into the base URL of the API.
-func nodeURL(addr string) (string, error) {
-	addr = strings.TrimSpace(addr)
-	if addr == "" {
-		return "", errors.New("empty node address")
-	}
-	if strings.Contains(addr, "://") {
-		u, err := url.Parse(addr)
-		if err != nil {
-			return "", fmt.Errorf("node address %q: %w", addr, err)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return "", fmt.Errorf("node address %q: scheme %q, want http or https", addr, u.Scheme)
-		}
-		if u.Host == "" {
-			return "", fmt.Errorf("node address %q: no host", addr)
-		}
-		return strings.TrimRight(u.String(), "/"), nil
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("node address %q: want host:port or a URL: %w", addr, err)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return "", fmt.Errorf("node address %q: bad port %q", addr, port)
-	}
-	// A server bound to every interface is reached on loopback.
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
+// newNodeConn wraps an SDK client.
+func newNodeConn(c *client.Client, hc *http.Client) *nodeConn {
+	return &nodeConn{sdk: c, url: c.URL(), client: c.RPC(), hc: hc, authenticated: c.Authenticated()}
 }
 
 // homeConfig loads --home's config.toml, or returns nil when there is none.
@@ -133,7 +107,7 @@ func (c *cli) nodeAddr(cf *clientFlags) (string, error) {
 		if cfg.API.TLSCertFile == "" && cf.ca == "" {
 			return cfg.API.ListenAddr, nil
 		}
-		u, err := nodeURL(cfg.API.ListenAddr)
+		u, err := client.BaseURL(cfg.API.ListenAddr)
 		if err != nil {
 			return "", err
 		}
@@ -145,21 +119,15 @@ func (c *cli) nodeAddr(cf *clientFlags) (string, error) {
 	return defaultNodeAddr, nil
 }
 
-// newHTTPClient is the HTTP client for the Connect protocol (HTTP/1.1 or
-// HTTP/2 over TLS); maxConns bounds the idle connections kept per node.
-func newHTTPClient(maxConns int) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 0
-	t.MaxIdleConnsPerHost = max(maxConns, 2)
-	return &http.Client{Transport: t}
-}
-
+// dialNode is a client of the node at addr over hc, a transport of the
+// caller's own (bench's load connections). The CLI never retries a call
+// itself: a refusal is printed, and the operator decides.
 func dialNode(addr string, hc *http.Client) (*nodeConn, error) {
-	u, err := nodeURL(addr)
+	c, err := client.Dial(addr, client.WithHTTPClient(hc), client.WithRetries(0))
 	if err != nil {
 		return nil, err
 	}
-	return &nodeConn{url: u, client: govnodev1connect.NewNodeServiceClient(hc, u), hc: hc}, nil
+	return newNodeConn(c, hc), nil
 }
 
 // connect resolves the node of cf and returns a client for it.
@@ -192,24 +160,29 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if ca != "" && strings.HasPrefix(strings.TrimSpace(addr), "http://") {
 		return nil, fmt.Errorf("--ca is for a node served over TLS, but --node %s is plain http: use https://", addr)
 	}
-	u, err := nodeURL(addr)
+	u, err := client.BaseURL(addr)
 	if err != nil {
 		return nil, err
 	}
-	cert, err := c.authenticator(cf, u)
+	signer, err := c.authenticator(cf, u)
 	if err != nil {
 		return nil, err
 	}
-	hc, err := newNodeHTTPClient(4, ca, cert)
+	opts := []client.Option{client.WithRetries(0), client.WithTimeout(cf.timeout)}
+	if ca != "" {
+		opts = append(opts, client.WithCAFile(ca))
+	}
+	if signer != nil {
+		opts = append(opts, client.WithIdentity(signer))
+	}
+	sc, err := client.Dial(u, opts...)
 	if err != nil {
+		if ca != "" {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
 		return nil, err
 	}
-	n, err := dialNode(addr, hc)
-	if err != nil {
-		return nil, err
-	}
-	n.authenticated = cert != nil && strings.HasPrefix(u, "https://")
-	return n, nil
+	return newNodeConn(sc, nil), nil
 }
 
 // callCtx bounds one call by --timeout.
@@ -228,9 +201,12 @@ func (cf *clientFlags) callCtx(cmd *cobra.Command) (context.Context, context.Can
 // which node, the Connect code and the server's message (termText: it is
 // the node's text, and must stay one line).
 func rpcError(what string, n *nodeConn, err error) error {
+	if ce := (*client.CallError)(nil); errors.As(err, &ce) {
+		err = ce.Err // the SDK's wrapping: what and n say it here
+	}
 	// TLS first: a transport failure is also "unavailable", which would
 	// send the operator looking for a stopped node.
-	if errors.Is(err, errTLSOnly) {
+	if errors.Is(err, client.ErrTLSOnly) {
 		return fmt.Errorf("%s: node %s: %w", what, n.url, errTLSOnly)
 	}
 	if hint := tlsHint(n.url, err); hint != "" {
@@ -254,58 +230,22 @@ func rpcError(what string, n *nodeConn, err error) error {
 
 // status calls Status.
 func (n *nodeConn) status(ctx context.Context) (*pb.StatusResponse, error) {
-	res, err := n.client.Status(ctx, connect.NewRequest(&pb.StatusRequest{}))
+	st, err := n.sdk.Status(ctx)
 	if err != nil {
 		return nil, rpcError("status", n, err)
 	}
-	return res.Msg, nil
+	return st, nil
 }
 
-// nextNonce reads the signer's last used nonce from state (key
-// exec.NonceKey: 8 bytes big-endian, absent means none used) and returns
-// the one after it. It sees committed state only: transactions of the
-// signer still in a mempool are not counted.
+// nextNonce is the nonce after the signer's last committed one (the
+// SDK's CommittedNextNonce): transactions of the signer still in a
+// mempool are not counted.
 func (n *nodeConn) nextNonce(ctx context.Context, signer string) (uint64, error) {
-	res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: exec.NonceKey(signer)}))
+	next, err := n.sdk.CommittedNextNonce(ctx, signer)
 	if err != nil {
 		return 0, rpcError("read nonce of "+signer+" (give --nonce to skip)", n, err)
 	}
-	return decodeNonce(signer, res.Msg.GetFound(), res.Msg.GetValue())
-}
-
-func decodeNonce(signer string, found bool, v []byte) (uint64, error) {
-	if !found {
-		return 1, nil
-	}
-	if len(v) != 8 {
-		return 0, fmt.Errorf("nonce of %s: state value is %d bytes, want 8", signer, len(v))
-	}
-	return binary.BigEndian.Uint64(v) + 1, nil
-}
-
-// signedTx is a signed, serialized transaction.
-type signedTx struct {
-	raw  []byte // serialized SignedTx, what SubmitTx takes
-	hash []byte // crypto.Hash(raw)
-	body *pb.TxBody
-}
-
-// signTx serializes body, signs exactly those bytes (crypto.TxSignBytes)
-// and wraps them in a SignedTx.
-func signTx(key crypto.PrivateKey, body *pb.TxBody) (*signedTx, error) {
-	bb, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
-	if err != nil {
-		return nil, fmt.Errorf("encode tx body: %w", err)
-	}
-	sig, err := key.Sign(crypto.TxSignBytes(body.GetChainId(), bb))
-	if err != nil {
-		return nil, fmt.Errorf("sign tx: %w", err)
-	}
-	raw, err := proto.Marshal(&pb.SignedTx{Body: bb, Signature: sig})
-	if err != nil {
-		return nil, fmt.Errorf("encode tx: %w", err)
-	}
-	return &signedTx{raw: raw, hash: crypto.Hash(raw), body: body}, nil
+	return next, nil
 }
 
 // parseHash reads a 32-byte hash in hex (an optional 0x prefix allowed).
@@ -416,15 +356,16 @@ type txOutcome struct {
 	Payloads []string `json:"payload_commitments,omitempty"`
 }
 
-// txPrepare completes a body before it is signed with what only the node
-// knows (a record type's visibility) and returns the payloads SubmitTx
-// carries beside the tx (tx_record_protected.go).
-type txPrepare func(ctx context.Context, n *nodeConn, body *pb.TxBody) ([]*pb.Payload, error)
+// txPrepare checks a prepared tx before it is sent, with what only the
+// node knows (a tender open for bids) and what must happen first (a bid's
+// secret on disk). The body is signed: it must not change it.
+type txPrepare func(ctx context.Context, n *nodeConn, body *pb.TxBody) error
 
-// sendTx signs a transaction whose action set puts in the body (then
-// prepare, if not nil), submits it and prints the outcome. A submission
-// the node refuses, a --wait that times out and a committed transaction
-// whose action failed are errors.
+// sendTx signs a transaction whose action set puts in the body, with the
+// SDK's Prepare (chain id, nonce, a protected record's content moved
+// beside the tx), runs prepare if not nil, submits it with the SDK's Send
+// and prints the outcome. A submission the node refuses, a --wait that
+// times out and a committed transaction whose action failed are errors.
 func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set func(*pb.TxBody), prepare txPrepare) error {
 	if sf.signer == "" {
 		return errors.New("--signer is required: the identity id the key signs for")
@@ -449,7 +390,7 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 	if keyPath == "" {
 		return errors.New("--key is required (or --testnet DIR for a test network identity)")
 	}
-	body := &pb.TxBody{Signer: sf.signer, Memo: sf.memo}
+	body := &pb.TxBody{Memo: sf.memo}
 	set(body)
 	if body.GetAction() == nil {
 		return errors.New("internal: transaction without an action")
@@ -465,67 +406,67 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 	}
 	ctx, cancel := cf.callCtx(cmd)
 	defer cancel()
-	st, err := n.status(ctx)
-	if err != nil {
-		return err
-	}
-	body.ChainId = st.GetChainId()
+	var so client.SubmitOptions
 	if cmd.Flags().Changed("nonce") {
 		if sf.nonce == 0 {
 			return errors.New("--nonce: nonces start at 1")
 		}
-		body.Nonce = sf.nonce
-	} else if body.Nonce, err = n.nextNonce(ctx, sf.signer); err != nil {
+		so.Nonce = sf.nonce
+	}
+	stx, err := n.sdk.Prepare(ctx, &client.Signer{ID: sf.signer, Key: lk.key}, body, so)
+	if err != nil {
+		var ce *client.CallError
+		switch {
+		case errors.As(err, &ce) && strings.HasPrefix(ce.Op, "read nonce of "):
+			return rpcError(ce.Op+" (give --nonce to skip)", n, err)
+		case errors.As(err, &ce):
+			return rpcError(ce.Op, n, err)
+		case errors.Is(err, client.ErrProtectedContent):
+			return fmt.Errorf("%w (the CLI computes the commitment from --content or --content-file: give one of them, not --content-hash)", err)
+		}
 		return err
 	}
-	var payloads []*pb.Payload
 	if prepare != nil {
-		if payloads, err = prepare(ctx, n, body); err != nil {
+		if err := prepare(ctx, n, body); err != nil {
 			return err
 		}
 	}
-	stx, err := signTx(lk.key, body)
-	if err != nil {
-		return err
-	}
-	req := &pb.SubmitTxRequest{Tx: stx.raw, Payloads: payloads}
 	if sf.wait {
 		if sf.waitTimeout <= 0 {
 			return errors.New("--wait-timeout must be positive")
 		}
-		req.WaitForCommit = true
-		req.WaitTimeoutMs = uint64(sf.waitTimeout.Milliseconds())
+		so.Wait, so.WaitTimeout = true, sf.waitTimeout
 		cancel()
 		ctx, cancel = context.WithTimeout(cmd.Context(), sf.waitTimeout+cf.timeout)
 		defer cancel()
 	}
-	res, err := n.client.SubmitTx(ctx, connect.NewRequest(req))
+	r, err := n.sdk.Send(ctx, stx, so)
 	if err != nil {
-		return rpcError(fmt.Sprintf("submit tx %x (signer %s, nonce %d)", stx.hash, body.GetSigner(), body.GetNonce()), n, err)
+		return rpcError(fmt.Sprintf("submit tx %x (signer %s, nonce %d)", stx.Hash, body.GetSigner(), body.GetNonce()), n, err)
 	}
 	out := txOutcome{
-		TxHash: hex.EncodeToString(stx.hash), ChainID: body.GetChainId(), Signer: body.GetSigner(), Nonce: body.GetNonce(),
-		Action: actionName(body), Node: n.url, Waited: sf.wait,
+		TxHash: hex.EncodeToString(r.TxHash), ChainID: r.ChainID, Signer: r.Signer, Nonce: r.Nonce,
+		Action: r.Action, Node: n.url, Waited: r.Waited,
 	}
-	for _, p := range payloads {
-		out.Payloads = append(out.Payloads, hex.EncodeToString(crypto.PayloadCommitment(p.GetSalt(), p.GetContent())))
+	for _, p := range r.Payloads {
+		out.Payloads = append(out.Payloads, hex.EncodeToString(p))
 	}
-	if got := res.Msg.GetTxHash(); len(got) > 0 && !bytesEqual(got, stx.hash) {
-		warn(cmd, "the node reports tx hash %x, the CLI computed %x", got, stx.hash)
+	if got := r.NodeTxHash; len(got) > 0 && !bytesEqual(got, r.TxHash) {
+		warn(cmd, "the node reports tx hash %x, the CLI computed %x", got, r.TxHash)
 	}
 	var failed error
-	if sf.wait {
-		out.Committed, out.Height = res.Msg.GetCommitted(), res.Msg.GetHeight()
-		if r := res.Msg.GetResult(); r != nil {
-			out.Code, out.Reason = r.GetCode().String(), r.GetReason()
-			for _, e := range r.GetEvents() {
+	if r.Waited {
+		out.Committed, out.Height = r.Committed, r.Height
+		if res := r.Result; res != nil {
+			out.Code, out.Reason = res.GetCode().String(), res.GetReason()
+			for _, e := range res.GetEvents() {
 				out.Events = append(out.Events, eventView(e, nil))
 			}
 		}
 		switch {
 		case !out.Committed:
 			failed = fmt.Errorf("tx %s was accepted but not committed within %s; look later with: govnode query tx %s", out.TxHash, sf.waitTimeout, out.TxHash)
-		case res.Msg.GetResult() != nil && res.Msg.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK:
+		case r.Result != nil && r.Result.GetCode() != pb.ResultCode_RESULT_CODE_OK:
 			failed = fmt.Errorf("tx %s committed at height %d but its action failed: %s: %s", out.TxHash, out.Height, out.Code, termText(out.Reason))
 		}
 	}
@@ -571,11 +512,4 @@ func (c *cli) printTxOutcome(cmd *cobra.Command, o *txOutcome) error {
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 // actionName is the proto name of the body's action ("create_record").
-func actionName(body *pb.TxBody) string {
-	m := body.ProtoReflect()
-	od := m.Descriptor().Oneofs().ByName("action")
-	if fd := m.WhichOneof(od); fd != nil {
-		return string(fd.Name())
-	}
-	return ""
-}
+func actionName(body *pb.TxBody) string { return client.ActionName(body) }

@@ -4,21 +4,18 @@ package main
 // every command that calls a node takes --signer ID with --key FILE (or
 // --testnet DIR), like tx commands, and then authenticates to an https://
 // node with a client certificate made for this run from the identity key
-// (node/clientcert): a fresh ed25519 key, signed by the identity key, valid
-// an hour. Without --signer, or over plain http, the node sees an
+// (the SDK's client.WithIdentity, over node/clientcert): a fresh ed25519
+// key, signed by the identity key, valid an hour. Without --signer, or over plain http, the node sees an
 // anonymous caller.
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/govnode/govnode/crypto"
-	"github.com/govnode/govnode/node/clientcert"
+	"github.com/govnode/govnode/client"
 )
 
 // addAuthFlags registers --key, --signer, --passphrase-file and --testnet
@@ -49,11 +46,11 @@ func (cf *clientFlags) flag(name string) string {
 	return strings.TrimSpace(v)
 }
 
-// authenticator returns the client certificate source of the --signer the
-// flags name, nil for an anonymous caller. It may set cf.node from
+// authenticator returns the identity the --signer of the flags names, nil
+// for an anonymous caller. It may set cf.node from
 // --testnet. Over plain http it returns nil, with a warning when --signer
 // was given for authentication alone.
-func (c *cli) authenticator(cf *clientFlags, addr string) (func(*tls.CertificateRequestInfo) (*tls.Certificate, error), error) {
+func (c *cli) authenticator(cf *clientFlags, addr string) (*client.Signer, error) {
 	signer, keyPath := cf.flag("signer"), cf.flag("key")
 	if signer == "" {
 		if keyPath != "" {
@@ -89,13 +86,5 @@ func (c *cli) authenticator(cf *clientFlags, addr string) (func(*tls.Certificate
 		}
 		key = lk.key
 	}
-	return clientCertSource(key, signer), nil
-}
-
-// clientCertSource issues a certificate for each TLS handshake: every new
-// connection gets one valid clientcert.DefaultTTL from then.
-func clientCertSource(key crypto.PrivateKey, signer string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		return clientcert.Issue(key, signer, time.Now(), clientcert.DefaultTTL)
-	}
+	return &client.Signer{ID: signer, Key: key}, nil
 }

@@ -20,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
@@ -132,7 +133,7 @@ func (f *fakeChain) checkPayloads(body *pb.TxBody, payloads []*pb.Payload) error
 		typeID, content, hash = rec.GetRecordType(), a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
 	}
 	rt, _ := f.kv[string(exec.RecordTypeKey(typeID))].(*pb.RecordType)
-	if typeID == "" || !isProtected(rt) {
+	if typeID == "" || !client.IsProtected(rt) {
 		if len(payloads) > 0 {
 			return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%d payloads for a tx that takes none", len(payloads)))
 		}
@@ -508,42 +509,6 @@ func jsonObject(t *testing.T, s string) map[string]any {
 		t.Fatalf("not one JSON object: %v\n%s", err, s)
 	}
 	return m
-}
-
-func TestNodeURL(t *testing.T) {
-	for _, tc := range []struct{ in, want, err string }{
-		{in: "127.0.0.1:26657", want: "http://127.0.0.1:26657"},
-		{in: "0.0.0.0:9000", want: "http://127.0.0.1:9000"},
-		{in: ":9000", want: "http://127.0.0.1:9000"},
-		{in: "https://node.example.gov:443/", want: "https://node.example.gov:443"},
-		{in: "localhost", err: "want host:port"},
-		{in: "host:99999", err: "bad port"},
-		{in: "ftp://x:1", err: "scheme"},
-		{in: "", err: "empty"},
-	} {
-		got, err := nodeURL(tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("nodeURL(%q) = %q, %v; want error with %q", tc.in, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("nodeURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
-		}
-	}
-}
-
-func TestDecodeNonce(t *testing.T) {
-	if n, err := decodeNonce("a", false, nil); err != nil || n != 1 {
-		t.Errorf("absent nonce: %d, %v; want 1", n, err)
-	}
-	if n, err := decodeNonce("a", true, binary.BigEndian.AppendUint64(nil, 41)); err != nil || n != 42 {
-		t.Errorf("nonce 41: next %d, %v; want 42", n, err)
-	}
-	if _, err := decodeNonce("a", true, []byte{1, 2}); err == nil {
-		t.Error("a 2-byte nonce value was accepted")
-	}
 }
 
 func TestStatusJSONFixedFields(t *testing.T) {

@@ -11,12 +11,14 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strings"
+
+	"github.com/govnode/govnode/client"
 )
 
 // nodeAt is the node of the test network whose API is at addr (host:port,
 // or a URL of that host:port); nil if none is.
 func (s *testnetSummary) nodeAt(addr string) *testnetNode {
-	u, err := nodeURL(addr)
+	u, err := client.BaseURL(addr)
 	if err != nil {
 		return nil
 	}
@@ -67,7 +69,7 @@ func (s *testnetSummary) tlsConfig() (*tls.Config, error) {
 		if pool == nil {
 			pool = x509.NewCertPool()
 		}
-		if err := appendCAFile(pool, n.APICAFile); err != nil {
+		if err := client.AppendCAFile(pool, n.APICAFile); err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Name, err)
 		}
 	}

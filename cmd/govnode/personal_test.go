@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
@@ -178,7 +179,7 @@ func TestTxRecordErase(t *testing.T) {
 // returns the content as the node releases it.
 func protectedRecord(t *testing.T, f *fakeChain, id, content string) *pb.RecordContent {
 	t.Helper()
-	p, err := newPayload([]byte(content))
+	p, err := client.NewPayload([]byte(content))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestQueryRecordContent(t *testing.T) {
 // too (the version read from state with a proof, anchored in the genesis),
 // not taken from the answer's versions.
 func TestQueryRecordContentProven(t *testing.T) {
-	p, err := newPayload([]byte("Ada"))
+	p, err := client.NewPayload([]byte("Ada"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 	"os/signal"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -108,92 +108,61 @@ after the block's events (--output json: a line of type "content").`,
 	return cmd
 }
 
-// retryable says whether a broken stream is worth resuming.
-func retryable(err error) bool {
-	switch connect.CodeOf(err) {
-	case connect.CodeInvalidArgument, connect.CodeNotFound, connect.CodeUnimplemented,
-		connect.CodePermissionDenied, connect.CodeUnauthenticated, connect.CodeFailedPrecondition, connect.CodeOutOfRange:
-		return false
-	}
-	return true
-}
-
 // certRenewGap is how long a stream must have run on a client certificate
 // before an Unauthenticated end is taken for its expiry and answered with
 // a new connection (a fresh certificate); an Unauthenticated answer sooner
-// after a renewal is the node refusing the identity, and final.
+// after a renewal is the node refusing the identity, and final
+// (client.FollowOptions.RenewGap).
 var certRenewGap = 10 * time.Second
 
+// followEvents prints the blocks the SDK's Follow delivers (each once, in
+// order, resumed after a break at the block after the last one printed)
+// until --to or the context's end.
 func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn, o *eventsOpts) error {
-	next := o.from
-	backoff := 250 * time.Millisecond
 	w := cmd.OutOrStdout()
-	since := time.Now() // the current connection's client certificate is from then on
 	versions := &versionSource{n: n, known: map[string][]byte{}}
-	for {
-		stream, err := n.client.StreamEvents(ctx, connect.NewRequest(o.request(next)))
-		if err == nil {
-			for stream.Receive() {
-				m := stream.Msg()
-				if m.GetHeight() < next {
-					continue // a block already printed, resent after a resume
-				}
-				if o.to > 0 && m.GetHeight() > o.to {
-					stream.Close()
-					return nil
-				}
-				for _, e := range m.GetEvents() {
-					v := eventView(e, m.GetBlockHash())
-					if c.output == "json" {
-						b, err := v.MarshalJSON()
-						if err != nil {
-							return err
-						}
-						fmt.Fprintf(w, "%s\n", termJSON(b))
-					} else {
-						fmt.Fprintln(w, eventLine(v))
-					}
-				}
-				if err := c.printStreamContents(ctx, w, versions, o, m); err != nil {
-					stream.Close()
-					return fmt.Errorf("%w (resume with --from %d)", err, m.GetHeight())
-				}
-				next = m.GetHeight() + 1
-				backoff = 250 * time.Millisecond
-				if o.to > 0 && m.GetHeight() >= o.to {
-					stream.Close()
-					return nil
-				}
+	fo := client.FollowOptions{NoReconnect: !o.reconnect, RenewGap: certRenewGap,
+		OnReconnect: func(err error, next uint64, wait time.Duration) {
+			if wait == 0 {
+				// The node ends an authenticated stream when its client
+				// certificate expires (each connection's is short-lived):
+				// a new connection issues a fresh one.
+				warn(cmd, "event stream ended (%v); reconnecting with a fresh client certificate, resuming at height %d", err, next)
+				return
 			}
-			err = stream.Err()
-			stream.Close()
+			warn(cmd, "event stream broke (%v); resuming at height %d in %s", err, next, wait)
+		}}
+	for m, err := range n.sdk.Follow(ctx, o.request(o.from), fo) {
+		if err != nil {
+			var fe *client.FollowError
+			if errors.As(err, &fe) {
+				return fmt.Errorf("%w (resume with --from %d)", rpcError("stream events", n, fe.Err), fe.Next)
+			}
+			return err
 		}
-		if ctx.Err() != nil {
+		if o.to > 0 && m.GetHeight() > o.to {
 			return nil
 		}
-		if err == nil {
-			err = errors.New("stream ended")
+		for _, e := range m.GetEvents() {
+			v := eventView(e, m.GetBlockHash())
+			if c.output == "json" {
+				b, err := v.MarshalJSON()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\n", termJSON(b))
+			} else {
+				fmt.Fprintln(w, eventLine(v))
+			}
 		}
-		// The node ends an authenticated stream when its client
-		// certificate expires (each connection's is short-lived): a new
-		// connection issues a fresh one.
-		if o.reconnect && n.authenticated && n.hc != nil && connect.CodeOf(err) == connect.CodeUnauthenticated && time.Since(since) >= certRenewGap {
-			warn(cmd, "event stream ended (%v); reconnecting with a fresh client certificate, resuming at height %d", err, next)
-			n.hc.CloseIdleConnections()
-			since = time.Now()
-			continue
+		if err := c.printStreamContents(ctx, w, versions, o, m); err != nil {
+			return fmt.Errorf("%w (resume with --from %d)", err, m.GetHeight())
 		}
-		if !o.reconnect || !retryable(err) {
-			return fmt.Errorf("%w (resume with --from %d)", rpcError("stream events", n, err), next)
-		}
-		warn(cmd, "event stream broke (%v); resuming at height %d in %s", err, next, backoff)
-		select {
-		case <-ctx.Done():
+		if o.to > 0 && m.GetHeight() >= o.to {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
+	return nil // the context ended: Ctrl-C
 }
 
 // printStreamContents checks the contents of a block's answer against

@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/ledger/exec/exectest"
 	"github.com/govnode/govnode/node/clientcert"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -59,7 +60,7 @@ func TestEventsRenewClientCertificate(t *testing.T) {
 		wantHandsh  int32
 		wantHeights string
 	}{
-		{"expired: renewed on a new connection", 0, false, 2, "12"},
+		{"expired: renewed on a new connection", time.Nanosecond, false, 2, "12"},
 		{"refused soon after the start: final", time.Hour, true, 1, "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,18 +87,14 @@ func TestEventsRenewClientCertificate(t *testing.T) {
 			}
 			var handshakes atomic.Int32
 			key := exectest.NewKey("events-renew")
-			hc, err := newNodeHTTPClient(4, ca, func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			sc, err := client.Dial(ts.URL, client.WithCAFile(ca), client.WithClientCertificate(func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 				handshakes.Add(1)
 				return clientcert.Issue(key, "dept0-official", time.Now(), time.Hour)
-			})
+			}))
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, err := dialNode(ts.URL, hc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n.authenticated = true
+			n := newNodeConn(sc, nil)
 			var out, errOut bytes.Buffer
 			cmd := &cobra.Command{}
 			cmd.SetOut(&out)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/node"
 )
@@ -84,7 +85,7 @@ func TestTestnetHosts(t *testing.T) {
 		if err != nil || lt.API == nil || lt.Metrics == nil {
 			t.Fatalf("node%d LoadTLS: %+v %v", i, lt, err)
 		}
-		roots, err := loadCAFile(n.APICAFile)
+		roots, err := client.LoadCAFile(n.APICAFile)
 		if err != nil {
 			t.Fatal(err)
 		}

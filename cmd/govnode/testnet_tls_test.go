@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/node"
@@ -74,7 +75,7 @@ func TestTestnetServesTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		cas[string(caPEM)] = true
-		roots, err := loadCAFile(n.APICAFile)
+		roots, err := client.LoadCAFile(n.APICAFile)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,6 @@ content_hash. Erase makes every node delete a protected record's content.`}
 				f.StringSliceVar(&meta, "meta", nil, "metadata name=value (repeatable)")
 			},
 			required: []string{"id", "type", "subject"},
-			prepare:  protectRecordContent,
 			build: func([]string) (func(*pb.TxBody), error) {
 				body, hash, err := content.read()
 				if err != nil {
@@ -65,7 +64,6 @@ content_hash. Erase makes every node delete a protected record's content.`}
 				f.StringSliceVar(&meta, "meta", nil, "metadata name=value (repeatable)")
 			},
 			required: []string{"id", "expected-version"},
-			prepare:  protectRecordContent,
 			build: func([]string) (func(*pb.TxBody), error) {
 				if expected == 0 {
 					return nil, errors.New("--expected-version: versions start at 1")

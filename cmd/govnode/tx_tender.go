@@ -13,7 +13,6 @@ package main
 // the reveal needs it, and nothing on chain can give it back.
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -28,7 +27,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -159,7 +158,7 @@ func newTxTenderBidCmd(c *cli) *cobra.Command {
 	var tender, price, secretFile string
 	var fields []string
 	var (
-		secret  *bidSecret
+		secret  *client.SealedBid
 		action  *pb.SubmitBid
 		written bool
 	)
@@ -187,45 +186,44 @@ func newTxTenderBidCmd(c *cli) *cobra.Command {
 			if err := checkSecretPath(secretFile); err != nil {
 				return nil, err
 			}
-			salt, err := crypto.NewPayloadSalt()
-			if err != nil {
+			if secret, err = client.NewSealedBid(tender, "", n, fs); err != nil {
 				return nil, err
 			}
-			secret = &bidSecret{Tender: tender, Price: n, Salt: hex.EncodeToString(salt), Fields: secretFields(fs)}
 			action = &pb.SubmitBid{TenderId: tender}
 			return func(b *pb.TxBody) { b.Action = &pb.TxBody_SubmitBid{SubmitBid: action} }, nil
 		},
 		// The commitment binds the bidder: the signer.
 		signed: func(signer string) error {
-			secret.Bidder = signer
-			cm, err := secret.commitment()
+			if err := secret.Seal(signer); err != nil {
+				return err
+			}
+			bid, err := secret.Bid()
 			if err != nil {
 				return err
 			}
-			secret.Commitment = hex.EncodeToString(cm)
-			action.Commitment = cm
+			action.Commitment = bid.GetSubmitBid().GetCommitment()
 			return nil
 		},
 		// The tender must be open; the secret is on disk before the tx
 		// leaves: a bid whose secret were lost could never be revealed.
-		prepare: func(ctx context.Context, n *nodeConn, body *pb.TxBody) ([]*pb.Payload, error) {
+		prepare: func(ctx context.Context, n *nodeConn, body *pb.TxBody) error {
 			t := &pb.Tender{}
 			found, err := n.stateMsg(ctx, "tender "+tender, exec.TenderKey(tender), t)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if !found {
-				return nil, fmt.Errorf("tender %s is not on chain", termText(tender))
+				return fmt.Errorf("tender %s is not on chain", termText(tender))
 			}
 			if t.GetStatus() != pb.TenderStatus_TENDER_STATUS_OPEN {
-				return nil, fmt.Errorf("tender %s is %s: it takes no bids", termText(tender), t.GetStatus())
+				return fmt.Errorf("tender %s is %s: it takes no bids", termText(tender), t.GetStatus())
 			}
 			secret.ChainID = body.GetChainId()
 			if err := writeBidSecret(secretFile, secret); err != nil {
-				return nil, err
+				return err
 			}
 			written = true
-			return nil, nil
+			return nil
 		},
 		after: func(cmd *cobra.Command, err error) error {
 			switch {
@@ -242,7 +240,7 @@ func newTxTenderBidCmd(c *cli) *cobra.Command {
 
 func newTxTenderRevealCmd(c *cli) *cobra.Command {
 	var secretFile string
-	var secret *bidSecret
+	var secret *client.SealedBid
 	return c.txCommand(txSpec{
 		use: "reveal", short: "Reveal a sealed bid from its secret file (signed by the bidder)",
 		flags: func(f *pflag.FlagSet) {
@@ -263,11 +261,11 @@ func newTxTenderRevealCmd(c *cli) *cobra.Command {
 			return nil
 		},
 		// The bid on chain must be the one the file opens.
-		prepare: func(ctx context.Context, n *nodeConn, body *pb.TxBody) ([]*pb.Payload, error) {
+		prepare: func(ctx context.Context, n *nodeConn, body *pb.TxBody) error {
 			if secret.ChainID != "" && secret.ChainID != body.GetChainId() {
-				return nil, fmt.Errorf("--secret-file %s: the bid was sent on chain %s, the node is of chain %s", secretFile, termText(secret.ChainID), termText(body.GetChainId()))
+				return fmt.Errorf("--secret-file %s: the bid was sent on chain %s, the node is of chain %s", secretFile, termText(secret.ChainID), termText(body.GetChainId()))
 			}
-			return nil, checkBidOnChain(ctx, n, secret)
+			return checkBidOnChain(ctx, n, secret)
 		},
 	})
 }
@@ -296,92 +294,8 @@ func newTxTenderAwardCmd(c *cli) *cobra.Command {
 
 // ------------------------------------------------------------ the secret file
 
-// bidSecret is the secret file of a sealed bid: what RevealBid sends, and
-// the commitment the bid sent.
-type bidSecret struct {
-	ChainID    string        `json:"chain_id,omitempty"`
-	Tender     string        `json:"tender"`
-	Bidder     string        `json:"bidder"`
-	Price      int64         `json:"price"`
-	Fields     []secretField `json:"fields"`
-	Salt       string        `json:"salt"`
-	Commitment string        `json:"commitment"`
-}
-
-// secretField is a bid field; exactly one value is set (bytes in hex).
-type secretField struct {
-	Name  string  `json:"name"`
-	Str   *string `json:"str,omitempty"`
-	Int   *int64  `json:"int,omitempty"`
-	Bool  *bool   `json:"bool,omitempty"`
-	Bytes *string `json:"bytes,omitempty"`
-}
-
-func secretFields(fs []*pb.ContractField) []secretField {
-	out := []secretField{}
-	for _, f := range fs {
-		sf := secretField{Name: f.GetName()}
-		switch v := f.GetValue().(type) {
-		case *pb.ContractField_StringValue:
-			sf.Str = &v.StringValue
-		case *pb.ContractField_IntValue:
-			sf.Int = &v.IntValue
-		case *pb.ContractField_BoolValue:
-			sf.Bool = &v.BoolValue
-		case *pb.ContractField_BytesValue:
-			h := hex.EncodeToString(v.BytesValue)
-			sf.Bytes = &h
-		}
-		out = append(out, sf)
-	}
-	return out
-}
-
-func (s *bidSecret) contractFields() ([]*pb.ContractField, error) {
-	var out []*pb.ContractField
-	for i, sf := range s.Fields {
-		if sf.Name == "" {
-			return nil, fmt.Errorf("fields[%d] has no name", i)
-		}
-		f := &pb.ContractField{Name: sf.Name}
-		set := 0
-		if sf.Str != nil {
-			f.Value, set = &pb.ContractField_StringValue{StringValue: *sf.Str}, set+1
-		}
-		if sf.Int != nil {
-			f.Value, set = &pb.ContractField_IntValue{IntValue: *sf.Int}, set+1
-		}
-		if sf.Bool != nil {
-			f.Value, set = &pb.ContractField_BoolValue{BoolValue: *sf.Bool}, set+1
-		}
-		if sf.Bytes != nil {
-			b, err := hex.DecodeString(*sf.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("fields[%d] (%s): bytes not hex", i, sf.Name)
-			}
-			f.Value, set = &pb.ContractField_BytesValue{BytesValue: b}, set+1
-		}
-		if set != 1 {
-			return nil, fmt.Errorf("fields[%d] (%s): want exactly one of str, int, bool, bytes", i, sf.Name)
-		}
-		out = append(out, f)
-	}
-	return out, nil
-}
-
-// commitment is the bid's crypto.BidCommitment, over the fields as the
-// chain encodes them (exec.BidFieldsBytes).
-func (s *bidSecret) commitment() ([]byte, error) {
-	salt, err := hex.DecodeString(s.Salt)
-	if err != nil || len(salt) != crypto.PayloadSaltSize {
-		return nil, fmt.Errorf("salt: want %d bytes in hex", crypto.PayloadSaltSize)
-	}
-	fs, err := s.contractFields()
-	if err != nil {
-		return nil, err
-	}
-	return crypto.BidCommitment(s.Tender, s.Bidder, salt, s.Price, exec.BidFieldsBytes(fs)), nil
-}
+// The secret file of a sealed bid is the JSON form of client.SealedBid:
+// what RevealBid sends, and the commitment the bid sent.
 
 // checkSecretPath refuses a secret file that exists (a bid's secret is
 // never overwritten) or whose directory does not.
@@ -402,7 +316,7 @@ func checkSecretPath(path string) error {
 
 // writeBidSecret creates path (mode 0600, refusing an existing file) with
 // the secret; a partial file is removed.
-func writeBidSecret(path string, s *bidSecret) error {
+func writeBidSecret(path string, s *client.SealedBid) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
@@ -431,7 +345,7 @@ func writeBidSecret(path string, s *bidSecret) error {
 // readBidSecret reads and checks a secret file: well formed, and the bid
 // it holds matches the commitment it records (a changed file would be
 // refused by the chain; nothing is sent). It returns the reveal.
-func readBidSecret(path string) (*bidSecret, *pb.RevealBid, error) {
+func readBidSecret(path string) (*client.SealedBid, *pb.RevealBid, error) {
 	if path == "" {
 		return nil, nil, errors.New("--secret-file is required: the file tx tender bid wrote")
 	}
@@ -439,41 +353,23 @@ func readBidSecret(path string) (*bidSecret, *pb.RevealBid, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("--secret-file: %w", err)
 	}
-	s := &bidSecret{}
+	s := &client.SealedBid{}
 	if err := decodeJSONStrict(raw, s); err != nil {
 		return nil, nil, fmt.Errorf("--secret-file %s: not a bid's secret file: %w", path, err)
 	}
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("--secret-file %s: %s", path, fmt.Sprintf(format, a...))
+	body, err := s.Reveal()
+	switch {
+	case errors.Is(err, client.ErrBidChanged):
+		return nil, nil, fmt.Errorf("--secret-file %s: %v: the file was changed after the bid was sent; nothing was sent, the chain would refuse the reveal", path, err)
+	case err != nil:
+		return nil, nil, fmt.Errorf("--secret-file %s: %v", path, err)
 	}
-	if err := exec.ValidID(s.Tender); err != nil {
-		return nil, nil, bad("tender %q: %v", s.Tender, err)
-	}
-	if err := exec.ValidID(s.Bidder); err != nil {
-		return nil, nil, bad("bidder %q: %v", s.Bidder, err)
-	}
-	if s.Price <= 0 {
-		return nil, nil, bad("price %d: must be above 0", s.Price)
-	}
-	recorded, err := hex.DecodeString(s.Commitment)
-	if err != nil || len(recorded) != crypto.HashSize {
-		return nil, nil, bad("commitment: want %d bytes in hex", crypto.HashSize)
-	}
-	cm, err := s.commitment()
-	if err != nil {
-		return nil, nil, bad("%v", err)
-	}
-	if !bytes.Equal(cm, recorded) {
-		return nil, nil, bad("the bid in the file does not match its commitment %x (it opens to %x): the file was changed after the bid was sent; nothing was sent, the chain would refuse the reveal", recorded, cm)
-	}
-	fs, _ := s.contractFields()
-	salt, _ := hex.DecodeString(s.Salt)
-	return s, &pb.RevealBid{TenderId: s.Tender, Price: s.Price, Fields: fs, Salt: salt}, nil
+	return s, body.GetRevealBid(), nil
 }
 
 // checkBidOnChain checks that the tender holds, unrevealed, the bid the
 // secret opens: the bidder's commitment on chain is the file's.
-func checkBidOnChain(ctx context.Context, n *nodeConn, s *bidSecret) error {
+func checkBidOnChain(ctx context.Context, n *nodeConn, s *client.SealedBid) error {
 	t := &pb.Tender{}
 	found, err := n.stateMsg(ctx, "tender "+s.Tender, exec.TenderKey(s.Tender), t)
 	if err != nil {
