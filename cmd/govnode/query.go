@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -447,7 +448,7 @@ func (c *cli) printProven(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *
 	if p == nil {
 		return proofErr("the node sent no proof")
 	}
-	if err := provenObject(p.GetValue(), obj); err != nil {
+	if err := client.ProvenObject(p.GetValue(), obj); err != nil {
 		return err
 	}
 	ctx, cancel := cf.callCtx(cmd)

@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -152,7 +153,7 @@ func (c *cli) verifyAccessEntries(cmd *cobra.Command, n *nodeConn, cf *clientFla
 		if p == nil {
 			return nil, fmt.Errorf("%s: %w", what, proofErr("the node sent no proof"))
 		}
-		if err := provenObject(p.GetValue(), e); err != nil {
+		if err := client.ProvenObject(p.GetValue(), e); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		value := p.GetValue()

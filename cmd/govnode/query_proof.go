@@ -17,58 +17,30 @@ package main
 //     (lightclient.FollowValidatorSets; ARCHITECTURE.md §4, "Proofs
 //     across set changes").
 //
-// Steps 1 to 3 are the light client's (ledger/lightclient), the one
-// verifier the CLI, `govnode verify` and the portal share.
+// Steps 1 to 3 are the SDK's (client.VerifyStateProof, over the light
+// client, ledger/lightclient), the one verifier the SDK, the CLI, `govnode
+// verify` and the portal share; here are the flags that find the genesis
+// to trust, and the output.
 //
 // The object the node returned must also be exactly the proven value.
 
 import (
-	"errors"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/govnode/govnode/consensus"
-	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/genesis"
-	"github.com/govnode/govnode/ledger/lightclient"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// ErrProof wraps every reason a proof is refused.
-var ErrProof = errors.New("proof NOT verified")
+// ErrProof wraps every reason a proof is refused (the SDK's).
+var ErrProof = client.ErrProof
 
 func proofErr(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrProof, fmt.Sprintf(format, a...))
-}
-
-// trustAnchor is what a proof is checked against: the chain id and the
-// validator set, from a genesis document when one is known.
-type trustAnchor struct {
-	chainID     string
-	genesisHash []byte
-	validators  []*pb.PublicKey
-	faultModel  string
-	// source names where the validator set came from, for the output.
-	source string
-}
-
-// anchorFromGenesis builds a trust anchor from a genesis document.
-func anchorFromGenesis(doc *pb.GenesisDoc, source string) (*trustAnchor, error) {
-	h, err := genesis.Hash(doc)
-	if err != nil {
-		return nil, err
-	}
-	a := &trustAnchor{chainID: doc.GetChainId(), genesisHash: h, faultModel: doc.GetFaultModel(), source: source}
-	for _, v := range doc.GetValidators() {
-		a.validators = append(a.validators, v.GetConsensusKey())
-	}
-	if len(a.validators) == 0 {
-		return nil, fmt.Errorf("genesis %s has no validators", source)
-	}
-	return a, nil
 }
 
 // proveFlags are the flags of queries that can ask for a proof.
@@ -88,7 +60,7 @@ func addProveFlags(cmd *cobra.Command, pf *proveFlags) {
 
 // anchor finds the genesis that --prove trusts. Without one, the validator
 // set in the answer is used and a warning says so.
-func (c *cli) anchor(cmd *cobra.Command, pf *proveFlags) (*trustAnchor, error) {
+func (c *cli) anchor(cmd *cobra.Command, pf *proveFlags) (*client.Anchor, error) {
 	path := pf.genesis
 	testnet := pf.testnet
 	if testnet == "" {
@@ -114,7 +86,11 @@ func (c *cli) anchor(cmd *cobra.Command, pf *proveFlags) (*trustAnchor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--prove: %w", err)
 	}
-	return anchorFromGenesis(doc, path)
+	a, err := client.NewAnchor(doc, path)
+	if err != nil {
+		return nil, fmt.Errorf("--prove: %w", err)
+	}
+	return a, nil
 }
 
 // proofResult is what a verified proof establishes.
@@ -148,124 +124,19 @@ func (r *proofResult) String() string {
 	return fmt.Sprintf("proof verified against block %d (commit certificate signed by %d of %d validators)", r.BlockHeight, r.Signers, r.Validators)
 }
 
-// maxSetChanges bounds the validator-set changes one proof follows from
-// genesis (the node sends at most api.MaxValidatorSetProofs).
-const maxSetChanges = lightclient.MaxValidatorSets
-
-// provenSet is a validator set a proof check trusts: the genesis set, or
-// one proven under the set before it (lightclient.FollowValidatorSets).
-type provenSet = lightclient.Set
-
-// followValidatorSets is lightclient.FollowValidatorSets, its refusals
-// wrapped in ErrProof. The light client holds the one copy of the walk
-// from the genesis set (ARCHITECTURE.md §4, "Proofs across set changes"),
-// for --prove, bundles and the portal alike.
-func followValidatorSets(genesisSet *provenSet, links []*pb.StateProof, h uint64) (*provenSet, error) {
-	set, err := lightclient.FollowValidatorSets(genesisSet, links, h)
+// verifyStateProof checks p proves value at key (value nil: key absent)
+// with the SDK (client.VerifyStateProof): anchor may be nil (then p's own
+// validator set is used, and the output says so); chainID is the chain the
+// caller expects. It returns what the proof establishes, for the output.
+func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, anchor *client.Anchor) (*proofResult, error) {
+	pr, err := client.VerifyStateProof(p, key, value, chainID, anchor)
 	if err != nil {
-		return nil, proofErr("%v", err)
+		return nil, err
 	}
-	return set, nil
-}
-
-// verifyStateProof checks p proves value at key (value nil: key absent).
-// anchor may be nil (then p's own validator set is used); chainID is the
-// chain the caller expects. With an anchor, the validator set that
-// certifies p's header is reached from the genesis set through p's
-// validator-set proofs (followValidatorSets).
-func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, anchor *trustAnchor) (*proofResult, error) {
-	if p == nil {
-		return nil, proofErr("the node sent no proof")
-	}
-	hdr, err := lightclient.CheckStateProof(p, key, value, chainID)
-	if err != nil {
-		return nil, proofErr("%v", err)
-	}
-
-	// 3. The header is committed, signed by a quorum of a trusted set.
-	res := &proofResult{
-		BlockHeight: hdr.GetHeight(), BlockHash: fmt.Sprintf("%x", crypto.Hash(p.GetHeader())),
-		StateHeight: p.GetStateHeight(), StateRoot: fmt.Sprintf("%x", p.GetStateRoot()), Key: string(key), Present: value != nil,
-	}
-	var set *provenSet
-	if anchor != nil {
-		if anchor.chainID != hdr.GetChainId() {
-			return nil, proofErr("header is of chain %q, the genesis of chain %q", hdr.GetChainId(), anchor.chainID)
-		}
-		if m := consensus.FaultModel(anchor.faultModel); m != consensus.Crash && m != consensus.Byzantine {
-			return nil, proofErr("unknown fault model %q", anchor.faultModel)
-		}
-		gen := &provenSet{Config: consensus.Config{ChainID: anchor.chainID, GenesisHash: anchor.genesisHash, Validators: anchor.validators,
-			FaultModel: consensus.FaultModel(anchor.faultModel), Self: -1}, From: 1}
-		if set, err = followValidatorSets(gen, p.GetValidatorSetProofs(), hdr.GetHeight()); err != nil {
-			return nil, err
-		}
-		if pv := p.GetValidators(); pv != nil && !sameKeys(pv, set.Config.Validators) {
-			if set.From == 1 {
-				return nil, proofErr("the proof's validator set (in force from height %d) differs from the genesis set in %s, and the proof proves no validator-set change",
-					pv.GetEffectiveHeight(), anchor.source)
-			}
-			return nil, proofErr("the proof's validator set (in force from height %d) differs from the set in force from %d that the proof leads to from the genesis in %s",
-				pv.GetEffectiveHeight(), set.From, anchor.source)
-		}
-		res.ValidatorSet = "genesis " + anchor.source
-		if n := len(p.GetValidatorSetProofs()); n > 0 {
-			plural := "s"
-			if n == 1 {
-				plural = ""
-			}
-			res.ValidatorSet += fmt.Sprintf(", then %d validator-set change%s, each proven under the set before (in force from height %d)", n, plural, set.From)
-		}
-		res.SetChanges = len(p.GetValidatorSetProofs())
-	} else {
-		pv := p.GetValidators()
-		var rootView uint64
-		var root []byte
-		if ls := p.GetValidatorSetProofs(); len(ls) > 0 && ls[len(ls)-1].GetValue() != nil {
-			last := ls[len(ls)-1]
-			if lh := (&pb.Header{}); proto.Unmarshal(last.GetHeader(), lh) == nil && lh.GetHeight()+1 == pv.GetEffectiveHeight() {
-				root, rootView = last.GetHeader(), lh.GetView()
-			}
-		}
-		if set, err = lightclient.SetFromRecord(consensus.Config{ChainID: hdr.GetChainId()}, pv, root, rootView); err != nil {
-			return nil, proofErr("the node's validator set: %v", err)
-		}
-		if pv.GetEffectiveHeight() <= 1 {
-			set.Hash = nil // the genesis set: its headers' hash is not checked without the genesis
-		}
-		res.ValidatorSet = "from the node's answer (not independently anchored)"
-	}
-	if err := set.CheckCommitted(hdr, p.GetHeader(), p.GetCert(), p.GetChain()); err != nil {
-		return nil, proofErr("header at height %d is not proven: %v", hdr.GetHeight(), err)
-	}
-	res.Signers = len(p.GetCert().GetChildQc().GetSigs())
-	res.Validators = len(set.Config.Validators)
-	res.Quorum = consensus.Quorum(set.Config.FaultModel, len(set.Config.Validators))
-	res.SetFrom = set.From
-	return res, nil
-}
-
-func sameKeys(vs *pb.ValidatorSet, keys []*pb.PublicKey) bool {
-	if len(vs.GetValidators()) != len(keys) {
-		return false
-	}
-	for i, d := range vs.GetValidators() {
-		if !crypto.PublicKeyEqual(d.GetConsensusKey(), keys[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// provenObject checks that the object the node returned is the proven
-// value: the value must decode into the same message.
-func provenObject(value []byte, got proto.Message) error {
-	want := got.ProtoReflect().New().Interface()
-	if err := proto.Unmarshal(value, want); err != nil {
-		return proofErr("the proven value does not decode as %s: %v", got.ProtoReflect().Descriptor().Name(), err)
-	}
-	if !proto.Equal(want, got) {
-		return proofErr("the %s the node returned differs from the proven value", got.ProtoReflect().Descriptor().Name())
-	}
-	return nil
+	return &proofResult{
+		BlockHeight: pr.BlockHeight, BlockHash: hex.EncodeToString(pr.BlockHash),
+		StateHeight: pr.StateHeight, StateRoot: hex.EncodeToString(pr.StateRoot), Key: string(pr.Key), Present: pr.Present,
+		Signers: pr.Signers, Validators: pr.Validators, Quorum: pr.Quorum, ValidatorSet: pr.ValidatorSet,
+		SetChanges: pr.SetChanges, SetFrom: pr.SetFrom,
+	}, nil
 }

@@ -44,7 +44,7 @@ func (c *setChain) bySuffix(t *testing.T, p *pb.StateProof, signer int) *pb.Stat
 // height, which is what the ledger holds there, does not link it.
 func TestFollowValidatorSetsRootCommittedBySuffix(t *testing.T) {
 	c := newSetChain(t)
-	anchor := &trustAnchor{chainID: c.chainID, genesisHash: make([]byte, 32), validators: c.genesis.Config.Validators, faultModel: "byzantine", source: "test genesis"}
+	anchor := testAnchor(t, c.chainID, make([]byte, 32), c.genesis.Config.Validators, "byzantine", "test genesis")
 	good := c.good(t)
 	good.ValidatorSetProofs[0] = c.bySuffix(t, good.ValidatorSetProofs[0], 0)
 	good.ValidatorSetProofs[1] = c.bySuffix(t, good.ValidatorSetProofs[1], 1)

@@ -33,7 +33,7 @@ type setChain struct {
 	roots    []state.Hash // by version-1
 	recKey   []byte
 	recValue []byte
-	genesis  *provenSet
+	genesis  *lightclient.Set
 }
 
 func newSetChain(t *testing.T) *setChain {
@@ -61,7 +61,7 @@ func newSetChain(t *testing.T) *setChain {
 	for _, k := range c.setIdx[0] {
 		keys = append(keys, c.keys[k].Public())
 	}
-	c.genesis = &provenSet{Config: consensus.Config{ChainID: c.chainID, GenesisHash: make([]byte, 32), Validators: keys,
+	c.genesis = &lightclient.Set{Config: consensus.Config{ChainID: c.chainID, GenesisHash: make([]byte, 32), Validators: keys,
 		FaultModel: consensus.Byzantine, Self: -1}, From: 1}
 
 	db, err := leveldb.Open(storage.NewMemStorage(), nil)
@@ -149,7 +149,7 @@ func (c *setChain) good(t *testing.T) *pb.StateProof {
 
 func TestFollowValidatorSets(t *testing.T) {
 	c := newSetChain(t)
-	anchor := &trustAnchor{chainID: c.chainID, genesisHash: make([]byte, 32), validators: c.genesis.Config.Validators, faultModel: "byzantine", source: "test genesis"}
+	anchor := testAnchor(t, c.chainID, make([]byte, 32), c.genesis.Config.Validators, "byzantine", "test genesis")
 
 	good := c.good(t)
 	res, err := verifyStateProof(good, c.recKey, c.recValue, c.chainID, anchor)
@@ -159,12 +159,12 @@ func TestFollowValidatorSets(t *testing.T) {
 	if res.SetChanges != 2 || res.SetFrom != 20 || res.Validators != 5 || res.Quorum != 3 || res.BlockHeight != 25 {
 		t.Errorf("result %+v", res)
 	}
-	set, err := followValidatorSets(c.genesis, good.GetValidatorSetProofs(), 25)
+	set, err := lightclient.FollowValidatorSets(c.genesis, good.GetValidatorSetProofs(), 25)
 	if err != nil || set.From != 20 || set.Config.Epoch != 20 || set.Config.Root.GetHeight() != 19 || set.Config.FaultModel != consensus.Crash {
 		t.Fatalf("walk: %+v, %v", set, err)
 	}
 	// Within S1's epoch, only the first change is needed.
-	if set, err := followValidatorSets(c.genesis, good.GetValidatorSetProofs()[:1], 15); err != nil || set.From != 10 {
+	if set, err := lightclient.FollowValidatorSets(c.genesis, good.GetValidatorSetProofs()[:1], 15); err != nil || set.From != 10 {
 		t.Errorf("walk to height 15: %+v, %v", set, err)
 	}
 
@@ -236,7 +236,7 @@ func TestFollowValidatorSets(t *testing.T) {
 	staleHash, _ := lightclient.ValidatorSetHash(stale)
 	p = clone()
 	p.ValidatorSetProofs[1].Value, _ = proto.Marshal(stale)
-	if _, err := followValidatorSets(c.genesis, p.ValidatorSetProofs, 25); err == nil {
+	if _, err := lightclient.FollowValidatorSets(c.genesis, p.ValidatorSetProofs, 25); err == nil {
 		// (the tree proof already refuses it here; the hash check is the
 		// guard when the stale record is really in the root's state)
 		t.Error("stale record accepted")
@@ -259,7 +259,7 @@ func TestFollowValidatorSets(t *testing.T) {
 	p.ValidatorSetProofs[2].Value, _ = proto.Marshal(&pb.ValidatorSet{FaultModel: "crash", EffectiveHeight: 30, Validators: c.sets[2].Validators})
 	refuse("set in force above the proven block", p, "the set in force from height 30 is not in force at the proven block 25")
 	p = clone()
-	for len(p.ValidatorSetProofs) <= maxSetChanges {
+	for len(p.ValidatorSetProofs) <= lightclient.MaxValidatorSets {
 		p.ValidatorSetProofs = append(p.ValidatorSetProofs, p.ValidatorSetProofs[0])
 	}
 	refuse("too many links", p, "at most 128 are accepted")

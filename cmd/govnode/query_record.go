@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -210,7 +211,7 @@ type versionSource struct {
 	n       *nodeConn
 	known   map[string][]byte
 	prove   bool
-	anchor  *trustAnchor
+	anchor  *client.Anchor
 	chainID string
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/storage"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/exec"
@@ -113,7 +114,7 @@ func TestVerifyStateProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	anchor, err := anchorFromGenesis(doc, w.genesis)
+	anchor, err := client.NewAnchor(doc, w.genesis)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +133,7 @@ func TestVerifyStateProof(t *testing.T) {
 		t.Errorf("valid non-inclusion proof refused: %v", err)
 	}
 
-	forge := func(name string, p *pb.StateProof, value []byte, anchor *trustAnchor, want string) {
+	forge := func(name string, p *pb.StateProof, value []byte, anchor *client.Anchor, want string) {
 		t.Helper()
 		_, err := verifyStateProof(p, key, value, w.chainID, anchor)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -199,12 +200,12 @@ func TestVerifyStateProof(t *testing.T) {
 	if _, err := verifyStateProof(p, key, recBytes, w.chainID, anchor); err != nil {
 		t.Errorf("proof without a validator set, anchored by genesis: %v", err)
 	}
-	foreign := &trustAnchor{chainID: w.chainID, validators: fakeKeys, faultModel: "byzantine", source: "other"}
+	foreign := testAnchor(t, w.chainID, nil, fakeKeys, "byzantine", "other")
 	p = clone()
 	p.Validators = nil
 	forge("certificate by another set", p, recBytes, foreign, "not proven committed")
 
-	forge("wrong chain", clone(), recBytes, &trustAnchor{chainID: "other", validators: anchor.validators, faultModel: "byzantine"}, "chain")
+	forge("wrong chain", clone(), recBytes, testAnchor(t, "other", nil, genesisKeys(doc), "byzantine", ""), "chain")
 	forge("no proof", nil, recBytes, anchor, "no proof")
 }
 
@@ -280,4 +281,23 @@ func TestQueryRecordProveCLI(t *testing.T) {
 	if r := run(t, nil, "query", "state", "nonce/x", "--text", "--prove", "--genesis", w.genesis, "--node", addr); r.err == nil || !strings.Contains(r.err.Error(), "NOT verified") {
 		t.Errorf("hidden key: %v", r.err)
 	}
+}
+
+// testAnchor trusts a validator set as a genesis would (client.AnchorFromSet).
+func testAnchor(t *testing.T, chainID string, genesisHash []byte, validators []*pb.PublicKey, faultModel, source string) *client.Anchor {
+	t.Helper()
+	a, err := client.AnchorFromSet(chainID, genesisHash, validators, faultModel, source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// genesisKeys are the consensus keys of doc's validators, in order.
+func genesisKeys(doc *pb.GenesisDoc) []*pb.PublicKey {
+	var keys []*pb.PublicKey
+	for _, v := range doc.GetValidators() {
+		keys = append(keys, v.GetConsensusKey())
+	}
+	return keys
 }

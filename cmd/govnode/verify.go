@@ -205,7 +205,7 @@ func (c *cli) writeRecordBundle(cmd *cobra.Command, n *nodeConn, cf *clientFlags
 	var trusted []byte
 	source := ""
 	if anchor != nil {
-		trusted, source = anchor.genesisHash, anchor.source
+		trusted, source = anchor.GenesisHash, anchor.Source
 	} else {
 		b := &pb.ProofBundle{}
 		if err := proto.Unmarshal(raw, b); err != nil {
