@@ -22,7 +22,7 @@ import (
 
 // StateMsg reads the committed value at key into m; false when absent.
 func (c *Client) StateMsg(ctx context.Context, what string, key []byte, m proto.Message) (bool, error) {
-	res, err := c.QueryState(ctx, key, 0)
+	res, err := c.QueryState(ctx, &pb.QueryStateRequest{Key: key})
 	if err != nil {
 		return false, c.callErr("read "+what, errors.Unwrap(err))
 	}

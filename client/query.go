@@ -72,10 +72,11 @@ func (c *Client) GetBlock(ctx context.Context, height uint64, latest bool) (*pb.
 	return call(c, ctx, op, c.rpc.GetBlock, &pb.GetBlockRequest{Height: height, Latest: latest})
 }
 
-// QueryState reads one state key as it is now (height 0) or was after
-// block height.
-func (c *Client) QueryState(ctx context.Context, key []byte, height uint64) (*pb.QueryStateResponse, error) {
-	return call(c, ctx, "query state", c.rpc.QueryState, &pb.QueryStateRequest{Key: key, Height: height})
+// QueryState reads one state key (exec's key layout) as it is now, or as
+// it was after block req.Height; with req.Prove the answer carries a proof
+// (VerifiedState checks it).
+func (c *Client) QueryState(ctx context.Context, req *pb.QueryStateRequest) (*pb.QueryStateResponse, error) {
+	return call(c, ctx, "query state", c.rpc.QueryState, req)
 }
 
 // QueryIdentity, QueryRecord, QueryAccessLog, QueryContract and

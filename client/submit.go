@@ -269,7 +269,7 @@ func (c *Client) NextNonce(ctx context.Context, signer string) (uint64, error) {
 // CommittedNextNonce is the nonce after the last one the node's committed
 // state shows for signer, ignoring the client's cache.
 func (c *Client) CommittedNextNonce(ctx context.Context, signer string) (uint64, error) {
-	res, err := c.QueryState(ctx, exec.NonceKey(signer), 0)
+	res, err := c.QueryState(ctx, &pb.QueryStateRequest{Key: exec.NonceKey(signer)})
 	if err != nil {
 		return 0, c.callErr("read nonce of "+signer, errors.Unwrap(err))
 	}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -78,15 +77,15 @@ func newQueryTxCmd(c *cli) *cobra.Command {
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.GetTx(ctx, connect.NewRequest(&pb.GetTxRequest{TxHash: h}))
-			if err != nil {
+			// The SDK checks that the transaction returned hashes to h.
+			m, err := n.sdk.GetTx(ctx, h)
+			var ce *client.CallError
+			if errors.As(err, &ce) {
 				return rpcError("get tx "+hex.EncodeToString(h), n, err)
+			} else if err != nil {
+				return err
 			}
-			m := res.Msg
 			v := viewV{}.with("hash", hex.EncodeToString(h))
-			if got := crypto.Hash(m.GetTx()); len(m.GetTx()) > 0 && !bytesEqual(got, h) {
-				return fmt.Errorf("get tx %x: the node returned a transaction whose hash is %x", h, got)
-			}
 			v = v.with("pending", m.GetPending())
 			if !m.GetPending() {
 				v = v.with("height", m.GetHeight()).with("index", uint64(m.GetIndex()))
@@ -161,11 +160,11 @@ func newQueryBlockCmd(c *cli) *cobra.Command {
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.GetBlock(ctx, connect.NewRequest(&pb.GetBlockRequest{Height: h, Latest: latest}))
+			res, err := n.sdk.GetBlock(ctx, h, latest)
 			if err != nil {
 				return rpcError("get block "+args[0], n, err)
 			}
-			v, err := blockView(res.Msg)
+			v, err := blockView(res)
 			if err != nil {
 				return err
 			}
@@ -236,11 +235,11 @@ func newQueryIdentityCmd(c *cli) *cobra.Command {
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryIdentity(ctx, connect.NewRequest(&pb.QueryIdentityRequest{IdentityId: args[0], Prove: pf.prove, Height: height}))
+			res, err := n.sdk.QueryIdentity(ctx, &pb.QueryIdentityRequest{IdentityId: args[0], Prove: pf.prove, Height: height})
 			if err != nil {
 				return rpcError("query identity "+args[0], n, err)
 			}
-			m := res.Msg
+			m := res
 			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
 				return err
 			}
@@ -261,11 +260,11 @@ func newQueryContractCmd(c *cli) *cobra.Command {
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryContract(ctx, connect.NewRequest(&pb.QueryContractRequest{ContractId: args[0], Prove: pf.prove}))
+			res, err := n.sdk.QueryContract(ctx, &pb.QueryContractRequest{ContractId: args[0], Prove: pf.prove})
 			if err != nil {
 				return rpcError("query contract "+args[0], n, err)
 			}
-			m := res.Msg
+			m := res
 			ct := m.GetContract()
 			// The template gives the current state's deadlines (read, not
 			// proven: they only explain the proven contract).
@@ -297,11 +296,11 @@ func newQueryProposalCmd(c *cli) *cobra.Command {
 		func(cmd *cobra.Command, n *nodeConn, args []string) error {
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryProposal(ctx, connect.NewRequest(&pb.QueryProposalRequest{ProposalId: args[0], Prove: pf.prove}))
+			res, err := n.sdk.QueryProposal(ctx, &pb.QueryProposalRequest{ProposalId: args[0], Prove: pf.prove})
 			if err != nil {
 				return rpcError("query proposal "+args[0], n, err)
 			}
-			m := res.Msg
+			m := res
 			pv := msgView(m.GetProposal())
 			if raw := m.GetProposal().GetSubmit(); len(raw) > 0 {
 				sp := &pb.SubmitProposal{}
@@ -335,11 +334,11 @@ func newQueryEvidenceCmd(c *cli) *cobra.Command {
 			key := exec.EvidenceKey(args[0], view, height)
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove}))
+			res, err := n.sdk.QueryState(ctx, &pb.QueryStateRequest{Key: key, Prove: pf.prove})
 			if err != nil {
 				return rpcError("query evidence", n, err)
 			}
-			m := res.Msg
+			m := res
 			if !m.GetFound() {
 				return fmt.Errorf("no equivocation evidence recorded against %s at view %d, height %d (chain at height %d)", args[0], view, height, m.GetHeight())
 			}
@@ -372,11 +371,11 @@ func newQueryStateCmd(c *cli) *cobra.Command {
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: pf.prove, Height: height}))
+			res, err := n.sdk.QueryState(ctx, &pb.QueryStateRequest{Key: key, Prove: pf.prove, Height: height})
 			if err != nil {
 				return rpcError("query state", n, err)
 			}
-			m := res.Msg
+			m := res
 			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
 				return err
 			}

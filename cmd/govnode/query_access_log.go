@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	"github.com/govnode/govnode/client"
@@ -34,16 +33,16 @@ func newQueryAccessLogCmd(c *cli) *cobra.Command {
 			// entries a page, with a token for the next).
 			m := &pb.QueryAccessLogResponse{}
 			for token := ""; ; {
-				res, err := n.client.QueryAccessLog(ctx, connect.NewRequest(&pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit, Prove: pf.prove, PageToken: token}))
+				res, err := n.sdk.QueryAccessLog(ctx, &pb.QueryAccessLogRequest{RecordId: record, SubjectId: subject, Limit: limit, Prove: pf.prove, PageToken: token})
 				if err != nil {
 					return rpcError("query access log", n, err)
 				}
 				if m.Height == 0 {
-					m.Height = res.Msg.GetHeight()
+					m.Height = res.GetHeight()
 				}
-				m.Entries = append(m.Entries, res.Msg.GetEntries()...)
-				m.Proofs = append(m.Proofs, res.Msg.GetProofs()...)
-				if token = res.Msg.GetNextPageToken(); token == "" || limit != 0 {
+				m.Entries = append(m.Entries, res.GetEntries()...)
+				m.Proofs = append(m.Proofs, res.GetProofs()...)
+				if token = res.GetNextPageToken(); token == "" || limit != 0 {
 					break
 				}
 				if len(m.Entries) >= maxAccessLogEntries {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -27,18 +26,18 @@ import (
 // queryStateValue reads key (with a proof when asked); value is nil when
 // the key is absent.
 func queryStateValue(ctx context.Context, n *nodeConn, what string, key []byte, prove bool) (*pb.QueryStateResponse, []byte, error) {
-	res, err := n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: prove}))
+	res, err := n.sdk.QueryState(ctx, &pb.QueryStateRequest{Key: key, Prove: prove})
 	if err != nil {
 		return nil, nil, rpcError("query "+what, n, err)
 	}
-	if !res.Msg.GetFound() {
-		return res.Msg, nil, nil
+	if !res.GetFound() {
+		return res, nil, nil
 	}
-	value := res.Msg.GetValue()
+	value := res.GetValue()
 	if value == nil {
 		value = []byte{}
 	}
-	return res.Msg, value, nil
+	return res, value, nil
 }
 
 // printStateProven prints v, after verifying with --prove that p proves

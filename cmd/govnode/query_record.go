@@ -17,7 +17,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
@@ -84,12 +83,12 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 			}
 			ctx, cancel := cf.callCtx(cmd)
 			defer cancel()
-			res, err := n.client.QueryRecord(ctx, connect.NewRequest(&pb.QueryRecordRequest{RecordId: id, WithVersions: versions, Prove: pf.prove,
-				IncludeContent: ask.content, Purpose: ask.purpose, LegalBasis: ask.legal, Height: height}))
+			res, err := n.sdk.QueryRecord(ctx, &pb.QueryRecordRequest{RecordId: id, WithVersions: versions, Prove: pf.prove,
+				IncludeContent: ask.content, Purpose: ask.purpose, LegalBasis: ask.legal, Height: height})
 			if err != nil {
 				return rpcError("query record "+id, n, err)
 			}
-			m := res.Msg
+			m := res
 			if err := checkAnsweredHeight(height, m.GetHeight(), pf, m.GetProof()); err != nil {
 				return err
 			}
@@ -221,19 +220,19 @@ func (s *versionSource) contentHash(ctx context.Context, id string, version uint
 		return h, nil
 	}
 	what := fmt.Sprintf("version %d of record %s", version, termText(id))
-	res, err := s.n.client.QueryState(ctx, connect.NewRequest(&pb.QueryStateRequest{Key: key, Prove: s.prove}))
+	res, err := s.n.sdk.QueryState(ctx, &pb.QueryStateRequest{Key: key, Prove: s.prove})
 	if err != nil {
 		return nil, rpcError("read "+what, s.n, err)
 	}
-	if !res.Msg.GetFound() {
+	if !res.GetFound() {
 		return nil, fmt.Errorf("the node returned content for %s, which the chain does not have", what)
 	}
 	v := &pb.RecordVersion{}
-	if err := proto.Unmarshal(res.Msg.GetValue(), v); err != nil {
+	if err := proto.Unmarshal(res.GetValue(), v); err != nil {
 		return nil, fmt.Errorf("read %s: the node returned a value that does not decode: %w", what, err)
 	}
 	if s.prove {
-		if _, err := verifyStateProof(res.Msg.GetProof(), key, res.Msg.GetValue(), s.chainID, s.anchor); err != nil {
+		if _, err := verifyStateProof(res.GetProof(), key, res.GetValue(), s.chainID, s.anchor); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}

@@ -18,10 +18,10 @@ import (
 	"strings"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/ledger/lightclient"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -239,15 +239,11 @@ func (c *cli) writeRecordBundle(cmd *cobra.Command, n *nodeConn, cf *clientFlags
 
 // fetchBundle asks the node for record id's bundle, serialized.
 func fetchBundle(ctx context.Context, n *nodeConn, id string, height uint64) ([]byte, error) {
-	res, err := n.client.GetRecordBundle(ctx, connect.NewRequest(&pb.GetRecordBundleRequest{RecordId: id, Height: height}))
-	if err != nil {
+	raw, err := n.sdk.GetRecordBundle(ctx, id, height)
+	if ce := (*client.CallError)(nil); errors.As(err, &ce) {
 		return nil, rpcError("get record bundle "+id, n, err)
 	}
-	raw, err := proto.Marshal(res.Msg.GetBundle())
-	if err != nil {
-		return nil, fmt.Errorf("encode bundle: %w", err)
-	}
-	return raw, nil
+	return raw, err
 }
 
 // writeFileAtomic writes data to path with mode perm through a temporary
