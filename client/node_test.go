@@ -184,9 +184,30 @@ func TestProtectedRecordOnNode(t *testing.T) {
 	c, _ := client.Dial(n.URL)
 	off := signerOf(t, chain.Official)
 	body := client.MustTx(&pb.CreateRecord{RecordId: "bc-1", RecordType: nodetest.BirthCert, SubjectId: "citizen0", Content: []byte("Ada")})
-	r, err := c.Submit(ctx, off, body, client.SubmitOptions{Wait: true})
+	stx, err := c.Prepare(ctx, off, body, client.SubmitOptions{})
+	if err != nil || len(stx.Payloads) != 1 {
+		t.Fatalf("prepare: %v, %v", stx, err)
+	}
+	r, err := c.Send(ctx, stx, client.SubmitOptions{Wait: true})
 	if err != nil || r.Err() != nil || len(r.Payloads) != 1 {
 		t.Fatalf("protected create: %+v %v", r, err)
+	}
+	// A content a node releases is checked against its version's
+	// content_hash, read from committed state (and proven, when asked).
+	released := &pb.RecordContent{RecordId: "bc-1", Version: 1, Payload: stx.Payloads[0]}
+	for _, o := range []client.ContentOptions{{}, {Prove: true, Anchor: anchorOf(t, chain)}} {
+		k := c.NewContentChecker(o)
+		if h, err := k.Check(ctx, released); err != nil || string(h) != string(r.Payloads[0]) {
+			t.Fatalf("released content (prove %v): %x, %v", o.Prove, h, err)
+		}
+		forged := proto.Clone(released).(*pb.RecordContent)
+		forged.Payload.Content = []byte("Mallory")
+		if _, err := k.Check(ctx, forged); err == nil || !strings.Contains(err.Error(), "does NOT match") {
+			t.Fatalf("forged content: %v", err)
+		}
+		if _, err := k.Check(ctx, &pb.RecordContent{RecordId: "bc-1", Version: 2, Payload: stx.Payloads[0]}); err == nil || !strings.Contains(err.Error(), "does not have") {
+			t.Fatalf("content of a version the chain does not have: %v", err)
+		}
 	}
 	if cr := body.GetCreateRecord(); len(cr.GetContent()) != 0 || string(cr.GetContentHash()) != string(r.Payloads[0]) {
 		t.Fatalf("the tx carries content %q, hash %x; want none and the commitment %x", cr.GetContent(), cr.GetContentHash(), r.Payloads[0])

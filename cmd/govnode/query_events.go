@@ -120,7 +120,7 @@ var certRenewGap = 10 * time.Second
 // until --to or the context's end.
 func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn, o *eventsOpts) error {
 	w := cmd.OutOrStdout()
-	versions := &versionSource{n: n, known: map[string][]byte{}}
+	versions := n.sdk.NewContentChecker(client.ContentOptions{}) // the node's committed versions
 	fo := client.FollowOptions{NoReconnect: !o.reconnect, RenewGap: certRenewGap,
 		OnReconnect: func(err error, next uint64, wait time.Duration) {
 			if wait == 0 {
@@ -155,7 +155,7 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 				fmt.Fprintln(w, eventLine(v))
 			}
 		}
-		if err := c.printStreamContents(ctx, w, versions, o, m); err != nil {
+		if err := c.printStreamContents(ctx, w, n, versions, o, m); err != nil {
 			return fmt.Errorf("%w (resume with --from %d)", err, m.GetHeight())
 		}
 		if o.to > 0 && m.GetHeight() >= o.to {
@@ -170,7 +170,7 @@ func (c *cli) followEvents(ctx context.Context, cmd *cobra.Command, n *nodeConn,
 // "access logged" line; in JSON, one line of type "content" each, with
 // the access receipt that released it. A content that does not match is
 // an error (nothing of it is printed).
-func (c *cli) printStreamContents(ctx context.Context, w io.Writer, vs *versionSource, o *eventsOpts, m *pb.StreamEventsResponse) error {
+func (c *cli) printStreamContents(ctx context.Context, w io.Writer, n *nodeConn, vs *client.ContentChecker, o *eventsOpts, m *pb.StreamEventsResponse) error {
 	if len(m.GetContents()) == 0 {
 		return nil
 	}
@@ -180,13 +180,10 @@ func (c *cli) printStreamContents(ctx context.Context, w io.Writer, vs *versionS
 		if o.callTimeout > 0 {
 			cctx, cancel = context.WithTimeout(ctx, o.callTimeout)
 		}
-		hash, err := vs.contentHash(cctx, rc.GetRecordId(), rc.GetVersion())
+		hash, err := vs.Check(cctx, rc)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("block %d: %w", m.GetHeight(), err)
-		}
-		if err := checkContent(rc, hash); err != nil {
-			return fmt.Errorf("block %d: %w", m.GetHeight(), err)
+			return fmt.Errorf("block %d: %w", m.GetHeight(), contentErr(n, err))
 		}
 		checked = append(checked, checkedContent{rc: rc, hash: hash})
 	}

@@ -9,7 +9,6 @@ package main
 // anything is printed.
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,10 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/client"
-	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -151,104 +148,60 @@ type checkedContent struct {
 }
 
 // checkRecordContents checks every content of a QueryRecord answer for
-// record id against its version's content_hash: from the answer's
-// versions, else read from committed state (with --prove, proven too). A
-// content for another record, or one that does not match, is an error:
-// nothing of the answer is printed.
+// record id against its version's content_hash (client.ContentChecker):
+// from the answer's versions, else read from committed state (with
+// --prove, proven too). A content for another record, or one that does
+// not match, is an error: nothing of the answer is printed.
 func (c *cli) checkRecordContents(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *proveFlags, id string, m *pb.QueryRecordResponse) ([]checkedContent, error) {
 	if len(m.GetContents()) == 0 {
 		return nil, nil
 	}
-	known := map[uint64][]byte{}
-	if !pf.prove {
-		for _, v := range m.GetVersions() {
-			if v.GetRecordId() == id {
-				known[v.GetVersion()] = v.GetContentHash()
-			}
-		}
+	vs, err := c.contentChecker(cmd, n, cf, pf)
+	if err != nil {
+		return nil, err
 	}
-	vs := &versionSource{n: n, known: map[string][]byte{}}
-	if pf.prove {
-		anchor, err := c.anchor(cmd, pf)
-		if err != nil {
-			return nil, err
-		}
-		ctx, cancel := cf.callCtx(cmd)
-		st, err := n.status(ctx)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		vs.prove, vs.anchor, vs.chainID = true, anchor, st.GetChainId()
-	}
+	vs.Know(id, m.GetVersions())
 	var out []checkedContent
 	for _, rc := range m.GetContents() {
 		if rc.GetRecordId() != id {
 			return nil, fmt.Errorf("query record %s: the node returned the content of record %s", termText(id), termText(rc.GetRecordId()))
 		}
-		hash, ok := known[rc.GetVersion()]
-		if !ok {
-			ctx, cancel := cf.callCtx(cmd)
-			var err error
-			hash, err = vs.contentHash(ctx, id, rc.GetVersion())
-			cancel()
-			if err != nil {
-				return nil, err
-			}
-		}
-		if err := checkContent(rc, hash); err != nil {
-			return nil, err
+		ctx, cancel := cf.callCtx(cmd)
+		hash, err := vs.Check(ctx, rc)
+		cancel()
+		if err != nil {
+			return nil, contentErr(n, err)
 		}
 		out = append(out, checkedContent{rc: rc, hash: hash})
 	}
 	return out, nil
 }
 
-// versionSource reads the content_hash of record versions from committed
-// state, once each; with prove, each read is proven against the anchor.
-type versionSource struct {
-	n       *nodeConn
-	known   map[string][]byte
-	prove   bool
-	anchor  *client.Anchor
-	chainID string
-}
-
-func (s *versionSource) contentHash(ctx context.Context, id string, version uint64) ([]byte, error) {
-	key := exec.RecordVersionKey(id, version)
-	if h, ok := s.known[string(key)]; ok {
-		return h, nil
+// contentChecker is the SDK's checker of released contents, proving the
+// versions it reads with --prove against the genesis --prove trusts.
+func (c *cli) contentChecker(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *proveFlags) (*client.ContentChecker, error) {
+	if pf == nil || !pf.prove {
+		return n.sdk.NewContentChecker(client.ContentOptions{}), nil
 	}
-	what := fmt.Sprintf("version %d of record %s", version, termText(id))
-	res, err := s.n.sdk.QueryState(ctx, &pb.QueryStateRequest{Key: key, Prove: s.prove})
+	anchor, err := c.anchor(cmd, pf)
 	if err != nil {
-		return nil, rpcError("read "+what, s.n, err)
+		return nil, err
 	}
-	if !res.GetFound() {
-		return nil, fmt.Errorf("the node returned content for %s, which the chain does not have", what)
+	ctx, cancel := cf.callCtx(cmd)
+	st, err := n.status(ctx)
+	cancel()
+	if err != nil {
+		return nil, err
 	}
-	v := &pb.RecordVersion{}
-	if err := proto.Unmarshal(res.GetValue(), v); err != nil {
-		return nil, fmt.Errorf("read %s: the node returned a value that does not decode: %w", what, err)
-	}
-	if s.prove {
-		if _, err := verifyStateProof(res.GetProof(), key, res.GetValue(), s.chainID, s.anchor); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	s.known[string(key)] = v.GetContentHash()
-	return v.GetContentHash(), nil
+	return n.sdk.NewContentChecker(client.ContentOptions{Prove: true, Anchor: anchor, ChainID: st.GetChainId()}), nil
 }
 
-// checkContent checks a released content against its version's
-// content_hash, the payload commitment.
-func checkContent(rc *pb.RecordContent, hash []byte) error {
-	p := rc.GetPayload()
-	if err := crypto.CheckPayload(hash, p.GetSalt(), p.GetContent()); err != nil {
-		return fmt.Errorf("record %s version %d: the content the node returned does NOT match the version's content_hash %x (%v); it is not shown",
-			termText(rc.GetRecordId()), rc.GetVersion(), hash, err)
+// contentErr is a content check's error, a failed read as the CLI says it.
+func contentErr(n *nodeConn, err error) error {
+	if ce := (*client.CallError)(nil); errors.As(err, &ce) {
+		return rpcError(ce.Op, n, err)
 	}
-	return nil
+	return err
 }
 
 // contentsView is the JSON of checked contents (never null): bytes in
