@@ -63,13 +63,30 @@ func DecodeTx(raw []byte) (*pb.TxBody, error) {
 	return body, nil
 }
 
-// GetBlock reads the committed block at height (0 with latest: the newest).
+// GetBlock reads the committed block at height (0 with latest: the
+// newest). The hash the node names must be its header's. (The block is not
+// proven: its commit certificate is checked by a light client against a
+// validator set; VerifyStateProof does it for state.)
 func (c *Client) GetBlock(ctx context.Context, height uint64, latest bool) (*pb.GetBlockResponse, error) {
 	op := fmt.Sprintf("get block %d", height)
 	if latest {
 		op = "get block latest"
 	}
-	return call(c, ctx, op, c.rpc.GetBlock, &pb.GetBlockRequest{Height: height, Latest: latest})
+	m, err := call(c, ctx, op, c.rpc.GetBlock, &pb.GetBlockRequest{Height: height, Latest: latest})
+	if err != nil {
+		return nil, err
+	}
+	if raw := m.GetBlock().GetHeader(); len(raw) > 0 && len(m.GetHash()) > 0 && !bytes.Equal(m.GetHash(), crypto.Hash(raw)) {
+		return nil, fmt.Errorf("the node says block %d has hash %x, its header hashes to %x", m.GetHeight(), m.GetHash(), crypto.Hash(raw))
+	}
+	return m, nil
+}
+
+// CheckAnsweredHeight checks that an answer to a query at height asked
+// (0: the newest, nothing to check) is of that height, and that its proof
+// p (nil: none asked) is of the state at that height.
+func CheckAnsweredHeight(asked, answered uint64, p *pb.StateProof) error {
+	return checkHeight(asked, answered, p)
 }
 
 // QueryState reads one state key (exec's key layout) as it is now, or as

@@ -418,20 +418,13 @@ func addHeightFlag(cmd *cobra.Command, height *uint64) {
 	cmd.Flags().Uint64Var(height, "height", 0, "answer from the committed state after block `N` as it was then (0: the newest); with --prove, proven against a committed header attesting N")
 }
 
-// checkAnsweredHeight checks that an answer to --height asked is of that
-// height, and with --prove that its proof is of the state at that height
-// (verifyStateProof then checks the header attests the proof's height).
+// checkAnsweredHeight checks an answer to --height (the SDK's
+// client.CheckAnsweredHeight; the proof only with --prove).
 func checkAnsweredHeight(asked, answered uint64, pf *proveFlags, p *pb.StateProof) error {
-	if asked == 0 {
-		return nil
+	if !pf.prove {
+		p = nil
 	}
-	if answered != asked {
-		return fmt.Errorf("asked for height %d, the node answered at height %d", asked, answered)
-	}
-	if pf.prove && p != nil && p.GetStateHeight() != asked {
-		return proofErr("the proof is of the state at height %d, not the asked height %d", p.GetStateHeight(), asked)
-	}
-	return nil
+	return client.CheckAnsweredHeight(asked, answered, p)
 }
 
 // printProven prints v, after verifying proof when --prove: the proof must
