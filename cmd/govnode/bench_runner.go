@@ -163,13 +163,13 @@ func (r *benchRunner) followBlocks(ctx context.Context, next *atomic.Uint64, ind
 		if err == nil {
 			for h := next.Load(); h <= st.GetHeight() && ctx.Err() == nil; h = next.Load() {
 				cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-				res, err := r.follow.client.GetBlock(cctx, connect.NewRequest(&pb.GetBlockRequest{Height: h}))
+				res, err := r.follow.sdk.GetBlock(cctx, h, false)
 				cancel()
 				if err != nil {
 					break
 				}
 				seen := time.Now().UnixNano()
-				for _, raw := range res.Msg.GetBlock().GetTxs() {
+				for _, raw := range res.GetBlock().GetTxs() {
 					if i, ok := index[string(crypto.Hash(raw))]; ok {
 						committed[i].CompareAndSwap(0, seen)
 					}
@@ -195,14 +195,14 @@ func (r *benchRunner) checkResults(ctx context.Context, txs []*benchTx, outs []b
 		wg.Go(func() {
 			for i := range jobs {
 				cctx, cancel := context.WithTimeout(ctx, r.callTimeout)
-				res, err := r.conns[txs[i].node].client.GetTx(cctx, connect.NewRequest(&pb.GetTxRequest{TxHash: []byte(txs[i].hash)}))
+				res, err := r.conns[txs[i].node].sdk.GetTx(cctx, []byte(txs[i].hash))
 				cancel()
 				var why string
 				switch {
 				case err != nil:
 					why = "result unreadable: " + connect.CodeOf(err).String()
-				case res.Msg.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK:
-					why = txs[i].kind + ": " + res.Msg.GetResult().GetCode().String()
+				case res.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK:
+					why = txs[i].kind + ": " + res.GetResult().GetCode().String()
 				}
 				if why != "" {
 					mu.Lock()
