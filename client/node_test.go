@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
+	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/nodetest"
 	"github.com/govnode/govnode/node/tlscert"
@@ -55,7 +55,7 @@ func TestSubmitAndVerifyOnNode(t *testing.T) {
 	off := signerOf(t, chain.Official)
 	r, err := c.Submit(ctx, off, client.MustTx(&pb.CreateRecord{RecordId: "lt-1", RecordType: nodetest.LandTitle, SubjectId: "citizen0", Content: []byte("parcel")}),
 		client.SubmitOptions{Wait: true})
-	if err != nil || r.Err() != nil || !r.Committed || r.Nonce != 1 || !proto.Equal(&pb.SignedTx{}, &pb.SignedTx{}) {
+	if err != nil || r.Err() != nil || !r.Committed || r.Nonce != 1 {
 		t.Fatalf("submit: %+v %v", r, err)
 	}
 	if string(r.NodeTxHash) != string(r.TxHash) {
@@ -391,5 +391,71 @@ func TestTLSAndIdentityOnNode(t *testing.T) {
 	if _, err := client.Dial("http://"+n.APIAddr(), client.WithCAFile(ca)); err == nil {
 		t.Fatal("a CA with a plain http URL accepted")
 	}
-	_ = context.Background
+}
+
+// SubmitBatch: consecutive nonces in one request, a result per tx; a
+// protected record (whose content SubmitTxs cannot carry) and bounds are
+// refused before anything is sent.
+func TestSubmitBatchOnNode(t *testing.T) {
+	chain := nodetest.NewChain(t, nodetest.Options{})
+	n := chain.Start(t)
+	ctx := testCtx(t)
+	c, _ := client.Dial(n.URL)
+	off := signerOf(t, chain.Official)
+	var bodies []*pb.TxBody
+	for _, id := range []string{"b-1", "b-2", "b-3"} {
+		bodies = append(bodies, client.MustTx(&pb.CreateRecord{RecordId: id, RecordType: nodetest.LandTitle, SubjectId: "citizen0", Content: []byte(id)}))
+	}
+	rs, err := c.SubmitBatch(ctx, off, bodies, client.SubmitOptions{Wait: true})
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("batch: %v, %v", rs, err)
+	}
+	for i, r := range rs {
+		if r.Err != nil || r.Receipt.Nonce != uint64(i+1) || !r.Receipt.Committed || r.Receipt.Err() != nil {
+			t.Fatalf("batch tx %d: %+v %v", i, r.Receipt, r.Err)
+		}
+	}
+	// The cache counts on from the batch.
+	if next, err := c.NextNonce(ctx, off.ID); err != nil || next != 4 {
+		t.Fatalf("next nonce after the batch: %d, %v", next, err)
+	}
+	// A duplicate in a batch is refused on its own, the others go in.
+	dup := client.MustTx(&pb.CreateRecord{RecordId: "b-1", RecordType: nodetest.LandTitle, SubjectId: "citizen0", Content: []byte("again")})
+	rs, err = c.SubmitBatch(ctx, off, []*pb.TxBody{client.MustTx(&pb.CreateRecord{RecordId: "b-4", RecordType: nodetest.LandTitle, SubjectId: "citizen0", Content: []byte("x")}), dup}, client.SubmitOptions{Wait: true})
+	if err != nil || rs[0].Err != nil || rs[0].Receipt.Err() != nil {
+		t.Fatalf("batch with a duplicate record: %+v, %v", rs, err)
+	}
+	if rs[1].Err == nil && rs[1].Receipt.Err() == nil {
+		t.Fatal("a second record b-1 went through")
+	}
+	protected := client.MustTx(&pb.CreateRecord{RecordId: "bc-9", RecordType: nodetest.BirthCert, SubjectId: "citizen0", Content: []byte("Ada")})
+	if _, err := c.SubmitBatch(ctx, off, []*pb.TxBody{protected}, client.SubmitOptions{}); err == nil || !strings.Contains(err.Error(), "use Submit") {
+		t.Fatalf("protected record in a batch: %v", err)
+	}
+	if _, err := c.SubmitBatch(ctx, off, nil, client.SubmitOptions{}); err == nil {
+		t.Fatal("an empty batch accepted")
+	}
+	if _, err := c.SubmitBatch(ctx, off, make([]*pb.TxBody, client.MaxBatch+1), client.SubmitOptions{}); err == nil {
+		t.Fatal("an oversized batch accepted")
+	}
+}
+
+// A key file encrypted with a passphrase: the right one loads the signer,
+// a wrong one is refused.
+func TestLoadSignerEncrypted(t *testing.T) {
+	s := testSigner(t, "acct0")
+	path := filepath.Join(t.TempDir(), "acct0.key")
+	if err := keystore.Save(path, s.Key, keystore.Options{Kind: keystore.KindAccount, Passphrase: "correct horse", ScryptWorkFactor: 10}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client.LoadSigner("acct0", path, "correct horse")
+	if err != nil || !crypto.PublicKeyEqual(got.Key.Public(), s.Key.Public()) {
+		t.Fatalf("LoadSigner: %v", err)
+	}
+	if _, err := client.LoadSigner("acct0", path, "wrong"); err == nil {
+		t.Fatal("a wrong passphrase was accepted")
+	}
+	if _, err := client.LoadSigner("acct0", filepath.Join(t.TempDir(), "none.key"), ""); err == nil {
+		t.Fatal("a missing key file was accepted")
+	}
 }

@@ -1,6 +1,6 @@
 package client
 
-// Queries (docs/ARCHITECTURE.md §6, "The API"). The plain calls return the
+// Queries (docs/ARCHITECTURE.md §6, "API"). The plain calls return the
 // node's answer as it is. The Verified calls ask for a proof and check it
 // against an Anchor before returning anything (proof.go): the object
 // returned is exactly the proven value, at the key the chain keeps it

@@ -1,12 +1,13 @@
 package client
 
-// Backpressure (docs/ARCHITECTURE.md §7): a node refuses a call past its
-// rate limits, or a submission past its backlog bound, with
-// resource_exhausted and when to retry: a google.rpc.RetryInfo detail,
-// and the headers Govnode-Retry-After-Ms (exact) and Retry-After (whole
-// seconds). Such a refusal changed nothing on the node, so the same
-// request is sent again after the hint. A refusal without a hint (a full
-// mempool, an oversized tx) is returned as is.
+// Backpressure (docs/ARCHITECTURE.md §7, "Backpressure" and "API rate
+// limits"): a node refuses a call past its rate limits, or a submission
+// past its backlog bound, with resource_exhausted and when to retry: a
+// google.rpc.RetryInfo detail, and the headers Govnode-Retry-After-Ms
+// (exact) and Retry-After (whole seconds). Such a refusal changed nothing
+// on the node, so the same request is sent again after the hint. A
+// refusal without a hint (a full mempool, an oversized tx) is returned as
+// is.
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 package client
 
-// Transactions (docs/ARCHITECTURE.md §3, "Life of a transaction"): a
+// Transactions (docs/ARCHITECTURE.md §3, "A transaction's trip"): a
 // TxBody names its chain, signer and nonce and carries one action; the
 // signer signs the deterministic encoding of the body under
 // crypto.TxSignBytes; SubmitTx admits the SignedTx to the mempool (with
