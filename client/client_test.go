@@ -468,3 +468,34 @@ func TestDecodeNonce(t *testing.T) {
 		t.Error("a 2-byte nonce value was accepted")
 	}
 }
+
+// A stream request with a bad filter is refused before any call.
+func TestFollowRefusesBadRequest(t *testing.T) {
+	f := &fakeNode{}
+	c, _ := client.Dial(f.start(t))
+	many := make([]string, client.MaxStreamFilter+1)
+	for i := range many {
+		many[i] = "t" + strings.Repeat("x", i%3)
+	}
+	for name, req := range map[string]*pb.StreamEventsRequest{
+		"too many types":     {RecordTypes: many},
+		"bad department":     {DepartmentIds: []string{"not an id!"}},
+		"content no purpose": {IncludeContent: true, Purpose: "   "},
+		"huge purpose":       {IncludeContent: true, Purpose: strings.Repeat("p", 1<<20)},
+	} {
+		n := 0
+		for _, err := range c.Follow(testCtx(t), req, client.FollowOptions{}) {
+			var fe *client.FollowError
+			if !errors.As(err, &fe) {
+				t.Errorf("%s: %v", name, err)
+			}
+			n++
+		}
+		if n != 1 {
+			t.Errorf("%s: yielded %d times", name, n)
+		}
+	}
+	if len(f.streams) != 0 {
+		t.Fatalf("%d bad requests reached the node", len(f.streams))
+	}
+}

@@ -13,11 +13,13 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -62,6 +64,37 @@ func Retryable(err error) bool {
 	return true
 }
 
+// MaxStreamFilter is the most ids one filter of StreamEvents takes.
+const MaxStreamFilter = 32
+
+// CheckStreamRequest checks a StreamEvents request's filters where they
+// enter: each at most MaxStreamFilter ids, each a valid id
+// (exec.ValidID), and a purpose with include_content.
+func CheckStreamRequest(req *pb.StreamEventsRequest) error {
+	for _, f := range []struct {
+		name string
+		ids  []string
+	}{{"record types", req.GetRecordTypes()}, {"departments", req.GetDepartmentIds()}, {"subjects", req.GetSubjectIds()}} {
+		if len(f.ids) > MaxStreamFilter {
+			return fmt.Errorf("%s filter: %d ids, at most %d", f.name, len(f.ids), MaxStreamFilter)
+		}
+		for _, id := range f.ids {
+			if err := exec.ValidID(id); err != nil {
+				return fmt.Errorf("%s filter %q: %w", f.name, id, err)
+			}
+		}
+	}
+	if req.GetIncludeContent() && strings.TrimSpace(req.GetPurpose()) == "" {
+		return errors.New("include_content needs a purpose: the node logs each release with it")
+	}
+	for name, v := range map[string]string{"purpose": req.GetPurpose(), "legal basis": req.GetLegalBasis()} {
+		if len(v) > exec.MaxTextBytes {
+			return fmt.Errorf("%s: %d bytes, at most %d", name, len(v), exec.MaxTextBytes)
+		}
+	}
+	return nil
+}
+
 // Follow streams the committed blocks of req (from req.FromHeight on, with
 // its filters) as they are committed: each block once, in height order.
 // A break is resumed as FollowOptions says; a final error is yielded once
@@ -78,6 +111,10 @@ func (c *Client) Follow(ctx context.Context, req *pb.StreamEventsRequest, o Foll
 		o.RenewGap = 10 * time.Second
 	}
 	return func(yield func(*pb.StreamEventsResponse, error) bool) {
+		if err := CheckStreamRequest(req); err != nil {
+			yield(nil, &FollowError{Next: req.GetFromHeight(), Err: err})
+			return
+		}
 		next := req.GetFromHeight()
 		backoff := o.MinBackoff
 		since := time.Now() // the current connection's certificate is from then on
