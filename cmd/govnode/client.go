@@ -168,7 +168,7 @@ func (c *cli) connect(cf *clientFlags) (*nodeConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []client.Option{client.WithRetries(0), client.WithTimeout(cf.timeout)}
+	opts := []client.Option{client.WithRetries(0), client.WithTimeout(max(cf.timeout, 0))}
 	if ca != "" {
 		opts = append(opts, client.WithCAFile(ca))
 	}
