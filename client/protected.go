@@ -86,7 +86,7 @@ func (c *Client) ProtectRecordContent(ctx context.Context, body *pb.TxBody) ([]*
 				"its type says whether its content may go in the tx or must travel beside it; retry once it is committed", id)
 		}
 		if rec.GetErasedHeight() > 0 {
-			return nil, fmt.Errorf("record %q: %s: it cannot be amended", id, ErasedText(rec))
+			return nil, fmt.Errorf("record %q: %s: it cannot be amended", id, erasedText(rec))
 		}
 		typeID, content, hash = rec.GetRecordType(), &a.AmendRecord.Content, &a.AmendRecord.ContentHash
 	default:
@@ -141,7 +141,7 @@ func NewPayload(content []byte) (*pb.Payload, error) {
 	return &pb.Payload{Salt: salt, Content: content}, nil
 }
 
-// ErasedText says when and why a record's content was erased.
-func ErasedText(rec *pb.Record) string {
+// erasedText says when and why a record's content was erased.
+func erasedText(rec *pb.Record) string {
 	return fmt.Sprintf("content erased at height %d (%s)", rec.GetErasedHeight(), rec.GetEraseReason())
 }
