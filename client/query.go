@@ -344,7 +344,8 @@ func (c *Client) GetRecordBundle(ctx context.Context, id string, height uint64) 
 }
 
 // VerifyRecordBundle reads record id's bundle and verifies it offline
-// against the chain's genesis hash (lightclient.VerifyBundle). The report
+// against the chain's genesis hash, as the bundle of id at height
+// (lightclient.VerifyBundleOf; height 0: any). The report
 // is returned with the error when verification fails; err then wraps
 // lightclient.ErrNotVerified.
 func (c *Client) VerifyRecordBundle(ctx context.Context, id string, height uint64, genesisHash []byte) ([]byte, *lightclient.Report, error) {
@@ -352,6 +353,8 @@ func (c *Client) VerifyRecordBundle(ctx context.Context, id string, height uint6
 	if err != nil {
 		return nil, nil, err
 	}
-	rep, err := lightclient.VerifyBundle(raw, genesisHash)
+	// Of the record and height asked for: a node could answer another
+	// record's (or height's) bundle, which would verify on its own.
+	rep, err := lightclient.VerifyBundleOf(raw, genesisHash, id, height)
 	return raw, rep, err
 }
