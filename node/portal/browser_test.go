@@ -298,6 +298,18 @@ func TestPortalInBrowser(t *testing.T) {
 		}
 		checkInBrowser(tam.name, b)
 	}
+	// A node that answers an id with another record's bundle: every proof
+	// holds, but it is not the record asked for.
+	ofWant, _ := lightclient.VerifyBundleOf(bundle, gh, "lic-other", 0)
+	ofJSON, err := json.Marshal(ofWant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ofGot := run(t, bctx, chromedp.Evaluate[string](fmt.Sprintf(`globalThis.govnodeVerify(Uint8Array.from(atob(%q), (c) => c.charCodeAt(0)), %q, "lic-other")`,
+		base64.StdEncoding.EncodeToString(bundle), genesisHash)))
+	if ofWant.OK || ofGot != string(ofJSON) || !strings.Contains(ofGot, `"part":"record_id"`) {
+		t.Errorf("another record's bundle for lic-other: browser %.300s, go %.300s", ofGot, ofJSON)
+	}
 	checkInBrowser("cut in half", bundle[:len(bundle)/2])
 	checkInBrowser("garbage", []byte("not a bundle at all"))
 	t.Logf("%d tampered bundles: the browser's verifier and the Go verifier agree, none verifies", len(tams)+2)

@@ -269,7 +269,8 @@
     const [gh] = usedGenesis();
     let report;
     try {
-      report = JSON.parse(globalThis.govnodeVerify(bytes, gh));
+      // A bundle fetched for an id must be that record's.
+      report = JSON.parse(id ? globalThis.govnodeVerify(bytes, gh, id) : globalThis.govnodeVerify(bytes, gh));
     } catch (e) {
       report = { ok: false, failures: [{ part: 'verifier', reason: String(e) }] };
     }

@@ -4,9 +4,11 @@
 // WebAssembly (`make wasm` builds it into node/portal/static). It exposes
 // one function to the page,
 //
-//	govnodeVerify(bundle: Uint8Array, genesisHashHex: string) → string
+//	govnodeVerify(bundle: Uint8Array, genesisHashHex: string, recordID?: string) → string
 //
-// which returns the verification report as JSON (lightclient.Report),
+// which returns the verification report as JSON (lightclient.Report):
+// with a record id (a bundle the page fetched for that id) a bundle of
+// another record fails too (lightclient.VerifyBundleOf);
 // then calls globalThis.govnodeVerifierReady() to tell the page it is
 // there, and stays alive for further calls.
 package main
@@ -42,8 +44,13 @@ func verify(_ js.Value, args []js.Value) (out any) {
 			out = failed("verifier", fmt.Sprint("internal error: ", p))
 		}
 	}()
-	if len(args) != 2 || args[0].Type() != js.TypeObject || args[1].Type() != js.TypeString {
-		return failed("input", "want (Uint8Array bundle, string genesis hash)")
+	if len(args) < 2 || len(args) > 3 || args[0].Type() != js.TypeObject || args[1].Type() != js.TypeString ||
+		len(args) == 3 && args[2].Type() != js.TypeString && args[2].Type() != js.TypeUndefined && args[2].Type() != js.TypeNull {
+		return failed("input", "want (Uint8Array bundle, string genesis hash[, string record id])")
+	}
+	id := ""
+	if len(args) == 3 && args[2].Type() == js.TypeString {
+		id = args[2].String()
 	}
 	n := args[0].Get("byteLength")
 	if n.Type() != js.TypeNumber {
@@ -59,7 +66,12 @@ func verify(_ js.Value, args []js.Value) (out any) {
 	if err != nil || len(gh) != 32 {
 		return failed("genesis_hash", "the genesis hash must be 64 hexadecimal digits")
 	}
-	rep, err := lightclient.VerifyBundle(bundle, gh)
+	var rep *lightclient.Report
+	if id != "" {
+		rep, err = lightclient.VerifyBundleOf(bundle, gh, id, 0)
+	} else {
+		rep, err = lightclient.VerifyBundle(bundle, gh)
+	}
 	if rep == nil {
 		if err == nil {
 			err = fmt.Errorf("no report")
