@@ -96,6 +96,11 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 			v := viewV{}.with("height", m.GetHeight()).with("record", msgView(m.GetRecord()))
 			if versions {
 				v = v.with("versions", listView(m.GetVersions()))
+				if pf.prove {
+					// The proof is of the record's key: the versions
+					// listed beside it are the node's word.
+					v = v.with("versions_proven", false)
+				}
 			}
 			if c.output == "json" {
 				if ask.content {
@@ -112,6 +117,9 @@ func newQueryRecordCmd(c *cli) *cobra.Command {
 				return nil
 			}
 			w := cmd.OutOrStdout()
+			if versions && pf.prove {
+				fmt.Fprintln(w, "the proof covers the record, not the versions listed: --bundle FILE proves every version")
+			}
 			if m.GetRecord().GetErasedHeight() > 0 {
 				fmt.Fprintln(w, erasedText(m.GetRecord()))
 			}

@@ -342,6 +342,14 @@ func TestTestnetNodeOverTLS(t *testing.T) {
 	if m["record"].(map[string]any)["subject_id"] != sum.Accounts[0].ID || m["proof"].(map[string]any)["verified"] != true {
 		t.Fatalf("query record over https: %s", r.out)
 	}
+	// The versions listed beside a record's proof are not covered by it,
+	// and the output says so (--bundle proves them).
+	if m := jsonObject(t, mustRun(t, nil, "query", "record", "lt-1", "--testnet", dir, "--prove", "--versions", "--output", "json").out); m["versions_proven"] != false {
+		t.Errorf("query record --prove --versions: versions_proven %v", m["versions_proven"])
+	}
+	if out := mustRun(t, nil, "query", "record", "lt-1", "--testnet", dir, "--prove", "--versions").out; !strings.Contains(out, "not the versions listed: --bundle FILE proves every version") {
+		t.Errorf("query record --prove --versions does not say the versions are unproven:\n%s", out)
+	}
 	// An access log of the subject: empty, in the fixed JSON shape.
 	cit := sum.Accounts[0].ID
 	m = jsonObject(t, mustRun(t, nil, "query", "access-log", "--subject", cit, "--testnet", dir, "--signer", off, "--output", "json").out)
