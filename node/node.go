@@ -764,9 +764,11 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	cancel()
-	cerr := n.Close()
-	if err == nil {
-		err = cerr
+	// A failure to close (the ledger's, say) is never lost behind the
+	// error that stopped the node: govnode start exits 0 at an upgrade
+	// halt only when nothing else failed.
+	if cerr := n.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
 	}
 	return err
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -10,6 +12,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/govnode/govnode/ledger/blockexec"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // `tx record create --help` says which flags are required and which record
@@ -164,5 +169,29 @@ func TestProposeScheduleUpgradeFlags(t *testing.T) {
 	}
 	if v := mustRun(t, nil, "version", "--output", "json").out; !strings.Contains(v, `"upgrades": [`) && !strings.Contains(v, `"upgrades":[`) {
 		t.Errorf("version does not list the known upgrades: %s", v)
+	}
+}
+
+// govnode start exits 0 at an upgrade halt, the planned stop, and only
+// there: a ledger past an upgrade the binary does not know is a wrong
+// binary, and a halt that came with another failure is a failure.
+func TestStartExitsCleanOnlyAtTheHalt(t *testing.T) {
+	halt := &blockexec.UpgradeHalt{Plan: &pb.UpgradePlan{Name: "v2", HaltHeight: 9}, Head: 9}
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"the halt", halt, true},
+		{"the halt through consensus", fmt.Errorf("consensus: execute committed blocks: %w", halt), true},
+		{"a binary older than the ledger", fmt.Errorf("%w: the ledger went through upgrade v3", blockexec.ErrBinaryTooOld), false},
+		{"the halt and a ledger that failed to close", errors.Join(fmt.Errorf("consensus: %w", halt), errors.New("close ledger: disk full")), false},
+		{"the halt's sentinel alone", fmt.Errorf("%w: something", blockexec.ErrUpgradeHalt), false},
+		{"another error", errors.New("listen: address in use"), false},
+		{"none", nil, false},
+	} {
+		if got := upgradeHalted(c.err); got != c.want {
+			t.Errorf("%s (%v): upgradeHalted %v, want %v", c.name, c.err, got, c.want)
+		}
 	}
 }

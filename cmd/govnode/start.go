@@ -118,7 +118,7 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	}
 	n, err := node.New(ctx, node.Options{Config: cfg, GenesisFile: o.genesis, Passphrase: pass, Logger: log, Version: version,
 		ClockOffset: faults.ClockOffset, Byzantine: faults.Byzantine, RecoverMissingState: o.recoverState, KnownUpgrades: upgrades()})
-	if errors.Is(err, blockexec.ErrUpgradeHalt) {
+	if upgradeHalted(err) {
 		return upgradeStop(cmd, err)
 	}
 	if err != nil {
@@ -137,7 +137,7 @@ func (c *cli) runStart(cmd *cobra.Command, o *startOpts) error {
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	if errors.Is(err, blockexec.ErrUpgradeHalt) {
+	if upgradeHalted(err) {
 		return upgradeStop(cmd, err)
 	}
 	if err == nil {
@@ -248,7 +248,27 @@ func (c *cli) faultOptions() (node.Options, error) {
 // (blockexec.UpgradeHalt): a clean stop, exit status 0 so that a service
 // manager does not restart the same binary into the same halt, with the
 // message naming the upgrade on stderr.
+//
+// Only the halt itself: a ledger past an upgrade the binary does not know
+// (blockexec.ErrBinaryTooOld, a wrong binary), and a halt that came with
+// another failure (errors.Join: the ledger failed to close, say), are
+// errors and exit non-zero.
 func upgradeStop(cmd *cobra.Command, err error) error {
 	fmt.Fprintf(cmd.ErrOrStderr(), "govnode stopped: %v\n", err)
 	return nil
+}
+
+// upgradeHalted reports whether err is a blockexec.UpgradeHalt, wrapped
+// along a single chain, and nothing else.
+func upgradeHalted(err error) bool {
+	for err != nil {
+		if _, ok := err.(*blockexec.UpgradeHalt); ok {
+			return true
+		}
+		if _, multi := err.(interface{ Unwrap() []error }); multi {
+			return false
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }

@@ -18,8 +18,15 @@ import (
 )
 
 // ErrUpgradeHalt is wrapped by the errors of a node stopped for an upgrade
-// its binary does not know (UpgradeHalt).
+// its binary does not know (UpgradeHalt): the planned stop, after which
+// the operator starts the new binary.
 var ErrUpgradeHalt = errors.New("halted for an upgrade")
+
+// ErrBinaryTooOld is wrapped by SetKnownUpgrades' refusal of a ledger that
+// went through an upgrade this binary does not know. Unlike an
+// UpgradeHalt it is no planned stop but a wrong binary (an older release
+// installed again, say): govnode start fails on it.
+var ErrBinaryTooOld = errors.New("ledger is past an upgrade this binary does not know")
 
 // UpgradeHalt is the error Commit (and SetKnownUpgrades, at start) returns
 // when the chain has reached the halt height of an upgrade this binary
@@ -58,7 +65,7 @@ func (a *Executor) SetKnownUpgrades(names []string) error {
 	for _, u := range done {
 		if !slices.Contains(a.knownUpgrades, u.GetName()) {
 			return fmt.Errorf("%w: the ledger went through upgrade %s at height %d, which this binary does not know: it is older than the chain",
-				ErrUpgradeHalt, u.GetName(), u.GetAppliedHeight())
+				ErrBinaryTooOld, u.GetName(), u.GetAppliedHeight())
 		}
 	}
 	if err := a.loadUpgradePlan(); err != nil {

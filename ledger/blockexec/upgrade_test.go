@@ -2,6 +2,7 @@ package blockexec
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -88,12 +89,14 @@ func TestCommitHaltsAtAnUnknownUpgrade(t *testing.T) {
 }
 
 // A ledger that went through an upgrade this binary does not know is
-// refused: the binary is older than the chain.
+// refused: the binary is older than the chain. That is no planned halt
+// (which govnode start ends with exit status 0) but a wrong binary.
 func TestRefusesALedgerNewerThanTheBinary(t *testing.T) {
 	done := &pb.UpgradePlan{Name: "v3", HaltHeight: 9, AppliedHeight: 10}
 	a := newTestAppWith(t, []state.Change{upgradeRecord(t, append(exec.UpgradeDonePrefix(), "v3"...), done)})
 	err := a.SetKnownUpgrades([]string{"v2"})
-	if !errors.Is(err, ErrUpgradeHalt) || err.Error() == "" {
+	var uh *UpgradeHalt
+	if !errors.Is(err, ErrBinaryTooOld) || errors.Is(err, ErrUpgradeHalt) || errors.As(err, &uh) || !strings.Contains(err.Error(), "v3") {
 		t.Fatalf("a ledger past upgrade v3 with a binary knowing v2: %v", err)
 	}
 	t.Log(err)
