@@ -151,11 +151,15 @@ func (r *Receipt) Err() error {
 }
 
 // Prepare completes body for s and signs it: chain id (the node's), signer
-// (s.ID), nonce (o.Nonce, else the next one: NextNonce); for a record of a
+// (s.ID), nonce (o.Nonce, else the next one, NextNonce, which Prepare
+// reserves: concurrent Prepares of one signer take distinct nonces, and
+// Send gives it back when the node refuses the tx); for a record of a
 // protected type it moves the content into a payload and puts the
 // payload's commitment in the action (ProtectRecordContent). body is
-// changed in place. Nothing is sent.
-func (c *Client) Prepare(ctx context.Context, s *Signer, body *pb.TxBody, o SubmitOptions) (*SignedTx, error) {
+// changed in place. Nothing is sent. A prepared tx that is never sent
+// leaves its nonce unused: the signer's later txs wait behind it on the
+// node, so send it, or make a new Client.
+func (c *Client) Prepare(ctx context.Context, s *Signer, body *pb.TxBody, o SubmitOptions) (_ *SignedTx, err error) {
 	if s == nil || s.Key == nil {
 		return nil, errors.New("prepare tx: no signer")
 	}
@@ -171,9 +175,14 @@ func (c *Client) Prepare(ctx context.Context, s *Signer, body *pb.TxBody, o Subm
 	}
 	body.ChainId, body.Signer = chainID, s.ID
 	if body.Nonce = o.Nonce; body.Nonce == 0 {
-		if body.Nonce, err = c.NextNonce(ctx, s.ID); err != nil {
+		if body.Nonce, err = c.reserveNonce(ctx, s.ID); err != nil {
 			return nil, err
 		}
+		defer func(n uint64) {
+			if err != nil {
+				c.releaseNonce(s.ID, n)
+			}
+		}(body.Nonce)
 	}
 	payloads, err := c.ProtectRecordContent(ctx, body)
 	if err != nil {
@@ -208,8 +217,11 @@ func (c *Client) Send(ctx context.Context, stx *SignedTx, o SubmitOptions) (*Rec
 	body := stx.Body
 	res, err := c.rpc.SubmitTx(cctx, connect.NewRequest(req))
 	if err != nil {
-		if isNonceRefusal(err) {
+		switch {
+		case isNonceRefusal(err):
 			c.forgetNonce(body.GetSigner())
+		case isRefusal(err):
+			c.releaseNonce(body.GetSigner(), body.GetNonce())
 		}
 		return nil, c.callErr(fmt.Sprintf("submit tx %x (signer %s, nonce %d)", stx.Hash, body.GetSigner(), body.GetNonce()), err)
 	}
@@ -252,8 +264,27 @@ func isNonceRefusal(err error) bool {
 	return errors.As(err, &ce) && ce.Code() == connect.CodeFailedPrecondition && strings.Contains(ce.Message(), "nonce")
 }
 
+// isRefusal: the node answered and refused the tx, so it admitted nothing
+// and the tx's nonce stays free. A lost connection or a timeout
+// (unavailable, deadline_exceeded, canceled, unknown) may come after the
+// node admitted it: its nonce stays taken, and sending the same SignedTx
+// again is harmless (a tx is known by its hash).
+func isRefusal(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	switch ce.Code() {
+	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodePermissionDenied,
+		connect.CodeUnauthenticated, connect.CodeResourceExhausted, connect.CodeNotFound,
+		connect.CodeOutOfRange, connect.CodeUnimplemented:
+		return true
+	}
+	return false
+}
+
 // NextNonce is the nonce signer's next tx takes: one past the last this
-// client used, else one past the last the node's committed state shows
+// client used or reserved, else one past the last the node's committed state shows
 // (key exec.NonceKey: 8 bytes big-endian, absent when none was used). The
 // committed state does not count txs of the signer still in a mempool.
 func (c *Client) NextNonce(ctx context.Context, signer string) (uint64, error) {
@@ -287,14 +318,56 @@ func DecodeNonce(signer string, found bool, v []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v) + 1, nil
 }
 
+// reserveNonce takes signer's next nonce (NextNonce) for a tx about to
+// be signed, so that concurrent submissions of one signer take distinct
+// ones.
+func (c *Client) reserveNonce(ctx context.Context, signer string) (uint64, error) {
+	c.mu.Lock()
+	if last, ok := c.nonces[signer]; ok {
+		c.nonces[signer] = last + 1
+		c.mu.Unlock()
+		return last + 1, nil
+	}
+	c.mu.Unlock()
+	n, err := c.CommittedNextNonce(ctx, signer)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.nonces[signer]; ok && last >= n {
+		n = last + 1 // another submission reserved meanwhile
+	}
+	c.setNonceLocked(signer, n)
+	return n, nil
+}
+
+// releaseNonce gives back n, reserved for a tx the node refused: reused
+// next if no later one was reserved, else the signer's nonce is read from
+// the node again (a gap at n holds the later txs in the node's queue until
+// a tx of nonce n fills it).
+func (c *Client) releaseNonce(signer string, n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.nonces[signer]; ok && last == n {
+		c.nonces[signer] = n - 1
+		return
+	}
+	delete(c.nonces, signer)
+}
+
+func (c *Client) setNonceLocked(signer string, n uint64) {
+	if _, ok := c.nonces[signer]; !ok && len(c.nonces) >= maxCachedSigners {
+		clear(c.nonces) // bounded: the next use of each reads the node again
+	}
+	c.nonces[signer] = n
+}
+
 func (c *Client) usedNonce(signer string, n uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.nonces) >= maxCachedSigners {
-		clear(c.nonces) // bounded: the next use of each reads the node again
-	}
-	if n > c.nonces[signer] {
-		c.nonces[signer] = n
+	if last, ok := c.nonces[signer]; !ok || n > last {
+		c.setNonceLocked(signer, n)
 	}
 }
 
@@ -336,14 +409,23 @@ func (c *Client) SubmitBatch(ctx context.Context, s *Signer, bodies []*pb.TxBody
 			bo.Nonce = stxs[i-1].Body.GetNonce() + 1
 		}
 		stx, err := c.Prepare(ctx, s, b, bo)
-		if err != nil {
-			return nil, fmt.Errorf("batch tx %d: %w", i, err)
+		if err == nil && len(stx.Payloads) > 0 {
+			err = fmt.Errorf("a protected record's content travels beside its tx, which SubmitTxs does not carry: use Submit")
+			if i == 0 {
+				stxs[0] = stx
+			}
 		}
-		if len(stx.Payloads) > 0 {
-			return nil, fmt.Errorf("batch tx %d: a protected record's content travels beside its tx, which SubmitTxs does not carry: use Submit", i)
+		if err != nil {
+			if o.Nonce == 0 && stxs[0] != nil {
+				c.releaseNonce(s.ID, stxs[0].Body.GetNonce()) // reserved by Prepare, nothing sent
+			}
+			return nil, fmt.Errorf("batch tx %d: %w", i, err)
 		}
 		stxs[i], raws[i] = stx, stx.Raw
 	}
+	// The batch's nonces are taken: a Submit of the same signer meanwhile
+	// goes after them.
+	c.usedNonce(s.ID, stxs[len(stxs)-1].Body.GetNonce())
 	req := &pb.SubmitTxsRequest{Txs: raws}
 	var extra time.Duration
 	if o.Wait {
@@ -357,6 +439,9 @@ func (c *Client) SubmitBatch(ctx context.Context, s *Signer, bodies []*pb.TxBody
 	defer cancel()
 	res, err := c.rpc.SubmitTxs(cctx, connect.NewRequest(req))
 	if err != nil {
+		if isRefusal(err) {
+			c.forgetNonce(s.ID) // none admitted: read the nonce again
+		}
 		return nil, c.callErr("submit batch", err)
 	}
 	if got := len(res.Msg.GetResults()); got != len(stxs) {
