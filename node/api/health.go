@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -142,6 +143,12 @@ const (
 	// healthReadMaxBytes bounds a health check or reflection request: a
 	// service or symbol name, far below it.
 	healthReadMaxBytes = 16 << 10
+	// MaxReflectionRequests bounds the requests of one reflection stream.
+	// The gate charges a stream once, as one call, and the stream lives
+	// until api.read_timeout_ms: without a bound, one anonymous caller's
+	// stream asked for descriptors as fast as it could send, with a single
+	// rate-limit token. grpcurl's list or describe sends a few.
+	MaxReflectionRequests = 64
 )
 
 // grpcServices registers the gRPC health service and server reflection
@@ -150,8 +157,39 @@ const (
 func (s *Server) grpcServices(mux *http.ServeMux, opts ...connect.HandlerOption) {
 	mux.Handle(grpchealth.NewHandler(healthChecker{s}, opts...))
 	reflector := grpcreflect.NewStaticReflector(govnodev1connect.NodeServiceName, grpchealth.HealthV1ServiceName)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts...))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts...))
+	ropts := append(slices.Clone(opts), connect.WithInterceptors(streamBound{MaxReflectionRequests}))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, ropts...))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, ropts...))
+}
+
+// streamBound refuses a handler stream's messages past max with
+// resource_exhausted, which ends the stream.
+type streamBound struct{ max int }
+
+func (b streamBound) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (b streamBound) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (b streamBound) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(ctx, &boundedConn{StreamingHandlerConn: conn, left: b.max})
+	}
+}
+
+type boundedConn struct {
+	connect.StreamingHandlerConn
+	left int
+}
+
+func (c *boundedConn) Receive(m any) error {
+	if c.left <= 0 {
+		return connect.NewError(connect.CodeResourceExhausted,
+			fmt.Errorf("at most %d requests in one reflection stream: open another", MaxReflectionRequests))
+	}
+	c.left--
+	return c.StreamingHandlerConn.Receive(m)
 }
 
 // ReadinessCollector exports the readiness at scrape time, by the rule
