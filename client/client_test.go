@@ -499,3 +499,41 @@ func TestFollowRefusesBadRequest(t *testing.T) {
 		t.Fatalf("%d bad requests reached the node", len(f.streams))
 	}
 }
+
+// A node that jumps heights (a block's response missing from the stream)
+// is not followed over the gap: Follow asks again from the height it
+// expected, so no block's events go unseen.
+func TestFollowRefusesAGap(t *testing.T) {
+	for _, from := range []uint64{0, 1} { // 0 streams from block 1
+		f := &fakeNode{}
+		f.stream = func(ctx context.Context, req *pb.StreamEventsRequest, s *connect.ServerStream[pb.StreamEventsResponse]) error {
+			send := []uint64{1, 2, 5, 6} // 3 and 4 missing
+			switch req.GetFromHeight() {
+			case 3:
+				send = []uint64{3, 4}
+			case 1:
+			default:
+				return connect.NewError(connect.CodeOutOfRange, errors.New("end of the test"))
+			}
+			for _, h := range send {
+				if err := s.Send(&pb.StreamEventsResponse{Height: h}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		c, _ := client.Dial(f.start(t))
+		var got, resumes []uint64
+		o := client.FollowOptions{MinBackoff: time.Millisecond, OnReconnect: func(err error, next uint64, wait time.Duration) { resumes = append(resumes, next) }}
+		for blk, err := range c.Follow(testCtx(t), &pb.StreamEventsRequest{FromHeight: from}, o) {
+			if err != nil {
+				continue
+			}
+			got = append(got, blk.GetHeight())
+		}
+		want, wantResumes := []uint64{1, 2, 3, 4}, []uint64{3, 5}
+		if !equalU64(got, want) || !equalU64(resumes, wantResumes) {
+			t.Fatalf("from %d: delivered %v, resumed at %v; want %v, %v", from, got, resumes, want, wantResumes)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func (c *Client) Follow(ctx context.Context, req *pb.StreamEventsRequest, o Foll
 			yield(nil, &FollowError{Next: req.GetFromHeight(), Err: err})
 			return
 		}
-		next := req.GetFromHeight()
+		next := max(req.GetFromHeight(), 1) // the node streams 0 from 1
 		backoff := o.MinBackoff
 		since := time.Now() // the current connection's certificate is from then on
 		for {
@@ -128,6 +128,13 @@ func (c *Client) Follow(ctx context.Context, req *pb.StreamEventsRequest, o Foll
 					if m.GetHeight() < next {
 						continue // delivered already, resent after a resume
 					}
+					if m.GetHeight() > next {
+						// The node sends every block from from_height on:
+						// a jump would skip blocks' events unseen. Ask
+						// again from next.
+						err = fmt.Errorf("the node sent block %d where block %d was next", m.GetHeight(), next)
+						break
+					}
 					if !yield(m, nil) {
 						stream.Close()
 						return
@@ -135,7 +142,9 @@ func (c *Client) Follow(ctx context.Context, req *pb.StreamEventsRequest, o Foll
 					next = m.GetHeight() + 1
 					backoff = o.MinBackoff
 				}
-				err = stream.Err()
+				if err == nil {
+					err = stream.Err()
+				}
 				stream.Close()
 			}
 			if ctx.Err() != nil {
