@@ -65,13 +65,20 @@ need_bin() {
 	[[ -x $BIN ]] || die "no govnode binary at $BIN (run 'make build' or set GOVNODE)"
 }
 
-pid_of() { cat "$DIR/node$1.pid" 2>/dev/null || true; }
-
-alive() {
+# pid_of K: the pid of node K's process, empty unless it runs. A pid file
+# outlives its node (one that stopped at an upgrade halt exited by itself),
+# and its pid may be another process's since: only a govnode started on
+# node K's home counts, so kill and stop never signal anything else.
+pid_of() {
 	local pid
-	pid=$(pid_of "$1")
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+	pid=$(cat "$DIR/node$1.pid" 2>/dev/null || true)
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	if ps -p "$pid" -o args= 2>/dev/null | grep -qF -- " --home $DIR/node$1 "; then
+		echo "$pid"
+	fi
 }
+
+alive() { [[ -n $(pid_of "$1") ]]; }
 
 count() { ls -d "$DIR"/node[0-9]* 2>/dev/null | grep -c '/node[0-9]*$' || true; }
 
@@ -117,21 +124,21 @@ up)
 kill)
 	[[ -n ${2:-} ]] || die "usage: $0 kill K"
 	pid=$(pid_of "$2")
-	[[ -n $pid ]] || die "node $2 has no pid file"
+	[[ -n $pid ]] || die "node $2 is not running"
 	kill -KILL "$pid" 2>/dev/null || true
 	# Return once it is gone, so that an immediate `start K` does not find
 	# it still running.
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	kill -0 "$pid" 2>/dev/null && die "node$2 (pid $pid) still running after SIGKILL"
+	for _ in $(seq 100); do alive "$2" || break; sleep 0.05; done
+	alive "$2" && die "node$2 (pid $pid) still running after SIGKILL"
 	echo "node$2 killed (pid $pid)"
 	;;
 stop)
 	[[ -n ${2:-} ]] || die "usage: $0 stop K"
 	pid=$(pid_of "$2")
-	[[ -n $pid ]] || die "node $2 has no pid file"
+	[[ -n $pid ]] || die "node $2 is not running"
 	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
+	for _ in $(seq 100); do alive "$2" || break; sleep 0.1; done
+	if alive "$2"; then kill -KILL "$pid" 2>/dev/null || true; fi
 	echo "node$2 stopped"
 	;;
 start)
@@ -142,14 +149,18 @@ start)
 down)
 	for f in "$DIR"/node*.pid; do
 		[[ -e $f ]] || continue
-		pid=$(cat "$f")
-		kill -TERM "$pid" 2>/dev/null || true
+		k=${f##*/node}
+		k=${k%.pid}
+		pid=$(pid_of "$k")
+		[[ -n $pid ]] && kill -TERM "$pid" 2>/dev/null || true
 	done
 	for f in "$DIR"/node*.pid; do
 		[[ -e $f ]] || continue
-		pid=$(cat "$f")
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
+		k=${f##*/node}
+		k=${k%.pid}
+		for _ in $(seq 100); do alive "$k" || break; sleep 0.1; done
+		pid=$(pid_of "$k")
+		[[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$f"
 	done
 	echo "testnet down"

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -65,5 +66,40 @@ func TestTestnetScriptKillThenStart(t *testing.T) {
 	out, err := sh("status")
 	if err != nil || !strings.Contains(out, "node0  up") {
 		t.Fatalf("status after kill and start: %v\n%s", err, out)
+	}
+
+	// A pid file outlives its node (one stopped at an upgrade halt exits
+	// by itself) and its pid may be another process's since: that process
+	// is not the node, and kill, stop and down never signal it.
+	if out, err := sh("stop", "0"); err != nil {
+		t.Fatalf("stop 0: %v\n%s", err, out)
+	}
+	other := exec.Command("sleep", "300")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	if err := os.WriteFile(filepath.Join(dir, "node0.pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh("status"); err != nil || !strings.Contains(out, "node0  down") {
+		t.Errorf("status with a stale pid file: %v\n%s", err, out)
+	}
+	for _, verb := range []string{"kill", "stop"} {
+		if out, err := sh(verb, "0"); err == nil || !strings.Contains(out, "not running") {
+			t.Errorf("%s 0 with a stale pid file: %v\n%s", verb, err, out)
+		}
+	}
+	if out, err := sh("start", "0"); err != nil {
+		t.Fatalf("start 0 over a stale pid file: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "node1.pid"), []byte(strconv.Itoa(other.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh("down"); err != nil {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the process whose pid was in a stale pid file was signalled: %v", err)
 	}
 }
