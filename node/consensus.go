@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govnode/govnode/consensus"
@@ -172,12 +173,52 @@ func (n *Node) setStatus(st consensus.Status) {
 	n.status.Store(&st)
 }
 
-// runObserver follows the chain by block sync only.
+// runObserver follows the chain by block sync only. It waits a moment
+// for a peer first, as a validator does, so that its first catch-up is
+// not a no-op that reports it caught up with nobody.
 func (n *Node) runObserver(ctx context.Context) error {
-	t := time.NewTicker(observerPoll)
+	n.syncing.Store(true)
+	n.sync.WaitForPeers(ctx, 1, startPeerWait)
+	return observe(ctx, n.sync.CatchUp, &n.syncing, observerPoll, observerSlowSync)
+}
+
+// observerSlowSync: a catch-up of an observer that lasts longer than this
+// is catching up from behind, not fetching the few blocks committed since
+// its last poll (milliseconds).
+const observerSlowSync = 2 * time.Second
+
+// observe runs catchUp every poll until ctx ends or it fails, and keeps
+// syncing (what /readyz and the readiness metrics report as catching up
+// by block sync) true during the first catch-up and during any that lasts
+// longer than slow. An observer never set it, so one that started far
+// behind, or came back after a partition, reported itself ready while it
+// served state thousands of blocks old.
+func observe(ctx context.Context, catchUp func(context.Context) error, syncing *atomic.Bool, poll, slow time.Duration) error {
+	t := time.NewTicker(poll)
 	defer t.Stop()
-	for {
-		if err := n.sync.CatchUp(ctx); err != nil {
+	syncing.Store(true)
+	for first := true; ; first = false {
+		var mu sync.Mutex
+		done := false
+		var mark *time.Timer
+		if !first {
+			mark = time.AfterFunc(slow, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if !done {
+					syncing.Store(true)
+				}
+			})
+		}
+		err := catchUp(ctx)
+		if mark != nil {
+			mark.Stop()
+		}
+		mu.Lock()
+		done = true
+		syncing.Store(false)
+		mu.Unlock()
+		if err != nil {
 			return err
 		}
 		select {
