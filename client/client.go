@@ -16,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
@@ -33,7 +34,8 @@ type Client struct {
 	timeout       time.Duration
 
 	mu      sync.Mutex
-	chainID string            // the node's, from the first Status
+	chainID string            // WithChainID's, else the node's from the first Status
+	pinned  bool              // chainID is WithChainID's
 	nonces  map[string]uint64 // last nonce used per signer (submit.go)
 }
 
@@ -50,6 +52,22 @@ type options struct {
 	forceHTTPS bool
 	hc         *http.Client
 	certSource func(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+	chainID    string
+}
+
+// WithChainID signs transactions for chain id only, and refuses a node of
+// another chain (Status fails naming both). Without it the client takes
+// the chain id the node's first Status names, and signs for it: a node
+// reached by mistake, or by an attacker on a plain http path, gets the
+// signer's transactions signed for its own chain.
+func WithChainID(id string) Option {
+	return func(o *options) error {
+		if err := exec.ValidChainID(id); err != nil {
+			return fmt.Errorf("chain id: %w", err)
+		}
+		o.chainID = id
+		return nil
+	}
 }
 
 // WithCAFile trusts the PEM CA certificates of path (at most 1 MiB) for an
@@ -200,7 +218,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	return &Client{
 		url: u, rpc: govnodev1connect.NewNodeServiceClient(hc, u, copts...), hc: hc,
 		authenticated: cert != nil && strings.HasPrefix(u, "https://"), timeout: o.timeout,
-		nonces: map[string]uint64{},
+		nonces: map[string]uint64{}, chainID: o.chainID, pinned: o.chainID != "",
 	}, nil
 }
 
@@ -291,14 +309,19 @@ func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {
 		return nil, c.callErr("status", err)
 	}
 	c.mu.Lock()
-	if c.chainID == "" {
+	want, pinned := c.chainID, c.pinned
+	if want == "" {
 		c.chainID = res.Msg.GetChainId()
 	}
 	c.mu.Unlock()
+	if pinned && res.Msg.GetChainId() != want {
+		return nil, c.callErr("status", fmt.Errorf("the node is on chain %q, not %q (WithChainID)", res.Msg.GetChainId(), want))
+	}
 	return res.Msg, nil
 }
 
-// ChainID is the node's chain id (one Status call, then remembered).
+// ChainID is the chain id WithChainID gave, else the node's (one Status
+// call, then remembered).
 func (c *Client) ChainID(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	id := c.chainID

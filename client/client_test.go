@@ -537,3 +537,39 @@ func TestFollowRefusesAGap(t *testing.T) {
 		}
 	}
 }
+
+// WithChainID: transactions are signed for that chain whatever the node
+// says, and a node of another chain is refused by Status naming both;
+// without it, the node's chain id is taken. A malformed id is refused.
+func TestWithChainIDPinsTheChain(t *testing.T) {
+	f := &fakeNode{chainID: "other-chain"}
+	addr := f.start(t)
+	ctx := testCtx(t)
+	s := testSigner(t, "acct0")
+	body := func() *pb.TxBody { return client.MustTx(&pb.RevokeRecord{RecordId: "r1", Reason: "x"}) }
+
+	loose, _ := client.Dial(addr)
+	if r, err := loose.Submit(ctx, s, body(), client.SubmitOptions{}); err != nil || r.ChainID != "other-chain" {
+		t.Fatalf("without WithChainID: %+v %v", r, err)
+	}
+	pinned, err := client.Dial(addr, client.WithChainID("prod-chain"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pinned.Status(ctx); err == nil || !strings.Contains(err.Error(), `"other-chain"`) || !strings.Contains(err.Error(), `"prod-chain"`) {
+		t.Fatalf("status of a node of another chain: %v", err)
+	}
+	r, err := pinned.Submit(ctx, s, body(), client.SubmitOptions{})
+	if err != nil || r.ChainID != "prod-chain" {
+		t.Fatalf("pinned submit: %+v %v", r, err)
+	}
+	subs := f.submitted()
+	if got := decodeBody(t, subs[len(subs)-1]).GetChainId(); got != "prod-chain" {
+		t.Fatalf("pinned client signed for chain %q", got)
+	}
+	for _, bad := range []string{"", "Bad Chain", strings.Repeat("c", 65)} {
+		if _, err := client.Dial(addr, client.WithChainID(bad)); err == nil {
+			t.Errorf("WithChainID(%q) accepted", bad)
+		}
+	}
+}

@@ -8,8 +8,10 @@
 //     (§6, "Authenticated callers"). Calls refused with resource_exhausted
 //     and a retry hint (RetryInfo, Govnode-Retry-After-Ms, Retry-After) are
 //     sent again after the hint, within the call's context.
-//   - Client.Submit fills in the chain id, signer and next nonce (kept in a
-//     local cache, resynchronised from the node's state after a nonce
+//   - Client.Submit fills in the chain id (the node's, or the one
+//     WithChainID pins), signer and next nonce (kept in a local cache,
+//     reserved per tx so that concurrent Submits of one signer take
+//     distinct ones, resynchronised from the node's state after a nonce
 //     refusal), moves the content of a protected record into a payload
 //     beside the tx (§5, "Erasing personal data"), signs the body
 //     (crypto.TxSignBytes), submits it and optionally waits for its commit.
