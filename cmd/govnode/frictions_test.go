@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/govnode/govnode/ledger/blockexec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -193,5 +195,21 @@ func TestStartExitsCleanOnlyAtTheHalt(t *testing.T) {
 		if got := upgradeHalted(c.err); got != c.want {
 			t.Errorf("%s (%v): upgradeHalted %v, want %v", c.name, c.err, got, c.want)
 		}
+	}
+}
+
+// The halt's message on stderr carries the plan's info, text from the
+// chain: a control character in it (a terminal escape) is quoted, not
+// written to the operator's terminal.
+func TestUpgradeStopQuotesTheChainsText(t *testing.T) {
+	halt := &blockexec.UpgradeHalt{Plan: &pb.UpgradePlan{Name: "v2", HaltHeight: 9, Info: "notes \x1b]0;pwned\x07\x1b[2J"}, Head: 9}
+	var errOut bytes.Buffer
+	cmd := &cobra.Command{}
+	cmd.SetErr(&errOut)
+	if err := upgradeStop(cmd, halt); err != nil {
+		t.Fatal(err)
+	}
+	if out := errOut.String(); strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, "upgrade v2") {
+		t.Fatalf("stderr %q", out)
 	}
 }

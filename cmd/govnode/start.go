@@ -254,7 +254,9 @@ func (c *cli) faultOptions() (node.Options, error) {
 // another failure (errors.Join: the ledger failed to close, say), are
 // errors and exit non-zero.
 func upgradeStop(cmd *cobra.Command, err error) error {
-	fmt.Fprintf(cmd.ErrOrStderr(), "govnode stopped: %v\n", err)
+	// The message carries the plan's info, text from the chain: quoted
+	// if it holds a control character (a terminal escape, say).
+	fmt.Fprintf(cmd.ErrOrStderr(), "govnode stopped: %s\n", termText(err.Error()))
 	return nil
 }
 
