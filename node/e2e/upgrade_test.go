@@ -116,7 +116,16 @@ func TestGovernedUpgradeUnderLoad(t *testing.T) {
 	for _, k := range []int{0, 1, 2} {
 		c.commitTx(0, c.signed(admins[k].id, admins[k].key, &pb.TxBody{Action: &pb.TxBody_VoteProposal{VoteProposal: &pb.VoteProposal{ProposalId: "up-1", Approve: true}}}))
 	}
-	st, err := c.status(1)
+	// Node 1 may be a block behind node 0, which answered the last vote
+	// committed: read its status until it has that block.
+	var st *pb.StatusResponse
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		st, err = c.status(1)
+		if (err == nil && st.GetPendingUpgrade() != nil) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || st.GetPendingUpgrade().GetName() != "e2e-v2" || st.GetPendingUpgrade().GetHaltHeight() != halt {
 		t.Fatalf("status after the vote: pending upgrade %v (%v)", st.GetPendingUpgrade(), err)
 	}
