@@ -573,3 +573,28 @@ func TestWithChainIDPinsTheChain(t *testing.T) {
 		}
 	}
 }
+
+// A Submit that fails on the way (the node down, unavailable) gives its
+// nonce back: the next Submit takes it, where each failed one left a gap
+// that held every later tx in the node's queue.
+func TestFailedSendGivesItsNonceBack(t *testing.T) {
+	f := &fakeNode{lastNonce: 3}
+	c, _ := client.Dial(f.start(t))
+	s := testSigner(t, "acct0")
+	ctx := testCtx(t)
+	body := func() *pb.TxBody { return client.MustTx(&pb.RevokeRecord{RecordId: "r1", Reason: "x"}) }
+	if r, err := c.Submit(ctx, s, body(), client.SubmitOptions{}); err != nil || r.Nonce != 4 {
+		t.Fatalf("first submit: %+v %v", r, err)
+	}
+	f.mu.Lock()
+	f.submitErr = []error{connect.NewError(connect.CodeUnavailable, errors.New("node going away")), connect.NewError(connect.CodeUnavailable, errors.New("still away"))}
+	f.mu.Unlock()
+	for range 2 {
+		if _, err := c.Submit(ctx, s, body(), client.SubmitOptions{}); connect.CodeOf(err) != connect.CodeUnavailable {
+			t.Fatalf("submit to a node going away: %v", err)
+		}
+	}
+	if r, err := c.Submit(ctx, s, body(), client.SubmitOptions{}); err != nil || r.Nonce != 5 {
+		t.Fatalf("submit once the node is back: %+v %v, want nonce 5", r, err)
+	}
+}

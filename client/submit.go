@@ -217,10 +217,14 @@ func (c *Client) Send(ctx context.Context, stx *SignedTx, o SubmitOptions) (*Rec
 	body := stx.Body
 	res, err := c.rpc.SubmitTx(cctx, connect.NewRequest(req))
 	if err != nil {
-		switch {
-		case isNonceRefusal(err):
+		// Refused, the tx's nonce is free; lost on the way (a node down,
+		// a timeout), it may or may not be: either way the nonce is given
+		// back, and a node that did admit the tx refuses its reuse, which
+		// Submit answers by reading the nonce again. Kept, a node down
+		// would have left one gap per failed Submit.
+		if isNonceRefusal(err) {
 			c.forgetNonce(body.GetSigner())
-		case isRefusal(err):
+		} else {
 			c.releaseNonce(body.GetSigner(), body.GetNonce())
 		}
 		return nil, c.callErr(fmt.Sprintf("submit tx %x (signer %s, nonce %d)", stx.Hash, body.GetSigner(), body.GetNonce()), err)
@@ -262,25 +266,6 @@ func (c *Client) Submit(ctx context.Context, s *Signer, body *pb.TxBody, o Submi
 func isNonceRefusal(err error) bool {
 	var ce *connect.Error
 	return errors.As(err, &ce) && ce.Code() == connect.CodeFailedPrecondition && strings.Contains(ce.Message(), "nonce")
-}
-
-// isRefusal: the node answered and refused the tx, so it admitted nothing
-// and the tx's nonce stays free. A lost connection or a timeout
-// (unavailable, deadline_exceeded, canceled, unknown) may come after the
-// node admitted it: its nonce stays taken, and sending the same SignedTx
-// again is harmless (a tx is known by its hash).
-func isRefusal(err error) bool {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return false
-	}
-	switch ce.Code() {
-	case connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodePermissionDenied,
-		connect.CodeUnauthenticated, connect.CodeResourceExhausted, connect.CodeNotFound,
-		connect.CodeOutOfRange, connect.CodeUnimplemented:
-		return true
-	}
-	return false
 }
 
 // NextNonce is the nonce signer's next tx takes: one past the last this
@@ -342,7 +327,7 @@ func (c *Client) reserveNonce(ctx context.Context, signer string) (uint64, error
 	return n, nil
 }
 
-// releaseNonce gives back n, reserved for a tx the node refused: reused
+// releaseNonce gives back n, reserved for a tx not admitted: reused
 // next if no later one was reserved, else the signer's nonce is read from
 // the node again (a gap at n holds the later txs in the node's queue until
 // a tx of nonce n fills it).
@@ -439,9 +424,7 @@ func (c *Client) SubmitBatch(ctx context.Context, s *Signer, bodies []*pb.TxBody
 	defer cancel()
 	res, err := c.rpc.SubmitTxs(cctx, connect.NewRequest(req))
 	if err != nil {
-		if isRefusal(err) {
-			c.forgetNonce(s.ID) // none admitted: read the nonce again
-		}
+		c.forgetNonce(s.ID) // none admitted, or unknown: read the nonce again
 		return nil, c.callErr("submit batch", err)
 	}
 	if got := len(res.Msg.GetResults()); got != len(stxs) {
