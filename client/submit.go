@@ -150,10 +150,10 @@ func (r *Receipt) Err() error {
 	return nil
 }
 
-// Prepare completes body for s and signs it: chain id (the node's), signer
+// Prepare completes body for s and signs it: chain id (WithChainID, else the node's), signer
 // (s.ID), nonce (o.Nonce, else the next one, NextNonce, which Prepare
 // reserves: concurrent Prepares of one signer take distinct nonces, and
-// Send gives it back when the node refuses the tx); for a record of a
+// Send gives it back when the call fails); for a record of a
 // protected type it moves the content into a payload and puts the
 // payload's commitment in the action (ProtectRecordContent). body is
 // changed in place. Nothing is sent. A prepared tx that is never sent
