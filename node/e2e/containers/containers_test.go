@@ -305,6 +305,13 @@ func checkVolumes(t *testing.T, ctx context.Context, project string) {
 			t.Errorf("node%d's home: %q, want %q of its own", k, m, want)
 		}
 		seen[m] = true
+		// Confined: nothing but its volume is writable, no capability,
+		// no privilege gained through exec.
+		out, err = output(ctx, "", nil, "docker", "inspect", "--format",
+			`{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}} {{.HostConfig.SecurityOpt}}`, id)
+		if h := strings.TrimSpace(out); err != nil || h != "true [ALL] [no-new-privileges:true]" {
+			t.Errorf("node%d's confinement: %v %q, want a read-only root, every capability dropped and no-new-privileges", k, err, h)
+		}
 	}
 }
 
