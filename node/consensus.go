@@ -34,15 +34,20 @@ func (n *Node) runConsensus(ctx context.Context) error {
 	// At start, give the p2p layer a moment to connect so that a
 	// restarted validator catches up by block sync rather than by fetching
 	// blocks one proposal at a time.
+	n.syncing.Store(true)
 	if ep, err := n.app.Epoch(); err == nil {
 		n.sync.WaitForPeers(ctx, consensus.Quorum(ep.FaultModel, len(ep.Validators))-1, startPeerWait)
 	}
+	// Catching up, as readiness reports it: the first catch-up, the one
+	// after falling behind, and any that lasts past observerSlowSync; not
+	// the polls of a validator out of the set in force, which made it
+	// flap (trackSync).
+	surely := true
 	for {
-		n.syncing.Store(true)
-		if err := n.sync.CatchUp(ctx); err != nil {
+		if err := trackSync(&n.syncing, surely, observerSlowSync, func() error { return n.sync.CatchUp(ctx) }); err != nil {
 			return err
 		}
-		n.syncing.Store(false)
+		surely = false
 		if !n.inForce() {
 			// Not (or not yet, or no longer) in the set in force: follow
 			// by block sync, and join when a governed change names this
@@ -62,6 +67,7 @@ func (n *Node) runConsensus(ctx context.Context) error {
 				return err
 			}
 			n.log.Info("fell behind the network: catching up by block sync")
+			surely = true
 		}
 	}
 }
@@ -196,29 +202,8 @@ const observerSlowSync = 2 * time.Second
 func observe(ctx context.Context, catchUp func(context.Context) error, syncing *atomic.Bool, poll, slow time.Duration) error {
 	t := time.NewTicker(poll)
 	defer t.Stop()
-	syncing.Store(true)
 	for first := true; ; first = false {
-		var mu sync.Mutex
-		done := false
-		var mark *time.Timer
-		if !first {
-			mark = time.AfterFunc(slow, func() {
-				mu.Lock()
-				defer mu.Unlock()
-				if !done {
-					syncing.Store(true)
-				}
-			})
-		}
-		err := catchUp(ctx)
-		if mark != nil {
-			mark.Stop()
-		}
-		mu.Lock()
-		done = true
-		syncing.Store(false)
-		mu.Unlock()
-		if err != nil {
+		if err := trackSync(syncing, first, slow, func() error { return catchUp(ctx) }); err != nil {
 			return err
 		}
 		select {
@@ -227,6 +212,31 @@ func observe(ctx context.Context, catchUp func(context.Context) error, syncing *
 		case <-t.C:
 		}
 	}
+}
+
+// trackSync runs the catch-up f with syncing true throughout when surely,
+// else from when it has lasted slow, and false once it returns.
+func trackSync(syncing *atomic.Bool, surely bool, slow time.Duration, f func() error) error {
+	var mu sync.Mutex
+	done := false
+	if surely {
+		syncing.Store(true)
+	} else {
+		mark := time.AfterFunc(slow, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				syncing.Store(true)
+			}
+		})
+		defer mark.Stop()
+	}
+	err := f()
+	mu.Lock()
+	done = true
+	syncing.Store(false)
+	mu.Unlock()
+	return err
 }
 
 // recoveryView is the view floor of a validator recovering a lost safety
