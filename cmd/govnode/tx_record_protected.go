@@ -29,15 +29,13 @@ func (n *nodeConn) stateMsg(ctx context.Context, what string, key []byte, m prot
 	return found, err
 }
 
-// recordType reads a record type from committed state (nil when the chain
-// has none of that id).
+// recordType is the SDK's RecordType, a call failure in the CLI's words.
 func (n *nodeConn) recordType(ctx context.Context, id string) (*pb.RecordType, error) {
-	rt := &pb.RecordType{}
-	found, err := n.stateMsg(ctx, "record type "+id, exec.RecordTypeKey(id), rt)
-	if err != nil || !found {
-		return nil, err
+	rt, err := n.sdk.RecordType(ctx, id)
+	if ce := (*client.CallError)(nil); errors.As(err, &ce) {
+		return nil, rpcError(ce.Op, n, err)
 	}
-	return rt, nil
+	return rt, err
 }
 
 // checkErasable is the txPrepare of `tx record erase`: it refuses a record
