@@ -93,6 +93,14 @@ func addConfigFlags(dst *pflag.FlagSet, except ...string) *configFlags {
 	bindFlag(cf, "debug.pprof-allow-remote", "allow pprof on a non-loopback address", func(c *node.Config) *bool { return &c.Debug.PprofAllowRemote }, fs.BoolVar, same)
 	bindFlag(cf, "debug.pprof-max-conns", "most open connections to the pprof port", func(c *node.Config) *int { return &c.Debug.PprofMaxConns }, fs.IntVar, same)
 	bindFlag(cf, "debug.pprof-insecure", "allow pprof without TLS (the API's pair) on a non-loopback address", func(c *node.Config) *bool { return &c.Debug.PprofInsecure }, fs.BoolVar, same)
+	bindFlag(cf, "portal.listen-addr", "public verification page address host:port; empty: off", func(c *node.Config) *string { return &c.Portal.ListenAddr }, fs.StringVar, same)
+	bindFlag(cf, "portal.public-url", "the portal's address as citizens reach it, the base of its QR links", func(c *node.Config) *string { return &c.Portal.PublicURL }, fs.StringVar, same)
+	bindFlag(cf, "portal.max-conns", "most open connections to the portal", func(c *node.Config) *int { return &c.Portal.MaxConns }, fs.IntVar, same)
+	bindFlag(cf, "portal.rate-limit-rps", "portal requests per second of one client address", func(c *node.Config) *int { return &c.Portal.RateLimitRPS }, fs.IntVar, same)
+	bindFlag(cf, "portal.rate-limit-burst", "portal request burst of one client address", func(c *node.Config) *int { return &c.Portal.RateLimitBurst }, fs.IntVar, same)
+	bindFlag(cf, "portal.rate-limit-max-keys", "most client addresses the portal's rate limit tracks", func(c *node.Config) *int { return &c.Portal.RateLimitMaxKeys }, fs.IntVar, same)
+	bindFlag(cf, "portal.max-bundle-builds", "proof bundles the portal assembles at once", func(c *node.Config) *int { return &c.Portal.MaxBundleBuilds }, fs.IntVar, same)
+	bindFlag(cf, "portal.insecure", "allow the portal without TLS on a non-loopback address", func(c *node.Config) *bool { return &c.Portal.Insecure }, fs.BoolVar, same)
 	return cf
 }
 
