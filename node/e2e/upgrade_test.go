@@ -174,6 +174,10 @@ func TestGovernedUpgradeUnderLoad(t *testing.T) {
 	for i := range 4 {
 		c.waitUp(i)
 	}
+	// The blocks above the halt that the old binaries certified are in
+	// the safety states: the new binary commits them first, and they may
+	// hold txs of the accounts, so nonces are read once the chain is idle.
+	c.settle(60*time.Second, 0, 1, 2, 3)
 	for _, a := range c.accounts() {
 		c.resyncNonce(a.id)
 	}
