@@ -697,7 +697,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	errc := make(chan error, 8) // one per sender at most: the listeners, the portal, rekeys, consensus
+	errc := make(chan error, 8) // one per sender at most: the listeners, the portal, rekeys, consensus, the upgrade watch
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -750,6 +750,14 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() {
 		defer n.wg.Done()
 		if err := n.runConsensus(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- err
+		}
+	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		height := func() uint64 { h, _ := n.store.Height(); return h }
+		if err := watchUpgradeHalt(ctx, upgradeHaltGrace, height, n.app.AtUnknownHalt); err != nil {
 			errc <- err
 		}
 	}()
@@ -843,4 +851,40 @@ func (n *Node) validatorIndex() int {
 		}
 	}
 	return -1
+}
+
+// upgradeHaltGrace is how long a node that has committed exactly the halt
+// height of an upgrade its binary does not know waits for the block above
+// it before it stops anyway (watchUpgradeHalt).
+const upgradeHaltGrace = 5 * time.Second
+
+// watchUpgradeHalt stops the node at the halt height of an upgrade its
+// binary does not know when the block above it never commits here: the
+// others stop when it commits (blockexec.Commit refuses to execute it),
+// and a node that lagged a step behind them would otherwise wait at the
+// halt height for good, connected to nobody. It returns the
+// blockexec.UpgradeHalt once the ledger has stood at the halt height for
+// grace, nil when ctx ends.
+func watchUpgradeHalt(ctx context.Context, grace time.Duration, height func() uint64, atHalt func() error) error {
+	t := time.NewTicker(min(grace/4, 500*time.Millisecond))
+	defer t.Stop()
+	last, since := uint64(0), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		h := height()
+		if h != last {
+			last, since = h, time.Now()
+			continue
+		}
+		if time.Since(since) < grace {
+			continue
+		}
+		if err := atHalt(); err != nil {
+			return err
+		}
+	}
 }

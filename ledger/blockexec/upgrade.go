@@ -111,3 +111,17 @@ func (a *Executor) PendingUpgrade() *pb.UpgradePlan {
 	defer a.mu.Unlock()
 	return a.upgrade
 }
+
+// AtUnknownHalt returns the UpgradeHalt when the ledger has committed
+// exactly the halt height of a pending upgrade this binary does not know,
+// nil otherwise. A node usually stops when the block above the halt
+// commits (Commit refuses it); one that committed the halt height last
+// may never see that block commit, because the others stopped first: the
+// node stops on this once no block has come for a while (node.Run).
+func (a *Executor) AtUnknownHalt() error {
+	h, _ := a.store.Height()
+	if h == ^uint64(0) {
+		return nil
+	}
+	return a.upgradeHalt(h + 1)
+}

@@ -60,9 +60,17 @@ func TestCommitHaltsAtAnUnknownUpgrade(t *testing.T) {
 			t.Fatalf("pending upgrade %v", got)
 		}
 		for h := uint64(1); h <= 2; h++ {
+			if err := a.AtUnknownHalt(); err != nil {
+				t.Fatalf("at %d, below the halt height: %v", h-1, err)
+			}
 			if err := a.Commit([]consensus.CommittedBlock{emptyBlock(t, a)}); err != nil {
 				t.Fatalf("block %d below the halt: %v", h, err)
 			}
+		}
+		// At the halt height: a node that does not know the upgrade is
+		// done there, even if the block above never comes.
+		if err := a.AtUnknownHalt(); (err != nil) == known || (err != nil && !errors.Is(err, ErrUpgradeHalt)) {
+			t.Fatalf("at the halt height, v2 known %v: %v", known, err)
 		}
 		err := a.Commit([]consensus.CommittedBlock{emptyBlock(t, a)})
 		head, _ := a.store.Height()
