@@ -114,6 +114,10 @@ func TestParamsChangeAppliesAtOneHeight(t *testing.T) {
 	sched = append(sched, paramsAt{d3, lowered})
 	t.Logf("raised at height %d, lowered again at %d, then every node killed", d2, d3)
 	c.restartAll()
+	// The restarted nodes first commit the blocks their safety states
+	// carried, which may hold the accounts' txs: nonces are read once the
+	// chain is idle (read before, one was stale in a clean-clone CI run).
+	c.settle(30*time.Second, all...)
 	c.syncNonces(accts)
 	last := c.submitLoad(2, all...)
 	for _, i := range all {
