@@ -231,6 +231,30 @@ func (l *capListener) Accept() (net.Conn, error) {
 	}
 }
 
+// NewCapListener is capListener for another package's listener (the
+// portal): at most max connections open over raw, more refused at once
+// and counted in refused, open ones in open; name and capKey name the
+// listener and its config key in the warning logged (at most once a
+// minute) at the cap. open and refused may be nil (not counted), log too.
+func NewCapListener(raw net.Listener, max int, name, capKey string, open prometheus.Gauge, refused prometheus.Counter, log *slog.Logger) *CapListener {
+	if open == nil {
+		open = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unregistered"})
+	}
+	if refused == nil {
+		refused = prometheus.NewCounter(prometheus.CounterOpts{Name: "unregistered"})
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &CapListener{&capListener{Listener: raw, max: int64(max), name: name, capKey: capKey, open: open, refused: refused, log: log}}
+}
+
+// CapListener is a listener made by NewCapListener.
+type CapListener struct{ *capListener }
+
+// Open is the number of connections open over it.
+func (l *CapListener) Open() int64 { return l.n.Load() }
+
 // capConn gives its slot back once, on the first Close.
 type capConn struct {
 	net.Conn

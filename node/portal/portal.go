@@ -12,13 +12,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/lightclient"
+	"github.com/govnode/govnode/node/api"
 )
 
 // Defaults of Config (the portal section of the node's config).
@@ -195,10 +195,10 @@ type Server struct {
 	assets  *assets
 	handler http.Handler
 
-	ln   net.Listener
-	srv  *http.Server
-	tls  bool         // serves TLS (net/http may set srv.TLSConfig for HTTP/2 on plaintext too)
-	open atomic.Int64 // open connections (capListener)
+	ln     net.Listener
+	srv    *http.Server
+	tls    bool             // serves TLS (net/http may set srv.TLSConfig for HTTP/2 on plaintext too)
+	capped *api.CapListener // the connection cap over ln's socket
 }
 
 // Listen validates cfg, binds its address and builds the server; Serve
@@ -219,7 +219,8 @@ func Listen(cfg Config, deps Deps) (*Server, error) {
 				"set api.tls_cert_file and api.tls_key_file (the portal uses the API's pair), bind it to 127.0.0.1, or, behind a TLS proxy, set portal.insecure = true", cfg.Addr)
 		}
 	}
-	s.ln = &capListener{Listener: raw, max: int64(cfg.MaxConns), n: &s.open, m: deps.Metrics}
+	s.capped = api.NewCapListener(raw, cfg.MaxConns, "portal", "portal.max_conns", deps.Metrics.OpenConns, deps.Metrics.ConnsRefused, s.log)
+	s.ln = s.capped
 	s.srv = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -570,53 +571,4 @@ func (s *Server) baseURL(r *http.Request) (string, error) {
 		scheme = "https"
 	}
 	return scheme + "://" + host, nil
-}
-
-// capListener closes a connection over max at once (see node/api's
-// capListener for why it refuses instead of queueing).
-type capListener struct {
-	net.Listener
-	max int64
-	n   *atomic.Int64
-	m   Metrics
-}
-
-func (l *capListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.n.Add(1) > l.max {
-			l.n.Add(-1)
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = c.Close()
-			if l.m.ConnsRefused != nil {
-				l.m.ConnsRefused.Inc()
-			}
-			continue
-		}
-		if l.m.OpenConns != nil {
-			l.m.OpenConns.Inc()
-		}
-		return &capConn{Conn: c, l: l}, nil
-	}
-}
-
-type capConn struct {
-	net.Conn
-	l    *capListener
-	done atomic.Bool
-}
-
-func (c *capConn) Close() error {
-	if c.done.CompareAndSwap(false, true) {
-		c.l.n.Add(-1)
-		if c.l.m.OpenConns != nil {
-			c.l.m.OpenConns.Dec()
-		}
-	}
-	return c.Conn.Close()
 }

@@ -554,7 +554,7 @@ func TestConnectionBounds(t *testing.T) {
 	slow.Close()
 	waitOpen := func(n int64) {
 		deadline := time.Now().Add(3 * time.Second)
-		for srv.open.Load() != n && time.Now().Before(deadline) {
+		for srv.capped.Open() != n && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
@@ -666,13 +666,13 @@ func TestWriteTimeoutPerPiece(t *testing.T) {
 	defer stalled.Close()
 	start = time.Now()
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.open.Load() != 1 && time.Now().Before(deadline) { // the slow one's close reaches the server
+	for srv.capped.Open() != 1 && time.Now().Before(deadline) { // the slow one's close reaches the server
 		time.Sleep(10 * time.Millisecond)
 	}
-	for srv.open.Load() != 0 && time.Now().Before(deadline) {
+	for srv.capped.Open() != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := srv.open.Load(); n != 0 {
+	if n := srv.capped.Open(); n != 0 {
 		t.Fatalf("a client that stopped reading still holds its connection %v later (write timeout %v)", time.Since(start), cfg.WriteTimeout)
 	}
 	_ = stalled.SetReadDeadline(time.Now().Add(5 * time.Second))
