@@ -791,8 +791,10 @@ type StatusResponse struct {
 	// pending_upgrade is the decided upgrade the chain halts for at its
 	// halt_height (a node whose binary does not know it stops there).
 	PendingUpgrade *UpgradePlan `protobuf:"bytes,18,opt,name=pending_upgrade,json=pendingUpgrade,proto3" json:"pending_upgrade,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// crypto_suite is the chain's crypto suite: "ed25519-sha256" or "sm2-sm3".
+	CryptoSuite   string `protobuf:"bytes,19,opt,name=crypto_suite,json=cryptoSuite,proto3" json:"crypto_suite,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -949,6 +951,13 @@ func (x *StatusResponse) GetPendingUpgrade() *UpgradePlan {
 		return x.PendingUpgrade
 	}
 	return nil
+}
+
+func (x *StatusResponse) GetCryptoSuite() string {
+	if x != nil {
+		return x.CryptoSuite
+	}
+	return ""
 }
 
 // StateProof lets a client check a value against a committed header without
@@ -2355,7 +2364,7 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\tconnected\x18\x03 \x01(\bR\tconnected\x12)\n" +
 	"\x11last_seen_unix_ms\x18\x04 \x01(\x03R\x0elastSeenUnixMs\x12\x15\n" +
 	"\x06rtt_us\x18\x05 \x01(\x04R\x05rttUs\x12\x14\n" +
-	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xa6\x05\n" +
+	"\x05addrs\x18\x06 \x03(\tR\x05addrs\"\xc9\x05\n" +
 	"\x0eStatusResponse\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12&\n" +
@@ -2380,7 +2389,8 @@ const file_govnode_v1_api_proto_rawDesc = "" +
 	"\x0fvalidator_index\x18\x0f \x01(\x05R\x0evalidatorIndex\x12N\n" +
 	"\x16pending_validator_sets\x18\x10 \x03(\v2\x18.govnode.v1.ValidatorSetR\x14pendingValidatorSets\x12\x1b\n" +
 	"\tcaller_id\x18\x11 \x01(\tR\bcallerId\x12@\n" +
-	"\x0fpending_upgrade\x18\x12 \x01(\v2\x17.govnode.v1.UpgradePlanR\x0ependingUpgrade\"\xea\x02\n" +
+	"\x0fpending_upgrade\x18\x12 \x01(\v2\x17.govnode.v1.UpgradePlanR\x0ependingUpgrade\x12!\n" +
+	"\fcrypto_suite\x18\x13 \x01(\tR\vcryptoSuite\"\xea\x02\n" +
 	"\n" +
 	"StateProof\x12!\n" +
 	"\fstate_height\x18\x01 \x01(\x04R\vstateHeight\x12\x10\n" +

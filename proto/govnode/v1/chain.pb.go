@@ -29,6 +29,11 @@ type KeyScheme int32
 const (
 	KeyScheme_KEY_SCHEME_UNSPECIFIED KeyScheme = 0
 	KeyScheme_KEY_SCHEME_ED25519     KeyScheme = 1
+	// KEY_SCHEME_SM2 is SM2 (GB/T 32918) on its recommended curve: the key is
+	// the 65-byte uncompressed point 04 || X || Y; a signature is the DER
+	// SEQUENCE { r, s } over SM3(Z_A || sign bytes), Z_A with the standard
+	// distinguishing ID "1234567812345678". The keys of an "sm2-sm3" chain.
+	KeyScheme_KEY_SCHEME_SM2 KeyScheme = 2
 )
 
 // Enum value maps for KeyScheme.
@@ -36,10 +41,12 @@ var (
 	KeyScheme_name = map[int32]string{
 		0: "KEY_SCHEME_UNSPECIFIED",
 		1: "KEY_SCHEME_ED25519",
+		2: "KEY_SCHEME_SM2",
 	}
 	KeyScheme_value = map[string]int32{
 		"KEY_SCHEME_UNSPECIFIED": 0,
 		"KEY_SCHEME_ED25519":     1,
+		"KEY_SCHEME_SM2":         2,
 	}
 )
 
@@ -135,7 +142,8 @@ type Header struct {
 	// backwards along the chain.
 	TimeUnixMs int64  `protobuf:"varint,4,opt,name=time_unix_ms,json=timeUnixMs,proto3" json:"time_unix_ms,omitempty"`
 	ParentHash []byte `protobuf:"bytes,5,opt,name=parent_hash,json=parentHash,proto3" json:"parent_hash,omitempty"`
-	// tx_root is the Merkle root of the SHA-256 hashes of the block's txs.
+	// tx_root is the Merkle root of the hashes of the block's txs (the
+	// chain's suite hash: SHA-256 or SM3).
 	TxRoot  []byte `protobuf:"bytes,6,opt,name=tx_root,json=txRoot,proto3" json:"tx_root,omitempty"`
 	TxCount uint32 `protobuf:"varint,7,opt,name=tx_count,json=txCount,proto3" json:"tx_count,omitempty"`
 	// state_height is the height whose execution result this header attests:
@@ -151,7 +159,12 @@ type Header struct {
 	// validator_set_hash names the validator set that signs this block.
 	ValidatorSetHash []byte `protobuf:"bytes,11,opt,name=validator_set_hash,json=validatorSetHash,proto3" json:"validator_set_hash,omitempty"`
 	// proposer is the index of the proposer in that validator set.
-	Proposer      uint32 `protobuf:"varint,12,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	Proposer uint32 `protobuf:"varint,12,opt,name=proposer,proto3" json:"proposer,omitempty"`
+	// crypto_suite names the chain's crypto suite, fixed at genesis
+	// (GenesisDoc.crypto_suite): empty on an "ed25519-sha256" chain (every
+	// chain made before suites), "sm2-sm3" on a 国密 chain. A block whose
+	// header names another suite than its chain's is invalid.
+	CryptoSuite   string `protobuf:"bytes,13,opt,name=crypto_suite,json=cryptoSuite,proto3" json:"crypto_suite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +281,13 @@ func (x *Header) GetProposer() uint32 {
 		return x.Proposer
 	}
 	return 0
+}
+
+func (x *Header) GetCryptoSuite() string {
+	if x != nil {
+		return x.CryptoSuite
+	}
+	return ""
 }
 
 // Block is what the leader proposes and what the ledger stores.
@@ -1334,7 +1354,7 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"govnode.v1\"L\n" +
 	"\tPublicKey\x12-\n" +
 	"\x06scheme\x18\x01 \x01(\x0e2\x15.govnode.v1.KeySchemeR\x06scheme\x12\x10\n" +
-	"\x03key\x18\x02 \x01(\fR\x03key\"\xf5\x02\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\"\x98\x03\n" +
 	"\x06Header\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12\x12\n" +
@@ -1351,7 +1371,8 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\fresults_hash\x18\n" +
 	" \x01(\fR\vresultsHash\x12,\n" +
 	"\x12validator_set_hash\x18\v \x01(\fR\x10validatorSetHash\x12\x1a\n" +
-	"\bproposer\x18\f \x01(\rR\bproposer\"\xaa\x01\n" +
+	"\bproposer\x18\f \x01(\rR\bproposer\x12!\n" +
+	"\fcrypto_suite\x18\r \x01(\tR\vcryptoSuite\"\xaa\x01\n" +
 	"\x05Block\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\fR\x06header\x12\x10\n" +
 	"\x03txs\x18\x02 \x03(\fR\x03txs\x120\n" +
@@ -1428,10 +1449,11 @@ const file_govnode_v1_chain_proto_rawDesc = "" +
 	"\x04cert\x18\x02 \x01(\v2\x16.govnode.v1.CommitCertR\x04cert\"7\n" +
 	"\aPayload\x12\x12\n" +
 	"\x04salt\x18\x01 \x01(\fR\x04salt\x12\x18\n" +
-	"\acontent\x18\x02 \x01(\fR\acontent*?\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent*S\n" +
 	"\tKeyScheme\x12\x1a\n" +
 	"\x16KEY_SCHEME_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12KEY_SCHEME_ED25519\x10\x01B7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
+	"\x12KEY_SCHEME_ED25519\x10\x01\x12\x12\n" +
+	"\x0eKEY_SCHEME_SM2\x10\x02B7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
 
 var (
 	file_govnode_v1_chain_proto_rawDescOnce sync.Once

@@ -22,8 +22,9 @@ const (
 )
 
 // GenesisDoc is the genesis document, written as JSON (protojson field
-// names). Its hash is SHA-256 of the deterministic binary encoding of the
-// parsed document, so JSON whitespace and key order do not change it.
+// names). Its hash is the suite hash (SHA-256 or SM3) of the deterministic
+// binary encoding of the parsed document, so JSON whitespace and key order
+// do not change it.
 type GenesisDoc struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	ChainId string                 `protobuf:"bytes,1,opt,name=chain_id,json=chainId,proto3" json:"chain_id,omitempty"`
@@ -41,7 +42,11 @@ type GenesisDoc struct {
 	// budgets: the departments' opening budgets (minor units), the
 	// consortium's founding funding; later funding is by governance
 	// (FundBudget).
-	Budgets       []*Budget `protobuf:"bytes,9,rep,name=budgets,proto3" json:"budgets,omitempty"`
+	Budgets []*Budget `protobuf:"bytes,9,rep,name=budgets,proto3" json:"budgets,omitempty"`
+	// crypto_suite is the chain's crypto suite for good: "ed25519-sha256"
+	// (the default when empty) or "sm2-sm3" (SM2 signatures, SM3 hashes
+	// everywhere). Every key in the document must be of the suite's scheme.
+	CryptoSuite   string `protobuf:"bytes,10,opt,name=crypto_suite,json=cryptoSuite,proto3" json:"crypto_suite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -139,12 +144,19 @@ func (x *GenesisDoc) GetBudgets() []*Budget {
 	return nil
 }
 
+func (x *GenesisDoc) GetCryptoSuite() string {
+	if x != nil {
+		return x.CryptoSuite
+	}
+	return ""
+}
+
 var File_govnode_v1_genesis_proto protoreflect.FileDescriptor
 
 const file_govnode_v1_genesis_proto_rawDesc = "" +
 	"\n" +
 	"\x18govnode/v1/genesis.proto\x12\n" +
-	"govnode.v1\x1a\x16govnode/v1/state.proto\"\xbb\x03\n" +
+	"govnode.v1\x1a\x16govnode/v1/state.proto\"\xde\x03\n" +
 	"\n" +
 	"GenesisDoc\x12\x19\n" +
 	"\bchain_id\x18\x01 \x01(\tR\achainId\x12!\n" +
@@ -160,7 +172,9 @@ const file_govnode_v1_genesis_proto_rawDesc = "" +
 	"identities\x129\n" +
 	"\frecord_types\x18\a \x03(\v2\x16.govnode.v1.RecordTypeR\vrecordTypes\x12K\n" +
 	"\x12contract_templates\x18\b \x03(\v2\x1c.govnode.v1.ContractTemplateR\x11contractTemplates\x12,\n" +
-	"\abudgets\x18\t \x03(\v2\x12.govnode.v1.BudgetR\abudgetsB7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
+	"\abudgets\x18\t \x03(\v2\x12.govnode.v1.BudgetR\abudgets\x12!\n" +
+	"\fcrypto_suite\x18\n" +
+	" \x01(\tR\vcryptoSuiteB7Z5github.com/govnode/govnode/proto/govnode/v1;govnodev1b\x06proto3"
 
 var (
 	file_govnode_v1_genesis_proto_rawDescOnce sync.Once

@@ -542,12 +542,19 @@ func (x *Attribute) GetValue() string {
 // Department is a member of the consortium; every department runs one
 // validator and votes with equal weight.
 type Department struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	ConsensusKey  *PublicKey             `protobuf:"bytes,3,opt,name=consensus_key,json=consensusKey,proto3" json:"consensus_key,omitempty"`
-	PeerId        string                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Addrs         []string               `protobuf:"bytes,5,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name         string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ConsensusKey *PublicKey             `protobuf:"bytes,3,opt,name=consensus_key,json=consensusKey,proto3" json:"consensus_key,omitempty"`
+	PeerId       string                 `protobuf:"bytes,4,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs        []string               `protobuf:"bytes,5,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	// peer_binding, on an "sm2-sm3" chain, is consensus_key's signature over
+	// crypto.PeerBindingSignBytes(chain id, id, peer_id): the department's
+	// SM2 key vouches for its node's Ed25519 libp2p identity, and a peer
+	// admits the node only when it verifies (ARCHITECTURE.md §7). Empty on
+	// an "ed25519-sha256" chain, whose peers are admitted by peer id alone,
+	// as before suites.
+	PeerBinding   []byte `protobuf:"bytes,6,opt,name=peer_binding,json=peerBinding,proto3" json:"peer_binding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -613,6 +620,13 @@ func (x *Department) GetPeerId() string {
 func (x *Department) GetAddrs() []string {
 	if x != nil {
 		return x.Addrs
+	}
+	return nil
+}
+
+func (x *Department) GetPeerBinding() []byte {
+	if x != nil {
+		return x.PeerBinding
 	}
 	return nil
 }
@@ -4695,14 +4709,15 @@ const file_govnode_v1_state_proto_rawDesc = "" +
 	"govnode.v1\x1a\x16govnode/v1/chain.proto\"5\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x9b\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xbe\x01\n" +
 	"\n" +
 	"Department\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
 	"\rconsensus_key\x18\x03 \x01(\v2\x15.govnode.v1.PublicKeyR\fconsensusKey\x12\x17\n" +
 	"\apeer_id\x18\x04 \x01(\tR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x05 \x03(\tR\x05addrs\"\xb4\x04\n" +
+	"\x05addrs\x18\x05 \x03(\tR\x05addrs\x12!\n" +
+	"\fpeer_binding\x18\x06 \x01(\fR\vpeerBinding\"\xb4\x04\n" +
 	"\bIdentity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.govnode.v1.IdentityKindR\x04kind\x12#\n" +

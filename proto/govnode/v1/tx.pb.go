@@ -2983,9 +2983,12 @@ func (x *RemoveDepartment) GetDepartmentId() string {
 // validator_change_delay; the Department record changes when the proposal
 // executes. Proposed by an admin of that department (ARCHITECTURE.md §5).
 type RotateValidatorKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
-	ConsensusKey  *PublicKey             `protobuf:"bytes,2,opt,name=consensus_key,json=consensusKey,proto3" json:"consensus_key,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	ConsensusKey *PublicKey             `protobuf:"bytes,2,opt,name=consensus_key,json=consensusKey,proto3" json:"consensus_key,omitempty"`
+	// peer_binding: on an "sm2-sm3" chain, the new key's binding of the
+	// department's current peer id (Department.peer_binding).
+	PeerBinding   []byte `protobuf:"bytes,3,opt,name=peer_binding,json=peerBinding,proto3" json:"peer_binding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3034,15 +3037,25 @@ func (x *RotateValidatorKey) GetConsensusKey() *PublicKey {
 	return nil
 }
 
+func (x *RotateValidatorKey) GetPeerBinding() []byte {
+	if x != nil {
+		return x.PeerBinding
+	}
+	return nil
+}
+
 // RotateNodeKey gives a member department's node a new libp2p peer id (and
 // addrs; empty keeps the current ones, which may then not name the old peer
 // id), in a new ValidatorSet effective like RotateValidatorKey's. Proposed
 // by an admin of that department.
 type RotateNodeKey struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DepartmentId  string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
-	PeerId        string                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DepartmentId string                 `protobuf:"bytes,1,opt,name=department_id,json=departmentId,proto3" json:"department_id,omitempty"`
+	PeerId       string                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs        []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	// peer_binding: on an "sm2-sm3" chain, the department's consensus key's
+	// binding of the new peer id (Department.peer_binding).
+	PeerBinding   []byte `protobuf:"bytes,4,opt,name=peer_binding,json=peerBinding,proto3" json:"peer_binding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3094,6 +3107,13 @@ func (x *RotateNodeKey) GetPeerId() string {
 func (x *RotateNodeKey) GetAddrs() []string {
 	if x != nil {
 		return x.Addrs
+	}
+	return nil
+}
+
+func (x *RotateNodeKey) GetPeerBinding() []byte {
+	if x != nil {
+		return x.PeerBinding
 	}
 	return nil
 }
@@ -3589,14 +3609,16 @@ const file_govnode_v1_tx_proto_rawDesc = "" +
 	"department\x122\n" +
 	"\x05admin\x18\x02 \x01(\v2\x1c.govnode.v1.RegisterOfficialR\x05admin\"7\n" +
 	"\x10RemoveDepartment\x12#\n" +
-	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"u\n" +
+	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\"\x98\x01\n" +
 	"\x12RotateValidatorKey\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12:\n" +
-	"\rconsensus_key\x18\x02 \x01(\v2\x15.govnode.v1.PublicKeyR\fconsensusKey\"c\n" +
+	"\rconsensus_key\x18\x02 \x01(\v2\x15.govnode.v1.PublicKeyR\fconsensusKey\x12!\n" +
+	"\fpeer_binding\x18\x03 \x01(\fR\vpeerBinding\"\x86\x01\n" +
 	"\rRotateNodeKey\x12#\n" +
 	"\rdepartment_id\x18\x01 \x01(\tR\fdepartmentId\x12\x17\n" +
 	"\apeer_id\x18\x02 \x01(\tR\x06peerId\x12\x14\n" +
-	"\x05addrs\x18\x03 \x03(\tR\x05addrs\"0\n" +
+	"\x05addrs\x18\x03 \x03(\tR\x05addrs\x12!\n" +
+	"\fpeer_binding\x18\x04 \x01(\fR\vpeerBinding\"0\n" +
 	"\rSetFaultModel\x12\x1f\n" +
 	"\vfault_model\x18\x01 \x01(\tR\n" +
 	"faultModel\":\n" +
