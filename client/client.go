@@ -16,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
@@ -34,7 +35,9 @@ type Client struct {
 	timeout       time.Duration
 
 	mu      sync.Mutex
-	chainID string            // WithChainID's, else the node's from the first Status
+	chainID string       // WithChainID's, else the node's from the first Status
+	suite   crypto.Suite // the node's chain's, from the first Status (suiteOK)
+	suiteOK bool
 	pinned  bool              // chainID is WithChainID's
 	nonces  map[string]uint64 // last nonce used per signer (submit.go)
 }
@@ -317,7 +320,31 @@ func (c *Client) Status(ctx context.Context) (*pb.StatusResponse, error) {
 	if pinned && res.Msg.GetChainId() != want {
 		return nil, c.callErr("status", fmt.Errorf("the node is on chain %q, not %q (WithChainID)", res.Msg.GetChainId(), want))
 	}
+	suite, err := crypto.SuiteByName(res.Msg.GetCryptoSuite())
+	if err != nil {
+		return nil, c.callErr("status", fmt.Errorf("the node's chain: %w", err))
+	}
+	c.mu.Lock()
+	c.suite, c.suiteOK = suite, true
+	c.mu.Unlock()
 	return res.Msg, nil
+}
+
+// Suite is the crypto suite of the node's chain (one Status call, then
+// remembered): the hash of its txs, commitments and proofs.
+func (c *Client) Suite(ctx context.Context) (crypto.Suite, error) {
+	c.mu.Lock()
+	s, ok := c.suite, c.suiteOK
+	c.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	if _, err := c.Status(ctx); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.suite, nil
 }
 
 // ChainID is the chain id WithChainID gave, else the node's (one Status

@@ -4,7 +4,7 @@ package client
 // releases a protected record's content (QueryRecord or StreamEvents with
 // include_content) only to an entitled caller, and the caller checks it
 // against the content_hash of its version, the payload commitment
-// crypto.PayloadCommitment(salt, content): the node can only hand out the
+// the chain suite's PayloadCommitment(salt, content): the node can only hand out the
 // content the chain committed to.
 
 import (
@@ -20,10 +20,10 @@ import (
 )
 
 // CheckContent checks a released content against its version's
-// content_hash.
-func CheckContent(rc *pb.RecordContent, contentHash []byte) error {
+// content_hash, a commitment of the chain's crypto suite.
+func CheckContent(suite crypto.Suite, rc *pb.RecordContent, contentHash []byte) error {
 	p := rc.GetPayload()
-	if err := crypto.CheckPayload(contentHash, p.GetSalt(), p.GetContent()); err != nil {
+	if err := suite.CheckPayload(contentHash, p.GetSalt(), p.GetContent()); err != nil {
 		return fmt.Errorf("record %s version %d: the content the node returned does NOT match the version's content_hash %x (%v); it is not shown",
 			rc.GetRecordId(), rc.GetVersion(), contentHash, err)
 	}
@@ -121,7 +121,11 @@ func (k *ContentChecker) ContentHash(ctx context.Context, id string, version uin
 				return nil, err
 			}
 		}
-		if _, err := VerifyStateProof(res.GetProof(), key, res.GetValue(), chainID, nil); err != nil {
+		suite, err := k.c.Suite(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := VerifyStateProof(res.GetProof(), key, res.GetValue(), chainID, suite, nil); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -136,7 +140,11 @@ func (k *ContentChecker) Check(ctx context.Context, rc *pb.RecordContent) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckContent(rc, hash); err != nil {
+	suite, err := k.c.Suite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckContent(suite, rc, hash); err != nil {
 		return nil, err
 	}
 	return hash, nil

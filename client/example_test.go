@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/govnode/govnode/client"
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -186,7 +187,7 @@ func ExampleClient_Follow() {
 // which the chain checks against the commitment.
 func ExampleNewSealedBid() {
 	fields := []*pb.ContractField{{Name: "delivery_days", Value: &pb.ContractField_IntValue{IntValue: 30}}}
-	bid, err := client.NewSealedBid("tender-1", "company0", 250000, fields)
+	bid, err := client.NewSealedBid(crypto.Ed25519SHA256, "tender-1", "company0", 250000, fields)
 	if err != nil {
 		fmt.Println(err)
 		return

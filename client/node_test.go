@@ -106,14 +106,14 @@ func TestSubmitAndVerifyOnNode(t *testing.T) {
 	if _, _, err := c.VerifiedRecord(ctx, anchorOf(t, forged), &pb.QueryRecordRequest{RecordId: "lt-1"}); !errors.Is(err, client.ErrProof) {
 		t.Fatalf("forged genesis: %v", err)
 	}
-	if _, rep, err := c.VerifyRecordBundle(ctx, "lt-1", 0, crypto.Hash([]byte("not the genesis"))); err == nil || rep.OK {
+	if _, rep, err := c.VerifyRecordBundle(ctx, "lt-1", 0, crypto.Ed25519SHA256.Hash([]byte("not the genesis"))); err == nil || rep.OK {
 		t.Fatal("a bundle verified against the wrong genesis hash")
 	}
 	// A genesis document is trusted only under its hash.
 	if _, err := client.AnchorFromGenesis(doc, h); err != nil {
 		t.Fatalf("AnchorFromGenesis: %v", err)
 	}
-	if _, err := client.AnchorFromGenesis(doc, crypto.Hash([]byte("x"))); !errors.Is(err, client.ErrProof) {
+	if _, err := client.AnchorFromGenesis(doc, crypto.Ed25519SHA256.Hash([]byte("x"))); !errors.Is(err, client.ErrProof) {
 		t.Fatalf("a genesis under the wrong hash: %v", err)
 	}
 	if _, err := client.AnchorFromGenesis([]byte("{"), h); err == nil {
@@ -129,14 +129,14 @@ func TestSubmitAndVerifyOnNode(t *testing.T) {
 	}
 	tampered := proto.Clone(raw.GetRecord()).(*pb.Record)
 	tampered.HolderId = "citizen1"
-	if _, err := client.VerifyObject(raw.GetProof(), exec.RecordKey("lt-1"), tampered, chain.ChainID, a); !errors.Is(err, client.ErrProof) {
+	if _, err := client.VerifyObject(raw.GetProof(), exec.RecordKey("lt-1"), tampered, chain.ChainID, crypto.Ed25519SHA256, a); !errors.Is(err, client.ErrProof) {
 		t.Fatalf("tampered object: %v", err)
 	}
 	// A proof moved to another key fails the tree check.
-	if _, err := client.VerifyObject(raw.GetProof(), exec.RecordKey("lt-2"), raw.GetRecord(), chain.ChainID, a); !errors.Is(err, client.ErrProof) {
+	if _, err := client.VerifyObject(raw.GetProof(), exec.RecordKey("lt-2"), raw.GetRecord(), chain.ChainID, crypto.Ed25519SHA256, a); !errors.Is(err, client.ErrProof) {
 		t.Fatalf("proof for another key: %v", err)
 	}
-	if _, err := client.VerifyStateProof(nil, nil, nil, chain.ChainID, a); !errors.Is(err, client.ErrProof) {
+	if _, err := client.VerifyStateProof(nil, nil, nil, chain.ChainID, crypto.Ed25519SHA256, a); !errors.Is(err, client.ErrProof) {
 		t.Fatalf("no proof: %v", err)
 	}
 }
@@ -214,7 +214,7 @@ func TestProtectedRecordOnNode(t *testing.T) {
 		t.Fatalf("the tx carries content %q, hash %x; want none and the commitment %x", cr.GetContent(), cr.GetContentHash(), r.Payloads[0])
 	}
 	// A content hash given for a protected type is refused before sending.
-	_, err = c.Submit(ctx, off, client.MustTx(&pb.CreateRecord{RecordId: "bc-2", RecordType: nodetest.BirthCert, SubjectId: "citizen0", ContentHash: crypto.Hash([]byte("x"))}), client.SubmitOptions{})
+	_, err = c.Submit(ctx, off, client.MustTx(&pb.CreateRecord{RecordId: "bc-2", RecordType: nodetest.BirthCert, SubjectId: "citizen0", ContentHash: crypto.Ed25519SHA256.Hash([]byte("x"))}), client.SubmitOptions{})
 	if !errors.Is(err, client.ErrProtectedContent) {
 		t.Fatalf("protected with a hash: %v", err)
 	}

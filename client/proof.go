@@ -49,6 +49,8 @@ func proofErr(format string, a ...any) error {
 type Anchor struct {
 	ChainID     string
 	GenesisHash []byte
+	// Suite is the chain's crypto suite, the genesis's.
+	Suite crypto.Suite
 	// Source names where the genesis came from, for messages.
 	Source string
 
@@ -62,17 +64,29 @@ func NewAnchor(doc *pb.GenesisDoc, source string) (*Anchor, error) {
 	if err != nil {
 		return nil, err
 	}
+	suite, err := crypto.SuiteByName(doc.GetCryptoSuite())
+	if err != nil {
+		return nil, fmt.Errorf("genesis %s: %w", source, err)
+	}
 	var keys []*pb.PublicKey
 	for _, v := range doc.GetValidators() {
 		keys = append(keys, v.GetConsensusKey())
 	}
-	return AnchorFromSet(doc.GetChainId(), h, keys, doc.GetFaultModel(), source)
+	a, err := AnchorFromSet(doc.GetChainId(), h, keys, doc.GetFaultModel(), source)
+	if err != nil {
+		return nil, err
+	}
+	if a.Suite != suite {
+		return nil, fmt.Errorf("genesis %s names crypto suite %s, its validators' keys are %s keys", source, suite, crypto.SchemeName(keys[0].GetScheme()))
+	}
+	return a, nil
 }
 
 // AnchorFromSet trusts a genesis validator set known by other means than
 // its document: the chain id, the genesis hash (which the first headers'
 // certificates name), the validators' consensus keys in genesis order and
-// the fault model ("crash" or "byzantine").
+// the fault model ("crash" or "byzantine"). The chain's crypto suite is
+// the one whose keys the validators hold (crypto.SuiteOfScheme).
 func AnchorFromSet(chainID string, genesisHash []byte, validators []*pb.PublicKey, faultModel, source string) (*Anchor, error) {
 	if len(validators) == 0 {
 		return nil, fmt.Errorf("genesis %s has no validators", source)
@@ -80,7 +94,16 @@ func AnchorFromSet(chainID string, genesisHash []byte, validators []*pb.PublicKe
 	if m := consensus.FaultModel(faultModel); m != consensus.Crash && m != consensus.Byzantine {
 		return nil, fmt.Errorf("genesis %s: unknown fault model %q", source, faultModel)
 	}
-	return &Anchor{ChainID: chainID, GenesisHash: genesisHash, Source: source, validators: validators, faultModel: faultModel}, nil
+	suite, err := crypto.SuiteOfScheme(validators[0].GetScheme())
+	if err != nil {
+		return nil, fmt.Errorf("genesis %s: validator 0: %w", source, err)
+	}
+	for i, v := range validators {
+		if err := suite.CheckKey(fmt.Sprintf("genesis %s: validator %d", source, i), v); err != nil {
+			return nil, err
+		}
+	}
+	return &Anchor{ChainID: chainID, GenesisHash: genesisHash, Suite: suite, Source: source, validators: validators, faultModel: faultModel}, nil
 }
 
 // LoadAnchor trusts the genesis file at path (as `govnode init` writes it).
@@ -145,16 +168,21 @@ type Proof struct {
 // through p's validator-set proofs, and chainID must be the anchor's.
 // Without one (anchor nil), the validator set comes from p itself: that
 // proves the answer is self-consistent, not that it is the chain's.
-func VerifyStateProof(p *pb.StateProof, key, value []byte, chainID string, anchor *Anchor) (*Proof, error) {
+//
+// suite is the chain's crypto suite (an anchor's must be the same).
+func VerifyStateProof(p *pb.StateProof, key, value []byte, chainID string, suite crypto.Suite, anchor *Anchor) (*Proof, error) {
 	if p == nil {
 		return nil, proofErr("the node sent no proof")
 	}
-	hdr, err := lightclient.CheckStateProof(p, key, value, chainID)
+	if anchor != nil && anchor.Suite != suite {
+		return nil, proofErr("a %s proof checked against the genesis of a %s chain (%s)", suite, anchor.Suite, anchor.Source)
+	}
+	hdr, err := lightclient.CheckStateProof(p, key, value, chainID, suite)
 	if err != nil {
 		return nil, proofErr("%v", err)
 	}
 	res := &Proof{
-		BlockHeight: hdr.GetHeight(), BlockHash: crypto.Hash(p.GetHeader()),
+		BlockHeight: hdr.GetHeight(), BlockHash: suite.Hash(p.GetHeader()),
 		StateHeight: p.GetStateHeight(), StateRoot: p.GetStateRoot(), Key: key, Present: value != nil,
 	}
 	var set *lightclient.Set
@@ -162,7 +190,7 @@ func VerifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 		if anchor.ChainID != hdr.GetChainId() {
 			return nil, proofErr("header is of chain %q, the genesis of chain %q", hdr.GetChainId(), anchor.ChainID)
 		}
-		gen := &lightclient.Set{Config: consensus.Config{ChainID: anchor.ChainID, GenesisHash: anchor.GenesisHash, Validators: anchor.validators,
+		gen := &lightclient.Set{Config: consensus.Config{ChainID: anchor.ChainID, Suite: suite, GenesisHash: anchor.GenesisHash, Validators: anchor.validators,
 			FaultModel: consensus.FaultModel(anchor.faultModel), Self: -1}, From: 1}
 		if set, err = lightclient.FollowValidatorSets(gen, p.GetValidatorSetProofs(), hdr.GetHeight()); err != nil {
 			return nil, proofErr("%v", err)
@@ -195,7 +223,7 @@ func VerifyStateProof(p *pb.StateProof, key, value []byte, chainID string, ancho
 				root, rootView = last.GetHeader(), lh.GetView()
 			}
 		}
-		if set, err = lightclient.SetFromRecord(consensus.Config{ChainID: hdr.GetChainId()}, pv, root, rootView); err != nil {
+		if set, err = lightclient.SetFromRecord(consensus.Config{ChainID: hdr.GetChainId(), Suite: suite}, pv, root, rootView); err != nil {
 			return nil, proofErr("the node's validator set: %v", err)
 		}
 		if pv.GetEffectiveHeight() <= 1 {
@@ -241,7 +269,7 @@ func ProvenObject(value []byte, got proto.Message) error {
 // VerifyObject checks that p proves obj (its encoding) at key: the
 // object the node returned is exactly the proven value, and the proof
 // holds (VerifyStateProof).
-func VerifyObject(p *pb.StateProof, key []byte, obj proto.Message, chainID string, anchor *Anchor) (*Proof, error) {
+func VerifyObject(p *pb.StateProof, key []byte, obj proto.Message, chainID string, suite crypto.Suite, anchor *Anchor) (*Proof, error) {
 	if p == nil {
 		return nil, proofErr("the node sent no proof")
 	}
@@ -252,5 +280,5 @@ func VerifyObject(p *pb.StateProof, key []byte, obj proto.Message, chainID strin
 	if value == nil {
 		value = []byte{}
 	}
-	return VerifyStateProof(p, key, value, chainID, anchor)
+	return VerifyStateProof(p, key, value, chainID, suite, anchor)
 }

@@ -3,7 +3,7 @@ package client
 // Protected records (docs/ARCHITECTURE.md §5, "Erasing personal data"): the
 // content of a record of a PROTECTED type never goes on chain. The client
 // makes a fresh salt, puts the payload commitment
-// crypto.PayloadCommitment(salt, content) in the tx as its content_hash,
+// the chain suite's PayloadCommitment(salt, content) in the tx as its content_hash,
 // and sends the payload (salt and content) beside the signed tx in
 // SubmitTxRequest.payloads, for the node to keep beside the chain. Public
 // types keep their content in the tx.
@@ -105,12 +105,16 @@ func (c *Client) ProtectRecordContent(ctx context.Context, body *pb.TxBody) ([]*
 	if !IsProtected(rt) {
 		return nil, nil
 	}
-	return protectContent(rt, content, hash)
+	suite, err := c.Suite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return protectContent(suite, rt, content, hash)
 }
 
 // protectContent replaces *content by the commitment of a fresh payload in
 // *hash and returns that payload.
-func protectContent(rt *pb.RecordType, content, hash *[]byte) ([]*pb.Payload, error) {
+func protectContent(suite crypto.Suite, rt *pb.RecordType, content, hash *[]byte) ([]*pb.Payload, error) {
 	if len(*hash) > 0 {
 		return nil, fmt.Errorf("%w: record type %s keeps its content beside the chain, and the client computes its commitment: give the content, not a content hash", ErrProtectedContent, rt.GetId())
 	}
@@ -124,7 +128,7 @@ func protectContent(rt *pb.RecordType, content, hash *[]byte) ([]*pb.Payload, er
 	if err != nil {
 		return nil, err
 	}
-	*hash = crypto.PayloadCommitment(p.GetSalt(), p.GetContent())
+	*hash = suite.PayloadCommitment(p.GetSalt(), p.GetContent())
 	*content = nil
 	return []*pb.Payload{p}, nil
 }

@@ -44,7 +44,11 @@ func (c *Client) GetTx(ctx context.Context, txHash []byte) (*pb.GetTxResponse, e
 	if err != nil {
 		return nil, err
 	}
-	if got := crypto.Hash(m.GetTx()); len(m.GetTx()) > 0 && !bytes.Equal(got, txHash) {
+	suite, err := c.Suite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if got := suite.Hash(m.GetTx()); len(m.GetTx()) > 0 && !bytes.Equal(got, txHash) {
 		return nil, fmt.Errorf("get tx %x: the node returned a transaction whose hash is %x", txHash, got)
 	}
 	return m, nil
@@ -76,8 +80,12 @@ func (c *Client) GetBlock(ctx context.Context, height uint64, latest bool) (*pb.
 	if err != nil {
 		return nil, err
 	}
-	if raw := m.GetBlock().GetHeader(); len(raw) > 0 && len(m.GetHash()) > 0 && !bytes.Equal(m.GetHash(), crypto.Hash(raw)) {
-		return nil, fmt.Errorf("the node says block %d has hash %x, its header hashes to %x", m.GetHeight(), m.GetHash(), crypto.Hash(raw))
+	suite, err := c.Suite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if raw := m.GetBlock().GetHeader(); len(raw) > 0 && len(m.GetHash()) > 0 && !bytes.Equal(m.GetHash(), suite.Hash(raw)) {
+		return nil, fmt.Errorf("the node says block %d has hash %x, its header hashes to %x", m.GetHeight(), m.GetHash(), suite.Hash(raw))
 	}
 	return m, nil
 }
@@ -197,7 +205,7 @@ func (c *Client) VerifiedState(ctx context.Context, a *Anchor, key []byte, heigh
 					value = []byte{}
 				}
 			}
-			return VerifyStateProof(m.GetProof(), key, value, a.ChainID, a)
+			return VerifyStateProof(m.GetProof(), key, value, a.ChainID, a.Suite, a)
 		})
 }
 
@@ -228,7 +236,7 @@ func (c *Client) VerifiedIdentity(ctx context.Context, a *Anchor, id string, hei
 		},
 		func(m *pb.QueryIdentityResponse) (uint64, *pb.StateProof) { return m.GetHeight(), m.GetProof() },
 		func(m *pb.QueryIdentityResponse) (*Proof, error) {
-			return VerifyObject(m.GetProof(), exec.IdentityKey(id), m.GetIdentity(), a.ChainID, a)
+			return VerifyObject(m.GetProof(), exec.IdentityKey(id), m.GetIdentity(), a.ChainID, a.Suite, a)
 		})
 }
 
@@ -246,7 +254,7 @@ func (c *Client) VerifiedRecord(ctx context.Context, a *Anchor, req *pb.QueryRec
 		func(ctx context.Context) (*pb.QueryRecordResponse, error) { return c.QueryRecord(ctx, req) },
 		func(m *pb.QueryRecordResponse) (uint64, *pb.StateProof) { return m.GetHeight(), m.GetProof() },
 		func(m *pb.QueryRecordResponse) (*Proof, error) {
-			return VerifyObject(m.GetProof(), exec.RecordKey(req.GetRecordId()), m.GetRecord(), a.ChainID, a)
+			return VerifyObject(m.GetProof(), exec.RecordKey(req.GetRecordId()), m.GetRecord(), a.ChainID, a.Suite, a)
 		})
 }
 
@@ -261,7 +269,7 @@ func (c *Client) VerifiedContract(ctx context.Context, a *Anchor, id string) (*p
 		},
 		func(m *pb.QueryContractResponse) (uint64, *pb.StateProof) { return m.GetHeight(), m.GetProof() },
 		func(m *pb.QueryContractResponse) (*Proof, error) {
-			return VerifyObject(m.GetProof(), exec.ContractKey(id), m.GetContract(), a.ChainID, a)
+			return VerifyObject(m.GetProof(), exec.ContractKey(id), m.GetContract(), a.ChainID, a.Suite, a)
 		})
 }
 
@@ -277,7 +285,7 @@ func (c *Client) VerifiedProposal(ctx context.Context, a *Anchor, id string) (*p
 		},
 		func(m *pb.QueryProposalResponse) (uint64, *pb.StateProof) { return m.GetHeight(), m.GetProof() },
 		func(m *pb.QueryProposalResponse) (*Proof, error) {
-			return VerifyObject(m.GetProof(), exec.ProposalKey(id), m.GetProposal(), a.ChainID, a)
+			return VerifyObject(m.GetProof(), exec.ProposalKey(id), m.GetProposal(), a.ChainID, a.Suite, a)
 		})
 }
 
@@ -299,7 +307,7 @@ func (c *Client) VerifiedAccessLog(ctx context.Context, a *Anchor, req *pb.Query
 			return m.GetHeight(), m.GetProofs()[0]
 		},
 		func(m *pb.QueryAccessLogResponse) (*Proof, error) {
-			ps, err := VerifyAccessEntries(m, a.ChainID, a)
+			ps, err := VerifyAccessEntries(m, a.ChainID, a.Suite, a)
 			proofs = ps
 			return nil, err
 		})
@@ -312,14 +320,14 @@ func (c *Client) VerifiedAccessLog(ctx context.Context, a *Anchor, req *pb.Query
 // VerifyAccessEntries checks an access-log answer's proofs, one per entry
 // in order: the proven value at exec.AccessEntryKey(record, seq) is the
 // entry returned (anchor nil: as VerifyStateProof without one).
-func VerifyAccessEntries(m *pb.QueryAccessLogResponse, chainID string, a *Anchor) ([]*Proof, error) {
+func VerifyAccessEntries(m *pb.QueryAccessLogResponse, chainID string, suite crypto.Suite, a *Anchor) ([]*Proof, error) {
 	entries, proofs := m.GetEntries(), m.GetProofs()
 	if len(proofs) != len(entries) {
 		return nil, proofErr("%d entries but %d proofs", len(entries), len(proofs))
 	}
 	out := make([]*Proof, len(entries))
 	for i, e := range entries {
-		p, err := VerifyObject(proofs[i], exec.AccessEntryKey(e.GetRecordId(), e.GetSeq()), e, chainID, a)
+		p, err := VerifyObject(proofs[i], exec.AccessEntryKey(e.GetRecordId(), e.GetSeq()), e, chainID, suite, a)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d (record %s, seq %d): %w", i, e.GetRecordId(), e.GetSeq(), err)
 		}

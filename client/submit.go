@@ -74,16 +74,24 @@ func ActionName(body *pb.TxBody) string {
 // SignedTx is a signed, serialized transaction.
 type SignedTx struct {
 	Raw  []byte // serialized SignedTx, what SubmitTx takes
-	Hash []byte // crypto.Hash(Raw), the tx hash
+	Hash []byte // the tx hash: the chain suite's hash of Raw
 	Body *pb.TxBody
+	// Suite is the chain's crypto suite, the signing key's.
+	Suite crypto.Suite
 	// Payloads travel beside the tx (a protected record's content).
 	Payloads []*pb.Payload
 }
 
 // Sign serializes body deterministically, signs exactly those bytes
 // (crypto.TxSignBytes under the body's chain id) and wraps them in a
-// SignedTx.
+// SignedTx. The tx hash is the hash of the crypto suite whose keys are of
+// key's scheme (crypto.SuiteOfScheme): a chain takes keys of its suite's
+// scheme only.
 func Sign(key crypto.PrivateKey, body *pb.TxBody) (*SignedTx, error) {
+	suite, err := crypto.SuiteOfScheme(key.Scheme())
+	if err != nil {
+		return nil, err
+	}
 	bb, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("encode tx body: %w", err)
@@ -96,7 +104,7 @@ func Sign(key crypto.PrivateKey, body *pb.TxBody) (*SignedTx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode tx: %w", err)
 	}
-	return &SignedTx{Raw: raw, Hash: crypto.Hash(raw), Body: body}, nil
+	return &SignedTx{Raw: raw, Hash: suite.Hash(raw), Body: body, Suite: suite}, nil
 }
 
 // SubmitOptions tune Submit. The zero value submits without waiting.
@@ -235,7 +243,7 @@ func (c *Client) Send(ctx context.Context, stx *SignedTx, o SubmitOptions) (*Rec
 		Action: ActionName(body), NodeTxHash: res.Msg.GetTxHash(), Waited: o.Wait,
 	}
 	for _, p := range stx.Payloads {
-		r.Payloads = append(r.Payloads, crypto.PayloadCommitment(p.GetSalt(), p.GetContent()))
+		r.Payloads = append(r.Payloads, stx.Suite.PayloadCommitment(p.GetSalt(), p.GetContent()))
 	}
 	if o.Wait {
 		r.Committed, r.Height, r.Result = res.Msg.GetCommitted(), res.Msg.GetHeight(), res.Msg.GetResult()

@@ -22,13 +22,17 @@ import (
 // SealedBid is a bid's secret and the commitment the bid sends. Its JSON
 // form is the CLI's secret file.
 type SealedBid struct {
-	ChainID    string        `json:"chain_id,omitempty"`
-	Tender     string        `json:"tender"`
-	Bidder     string        `json:"bidder"`
-	Price      int64         `json:"price"`
-	Fields     []SecretField `json:"fields"`
-	Salt       string        `json:"salt"`       // hex, crypto.PayloadSaltSize bytes
-	Commitment string        `json:"commitment"` // hex
+	ChainID string `json:"chain_id,omitempty"`
+	// CryptoSuite names the chain's crypto suite, whose hash the
+	// commitment is ("" is ed25519-sha256, as in secret files written
+	// before suites).
+	CryptoSuite string        `json:"crypto_suite,omitempty"`
+	Tender      string        `json:"tender"`
+	Bidder      string        `json:"bidder"`
+	Price       int64         `json:"price"`
+	Fields      []SecretField `json:"fields"`
+	Salt        string        `json:"salt"`       // hex, crypto.PayloadSaltSize bytes
+	Commitment  string        `json:"commitment"` // hex
 }
 
 // SecretField is a bid field; exactly one value is set (bytes in hex).
@@ -40,9 +44,10 @@ type SecretField struct {
 	Bytes *string `json:"bytes,omitempty"`
 }
 
-// NewSealedBid makes bidder's sealed bid on tender: a fresh salt, and the
-// commitment over price (minor units, above 0) and fields.
-func NewSealedBid(tender, bidder string, price int64, fields []*pb.ContractField) (*SealedBid, error) {
+// NewSealedBid makes bidder's sealed bid on tender, on a chain of crypto
+// suite suite: a fresh salt, and the commitment over price (minor units,
+// above 0) and fields.
+func NewSealedBid(suite crypto.Suite, tender, bidder string, price int64, fields []*pb.ContractField) (*SealedBid, error) {
 	if err := exec.ValidID(tender); err != nil {
 		return nil, fmt.Errorf("tender %q: %w", tender, err)
 	}
@@ -53,7 +58,7 @@ func NewSealedBid(tender, bidder string, price int64, fields []*pb.ContractField
 	if err != nil {
 		return nil, err
 	}
-	b := &SealedBid{Tender: tender, Price: price, Salt: hex.EncodeToString(salt), Fields: secretFields(fields)}
+	b := &SealedBid{CryptoSuite: suite.HeaderName(), Tender: tender, Price: price, Salt: hex.EncodeToString(salt), Fields: secretFields(fields)}
 	if bidder != "" {
 		if err := b.Seal(bidder); err != nil {
 			return nil, err
@@ -171,7 +176,7 @@ func (b *SealedBid) ContractFields() ([]*pb.ContractField, error) {
 	return out, nil
 }
 
-// commitment is the bid's crypto.BidCommitment, over the fields as the
+// commitment is the bid's Suite.BidCommitment, over the fields as the
 // chain encodes them (exec.BidFieldsBytes).
 func (b *SealedBid) commitment() ([]byte, error) {
 	salt, err := hex.DecodeString(b.Salt)
@@ -182,5 +187,9 @@ func (b *SealedBid) commitment() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return crypto.BidCommitment(b.Tender, b.Bidder, salt, b.Price, exec.BidFieldsBytes(fs)), nil
+	suite, err := crypto.SuiteByName(b.CryptoSuite)
+	if err != nil {
+		return nil, err
+	}
+	return suite.BidCommitment(b.Tender, b.Bidder, salt, b.Price, exec.BidFieldsBytes(fs)), nil
 }

@@ -3,7 +3,6 @@ package consensus
 import (
 	"sort"
 
-	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -26,7 +25,7 @@ func (c *Core) onProposal(sender uint32, p *pb.Proposal) error {
 	if len(b.GetHeader()) == 0 || len(b.GetHeader()) > c.lim.maxHeader {
 		return invalid("header is %d bytes", len(b.GetHeader()))
 	}
-	key := string(crypto.Hash(b.GetHeader()))
+	key := string(c.cfg.Suite.Hash(b.GetHeader()))
 	if x := c.blocks[key]; x != nil {
 		c.stats.Ignored++
 		c.considerVote(x) // a proposal kept for its view comes back here

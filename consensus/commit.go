@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/govnode/govnode/crypto"
-	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // onVerifiedQC takes in a QC that verified (or that the core formed): it
@@ -143,12 +143,12 @@ func VerifyCommit(cfg Config, block *pb.Block, cert *pb.CommitCert, chain [][]by
 		if err := proto.Unmarshal(hb, h); err != nil {
 			return invalid("decode chain header %d: %v", i, err)
 		}
-		if !bytes.Equal(h.GetParentHash(), crypto.Hash(prev)) || h.GetHeight() != prevHdr.GetHeight()+1 {
+		if !bytes.Equal(h.GetParentHash(), cfg.Suite.Hash(prev)) || h.GetHeight() != prevHdr.GetHeight()+1 {
 			return invalid("chain header %d does not extend the one before", i)
 		}
 		prev, prevHdr = hb, h
 	}
-	committed := crypto.Hash(prev)
+	committed := cfg.Suite.Hash(prev)
 	if !bytes.Equal(committed, cert.GetBlockHash()) || prevHdr.GetHeight() != cert.GetHeight() {
 		return invalid("certificate is for block %x at %d, chain ends at %x at %d", cert.GetBlockHash(), cert.GetHeight(), committed, prevHdr.GetHeight())
 	}
@@ -159,6 +159,9 @@ func VerifyCommit(cfg Config, block *pb.Block, cert *pb.CommitCert, chain [][]by
 	if child.GetChainId() != cfg.ChainID || prevHdr.GetChainId() != cfg.ChainID {
 		return invalid("chain id mismatch")
 	}
+	if want := cfg.Suite.HeaderName(); child.GetCryptoSuite() != want || prevHdr.GetCryptoSuite() != want {
+		return invalid("header names crypto suite %q, the chain's is %s", prevHdr.GetCryptoSuite(), cfg.Suite)
+	}
 	if !bytes.Equal(child.GetParentHash(), committed) || child.GetHeight() != prevHdr.GetHeight()+1 {
 		return invalid("child header does not extend the committed block")
 	}
@@ -166,7 +169,7 @@ func VerifyCommit(cfg Config, block *pb.Block, cert *pb.CommitCert, chain [][]by
 		return invalid("child of view %d, committed block of view %d: not a two-chain", child.GetView(), prevHdr.GetView())
 	}
 	qc := cert.GetChildQc()
-	if !bytes.Equal(qc.GetBlockHash(), crypto.Hash(cert.GetChildHeader())) || qc.GetView() != child.GetView() || qc.GetHeight() != child.GetHeight() {
+	if !bytes.Equal(qc.GetBlockHash(), cfg.Suite.Hash(cert.GetChildHeader())) || qc.GetView() != child.GetView() || qc.GetHeight() != child.GetHeight() {
 		return invalid("child QC does not certify the child header")
 	}
 	return ver.qc(qc)

@@ -29,10 +29,10 @@ func certChain(t *testing.T, cfg consensus.Config, keys []crypto.PrivateKey, n i
 			t.Fatal(err)
 		}
 		hdrs = append(hdrs, raw)
-		parent = crypto.Hash(raw)
+		parent = crypto.Ed25519SHA256.Hash(raw)
 	}
 	child := hdrs[n-1]
-	qc := &pb.QuorumCert{View: uint64(n - 1), Height: uint64(n), BlockHash: crypto.Hash(child)}
+	qc := &pb.QuorumCert{View: uint64(n - 1), Height: uint64(n), BlockHash: crypto.Ed25519SHA256.Hash(child)}
 	for i, k := range keys {
 		sig, err := k.Sign(crypto.VoteSignBytes(cfg.Domain(), qc.GetView(), qc.GetHeight(), qc.GetBlockHash()))
 		if err != nil {
@@ -40,7 +40,7 @@ func certChain(t *testing.T, cfg consensus.Config, keys []crypto.PrivateKey, n i
 		}
 		qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sig})
 	}
-	return hdrs, &pb.CommitCert{Height: uint64(n - 1), BlockHash: crypto.Hash(hdrs[n-2]), ChildHeader: child, ChildQc: qc}
+	return hdrs, &pb.CommitCert{Height: uint64(n - 1), BlockHash: crypto.Ed25519SHA256.Hash(hdrs[n-2]), ChildHeader: child, ChildQc: qc}
 }
 
 // A certificate that carries the chain of headers from the block it proves

@@ -49,6 +49,10 @@ func MaxFaulty(model FaultModel, n int) int {
 type Config struct {
 	// ChainID goes into every sign bytes and every header.
 	ChainID string
+	// Suite is the chain's crypto suite: its hash names blocks and tx
+	// roots, and every header names it (ARCHITECTURE.md §6, "Crypto
+	// suites"). The zero value is ed25519-sha256.
+	Suite crypto.Suite
 	// GenesisHash is the hash of block 0; the genesis QC certifies it.
 	GenesisHash []byte
 	// Epoch is the first height Validators certify when they are not the
@@ -169,9 +173,12 @@ func (c *Config) Validate() error {
 	if len(c.Validators) > 1<<16 {
 		return bad("%d validators", len(c.Validators))
 	}
+	if !c.Suite.Valid() {
+		return bad("unknown crypto suite %d", c.Suite)
+	}
 	for i, v := range c.Validators {
-		if err := crypto.ValidatePublicKey(v); err != nil {
-			return bad("validator %d: %v", i, err)
+		if err := c.Suite.CheckKey(fmt.Sprintf("validator %d", i), v); err != nil {
+			return bad("%v", err)
 		}
 	}
 	if c.Self < -1 || c.Self >= len(c.Validators) {

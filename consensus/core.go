@@ -6,9 +6,10 @@ import (
 	"math"
 	"sort"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // Errors callers test for.
@@ -196,7 +197,7 @@ func NewCore(cfg Config, signer Signer, rs RestartState) (*Core, error) {
 		if err := proto.Unmarshal(rs.Head.GetHeader(), hdr); err != nil {
 			return nil, fmt.Errorf("consensus: decode committed head: %w", err)
 		}
-		h := crypto.Hash(rs.Head.GetHeader())
+		h := cfg.Suite.Hash(rs.Head.GetHeader())
 		root = &node{
 			hash: h, key: string(h), block: rs.Head, hdr: hdr, view: hdr.GetView(), height: hdr.GetHeight(),
 			parent: string(hdr.GetParentHash()), justifyView: rs.Head.GetJustify().GetView(),

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // TestCommitAndFinalize: a tx block commits on a two-chain, the leader adds
@@ -73,7 +74,7 @@ func TestCommitCertificates(t *testing.T) {
 		t.Fatalf("short QC: %v", err)
 	}
 	bad = proto.Clone(cb.Cert).(*pb.CommitCert)
-	bad.BlockHash = crypto.Hash([]byte("other"))
+	bad.BlockHash = crypto.Ed25519SHA256.Hash([]byte("other"))
 	if err := consensus.VerifyCommit(h.cfg, cb.Block, bad, nil); !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("other block: %v", err)
 	}
@@ -108,7 +109,7 @@ func TestRestartNeverVotesTwice(t *testing.T) {
 	hb, _ := proto.Marshal(hdr)
 	twin := proto.Clone(prop).(*pb.ConsensusMessage)
 	twin.GetProposal().Block.Header = hb
-	twin.GetProposal().Block.Signature, _ = h.keys[0].Sign(crypto.ProposalSignBytes(h.cfg.ChainID, crypto.Hash(hb)))
+	twin.GetProposal().Block.Signature, _ = h.keys[0].Sign(crypto.ProposalSignBytes(h.cfg.ChainID, crypto.Ed25519SHA256.Hash(hb)))
 
 	h.cores[1] = nil
 	h.start(1)
@@ -134,7 +135,7 @@ func TestApplicationRefusal(t *testing.T) {
 	h := newHarness(t, 4, consensus.Byzantine)
 	h.drop = func(from, to int, m *pb.ConsensusMessage) bool {
 		if p := m.GetProposal(); p != nil {
-			h.reject[string(crypto.Hash(p.GetBlock().GetHeader()))] = true
+			h.reject[string(crypto.Ed25519SHA256.Hash(p.GetBlock().GetHeader()))] = true
 		}
 		return false
 	}
@@ -205,7 +206,7 @@ func TestVerificationRejects(t *testing.T) {
 		}
 	}
 	chain := h.cfg.ChainID
-	hash := crypto.Hash([]byte("x"))
+	hash := crypto.Ed25519SHA256.Hash([]byte("x"))
 	vote := func(voter uint32, sig []byte) *pb.ConsensusMessage {
 		return &pb.ConsensusMessage{Sender: voter, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 0, Height: 50, BlockHash: hash, Voter: voter, Signature: sig}}}
 	}
@@ -218,7 +219,7 @@ func TestVerificationRejects(t *testing.T) {
 		_ = proto.Unmarshal(b.Header, hdr)
 		hdr.TimeUnixMs = 12345
 		b.Header, _ = proto.Marshal(hdr)
-		b.Signature = sign(t, h.keys[hdr.GetProposer()], crypto.ProposalSignBytes(chain, crypto.Hash(b.Header)))
+		b.Signature = sign(t, h.keys[hdr.GetProposer()], crypto.ProposalSignBytes(chain, crypto.Ed25519SHA256.Hash(b.Header)))
 		f(b)
 		return &pb.ConsensusMessage{Sender: 2, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: b}}}
 	}
@@ -286,7 +287,7 @@ func TestVerificationRejects(t *testing.T) {
 func TestSignatureVerifiedOnce(t *testing.T) {
 	h := newHarness(t, 4, consensus.Byzantine)
 	c := h.cores[3]
-	hash := crypto.Hash([]byte("b"))
+	hash := crypto.Ed25519SHA256.Hash([]byte("b"))
 	qc := &pb.QuorumCert{View: 0, Height: 1, BlockHash: hash}
 	for i := 0; i < 3; i++ {
 		qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sign(t, h.keys[i], crypto.VoteSignBytes(h.cfg.ChainID, 0, 1, hash))})
@@ -313,7 +314,7 @@ func TestEquivocationEvidence(t *testing.T) {
 	h := newHarness(t, 4, consensus.Byzantine)
 	c := h.cores[3]
 	for _, b := range []string{"a", "b", "c"} {
-		hash := crypto.Hash([]byte(b))
+		hash := crypto.Ed25519SHA256.Hash([]byte(b))
 		_ = c.Step(&pb.ConsensusMessage{Sender: 1, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 0, Height: 1, BlockHash: hash, Voter: 1,
 			Signature: sign(t, h.keys[1], crypto.VoteSignBytes(h.cfg.ChainID, 0, 1, hash))}}})
 	}

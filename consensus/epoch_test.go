@@ -96,18 +96,18 @@ func TestEpochStartsAboveItsRoot(t *testing.T) {
 	vote.Epoch = 0
 	vote.Sender = 1 // the same key is validator 1 in both sets
 	vote.GetVote().Voter = 1
-	if err := consensus.CheckSender(cfg.ChainID, 0, validatorKeys(old.cfg.Validators), nil, vote); !errors.Is(err, consensus.ErrInvalid) {
+	if err := consensus.CheckSender(cfg.ChainID, cfg.Suite, 0, validatorKeys(old.cfg.Validators), nil, vote); !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("CheckSender took a vote of another epoch's domain: %v", err)
 	}
 	vote.Epoch = cfg.Epoch
-	if err := consensus.CheckSender(cfg.ChainID, 0, validatorKeys(old.cfg.Validators), nil, vote); !errors.Is(err, consensus.ErrOtherEpoch) {
+	if err := consensus.CheckSender(cfg.ChainID, cfg.Suite, 0, validatorKeys(old.cfg.Validators), nil, vote); !errors.Is(err, consensus.ErrOtherEpoch) {
 		t.Fatalf("CheckSender: %v, want ErrOtherEpoch", err)
 	}
 }
 
 func TestEpochConfigValidate(t *testing.T) {
 	keys := consensustest.Keys(4, 3)
-	root := &pb.QuorumCert{View: 2, Height: 9, BlockHash: crypto.Hash([]byte("root"))}
+	root := &pb.QuorumCert{View: 2, Height: 9, BlockHash: crypto.Ed25519SHA256.Hash([]byte("root"))}
 	for name, c := range map[string]struct {
 		epoch uint64
 		root  *pb.QuorumCert

@@ -3,9 +3,10 @@ package consensus
 import (
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // awaitingQC reports whether the leader's last proposal in this view is not
@@ -78,6 +79,7 @@ func (c *Core) Propose(p Payload) error {
 		hdr = proto.Clone(p.Header).(*pb.Header)
 	}
 	hdr.ChainId, hdr.View, hdr.Height, hdr.ParentHash, hdr.Proposer = c.cfg.ChainID, s.View, s.Height, s.Parent, uint32(c.self)
+	hdr.CryptoSuite = c.cfg.Suite.HeaderName()
 	hb, err := proto.MarshalOptions{Deterministic: true}.Marshal(hdr)
 	if err != nil {
 		return fmt.Errorf("consensus: encode header: %w", err)
@@ -85,7 +87,7 @@ func (c *Core) Propose(p Payload) error {
 	if len(hb) > c.cfg.MaxHeaderBytes {
 		return fmt.Errorf("consensus: header of %d bytes, max %d", len(hb), c.cfg.MaxHeaderBytes)
 	}
-	hash := crypto.Hash(hb)
+	hash := c.cfg.Suite.Hash(hb)
 	b := &pb.Block{Header: hb, Txs: p.Txs, Justify: c.highQC,
 		Signature: c.sign(crypto.ProposalSignBytes(c.cfg.Domain(), hash))}
 	if c.highQC.GetView() < c.view {

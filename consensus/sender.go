@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // ErrOtherEpoch marks a consensus message of another validator set
@@ -46,7 +47,7 @@ type ValidatorKeys interface {
 // epoch is refused with ErrOtherEpoch before anything else, since its
 // sender index and signature are another set's: it proves nothing against
 // the peer that relayed it.
-func CheckSender(chainID string, epoch uint64, vs ValidatorKeys, cache *crypto.SigCache, m *pb.ConsensusMessage) error {
+func CheckSender(chainID string, suite crypto.Suite, epoch uint64, vs ValidatorKeys, cache *crypto.SigCache, m *pb.ConsensusMessage) error {
 	if m.GetEpoch() != epoch {
 		return fmt.Errorf("%w: message of epoch %d, this node is in epoch %d", ErrOtherEpoch, m.GetEpoch(), epoch)
 	}
@@ -102,13 +103,16 @@ func CheckSender(chainID string, epoch uint64, vs ValidatorKeys, cache *crypto.S
 		if hdr.GetChainId() != chainID {
 			return invalid("proposal for chain %q", hdr.GetChainId())
 		}
+		if hdr.GetCryptoSuite() != suite.HeaderName() {
+			return invalid("proposal header names crypto suite %q, the chain's is %s", hdr.GetCryptoSuite(), suite)
+		}
 		if hdr.GetProposer() != sender {
 			return invalid("proposal by %d sent as %d", hdr.GetProposer(), sender)
 		}
-		if err := checkProposalTxs(x.Proposal, &hdr); err != nil {
+		if err := checkProposalTxs(suite, x.Proposal, &hdr); err != nil {
 			return err
 		}
-		signBytes = crypto.ProposalSignBytes(domain, crypto.Hash(b.GetHeader()))
+		signBytes = crypto.ProposalSignBytes(domain, suite.Hash(b.GetHeader()))
 		sig = b.GetSignature()
 	case *pb.ConsensusMessage_TimeoutCert:
 		tc := x.TimeoutCert
@@ -159,7 +163,7 @@ func checkTCSigs(domain string, vs ValidatorKeys, cache *crypto.SigCache, tc *pb
 // checkProposalTxs checks that a proposal's txs, or in a hash-only
 // proposal its tx hashes, are exactly those its header's tx_count and
 // tx_root commit to.
-func checkProposalTxs(p *pb.Proposal, hdr *pb.Header) error {
+func checkProposalTxs(suite crypto.Suite, p *pb.Proposal, hdr *pb.Header) error {
 	txs, hashes := p.GetBlock().GetTxs(), p.GetTxHashes()
 	if len(txs) > 0 && len(hashes) > 0 {
 		return invalid("proposal with both txs and tx hashes")
@@ -167,10 +171,10 @@ func checkProposalTxs(p *pb.Proposal, hdr *pb.Header) error {
 	if len(hashes) == 0 {
 		hashes = make([][]byte, len(txs))
 		for i, tx := range txs {
-			hashes[i] = crypto.Hash(tx)
+			hashes[i] = suite.Hash(tx)
 		}
 	}
-	if uint64(len(hashes)) != uint64(hdr.GetTxCount()) || !bytes.Equal(crypto.MerkleRoot(hashes), hdr.GetTxRoot()) {
+	if uint64(len(hashes)) != uint64(hdr.GetTxCount()) || !bytes.Equal(suite.MerkleRoot(hashes), hdr.GetTxRoot()) {
 		return invalid("proposal txs do not match the header's tx_count and tx_root")
 	}
 	return nil

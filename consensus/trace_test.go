@@ -144,7 +144,7 @@ func equivocate(t *testing.T, d *datadriven.TestData, h *harness) {
 		}
 		tw := proto.Clone(m).(*pb.ConsensusMessage)
 		tw.GetProposal().Block.Header = hb
-		tw.GetProposal().Block.Signature, err = h.keys[r].Sign(crypto.ProposalSignBytes(h.cfg.ChainID, crypto.Hash(hb)))
+		tw.GetProposal().Block.Signature, err = h.keys[r].Sign(crypto.ProposalSignBytes(h.cfg.ChainID, crypto.Ed25519SHA256.Hash(hb)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // ErrInvalid wraps every reason a message or certificate is rejected as
@@ -23,6 +24,7 @@ func invalid(format string, a ...any) error {
 // once.
 type verifier struct {
 	chainID    string
+	suite      crypto.Suite
 	domain     string         // sign domain of the epoch (Config.Domain)
 	root       *pb.QuorumCert // the epoch's root QC (Config.RootQC)
 	validators []*pb.PublicKey
@@ -40,7 +42,7 @@ func newVerifier(cfg *Config, verified, hits *uint64) *verifier {
 		cache = crypto.NewSigCache(cfg.VerifyCacheSize)
 	}
 	return &verifier{
-		chainID: cfg.ChainID, domain: cfg.Domain(), root: cfg.RootQC(), validators: cfg.Validators,
+		chainID: cfg.ChainID, suite: cfg.Suite, domain: cfg.Domain(), root: cfg.RootQC(), validators: cfg.Validators,
 		q: cfg.quorum(), weakTC: cfg.bug().WeakTC,
 		cache: cache, verified: verified, hits: hits,
 	}
@@ -212,6 +214,9 @@ func (v *verifier) block(b *pb.Block, lim blockLimits) (*decodedBlock, error) {
 	if hdr.GetChainId() != v.chainID {
 		return nil, invalid("header chain id %q", hdr.GetChainId())
 	}
+	if hdr.GetCryptoSuite() != v.suite.HeaderName() {
+		return nil, invalid("header names crypto suite %q, the chain's is %s", hdr.GetCryptoSuite(), v.suite)
+	}
 	if hdr.GetHeight() <= v.root.GetHeight() {
 		return nil, invalid("block at height %d, at or below the root %d", hdr.GetHeight(), v.root.GetHeight())
 	}
@@ -226,7 +231,7 @@ func (v *verifier) block(b *pb.Block, lim blockLimits) (*decodedBlock, error) {
 	if j.GetView() > hdr.GetView() {
 		return nil, invalid("justify from view %d in a block of view %d", j.GetView(), hdr.GetView())
 	}
-	hash := crypto.Hash(b.GetHeader())
+	hash := v.suite.Hash(b.GetHeader())
 	if err := v.sig(crypto.KindProposal, hdr.GetProposer(), crypto.ProposalSignBytes(v.domain, hash), b.GetSignature()); err != nil {
 		return nil, err
 	}

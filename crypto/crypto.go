@@ -22,14 +22,9 @@ var (
 	ErrBadKey = errors.New("crypto: malformed key")
 )
 
-// HashSize is the size of every hash govnode uses (SHA-256).
+// HashSize is the size of every hash govnode uses (SHA-256 and SM3 alike;
+// Suite).
 const HashSize = sha256.Size
-
-// Hash returns SHA-256 of b.
-func Hash(b []byte) []byte {
-	h := sha256.Sum256(b)
-	return h[:]
-}
 
 // PrivateKey signs. Implementations are safe for concurrent use.
 type PrivateKey interface {

@@ -170,16 +170,16 @@ func TestMerkleRootRFC6962(t *testing.T) {
 		{[][]byte{a, b, c}, nodeHash(nodeHash(leafHash(a), leafHash(b)), leafHash(c))},
 	}
 	for i, tc := range tests {
-		if got := crypto.MerkleRoot(tc.leaves); !bytes.Equal(got, tc.want) {
+		if got := crypto.Ed25519SHA256.MerkleRoot(tc.leaves); !bytes.Equal(got, tc.want) {
 			t.Errorf("case %d: root %x, want %x", i, got, tc.want)
 		}
 	}
 	// Known RFC 6962 vector: the empty-string leaf.
-	if got := hex.EncodeToString(crypto.MerkleRoot([][]byte{{}})); got != "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d" {
+	if got := hex.EncodeToString(crypto.Ed25519SHA256.MerkleRoot([][]byte{{}})); got != "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d" {
 		t.Errorf("empty leaf root %s", got)
 	}
 	// Order matters.
-	if bytes.Equal(crypto.MerkleRoot([][]byte{a, b}), crypto.MerkleRoot([][]byte{b, a})) {
+	if bytes.Equal(crypto.Ed25519SHA256.MerkleRoot([][]byte{a, b}), crypto.Ed25519SHA256.MerkleRoot([][]byte{b, a})) {
 		t.Error("root ignores order")
 	}
 }

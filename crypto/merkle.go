@@ -1,28 +1,25 @@
 package crypto
 
-import "crypto/sha256"
-
 // MerkleRoot returns the RFC 6962 Merkle tree hash of the leaves: leaf
 // hashes are H(0x00 ‖ leaf), inner nodes H(0x01 ‖ left ‖ right), the split at
 // the largest power of two below n, and the empty tree hashes to H("").
 // tx_root is MerkleRoot of the tx hashes; results_hash of the serialized
-// results.
-func MerkleRoot(leaves [][]byte) []byte {
+// results. H is the suite's hash.
+func (s Suite) MerkleRoot(leaves [][]byte) []byte {
 	if len(leaves) == 0 {
-		h := sha256.Sum256(nil)
-		return h[:]
+		return s.Hash(nil)
 	}
 	level := make([][]byte, len(leaves))
 	for i, l := range leaves {
-		h := sha256.New()
+		h := s.New()
 		h.Write([]byte{0})
 		h.Write(l)
 		level[i] = h.Sum(nil)
 	}
-	return merkleLevel(level)
+	return s.merkleLevel(level)
 }
 
-func merkleLevel(hs [][]byte) []byte {
+func (s Suite) merkleLevel(hs [][]byte) []byte {
 	if len(hs) == 1 {
 		return hs[0]
 	}
@@ -30,8 +27,8 @@ func merkleLevel(hs [][]byte) []byte {
 	for k*2 < len(hs) {
 		k *= 2
 	}
-	l, r := merkleLevel(hs[:k]), merkleLevel(hs[k:])
-	h := sha256.New()
+	l, r := s.merkleLevel(hs[:k]), s.merkleLevel(hs[k:])
+	h := s.New()
 	h.Write([]byte{1})
 	h.Write(l)
 	h.Write(r)

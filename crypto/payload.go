@@ -2,7 +2,6 @@ package crypto
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
@@ -17,12 +16,12 @@ const payloadDomain = "govnode/payload/v1\x00"
 
 // PayloadCommitment is the commitment a record version stores for
 // protected content kept beside the chain (ARCHITECTURE.md §5, "Erasing
-// personal data"): SHA-256(domain || salt || content). The salt (random,
+// personal data"): H(domain || salt || content), H the chain suite's hash. The salt (random,
 // PayloadSaltSize bytes) keeps a short content (a name, a date of birth)
 // from being found by hashing guesses; once the payload is erased, the
 // commitment alone reveals nothing about it.
-func PayloadCommitment(salt, content []byte) []byte {
-	h := sha256.New()
+func (s Suite) PayloadCommitment(salt, content []byte) []byte {
+	h := s.New()
 	h.Write([]byte(payloadDomain))
 	h.Write(salt)
 	h.Write(content)
@@ -39,14 +38,14 @@ func NewPayloadSalt() ([]byte, error) {
 }
 
 // CheckPayload reports whether salt and content open commitment.
-func CheckPayload(commitment, salt, content []byte) error {
+func (s Suite) CheckPayload(commitment, salt, content []byte) error {
 	if len(salt) != PayloadSaltSize {
 		return fmt.Errorf("payload salt is %d bytes, want %d", len(salt), PayloadSaltSize)
 	}
 	if len(commitment) != HashSize {
 		return fmt.Errorf("payload commitment is %d bytes, want %d", len(commitment), HashSize)
 	}
-	if subtle.ConstantTimeCompare(PayloadCommitment(salt, content), commitment) != 1 {
+	if subtle.ConstantTimeCompare(s.PayloadCommitment(salt, content), commitment) != 1 {
 		return errors.New("payload does not match its commitment")
 	}
 	return nil
@@ -56,20 +55,20 @@ func CheckPayload(commitment, salt, content []byte) error {
 const bidDomain = "govnode/bid/v1\x00"
 
 // BidCommitment is a sealed bid's commitment (ARCHITECTURE.md §5,
-// "Tenders"): SHA-256(domain || len-prefixed tender id || len-prefixed
+// "Tenders"): H(domain || len-prefixed tender id || len-prefixed
 // bidder id || salt (PayloadSaltSize bytes) || price (8 bytes, big
 // endian) || fields), fields being the deterministic encoding of the
 // bid's ContractFields (the caller's). Binding the tender and the bidder
 // keeps one company's commitment from being replayed as another's or in
 // another tender.
-func BidCommitment(tenderID, bidderID string, salt []byte, price int64, fields []byte) []byte {
-	h := sha256.New()
+func (s Suite) BidCommitment(tenderID, bidderID string, salt []byte, price int64, fields []byte) []byte {
+	h := s.New()
 	h.Write([]byte(bidDomain))
 	var n [8]byte
-	for _, s := range []string{tenderID, bidderID} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+	for _, id := range []string{tenderID, bidderID} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(id)))
 		h.Write(n[:])
-		h.Write([]byte(s))
+		h.Write([]byte(id))
 	}
 	h.Write(salt)
 	binary.BigEndian.PutUint64(n[:], uint64(price))

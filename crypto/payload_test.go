@@ -10,15 +10,15 @@ func TestPayloadCommitment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := PayloadCommitment(salt, []byte("born 1990-01-01"))
-	if err := CheckPayload(c, salt, []byte("born 1990-01-01")); err != nil {
+	c := Ed25519SHA256.PayloadCommitment(salt, []byte("born 1990-01-01"))
+	if err := Ed25519SHA256.CheckPayload(c, salt, []byte("born 1990-01-01")); err != nil {
 		t.Fatalf("the payload does not open its own commitment: %v", err)
 	}
-	if bytes.Equal(c, Hash([]byte("born 1990-01-01"))) {
+	if bytes.Equal(c, Ed25519SHA256.Hash([]byte("born 1990-01-01"))) {
 		t.Fatal("the commitment is the bare content hash: a guess could be checked against it")
 	}
 	other, _ := NewPayloadSalt()
-	if bytes.Equal(PayloadCommitment(other, []byte("born 1990-01-01")), c) {
+	if bytes.Equal(Ed25519SHA256.PayloadCommitment(other, []byte("born 1990-01-01")), c) {
 		t.Fatal("two salts give one commitment")
 	}
 	for name, tc := range map[string]struct{ c, salt, content []byte }{
@@ -30,7 +30,7 @@ func TestPayloadCommitment(t *testing.T) {
 		// the salt's fixed size.
 		"shifted boundary": {c, append(append([]byte{}, salt...), 'b'), []byte("orn 1990-01-01")},
 	} {
-		if err := CheckPayload(tc.c, tc.salt, tc.content); err == nil {
+		if err := Ed25519SHA256.CheckPayload(tc.c, tc.salt, tc.content); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -38,19 +38,19 @@ func TestPayloadCommitment(t *testing.T) {
 
 func TestBidCommitment(t *testing.T) {
 	salt := bytes.Repeat([]byte{7}, PayloadSaltSize)
-	c := BidCommitment("t1", "acme", salt, 1000, []byte("f"))
+	c := Ed25519SHA256.BidCommitment("t1", "acme", salt, 1000, []byte("f"))
 	for name, other := range map[string][]byte{
-		"other tender": BidCommitment("t2", "acme", salt, 1000, []byte("f")),
-		"other bidder": BidCommitment("t1", "acme2", salt, 1000, []byte("f")),
-		"other price":  BidCommitment("t1", "acme", salt, 1001, []byte("f")),
-		"other fields": BidCommitment("t1", "acme", salt, 1000, []byte("g")),
-		"ids shifted":  BidCommitment("t1a", "cme", salt, 1000, []byte("f")),
+		"other tender": Ed25519SHA256.BidCommitment("t2", "acme", salt, 1000, []byte("f")),
+		"other bidder": Ed25519SHA256.BidCommitment("t1", "acme2", salt, 1000, []byte("f")),
+		"other price":  Ed25519SHA256.BidCommitment("t1", "acme", salt, 1001, []byte("f")),
+		"other fields": Ed25519SHA256.BidCommitment("t1", "acme", salt, 1000, []byte("g")),
+		"ids shifted":  Ed25519SHA256.BidCommitment("t1a", "cme", salt, 1000, []byte("f")),
 	} {
 		if bytes.Equal(c, other) {
 			t.Errorf("%s: same commitment", name)
 		}
 	}
-	if !bytes.Equal(c, BidCommitment("t1", "acme", salt, 1000, []byte("f"))) {
+	if !bytes.Equal(c, Ed25519SHA256.BidCommitment("t1", "acme", salt, 1000, []byte("f"))) {
 		t.Fatal("not deterministic")
 	}
 }

@@ -123,3 +123,16 @@ func (s Suite) New() hash.Hash {
 	}
 	return sha256.New()
 }
+
+// SuiteOfScheme is the suite whose keys are of scheme s: every key on a
+// chain is of its suite's scheme, so a signer's key names the suite its
+// txs are hashed with.
+func SuiteOfScheme(s pb.KeyScheme) (Suite, error) {
+	switch s {
+	case pb.KeyScheme_KEY_SCHEME_ED25519:
+		return Ed25519SHA256, nil
+	case pb.KeyScheme_KEY_SCHEME_SM2:
+		return SM2SM3, nil
+	}
+	return 0, fmt.Errorf("%w: no crypto suite has %s keys", ErrUnknownScheme, SchemeName(s))
+}

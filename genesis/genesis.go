@@ -2,7 +2,6 @@ package genesis
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -182,14 +182,28 @@ func writeFile(path string, data []byte) error {
 }
 
 // HashSize is the size of a genesis hash.
-const HashSize = sha256.Size
+const HashSize = crypto.HashSize
 
-// Hash is SHA-256 of the deterministic protobuf encoding of doc.
+// Suite is the crypto suite doc names (crypto_suite; empty is
+// ed25519-sha256), or an error naming the suites this binary knows.
+func Suite(doc *pb.GenesisDoc) (crypto.Suite, error) {
+	s, err := crypto.SuiteByName(doc.GetCryptoSuite())
+	if err != nil {
+		return 0, fmt.Errorf("crypto_suite: %w", err)
+	}
+	return s, nil
+}
+
+// Hash is the hash of doc's crypto suite (SHA-256 or SM3) over the
+// deterministic protobuf encoding of doc.
 func Hash(doc *pb.GenesisDoc) ([]byte, error) {
+	suite, err := Suite(doc)
+	if err != nil {
+		return nil, fmt.Errorf("hash genesis: %w", err)
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("hash genesis: %w", err)
 	}
-	h := sha256.Sum256(b)
-	return h[:], nil
+	return suite.Hash(b), nil
 }

@@ -102,6 +102,9 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 		faultOK = false
 	}
 	c.checkParams(doc.GetParams())
+	if _, err := Suite(doc); err != nil {
+		c.errf("crypto_suite", "%v", err)
+	}
 
 	depts := c.checkValidators(doc)
 	if n := len(doc.GetValidators()); faultOK && n > 0 && MaxFaults(doc.GetFaultModel(), n) == 0 {

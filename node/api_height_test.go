@@ -267,7 +267,7 @@ func TestProtectedContentAtPastHeight(t *testing.T) {
 	second := []byte("second content")
 	p2 := &pb.Payload{Salt: salt, Content: second}
 	r2, err := submitWithPayload(t, n, c.Official.Tx(&pb.TxBody{Action: &pb.TxBody_AmendRecord{AmendRecord: &pb.AmendRecord{
-		RecordId: "bc-h", ExpectedVersion: 1, ContentHash: crypto.PayloadCommitment(salt, second), Reason: "correction",
+		RecordId: "bc-h", ExpectedVersion: 1, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, second), Reason: "correction",
 	}}}), p2)
 	if err != nil || r2.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
 		t.Fatalf("amend: %v %v", err, r2.GetResult())

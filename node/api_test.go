@@ -40,8 +40,8 @@ func TestSubmitTxCommits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("SubmitTx: %v", err)
 	}
-	if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Hash(tx)) {
-		t.Fatalf("tx hash %x, want sha256 of the tx %x", resp.Msg.GetTxHash(), crypto.Hash(tx))
+	if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) {
+		t.Fatalf("tx hash %x, want sha256 of the tx %x", resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx))
 	}
 	if resp.Msg.GetCommitted() || resp.Msg.GetResult() != nil {
 		t.Fatalf("a submit without wait_for_commit reports a commit: %v", resp.Msg)
@@ -51,7 +51,7 @@ func TestSubmitTxCommits(t *testing.T) {
 	// wait_for_commit: the answer carries the committed result.
 	tx = c.Official.Tx(nodetest.CreateRecord("lic-2", nodetest.BusinessLicense, "citizen1", []byte("licence two")))
 	r := n.CommitOK(t, tx)
-	if r.GetHeight() == 0 || !bytes.Equal(r.GetResult().GetTxHash(), crypto.Hash(tx)) || len(r.GetResult().GetEvents()) == 0 {
+	if r.GetHeight() == 0 || !bytes.Equal(r.GetResult().GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) || len(r.GetResult().GetEvents()) == 0 {
 		t.Fatalf("committed result incomplete: %v", r)
 	}
 	got, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: r.GetTxHash()}))
@@ -113,14 +113,14 @@ func TestSubmitTxRefusals(t *testing.T) {
 			t.Fatalf("gapped tx: %v", err)
 		}
 		nodetest.WantCode(t, submit(gapped), connect.CodeAlreadyExists)
-		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(gapped)}))
+		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(gapped)}))
 		if err != nil || !p.Msg.GetPending() || !bytes.Equal(p.Msg.GetTx(), gapped) {
 			t.Fatalf("GetTx of a pending tx: %v, %v", p, err)
 		}
 		// Fill the gap: both commit, in nonce order.
 		n.CommitOK(t, cit1.Tx(&pb.TxBody{Nonce: next, Action: nodetest.GrantTypeAccess("g-fill", nodetest.Dept, nodetest.BusinessLicense, math.MaxInt32).Action}))
 		cit1.SetLastNonce(next + 1)
-		if res := waitCommitted(t, n, crypto.Hash(gapped)); res.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
+		if res := waitCommitted(t, n, crypto.Ed25519SHA256.Hash(gapped)); res.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
 			t.Fatalf("gapped tx committed with %v", res.GetResult())
 		}
 	})
@@ -193,12 +193,12 @@ func TestSubmitTxRefusals(t *testing.T) {
 		tx := cit0.Tx(&pb.TxBody{Nonce: next + 1, Action: nodetest.GrantTypeAccess("g-late", nodetest.Dept, nodetest.BusinessLicense, math.MaxInt32).Action})
 		_, err := n.Client.SubmitTx(ctxOf(t), req(&pb.SubmitTxRequest{Tx: tx, WaitForCommit: true, WaitTimeoutMs: 50}))
 		nodetest.WantCode(t, err, connect.CodeDeadlineExceeded)
-		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(tx)}))
+		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(tx)}))
 		if err != nil || !p.Msg.GetPending() {
 			t.Fatalf("tx not pending after the wait timed out: %v %v", p, err)
 		}
 		fillGap(t, n, cit0, next, next+1)
-		waitCommitted(t, n, crypto.Hash(tx))
+		waitCommitted(t, n, crypto.Ed25519SHA256.Hash(tx))
 	})
 
 	t.Run("empty tx is InvalidArgument", func(t *testing.T) {
@@ -217,7 +217,7 @@ func TestSubmitTxHugeWaitTimeout(t *testing.T) {
 		resp, err := n.Client.SubmitTx(ctxOf(t), req(&pb.SubmitTxRequest{Tx: tx, WaitForCommit: true, WaitTimeoutMs: ms}))
 		if err != nil {
 			t.Errorf("wait_timeout_ms=%d: %v (the tx was admitted; the wait overflowed)", ms, err)
-			waitCommitted(t, n, crypto.Hash(tx))
+			waitCommitted(t, n, crypto.Ed25519SHA256.Hash(tx))
 			continue
 		}
 		if !resp.Msg.GetCommitted() {
@@ -253,15 +253,15 @@ func TestGetTx(t *testing.T) {
 	if _, err := n.Client.SubmitTx(ctxOf(t), req(&pb.SubmitTxRequest{Tx: pending})); err != nil {
 		t.Fatal(err)
 	}
-	p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(pending)}))
+	p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(pending)}))
 	if err != nil || !p.Msg.GetPending() || !bytes.Equal(p.Msg.GetTx(), pending) || p.Msg.GetHeight() != 0 || p.Msg.GetResult() != nil {
 		t.Fatalf("GetTx of a pending tx: %v %v", p, err)
 	}
 
 	fillGap(t, n, c.Citizens[0], 1, 3)
-	waitCommitted(t, n, crypto.Hash(pending))
+	waitCommitted(t, n, crypto.Ed25519SHA256.Hash(pending))
 
-	_, err = n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash([]byte("no such tx"))}))
+	_, err = n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash([]byte("no such tx"))}))
 	nodetest.WantCode(t, err, connect.CodeNotFound)
 	for _, l := range []int{0, 1, 31, 33, 1024} {
 		_, err = n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: make([]byte, l)}))

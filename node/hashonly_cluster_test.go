@@ -70,7 +70,7 @@ func TestHashOnlyProposalsCluster(t *testing.T) {
 				t.Fatalf("add tx %d: %v", i, err)
 			}
 		}
-		hashes = append(hashes, crypto.Hash(tx))
+		hashes = append(hashes, crypto.Ed25519SHA256.Hash(tx))
 	}
 	waitCommittedEverywhere(t, cl, hashes)
 	t.Logf("unseen txs: node3 fetched %v txs (hash-only proposals fetched %v, failed %v)",

@@ -280,7 +280,7 @@ func marshalProto(t *testing.T, m proto.Message) []byte {
 // consVote is a consensus vote message from validator idx signed by key.
 func consVote(t *testing.T, chain string, key crypto.PrivateKey, idx uint32, height uint64) []byte {
 	t.Helper()
-	hash := crypto.Hash([]byte(strconv.FormatUint(height, 10)))
+	hash := crypto.Ed25519SHA256.Hash([]byte(strconv.FormatUint(height, 10)))
 	sig, err := key.Sign(crypto.VoteSignBytes(chain, 1, height, hash))
 	if err != nil {
 		t.Fatal(err)

@@ -282,7 +282,7 @@ func TestHostileAcceptable(t *testing.T) {
 	}{
 		{"unknown record type, content by hash", func() *pb.TxBody {
 			b := nodetest.CreateRecord("u1", "no_such_type", "citizen0", nil)
-			b.GetCreateRecord().ContentHash = crypto.Hash([]byte("x"))
+			b.GetCreateRecord().ContentHash = crypto.Ed25519SHA256.Hash([]byte("x"))
 			return b
 		}(), pb.ResultCode_RESULT_CODE_NOT_FOUND},
 		{"unknown subject", nodetest.CreateRecord("u3", nodetest.BusinessLicense, "nobody", []byte("x")), pb.ResultCode_RESULT_CODE_NOT_FOUND},
@@ -583,7 +583,7 @@ func TestFlood(t *testing.T) {
 			// as a duplicate (pending) or a stale nonce (committed).
 			_, err := n.Client.SubmitTx(context.Background(), req(&pb.SubmitTxRequest{Tx: tx}))
 			if err != nil {
-				if _, gerr := n.Client.GetTx(context.Background(), req(&pb.GetTxRequest{TxHash: crypto.Hash(tx)})); gerr != nil {
+				if _, gerr := n.Client.GetTx(context.Background(), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(tx)})); gerr != nil {
 					validErr <- fmt.Errorf("%w (and the tx is not known: %v)", err, gerr)
 					return
 				}
@@ -617,7 +617,7 @@ func TestFlood(t *testing.T) {
 	}
 	t.Logf("flood answers: %v", counts)
 	for i, tx := range validTxs {
-		if r := waitCommitted(t, n, crypto.Hash(tx)); r.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
+		if r := waitCommitted(t, n, crypto.Ed25519SHA256.Hash(tx)); r.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
 			t.Fatalf("valid tx %d committed with %v", i, r.GetResult())
 		}
 	}

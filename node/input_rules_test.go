@@ -44,7 +44,7 @@ func TestSubmitRefusesContentItsTypeRefuses(t *testing.T) {
 				t.Fatalf("SubmitTx: %v, want one of %v naming %q", err, tc.codes, tc.want)
 			}
 			unchanged(t, n, before)
-			if _, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
+			if _, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
 				t.Fatalf("GetTx of the refused tx: %v, want not found", err)
 			}
 		})

@@ -93,7 +93,10 @@ type Node struct {
 	version     string
 	genesis     *pb.GenesisDoc
 	genesisHash []byte
-	metrics     *metrics.Metrics
+	// suite is the chain's crypto suite, the genesis's (ARCHITECTURE.md
+	// §6, "Crypto suites"): every part that hashes chain data takes it.
+	suite   crypto.Suite
+	metrics *metrics.Metrics
 
 	store   *store.Store
 	exec    *exec.Executor
@@ -202,6 +205,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	for _, w := range warnings {
 		log.Warn("genesis", "warning", w.String())
 	}
+	if n.suite, err = genesis.Suite(doc); err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
 	if n.genesisHash, err = genesis.Hash(doc); err != nil {
 		return nil, fmt.Errorf("genesis: %w", err)
 	}
@@ -232,18 +238,21 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err := home.WriteGenesisMarker(dataDir, n.genesisHash); err != nil {
 		return nil, err
 	}
-	if n.payloadStore, err = payloads.OpenStore(filepath.Join(dataDir, home.PayloadsDir), payloads.StoreOptions{}); err != nil {
+	if n.payloadStore, err = payloads.OpenStore(filepath.Join(dataDir, home.PayloadsDir), payloads.StoreOptions{Suite: n.suite}); err != nil {
 		return nil, err
 	}
-	if n.store, err = store.Open(filepath.Join(dataDir, home.LedgerDir), store.DefaultOptions()); err != nil {
+	sopts := store.DefaultOptions()
+	sopts.Suite = n.suite
+	if n.store, err = store.Open(filepath.Join(dataDir, home.LedgerDir), sopts); err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	n.sigs = transport.NewTxSigCache(1 << 16)
 	ecfg := exec.DefaultConfig(doc.GetChainId())
+	ecfg.Suite = n.suite
 	ecfg.SigCache = n.sigs
 	// Each tx is decoded once, at admission; the executor, the mempool
 	// and the transport share the facts (ARCHITECTURE.md §2).
-	n.known = exec.NewKnown()
+	n.known = exec.NewKnown(n.suite)
 	ecfg.Known = n.known
 	if n.exec, err = exec.New(ecfg); err != nil {
 		return nil, err
@@ -276,7 +285,9 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		}
 		n.commits.Set(c.Height)
 	})
-	if n.mempool, err = mempool.New(cfg.Mempool.MempoolConfig(), txChecker{ledger: n.app, state: blockexec.StateReader(n.store), now: n.app.Now}, n.known); err != nil {
+	mcfg := cfg.Mempool.MempoolConfig()
+	mcfg.Suite = n.suite
+	if n.mempool, err = mempool.New(mcfg, txChecker{ledger: n.app, state: blockexec.StateReader(n.store), now: n.app.Now}, n.known); err != nil {
 		return nil, fmt.Errorf("mempool: %w", err)
 	}
 	n.metrics.Registry.MustRegister(mempool.NewCollector(n.mempool.Stats))
@@ -400,6 +411,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	pcfg.Suite = n.suite
 	pvs, err := p2p.NewValidatorSet(keys)
 	if err != nil {
 		return nil, err
@@ -423,7 +435,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	n.consensusCheck = func(_ *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
 		// The set and its epoch, read together (they change together).
 		g := n.checkSet.Load()
-		err := consensus.CheckSender(doc.GetChainId(), g.epoch, g.vs, n.consCfg.SigCache, m)
+		err := consensus.CheckSender(doc.GetChainId(), n.suite, g.epoch, g.vs, n.consCfg.SigCache, m)
 		if errors.Is(err, consensus.ErrOtherEpoch) {
 			// Another validator set's message proves nothing against
 			// the relaying peer.
@@ -458,8 +470,8 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("byzantine behaviours: %w", err)
 	}
-	if n.transport, err = transport.New(transport.Config{MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
-		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: blockexec.CheckBlockTxs, Known: n.known, Faults: n.byz,
+	if n.transport, err = transport.New(transport.Config{Suite: n.suite, MaxTxHashes: pcfg.MaxTxHashesPerRequest, MaxBlockTxs: n.consCfg.MaxBlockTxs}, transport.Deps{
+		Host: n.host, Source: src, Pool: n.mempool, CheckTxs: func(b *pb.Block, hdr *pb.Header) error { return blockexec.CheckBlockTxs(n.suite, b, hdr) }, Known: n.known, Faults: n.byz,
 		Epoch:      func() uint64 { ep, _ := n.app.Epoch(); return ep.Start },
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
 		Metrics:    n.metrics, Logger: log, Done: n.done, WG: &n.wg,
@@ -497,7 +509,7 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 
 	// API, metrics and pprof listeners (node/api).
 	if n.api, err = api.New(api.Deps{
-		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Version: o.Version, Genesis: doc,
+		ChainID: doc.GetChainId(), GenesisHash: n.genesisHash, FaultModel: doc.GetFaultModel(), Suite: n.suite, Version: o.Version, Genesis: doc,
 		NodeID: func() string { return n.host.ID().String() }, ValidatorIndex: n.validatorIndex,
 		Ledger: n.store, State: blockexec.StateReader(n.store),
 		Validators: func() *pb.ValidatorSet { vs, _ := n.app.Validators(); return vs },
@@ -505,12 +517,12 @@ func New(ctx context.Context, o Options) (_ *Node, err error) {
 		Preverify: n.fanout.Preverify,
 		// The quorum-safety pre-check of validator-set proposals
 		// (ARCHITECTURE.md §5): the node supplies who is live.
-		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store),
+		PreSubmit: api.QuorumCheck{Ledger: n.store, State: blockexec.StateReader(n.store), Suite: n.suite,
 			Admit: func(tx *exec.Tx) error { _, err := n.app.CheckTx(tx); return err }}.Check,
 		Consensus: n.status.Load, Syncing: n.syncing.Load, Peers: n.host.Peers, PendingUpgrade: n.app.PendingUpgrade,
 		Commits: n.commits, Done: n.done, Metrics: n.metrics,
 		Payloads: n.payloads, Accesses: n.accessSigner(), Logger: log.With("part", "api"),
-		CheckTx: func(raw []byte) error { _, err := n.app.CheckTx(exec.NewTx(raw)); return err },
+		CheckTx: func(raw []byte) error { _, err := n.app.CheckTx(exec.NewTx(n.suite, raw)); return err },
 	}); err != nil {
 		return nil, err
 	}
@@ -653,6 +665,7 @@ func (e timedExecutor) Timeouts() (base, maxT, heartbeat int) { return timeoutTi
 func consensusConfig(doc *pb.GenesisDoc, params *pb.Params, genesisHash []byte, keys []*pb.PublicKey, self int) consensus.Config {
 	c := consensus.DefaultConfig()
 	c.ChainID = doc.GetChainId()
+	c.Suite, _ = genesis.Suite(doc) // Validate has refused an unknown suite
 	c.GenesisHash = genesisHash
 	c.Validators = keys
 	c.Self = self

@@ -320,7 +320,7 @@ func TestGappedTxDoesNotSpin(t *testing.T) {
 	}
 	// Filling the gap releases both.
 	fillGap(t, n, cit, cit.NextNonce(), cit.NextNonce()+1)
-	waitCommitted(t, n, crypto.Hash(gapped))
+	waitCommitted(t, n, crypto.Ed25519SHA256.Hash(gapped))
 }
 
 // TestStopWithPendingTx: a client waiting for a commit when the node shuts
@@ -338,7 +338,7 @@ func TestStopWithPendingTx(t *testing.T) {
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(gapped)}))
+		p, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(gapped)}))
 		if err == nil && p.Msg.GetPending() {
 			break
 		}

@@ -32,7 +32,7 @@ func protectedCreate(t *testing.T, id, subject string, content []byte) (*pb.TxBo
 	}
 	return &pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: id, RecordType: nodetest.BirthCert, SubjectId: subject,
-		ContentHash: crypto.PayloadCommitment(salt, content), ContentType: "text/plain",
+		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, content), ContentType: "text/plain",
 	}}}, &pb.Payload{Salt: salt, Content: content}
 }
 
@@ -85,7 +85,7 @@ func TestProtectedContentReadsAreLoggedAndGated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := pub.Msg.GetVersions(); len(v) != 1 || len(v[0].GetContent()) != 0 || !bytes.Equal(v[0].GetContentHash(), crypto.PayloadCommitment(payload.Salt, secret)) || len(pub.Msg.GetContents()) != 0 {
+	if v := pub.Msg.GetVersions(); len(v) != 1 || len(v[0].GetContent()) != 0 || !bytes.Equal(v[0].GetContentHash(), crypto.Ed25519SHA256.PayloadCommitment(payload.Salt, secret)) || len(pub.Msg.GetContents()) != 0 {
 		t.Fatalf("public view of a protected record: %v", pub.Msg)
 	}
 
@@ -322,7 +322,7 @@ func TestProtectedPayloadRefusals(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("%v, want %q", err, tc.want)
 			}
-			if _, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
+			if _, err := n.Client.GetTx(ctxOf(t), req(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
 				t.Fatalf("refused tx is known to the node: %v", err)
 			}
 		})
@@ -411,7 +411,7 @@ func TestFailedTxPayloadDiscarded(t *testing.T) {
 	salt, _ := crypto.NewPayloadSalt()
 	content := []byte("stale amendment PLANTED-stale")
 	amend := c.Official.Tx(&pb.TxBody{Action: &pb.TxBody_AmendRecord{AmendRecord: &pb.AmendRecord{
-		RecordId: "bc-amend", ExpectedVersion: 7, ContentHash: crypto.PayloadCommitment(salt, content), Reason: "stale"}}})
+		RecordId: "bc-amend", ExpectedVersion: 7, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, content), Reason: "stale"}}})
 	res, err := submitWithPayload(t, n, amend, &pb.Payload{Salt: salt, Content: content})
 	if err != nil {
 		t.Fatal(err)

@@ -146,7 +146,7 @@ func TestQuorumPreCheckRefusesUnliveQuorum(t *testing.T) {
 func checkNothingChanged(t *testing.T, n *nodetest.Node, before *pb.StatusResponse, tx []byte, proposal string, nonce uint64, a *nodetest.Account) {
 	t.Helper()
 	unchanged(t, n, before)
-	if _, err := n.Client.GetTx(nodetest.Ctx(t), connect.NewRequest(&pb.GetTxRequest{TxHash: crypto.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
+	if _, err := n.Client.GetTx(nodetest.Ctx(t), connect.NewRequest(&pb.GetTxRequest{TxHash: crypto.Ed25519SHA256.Hash(tx)})); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("refused tx: GetTx %v", err)
 	}
 	if _, err := n.Client.QueryProposal(nodetest.Ctx(t), connect.NewRequest(&pb.QueryProposalRequest{ProposalId: proposal})); connect.CodeOf(err) != connect.CodeNotFound {

@@ -104,7 +104,7 @@ func (c *sigTestChain) grants(t *testing.T, n int) [][]byte {
 
 func (c *sigTestChain) newNode(t *testing.T) *sigNode {
 	t.Helper()
-	return c.startNode(t, exec.NewKnown())
+	return c.startNode(t, exec.NewKnown(crypto.Ed25519SHA256))
 }
 
 // newNodeWithout starts a node with no Known table: every step decodes.
@@ -204,7 +204,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 	}
 	blk := &pb.Block{Header: hb, Txs: block}
 	for _, n := range []*sigNode{leader, follower, late} {
-		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(hb), Block: blk, Header: hdr}); err != nil {
+		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Ed25519SHA256.Hash(hb), Block: blk, Header: hdr}); err != nil {
 			t.Fatalf("validate: %v", err)
 		}
 	}
@@ -213,7 +213,7 @@ func TestSignaturesVerifiedOncePerNode(t *testing.T) {
 	wantNodeVerified(t, late, "late node after validation", 40)
 
 	// Commit, then the mempool's recheck of what is still pending.
-	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Ed25519SHA256.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 	for _, n := range []*sigNode{leader, follower, late} {
 		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {
 			t.Fatal(err)
@@ -311,9 +311,9 @@ func TestTxDecodedOncePerNode(t *testing.T) {
 	if next := drv.Reap(len(txs), consensus.ProposeSlot{Uncommitted: []*pb.Block{blk}}); len(next) != pending {
 		t.Fatalf("reaped %d txs beside the proposed block, want %d", len(next), pending)
 	}
-	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Ed25519SHA256.Hash(hb), Block: blk, Header: hdr, Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 	for _, n := range []*sigNode{leader, follower, late} {
-		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(hb), Block: blk, Header: hdr}); err != nil {
+		if err := n.app.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Ed25519SHA256.Hash(hb), Block: blk, Header: hdr}); err != nil {
 			t.Fatalf("validate: %v", err)
 		}
 		if err := n.app.Commit([]consensus.CommittedBlock{cb}); err != nil {

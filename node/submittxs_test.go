@@ -61,7 +61,7 @@ func TestSubmitTxsCommitsInOrder(t *testing.T) {
 	}
 	wantResults(t, resp.Msg.GetResults(), "", "", "", "", "")
 	for i, r := range resp.Msg.GetResults() {
-		if !bytes.Equal(r.GetTxHash(), crypto.Hash(txs[i])) || !r.GetCommitted() || r.GetHeight() == 0 ||
+		if !bytes.Equal(r.GetTxHash(), crypto.Ed25519SHA256.Hash(txs[i])) || !r.GetCommitted() || r.GetHeight() == 0 ||
 			r.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
 			t.Fatalf("result %d: %v", i, r)
 		}
@@ -78,7 +78,7 @@ func TestSubmitTxsCommitsInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantResults(t, resp.Msg.GetResults(), "", "")
-	ra, rb := waitCommitted(t, n, crypto.Hash(a)), waitCommitted(t, n, crypto.Hash(b))
+	ra, rb := waitCommitted(t, n, crypto.Ed25519SHA256.Hash(a)), waitCommitted(t, n, crypto.Ed25519SHA256.Hash(b))
 	if ra.GetHeight() < rb.GetHeight() || ra.GetHeight() == rb.GetHeight() && ra.GetIndex() < rb.GetIndex() {
 		t.Fatalf("nonce %d committed before nonce %d", next+1, next)
 	}
@@ -170,7 +170,7 @@ func TestSubmitTxsRefusals(t *testing.T) {
 		if !rs[0].GetCommitted() || !rs[8].GetCommitted() || rs[3].GetCommitted() {
 			t.Fatalf("commits: %v", rs)
 		}
-		if !bytes.Equal(rs[3].GetTxHash(), crypto.Hash(good1)) || len(rs[2].GetTxHash()) != 0 {
+		if !bytes.Equal(rs[3].GetTxHash(), crypto.Ed25519SHA256.Hash(good1)) || len(rs[2].GetTxHash()) != 0 {
 			t.Fatalf("hashes: duplicate %x, empty %x", rs[3].GetTxHash(), rs[2].GetTxHash())
 		}
 		for _, id := range []string{"forged", "bc-batch", "badsig"} {
@@ -198,7 +198,7 @@ func TestSubmitTxsRefusals(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil || len(out.Results) != 2 {
 			t.Fatalf("%d %s", resp.StatusCode, raw)
 		}
-		if r := out.Results[0]; r.TxHash != base64.StdEncoding.EncodeToString(crypto.Hash(tx)) || !r.Committed || r.Code != "" {
+		if r := out.Results[0]; r.TxHash != base64.StdEncoding.EncodeToString(crypto.Ed25519SHA256.Hash(tx)) || !r.Committed || r.Code != "" {
 			t.Fatalf("%s", raw)
 		}
 		if out.Results[1].Code != "invalid_argument" {
@@ -235,7 +235,7 @@ func TestSubmitTxsBacklogRefusesFastAndAdmittedCommit(t *testing.T) {
 	}
 	for i, r := range rs[admitted:] {
 		if r.GetCode() != connect.CodeResourceExhausted.String() || !strings.Contains(r.GetMessage(), "retry after") ||
-			!bytes.Equal(r.GetTxHash(), crypto.Hash(txs[admitted+i])) {
+			!bytes.Equal(r.GetTxHash(), crypto.Ed25519SHA256.Hash(txs[admitted+i])) {
 			t.Fatalf("result %d: %v", admitted+i, r)
 		}
 	}
@@ -247,7 +247,7 @@ func TestSubmitTxsBacklogRefusesFastAndAdmittedCommit(t *testing.T) {
 	// the admitted ones before a call here, which would admit it).
 	// The admitted commit; then the rest is admitted as the backlog drains
 	// (the client retries in nonce order).
-	waitCommitted(t, n, crypto.Hash(txs[admitted-1]))
+	waitCommitted(t, n, crypto.Ed25519SHA256.Hash(txs[admitted-1]))
 	rest := txs[admitted:]
 	submitTxRefused := false
 	deadline := time.Now().Add(60 * time.Second)
@@ -287,7 +287,7 @@ func TestSubmitTxsBacklogRefusesFastAndAdmittedCommit(t *testing.T) {
 	if !submitTxRefused {
 		t.Fatal("SubmitTx was never refused while the backlog was full")
 	}
-	waitCommitted(t, n, crypto.Hash(txs[len(txs)-1]))
+	waitCommitted(t, n, crypto.Ed25519SHA256.Hash(txs[len(txs)-1]))
 	body := metricsText(t, n)
 	if !strings.Contains(body, `govnode_mempool_rejected_txs_total{reason="backlog"}`) {
 		t.Fatal("no backlog refusals counted")

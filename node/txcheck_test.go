@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/mempool"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -49,7 +50,7 @@ func TestRevealBeforeBidDeadlineRefused(t *testing.T) {
 		body, _ := proto.Marshal(&pb.TxBody{ChainId: "c", Signer: "co0", Nonce: 2,
 			Action: &pb.TxBody_RevealBid{RevealBid: &pb.RevealBid{TenderId: id, Price: 90000, Salt: make([]byte, 32)}}})
 		raw, _ := proto.Marshal(&pb.SignedTx{Body: body, Signature: make([]byte, 64)})
-		return exec.NewTx(raw)
+		return exec.NewTx(crypto.Ed25519SHA256, raw)
 	}
 	for _, tc := range []struct {
 		name   string

@@ -9,6 +9,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/govnode/govnode/crypto"
 )
 
 // MaxMembers is the largest consortium the limits in this package are sized
@@ -29,6 +31,11 @@ type Config struct {
 	// ChainID names the topics and protocols; letters, digits, '.', '_'
 	// and '-' only, since it becomes a path segment.
 	ChainID string
+	// Suite is the chain's crypto suite (the zero value is
+	// ed25519-sha256): fetched blocks are chained by its hash, payloads
+	// opened by its commitments, and on an "sm2-sm3" chain a member is
+	// admitted only with its peer binding (ARCHITECTURE.md §7).
+	Suite crypto.Suite
 	// ListenAddrs are multiaddrs to listen on, e.g.
 	// /ip4/0.0.0.0/tcp/26656 and /ip4/0.0.0.0/udp/26656/quic-v1.
 	ListenAddrs []string

@@ -39,19 +39,19 @@ func newFuzzSource(tb testing.TB, n, txSize int) *fuzzSource {
 	for i := range 8 {
 		salt := bytes.Repeat([]byte{byte(i + 1)}, crypto.PayloadSaltSize)
 		content := bytes.Repeat([]byte{byte(i)}, txSize*(i+1))
-		c := crypto.PayloadCommitment(salt, content)
+		c := crypto.Ed25519SHA256.PayloadCommitment(salt, content)
 		s.payloads[string(c)] = &pb.Payload{Salt: salt, Content: content}
 		s.commitments = append(s.commitments, c)
 	}
 	var parent []byte
 	for h := 1; h <= n; h++ {
 		tx := bytes.Repeat([]byte{byte(h)}, txSize)
-		s.txs[string(crypto.Hash(tx))] = tx
+		s.txs[string(crypto.Ed25519SHA256.Hash(tx))] = tx
 		hdr, err := proto.Marshal(&pb.Header{ChainId: testChain, Height: uint64(h), TxCount: 1, ParentHash: parent})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		parent = crypto.Hash(hdr)
+		parent = crypto.Ed25519SHA256.Hash(hdr)
 		s.blocks = append(s.blocks, &pb.CommittedBlock{
 			Block: &pb.Block{Header: hdr, Txs: [][]byte{tx}},
 			Cert:  &pb.CommitCert{Height: uint64(h), BlockHash: parent},
@@ -159,13 +159,13 @@ func FuzzSyncServe(f *testing.F) {
 	add(blocks(35, 1<<40))
 	add(blocks(^uint64(0)-2, ^uint64(0)))
 	add(&pb.SyncRequest{Req: &pb.SyncRequest_Txs{Txs: &pb.TxsRequest{Hashes: [][]byte{
-		crypto.Hash(src.blocks[6].GetBlock().GetTxs()[0]), crypto.Hash(nil), crypto.Hash(src.blocks[8].GetBlock().GetTxs()[0]),
+		crypto.Ed25519SHA256.Hash(src.blocks[6].GetBlock().GetTxs()[0]), crypto.Ed25519SHA256.Hash(nil), crypto.Ed25519SHA256.Hash(src.blocks[8].GetBlock().GetTxs()[0]),
 	}}}})
 	add(&pb.SyncRequest{Req: &pb.SyncRequest_Status{Status: &pb.SyncStatusRequest{}}})
 	add(byHash(src.blocks[30].GetCert().GetBlockHash(), 1<<31))
 	add(byHash(src.blocks[2].GetCert().GetBlockHash(), 3))
 	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: src.commitments}}})
-	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: [][]byte{crypto.Hash(nil), src.commitments[3]}}}})
+	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: [][]byte{crypto.Ed25519SHA256.Hash(nil), src.commitments[3]}}}})
 	add(&pb.SyncRequest{Req: &pb.SyncRequest_Payloads{Payloads: &pb.PayloadsRequest{Commitments: [][]byte{{1, 2, 3}}}}})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -252,7 +252,7 @@ func checkServed(t *testing.T, cfg *Config, src *fuzzSource, req *pb.SyncRequest
 			if prev != nil && !bytes.Equal(hdr.GetParentHash(), prev) {
 				t.Fatalf("block %d does not extend the one before", i)
 			}
-			prev = crypto.Hash(b.GetHeader())
+			prev = crypto.Ed25519SHA256.Hash(b.GetHeader())
 		}
 		if len(bs) > 0 && !bytes.Equal(prev, r.BlockByHash.GetHash()) {
 			t.Fatal("answered another block than the one asked")
@@ -268,7 +268,7 @@ func checkServed(t *testing.T, cfg *Config, src *fuzzSource, req *pb.SyncRequest
 			t.Fatalf("%d payloads for %d commitments", len(ps), len(asked))
 		}
 		for i, p := range ps {
-			c := crypto.PayloadCommitment(p.GetSalt(), p.GetContent())
+			c := crypto.Ed25519SHA256.PayloadCommitment(p.GetSalt(), p.GetContent())
 			if !slices.ContainsFunc(asked, func(a []byte) bool { return bytes.Equal(a, c) }) {
 				t.Fatalf("payload %d opens no commitment asked", i)
 			}

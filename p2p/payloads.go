@@ -136,14 +136,14 @@ func (n *Host) RequestPayloads(ctx context.Context, p peer.ID, commitments [][]b
 		if len(pl.GetSalt()) != crypto.PayloadSaltSize {
 			return bad("payload %d has a %d-byte salt", j, len(pl.GetSalt()))
 		}
-		c := crypto.PayloadCommitment(pl.GetSalt(), pl.GetContent())
+		c := n.cfg.Suite.PayloadCommitment(pl.GetSalt(), pl.GetContent())
 		i, asked := pos[string(c)]
 		if !asked {
 			return bad("payload %d opens none of the commitments asked", j)
 		}
 		// CheckPayload is the one definition of "opens": the lookup above
 		// only finds which commitment to check it against.
-		if err := crypto.CheckPayload(commitments[i], pl.GetSalt(), pl.GetContent()); err != nil {
+		if err := n.cfg.Suite.CheckPayload(commitments[i], pl.GetSalt(), pl.GetContent()); err != nil {
 			return bad("payload %d: %v", j, err)
 		}
 		if out[i] != nil {

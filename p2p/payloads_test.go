@@ -37,7 +37,7 @@ func (s *payloadSource) add(t *testing.T, content []byte) ([]byte, *pb.Payload) 
 		t.Fatal(err)
 	}
 	p := &pb.Payload{Salt: salt, Content: content}
-	c := crypto.PayloadCommitment(salt, content)
+	c := crypto.Ed25519SHA256.PayloadCommitment(salt, content)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.held[string(c)] = p
@@ -82,7 +82,7 @@ func TestPayloadsServedToMembersOnly(t *testing.T) {
 	src := newPayloadSource()
 	c0, p0 := src.add(t, []byte("birth certificate of A"))
 	c1, p1 := src.add(t, []byte("birth certificate of B"))
-	unknown := crypto.Hash([]byte("never stored"))
+	unknown := crypto.Ed25519SHA256.Hash([]byte("never stored"))
 	server := nw.Start(0, nw.Config(0), p2p.WithPayloadSource(src), p2p.WithBlockSource(p2ptest.NewBlocks(t, 3, 10)))
 	member := nw.Start(1, nw.Config(1))
 	other := nw.Start(2, nw.Config(2))
@@ -176,7 +176,7 @@ func TestPayloadsRefusesBadRequests(t *testing.T) {
 	big, _ := src.add(t, bytes.Repeat([]byte{'z'}, 8000))
 	tooMany := make([][]byte, p2p.MaxPayloadsPerRequest+1)
 	for i := range tooMany {
-		tooMany[i] = crypto.Hash([]byte{byte(i)})
+		tooMany[i] = crypto.Ed25519SHA256.Hash([]byte{byte(i)})
 	}
 	for _, tt := range []struct {
 		name        string
@@ -265,7 +265,7 @@ func TestRequestPayloadsRefusesForgedPayloads(t *testing.T) {
 			src.setAnswer(func([][]byte) []*pb.Payload { return tt.answer })
 			before := client.Stats().SyncClientErrors
 			// Two asked, so a duplicate is within the count.
-			got, err := client.RequestPayloads(ctx, server.ID(), [][]byte{c0, crypto.Hash([]byte("unknown"))})
+			got, err := client.RequestPayloads(ctx, server.ID(), [][]byte{c0, crypto.Ed25519SHA256.Hash([]byte("unknown"))})
 			if !errors.Is(err, p2p.ErrBadResponse) || got != nil {
 				t.Fatalf("got %v, err %v; want ErrBadResponse and nothing", got, err)
 			}

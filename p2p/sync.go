@@ -407,7 +407,7 @@ func (n *Host) RequestBlockByHash(ctx context.Context, p peer.ID, hash []byte) (
 			n.counters.syncClientErrors.Add(1)
 			return nil, fmt.Errorf("%w: block %d of fetch does not extend the one before", ErrBadResponse, i)
 		}
-		prev = crypto.Hash(b.GetHeader())
+		prev = n.cfg.Suite.Hash(b.GetHeader())
 	}
 	if len(blocks) > 0 && !bytes.Equal(prev, hash) {
 		n.counters.syncClientErrors.Add(1)

@@ -87,7 +87,7 @@ func TestSyncServesBlocksTxsStatus(t *testing.T) {
 		})
 	}
 
-	hashes := [][]byte{crypto.Hash(src.Tx(7)), crypto.Hash([]byte("unknown")), crypto.Hash(src.Tx(9))}
+	hashes := [][]byte{crypto.Ed25519SHA256.Hash(src.Tx(7)), crypto.Ed25519SHA256.Hash([]byte("unknown")), crypto.Ed25519SHA256.Hash(src.Tx(9))}
 	txs, err := client.RequestTxs(ctx, server.ID(), hashes)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +261,7 @@ func TestSyncBlockByHash(t *testing.T) {
 	if len(blocks) != p2p.MaxFetchAncestors+1 {
 		t.Fatalf("%d blocks, want %d", len(blocks), p2p.MaxFetchAncestors+1)
 	}
-	if last := blocks[len(blocks)-1]; !bytes.Equal(crypto.Hash(last.GetHeader()), hash) {
+	if last := blocks[len(blocks)-1]; !bytes.Equal(crypto.Ed25519SHA256.Hash(last.GetHeader()), hash) {
 		t.Fatal("last block is not the one asked")
 	}
 	if h := heightOf(t, &pb.CommittedBlock{Block: blocks[0]}); h != 30-p2p.MaxFetchAncestors {

@@ -19,7 +19,7 @@ const testChain = "unit-chain"
 // one definition of a consensus message's authenticity.
 func senderCheck(cache *crypto.SigCache) ConsensusCheck {
 	return func(vs *ValidatorSet, m *pb.ConsensusMessage) error {
-		return consensus.CheckSender(testChain, 0, vs, cache, m)
+		return consensus.CheckSender(testChain, crypto.Ed25519SHA256, 0, vs, cache, m)
 	}
 }
 
@@ -64,7 +64,7 @@ func marshal(t *testing.T, m proto.Message) []byte {
 // validator it names; cheap checks reject before any signature is checked.
 func TestCheckConsensus(t *testing.T) {
 	keys, vs := testKeys(t, 4)
-	hash := crypto.Hash([]byte("block"))
+	hash := crypto.Ed25519SHA256.Hash([]byte("block"))
 	vote := func(signer crypto.PrivateKey, voter, sender uint32) *pb.ConsensusMessage {
 		return &pb.ConsensusMessage{Sender: sender, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
 			View: 3, Height: 9, BlockHash: hash, Voter: voter,
@@ -79,12 +79,12 @@ func TestCheckConsensus(t *testing.T) {
 		View: 3, Leader: 2, HighQc: hqc, Seq: 5, Signature: sign(t, keys[2], crypto.HeartbeatSignBytes(testChain, 3, 5, 2, 8)),
 	}}}
 	txs := [][]byte{[]byte("tx a"), []byte("tx b"), []byte("tx c")}
-	txHashes := [][]byte{crypto.Hash(txs[0]), crypto.Hash(txs[1]), crypto.Hash(txs[2])}
+	txHashes := [][]byte{crypto.Ed25519SHA256.Hash(txs[0]), crypto.Ed25519SHA256.Hash(txs[1]), crypto.Ed25519SHA256.Hash(txs[2])}
 	proposal := func(chain string, proposer, sender uint32, signer crypto.PrivateKey) *pb.ConsensusMessage {
 		hdr := marshal(t, &pb.Header{ChainId: chain, Height: 10, View: 3, Proposer: proposer,
-			TxCount: uint32(len(txHashes)), TxRoot: crypto.MerkleRoot(txHashes)})
+			TxCount: uint32(len(txHashes)), TxRoot: crypto.Ed25519SHA256.MerkleRoot(txHashes)})
 		return &pb.ConsensusMessage{Sender: sender, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{
-			Block:    &pb.Block{Header: hdr, Signature: sign(t, signer, crypto.ProposalSignBytes(testChain, crypto.Hash(hdr)))},
+			Block:    &pb.Block{Header: hdr, Signature: sign(t, signer, crypto.ProposalSignBytes(testChain, crypto.Ed25519SHA256.Hash(hdr)))},
 			TxHashes: txHashes,
 		}}}
 	}
@@ -166,7 +166,7 @@ func TestCheckConsensus(t *testing.T) {
 // fails leaves nothing in it.
 func TestCheckConsensusFillsSigCache(t *testing.T) {
 	keys, vs := testKeys(t, 4)
-	hash := crypto.Hash([]byte("block"))
+	hash := crypto.Ed25519SHA256.Hash([]byte("block"))
 	signBytes := crypto.VoteSignBytes(testChain, 3, 9, hash)
 	vote := func(signer crypto.PrivateKey) (*pb.ConsensusMessage, []byte) {
 		sig := sign(t, signer, signBytes)
@@ -287,7 +287,7 @@ func FuzzCheckConsensus(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	hash := crypto.Hash(nil)
+	hash := crypto.Ed25519SHA256.Hash(nil)
 	sig, _ := k.Sign(crypto.VoteSignBytes(testChain, 1, 1, hash))
 	seed, _ := proto.Marshal(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 1, Height: 1, BlockHash: hash, Signature: sig}}})
 	f.Add(seed)

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/govnode/govnode/client"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -362,10 +363,14 @@ func (c *cli) runBench(ctx context.Context, cmd *cobra.Command, o *benchOpts) er
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x676f766e6f6465))
 	runID := fmt.Sprintf("%x", rng.Uint32())
-	if s.planner, err = newBenchPlanner(st.GetChainId(), runID, s.signers, depts, protected, rng, time.Now()); err != nil {
+	suite, err := crypto.SuiteByName(st.GetCryptoSuite())
+	if err != nil {
+		return fmt.Errorf("node %s: %w", conns[o.followNode].url, err)
+	}
+	if s.planner, err = newBenchPlanner(st.GetChainId(), suite, runID, s.signers, depts, protected, rng, time.Now()); err != nil {
 		return err
 	}
-	s.runner = &benchRunner{conns: conns, loads: loads, follow: conns[o.followNode], concurrency: o.concurrency, callTimeout: o.callTimeout, poll: o.poll}
+	s.runner = &benchRunner{suite: suite, conns: conns, loads: loads, follow: conns[o.followNode], concurrency: o.concurrency, callTimeout: o.callTimeout, poll: o.poll}
 	s.next = st.GetHeight() + 1
 	s.sampler = &procSampler{hc: &http.Client{}, interval: o.sample, timeout: min(o.callTimeout, 5*time.Second)}
 	for _, n := range sum.Nodes {

@@ -170,6 +170,7 @@ type benchTx struct {
 // benchPlanner builds the transactions of a run.
 type benchPlanner struct {
 	chainID   string
+	suite     crypto.Suite
 	runID     string
 	depts     []string
 	officials []*benchSigner
@@ -181,8 +182,8 @@ type benchPlanner struct {
 	protected map[string]bool
 }
 
-func newBenchPlanner(chainID, runID string, signers []*benchSigner, depts []string, protected map[string]bool, rng *rand.Rand, now time.Time) (*benchPlanner, error) {
-	p := &benchPlanner{chainID: chainID, runID: runID, depts: depts, protected: protected, rng: rng, now: now}
+func newBenchPlanner(chainID string, suite crypto.Suite, runID string, signers []*benchSigner, depts []string, protected map[string]bool, rng *rand.Rand, now time.Time) (*benchPlanner, error) {
+	p := &benchPlanner{chainID: chainID, suite: suite, runID: runID, depts: depts, protected: protected, rng: rng, now: now}
 	for _, s := range signers {
 		if s.next == 0 {
 			return nil, fmt.Errorf("signer %s: next nonce 0", s.id)
@@ -243,7 +244,7 @@ func amendable(r *benchRecord) bool { return !r.protected }
 // recordContent is what a create or amend of a record carries: content on
 // chain for a public type; for a protected one no content, the commitment
 // of a fresh payload as content hash, and that payload.
-func recordContent(protected bool, content []byte) (onChain, hash []byte, payloads []*pb.Payload, err error) {
+func recordContent(suite crypto.Suite, protected bool, content []byte) (onChain, hash []byte, payloads []*pb.Payload, err error) {
 	if !protected {
 		return content, nil, nil, nil
 	}
@@ -251,7 +252,7 @@ func recordContent(protected bool, content []byte) (onChain, hash []byte, payloa
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return nil, crypto.PayloadCommitment(pl.GetSalt(), pl.GetContent()), []*pb.Payload{pl}, nil
+	return nil, suite.PayloadCommitment(pl.GetSalt(), pl.GetContent()), []*pb.Payload{pl}, nil
 }
 
 // setup plans one land title per citizen, held by the citizen and created
@@ -263,7 +264,7 @@ func (p *benchPlanner) setup() ([]*benchTx, error) {
 		o := p.officialOf(c.dept)
 		id := p.nextID("title")
 		prot := p.protected[genesis.SampleLandTitle]
-		content, hash, payloads, err := recordContent(prot, p.content(genesis.SampleLandTitle))
+		content, hash, payloads, err := recordContent(p.suite, prot, p.content(genesis.SampleLandTitle))
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +365,7 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 			typ := types[p.rng.IntN(len(types))]
 			id := p.nextID("rec")
 			prot := p.protected[typ]
-			content, hash, payloads, cerr := recordContent(prot, p.content(typ))
+			content, hash, payloads, cerr := recordContent(p.suite, prot, p.content(typ))
 			if cerr != nil {
 				return nil, cerr
 			}
@@ -391,7 +392,7 @@ func (p *benchPlanner) plan(n int, mix []benchMixEntry) ([]*benchTx, error) {
 			}
 			r := rs[p.rng.IntN(len(rs))]
 			if kind == benchAmend {
-				content, hash, payloads, cerr := recordContent(r.protected, p.content("amend"))
+				content, hash, payloads, cerr := recordContent(p.suite, r.protected, p.content("amend"))
 				if cerr != nil {
 					return nil, cerr
 				}

@@ -21,6 +21,7 @@ import (
 // always uses benchSigner.conn); conns, one per node, carry everything
 // else (status, nonces, results).
 type benchRunner struct {
+	suite       crypto.Suite // the chain's: tx hashes
 	conns       []*nodeConn
 	loads       []*nodeConn
 	follow      *nodeConn
@@ -170,7 +171,7 @@ func (r *benchRunner) followBlocks(ctx context.Context, next *atomic.Uint64, ind
 				}
 				seen := time.Now().UnixNano()
 				for _, raw := range res.GetBlock().GetTxs() {
-					if i, ok := index[string(crypto.Hash(raw))]; ok {
+					if i, ok := index[string(r.suite.Hash(raw))]; ok {
 						committed[i].CompareAndSwap(0, seen)
 					}
 				}

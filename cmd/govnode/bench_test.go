@@ -110,7 +110,7 @@ func TestBenchPlan(t *testing.T) {
 	for _, s := range signers {
 		pub[s.id] = s.key.Public()
 	}
-	p, err := newBenchPlanner(sum.ChainID, "t1", signers, depts, nil, rand.New(rand.NewPCG(1, 2)), time.Unix(1700000000, 0))
+	p, err := newBenchPlanner(sum.ChainID, crypto.Ed25519SHA256, "t1", signers, depts, nil, rand.New(rand.NewPCG(1, 2)), time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestBenchPlan(t *testing.T) {
 		if err := crypto.Verify(pub[body.GetSigner()], crypto.TxSignBytes(sum.ChainID, stx.GetBody()), stx.GetSignature()); err != nil {
 			t.Fatalf("tx %d: signature: %v", i, err)
 		}
-		if body.GetChainId() != sum.ChainID || string(crypto.Hash(tx.raw)) != tx.hash || hashes[tx.hash] {
+		if body.GetChainId() != sum.ChainID || string(crypto.Ed25519SHA256.Hash(tx.raw)) != tx.hash || hashes[tx.hash] {
 			t.Fatalf("tx %d: chain %q, hash or duplicate", i, body.GetChainId())
 		}
 		hashes[tx.hash] = true
@@ -419,7 +419,7 @@ func (n *fakeNode) SubmitTxs(ctx context.Context, req *connect.Request[pb.Submit
 		}
 		f.mu.Unlock()
 		busy = busy || refuse
-		r := &pb.SubmitTxsResult{TxHash: crypto.Hash(tx)}
+		r := &pb.SubmitTxsResult{TxHash: crypto.Ed25519SHA256.Hash(tx)}
 		resp.Msg.Results = append(resp.Msg.Results, r)
 		if busy {
 			r.Code, r.Message = connect.CodeResourceExhausted.String(), "mempool full: backlog over what the chain commits"

@@ -323,6 +323,10 @@ type signFlags struct {
 	memo        string
 	wait        bool
 	waitTimeout time.Duration
+	// beforeSign, if set, completes the body once the signing key, and
+	// with it the chain's crypto suite, is known (a sealed bid's
+	// commitment binds its signer and is the suite's hash).
+	beforeSign func(suite crypto.Suite) error
 }
 
 func addSignFlags(cmd *cobra.Command, sf *signFlags) {
@@ -412,6 +416,15 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 			return errors.New("--nonce: nonces start at 1")
 		}
 		so.Nonce = sf.nonce
+	}
+	if sf.beforeSign != nil {
+		suite, err := crypto.SuiteOfScheme(lk.key.Scheme())
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		if err := sf.beforeSign(suite); err != nil {
+			return err
+		}
 	}
 	stx, err := n.sdk.Prepare(ctx, &client.Signer{ID: sf.signer, Key: lk.key}, body, so)
 	if err != nil {

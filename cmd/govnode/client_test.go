@@ -145,7 +145,7 @@ func (f *fakeChain) checkPayloads(body *pb.TxBody, payloads []*pb.Payload) error
 	if len(payloads) != 1 {
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("record type %s is protected: %d payloads, want 1", typeID, len(payloads)))
 	}
-	if err := crypto.CheckPayload(hash, payloads[0].GetSalt(), payloads[0].GetContent()); err != nil {
+	if err := crypto.Ed25519SHA256.CheckPayload(hash, payloads[0].GetSalt(), payloads[0].GetContent()); err != nil {
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return nil
@@ -237,7 +237,7 @@ func (f *fakeChain) submit(node int, raw []byte, payloads []*pb.Payload) ([]byte
 	f.nonces[body.GetSigner()] = body.GetNonce()
 	f.pending = append(f.pending, raw)
 	f.accepted = append(f.accepted, acceptedTx{node: node, raw: raw, body: body, payloads: payloads})
-	return crypto.Hash(raw), nil
+	return crypto.Ed25519SHA256.Hash(raw), nil
 }
 
 // cut makes a block of the pending transactions, if any. Locked.
@@ -297,7 +297,7 @@ func (n *fakeNode) Status(ctx context.Context, _ *connect.Request[pb.StatusReque
 	h := uint64(len(f.blocks))
 	st := &pb.StatusResponse{ChainId: f.chainID, Height: h, ValidatorIndex: -1, CallerId: callerOf(ctx)}
 	if h > 0 {
-		st.LastBlockHash = crypto.Hash(f.blockHeader(h))
+		st.LastBlockHash = crypto.Ed25519SHA256.Hash(f.blockHeader(h))
 	}
 	return connect.NewResponse(st), nil
 }
@@ -314,7 +314,7 @@ func (n *fakeNode) GetBlock(_ context.Context, req *connect.Request[pb.GetBlockR
 		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("no block at height %d", h))
 	}
 	hdr := f.blockHeader(h)
-	return connect.NewResponse(&pb.GetBlockResponse{Height: h, Hash: crypto.Hash(hdr), Block: &pb.Block{Header: hdr, Txs: f.blocks[h-1]}}), nil
+	return connect.NewResponse(&pb.GetBlockResponse{Height: h, Hash: crypto.Ed25519SHA256.Hash(hdr), Block: &pb.Block{Header: hdr, Txs: f.blocks[h-1]}}), nil
 }
 
 func (n *fakeNode) GetTx(_ context.Context, req *connect.Request[pb.GetTxRequest]) (*connect.Response[pb.GetTxResponse], error) {
@@ -323,7 +323,7 @@ func (n *fakeNode) GetTx(_ context.Context, req *connect.Request[pb.GetTxRequest
 	defer f.mu.Unlock()
 	for h, b := range f.blocks {
 		for i, raw := range b {
-			if string(crypto.Hash(raw)) == string(req.Msg.GetTxHash()) {
+			if string(crypto.Ed25519SHA256.Hash(raw)) == string(req.Msg.GetTxHash()) {
 				r := f.results[string(req.Msg.GetTxHash())]
 				if r == nil {
 					r = &pb.TxResult{TxHash: req.Msg.GetTxHash()}
@@ -578,7 +578,7 @@ func TestQueryBlockJSON(t *testing.T) {
 	mustRun(t, nil, "status", "--node", addr) // cuts block 1
 	r := mustRun(t, nil, "query", "block", "1", "--node", addr, "--output", "json")
 	m := jsonObject(t, r.out)
-	wantHash := hex.EncodeToString(crypto.Hash(f.blockHeader(1)))
+	wantHash := hex.EncodeToString(crypto.Ed25519SHA256.Hash(f.blockHeader(1)))
 	if m["height"] != float64(1) || m["hash"] != wantHash {
 		t.Fatalf("block json: height %v hash %v, want 1 %s\n%s", m["height"], m["hash"], wantHash, r.out)
 	}

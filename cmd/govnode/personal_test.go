@@ -51,7 +51,7 @@ func TestTxRecordProtectedContentTravelsBeside(t *testing.T) {
 	if len(a.payloads) != 1 || string(a.payloads[0].GetContent()) != `{"name":"Ada"}` || len(a.payloads[0].GetSalt()) != crypto.PayloadSaltSize {
 		t.Fatalf("payloads %v", a.payloads)
 	}
-	if err := crypto.CheckPayload(cr.GetContentHash(), a.payloads[0].GetSalt(), a.payloads[0].GetContent()); err != nil {
+	if err := crypto.Ed25519SHA256.CheckPayload(cr.GetContentHash(), a.payloads[0].GetSalt(), a.payloads[0].GetContent()); err != nil {
 		t.Fatalf("the payload does not open the tx's content_hash: %v", err)
 	}
 	m := jsonObject(t, r.out)
@@ -78,7 +78,7 @@ func TestTxRecordProtectedContentTravelsBeside(t *testing.T) {
 	}
 	a = lastAccepted(t, f)
 	am := a.body.GetAmendRecord()
-	if len(am.GetContent()) != 0 || len(a.payloads) != 1 || crypto.CheckPayload(am.GetContentHash(), a.payloads[0].GetSalt(), a.payloads[0].GetContent()) != nil {
+	if len(am.GetContent()) != 0 || len(a.payloads) != 1 || crypto.Ed25519SHA256.CheckPayload(am.GetContentHash(), a.payloads[0].GetSalt(), a.payloads[0].GetContent()) != nil {
 		t.Fatalf("protected amend: content %q hash %x payloads %v", am.GetContent(), am.GetContentHash(), a.payloads)
 	}
 
@@ -184,7 +184,7 @@ func protectedRecord(t *testing.T, f *fakeChain, id, content string) *pb.RecordC
 		t.Fatal(err)
 	}
 	f.mu.Lock()
-	f.kv[string(exec.RecordVersionKey(id, 1))] = &pb.RecordVersion{RecordId: id, Version: 1, ContentHash: crypto.PayloadCommitment(p.GetSalt(), p.GetContent())}
+	f.kv[string(exec.RecordVersionKey(id, 1))] = &pb.RecordVersion{RecordId: id, Version: 1, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(p.GetSalt(), p.GetContent())}
 	f.mu.Unlock()
 	return &pb.RecordContent{RecordId: id, Version: 1, Payload: p}
 }
@@ -238,7 +238,7 @@ func TestQueryRecordContent(t *testing.T) {
 	}
 	// The version's hash is taken from the answer's versions when there.
 	f.record = &pb.QueryRecordResponse{Record: rec, Height: 42, Contents: []*pb.RecordContent{rc}, Access: receipt,
-		Versions: []*pb.RecordVersion{{RecordId: "bc-1", Version: 1, ContentHash: crypto.PayloadCommitment(rc.GetPayload().GetSalt(), rc.GetPayload().GetContent())}}}
+		Versions: []*pb.RecordVersion{{RecordId: "bc-1", Version: 1, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(rc.GetPayload().GetSalt(), rc.GetPayload().GetContent())}}}
 	if r := q("--signer", off, "--content", "--purpose", "p", "--versions"); r.err != nil || !strings.Contains(r.out, "Ada Lovelace") {
 		t.Errorf("with --versions: %v\n%s", r.err, r.out)
 	}
@@ -319,7 +319,7 @@ func TestQueryRecordContentProven(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &pb.Record{Id: "bc-1", RecordType: genesis.SampleBirthCert, SubjectId: "account0", Version: 1, Status: pb.RecordStatus_RECORD_STATUS_ACTIVE}
-	ver := &pb.RecordVersion{RecordId: "bc-1", Version: 1, ContentHash: crypto.PayloadCommitment(p.GetSalt(), p.GetContent())}
+	ver := &pb.RecordVersion{RecordId: "bc-1", Version: 1, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(p.GetSalt(), p.GetContent())}
 	recBytes, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rec)
 	verBytes, _ := proto.MarshalOptions{Deterministic: true}.Marshal(ver)
 	w := newProofWorld(t, map[string][]byte{string(exec.RecordKey("bc-1")): recBytes, string(exec.RecordVersionKey("bc-1", 1)): verBytes})
@@ -369,7 +369,7 @@ func TestQueryRecordContentProven(t *testing.T) {
 	// version is taken; with --prove the proven version decides.
 	forged := &pb.RecordContent{RecordId: "bc-1", Version: 1, Payload: &pb.Payload{Salt: p.GetSalt(), Content: []byte("Mallory")}}
 	f.record = &pb.QueryRecordResponse{Record: rec, Height: 4, Proof: w.prove(t, exec.RecordKey("bc-1"), 4), Contents: []*pb.RecordContent{forged},
-		Versions: []*pb.RecordVersion{{RecordId: "bc-1", Version: 1, ContentHash: crypto.PayloadCommitment(p.GetSalt(), []byte("Mallory"))}}}
+		Versions: []*pb.RecordVersion{{RecordId: "bc-1", Version: 1, ContentHash: crypto.Ed25519SHA256.PayloadCommitment(p.GetSalt(), []byte("Mallory"))}}}
 	if r := q("--versions"); r.err != nil || !strings.Contains(r.out, "Mallory") {
 		t.Fatalf("without --prove the answer's versions are used: %v\n%s", r.err, r.out)
 	}

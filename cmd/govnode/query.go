@@ -164,7 +164,11 @@ func newQueryBlockCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return rpcError("get block "+args[0], n, err)
 			}
-			v, err := blockView(res)
+			suite, err := n.sdk.Suite(ctx)
+			if err != nil {
+				return rpcError("status", n, err)
+			}
+			v, err := blockView(suite, res)
 			if err != nil {
 				return err
 			}
@@ -173,7 +177,7 @@ func newQueryBlockCmd(c *cli) *cobra.Command {
 }
 
 // blockView shows a block; height and hash (hex) always come first.
-func blockView(m *pb.GetBlockResponse) (viewV, error) {
+func blockView(suite crypto.Suite, m *pb.GetBlockResponse) (viewV, error) {
 	hdr := m.GetHeader()
 	rawHdr := m.GetBlock().GetHeader()
 	if hdr == nil && len(rawHdr) > 0 {
@@ -184,7 +188,7 @@ func blockView(m *pb.GetBlockResponse) (viewV, error) {
 	}
 	hash := m.GetHash()
 	if len(rawHdr) > 0 {
-		computed := crypto.Hash(rawHdr)
+		computed := suite.Hash(rawHdr)
 		if len(hash) > 0 && !bytesEqual(hash, computed) {
 			return nil, fmt.Errorf("the node says block %d has hash %x, its header hashes to %x", m.GetHeight(), hash, computed)
 		}
@@ -204,7 +208,7 @@ func blockView(m *pb.GetBlockResponse) (viewV, error) {
 		with("tx_count", uint64(len(m.GetBlock().GetTxs())))
 	txs := []any{}
 	for _, raw := range m.GetBlock().GetTxs() {
-		t := viewV{}.with("hash", hex.EncodeToString(crypto.Hash(raw)))
+		t := viewV{}.with("hash", hex.EncodeToString(suite.Hash(raw)))
 		if b := txBodyView(raw); b != nil {
 			for _, f := range b {
 				if f.name == "signer" || f.name == "nonce" || f.name == "action" || f.name == "decode_error" {
@@ -401,7 +405,7 @@ func newQueryStateCmd(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pr, err := verifyStateProof(m.GetProof(), key, value, st.GetChainId(), anchor)
+			pr, err := verifyStateProof(m.GetProof(), key, value, st, anchor)
 			if err != nil {
 				return err
 			}
@@ -453,7 +457,7 @@ func (c *cli) printProven(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *
 	if value == nil {
 		value = []byte{}
 	}
-	pr, err := verifyStateProof(p, key, value, st.GetChainId(), anchor)
+	pr, err := verifyStateProof(p, key, value, st, anchor)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func (c *cli) verifyAccessEntries(cmd *cobra.Command, n *nodeConn, cf *clientFla
 		if value == nil {
 			value = []byte{}
 		}
-		if out[i], err = verifyStateProof(p, exec.AccessEntryKey(e.GetRecordId(), e.GetSeq()), value, st.GetChainId(), anchor); err != nil {
+		if out[i], err = verifyStateProof(p, exec.AccessEntryKey(e.GetRecordId(), e.GetSeq()), value, st, anchor); err != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}

@@ -66,7 +66,7 @@ func (c *cli) proveState(cmd *cobra.Command, n *nodeConn, cf *clientFlags, pf *p
 	if err != nil {
 		return nil, err
 	}
-	return verifyStateProof(p, key, value, st.GetChainId(), anchor)
+	return verifyStateProof(p, key, value, st, anchor)
 }
 
 // --------------------------------------------------------------- budgets

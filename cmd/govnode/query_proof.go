@@ -32,6 +32,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/govnode/govnode/client"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -126,10 +127,15 @@ func (r *proofResult) String() string {
 
 // verifyStateProof checks p proves value at key (value nil: key absent)
 // with the SDK (client.VerifyStateProof): anchor may be nil (then p's own
-// validator set is used, and the output says so); chainID is the chain the
-// caller expects. It returns what the proof establishes, for the output.
-func verifyStateProof(p *pb.StateProof, key, value []byte, chainID string, anchor *client.Anchor) (*proofResult, error) {
-	pr, err := client.VerifyStateProof(p, key, value, chainID, anchor)
+// validator set is used, and the output says so); st is the node's status,
+// whose chain id and crypto suite the caller expects. It returns what the
+// proof establishes, for the output.
+func verifyStateProof(p *pb.StateProof, key, value []byte, st *pb.StatusResponse, anchor *client.Anchor) (*proofResult, error) {
+	suite, err := crypto.SuiteByName(st.GetCryptoSuite())
+	if err != nil {
+		return nil, fmt.Errorf("the node's chain: %w", err)
+	}
+	pr, err := client.VerifyStateProof(p, key, value, st.GetChainId(), suite, anchor)
 	if err != nil {
 		return nil, err
 	}

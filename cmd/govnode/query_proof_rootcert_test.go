@@ -24,9 +24,9 @@ func (c *setChain) bySuffix(t *testing.T, p *pb.StateProof, signer int) *pb.Stat
 		t.Fatal(err)
 	}
 	h, view := root.GetHeight(), root.GetView()+1
-	s1, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: h + 1, View: view, ParentHash: crypto.Hash(p.GetHeader()), ValidatorSetHash: root.GetValidatorSetHash()})
-	s2, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: h + 2, View: view, ParentHash: crypto.Hash(s1), ValidatorSetHash: root.GetValidatorSetHash()})
-	qc := &pb.QuorumCert{View: view, Height: h + 2, BlockHash: crypto.Hash(s2)}
+	s1, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: h + 1, View: view, ParentHash: crypto.Ed25519SHA256.Hash(p.GetHeader()), ValidatorSetHash: root.GetValidatorSetHash()})
+	s2, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: h + 2, View: view, ParentHash: crypto.Ed25519SHA256.Hash(s1), ValidatorSetHash: root.GetValidatorSetHash()})
+	qc := &pb.QuorumCert{View: view, Height: h + 2, BlockHash: crypto.Ed25519SHA256.Hash(s2)}
 	domain := consensus.SignDomain(c.chainID, []uint64{0, 10, 20}[signer])
 	for i, k := range c.setIdx[signer] {
 		sig, err := c.keys[k].Sign(crypto.VoteSignBytes(domain, view, h+2, qc.GetBlockHash()))
@@ -35,7 +35,7 @@ func (c *setChain) bySuffix(t *testing.T, p *pb.StateProof, signer int) *pb.Stat
 		}
 		qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sig})
 	}
-	p.Cert = &pb.CommitCert{Height: h + 1, BlockHash: crypto.Hash(s1), ChildHeader: s2, ChildQc: qc, Chain: [][]byte{s1}}
+	p.Cert = &pb.CommitCert{Height: h + 1, BlockHash: crypto.Ed25519SHA256.Hash(s1), ChildHeader: s2, ChildQc: qc, Chain: [][]byte{s1}}
 	return p
 }
 
@@ -48,7 +48,7 @@ func TestFollowValidatorSetsRootCommittedBySuffix(t *testing.T) {
 	good := c.good(t)
 	good.ValidatorSetProofs[0] = c.bySuffix(t, good.ValidatorSetProofs[0], 0)
 	good.ValidatorSetProofs[1] = c.bySuffix(t, good.ValidatorSetProofs[1], 1)
-	res, err := verifyStateProof(good, c.recKey, c.recValue, c.chainID, anchor)
+	res, err := verifyStateProof(good, c.recKey, c.recValue, &pb.StatusResponse{ChainId: c.chainID}, anchor)
 	if err != nil {
 		t.Fatalf("roots committed by suffix blocks refused: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestFollowValidatorSetsRootCommittedBySuffix(t *testing.T) {
 
 	refuse := func(name string, p *pb.StateProof, want string) {
 		t.Helper()
-		_, err := verifyStateProof(p, c.recKey, c.recValue, c.chainID, anchor)
+		_, err := verifyStateProof(p, c.recKey, c.recValue, &pb.StatusResponse{ChainId: c.chainID}, anchor)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want %q", name, err, want)
 		}
@@ -69,7 +69,7 @@ func TestFollowValidatorSetsRootCommittedBySuffix(t *testing.T) {
 	p := proto.Clone(good).(*pb.StateProof)
 	l := p.ValidatorSetProofs[0]
 	l.Cert.Chain = nil
-	next, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: 10, View: 8, ParentHash: crypto.Hash(l.GetHeader()), ValidatorSetHash: c.setHash(t, 1)})
+	next, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: 10, View: 8, ParentHash: crypto.Ed25519SHA256.Hash(l.GetHeader()), ValidatorSetHash: c.setHash(t, 1)})
 	l.Chain = [][]byte{next}
 	refuse("chain of the next set's block", p, "block 9 is not proven committed")
 	// A suffix header altered.

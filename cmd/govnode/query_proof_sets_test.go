@@ -100,7 +100,7 @@ func (c *setChain) stage(t *testing.T, db *leveldb.DB, version uint64, changes .
 // as the genesis set's is not checked).
 func (c *setChain) setHash(t *testing.T, i int) []byte {
 	t.Helper()
-	h, err := lightclient.ValidatorSetHash(c.sets[i])
+	h, err := lightclient.ValidatorSetHash(crypto.Ed25519SHA256, c.sets[i])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +120,8 @@ func (c *setChain) prove(t *testing.T, key []byte, version, height uint64, signe
 	const view = 7
 	hb, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: height, View: view, StateHeight: version, StateRoot: root[:],
 		ParentHash: make([]byte, 32), ValidatorSetHash: vsHash})
-	cb, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: height + 1, View: view, ParentHash: crypto.Hash(hb), ValidatorSetHash: vsHash})
-	qc := &pb.QuorumCert{View: view, Height: height + 1, BlockHash: crypto.Hash(cb)}
+	cb, _ := proto.Marshal(&pb.Header{ChainId: c.chainID, Height: height + 1, View: view, ParentHash: crypto.Ed25519SHA256.Hash(hb), ValidatorSetHash: vsHash})
+	qc := &pb.QuorumCert{View: view, Height: height + 1, BlockHash: crypto.Ed25519SHA256.Hash(cb)}
 	domain := consensus.SignDomain(c.chainID, []uint64{0, 10, 20}[signer])
 	for i, k := range c.setIdx[signer] {
 		sig, err := c.keys[k].Sign(crypto.VoteSignBytes(domain, view, height+1, qc.GetBlockHash()))
@@ -131,7 +131,7 @@ func (c *setChain) prove(t *testing.T, key []byte, version, height uint64, signe
 		qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sig})
 	}
 	return &pb.StateProof{StateHeight: version, Key: key, Value: value, StateRoot: root[:], Proof: tp.Marshal(), Header: hb,
-		Cert: &pb.CommitCert{Height: height, BlockHash: crypto.Hash(hb), ChildHeader: cb, ChildQc: qc}}
+		Cert: &pb.CommitCert{Height: height, BlockHash: crypto.Ed25519SHA256.Hash(hb), ChildHeader: cb, ChildQc: qc}}
 }
 
 // good is the node's answer for the record at block 25: the proofs of S1
@@ -152,7 +152,7 @@ func TestFollowValidatorSets(t *testing.T) {
 	anchor := testAnchor(t, c.chainID, make([]byte, 32), c.genesis.Config.Validators, "byzantine", "test genesis")
 
 	good := c.good(t)
-	res, err := verifyStateProof(good, c.recKey, c.recValue, c.chainID, anchor)
+	res, err := verifyStateProof(good, c.recKey, c.recValue, &pb.StatusResponse{ChainId: c.chainID}, anchor)
 	if err != nil {
 		t.Fatalf("valid proof across two set changes refused: %v", err)
 	}
@@ -170,7 +170,7 @@ func TestFollowValidatorSets(t *testing.T) {
 
 	refuse := func(name string, p *pb.StateProof, want string) {
 		t.Helper()
-		_, err := verifyStateProof(p, c.recKey, c.recValue, c.chainID, anchor)
+		_, err := verifyStateProof(p, c.recKey, c.recValue, &pb.StatusResponse{ChainId: c.chainID}, anchor)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want %q", name, err, want)
 		} else {
@@ -233,7 +233,7 @@ func TestFollowValidatorSets(t *testing.T) {
 	// epoch name the set really in force.
 	stale := proto.Clone(c.sets[2]).(*pb.ValidatorSet)
 	stale.FaultModel = "byzantine"
-	staleHash, _ := lightclient.ValidatorSetHash(stale)
+	staleHash, _ := lightclient.ValidatorSetHash(crypto.Ed25519SHA256, stale)
 	p = clone()
 	p.ValidatorSetProofs[1].Value, _ = proto.Marshal(stale)
 	if _, err := lightclient.FollowValidatorSets(c.genesis, p.ValidatorSetProofs, 25); err == nil {

@@ -89,8 +89,8 @@ func (w *proofWorld) prove(t *testing.T, key []byte, signers int) *pb.StateProof
 		t.Fatal(err)
 	}
 	hb, _ := proto.Marshal(&pb.Header{ChainId: w.chainID, Height: 3, View: 2, StateHeight: 1, StateRoot: w.root[:], ParentHash: make([]byte, 32)})
-	cb, _ := proto.Marshal(&pb.Header{ChainId: w.chainID, Height: 4, View: 2, ParentHash: crypto.Hash(hb)})
-	qc := &pb.QuorumCert{View: 2, Height: 4, BlockHash: crypto.Hash(cb)}
+	cb, _ := proto.Marshal(&pb.Header{ChainId: w.chainID, Height: 4, View: 2, ParentHash: crypto.Ed25519SHA256.Hash(hb)})
+	qc := &pb.QuorumCert{View: 2, Height: 4, BlockHash: crypto.Ed25519SHA256.Hash(cb)}
 	for i := range signers {
 		sig, err := w.keys[i].Sign(crypto.VoteSignBytes(w.chainID, 2, 4, qc.GetBlockHash()))
 		if err != nil {
@@ -100,7 +100,7 @@ func (w *proofWorld) prove(t *testing.T, key []byte, signers int) *pb.StateProof
 	}
 	return &pb.StateProof{
 		StateHeight: 1, Key: key, Value: value, StateRoot: w.root[:], Proof: tp.Marshal(), Header: hb,
-		Cert:       &pb.CommitCert{Height: 3, BlockHash: crypto.Hash(hb), ChildHeader: cb, ChildQc: qc},
+		Cert:       &pb.CommitCert{Height: 3, BlockHash: crypto.Ed25519SHA256.Hash(hb), ChildHeader: cb, ChildQc: qc},
 		Validators: w.vs,
 	}
 }
@@ -120,7 +120,7 @@ func TestVerifyStateProof(t *testing.T) {
 	}
 
 	good := w.prove(t, key, 3)
-	res, err := verifyStateProof(good, key, recBytes, w.chainID, anchor)
+	res, err := verifyStateProof(good, key, recBytes, &pb.StatusResponse{ChainId: w.chainID}, anchor)
 	if err != nil {
 		t.Fatalf("valid proof refused: %v", err)
 	}
@@ -129,13 +129,13 @@ func TestVerifyStateProof(t *testing.T) {
 	}
 	// Absence of a key is proven too.
 	absent := exec.RecordKey("r2")
-	if _, err := verifyStateProof(w.prove(t, absent, 4), absent, nil, w.chainID, anchor); err != nil {
+	if _, err := verifyStateProof(w.prove(t, absent, 4), absent, nil, &pb.StatusResponse{ChainId: w.chainID}, anchor); err != nil {
 		t.Errorf("valid non-inclusion proof refused: %v", err)
 	}
 
 	forge := func(name string, p *pb.StateProof, value []byte, anchor *client.Anchor, want string) {
 		t.Helper()
-		_, err := verifyStateProof(p, key, value, w.chainID, anchor)
+		_, err := verifyStateProof(p, key, value, &pb.StatusResponse{ChainId: w.chainID}, anchor)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err %v, want %q", name, err, want)
 		}
@@ -197,7 +197,7 @@ func TestVerifyStateProof(t *testing.T) {
 	// Even when the answer carries no set, the genesis set decides.
 	p = clone()
 	p.Validators = nil
-	if _, err := verifyStateProof(p, key, recBytes, w.chainID, anchor); err != nil {
+	if _, err := verifyStateProof(p, key, recBytes, &pb.StatusResponse{ChainId: w.chainID}, anchor); err != nil {
 		t.Errorf("proof without a validator set, anchored by genesis: %v", err)
 	}
 	foreign := testAnchor(t, w.chainID, nil, fakeKeys, "byzantine", "other")

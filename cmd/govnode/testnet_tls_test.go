@@ -231,7 +231,7 @@ func TestBenchOverTLSWithProtectedRecords(t *testing.T) {
 			}
 		}
 		if len(a.payloads) > 0 {
-			if err := crypto.CheckPayload(payloadHash(a.body), a.payloads[0].GetSalt(), a.payloads[0].GetContent()); err != nil {
+			if err := crypto.Ed25519SHA256.CheckPayload(payloadHash(a.body), a.payloads[0].GetSalt(), a.payloads[0].GetContent()); err != nil {
 				t.Errorf("a payload the fake let through does not open its tx's hash: %v", err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -46,7 +47,7 @@ type txSpec struct {
 	prepare txPrepare
 	// signed, if set, checks or completes the action once the signer
 	// (--signer) is known, before any call to the node.
-	signed func(signer string) error
+	signed func(signer string, suite crypto.Suite) error
 	// after, if set, runs once the tx was sent or failed to be (err),
 	// and returns the command's error.
 	after func(cmd *cobra.Command, err error) error
@@ -72,9 +73,7 @@ func (c *cli) txCommand(s txSpec) *cobra.Command {
 				if sf.signer == "" {
 					return errors.New("--signer is required: the identity id the key signs for")
 				}
-				if err := s.signed(sf.signer); err != nil {
-					return err
-				}
+				sf.beforeSign = func(suite crypto.Suite) error { return s.signed(sf.signer, suite) }
 			}
 			err = c.sendTx(cmd, sf, cf, set, s.prepare)
 			if s.after != nil {

@@ -13,6 +13,7 @@ package main
 // the reveal needs it, and nothing on chain can give it back.
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/govnode/govnode/client"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -186,14 +188,16 @@ func newTxTenderBidCmd(c *cli) *cobra.Command {
 			if err := checkSecretPath(secretFile); err != nil {
 				return nil, err
 			}
-			if secret, err = client.NewSealedBid(tender, "", n, fs); err != nil {
+			// The suite is set when the signing key is known (signed).
+			if secret, err = client.NewSealedBid(crypto.Ed25519SHA256, tender, "", n, fs); err != nil {
 				return nil, err
 			}
 			action = &pb.SubmitBid{TenderId: tender}
 			return func(b *pb.TxBody) { b.Action = &pb.TxBody_SubmitBid{SubmitBid: action} }, nil
 		},
 		// The commitment binds the bidder: the signer.
-		signed: func(signer string) error {
+		signed: func(signer string, suite crypto.Suite) error {
+			secret.CryptoSuite = suite.HeaderName()
 			if err := secret.Seal(signer); err != nil {
 				return err
 			}
@@ -254,9 +258,12 @@ func newTxTenderRevealCmd(c *cli) *cobra.Command {
 			secret = s
 			return func(b *pb.TxBody) { b.Action = &pb.TxBody_RevealBid{RevealBid: a} }, nil
 		},
-		signed: func(signer string) error {
+		signed: func(signer string, suite crypto.Suite) error {
 			if signer != secret.Bidder {
 				return fmt.Errorf("--signer %s: the secret file %s holds the bid of %s, and only the bidder reveals it", termText(signer), secretFile, termText(secret.Bidder))
+			}
+			if secret.CryptoSuite != suite.HeaderName() {
+				return fmt.Errorf("--secret-file %s: the bid was sealed on a %s chain, the key signs for a %s chain", secretFile, termText(cmp.Or(secret.CryptoSuite, crypto.SuiteNameEd25519SHA256)), suite)
 			}
 			return nil
 		},

@@ -117,7 +117,7 @@ func TestTxTenderSealedBidAndReveal(t *testing.T) {
 		{Name: "delivery_days", Value: &pb.ContractField_IntValue{IntValue: 30}},
 		{Name: "warranty", Value: &pb.ContractField_StringValue{StringValue: "5 years"}},
 	}
-	commitment := crypto.BidCommitment("t1", co.ID, salt, 420000, exec.BidFieldsBytes(fields))
+	commitment := crypto.Ed25519SHA256.BidCommitment("t1", co.ID, salt, 420000, exec.BidFieldsBytes(fields))
 	if m["commitment"] != hex.EncodeToString(commitment) {
 		t.Errorf("secret file commitment %v, want %x", m["commitment"], commitment)
 	}
@@ -147,7 +147,7 @@ func TestTxTenderSealedBidAndReveal(t *testing.T) {
 	if got := lastAccepted(t, f).body.GetRevealBid(); !proto.Equal(got, want) {
 		t.Errorf("reveal: %v\nwant %v", got, want)
 	}
-	if !bytes.Equal(crypto.BidCommitment(want.GetTenderId(), co.ID, want.GetSalt(), want.GetPrice(), exec.BidFieldsBytes(want.GetFields())), commitment) {
+	if !bytes.Equal(crypto.Ed25519SHA256.BidCommitment(want.GetTenderId(), co.ID, want.GetSalt(), want.GetPrice(), exec.BidFieldsBytes(want.GetFields())), commitment) {
 		t.Error("the reveal does not open the commitment")
 	}
 

@@ -59,7 +59,7 @@ func TestTxRecordCreateSignedAndNonces(t *testing.T) {
 		t.Fatalf("action: %v", b.GetAction())
 	}
 	m := jsonObject(t, r.out)
-	if m["tx_hash"] != hex.EncodeToString(crypto.Hash(a.raw)) || m["committed"] != true || m["height"] != float64(1) ||
+	if m["tx_hash"] != hex.EncodeToString(crypto.Ed25519SHA256.Hash(a.raw)) || m["committed"] != true || m["height"] != float64(1) ||
 		m["nonce"] != float64(1) || m["action"] != "create_record" || m["code"] != "RESULT_CODE_OK" {
 		t.Errorf("tx json: %s", r.out)
 	}
@@ -72,7 +72,7 @@ func TestTxRecordCreateSignedAndNonces(t *testing.T) {
 	if a.body.GetNonce() != 2 || a.body.GetAmendRecord().GetExpectedVersion() != 1 || string(a.body.GetAmendRecord().GetContentHash()) != string(sha[:]) {
 		t.Errorf("amend body: %v", a.body)
 	}
-	if !strings.Contains(r.out, "tx "+hex.EncodeToString(crypto.Hash(a.raw))) || !strings.Contains(r.out, "nonce 2") {
+	if !strings.Contains(r.out, "tx "+hex.EncodeToString(crypto.Ed25519SHA256.Hash(a.raw))) || !strings.Contains(r.out, "nonce 2") {
 		t.Errorf("text output: %s", r.out)
 	}
 

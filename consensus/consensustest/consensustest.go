@@ -33,7 +33,7 @@ func Keys(n int, seed uint64) []crypto.PrivateKey {
 func Config(keys []crypto.PrivateKey, model consensus.FaultModel) consensus.Config {
 	cfg := consensus.DefaultConfig()
 	cfg.ChainID = "test-chain"
-	cfg.GenesisHash = crypto.Hash([]byte("test-genesis"))
+	cfg.GenesisHash = crypto.Ed25519SHA256.Hash([]byte("test-genesis"))
 	cfg.FaultModel = model
 	for _, k := range keys {
 		cfg.Validators = append(cfg.Validators, k.Public())

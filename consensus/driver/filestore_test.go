@@ -8,11 +8,12 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 func TestFileSafetyStore(t *testing.T) {
@@ -24,7 +25,7 @@ func TestFileSafetyStore(t *testing.T) {
 		t.Fatalf("fresh load: %+v %v", st, err)
 	}
 	want := consensus.SafetyState{View: 7, LastVotedView: 7, LastVotedHeight: math.MaxUint64,
-		HighQC: &pb.QuorumCert{View: 6, Height: 40, BlockHash: crypto.Hash([]byte("b")), Sigs: []*pb.ValidatorSig{{Validator: 1, Signature: []byte("s")}}},
+		HighQC: &pb.QuorumCert{View: 6, Height: 40, BlockHash: crypto.Ed25519SHA256.Hash([]byte("b")), Sigs: []*pb.ValidatorSig{{Validator: 1, Signature: []byte("s")}}},
 		Blocks: []*pb.Block{{Header: []byte("h1"), Txs: [][]byte{[]byte("tx")}}, {Header: []byte("h2"), Signature: []byte("sig")}}}
 	for i := 0; i < 3; i++ {
 		want.View += uint64(i)
@@ -71,7 +72,7 @@ func TestFileSafetyStore(t *testing.T) {
 
 func safetyState(view uint64, blocks int) consensus.SafetyState {
 	st := consensus.SafetyState{View: view, LastVotedView: view, LastVotedHeight: view * 2,
-		HighQC: &pb.QuorumCert{View: view - 1, Height: view, BlockHash: crypto.Hash([]byte{byte(view)})}}
+		HighQC: &pb.QuorumCert{View: view - 1, Height: view, BlockHash: crypto.Ed25519SHA256.Hash([]byte{byte(view)})}}
 	for i := range blocks {
 		st.Blocks = append(st.Blocks, &pb.Block{Header: []byte{byte(i)}, Txs: [][]byte{make([]byte, 1000)}})
 	}

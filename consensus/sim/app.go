@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // ledger is the fake application: it keeps every committed block (it is
@@ -50,7 +51,7 @@ type pendingSet struct {
 }
 
 func newLedger(s *simulation, id int) *ledger {
-	l := &ledger{s: s, id: id, hashes: [][]byte{s.genesis}, roots: [][]byte{crypto.Hash([]byte("sim/genesis-state"))},
+	l := &ledger{s: s, id: id, hashes: [][]byte{s.genesis}, roots: [][]byte{crypto.Ed25519SHA256.Hash([]byte("sim/genesis-state"))},
 		byHash: map[string]int{string(s.genesis): 0}}
 	l.epochs = []consensus.Epoch{s.cfg.EpochOf()}
 	for i := range s.cfg.Validators {
@@ -76,7 +77,7 @@ func setHashOf(vs []*pb.PublicKey) []byte {
 	for _, v := range vs {
 		b = append(b, v.GetKey()...)
 	}
-	return crypto.Hash(b)
+	return crypto.Ed25519SHA256.Hash(b)
 }
 
 // decide applies a committed membership tx ("member:add:K",
@@ -122,17 +123,17 @@ func (l *ledger) height() uint64 { return uint64(len(l.blocks)) }
 func nextRoot(prev []byte, txs [][]byte) []byte {
 	b := append([]byte("sim/state"), prev...)
 	for _, tx := range txs {
-		b = append(b, crypto.Hash(tx)...)
+		b = append(b, crypto.Ed25519SHA256.Hash(tx)...)
 	}
-	return crypto.Hash(b)
+	return crypto.Ed25519SHA256.Hash(b)
 }
 
-func txRoot(txs [][]byte) []byte {
+func txRoot(suite crypto.Suite, txs [][]byte) []byte {
 	hs := make([][]byte, len(txs))
 	for i, tx := range txs {
-		hs[i] = crypto.Hash(tx)
+		hs[i] = suite.Hash(tx)
 	}
-	return crypto.MerkleRoot(hs)
+	return suite.MerkleRoot(hs)
 }
 
 func (l *ledger) Head() (*pb.Block, error) {
@@ -257,7 +258,7 @@ func (l *ledger) ValidateBlock(req consensus.ValidationRequest) error {
 		l.s.stats.BadPayloadRefused++
 		return errors.New("wrong state root")
 	}
-	if !bytes.Equal(h.GetTxRoot(), txRoot(req.Block.GetTxs())) || int(h.GetTxCount()) != len(req.Block.GetTxs()) {
+	if !bytes.Equal(h.GetTxRoot(), txRoot(l.s.opts.Suite, req.Block.GetTxs())) || int(h.GetTxCount()) != len(req.Block.GetTxs()) {
 		return errors.New("wrong tx root")
 	}
 	if !bytes.Equal(h.GetValidatorSetHash(), l.setHash()) {
@@ -272,9 +273,9 @@ func (l *ledger) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.Hea
 	}
 	root := l.roots[slot.StateHeight]
 	if l.badRoot && l.s.rng.IntN(2) == 0 {
-		root = crypto.Hash([]byte(fmt.Sprintf("evil-%d", l.s.now)))
+		root = crypto.Ed25519SHA256.Hash([]byte(fmt.Sprintf("evil-%d", l.s.now)))
 	}
-	return &pb.Header{TimeUnixMs: int64(l.s.now), TxRoot: txRoot(txs), TxCount: uint32(len(txs)),
+	return &pb.Header{TimeUnixMs: int64(l.s.now), TxRoot: txRoot(l.s.opts.Suite, txs), TxCount: uint32(len(txs)),
 		StateHeight: slot.StateHeight, StateRoot: root, ValidatorSetHash: l.setHash()}, nil
 }
 

@@ -3,10 +3,11 @@ package sim
 import (
 	"sort"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
-	"google.golang.org/protobuf/proto"
 )
 
 // Byzantine behaviours. Each Byzantine replica runs the real core and
@@ -172,7 +173,7 @@ func (z *byzantine) record(b *pb.Block) {
 	if b == nil || b.GetHeader() == nil {
 		return
 	}
-	z.blks[string(crypto.Hash(b.GetHeader()))] = b
+	z.blks[string(z.s.opts.Suite.Hash(b.GetHeader()))] = b
 	if j := b.GetJustify(); j != nil && j.GetHeight() > 0 {
 		z.qcs[string(j.GetBlockHash())] = j
 	}
@@ -268,7 +269,7 @@ func (z *byzantine) outbound(to int, m *pb.ConsensusMessage) {
 	if p := m.GetProposal(); p != nil {
 		b := p.GetBlock()
 		z.record(b)
-		hash := string(crypto.Hash(b.GetHeader()))
+		hash := string(z.s.opts.Suite.Hash(b.GetHeader()))
 		if z.has(bForkLeader) && b.GetTc() != nil {
 			if f := z.forkOf(hash, b); f != nil {
 				z.craft(to, &pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: f}}})
@@ -284,7 +285,7 @@ func (z *byzantine) outbound(to int, m *pb.ConsensusMessage) {
 		}
 	}
 	if v := m.GetVote(); v != nil && z.has(bDoubleVote) {
-		other := crypto.Hash([]byte{byte(v.GetHeight()), byte(v.GetView()), 0xee})
+		other := z.s.opts.Suite.Hash([]byte{byte(v.GetHeight()), byte(v.GetView()), 0xee})
 		z.send(to, m)
 		z.craft(to, &pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
 			View: v.GetView(), Height: v.GetHeight(), BlockHash: other, Voter: v.GetVoter(),
@@ -305,7 +306,7 @@ func (z *byzantine) twin(hash string, b *pb.Block) *pb.Block {
 	hb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(h)
 	t := proto.Clone(b).(*pb.Block)
 	t.Header = hb
-	t.Signature = z.sign(crypto.ProposalSignBytes(z.ep.domain, crypto.Hash(hb)))
+	t.Signature = z.sign(crypto.ProposalSignBytes(z.ep.domain, z.s.opts.Suite.Hash(hb)))
 	z.twins[hash] = t
 	return t
 }
@@ -371,7 +372,7 @@ func (z *byzantine) startFork(view uint64, base *pb.QuorumCert, tc *pb.TimeoutCe
 		return nil
 	}
 	f := z.block(view, base, tc, sh, z.r.ledger.roots[sh])
-	z.fork = &forkState{view: view, tip: f, hdr: decodeHeader(f.GetHeader()), hash: crypto.Hash(f.GetHeader()), votes: map[uint32][]byte{}, len: 1}
+	z.fork = &forkState{view: view, tip: f, hdr: decodeHeader(f.GetHeader()), hash: z.s.opts.Suite.Hash(f.GetHeader()), votes: map[uint32][]byte{}, len: 1}
 	z.voteFork()
 	return f
 }
@@ -413,10 +414,10 @@ func (z *byzantine) lowForkOf(view uint64) *pb.Block {
 func (z *byzantine) block(view uint64, justify *pb.QuorumCert, tc *pb.TimeoutCert, sh uint64, root []byte) *pb.Block {
 	a := &z.ep
 	h := &pb.Header{ChainId: a.cfg.ChainID, View: view, Height: justify.GetHeight() + 1, ParentHash: justify.GetBlockHash(),
-		Proposer: a.me(), TimeUnixMs: int64(z.s.now), TxRoot: txRoot(nil), StateHeight: sh, StateRoot: root,
+		Proposer: a.me(), TimeUnixMs: int64(z.s.now), TxRoot: txRoot(z.s.opts.Suite, nil), CryptoSuite: z.s.opts.Suite.HeaderName(), StateHeight: sh, StateRoot: root,
 		ValidatorSetHash: setHashOf(a.cfg.Validators)}
 	hb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(h)
-	return &pb.Block{Header: hb, Justify: justify, Tc: tc, Signature: z.sign(crypto.ProposalSignBytes(a.domain, crypto.Hash(hb)))}
+	return &pb.Block{Header: hb, Justify: justify, Tc: tc, Signature: z.sign(crypto.ProposalSignBytes(a.domain, z.s.opts.Suite.Hash(hb)))}
 }
 
 func (z *byzantine) voteFork() {
@@ -441,7 +442,7 @@ func (z *byzantine) extendFork() {
 		}
 	}
 	next := z.block(f.view, qc, nil, f.hdr.GetStateHeight(), f.hdr.GetStateRoot())
-	z.fork = &forkState{view: f.view, tip: next, hdr: decodeHeader(next.GetHeader()), hash: crypto.Hash(next.GetHeader()), votes: map[uint32][]byte{}, len: f.len + 1}
+	z.fork = &forkState{view: f.view, tip: next, hdr: decodeHeader(next.GetHeader()), hash: z.s.opts.Suite.Hash(next.GetHeader()), votes: map[uint32][]byte{}, len: f.len + 1}
 	z.broadcast(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: next}}})
 	z.voteFork()
 }
@@ -452,7 +453,7 @@ func (z *byzantine) wrongView(to int) {
 	s, a := z.s, &z.ep
 	view := z.r.drv.Core().Status().View + 1 + uint64(s.rng.IntN(20))
 	h := uint64(1 + s.rng.IntN(50))
-	hash := crypto.Hash([]byte{byte(view), byte(h), 0xbb})
+	hash := z.s.opts.Suite.Hash([]byte{byte(view), byte(h), 0xbb})
 	z.craft(to, &pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
 		View: view, Height: h, BlockHash: hash, Voter: a.me(), Signature: z.sign(crypto.VoteSignBytes(a.domain, view, h, hash))}}})
 	rq := a.cfg.RootQC()
@@ -467,7 +468,7 @@ func (z *byzantine) forge(to int) {
 	var m *pb.ConsensusMessage
 	switch s.rng.IntN(8) {
 	case 0: // a vote with a random signature
-		hash := crypto.Hash([]byte("forged"))
+		hash := z.s.opts.Suite.Hash([]byte("forged"))
 		sig := make([]byte, 64)
 		for i := range sig {
 			sig[i] = byte(s.rng.IntN(256))

@@ -58,6 +58,9 @@ func ConfigurationByName(name string) (Configuration, error) {
 type Options struct {
 	Config Configuration
 	Seed   uint64
+	// Suite is the simulated chain's crypto suite (the zero value is
+	// ed25519-sha256): its keys sign, its hash names blocks.
+	Suite crypto.Suite
 	// Template, if set, supplies the consensus timing and limits (and, in
 	// this module's tests, rule switches); the simulator fills in chain id,
 	// genesis, validators and self. Zero value: consensus.DefaultConfig().
@@ -208,7 +211,8 @@ func newSim(opts Options) *simulation {
 		cfg = *opts.Template
 	}
 	cfg.ChainID = "sim-" + c.Name
-	cfg.GenesisHash = crypto.Hash([]byte("sim/genesis/" + c.Name))
+	cfg.Suite = opts.Suite
+	cfg.GenesisHash = s.opts.Suite.Hash([]byte("sim/genesis/" + c.Name))
 	cfg.FaultModel = c.Model
 	cfg.Self = -1
 	cfg.SigCache = crypto.NewSigCache(4096)
@@ -220,7 +224,7 @@ func newSim(opts Options) *simulation {
 		pool, replicas = c.N+2, c.N+1
 	}
 	for i := 0; i < pool; i++ {
-		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, keyRand)
+		k, err := crypto.GenerateKey(opts.Suite.Scheme(), keyRand)
 		if err != nil {
 			panic(err)
 		}
@@ -629,7 +633,7 @@ func (s *simulation) onEpoch(id int, e consensus.Epoch) {
 	for _, v := range e.Validators {
 		b = append(b, v.GetKey()...)
 	}
-	key := fmt.Sprintf("%d/%x/%x", e.Start, e.Root.GetBlockHash(), crypto.Hash(b))
+	key := fmt.Sprintf("%d/%x/%x", e.Start, e.Root.GetBlockHash(), s.opts.Suite.Hash(b))
 	if prev, ok := s.epochAt[e.Start]; ok && prev != key {
 		s.safety(fmt.Sprintf("reconfiguration: replica %d starts set %s, another correct replica %s", id, key, prev))
 	} else if !ok {
@@ -727,10 +731,10 @@ func (s *simulation) emit(from, to int, m *pb.ConsensusMessage) {
 func (s *simulation) net(from, to int, m *pb.ConsensusMessage) {
 	s.stats.Messages++
 	if p := m.GetProposal(); p != nil {
-		if hb := p.GetBlock().GetHeader(); hb != nil && !s.proposed[string(crypto.Hash(hb))] {
+		if hb := p.GetBlock().GetHeader(); hb != nil && !s.proposed[string(s.opts.Suite.Hash(hb))] {
 			// Record proposals sent by their proposer, for the validity check.
 			if d := decodeHeader(hb); d != nil && s.holder(from, int(d.GetProposer())) == from {
-				s.proposed[string(crypto.Hash(hb))] = true
+				s.proposed[string(s.opts.Suite.Hash(hb))] = true
 			}
 		}
 	}

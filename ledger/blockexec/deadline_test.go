@@ -95,7 +95,7 @@ func (c *deadlineChain) propose(txs ...[]byte) (*pb.Header, consensus.ProposeSlo
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		hdr.ParentHash = crypto.Hash(prev.GetHeader())
+		hdr.ParentHash = crypto.Ed25519SHA256.Hash(prev.GetHeader())
 	}
 	return hdr, slot
 }
@@ -107,8 +107,8 @@ func (c *deadlineChain) commit(hdr *pb.Header, txs ...[]byte) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cb := consensus.CommittedBlock{Height: hdr.GetHeight(), Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb, Txs: txs}, Header: hdr,
-		Cert: &pb.CommitCert{Height: hdr.GetHeight(), BlockHash: crypto.Hash(hb)}}
+	cb := consensus.CommittedBlock{Height: hdr.GetHeight(), Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb, Txs: txs}, Header: hdr,
+		Cert: &pb.CommitCert{Height: hdr.GetHeight(), BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 	if err := c.a.Commit([]consensus.CommittedBlock{cb}); err != nil {
 		c.t.Fatal(err)
 	}

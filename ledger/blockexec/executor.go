@@ -69,6 +69,7 @@ func (m Metrics) check() error {
 // another, so commits are serialized by commitMu.
 type Executor struct {
 	chainID string
+	suite   crypto.Suite
 	store   *store.Store
 	exec    *exec.Executor
 	clock   Clock
@@ -178,12 +179,12 @@ func New(chainID string, st *store.Store, ex *exec.Executor, clock Clock, log *s
 		return nil, err
 	}
 	a := &Executor{
-		chainID: chainID, store: st, exec: ex, clock: clock, log: log, metrics: m,
+		chainID: chainID, suite: ex.Suite(), store: st, exec: ex, clock: clock, log: log, metrics: m,
 		resultHashes: map[uint64][]byte{}, times: map[uint64]int64{}, paramsAt: map[uint64]*pb.Params{},
 		sparse: newSparse(),
 	}
 	h, _ := st.Height()
-	if err := checkSetChangesApplied(reader{st}, h, storedHeader(a)); err != nil {
+	if err := checkSetChangesApplied(a.suite, reader{st}, h, storedHeader(a)); err != nil {
 		return nil, err
 	}
 	if err := a.reloadChainState(); err != nil {
@@ -288,7 +289,7 @@ func (a *Executor) reloadChainState() error {
 	if err != nil {
 		return fmt.Errorf("read params: %w", err)
 	}
-	hash, err := validatorSetHash(vs)
+	hash, err := validatorSetHash(a.suite, vs)
 	if err != nil {
 		return err
 	}
@@ -341,7 +342,7 @@ func (a *Executor) epochOf(vs *pb.ValidatorSet) (consensus.Epoch, error) {
 			return ep, fmt.Errorf("root block %d header: %w", eff-1, err)
 		}
 		ep.Start = eff
-		ep.Root = &pb.QuorumCert{View: hdr.GetView(), Height: eff - 1, BlockHash: crypto.Hash(root.GetHeader())}
+		ep.Root = &pb.QuorumCert{View: hdr.GetView(), Height: eff - 1, BlockHash: a.suite.Hash(root.GetHeader())}
 	}
 	return ep, nil
 }
@@ -377,13 +378,13 @@ func (a *Executor) OnEpoch(f func(consensus.Epoch, *pb.ValidatorSet)) {
 	a.onEpoch = append(a.onEpoch, f)
 }
 
-// validatorSetHash is SHA-256 of the set's deterministic encoding.
-func validatorSetHash(vs *pb.ValidatorSet) ([]byte, error) {
+// validatorSetHash is the suite hash of the set's deterministic encoding.
+func validatorSetHash(suite crypto.Suite, vs *pb.ValidatorSet) ([]byte, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vs)
 	if err != nil {
 		return nil, fmt.Errorf("encode validator set: %w", err)
 	}
-	return crypto.Hash(b), nil
+	return suite.Hash(b), nil
 }
 
 // OnCommit registers f, called with each block once it is committed, in
@@ -623,7 +624,7 @@ func (a *Executor) certToStore(cb consensus.CommittedBlock, later []consensus.Co
 			break
 		}
 		chain = append(chain, raw)
-		prev = crypto.Hash(raw)
+		prev = a.suite.Hash(raw)
 	}
 	if uint64(len(chain)) == n && bytes.Equal(prev, cert.GetBlockHash()) {
 		own := proto.Clone(cert).(*pb.CommitCert)
@@ -649,7 +650,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	// Every path that brings a block in checks its txs against its
 	// header; executing other txs than the quorum certified would put
 	// this node's state apart from everyone's, so refuse to go on.
-	if err := checkBlockTxs(a.exec.Known(), cb.Block, hdr); err != nil {
+	if err := a.checkBlockTxs(cb.Block, hdr); err != nil {
 		return fmt.Errorf("commit block %d: %w", cb.Height, err)
 	}
 	start := time.Now()
@@ -727,7 +728,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 		}
 		a.paramsAt[cb.Height] = p
 	}
-	a.resultHashes[cb.Height] = crypto.MerkleRoot(resultBytes)
+	a.resultHashes[cb.Height] = a.suite.MerkleRoot(resultBytes)
 	a.times[cb.Height] = hdr.GetTimeUnixMs()
 	delete(a.resultHashes, cb.Height-64)
 	delete(a.times, cb.Height-64)
@@ -786,7 +787,7 @@ func (a *Executor) resultsHash(h uint64) ([]byte, error) {
 	}
 	a.mu.Unlock()
 	if h == 0 {
-		return crypto.MerkleRoot(nil), nil
+		return a.suite.MerkleRoot(nil), nil
 	}
 	rs, err := a.store.Results(h)
 	if err != nil {
@@ -796,7 +797,7 @@ func (a *Executor) resultsHash(h uint64) ([]byte, error) {
 	for i, r := range rs {
 		leaves[i] = r.Result
 	}
-	return crypto.MerkleRoot(leaves), nil
+	return a.suite.MerkleRoot(leaves), nil
 }
 
 // blockTime returns the block time of committed height h (genesis: 0).
@@ -859,10 +860,10 @@ func (a *Executor) BuildPayload(slot consensus.ProposeSlot, txs [][]byte) (*pb.H
 		now = floor
 	}
 	_, vsHash := a.Validators()
-	hashes := a.exec.Known().Hashes(txs)
+	hashes := a.exec.TxHashes(txs)
 	return &pb.Header{
 		TimeUnixMs:       now,
-		TxRoot:           crypto.MerkleRoot(hashes),
+		TxRoot:           a.suite.MerkleRoot(hashes),
 		TxCount:          uint32(len(txs)),
 		StateHeight:      slot.StateHeight,
 		StateRoot:        root,
@@ -916,7 +917,7 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 			return fmt.Errorf("tx %d is %d bytes, limit %d", i, len(tx), params.GetMaxTxBytes())
 		}
 	}
-	hashes := a.exec.Known().Hashes(txs)
+	hashes := a.exec.TxHashes(txs)
 	seen := make(map[string]struct{}, len(txs))
 	for i := range txs {
 		// The ledger indexes txs by hash and refuses a block holding one
@@ -926,7 +927,7 @@ func (a *Executor) ValidateBlock(req consensus.ValidationRequest) error {
 		}
 		seen[string(hashes[i])] = struct{}{}
 	}
-	if !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+	if !bytes.Equal(hdr.GetTxRoot(), a.suite.MerkleRoot(hashes)) {
 		return errors.New("tx_root does not match the txs")
 	}
 	floor, err := a.blockTime(req.StateHeight)
@@ -1004,15 +1005,25 @@ func (e *TxRefusal) ResultCode() pb.ResultCode { return e.code }
 // txs beside it are checked wherever a block comes from a peer (block
 // sync, fetches; gossiped proposals are checked by p2p) and once more
 // before a block is executed.
-func CheckBlockTxs(b *pb.Block, hdr *pb.Header) error {
-	return checkBlockTxs(nil, b, hdr)
+// suite is the chain's crypto suite.
+func CheckBlockTxs(suite crypto.Suite, b *pb.Block, hdr *pb.Header) error {
+	hashes := make([][]byte, len(b.GetTxs()))
+	for i, raw := range b.GetTxs() {
+		hashes[i] = exec.TxHash(suite, raw)
+	}
+	return checkTxRoot(suite, hashes, hdr)
 }
 
-// checkBlockTxs is CheckBlockTxs with the hashes of the txs known
-// takes from its table.
-func checkBlockTxs(known *exec.Known, b *pb.Block, hdr *pb.Header) error {
-	hashes := known.Hashes(b.GetTxs())
-	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+// checkBlockTxs is CheckBlockTxs with the hashes of the txs the state
+// machine's Known table holds taken from it.
+func (a *Executor) checkBlockTxs(b *pb.Block, hdr *pb.Header) error {
+	return checkTxRoot(a.suite, a.exec.TxHashes(b.GetTxs()), hdr)
+}
+
+// checkTxRoot checks the tx hashes against the header's tx_count and
+// tx_root.
+func checkTxRoot(suite crypto.Suite, hashes [][]byte, hdr *pb.Header) error {
+	if int(hdr.GetTxCount()) != len(hashes) || !bytes.Equal(hdr.GetTxRoot(), suite.MerkleRoot(hashes)) {
 		return errors.New("txs do not match the header's tx_count and tx_root")
 	}
 	return nil

@@ -111,7 +111,7 @@ func TestValidateBlock(t *testing.T) {
 		{"tx root", func(h *pb.Header, b *pb.Block) { b.Txs = [][]byte{txs[1], txs[0]} }, "tx_root"},
 		{"duplicate tx", func(h *pb.Header, b *pb.Block) {
 			b.Txs = [][]byte{txs[0], txs[0]}
-			h.TxRoot = crypto.MerkleRoot([][]byte{crypto.Hash(txs[0]), crypto.Hash(txs[0])})
+			h.TxRoot = crypto.Ed25519SHA256.MerkleRoot([][]byte{crypto.Ed25519SHA256.Hash(txs[0]), crypto.Ed25519SHA256.Hash(txs[0])})
 		}, "twice"},
 		{"time in the future", func(h *pb.Header, b *pb.Block) { h.TimeUnixMs = time.Unix(1_900_000_000, 0).UnixMilli() }, "ahead"},
 	}
@@ -158,7 +158,7 @@ func TestCommitRefusesTxsOtherThanCertified(t *testing.T) {
 		"replaced": {txs[0], []byte("forged")},
 		"dropped":  txs[:1],
 	} {
-		cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb, Txs: got}, Header: hdr}
+		cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb, Txs: got}, Header: hdr}
 		if err := a.Commit([]consensus.CommittedBlock{cb}); err == nil || !strings.Contains(err.Error(), "tx_root") {
 			t.Fatalf("%s: Commit = %v, want a refusal naming tx_root", name, err)
 		}
@@ -185,8 +185,8 @@ func TestOnCommitAnnouncesEachBlockOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb, Txs: txs}, Header: hdr,
-		Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Hash(hb)}}
+	cb := consensus.CommittedBlock{Height: 1, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb, Txs: txs}, Header: hdr,
+		Cert: &pb.CommitCert{Height: 1, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 	for range 2 {
 		if err := a.Commit([]consensus.CommittedBlock{cb}); err != nil {
 			t.Fatal(err)
@@ -201,8 +201,8 @@ func TestOnCommitAnnouncesEachBlockOnce(t *testing.T) {
 			c.Height, c.Hash, len(c.TxHashes), len(c.Results), cb.Hash, len(txs))
 	}
 	for i, tx := range txs {
-		if string(c.TxHashes[i]) != string(crypto.Hash(tx)) {
-			t.Fatalf("tx hash %d is %x, want %x", i, c.TxHashes[i], crypto.Hash(tx))
+		if string(c.TxHashes[i]) != string(crypto.Ed25519SHA256.Hash(tx)) {
+			t.Fatalf("tx hash %d is %x, want %x", i, c.TxHashes[i], crypto.Ed25519SHA256.Hash(tx))
 		}
 	}
 }
@@ -264,14 +264,14 @@ func TestPendingSetsTakeOverInOrder(t *testing.T) {
 		hdr.ChainId, hdr.Height = "app-test", h
 		if h > 1 {
 			prev, _ := a.Head()
-			hdr.ParentHash = crypto.Hash(prev.GetHeader())
+			hdr.ParentHash = crypto.Ed25519SHA256.Hash(prev.GetHeader())
 		}
 		hb, err := proto.Marshal(hdr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return consensus.CommittedBlock{Height: h, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
-			Cert: &pb.CommitCert{Height: h, BlockHash: crypto.Hash(hb)}}
+		return consensus.CommittedBlock{Height: h, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
+			Cert: &pb.CommitCert{Height: h, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 	}
 	want := map[uint64]uint64{1: 0, 2: 3, 3: 3, 4: 5, 5: 5} // committed head -> epoch in force above it
 	for h := uint64(1); h <= 5; h++ {

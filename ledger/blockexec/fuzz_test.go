@@ -40,7 +40,7 @@ func FuzzValidateBlock(f *testing.F) {
 		if err := proto.Unmarshal(b.GetHeader(), &h); err != nil {
 			f.Fatal(err)
 		}
-		if err := a.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(b.GetHeader()), Block: b, Header: &h}); err != nil {
+		if err := a.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Ed25519SHA256.Hash(b.GetHeader()), Block: b, Header: &h}); err != nil {
 			f.Fatalf("genuine block refused: %v", err)
 		}
 	}
@@ -63,7 +63,7 @@ func FuzzValidateBlock(f *testing.F) {
 		if proto.Unmarshal(b.GetHeader(), &h) != nil {
 			return
 		}
-		if a.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Hash(b.GetHeader()), Block: &b, Header: &h}) != nil {
+		if a.ValidateBlock(consensus.ValidationRequest{Hash: crypto.Ed25519SHA256.Hash(b.GetHeader()), Block: &b, Header: &h}) != nil {
 			return
 		}
 		if h.GetChainId() != a.chainID {
@@ -78,13 +78,13 @@ func FuzzValidateBlock(f *testing.F) {
 			if uint64(len(tx)) > a.Params().GetMaxTxBytes() {
 				t.Fatalf("accepted a %d-byte tx", len(tx))
 			}
-			hashes[i] = crypto.Hash(tx)
+			hashes[i] = crypto.Ed25519SHA256.Hash(tx)
 			if seen[string(hashes[i])] {
 				t.Fatal("accepted a tx twice")
 			}
 			seen[string(hashes[i])] = true
 		}
-		if !bytes.Equal(h.GetTxRoot(), crypto.MerkleRoot(hashes)) {
+		if !bytes.Equal(h.GetTxRoot(), crypto.Ed25519SHA256.MerkleRoot(hashes)) {
 			t.Fatal("accepted a tx root that does not commit to the txs")
 		}
 	})

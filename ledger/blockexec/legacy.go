@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -26,14 +27,14 @@ var ErrUnappliedSetChange = errors.New("blockexec: the ledger's blocks were cert
 // height E in 2..head, that the stored header at E names it
 // (validator_set_hash), as every header of this binary does. It reads one
 // header per change.
-func checkSetChangesApplied(r exec.Reader, head uint64, header func(h uint64) (*pb.Header, error)) error {
+func checkSetChangesApplied(suite crypto.Suite, r exec.Reader, head uint64, header func(h uint64) (*pb.Header, error)) error {
 	sets, err := exec.ValidatorSets(r, exec.GenesisHeight+2, head)
 	if err != nil {
 		return fmt.Errorf("validator sets up to %d: %w", head, err)
 	}
 	for _, vs := range sets {
 		e := vs.GetEffectiveHeight()
-		want, err := validatorSetHash(vs)
+		want, err := validatorSetHash(suite, vs)
 		if err != nil {
 			return err
 		}

@@ -43,7 +43,7 @@ func TestLedgerWithAnUnappliedSetChangeRefused(t *testing.T) {
 			hdr.ChainId, hdr.Height = "app-test", h
 			if h > 1 {
 				prev, _ := a.Head()
-				hdr.ParentHash = crypto.Hash(prev.GetHeader())
+				hdr.ParentHash = crypto.Ed25519SHA256.Hash(prev.GetHeader())
 			}
 			if legacy {
 				hdr.ValidatorSetHash = genesisHash // the old binary's header
@@ -52,8 +52,8 @@ func TestLedgerWithAnUnappliedSetChangeRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cb := consensus.CommittedBlock{Height: h, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
-				Cert: &pb.CommitCert{Height: h, BlockHash: crypto.Hash(hb)}}
+			cb := consensus.CommittedBlock{Height: h, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
+				Cert: &pb.CommitCert{Height: h, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 			if err := a.Commit([]consensus.CommittedBlock{cb}); err != nil {
 				t.Fatal(err)
 			}

@@ -31,7 +31,7 @@ func commitParams(t *testing.T, a *Executor, h uint64, p *pb.Params) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := proto.Marshal(&pb.CommitCert{Height: h, BlockHash: crypto.Hash(hb)})
+	cert, err := proto.Marshal(&pb.CommitCert{Height: h, BlockHash: crypto.Ed25519SHA256.Hash(hb)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func commitParams(t *testing.T, a *Executor, h uint64, p *pb.Params) {
 		t.Fatal(err)
 	}
 	cd := &store.CommitData{Height: h, Block: blk, Cert: cert, Changes: []state.Change{{Key: exec.ParamsKey(), Value: pv}}}
-	copy(cd.BlockHash[:], crypto.Hash(hb))
+	copy(cd.BlockHash[:], crypto.Ed25519SHA256.Hash(hb))
 	if err := a.store.Commit(cd); err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,8 @@ func rootCertChainN(t *testing.T, e, top uint64) (*Executor, consensus.Config, [
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs = append(bs, consensus.CommittedBlock{Height: h, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr})
-		parent = crypto.Hash(hb)
+		bs = append(bs, consensus.CommittedBlock{Height: h, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr})
+		parent = crypto.Ed25519SHA256.Hash(hb)
 	}
 	sign := func(child consensus.CommittedBlock) *pb.QuorumCert {
 		qc := &pb.QuorumCert{View: child.Header.GetView(), Height: child.Height, BlockHash: child.Hash}

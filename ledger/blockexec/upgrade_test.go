@@ -37,8 +37,8 @@ func emptyBlock(t *testing.T, a *Executor) consensus.CommittedBlock {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return consensus.CommittedBlock{Height: head + 1, Hash: crypto.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
-		Cert: &pb.CommitCert{Height: head + 1, BlockHash: crypto.Hash(hb)}}
+	return consensus.CommittedBlock{Height: head + 1, Hash: crypto.Ed25519SHA256.Hash(hb), Block: &pb.Block{Header: hb}, Header: hdr,
+		Cert: &pb.CommitCert{Height: head + 1, BlockHash: crypto.Ed25519SHA256.Hash(hb)}}
 }
 
 // A binary that does not know the pending upgrade commits up to its halt

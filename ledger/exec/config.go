@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+
+	"github.com/govnode/govnode/crypto"
 )
 
 // Hard limits that hold whatever the chain parameters say.
@@ -38,6 +40,11 @@ type SigCache interface {
 type Config struct {
 	// ChainID is the chain every transaction and header must name.
 	ChainID string
+	// Suite is the chain's crypto suite (ARCHITECTURE.md §6, "Crypto
+	// suites"): tx hashes, content hashes and bid commitments are its
+	// hash, and every key that enters the state must be of its scheme.
+	// The zero value is ed25519-sha256.
+	Suite crypto.Suite
 	// CELCostLimit bounds one CEL evaluation; an evaluation over it fails
 	// (guard failed), deterministically on every node.
 	CELCostLimit uint64

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/exec/exectest"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -255,7 +256,7 @@ func TestDecodeTx(t *testing.T) {
 			t.Fatalf("%x: %v", b, err)
 		}
 	}
-	if h := exec.TxHash(good); len(h) != 32 {
+	if h := exec.TxHash(crypto.Ed25519SHA256, good); len(h) != 32 {
 		t.Fatalf("hash %x", h)
 	}
 }

@@ -290,7 +290,7 @@ func (e *Executor) dispatch(tc *txCtx, body *pb.TxBody) error {
 // contract) are left to ApplyBlock. The error return is only for a
 // storage failure or a state without genesis.
 func (e *Executor) CheckTx(r Reader, tx []byte) (*CheckResult, error) {
-	return e.Check(r, e.cfg.Known.Tx(tx))
+	return e.Check(r, e.Tx(tx))
 }
 
 // ParamsReader is a Reader that holds the chain parameters of the state
@@ -329,7 +329,7 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 		err = precheckRole(st, env.signer, env.body)
 	}
 	if err == nil {
-		err = precheckContent(st, env.body)
+		err = precheckContent(e.cfg.Suite, st, env.body)
 	}
 	if err == nil {
 		err = precheckGov(st, r, env.signer, env.body)
@@ -338,7 +338,7 @@ func (e *Executor) Check(r Reader, tx *Tx) (*CheckResult, error) {
 		err = precheckPersonal(st, r, env.signer, env.body)
 	}
 	if err == nil {
-		err = precheckTender(st, r, env)
+		err = precheckTender(e.cfg.Suite, st, r, env)
 	}
 	if err != nil {
 		te, ok := asTxError(err)

@@ -104,7 +104,7 @@ func (e *env) refuse(id string, want pb.ResultCode, body *pb.TxBody) *pb.TxResul
 
 func newPub(seed string) *pb.PublicKey { return exectest.NewKey(seed).Public() }
 
-func hash(s string) []byte { return crypto.Hash([]byte(s)) }
+func hash(s string) []byte { return crypto.Ed25519SHA256.Hash([]byte(s)) }
 
 func mustIdentity(t *testing.T, r exec.Reader, id string) *pb.Identity {
 	t.Helper()

@@ -36,14 +36,14 @@ func TestCheckUsesTheReadersParams(t *testing.T) {
 	}
 	small := proto.Clone(f.Genesis.GetParams()).(*pb.Params)
 	small.MaxTxBytes = uint64(len(tx) - 1)
-	res, err = c.Exec.Check(withParams{c.Store, small}, c.Exec.Known().Tx(tx))
+	res, err = c.Exec.Check(withParams{c.Store, small}, c.Exec.Tx(tx))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Code != pb.ResultCode_RESULT_CODE_TOO_LARGE {
 		t.Fatalf("with the reader's max_tx_bytes %d below the tx's %d bytes: code %v (%s), want TOO_LARGE", small.MaxTxBytes, len(tx), res.Code, res.Reason)
 	}
-	res, err = c.Exec.Check(withParams{c.Store, nil}, c.Exec.Known().Tx(tx))
+	res, err = c.Exec.Check(withParams{c.Store, nil}, c.Exec.Tx(tx))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -189,7 +189,7 @@ func (tc *txCtx) requireIssuerFor(t *pb.RecordType, depts []string, op string) (
 
 // content checks content against the type and returns (content, hash) to
 // store.
-func content(t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
+func content(suite crypto.Suite, t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
 	if t.GetOnChainContent() {
 		if uint64(len(c)) > uint64(t.GetMaxContentBytes()) {
 			return nil, nil, fail(pb.ResultCode_RESULT_CODE_TOO_LARGE, "content is %d bytes, record type %s allows %d", len(c), t.GetId(), t.GetMaxContentBytes())
@@ -197,7 +197,7 @@ func content(t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
 		if len(c) == 0 {
 			return nil, nil, invalid("record type %s keeps content on chain; content is empty", t.GetId())
 		}
-		h := crypto.Hash(c)
+		h := suite.Hash(c)
 		if len(hash) != 0 && !bytes.Equal(hash, h) {
 			return nil, nil, invalid("content_hash does not match the content")
 		}
@@ -224,7 +224,7 @@ func content(t *pb.RecordType, c, hash []byte) ([]byte, []byte, error) {
 // admission and execution. Content naming an unknown type is refused for
 // the same reason. An amendment of a record not yet committed (its create
 // is still pending) is left to ApplyBlock: its type is not known here.
-func precheckContent(st *overlay, body *pb.TxBody) error {
+func precheckContent(suite crypto.Suite, st *overlay, body *pb.TxBody) error {
 	var typeID, recordID string
 	var c, hash []byte
 	switch a := body.GetAction().(type) {
@@ -253,7 +253,7 @@ func precheckContent(st *overlay, body *pb.TxBody) error {
 		}
 		return notFound("record type %s not found: its content is refused before it reaches a block", typeID)
 	}
-	if _, _, err := content(t, c, hash); err != nil {
+	if _, _, err := content(suite, t, c, hash); err != nil {
 		return err
 	}
 	if !IsProtected(t) {
@@ -348,7 +348,7 @@ func (tc *txCtx) createRecord(a *pb.CreateRecord) error {
 	} else if _, err := tc.requireLiveIdentity(holder, "holder"); err != nil {
 		return err
 	}
-	c, h, err := content(t, a.GetContent(), a.GetContentHash())
+	c, h, err := content(tc.e.cfg.Suite, t, a.GetContent(), a.GetContentHash())
 	if err != nil {
 		return err
 	}
@@ -387,7 +387,7 @@ func (tc *txCtx) amendRecord(a *pb.AmendRecord) error {
 	if a.GetExpectedVersion() != r.GetVersion() {
 		return conflict("record %s is at version %d, amendment expects %d", r.GetId(), r.GetVersion(), a.GetExpectedVersion())
 	}
-	c, h, err := content(t, a.GetContent(), a.GetContentHash())
+	c, h, err := content(tc.e.cfg.Suite, t, a.GetContent(), a.GetContentHash())
 	if err != nil {
 		return err
 	}

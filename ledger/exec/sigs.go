@@ -62,7 +62,7 @@ type preTx struct {
 func sigCacheKey(txHash []byte, pub *pb.PublicKey) []byte {
 	ck := make([]byte, 0, len(txHash)+len(pub.GetKey())+1)
 	ck = append(append(append(ck, txHash...), byte(pub.GetScheme())), pub.GetKey()...)
-	return crypto.Hash(ck)
+	return crypto.Ed25519SHA256.Hash(ck) // a local cache key, never on chain
 }
 
 // cachedSig reports whether the SigCache holds a good verdict for the tx
@@ -87,7 +87,7 @@ func (e *Executor) verifyAhead(st *overlay, params *pb.Params, txs [][]byte, rem
 	var idx []int
 	for i, raw := range txs {
 		p := &pre[i]
-		p.tx = e.cfg.Known.Tx(raw)
+		p.tx = e.Tx(raw)
 		if uint64(len(raw)) > params.GetMaxTxBytes() || p.tx.Err != nil {
 			continue
 		}

@@ -332,7 +332,7 @@ func (tc *txCtx) submitBid(a *pb.SubmitBid) error {
 
 // checkReveal checks a reveal against the bidder's bid: one not revealed,
 // whose commitment the reveal opens.
-func checkReveal(tn *pb.Tender, bidder string, a *pb.RevealBid) (*pb.Bid, error) {
+func checkReveal(suite crypto.Suite, tn *pb.Tender, bidder string, a *pb.RevealBid) (*pb.Bid, error) {
 	i := slices.IndexFunc(tn.GetBids(), func(b *pb.Bid) bool { return b.GetBidderId() == bidder })
 	if i < 0 {
 		return nil, notFound("tender %s has no bid by %s", tn.GetId(), bidder)
@@ -341,7 +341,7 @@ func checkReveal(tn *pb.Tender, bidder string, a *pb.RevealBid) (*pb.Bid, error)
 	if bid.GetRevealed() {
 		return nil, conflict("%s's bid in tender %s is already revealed", bidder, tn.GetId())
 	}
-	c := crypto.BidCommitment(tn.GetId(), bidder, a.GetSalt(), a.GetPrice(), BidFieldsBytes(a.GetFields()))
+	c := suite.BidCommitment(tn.GetId(), bidder, a.GetSalt(), a.GetPrice(), BidFieldsBytes(a.GetFields()))
 	if !bytes.Equal(c, bid.GetCommitment()) {
 		return nil, invalid("reveal does not match its commitment: %s's bid in tender %s committed to other terms (price, fields or salt)", bidder, tn.GetId())
 	}
@@ -360,7 +360,7 @@ func (tc *txCtx) revealBid(a *pb.RevealBid) error {
 	if now >= tn.GetRevealDeadline() {
 		return conflict("tender %s: reveals closed at %d (block time %d)", tn.GetId(), tn.GetRevealDeadline(), now)
 	}
-	bid, err := checkReveal(tn, tc.actor(), a)
+	bid, err := checkReveal(tc.e.cfg.Suite, tn, tc.actor(), a)
 	if err != nil {
 		return err
 	}
@@ -513,7 +513,7 @@ func (tc *txCtx) awardTender(a *pb.AwardTender) error {
 // can replace its bid); an award to anyone but the winner once reveals are
 // closed. What depends on the block's own time or on objects still
 // pending is left to ApplyBlock.
-func precheckTender(st *overlay, r Reader, env *envelope) error {
+func precheckTender(suite crypto.Suite, st *overlay, r Reader, env *envelope) error {
 	lastSec, timeKnown := int64(0), false
 	if tr, ok := r.(TimeReader); ok {
 		if ms, ok := tr.TimeUnixMs(); ok {
@@ -559,7 +559,7 @@ func precheckTender(st *overlay, r Reader, env *envelope) error {
 			return conflict("tender %s: reveals closed at %d (last block time %d)", tn.GetId(), tn.GetRevealDeadline(), lastSec)
 		}
 		if env.body.GetNonce() == env.next {
-			_, err := checkReveal(tn, env.signer.GetId(), a.RevealBid)
+			_, err := checkReveal(suite, tn, env.signer.GetId(), a.RevealBid)
 			return err
 		}
 	case *pb.TxBody_AwardTender:

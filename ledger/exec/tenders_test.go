@@ -41,12 +41,12 @@ type bidTerms struct {
 }
 
 func (b bidTerms) salt() []byte {
-	s := crypto.Hash([]byte("salt of " + b.bidder))
+	s := crypto.Ed25519SHA256.Hash([]byte("salt of " + b.bidder))
 	return s[:crypto.PayloadSaltSize]
 }
 
 func (b bidTerms) commitment(tender string) []byte {
-	return crypto.BidCommitment(tender, b.bidder, b.salt(), b.price, exec.BidFieldsBytes(b.fields))
+	return crypto.Ed25519SHA256.BidCommitment(tender, b.bidder, b.salt(), b.price, exec.BidFieldsBytes(b.fields))
 }
 
 func submitBid(tender string, commitment []byte) *pb.TxBody {
@@ -783,7 +783,7 @@ func (ti *tenderInvariants) check(t *testing.T, after, before *exectest.Store, h
 				t.Fatalf("height %d: reveal in tender %s at %d, outside [%d, %d)", hdr.GetHeight(), id, now, tn.GetBidDeadline(), tn.GetRevealDeadline())
 			}
 			r := a.RevealBid
-			c := crypto.BidCommitment(id, body.GetSigner(), r.GetSalt(), r.GetPrice(), exec.BidFieldsBytes(r.GetFields()))
+			c := crypto.Ed25519SHA256.BidCommitment(id, body.GetSigner(), r.GetSalt(), r.GetPrice(), exec.BidFieldsBytes(r.GetFields()))
 			if !slices.ContainsFunc(tn.GetBids(), func(b *pb.Bid) bool {
 				return b.GetBidderId() == body.GetSigner() && b.GetRevealed() && bytes.Equal(b.GetCommitment(), c)
 			}) {

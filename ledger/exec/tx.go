@@ -41,8 +41,8 @@ func DecodeTx(b []byte) (*pb.SignedTx, *pb.TxBody, error) {
 	return stx, body, nil
 }
 
-// TxHash is crypto.Hash of the serialized SignedTx.
-func TxHash(b []byte) []byte { return crypto.Hash(b) }
+// TxHash is the chain suite's hash of the serialized SignedTx.
+func TxHash(suite crypto.Suite, b []byte) []byte { return suite.Hash(b) }
 
 // envelope is a transaction that passed the envelope checks.
 type envelope struct {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -30,11 +31,11 @@ type Tx struct {
 	Err    error
 }
 
-// NewTx hashes and decodes raw. It never fails: a tx that does not decode
+// NewTx hashes (with the chain's suite) and decodes raw. It never fails: a tx that does not decode
 // has Err set and is refused wherever it is checked.
-func NewTx(raw []byte) *Tx {
+func NewTx(suite crypto.Suite, raw []byte) *Tx {
 	stx, body, err := DecodeTx(raw)
-	return &Tx{Raw: raw, Hash: TxHash(raw), Signed: stx, Body: body, Err: err}
+	return &Tx{Raw: raw, Hash: TxHash(suite, raw), Signed: stx, Body: body, Err: err}
 }
 
 // rawKey identifies a byte slice by its backing array and length, not its
@@ -63,8 +64,9 @@ func keyOf(raw []byte) (rawKey, bool) {
 //
 // A nil *Known holds nothing. Known is safe for concurrent use.
 type Known struct {
-	mu sync.RWMutex
-	m  map[rawKey]*Tx
+	suite crypto.Suite // hashes what the table does not hold
+	mu    sync.RWMutex
+	m     map[rawKey]*Tx
 	// hits and misses count the lookups of Tx and Hashes: a miss is a tx
 	// hashed (and, in Tx, decoded) again after its admission, or met
 	// first in a block.
@@ -96,7 +98,7 @@ func (k *Known) count(hit bool) {
 }
 
 // NewKnown returns an empty table.
-func NewKnown() *Known { return &Known{m: map[rawKey]*Tx{}} }
+func NewKnown(suite crypto.Suite) *Known { return &Known{suite: suite, m: map[rawKey]*Tx{}} }
 
 // Put adds t; Drop removes it. The mempool puts what it admits and drops
 // what it removes, so the table holds no more than the mempool does.
@@ -145,17 +147,19 @@ func (k *Known) Get(raw []byte) *Tx {
 	return t
 }
 
-// Tx returns the table's Tx for raw, or decodes it.
+// Tx returns the table's Tx for raw, or decodes it. k must not be nil
+// (Executor.Tx serves an executor without a table).
 func (k *Known) Tx(raw []byte) *Tx {
 	t := k.Get(raw)
 	k.count(t != nil)
 	if t != nil {
 		return t
 	}
-	return NewTx(raw)
+	return NewTx(k.suite, raw)
 }
 
-// Hashes returns the hashes of txs, from the table where it has them.
+// Hashes returns the hashes of txs, from the table where it has them. k
+// must not be nil (Executor.TxHashes serves an executor without a table).
 func (k *Known) Hashes(txs [][]byte) [][]byte {
 	out := make([][]byte, len(txs))
 	for i, raw := range txs {
@@ -164,7 +168,7 @@ func (k *Known) Hashes(txs [][]byte) [][]byte {
 		if t != nil {
 			out[i] = t.Hash
 		} else {
-			out[i] = TxHash(raw)
+			out[i] = TxHash(k.suite, raw)
 		}
 	}
 	return out
@@ -173,3 +177,29 @@ func (k *Known) Hashes(txs [][]byte) [][]byte {
 // Known is the table of decoded txs the executor was configured with
 // (Config.Known), nil if none.
 func (e *Executor) Known() *Known { return e.cfg.Known }
+
+// Suite is the chain's crypto suite the executor was configured with
+// (Config.Suite).
+func (e *Executor) Suite() crypto.Suite { return e.cfg.Suite }
+
+// Tx is the facts of raw: from the Known table if the executor has one and
+// it holds raw, else decoded and hashed now.
+func (e *Executor) Tx(raw []byte) *Tx {
+	if e.cfg.Known == nil {
+		return NewTx(e.cfg.Suite, raw)
+	}
+	return e.cfg.Known.Tx(raw)
+}
+
+// TxHashes returns the hashes of txs, from the Known table where it has
+// them.
+func (e *Executor) TxHashes(txs [][]byte) [][]byte {
+	if e.cfg.Known == nil {
+		out := make([][]byte, len(txs))
+		for i, raw := range txs {
+			out[i] = TxHash(e.cfg.Suite, raw)
+		}
+		return out
+	}
+	return e.cfg.Known.Hashes(txs)
+}

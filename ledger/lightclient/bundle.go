@@ -2,7 +2,6 @@ package lightclient
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -88,7 +88,7 @@ func VerifyBundle(bundle, genesisHash []byte) (*Report, error) {
 // VerifyBundleWithGenesis is VerifyBundle trusting a genesis document
 // instead of its hash: genesisDoc is the genesis file (JSON, as `govnode
 // init` and `govnode genesis` write it) or its binary encoding; its hash is
-// genesis.Hash's, SHA-256 of the deterministic binary encoding.
+// genesis.Hash's, the suite hash of the deterministic binary encoding.
 func VerifyBundleWithGenesis(bundle, genesisDoc []byte) (*Report, error) {
 	h, err := GenesisHash(genesisDoc)
 	if err != nil {
@@ -150,6 +150,7 @@ type verifier struct {
 	rep      *Report
 	b        *pb.ProofBundle
 	chainID  string
+	suite    crypto.Suite // the genesis's, set by genesis
 	anchors  []anchor
 	sets     []*Set // the genesis set, then each proven change, by From
 	brokenAt int    // index of the first validator_sets entry that failed; -1: none
@@ -204,8 +205,8 @@ func (v *verifier) run(raw, genesisHash []byte) {
 	case len(raw) > MaxBundleBytes:
 		v.fail("bundle", "%d bytes, at most %d (MaxBundleBytes)", len(raw), MaxBundleBytes)
 		return
-	case len(genesisHash) != sha256.Size:
-		v.fail("genesis", "the trusted genesis hash is %d bytes, want %d", len(genesisHash), sha256.Size)
+	case len(genesisHash) != crypto.HashSize:
+		v.fail("genesis", "the trusted genesis hash is %d bytes, want %d", len(genesisHash), crypto.HashSize)
 		return
 	}
 	b := &pb.ProofBundle{}
@@ -261,14 +262,21 @@ func (v *verifier) run(raw, genesisHash []byte) {
 
 // genesis checks the bundle's genesis against the trusted hash.
 func (v *verifier) genesis(want []byte) bool {
-	got := sha256.Sum256(v.b.GetGenesis())
-	if !bytes.Equal(got[:], want) {
-		v.fail("genesis", "bundle is for another chain: its genesis hashes to %x, not the trusted %x", got[:], want)
-		return false
-	}
+	// The suite whose hash names the genesis is the one it names: a
+	// document naming another suite than the trusted one's hashes to
+	// another value, since SHA-256 and SM3 do not collide.
 	doc := &pb.GenesisDoc{}
 	if err := proto.Unmarshal(v.b.GetGenesis(), doc); err != nil {
 		v.fail("genesis", "does not decode as a GenesisDoc: %v", err)
+		return false
+	}
+	suite, err := crypto.SuiteByName(doc.GetCryptoSuite())
+	if err != nil {
+		v.fail("genesis", "%v", err)
+		return false
+	}
+	if got := suite.Hash(v.b.GetGenesis()); !bytes.Equal(got, want) {
+		v.fail("genesis", "bundle is for another chain: its genesis hashes to %x, not the trusted %x", got, want)
 		return false
 	}
 	gs, err := GenesisSet(doc, want)
@@ -276,7 +284,7 @@ func (v *verifier) genesis(want []byte) bool {
 		v.fail("genesis", "%v", err)
 		return false
 	}
-	v.chainID = doc.GetChainId()
+	v.chainID, v.suite = doc.GetChainId(), suite
 	v.rep.ChainID = v.chainID
 	v.rep.GenesisHash = hex.EncodeToString(want)
 	v.sets = []*Set{gs}
@@ -299,6 +307,9 @@ func (v *verifier) decodeAnchors() {
 			continue
 		case hdr.GetChainId() != v.chainID:
 			v.fail(part, "header of block %d is of chain %s, the genesis of chain %q", hdr.GetHeight(), quote(hdr.GetChainId()), v.chainID)
+			continue
+		case hdr.GetCryptoSuite() != v.suite.HeaderName():
+			v.fail(part, "header of block %d names crypto suite %s, the genesis %s", hdr.GetHeight(), quote(hdr.GetCryptoSuite()), v.suite)
 			continue
 		case a.GetCert() == nil:
 			v.fail(part, "block %d has no commit certificate", hdr.GetHeight())
@@ -398,7 +409,7 @@ func (v *verifier) nextSet(p *pb.BundleProof, cur *Set, top uint64) (*Set, error
 	if want := ValidatorSetKey(e); !bytes.Equal(p.GetKey(), want) {
 		return nil, fmt.Errorf("the proof is for key %s, not %q", quote(p.GetKey()), want)
 	}
-	if err := CheckTree(a.hdr.GetStateRoot(), p.GetKey(), p.GetValue(), p.GetProof()); err != nil {
+	if err := CheckTree(v.suite, a.hdr.GetStateRoot(), p.GetKey(), p.GetValue(), p.GetProof()); err != nil {
 		return nil, fmt.Errorf("the set in force from %d: %v (anchor %d, block %d)", e, err, p.GetAnchor(), a.hdr.GetHeight())
 	}
 	next, err := nextSet(cur, vs, a.hdr, a.raw, a.cert, a.chain, top)
@@ -471,7 +482,7 @@ func (v *verifier) proof(part string, p *pb.BundleProof, key []byte, present boo
 		return nil
 	}
 	ok := true
-	if err := CheckTree(a.hdr.GetStateRoot(), key, value, p.GetProof()); err != nil {
+	if err := CheckTree(v.suite, a.hdr.GetStateRoot(), key, value, p.GetProof()); err != nil {
 		v.fail(part, "tree proof does not reach the state root of anchor %d (height %d): %v", p.GetAnchor(), a.hdr.GetHeight(), err)
 		ok = false
 	}
@@ -709,8 +720,8 @@ func hasUnknown(m protoreflect.Message) bool {
 }
 
 // GenesisHash is the hash a genesis document is known by (genesis.Hash):
-// SHA-256 of its deterministic binary encoding. doc is the JSON genesis
-// file or the binary encoding.
+// the hash of the suite it names over its deterministic binary encoding.
+// doc is the JSON genesis file or the binary encoding.
 func GenesisHash(doc []byte) ([]byte, error) {
 	if len(doc) > MaxGenesisBytes {
 		return nil, fmt.Errorf("genesis of %d bytes, at most %d", len(doc), MaxGenesisBytes)
@@ -723,6 +734,9 @@ func GenesisHash(doc []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode genesis: %w", err)
 	}
-	h := sha256.Sum256(b)
-	return h[:], nil
+	suite, err := crypto.SuiteByName(g.GetCryptoSuite())
+	if err != nil {
+		return nil, err
+	}
+	return suite.Hash(b), nil
 }

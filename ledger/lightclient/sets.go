@@ -34,9 +34,14 @@ type Set struct {
 }
 
 // GenesisSet is the set a genesis document puts in force at height 1;
-// genesisHash is the document's hash (genesis.Hash: SHA-256 of its
-// deterministic encoding).
+// genesisHash is the document's hash (genesis.Hash: the suite hash of its
+// deterministic encoding). Its Config carries the chain's crypto suite,
+// which every later check of the chain uses.
 func GenesisSet(doc *pb.GenesisDoc, genesisHash []byte) (*Set, error) {
+	suite, err := crypto.SuiteByName(doc.GetCryptoSuite())
+	if err != nil {
+		return nil, fmt.Errorf("genesis: %w", err)
+	}
 	m := consensus.FaultModel(doc.GetFaultModel())
 	if m != consensus.Crash && m != consensus.Byzantine {
 		return nil, fmt.Errorf("genesis: unknown fault model %q", doc.GetFaultModel())
@@ -46,12 +51,12 @@ func GenesisSet(doc *pb.GenesisDoc, genesisHash []byte) (*Set, error) {
 	}
 	var keys []*pb.PublicKey
 	for i, v := range doc.GetValidators() {
-		if err := crypto.ValidatePublicKey(v.GetConsensusKey()); err != nil {
+		if err := suite.CheckKey("consensus key", v.GetConsensusKey()); err != nil {
 			return nil, fmt.Errorf("genesis: validator %d (%q): %v", i, v.GetId(), err)
 		}
 		keys = append(keys, v.GetConsensusKey())
 	}
-	return &Set{Config: consensus.Config{ChainID: doc.GetChainId(), GenesisHash: genesisHash, Validators: keys, FaultModel: m, Self: -1}, From: 1}, nil
+	return &Set{Config: consensus.Config{ChainID: doc.GetChainId(), Suite: suite, GenesisHash: genesisHash, Validators: keys, FaultModel: m, Self: -1}, From: 1}, nil
 }
 
 // CheckCommitted checks that hdr (serialized: raw), at a height the set
@@ -78,7 +83,8 @@ func (s *Set) CheckCommitted(hdr *pb.Header, raw []byte, cert *pb.CommitCert, ch
 
 // SetFromRecord is the Set of a ValidatorSet record in force from its
 // effective height, whose epoch starts above root (the serialized header of
-// block effective_height-1); base gives the chain id and genesis hash.
+// block effective_height-1); base gives the chain id, crypto suite and
+// genesis hash.
 func SetFromRecord(base consensus.Config, vs *pb.ValidatorSet, root []byte, rootView uint64) (*Set, error) {
 	e := vs.GetEffectiveHeight()
 	ep := consensus.Epoch{FaultModel: consensus.FaultModel(vs.GetFaultModel())}
@@ -89,7 +95,7 @@ func SetFromRecord(base consensus.Config, vs *pb.ValidatorSet, root []byte, root
 		return nil, errors.New("no validators")
 	}
 	for i, d := range vs.GetValidators() {
-		if err := crypto.ValidatePublicKey(d.GetConsensusKey()); err != nil {
+		if err := base.Suite.CheckKey("consensus key", d.GetConsensusKey()); err != nil {
 			return nil, fmt.Errorf("validator %d (%q): %v", i, d.GetId(), err)
 		}
 		ep.Validators = append(ep.Validators, d.GetConsensusKey())
@@ -97,24 +103,24 @@ func SetFromRecord(base consensus.Config, vs *pb.ValidatorSet, root []byte, root
 	if e > 1 {
 		ep.Start = e
 		if root != nil {
-			ep.Root = &pb.QuorumCert{View: rootView, Height: e - 1, BlockHash: crypto.Hash(root)}
+			ep.Root = &pb.QuorumCert{View: rootView, Height: e - 1, BlockHash: base.Suite.Hash(root)}
 		}
 	}
-	hash, err := ValidatorSetHash(vs)
+	hash, err := ValidatorSetHash(base.Suite, vs)
 	if err != nil {
 		return nil, err
 	}
 	return &Set{Config: base.WithEpoch(ep, -1), From: max(e, 1), Hash: hash}, nil
 }
 
-// ValidatorSetHash is the hash headers name: SHA-256 of the record's
-// deterministic encoding (as ledger/blockexec computes it).
-func ValidatorSetHash(vs *pb.ValidatorSet) ([]byte, error) {
+// ValidatorSetHash is the hash headers name: the suite hash of the
+// record's deterministic encoding (as ledger/blockexec computes it).
+func ValidatorSetHash(suite crypto.Suite, vs *pb.ValidatorSet) ([]byte, error) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(vs)
 	if err != nil {
 		return nil, fmt.Errorf("encode validator set: %w", err)
 	}
-	return crypto.Hash(b), nil
+	return suite.Hash(b), nil
 }
 
 // nextSet checks one link of the walk from the genesis set: vs, decoded
@@ -184,7 +190,7 @@ func FollowValidatorSets(genesisSet *Set, links []*pb.StateProof, h uint64) (*Se
 		if e > h {
 			return nil, bad("the set in force from height %d is not in force at the proven block %d", e, h)
 		}
-		hdr, err := CheckStateProof(l, ValidatorSetKey(e), l.GetValue(), cur.Config.ChainID)
+		hdr, err := CheckStateProof(l, ValidatorSetKey(e), l.GetValue(), cur.Config.ChainID, cur.Config.Suite)
 		if err != nil {
 			return nil, bad("the set in force from %d: %v", e, err)
 		}
@@ -198,8 +204,9 @@ func FollowValidatorSets(genesisSet *Set, links []*pb.StateProof, h uint64) (*Se
 }
 
 // CheckTree checks that value (nil: absent) at key hashes up to root
-// through the serialized tree proof p (ledger/state/proof).
-func CheckTree(root, key, value, p []byte) error {
+// through the serialized tree proof p (ledger/state/proof), in a tree
+// hashed with the suite's hash.
+func CheckTree(suite crypto.Suite, root, key, value, p []byte) error {
 	if len(root) != len(proof.Hash{}) {
 		return fmt.Errorf("state root is %d bytes", len(root))
 	}
@@ -207,7 +214,7 @@ func CheckTree(root, key, value, p []byte) error {
 	if err != nil {
 		return fmt.Errorf("tree proof: %v", err)
 	}
-	if err := proof.Verify(proof.Hash(root), key, value, tp); err != nil {
+	if err := proof.Hasher(suite.Sum256).Verify(proof.Hash(root), key, value, tp); err != nil {
 		return fmt.Errorf("tree proof does not lead to state root %x: %v", root, err)
 	}
 	return nil
@@ -215,10 +222,11 @@ func CheckTree(root, key, value, p []byte) error {
 
 // CheckStateProof checks the first two steps of a state proof: value
 // (nil: absent) at key leads to the state root, and the header names that
-// root, the state height and the chain (chainID, unless empty). It returns
+// root, the state height and the chain (chainID, unless empty) of the
+// crypto suite suite, whose hash the tree is of. It returns
 // the decoded header; that the header is committed is the caller's to
 // check (Set.CheckCommitted).
-func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string) (*pb.Header, error) {
+func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string, suite crypto.Suite) (*pb.Header, error) {
 	if !bytes.Equal(p.GetKey(), key) {
 		return nil, fmt.Errorf("the proof is for key %s, not %q", quote(p.GetKey()), key)
 	}
@@ -230,7 +238,7 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string) (*pb.H
 	}
 
 	// 1. The tree.
-	if err := CheckTree(p.GetStateRoot(), key, value, p.GetProof()); err != nil {
+	if err := CheckTree(suite, p.GetStateRoot(), key, value, p.GetProof()); err != nil {
 		return nil, err
 	}
 
@@ -247,6 +255,9 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string) (*pb.H
 	}
 	if chainID != "" && hdr.GetChainId() != chainID {
 		return nil, fmt.Errorf("header is of chain %s, want %q", quote(hdr.GetChainId()), chainID)
+	}
+	if hdr.GetCryptoSuite() != suite.HeaderName() {
+		return nil, fmt.Errorf("header names crypto suite %s, the chain's is %s", quote(hdr.GetCryptoSuite()), suite)
 	}
 	return hdr, nil
 }

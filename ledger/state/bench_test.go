@@ -158,7 +158,7 @@ func BenchmarkProofVerify1M(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := state.Verify(root, it.k, it.v, p); err != nil {
+		if err := state.Verify(state.SHA256, root, it.k, it.v, p); err != nil {
 			b.Fatal(err)
 		}
 	}

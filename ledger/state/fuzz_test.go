@@ -34,7 +34,7 @@ func FuzzUnmarshalProof(f *testing.F) {
 		if got := p.Marshal(); !bytes.Equal(got, b) {
 			t.Fatalf("re-encoding differs:\n in %x\nout %x", b, got)
 		}
-		_ = state.Verify(root, key, nil, p)
-		_ = state.Verify(root, key, []byte("v"), p)
+		_ = state.Verify(state.SHA256, root, key, nil, p)
+		_ = state.Verify(state.SHA256, root, key, []byte("v"), p)
 	})
 }

@@ -59,7 +59,7 @@ func sameProofs(t *testing.T, a, b *state.Tree, v uint64) {
 		if erra != nil || errb != nil || !bytes.Equal(va, vb) || (va == nil) != (vb == nil) || !bytes.Equal(pa.Marshal(), pb.Marshal()) {
 			t.Fatalf("version %d key %s: %q %v vs %q %v", v, k, va, erra, vb, errb)
 		}
-		if err := state.Verify(ra, k, va, pa); err != nil {
+		if err := state.Verify(state.SHA256, ra, k, va, pa); err != nil {
 			t.Fatalf("version %d key %s: %v", v, k, err)
 		}
 	}

@@ -89,22 +89,22 @@ func checkVersion(t *testing.T, tr *state.Tree, v uint64, root state.Hash, model
 		if present != (got != nil) || !bytes.Equal(got, want) {
 			t.Fatalf("version %d key %s: got %q, model %q (present %v)", v, k, got, want, present)
 		}
-		if err := state.Verify(root, k, got, p); err != nil {
+		if err := state.Verify(state.SHA256, root, k, got, p); err != nil {
 			t.Fatalf("version %d key %s: proof rejected: %v", v, k, err)
 		}
 		p2, err := state.UnmarshalProof(p.Marshal())
 		if err != nil {
 			t.Fatalf("version %d key %s: proof encoding: %v", v, k, err)
 		}
-		if err := state.Verify(root, k, got, p2); err != nil {
+		if err := state.Verify(state.SHA256, root, k, got, p2); err != nil {
 			t.Fatalf("version %d key %s: decoded proof rejected: %v", v, k, err)
 		}
 		// The opposite claim must fail.
 		if present {
-			if state.Verify(root, k, nil, p) == nil {
+			if state.Verify(state.SHA256, root, k, nil, p) == nil {
 				t.Fatalf("version %d key %s: absence accepted for a present key", v, k)
 			}
-		} else if state.Verify(root, k, []byte("x"), p) == nil {
+		} else if state.Verify(state.SHA256, root, k, []byte("x"), p) == nil {
 			t.Fatalf("version %d key %s: presence accepted for an absent key", v, k)
 		}
 	}
@@ -153,7 +153,7 @@ func TestLargeStagesAgainstReference(t *testing.T) {
 		if err != nil || !bytes.Equal(got, model[string(k)]) {
 			t.Fatalf("key %s: %q %v", k, got, err)
 		}
-		if err := state.Verify(root, k, got, p); err != nil {
+		if err := state.Verify(state.SHA256, root, k, got, p); err != nil {
 			t.Fatalf("key %s: %v", k, err)
 		}
 	}

@@ -184,7 +184,7 @@ func decodeNode(b []byte) (node, error) {
 
 // combine is the binary parent of a and b: empty if both are, a lone leaf
 // moves up, anything else is an internal node.
-func combine(a, b ref) ref {
+func combine(h Hasher, a, b ref) ref {
 	switch {
 	case a.k == kindEmpty && b.k == kindEmpty:
 		return emptyRef
@@ -193,17 +193,17 @@ func combine(a, b ref) ref {
 	case b.k == kindEmpty && a.k == kindLeaf:
 		return a
 	}
-	return ref{h: InternalHash(a.h, b.h), k: kindInternal}
+	return ref{h: h.InternalHash(a.h, b.h), k: kindInternal}
 }
 
 // binaryNodes computes the binary nodes of a page, heap-ordered: index 1 is
 // the page's root (bit depth 4D), 2i and 2i+1 are the children of i, and
 // 16..31 are the slots (bit depth 4D+4).
-func (p *page) binaryNodes() [32]ref {
+func (p *page) binaryNodes(h Hasher) [32]ref {
 	var n [32]ref
 	copy(n[16:], p[:])
 	for i := 15; i >= 1; i-- {
-		n[i] = combine(n[2*i], n[2*i+1])
+		n[i] = combine(h, n[2*i], n[2*i+1])
 	}
 	return n
 }
@@ -256,7 +256,7 @@ func (p *page) withInner(inner []Hash) (n [32]ref, ok bool) {
 // rehash is binaryNodes of the page np that differs from the page of old
 // (its binary nodes) in some slots: only the nodes above a changed slot are
 // hashed again.
-func (np *page) rehash(old *[32]ref) [32]ref {
+func (np *page) rehash(h Hasher, old *[32]ref) [32]ref {
 	var n [32]ref
 	copy(n[16:], np[:])
 	var dirty uint32 // bit i: node i changed
@@ -270,7 +270,7 @@ func (np *page) rehash(old *[32]ref) [32]ref {
 			n[i] = old[i]
 			continue
 		}
-		n[i] = combine(n[2*i], n[2*i+1])
+		n[i] = combine(h, n[2*i], n[2*i+1])
 		dirty |= 1 << i
 	}
 	return n
@@ -278,8 +278,8 @@ func (np *page) rehash(old *[32]ref) [32]ref {
 
 // root is the binary root of the page, or, when the page holds a single
 // lone leaf (or nothing), that leaf (or empty): such a page is never stored.
-func (p *page) root() ref {
-	n := p.binaryNodes()
+func (p *page) root(h Hasher) ref {
+	n := p.binaryNodes(h)
 	return n[1]
 }
 
@@ -293,4 +293,4 @@ func nibble(p *Hash, d int) int {
 }
 
 // leafHash recomputes the hash a leaf record commits to.
-func (n *node) leafHash() Hash { return LeafHash(n.keyHash, ValueHash(n.value)) }
+func (n *node) leafHash(h Hasher) Hash { return h.LeafHash(n.keyHash, h.ValueHash(n.value)) }

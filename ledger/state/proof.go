@@ -23,8 +23,10 @@ var (
 const MaxProofSize = proof.MaxProofSize
 
 // Verify checks proof for key under root: that key has value, or, when
-// value is nil, that key is absent (proof.Verify).
-func Verify(root Hash, key, value []byte, p *Proof) error { return proof.Verify(root, key, value, p) }
+// value is nil, that key is absent, in a tree hashed with h (proof.Hasher.Verify).
+func Verify(h Hasher, root Hash, key, value []byte, p *Proof) error {
+	return h.Verify(root, key, value, p)
+}
 
 // UnmarshalProof decodes a proof encoded by Proof.Marshal, refusing
 // anything malformed, oversized, non-canonical or followed by trailing

@@ -27,7 +27,7 @@ func TestProofsAccepted(t *testing.T) {
 		if err != nil || string(v) != fmt.Sprint("value-", i) {
 			t.Fatalf("GetWithProof(%s) = %q, %v", k, v, err)
 		}
-		if err := state.Verify(root, k, v, p); err != nil {
+		if err := state.Verify(state.SHA256, root, k, v, p); err != nil {
 			t.Fatalf("inclusion of %s: %v", k, err)
 		}
 		// Round trip through the encoding.
@@ -35,7 +35,7 @@ func TestProofsAccepted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := state.Verify(root, k, v, p2); err != nil {
+		if err := state.Verify(state.SHA256, root, k, v, p2); err != nil {
 			t.Fatalf("decoded inclusion of %s: %v", k, err)
 		}
 	}
@@ -49,7 +49,7 @@ func TestProofsAccepted(t *testing.T) {
 		if p.Leaf != nil {
 			leafEnded++
 		}
-		if err := state.Verify(root, k, nil, p); err != nil {
+		if err := state.Verify(state.SHA256, root, k, nil, p); err != nil {
 			t.Fatalf("non-inclusion of %s: %v", k, err)
 		}
 	}
@@ -117,7 +117,7 @@ func TestProofsRejected(t *testing.T) {
 		}()},
 		{"forged: leaf added to an inclusion proof", root, k, v, func() *state.Proof {
 			q := clone(p)
-			q.Leaf = &state.ProofLeaf{KeyHash: state.KeyHash(k), ValueHash: state.ValueHash(v)}
+			q.Leaf = &state.ProofLeaf{KeyHash: state.SHA256.KeyHash(k), ValueHash: state.SHA256.ValueHash(v)}
 			return q
 		}()},
 		{"forged: leaf dropped from an absence proof", root, absLeaf, nil, func() *state.Proof {
@@ -133,7 +133,7 @@ func TestProofsRejected(t *testing.T) {
 		{"forged: absence leaf off the key's path", root, absLeaf, nil, func() *state.Proof {
 			// A real leaf of the tree, but not where absLeaf's path ends.
 			_, q, _ := tr.GetWithProof(0, []byte("key-1"))
-			leafKH, leafVH := state.KeyHash([]byte("key-1")), state.ValueHash([]byte("value-1"))
+			leafKH, leafVH := state.SHA256.KeyHash([]byte("key-1")), state.SHA256.ValueHash([]byte("value-1"))
 			q.Leaf = &state.ProofLeaf{KeyHash: leafKH, ValueHash: leafVH}
 			return q
 		}()},
@@ -141,7 +141,7 @@ func TestProofsRejected(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := state.Verify(c.root, c.key, c.value, c.proof)
+			err := state.Verify(state.SHA256, c.root, c.key, c.value, c.proof)
 			if err == nil {
 				t.Fatal("accepted")
 			}

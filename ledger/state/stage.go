@@ -165,7 +165,7 @@ func (t *Tree) Stage(version uint64, changes []Change) (Hash, *Writes, error) {
 		if !c.Delete && c.Value == nil {
 			return Hash{}, nil, fmt.Errorf("state: stage version %d: nil value for key %x (use Delete)", version, c.Key)
 		}
-		ops[i] = op{kh: KeyHash(c.Key), value: c.Value, del: c.Delete}
+		ops[i] = op{kh: t.h.KeyHash(c.Key), value: c.Value, del: c.Delete}
 	}
 	slices.SortFunc(ops, func(a, b op) int { return bytes.Compare(a.kh[:], b.kh[:]) })
 	for i := 1; i < len(ops); i++ {
@@ -225,7 +225,7 @@ func (s *stager) update(r ref, d int, ops []op) (ref, error) {
 		return r, nil
 	}
 	s.w.replaced = append(s.w.replaced, r.h)
-	nn := np.rehash(&bn)
+	nn := np.rehash(s.t.h, &bn)
 	return s.storePage(&np, &nn, d, &ops[0].kh), nil
 }
 
@@ -335,7 +335,7 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 	case sets == 0 && exLive:
 		return *ex, nil
 	case sets == 1 && !exLive:
-		h := LeafHash(lone.kh, ValueHash(lone.value))
+		h := s.t.h.LeafHash(lone.kh, s.t.h.ValueHash(lone.value))
 		if ex != nil && ex.kh == lone.kh && ex.h == h {
 			return *ex, nil // set to the value it has: nothing to write
 		}
@@ -354,7 +354,7 @@ func (s *stager) build(d int, ex *ref, ops []op) (ref, error) {
 	if err := s.slots(d, ops, &p); err != nil {
 		return ref{}, err
 	}
-	n := p.binaryNodes()
+	n := p.binaryNodes(s.t.h)
 	return s.storePage(&p, &n, d, &ops[0].kh), nil
 }
 

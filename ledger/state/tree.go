@@ -8,6 +8,8 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/govnode/govnode/ledger/state/proof"
 )
 
 // ErrNotFound is returned for an absent key or an unknown version. The
@@ -34,6 +36,11 @@ type Options struct {
 	// written before version keys whose tree has moved on into a database
 	// of its own. Records are only read from it. nil: the tree's database.
 	Legacy *leveldb.DB
+	// Hasher is the tree's hash, the chain's crypto suite's
+	// (crypto.Suite.Sum256); nil is SHA-256 (proof.SHA256), the hash of
+	// "ed25519-sha256" chains. A tree is opened with the hash it was
+	// written with: another gives other roots, and CheckIntegrity fails.
+	Hasher Hasher
 }
 
 // DefaultOptions returns the options Open uses.
@@ -61,6 +68,7 @@ func (o Options) Validate() error {
 // kept and Prune is left out on purpose.
 type Tree struct {
 	db     *leveldb.DB // version-keyed records
+	h      Hasher      // the chain suite's hash (Options.Hasher)
 	legacy *leveldb.DB // content-addressed records
 	prefix []byte
 	// contentAddressed makes Stage write the content-addressed layout of
@@ -95,7 +103,12 @@ func OpenWithOptions(db *leveldb.DB, prefix []byte, o Options) (*Tree, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	h := o.Hasher
+	if h == nil {
+		h = proof.SHA256
+	}
 	t := &Tree{
+		h:         h,
 		db:        db,
 		legacy:    o.Legacy,
 		prefix:    append([]byte(nil), prefix...),
@@ -443,7 +456,7 @@ func (t *Tree) loadPageNodes(r ref, path *Hash, d int) ([32]ref, error) {
 	if bn, ok := n.page.withInner(c.inner); ok {
 		return bn, nil
 	}
-	bn := n.page.binaryNodes()
+	bn := n.page.binaryNodes(t.h)
 	if bn[1].h != r.h || bn[1].k != kindInternal {
 		// The record does not hash to its name: leave it to
 		// CheckIntegrity to report, and do not cache hashes for it.
@@ -490,7 +503,7 @@ func (t *Tree) lookup(version uint64, key []byte, prove bool) ([]byte, *Proof, e
 	if err != nil {
 		return nil, nil, err
 	}
-	kh := KeyHash(key)
+	kh := t.h.KeyHash(key)
 	var p *Proof
 	if prove {
 		p = &Proof{Siblings: make([]Hash, 0, 24)}
@@ -511,7 +524,7 @@ func (t *Tree) lookup(version uint64, key []byte, prove bool) ([]byte, *Proof, e
 			return nil, nil, fmt.Errorf("%w: node %x is not the leaf its parent names", ErrCorrupt, r.h)
 		}
 		if n.keyHash != kh {
-			p.Leaf = &ProofLeaf{KeyHash: n.keyHash, ValueHash: ValueHash(n.value)}
+			p.Leaf = &ProofLeaf{KeyHash: n.keyHash, ValueHash: t.h.ValueHash(n.value)}
 			return notFound()
 		}
 		v := make([]byte, len(n.value))
@@ -543,7 +556,7 @@ func (t *Tree) lookup(version uint64, key []byte, prove bool) ([]byte, *Proof, e
 			cur = n.page[nibble(&kh, d)]
 			continue
 		}
-		bn := n.page.binaryNodes()
+		bn := n.page.binaryNodes(t.h)
 		i := 1
 		for j := 0; j < 4; j++ {
 			if bn[i].k != kindInternal {
@@ -604,7 +617,7 @@ func (t *Tree) check(r ref, d int, path *Hash) (int, error) {
 		if !n.leaf || n.keyHash != r.kh {
 			return 0, fmt.Errorf("%w: node %x is not the leaf its parent names", ErrCorrupt, r.h)
 		}
-		if got := n.leafHash(); got != r.h {
+		if got := n.leafHash(t.h); got != r.h {
 			return 0, fmt.Errorf("%w: leaf %x hashes to %x", ErrCorrupt, r.h, got)
 		}
 		if commonPrefixBits(&n.keyHash, path) < 4*d {
@@ -618,7 +631,7 @@ func (t *Tree) check(r ref, d int, path *Hash) (int, error) {
 	if d >= MaxProofDepth/4 {
 		return 0, fmt.Errorf("%w: tree deeper than %d bits", ErrCorrupt, MaxProofDepth)
 	}
-	if got := n.page.root(); got.k != kindInternal || got.h != r.h {
+	if got := n.page.root(t.h); got.k != kindInternal || got.h != r.h {
 		return 0, fmt.Errorf("%w: page %x hashes to %x", ErrCorrupt, r.h, got.h)
 	}
 	total := 0
@@ -670,7 +683,7 @@ func (t *Tree) CheckRoot(version uint64) error {
 		return fmt.Errorf("check root of version %d: %w", version, err)
 	}
 	if n.leaf {
-		if got := n.leafHash(); got != root.h || (root.k == kindLeaf && n.keyHash != root.kh) {
+		if got := n.leafHash(t.h); got != root.h || (root.k == kindLeaf && n.keyHash != root.kh) {
 			return fmt.Errorf("%w: root leaf of version %d hashes to %x, want %x", ErrCorrupt, version, got, root.h)
 		}
 		return nil
@@ -678,7 +691,7 @@ func (t *Tree) CheckRoot(version uint64) error {
 	if root.k == kindLeaf {
 		return fmt.Errorf("%w: root of version %d is a page, its root record names a leaf", ErrCorrupt, version)
 	}
-	if got := n.page.root(); got.k != kindInternal || got.h != root.h {
+	if got := n.page.root(t.h); got.k != kindInternal || got.h != root.h {
 		return fmt.Errorf("%w: root page of version %d hashes to %x, want %x", ErrCorrupt, version, got.h, root.h)
 	}
 	var path Hash
@@ -693,9 +706,9 @@ func (t *Tree) CheckRoot(version uint64) error {
 		}
 		var got Hash
 		if cn.leaf {
-			got = cn.leafHash()
+			got = cn.leafHash(t.h)
 		} else {
-			got = cn.page.root().h
+			got = cn.page.root(t.h).h
 		}
 		if got != c.h || cn.leaf != (c.k == kindLeaf) {
 			return fmt.Errorf("%w: child %x of the root of version %d does not match", ErrCorrupt, c.h, version)

@@ -62,10 +62,10 @@ func TestEmptyTree(t *testing.T) {
 	if err != nil || v != nil {
 		t.Fatalf("GetWithProof on empty tree = %q, %v", v, err)
 	}
-	if err := state.Verify(root, []byte("a"), nil, p); err != nil {
+	if err := state.Verify(state.SHA256, root, []byte("a"), nil, p); err != nil {
 		t.Fatalf("absence in empty tree: %v", err)
 	}
-	if err := state.Verify(root, []byte("a"), []byte("x"), p); err == nil {
+	if err := state.Verify(state.SHA256, root, []byte("a"), []byte("x"), p); err == nil {
 		t.Fatal("inclusion accepted in empty tree")
 	}
 }
@@ -73,7 +73,7 @@ func TestEmptyTree(t *testing.T) {
 func TestSingleKeyAndCollapse(t *testing.T) {
 	db, tr := newTree(t)
 	r0 := commit(t, db, tr, 0, []state.Change{set("a", "1")})
-	if want := state.LeafHash(state.KeyHash([]byte("a")), state.ValueHash([]byte("1"))); r0 != want {
+	if want := state.SHA256.LeafHash(state.SHA256.KeyHash([]byte("a")), state.SHA256.ValueHash([]byte("1"))); r0 != want {
 		t.Fatalf("single-key root %x, want its leaf %x", r0, want)
 	}
 	r1 := commit(t, db, tr, 1, []state.Change{set("b", "2"), set("c", "3")})
@@ -125,10 +125,10 @@ func TestStageRules(t *testing.T) {
 	if err != nil || v == nil || len(v) != 0 {
 		t.Fatalf("empty value: %q, %v", v, err)
 	}
-	if err := state.Verify(r, []byte("e"), []byte{}, p); err != nil {
+	if err := state.Verify(state.SHA256, r, []byte("e"), []byte{}, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := state.Verify(r, []byte("e"), nil, p); err == nil {
+	if err := state.Verify(state.SHA256, r, []byte("e"), nil, p); err == nil {
 		t.Fatal("present empty value proved absent")
 	}
 }

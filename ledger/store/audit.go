@@ -20,10 +20,10 @@ func (s *Store) Audit() error {
 	s.commitMu.Lock() // a stable head for the duration
 	defer s.commitMu.Unlock()
 	h, ok := s.Height()
-	if err := checkHead(s.db, s.treeDB); err != nil {
+	if err := checkHead(s.db, s.treeDB, s.suite); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if tree, err := openTree(s.db, s.treeDB, 0); err != nil {
+	if tree, err := openTree(s.db, s.treeDB, 0, s.suite); err != nil {
 		return fmt.Errorf("audit: %w: %v", ErrCorrupt, err)
 	} else if v, has := tree.LatestVersion(); has != ok || v != h {
 		return fmt.Errorf("audit: %w: head %d (present %v), state tree at version %d (present %v)", ErrCorrupt, h, ok, v, has)

@@ -134,7 +134,7 @@ func (r *refTree) check(s *store.Store, h uint64, step int) {
 				r.tb.Fatalf("height %d key %s: %q %v, replayed %q %v (proofs equal: %v)", x, k, v, err, rv, rerr,
 					err == nil && bytes.Equal(p.Marshal(), rp.Marshal()))
 			}
-			if err := state.Verify(r.roots[x], k, v, p); err != nil {
+			if err := state.Verify(state.SHA256, r.roots[x], k, v, p); err != nil {
 				r.tb.Fatalf("height %d key %s: %v", x, k, err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/state"
 )
 
@@ -52,6 +53,10 @@ type Options struct {
 	ValueCacheMiB int
 	// ReadOnly opens an existing ledger for reading only (audits, the CLI).
 	ReadOnly bool
+	// Suite is the chain's crypto suite, whose hash the state tree is
+	// written with (the zero value is ed25519-sha256). A ledger must be
+	// opened with its chain's suite: another gives other roots.
+	Suite crypto.Suite
 }
 
 // DefaultOptions returns the options a node uses.
@@ -100,8 +105,9 @@ func (o Options) leveldb(readOnly bool) *opt.Options {
 // InitGenesis belong to one writer (the node's apply loop) and are
 // serialised.
 type Store struct {
-	path string
-	db   *leveldb.DB
+	path  string
+	suite crypto.Suite
+	db    *leveldb.DB
 	// treeDB is the state tree's own LevelDB (treeDir): its records are
 	// keyed by version so that a block's batch appends to it, and alone
 	// in their LevelDB they are moved down the levels instead of being
@@ -174,7 +180,7 @@ func Open(path string, o Options) (*Store, error) {
 		ro.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	empty, schema, err := checkDB(ro, roTree)
+	empty, schema, err := checkDB(ro, roTree, o.Suite)
 	if cerr := ro.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -313,14 +319,14 @@ func newStore(path string, db, treeDB *leveldb.DB, o Options, readOnly bool) (*S
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	// Check again on the databases we keep (cheap), and load the head.
-	if _, _, err := checkDB(db, treeDB); err != nil {
+	if _, _, err := checkDB(db, treeDB, o.Suite); err != nil {
 		return fail(err)
 	}
 	h, hasHead, err := readHead(db)
 	if err != nil {
 		return fail(err)
 	}
-	tree, err := openTree(db, treeDB, o.StateCachePages)
+	tree, err := openTree(db, treeDB, o.StateCachePages, o.Suite)
 	if err != nil {
 		return fail(err)
 	}
@@ -346,12 +352,12 @@ func newStore(path string, db, treeDB *leveldb.DB, o Options, readOnly bool) (*S
 			if err := treeDB.Write(b, syncWrite); err != nil {
 				return fail(fmt.Errorf("discard state tree versions from %d: %w", from, err))
 			}
-			if tree, err = openTree(db, treeDB, o.StateCachePages); err != nil {
+			if tree, err = openTree(db, treeDB, o.StateCachePages, o.Suite); err != nil {
 				return fail(err)
 			}
 		}
 	}
-	s := &Store{path: path, db: db, treeDB: treeDB, tree: tree, readOnly: readOnly, values: newValueCache(o.ValueCacheMiB << 20)}
+	s := &Store{path: path, suite: o.Suite, db: db, treeDB: treeDB, tree: tree, readOnly: readOnly, values: newValueCache(o.ValueCacheMiB << 20)}
 	s.hasHead, s.head = hasHead, h
 	return s, nil
 }
@@ -359,12 +365,13 @@ func newStore(path string, db, treeDB *leveldb.DB, o Options, readOnly bool) (*S
 // openTree opens the state tree: its version-keyed records in treeDB, its
 // content-addressed ones (schema govnode-ledger/1) in db. Without treeDB
 // (a /1 ledger opened read-only) both are read from db.
-func openTree(db, treeDB *leveldb.DB, cachePages int) (*state.Tree, error) {
+func openTree(db, treeDB *leveldb.DB, cachePages int, suite crypto.Suite) (*state.Tree, error) {
 	if treeDB == nil {
 		treeDB = db
 	}
 	o := state.DefaultOptions()
 	o.Legacy = db
+	o.Hasher = suite.Sum256
 	if cachePages != 0 {
 		o.CachePages = cachePages
 	}
@@ -374,7 +381,7 @@ func openTree(db, treeDB *leveldb.DB, cachePages int) (*state.Tree, error) {
 // checkDB checks the schema record and the head; empty reports a database
 // without any key, schema the schema record (SchemaVersion or
 // SchemaVersion1).
-func checkDB(db, treeDB *leveldb.DB) (empty bool, schema string, err error) {
+func checkDB(db, treeDB *leveldb.DB, suite crypto.Suite) (empty bool, schema string, err error) {
 	v, err := db.Get(schemaKey, nil)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
@@ -399,7 +406,7 @@ func checkDB(db, treeDB *leveldb.DB) (empty bool, schema string, err error) {
 			return false, "", fmt.Errorf("%w: schema %q with records in the state tree's database", ErrCorrupt, v)
 		}
 	}
-	return false, string(v), checkHead(db, treeDB)
+	return false, string(v), checkHead(db, treeDB, suite)
 }
 
 func readHead(db *leveldb.DB) (uint64, bool, error) {
@@ -419,7 +426,7 @@ func readHead(db *leveldb.DB) (uint64, bool, error) {
 // checkHead checks that the records of the head height are all there and
 // agree, and that the state tree's root at the head is the recorded one.
 // treeDB is the tree's database, nil for a ledger of schema /1 without one.
-func checkHead(db, treeDB *leveldb.DB) error {
+func checkHead(db, treeDB *leveldb.DB, suite crypto.Suite) error {
 	h, ok, err := readHead(db)
 	if err != nil {
 		return err
@@ -435,7 +442,7 @@ func checkHead(db, treeDB *leveldb.DB) error {
 			return fmt.Errorf("%w: data without a head record", ErrCorrupt)
 		}
 		if treeDB != nil {
-			tree, err := openTree(db, treeDB, 0)
+			tree, err := openTree(db, treeDB, 0, suite)
 			if err != nil {
 				return fmt.Errorf("%w: %v", ErrCorrupt, err)
 			}
@@ -468,7 +475,7 @@ func checkHead(db, treeDB *leveldb.DB) error {
 	if _, err := db.Get(metaKey(h+1), nil); err == nil {
 		return fmt.Errorf("%w: records above the head %d", ErrCorrupt, h)
 	}
-	tree, err := openTree(db, treeDB, 0)
+	tree, err := openTree(db, treeDB, 0, suite)
 	if err != nil {
 		return fmt.Errorf("%w: head %d: %v", ErrCorrupt, h, err)
 	}

@@ -107,7 +107,7 @@ func TestCommitAndRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := state.Verify(root, stateKey(i), v, p); err != nil {
+		if err := state.Verify(state.SHA256, root, stateKey(i), v, p); err != nil {
 			t.Fatalf("proof of key %d: %v", i, err)
 		}
 		lv, err := s.Get(stateKey(i))
@@ -463,7 +463,7 @@ func TestReadsDuringCommits(t *testing.T) {
 			k := stateKey(i % spec.keys)
 			v, p, err := s.GetWithProof(h, k)
 			if err == nil {
-				err = state.Verify(root, k, v, p)
+				err = state.Verify(state.SHA256, root, k, v, p)
 			}
 			if err != nil {
 				errc <- fmt.Errorf("height %d key %s: %w", h, k, err)

@@ -85,7 +85,7 @@ func (s *Server) SubmitTxs(ctx context.Context, req *connect.Request[pb.SubmitTx
 		case i < len(facts) && facts[i] != nil:
 			r.TxHash = facts[i].Hash
 		default:
-			r.TxHash = exec.TxHash(tx)
+			r.TxHash = exec.TxHash(s.d.Suite, tx)
 		}
 		if i >= granted {
 			s.d.Metrics.MempoolRejected.WithLabelValues("backlog").Inc()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/ledger/state"
 	"github.com/govnode/govnode/ledger/store"
@@ -79,7 +80,10 @@ type Deps struct {
 	ChainID     string
 	GenesisHash []byte
 	FaultModel  string
-	Version     string
+	// Suite is the chain's crypto suite (its txs' hash, payload
+	// commitments; Status names it).
+	Suite   crypto.Suite
+	Version string
 	// Genesis is the chain's genesis document, which a proof bundle
 	// carries (bundle.go); nil refuses GetRecordBundle.
 	Genesis *pb.GenesisDoc

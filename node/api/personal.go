@@ -22,7 +22,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
-	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/payloads"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -139,7 +138,7 @@ func (s *Server) contents(ctx context.Context, caller *Caller, rec *pb.Record, v
 				return nil, s.personal.refuse("unavailable", caller, rec.GetId(), connect.NewError(connect.CodeUnavailable, fmt.Errorf(
 					"content of record %s version %d: %w", rec.GetId(), v.GetVersion(), err)))
 			}
-			if err := crypto.CheckPayload(c, pl.GetSalt(), pl.GetContent()); err != nil {
+			if err := s.d.Suite.CheckPayload(c, pl.GetSalt(), pl.GetContent()); err != nil {
 				return nil, internal(fmt.Errorf("content of record %s version %d: %w", rec.GetId(), v.GetVersion(), err))
 			}
 			seen[string(c)] = pl
@@ -283,8 +282,8 @@ func (s *Server) acceptPayloads(tx []byte, sent []*pb.Payload) (stored []byte, e
 	if max := t.GetMaxContentBytes(); uint64(len(p.GetContent())) > uint64(max) {
 		return nil, connect.NewError(connect.CodeResourceExhausted, fmt.Errorf("the payload's content is %d bytes, record type %s allows %d", len(p.GetContent()), typeID, max))
 	}
-	if err := crypto.CheckPayload(hash, p.GetSalt(), p.GetContent()); err != nil {
-		return nil, invalidArg("payload: %v (content_hash must be crypto.PayloadCommitment(salt, content))", err)
+	if err := s.d.Suite.CheckPayload(hash, p.GetSalt(), p.GetContent()); err != nil {
+		return nil, invalidArg("payload: %v (content_hash must be the chain suite's payload commitment H(domain || salt || content), crypto.Suite.PayloadCommitment)", err)
 	}
 	// The tx must pass admission before its payload touches the disk: a
 	// forged or unauthorised tx stores nothing.

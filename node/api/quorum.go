@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -39,6 +40,8 @@ type QuorumCheck struct {
 	Admit func(*exec.Tx) error
 	// Window is LiveWindow unless set.
 	Window int
+	// Suite is the chain's crypto suite.
+	Suite crypto.Suite
 }
 
 // Check is the pre-check of raw, a SignedTx (Deps.PreSubmit).
@@ -46,7 +49,7 @@ func (q QuorumCheck) Check(raw []byte) error {
 	if !mayCarryProposal(raw) {
 		return nil
 	}
-	tx := exec.NewTx(raw)
+	tx := exec.NewTx(q.Suite, raw)
 	if tx.Err != nil || tx.Body.GetSubmitProposal() == nil {
 		return nil
 	}

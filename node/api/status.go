@@ -32,6 +32,7 @@ func (s *Server) status() (*pb.StatusResponse, error) {
 		Version:        s.d.Version,
 		GenesisHash:    s.d.GenesisHash,
 		FaultModel:     model,
+		CryptoSuite:    s.d.Suite.String(),
 		MempoolTxs:     uint64(txs),
 		ValidatorIndex: int32(s.validatorIndex()),
 	}

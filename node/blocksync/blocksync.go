@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus"
-	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -299,7 +298,7 @@ func (s *Syncer) verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 	for i, cb := range blocks {
 		h := ours + 1 + uint64(i)
 		hdr := hdrs[i]
-		hash := crypto.Hash(cb.GetBlock().GetHeader())
+		hash := s.c.Consensus.Suite.Hash(cb.GetBlock().GetHeader())
 		if hdr.GetHeight() != h || !bytes.Equal(hdr.GetParentHash(), prevHash) {
 			return out, fmt.Errorf("block %d does not extend our chain", h)
 		}
@@ -320,7 +319,7 @@ func (s *Syncer) verify(ours uint64, blocks []*pb.CommittedBlock) ([]consensus.C
 		if err := consensus.VerifyCommit(cfg, cb.GetBlock(), cert, chain); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
-		if err := blockexec.CheckBlockTxs(cb.GetBlock(), hdr); err != nil {
+		if err := blockexec.CheckBlockTxs(s.c.Consensus.Suite, cb.GetBlock(), hdr); err != nil {
 			return out, fmt.Errorf("block %d: %w", h, err)
 		}
 		out = append(out, consensus.CommittedBlock{Height: h, Hash: hash, Block: cb.GetBlock(), Header: hdr, Cert: cert})

@@ -61,12 +61,12 @@ func newEpochChain(t *testing.T, selfContained bool) *epochChain {
 	c.oldKeys, oldPubs = keys()
 	c.nextKeys, nextPubs = keys()
 	c.old = consensus.DefaultConfig()
-	c.old.ChainID, c.old.GenesisHash = epochChainID, crypto.Hash([]byte("epoch genesis"))
+	c.old.ChainID, c.old.GenesisHash = epochChainID, crypto.Ed25519SHA256.Hash([]byte("epoch genesis"))
 	c.old.Validators, c.old.FaultModel = oldPubs, consensus.Byzantine
 
 	header := func(h, view uint64, parent []byte, valset string) []byte {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.Header{ChainId: epochChainID, Height: h, View: view,
-			ParentHash: parent, ValidatorSetHash: crypto.Hash([]byte(valset)), TxRoot: crypto.MerkleRoot(nil)})
+			ParentHash: parent, ValidatorSetHash: crypto.Ed25519SHA256.Hash([]byte(valset)), TxRoot: crypto.Ed25519SHA256.MerkleRoot(nil)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func newEpochChain(t *testing.T, selfContained bool) *epochChain {
 		if proto.Unmarshal(block, b) != nil || proto.Unmarshal(child, ch) != nil {
 			t.Fatal("header")
 		}
-		qc := &pb.QuorumCert{View: ch.GetView(), Height: ch.GetHeight(), BlockHash: crypto.Hash(child)}
+		qc := &pb.QuorumCert{View: ch.GetView(), Height: ch.GetHeight(), BlockHash: crypto.Ed25519SHA256.Hash(child)}
 		for i, k := range ks {
 			sig, err := k.Sign(crypto.VoteSignBytes(cfg.Domain(), qc.GetView(), qc.GetHeight(), qc.GetBlockHash()))
 			if err != nil {
@@ -85,7 +85,7 @@ func newEpochChain(t *testing.T, selfContained bool) *epochChain {
 			}
 			qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sig})
 		}
-		return &pb.CommitCert{Height: b.GetHeight(), BlockHash: crypto.Hash(block), ChildHeader: child, ChildQc: qc}
+		return &pb.CommitCert{Height: b.GetHeight(), BlockHash: crypto.Ed25519SHA256.Hash(block), ChildHeader: child, ChildQc: qc}
 	}
 
 	// The old set: views 1, 1, 2, 3 for blocks 1..4, then suffix 5s and 6s
@@ -94,7 +94,7 @@ func newEpochChain(t *testing.T, selfContained bool) *epochChain {
 	parent := c.old.GenesisHash
 	for h, view := range []uint64{1, 1, 2, 3, 4, 4} {
 		hdrs = append(hdrs, header(uint64(h+1), view, parent, "old"))
-		parent = crypto.Hash(hdrs[h])
+		parent = crypto.Ed25519SHA256.Hash(hdrs[h])
 	}
 	c.suffix = hdrs[4:]
 	bySuffix := cert(c.old, c.oldKeys, hdrs[4], hdrs[5])
@@ -112,12 +112,12 @@ func newEpochChain(t *testing.T, selfContained bool) *epochChain {
 	// committed by its child; 8 is not served.
 	root := hdrs[3]
 	c.next = c.old.WithEpoch(consensus.Epoch{Start: epochStart, Validators: nextPubs, FaultModel: consensus.Byzantine,
-		Root: &pb.QuorumCert{View: 3, Height: epochStart - 1, BlockHash: crypto.Hash(root)}}, -1)
-	parent = crypto.Hash(root)
+		Root: &pb.QuorumCert{View: 3, Height: epochStart - 1, BlockHash: crypto.Ed25519SHA256.Hash(root)}}, -1)
+	parent = crypto.Ed25519SHA256.Hash(root)
 	var next [][]byte
 	for h := uint64(epochStart); h <= epochStart+3; h++ {
 		next = append(next, header(h, 4, parent, "next"))
-		parent = crypto.Hash(next[len(next)-1])
+		parent = crypto.Ed25519SHA256.Hash(next[len(next)-1])
 	}
 	for i := range 3 {
 		c.blocks = append(c.blocks, &pb.CommittedBlock{Block: &pb.Block{Header: next[i]}, Cert: cert(c.next, c.nextKeys, next[i], next[i+1])})
@@ -226,7 +226,7 @@ func TestSyncAcrossEpochCommittedBySuffix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(hash[:], crypto.Hash(c.blocks[h-1].GetBlock().GetHeader())) {
+		if !bytes.Equal(hash[:], crypto.Ed25519SHA256.Hash(c.blocks[h-1].GetBlock().GetHeader())) {
 			t.Fatalf("block %d is not the chain's", h)
 		}
 		if h < epochStart && !proto.Equal(certs[h], c.blocks[h-1].GetCert()) {

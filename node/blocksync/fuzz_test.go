@@ -32,7 +32,7 @@ const fuzzChainID = "fuzz-chain"
 func newFuzzChain(tb testing.TB, n int) *fuzzChain {
 	tb.Helper()
 	r := rand.NewChaCha8([32]byte{'s', 'y', 'n', 'c'})
-	c := &fuzzChain{genesis: crypto.Hash([]byte("fuzz genesis"))}
+	c := &fuzzChain{genesis: crypto.Ed25519SHA256.Hash([]byte("fuzz genesis"))}
 	var pubs []*pb.PublicKey
 	for range 4 {
 		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, r)
@@ -55,13 +55,13 @@ func newFuzzChain(tb testing.TB, n int) *fuzzChain {
 		}
 		hashes := make([][]byte, len(txs))
 		for i, tx := range txs {
-			hashes[i] = crypto.Hash(tx)
+			hashes[i] = crypto.Ed25519SHA256.Hash(tx)
 		}
 		hdr := fuzzMarshal(tb, &pb.Header{ChainId: fuzzChainID, Height: uint64(h), View: 1, TimeUnixMs: int64(h),
-			ParentHash: parent, TxRoot: crypto.MerkleRoot(hashes), TxCount: uint32(len(txs))})
+			ParentHash: parent, TxRoot: crypto.Ed25519SHA256.MerkleRoot(hashes), TxCount: uint32(len(txs))})
 		c.hdrs = append(c.hdrs, hdr)
 		c.blocks = append(c.blocks, &pb.Block{Header: hdr, Txs: txs})
-		parent = crypto.Hash(hdr)
+		parent = crypto.Ed25519SHA256.Hash(hdr)
 	}
 	return c
 }
@@ -80,7 +80,7 @@ func fuzzMarshal(tb testing.TB, m proto.Message) []byte {
 func (c *fuzzChain) cert(tb testing.TB, h, signers int) *pb.CommitCert {
 	tb.Helper()
 	child := c.hdrs[h] // height h+1
-	qc := &pb.QuorumCert{View: 1, Height: uint64(h + 1), BlockHash: crypto.Hash(child)}
+	qc := &pb.QuorumCert{View: 1, Height: uint64(h + 1), BlockHash: crypto.Ed25519SHA256.Hash(child)}
 	for i := range signers {
 		sig, err := c.keys[i].Sign(crypto.VoteSignBytes(fuzzChainID, 1, uint64(h+1), qc.GetBlockHash()))
 		if err != nil {
@@ -88,7 +88,7 @@ func (c *fuzzChain) cert(tb testing.TB, h, signers int) *pb.CommitCert {
 		}
 		qc.Sigs = append(qc.Sigs, &pb.ValidatorSig{Validator: uint32(i), Signature: sig})
 	}
-	return &pb.CommitCert{Height: uint64(h), BlockHash: crypto.Hash(c.hdrs[h-1]), ChildHeader: child, ChildQc: qc}
+	return &pb.CommitCert{Height: uint64(h), BlockHash: crypto.Ed25519SHA256.Hash(c.hdrs[h-1]), ChildHeader: child, ChildQc: qc}
 }
 
 // batch is blocks from..to, block h carrying the certificate of
@@ -126,7 +126,7 @@ func FuzzVerifySynced(f *testing.F) {
 	if err := st.InitGenesis(nil); err != nil {
 		f.Fatal(err)
 	}
-	h1 := crypto.Hash(c.hdrs[0])
+	h1 := crypto.Ed25519SHA256.Hash(c.hdrs[0])
 	if err := st.Commit(&store.CommitData{Height: 1, BlockHash: [32]byte(h1),
 		Block: fuzzMarshal(f, c.blocks[0]), Cert: fuzzMarshal(f, c.cert(f, 1, 3))}); err != nil {
 		f.Fatal(err)
@@ -190,7 +190,7 @@ func FuzzVerifySynced(f *testing.F) {
 				t.Fatalf("verified block %d is not the block given at that position", i)
 			}
 			raw := cb.Block.GetHeader()
-			if !bytes.Equal(cb.Hash, crypto.Hash(raw)) {
+			if !bytes.Equal(cb.Hash, crypto.Ed25519SHA256.Hash(raw)) {
 				t.Fatalf("block %d: hash %x is not the hash of its header", want, cb.Hash)
 			}
 			var hdr pb.Header
@@ -206,7 +206,7 @@ func FuzzVerifySynced(f *testing.F) {
 			if cb.Cert == nil || cb.Cert.GetHeight() < want {
 				t.Fatalf("block %d verified without a certificate at or above it", want)
 			}
-			if err := blockexec.CheckBlockTxs(cb.Block, &hdr); err != nil {
+			if err := blockexec.CheckBlockTxs(crypto.Ed25519SHA256, cb.Block, &hdr); err != nil {
 				t.Fatalf("block %d: %v", want, err)
 			}
 			prev = cb.Hash

@@ -57,8 +57,8 @@ func TestTwinBlockAndConflictingVote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := crypto.Hash(twin.GetHeader())
-	if bytes.Equal(th, crypto.Hash(hb)) || hdr.GetView() != 7 || hdr.GetHeight() != 3 {
+	th := crypto.Ed25519SHA256.Hash(twin.GetHeader())
+	if bytes.Equal(th, crypto.Ed25519SHA256.Hash(hb)) || hdr.GetView() != 7 || hdr.GetHeight() != 3 {
 		t.Fatalf("twin is not a different block for the same slot: %v", hdr)
 	}
 	if err := crypto.Verify(key.Public(), crypto.ProposalSignBytes("c", th), twin.GetSignature()); err != nil {

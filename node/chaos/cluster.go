@@ -126,6 +126,7 @@ type testnetJoin struct {
 type Cluster struct {
 	Dir        string
 	ChainID    string
+	Suite      crypto.Suite // the chain's crypto suite
 	Net        *Network
 	Bins       Binaries
 	Validators int

@@ -212,7 +212,7 @@ func (sc *schedule) govTx(ctx context.Context, k int, body *pb.TxBody) (uint64, 
 	if err != nil {
 		return 0, 0, err
 	}
-	hash := crypto.Hash(tx)
+	hash := sc.c.Suite.Hash(tx)
 	deadline := time.Now().Add(govWithin)
 	var last error
 	logged := ""

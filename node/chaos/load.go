@@ -33,7 +33,8 @@ type Load struct {
 	Rate    float64
 	Clients []govnodev1connect.NodeServiceClient
 	ChainID string
-	Tag     string // makes grant ids unique per run
+	Suite   crypto.Suite // the chain's: tx hashes
+	Tag     string       // makes grant ids unique per run
 	// WaitTimeout is the server-side wait for a commit per submission.
 	WaitTimeout time.Duration
 
@@ -102,7 +103,7 @@ func (l *Load) account(ctx context.Context, j int, a loadAccount, tokens <-chan 
 			l.failures.Add(1)
 			return
 		}
-		hash := crypto.Hash(tx)
+		hash := l.Suite.Hash(tx)
 		l.sent.Add(1)
 		for {
 			if ctx.Err() != nil {

@@ -18,7 +18,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -292,7 +291,7 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 	if err != nil {
 		return res, 0, 0, 0, err
 	}
-	load := &Load{Rate: cfg.Rate, Clients: c.Clients[:s.Nodes], ChainID: chainID, Tag: runID, WaitTimeout: 8 * time.Second}
+	load := &Load{Rate: cfg.Rate, Clients: c.Clients[:s.Nodes], ChainID: chainID, Suite: c.Suite, Tag: runID, WaitTimeout: 8 * time.Second}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	var loadWG sync.WaitGroup
@@ -684,7 +683,7 @@ func (sc *schedule) chain(ctx context.Context, i int) Chain {
 		}
 		blk := Block{Height: h, Hash: b.GetHash(), Signers: b.GetSignerIds()}
 		for _, tx := range b.GetBlock().GetTxs() {
-			blk.Txs = append(blk.Txs, string(crypto.Hash(tx)))
+			blk.Txs = append(blk.Txs, string(sc.c.Suite.Hash(tx)))
 		}
 		c.Blocks = append(c.Blocks, blk)
 	}

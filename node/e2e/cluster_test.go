@@ -472,7 +472,7 @@ func (c *cluster) submitLoad(perAccount int, nodes ...int) [][]byte {
 					errs <- fmt.Errorf("submit to node%d: %w", node, err)
 					return
 				}
-				if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Hash(tx)) {
+				if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) {
 					errs <- errors.New("SubmitTx returned another hash")
 					return
 				}
@@ -538,7 +538,7 @@ func (c *cluster) checkAgreement(nodes ...int) (uint64, map[string]int) {
 	for h := uint64(1); h <= top; h++ {
 		ref := c.block(nodes[0], h)
 		for _, tx := range ref.GetBlock().GetTxs() {
-			counts[string(crypto.Hash(tx))]++
+			counts[string(crypto.Ed25519SHA256.Hash(tx))]++
 		}
 		for _, i := range nodes[1:] {
 			b := c.block(i, h)

@@ -184,17 +184,17 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 		return &pb.ConsensusMessage{Sender: 1, Epoch: at, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
 			View: after.GetView(), Height: after.GetHeight(), BlockHash: after.GetBlockHash(), Voter: 1, Signature: sig}}}
 	}
-	if err := consensus.CheckSender(c.chainID, at, set, nil, vote(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
+	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, vote(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("a vote by dept1's old key for epoch %d: %v, want refused as invalid", at, err)
 	} else {
 		t.Logf("old key's vote refused: %v", err)
 	}
-	if err := consensus.CheckSender(c.chainID, at, set, nil, vote(newKey)); err != nil {
+	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, vote(newKey)); err != nil {
 		t.Fatalf("a vote by dept1's new key for epoch %d: %v", at, err)
 	}
 	fromCert := vote(newKey)
 	fromCert.GetVote().Signature = afterSig
-	if err := consensus.CheckSender(c.chainID, at, set, nil, fromCert); err != nil {
+	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, fromCert); err != nil {
 		t.Fatalf("dept1's vote from the certificate: %v", err)
 	}
 	// A block of the new epoch proposed as dept1 (a committed block's
@@ -211,17 +211,17 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		blk.Header = raw
-		sig, err := k.Sign(crypto.ProposalSignBytes(newDomain, crypto.Hash(raw)))
+		sig, err := k.Sign(crypto.ProposalSignBytes(newDomain, crypto.Ed25519SHA256.Hash(raw)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		blk.Signature = sig
 		return &pb.ConsensusMessage{Sender: 1, Epoch: at, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: blk}}}
 	}
-	if err := consensus.CheckSender(c.chainID, at, set, nil, propose(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
+	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, propose(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("dept1's block %d signed by the old key: %v, want refused as invalid", proposed.GetHeight(), err)
 	}
-	if err := consensus.CheckSender(c.chainID, at, set, nil, propose(newKey)); err != nil {
+	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, propose(newKey)); err != nil {
 		t.Fatalf("dept1's block %d signed by the new key: %v", proposed.GetHeight(), err)
 	}
 

@@ -343,7 +343,7 @@ func (c *cluster) sendAll(txs [][]byte, per int, nodes []int) {
 func hashes(txs [][]byte) [][]byte {
 	out := make([][]byte, len(txs))
 	for i, tx := range txs {
-		out[i] = crypto.Hash(tx)
+		out[i] = crypto.Ed25519SHA256.Hash(tx)
 	}
 	return out
 }

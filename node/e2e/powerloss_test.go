@@ -153,7 +153,7 @@ func (c *cluster) submitFrom(accts []account, perAccount int, nodes []int) [][]b
 			if err != nil {
 				c.t.Fatalf("submit to node%d: %v", node, err)
 			}
-			if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Hash(tx)) {
+			if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) {
 				c.t.Fatal("SubmitTx returned another hash")
 			}
 			out = append(out, resp.Msg.GetTxHash())

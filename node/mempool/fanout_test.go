@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/p2p"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
@@ -51,7 +52,7 @@ func TestAdmitBatchVerdicts(t *testing.T) {
 		"a:2:malformed": refusal(pb.ResultCode_RESULT_CODE_MALFORMED),
 		"a:2:chain":     refusal(pb.ResultCode_RESULT_CODE_WRONG_CHAIN),
 	}}
-	m, err := New(cfg, rc, exec.NewKnown())
+	m, err := New(cfg, rc, exec.NewKnown(crypto.Ed25519SHA256))
 	if err != nil {
 		t.Fatal(err)
 	}

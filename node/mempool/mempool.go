@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 )
 
@@ -82,6 +83,9 @@ type TxChecker interface {
 // share of it and a lifetime, and a runnable tx that finds the mempool full
 // evicts them.
 type Config struct {
+	// Suite is the chain's crypto suite, whose hash names txs (the zero
+	// value is ed25519-sha256).
+	Suite    crypto.Suite
 	MaxTxs   int
 	MaxBytes int
 	// MaxTxBytes bounds one tx.
@@ -279,7 +283,7 @@ func (m *Mempool) add(tx []byte, decoded *exec.Tx) ([]byte, error) {
 	// peers) is answered before the checker decodes it and reads state.
 	facts := decoded
 	if facts == nil {
-		facts = &exec.Tx{Raw: tx, Hash: exec.TxHash(tx)}
+		facts = &exec.Tx{Raw: tx, Hash: exec.TxHash(m.cfg.Suite, tx)}
 	}
 	if h := facts.Hash; m.Has(h) {
 		if err := m.committedSince(h); err != nil {

@@ -63,7 +63,7 @@ func (c *fakeChecker) CheckTx(t *exec.Tx) (*TxMeta, error) {
 	if next == 0 {
 		next = 1
 	}
-	return &TxMeta{Hash: crypto.Hash(tx), Signer: signer, Nonce: nonce, NextNonce: next}, nil
+	return &TxMeta{Hash: crypto.Ed25519SHA256.Hash(tx), Signer: signer, Nonce: nonce, NextNonce: next}, nil
 }
 
 func (c *fakeChecker) NextNonce(signer string) (uint64, error) {
@@ -84,7 +84,7 @@ func (c *fakeChecker) commit(signer string, nonce uint64) {
 func newTestMempool(t *testing.T, cfg Config) (*Mempool, *fakeChecker) {
 	t.Helper()
 	c := &fakeChecker{next: map[string]uint64{}, bad: map[string]bool{}, badTx: map[string]bool{}}
-	m, err := New(cfg, c, exec.NewKnown())
+	m, err := New(cfg, c, exec.NewKnown(crypto.Ed25519SHA256))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestMempoolReapNonceOrder(t *testing.T) {
 
 // committedTx is how the node describes a committed "signer:nonce:x" tx.
 func committedTx(signer string, nonce int) CommittedTx {
-	return CommittedTx{Hash: crypto.Hash(tx(signer, nonce)), Signer: signer, Nonce: uint64(nonce)}
+	return CommittedTx{Hash: crypto.Ed25519SHA256.Hash(tx(signer, nonce)), Signer: signer, Nonce: uint64(nonce)}
 }
 
 func TestMempoolUpdateRemovesCommittedAndStale(t *testing.T) {
@@ -207,9 +207,9 @@ func TestMempoolUpdateRemovesCommittedAndStale(t *testing.T) {
 	c.commit("a", 2)
 	c.commit("b", 1)
 	calls := c.calls
-	other := CommittedTx{Hash: crypto.Hash([]byte("b:1:other")), Signer: "b", Nonce: 1}
+	other := CommittedTx{Hash: crypto.Ed25519SHA256.Hash([]byte("b:1:other")), Signer: "b", Nonce: 1}
 	m.Update([]CommittedTx{committedTx("a", 1), committedTx("a", 2), other})
-	if n, _ := m.Size(); n != 2 || !m.Has(crypto.Hash(tx("a", 3))) || !m.Has(crypto.Hash(tx("b", 2))) {
+	if n, _ := m.Size(); n != 2 || !m.Has(crypto.Ed25519SHA256.Hash(tx("a", 3))) || !m.Has(crypto.Ed25519SHA256.Hash(tx("b", 2))) {
 		t.Fatalf("after update %d txs, want a:3 and b:2", n)
 	}
 	if c.calls != calls {
@@ -231,7 +231,7 @@ func TestMempoolAddRechecksAfterConcurrentCommit(t *testing.T) {
 	m, c := newTestMempool(t, testMempoolCfg)
 	c.during = func() {
 		c.commit("a", 1)
-		m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
+		m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
 	}
 	if _, err := m.Add(tx("a", 1)); !errors.Is(err, ErrStaleNonce) {
 		t.Fatalf("Add during a commit of its nonce: %v, want ErrStaleNonce", err)
@@ -250,7 +250,7 @@ func TestMempoolUpdateTrustsStateNotClaims(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("forged")), Signer: "a", Nonce: 2}})
+	m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("forged")), Signer: "a", Nonce: 2}})
 	if n, _ := m.Size(); n != 2 {
 		t.Fatalf("a forged claim dropped pending txs: %d left", n)
 	}
@@ -270,23 +270,23 @@ func TestMempoolUpdateRechecks(t *testing.T) {
 	}
 	c.commit("z", 1)
 	c.bad["b"] = true
-	m.Update([]CommittedTx{{Hash: crypto.Hash(tx("z", 1)), Signer: "z", Nonce: 1}})
-	if !m.Has(crypto.Hash(tx("b", 1))) {
+	m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash(tx("z", 1)), Signer: "z", Nonce: 1}})
+	if !m.Has(crypto.Ed25519SHA256.Hash(tx("b", 1))) {
 		t.Fatal("a records block rechecked b")
 	}
-	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("suspend b")), Signer: "admin", Nonce: 1, Admission: true}})
-	if m.Has(crypto.Hash(tx("b", 1))) || !m.Has(crypto.Hash(tx("a", 1))) {
+	m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("suspend b")), Signer: "admin", Nonce: 1, Admission: true}})
+	if m.Has(crypto.Ed25519SHA256.Hash(tx("b", 1))) || !m.Has(crypto.Ed25519SHA256.Hash(tx("a", 1))) {
 		t.Fatal("after a suspension: b:1 kept or a:1 dropped")
 	}
 	// The drop is told with its reason (GetTx, a waiting SubmitTx), and
 	// counted; a tx never dropped has none.
-	if r, ok := m.Dropped(crypto.Hash(tx("b", 1))); !ok || r != "signer suspended" {
+	if r, ok := m.Dropped(crypto.Ed25519SHA256.Hash(tx("b", 1))); !ok || r != "signer suspended" {
 		t.Fatalf("drop reason of b:1: %q %v", r, ok)
 	}
-	if _, ok := m.Dropped(crypto.Hash(tx("a", 1))); ok {
+	if _, ok := m.Dropped(crypto.Ed25519SHA256.Hash(tx("a", 1))); ok {
 		t.Fatal("a:1, still held, has a drop reason")
 	}
-	if _, ok := m.Dropped(crypto.Hash(tx("z", 1))); ok {
+	if _, ok := m.Dropped(crypto.Ed25519SHA256.Hash(tx("z", 1))); ok {
 		t.Fatal("z:1, committed, has a drop reason")
 	}
 	if st := m.Stats(); st.Refused != 1 {
@@ -295,12 +295,12 @@ func TestMempoolUpdateRechecks(t *testing.T) {
 	c.bad["a"] = true
 	for m.commits < fullRecheckEvery-1 {
 		m.Update(nil)
-		if !m.Has(crypto.Hash(tx("a", 1))) {
+		if !m.Has(crypto.Ed25519SHA256.Hash(tx("a", 1))) {
 			t.Fatalf("rechecked at commit %d", m.commits)
 		}
 	}
 	m.Update(nil)
-	if m.Has(crypto.Hash(tx("a", 1))) {
+	if m.Has(crypto.Ed25519SHA256.Hash(tx("a", 1))) {
 		t.Fatalf("no full recheck after %d commits", fullRecheckEvery)
 	}
 }
@@ -381,7 +381,7 @@ func TestMempoolRegossip(t *testing.T) {
 		}
 		m.MarkGossiped(h, t0)
 	}
-	m.MarkGossiped(crypto.Hash(tx("c", 1)), t0.Add(40*time.Second))
+	m.MarkGossiped(crypto.Ed25519SHA256.Hash(tx("c", 1)), t0.Add(40*time.Second))
 	got := m.Regossip(t0.Add(time.Second), t0.Add(50*time.Second), 1)
 	if len(got) != 1 || string(got[0]) != "a:1:x" {
 		t.Fatalf("first round %q, want the oldest (a:1) only", got)
@@ -455,7 +455,7 @@ func mustAdd(t *testing.T, m *Mempool, txs ...[]byte) {
 func held(m *Mempool, txs ...[]byte) []string {
 	var out []string
 	for _, x := range txs {
-		if m.Has(crypto.Hash(x)) {
+		if m.Has(crypto.Ed25519SHA256.Hash(x)) {
 			out = append(out, strings.Join(strings.SplitN(string(x), ":", 3)[:2], ":"))
 		}
 	}
@@ -657,7 +657,7 @@ func TestMempoolGapFillPromotes(t *testing.T) {
 		{"own tx", func(m *Mempool, c *fakeChecker) { m.Add(tx("a", 1)) }},
 		{"commit from another node", func(m *Mempool, c *fakeChecker) {
 			c.commit("a", 1)
-			m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
+			m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("a:1:other")), Signer: "a", Nonce: 1}})
 		}},
 	}
 	for _, tc := range cases {
@@ -699,13 +699,13 @@ func TestMempoolRecheckDemotes(t *testing.T) {
 	c.mu.Lock()
 	c.badTx[string(tx("a", 2))] = true
 	c.mu.Unlock()
-	m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("role change")), Signer: "admin", Nonce: 1, Admission: true}})
+	m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("role change")), Signer: "admin", Nonce: 1, Admission: true}})
 	if st := m.Stats(); st.Txs != 2 || st.QueuedTxs != 1 || st.QueuedBytes != len(tx("a", 3)) {
 		t.Fatalf("after the recheck: %+v, want a:1 pending, a:3 queued", st)
 	}
 	t0 := time.Unix(1000, 0)
 	m.Expire(t0)
-	if n := m.Expire(t0.Add(time.Minute)); n != 1 || !m.Has(crypto.Hash(tx("a", 1))) {
+	if n := m.Expire(t0.Add(time.Minute)); n != 1 || !m.Has(crypto.Ed25519SHA256.Hash(tx("a", 1))) {
 		t.Fatalf("Expire dropped %d, want a:3 only", n)
 	}
 }
@@ -843,7 +843,7 @@ func TestMempoolRandomOps(t *testing.T) {
 				c.mu.Lock()
 				c.badTx[string(victim)] = true
 				c.mu.Unlock()
-				m.Update([]CommittedTx{{Hash: crypto.Hash([]byte("admin")), Signer: "admin", Nonce: 1, Admission: true}})
+				m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash([]byte("admin")), Signer: "admin", Nonce: 1, Admission: true}})
 			default:
 				now = now.Add(time.Duration(rng.Intn(20)) * time.Second)
 				m.Expire(now)
@@ -943,7 +943,7 @@ func TestMempoolDropReasonsBounded(t *testing.T) {
 func TestAddTxTakesTheGivenFacts(t *testing.T) {
 	m, _ := newTestMempool(t, mcfg(100, 100_000, 10_000, 16))
 	raw := tx("a", 1)
-	facts := exec.NewTx(raw)
+	facts := exec.NewTx(crypto.Ed25519SHA256, raw)
 	h, err := m.AddTx(facts)
 	if err != nil || !bytes.Equal(h, facts.Hash) {
 		t.Fatalf("AddTx = %x, %v", h, err)
@@ -954,7 +954,7 @@ func TestAddTxTakesTheGivenFacts(t *testing.T) {
 	if _, err := m.Add(raw); !errors.Is(err, ErrDuplicateTx) {
 		t.Fatalf("Add of the same tx after AddTx: %v, want ErrDuplicateTx", err)
 	}
-	if _, err := m.AddTx(exec.NewTx(raw)); !errors.Is(err, ErrDuplicateTx) {
+	if _, err := m.AddTx(exec.NewTx(crypto.Ed25519SHA256, raw)); !errors.Is(err, ErrDuplicateTx) {
 		t.Fatalf("AddTx of the same tx again: %v, want ErrDuplicateTx", err)
 	}
 }
@@ -971,14 +971,14 @@ func TestMempoolTxDisplacedByAnotherCommittedTxHasAReason(t *testing.T) {
 	}
 	other := []byte("a:1:the other tx with nonce 1")
 	c.commit("a", 1)
-	m.Update([]CommittedTx{{Hash: crypto.Hash(other), Signer: "a", Nonce: 1}})
-	if m.Has(crypto.Hash(mine)) {
+	m.Update([]CommittedTx{{Hash: crypto.Ed25519SHA256.Hash(other), Signer: "a", Nonce: 1}})
+	if m.Has(crypto.Ed25519SHA256.Hash(mine)) {
 		t.Fatal("a tx whose nonce a committed tx used is still held")
 	}
-	if r, ok := m.Dropped(crypto.Hash(mine)); !ok || !strings.Contains(r, "nonce 1 was used by a committed transaction of a") {
+	if r, ok := m.Dropped(crypto.Ed25519SHA256.Hash(mine)); !ok || !strings.Contains(r, "nonce 1 was used by a committed transaction of a") {
 		t.Fatalf("drop reason %q %v", r, ok)
 	}
-	if _, ok := m.Dropped(crypto.Hash(other)); ok {
+	if _, ok := m.Dropped(crypto.Ed25519SHA256.Hash(other)); ok {
 		t.Fatal("the committed tx has a drop reason")
 	}
 }

@@ -36,6 +36,7 @@ func WantCode(t testing.TB, err error, code connect.Code) {
 func ConsensusConfig(st *pb.StatusResponse) consensus.Config {
 	cfg := consensus.DefaultConfig()
 	cfg.ChainID = st.GetChainId()
+	cfg.Suite, _ = crypto.SuiteByName(st.GetCryptoSuite()) // an unknown suite fails the checks below
 	cfg.GenesisHash = st.GetGenesisHash()
 	for _, v := range st.GetValidators().GetValidators() {
 		cfg.Validators = append(cfg.Validators, v.GetConsensusKey())
@@ -77,12 +78,12 @@ func VerifyStateProof(t testing.TB, cfg consensus.Config, key []byte, p *pb.Stat
 	if err != nil {
 		t.Fatalf("UnmarshalProof: %v", err)
 	}
-	if err := state.Verify(root, key, p.GetValue(), pr); err != nil {
+	if err := state.Verify(cfg.Suite.Sum256, root, key, p.GetValue(), pr); err != nil {
 		t.Fatalf("state.Verify: %v", err)
 	}
 	// The proof must not prove anything else.
 	forged := append(append([]byte(nil), p.GetValue()...), 'x')
-	if state.Verify(root, key, forged, pr) == nil {
+	if state.Verify(cfg.Suite.Sum256, root, key, forged, pr) == nil {
 		t.Fatal("the proof also verifies a forged value")
 	}
 	if err := consensus.VerifyCommit(cfg, &pb.Block{Header: p.GetHeader()}, p.GetCert(), p.GetChain()); err != nil {
@@ -101,8 +102,8 @@ func VerifyStateProof(t testing.TB, cfg consensus.Config, key []byte, p *pb.Stat
 func VerifyBlock(t testing.TB, cfg consensus.Config, b *pb.GetBlockResponse, chain [][]byte) {
 	t.Helper()
 	raw := b.GetBlock().GetHeader()
-	if !bytes.Equal(b.GetHash(), crypto.Hash(raw)) {
-		t.Fatalf("block %d: hash %x is not the header's %x", b.GetHeight(), b.GetHash(), crypto.Hash(raw))
+	if !bytes.Equal(b.GetHash(), cfg.Suite.Hash(raw)) {
+		t.Fatalf("block %d: hash %x is not the header's %x", b.GetHeight(), b.GetHash(), cfg.Suite.Hash(raw))
 	}
 	hdr := &pb.Header{}
 	if err := proto.Unmarshal(raw, hdr); err != nil {
@@ -113,9 +114,9 @@ func VerifyBlock(t testing.TB, cfg consensus.Config, b *pb.GetBlockResponse, cha
 	}
 	hashes := make([][]byte, len(b.GetBlock().GetTxs()))
 	for i, tx := range b.GetBlock().GetTxs() {
-		hashes[i] = crypto.Hash(tx)
+		hashes[i] = cfg.Suite.Hash(tx)
 	}
-	if !bytes.Equal(hdr.GetTxRoot(), crypto.MerkleRoot(hashes)) || int(hdr.GetTxCount()) != len(hashes) {
+	if !bytes.Equal(hdr.GetTxRoot(), cfg.Suite.MerkleRoot(hashes)) || int(hdr.GetTxCount()) != len(hashes) {
 		t.Fatalf("block %d: tx root does not cover its %d txs", b.GetHeight(), len(hashes))
 	}
 	if len(b.GetCert().GetChain()) > 0 {

@@ -1,7 +1,7 @@
 // Package payloads keeps a member node's protected payloads beside the
 // chain (ARCHITECTURE.md §5 "Erasing personal data"): the content of the
 // versions of records of PROTECTED types, whose commitment
-// (crypto.PayloadCommitment) is all the chain holds.
+// (crypto.Suite.PayloadCommitment) is all the chain holds.
 //
 // Store is a LevelDB of its own (<data dir>/payloads) keyed by commitment,
 // whose Delete compacts the deleted keys' ranges so that an erased

@@ -78,7 +78,7 @@ func (c *chain) apply(ec *exectest.Chain, txs ...[]byte) uint64 {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		results = append(results, store.TxResult{Hash: [32]byte(crypto.Hash(txs[i])), Result: b})
+		results = append(results, store.TxResult{Hash: [32]byte(crypto.Ed25519SHA256.Hash(txs[i])), Result: b})
 	}
 	c.blocks = append(c.blocks, results)
 	if uint64(len(c.blocks)) != ec.Height {
@@ -181,7 +181,7 @@ func (c *chain) commit(evs ...*pb.RecordEvent) uint64 {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.blocks = append(c.blocks, []store.TxResult{{Hash: [32]byte(crypto.Hash(b)), Result: b}})
+	c.blocks = append(c.blocks, []store.TxResult{{Hash: [32]byte(crypto.Ed25519SHA256.Hash(b)), Result: b}})
 	if c.onCommit != nil {
 		c.onCommit(h, tr.Events)
 	}

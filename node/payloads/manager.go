@@ -831,7 +831,7 @@ func (m *Manager) fetch(ctx context.Context, ws []*want) {
 	byC := make(map[string]*pb.Payload, len(got))
 	for _, p := range got {
 		if p != nil && len(p.GetSalt()) == crypto.PayloadSaltSize {
-			byC[string(crypto.PayloadCommitment(p.GetSalt(), p.GetContent()))] = p
+			byC[string(m.d.Store.suite.PayloadCommitment(p.GetSalt(), p.GetContent()))] = p
 		}
 	}
 	m.mu.Lock()

@@ -47,6 +47,9 @@ type StoreOptions struct {
 	MaxContentBytes int
 	// Now is the clock of the stored-at times; nil is time.Now.
 	Now func() time.Time
+	// Suite is the chain's crypto suite, whose commitments payloads
+	// open (the zero value is ed25519-sha256).
+	Suite crypto.Suite
 }
 
 // Key layout. Keys hold commitments and record ids, which are on chain
@@ -128,6 +131,7 @@ func decodeMeta(b []byte) (meta, bool) {
 // flight.
 type Store struct {
 	dir        string
+	suite      crypto.Suite
 	db         *leveldb.DB
 	maxContent int
 	now        func() time.Time
@@ -167,7 +171,7 @@ func OpenStore(dir string, o StoreOptions) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open payload database %s: %w", dir, err)
 	}
-	return &Store{dir: dir, db: db, maxContent: o.MaxContentBytes, now: o.Now}, nil
+	return &Store{dir: dir, suite: o.Suite, db: db, maxContent: o.MaxContentBytes, now: o.Now}, nil
 }
 
 // checkSchema checks the schema record, writing it into an empty database.
@@ -207,7 +211,7 @@ func (s *Store) check(commitment []byte, p *pb.Payload) error {
 	if n := len(p.GetContent()); n > s.maxContent {
 		return fmt.Errorf("%w: content of %d bytes, at most %d", ErrBadPayload, n, s.maxContent)
 	}
-	if err := crypto.CheckPayload(commitment, p.GetSalt(), p.GetContent()); err != nil {
+	if err := s.suite.CheckPayload(commitment, p.GetSalt(), p.GetContent()); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadPayload, err)
 	}
 	return nil
@@ -215,7 +219,7 @@ func (s *Store) check(commitment []byte, p *pb.Payload) error {
 
 // Put stores p under commitment, unbound (as a payload accepted ahead of
 // its transaction), with a synced write. It refuses a payload that does
-// not open commitment (crypto.CheckPayload) or whose content is over
+// not open commitment (crypto.Suite.CheckPayload) or whose content is over
 // MaxContentBytes. Storing a payload already held changes nothing.
 func (s *Store) Put(commitment []byte, p *pb.Payload) error {
 	if err := s.check(commitment, p); err != nil {

@@ -27,7 +27,7 @@ func newPayload(t testing.TB, content []byte) ([]byte, *pb.Payload) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crypto.PayloadCommitment(salt, content), &pb.Payload{Salt: salt, Content: content}
+	return crypto.Ed25519SHA256.PayloadCommitment(salt, content), &pb.Payload{Salt: salt, Content: content}
 }
 
 func openStore(t testing.TB, dir string, o StoreOptions) *Store {
@@ -171,7 +171,7 @@ func TestStoreDeleteLeavesNoTrace(t *testing.T) {
 		t.Run(where, func(t *testing.T) {
 			dir := t.TempDir()
 			s := openStore(t, dir, StoreOptions{})
-			marker := []byte(fmt.Sprintf("PLANTED-MARKER-%s-%x", where, crypto.Hash([]byte(where))[:6]))
+			marker := []byte(fmt.Sprintf("PLANTED-MARKER-%s-%x", where, crypto.Ed25519SHA256.Hash([]byte(where))[:6]))
 			content := append(bytes.Repeat([]byte("birth certificate of Ada Lovelace; "), 20), marker...)
 			c, p := newPayload(t, content)
 			// Neighbours on both sides of the key, sharing its tables.

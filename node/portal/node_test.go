@@ -83,7 +83,7 @@ func TestPortalOnNode(t *testing.T) {
 	const id = "birth-77"
 	tx := chain.Official.Tx(&pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: id, RecordType: nodetest.BirthCert, SubjectId: nodetest.CitizenIDs[0],
-		ContentHash: crypto.PayloadCommitment(salt, secret), ContentType: "text/plain",
+		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, secret), ContentType: "text/plain",
 	}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -162,6 +162,7 @@ var (
 // is called from one goroutine (the transport's pump); the fetches it
 // starts run in at most maxResolveInFlight goroutines of their own.
 type proposalResolver struct {
+	suite   crypto.Suite
 	pool    TxPool
 	fetcher txFetcher
 	// out receives proposals resolved in the background.
@@ -274,7 +275,7 @@ func (r *proposalResolver) fetch(ctx context.Context, hashes, txs [][]byte, miss
 					break
 				}
 				for _, tx := range got {
-					h := string(crypto.Hash(tx))
+					h := string(r.suite.Hash(tx))
 					for _, i := range want[h] {
 						txs[i] = tx
 						taken++

@@ -30,15 +30,15 @@ func testProposal(t testing.TB, txs [][]byte) *pb.ConsensusMessage {
 	t.Helper()
 	hashes := make([][]byte, len(txs))
 	for i, tx := range txs {
-		hashes[i] = crypto.Hash(tx)
+		hashes[i] = crypto.Ed25519SHA256.Hash(tx)
 	}
-	hdr, err := proto.Marshal(&pb.Header{ChainId: "hash-only", Height: 7, TxCount: uint32(len(txs)), TxRoot: crypto.MerkleRoot(hashes), Proposer: 2})
+	hdr, err := proto.Marshal(&pb.Header{ChainId: "hash-only", Height: 7, TxCount: uint32(len(txs)), TxRoot: crypto.Ed25519SHA256.MerkleRoot(hashes), Proposer: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &pb.ConsensusMessage{Sender: 2, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: &pb.Block{
 		Header: hdr, Txs: txs, Signature: bytes.Repeat([]byte{9}, 64),
-		Justify: &pb.QuorumCert{View: 6, Height: 6, BlockHash: crypto.Hash([]byte("parent"))},
+		Justify: &pb.QuorumCert{View: 6, Height: 6, BlockHash: crypto.Ed25519SHA256.Hash([]byte("parent"))},
 	}}}}
 }
 
@@ -64,7 +64,7 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 	m.Epoch = 29 // a validator set after genesis: the tag travels with it
 	orig := proto.Clone(m)
 
-	w := hashOnlyProposal(m, nil)
+	w := hashOnlyProposal(m, testKnown)
 	if !proto.Equal(m, orig) {
 		t.Fatal("hashOnlyProposal modified the core's message")
 	}
@@ -73,7 +73,7 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 		t.Fatalf("wire form has %d txs and %d hashes", len(wp.GetBlock().GetTxs()), len(wp.GetTxHashes()))
 	}
 	for i, h := range wp.GetTxHashes() {
-		if !bytes.Equal(h, crypto.Hash(txs[i])) {
+		if !bytes.Equal(h, crypto.Ed25519SHA256.Hash(txs[i])) {
 			t.Fatalf("hash %d is not tx %d's", i, i)
 		}
 	}
@@ -85,9 +85,9 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 	}
 	// With the node's table of admitted txs, the same hashes, taken from
 	// the table for the txs it holds.
-	known := exec.NewKnown()
+	known := exec.NewKnown(crypto.Ed25519SHA256)
 	for _, tx := range txs[:600] {
-		known.Put(exec.NewTx(tx))
+		known.Put(exec.NewTx(crypto.Ed25519SHA256, tx))
 	}
 	wk := hashOnlyProposal(m, known)
 	if !proto.Equal(wk, w) {
@@ -121,7 +121,7 @@ func TestHashOnlyProposalWireForm(t *testing.T) {
 		"empty block": testProposal(t, nil),
 		"vote":        {Sender: 1, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{View: 3}}},
 	} {
-		if hashOnlyProposal(m, nil) != m || isHashOnly(m) {
+		if hashOnlyProposal(m, testKnown) != m || isHashOnly(m) {
 			t.Errorf("%s: changed on the way out", name)
 		}
 	}
@@ -135,7 +135,7 @@ func (p fakePool) Get(h []byte) ([]byte, bool) { tx, ok := p[string(h)]; return 
 func poolOf(txs ...[]byte) fakePool {
 	p := fakePool{}
 	for _, tx := range txs {
-		p[string(crypto.Hash(tx))] = tx
+		p[string(crypto.Ed25519SHA256.Hash(tx))] = tx
 	}
 	return p
 }
@@ -232,7 +232,7 @@ func TestResolveFromMempool(t *testing.T) {
 	sent := testProposal(t, txs)
 	peers := &fakePeers{answer: serving(nil, 0)}
 	rig := newResolverRig(poolOf(txs...), peers, 16)
-	full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{proposer})
+	full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, testKnown), []peer.ID{proposer})
 	if !proto.Equal(full, sent) {
 		t.Fatal("resolved proposal differs from the one sent")
 	}
@@ -294,7 +294,7 @@ func TestResolveByFetch(t *testing.T) {
 			}}
 			rig := newResolverRig(half, peers, 10)
 			sent := testProposal(t, txs)
-			if full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{proposer, relay}); full != nil {
+			if full := rig.r.resolve(context.Background(), hashOnlyProposal(sent, testKnown), []peer.ID{proposer, relay}); full != nil {
 				t.Fatal("resolved without fetching")
 			}
 			got := rig.settled()
@@ -333,7 +333,7 @@ func TestResolveBounded(t *testing.T) {
 	}}
 	rig := newResolverRig(fakePool{}, peers, 10)
 	rig.r.timeout = 20 * time.Millisecond
-	hashOnly := hashOnlyProposal(testProposal(t, txs), nil)
+	hashOnly := hashOnlyProposal(testProposal(t, txs), testKnown)
 	rig.r.resolve(context.Background(), hashOnly, []peer.ID{proposer})
 	if got := rig.settled(); len(got) != 0 || rig.outcome(hashOnlyFailed) != 1 {
 		t.Fatalf("a timed-out resolution: %d delivered, failed %v", len(got), rig.outcome(hashOnlyFailed))
@@ -358,18 +358,18 @@ func TestResolveBounded(t *testing.T) {
 func TestResolveRefusesMalformed(t *testing.T) {
 	txs := testTxs(5, 100)
 	edit := func(f func(p *pb.Proposal)) *pb.ConsensusMessage {
-		m := hashOnlyProposal(testProposal(t, txs), nil)
+		m := hashOnlyProposal(testProposal(t, txs), testKnown)
 		f(m.GetProposal())
 		return m
 	}
 	cases := map[string]*pb.ConsensusMessage{
 		"txs and hashes":   edit(func(p *pb.Proposal) { p.Block.Txs = txs }),
 		"one hash short":   edit(func(p *pb.Proposal) { p.TxHashes = p.TxHashes[1:] }),
-		"one hash more":    edit(func(p *pb.Proposal) { p.TxHashes = append(p.TxHashes, crypto.Hash([]byte("x"))) }),
+		"one hash more":    edit(func(p *pb.Proposal) { p.TxHashes = append(p.TxHashes, crypto.Ed25519SHA256.Hash([]byte("x"))) }),
 		"garbage header":   edit(func(p *pb.Proposal) { p.Block.Header = []byte{0xff, 0xff, 0xff} }),
 		"no block":         edit(func(p *pb.Proposal) { p.Block = nil }),
 		"short hash":       edit(func(p *pb.Proposal) { p.TxHashes[2] = p.TxHashes[2][:8] }),
-		"over block limit": hashOnlyProposal(testProposal(t, testTxs(6000, 8)), nil),
+		"over block limit": hashOnlyProposal(testProposal(t, testTxs(6000, 8)), testKnown),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -387,7 +387,7 @@ func TestResolveRefusesMalformed(t *testing.T) {
 	// refused here: the core's validation decides.
 	dup := testProposal(t, [][]byte{txs[0], txs[1], txs[0]})
 	rig := newResolverRig(poolOf(txs[1]), &fakePeers{answer: serving(poolOf(txs...), 0)}, 10)
-	rig.r.resolve(context.Background(), hashOnlyProposal(dup, nil), []peer.ID{proposer})
+	rig.r.resolve(context.Background(), hashOnlyProposal(dup, testKnown), []peer.ID{proposer})
 	if got := rig.settled(); len(got) != 1 || !proto.Equal(got[0], dup) {
 		t.Fatal("a proposal with a tx twice was not resolved as sent")
 	}
@@ -411,7 +411,7 @@ func TestResolveOverP2P(t *testing.T) {
 	}
 	rig := newResolverRig(poolOf(txs[:5]...), client, 8)
 	sent := testProposal(t, txs)
-	rig.r.resolve(context.Background(), hashOnlyProposal(sent, nil), []peer.ID{server.ID()})
+	rig.r.resolve(context.Background(), hashOnlyProposal(sent, testKnown), []peer.ID{server.ID()})
 	if got := rig.settled(); len(got) != 1 || !proto.Equal(got[0], sent) {
 		t.Fatalf("%d proposals resolved over p2p, want the one sent", len(got))
 	}
@@ -420,7 +420,7 @@ func TestResolveOverP2P(t *testing.T) {
 	}
 
 	unknown := testProposal(t, append(txs[:10:10], []byte("a tx the server lacks")))
-	rig.r.resolve(context.Background(), hashOnlyProposal(unknown, nil), []peer.ID{server.ID()})
+	rig.r.resolve(context.Background(), hashOnlyProposal(unknown, testKnown), []peer.ID{server.ID()})
 	if got := rig.settled(); len(got) != 0 || rig.outcome(hashOnlyFailed) != 1 {
 		t.Fatal("a proposal with a tx nobody has was delivered")
 	}
@@ -439,3 +439,7 @@ func TestBlockFieldsKnownToHashOnly(t *testing.T) {
 		t.Fatalf("Block has fields %v; hashOnlyProposal and withTxs copy %v: update them", got, want)
 	}
 }
+
+// testKnown is an empty table of decoded txs: every hash it is asked for
+// is computed (a node always has its table; hashOnlyProposal needs one).
+var testKnown = exec.NewKnown(crypto.Ed25519SHA256)

@@ -45,8 +45,8 @@ func newChainLedger(t *testing.T, n int) *chainLedger {
 			t.Fatal(err)
 		}
 		l.blocks = append(l.blocks, raw)
-		l.hashes = append(l.hashes, [32]byte(crypto.Hash(hdr)))
-		parent = crypto.Hash(hdr)
+		l.hashes = append(l.hashes, [32]byte(crypto.Ed25519SHA256.Hash(hdr)))
+		parent = crypto.Ed25519SHA256.Hash(hdr)
 	}
 	return l
 }
@@ -97,7 +97,7 @@ func TestBlockSourceServes(t *testing.T) {
 	}
 	for i, cb := range cbs {
 		h := uint64(i + 2)
-		if cb.GetCert().GetHeight() != h || !bytes.Equal(crypto.Hash(cb.GetBlock().GetHeader()), l.hashes[h-1][:]) {
+		if cb.GetCert().GetHeight() != h || !bytes.Equal(crypto.Ed25519SHA256.Hash(cb.GetBlock().GetHeader()), l.hashes[h-1][:]) {
 			t.Fatalf("block %d served with the wrong block or certificate", h)
 		}
 	}
@@ -110,7 +110,7 @@ func TestBlockSourceServes(t *testing.T) {
 		!bytes.Equal(st.GetLastBlockHash(), l.hashes[4][:]) {
 		t.Fatalf("status %v", st)
 	}
-	if got := src.TxsByHash([][]byte{crypto.Hash([]byte("other")), crypto.Hash(tx)}); len(got) != 1 || !bytes.Equal(got[0], tx) {
+	if got := src.TxsByHash([][]byte{crypto.Ed25519SHA256.Hash([]byte("other")), crypto.Ed25519SHA256.Hash(tx)}); len(got) != 1 || !bytes.Equal(got[0], tx) {
 		t.Fatalf("TxsByHash: %q", got)
 	}
 
@@ -119,14 +119,14 @@ func TestBlockSourceServes(t *testing.T) {
 		t.Fatalf("block 4 with 2 ancestors: %d blocks", len(chain))
 	}
 	for i, b := range chain {
-		if !bytes.Equal(crypto.Hash(b.GetHeader()), l.hashes[i+1][:]) {
+		if !bytes.Equal(crypto.Ed25519SHA256.Hash(b.GetHeader()), l.hashes[i+1][:]) {
 			t.Fatalf("block %d of the chain is not block %d", i, i+2)
 		}
 	}
 
 	// A block not committed yet: asked of the core, which answers.
 	pending := &pb.Block{Header: []byte("pending")}
-	want := crypto.Hash([]byte("uncommitted"))
+	want := crypto.Ed25519SHA256.Hash([]byte("uncommitted"))
 	go func() {
 		req := <-src.requests
 		if bytes.Equal(req.Hash, want) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/consensus/driver"
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
 	"github.com/govnode/govnode/node/metrics"
 	"github.com/govnode/govnode/p2p"
@@ -29,6 +30,9 @@ const (
 
 // Config sizes the transport.
 type Config struct {
+	// Suite is the chain's crypto suite, whose hash names txs (the zero
+	// value is ed25519-sha256).
+	Suite crypto.Suite
 	// MaxTxHashes is the most tx hashes asked of a peer in one request:
 	// the p2p layer's p2p.Config.MaxTxHashesPerRequest, which refuses more.
 	MaxTxHashes int
@@ -111,7 +115,8 @@ type Deps struct {
 	// with it. Nil: the genesis set's.
 	Epoch func() uint64
 	// Known is the node's table of txs decoded at admission
-	// (exec.Known): a proposal's tx hashes are taken from it. Optional.
+	// (exec.Known): a proposal's tx hashes are taken from it. Nil: an
+	// empty table of the chain's suite (every hash computed).
 	Known   *exec.Known
 	Faults  Faults
 	Metrics *metrics.Metrics
@@ -163,6 +168,9 @@ func New(cfg Config, d Deps) (*Transport, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if d.Known == nil {
+		d.Known = exec.NewKnown(cfg.Suite)
+	}
 	t := &Transport{
 		host:       d.Host,
 		pool:       d.Pool,
@@ -180,6 +188,7 @@ func New(cfg Config, d Deps) (*Transport, error) {
 		fetches:    make(chan struct{}, maxFetchInFlight),
 	}
 	t.resolver = &proposalResolver{
+		suite:      cfg.Suite,
 		pool:       d.Pool,
 		fetcher:    d.Host,
 		out:        t.inbox,

@@ -28,12 +28,12 @@ func NewBlocks(t testing.TB, n int, txSize int) *Blocks {
 	var parent []byte
 	for h := 1; h <= n; h++ {
 		tx := Tx(t, uint64(h), txSize)
-		b.txs[string(crypto.Hash(tx))] = tx
+		b.txs[string(crypto.Ed25519SHA256.Hash(tx))] = tx
 		hdr := Marshal(t, &pb.Header{ChainId: ChainID, Height: uint64(h), TxCount: 1, ParentHash: parent})
-		parent = crypto.Hash(hdr)
+		parent = crypto.Ed25519SHA256.Hash(hdr)
 		b.blocks = append(b.blocks, &pb.CommittedBlock{
 			Block: &pb.Block{Header: hdr, Txs: [][]byte{tx}},
-			Cert:  &pb.CommitCert{Height: uint64(h), BlockHash: crypto.Hash(hdr)},
+			Cert:  &pb.CommitCert{Height: uint64(h), BlockHash: crypto.Ed25519SHA256.Hash(hdr)},
 		})
 	}
 	return b

@@ -14,7 +14,7 @@ import (
 // idx, signed with key.
 func Vote(t testing.TB, key crypto.PrivateKey, idx uint32, view, height uint64) []byte {
 	t.Helper()
-	hash := crypto.Hash(binary.BigEndian.AppendUint64(nil, height))
+	hash := crypto.Ed25519SHA256.Hash(binary.BigEndian.AppendUint64(nil, height))
 	sig, err := key.Sign(crypto.VoteSignBytes(ChainID, view, height, hash))
 	if err != nil {
 		t.Fatal(err)

@@ -122,7 +122,7 @@ func (nw *Network) Start(i int, cfg p2p.Config, opts ...p2p.Option) *p2p.Host {
 		p2p.WithLogger(Logger(t)),
 		p2p.WithRand(rand.New(rand.NewPCG(uint64(i), 42))),
 		p2p.WithConsensusCheck(func(vs *p2p.ValidatorSet, m *pb.ConsensusMessage) error {
-			return consensus.CheckSender(ChainID, 0, vs, nil, m)
+			return consensus.CheckSender(ChainID, crypto.Ed25519SHA256, 0, vs, nil, m)
 		}),
 	}
 	n, err := p2p.New(ctx, cfg, append(base, opts...)...)

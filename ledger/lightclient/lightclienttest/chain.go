@@ -94,7 +94,7 @@ func NewChain(t testing.TB) *Chain {
 	}
 	tx := off.Tx(&pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: Protected, RecordType: nodetest.BirthCert, SubjectId: "citizen0",
-		ContentHash: crypto.PayloadCommitment(salt, []byte(Secret)), ContentType: "text/plain",
+		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, []byte(Secret)), ContentType: "text/plain",
 	}}})
 	res, err := n.Client.SubmitTx(nodetest.Ctx(t), connect.NewRequest(&pb.SubmitTxRequest{Tx: tx, WaitForCommit: true,
 		Payloads: []*pb.Payload{{Salt: salt, Content: []byte(Secret)}}}))

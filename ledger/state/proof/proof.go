@@ -29,10 +29,10 @@ var (
 	ErrRootMismatch = fmt.Errorf("%w: root mismatch", ErrInvalidProof)
 )
 
-// Verify checks proof for key under root: that key has value, or, when
-// value is nil, that key is absent. It needs no store. An empty non-nil
-// value is a present, empty value.
-func Verify(root Hash, key, value []byte, proof *Proof) error {
+// Verify checks proof for key under root, in a tree hashed with h: that
+// key has value, or, when value is nil, that key is absent. It needs no
+// store. An empty non-nil value is a present, empty value.
+func (h Hasher) Verify(root Hash, key, value []byte, proof *Proof) error {
 	if proof == nil {
 		return fmt.Errorf("%w: no proof", ErrInvalidProof)
 	}
@@ -40,14 +40,14 @@ func Verify(root Hash, key, value []byte, proof *Proof) error {
 	if n > MaxProofDepth {
 		return fmt.Errorf("%w: %d siblings, at most %d", ErrInvalidProof, n, MaxProofDepth)
 	}
-	kh := KeyHash(key)
+	kh := h.KeyHash(key)
 	var cur Hash
 	switch {
 	case value != nil:
 		if proof.Leaf != nil {
 			return fmt.Errorf("%w: a non-inclusion proof cannot prove a value", ErrInvalidProof)
 		}
-		cur = LeafHash(kh, ValueHash(value))
+		cur = h.LeafHash(kh, h.ValueHash(value))
 	case proof.Leaf == nil:
 		cur = EmptyRoot
 	default:
@@ -57,13 +57,13 @@ func Verify(root Hash, key, value []byte, proof *Proof) error {
 		if CommonPrefixBits(&proof.Leaf.KeyHash, &kh) < n {
 			return fmt.Errorf("%w: the proof's leaf is not on the key's path", ErrInvalidProof)
 		}
-		cur = LeafHash(proof.Leaf.KeyHash, proof.Leaf.ValueHash)
+		cur = h.LeafHash(proof.Leaf.KeyHash, proof.Leaf.ValueHash)
 	}
 	for d := n - 1; d >= 0; d-- {
 		if Bit(&kh, d) == 0 {
-			cur = InternalHash(cur, proof.Siblings[d])
+			cur = h.InternalHash(cur, proof.Siblings[d])
 		} else {
-			cur = InternalHash(proof.Siblings[d], cur)
+			cur = h.InternalHash(proof.Siblings[d], cur)
 		}
 	}
 	if cur != root {
