@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/big"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/emmansun/gmsm/sm2"
@@ -164,6 +166,54 @@ func TestSM2StrictDERAlone(t *testing.T) {
 	} {
 		if got := sm2StrictDER(unhex(t, c.sig)); got != c.ok {
 			t.Errorf("%s (%s): %v, want %v", c.name, c.sig, got, c.ok)
+		}
+	}
+}
+
+// splitChunks covers every index once, in order, in the asked number of
+// nearly equal chunks; runTasks runs every task once, whatever the worker
+// count.
+func TestSplitChunksAndRunTasks(t *testing.T) {
+	for n := range 40 {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = 100 + i
+		}
+		for k := -1; k <= 9; k++ {
+			chunks := splitChunks(idx, k)
+			if n == 0 {
+				if chunks != nil {
+					t.Fatalf("n=0 k=%d: %v", k, chunks)
+				}
+				continue
+			}
+			if want := max(k, 1); len(chunks) != want {
+				t.Fatalf("n=%d k=%d: %d chunks", n, k, len(chunks))
+			}
+			var all []int
+			for _, c := range chunks {
+				if len(c) > n/len(chunks)+1 || len(c) < n/len(chunks) {
+					t.Fatalf("n=%d k=%d: chunk of %d", n, k, len(c))
+				}
+				all = append(all, c...)
+			}
+			if !slices.Equal(all, idx) {
+				t.Fatalf("n=%d k=%d: chunks %v", n, k, chunks)
+			}
+		}
+	}
+	for _, workers := range []int{-1, 0, 1, 2, 3, 8} {
+		var mu sync.Mutex
+		ran := map[int]int{}
+		var tasks []func()
+		for i := range 7 {
+			tasks = append(tasks, func() { mu.Lock(); ran[i]++; mu.Unlock() })
+		}
+		runTasks(tasks, workers)
+		for i := range 7 {
+			if ran[i] != 1 {
+				t.Fatalf("%d workers: task %d ran %d times", workers, i, ran[i])
+			}
 		}
 	}
 }
