@@ -6,14 +6,17 @@ import (
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
-// minChunk is the fewest signatures given a goroutine of their own by
-// Batch.Verify: smaller chunks lose most of what batching saves.
+// minChunk is the fewest signatures of a scheme with a batch check given a
+// goroutine of their own by Batch.Verify: smaller chunks lose most of what
+// batching saves.
 const minChunk = 16
 
 // Batch verifies many signatures together: for Ed25519 one multi-scalar
 // multiplication checks a random linear combination of the entries'
 // equations, which costs about half as much per signature as one Verify
-// each (crypto/batch_test.go's benchmarks have the figures).
+// each (crypto/batch_test.go's benchmarks have the figures). SM2 has no
+// batch equation: its entries are verified alone, in parallel over Verify's
+// workers.
 //
 // A batch's verdict on each entry is always the one Verify gives for the
 // same inputs. This is a safety property, not a speed one: honest nodes
@@ -57,43 +60,91 @@ func (b *Batch) Len() int { return len(b.entries) }
 // Verify checks every entry and returns one verdict per entry in Add order:
 // nil, or the error Verify returns for the same inputs (same text, and
 // matching the same sentinel: ErrBadSignature, ErrBadKey,
-// ErrUnknownScheme). With workers > 1
-// the entries are split into up to workers contiguous chunks of at least
-// minChunk, each checked as its own batch on its own goroutine, so one bad
-// signature sends only its chunk to single verification; Verify returns
-// when all are done. The batch is not changed and may be verified again.
+// ErrUnknownScheme). It uses up to workers goroutines (at least one; with
+// workers <= 1 it runs on the caller's goroutine). The entries of a scheme
+// with a batch check (Ed25519) are split into up to workers contiguous
+// chunks of at least minChunk, each checked as its own batch, so one bad
+// signature sends only its chunk to single verification. The entries of a
+// scheme without one (SM2) are verified alone, spread over up to workers
+// contiguous chunks of any size: each costs a full verification (tens of
+// microseconds), far more than a goroutine. Verify returns when all are
+// done. The batch is not changed and may be verified again.
 func (b *Batch) Verify(workers int) []error {
 	errs := make([]error, len(b.entries))
-	n := len(b.entries)
-	chunks := min(workers, n/minChunk)
-	if chunks <= 1 {
-		verifyChunk(b.entries, errs)
-		return errs
+	var batched, alone []int // entries that passed precheck, by kind of check
+	for i := range b.entries {
+		switch e := &b.entries[i]; {
+		case e.err != nil:
+			errs[i] = e.err
+		case e.sc.verifyBatch != nil:
+			batched = append(batched, i)
+		default:
+			alone = append(alone, i)
+		}
 	}
-	var wg sync.WaitGroup
-	for i := range chunks {
-		lo, hi := i*n/chunks, (i+1)*n/chunks
-		wg.Go(func() { verifyChunk(b.entries[lo:hi], errs[lo:hi]) })
+	var tasks []func()
+	for _, c := range splitChunks(batched, min(workers, len(batched)/minChunk)) {
+		tasks = append(tasks, func() { b.verifyBatched(c, errs) })
 	}
-	wg.Wait()
+	for _, c := range splitChunks(alone, min(workers, len(alone))) {
+		tasks = append(tasks, func() { b.verifyAlone(c, errs) })
+	}
+	runTasks(tasks, workers)
 	return errs
 }
 
-// verifyChunk fills errs[i] with entry i's verdict: the entries of each
-// scheme are checked as one batch, and alone if the batch fails, the
-// scheme has no batch check, or there is only one.
-func verifyChunk(es []batchEntry, errs []error) {
+// splitChunks splits idx into n contiguous chunks of nearly equal size (one
+// if n < 1; none if idx is empty).
+func splitChunks(idx []int, n int) [][]int {
+	if len(idx) == 0 {
+		return nil
+	}
+	n = max(n, 1)
+	out := make([][]int, n)
+	for i := range n {
+		out[i] = idx[i*len(idx)/n : (i+1)*len(idx)/n]
+	}
+	return out
+}
+
+// runTasks runs every task on up to workers goroutines and returns when
+// all are done; with one worker or one task, on the caller's goroutine.
+func runTasks(tasks []func(), workers int) {
+	n := min(workers, len(tasks))
+	if n <= 1 {
+		for _, t := range tasks {
+			t()
+		}
+		return
+	}
+	next := make(chan func(), len(tasks))
+	for _, t := range tasks {
+		next <- t
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for t := range next {
+				t()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// verifyBatched fills errs[i], for each i in idx, with entry i's verdict:
+// the entries of each scheme are checked as one batch, and alone if the
+// batch fails or there is only one. Every entry has passed precheck and
+// its scheme has a batch check.
+func (b *Batch) verifyBatched(idx []int, errs []error) {
 	type group struct {
 		sc  *scheme
 		idx []int
 	}
 	var groups []group
-	for i := range es {
-		e := &es[i]
-		if e.err != nil {
-			errs[i] = e.err
-			continue
-		}
+	for _, i := range idx {
+		e := &b.entries[i]
 		g := -1
 		for j := range groups {
 			if groups[j].sc == e.sc {
@@ -102,25 +153,31 @@ func verifyChunk(es []batchEntry, errs []error) {
 			}
 		}
 		if g < 0 {
-			groups = append(groups, group{sc: e.sc, idx: make([]int, 0, len(es))})
+			groups = append(groups, group{sc: e.sc, idx: make([]int, 0, len(idx))})
 			g = len(groups) - 1
 		}
 		groups[g].idx = append(groups[g].idx, i)
 	}
 	for _, g := range groups {
-		if len(g.idx) > 1 && g.sc.verifyBatch != nil {
+		if len(g.idx) > 1 {
 			batch := make([]*batchEntry, len(g.idx))
 			for j, i := range g.idx {
-				batch[j] = &es[i]
+				batch[j] = &b.entries[i]
 			}
 			if g.sc.verifyBatch(batch) {
 				continue // every entry verifies: errs stay nil
 			}
 		}
-		for _, i := range g.idx {
-			if e := &es[i]; !e.sc.verify(e.pub, e.msg, e.sig) {
-				errs[i] = ErrBadSignature
-			}
+		b.verifyAlone(g.idx, errs)
+	}
+}
+
+// verifyAlone fills errs[i], for each i in idx, with Verify's verdict on
+// entry i alone. Every entry has passed precheck.
+func (b *Batch) verifyAlone(idx []int, errs []error) {
+	for _, i := range idx {
+		if e := &b.entries[i]; !e.sc.verify(e.pub, e.msg, e.sig) {
+			errs[i] = ErrBadSignature
 		}
 	}
 }

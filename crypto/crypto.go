@@ -42,7 +42,8 @@ type PrivateKey interface {
 type scheme struct {
 	name      string
 	pubSize   int
-	sigSize   int
+	minSig    int // a signature's size bounds: precheck refuses any other
+	maxSig    int // size (minSig == maxSig for a fixed-size encoding)
 	generate  func(rand io.Reader) (PrivateKey, error)
 	fromBytes func(b []byte) (PrivateKey, error)
 	// checkKey is the full check of a public key where it enters the
@@ -68,18 +69,23 @@ func schemeOf(s pb.KeyScheme) (*scheme, error) {
 	switch s {
 	case pb.KeyScheme_KEY_SCHEME_ED25519:
 		return &ed25519Scheme, nil
+	case pb.KeyScheme_KEY_SCHEME_SM2:
+		return &sm2Scheme, nil
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrUnknownScheme, s)
 	}
 }
 
-// SchemeByName maps a scheme's name ("ed25519") to its id.
+// SchemeByName maps a scheme's name ("ed25519", "sm2") to its id.
 func SchemeByName(name string) (pb.KeyScheme, error) {
 	switch name {
-	case "ed25519":
+	case ed25519Scheme.name:
 		return pb.KeyScheme_KEY_SCHEME_ED25519, nil
+	case sm2Scheme.name:
+		return pb.KeyScheme_KEY_SCHEME_SM2, nil
 	default:
-		return pb.KeyScheme_KEY_SCHEME_UNSPECIFIED, fmt.Errorf("%w: %q", ErrUnknownScheme, name)
+		return pb.KeyScheme_KEY_SCHEME_UNSPECIFIED, fmt.Errorf("%w: %q (this build knows %q and %q)",
+			ErrUnknownScheme, name, ed25519Scheme.name, sm2Scheme.name)
 	}
 }
 
@@ -167,8 +173,13 @@ func precheck(pub *pb.PublicKey, sig []byte) (*scheme, error) {
 	if err := sc.quickKeyCheck(pub.GetKey()); err != nil {
 		return nil, err
 	}
-	if len(sig) != sc.sigSize {
-		return nil, fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.sigSize)
+	if len(sig) < sc.minSig || len(sig) > sc.maxSig {
+		// A refused tx's result carries this text, and results are
+		// hashed into the chain: a fixed-size scheme's wording is fixed.
+		if sc.minSig == sc.maxSig {
+			return nil, fmt.Errorf("%w: %d-byte signature, want %d", ErrBadSignature, len(sig), sc.minSig)
+		}
+		return nil, fmt.Errorf("%w: %d-byte %s signature, want %d to %d", ErrBadSignature, len(sig), sc.name, sc.minSig, sc.maxSig)
 	}
 	return sc, nil
 }
@@ -183,7 +194,8 @@ func PublicKeyEqual(a, b *pb.PublicKey) bool {
 var ed25519Scheme = scheme{
 	name:    "ed25519",
 	pubSize: ed25519.PublicKeySize,
-	sigSize: ed25519.SignatureSize,
+	minSig:  ed25519.SignatureSize,
+	maxSig:  ed25519.SignatureSize,
 	generate: func(rand io.Reader) (PrivateKey, error) {
 		_, priv, err := ed25519.GenerateKey(rand)
 		if err != nil {

@@ -141,8 +141,12 @@ func TestSchemeNames(t *testing.T) {
 	if err != nil || s != pb.KeyScheme_KEY_SCHEME_ED25519 || crypto.SchemeName(s) != "ed25519" {
 		t.Fatalf("ed25519: %v %v", s, err)
 	}
-	if _, err := crypto.SchemeByName("sm2"); !errors.Is(err, crypto.ErrUnknownScheme) {
-		t.Fatalf("sm2: %v", err)
+	s, err = crypto.SchemeByName("sm2")
+	if err != nil || s != pb.KeyScheme_KEY_SCHEME_SM2 || crypto.SchemeName(s) != "sm2" {
+		t.Fatalf("sm2: %v %v", s, err)
+	}
+	if _, err := crypto.SchemeByName("sm9"); !errors.Is(err, crypto.ErrUnknownScheme) {
+		t.Fatalf("sm9: %v", err)
 	}
 }
 

@@ -5,7 +5,7 @@
 //	{
 //	  "version": 1,
 //	  "kind": "validator",            // "validator", "node" or "account"
-//	  "scheme": "ed25519",            // crypto.SchemeName of the key
+//	  "scheme": "ed25519",            // crypto.SchemeName of the key: "ed25519" or "sm2"
 //	  "public_key": "<base64>",       // readable without the passphrase
 //	  "encrypted": true,
 //	  "data": "<base64>"
@@ -14,10 +14,12 @@
 // When encrypted is true, data is the standard base64 of a binary age file
 // (https://age-encryption.org/v1) encrypted to an age scrypt recipient made
 // from the passphrase; its plaintext is the private key bytes as written by
-// crypto.PrivateKey.Bytes (for ed25519, the 32-byte seed). When encrypted is
-// false, data is the standard base64 of those private key bytes themselves:
-// this is the documented plain form that `govnode keys export --unencrypted`
-// writes and `govnode keys import` reads, and what a local test network uses.
+// crypto.PrivateKey.Bytes (for ed25519, the 32-byte seed; for sm2, the
+// 32-byte big-endian private scalar d, with public_key the 65-byte point
+// 04 || X || Y). When encrypted is false, data is the standard base64 of
+// those private key bytes themselves: this is the documented plain form that
+// `govnode keys export --unencrypted` writes and `govnode keys import` reads,
+// and what a local test network uses.
 //
 // age is used rather than a home-made construction: scrypt derives the key
 // that wraps a random file key, and the payload is ChaCha20-Poly1305, so a

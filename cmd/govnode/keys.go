@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +18,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 type loadedKey struct {
@@ -131,6 +135,9 @@ func newKeysNewCmd(c *cli, ko *keysOpts) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--scheme: %w", err)
 			}
+			if k == keystore.KindNode && s != pb.KeyScheme_KEY_SCHEME_ED25519 {
+				return fmt.Errorf("--scheme %s: a node key is the libp2p host identity, which is ed25519 on every chain (the chain's suite governs validator and account keys)", scheme)
+			}
 			name, path, err := ko.keyPath(c, args[0])
 			if err != nil {
 				return err
@@ -158,17 +165,26 @@ func newKeysNewCmd(c *cli, ko *keysOpts) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&kind, "kind", string(keystore.KindAccount), "key kind: validator, node or account")
-	cmd.Flags().StringVar(&scheme, "scheme", "ed25519", "signature scheme")
+	cmd.Flags().StringVar(&scheme, "scheme", "ed25519", `signature scheme: ed25519, or sm2 for the validator and account keys of an "sm2-sm3" chain`)
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key file (the old key is lost)")
 	addKeyFlags(cmd, &kf, true)
 	return cmd
 }
 
 func newKeysShowCmd(c *cli, ko *keysOpts) *cobra.Command {
-	return &cobra.Command{
+	var asPEM bool
+	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a key's public part (no passphrase needed)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show prints a key file's public part. With --pem it prints only the public key
+as a PEM "PUBLIC KEY" block (a DER SubjectPublicKeyInfo), the form OpenSSL and
+other tools read: for sm2, id-ecPublicKey on the SM2 curve, as OpenSSL 3 writes
+it; for ed25519, RFC 8410's. For example, to check a signature with OpenSSL:
+
+  govnode keys show alice --pem > alice.pub.pem
+  openssl pkeyutl -verify -pubin -inkey alice.pub.pem -rawin -in MSG -sigfile SIG \
+      -digest sm3 -pkeyopt distid:1234567812345678     # sm2; ed25519 takes neither option`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, path, err := ko.keyPath(c, args[0])
 			if err != nil {
@@ -178,9 +194,19 @@ func newKeysShowCmd(c *cli, ko *keysOpts) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asPEM {
+				spki, err := crypto.MarshalPKIXPublicKey(info.PublicKey)
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				_, err = cmd.OutOrStdout().Write(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))
+				return err
+			}
 			return c.printKey(cmd, viewOf(name, info))
 		},
 	}
+	cmd.Flags().BoolVar(&asPEM, "pem", false, `print only the public key, as the PEM "PUBLIC KEY" block OpenSSL reads`)
+	return cmd
 }
 
 func newKeysListCmd(c *cli, ko *keysOpts) *cobra.Command {
@@ -302,15 +328,26 @@ seed of RFC 8032). Anyone holding that file can sign as the key.`,
 func newKeysImportCmd(c *cli, ko *keysOpts) *cobra.Command {
 	var kf keyFlags
 	var importPassFile, kind string
-	var force bool
+	var force, pkcs8 bool
 	cmd := &cobra.Command{
 		Use:   "import NAME FILE",
-		Short: "Import a key file (as written by keys export) into the keyring",
+		Short: "Import a key file (as written by keys export), or an SM2 PKCS#8 key, into the keyring",
 		Long: `Import reads FILE, a key file encrypted or in the plain form that
 "keys export --unencrypted" writes, and stores it as NAME in the keyring,
 encrypted with the keyring passphrase (--passphrase-file, $` + envPassphrase + `,
 or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
---import-passphrase-file or a prompt.`,
+--import-passphrase-file or a prompt.
+
+With --pkcs8, FILE is instead an unencrypted PKCS#8 SM2 private key, PEM
+("PRIVATE KEY") or DER, as "openssl genpkey -algorithm SM2" writes it, or "-"
+for stdin; it is stored as a key of --kind (default account). A key encrypted
+with a passphrase can be piped through OpenSSL, so it is never on disk in the
+clear (give the keyring passphrase with --passphrase-file or $` + envPassphrase + `
+then, as stdin is taken):
+
+  openssl genpkey -algorithm SM2 -out sm2.pem
+  govnode keys import alice sm2.pem --pkcs8 --kind account
+  openssl pkey -in encrypted.pem | govnode keys import alice - --pkcs8`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, path, err := ko.keyPath(c, args[0])
@@ -321,8 +358,30 @@ or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
 				return fmt.Errorf("key file %s already exists (use --force to replace it)", path)
 			}
 			src := args[1]
+			if pkcs8 {
+				if importPassFile != "" {
+					return errors.New("--import-passphrase-file: a --pkcs8 FILE must be unencrypted (pipe an encrypted one through openssl pkey, see --help)")
+				}
+				key, err := readPKCS8SM2(cmd, src)
+				if err != nil {
+					return err
+				}
+				k := keystore.KindAccount
+				if kind != "" {
+					if k, err = keystore.ParseKind(kind); err != nil {
+						return fmt.Errorf("--kind: %w", err)
+					}
+				}
+				if k == keystore.KindNode {
+					return errors.New("--kind node: a node key is the libp2p host identity, which is ed25519; an SM2 key can be a validator or account key")
+				}
+				return c.saveImported(cmd, &kf, name, path, key, k, force)
+			}
 			info, err := keystore.LoadPublic(src)
 			if err != nil {
+				if errors.Is(err, keystore.ErrCorrupt) && looksPEM(src) {
+					return fmt.Errorf("%w (a PEM file: for a PKCS#8 SM2 key, give --pkcs8)", err)
+				}
 				return err
 			}
 			pass := ""
@@ -346,25 +405,78 @@ or a prompt) unless --insecure-unencrypted. An encrypted FILE is opened with
 					return fmt.Errorf("--kind: %w", err)
 				}
 			}
-			opts, err := c.saveOptions(cmd, &kf, k, force)
-			if err != nil {
-				return err
-			}
-			if err := keystore.Save(path, key, opts); err != nil {
-				return err
-			}
-			saved, err := keystore.LoadPublic(path)
-			if err != nil {
-				return err
-			}
-			return c.printKey(cmd, viewOf(name, saved))
+			return c.saveImported(cmd, &kf, name, path, key, k, force)
 		},
 	}
 	cmd.Flags().StringVar(&importPassFile, "import-passphrase-file", "", "passphrase of the imported FILE, if it is encrypted")
-	cmd.Flags().StringVar(&kind, "kind", "", "record the key as this kind (default: the kind in FILE)")
+	cmd.Flags().StringVar(&kind, "kind", "", "record the key as this kind (default: the kind in FILE; account with --pkcs8)")
+	cmd.Flags().BoolVar(&pkcs8, "pkcs8", false, "FILE is an unencrypted PKCS#8 SM2 private key (PEM or DER; - for stdin), as openssl genpkey -algorithm SM2 writes")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing key of that name")
 	addKeyFlags(cmd, &kf, true)
 	return cmd
+}
+
+// saveImported stores an imported key as NAME (path) of kind k, encrypted
+// with the keyring passphrase unless --insecure-unencrypted, and prints it.
+func (c *cli) saveImported(cmd *cobra.Command, kf *keyFlags, name, path string, key crypto.PrivateKey, k keystore.Kind, force bool) error {
+	opts, err := c.saveOptions(cmd, kf, k, force)
+	if err != nil {
+		return err
+	}
+	if err := keystore.Save(path, key, opts); err != nil {
+		return err
+	}
+	saved, err := keystore.LoadPublic(path)
+	if err != nil {
+		return err
+	}
+	return c.printKey(cmd, viewOf(name, saved))
+}
+
+// readPKCS8SM2 reads an unencrypted PKCS#8 SM2 private key from src (a
+// file, or "-" for stdin): one PEM "PRIVATE KEY" block, or DER. Other PEM
+// blocks are refused with what to do about them.
+func readPKCS8SM2(cmd *cobra.Command, src string) (crypto.PrivateKey, error) {
+	var data []byte
+	var err error
+	if src == "-" {
+		data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), keystore.MaxFileBytes+1))
+		if err == nil && len(data) > keystore.MaxFileBytes {
+			err = fmt.Errorf("more than %d bytes: not a private key", keystore.MaxFileBytes)
+		}
+	} else {
+		data, err = readBounded(src, keystore.MaxFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--pkcs8 %s: %w", src, err)
+	}
+	defer clear(data)
+	der := data
+	if block, rest := pem.Decode(data); block != nil {
+		defer clear(block.Bytes)
+		switch {
+		case block.Type == "ENCRYPTED PRIVATE KEY":
+			return nil, fmt.Errorf("--pkcs8 %s: the key is encrypted; decrypt it on the way in: openssl pkey -in %s | govnode keys import NAME - --pkcs8", src, src)
+		case block.Type == "EC PRIVATE KEY":
+			return nil, fmt.Errorf("--pkcs8 %s: a SEC 1 \"EC PRIVATE KEY\", not PKCS#8; convert it on the way in: openssl pkey -in %s | govnode keys import NAME - --pkcs8", src, src)
+		case block.Type != "PRIVATE KEY":
+			return nil, fmt.Errorf("--pkcs8 %s: a PEM %q block, want \"PRIVATE KEY\" (PKCS#8)", src, block.Type)
+		case len(bytes.TrimSpace(rest)) != 0 && bytes.Contains(rest, []byte("-----BEGIN")):
+			return nil, fmt.Errorf("--pkcs8 %s: more than one PEM block; give a file with one private key", src)
+		}
+		der = block.Bytes
+	}
+	key, err := crypto.ParsePKCS8SM2(der)
+	if err != nil {
+		return nil, fmt.Errorf("--pkcs8 %s: %w", src, err)
+	}
+	return key, nil
+}
+
+// looksPEM reports whether the file at path starts like a PEM file.
+func looksPEM(path string) bool {
+	data, err := readBounded(path, keystore.MaxFileBytes)
+	return err == nil && bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN "))
 }
 
 func newKeysPendingCmd(c *cli) *cobra.Command {
