@@ -15,6 +15,9 @@ const (
 	KindTimeout   Kind = "timeout"
 	KindProposal  Kind = "proposal"
 	KindHeartbeat Kind = "heartbeat"
+	// KindPeerBinding: a department's consensus key vouches for its node's
+	// libp2p peer id (an "sm2-sm3" chain's Department.peer_binding).
+	KindPeerBinding Kind = "peer-binding"
 )
 
 // signPrefix starts every govnode sign-bytes string.
@@ -73,4 +76,14 @@ func HeartbeatSignBytes(chainID string, view, seq, highQCView, highQCHeight uint
 	binary.BigEndian.PutUint64(p[16:], highQCView)
 	binary.BigEndian.PutUint64(p[24:], highQCHeight)
 	return SignBytes(KindHeartbeat, chainID, p)
+}
+
+// PeerBindingSignBytes is what a department's consensus key signs to bind
+// its node's libp2p peer id (Department.peer_binding, ARCHITECTURE.md §7):
+// (chain_id, department id, peer id), each length-prefixed.
+func PeerBindingSignBytes(chainID, departmentID, peerID string) []byte {
+	var p []byte
+	p = appendString(p, departmentID)
+	p = appendString(p, peerID)
+	return SignBytes(KindPeerBinding, chainID, p)
 }
