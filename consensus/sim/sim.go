@@ -84,6 +84,7 @@ type Options struct {
 type Result struct {
 	Config    string
 	Seed      uint64
+	Suite     crypto.Suite
 	Safety    []string // safety violations (empty: none)
 	Liveness  string   // liveness failure ("": none)
 	Ticks     uint64   // simulated ticks run
@@ -124,7 +125,7 @@ func (r *Result) Failed() bool { return len(r.Safety) > 0 || r.Liveness != "" }
 
 // ReplayCommand is the command line that replays this run.
 func (r *Result) ReplayCommand() string {
-	return fmt.Sprintf("go run ./consensus/sim/cmd/simrun -config %s -seed %d -v", r.Config, r.Seed)
+	return fmt.Sprintf("go run ./consensus/sim/cmd/simrun -config %s -seed %d -suite %s -v", r.Config, r.Seed, r.Suite)
 }
 
 // LivenessBound is the simulated time within which, after the last fault
@@ -205,7 +206,7 @@ func newSim(opts Options) *simulation {
 	c := opts.Config
 	s := &simulation{opts: opts, rng: rand.New(rand.NewPCG(opts.Seed, 0x5eed)), proposed: map[string]bool{}, global: map[uint64][]byte{},
 		epochAt: map[uint64]string{}, crafted: map[*pb.ConsensusMessage]bool{}}
-	s.res.Config, s.res.Seed = c.Name, opts.Seed
+	s.res.Config, s.res.Seed, s.res.Suite = c.Name, opts.Seed, opts.Suite
 	cfg := consensus.DefaultConfig()
 	if opts.Template != nil {
 		cfg = *opts.Template

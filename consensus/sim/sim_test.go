@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/govnode/govnode/consensus/sim"
+	"github.com/govnode/govnode/crypto"
 )
 
 // seeds is the number of seeds per configuration in the default test run;
@@ -60,18 +61,45 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-// TestDeterministic: a seed replays to the same run.
+// TestDeterministic: a seed replays to the same run, under both suites
+// (SM2 signing is deterministic for that: crypto's RFC 6979 nonces).
 func TestDeterministic(t *testing.T) {
-	for _, name := range []string{"crash-5", "byz-7", "byz-4-members"} {
-		c, err := sim.ConfigurationByName(name)
-		if err != nil {
-			t.Fatal(err)
+	for _, suite := range []crypto.Suite{crypto.Ed25519SHA256, crypto.SM2SM3} {
+		for _, name := range []string{"crash-5", "byz-7", "byz-4-members"} {
+			c, err := sim.ConfigurationByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := sim.Run(sim.Options{Config: c, Seed: 99, Suite: suite})
+			b := sim.Run(sim.Options{Config: c, Seed: 99, Suite: suite})
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%s %s seed 99 differs between runs:\n%+v\n%+v", suite, name, a, b)
+			}
 		}
-		a := sim.Run(sim.Options{Config: c, Seed: 99})
-		b := sim.Run(sim.Options{Config: c, Seed: 99})
-		if !reflect.DeepEqual(a, b) {
-			t.Fatalf("%s seed 99 differs between runs:\n%+v\n%+v", name, a, b)
-		}
+	}
+}
+
+// TestSimulationSM2 runs every configuration on an "sm2-sm3" chain: SM2
+// keys sign every vote, timeout and proposal, SM3 names every block.
+func TestSimulationSM2(t *testing.T) {
+	for _, c := range sim.Configurations {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			var jobs []sim.Options
+			for i := 1; i <= max(*seeds/4, 10); i++ {
+				jobs = append(jobs, sim.Options{Config: c, Seed: uint64(i), Suite: crypto.SM2SM3})
+			}
+			commits := 0
+			for _, r := range sim.RunMany(jobs, 1) {
+				if r.Failed() {
+					t.Errorf("seed %d: safety %v, liveness %q\nreplay: %s", r.Seed, r.Safety, r.Liveness, r.ReplayCommand())
+				}
+				commits += r.Commits
+			}
+			if commits == 0 {
+				t.Error("no block committed on the sm2-sm3 chain")
+			}
+		})
 	}
 }
 

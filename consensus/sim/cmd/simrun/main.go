@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/govnode/govnode/consensus/sim"
+	"github.com/govnode/govnode/crypto"
 )
 
 func main() {
@@ -32,8 +33,14 @@ func run() int {
 		parallel = flag.Int("parallel", runtime.GOMAXPROCS(0), "runs in parallel")
 		verbose  = flag.Bool("v", false, "print every run")
 		trace    = flag.Bool("trace", false, "with -seed: print every delivered message")
+		suiteArg = flag.String("suite", crypto.SuiteNameEd25519SHA256, "crypto suite of the simulated chain: ed25519-sha256 or sm2-sm3")
 	)
 	flag.Parse()
+	suite, err := crypto.SuiteByName(*suiteArg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "-suite:", err)
+		return 2
+	}
 	var cs []sim.Configuration
 	if *configs == "all" {
 		cs = sim.Configurations
@@ -50,7 +57,7 @@ func run() int {
 	var jobs []sim.Options
 	for _, c := range cs {
 		if *one >= 0 {
-			o := sim.Options{Config: c, Seed: uint64(*one)}
+			o := sim.Options{Config: c, Seed: uint64(*one), Suite: suite}
 			if *trace {
 				o.Trace = os.Stdout
 			}
@@ -58,7 +65,7 @@ func run() int {
 			continue
 		}
 		for i := 0; i < *seeds; i++ {
-			jobs = append(jobs, sim.Options{Config: c, Seed: *first + uint64(i)})
+			jobs = append(jobs, sim.Options{Config: c, Seed: *first + uint64(i), Suite: suite})
 		}
 	}
 	start := time.Now()
