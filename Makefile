@@ -84,10 +84,12 @@ chaos:
 testnet: build
 	scripts/testnet.sh up 4
 
-## bench: the cluster benchmark (scripts/bench.sh): a fresh 4-node network,
-## --find-max and rate steps, results into docs/BENCHMARKS.md
+## bench: the cluster benchmark (scripts/bench.sh) of each crypto suite: a
+## fresh 4-node network, --find-max and rate steps, results into
+## docs/BENCHMARKS.md (about 7 minutes a suite)
 bench:
-	scripts/bench.sh
+	CRYPTO_SUITE=ed25519-sha256 scripts/bench.sh
+	CRYPTO_SUITE=sm2-sm3 scripts/bench.sh
 
 clean:
 	rm -rf build .bin

@@ -13,7 +13,9 @@
 # tears the network down (also on failure or Ctrl-C), and writes the results
 # into $BENCH_DOC (default docs/BENCHMARKS.md) between the lines
 # <!-- bench:begin --> and <!-- bench:end -->, with the machine, the date,
-# the commit and the exact commands. The raw JSON reports stay in
+# the commit and the exact commands. With CRYPTO_SUITE=sm2-sm3 the network
+# is a 国密 chain (scripts/testnet.sh passes it to govnode testnet) and the
+# results go between <!-- bench-sm2-sm3:begin --> and <!-- bench-sm2-sm3:end -->. The raw JSON reports stay in
 # $BENCH_OUT (default /tmp/govnode-bench-results).
 #
 # The network lives in $TESTNET_DIR (default /tmp/govnode-bench-net) on
@@ -26,6 +28,12 @@ cd "$(dirname "$0")/.."
 export TESTNET_DIR=${TESTNET_DIR:-/tmp/govnode-bench-net}
 export BASE_PORT=${BASE_PORT:-36656}
 export FAULT_MODEL=byzantine
+export CRYPTO_SUITE=${CRYPTO_SUITE:-ed25519-sha256}
+case $CRYPTO_SUITE in
+ed25519-sha256) MARK=bench ;;
+sm2-sm3) MARK=bench-sm2-sm3 ;;
+*) echo "bench: CRYPTO_SUITE=$CRYPTO_SUITE: want ed25519-sha256 or sm2-sm3" >&2; exit 2 ;;
+esac
 # Enough signers that the client is not what limits the offered rate (each
 # signer sends its txs one at a time, in nonce order).
 export ACCOUNTS=${ACCOUNTS:-256}
@@ -45,8 +53,8 @@ OUT=${BENCH_OUT:-/tmp/govnode-bench-results}
 die() { echo "bench: $*" >&2; exit 1; }
 
 command -v jq >/dev/null || die "jq is needed to write the tables"
-grep -q '^<!-- bench:begin -->$' "$DOC" && grep -q '^<!-- bench:end -->$' "$DOC" ||
-	die "$DOC has no <!-- bench:begin --> / <!-- bench:end --> lines"
+grep -q "^<!-- $MARK:begin -->\$" "$DOC" && grep -q "^<!-- $MARK:end -->\$" "$DOC" ||
+	die "$DOC has no <!-- $MARK:begin --> / <!-- $MARK:end --> lines"
 for ((k = 0; k < NODES; k++)); do
 	for off in 0 1 2 3; do
 		port=$((BASE_PORT + 10 * k + off))
@@ -119,18 +127,18 @@ nodes='.node_stats[] | "| " + .name + " | " + (.submitted|tostring) + " | " + ((
   + ((.rss_max_mib // "-")|tostring) + " | " + ((.disk_growth_bytes // "-")|tostring) + " | " + ((.disk_bytes_per_tx // "-")|tostring) + " |"'
 section=$(mktemp)
 {
-	echo "<!-- bench:begin -->"
+	echo "<!-- $MARK:begin -->"
 	echo "<!-- written by scripts/bench.sh (make bench); edits here are overwritten -->"
 	echo
 	echo "Last \`make bench\`: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $((elapsed / 60)) min $((elapsed % 60)) s end to end."
 	echo "Machine: $cpu, $(nproc) cores, $ram RAM, Linux $(uname -r), $(go version | cut -d' ' -f3-4)."
 	echo "Load average (1, 5, 15 min) before the runs: $load_before; after: $load_after."
 	echo
-	echo "A fresh 4-node byzantine network (\`scripts/testnet.sh up 4\`, pprof off, $(jq -r '.find_max.probes[0].signers' "$OUT/find-max.json") signers,"
+	echo "A fresh 4-node byzantine $CRYPTO_SUITE network (\`CRYPTO_SUITE=$CRYPTO_SUITE scripts/testnet.sh up 4\`, pprof off, $(jq -r '.find_max.probes[0].signers' "$OUT/find-max.json") signers,"
 	echo "$(jq -r '.find_max.probes[0].conns' "$OUT/find-max.json") $(jq -r '.find_max.probes[0].protocol' "$OUT/find-max.json") load connections over the 4 nodes, the default mix). Commands:"
 	echo
 	echo '```sh'
-	echo "TESTNET_DIR=$TESTNET_DIR BASE_PORT=$BASE_PORT scripts/testnet.sh up 4"
+	echo "CRYPTO_SUITE=$CRYPTO_SUITE TESTNET_DIR=$TESTNET_DIR BASE_PORT=$BASE_PORT scripts/testnet.sh up 4"
 	echo "${FIND_CMD[*]}"
 	echo "${STEPS_CMD[*]}"
 	echo "scripts/testnet.sh down"
@@ -163,13 +171,13 @@ section=$(mktemp)
 	echo '```'
 	jq -r '.steps[] | "\(.rate) tx/s: rejections \(.rejections // {} | tojson); failures \(.failures // {} | tojson)"' "$OUT/steps.json"
 	echo '```'
-	echo "<!-- bench:end -->"
+	echo "<!-- $MARK:end -->"
 } >"$section"
 
 tmp=$(mktemp)
-awk -v f="$section" '
-	/^<!-- bench:begin -->$/ { while ((getline l < f) > 0) print l; skip = 1; next }
-	/^<!-- bench:end -->$/ { skip = 0; next }
+awk -v f="$section" -v b="<!-- $MARK:begin -->" -v e="<!-- $MARK:end -->" '
+	$0 == b { while ((getline l < f) > 0) print l; skip = 1; next }
+	$0 == e { skip = 0; next }
 	!skip { print }
 ' "$DOC" >"$tmp"
 mv "$tmp" "$DOC"
