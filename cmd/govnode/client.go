@@ -417,14 +417,17 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 		}
 		so.Nonce = sf.nonce
 	}
+	suite, err := crypto.SuiteOfScheme(lk.key.Scheme())
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
 	if sf.beforeSign != nil {
-		suite, err := crypto.SuiteOfScheme(lk.key.Scheme())
-		if err != nil {
-			return fmt.Errorf("--key: %w", err)
-		}
 		if err := sf.beforeSign(suite); err != nil {
 			return err
 		}
+	}
+	if err := checkContentHash(suite, body); err != nil {
+		return err
 	}
 	stx, err := n.sdk.Prepare(ctx, &client.Signer{ID: sf.signer, Key: lk.key}, body, so)
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -229,11 +228,9 @@ func (cf *contentFlags) read() (content, hash []byte, err error) {
 		if hash, err = parseHash("--content-hash", cf.hash); err != nil {
 			return nil, nil, err
 		}
-		if content != nil {
-			if sum := sha256.Sum256(content); !bytesEqual(sum[:], hash) {
-				return nil, nil, errors.New("--content-hash is not the SHA-256 of the content")
-			}
-		}
+		// With the content too, the hash must be the content's under the
+		// chain's hash: checked once the signing key names the suite
+		// (checkContentHash).
 	}
 	if content == nil && hash == nil {
 		return nil, nil, errors.New("give --content, --content-file or --content-hash")
@@ -292,6 +289,28 @@ func readProtoJSON(flag, path string, m proto.Message) error {
 	}
 	if err := protojson.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("--%s %s: not a %s in JSON: %w", flag, path, m.ProtoReflect().Descriptor().Name(), err)
+	}
+	return nil
+}
+
+// checkContentHash refuses a record tx that gives both a content and a
+// content hash that is not the content's under the chain's hash (the
+// suite of the signing key): the state machine would refuse it too, after
+// a round trip.
+func checkContentHash(suite crypto.Suite, body *pb.TxBody) error {
+	var content, hash []byte
+	switch a := body.GetAction().(type) {
+	case *pb.TxBody_CreateRecord:
+		content, hash = a.CreateRecord.GetContent(), a.CreateRecord.GetContentHash()
+	case *pb.TxBody_AmendRecord:
+		content, hash = a.AmendRecord.GetContent(), a.AmendRecord.GetContentHash()
+	}
+	if len(content) > 0 && len(hash) > 0 && !bytesEqual(suite.Hash(content), hash) {
+		h := "SHA-256"
+		if suite == crypto.SM2SM3 {
+			h = "SM3"
+		}
+		return fmt.Errorf("--content-hash is not the %s of the content (the hash of this %s chain)", h, suite)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -17,6 +17,8 @@ func newTxContractCmd(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "contract", Short: "Contract transactions: create, sign, milestones, transitions"}
 	var (
 		id, template, title, milestone, note, evidence, evidenceFile, transition string
+		evidenceBytes                                                            []byte
+		submitted                                                                *pb.SubmitMilestone
 		parties, fields                                                          []string
 	)
 	cmd.AddCommand(
@@ -63,8 +65,8 @@ func newTxContractCmd(c *cli) *cobra.Command {
 			flags: func(f *pflag.FlagSet) {
 				f.StringVar(&id, "id", "", "contract id")
 				f.StringVar(&milestone, "milestone", "", "milestone id")
-				f.StringVar(&evidence, "evidence-hash", "", "SHA-256 (hex) of the evidence")
-				f.StringVar(&evidenceFile, "evidence-file", "", "hash this file as the evidence (instead of --evidence-hash)")
+				f.StringVar(&evidence, "evidence-hash", "", "hash (hex) of the evidence: SHA-256, or SM3 on an sm2-sm3 chain")
+				f.StringVar(&evidenceFile, "evidence-file", "", "hash this file as the evidence with the chain's hash (instead of --evidence-hash)")
 				f.StringVar(&note, "note", "", "note")
 			},
 			required: []string{"id", "milestone"},
@@ -78,8 +80,7 @@ func newTxContractCmd(c *cli) *cobra.Command {
 					if err != nil {
 						return nil, fmt.Errorf("--evidence-file: %w", err)
 					}
-					sum := sha256.Sum256(b)
-					h = sum[:]
+					evidenceBytes = b // hashed once the chain's suite is known (completeBody)
 				case evidence != "":
 					var err error
 					if h, err = parseHash("--evidence-hash", evidence); err != nil {
@@ -87,7 +88,16 @@ func newTxContractCmd(c *cli) *cobra.Command {
 					}
 				}
 				a := &pb.SubmitMilestone{ContractId: id, MilestoneId: milestone, EvidenceHash: h, Note: note}
+				submitted = a
 				return func(b *pb.TxBody) { b.Action = &pb.TxBody_SubmitMilestone{SubmitMilestone: a} }, nil
+			},
+			// The evidence file is hashed with the chain's hash, which
+			// the signing key's scheme names.
+			signed: func(_ string, suite crypto.Suite) error {
+				if evidenceBytes != nil {
+					submitted.EvidenceHash = suite.Hash(evidenceBytes)
+				}
+				return nil
 			},
 		}),
 		c.txCommand(txSpec{
