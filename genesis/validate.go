@@ -43,6 +43,13 @@ func (e *ValidationError) Error() string {
 type checker struct {
 	errs  []Problem
 	warns []Problem
+	// suiteOK: suite is the document's crypto suite (it names a known
+	// one), so keys are checked against its scheme and peer bindings
+	// against its rule; chainID is the document's chain id, which every
+	// peer binding signs.
+	suiteOK bool
+	suite   crypto.Suite
+	chainID string
 }
 
 func (c *checker) errf(field, format string, args ...any) {
@@ -102,8 +109,10 @@ func Validate(doc *pb.GenesisDoc) (warnings []Problem, err error) {
 		faultOK = false
 	}
 	c.checkParams(doc.GetParams())
-	if _, err := Suite(doc); err != nil {
+	if suite, err := Suite(doc); err != nil {
 		c.errf("crypto_suite", "%v", err)
+	} else {
+		c.suiteOK, c.suite, c.chainID = true, suite, doc.GetChainId()
 	}
 
 	depts := c.checkValidators(doc)
@@ -149,19 +158,60 @@ func (c *checker) checkParams(p *pb.Params) {
 }
 
 // CheckDepartment checks one validator entry on its own (not against the
-// others) and returns its problems, with field paths under prefix.
+// others) and returns its problems, with field paths under prefix. It knows
+// no chain, so it checks neither the key's scheme nor the peer binding
+// (CheckPeerBinding does, given the chain's suite and id).
 func CheckDepartment(prefix string, d *pb.Department) []Problem {
 	c := &checker{}
 	c.checkDepartment(prefix, d)
 	return c.errs
 }
 
+// BindPeer returns the peer binding (Department.peer_binding) of an
+// "sm2-sm3" chain's department departmentID: key, the department's SM2
+// consensus key, signs crypto.PeerBindingSignBytes(chainID, departmentID,
+// peerID) (ARCHITECTURE.md §7 "Faults and hostile input").
+func BindPeer(key crypto.PrivateKey, chainID, departmentID, peerID string) ([]byte, error) {
+	return crypto.BindPeer(key, chainID, departmentID, peerID)
+}
+
+// CheckPeerBinding checks d's peer binding on a chain of suite and id
+// chainID: on "sm2-sm3" it must be d's consensus key's signature of d's
+// peer id, on "ed25519-sha256" it must be empty. The rule has one home,
+// crypto.CheckPeerBinding, which the state machine and peer admission
+// apply too.
+func CheckPeerBinding(suite crypto.Suite, chainID string, d *pb.Department) error {
+	return crypto.CheckPeerBinding(suite, chainID, d.GetId(), d.GetPeerId(), d.GetConsensusKey(), d.GetPeerBinding())
+}
+
+// checkKey reports a key that is not a valid key of the document's suite
+// (Suite.CheckKey), or only not a valid key when the suite is unknown.
+// It reports whether the key is fine.
+func (c *checker) checkKey(field string, pub *pb.PublicKey) bool {
+	err := crypto.ValidatePublicKey(pub)
+	if err != nil {
+		err = fmt.Errorf("%s: %w", field, err)
+	}
+	// A key of a scheme this binary does not know is a bad key, whatever
+	// the suite; one of another known scheme is the suite's refusal.
+	if c.suiteOK && !errors.Is(err, crypto.ErrUnknownScheme) {
+		err = c.suite.CheckKey(field, pub)
+	}
+	if err == nil {
+		return true
+	}
+	reason := strings.TrimPrefix(err.Error(), field+": ")
+	if !errors.Is(err, crypto.ErrWrongScheme) {
+		reason = "bad key encoding: " + reason
+	}
+	c.errf(field, "%s", reason)
+	return false
+}
+
 func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
 	c.checkID(f+".id", d.GetId())
 	c.checkName(f+".name", d.GetName())
-	if err := crypto.ValidatePublicKey(d.GetConsensusKey()); err != nil {
-		c.errf(f+".consensus_key", "bad key encoding: %v", err)
-	}
+	keyOK := c.checkKey(f+".consensus_key", d.GetConsensusKey())
 	var id peer.ID
 	if d.GetPeerId() == "" {
 		c.errf(f+".peer_id", "empty")
@@ -169,6 +219,14 @@ func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
 		c.errf(f+".peer_id", "%v", err)
 	} else {
 		id, peerOK = pid, true
+	}
+	// The binding is checked once the key and peer id are known good, so
+	// its problem is the binding's own; on an ed25519-sha256 chain a
+	// non-empty one is refused whatever the rest.
+	if c.suiteOK && (c.suite != crypto.SM2SM3 || keyOK && peerOK) {
+		if err := CheckPeerBinding(c.suite, c.chainID, d); err != nil {
+			c.errf(f+".peer_binding", "validator %q: %v", d.GetId(), err)
+		}
 	}
 	if len(d.GetAddrs()) == 0 {
 		c.warnf(f+".addrs", "no address: other validators can only reach this one if it dials them")
@@ -350,9 +408,7 @@ func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bo
 		}
 		if id.GetPublicKey() == nil {
 			c.errf(f+".public_key", "missing key")
-		} else if err := crypto.ValidatePublicKey(id.GetPublicKey()); err != nil {
-			c.errf(f+".public_key", "bad key encoding: %v", err)
-		} else {
+		} else if c.checkKey(f+".public_key", id.GetPublicKey()) {
 			ks := keyString(id.GetPublicKey())
 			if j, dup := keys[ks]; dup {
 				c.errf(f+".public_key", "duplicate public key (also identities[%d])", j)
@@ -392,6 +448,13 @@ func (c *checker) checkIdentities(doc *pb.GenesisDoc, depts, types map[string]bo
 		}
 		if id.GetCreatedHeight() != 0 || id.GetUpdatedHeight() != 0 || len(id.GetKeyHistory()) > 0 {
 			c.errf(f, "created_height, updated_height and key_history must be empty in genesis")
+		}
+		// Even a key_history that is refused anyway names every key of
+		// another scheme: the document has no place for one.
+		for j, kc := range id.GetKeyHistory() {
+			if k := kc.GetPublicKey(); k != nil && c.suiteOK && k.GetScheme() != c.suite.Scheme() {
+				c.checkKey(fmt.Sprintf("%s.key_history[%d].public_key", f, j), k)
+			}
 		}
 	}
 	for i, d := range doc.GetValidators() {

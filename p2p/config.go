@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/govnode/govnode/crypto"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
 // MaxMembers is the largest consortium the limits in this package are sized
@@ -23,6 +24,15 @@ type Member struct {
 	PeerID         peer.ID
 	Addrs          []ma.Multiaddr
 	ValidatorIndex uint32
+	// DepartmentID, ConsensusKey and PeerBinding are the validator's
+	// department, its consensus key and its Department.peer_binding
+	// (MembersOf fills them). On an "sm2-sm3" chain the member is admitted
+	// only when the binding verifies (crypto.CheckPeerBinding,
+	// ARCHITECTURE.md §7 "Faults and hostile input"); on an
+	// "ed25519-sha256" chain there is none and they may stay empty.
+	DepartmentID string
+	ConsensusKey *pb.PublicKey
+	PeerBinding  []byte
 }
 
 // Config is the p2p layer's configuration. Start from DefaultConfig, fill in

@@ -58,6 +58,7 @@ func (n *Host) SetMembership(members []Member, observers []peer.ID) error {
 		return ErrClosed
 	default:
 	}
+	members = boundMembers(n.cfg.Suite, n.cfg.ChainID, members, n.log, n.unbound)
 	old := n.members
 	// Addresses and protection first, so the manager's first dial of a
 	// new member finds them; then the gater, so that dial is admitted.
@@ -114,6 +115,7 @@ func cloneMembers(ms []Member) []Member {
 	out := make([]Member, len(ms))
 	for i, m := range ms {
 		m.Addrs = slices.Clone(m.Addrs)
+		m.PeerBinding = slices.Clone(m.PeerBinding)
 		out[i] = m
 	}
 	return out

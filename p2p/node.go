@@ -38,7 +38,10 @@ type Host struct {
 	// memberMu serialises SetMembership calls, so the gater, the peer
 	// manager and the peerstore always end on the same membership.
 	memberMu sync.Mutex
-	members  []Member // in force, in validator order; under memberMu
+	members  []Member // in force and admitted (bound), in validator order; under memberMu
+	// unbound holds the members left out for their peer binding whose
+	// warning is logged (unboundKey); under memberMu.
+	unbound map[string]bool
 	// localAddrs are the Config.Members addresses (genesis and the
 	// operator's persistent peers, ConfigFor): kept as extra addresses of
 	// the peer while it is a member. Read-only after New.
@@ -85,8 +88,10 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Host, error) {
 		o.rng = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 	}
 	cfg = cloneConfig(cfg)
+	unbound := make(map[string]bool)
+	cfg.Members = boundMembers(cfg.Suite, cfg.ChainID, cfg.Members, o.log, unbound)
 
-	n := &Host{cfg: cfg, log: o.log, members: cfg.Members, localAddrs: make(map[peer.ID][]ma.Multiaddr, len(cfg.Members)),
+	n := &Host{cfg: cfg, log: o.log, members: cfg.Members, unbound: unbound, localAddrs: make(map[peer.ID][]ma.Multiaddr, len(cfg.Members)),
 		stopped: make(chan struct{})}
 	n.vset.Store(o.vset)
 	for _, m := range cfg.Members {
@@ -136,6 +141,7 @@ func cloneConfig(c Config) Config {
 	ms := make([]Member, len(c.Members))
 	for i, m := range c.Members {
 		m.Addrs = append([]ma.Multiaddr(nil), m.Addrs...)
+		m.PeerBinding = append([]byte(nil), m.PeerBinding...)
 		ms[i] = m
 	}
 	c.Members = ms

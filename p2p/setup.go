@@ -28,7 +28,9 @@ type Setup struct {
 }
 
 // MembersOf is the p2p membership of a validator set: each validator's
-// node, by its department's peer id and addresses, in validator order.
+// node, by its department's peer id and addresses, in validator order,
+// with the department's consensus key and peer binding, which the host
+// checks on an "sm2-sm3" chain before it admits the node.
 // ConfigFor uses it at start, and the node at each governed change
 // (Host.SetMembership).
 func MembersOf(vs *pb.ValidatorSet) ([]Member, error) {
@@ -38,7 +40,8 @@ func MembersOf(vs *pb.ValidatorSet) ([]Member, error) {
 		if err != nil {
 			return nil, fmt.Errorf("validator %d peer id: %w", i, err)
 		}
-		m := Member{PeerID: id, ValidatorIndex: uint32(i)}
+		m := Member{PeerID: id, ValidatorIndex: uint32(i), DepartmentID: v.GetId(),
+			ConsensusKey: v.GetConsensusKey(), PeerBinding: v.GetPeerBinding()}
 		for _, a := range v.GetAddrs() {
 			addr, err := ma.NewMultiaddr(a)
 			if err != nil {

@@ -29,12 +29,12 @@ initial identities, record types and contract templates. Its hash is SHA-256 of
 its deterministic protobuf encoding, independent of JSON formatting.`,
 	}
 	cmd.AddCommand(newGenesisNewCmd(c), newGenesisAddValidatorCmd(c), newGenesisAddIdentityCmd(c),
-		newGenesisValidateCmd(c), newGenesisHashCmd(c))
+		newGenesisValidateCmd(c), newGenesisHashCmd(c), newGenesisBindPeerCmd(c))
 	return cmd
 }
 
 func newGenesisNewCmd(c *cli) *cobra.Command {
-	var chainID, faultModel, out, genesisTime string
+	var chainID, faultModel, out, genesisTime, suiteName string
 	var force, tender bool
 	cmd := &cobra.Command{
 		Use:   "new --chain-id ID",
@@ -42,11 +42,19 @@ func newGenesisNewCmd(c *cli) *cobra.Command {
 		Long: `New writes a genesis document with no members yet: the chain id, the fault
 model, the genesis time and the default parameters, and the contract template
 tender.v1 (the money template a tender's award creates its contract from;
-ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false.`,
+ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false. --crypto-suite
+fixes the chain's crypto suite for good: ed25519-sha256 (the default) or sm2-sm3
+(SM2 signatures, SM3 hashes); every key the document holds must be of its scheme,
+and on sm2-sm3 each validator's peer id must be bound by its consensus key
+(add-validator, bind-peer).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := genesis.ParseFaultModel(faultModel); err != nil {
 				return fmt.Errorf("--fault-model: %w", err)
+			}
+			suite, err := crypto.SuiteByName(suiteName)
+			if err != nil {
+				return fmt.Errorf("--crypto-suite: %w", err)
 			}
 			t := time.Now().UTC().Truncate(time.Second)
 			if genesisTime != "" {
@@ -56,11 +64,13 @@ ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false.`,
 				}
 			}
 			doc := genesis.New(chainID, faultModel, t)
+			// Empty for ed25519-sha256, as every genesis before suites.
+			doc.CryptoSuite = suite.HeaderName()
 			if tender {
 				doc.ContractTemplates = append(doc.ContractTemplates, exec.TenderTemplate())
 			}
 			// A new document has no validators yet; report the other problems.
-			_, err := genesis.Validate(doc)
+			_, err = genesis.Validate(doc)
 			if ve, ok := errors.AsType[*genesis.ValidationError](err); ok {
 				for _, p := range ve.Problems {
 					if p.Field != "validators" {
@@ -78,7 +88,7 @@ ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false.`,
 			if tender {
 				tmpl = ", contract template " + exec.TenderTemplateID
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote genesis %s (chain %s, %s faults%s); add validators with \"govnode genesis add-validator %s\"\n", out, chainID, faultModel, tmpl, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote genesis %s (chain %s, %s, %s faults%s); add validators with \"govnode genesis add-validator %s\"\n", out, chainID, suite, faultModel, tmpl, out)
 			return nil
 		},
 	}
@@ -88,6 +98,7 @@ ARCHITECTURE.md §5, "Tenders"), unless --tender-template=false.`,
 	cmd.Flags().StringVar(&genesisTime, "genesis-time", "", "genesis time, RFC 3339 (default: now)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
 	cmd.Flags().BoolVar(&tender, "tender-template", true, "install the contract template "+exec.TenderTemplateID+" (false: no templates)")
+	cmd.Flags().StringVar(&suiteName, "crypto-suite", crypto.SuiteNameEd25519SHA256, "the chain's crypto suite, for good: "+crypto.SuiteNameEd25519SHA256+" or "+crypto.SuiteNameSM2SM3)
 	_ = cmd.MarkFlagRequired("chain-id")
 	return cmd
 }
@@ -114,10 +125,11 @@ func parsePublicKey(s string) (*pb.PublicKey, error) {
 }
 
 func newGenesisAddValidatorCmd(c *cli) *cobra.Command {
-	var deptID, name, consKey, peerID string
+	var deptID, name, consKey, peerID, binding string
 	var addrs []string
+	kf := &keyFlags{}
 	cmd := &cobra.Command{
-		Use:   "add-validator FILE --department-id ID [--home DIR | --consensus-key K --peer-id P --addr A]",
+		Use:   "add-validator FILE --department-id ID [--home DIR | --consensus-key K --peer-id P --addr A [--peer-binding HEX]]",
 		Short: "Add a department and its validator to a genesis file",
 		Long: `Add-validator appends a department with its validator to FILE.
 
@@ -127,7 +139,15 @@ p2p addresses of its config.toml (external_addrs if set, else listen_addrs).
 Flags given override what the home says. --name defaults to the home's moniker.
 It also adds the identity ID-validator (an official without roles, keyed by the
 consensus key), with which the node signs the equivocation evidence it finds.
---consensus-key is base64 (or ed25519:base64), as "govnode keys show" prints it.`,
+--consensus-key is base64 (or ed25519:base64, sm2:base64), as "govnode keys show"
+prints it.
+
+On an sm2-sm3 genesis (genesis new --crypto-suite sm2-sm3) the validator's
+consensus key must bind its node's peer id (peer_binding): with the validator key
+read from --home, add-validator signs the binding with it (its passphrase from
+--passphrase-file, $GOVNODE_PASSPHRASE or a prompt); with --consensus-key, give
+--peer-binding, which "govnode genesis bind-peer" makes where the key is. An
+ed25519-sha256 genesis takes no binding.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			file := args[0]
@@ -154,6 +174,9 @@ consensus key), with which the node signs the equivocation evidence it finds.
 			if d.Name == "" {
 				d.Name = d.Id
 			}
+			if d.PeerBinding, err = genesisPeerBinding(cmd, c, kf, doc, d, binding, consKey == ""); err != nil {
+				return err
+			}
 			if err := genesis.AddValidator(doc, d); err != nil {
 				return err
 			}
@@ -175,8 +198,105 @@ consensus key), with which the node signs the equivocation evidence it finds.
 	cmd.Flags().StringVar(&consKey, "consensus-key", "", "validator public key, base64 (default: from --home)")
 	cmd.Flags().StringVar(&peerID, "peer-id", "", "libp2p peer id of the node (default: from --home)")
 	cmd.Flags().StringSliceVar(&addrs, "addr", nil, "p2p multiaddr(s) of the node (default: from --home's config)")
+	cmd.Flags().StringVar(&binding, "peer-binding", "", "sm2-sm3 genesis only: the consensus key's binding of the peer id, hex (govnode genesis bind-peer; default: signed with --home's validator key)")
+	addKeyFlags(cmd, kf, false)
 	_ = cmd.MarkFlagRequired("department-id")
 	cmd.Flags().Lookup("department-id").Usage += " (required)"
+	return cmd
+}
+
+// genesisPeerBinding is the peer binding of validator d in doc: the hex
+// of --peer-binding (flag) if given; else, on an sm2-sm3 genesis whose
+// validator key comes from the home (fromHome), the home's validator key's
+// signature; else none. genesis.AddValidator then checks it against the
+// suite's rule (genesis.CheckPeerBinding).
+func genesisPeerBinding(cmd *cobra.Command, c *cli, kf *keyFlags, doc *pb.GenesisDoc, d *pb.Department, flag string, fromHome bool) ([]byte, error) {
+	if flag != "" {
+		return parsePeerBindingArg("peer-binding", flag)
+	}
+	suite, err := genesis.Suite(doc)
+	if err != nil || suite != crypto.SM2SM3 {
+		return nil, err
+	}
+	if !fromHome {
+		return nil, fmt.Errorf("%s genesis: validator %s needs --peer-binding, its consensus key's binding of peer id %s (make it with \"govnode genesis bind-peer --key VALIDATOR_KEY_FILE --chain-id %s --department %s --peer-id %s\" where the key is)",
+			suite, d.GetId(), d.GetPeerId(), doc.GetChainId(), d.GetId(), d.GetPeerId())
+	}
+	cfg, err := node.LoadConfig(filepath.Join(c.home, configFileName))
+	if err != nil {
+		return nil, err
+	}
+	lk, err := c.loadKey(cmd, cfg.ResolvePath(cfg.ValidatorKeyFile), kf.passphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("the validator key, to bind the peer id on an %s genesis: %w", suite, err)
+	}
+	if !crypto.PublicKeyEqual(lk.key.Public(), d.GetConsensusKey()) {
+		return nil, fmt.Errorf("%s does not hold the consensus key read from the home", lk.info.Path)
+	}
+	return genesis.BindPeer(lk.key, doc.GetChainId(), d.GetId(), d.GetPeerId())
+}
+
+// parsePeerBindingArg reads a peer binding: hex, as bind-peer prints it.
+func parsePeerBindingArg(flag, s string) ([]byte, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("--%s: want the binding in hex, as \"govnode genesis bind-peer\" prints it", flag)
+	}
+	return b, nil
+}
+
+func newGenesisBindPeerCmd(c *cli) *cobra.Command {
+	var keyFile, chainID, dept, peerID string
+	kf := &keyFlags{}
+	cmd := &cobra.Command{
+		Use:   "bind-peer --key VALIDATOR_KEY_FILE --chain-id ID --department ID --peer-id ID|NODE_KEY_FILE",
+		Short: "Print a validator key's binding of its node's peer id (sm2-sm3 chains), in hex",
+		Long: `Bind-peer signs, with a department's SM2 consensus (validator) key, the
+binding of its node's libp2p peer id on the chain: the peer_binding an sm2-sm3
+chain requires of every department, checked by genesis, the state machine and
+every node's peer admission (ARCHITECTURE.md §7). It prints the binding in hex,
+for "genesis add-validator --peer-binding" and the proposals add-department
+(the new department's key), rotate-node-key (the department's current key, of
+the new peer id) and rotate-validator-key (the new key, of the current peer id).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := exec.ValidChainID(chainID); err != nil {
+				return fmt.Errorf("--chain-id %q: %w", chainID, err)
+			}
+			if err := exec.ValidID(dept); err != nil {
+				return fmt.Errorf("--department %q: %w", dept, err)
+			}
+			pid, err := parsePeerIDArg("peer-id", peerID)
+			if err != nil {
+				return err
+			}
+			lk, err := c.loadKey(cmd, keyFile, kf.passphraseFile)
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			if lk.info.Kind != keystore.KindValidator {
+				return fmt.Errorf("--key: %s is a key of kind %s, not a validator key", keyFile, lk.info.Kind)
+			}
+			if s := lk.key.Scheme(); s != crypto.SM2SM3.Scheme() {
+				return fmt.Errorf("--key: %s is a %s key: only an %s chain binds peer ids, with SM2 keys", keyFile, crypto.SchemeName(s), crypto.SM2SM3)
+			}
+			b, err := genesis.BindPeer(lk.key, chainID, dept, pid)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(b))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "the department's SM2 validator key file")
+	cmd.Flags().StringVar(&chainID, "chain-id", "", "chain id")
+	cmd.Flags().StringVar(&dept, "department", "", "department id")
+	cmd.Flags().StringVar(&peerID, "peer-id", "", "the node's libp2p peer id, or its node key file")
+	addKeyFlags(cmd, kf, false)
+	for _, f := range []string{"key", "chain-id", "department", "peer-id"} {
+		_ = cmd.MarkFlagRequired(f)
+		cmd.Flags().Lookup(f).Usage += " (required)"
+	}
 	return cmd
 }
 

@@ -29,9 +29,11 @@ protobuf JSON form of their message:
   add-department        --file: AddDepartment {"department": {...}, "admin": {...}}
                         or --department ID --admin ID --admin-key KEY and
                         --consensus-key KEY --peer-id ID [--addr A]... or --node-home DIR
+                        [--peer-binding HEX]
   remove-department     --department ID
   rotate-validator-key  --department ID --consensus-key KEY (e.g. keys/validator.pending.key)
-  rotate-node-key       --department ID --peer-id ID|KEYFILE [--addr A]...
+                        [--peer-binding HEX]
+  rotate-node-key       --department ID --peer-id ID|KEYFILE [--addr A]... [--peer-binding HEX]
   fault-model           --fault-model crash|byzantine
   add-observer          --peer-id ID|KEYFILE [--name NAME]
   remove-observer       --peer-id ID|KEYFILE
@@ -46,7 +48,15 @@ A KEY is scheme:base64, base64 (ed25519) or a key file (its public half; no
 passphrase needed). A validator-set change (add, remove, rotations, fault
 model) takes effect at the deciding height + validator_change_delay; a key
 rotation is proposed by an admin of the rotated department. --title defaults
-to the verb and its subject.`,
+to the verb and its subject.
+
+On an sm2-sm3 chain each department's SM2 consensus key binds its node's peer
+id, and the three membership proposals carry that binding (--peer-binding, hex,
+as "govnode genesis bind-peer" prints it where the key is): add-department the
+new key's of the new peer id, rotate-node-key the department's current key's of
+the new peer id, rotate-validator-key the new key's of the current peer id. An
+ed25519-sha256 chain takes none. (With add-department --file, the binding is
+the department's "peerBinding", base64.)`,
 	}
 	var (
 		pid, title, file, dept, vote, amount, reason string
@@ -56,7 +66,38 @@ to the verb and its subject.`,
 		// add-department, rotations, observers, fault model
 		name, consKey, peerID, nodeHome, admin, adminKey, adminName, model string
 		addrs                                                              []string
+		binding                                                            string
+		// bound is the parsed --peer-binding (or the --file's) that
+		// checkBinding holds against the signer's suite.
+		bound []byte
 	)
+	bindingFlag := func(f *pflag.FlagSet, whose string) {
+		f.StringVar(&binding, "peer-binding", "", "sm2-sm3 chains only: "+whose+", hex (govnode genesis bind-peer)")
+	}
+	// checkBinding refuses, before anything is signed, a proposal without
+	// a binding on an sm2-sm3 chain (the signer's key names the suite) or
+	// with one on an ed25519-sha256 chain; the state machine would refuse
+	// it (crypto.CheckPeerBinding).
+	checkBinding := func(what string) func(string, crypto.Suite) error {
+		return func(_ string, suite crypto.Suite) error {
+			switch {
+			case suite == crypto.SM2SM3 && len(bound) == 0:
+				return fmt.Errorf("%s on an %s chain needs --peer-binding: %s (make it with \"govnode genesis bind-peer\" where the key is)", what, suite, bindingWhose[what])
+			case suite != crypto.SM2SM3 && len(bound) > 0:
+				return fmt.Errorf("--peer-binding: an %s chain takes no peer binding (only %s chains do)", suite, crypto.SM2SM3)
+			}
+			return nil
+		}
+	}
+	parseBinding := func() error {
+		bound = nil
+		if binding == "" {
+			return nil
+		}
+		var err error
+		bound, err = parsePeerBindingArg("peer-binding", binding)
+		return err
+	}
 	commonFlags := func(f *pflag.FlagSet) {
 		f.StringVar(&pid, "id", "", "proposal id")
 		f.StringVar(&title, "title", "", "title")
@@ -90,12 +131,25 @@ to the verb and its subject.`,
 				f.StringVar(&admin, "admin", "", "identity id of the department's first admin")
 				f.StringVar(&adminKey, "admin-key", "", "the admin's public key or key file")
 				f.StringVar(&adminName, "admin-name", "", "the admin's display name (default: the admin id)")
+				bindingFlag(f, bindingWhose["add-department"])
 			},
 			required: []string{"id", "voting-end-height"},
+			signed:   checkBinding("add-department"),
 			build: func([]string) (func(*pb.TxBody), error) {
+				if file != "" && binding != "" {
+					return nil, errors.New("--file and --peer-binding exclude each other: put the binding in the file's department (peerBinding)")
+				}
+				if err := parseBinding(); err != nil {
+					return nil, err
+				}
 				m, err := addDepartmentArgs(file, dept, name, consKey, peerID, nodeHome, admin, adminKey, adminName, addrs)
 				if err != nil {
 					return nil, err
+				}
+				if file != "" {
+					bound = m.GetDepartment().GetPeerBinding()
+				} else {
+					m.Department.PeerBinding = bound
 				}
 				return titled("add department "+m.GetDepartment().GetId(), func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: m}
@@ -123,8 +177,10 @@ to the verb and its subject.`,
 				commonFlags(f)
 				deptFlag(f)
 				f.StringVar(&consKey, "consensus-key", "", "the new consensus public key or key file (govnode keys pending)")
+				bindingFlag(f, bindingWhose["rotate-validator-key"])
 			},
 			required: []string{"id", "voting-end-height", "department", "consensus-key"},
+			signed:   checkBinding("rotate-validator-key"),
 			build: func([]string) (func(*pb.TxBody), error) {
 				if err := exec.ValidID(dept); err != nil {
 					return nil, fmt.Errorf("--department %q: %w", dept, err)
@@ -133,7 +189,10 @@ to the verb and its subject.`,
 				if err != nil {
 					return nil, err
 				}
-				m := &pb.RotateValidatorKey{DepartmentId: dept, ConsensusKey: k}
+				if err := parseBinding(); err != nil {
+					return nil, err
+				}
+				m := &pb.RotateValidatorKey{DepartmentId: dept, ConsensusKey: k, PeerBinding: bound}
 				return titled("rotate the validator key of "+dept, func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: m}
 				}), nil
@@ -146,8 +205,10 @@ to the verb and its subject.`,
 				deptFlag(f)
 				f.StringVar(&peerID, "peer-id", "", "the new libp2p peer id, or the new node key file")
 				f.StringSliceVar(&addrs, "addr", nil, "the node's new p2p multiaddr(s) (default: keep the current ones)")
+				bindingFlag(f, bindingWhose["rotate-node-key"])
 			},
 			required: []string{"id", "voting-end-height", "department", "peer-id"},
+			signed:   checkBinding("rotate-node-key"),
 			build: func([]string) (func(*pb.TxBody), error) {
 				if err := exec.ValidID(dept); err != nil {
 					return nil, fmt.Errorf("--department %q: %w", dept, err)
@@ -159,7 +220,10 @@ to the verb and its subject.`,
 				if err := checkAddrArgs("addr", id, addrs); err != nil {
 					return nil, err
 				}
-				m := &pb.RotateNodeKey{DepartmentId: dept, PeerId: id, Addrs: addrs}
+				if err := parseBinding(); err != nil {
+					return nil, err
+				}
+				m := &pb.RotateNodeKey{DepartmentId: dept, PeerId: id, Addrs: addrs, PeerBinding: bound}
 				return titled("rotate the node key of "+dept, func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: m}
 				}), nil
@@ -363,6 +427,14 @@ to the verb and its subject.`,
 		}),
 	)
 	return cmd
+}
+
+// bindingWhose says, for each membership proposal, whose binding of which
+// peer id its --peer-binding is (Department.peer_binding, sm2-sm3 chains).
+var bindingWhose = map[string]string{
+	"add-department":       "the new department's consensus key's binding of its node's peer id",
+	"rotate-node-key":      "the department's current consensus key's binding of the new peer id",
+	"rotate-validator-key": "the new consensus key's binding of the department's current peer id",
 }
 
 // addDepartmentArgs builds add-department's change from --file, or from

@@ -81,6 +81,11 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 	if doc.GetChainId() != e.cfg.ChainID {
 		return fmt.Errorf("chain id %q, executor is for %q", doc.GetChainId(), e.cfg.ChainID)
 	}
+	if s, err := crypto.SuiteByName(doc.GetCryptoSuite()); err != nil {
+		return err
+	} else if s != e.cfg.Suite {
+		return fmt.Errorf("crypto suite %s, executor is for %s", s, e.cfg.Suite)
+	}
 	if fm := doc.GetFaultModel(); fm != "crash" && fm != "byzantine" {
 		return fmt.Errorf("fault model %q (want crash or byzantine)", fm)
 	}
@@ -92,7 +97,10 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 	}
 	var depts []string
 	for i, d := range doc.GetValidators() {
-		if err := validateDepartment(d); err != nil {
+		if err := validateDepartment(e.cfg.Suite, d); err != nil {
+			return fmt.Errorf("validator %d: %w", i, err)
+		}
+		if err := e.checkPeerBinding("peer binding", d.GetId(), d.GetPeerId(), d.GetConsensusKey(), d.GetPeerBinding()); err != nil {
 			return fmt.Errorf("validator %d: %w", i, err)
 		}
 		if slices.Contains(depts, d.GetId()) {
@@ -140,7 +148,7 @@ func (e *Executor) initGenesis(doc *pb.GenesisDoc) error {
 		funded = append(funded, b.GetDepartmentId())
 	}
 	for _, idn := range doc.GetIdentities() {
-		if err := validateGenesisIdentity(idn, depts, types); err != nil {
+		if err := validateGenesisIdentity(e.cfg.Suite, idn, depts, types); err != nil {
 			return fmt.Errorf("identity %q: %w", idn.GetId(), err)
 		}
 	}
@@ -168,14 +176,14 @@ func validateGenesisBudget(b *pb.Budget, depts []string) error {
 	return nil
 }
 
-func validateGenesisIdentity(idn *pb.Identity, depts, types []string) error {
+func validateGenesisIdentity(suite crypto.Suite, idn *pb.Identity, depts, types []string) error {
 	if err := checkID("identity id", idn.GetId()); err != nil {
 		return err
 	}
 	if err := checkName("display name", idn.GetDisplayName()); err != nil {
 		return err
 	}
-	if err := checkPublicKey("public key", idn.GetPublicKey()); err != nil {
+	if err := checkPublicKey(suite, "public key", idn.GetPublicKey()); err != nil {
 		return err
 	}
 	if !slices.Contains(depts, idn.GetDepartmentId()) {

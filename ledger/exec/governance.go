@@ -76,7 +76,7 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	if err := checkName("title", p.GetTitle()); err != nil {
 		return err
 	}
-	if ok, err := validateMemberChangeShape(p); ok {
+	if ok, err := validateMemberChangeShape(e.cfg.Suite, p); ok {
 		return err
 	}
 	if ok, err := validateMoneyChangeShape(p); ok {
@@ -88,7 +88,7 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 	switch c := p.GetChange().(type) {
 	case *pb.SubmitProposal_AddDepartment:
 		d := c.AddDepartment.GetDepartment()
-		if err := validateDepartment(d); err != nil {
+		if err := validateDepartment(e.cfg.Suite, d); err != nil {
 			return err
 		}
 		// A department added by governance has a node to admit: its peer
@@ -96,11 +96,16 @@ func (e *Executor) validateProposalShape(p *pb.SubmitProposal) error {
 		if err := checkPeerID("peer id", d.GetPeerId()); err != nil {
 			return err
 		}
+		// On an sm2-sm3 chain its consensus key vouches for that node; on
+		// an ed25519-sha256 chain there is no binding.
+		if err := e.checkPeerBinding("department peer binding", d.GetId(), d.GetPeerId(), d.GetConsensusKey(), d.GetPeerBinding()); err != nil {
+			return err
+		}
 		if err := checkNodeAddrs(d.GetPeerId(), d.GetAddrs()); err != nil {
 			return err
 		}
 		adm := c.AddDepartment.GetAdmin()
-		if err := validateOfficialShape(adm); err != nil {
+		if err := validateOfficialShape(e.cfg.Suite, adm); err != nil {
 			return err
 		}
 		if adm.GetDepartmentId() != "" && adm.GetDepartmentId() != c.AddDepartment.GetDepartment().GetId() {
@@ -628,7 +633,7 @@ func (e *Executor) validateAction(body *pb.TxBody) error {
 	switch body.GetAction().(type) {
 	case *pb.TxBody_RegisterOfficial, *pb.TxBody_RegisterSubject, *pb.TxBody_RotateKey, *pb.TxBody_SetIdentityStatus,
 		*pb.TxBody_SetRoles, *pb.TxBody_IssueCredential, *pb.TxBody_RevokeCredential:
-		return validateIdentityAction(body)
+		return validateIdentityAction(e.cfg.Suite, body)
 	case *pb.TxBody_CreateRecord, *pb.TxBody_AmendRecord, *pb.TxBody_ConsentTransfer, *pb.TxBody_TransferRecord,
 		*pb.TxBody_RevokeRecord, *pb.TxBody_AccessRecord, *pb.TxBody_GrantAccess, *pb.TxBody_RevokeGrant,
 		*pb.TxBody_EraseRecordContent, *pb.TxBody_RecordAccesses:

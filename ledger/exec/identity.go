@@ -23,10 +23,10 @@ import (
 //   - IssueCredential: an issuer of a member department; RevokeCredential:
 //     an issuer or admin of the issuing department.
 
-func validateIdentityAction(body *pb.TxBody) error {
+func validateIdentityAction(suite crypto.Suite, body *pb.TxBody) error {
 	switch a := body.GetAction().(type) {
 	case *pb.TxBody_RegisterOfficial:
-		return validateOfficialShape(a.RegisterOfficial)
+		return validateOfficialShape(suite, a.RegisterOfficial)
 	case *pb.TxBody_RegisterSubject:
 		s := a.RegisterSubject
 		if err := checkID("identity id", s.GetIdentityId()); err != nil {
@@ -41,7 +41,7 @@ func validateIdentityAction(body *pb.TxBody) error {
 		if err := checkAttributes("attribute", s.GetAttributes()); err != nil {
 			return err
 		}
-		return checkPublicKey("public key", s.GetPublicKey())
+		return checkPublicKey(suite, "public key", s.GetPublicKey())
 	case *pb.TxBody_RotateKey:
 		if err := checkID("identity id", a.RotateKey.GetIdentityId()); err != nil {
 			return err
@@ -49,7 +49,7 @@ func validateIdentityAction(body *pb.TxBody) error {
 		if err := checkText("reason", a.RotateKey.GetReason(), MaxTextBytes, false); err != nil {
 			return err
 		}
-		return checkPublicKey("new public key", a.RotateKey.GetNewPublicKey())
+		return checkPublicKey(suite, "new public key", a.RotateKey.GetNewPublicKey())
 	case *pb.TxBody_SetIdentityStatus:
 		s := a.SetIdentityStatus
 		if err := checkID("identity id", s.GetIdentityId()); err != nil {

@@ -58,7 +58,7 @@ func checkProposer(proposerDept string, p *pb.SubmitProposal) error {
 
 // validateMemberChangeShape is the stateless check of the changes of this
 // file; ok is false for other changes.
-func validateMemberChangeShape(p *pb.SubmitProposal) (ok bool, err error) {
+func validateMemberChangeShape(suite crypto.Suite, p *pb.SubmitProposal) (ok bool, err error) {
 	switch c := p.GetChange().(type) {
 	case *pb.SubmitProposal_RotateValidatorKey:
 		if c.RotateValidatorKey == nil {
@@ -67,7 +67,7 @@ func validateMemberChangeShape(p *pb.SubmitProposal) (ok bool, err error) {
 		if err := checkID("department id", c.RotateValidatorKey.GetDepartmentId()); err != nil {
 			return true, err
 		}
-		return true, checkPublicKey("new consensus key", c.RotateValidatorKey.GetConsensusKey())
+		return true, checkPublicKey(suite, "new consensus key", c.RotateValidatorKey.GetConsensusKey())
 	case *pb.SubmitProposal_RotateNodeKey:
 		r := c.RotateNodeKey
 		if r == nil {
@@ -113,6 +113,13 @@ func (tc *txCtx) checkMemberChange(a *pb.SubmitProposal) (ok bool, err error) {
 		if err := checkKeyNeverUsed(tc.st, r.GetConsensusKey()); err != nil {
 			return true, err
 		}
+		// The new key binds the node the department has (an sm2-sm3
+		// chain's Department.peer_binding); checked at execution again, so
+		// a node rotation decided meanwhile voids it.
+		if err := tc.e.checkPeerBinding("rotate_validator_key peer binding (the new key's, of the current peer id)",
+			r.GetDepartmentId(), cur.GetPeerId(), r.GetConsensusKey(), r.GetPeerBinding()); err != nil {
+			return true, err
+		}
 	case *pb.SubmitProposal_RotateNodeKey:
 		r := c.RotateNodeKey
 		cur, err := tc.validatorOf(r.GetDepartmentId())
@@ -123,6 +130,12 @@ func (tc *txCtx) checkMemberChange(a *pb.SubmitProposal) (ok bool, err error) {
 			return true, conflict("the new peer id is department %s's peer id already", r.GetDepartmentId())
 		}
 		if err := tc.checkPeerFree(r.GetPeerId(), r.GetDepartmentId()); err != nil {
+			return true, err
+		}
+		// The current key binds the new node; checked at execution again,
+		// so a validator key rotation decided meanwhile voids it.
+		if err := tc.e.checkPeerBinding("rotate_node_key peer binding (the current consensus key's, of the new peer id)",
+			r.GetDepartmentId(), r.GetPeerId(), cur.GetConsensusKey(), r.GetPeerBinding()); err != nil {
 			return true, err
 		}
 		if len(r.GetAddrs()) == 0 {
@@ -239,12 +252,21 @@ func (tc *txCtx) checkDepartmentPeer(d *pb.Department) error {
 	return tc.checkPeerFree(d.GetPeerId(), d.GetId())
 }
 
-// rotateNode gives d r's peer id, and its addrs unless r has none.
+// rotateNode gives d r's peer id and its binding, and its addrs unless r
+// has none.
 func rotateNode(d *pb.Department, r *pb.RotateNodeKey) {
 	d.PeerId = r.GetPeerId()
+	d.PeerBinding = r.GetPeerBinding()
 	if len(r.GetAddrs()) > 0 {
 		d.Addrs = slices.Clone(r.GetAddrs())
 	}
+}
+
+// rotateValidatorKey gives d r's consensus key and the new key's binding
+// of d's peer id.
+func rotateValidatorKey(d *pb.Department, r *pb.RotateValidatorKey) {
+	d.ConsensusKey = r.GetConsensusKey()
+	d.PeerBinding = r.GetPeerBinding()
 }
 
 // applyMemberChange applies a change of this file; ok is false for other
@@ -258,7 +280,7 @@ func (tc *txCtx) applyMemberChange(sub *pb.SubmitProposal) (ok bool, err error) 
 		var old *pb.PublicKey
 		if err := tc.editDepartment(r.GetDepartmentId(), func(d *pb.Department) {
 			old = d.GetConsensusKey()
-			d.ConsensusKey = r.GetConsensusKey()
+			rotateValidatorKey(d, r)
 		}); err != nil {
 			return true, err
 		}

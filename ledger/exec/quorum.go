@@ -243,7 +243,7 @@ func validatorChange(p *pb.SubmitProposal) (string, func(*pb.ValidatorSet) *pb.V
 	case *pb.SubmitProposal_RotateValidatorKey:
 		r := c.RotateValidatorKey
 		return "rotate-validator-key " + r.GetDepartmentId(), func(vs *pb.ValidatorSet) *pb.ValidatorSet {
-			return next(vs, edit(r.GetDepartmentId(), func(d *pb.Department) { d.ConsensusKey = r.GetConsensusKey() }))
+			return next(vs, edit(r.GetDepartmentId(), func(d *pb.Department) { rotateValidatorKey(d, r) }))
 		}
 	case *pb.SubmitProposal_RotateNodeKey:
 		r := c.RotateNodeKey

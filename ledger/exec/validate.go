@@ -183,8 +183,32 @@ func checkAttributes(what string, attrs []*pb.Attribute) error {
 	return nil
 }
 
-func checkPublicKey(what string, k *pb.PublicKey) error {
+// checkPublicKey refuses a key that is not a valid key of the chain's
+// suite's scheme (Suite.CheckKey): every key that enters the state is one
+// (ARCHITECTURE.md §7 "Faults and hostile input"). A key that is no valid
+// key at all is refused as before suites, with the same words (a result's
+// text is hashed into the chain, and chains made before suites replay
+// their blocks); only a valid key of another scheme meets the suite's
+// refusal.
+func checkPublicKey(suite crypto.Suite, what string, k *pb.PublicKey) error {
 	if err := crypto.ValidatePublicKey(k); err != nil {
+		return invalid("%s: %v", what, err)
+	}
+	if k.GetScheme() != suite.Scheme() {
+		if err := suite.CheckKey(what, k); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return nil
+}
+
+// checkPeerBinding refuses a department's peer binding that breaks the one
+// rule, crypto.CheckPeerBinding, on this chain: on "sm2-sm3" the
+// department's consensus key must have signed its node's peer id, on
+// "ed25519-sha256" there must be none (ARCHITECTURE.md §7 "Faults and
+// hostile input").
+func (e *Executor) checkPeerBinding(what, dept, peerID string, key *pb.PublicKey, binding []byte) error {
+	if err := crypto.CheckPeerBinding(e.cfg.Suite, e.cfg.ChainID, dept, peerID, key, binding); err != nil {
 		return invalid("%s: %v", what, err)
 	}
 	return nil
@@ -252,7 +276,7 @@ func checkFields(what string, fs []*pb.ContractField) error {
 	return nil
 }
 
-func validateDepartment(d *pb.Department) error {
+func validateDepartment(suite crypto.Suite, d *pb.Department) error {
 	if d == nil {
 		return invalid("department missing")
 	}
@@ -262,7 +286,7 @@ func validateDepartment(d *pb.Department) error {
 	if err := checkName("department name", d.GetName()); err != nil {
 		return err
 	}
-	if err := checkPublicKey("department consensus key", d.GetConsensusKey()); err != nil {
+	if err := checkPublicKey(suite, "department consensus key", d.GetConsensusKey()); err != nil {
 		return err
 	}
 	if err := checkText("peer id", d.GetPeerId(), MaxNameBytes, false); err != nil {
@@ -371,7 +395,7 @@ func validateRecordTypeDepartments(t *pb.RecordType, isMember func(string) (bool
 
 // validateOfficialShape checks a RegisterOfficial (tx, or a governance
 // AddDepartment's admin).
-func validateOfficialShape(a *pb.RegisterOfficial) error {
+func validateOfficialShape(suite crypto.Suite, a *pb.RegisterOfficial) error {
 	if a == nil {
 		return invalid("official missing")
 	}
@@ -392,5 +416,5 @@ func validateOfficialShape(a *pb.RegisterOfficial) error {
 	if err := checkRoles(a.GetRoles(), a.GetIssuerRecordTypes()); err != nil {
 		return err
 	}
-	return checkPublicKey("public key", a.GetPublicKey())
+	return checkPublicKey(suite, "public key", a.GetPublicKey())
 }

@@ -28,6 +28,24 @@ func NewKey(seed string) crypto.PrivateKey {
 	return k
 }
 
+// NewSchemeKey returns a deterministic key of scheme derived from seed:
+// NewKey for Ed25519, an SM2 key for KEY_SCHEME_SM2.
+func NewSchemeKey(scheme pb.KeyScheme, seed string) crypto.PrivateKey {
+	if scheme == pb.KeyScheme_KEY_SCHEME_ED25519 {
+		return NewKey(seed)
+	}
+	s := sha256.Sum256([]byte("exectest/" + crypto.SchemeName(scheme) + "/" + seed))
+	for {
+		// An SM2 scalar must be in [1, n-1]; a hash above it (odds near
+		// 2^-32) is hashed again.
+		k, err := crypto.PrivateKeyFromBytes(scheme, s[:])
+		if err == nil {
+			return k
+		}
+		s = sha256.Sum256(s[:])
+	}
+}
+
 // PeerID is the libp2p peer id of the node key NewKey(seed), in its
 // canonical form.
 func PeerID(seed string) string {
@@ -98,6 +116,9 @@ const DeptBudget int64 = 1_000_000_000_00
 // DeptBudget, citizens cit0..cit3 and company co0 registered by d0, the
 // three record types above and the tender template.
 type Fixture struct {
+	// Suite is the chain's crypto suite (Genesis.crypto_suite): every key
+	// of the fixture, and of the signers S creates, is of its scheme.
+	Suite     crypto.Suite
 	Genesis   *pb.GenesisDoc
 	Depts     []string
 	Consensus []crypto.PrivateKey // validator i's consensus key
@@ -112,19 +133,29 @@ func DefaultParams() *pb.Params {
 	}
 }
 
-// NewFixture builds the fixture with n >= 2 departments.
-func NewFixture(n int) *Fixture {
+// NewFixture builds the fixture with n >= 2 departments on an
+// "ed25519-sha256" chain.
+func NewFixture(n int) *Fixture { return NewSuiteFixture(n, crypto.Ed25519SHA256) }
+
+// NewSuiteFixture builds the fixture with n >= 2 departments on a chain of
+// suite: its keys are of the suite's scheme and, on "sm2-sm3", each
+// validator's peer id is bound by its consensus key (peer_binding). Run it
+// with Config.Suite = f.Suite (f.Config does).
+func NewSuiteFixture(n int, suite crypto.Suite) *Fixture {
 	if n < 2 {
 		panic("exectest: a fixture needs at least 2 departments")
 	}
-	f := &Fixture{Signers: make(map[string]*Signer)}
-	doc := &pb.GenesisDoc{ChainId: ChainID, GenesisTime: "2026-01-01T00:00:00Z", FaultModel: "byzantine", Params: DefaultParams()}
+	f := &Fixture{Suite: suite, Signers: make(map[string]*Signer)}
+	doc := &pb.GenesisDoc{ChainId: ChainID, GenesisTime: "2026-01-01T00:00:00Z", FaultModel: "byzantine", Params: DefaultParams(),
+		CryptoSuite: suite.HeaderName()}
 	for i := range n {
 		d := fmt.Sprintf("d%d", i)
 		f.Depts = append(f.Depts, d)
-		ck := NewKey("consensus/" + d)
+		ck := f.Key("consensus/" + d)
 		f.Consensus = append(f.Consensus, ck)
-		doc.Validators = append(doc.Validators, &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: PeerID("node/" + d)})
+		dept := &pb.Department{Id: d, Name: "Department " + d, ConsensusKey: ck.Public(), PeerId: PeerID("node/" + d)}
+		dept.PeerBinding = f.Binding(ck, d, dept.PeerId)
+		doc.Validators = append(doc.Validators, dept)
 		doc.Budgets = append(doc.Budgets, &pb.Budget{DepartmentId: d, Balance: DeptBudget})
 	}
 	types := []string{LandTitle, BirthCert, BusinessLicense}
@@ -146,7 +177,7 @@ func NewFixture(n int) *Fixture {
 	}
 	doc.ContractTemplates = []*pb.ContractTemplate{exec.TenderTemplate()}
 	add := func(id, dept string, kind pb.IdentityKind, roles []pb.Role, issuer []string) {
-		s := NewSigner(id)
+		s := &Signer{ID: id, Key: f.Key(id)}
 		f.Signers[id] = s
 		doc.Identities = append(doc.Identities, &pb.Identity{
 			Id: id, Kind: kind, DepartmentId: dept, DisplayName: id, PublicKey: s.Key.Public(),
@@ -180,12 +211,36 @@ func (f *Fixture) AddValidatorIdentities() {
 	}
 }
 
-// S returns the signer of id, creating it (with the key NewKey(id)) for
+// Key returns the deterministic key of the fixture's scheme derived from
+// seed (NewSchemeKey).
+func (f *Fixture) Key(seed string) crypto.PrivateKey { return NewSchemeKey(f.Suite.Scheme(), seed) }
+
+// Binding returns key's peer binding of peerID for department dept on
+// the fixture's chain when its suite takes one ("sm2-sm3"), else nil.
+func (f *Fixture) Binding(key crypto.PrivateKey, dept, peerID string) []byte {
+	if f.Suite != crypto.SM2SM3 {
+		return nil
+	}
+	b, err := crypto.BindPeer(key, ChainID, dept, peerID)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Config is exec.DefaultConfig for the fixture's chain, with its suite.
+func (f *Fixture) Config() exec.Config {
+	cfg := exec.DefaultConfig(ChainID)
+	cfg.Suite = f.Suite
+	return cfg
+}
+
+// S returns the signer of id, creating it (with the key f.Key(id)) for
 // identities registered after genesis.
 func (f *Fixture) S(id string) *Signer {
 	s, ok := f.Signers[id]
 	if !ok {
-		s = NewSigner(id)
+		s = &Signer{ID: id, Key: f.Key(id)}
 		f.Signers[id] = s
 	}
 	return s
