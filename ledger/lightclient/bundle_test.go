@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/ledger/lightclient"
 	"github.com/govnode/govnode/ledger/lightclient/lightclienttest"
@@ -414,4 +415,37 @@ func TestVerifyBundleOf(t *testing.T) {
 	// A bundle that does not decode fails as it does for VerifyBundle.
 	rep, err = lightclient.VerifyBundleOf([]byte("junk"), c.GenesisHash, lightclienttest.Record, 0)
 	want(t, rep, err, "bundle", "does not decode")
+}
+
+// TestBundleSM2: on an "sm2-sm3" chain the bundle's genesis is known by
+// its SM3 hash, every proof in it is checked with SM3 and every
+// certificate with SM2, and a tampering is caught as on the default suite.
+func TestBundleSM2(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a node")
+	}
+	c := lightclienttest.NewChainOf(t, crypto.SM2SM3)
+	good := c.Bundle(t, lightclienttest.Record, 0)
+	gb := decode(t, good)
+	if sm3 := crypto.SM2SM3.Hash(gb.GetGenesis()); !bytes.Equal(sm3, c.GenesisHash) {
+		t.Fatalf("genesis hash %x, the SM3 of the bundle's genesis is %x", c.GenesisHash, sm3)
+	}
+	rep, err := lightclient.VerifyBundle(good, c.GenesisHash)
+	if err != nil || !rep.OK || len(rep.Versions) != lightclienttest.Versions || len(rep.Access) != lightclienttest.Accesses {
+		t.Fatalf("good sm2-sm3 bundle: %v %+v", err, rep)
+	}
+	// The SHA-256 of the same genesis names no chain the bundle proves.
+	sha := crypto.Ed25519SHA256.Hash(gb.GetGenesis())
+	rep, err = lightclient.VerifyBundle(good, sha)
+	want(t, rep, err, "genesis", "bundle is for another chain")
+	// A changed version content is caught by the SM3 tree proof.
+	gb.GetVersions()[0].Value = append([]byte(nil), gb.GetVersions()[0].GetValue()...)
+	gb.GetVersions()[0].Value[len(gb.GetVersions()[0].Value)-1] ^= 1
+	bad, err := proto.Marshal(gb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := lightclient.VerifyBundle(bad, c.GenesisHash); err == nil && rep.OK {
+		t.Fatal("a tampered sm2-sm3 bundle verifies")
+	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node"
@@ -42,15 +43,15 @@ func NewCluster(t testing.TB, n int, o Options) *Cluster {
 	gen := keyWriter(t, rng)
 	doc := &pb.GenesisDoc{
 		ChainId: o.ChainID, GenesisTime: GenesisTime, FaultModel: genesis.FaultCrash,
-		Params: proto.Clone(o.Params).(*pb.Params),
+		Params: proto.Clone(o.Params).(*pb.Params), CryptoSuite: o.Suite.HeaderName(),
 	}
 	c := &Cluster{Genesis: doc}
 	var depts []string
 	for i := range n {
 		home := t.TempDir()
 		ch := &Chain{ChainID: o.ChainID, Home: home}
-		ch.ValidatorKey = gen(filepath.Join(home, "keys", "validator.key"), keystore.KindValidator)
-		ch.NodeKey = gen(filepath.Join(home, "keys", "node.key"), keystore.KindNode)
+		ch.ValidatorKey = gen(filepath.Join(home, "keys", "validator.key"), keystore.KindValidator, o.Suite.Scheme())
+		ch.NodeKey = gen(filepath.Join(home, "keys", "node.key"), keystore.KindNode, pb.KeyScheme_KEY_SCHEME_ED25519)
 		pid, err := keystore.PeerIDFromPublicKey(ch.NodeKey.Public())
 		if err != nil {
 			t.Fatalf("nodetest: peer id: %v", err)
@@ -69,13 +70,18 @@ func NewCluster(t testing.TB, n int, o Options) *Cluster {
 			Id: fmt.Sprintf("dept%d", i), Name: fmt.Sprintf("Department %d", i), ConsensusKey: ch.ValidatorKey.Public(),
 			PeerId: ch.PeerID, Addrs: []string{listen},
 		}
+		if o.Suite == crypto.SM2SM3 {
+			if dept.PeerBinding, err = genesis.BindPeer(ch.ValidatorKey, o.ChainID, dept.Id, ch.PeerID); err != nil {
+				t.Fatalf("nodetest: peer binding: %v", err)
+			}
+		}
 		depts = append(depts, dept.Id)
 		doc.Validators = append(doc.Validators, dept)
 		doc.Identities = append(doc.Identities, genesis.ValidatorIdentity(dept))
 		c.Chains = append(c.Chains, ch)
 	}
 	doc.RecordTypes = genesis.SampleRecordTypes(depts)
-	key := gen(filepath.Join(c.Chains[0].Home, "keys", OfficeID+".key"), keystore.KindAccount)
+	key := gen(filepath.Join(c.Chains[0].Home, "keys", OfficeID+".key"), keystore.KindAccount, o.Suite.Scheme())
 	var allTypes []string
 	for _, rt := range doc.RecordTypes {
 		allTypes = append(allTypes, rt.GetId())

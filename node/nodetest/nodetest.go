@@ -68,6 +68,11 @@ type Options struct {
 	// TLS serves the API over TLS with a pair generated for the chain, so
 	// callers can authenticate (Node.ClientAs); Client stays anonymous.
 	TLS bool
+	// Suite is the chain's crypto suite (the zero value is
+	// ed25519-sha256): the validator's and the accounts' keys are of its
+	// scheme, the node key stays Ed25519, and on sm2-sm3 the validator's
+	// peer binding is written into the genesis.
+	Suite crypto.Suite
 }
 
 // FastParams are chain parameters for a one-validator test chain: short
@@ -113,8 +118,8 @@ func NewChain(t testing.TB, o Options) *Chain {
 	c := &Chain{ChainID: o.ChainID, Home: t.TempDir(), opts: o}
 	keys := filepath.Join(c.Home, "keys")
 	gen := keyWriter(t, rng)
-	c.ValidatorKey = gen(filepath.Join(keys, "validator.key"), keystore.KindValidator)
-	c.NodeKey = gen(filepath.Join(keys, "node.key"), keystore.KindNode)
+	c.ValidatorKey = gen(filepath.Join(keys, "validator.key"), keystore.KindValidator, o.Suite.Scheme())
+	c.NodeKey = gen(filepath.Join(keys, "node.key"), keystore.KindNode, pb.KeyScheme_KEY_SCHEME_ED25519)
 	pid, err := keystore.PeerIDFromPublicKey(c.NodeKey.Public())
 	if err != nil {
 		t.Fatalf("nodetest: peer id: %v", err)
@@ -123,19 +128,24 @@ func NewChain(t testing.TB, o Options) *Chain {
 
 	doc := &pb.GenesisDoc{
 		ChainId: o.ChainID, GenesisTime: GenesisTime, FaultModel: genesis.FaultCrash,
-		Params: proto.Clone(o.Params).(*pb.Params),
+		Params: proto.Clone(o.Params).(*pb.Params), CryptoSuite: o.Suite.HeaderName(),
 	}
 	doc.Validators = []*pb.Department{{
 		Id: Dept, Name: "Department 0", ConsensusKey: c.ValidatorKey.Public(), PeerId: c.PeerID,
 		Addrs: []string{"/ip4/127.0.0.1/tcp/1"}, // never dialled: a single validator has no peers
 	}}
+	if o.Suite == crypto.SM2SM3 {
+		if doc.Validators[0].PeerBinding, err = genesis.BindPeer(c.ValidatorKey, o.ChainID, Dept, c.PeerID); err != nil {
+			t.Fatalf("nodetest: peer binding: %v", err)
+		}
+	}
 	doc.RecordTypes = genesis.SampleRecordTypes([]string{Dept})
 	doc.ContractTemplates = []*pb.ContractTemplate{genesis.SampleProcurementTemplate()}
 	allTypes := []string{LandTitle, BirthCert, BusinessLicense}
 	account := func(id string, kind pb.IdentityKind, roles []pb.Role, types []string) *Account {
 		t.Helper()
 		path := filepath.Join(keys, id+".key")
-		k := gen(path, keystore.KindAccount)
+		k := gen(path, keystore.KindAccount, o.Suite.Scheme())
 		doc.Identities = append(doc.Identities, &pb.Identity{
 			Id: id, Kind: kind, DepartmentId: Dept, DisplayName: id, PublicKey: k.Public(),
 			Status: pb.IdentityStatus_IDENTITY_STATUS_ACTIVE, Roles: roles, IssuerRecordTypes: types,
@@ -527,12 +537,12 @@ func (n *Node) SyncNonce(t testing.TB, a *Account) uint64 {
 	return last
 }
 
-// keyWriter returns a function that draws an ed25519 key from rng, writes
-// it unencrypted to path as a key file of kind, and returns it.
-func keyWriter(t testing.TB, rng io.Reader) func(path string, kind keystore.Kind) crypto.PrivateKey {
-	return func(path string, kind keystore.Kind) crypto.PrivateKey {
+// keyWriter returns a function that draws a key of scheme from rng,
+// writes it unencrypted to path as a key file of kind, and returns it.
+func keyWriter(t testing.TB, rng io.Reader) func(path string, kind keystore.Kind, scheme pb.KeyScheme) crypto.PrivateKey {
+	return func(path string, kind keystore.Kind, scheme pb.KeyScheme) crypto.PrivateKey {
 		t.Helper()
-		k, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rng)
+		k, err := crypto.GenerateKey(scheme, rng)
 		if err != nil {
 			t.Fatalf("nodetest: generate key: %v", err)
 		}

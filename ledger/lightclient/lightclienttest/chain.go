@@ -51,11 +51,14 @@ type Chain struct {
 
 // NewChain starts the chain and writes its records; the node stops at
 // the test's end.
-func NewChain(t testing.TB) *Chain {
+func NewChain(t testing.TB) *Chain { return NewChainOf(t, crypto.Ed25519SHA256) }
+
+// NewChainOf is NewChain on a chain of crypto suite suite.
+func NewChainOf(t testing.TB, suite crypto.Suite) *Chain {
 	t.Helper()
 	params := nodetest.FastParams()
 	params.ValidatorChangeDelay = 12
-	ch := nodetest.NewChain(t, nodetest.Options{ChainID: "bundle-chain", Params: params})
+	ch := nodetest.NewChain(t, nodetest.Options{ChainID: "bundle-chain", Params: params, Suite: suite})
 	n := ch.Start(t)
 	t.Cleanup(func() { _ = n.Stop() })
 	gh, err := genesis.Hash(ch.Genesis)
@@ -67,9 +70,16 @@ func NewChain(t testing.TB) *Chain {
 	n.CommitOK(t, off.Tx(nodetest.CreateRecord(Record, nodetest.BusinessLicense, "citizen0", []byte("first version"))))
 	n.CommitOK(t, off.Tx(nodetest.AmendRecord(Record, 1, []byte("second version"), "renewal")))
 
+	rotate := &pb.RotateNodeKey{DepartmentId: nodetest.Dept, PeerId: exectest.PeerID("dept0-new-node-key")}
+	if suite == crypto.SM2SM3 {
+		var err error
+		if rotate.PeerBinding, err = genesis.BindPeer(ch.ValidatorKey, ch.ChainID, nodetest.Dept, rotate.GetPeerId()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n.CommitOK(t, ch.Admin.Tx(&pb.TxBody{Action: &pb.TxBody_SubmitProposal{SubmitProposal: &pb.SubmitProposal{
 		ProposalId: "rotate-node", Title: "rotate dept0's node key", VotingEndHeight: 100_000,
-		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: nodetest.Dept, PeerId: exectest.PeerID("dept0-new-node-key")}},
+		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: rotate},
 	}}}))
 	r := n.CommitOK(t, ch.Admin.Tx(&pb.TxBody{Action: &pb.TxBody_VoteProposal{VoteProposal: &pb.VoteProposal{ProposalId: "rotate-node", Approve: true}}}))
 	c.SetFrom = r.GetHeight() + params.GetValidatorChangeDelay()
@@ -94,7 +104,7 @@ func NewChain(t testing.TB) *Chain {
 	}
 	tx := off.Tx(&pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: Protected, RecordType: nodetest.BirthCert, SubjectId: "citizen0",
-		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, []byte(Secret)), ContentType: "text/plain",
+		ContentHash: suite.PayloadCommitment(salt, []byte(Secret)), ContentType: "text/plain",
 	}}})
 	res, err := n.Client.SubmitTx(nodetest.Ctx(t), connect.NewRequest(&pb.SubmitTxRequest{Tx: tx, WaitForCommit: true,
 		Payloads: []*pb.Payload{{Salt: salt, Content: []byte(Secret)}}}))
