@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -152,15 +153,15 @@ func TestOpenSSLVerifiesOurSM2Signatures(t *testing.T) {
 	o := newOpenSSL(t)
 	o.must("genpkey", "-algorithm", "SM2", "-out", "priv.pem")
 	o.must("pkey", "-in", "priv.pem", "-pubout", "-out", "openssl-pub.pem")
-	key, err := crypto.ParsePKCS8SM2(o.pemBlock("priv.pem", "PRIVATE KEY"))
+	key, err := keystore.ParsePKCS8SM2(o.pemBlock("priv.pem", "PRIVATE KEY"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs, err := crypto.ParsePKIXPublicKey(o.pemBlock("openssl-pub.pem", "PUBLIC KEY"))
+	theirs, err := keystore.ParsePKIXPublicKey(o.pemBlock("openssl-pub.pem", "PUBLIC KEY"))
 	if err != nil || !crypto.PublicKeyEqual(theirs, key.Public()) {
 		t.Fatalf("OpenSSL's public key %v (%v) is not the imported key's %v", theirs, err, key.Public())
 	}
-	spki, err := crypto.MarshalPKIXPublicKey(key.Public())
+	spki, err := keystore.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestOpenSSLSM2SignaturesVerifyHere(t *testing.T) {
 	o := newOpenSSL(t)
 	o.must("genpkey", "-algorithm", "SM2", "-out", "priv.pem")
 	o.must("pkey", "-in", "priv.pem", "-pubout", "-out", "pub.pem")
-	pub, err := crypto.ParsePKIXPublicKey(o.pemBlock("pub.pem", "PUBLIC KEY"))
+	pub, err := keystore.ParsePKIXPublicKey(o.pemBlock("pub.pem", "PUBLIC KEY"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func TestOpenSSLSM2SignaturesVerifyHere(t *testing.T) {
 func TestOpenSSLVerifiesOurEd25519Signatures(t *testing.T) {
 	o := newOpenSSL(t)
 	key := newKey(t, 5)
-	spki, err := crypto.MarshalPKIXPublicKey(key.Public())
+	spki, err := keystore.MarshalPKIXPublicKey(key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}

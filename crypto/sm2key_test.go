@@ -22,6 +22,7 @@ import (
 	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/keystore"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -624,7 +625,7 @@ func TestSM2PKCS8AndPKIX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := crypto.ParsePKCS8SM2(der)
+	k, err := keystore.ParsePKCS8SM2(der)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,12 +650,12 @@ func TestSM2PKCS8AndPKIX(t *testing.T) {
 		is   error
 		says string
 	}{
-		{"P-256", p256der, crypto.ErrNotSM2Key, "P-256"},
-		{"Ed25519", edDer, crypto.ErrNotSM2Key, "Ed25519"},
+		{"P-256", p256der, keystore.ErrNotSM2Key, "P-256"},
+		{"Ed25519", edDer, keystore.ErrNotSM2Key, "Ed25519"},
 		{"garbage", []byte("not DER"), crypto.ErrBadKey, "PKCS#8"},
 		{"truncated", der[:len(der)-5], crypto.ErrBadKey, "PKCS#8"},
 	} {
-		_, err := crypto.ParsePKCS8SM2(c.der)
+		_, err := keystore.ParsePKCS8SM2(c.der)
 		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v, want %v saying %q", c.name, err, c.is, c.says)
 		}
@@ -662,11 +663,11 @@ func TestSM2PKCS8AndPKIX(t *testing.T) {
 
 	// PKIX: SM2 as id-ecPublicKey on the SM2 curve, Ed25519 as RFC 8410's.
 	for _, pub := range []*pb.PublicKey{k.Public(), newKey(t, 1).Public()} {
-		spki, err := crypto.MarshalPKIXPublicKey(pub)
+		spki, err := keystore.MarshalPKIXPublicKey(pub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := crypto.ParsePKIXPublicKey(spki)
+		back, err := keystore.ParsePKIXPublicKey(spki)
 		if err != nil || !crypto.PublicKeyEqual(back, pub) {
 			t.Fatalf("%s key back from PKIX: %v %v", crypto.SchemeName(pub.GetScheme()), back, err)
 		}
@@ -687,14 +688,14 @@ func TestSM2PKCS8AndPKIX(t *testing.T) {
 			t.Fatalf("gmsm reads a %T", gk)
 		}
 	}
-	if _, err := crypto.MarshalPKIXPublicKey(sm2Pub(make([]byte, 65))); !errors.Is(err, crypto.ErrBadKey) {
+	if _, err := keystore.MarshalPKIXPublicKey(sm2Pub(make([]byte, 65))); !errors.Is(err, crypto.ErrBadKey) {
 		t.Errorf("PKIX of an invalid key: %v", err)
 	}
 	p256spki, _ := x509.MarshalPKIXPublicKey(&p256.PublicKey)
-	if _, err := crypto.ParsePKIXPublicKey(p256spki); !errors.Is(err, crypto.ErrUnknownScheme) || !strings.Contains(err.Error(), "P-256") {
+	if _, err := keystore.ParsePKIXPublicKey(p256spki); !errors.Is(err, crypto.ErrUnknownScheme) || !strings.Contains(err.Error(), "P-256") {
 		t.Errorf("P-256 SPKI: %v", err)
 	}
-	if _, err := crypto.ParsePKIXPublicKey([]byte{0x30, 0x00}); !errors.Is(err, crypto.ErrBadKey) {
+	if _, err := keystore.ParsePKIXPublicKey([]byte{0x30, 0x00}); !errors.Is(err, crypto.ErrBadKey) {
 		t.Errorf("empty SPKI: %v", err)
 	}
 }

@@ -195,7 +195,7 @@ it; for ed25519, RFC 8410's. For example, to check a signature with OpenSSL:
 				return err
 			}
 			if asPEM {
-				spki, err := crypto.MarshalPKIXPublicKey(info.PublicKey)
+				spki, err := keystore.MarshalPKIXPublicKey(info.PublicKey)
 				if err != nil {
 					return fmt.Errorf("%s: %w", path, err)
 				}
@@ -466,7 +466,7 @@ func readPKCS8SM2(cmd *cobra.Command, src string) (crypto.PrivateKey, error) {
 		}
 		der = block.Bytes
 	}
-	key, err := crypto.ParsePKCS8SM2(der)
+	key, err := keystore.ParsePKCS8SM2(der)
 	if err != nil {
 		return nil, fmt.Errorf("--pkcs8 %s: %w", src, err)
 	}

@@ -121,7 +121,7 @@ func TestKeysShowPEM(t *testing.T) {
 		if b == nil || b.Type != "PUBLIC KEY" || len(rest) != 0 {
 			t.Fatalf("%s: not one PUBLIC KEY block:\n%s", scheme, out)
 		}
-		pub, err := crypto.ParsePKIXPublicKey(b.Bytes)
+		pub, err := keystore.ParsePKIXPublicKey(b.Bytes)
 		if err != nil || !crypto.PublicKeyEqual(pub, info.PublicKey) {
 			t.Fatalf("%s: PEM holds %v (%v), the file %v", scheme, pub, err, info.PublicKey)
 		}

@@ -2,6 +2,7 @@ package lightclient
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -237,6 +238,12 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string, suite 
 		return nil, fmt.Errorf("the proof carries a value for a key the node says is absent")
 	}
 
+	// The suite first: a proof of another suite's chain fails every hash
+	// below, and only this says why.
+	if h := (&pb.Header{}); proto.Unmarshal(p.GetHeader(), h) == nil && h.GetCryptoSuite() != suite.HeaderName() {
+		return nil, fmt.Errorf("header names crypto suite %s, the chain's is %s", quote(cmp.Or(h.GetCryptoSuite(), crypto.SuiteNameEd25519SHA256)), suite)
+	}
+
 	// 1. The tree.
 	if err := CheckTree(suite, p.GetStateRoot(), key, value, p.GetProof()); err != nil {
 		return nil, err
@@ -255,9 +262,6 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string, suite 
 	}
 	if chainID != "" && hdr.GetChainId() != chainID {
 		return nil, fmt.Errorf("header is of chain %s, want %q", quote(hdr.GetChainId()), chainID)
-	}
-	if hdr.GetCryptoSuite() != suite.HeaderName() {
-		return nil, fmt.Errorf("header names crypto suite %s, the chain's is %s", quote(hdr.GetCryptoSuite()), suite)
 	}
 	return hdr, nil
 }
