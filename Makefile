@@ -25,9 +25,13 @@ build:
 	$(GO) list -deps -test ./... > /dev/null
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o build/govnode ./cmd/govnode
 
-## test: the default test run (what CI runs)
+## test: the default test run (what CI runs): every package, then the
+## end-to-end package (node/e2e) again, whole, on sm2-sm3 chains
+## (GOVNODE_E2E_SUITE; the first pass ran it on ed25519-sha256): every
+## process-level test under both crypto suites.
 test:
 	$(GO) test -count=1 -timeout 14m ./...
+	GOVNODE_E2E_SUITE=sm2-sm3 $(GO) test -count=1 -timeout 14m ./node/e2e/
 
 ## wasm: the portal's in-browser verifier (ledger/lightclient compiled to
 ## WebAssembly, node/portal/wasm) into node/portal/static: verifier.wasm.gz,

@@ -20,6 +20,12 @@
 # ${GOVNODE:-./build/govnode}; `make build` makes it. ${ACCOUNTS:-64} citizen
 # accounts are written for load (govnode bench).
 #
+# ${CRYPTO_SUITE:-ed25519-sha256} is the chain's crypto suite (govnode testnet
+# --crypto-suite): CRYPTO_SUITE=sm2-sm3 scripts/testnet.sh up 4 writes a 国密
+# network, SM2 keys (but the libp2p node keys) and SM3 hashes, whose
+# departments carry their peer bindings; join adds to it a department of its
+# suite.
+#
 # The APIs serve TLS (https), each node with a self-signed pair whose CA is
 # nodeK/tls/ca.crt: give `govnode` commands --testnet "$TESTNET_DIR" and they
 # call https:// with that CA (and authenticate as --signer); curl needs
@@ -33,6 +39,7 @@ FAULT_MODEL=${FAULT_MODEL:-byzantine}
 BASE_PORT=${BASE_PORT:-26656}
 ACCOUNTS=${ACCOUNTS:-64}
 TLS=${TESTNET_TLS:-1}
+CRYPTO_SUITE=${CRYPTO_SUITE:-ed25519-sha256}
 
 die() { echo "testnet: $*" >&2; exit 1; }
 
@@ -107,7 +114,8 @@ up)
 	fi
 	tls_flag=--tls=true
 	[[ $TLS == 0 || $TLS == false ]] && tls_flag=--tls=false
-	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" --accounts "$ACCOUNTS" "$tls_flag" >"$DIR.testnet.log" 2>&1 ||
+	"$BIN" testnet --validators "$n" --out "$DIR" --fault-model "$FAULT_MODEL" --base-port "$BASE_PORT" --accounts "$ACCOUNTS" "$tls_flag" \
+		--crypto-suite "$CRYPTO_SUITE" >"$DIR.testnet.log" 2>&1 ||
 		{ cat "$DIR.testnet.log" >&2; die "govnode testnet failed"; }
 	mv "$DIR.testnet.log" "$DIR/testnet.log"
 	: >"$DIR/api.txt"

@@ -61,8 +61,10 @@ func existingHomeFiles(cfg *node.Config) []string {
 
 // initHome writes cfg's config.toml, a node key and a validator key into
 // cfg.Home, and creates the data directory. The caller has validated cfg
-// and checked for existing files.
-func initHome(cfg *node.Config, opts keystore.Options) (*homeResult, error) {
+// and checked for existing files. The validator key is of scheme (the
+// chain's suite's, ARCHITECTURE.md §6 "Crypto suites"); the node key is
+// always Ed25519, libp2p's identity.
+func initHome(cfg *node.Config, opts keystore.Options, scheme pb.KeyScheme) (*homeResult, error) {
 	if err := os.MkdirAll(cfg.Home, 0o755); err != nil {
 		return nil, fmt.Errorf("create home: %w", err)
 	}
@@ -81,7 +83,7 @@ func initHome(cfg *node.Config, opts keystore.Options) (*homeResult, error) {
 	}
 	res := &homeResult{Home: cfg.Home, Config: cfg, NodeKey: nodeKey, PeerID: pid.String()}
 	if cfg.ValidatorKeyFile != "" {
-		valKey, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+		valKey, err := crypto.GenerateKey(scheme, rand.Reader)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +165,7 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 					return fmt.Errorf("--tls: %w", err)
 				}
 			}
-			res, err := initHome(cfg, opts)
+			res, err := initHome(cfg, opts, pb.KeyScheme_KEY_SCHEME_ED25519)
 			if err != nil {
 				return err
 			}

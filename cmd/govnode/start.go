@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/blockexec"
 	"github.com/govnode/govnode/node"
@@ -162,7 +163,8 @@ func (c *cli) prepareDev(cmd *cobra.Command) (string, error) {
 	fmt.Fprintf(errOut, "creating a development chain in %s\n", dir)
 	// Plaintext on loopback, as the address it prints is called (the
 	// development chain is one machine's; `govnode testnet` serves TLS).
-	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4, tls: false}
+	o := &testnetOpts{validators: 1, out: dir, faultModel: "crash", basePort: 26656, chainID: "govnode-dev", accounts: 4, tls: false,
+		suite: crypto.SuiteNameEd25519SHA256}
 	// The test network's summary names its config's addresses, which
 	// start's flags may move, and its genesis warning, which the node
 	// logs again: start says what runs once the node is up instead.

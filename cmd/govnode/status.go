@@ -18,8 +18,9 @@ func newStatusCmd(c *cli) *cobra.Command {
 		Use:   "status",
 		Short: "Show a node's chain, height, consensus view, validators and peers",
 		Long: `Status asks --node for its status. With --output json the object always has
-chain_id, height (a number), last_block_hash and state_root (hex), then the
-rest of the status.`,
+chain_id, height (a number), last_block_hash and state_root (hex), and
+crypto_suite (the chain's crypto suite: "ed25519-sha256" or "sm2-sm3"), then
+the rest of the status.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := c.connect(cf)
@@ -44,11 +45,12 @@ rest of the status.`,
 }
 
 // statusView puts the fields scripts depend on first, always present:
-// chain_id, height, last_block_hash, state_root.
+// chain_id, height, last_block_hash, state_root, crypto_suite.
 func statusView(st *pb.StatusResponse) viewV {
 	v := viewV{}.with("chain_id", st.GetChainId()).with("height", st.GetHeight()).
 		with("last_block_hash", hex.EncodeToString(st.GetLastBlockHash())).
 		with("state_root", hex.EncodeToString(st.GetStateRoot())).
+		with("crypto_suite", statusSuite(st)).
 		with("view", st.GetView()).
 		with("leader", uint64(st.GetLeader())).
 		with("syncing", st.GetSyncing()).
@@ -60,6 +62,17 @@ func statusView(st *pb.StatusResponse) viewV {
 		}
 	}
 	return v
+}
+
+// statusSuite is the name of the chain's crypto suite st reports
+// (ARCHITECTURE.md §6 "Crypto suites"). A node that names none predates
+// suites, and so runs an ed25519-sha256 chain; a name this binary does not
+// know is shown as the node gave it.
+func statusSuite(st *pb.StatusResponse) string {
+	if st.GetCryptoSuite() == "" {
+		return crypto.SuiteNameEd25519SHA256
+	}
+	return st.GetCryptoSuite()
 }
 
 func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
@@ -74,7 +87,7 @@ func printStatus(cmd *cobra.Command, n *nodeConn, st *pb.StatusResponse) {
 		caller = "identity " + termText(id) + " (authenticated by client certificate)"
 	}
 	fmt.Fprintf(w, "caller        %s\n", caller)
-	fmt.Fprintf(w, "chain         %s (%s faults, genesis %x)\n", termText(st.GetChainId()), termText(st.GetFaultModel()), st.GetGenesisHash())
+	fmt.Fprintf(w, "chain         %s (%s, %s faults, genesis %x)\n", termText(st.GetChainId()), termText(statusSuite(st)), termText(st.GetFaultModel()), st.GetGenesisHash())
 	fmt.Fprintf(w, "height        %d\n", st.GetHeight())
 	fmt.Fprintf(w, "last block    %x\n", st.GetLastBlockHash())
 	fmt.Fprintf(w, "state root    %x\n", st.GetStateRoot())

@@ -47,7 +47,10 @@ const (
 
 // testnetSummary is DIR/testnet.json, for scripts. Paths are absolute.
 type testnetSummary struct {
-	ChainID     string           `json:"chain_id"`
+	ChainID string `json:"chain_id"`
+	// CryptoSuite is the chain's crypto suite (genesis crypto_suite,
+	// ARCHITECTURE.md §6 "Crypto suites"): "ed25519-sha256" or "sm2-sm3".
+	CryptoSuite string           `json:"crypto_suite"`
 	FaultModel  string           `json:"fault_model"`
 	Quorum      int              `json:"quorum"`
 	Genesis     string           `json:"genesis"`
@@ -108,6 +111,22 @@ type testnetOpts struct {
 	// the nodes reach each other at, each node in a host (a container) of
 	// its own: see testnetHostsHelp.
 	hosts []string
+	// suite is --crypto-suite, the chain's crypto suite by name
+	// (testnetSuite parses it).
+	suite string
+}
+
+// testnetSuite parses --crypto-suite. Unlike a genesis, the flag has no
+// empty default: it names one of the two suites.
+func testnetSuite(name string) (crypto.Suite, error) {
+	if name == "" {
+		return 0, fmt.Errorf("--crypto-suite: empty: want %q or %q", crypto.SuiteNameEd25519SHA256, crypto.SuiteNameSM2SM3)
+	}
+	s, err := crypto.SuiteByName(name)
+	if err != nil {
+		return 0, fmt.Errorf("--crypto-suite: %w", err)
+	}
+	return s, nil
 }
 
 // testnetHostsHelp is what --hosts changes, in the command's help.
@@ -200,6 +219,13 @@ func newTestnetCmd(c *cli) *cobra.Command {
   DIR/accounts/company{j}.key   company identity company{j} (a bidder in tenders),
                                 registered by dept{j mod N}
 
+--crypto-suite names the chain's crypto suite, fixed in its genesis
+(crypto_suite): ed25519-sha256 (the default) or sm2-sm3, the 国密 suite. Under
+sm2-sm3 every consensus, admin, official, citizen and company key is SM2 and
+every department carries its peer binding, its SM2 consensus key's signature
+over its node's peer id; the node keys (libp2p) stay Ed25519. testnet.json
+names the suite (crypto_suite).
+
 The genesis installs the record types land_title, birth_certificate and
 business_license, the contract templates procurement and tender.v1 (the
 money template tenders award), and an opening budget of 1000000000 minor
@@ -230,6 +256,7 @@ Keys are written UNENCRYPTED: this is a recipe for one machine.
 	cmd.Flags().BoolVar(&o.force, "force", false, "write into a non-empty DIR, replacing files of an earlier testnet")
 	cmd.Flags().BoolVar(&o.tls, "tls", true, "serve every node's API over TLS with a self-signed pair in its home (false: plaintext http)")
 	cmd.Flags().StringSliceVar(&o.hosts, "hosts", nil, "one host name or IP address per node, each node in a container of its own (see above)")
+	cmd.Flags().StringVar(&o.suite, "crypto-suite", crypto.SuiteNameEd25519SHA256, "the chain's crypto suite: "+crypto.SuiteNameEd25519SHA256+" or "+crypto.SuiteNameSM2SM3+" (SM2 keys, SM3 hashes)")
 	_ = cmd.MarkFlagRequired("out")
 	cmd.AddCommand(newTestnetJoinCmd(c))
 	return cmd
@@ -245,6 +272,9 @@ type testnetJoin struct {
 		ConsensusKey string   `json:"consensus_key"`
 		PeerID       string   `json:"peer_id"`
 		Addrs        []string `json:"addrs"`
+		// PeerBinding, on an sm2-sm3 chain, is the consensus key's
+		// signature over the peer id (Department.peer_binding), base64.
+		PeerBinding string `json:"peer_binding,omitempty"`
 	} `json:"department"`
 	AdminPublicKey string `json:"admin_public_key"`
 }
@@ -262,7 +292,9 @@ peer, the network's genesis), node and validator keys, and keys/admin.key for
 the department's first admin, dept{K}-admin. It adds the node to
 DIR/testnet.json and prints the department record the add-department proposal
 carries. Its API serves TLS when the network's do (testnet.json's api_tls),
-with a pair of its own. Keys are written UNENCRYPTED, as for the rest of the
+with a pair of its own. Its keys are of the network's crypto suite (its
+genesis's crypto_suite): on an sm2-sm3 network the consensus and admin keys
+are SM2 and the department record carries its peer binding. Keys are written UNENCRYPTED, as for the rest of the
 test network.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -312,14 +344,24 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 	if last := base + k*portStride + portOffsetPprof; last > 65535 {
 		return fmt.Errorf("--index %d needs ports up to %d", k, last)
 	}
-	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
-	keyOpts := keystore.Options{Unencrypted: true}
-	dept := fmt.Sprintf("dept%d", k)
-	res, tn, err := writeTestnetHome(out, k, base, dept, "", keyOpts, sum.Nodes[0].APITLS)
+	// The network's suite is its genesis's: every key of the new
+	// department is of its scheme.
+	doc, err := genesis.Load(sum.Genesis)
 	if err != nil {
 		return err
 	}
-	adminKey, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+	suite, err := genesis.Suite(doc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sum.Genesis, err)
+	}
+	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
+	keyOpts := keystore.Options{Unencrypted: true}
+	dept := fmt.Sprintf("dept%d", k)
+	res, tn, err := writeTestnetHome(out, k, base, dept, "", keyOpts, sum.Nodes[0].APITLS, suite.Scheme())
+	if err != nil {
+		return err
+	}
+	adminKey, err := crypto.GenerateKey(suite.Scheme(), rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -341,21 +383,27 @@ func (c *cli) runTestnetJoin(cmd *cobra.Command, out string, k int) error {
 	if err := node.WriteConfig(res.ConfigPath, res.Config); err != nil {
 		return err
 	}
-	doc, err := genesis.Load(sum.Genesis)
+	if err := genesis.Save(res.Config.ResolvePath(res.Config.GenesisFile), doc, false); err != nil {
+		return err
+	}
+	d, err := testnetDepartment(tn, res, doc.GetChainId(), suite)
 	if err != nil {
 		return err
 	}
-	if err := genesis.Save(res.Config.ResolvePath(res.Config.GenesisFile), doc, false); err != nil {
-		return err
+	if sum.CryptoSuite == "" {
+		// A testnet.json written before suites.
+		sum.CryptoSuite = suite.String()
 	}
 	sum.Nodes = append(sum.Nodes, tn)
 	if err := writeJSONFile(sumPath, sum); err != nil {
 		return err
 	}
 	j := testnetJoin{Node: tn, AdminPublicKey: keyString(adminKey.Public())}
-	d := testnetDepartment(tn, res)
 	j.Department.ID, j.Department.Name, j.Department.ConsensusKey = d.GetId(), d.GetName(), keyString(d.GetConsensusKey())
 	j.Department.PeerID, j.Department.Addrs = d.GetPeerId(), d.GetAddrs()
+	if b := d.GetPeerBinding(); len(b) > 0 {
+		j.Department.PeerBinding = b64(b)
+	}
 	if c.output == "json" {
 		return writeJSON(cmd.OutOrStdout(), j)
 	}
@@ -380,6 +428,10 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	if _, err := genesis.ParseFaultModel(o.faultModel); err != nil {
 		return fmt.Errorf("--fault-model: %w", err)
 	}
+	suite, err := testnetSuite(o.suite)
+	if err != nil {
+		return err
+	}
 	if last := o.basePort + (n-1)*portStride + portOffsetPprof; o.basePort < 1 || last > 65535 {
 		return fmt.Errorf("--base-port: %d with %d validators needs ports %d..%d, outside 1..65535", o.basePort, n, o.basePort, last)
 	}
@@ -399,7 +451,10 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	warn(cmd, "a test network writes UNENCRYPTED key files: use it only on a local machine")
 	keyOpts := keystore.Options{Unencrypted: true, Overwrite: o.force}
 	doc := genesis.New(o.chainID, o.faultModel, time.Now().UTC().Truncate(time.Second))
-	sum := &testnetSummary{ChainID: o.chainID, FaultModel: o.faultModel, Quorum: genesis.Quorum(o.faultModel, n)}
+	// Empty for ed25519-sha256, as every genesis before suites: its hash
+	// stays what it was (ARCHITECTURE.md §6 "Crypto suites").
+	doc.CryptoSuite = suite.HeaderName()
+	sum := &testnetSummary{ChainID: o.chainID, CryptoSuite: suite.String(), FaultModel: o.faultModel, Quorum: genesis.Quorum(o.faultModel, n)}
 
 	depts := make([]string, n)
 	for i := range n {
@@ -418,7 +473,7 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 	}
 
 	newAccount := func(path, id, dept string, kind pb.IdentityKind, roles []pb.Role, types []string) (testnetAccount, error) {
-		key, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+		key, err := crypto.GenerateKey(suite.Scheme(), rand.Reader)
 		if err != nil {
 			return testnetAccount{}, err
 		}
@@ -444,12 +499,15 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		if o.hosts != nil {
 			host = o.hosts[i]
 		}
-		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], host, keyOpts, o.tls)
+		res, tn, err := writeTestnetHome(out, i, o.basePort, depts[i], host, keyOpts, o.tls, suite.Scheme())
 		if err != nil {
 			return err
 		}
 		homes[i] = res
-		dept := testnetDepartment(tn, res)
+		dept, err := testnetDepartment(tn, res, o.chainID, suite)
+		if err != nil {
+			return err
+		}
 		doc.Validators = append(doc.Validators, dept)
 		// The node's own identity, which signs the equivocation evidence it
 		// finds (genesis.ValidatorIdentityID).
@@ -529,7 +587,7 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 		return writeJSON(cmd.OutOrStdout(), sum)
 	}
 	w := cmd.OutOrStdout()
-	fmt.Fprintf(w, "wrote a %d-validator %s test network (chain %s, quorum %d) to %s\n", n, o.faultModel, o.chainID, sum.Quorum, out)
+	fmt.Fprintf(w, "wrote a %d-validator %s test network (chain %s, %s, quorum %d) to %s\n", n, o.faultModel, o.chainID, suite, sum.Quorum, out)
 	for _, tn := range sum.Nodes {
 		fmt.Fprintf(w, "  %s  api %s  p2p %s\n", tn.Name, tn.APIURL, tn.P2PAddr)
 	}
@@ -544,8 +602,9 @@ func (c *cli) runTestnet(cmd *cobra.Command, o *testnetOpts) error {
 // with the port layout of --base-port; its persistent peers are filled in
 // later. With a host (--hosts, testnetHostsHelp) the node listens on every
 // interface and is reached at host; withTLS must then be set (Validate
-// refuses plaintext off loopback).
-func writeTestnetHome(out string, i, basePort int, dept, host string, keyOpts keystore.Options, withTLS bool) (*homeResult, testnetNode, error) {
+// refuses plaintext off loopback). The validator key is of scheme (the
+// chain's suite's); the node key is Ed25519, as libp2p's always is.
+func writeTestnetHome(out string, i, basePort int, dept, host string, keyOpts keystore.Options, withTLS bool, scheme pb.KeyScheme) (*homeResult, testnetNode, error) {
 	home := filepath.Join(out, fmt.Sprintf("node%d", i))
 	p2pPort := basePort + i*portStride
 	bind, reach := "127.0.0.1", "/ip4/127.0.0.1"
@@ -597,7 +656,7 @@ func writeTestnetHome(out string, i, basePort int, dept, host string, keyOpts ke
 	if err := cfg.Validate(); err != nil {
 		return nil, testnetNode{}, fmt.Errorf("node%d config: %w", i, err)
 	}
-	res, err := initHome(cfg, keyOpts)
+	res, err := initHome(cfg, keyOpts, scheme)
 	if err != nil {
 		return nil, testnetNode{}, fmt.Errorf("node%d: %w", i, err)
 	}
@@ -629,12 +688,24 @@ func writeTestnetHome(out string, i, basePort int, dept, host string, keyOpts ke
 	return res, tn, nil
 }
 
-// testnetDepartment is the department record of test network node tn.
-func testnetDepartment(tn testnetNode, res *homeResult) *pb.Department {
-	return &pb.Department{
+// testnetDepartment is the department record of test network node tn on
+// chain chainID of suite. On an sm2-sm3 chain it carries its peer binding:
+// the SM2 consensus key's signature over crypto.PeerBindingSignBytes of
+// the node's Ed25519 peer id (Department.peer_binding, ARCHITECTURE.md §7
+// "Faults and hostile input"); on an ed25519-sha256 chain none.
+func testnetDepartment(tn testnetNode, res *homeResult, chainID string, suite crypto.Suite) (*pb.Department, error) {
+	d := &pb.Department{
 		Id: tn.DepartmentID, Name: "Department " + strings.TrimPrefix(tn.DepartmentID, "dept"), ConsensusKey: res.ValidatorKey.Public(),
 		PeerId: res.PeerID, Addrs: []string{strings.TrimSuffix(tn.P2PAddr, "/p2p/"+tn.PeerID), strings.TrimSuffix(tn.QUICAddr, "/p2p/"+tn.PeerID)},
 	}
+	if suite == crypto.SM2SM3 {
+		b, err := res.ValidatorKey.Sign(crypto.PeerBindingSignBytes(chainID, d.GetId(), d.GetPeerId()))
+		if err != nil {
+			return nil, fmt.Errorf("%s: peer binding: %w", d.GetId(), err)
+		}
+		d.PeerBinding = b
+	}
+	return d, nil
 }
 
 func keyString(pub *pb.PublicKey) string {

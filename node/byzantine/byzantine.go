@@ -171,15 +171,26 @@ func (b *byzNode) proposeTwin(blk *pb.Block, publish func(*pb.ConsensusMessage) 
 		return
 	}
 	b.publish(&pb.ConsensusMessage{Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: twin}}}, publish)
-	b.voteFor(hdr.GetView(), hdr.GetHeight(), crypto.Hash(twin.GetHeader()), publish)
+	suite, err := crypto.SuiteByName(hdr.GetCryptoSuite())
+	if err != nil {
+		b.log.Debug("BYZANTINE: twin block", "err", err)
+		return
+	}
+	b.voteFor(hdr.GetView(), hdr.GetHeight(), suite.Hash(twin.GetHeader()), publish)
 	b.log.Warn("BYZANTINE: equivocating proposal", "view", hdr.GetView(), "height", hdr.GetHeight())
 }
 
 // twinBlock is a validly signed block for the same slot as blk: the same
-// txs, one millisecond later, so it passes every check blk passes.
+// txs, one millisecond later, so it passes every check blk passes. Its
+// hash is of the suite its header names (ARCHITECTURE.md §6 "Crypto
+// suites").
 func twinBlock(chainID string, key crypto.PrivateKey, blk *pb.Block) (*pb.Block, *pb.Header, error) {
 	hdr := &pb.Header{}
 	if err := proto.Unmarshal(blk.GetHeader(), hdr); err != nil {
+		return nil, nil, err
+	}
+	suite, err := crypto.SuiteByName(hdr.GetCryptoSuite())
+	if err != nil {
 		return nil, nil, err
 	}
 	hdr.TimeUnixMs++
@@ -187,7 +198,7 @@ func twinBlock(chainID string, key crypto.PrivateKey, blk *pb.Block) (*pb.Block,
 	if err != nil {
 		return nil, nil, err
 	}
-	sig, err := key.Sign(crypto.ProposalSignBytes(chainID, crypto.Hash(hb)))
+	sig, err := key.Sign(crypto.ProposalSignBytes(chainID, suite.Hash(hb)))
 	if err != nil {
 		return nil, nil, err
 	}

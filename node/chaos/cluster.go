@@ -92,8 +92,9 @@ func hasByzantineBuild(ctx context.Context) (bool, error) {
 // testnetSummary is the part of `govnode testnet`'s testnet.json the
 // harness reads.
 type testnetSummary struct {
-	ChainID string `json:"chain_id"`
-	Nodes   []struct {
+	ChainID     string `json:"chain_id"`
+	CryptoSuite string `json:"crypto_suite"`
+	Nodes       []struct {
 		Home    string `json:"home"`
 		APIAddr string `json:"api_addr"`
 		Admin   struct {
@@ -116,6 +117,9 @@ type testnetJoin struct {
 		ConsensusKey string   `json:"consensus_key"`
 		PeerID       string   `json:"peer_id"`
 		Addrs        []string `json:"addrs"`
+		// PeerBinding (base64), on an sm2-sm3 chain: the consensus key's
+		// signature over the peer id (Department.peer_binding).
+		PeerBinding string `json:"peer_binding"`
 	} `json:"department"`
 }
 
@@ -158,14 +162,16 @@ const startMarker = "### chaos: start"
 // addresses move: it reads the layout from node 0's loopback address).
 // It then moves every address from 127.0.0.1 to the node's namespace
 // address (config, genesis and summary, the same edit in every copy, so
-// every node sees one genesis), and starts the validators.
-func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Network, bins Binaries, hc *http.Client) (*Cluster, error) {
+// every node sees one genesis), and starts the validators. The chain is
+// of suite (--crypto-suite): its keys, hashes and, on sm2-sm3, the peer
+// bindings of its departments, the spare's included.
+func NewCluster(ctx context.Context, dir, chainID string, suite crypto.Suite, accounts int, nw *Network, bins Binaries, hc *http.Client) (*Cluster, error) {
 	n, v := nw.nodes, nw.nodes-1
 	out, err := exec.CommandContext(ctx, bins.Honest, "testnet", "--validators", strconv.Itoa(v), "--out", dir,
 		"--fault-model", "byzantine", "--base-port", strconv.Itoa(basePort), "--accounts", strconv.Itoa(accounts),
 		// Plaintext APIs: the harness's clients and metrics scrapes
 		// speak http (nodes start with --api.insecure in namespaces).
-		"--chain-id", chainID, "--tls=false").CombinedOutput()
+		"--chain-id", chainID, "--tls=false", "--crypto-suite", suite.String()).CombinedOutput()
 	if err != nil {
 		return nil, fmt.Errorf("govnode testnet: %w\n%s", err, out)
 	}
@@ -190,13 +196,16 @@ func NewCluster(ctx context.Context, dir, chainID string, accounts int, nw *Netw
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Dir: dir, ChainID: chainID, Net: nw, Bins: bins, Validators: v, hc: hc, start: time.Now(),
+	c := &Cluster{Dir: dir, ChainID: chainID, Suite: suite, Net: nw, Bins: bins, Validators: v, hc: hc, start: time.Now(),
 		procs: make([]*exec.Cmd, n), exited: make([]chan struct{}, n), expected: make([]bool, n)}
 	if err := json.Unmarshal(raw, &c.sum); err != nil {
 		return nil, fmt.Errorf("testnet.json: %w", err)
 	}
 	if len(c.sum.Nodes) != n {
 		return nil, fmt.Errorf("testnet.json has %d nodes, want %d", len(c.sum.Nodes), n)
+	}
+	if c.sum.CryptoSuite != suite.String() {
+		return nil, fmt.Errorf("testnet.json names crypto suite %q, want %s", c.sum.CryptoSuite, suite)
 	}
 	if c.Spare, err = spareDepartment(joinOut, c.home(v), nw); err != nil {
 		return nil, err
@@ -229,7 +238,13 @@ func spareDepartment(out []byte, home string, nw *Network) (*pb.Department, erro
 	if got := crypto.SchemeName(pub.GetScheme()) + ":" + base64.StdEncoding.EncodeToString(pub.GetKey()); got != j.Department.ConsensusKey {
 		return nil, fmt.Errorf("testnet join printed consensus key %s, %s holds %s", j.Department.ConsensusKey, home, got)
 	}
-	d := &pb.Department{Id: j.Department.ID, Name: j.Department.Name, ConsensusKey: pub, PeerId: j.Department.PeerID}
+	binding, err := base64.StdEncoding.DecodeString(j.Department.PeerBinding)
+	if err != nil {
+		return nil, fmt.Errorf("testnet join printed peer_binding %q: %w", j.Department.PeerBinding, err)
+	}
+	// The binding covers the chain, the department and the peer id, not
+	// the addresses moved below.
+	d := &pb.Department{Id: j.Department.ID, Name: j.Department.Name, ConsensusKey: pub, PeerId: j.Department.PeerID, PeerBinding: binding}
 	for _, a := range j.Department.Addrs {
 		moved, err := moveAddrs([]byte(a), nw)
 		if err != nil {

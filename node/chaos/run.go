@@ -18,6 +18,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -36,6 +37,10 @@ type Config struct {
 
 	Rate     float64
 	Accounts int
+	// Suite is the chain's crypto suite (`govnode testnet --crypto-suite`,
+	// ARCHITECTURE.md §6 "Crypto suites"); the zero value is
+	// ed25519-sha256.
+	Suite crypto.Suite
 	// StallBound is how long after the final heal every node must have
 	// passed the height at heal + RecoveryBlocks.
 	StallBound time.Duration
@@ -67,6 +72,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("stall bound %s: want positive", c.StallBound)
 	case c.MemberEvery < 0:
 		return fmt.Errorf("membership every %d: want 0 or more", c.MemberEvery)
+	case !c.Suite.Valid():
+		return fmt.Errorf("crypto suite %s: want %s or %s", c.Suite, crypto.Ed25519SHA256, crypto.SM2SM3)
 	}
 	_, err := Generate(c.Seed, 0, c.params(c.Kinds))
 	return err
@@ -259,7 +266,7 @@ func runSchedule(ctx context.Context, cfg Config, s Schedule, bins Binaries, dir
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 30 * time.Second}}
 	defer hc.CloseIdleConnections()
 	chainID := fmt.Sprintf("chaos-%d-%d", s.Seed%1_000_000, s.Index)
-	c, err := NewCluster(ctx, dir, chainID, cfg.Accounts, nw, bins, hc)
+	c, err := NewCluster(ctx, dir, chainID, cfg.Suite, cfg.Accounts, nw, bins, hc)
 	if c != nil {
 		defer c.Stop()
 	}

@@ -36,7 +36,24 @@ import (
 // binary is the govnode binary built once for the package.
 var binary string
 
+// suiteEnv names the crypto suite of the package's test networks.
+const suiteEnv = "GOVNODE_E2E_SUITE"
+
+// e2eSuite is the crypto suite of every test network of the package but
+// those that name theirs (clusterOpts.suite): $GOVNODE_E2E_SUITE,
+// ed25519-sha256 when unset (ARCHITECTURE.md §6 "Crypto suites"). `make
+// test` runs the package under both.
+var e2eSuite crypto.Suite
+
 func TestMain(m *testing.M) {
+	if name := os.Getenv(suiteEnv); name != "" {
+		s, err := crypto.SuiteByName(name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", suiteEnv, err)
+			os.Exit(2)
+		}
+		e2eSuite = s
+	}
 	dir, err := os.MkdirTemp("", "govnode-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -71,6 +88,9 @@ type cluster struct {
 	exited  []chan struct{}
 	nonces  map[string]uint64
 	opts    clusterOpts
+	// suite is the chain's crypto suite: its keys' scheme, and the hash
+	// of its txs and blocks.
+	suite crypto.Suite
 }
 
 // clusterOpts vary how nodes run; the zero value runs the default binary
@@ -84,6 +104,22 @@ type clusterOpts struct {
 	// default, its APIs over TLS (clients trust each node's CA and can
 	// authenticate, clientAs); otherwise --tls=false, plaintext APIs.
 	tls bool
+	// suite, when set, is the chain's crypto suite in place of the
+	// package's (e2eSuite).
+	suite *crypto.Suite
+}
+
+// suiteOf is the crypto suite a cluster of o runs.
+func (o clusterOpts) suiteOf() crypto.Suite {
+	if o.suite != nil {
+		return *o.suite
+	}
+	return e2eSuite
+}
+
+// testnetSuiteArgs are the `govnode testnet` flags of the package's suite.
+func testnetSuiteArgs() []string {
+	return []string{"--crypto-suite", e2eSuite.String()}
 }
 
 type testnetSummary struct {
@@ -143,9 +179,10 @@ func newClusterWith(t testing.TB, n int, faultModel string, o clusterOpts) *clus
 	t.Helper()
 	dir := t.TempDir()
 	base := freeBasePort(t, n)
+	suite := o.suiteOf()
 	out, err := exec.Command(binary, "testnet", "--validators", strconv.Itoa(n), "--out", dir,
 		"--fault-model", faultModel, "--base-port", strconv.Itoa(base), "--accounts", "16",
-		"--chain-id", "e2e-"+faultModel, "--tls="+strconv.FormatBool(o.tls)).CombinedOutput()
+		"--chain-id", "e2e-"+faultModel, "--tls="+strconv.FormatBool(o.tls), "--crypto-suite", suite.String()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("govnode testnet: %v\n%s", err, out)
 	}
@@ -158,7 +195,7 @@ func newClusterWith(t testing.TB, n int, faultModel string, o clusterOpts) *clus
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, dir: dir, n: n, chainID: "e2e-" + faultModel, procs: make([]*exec.Cmd, n),
-		exited: make([]chan struct{}, n), nonces: map[string]uint64{}, opts: o}
+		exited: make([]chan struct{}, n), nonces: map[string]uint64{}, opts: o, suite: suite}
 	for _, nd := range sum.Nodes {
 		c.apis = append(c.apis, nd.APIAddr)
 		c.metrics = append(c.metrics, nd.MetricsAddr)
@@ -472,7 +509,7 @@ func (c *cluster) submitLoad(perAccount int, nodes ...int) [][]byte {
 					errs <- fmt.Errorf("submit to node%d: %w", node, err)
 					return
 				}
-				if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) {
+				if !bytes.Equal(resp.Msg.GetTxHash(), c.suite.Hash(tx)) {
 					errs <- errors.New("SubmitTx returned another hash")
 					return
 				}
@@ -538,7 +575,7 @@ func (c *cluster) checkAgreement(nodes ...int) (uint64, map[string]int) {
 	for h := uint64(1); h <= top; h++ {
 		ref := c.block(nodes[0], h)
 		for _, tx := range ref.GetBlock().GetTxs() {
-			counts[string(crypto.Ed25519SHA256.Hash(tx))]++
+			counts[string(c.suite.Hash(tx))]++
 		}
 		for _, i := range nodes[1:] {
 			b := c.block(i, h)

@@ -109,7 +109,7 @@ func TestByzantineFourNodes(t *testing.T) {
 func TestStartRefusesBadConfig(t *testing.T) {
 	dir := t.TempDir()
 	base := freeBasePort(t, 1)
-	if out, err := exec.Command(binary, "testnet", "--validators", "1", "--out", dir, "--base-port", strconv.Itoa(base)).CombinedOutput(); err != nil {
+	if out, err := exec.Command(binary, append([]string{"testnet", "--validators", "1", "--out", dir, "--base-port", strconv.Itoa(base)}, testnetSuiteArgs()...)...).CombinedOutput(); err != nil {
 		t.Fatalf("testnet: %v\n%s", err, out)
 	}
 	home := filepath.Join(dir, "node0")

@@ -97,7 +97,7 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 
 	passed := c.passChange(admins, []int{1, 0, 2}, "rotate-dept1", &pb.SubmitProposal{
 		Change: &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: &pb.RotateValidatorKey{
-			DepartmentId: "dept1", ConsensusKey: newKey.Public(),
+			DepartmentId: "dept1", ConsensusKey: newKey.Public(), PeerBinding: c.peerBinding(newKey, "dept1", c.peerID(1)),
 		}},
 	})
 	at := passed + delay
@@ -109,7 +109,8 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 	}
 	before := c.height(0)
 	msg = c.refuse(0, admins[2], &pb.SubmitProposal{ProposalId: "rotate-dept2", Title: "rotate dept2", VotingEndHeight: before + 1000,
-		Change: &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: &pb.RotateValidatorKey{DepartmentId: "dept2", ConsensusKey: other.Public()}}},
+		Change: &pb.SubmitProposal_RotateValidatorKey{RotateValidatorKey: &pb.RotateValidatorKey{DepartmentId: "dept2", ConsensusKey: other.Public(),
+			PeerBinding: c.peerBinding(other, "dept2", c.peerID(2))}}},
 		"one-step change", "would make 2 validators differ from the 4 in force", "~dept1", "~dept2", "at most max(1, ⌊(4-1)/3⌋) = 1")
 	t.Logf("refused at height %d (the rotation is in force from %d): %s", before, at, msg)
 
@@ -184,17 +185,17 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 		return &pb.ConsensusMessage{Sender: 1, Epoch: at, Msg: &pb.ConsensusMessage_Vote{Vote: &pb.Vote{
 			View: after.GetView(), Height: after.GetHeight(), BlockHash: after.GetBlockHash(), Voter: 1, Signature: sig}}}
 	}
-	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, vote(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
+	if err := consensus.CheckSender(c.chainID, c.suite, at, set, nil, vote(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("a vote by dept1's old key for epoch %d: %v, want refused as invalid", at, err)
 	} else {
 		t.Logf("old key's vote refused: %v", err)
 	}
-	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, vote(newKey)); err != nil {
+	if err := consensus.CheckSender(c.chainID, c.suite, at, set, nil, vote(newKey)); err != nil {
 		t.Fatalf("a vote by dept1's new key for epoch %d: %v", at, err)
 	}
 	fromCert := vote(newKey)
 	fromCert.GetVote().Signature = afterSig
-	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, fromCert); err != nil {
+	if err := consensus.CheckSender(c.chainID, c.suite, at, set, nil, fromCert); err != nil {
 		t.Fatalf("dept1's vote from the certificate: %v", err)
 	}
 	// A block of the new epoch proposed as dept1 (a committed block's
@@ -211,17 +212,17 @@ func TestValidatorKeyRotationLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		blk.Header = raw
-		sig, err := k.Sign(crypto.ProposalSignBytes(newDomain, crypto.Ed25519SHA256.Hash(raw)))
+		sig, err := k.Sign(crypto.ProposalSignBytes(newDomain, c.suite.Hash(raw)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		blk.Signature = sig
 		return &pb.ConsensusMessage{Sender: 1, Epoch: at, Msg: &pb.ConsensusMessage_Proposal{Proposal: &pb.Proposal{Block: blk}}}
 	}
-	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, propose(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
+	if err := consensus.CheckSender(c.chainID, c.suite, at, set, nil, propose(oldKey)); err == nil || !errors.Is(err, consensus.ErrInvalid) {
 		t.Fatalf("dept1's block %d signed by the old key: %v, want refused as invalid", proposed.GetHeight(), err)
 	}
-	if err := consensus.CheckSender(c.chainID, crypto.Ed25519SHA256, at, set, nil, propose(newKey)); err != nil {
+	if err := consensus.CheckSender(c.chainID, c.suite, at, set, nil, propose(newKey)); err != nil {
 		t.Fatalf("dept1's block %d signed by the new key: %v", proposed.GetHeight(), err)
 	}
 
@@ -405,7 +406,7 @@ func TestMembershipBadInputsRefused(t *testing.T) {
 
 	// A tx of dept3's admin waits in node 0's mempool behind a nonce gap
 	// when dept3 leaves: it is dropped, and GetTx says why.
-	clerk, err := crypto.GenerateKey(pb.KeyScheme_KEY_SCHEME_ED25519, rand.Reader)
+	clerk, err := crypto.GenerateKey(c.suite.Scheme(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -227,6 +227,7 @@ func (c *cluster) join(k int) joined {
 			ConsensusKey string   `json:"consensus_key"`
 			PeerID       string   `json:"peer_id"`
 			Addrs        []string `json:"addrs"`
+			PeerBinding  string   `json:"peer_binding"`
 		} `json:"department"`
 	}
 	if err := json.Unmarshal(out, &j); err != nil {
@@ -243,6 +244,22 @@ func (c *cluster) join(k int) joined {
 	if got := keyOf(vk.Public()); got != j.Department.ConsensusKey {
 		c.t.Fatalf("testnet join printed consensus key %s, the key file holds %s", j.Department.ConsensusKey, got)
 	}
+	if s := vk.Public().GetScheme(); s != c.suite.Scheme() || ak.Public().GetScheme() != s {
+		c.t.Fatalf("testnet join wrote %v consensus and %v admin keys on a %s chain", s, ak.Public().GetScheme(), c.suite)
+	}
+	// The binding join printed is the one this suite takes (none on
+	// ed25519-sha256).
+	binding, err := base64.StdEncoding.DecodeString(j.Department.PeerBinding)
+	if err != nil {
+		c.t.Fatalf("testnet join printed peer_binding %q: %v", j.Department.PeerBinding, err)
+	}
+	if want := c.peerBinding(vk, j.Department.ID, j.Department.PeerID); (want == nil) != (len(binding) == 0) {
+		c.t.Fatalf("testnet join printed a %d-byte peer binding on a %s chain", len(binding), c.suite)
+	} else if want != nil {
+		if err := crypto.Verify(vk.Public(), crypto.PeerBindingSignBytes(c.chainID, j.Department.ID, j.Department.PeerID), binding); err != nil {
+			c.t.Fatalf("testnet join's peer binding: %v", err)
+		}
+	}
 	c.mu.Lock()
 	c.n++
 	c.apis = append(c.apis, j.Node.APIAddr)
@@ -258,9 +275,36 @@ func (c *cluster) join(k int) joined {
 	c.mu.Unlock()
 	return joined{
 		department: &pb.Department{Id: j.Department.ID, Name: j.Department.Name, ConsensusKey: vk.Public(),
-			PeerId: j.Department.PeerID, Addrs: j.Department.Addrs},
+			PeerId: j.Department.PeerID, Addrs: j.Department.Addrs, PeerBinding: binding},
 		admin: admin{id: j.Department.ID + "-admin", key: ak},
 	}
+}
+
+// peerBinding is department dept's peer binding of peerID, signed with
+// its consensus key: on an sm2-sm3 chain the key's signature over
+// crypto.PeerBindingSignBytes (Department.peer_binding, ARCHITECTURE.md §7
+// "Faults and hostile input"), which an add-department or a rotation
+// carries; nil on an ed25519-sha256 chain, which takes none.
+func (c *cluster) peerBinding(key crypto.PrivateKey, dept, peerID string) []byte {
+	c.t.Helper()
+	if c.suite != crypto.SM2SM3 {
+		return nil
+	}
+	b, err := key.Sign(crypto.PeerBindingSignBytes(c.chainID, dept, peerID))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return b
+}
+
+// validatorKey is node i's consensus key, from its home.
+func (c *cluster) validatorKey(i int) crypto.PrivateKey {
+	c.t.Helper()
+	k, err := keystore.Load(filepath.Join(c.home(i), "keys", "validator.key"), "")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return k
 }
 
 // keyOf is a public key as the CLI prints it (scheme:base64).

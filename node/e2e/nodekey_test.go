@@ -93,7 +93,8 @@ func TestNodeKeyRotationLive(t *testing.T) {
 	}
 
 	passed := c.passChange(admins, []int{1, 0, 2}, "rotate-node-dept1", &pb.SubmitProposal{
-		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: "dept1", PeerId: newID}},
+		Change: &pb.SubmitProposal_RotateNodeKey{RotateNodeKey: &pb.RotateNodeKey{DepartmentId: "dept1", PeerId: newID,
+			PeerBinding: c.peerBinding(c.validatorKey(1), "dept1", newID)}},
 	})
 	at := passed + delay
 	c.waitHeight(at+4, 60*time.Second, 0, 1, 2, 3)

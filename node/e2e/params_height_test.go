@@ -64,13 +64,13 @@ func TestParamsChangeAppliesAtOneHeight(t *testing.T) {
 	sched = append(sched, paramsAt{d1, lowered})
 	t.Logf("max_block_txs %d -> %d in force from height %d", base.GetMaxBlockTxs(), low, d1)
 	for _, i := range all {
-		c.waitCommitted(i, hashes(load), 30*time.Second)
+		c.waitCommitted(i, c.hashes(load), 30*time.Second)
 	}
 	// 320 more at once: the leaders must split them under the new limit.
 	after := c.signLoad(accts, 20)
 	c.sendAll(after, len(accts), all)
 	for _, i := range all {
-		c.waitCommitted(i, hashes(after), 30*time.Second)
+		c.waitCommitted(i, c.hashes(after), 30*time.Second)
 	}
 	c.settle(20*time.Second, all...)
 	c.checkAgreement(all...)
@@ -100,7 +100,7 @@ func TestParamsChangeAppliesAtOneHeight(t *testing.T) {
 	load = c.signLoad(accts, 20)
 	c.sendAll(load, len(accts), all)
 	for _, i := range all {
-		c.waitCommitted(i, hashes(load), 30*time.Second)
+		c.waitCommitted(i, c.hashes(load), 30*time.Second)
 	}
 	if n := c.largestBlock(0, d2, c.height(0)); n <= low {
 		t.Fatalf("after max_block_txs went back to %d at height %d, with %d txs sent at once, the largest block holds %d txs",
@@ -340,10 +340,11 @@ func (c *cluster) sendAll(txs [][]byte, per int, nodes []int) {
 	}
 }
 
-func hashes(txs [][]byte) [][]byte {
+// hashes are the chain's hashes of txs.
+func (c *cluster) hashes(txs [][]byte) [][]byte {
 	out := make([][]byte, len(txs))
 	for i, tx := range txs {
-		out[i] = crypto.Ed25519SHA256.Hash(tx)
+		out[i] = c.suite.Hash(tx)
 	}
 	return out
 }

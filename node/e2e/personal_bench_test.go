@@ -43,7 +43,7 @@ func BenchmarkRecordRead(b *testing.B) {
 	content := []byte("birth certificate of account0, born 1990-01-01")
 	c.commit(0, c.signTx(issuer, &pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: "bc-bench", RecordType: "birth_certificate", SubjectId: subject.id,
-		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, content), ContentType: "text/plain",
+		ContentHash: c.suite.PayloadCommitment(salt, content), ContentType: "text/plain",
 	}}}), &pb.Payload{Salt: salt, Content: content})
 	anon := c.clients[1]
 	as := c.clientAs(1, subject.id, subject.key)

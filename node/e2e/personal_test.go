@@ -166,7 +166,7 @@ func TestPersonalDataLive(t *testing.T) {
 	}
 	created := c.commit(0, c.signTx(issuer, &pb.TxBody{Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{
 		RecordId: "bc-live", RecordType: "birth_certificate", SubjectId: subject.id,
-		ContentHash: crypto.Ed25519SHA256.PayloadCommitment(salt, content), ContentType: "text/plain",
+		ContentHash: c.suite.PayloadCommitment(salt, content), ContentType: "text/plain",
 	}}}), &pb.Payload{Salt: salt, Content: content})
 	for i := 0; i < c.n; i++ {
 		c.waitGrep(i, marker, true, 30*time.Second)

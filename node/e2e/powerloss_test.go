@@ -10,7 +10,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -153,7 +152,7 @@ func (c *cluster) submitFrom(accts []account, perAccount int, nodes []int) [][]b
 			if err != nil {
 				c.t.Fatalf("submit to node%d: %v", node, err)
 			}
-			if !bytes.Equal(resp.Msg.GetTxHash(), crypto.Ed25519SHA256.Hash(tx)) {
+			if !bytes.Equal(resp.Msg.GetTxHash(), c.suite.Hash(tx)) {
 				c.t.Fatal("SubmitTx returned another hash")
 			}
 			out = append(out, resp.Msg.GetTxHash())

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,8 @@ func TestTestnetScriptKillThenStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "net")
-	env := append(os.Environ(), "TESTNET_DIR="+dir, "BASE_PORT="+strconv.Itoa(freeBasePort(t, 1)), "GOVNODE="+binary, "ACCOUNTS=1")
+	env := append(os.Environ(), "TESTNET_DIR="+dir, "BASE_PORT="+strconv.Itoa(freeBasePort(t, 1)), "GOVNODE="+binary, "ACCOUNTS=1",
+		"CRYPTO_SUITE="+e2eSuite.String())
 	sh := func(args ...string) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
@@ -38,7 +40,7 @@ func TestTestnetScriptKillThenStart(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Errorf("no verb: exit %v, want 2", err)
 	}
-	for _, want := range []string{"scripts/testnet.sh leave K", "writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1."} {
+	for _, want := range []string{"scripts/testnet.sh leave K", "CRYPTO_SUITE=sm2-sm3 scripts/testnet.sh up 4", "writes plaintext APIs (http) instead. Metrics are plaintext on 127.0.0.1."} {
 		if !strings.Contains(usage, want) {
 			t.Errorf("usage lacks %q:\n%s", want, usage)
 		}
@@ -55,6 +57,24 @@ func TestTestnetScriptKillThenStart(t *testing.T) {
 			t.Errorf("down: %v\n%s", err, out)
 		}
 	})
+	// The network is of $CRYPTO_SUITE, as its node reports.
+	api, err := os.ReadFile(filepath.Join(dir, "api.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		CryptoSuite string `json:"crypto_suite"`
+	}
+	var stOut []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		stOut, err = exec.Command(binary, "status", "--testnet", dir, "--node", strings.TrimSpace(string(api)), "--output", "json").Output()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || json.Unmarshal(stOut, &st) != nil || st.CryptoSuite != e2eSuite.String() {
+		t.Fatalf("status of a CRYPTO_SUITE=%s network: crypto_suite %q (%v)\n%s%s", e2eSuite, st.CryptoSuite, err, stOut, stderrOf(err))
+	}
 	for i := range 2 {
 		if out, err := sh("kill", "0"); err != nil {
 			t.Fatalf("kill 0 (round %d): %v\n%s", i, err, out)

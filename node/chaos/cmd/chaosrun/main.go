@@ -10,6 +10,7 @@
 //	chaosrun -schedules 2 -duration 40s            # a fresh seed, printed
 //	chaosrun -schedules 2 -duration 40s -seed 42   # replay seed 42
 //	chaosrun -seed 42 -schedules 5 -only 3         # replay schedule 3 alone
+//	chaosrun -schedules 1 -crypto-suite sm2-sm3    # on a 国密 (SM2, SM3) chain
 //
 // The last line is always
 //
@@ -31,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/node/chaos"
 )
 
@@ -54,7 +56,13 @@ func run() int {
 	flag.StringVar(&cfg.Bins.Honest, "bin", "", "prebuilt govnode binary (default: build one)")
 	flag.StringVar(&cfg.Bins.Byzantine, "byzantine-bin", "", "prebuilt govnode binary built with -tags byzantine (with -bin)")
 	flag.BoolVar(&cfg.Keep, "keep", false, "keep the work directory with the node logs")
+	suite := flag.String("crypto-suite", crypto.SuiteNameEd25519SHA256, "the chain's crypto suite: "+crypto.SuiteNameEd25519SHA256+" or "+crypto.SuiteNameSM2SM3)
 	flag.Parse()
+	s, err := crypto.SuiteByName(*suite)
+	if err != nil || *suite == "" {
+		return fail(chaos.Summary{}, fmt.Errorf("-crypto-suite %q: want %q or %q", *suite, crypto.SuiteNameEd25519SHA256, crypto.SuiteNameSM2SM3))
+	}
+	cfg.Suite = s
 	if !isSet("seed") {
 		seed = uint64(time.Now().UnixNano())
 	}
@@ -67,7 +75,7 @@ func run() int {
 		}
 		cfg.Kinds = ks
 	}
-	fmt.Printf("chaos: seed %d (replay: chaosrun -seed %d -schedules %d -duration %s -membership-every %d)\n", seed, seed, cfg.Schedules, cfg.Duration, cfg.MemberEvery)
+	fmt.Printf("chaos: seed %d (replay: chaosrun -seed %d -schedules %d -duration %s -membership-every %d -crypto-suite %s)\n", seed, seed, cfg.Schedules, cfg.Duration, cfg.MemberEvery, cfg.Suite)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
