@@ -326,7 +326,7 @@ type signFlags struct {
 	// beforeSign, if set, completes the body once the signing key, and
 	// with it the chain's crypto suite, is known (a sealed bid's
 	// commitment binds its signer and is the suite's hash).
-	beforeSign func(suite crypto.Suite) error
+	beforeSign func(signing) error
 }
 
 func addSignFlags(cmd *cobra.Command, sf *signFlags) {
@@ -422,7 +422,21 @@ func (c *cli) sendTx(cmd *cobra.Command, sf *signFlags, cf *clientFlags, set fun
 		return fmt.Errorf("--key: %w", err)
 	}
 	if sf.beforeSign != nil {
-		if err := sf.beforeSign(suite); err != nil {
+		chainID := func() (string, error) {
+			id, err := n.sdk.ChainID(ctx)
+			if err != nil {
+				return "", rpcError("status", n, err)
+			}
+			return id, nil
+		}
+		load := func(path string) (crypto.PrivateKey, error) {
+			k, err := c.loadKey(cmd, path, "")
+			if err != nil {
+				return nil, err
+			}
+			return k.key, nil
+		}
+		if err := sf.beforeSign(signing{Signer: sf.signer, ChainID: chainID, Suite: suite, LoadKey: load}); err != nil {
 			return err
 		}
 	}

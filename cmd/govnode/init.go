@@ -107,6 +107,7 @@ func initHome(cfg *node.Config, opts keystore.Options, scheme pb.KeyScheme) (*ho
 func newInitCmd(c *cli) *cobra.Command {
 	var kf keyFlags
 	var force, withTLS bool
+	var suiteName string
 	var tlsExtraHosts []string
 	var cf *configFlags
 	cmd := &cobra.Command{
@@ -130,6 +131,10 @@ Hand the printed peer id and validator key to the consortium admin, or let them
 run "govnode genesis add-validator genesis.json --home <this home>".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			suite, err := crypto.SuiteByName(suiteName)
+			if err != nil || suiteName == "" {
+				return fmt.Errorf("--crypto-suite %q: want %s or %s", suiteName, crypto.SuiteNameEd25519SHA256, crypto.SuiteNameSM2SM3)
+			}
 			cfg := node.DefaultConfig(c.home)
 			if c.env.Hostname != "" {
 				cfg.Moniker = c.env.Hostname
@@ -165,7 +170,7 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 					return fmt.Errorf("--tls: %w", err)
 				}
 			}
-			res, err := initHome(cfg, opts, pb.KeyScheme_KEY_SCHEME_ED25519)
+			res, err := initHome(cfg, opts, suite.Scheme())
 			if err != nil {
 				return err
 			}
@@ -214,6 +219,7 @@ run "govnode genesis add-validator genesis.json --home <this home>".`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing config.toml and keys (the old keys are lost)")
+	cmd.Flags().StringVar(&suiteName, "crypto-suite", crypto.SuiteNameEd25519SHA256, "the crypto suite of the chain this node will join: ed25519-sha256, or sm2-sm3 for an SM2 validator key (the node key stays Ed25519)")
 	cmd.Flags().BoolVar(&withTLS, "tls", false, "write a self-signed CA and server certificate into <home>/tls and serve the API and metrics over TLS with them")
 	cmd.Flags().StringSliceVar(&tlsExtraHosts, "tls-hosts", nil, "more DNS names or IP addresses for the --tls certificate (the names clients use to reach the node)")
 	addKeyFlags(cmd, &kf, true)

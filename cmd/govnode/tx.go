@@ -46,7 +46,7 @@ type txSpec struct {
 	prepare txPrepare
 	// signed, if set, checks or completes the action once the signer
 	// (--signer) is known, before any call to the node.
-	signed func(signer string, suite crypto.Suite) error
+	signed func(signing) error
 	// after, if set, runs once the tx was sent or failed to be (err),
 	// and returns the command's error.
 	after func(cmd *cobra.Command, err error) error
@@ -72,7 +72,7 @@ func (c *cli) txCommand(s txSpec) *cobra.Command {
 				if sf.signer == "" {
 					return errors.New("--signer is required: the identity id the key signs for")
 				}
-				sf.beforeSign = func(suite crypto.Suite) error { return s.signed(sf.signer, suite) }
+				sf.beforeSign = s.signed
 			}
 			err = c.sendTx(cmd, sf, cf, set, s.prepare)
 			if s.after != nil {
@@ -313,4 +313,19 @@ func checkContentHash(suite crypto.Suite, body *pb.TxBody) error {
 		return fmt.Errorf("--content-hash is not the %s of the content (the hash of this %s chain)", h, suite)
 	}
 	return nil
+}
+
+// signing is what a tx command learns once its signing key is loaded and
+// its node answered: who signs, for which chain, of which crypto suite
+// (the key's scheme names it). txSpec.signed completes the body with it.
+type signing struct {
+	Signer string
+	Suite  crypto.Suite
+	// ChainID asks the node for its chain id (the checks that need no
+	// node run before any call).
+	ChainID func() (string, error)
+	// LoadKey loads another key file the command needs (a new
+	// department's validator key, to sign its peer binding), asking for
+	// its passphrase as for --key.
+	LoadKey func(path string) (crypto.PrivateKey, error)
 }

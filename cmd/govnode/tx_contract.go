@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/govnode/govnode/crypto"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -93,9 +92,9 @@ func newTxContractCmd(c *cli) *cobra.Command {
 			},
 			// The evidence file is hashed with the chain's hash, which
 			// the signing key's scheme names.
-			signed: func(_ string, suite crypto.Suite) error {
+			signed: func(s signing) error {
 				if evidenceBytes != nil {
-					submitted.EvidenceHash = suite.Hash(evidenceBytes)
+					submitted.EvidenceHash = s.Suite.Hash(evidenceBytes)
 				}
 				return nil
 			},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -15,6 +16,7 @@ import (
 	"github.com/govnode/govnode/genesis"
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/node"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -70,6 +72,9 @@ the department's "peerBinding", base64.)`,
 		// bound is the parsed --peer-binding (or the --file's) that
 		// checkBinding holds against the signer's suite.
 		bound []byte
+		// added is add-department's change, whose binding the new
+		// department's --node-home may sign.
+		added *pb.AddDepartment
 	)
 	bindingFlag := func(f *pflag.FlagSet, whose string) {
 		f.StringVar(&binding, "peer-binding", "", "sm2-sm3 chains only: "+whose+", hex (govnode genesis bind-peer)")
@@ -78,8 +83,18 @@ the department's "peerBinding", base64.)`,
 	// a binding on an sm2-sm3 chain (the signer's key names the suite) or
 	// with one on an ed25519-sha256 chain; the state machine would refuse
 	// it (crypto.CheckPeerBinding).
-	checkBinding := func(what string) func(string, crypto.Suite) error {
-		return func(_ string, suite crypto.Suite) error {
+	checkBinding := func(what string) func(signing) error {
+		return func(s signing) error {
+			suite := s.Suite
+			if what == "add-department" && suite == crypto.SM2SM3 && len(bound) == 0 && nodeHome != "" && added != nil {
+				// The new department's home holds its validator key:
+				// it signs its own binding.
+				b, err := bindFromHome(s, nodeHome, added.GetDepartment())
+				if err != nil {
+					return fmt.Errorf("--node-home: the peer binding: %w", err)
+				}
+				added.Department.PeerBinding, bound = b, b
+			}
 			switch {
 			case suite == crypto.SM2SM3 && len(bound) == 0:
 				return fmt.Errorf("%s on an %s chain needs --peer-binding: %s (make it with \"govnode genesis bind-peer\" where the key is)", what, suite, bindingWhose[what])
@@ -151,6 +166,7 @@ the department's "peerBinding", base64.)`,
 				} else {
 					m.Department.PeerBinding = bound
 				}
+				added = m
 				return titled("add department "+m.GetDepartment().GetId(), func(p *pb.SubmitProposal) {
 					p.Change = &pb.SubmitProposal_AddDepartment{AddDepartment: m}
 				}), nil
@@ -585,4 +601,28 @@ func checkAddrArgs(flag, peerID string, addrs []string) error {
 		}
 	}
 	return nil
+}
+
+// bindFromHome signs d's peer binding with the validator key of the node
+// home (what `govnode init` wrote there), for the chain being signed for.
+func bindFromHome(s signing, home string, d *pb.Department) ([]byte, error) {
+	cfg, err := node.LoadConfig(filepath.Join(home, configFileName))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ValidatorKeyFile == "" {
+		return nil, fmt.Errorf("%s has no validator key", home)
+	}
+	key, err := s.LoadKey(cfg.ResolvePath(cfg.ValidatorKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if !crypto.PublicKeyEqual(key.Public(), d.GetConsensusKey()) {
+		return nil, errors.New("the home's validator key is not the department's --consensus-key")
+	}
+	chainID, err := s.ChainID()
+	if err != nil {
+		return nil, err
+	}
+	return crypto.BindPeer(key, chainID, d.GetId(), d.GetPeerId())
 }

@@ -196,9 +196,9 @@ func newTxTenderBidCmd(c *cli) *cobra.Command {
 			return func(b *pb.TxBody) { b.Action = &pb.TxBody_SubmitBid{SubmitBid: action} }, nil
 		},
 		// The commitment binds the bidder: the signer.
-		signed: func(signer string, suite crypto.Suite) error {
-			secret.CryptoSuite = suite.HeaderName()
-			if err := secret.Seal(signer); err != nil {
+		signed: func(s signing) error {
+			secret.CryptoSuite = s.Suite.HeaderName()
+			if err := secret.Seal(s.Signer); err != nil {
 				return err
 			}
 			bid, err := secret.Bid()
@@ -258,12 +258,12 @@ func newTxTenderRevealCmd(c *cli) *cobra.Command {
 			secret = s
 			return func(b *pb.TxBody) { b.Action = &pb.TxBody_RevealBid{RevealBid: a} }, nil
 		},
-		signed: func(signer string, suite crypto.Suite) error {
-			if signer != secret.Bidder {
-				return fmt.Errorf("--signer %s: the secret file %s holds the bid of %s, and only the bidder reveals it", termText(signer), secretFile, termText(secret.Bidder))
+		signed: func(s signing) error {
+			if s.Signer != secret.Bidder {
+				return fmt.Errorf("--signer %s: the secret file %s holds the bid of %s, and only the bidder reveals it", termText(s.Signer), secretFile, termText(secret.Bidder))
 			}
-			if secret.CryptoSuite != suite.HeaderName() {
-				return fmt.Errorf("--secret-file %s: the bid was sealed on a %s chain, the key signs for a %s chain", secretFile, termText(cmp.Or(secret.CryptoSuite, crypto.SuiteNameEd25519SHA256)), suite)
+			if secret.CryptoSuite != s.Suite.HeaderName() {
+				return fmt.Errorf("--secret-file %s: the bid was sealed on a %s chain, the key signs for a %s chain", secretFile, termText(cmp.Or(secret.CryptoSuite, crypto.SuiteNameEd25519SHA256)), s.Suite)
 			}
 			return nil
 		},

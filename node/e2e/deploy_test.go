@@ -18,10 +18,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/govnode/govnode/crypto"
-	"github.com/govnode/govnode/genesis"
-	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/node/nodetest"
-	pb "github.com/govnode/govnode/proto/govnode/v1"
 	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
 
@@ -74,6 +71,7 @@ func TestDeployCeremony(t *testing.T) {
 	type dept struct {
 		id, home, officers, pass               string
 		peerID, consKey, adminKey, officialKey string
+		binding                                string // sm2-sm3: the peer binding, hex
 		p2p, api                               int
 	}
 	depts := make([]dept, n)
@@ -88,17 +86,12 @@ func TestDeployCeremony(t *testing.T) {
 			t.Fatal(err)
 		}
 		p2p := strconv.Itoa(d.p2p)
-		initOut := gd("init", "--home", d.home, "--moniker", d.id, "--passphrase-file", d.pass, fast,
+		initOut := gd("init", "--home", d.home, "--moniker", d.id, "--passphrase-file", d.pass, fast, "--crypto-suite", e2eSuite.String(),
 			"--tls", "--tls-hosts", "node."+d.id+".example",
 			"--api.listen-addr", "127.0.0.1:"+strconv.Itoa(d.api), "--metrics.listen-addr", "127.0.0.1:"+strconv.Itoa(d.api+1),
 			"--p2p.listen-addrs", "/ip4/127.0.0.1/tcp/"+p2p+",/ip4/127.0.0.1/udp/"+p2p+"/quic-v1", "--output", "json")
 		if !strings.Contains(initOut, `"encrypted": true`) || !strings.Contains(initOut, `"tls_ca_file"`) {
 			t.Fatalf("init did not write encrypted keys and a TLS pair:\n%s", initOut)
-		}
-		if e2eSuite != crypto.Ed25519SHA256 {
-			// init writes an Ed25519 consensus key; a chain of another
-			// suite takes one of its scheme in its place.
-			gd("keys", "new", "validator", "--kind", "validator", "--scheme", scheme, "--home", d.home, "--passphrase-file", d.pass, fast, "--force")
 		}
 		for _, who := range []string{"admin", "official"} {
 			gd("keys", "new", d.id+"-"+who, "--keyring-dir", d.officers, "--passphrase-file", d.pass, fast, "--scheme", scheme)
@@ -109,6 +102,13 @@ func TestDeployCeremony(t *testing.T) {
 		d.consKey = scheme + ":" + field(gd("keys", "show", "validator", "--home", d.home, "--output", "json"), "public_key")
 		d.adminKey = scheme + ":" + field(gd("keys", "show", d.id+"-admin", "--keyring-dir", d.officers, "--output", "json"), "public_key")
 		d.officialKey = scheme + ":" + field(gd("keys", "show", d.id+"-official", "--keyring-dir", d.officers, "--output", "json"), "public_key")
+		if e2eSuite == crypto.SM2SM3 {
+			// On its own machine, the department's SM2 consensus key
+			// binds its node's peer id; the binding travels with the
+			// public keys.
+			d.binding = strings.TrimSpace(gd("genesis", "bind-peer", "--key", filepath.Join(d.home, "keys", "validator.key"),
+				"--passphrase-file", d.pass, "--chain-id", "gov-consortium-1", "--department", d.id, "--peer-id", d.peerID))
+		}
 	}
 
 	// Section 3, the coordinator.
@@ -116,42 +116,20 @@ func TestDeployCeremony(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(coord), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gd("genesis", "new", "--chain-id", "gov-consortium-1", "--fault-model", "byzantine", "--out", coord)
-	if e2eSuite != crypto.Ed25519SHA256 {
-		// `genesis new` has no --crypto-suite (yet): the coordinator
-		// names the suite in the file.
-		editGenesis(t, coord, func(doc *pb.GenesisDoc) { doc.CryptoSuite = e2eSuite.HeaderName() })
-	}
+	gd("genesis", "new", "--chain-id", "gov-consortium-1", "--fault-model", "byzantine", "--crypto-suite", e2eSuite.String(), "--out", coord)
 	for _, d := range depts {
 		p2p := strconv.Itoa(d.p2p)
-		gd("genesis", "add-validator", coord, "--department-id", d.id, "--name", "Department "+d.id,
+		args := []string{"genesis", "add-validator", coord, "--department-id", d.id, "--name", "Department " + d.id,
 			"--consensus-key", d.consKey, "--peer-id", d.peerID,
-			"--addr", "/ip4/127.0.0.1/tcp/"+p2p, "--addr", "/ip4/127.0.0.1/udp/"+p2p+"/quic-v1")
+			"--addr", "/ip4/127.0.0.1/tcp/" + p2p, "--addr", "/ip4/127.0.0.1/udp/" + p2p + "/quic-v1"}
+		if d.binding != "" {
+			args = append(args, "--peer-binding", d.binding)
+		}
+		gd(args...)
 		gd("genesis", "add-identity", coord, "--id", d.id+"-admin", "--department", d.id, "--kind", "official",
 			"--roles", "admin", "--name", d.id+" administrator", "--pubkey", d.adminKey)
 		gd("genesis", "add-identity", coord, "--id", d.id+"-official", "--department", d.id, "--kind", "official",
 			"--roles", "registrar,issuer", "--name", d.id+" registrar", "--pubkey", d.officialKey)
-	}
-	if e2eSuite == crypto.SM2SM3 {
-		// Each department's SM2 consensus key binds its node's peer id
-		// (Department.peer_binding); `genesis add-validator` does not
-		// write it (yet), so the department signs it with its key here.
-		editGenesis(t, coord, func(doc *pb.GenesisDoc) {
-			for i, v := range doc.GetValidators() {
-				d := depts[i]
-				pass, err := os.ReadFile(d.pass)
-				if err != nil {
-					t.Fatal(err)
-				}
-				k, err := keystore.Load(filepath.Join(d.home, "keys", "validator.key"), strings.TrimSpace(string(pass)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if v.PeerBinding, err = k.Sign(crypto.PeerBindingSignBytes(doc.GetChainId(), v.GetId(), v.GetPeerId())); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
 	}
 	if out := gd("genesis", "validate", coord); !strings.Contains(out, "4 validator(s) (quorum 3, tolerates 1 faulty)") {
 		t.Fatalf("genesis validate: %s", out)
@@ -272,17 +250,4 @@ func callerOf(t *testing.T, caFile, url, certFile, keyFile string) string {
 		t.Fatalf("Status with a client certificate: %s %s: %s", resp.Status, st.Code, st.Message)
 	}
 	return st.CallerID
-}
-
-// editGenesis loads the genesis at path, applies edit and saves it back.
-func editGenesis(t *testing.T, path string, edit func(*pb.GenesisDoc)) {
-	t.Helper()
-	doc, err := genesis.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(doc)
-	if err := genesis.Save(path, doc, true); err != nil {
-		t.Fatal(err)
-	}
 }
