@@ -220,10 +220,21 @@ func (c *checker) checkDepartment(f string, d *pb.Department) (peerOK bool) {
 	} else {
 		id, peerOK = pid, true
 	}
+	// On an sm2-sm3 chain the binding signs the peer id's text, and peer
+	// admission checks it over the canonical text of the id it decodes to
+	// (p2p.MembersOf): a peer id in another form libp2p decodes (a CIDv1)
+	// would validate here with a binding no node ever admits. The state
+	// machine requires the canonical form of every peer id governance
+	// adds (ARCHITECTURE.md §7 "Faults and hostile input").
+	canonical := true
+	if peerOK && c.suiteOK && c.suite == crypto.SM2SM3 && id.String() != d.GetPeerId() {
+		canonical = false
+		c.errf(f+".peer_id", "%q is not in its canonical form %s, which the peer binding of an %s chain must sign", d.GetPeerId(), id.String(), c.suite)
+	}
 	// The binding is checked once the key and peer id are known good, so
 	// its problem is the binding's own; on an ed25519-sha256 chain a
 	// non-empty one is refused whatever the rest.
-	if c.suiteOK && (c.suite != crypto.SM2SM3 || keyOK && peerOK) {
+	if c.suiteOK && (c.suite != crypto.SM2SM3 || keyOK && peerOK && canonical) {
 		if err := CheckPeerBinding(c.suite, c.chainID, d); err != nil {
 			c.errf(f+".peer_binding", "validator %q: %v", d.GetId(), err)
 		}
