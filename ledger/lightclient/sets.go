@@ -215,7 +215,7 @@ func CheckTree(suite crypto.Suite, root, key, value, p []byte) error {
 	if err != nil {
 		return fmt.Errorf("tree proof: %v", err)
 	}
-	if err := proof.Hasher(suite.Sum256).Verify(proof.Hash(root), key, value, tp); err != nil {
+	if err := proof.Hasher(suite).Verify(proof.Hash(root), key, value, tp); err != nil {
 		return fmt.Errorf("tree proof does not lead to state root %x: %v", root, err)
 	}
 	return nil

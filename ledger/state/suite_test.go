@@ -7,6 +7,7 @@ import (
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/internal/ledgertest"
 	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/state/proof"
 )
 
 // TestTreeOfEachSuite: a tree opened with the SM3 hasher of an "sm2-sm3"
@@ -21,7 +22,7 @@ func TestTreeOfEachSuite(t *testing.T) {
 	for _, suite := range []crypto.Suite{crypto.Ed25519SHA256, crypto.SM2SM3} {
 		db := ledgertest.MemDB(t)
 		o := state.DefaultOptions()
-		o.Hasher = suite.Sum256
+		o.Hasher = proof.Hasher(suite)
 		tr, err := state.OpenWithOptions(db, prefix, o)
 		if err != nil {
 			t.Fatal(err)
@@ -44,16 +45,16 @@ func TestTreeOfEachSuite(t *testing.T) {
 			if err != nil || string(v) != string(c.value) {
 				t.Fatalf("%s: %s = %q, %v; want %q", suite, c.key, v, err, c.value)
 			}
-			if err := state.Verify(suite.Sum256, root, []byte(c.key), c.value, p); err != nil {
+			if err := state.Verify(proof.Hasher(suite), root, []byte(c.key), c.value, p); err != nil {
 				t.Fatalf("%s: proof of %s: %v", suite, c.key, err)
 			}
-			if state.Verify(other.Sum256, root, []byte(c.key), c.value, p) == nil {
+			if state.Verify(proof.Hasher(other), root, []byte(c.key), c.value, p) == nil {
 				t.Fatalf("%s: proof of %s verifies with %s's hash too", suite, c.key, other)
 			}
 		}
 		// Reopened with the other suite's hash, the tree fails its
 		// integrity walk: a ledger must be opened with its chain's suite.
-		o.Hasher = other.Sum256
+		o.Hasher = proof.Hasher(other)
 		wrong, err := state.OpenWithOptions(db, prefix, o)
 		if err != nil {
 			t.Fatal(err)
@@ -64,5 +65,25 @@ func TestTreeOfEachSuite(t *testing.T) {
 	}
 	if roots[crypto.Ed25519SHA256] == roots[crypto.SM2SM3] {
 		t.Fatal("the two suites give the same root")
+	}
+}
+
+// TestHasherOfSuite: a crypto suite converts to its tree hasher by value
+// (proof.Hasher(suite)), and the two hash alike.
+func TestHasherOfSuite(t *testing.T) {
+	for _, suite := range []crypto.Suite{crypto.Ed25519SHA256, crypto.SM2SM3} {
+		for _, b := range [][]byte{nil, []byte("abc"), make([]byte, 1000)} {
+			if proof.Hasher(suite).Sum(b) != suite.Sum256(b) {
+				t.Fatalf("%s: the tree's hasher and the suite's hash differ", suite)
+			}
+		}
+	}
+	if proof.Hasher(crypto.Ed25519SHA256) != proof.SHA256 || proof.Hasher(crypto.SM2SM3) != proof.SM3 {
+		t.Fatal("suite and hasher values do not correspond")
+	}
+	o := state.DefaultOptions()
+	o.Hasher = 7
+	if _, err := state.OpenWithOptions(ledgertest.MemDB(t), prefix, o); err == nil {
+		t.Fatal("an unknown hasher accepted")
 	}
 }

@@ -37,8 +37,8 @@ type Options struct {
 	// of its own. Records are only read from it. nil: the tree's database.
 	Legacy *leveldb.DB
 	// Hasher is the tree's hash, the chain's crypto suite's
-	// (crypto.Suite.Sum256); nil is SHA-256 (proof.SHA256), the hash of
-	// "ed25519-sha256" chains. A tree is opened with the hash it was
+	// (proof.Hasher(suite)); the zero value is SHA-256 (proof.SHA256), the
+	// hash of "ed25519-sha256" chains. A tree is opened with the hash it was
 	// written with: another gives other roots, and CheckIntegrity fails.
 	Hasher Hasher
 }
@@ -103,12 +103,11 @@ func OpenWithOptions(db *leveldb.DB, prefix []byte, o Options) (*Tree, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	h := o.Hasher
-	if h == nil {
-		h = proof.SHA256
+	if o.Hasher != proof.SHA256 && o.Hasher != proof.SM3 {
+		return nil, fmt.Errorf("state: unknown hasher %d", o.Hasher)
 	}
 	t := &Tree{
-		h:         h,
+		h:         o.Hasher,
 		db:        db,
 		legacy:    o.Legacy,
 		prefix:    append([]byte(nil), prefix...),

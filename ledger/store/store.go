@@ -17,6 +17,7 @@ import (
 
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/state/proof"
 )
 
 // Errors that callers test for.
@@ -371,7 +372,7 @@ func openTree(db, treeDB *leveldb.DB, cachePages int, suite crypto.Suite) (*stat
 	}
 	o := state.DefaultOptions()
 	o.Legacy = db
-	o.Hasher = suite.Sum256
+	o.Hasher = proof.Hasher(suite)
 	if cachePages != 0 {
 		o.CachePages = cachePages
 	}

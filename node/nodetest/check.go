@@ -11,6 +11,7 @@ import (
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/state"
+	"github.com/govnode/govnode/ledger/state/proof"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -78,12 +79,12 @@ func VerifyStateProof(t testing.TB, cfg consensus.Config, key []byte, p *pb.Stat
 	if err != nil {
 		t.Fatalf("UnmarshalProof: %v", err)
 	}
-	if err := state.Verify(cfg.Suite.Sum256, root, key, p.GetValue(), pr); err != nil {
+	if err := state.Verify(proof.Hasher(cfg.Suite), root, key, p.GetValue(), pr); err != nil {
 		t.Fatalf("state.Verify: %v", err)
 	}
 	// The proof must not prove anything else.
 	forged := append(append([]byte(nil), p.GetValue()...), 'x')
-	if state.Verify(cfg.Suite.Sum256, root, key, forged, pr) == nil {
+	if state.Verify(proof.Hasher(cfg.Suite), root, key, forged, pr) == nil {
 		t.Fatal("the proof also verifies a forged value")
 	}
 	if err := consensus.VerifyCommit(cfg, &pb.Block{Header: p.GetHeader()}, p.GetCert(), p.GetChain()); err != nil {
