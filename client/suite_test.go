@@ -2,12 +2,19 @@ package client_test
 
 import (
 	"bytes"
+	"encoding/pem"
 	"errors"
+	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/emmansun/gmsm/sm2"
+	"github.com/emmansun/gmsm/smx509"
 
 	"github.com/govnode/govnode/client"
 	"github.com/govnode/govnode/crypto"
@@ -108,4 +115,89 @@ func TestSDKOnSM2Node(t *testing.T) {
 	if _, err := k.Check(ctx, forged); err == nil {
 		t.Fatal("forged content accepted")
 	}
+}
+
+// TestOpenSSLSignedTxCommits: a transaction body signed by OpenSSL 3 (SM2
+// with SM3 and the standard distinguishing ID, the official's key handed
+// to it as PKCS#8) is accepted by a node of an "sm2-sm3" chain and
+// committed; the same signature over another body is refused.
+func TestOpenSSLSignedTxCommits(t *testing.T) {
+	openssl, err := osexec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no openssl in PATH while CI is set: .ci/run installs it")
+		}
+		t.Skip("openssl is not on PATH (apt-get install openssl); CI runs this test")
+	}
+	chain := nodetest.NewChain(t, nodetest.Options{Suite: crypto.SM2SM3})
+	n := chain.Start(t)
+	dir := t.TempDir()
+	priv, err := sm2.NewPrivateKey(chain.Official.Key.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := smx509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := filepath.Join(dir, "official.pem")
+	if err := os.WriteFile(keyPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := &pb.TxBody{ChainId: chain.ChainID, Signer: chain.Official.ID, Nonce: 1,
+		Action: &pb.TxBody_CreateRecord{CreateRecord: &pb.CreateRecord{RecordId: "lt-openssl", RecordType: nodetest.LandTitle, SubjectId: "citizen0", Content: []byte("signed by OpenSSL")}}}
+	bb, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := filepath.Join(dir, "signbytes")
+	if err := os.WriteFile(msg, crypto.TxSignBytes(chain.ChainID, bb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sigFile := filepath.Join(dir, "sig")
+	if out, err := osexec.Command(openssl, "pkeyutl", "-sign", "-inkey", keyPEM, "-rawin", "-in", msg, "-out", sigFile,
+		"-digest", "sm3", "-pkeyopt", "distid:1234567812345678").CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkeyutl -sign: %v\n%s", err, out)
+	}
+	sig, err := os.ReadFile(sigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit := func(bodyBytes []byte) (*pb.SubmitTxResponse, error) {
+		raw, err := proto.Marshal(&pb.SignedTx{Body: bodyBytes, Signature: sig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := n.Client.SubmitTx(nodetest.Ctx(t), connect.NewRequest(&pb.SubmitTxRequest{Tx: raw, WaitForCommit: true}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	}
+	// The signature over another body (another record id) is refused.
+	other := proto.Clone(body).(*pb.TxBody)
+	other.GetCreateRecord().RecordId = "lt-forged"
+	ob, err := proto.MarshalOptions{Deterministic: true}.Marshal(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submit(ob); err == nil || !strings.Contains(err.Error(), "signature") {
+		t.Fatalf("OpenSSL's signature over another body: %v", err)
+	}
+	res, err := submit(bb)
+	if err != nil || res.GetResult().GetCode() != pb.ResultCode_RESULT_CODE_OK {
+		t.Fatalf("the OpenSSL-signed tx: %v %v", res, err)
+	}
+	if !bytes.Equal(res.GetTxHash(), crypto.SM2SM3.Hash(mustMarshal(t, &pb.SignedTx{Body: bb, Signature: sig}))) {
+		t.Fatalf("tx hash %x is not the SM3 of the signed tx", res.GetTxHash())
+	}
+}
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
