@@ -1,7 +1,6 @@
 package portal_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -67,19 +66,7 @@ func TestPortalInBrowserSM2(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1100, 900),
-		chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer func() {
-		if err := chromedp.Cancel(bctx); err != nil {
-			t.Logf("close the browser: %v", err)
-		}
-		bcancel()
-	}()
+	bctx := startBrowser(t, chrome)
 	if err := chromedp.Do(bctx, chromedp.Navigate(portal.VerifyLink(base, id, genesisHash)), chromedp.WaitVisible(chromedp.CSS("#verdict.ok"))); err != nil {
 		t.Fatalf("verified verdict on the sm2-sm3 chain: %v", err)
 	}

@@ -148,23 +148,7 @@ func TestPortalInBrowser(t *testing.T) {
 	}))
 	defer foreign.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	// No sandbox: Chromium refuses to run as root with it, and in a
-	// container without user namespaces it cannot start one; the pages
-	// it loads here are the portal's own.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1100, 900),
-		chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer func() {
-		// Close the browser and wait for its process: nothing is left.
-		if err := chromedp.Cancel(bctx); err != nil {
-			t.Logf("close the browser: %v", err)
-		}
-		bcancel()
-	}()
+	bctx := startBrowser(t, chrome)
 
 	var mu sync.Mutex
 	var requests, problems []string
@@ -383,6 +367,30 @@ func TestPortalInBrowser(t *testing.T) {
 		}
 		t.Errorf("page error: %s", p)
 	}
+}
+
+// startBrowser starts chromium for the test, for 45 s at most; it is
+// closed, and its process waited for, at the test's end.
+func startBrowser(t *testing.T, chrome string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	// No sandbox: Chromium refuses to run as root with it, and in a
+	// container without user namespaces it cannot start one; the pages
+	// it loads here are the portal's own.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chrome), chromedp.WindowSize(1100, 900),
+		chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("lang", "en-US"))
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		// Close the browser and wait for its process: nothing is left.
+		if err := chromedp.Cancel(bctx); err != nil {
+			t.Logf("close the browser: %v", err)
+		}
+		bcancel()
+		acancel()
+		cancel()
+	})
+	return bctx
 }
 
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
