@@ -238,10 +238,12 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string, suite 
 		return nil, fmt.Errorf("the proof carries a value for a key the node says is absent")
 	}
 
-	// The suite first: a proof of another suite's chain fails every hash
-	// below, and only this says why.
-	if h := (&pb.Header{}); proto.Unmarshal(p.GetHeader(), h) == nil && h.GetCryptoSuite() != suite.HeaderName() {
-		return nil, fmt.Errorf("header names crypto suite %s, the chain's is %s", quote(cmp.Or(h.GetCryptoSuite(), crypto.SuiteNameEd25519SHA256)), suite)
+	// The header is decoded once; the suite is checked first: a proof of
+	// another suite's chain fails every hash below, and only this says why.
+	hdr := &pb.Header{}
+	decoded := len(p.GetHeader()) != 0 && proto.Unmarshal(p.GetHeader(), hdr) == nil
+	if decoded && hdr.GetCryptoSuite() != suite.HeaderName() {
+		return nil, fmt.Errorf("header names crypto suite %s, the chain's is %s", quote(cmp.Or(hdr.GetCryptoSuite(), crypto.SuiteNameEd25519SHA256)), suite)
 	}
 
 	// 1. The tree.
@@ -250,8 +252,7 @@ func CheckStateProof(p *pb.StateProof, key, value []byte, chainID string, suite 
 	}
 
 	// 2. The header attests the root.
-	hdr := &pb.Header{}
-	if err := proto.Unmarshal(p.GetHeader(), hdr); err != nil || len(p.GetHeader()) == 0 {
+	if !decoded {
 		return nil, fmt.Errorf("header does not decode")
 	}
 	if !bytes.Equal(hdr.GetStateRoot(), p.GetStateRoot()) {
