@@ -103,6 +103,31 @@ type Membership interface {
 	ChangePending() bool
 }
 
+// Pipeliner is implemented by an Executor that can leave the ledger write
+// of the last block it commits in flight while the replica goes on
+// (ARCHITECTURE.md §4 "Pipelined ledger writes"): the write is most of a
+// commit's time, and the votes and proposals that follow need only the
+// block's execution (its state root). The driver tells the core a block
+// is stored (Core.Applied) only once its write has returned, so until
+// then the synced safety state carries it and a crash loses nothing; the
+// mempool learns of it then too (its nonces are read from the ledger),
+// and meanwhile the leader leaves its txs out of proposals as those of an
+// uncommitted ancestor.
+type Pipeliner interface {
+	// CommitAsync is Commit, except that the last block's write may still
+	// be in flight when it returns (Written is then not nil). The blocks
+	// before it are stored.
+	CommitAsync(blocks []consensus.CommittedBlock) error
+	// Written is closed when the write in flight has returned; nil when
+	// none is in flight.
+	Written() <-chan struct{}
+	// FinishWrite waits for the write in flight, if any, completes it,
+	// and returns the height the ledger has stored and the wall time of
+	// that block's commit (execution and write; 0 if none was in flight).
+	// An error stops the driver.
+	FinishWrite() (durable uint64, took time.Duration, err error)
+}
+
 // Timing is implemented by an Executor whose committed state sets the
 // consensus timeouts (the chain's parameters): after each commit the
 // driver applies them to the running core (Core.SetTimeouts), and to each
@@ -193,7 +218,12 @@ type Driver struct {
 	members Membership
 	// deadlines is deps.Executor as a Deadlines, nil if it is not one.
 	deadlines Deadlines
-	pace      pacer
+	// pipe is deps.Executor as a Pipeliner, nil if it is not one;
+	// inflight are the committed blocks whose ledger write it has in
+	// flight (not yet Applied, not yet in the mempool's Update).
+	pipe     Pipeliner
+	inflight []consensus.CommittedBlock
+	pace     pacer
 }
 
 // New loads the safety state and the committed head and builds the
@@ -217,6 +247,7 @@ func New(cfg consensus.Config, signer consensus.Signer, deps Deps) (*Driver, err
 	d := &Driver{maxTxs: cfg.MaxBlockTxs, cfg: cfg, first: signer, signer: signer, deps: deps, base: log}
 	d.members, _ = deps.Executor.(Membership)
 	d.deadlines, _ = deps.Executor.(Deadlines)
+	d.pipe, _ = deps.Executor.(Pipeliner)
 	if d.deps.Now == nil {
 		d.deps.Now = time.Now
 	}
@@ -281,6 +312,11 @@ func (d *Driver) Epoch() consensus.Epoch { return d.cfg.EpochOf() }
 // epoch before: its safety state starts afresh in the root's view, and is
 // persisted before the new core can say anything.
 func (d *Driver) enter(e consensus.Epoch, root *pb.Block) error {
+	// The new core's safety state starts without the old one's blocks:
+	// every committed block must be stored first.
+	if err := d.finishWrite(); err != nil {
+		return err
+	}
 	signer, self := d.keyIn(e.Validators)
 	cfg := d.cfg.WithEpoch(e, self)
 	st := consensus.SafetyState{View: e.Root.GetView()}
@@ -301,12 +337,27 @@ func (d *Driver) enter(e consensus.Epoch, root *pb.Block) error {
 // commit executes committed blocks. With a Membership, the executor stops
 // after a block that ends the epoch; commit returns the blocks it executed
 // and then the next epoch.
+//
+// With a Pipeliner, the previous block's write in flight is finished
+// first, and the last block's own may be left in flight (d.inflight).
 func (d *Driver) commit(blocks []consensus.CommittedBlock) ([]consensus.CommittedBlock, *consensus.Epoch, error) {
-	start := d.deps.Now()
-	if err := d.deps.Executor.Commit(blocks); err != nil {
+	if err := d.finishWrite(); err != nil {
 		return nil, nil, err
 	}
-	d.pace.committed(d.deps.Now().Sub(start), len(blocks))
+	start := d.deps.Now()
+	if d.pipe != nil {
+		if err := d.pipe.CommitAsync(blocks); err != nil {
+			return nil, nil, err
+		}
+	} else if err := d.deps.Executor.Commit(blocks); err != nil {
+		return nil, nil, err
+	}
+	if d.pipe != nil && d.pipe.Written() != nil {
+		// The last block's cost is known when its write returns.
+		d.pace.committed(d.deps.Now().Sub(start), len(blocks)-1)
+	} else {
+		d.pace.committed(d.deps.Now().Sub(start), len(blocks))
+	}
 	if d.members == nil {
 		return blocks, nil, nil
 	}
@@ -351,6 +402,13 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 	defer d.pace.timer.Stop()
 	d.pace.max = d.deps.MaxPace
 	inbox, reqs := d.deps.Transport.Inbox(), d.deps.Transport.BlockRequests()
+	// A write left in flight is finished before Run returns, so that the
+	// ledger can be closed; an error here is the write's own.
+	defer func() {
+		if err := d.finishWrite(); err != nil {
+			d.log.Error("ledger write of a committed block failed", "err", err)
+		}
+	}()
 	if err := d.flush(); err != nil {
 		return err
 	}
@@ -381,6 +439,10 @@ func (d *Driver) RunWithStatus(ctx context.Context, onStatus func(consensus.Stat
 		case <-d.pace.timer.C:
 			d.pace.armed = false
 			err = d.Poke()
+		case <-d.written(): // nil, and never fires, without a write in flight
+			if err = d.finishWrite(); err == nil {
+				err = d.Poke()
+			}
 		}
 		if err != nil {
 			return err
@@ -491,6 +553,12 @@ func (d *Driver) flush() error {
 		}
 		if len(rd.Committed) > 0 {
 			done, next, err := d.commit(rd.Committed)
+			if len(done) > 0 && d.pipe != nil && d.pipe.Written() != nil {
+				// The last block's write is in flight: it is stored,
+				// and the mempool updated, when it returns (finishWrite).
+				d.inflight = append(d.inflight[:0], done[len(done)-1])
+				done = done[:len(done)-1]
+			}
 			if len(done) > 0 {
 				d.core.Applied(done[len(done)-1].Height)
 				d.deps.Mempool.Update(done)
@@ -522,6 +590,45 @@ func (d *Driver) flush() error {
 	}
 }
 
+// written is the executor's signal that its write in flight has
+// returned; nil (never ready) when none is in flight.
+func (d *Driver) written() <-chan struct{} {
+	if d.pipe == nil || len(d.inflight) == 0 {
+		return nil
+	}
+	if c := d.pipe.Written(); c != nil {
+		return c
+	}
+	// Finished by another caller (block sync's Commit): ready now.
+	return closedChan
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// finishWrite completes the ledger write in flight, if any: the block is
+// stored, so the core may drop it from the safety state (Applied), and
+// the mempool drops its txs.
+func (d *Driver) finishWrite() error {
+	if len(d.inflight) == 0 {
+		return nil
+	}
+	durable, took, err := d.pipe.FinishWrite()
+	blocks := d.inflight
+	d.inflight = nil
+	if err != nil {
+		return fmt.Errorf("consensus: store committed block %d: %w", blocks[len(blocks)-1].Height, err)
+	}
+	last := blocks[len(blocks)-1].Height
+	if durable < last {
+		return fmt.Errorf("consensus: committed block %d not stored (ledger at %d)", last, durable)
+	}
+	d.pace.committed(took, len(blocks))
+	d.core.Applied(last)
+	d.deps.Mempool.Update(blocks)
+	d.applyTiming()
+	return nil
+}
+
 // proposeHeld fills the slot the core offered last, now or, when pacing
 // says to wait, once the pace timer fires (Run pokes the driver then).
 func (d *Driver) proposeHeld() {
@@ -534,8 +641,9 @@ func (d *Driver) proposeHeld() {
 		return
 	}
 	d.pace.held = nil
-	txs := d.deps.Mempool.Reap(d.maxTxs, *s)
-	hdr, err := d.deps.Executor.BuildPayload(*s, txs)
+	slot := d.withInflight(*s)
+	txs := d.deps.Mempool.Reap(d.maxTxs, slot)
+	hdr, err := d.deps.Executor.BuildPayload(slot, txs)
 	if err != nil {
 		d.log.Warn("build payload", "height", s.Height, "err", err)
 		return
@@ -560,5 +668,20 @@ type FullBlocker interface {
 // mempool that cannot say counts as not full).
 func (d *Driver) fullBlock(s consensus.ProposeSlot) bool {
 	m, ok := d.deps.Mempool.(FullBlocker)
-	return ok && m.FullBlock(d.maxTxs, s)
+	return ok && m.FullBlock(d.maxTxs, d.withInflight(s))
+}
+
+// withInflight is slot with the blocks whose write is in flight among its
+// uncommitted ancestors: the mempool still holds their txs (it drops them
+// once the write returns), and they must not be proposed again.
+func (d *Driver) withInflight(s consensus.ProposeSlot) consensus.ProposeSlot {
+	if len(d.inflight) == 0 {
+		return s
+	}
+	up := make([]*pb.Block, 0, len(d.inflight)+len(s.Uncommitted))
+	for _, b := range d.inflight {
+		up = append(up, b.Block)
+	}
+	s.Uncommitted = append(up, s.Uncommitted...)
+	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/govnode/govnode/consensus/driver"
 	"github.com/govnode/govnode/crypto"
 	"github.com/govnode/govnode/ledger/exec"
+	"github.com/govnode/govnode/ledger/state"
 	"github.com/govnode/govnode/ledger/store"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
@@ -78,6 +79,9 @@ type Executor struct {
 
 	commitMu   sync.Mutex
 	lastCommit time.Time
+	// writeErr is the error of a ledger write left in flight
+	// (CommitAsync): once set, every commit fails with it.
+	writeErr error
 
 	mu           sync.Mutex
 	valset       *pb.ValidatorSet // in force above the committed head
@@ -97,6 +101,9 @@ type Executor struct {
 	// the first commit.
 	upgrade       *pb.UpgradePlan
 	knownUpgrades []string
+	// inflight is the committed block whose ledger write runs on its own
+	// goroutine (CommitAsync), nil if none.
+	inflight *ledgerWrite
 }
 
 // deadlineState is what committed state says about contract deadlines
@@ -127,6 +134,7 @@ var (
 	_ driver.Executor   = (*Executor)(nil)
 	_ driver.Membership = (*Executor)(nil)
 	_ driver.Deadlines  = (*Executor)(nil)
+	_ driver.Pipeliner  = (*Executor)(nil)
 )
 
 // StateReader is the committed state in st as the state machine reads it.
@@ -542,8 +550,61 @@ func BlockEvents(r EventReader, h uint64) ([]*pb.Event, error) {
 // such certificate carries its chain when it is short (certToStore), and
 // a long one whenever a known change requires it.
 func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
+	return a.commit(blocks, false)
+}
+
+// CommitAsync is Commit, except that the last block's ledger write may be
+// left in flight on a goroutine of its own (driver.Pipeliner): it is then
+// executed, its state root known (proposals attesting it validate), and
+// the store still at the block below. Written says when the write has
+// returned; FinishWrite, or the next commit, completes it. A block whose
+// effects the executor reads back from the ledger at once (validator set,
+// parameters, upgrade plan, deadlines) is always written before
+// CommitAsync returns.
+func (a *Executor) CommitAsync(blocks []consensus.CommittedBlock) error {
+	return a.commit(blocks, true)
+}
+
+// Written is closed when the write CommitAsync left in flight has
+// returned; nil when none is in flight.
+func (a *Executor) Written() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight == nil {
+		return nil
+	}
+	return a.inflight.done
+}
+
+// FinishWrite waits for the write in flight, if any, completes it, and
+// returns the height the ledger has durably stored. An error means the
+// ledger could not store a committed block: the node must stop.
+//
+// took is the wall time of the last block's commit, from its execution to
+// the end of its write (0 if no write was in flight): the pacing leader's
+// measure of a commit's cost.
+func (a *Executor) FinishWrite() (durable uint64, took time.Duration, err error) {
 	a.commitMu.Lock()
 	defer a.commitMu.Unlock()
+	a.mu.Lock()
+	w := a.inflight
+	a.mu.Unlock()
+	if err := a.waitInflight(); err != nil {
+		return 0, 0, err
+	}
+	if w != nil {
+		took = w.written.Sub(w.start)
+	}
+	h, _ := a.store.Height()
+	return h, took, nil
+}
+
+func (a *Executor) commit(blocks []consensus.CommittedBlock, async bool) error {
+	a.commitMu.Lock()
+	defer a.commitMu.Unlock()
+	if err := a.waitInflight(); err != nil {
+		return err
+	}
 	start := a.currentEpoch()
 	for i, cb := range blocks {
 		if a.currentEpoch() != start {
@@ -565,7 +626,7 @@ func (a *Executor) Commit(blocks []consensus.CommittedBlock) error {
 			return err
 		}
 		cb.Cert = cert
-		if err := a.commitOne(cb); err != nil {
+		if err := a.commitOne(cb, async && i == len(blocks)-1); err != nil {
 			// The store wrote nothing for this block; consensus must stop
 			// rather than go on without it.
 			return err
@@ -639,7 +700,12 @@ func (a *Executor) certToStore(cb consensus.CommittedBlock, later []consensus.Co
 	return cert, nil
 }
 
-func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
+// commitOne executes block cb and writes it to the store. With async,
+// unless the block changed what the executor reads back from the ledger
+// at once (the validator set, the parameters, an upgrade plan, the
+// deadline index, or a set change coming into force), the write is left
+// in flight on a goroutine of its own (inflight, finishWrite).
+func (a *Executor) commitOne(cb consensus.CommittedBlock, async bool) error {
 	hdr := cb.Header
 	if hdr == nil {
 		hdr = &pb.Header{}
@@ -693,11 +759,79 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	if cd.BlockEvents, err = encodeBlockEvents(res.Events); err != nil {
 		return fmt.Errorf("encode events %d: %w", cb.Height, err)
 	}
-	if err := a.store.Commit(cd); err != nil {
+	a.mu.Lock()
+	switchNow := a.nextSwitch != 0 && cb.Height+1 >= a.nextSwitch
+	a.mu.Unlock()
+	readsBack := res.ValidatorUpdate != nil || res.Params != nil || switchNow ||
+		touches(res.Changes, string(exec.UpgradePlanKey())) || touches(res.Changes, exec.DeadlinePrefix()) ||
+		touches(res.Changes, string(exec.ParamsKey()))
+	var params *pb.Params
+	if async && !readsBack {
+		// The parameters at this height are those below it (the block
+		// changed none): known before the write, for the proposals that
+		// attest this height while it is in flight (ParamsAt).
+		if params, err = a.ParamsAt(cb.Height - 1); err != nil {
+			async = false
+		}
+	}
+	prep, err := a.store.Prepare(cd)
+	if err != nil {
 		return fmt.Errorf("store block %d: %w", cb.Height, err)
 	}
-	done := time.Now()
+	w := &ledgerWrite{prep: prep, cb: cb, hdr: hdr, res: res, txHashes: txHashes, failed: failed, start: start, applied: applied}
+	a.mu.Lock()
+	a.resultHashes[cb.Height] = a.suite.MerkleRoot(resultBytes)
+	a.times[cb.Height] = hdr.GetTimeUnixMs()
+	delete(a.resultHashes, cb.Height-64)
+	delete(a.times, cb.Height-64)
+	a.mu.Unlock()
+	if !async || readsBack {
+		w.err = prep.Write()
+		w.written = time.Now()
+		return a.finishWrite(w)
+	}
+	a.mu.Lock()
+	if len(a.paramsAt) >= maxParamsCached {
+		clear(a.paramsAt)
+	}
+	a.paramsAt[cb.Height] = params
+	w.done = make(chan struct{})
+	a.inflight = w
+	a.mu.Unlock()
+	go func() {
+		w.err = prep.Write()
+		w.written = time.Now()
+		close(w.done)
+	}()
+	return nil
+}
 
+// ledgerWrite is a block executed and prepared in the store (commitOne),
+// whose write is in flight when done is not nil.
+type ledgerWrite struct {
+	prep     *store.Prepared
+	cb       consensus.CommittedBlock
+	hdr      *pb.Header
+	res      *exec.BlockResult
+	txHashes [][]byte
+	failed   int
+	start    time.Time // execution began
+	applied  time.Time // execution ended
+	done     chan struct{}
+	// Set by the write before done is closed.
+	err     error
+	written time.Time
+}
+
+// finishWrite completes block w once its write has returned: the
+// executor's view of committed state, metrics and listeners. An error of
+// the write is returned, and the node must stop.
+func (a *Executor) finishWrite(w *ledgerWrite) error {
+	cb, hdr, res := w.cb, w.hdr, w.res
+	if w.err != nil {
+		return fmt.Errorf("store block %d: %w", cb.Height, w.err)
+	}
+	ar := applyReader{reader{a.store}, a.sparse}
 	// The block fired the deadlines due before its time, if any were: the
 	// next one is read again from the committed state when the block
 	// changed the deadline index (it depends on nothing else).
@@ -709,6 +843,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 			return err
 		}
 	}
+	var err error
 	if touches(res.Changes, exec.DeadlinePrefix()) {
 		if next, due, err = exec.NextDeadline(ar); err != nil {
 			return fmt.Errorf("read the next deadline after block %d: %w", cb.Height, err)
@@ -723,18 +858,14 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 	d.next, d.due, d.attested = next, due, max(d.attested, hdr.GetStateHeight())
 	// A block that changed no parameter leaves those of its parent.
 	if p, ok := a.paramsAt[cb.Height-1]; ok && res.Params == nil && !touches(res.Changes, string(exec.ParamsKey())) {
-		if len(a.paramsAt) >= maxParamsCached {
-			clear(a.paramsAt)
+		if _, set := a.paramsAt[cb.Height]; !set {
+			if len(a.paramsAt) >= maxParamsCached {
+				clear(a.paramsAt)
+			}
+			a.paramsAt[cb.Height] = p
 		}
-		a.paramsAt[cb.Height] = p
 	}
-	a.resultHashes[cb.Height] = a.suite.MerkleRoot(resultBytes)
-	a.times[cb.Height] = hdr.GetTimeUnixMs()
-	delete(a.resultHashes, cb.Height-64)
-	delete(a.times, cb.Height-64)
 	listeners := a.onCommit
-	a.mu.Unlock()
-	a.mu.Lock()
 	switchNow := a.nextSwitch != 0 && cb.Height+1 >= a.nextSwitch
 	a.mu.Unlock()
 	if res.ValidatorUpdate != nil || res.Params != nil || switchNow {
@@ -743,22 +874,42 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock) error {
 		}
 	}
 
-	a.metrics.ApplyDuration.Observe(applied.Sub(start).Seconds())
-	a.metrics.CommitDuration.Observe(done.Sub(applied).Seconds())
+	a.metrics.ApplyDuration.Observe(w.applied.Sub(w.start).Seconds())
+	a.metrics.CommitDuration.Observe(w.written.Sub(w.applied).Seconds())
 	a.metrics.Height.Set(float64(cb.Height))
 	a.metrics.CommittedTxs.Add(float64(len(res.Results)))
-	a.metrics.FailedTxs.Add(float64(failed))
+	a.metrics.FailedTxs.Add(float64(w.failed))
 	if !a.lastCommit.IsZero() {
-		a.metrics.BlockInterval.Observe(done.Sub(a.lastCommit).Seconds())
+		a.metrics.BlockInterval.Observe(w.written.Sub(a.lastCommit).Seconds())
 	}
-	a.lastCommit = done
-	info := &CommittedInfo{Height: cb.Height, Hash: cb.Hash, TxHashes: txHashes, Results: res.Results, Events: res.Events}
+	a.lastCommit = w.written
+	info := &CommittedInfo{Height: cb.Height, Hash: cb.Hash, TxHashes: w.txHashes, Results: res.Results, Events: res.Events}
 	for _, f := range listeners {
 		f(info)
 	}
-	a.log.Debug("committed", "height", cb.Height, "txs", len(res.Results), "failed", failed,
-		"apply_ms", applied.Sub(start).Milliseconds(), "write_ms", done.Sub(applied).Milliseconds())
+	a.log.Debug("committed", "height", cb.Height, "txs", len(res.Results), "failed", w.failed,
+		"apply_ms", w.applied.Sub(w.start).Milliseconds(), "write_ms", w.written.Sub(w.applied).Milliseconds())
 	return nil
+}
+
+// waitInflight waits for the write in flight, if any, and completes it
+// (finishWrite); the caller holds commitMu. The write's error, if it
+// failed, is returned again on every later call: the ledger cannot go on.
+func (a *Executor) waitInflight() error {
+	a.mu.Lock()
+	w := a.inflight
+	a.mu.Unlock()
+	if w == nil {
+		return a.writeErr
+	}
+	<-w.done
+	a.mu.Lock()
+	a.inflight = nil
+	a.mu.Unlock()
+	if err := a.finishWrite(w); err != nil {
+		a.writeErr = err
+	}
+	return a.writeErr
 }
 
 // encodeBlockEvents serializes the block's own events (those of no tx:
@@ -823,14 +974,23 @@ func (a *Executor) blockTime(h uint64) (int64, error) {
 }
 
 // attested returns the state root and results hash of height h.
+// A block whose write is in flight (CommitAsync) is executed: its root
+// is known.
 func (a *Executor) attested(h uint64) (root, results []byte, err error) {
-	head, _ := a.store.Height()
-	if h > head {
-		return nil, nil, fmt.Errorf("state of height %d not executed yet (ledger at %d)", h, head)
-	}
-	r, err := a.store.StateRoot(h)
-	if err != nil {
-		return nil, nil, fmt.Errorf("state root %d: %w", h, err)
+	var r state.Hash
+	a.mu.Lock()
+	w := a.inflight
+	a.mu.Unlock()
+	if w != nil && w.prep.Height() == h {
+		r = w.prep.Root()
+	} else {
+		head, _ := a.store.Height()
+		if h > head {
+			return nil, nil, fmt.Errorf("state of height %d not executed yet (ledger at %d)", h, head)
+		}
+		if r, err = a.store.StateRoot(h); err != nil {
+			return nil, nil, fmt.Errorf("state root %d: %w", h, err)
+		}
 	}
 	rh, err := a.resultsHash(h)
 	if err != nil {

@@ -236,7 +236,9 @@ func TestNewRefusesUnsetMetrics(t *testing.T) {
 // Two validator-set changes decided within the delay are both pending;
 // each takes over at its own effective height, the nearer first
 // (driver.Membership), rooted at the block before it.
-func TestPendingSetsTakeOverInOrder(t *testing.T) {
+// pendingSets are genesis records of two decided validator sets, in force
+// from heights 3 and 5.
+func pendingSets(t *testing.T) []state.Change {
 	set := func(eff uint64, ids ...string) state.Change {
 		vs := &pb.ValidatorSet{FaultModel: "crash", EffectiveHeight: eff}
 		for _, id := range ids {
@@ -252,7 +254,11 @@ func TestPendingSetsTakeOverInOrder(t *testing.T) {
 		}
 		return state.Change{Key: exec.ValidatorSetKey(eff), Value: b}
 	}
-	a := newTestAppWith(t, []state.Change{set(3, "deptA"), set(5, "deptA", "deptB")})
+	return []state.Change{set(3, "deptA"), set(5, "deptA", "deptB")}
+}
+
+func TestPendingSetsTakeOverInOrder(t *testing.T) {
+	a := newTestAppWith(t, pendingSets(t))
 	if !a.ChangePending() {
 		t.Fatal("no change pending")
 	}

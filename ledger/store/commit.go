@@ -72,10 +72,45 @@ func (s *Store) InitGenesis(changes []state.Change) error {
 // write itself (disk full, I/O) leaves the store at the previous height,
 // and the caller should stop: the node cannot go on without its ledger.
 func (s *Store) Commit(c *CommitData) error {
+	p, err := s.Prepare(c)
+	if err != nil {
+		return err
+	}
+	return p.Write()
+}
+
+// Prepared is a block staged by Prepare and not yet written: its records
+// are built and its state root computed. Write writes it; until then the
+// store stays at the block below, its readers see nothing of it, and
+// another Prepare or Commit is refused (ErrPending). Write may run on
+// another goroutine than Prepare: a block's LevelDB writes are most of its
+// commit's time, and the node's consensus loop goes on meanwhile
+// (ARCHITECTURE.md §5 "Storage").
+type Prepared struct {
+	s       *Store
+	height  uint64
+	root    state.Hash
+	tb, b   *leveldb.Batch
+	changes []state.Change
+}
+
+// Height is the block's height.
+func (p *Prepared) Height() uint64 { return p.height }
+
+// Root is the state root after the block.
+func (p *Prepared) Root() state.Hash { return p.root }
+
+// Prepare checks block c.Height (the head plus one), stages its state
+// changes and builds its batches, and writes nothing. The store keeps the
+// slices of c until Write returns.
+func (s *Store) Prepare(c *CommitData) (*Prepared, error) {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	if s.prepared != nil {
+		return nil, fmt.Errorf("commit block %d: %w: block %d is prepared and not written", c.Height, ErrPending, s.prepared.height)
+	}
 	if err := s.validate(c); err != nil {
-		return fmt.Errorf("commit block %d: %w", c.Height, err)
+		return nil, fmt.Errorf("commit block %d: %w", c.Height, err)
 	}
 	// The block's own records do not depend on the state root: build and
 	// sort them on another core while the tree is staged (Stage is the
@@ -91,7 +126,7 @@ func (s *Store) Commit(c *CommitData) error {
 	root, w, err := s.tree.Stage(c.Height, c.Changes)
 	<-done
 	if err != nil {
-		return fmt.Errorf("commit block %d: %w: %v", c.Height, ErrInvalid, err)
+		return nil, fmt.Errorf("commit block %d: %w: %v", c.Height, ErrInvalid, err)
 	}
 	h := c.Height
 	m := meta{blockHash: c.BlockHash, stateRoot: root, txCount: uint32(len(c.Txs))}
@@ -108,10 +143,36 @@ func (s *Store) Commit(c *CommitData) error {
 	w.ApplyTo(tb)
 	b := reuseBatch(&s.batch, &s.batchCap, size)
 	putSorted(b, recs)
-	if err := s.write(tb, b, h, root, c.Changes); err != nil {
-		return fmt.Errorf("commit block %d: %w", h, err)
+	s.prepared = &Prepared{s: s, height: h, root: root, tb: tb, b: b, changes: c.Changes}
+	return s.prepared, nil
+}
+
+// Write writes the prepared block (synced) and makes it the head. After an
+// error the block is not the head and the store should not be written
+// again: the node cannot go on without its ledger.
+func (p *Prepared) Write() error {
+	s := p.s
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if s.prepared != p {
+		return fmt.Errorf("commit block %d: %w: not the prepared block", p.height, ErrInvalid)
+	}
+	s.prepared = nil
+	if err := s.write(p.tb, p.b, p.height, p.root, p.changes); err != nil {
+		return fmt.Errorf("commit block %d: %w", p.height, err)
 	}
 	return nil
+}
+
+// Discard forgets the prepared block without writing it, so that another
+// can be prepared. It does nothing once the block is written.
+func (p *Prepared) Discard() {
+	s := p.s
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if s.prepared == p {
+		s.prepared = nil
+	}
 }
 
 // indexedTxs are the txs of c the tx index already holds: committed in an

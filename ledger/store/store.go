@@ -37,6 +37,8 @@ var (
 	ErrHeight = errors.New("store: commit out of order")
 	// ErrInvalid: CommitData that cannot be committed.
 	ErrInvalid = errors.New("store: invalid commit data")
+	// ErrPending: a block is prepared and not written (Prepare).
+	ErrPending = errors.New("store: a prepared block is not written")
 )
 
 // Options configure a Store.
@@ -128,6 +130,9 @@ type Store struct {
 	batchCap     int
 	treeBatch    *leveldb.Batch
 	treeBatchCap int
+	// prepared is the block Prepare staged and Write has not written,
+	// which holds the batch buffers above.
+	prepared *Prepared
 
 	mu      sync.RWMutex
 	hasHead bool

@@ -1,0 +1,216 @@
+package driver_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/govnode/govnode/consensus"
+	"github.com/govnode/govnode/consensus/consensustest"
+	"github.com/govnode/govnode/consensus/driver"
+	pb "github.com/govnode/govnode/proto/govnode/v1"
+)
+
+// pipeApp is app with its ledger writes left in flight (driver.Pipeliner):
+// a write returns once release is closed, or with failWith.
+type pipeApp struct {
+	app
+	release  chan struct{}
+	failWith error
+
+	pmu      sync.Mutex
+	inflight *consensus.CommittedBlock
+	done     chan struct{}
+	updated  []uint64 // heights the mempool was told of, in order
+}
+
+func (p *pipeApp) CommitAsync(bs []consensus.CommittedBlock) error {
+	if _, _, err := p.FinishWrite(); err != nil {
+		return err
+	}
+	if err := p.app.Commit(bs[:len(bs)-1]); err != nil {
+		return err
+	}
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	last := bs[len(bs)-1]
+	p.inflight, p.done = &last, make(chan struct{})
+	done := p.done
+	go func() {
+		<-p.release
+		close(done)
+	}()
+	return nil
+}
+
+func (p *pipeApp) Written() <-chan struct{} {
+	p.pmu.Lock()
+	defer p.pmu.Unlock()
+	if p.inflight == nil {
+		return nil
+	}
+	return p.done
+}
+
+func (p *pipeApp) FinishWrite() (uint64, time.Duration, error) {
+	p.pmu.Lock()
+	w, done := p.inflight, p.done
+	p.pmu.Unlock()
+	if w != nil {
+		<-done
+		if p.failWith != nil {
+			return 0, 0, p.failWith
+		}
+		p.pmu.Lock()
+		p.inflight = nil
+		p.pmu.Unlock()
+		if err := p.app.Commit([]consensus.CommittedBlock{*w}); err != nil {
+			return 0, 0, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.committed) == 0 {
+		return 0, 0, nil
+	}
+	return p.committed[len(p.committed)-1].Height, time.Millisecond, nil
+}
+
+func (p *pipeApp) Update(bs []consensus.CommittedBlock) {
+	p.pmu.Lock()
+	for _, b := range bs {
+		p.updated = append(p.updated, b.Height)
+	}
+	p.pmu.Unlock()
+	p.app.Update(bs)
+}
+
+var _ driver.Pipeliner = (*pipeApp)(nil)
+
+// heightOf is the height in b's header.
+func heightOf(t *testing.T, b *pb.Block) uint64 {
+	t.Helper()
+	h := &pb.Header{}
+	if err := proto.Unmarshal(b.GetHeader(), h); err != nil {
+		t.Fatal(err)
+	}
+	return h.GetHeight()
+}
+
+// While a committed block's ledger write is in flight the replica goes on
+// (it proposes and certifies the blocks above), but the block stays in the
+// persisted safety state, the mempool is not told of it, and its txs are
+// not proposed again; once the write returns, the mempool drops its txs
+// and the safety state lets it go (ARCHITECTURE.md §4 "Pipelined ledger
+// writes").
+func TestPipelinedWriteStaysInSafetyStateUntilWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		p := &pipeApp{release: make(chan struct{})}
+		safety := &memStore{}
+		wake := make(chan struct{}, 1)
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: safety,
+			Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait()
+		p.mu.Lock()
+		p.txs = [][]byte{[]byte("tx-1")}
+		p.mu.Unlock()
+		wake <- struct{}{}
+		// The tx's block commits and its write hangs; the replica made the
+		// blocks that commit it and now waits for the write to commit the
+		// next one.
+		synctest.Wait()
+		p.pmu.Lock()
+		inflight, updated := p.inflight, slices.Clone(p.updated)
+		p.pmu.Unlock()
+		if inflight == nil || len(inflight.Block.GetTxs()) != 1 {
+			t.Fatalf("the tx block's write is not in flight (%v)", inflight)
+		}
+		if len(updated) != 0 {
+			t.Fatalf("mempool told of heights %v before any write returned", updated)
+		}
+		st, _ := safety.Load()
+		carried, withTx := false, 0
+		for _, b := range st.Blocks {
+			if heightOf(t, b) == inflight.Height {
+				carried = true
+			}
+			if len(b.GetTxs()) > 0 {
+				withTx++
+			}
+		}
+		if !carried {
+			t.Fatalf("safety state does not carry block %d, whose write is in flight", inflight.Height)
+		}
+		if withTx != 1 {
+			t.Fatalf("%d blocks of the safety state hold the tx: it was proposed again", withTx)
+		}
+
+		close(p.release)
+		synctest.Wait()
+		p.pmu.Lock()
+		updated = slices.Clone(p.updated)
+		p.pmu.Unlock()
+		if !slices.Contains(updated, inflight.Height) {
+			t.Fatalf("mempool told of %v after the write returned, want %d among them", updated, inflight.Height)
+		}
+		if p.Pending() {
+			t.Fatal("the tx is still pending after its block was stored")
+		}
+		st, _ = safety.Load()
+		for _, b := range st.Blocks {
+			if heightOf(t, b) <= inflight.Height {
+				t.Fatalf("safety state still carries block %d, stored", heightOf(t, b))
+			}
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if p.Written() != nil {
+			t.Fatal("Run returned with a write in flight")
+		}
+	})
+}
+
+// A write in flight that fails stops the replica, naming the block, and
+// the block is not reported stored.
+func TestPipelinedWriteFailureStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		release := make(chan struct{})
+		close(release)
+		p := &pipeApp{release: release, failWith: errors.New("disk full")}
+		p.txs = [][]byte{[]byte("tx-1")}
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+			Executor: p, Mempool: p, TickInterval: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		err = d.Run(ctx)
+		if err == nil || errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, p.failWith) {
+			t.Fatalf("Run = %v, want the write's error", err)
+		}
+		if len(p.updated) != 0 {
+			t.Fatalf("mempool told of %v though no write succeeded", p.updated)
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/govnode/govnode/ledger/store"
+)
+
+// A prepared block is invisible until written: the head, its block, its
+// txs and its state stay those of the block below; the state root is
+// known before the write; another Prepare or Commit is refused until the
+// write returns, and one written or discarded block is not written again.
+func TestPrepareThenWrite(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	if err := s.InitGenesis(spec.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(spec.block(1)); err != nil {
+		t.Fatal(err)
+	}
+	d := spec.block(2)
+	p, err := s.Prepare(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Height() != 2 {
+		t.Fatalf("prepared height %d", p.Height())
+	}
+	if h, _ := s.Height(); h != 1 {
+		t.Fatalf("height %d while block 2 is prepared, want 1", h)
+	}
+	if _, _, err := s.BlockByHeight(2); err == nil {
+		t.Fatal("prepared block readable before its write")
+	}
+	if _, _, err := s.TxByHash(d.Txs[0].Hash); err == nil {
+		t.Fatal("prepared block's tx readable before its write")
+	}
+	if _, err := s.StateRoot(2); err == nil {
+		t.Fatal("prepared block's state root stored before its write")
+	}
+	if _, err := s.Prepare(spec.block(3)); !errors.Is(err, store.ErrPending) {
+		t.Fatalf("Prepare over a prepared block: %v, want ErrPending", err)
+	}
+	if err := s.Commit(spec.block(2)); !errors.Is(err, store.ErrPending) {
+		t.Fatalf("Commit over a prepared block: %v, want ErrPending", err)
+	}
+
+	if err := p.Write(); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := s.Height(); h != 2 {
+		t.Fatalf("height %d after the write, want 2", h)
+	}
+	if root, err := s.StateRoot(2); err != nil || root != p.Root() {
+		t.Fatalf("stored root %x (%v), prepared %x", root, err, p.Root())
+	}
+	if err := p.Write(); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("second Write: %v, want ErrInvalid", err)
+	}
+	ref := newRefTree(t, spec)
+	ref.check(s, 2, 7)
+
+	// Discarded: nothing written, and the next block can be prepared.
+	p, err = s.Prepare(spec.block(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Discard()
+	if err := p.Write(); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Write after Discard: %v, want ErrInvalid", err)
+	}
+	if h, _ := s.Height(); h != 2 {
+		t.Fatalf("height %d after a discarded block, want 2", h)
+	}
+	if err := s.Commit(spec.block(3)); err != nil {
+		t.Fatal(err)
+	}
+	ref.check(s, 3, 7)
+}
+
+// A ledger closed with a block prepared and not written (a node stopped
+// or killed while the write was in flight) opens at the block below, and
+// the block commits again with the same root.
+func TestPreparedNotWrittenIsNotStored(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.InitGenesis(spec.genesis()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(spec.block(1)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Prepare(spec.block(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := p.Root()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, dir)
+	defer s.Close()
+	if h, _ := s.Height(); h != 1 {
+		t.Fatalf("reopened at %d, want 1", h)
+	}
+	if err := s.Commit(spec.block(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.StateRoot(2); err != nil || got != root {
+		t.Fatalf("root %x (%v) after committing again, prepared %x", got, err, root)
+	}
+	newRefTree(t, spec).check(s, 2, 5)
+}
