@@ -19,8 +19,9 @@ import (
 // FileSafetyStore keeps the consensus.SafetyState in one small file,
 // rewritten in place: the file holds two slots, and each Save writes the
 // state, with a sequence number and a SHA-256 of both, into the slot that
-// does not hold the latest state, then syncs the file (one fsync; no new
-// file, rename or directory sync). Load takes the valid slot with the
+// does not hold the latest state, then syncs the file's data (one
+// fdatasync on Linux, see datasync; no new file, rename or directory
+// sync). Load takes the valid slot with the
 // higher sequence number.
 //
 // A crash during a Save can tear only the slot being written, which Load
@@ -225,7 +226,7 @@ func encodeSafety(st consensus.SafetyState) ([]byte, error) {
 }
 
 // Save writes st durably: into the slot not holding the latest state, with
-// one fsync; or, the first time and when st outgrows a slot, as a new
+// one data sync; or, the first time and when st outgrows a slot, as a new
 // file (see FileSafetyStore).
 func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
 	rec, err := encodeSafety(st)
@@ -243,7 +244,7 @@ func (s *FileSafetyStore) Save(st consensus.SafetyState) error {
 		s.closeFile() // a failed write may have torn the slot: rewrite next time
 		return fmt.Errorf("write safety state: %w", err)
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := datasync(s.f); err != nil {
 		s.closeFile()
 		return fmt.Errorf("sync safety state: %w", err)
 	}
