@@ -82,15 +82,23 @@ func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 		return nil
 	}
 	known := d.Pool.known
+	// The txs of the uncommitted ancestors (and of the committed block
+	// whose ledger write is in flight, driver.Pipeliner) are still held:
+	// the pool reaps them first, so they widen its limits, count and
+	// bytes alike, and only the txs kept count against the block's.
 	skip := map[string]bool{}
+	skipBytes := 0
 	for _, b := range slot.Uncommitted {
-		for _, h := range known.Hashes(b.GetTxs()) {
-			skip[string(h)] = true
+		for i, h := range known.Hashes(b.GetTxs()) {
+			if !skip[string(h)] {
+				skip[string(h)] = true
+				skipBytes += len(b.GetTxs()[i])
+			}
 		}
 	}
 	max = ReapLimit(max, params)
 	maxBytes := int(params.GetMaxBlockBytes())
-	txs := d.Pool.Reap(max+len(skip), maxBytes)
+	txs := d.Pool.Reap(max+len(skip), maxBytes+skipBytes)
 	var hashes [][]byte
 	if len(skip) > 0 {
 		hashes = known.Hashes(txs)
@@ -101,6 +109,7 @@ func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 	maxTx := params.GetMaxTxBytes()
 	var stopped map[string]bool
 	out := txs[:0:0]
+	size := 0
 	for i, tx := range txs {
 		if len(out) >= max {
 			break
@@ -123,7 +132,11 @@ func (d ForDriver) Reap(max int, slot consensus.ProposeSlot) [][]byte {
 				continue
 			}
 		}
+		if size+len(tx) > maxBytes {
+			break
+		}
 		out = append(out, tx)
+		size += len(tx)
 	}
 	return out
 }

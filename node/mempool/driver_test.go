@@ -136,3 +136,41 @@ func TestFullBlockCountsRunnableTxsUnderTheSlotsParams(t *testing.T) {
 		}
 	}
 }
+
+// The txs of the blocks the slot leaves out (its uncommitted ancestors,
+// and the committed block whose ledger write is in flight, which the
+// driver adds to them) do not use up the block's max_block_bytes: the
+// leader's block holds as many new txs as it would once they are gone.
+func TestReapLeavesOutUncommittedTxsWithoutTheirBytes(t *testing.T) {
+	m, _ := newTestMempool(t, mcfg(100, 100_000, 1000, 16))
+	var inflight, fresh [][]byte
+	for n := 1; n <= 10; n++ {
+		inflight = append(inflight, txN("a", n, 100))
+	}
+	for n := 1; n <= 5; n++ {
+		fresh = append(fresh, txN("c", n, 100))
+	}
+	mustAdd(t, m, inflight...)
+	mustAdd(t, m, fresh...)
+	d := ForDriver{Pool: m, Updated: func() {}, ParamsAt: func(uint64) (*pb.Params, error) {
+		return &pb.Params{MaxBlockTxs: 5000, MaxBlockBytes: 1000, MaxTxBytes: 1000}, nil
+	}}
+	got := d.Reap(5000, consensus.ProposeSlot{Height: 3, StateHeight: 1, Uncommitted: []*pb.Block{{Txs: inflight}}})
+	if fmt.Sprint(strs(got)) != fmt.Sprint(strs(fresh)) {
+		t.Fatalf("reaped %d txs %q, want the 5 not in the uncommitted block", len(got), strs(got))
+	}
+	// The limit still holds for the txs reaped.
+	more := make([][]byte, 0, 10)
+	for n := 6; n <= 15; n++ {
+		more = append(more, txN("c", n, 100))
+	}
+	mustAdd(t, m, more...)
+	got = d.Reap(5000, consensus.ProposeSlot{Height: 3, StateHeight: 1, Uncommitted: []*pb.Block{{Txs: inflight}}})
+	size := 0
+	for _, x := range got {
+		size += len(x)
+	}
+	if len(got) != 10 || size > 1000 || string(got[0]) != string(fresh[0]) {
+		t.Fatalf("reaped %d txs of %d bytes (first %q), want 10 within 1000 from c:1", len(got), size, got[0])
+	}
+}
