@@ -214,3 +214,52 @@ func TestPipelinedWriteFailureStops(t *testing.T) {
 		}
 	})
 }
+
+// A write that returns while the replica is idle (no commit follows to
+// finish it) is finished by Run's loop itself: the block is reported
+// stored and the mempool told of it, without waiting for another block
+// or for Run to return. (The persisted safety state drops it at its next
+// save, as it did when commits were written at once.)
+func TestPipelinedWriteFinishedWhenIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		release := make(chan struct{})
+		close(release) // every write returns at once
+		p := &pipeApp{release: release}
+		wake := make(chan struct{}, 1)
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+			Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		synctest.Wait()
+		p.mu.Lock()
+		p.txs = [][]byte{[]byte("tx-1")}
+		p.mu.Unlock()
+		wake <- struct{}{}
+		synctest.Wait() // the chain commits the tx and goes idle
+		if p.Written() != nil {
+			t.Fatal("the replica is idle with a returned write not finished")
+		}
+		p.mu.Lock()
+		committed := len(p.committed)
+		last := p.committed[committed-1].Height
+		p.mu.Unlock()
+		p.pmu.Lock()
+		updated := slices.Clone(p.updated)
+		p.pmu.Unlock()
+		if len(updated) != committed || updated[len(updated)-1] != last {
+			t.Fatalf("mempool told of %v, committed up to %d (%d blocks)", updated, last, committed)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+	})
+}
