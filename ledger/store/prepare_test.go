@@ -40,6 +40,15 @@ func TestPrepareThenWrite(t *testing.T) {
 	if _, err := s.StateRoot(2); err == nil {
 		t.Fatal("prepared block's state root stored before its write")
 	}
+	// Its state changes are not read (latest values, value cache) before
+	// the write: every key reads as the block below left it.
+	for _, c := range d.Changes {
+		got, gerr := s.Get(c.Key)
+		want, werr := s.State().Get(1, c.Key)
+		if (gerr == nil) != (werr == nil) || string(got) != string(want) {
+			t.Fatalf("key %q reads %q (%v) while block 2 is prepared; at height 1 it is %q (%v)", c.Key, got, gerr, want, werr)
+		}
+	}
 	if _, err := s.Prepare(spec.block(3)); !errors.Is(err, store.ErrPending) {
 		t.Fatalf("Prepare over a prepared block: %v, want ErrPending", err)
 	}
