@@ -553,9 +553,11 @@ func (d *Driver) flush() error {
 		}
 		if len(rd.Committed) > 0 {
 			done, next, err := d.commit(rd.Committed)
-			if len(done) > 0 && d.pipe != nil && d.pipe.Written() != nil {
-				// The last block's write is in flight: it is stored,
-				// and the mempool updated, when it returns (finishWrite).
+			if len(done) > 0 && d.pipe != nil {
+				// The last block's write may be in flight: it is known
+				// stored, and the mempool updated, only once FinishWrite
+				// has said so (finishWrite; at once when the executor
+				// wrote it already).
 				d.inflight = append(d.inflight[:0], done[len(done)-1])
 				done = done[:len(done)-1]
 			}
@@ -622,7 +624,9 @@ func (d *Driver) finishWrite() error {
 	if durable < last {
 		return fmt.Errorf("consensus: committed block %d not stored (ledger at %d)", last, durable)
 	}
-	d.pace.committed(took, len(blocks))
+	if took > 0 {
+		d.pace.committed(took, len(blocks))
+	}
 	d.core.Applied(last)
 	d.deps.Mempool.Update(blocks)
 	d.applyTiming()

@@ -100,8 +100,33 @@ func (s *FileSafetyStore) Load() (consensus.SafetyState, error) {
 	if err != nil {
 		return consensus.SafetyState{}, fmt.Errorf("open safety state: %w", err)
 	}
+	// Saves sync only the file's data (datasync). A process that died in
+	// rewrite after its rename and before the directory's sync left a
+	// file the system may not have made durable with its name: sync both
+	// once before writing in place, or a later power loss could bring
+	// back an older state than one this node has acted on.
+	if err := syncFileAndDir(f, s.path); err != nil {
+		f.Close()
+		return consensus.SafetyState{}, err
+	}
 	s.f, s.slotSize, s.seq = f, slotSize, seq
 	return st, nil
+}
+
+// syncFileAndDir makes f (at path) and its directory entry durable.
+func syncFileAndDir(f *os.File, path string) error {
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync safety state: %w", err)
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("open safety dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync safety dir: %w", err)
+	}
+	return nil
 }
 
 // latestSlot returns the record of the valid slot with the higher sequence

@@ -263,3 +263,39 @@ func TestPipelinedWriteFinishedWhenIdle(t *testing.T) {
 		}
 	})
 }
+
+// hiddenWrite is a pipeApp whose write was finished, and failed, by
+// another caller (block sync's Commit) before the driver looked: Written
+// says nothing is in flight, and only FinishWrite knows of the failure.
+type hiddenWrite struct{ *pipeApp }
+
+func (h hiddenWrite) Written() <-chan struct{} { return nil }
+
+// A block the driver cannot see in flight is still reported stored only
+// once FinishWrite says so: a failure there stops the replica before the
+// core or the mempool learn of the block.
+func TestPipelinedWriteCheckedEvenWhenNotInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		release := make(chan struct{})
+		close(release)
+		p := &pipeApp{release: release, failWith: errors.New("disk full")}
+		p.txs = [][]byte{[]byte("tx-1")}
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+			Executor: hiddenWrite{p}, Mempool: p, TickInterval: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		err = d.Run(ctx)
+		if err == nil || !errors.Is(err, p.failWith) {
+			t.Fatalf("Run = %v, want the write's error", err)
+		}
+		if len(p.updated) != 0 {
+			t.Fatalf("mempool told of %v though no write succeeded", p.updated)
+		}
+	})
+}

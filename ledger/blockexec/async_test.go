@@ -129,3 +129,37 @@ func TestCommitAsyncWritesEpochChangesAtOnce(t *testing.T) {
 		t.Fatalf("FinishWrite: %d, %v", durable, err)
 	}
 }
+
+// The parameters of the block whose write is in flight stay known however
+// many other heights are asked for meanwhile: ParamsAt's cache, emptied
+// when full, keeps them (they are nowhere else until the write returns).
+func TestParamsOfTheBlockInFlightSurviveTheCache(t *testing.T) {
+	a := newTestApp(t)
+	c := &asyncChain{t: t, a: a}
+	const n = maxParamsCached + 8
+	for h := uint64(1); h <= n; h++ {
+		if err := a.Commit([]consensus.CommittedBlock{c.block(h, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.CommitAsync([]consensus.CommittedBlock{c.block(n+1, nil)}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Written() == nil {
+		t.Fatal("no write in flight")
+	}
+	for h := uint64(0); h <= n; h++ { // fills the cache past its bound, twice over
+		if _, err := a.ParamsAt(h); err != nil {
+			t.Fatal(err)
+		}
+		a.mu.Lock()
+		a.paramsAt[1000+h] = &pb.Params{}
+		a.mu.Unlock()
+	}
+	if _, err := a.ParamsAt(n + 1); err != nil {
+		t.Fatalf("ParamsAt the block in flight after the cache was emptied: %v", err)
+	}
+	if _, _, err := a.FinishWrite(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -437,12 +437,28 @@ func (a *Executor) ParamsAt(h uint64) (*pb.Params, error) {
 		return nil, fmt.Errorf("params at height %d: decode: %w", h, err)
 	}
 	a.mu.Lock()
-	if len(a.paramsAt) >= maxParamsCached {
-		clear(a.paramsAt)
-	}
-	a.paramsAt[h] = p
+	a.cacheParamsLocked(h, p)
 	a.mu.Unlock()
 	return p, nil
+}
+
+// cacheParamsLocked caches the parameters at height h. A full cache is
+// emptied first, except for the block whose write is in flight: its
+// parameters are known nowhere else until the write returns (a proposal
+// attesting it must still validate). a.mu is held.
+func (a *Executor) cacheParamsLocked(h uint64, p *pb.Params) {
+	if len(a.paramsAt) >= maxParamsCached {
+		var keep *pb.Params
+		w := a.inflight
+		if w != nil {
+			keep = a.paramsAt[w.prep.Height()]
+		}
+		clear(a.paramsAt)
+		if keep != nil {
+			a.paramsAt[w.prep.Height()] = keep
+		}
+	}
+	a.paramsAt[h] = p
 }
 
 // maxParamsCached bounds ParamsAt's cache; proposals attest the last few
@@ -791,12 +807,9 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock, async bool) error {
 		return a.finishWrite(w)
 	}
 	a.mu.Lock()
-	if len(a.paramsAt) >= maxParamsCached {
-		clear(a.paramsAt)
-	}
-	a.paramsAt[cb.Height] = params
 	w.done = make(chan struct{})
 	a.inflight = w
+	a.cacheParamsLocked(cb.Height, params)
 	a.mu.Unlock()
 	go func() {
 		w.err = prep.Write()
@@ -859,10 +872,7 @@ func (a *Executor) finishWrite(w *ledgerWrite) error {
 	// A block that changed no parameter leaves those of its parent.
 	if p, ok := a.paramsAt[cb.Height-1]; ok && res.Params == nil && !touches(res.Changes, string(exec.ParamsKey())) {
 		if _, set := a.paramsAt[cb.Height]; !set {
-			if len(a.paramsAt) >= maxParamsCached {
-				clear(a.paramsAt)
-			}
-			a.paramsAt[cb.Height] = p
+			a.cacheParamsLocked(cb.Height, p)
 		}
 	}
 	listeners := a.onCommit
