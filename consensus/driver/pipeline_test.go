@@ -187,34 +187,6 @@ func TestPipelinedWriteStaysInSafetyStateUntilWritten(t *testing.T) {
 	})
 }
 
-// A write in flight that fails stops the replica, naming the block, and
-// the block is not reported stored.
-func TestPipelinedWriteFailureStops(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		keys := consensustest.Keys(1, 3)
-		cfg := consensustest.Config(keys, consensus.Crash)
-		cfg.Self = 0
-		release := make(chan struct{})
-		close(release)
-		p := &pipeApp{release: release, failWith: errors.New("disk full")}
-		p.txs = [][]byte{[]byte("tx-1")}
-		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
-			Executor: p, Mempool: p, TickInterval: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		err = d.Run(ctx)
-		if err == nil || errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, p.failWith) {
-			t.Fatalf("Run = %v, want the write's error", err)
-		}
-		if len(p.updated) != 0 {
-			t.Fatalf("mempool told of %v though no write succeeded", p.updated)
-		}
-	})
-}
-
 // A write that returns while the replica is idle (no commit follows to
 // finish it) is finished by Run's loop itself: the block is reported
 // stored and the mempool told of it, without waiting for another block
@@ -271,31 +243,43 @@ type hiddenWrite struct{ *pipeApp }
 
 func (h hiddenWrite) Written() <-chan struct{} { return nil }
 
-// A block the driver cannot see in flight is still reported stored only
-// once FinishWrite says so: a failure there stops the replica before the
-// core or the mempool learn of the block.
-func TestPipelinedWriteCheckedEvenWhenNotInFlight(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		keys := consensustest.Keys(1, 3)
-		cfg := consensustest.Config(keys, consensus.Crash)
-		cfg.Self = 0
-		release := make(chan struct{})
-		close(release)
-		p := &pipeApp{release: release, failWith: errors.New("disk full")}
-		p.txs = [][]byte{[]byte("tx-1")}
-		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
-			Executor: hiddenWrite{p}, Mempool: p, TickInterval: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-		defer cancel()
-		err = d.Run(ctx)
-		if err == nil || !errors.Is(err, p.failWith) {
-			t.Fatalf("Run = %v, want the write's error", err)
-		}
-		if len(p.updated) != 0 {
-			t.Fatalf("mempool told of %v though no write succeeded", p.updated)
-		}
-	})
+// A write that fails stops the replica with the write's error, and the
+// block is not reported stored to the core or the mempool: whether the
+// driver sees the write in flight, or another caller (block sync's
+// Commit) finished it first and only FinishWrite knows of the failure.
+func TestPipelinedWriteFailureStops(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		hidden bool
+	}{{"in flight", false}, {"finished by another caller", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				keys := consensustest.Keys(1, 3)
+				cfg := consensustest.Config(keys, consensus.Crash)
+				cfg.Self = 0
+				release := make(chan struct{})
+				close(release)
+				p := &pipeApp{release: release, failWith: errors.New("disk full")}
+				p.txs = [][]byte{[]byte("tx-1")}
+				var ex driver.Executor = p
+				if tc.hidden {
+					ex = hiddenWrite{p}
+				}
+				d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+					Executor: ex, Mempool: p, TickInterval: 10 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+				defer cancel()
+				err = d.Run(ctx)
+				if err == nil || !errors.Is(err, p.failWith) {
+					t.Fatalf("Run = %v, want the write's error", err)
+				}
+				if len(p.updated) != 0 {
+					t.Fatalf("mempool told of %v though no write succeeded", p.updated)
+				}
+			})
+		})
+	}
 }
