@@ -553,6 +553,10 @@ func (d *Driver) flush() error {
 		}
 		if len(rd.Committed) > 0 {
 			done, next, err := d.commit(rd.Committed)
+			var head *pb.Block // the last block executed: a new epoch's root
+			if len(done) > 0 {
+				head = done[len(done)-1].Block
+			}
 			if len(done) > 0 && d.pipe != nil {
 				// The last block's write may be in flight: it is known
 				// stored, and the mempool updated, only once FinishWrite
@@ -572,7 +576,7 @@ func (d *Driver) flush() error {
 			if next != nil {
 				// The rest of this Ready is the old set's: its proposals to
 				// validate and its slot to propose in end with it.
-				if err := d.enter(*next, done[len(done)-1].Block); err != nil {
+				if err := d.enter(*next, head); err != nil {
 					return err
 				}
 				continue

@@ -283,3 +283,106 @@ func TestPipelinedWriteFailureStops(t *testing.T) {
 		})
 	}
 }
+
+// epochApp is a pipeApp whose block at ends the genesis epoch: a new
+// core, with the same single validator, runs from the block above it.
+// Like blockexec's, it writes that block before CommitAsync returns.
+type epochApp struct {
+	*pipeApp
+	at   uint64
+	keys []*pb.PublicKey
+
+	emu  sync.Mutex
+	root *pb.QuorumCert
+}
+
+func (e *epochApp) CommitAsync(bs []consensus.CommittedBlock) error {
+	for i, b := range bs {
+		if b.Height != e.at {
+			continue
+		}
+		if _, _, err := e.pipeApp.FinishWrite(); err != nil {
+			return err
+		}
+		if err := e.pipeApp.app.Commit(bs[:i+1]); err != nil {
+			return err
+		}
+		hdr := &pb.Header{}
+		if err := proto.Unmarshal(b.Block.GetHeader(), hdr); err != nil {
+			return err
+		}
+		e.emu.Lock()
+		e.root = &pb.QuorumCert{Height: b.Height, BlockHash: b.Hash, View: hdr.GetView()}
+		e.emu.Unlock()
+		return nil
+	}
+	return e.pipeApp.CommitAsync(bs)
+}
+
+func (e *epochApp) Epoch() (consensus.Epoch, error) {
+	e.emu.Lock()
+	defer e.emu.Unlock()
+	if e.root == nil {
+		return consensus.Epoch{Validators: e.keys, FaultModel: consensus.Crash}, nil
+	}
+	return consensus.Epoch{Start: e.at + 1, Root: e.root, Validators: e.keys, FaultModel: consensus.Crash}, nil
+}
+
+// ChangePending keeps the chain making blocks until well into the new
+// epoch.
+func (e *epochApp) ChangePending() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.committed) == 0 || e.committed[len(e.committed)-1].Height < e.at+5
+}
+
+var _ driver.Membership = (*epochApp)(nil)
+
+// A block that ends the validator set's epoch, committed by a Pipeliner
+// (which writes it at once), roots the next epoch's core; the chain goes
+// on in the new epoch, and every block is reported stored.
+func TestPipelinedEpochChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		keys := consensustest.Keys(1, 3)
+		cfg := consensustest.Config(keys, consensus.Crash)
+		cfg.Self = 0
+		release := make(chan struct{})
+		close(release)
+		e := &epochApp{pipeApp: &pipeApp{release: release}, at: 3, keys: cfg.Validators}
+		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
+			Executor: e, Mempool: e.pipeApp, TickInterval: 10 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		for {
+			time.Sleep(50 * time.Millisecond)
+			e.mu.Lock()
+			n := len(e.committed)
+			e.mu.Unlock()
+			if n >= int(e.at)+5 || ctx.Err() != nil {
+				break
+			}
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if got := d.Epoch().Start; got != e.at+1 {
+			t.Fatalf("driver runs epoch %d, want %d", got, e.at+1)
+		}
+		for i, b := range e.committed {
+			if b.Height != uint64(i+1) {
+				t.Fatalf("committed heights %d at %d: not in order", b.Height, i)
+			}
+		}
+		if len(e.committed) < int(e.at)+5 {
+			t.Fatalf("%d blocks committed, want the chain to go on past the new epoch's start %d", len(e.committed), e.at+1)
+		}
+		if got := e.updated; len(got) == 0 || got[len(got)-1] < e.at+1 {
+			t.Fatalf("mempool told of heights %v, want past %d", got, e.at)
+		}
+	})
+}
