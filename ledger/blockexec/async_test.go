@@ -8,6 +8,7 @@ import (
 
 	"github.com/govnode/govnode/consensus"
 	"github.com/govnode/govnode/crypto"
+	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
 )
 
@@ -161,5 +162,33 @@ func TestParamsOfTheBlockInFlightSurviveTheCache(t *testing.T) {
 	}
 	if _, _, err := a.FinishWrite(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Each effect the executor reads back from the ledger at once makes the
+// block's write synchronous; a block with none of them, whatever else it
+// changed, may leave its write in flight.
+func TestReadsBack(t *testing.T) {
+	plain := []exec.Change{{Key: []byte("rec/r1"), Value: []byte("v")}, {Key: []byte("nonce/alice"), Value: []byte("1")}}
+	with := func(k []byte) []exec.Change {
+		return append(append([]exec.Change(nil), plain...), exec.Change{Key: k, Value: []byte("x")})
+	}
+	for _, tc := range []struct {
+		name      string
+		res       *exec.BlockResult
+		switchNow bool
+		want      bool
+	}{
+		{"plain block", &exec.BlockResult{Changes: plain}, false, false},
+		{"validator set decided", &exec.BlockResult{Changes: plain, ValidatorUpdate: &pb.ValidatorSet{}}, false, true},
+		{"set comes into force", &exec.BlockResult{Changes: plain}, true, true},
+		{"parameters changed", &exec.BlockResult{Changes: plain, Params: &pb.Params{}}, false, true},
+		{"parameters record written", &exec.BlockResult{Changes: with(exec.ParamsKey())}, false, true},
+		{"upgrade plan", &exec.BlockResult{Changes: with(exec.UpgradePlanKey())}, false, true},
+		{"deadline index", &exec.BlockResult{Changes: with([]byte(exec.DeadlinePrefix() + "1800000000/c1"))}, false, true},
+	} {
+		if got := readsBack(tc.res, tc.switchNow); got != tc.want {
+			t.Errorf("%s: readsBack = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

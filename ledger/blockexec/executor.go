@@ -778,11 +778,9 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock, async bool) error {
 	a.mu.Lock()
 	switchNow := a.nextSwitch != 0 && cb.Height+1 >= a.nextSwitch
 	a.mu.Unlock()
-	readsBack := res.ValidatorUpdate != nil || res.Params != nil || switchNow ||
-		touches(res.Changes, string(exec.UpgradePlanKey())) || touches(res.Changes, exec.DeadlinePrefix()) ||
-		touches(res.Changes, string(exec.ParamsKey()))
+	writeNow := readsBack(res, switchNow)
 	var params *pb.Params
-	if async && !readsBack {
+	if async && !writeNow {
 		// The parameters at this height are those below it (the block
 		// changed none): known before the write, for the proposals that
 		// attest this height while it is in flight (ParamsAt).
@@ -801,7 +799,7 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock, async bool) error {
 	delete(a.resultHashes, cb.Height-64)
 	delete(a.times, cb.Height-64)
 	a.mu.Unlock()
-	if !async || readsBack {
+	if !async || writeNow {
 		w.err = prep.Write()
 		w.written = time.Now()
 		return a.finishWrite(w)
@@ -817,6 +815,17 @@ func (a *Executor) commitOne(cb consensus.CommittedBlock, async bool) error {
 		close(w.done)
 	}()
 	return nil
+}
+
+// readsBack reports whether the executor reads block res's effects back
+// from the ledger as soon as it is committed (finishWrite): a validator
+// set decided or coming into force (switchNow), new parameters, the
+// upgrade plan, the deadline index. Such a block is written before
+// CommitAsync returns.
+func readsBack(res *exec.BlockResult, switchNow bool) bool {
+	return res.ValidatorUpdate != nil || res.Params != nil || switchNow ||
+		touches(res.Changes, string(exec.UpgradePlanKey())) || touches(res.Changes, exec.DeadlinePrefix()) ||
+		touches(res.Changes, string(exec.ParamsKey()))
 }
 
 // ledgerWrite is a block executed and prepared in the store (commitOne),
