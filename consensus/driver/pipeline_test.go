@@ -103,6 +103,38 @@ func heightOf(t *testing.T, b *pb.Block) uint64 {
 	return h.GetHeight()
 }
 
+// loneConfig is the configuration of a lone crash-mode validator.
+func loneConfig() (consensus.Config, consensus.Signer) {
+	keys := consensustest.Keys(1, 3)
+	cfg := consensustest.Config(keys, consensus.Crash)
+	cfg.Self = 0
+	return cfg, keys[0]
+}
+
+// loneDriver is the driver of a lone crash-mode validator with deps, on a
+// network of its own and, unless deps name one, a memory safety store.
+func loneDriver(t *testing.T, deps driver.Deps) *driver.Driver {
+	t.Helper()
+	cfg, key := loneConfig()
+	deps.Transport = &chanTransport{newChanNet(1), 0}
+	if deps.Store == nil {
+		deps.Store = &memStore{}
+	}
+	d, err := driver.New(cfg, key, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// released is a release channel already closed: every write returns at
+// once.
+func released() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
 // While a committed block's ledger write is in flight the replica goes on
 // (it proposes and certifies the blocks above), but the block stays in the
 // persisted safety state, the mempool is not told of it, and its txs are
@@ -111,17 +143,10 @@ func heightOf(t *testing.T, b *pb.Block) uint64 {
 // writes").
 func TestPipelinedWriteStaysInSafetyStateUntilWritten(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		keys := consensustest.Keys(1, 3)
-		cfg := consensustest.Config(keys, consensus.Crash)
-		cfg.Self = 0
 		p := &pipeApp{release: make(chan struct{})}
 		safety := &memStore{}
 		wake := make(chan struct{}, 1)
-		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: safety,
-			Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := loneDriver(t, driver.Deps{Store: safety, Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
@@ -194,18 +219,9 @@ func TestPipelinedWriteStaysInSafetyStateUntilWritten(t *testing.T) {
 // save, as it did when commits were written at once.)
 func TestPipelinedWriteFinishedWhenIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		keys := consensustest.Keys(1, 3)
-		cfg := consensustest.Config(keys, consensus.Crash)
-		cfg.Self = 0
-		release := make(chan struct{})
-		close(release) // every write returns at once
-		p := &pipeApp{release: release}
+		p := &pipeApp{release: released()}
 		wake := make(chan struct{}, 1)
-		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
-			Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := loneDriver(t, driver.Deps{Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
@@ -254,25 +270,16 @@ func TestPipelinedWriteFailureStops(t *testing.T) {
 	}{{"in flight", false}, {"finished by another caller", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				keys := consensustest.Keys(1, 3)
-				cfg := consensustest.Config(keys, consensus.Crash)
-				cfg.Self = 0
-				release := make(chan struct{})
-				close(release)
-				p := &pipeApp{release: release, failWith: errors.New("disk full")}
+				p := &pipeApp{release: released(), failWith: errors.New("disk full")}
 				p.txs = [][]byte{[]byte("tx-1")}
 				var ex driver.Executor = p
 				if tc.hidden {
 					ex = hiddenWrite{p}
 				}
-				d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
-					Executor: ex, Mempool: p, TickInterval: 10 * time.Millisecond})
-				if err != nil {
-					t.Fatal(err)
-				}
+				d := loneDriver(t, driver.Deps{Executor: ex, Mempool: p, TickInterval: 10 * time.Millisecond})
 				ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 				defer cancel()
-				err = d.Run(ctx)
+				err := d.Run(ctx)
 				if err == nil || !errors.Is(err, p.failWith) {
 					t.Fatalf("Run = %v, want the write's error", err)
 				}
@@ -343,17 +350,9 @@ var _ driver.Membership = (*epochApp)(nil)
 // on in the new epoch, and every block is reported stored.
 func TestPipelinedEpochChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		keys := consensustest.Keys(1, 3)
-		cfg := consensustest.Config(keys, consensus.Crash)
-		cfg.Self = 0
-		release := make(chan struct{})
-		close(release)
-		e := &epochApp{pipeApp: &pipeApp{release: release}, at: 3, keys: cfg.Validators}
-		d, err := driver.New(cfg, keys[0], driver.Deps{Transport: &chanTransport{newChanNet(1), 0}, Store: &memStore{},
-			Executor: e, Mempool: e.pipeApp, TickInterval: 10 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg, _ := loneConfig()
+		e := &epochApp{pipeApp: &pipeApp{release: released()}, at: 3, keys: cfg.Validators}
+		d := loneDriver(t, driver.Deps{Executor: e, Mempool: e.pipeApp, TickInterval: 10 * time.Millisecond})
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
