@@ -164,17 +164,6 @@ func (p *Prepared) Write() error {
 	return nil
 }
 
-// Discard forgets the prepared block without writing it, so that another
-// can be prepared. It does nothing once the block is written.
-func (p *Prepared) Discard() {
-	s := p.s
-	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	if s.prepared == p {
-		s.prepared = nil
-	}
-}
-
 // indexedTxs are the txs of c the tx index already holds: committed in an
 // earlier block (a replay, which the state machine records as failed). The
 // index keeps naming the first inclusion, so a replay cannot make a

@@ -10,7 +10,7 @@ import (
 // A prepared block is invisible until written: the head, its block, its
 // txs and its state stay those of the block below; the state root is
 // known before the write; another Prepare or Commit is refused until the
-// write returns, and one written or discarded block is not written again.
+// write returns, and a written block is not written again.
 func TestPrepareThenWrite(t *testing.T) {
 	s := openStore(t, t.TempDir())
 	defer s.Close()
@@ -71,18 +71,6 @@ func TestPrepareThenWrite(t *testing.T) {
 	ref := newRefTree(t, spec)
 	ref.check(s, 2, 7)
 
-	// Discarded: nothing written, and the next block can be prepared.
-	p, err = s.Prepare(spec.block(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Discard()
-	if err := p.Write(); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("Write after Discard: %v, want ErrInvalid", err)
-	}
-	if h, _ := s.Height(); h != 2 {
-		t.Fatalf("height %d after a discarded block, want 2", h)
-	}
 	if err := s.Commit(spec.block(3)); err != nil {
 		t.Fatal(err)
 	}
