@@ -31,7 +31,8 @@ const (
 	// benchBatchWindow is how long a connection collects due txs before
 	// it sends them (once the first has arrived).
 	benchBatchWindow = 3 * time.Millisecond
-	// benchBatchMax bounds the txs of one request.
+	// benchBatchMax bounds the txs of one request (the API takes up to
+	// 1024, node/api/batch.go).
 	benchBatchMax = 256
 	// benchBatchBytes bounds a request's bytes well under the API's 4 MiB.
 	benchBatchBytes = 2 << 20
@@ -142,7 +143,9 @@ func (c *connSender) notSent(i int, why string) {
 }
 
 // send submits batch in order: runs of txs without payloads in SubmitTxs
-// requests (within benchBatchBytes), a tx with payloads alone in SubmitTx.
+// requests (within benchBatchMax and benchBatchBytes), a tx with payloads
+// alone in SubmitTx. A batch may be longer than collect makes it: held
+// signers' txs come back into it whole when their retry time comes.
 // A signer refused earlier in the batch has its later txs held or
 // dropped as the refusal says.
 func (c *connSender) send(ctx context.Context, batch []int) {
@@ -153,7 +156,7 @@ func (c *connSender) send(ctx context.Context, batch []int) {
 			continue
 		}
 		n, size := 0, 0
-		for n < len(batch) && c.txs[batch[n]].payloads == nil && size+len(c.txs[batch[n]].raw) <= benchBatchBytes {
+		for n < len(batch) && n < benchBatchMax && c.txs[batch[n]].payloads == nil && size+len(c.txs[batch[n]].raw) <= benchBatchBytes {
 			size += len(c.txs[batch[n]].raw)
 			n++
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/govnode/govnode/keystore"
 	"github.com/govnode/govnode/ledger/exec"
 	pb "github.com/govnode/govnode/proto/govnode/v1"
+	"github.com/govnode/govnode/proto/govnode/v1/govnodev1connect"
 )
 
 func TestPercentile(t *testing.T) {
@@ -461,5 +463,55 @@ func TestBenchRetriesBackpressuredTxs(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.exhaust != 0 {
 		t.Errorf("%d refusals left: the client stopped retrying", f.exhaust)
+	}
+}
+
+// batchRecorder answers SubmitTxs as a node with room for every tx, and
+// records each request's size; the node refuses a request of more than
+// 1024 txs whole (node/api/batch.go).
+type batchRecorder struct {
+	govnodev1connect.NodeServiceClient
+	sizes []int
+}
+
+func (b *batchRecorder) SubmitTxs(_ context.Context, req *connect.Request[pb.SubmitTxsRequest]) (*connect.Response[pb.SubmitTxsResponse], error) {
+	b.sizes = append(b.sizes, len(req.Msg.GetTxs()))
+	if len(req.Msg.GetTxs()) > 1024 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("%d txs in one request, at most 1024", len(req.Msg.GetTxs())))
+	}
+	resp := &pb.SubmitTxsResponse{}
+	for range req.Msg.GetTxs() {
+		resp.Results = append(resp.Results, &pb.SubmitTxsResult{})
+	}
+	return connect.NewResponse(resp), nil
+}
+
+// A batch longer than one request may carry (held signers' txs all come
+// back at their retry time) goes out in requests of at most benchBatchMax
+// txs, in order; at 3,500 tx/s offered, one request of more than 1,024
+// was refused whole as invalid_argument.
+func TestBenchSplitsLongBatches(t *testing.T) {
+	const n = 3*benchBatchMax + 7
+	rec := &batchRecorder{}
+	c := &connSender{
+		r:         &benchRunner{callTimeout: time.Second},
+		conn:      &nodeConn{client: rec},
+		outs:      make([]benchOutcome, n),
+		scheduled: func(int) time.Time { return time.Time{} },
+		held:      map[*benchSigner][]int{}, retryAt: map[*benchSigner]time.Time{}, dead: map[*benchSigner]bool{},
+	}
+	batch := make([]int, n)
+	for i := range n {
+		c.txs = append(c.txs, &benchTx{signer: &benchSigner{id: fmt.Sprint(i)}, kind: "create_record", raw: []byte{byte(i)}})
+		batch[i] = i
+	}
+	c.send(context.Background(), batch)
+	if want := []int{benchBatchMax, benchBatchMax, benchBatchMax, 7}; !slices.Equal(rec.sizes, want) {
+		t.Fatalf("request sizes %v, want %v", rec.sizes, want)
+	}
+	for i, o := range c.outs {
+		if !o.accepted {
+			t.Fatalf("tx %d not accepted: %q", i, o.rejectMsg)
+		}
 	}
 }
