@@ -155,8 +155,9 @@ func (c *connSender) send(ctx context.Context, batch []int) {
 			batch = batch[1:]
 			continue
 		}
+		// At least one tx a request, so that send always moves on.
 		n, size := 0, 0
-		for n < len(batch) && n < benchBatchMax && c.txs[batch[n]].payloads == nil && size+len(c.txs[batch[n]].raw) <= benchBatchBytes {
+		for n < len(batch) && n < benchBatchMax && c.txs[batch[n]].payloads == nil && (n == 0 || size+len(c.txs[batch[n]].raw) <= benchBatchBytes) {
 			size += len(c.txs[batch[n]].raw)
 			n++
 		}

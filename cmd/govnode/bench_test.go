@@ -514,4 +514,23 @@ func TestBenchSplitsLongBatches(t *testing.T) {
 			t.Fatalf("tx %d not accepted: %q", i, o.rejectMsg)
 		}
 	}
+
+	// A tx over benchBatchBytes goes alone (the node answers for it);
+	// send does not spin on it.
+	rec.sizes = nil
+	c.txs = []*benchTx{
+		{signer: &benchSigner{id: "big"}, kind: "create_record", raw: make([]byte, benchBatchBytes+1)},
+		{signer: &benchSigner{id: "small"}, kind: "create_record", raw: []byte{1}},
+	}
+	c.outs = make([]benchOutcome, 2)
+	done := make(chan struct{})
+	go func() { defer close(done); c.send(context.Background(), []int{0, 1}) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("send did not return with a tx over benchBatchBytes")
+	}
+	if want := []int{1, 1}; !slices.Equal(rec.sizes, want) {
+		t.Fatalf("request sizes %v, want %v", rec.sizes, want)
+	}
 }
