@@ -118,7 +118,12 @@ func syncFileAndDir(f *os.File, path string) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync safety state: %w", err)
 	}
-	d, err := os.Open(filepath.Dir(path))
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes dir's entries (a rename into it) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open safety dir: %w", err)
 	}
@@ -325,15 +330,9 @@ func (s *FileSafetyStore) rewrite(rec []byte, seq uint64) error {
 		f.Close()
 		return fmt.Errorf("rename safety state: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := syncDir(dir); err != nil {
 		f.Close()
-		return fmt.Errorf("open safety dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync safety dir: %w", err)
+		return err
 	}
 	s.f, s.slotSize, s.seq = f, slotSize, seq
 	return nil
