@@ -127,6 +127,21 @@ func loneDriver(t *testing.T, deps driver.Deps) *driver.Driver {
 	return d
 }
 
+// runWithTx starts d's Run (inside a synctest bubble) and, once the
+// replica is idle, gives the mempool one tx and wakes it; it returns the
+// cancel of Run's context and Run's result.
+func runWithTx(t *testing.T, d *driver.Driver, p *pipeApp, wake chan<- struct{}) (context.CancelFunc, <-chan error) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	synctest.Wait()
+	p.mu.Lock()
+	p.txs = [][]byte{[]byte("tx-1")}
+	p.mu.Unlock()
+	wake <- struct{}{}
+	return cancel, done
+}
+
 // released is a release channel already closed: every write returns at
 // once.
 func released() chan struct{} {
@@ -147,14 +162,7 @@ func TestPipelinedWriteStaysInSafetyStateUntilWritten(t *testing.T) {
 		safety := &memStore{}
 		wake := make(chan struct{}, 1)
 		d := loneDriver(t, driver.Deps{Store: safety, Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		synctest.Wait()
-		p.mu.Lock()
-		p.txs = [][]byte{[]byte("tx-1")}
-		p.mu.Unlock()
-		wake <- struct{}{}
+		cancel, done := runWithTx(t, d, p, wake)
 		// The tx's block commits and its write hangs; the replica made the
 		// blocks that commit it and now waits for the write to commit the
 		// next one.
@@ -222,15 +230,8 @@ func TestPipelinedWriteFinishedWhenIdle(t *testing.T) {
 		p := &pipeApp{release: released()}
 		wake := make(chan struct{}, 1)
 		d := loneDriver(t, driver.Deps{Executor: p, Mempool: p, TickInterval: time.Hour, Wake: wake})
-		ctx, cancel := context.WithCancel(t.Context())
+		cancel, done := runWithTx(t, d, p, wake)
 		defer cancel()
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		synctest.Wait()
-		p.mu.Lock()
-		p.txs = [][]byte{[]byte("tx-1")}
-		p.mu.Unlock()
-		wake <- struct{}{}
 		synctest.Wait() // the chain commits the tx and goes idle
 		if p.Written() != nil {
 			t.Fatal("the replica is idle with a returned write not finished")
