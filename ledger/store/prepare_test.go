@@ -12,14 +12,8 @@ import (
 // known before the write; another Prepare or Commit is refused until the
 // write returns, and a written block is not written again.
 func TestPrepareThenWrite(t *testing.T) {
-	s := openStore(t, t.TempDir())
+	s := storeAt(t, t.TempDir(), 1)
 	defer s.Close()
-	if err := s.InitGenesis(spec.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(spec.block(1)); err != nil {
-		t.Fatal(err)
-	}
 	d := spec.block(2)
 	p, err := s.Prepare(d)
 	if err != nil {
@@ -82,13 +76,7 @@ func TestPrepareThenWrite(t *testing.T) {
 // the block commits again with the same root.
 func TestPreparedNotWrittenIsNotStored(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
-	if err := s.InitGenesis(spec.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(spec.block(1)); err != nil {
-		t.Fatal(err)
-	}
+	s := storeAt(t, dir, 1)
 	p, err := s.Prepare(spec.block(2))
 	if err != nil {
 		t.Fatal(err)

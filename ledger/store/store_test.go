@@ -21,6 +21,22 @@ import (
 
 var spec = chainSpec{txsPerBlock: 10, keys: 400}
 
+// storeAt opens a store in dir holding spec's genesis and its blocks
+// 1..h.
+func storeAt(tb testing.TB, dir string, h uint64) *store.Store {
+	tb.Helper()
+	s := openStore(tb, dir)
+	if err := s.InitGenesis(spec.genesis()); err != nil {
+		tb.Fatal(err)
+	}
+	for i := uint64(1); i <= h; i++ {
+		if err := s.Commit(spec.block(i)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s
+}
+
 func TestCommitAndRead(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
@@ -160,14 +176,8 @@ func TestTxIndexKeepsFirstInclusion(t *testing.T) {
 }
 
 func TestCommitRefusals(t *testing.T) {
-	s := openStore(t, t.TempDir())
+	s := storeAt(t, t.TempDir(), 1)
 	defer s.Close()
-	if err := s.InitGenesis(spec.genesis()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(spec.block(1)); err != nil {
-		t.Fatal(err)
-	}
 	dup := spec.block(2)
 	dup.Txs = append(dup.Txs, dup.Txs[0])
 	sameHash := spec.block(2)
@@ -247,16 +257,7 @@ func rootPageKey(t *testing.T, db *leveldb.DB, v uint64) []byte {
 func TestOpenRefusesDamage(t *testing.T) {
 	build := func(t *testing.T) string {
 		dir := t.TempDir()
-		s := openStore(t, dir)
-		if err := s.InitGenesis(spec.genesis()); err != nil {
-			t.Fatal(err)
-		}
-		for h := uint64(1); h <= 3; h++ {
-			if err := s.Commit(spec.block(h)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.Close()
+		storeAt(t, dir, 3).Close()
 		return dir
 	}
 	// damage opens the raw LevelDB and changes it.
